@@ -1,0 +1,1 @@
+//! CUDA backend (feature `cuda`): device context, storage, cuDNN/cuBLAS and our kernels.

@@ -1,0 +1,49 @@
+//! `simclr`: a from-scratch training engine for SimCLRv2.
+//!
+//! Layers, from the bottom: [`tensor`] (shapes, dtypes, devices, storage), [`ops`] (forward,
+//! backward and kernels of every op, CPU reference beside CUDA), [`autograd`] (an explicit
+//! tape), [`params`] (named parameters), [`nn`] (modules and the SK-ResNet family),
+//! [`checkpoint`] (safetensors I/O).
+
+pub mod autograd;
+pub mod checkpoint;
+pub mod error;
+pub mod nn;
+pub mod ops;
+pub mod params;
+pub mod rng;
+pub mod tensor;
+#[doc(hidden)]
+pub mod testing;
+
+#[cfg(feature = "cuda")]
+pub mod cuda;
+
+pub use error::{Error, Result};
+pub use rng::Rng;
+pub use tensor::{DType, Device, DeviceRequest, Element, Float, Tensor};
+
+/// Whether a CUDA device can be used by this build on this machine.
+pub fn cuda_available() -> bool {
+    #[cfg(feature = "cuda")]
+    {
+        cuda::is_available()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        false
+    }
+}
+
+/// Why CUDA cannot be used, for error messages.
+pub fn cuda_unavailable_reason() -> String {
+    #[cfg(feature = "cuda")]
+    {
+        cuda::unavailable_reason()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        "this binary was built without the `cuda` feature (rebuild with --features cuda)"
+            .to_string()
+    }
+}

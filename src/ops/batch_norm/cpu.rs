@@ -1,0 +1,187 @@
+//! CPU batch norm over the last dimension (channels of NHWC, features of [N, C]).
+//! Statistics are two-pass (mean, then centred squares) for accuracy.
+
+use crate::{Float, Result, Tensor};
+use rayon::prelude::*;
+
+const ROWS_PER_TASK: usize = 256;
+
+/// Per-channel sums of f(row values) over all rows, rows split across threads.
+fn channel_sums<T: Float>(xs: &[T], c: usize, f: impl Fn(usize, T) -> T + Sync) -> Vec<T> {
+    xs.par_chunks(c * ROWS_PER_TASK)
+        .map(|chunk| {
+            let mut acc = vec![T::ZERO; c];
+            for row in chunk.chunks(c) {
+                for (j, (&v, a)) in row.iter().zip(acc.iter_mut()).enumerate() {
+                    *a += f(j, v);
+                }
+            }
+            acc
+        })
+        .reduce(
+            || vec![T::ZERO; c],
+            |mut a, b| {
+                for (p, q) in a.iter_mut().zip(b) {
+                    *p += q;
+                }
+                a
+            },
+        )
+}
+
+fn channel_sums2<T: Float>(
+    a: &[T],
+    b: &[T],
+    c: usize,
+    f: impl Fn(usize, T, T) -> T + Sync,
+) -> Vec<T> {
+    a.par_chunks(c * ROWS_PER_TASK)
+        .zip(b.par_chunks(c * ROWS_PER_TASK))
+        .map(|(ca, cb)| {
+            let mut acc = vec![T::ZERO; c];
+            for (ra, rb) in ca.chunks(c).zip(cb.chunks(c)) {
+                for j in 0..c {
+                    acc[j] += f(j, ra[j], rb[j]);
+                }
+            }
+            acc
+        })
+        .reduce(
+            || vec![T::ZERO; c],
+            |mut a, b| {
+                for (p, q) in a.iter_mut().zip(b) {
+                    *p += q;
+                }
+                a
+            },
+        )
+}
+
+/// y = (x − mean)·invstd·gamma + beta, rows in parallel.
+fn apply<T: Float>(xs: &[T], c: usize, mean: &[T], scale: &[T], beta: Option<&[T]>) -> Vec<T> {
+    let mut y = vec![T::ZERO; xs.len()];
+    y.par_chunks_mut(c * ROWS_PER_TASK)
+        .zip(xs.par_chunks(c * ROWS_PER_TASK))
+        .for_each(|(yc, xc)| {
+            for (yr, xr) in yc.chunks_mut(c).zip(xc.chunks(c)) {
+                for j in 0..c {
+                    let b = beta.map_or(T::ZERO, |b| b[j]);
+                    yr[j] = (xr[j] - mean[j]) * scale[j] + b;
+                }
+            }
+        });
+    y
+}
+
+/// Returns (y, batch mean, batch invstd, unbiased batch variance).
+pub fn train_forward<T: Float>(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: Option<&Tensor>,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
+    let op = "batch_norm";
+    let xs = x.cpu_slice::<T>(op)?;
+    let c = x.last_dim();
+    let m = xs.len() / c;
+    let gs = gamma.cpu_slice::<T>(op)?;
+    let bs = beta.map(|b| b.cpu_slice::<T>(op)).transpose()?;
+    let inv_m = T::ONE / T::from_usize(m);
+    let mean: Vec<T> = channel_sums(xs, c, |_, v| v)
+        .into_iter()
+        .map(|s| s * inv_m)
+        .collect();
+    let var: Vec<T> = channel_sums(xs, c, |j, v| (v - mean[j]) * (v - mean[j]))
+        .into_iter()
+        .map(|s| s * inv_m)
+        .collect();
+    let eps = T::from_f64(eps);
+    let invstd: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+    let scale: Vec<T> = invstd.iter().zip(gs).map(|(&i, &g)| i * g).collect();
+    let y = apply(xs, c, &mean, &scale, bs);
+    let unbias = T::from_usize(m) / T::from_usize(m.saturating_sub(1).max(1));
+    let var_unbiased: Vec<T> = var.iter().map(|&v| v * unbias).collect();
+    Ok((
+        Tensor::from_vec(y, x.shape())?,
+        Tensor::from_vec(mean, &[c])?,
+        Tensor::from_vec(invstd, &[c])?,
+        Tensor::from_vec(var_unbiased, &[c])?,
+    ))
+}
+
+/// Normalises with given statistics (eval mode): returns (y, invstd).
+pub fn eval_forward<T: Float>(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: Option<&Tensor>,
+    mean: &Tensor,
+    var: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor)> {
+    let op = "batch_norm";
+    let xs = x.cpu_slice::<T>(op)?;
+    let c = x.last_dim();
+    let (gs, ms, vs) = (
+        gamma.cpu_slice::<T>(op)?,
+        mean.cpu_slice::<T>(op)?,
+        var.cpu_slice::<T>(op)?,
+    );
+    let bs = beta.map(|b| b.cpu_slice::<T>(op)).transpose()?;
+    let eps = T::from_f64(eps);
+    let invstd: Vec<T> = vs.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+    let scale: Vec<T> = invstd.iter().zip(gs).map(|(&i, &g)| i * g).collect();
+    Ok((
+        Tensor::from_vec(apply(xs, c, ms, &scale, bs), x.shape())?,
+        Tensor::from_vec(invstd, &[c])?,
+    ))
+}
+
+/// Gradients of batch norm. With `batch_stats`, mean and invstd are functions of x (train
+/// mode) and dx gets the two extra terms; without, they are constants (eval mode).
+/// Returns (dx, dgamma, dbeta).
+pub fn backward<T: Float>(
+    x: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    batch_stats: bool,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let op = "batch_norm_backward";
+    let (xs, dys) = (x.cpu_slice::<T>(op)?, dy.cpu_slice::<T>(op)?);
+    let (gs, ms, is) = (
+        gamma.cpu_slice::<T>(op)?,
+        mean.cpu_slice::<T>(op)?,
+        invstd.cpu_slice::<T>(op)?,
+    );
+    let c = x.last_dim();
+    let m = xs.len() / c;
+    let dbeta = channel_sums(dys, c, |_, g| g);
+    // Σ dy·x̂ with x̂ = (x − mean)·invstd.
+    let dgamma = channel_sums2(xs, dys, c, |j, v, g| g * (v - ms[j]) * is[j]);
+    let inv_m = T::ONE / T::from_usize(m);
+    let mut dx = vec![T::ZERO; xs.len()];
+    dx.par_chunks_mut(c * ROWS_PER_TASK)
+        .zip(
+            xs.par_chunks(c * ROWS_PER_TASK)
+                .zip(dys.par_chunks(c * ROWS_PER_TASK)),
+        )
+        .for_each(|(dc, (xc, gc))| {
+            for ((dr, xr), gr) in dc.chunks_mut(c).zip(xc.chunks(c)).zip(gc.chunks(c)) {
+                for j in 0..c {
+                    let k = gs[j] * is[j];
+                    dr[j] = if batch_stats {
+                        let xhat = (xr[j] - ms[j]) * is[j];
+                        k * (gr[j] - dbeta[j] * inv_m - xhat * dgamma[j] * inv_m)
+                    } else {
+                        k * gr[j]
+                    };
+                }
+            }
+        });
+    Ok((
+        Tensor::from_vec(dx, x.shape())?,
+        Tensor::from_vec(dgamma, &[c])?,
+        Tensor::from_vec(dbeta, &[c])?,
+    ))
+}

@@ -1,0 +1,146 @@
+//! Batch normalisation over the last dimension (NHWC channels, or features of [N, C]).
+//!
+//! Train mode normalises with the batch's statistics and returns them, so the caller can update
+//! its running averages; eval mode normalises with given running statistics.
+
+pub mod cpu;
+#[cfg(test)]
+mod tests;
+
+use crate::autograd::{Tape, Var};
+use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+
+pub enum BnMode<'a> {
+    Train {
+        eps: f64,
+    },
+    Eval {
+        mean: &'a Tensor,
+        var: &'a Tensor,
+        eps: f64,
+    },
+}
+
+/// The statistics of a train-mode batch: the mean and the *unbiased* variance (what PyTorch
+/// folds into its running variance).
+pub struct BatchStats {
+    pub mean: Tensor,
+    pub var_unbiased: Tensor,
+}
+
+fn check(x: &Tensor, gamma: &Tensor, beta: Option<&Tensor>) -> Result<usize> {
+    let c = x.last_dim();
+    if x.rank() < 2 || x.numel() == 0 {
+        return Err(Error::shape(
+            "batch_norm",
+            format!(
+                "input must have rank >= 2 and elements, got {:?}",
+                x.shape()
+            ),
+        ));
+    }
+    for (what, t) in [("gamma", Some(gamma)), ("beta", beta)] {
+        if let Some(t) = t {
+            if t.shape() != [c] {
+                return Err(Error::shape(
+                    "batch_norm",
+                    format!("{what} has shape {:?}, input has {c} channels", t.shape()),
+                ));
+            }
+        }
+    }
+    Ok(c)
+}
+
+pub fn batch_norm_train_forward(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: Option<&Tensor>,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
+    check(x, gamma, beta)?;
+    dispatch!("batch_norm", [x, gamma], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::train_forward(x, gamma, beta, eps)),
+        cuda: crate::cuda::bn::train_forward(x, gamma, beta, eps))
+}
+
+pub fn batch_norm_eval_forward(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: Option<&Tensor>,
+    mean: &Tensor,
+    var: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor)> {
+    let c = check(x, gamma, beta)?;
+    if mean.shape() != [c] || var.shape() != [c] {
+        return Err(Error::shape(
+            "batch_norm",
+            format!(
+                "running statistics of shape {:?}/{:?} for {c} channels",
+                mean.shape(),
+                var.shape()
+            ),
+        ));
+    }
+    dispatch!("batch_norm", [x, gamma], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::eval_forward(x, gamma, beta, mean, var, eps)),
+        cuda: crate::cuda::bn::eval_forward(x, gamma, beta, mean, var, eps))
+}
+
+pub fn batch_norm_backward(
+    x: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    batch_stats: bool,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    if dy.shape() != x.shape() {
+        return Err(Error::shape(
+            "batch_norm_backward",
+            format!("gradient {:?} for input {:?}", dy.shape(), x.shape()),
+        ));
+    }
+    dispatch!("batch_norm_backward", [x, dy], cpu: |dt| float_dispatch!("batch_norm_backward", dt, cpu::backward(x, dy, gamma, mean, invstd, batch_stats)),
+        cuda: crate::cuda::bn::backward(x, dy, gamma, mean, invstd, batch_stats))
+}
+
+/// Batch norm on the tape. `beta` is optional (the projection head's last layer has none).
+/// Returns the output and, in train mode, the batch statistics.
+pub fn batch_norm(
+    tape: &mut Tape,
+    x: &Var,
+    gamma: &Var,
+    beta: Option<&Var>,
+    mode: BnMode,
+) -> Result<(Var, Option<BatchStats>)> {
+    let bv = beta.map(|b| b.value());
+    let (y, mean, invstd, stats) = match mode {
+        BnMode::Train { eps } => {
+            let (y, mean, invstd, var_u) =
+                batch_norm_train_forward(x.value(), gamma.value(), bv, eps)?;
+            let stats = BatchStats {
+                mean: mean.clone(),
+                var_unbiased: var_u,
+            };
+            (y, mean, invstd, Some(stats))
+        }
+        BnMode::Eval { mean, var, eps } => {
+            let (y, invstd) =
+                batch_norm_eval_forward(x.value(), gamma.value(), bv, mean, var, eps)?;
+            (y, mean.clone(), invstd, None)
+        }
+    };
+    let batch_stats = stats.is_some();
+    let (xv, gv) = (x.value().clone(), gamma.value().clone());
+    let mut inputs = vec![x, gamma];
+    inputs.extend(beta);
+    let out = tape.record("batch_norm", &inputs, y, move |dy, needs| {
+        let (dx, dg, db) = batch_norm_backward(&xv, dy, &gv, &mean, &invstd, batch_stats)?;
+        let mut r = vec![needs[0].then_some(dx), needs[1].then_some(dg)];
+        if needs.len() == 3 {
+            r.push(needs[2].then_some(db));
+        }
+        Ok(r)
+    });
+    Ok((out, stats))
+}

@@ -1,0 +1,186 @@
+//! CPU convolution in NHWC with KRSC weights: im2col + GEMM per image, images in parallel.
+//! A 1x1 stride-1 unpadded convolution reads the input directly as the GEMM operand.
+
+use super::Geometry;
+use crate::ops::matmul::gemm::{gemm, Layout};
+use crate::{Float, Result, Tensor};
+use rayon::prelude::*;
+
+/// Copies the receptive fields of one image's group `g` into `cols` (rows: output pixels,
+/// columns: (kh, kw, c) — the weight's own order).
+fn im2col<T: Float>(x: &[T], g: &Geometry, group: usize, cols: &mut [T]) {
+    let (cg, k) = (g.cin_g, g.k());
+    for oh in 0..g.ho {
+        for ow in 0..g.wo {
+            let row = &mut cols[(oh * g.wo + ow) * k..(oh * g.wo + ow + 1) * k];
+            for kh in 0..g.kh {
+                let ih = (oh * g.sh + kh * g.dh) as isize - g.ph as isize;
+                for kw in 0..g.kw {
+                    let iw = (ow * g.sw + kw * g.dw) as isize - g.pw as isize;
+                    let dst = &mut row[(kh * g.kw + kw) * cg..(kh * g.kw + kw + 1) * cg];
+                    if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize {
+                        dst.fill(T::ZERO);
+                    } else {
+                        let src = (ih as usize * g.w + iw as usize) * g.cin + group * cg;
+                        dst.copy_from_slice(&x[src..src + cg]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the columns back onto the image (the adjoint of `im2col`).
+fn col2im<T: Float>(cols: &[T], g: &Geometry, group: usize, dx: &mut [T]) {
+    let (cg, k) = (g.cin_g, g.k());
+    for oh in 0..g.ho {
+        for ow in 0..g.wo {
+            let row = &cols[(oh * g.wo + ow) * k..(oh * g.wo + ow + 1) * k];
+            for kh in 0..g.kh {
+                let ih = (oh * g.sh + kh * g.dh) as isize - g.ph as isize;
+                if ih < 0 || ih >= g.h as isize {
+                    continue;
+                }
+                for kw in 0..g.kw {
+                    let iw = (ow * g.sw + kw * g.dw) as isize - g.pw as isize;
+                    if iw < 0 || iw >= g.w as isize {
+                        continue;
+                    }
+                    let src = &row[(kh * g.kw + kw) * cg..(kh * g.kw + kw + 1) * cg];
+                    let d = (ih as usize * g.w + iw as usize) * g.cin + group * cg;
+                    for (o, &v) in dx[d..d + cg].iter_mut().zip(src) {
+                        *o += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The GEMM operand holding one image's receptive fields for group `g`: the image itself for
+/// pointwise convolutions, else an im2col buffer.
+fn fields<'a, T: Float>(
+    x: &'a [T],
+    g: &Geometry,
+    group: usize,
+    buf: &'a mut Vec<T>,
+) -> (&'a [T], Layout) {
+    let rows = g.ho * g.wo;
+    if g.is_pointwise() {
+        (
+            x,
+            Layout::row_major(rows, g.cin_g)
+                .with_rs(g.cin)
+                .at(group * g.cin_g),
+        )
+    } else {
+        buf.resize(rows * g.k(), T::ZERO);
+        im2col(x, g, group, buf);
+        (&buf[..], Layout::row_major(rows, g.k()))
+    }
+}
+
+pub fn forward<T: Float>(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
+    let (xs, ws) = (x.cpu_slice::<T>("conv2d")?, w.cpu_slice::<T>("conv2d")?);
+    let (img_in, img_out) = (g.h * g.w * g.cin, g.ho * g.wo * g.cout);
+    let mut out = vec![T::ZERO; g.n * img_out];
+    out.par_chunks_mut(img_out.max(1))
+        .enumerate()
+        .for_each_init(Vec::new, |buf, (n, y)| {
+            let xi = &xs[n * img_in..(n + 1) * img_in];
+            for group in 0..g.groups {
+                let (a, la) = fields(xi, g, group, buf);
+                let lb = Layout::row_major(g.cout_g, g.k())
+                    .at(group * g.cout_g * g.k())
+                    .t();
+                let lc = Layout::row_major(g.ho * g.wo, g.cout_g)
+                    .with_rs(g.cout)
+                    .at(group * g.cout_g);
+                gemm(T::ONE, a, la, ws, lb, T::ZERO, y, lc);
+            }
+        });
+    Tensor::from_vec(out, &[g.n, g.ho, g.wo, g.cout])
+}
+
+pub fn backward_input<T: Float>(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
+    let (dys, ws) = (
+        dy.cpu_slice::<T>("conv2d_backward_input")?,
+        w.cpu_slice::<T>("conv2d_backward_input")?,
+    );
+    let (img_in, img_out) = (g.h * g.w * g.cin, g.ho * g.wo * g.cout);
+    let mut dx = vec![T::ZERO; g.n * img_in];
+    let rows = g.ho * g.wo;
+    dx.par_chunks_mut(img_in.max(1))
+        .enumerate()
+        .for_each_init(Vec::new, |buf, (n, dxi)| {
+            let dyi = &dys[n * img_out..(n + 1) * img_out];
+            for group in 0..g.groups {
+                let la = Layout::row_major(rows, g.cout_g)
+                    .with_rs(g.cout)
+                    .at(group * g.cout_g);
+                let lb = Layout::row_major(g.cout_g, g.k()).at(group * g.cout_g * g.k());
+                if g.is_pointwise() {
+                    // dx[:, group] = dy_g · W_g, written straight into the image.
+                    let lc = Layout::row_major(rows, g.cin_g)
+                        .with_rs(g.cin)
+                        .at(group * g.cin_g);
+                    gemm(T::ONE, dyi, la, ws, lb, T::ZERO, dxi, lc);
+                } else {
+                    buf.resize(rows * g.k(), T::ZERO);
+                    gemm(
+                        T::ONE,
+                        dyi,
+                        la,
+                        ws,
+                        lb,
+                        T::ZERO,
+                        buf,
+                        Layout::row_major(rows, g.k()),
+                    );
+                    col2im(buf, g, group, dxi);
+                }
+            }
+        });
+    Tensor::from_vec(dx, &[g.n, g.h, g.w, g.cin])
+}
+
+pub fn backward_weight<T: Float>(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> {
+    let (xs, dys) = (
+        x.cpu_slice::<T>("conv2d_backward_weight")?,
+        dy.cpu_slice::<T>("conv2d_backward_weight")?,
+    );
+    let (img_in, img_out) = (g.h * g.w * g.cin, g.ho * g.wo * g.cout);
+    let wlen = g.cout * g.k();
+    let rows = g.ho * g.wo;
+    // Each thread accumulates a private weight gradient over its images; the partials are summed.
+    let dw = (0..g.n)
+        .into_par_iter()
+        .fold(
+            || (vec![T::ZERO; wlen], Vec::new()),
+            |(mut acc, mut buf), n| {
+                let xi = &xs[n * img_in..(n + 1) * img_in];
+                let dyi = &dys[n * img_out..(n + 1) * img_out];
+                for group in 0..g.groups {
+                    let (b, lb) = fields(xi, g, group, &mut buf);
+                    let la = Layout::row_major(rows, g.cout_g)
+                        .with_rs(g.cout)
+                        .at(group * g.cout_g)
+                        .t();
+                    let lc = Layout::row_major(g.cout_g, g.k()).at(group * g.cout_g * g.k());
+                    gemm(T::ONE, dyi, la, b, lb, T::ONE, &mut acc, lc);
+                }
+                (acc, buf)
+            },
+        )
+        .map(|(acc, _)| acc)
+        .reduce(
+            || vec![T::ZERO; wlen],
+            |mut a, b| {
+                for (p, q) in a.iter_mut().zip(b) {
+                    *p += q;
+                }
+                a
+            },
+        );
+    Tensor::from_vec(dw, &[g.cout, g.kh, g.kw, g.cin_g])
+}

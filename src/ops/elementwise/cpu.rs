@@ -1,0 +1,80 @@
+//! CPU kernels for same-shape elementwise ops. Large arrays are split across threads.
+
+use crate::{Float, Result, Tensor};
+use rayon::prelude::*;
+
+/// Below this many elements threading costs more than it saves.
+const PAR_MIN: usize = 1 << 15;
+
+pub fn map1<T: Float>(op: &'static str, x: &Tensor, f: impl Fn(T) -> T + Sync) -> Result<Tensor> {
+    let xs = x.cpu_slice::<T>(op)?;
+    let out: Vec<T> = if xs.len() >= PAR_MIN {
+        xs.par_iter().map(|&a| f(a)).collect()
+    } else {
+        xs.iter().map(|&a| f(a)).collect()
+    };
+    Tensor::from_vec(out, x.shape())
+}
+
+pub fn map2<T: Float>(
+    op: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    f: impl Fn(T, T) -> T + Sync,
+) -> Result<Tensor> {
+    let (xs, ys) = (a.cpu_slice::<T>(op)?, b.cpu_slice::<T>(op)?);
+    let out: Vec<T> = if xs.len() >= PAR_MIN {
+        xs.par_iter()
+            .zip(ys.par_iter())
+            .map(|(&p, &q)| f(p, q))
+            .collect()
+    } else {
+        xs.iter().zip(ys).map(|(&p, &q)| f(p, q)).collect()
+    };
+    Tensor::from_vec(out, a.shape())
+}
+
+pub fn add<T: Float>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    map2::<T>("add", a, b, |p, q| p + q)
+}
+pub fn sub<T: Float>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    map2::<T>("sub", a, b, |p, q| p - q)
+}
+pub fn mul<T: Float>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    map2::<T>("mul", a, b, |p, q| p * q)
+}
+pub fn scale<T: Float>(a: &Tensor, s: f64) -> Result<Tensor> {
+    let s = T::from_f64(s);
+    map1::<T>("scale", a, |p| p * s)
+}
+pub fn relu_forward<T: Float>(x: &Tensor) -> Result<Tensor> {
+    map1::<T>("relu", x, |p| if p > T::ZERO { p } else { T::ZERO })
+}
+/// dx = dy where x > 0 (the subgradient at 0 is taken as 0, as PyTorch does).
+pub fn relu_backward<T: Float>(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    map2::<T>("relu_backward", x, dy, |p, g| {
+        if p > T::ZERO {
+            g
+        } else {
+            T::ZERO
+        }
+    })
+}
+pub fn exp<T: Float>(x: &Tensor) -> Result<Tensor> {
+    map1::<T>("exp", x, |p| p.exp())
+}
+pub fn ln<T: Float>(x: &Tensor) -> Result<Tensor> {
+    map1::<T>("log", x, |p| p.ln())
+}
+pub fn sum_all<T: Float>(x: &Tensor) -> Result<Tensor> {
+    let xs = x.cpu_slice::<T>("sum")?;
+    // Pairwise-ish: rayon's tree reduction keeps the rounding error near O(log n · eps).
+    let s: T = if xs.len() >= PAR_MIN {
+        xs.par_chunks(4096)
+            .map(|c| c.iter().copied().sum::<T>())
+            .sum()
+    } else {
+        xs.iter().copied().sum()
+    };
+    Tensor::from_vec(vec![s], &[])
+}

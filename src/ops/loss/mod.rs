@@ -1,0 +1,67 @@
+//! Cross-entropy of logits against integer labels, mean over the batch, fused with its gradient.
+
+#[cfg(test)]
+mod tests;
+
+use crate::autograd::{Tape, Var};
+use crate::ops::softmax::logsumexp;
+use crate::{dispatch, float_dispatch, Error, Float, Result, Tensor};
+
+fn check(logits: &Tensor, labels: &[usize]) -> Result<(usize, usize)> {
+    let (n, k) = logits.dims2("cross_entropy")?;
+    if labels.len() != n {
+        return Err(Error::shape(
+            "cross_entropy",
+            format!("{} labels for {n} rows of logits", labels.len()),
+        ));
+    }
+    if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l >= k) {
+        return Err(Error::shape(
+            "cross_entropy",
+            format!("label {l} of row {i} is out of range for {k} classes"),
+        ));
+    }
+    if n == 0 {
+        return Err(Error::shape("cross_entropy", "empty batch"));
+    }
+    Ok((n, k))
+}
+
+/// Returns (mean loss [], gradient of the mean loss w.r.t. the logits).
+fn forward_cpu<T: Float>(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, Tensor)> {
+    let xs = logits.cpu_slice::<T>("cross_entropy")?;
+    let k = logits.last_dim();
+    let n = labels.len();
+    let inv_n = T::ONE / T::from_usize(n);
+    let mut loss = T::ZERO;
+    let mut grad = vec![T::ZERO; xs.len()];
+    for (i, (row, g)) in xs.chunks(k).zip(grad.chunks_mut(k)).enumerate() {
+        let l = logsumexp(row);
+        loss += l - row[labels[i]];
+        for (gj, &v) in g.iter_mut().zip(row) {
+            *gj = (v - l).exp() * inv_n;
+        }
+        g[labels[i]] -= inv_n;
+    }
+    Ok((
+        Tensor::from_vec(vec![loss * inv_n], &[])?,
+        Tensor::from_vec(grad, logits.shape())?,
+    ))
+}
+
+pub fn cross_entropy_forward(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, Tensor)> {
+    check(logits, labels)?;
+    dispatch!("cross_entropy", [logits], cpu: |dt| float_dispatch!("cross_entropy", dt, forward_cpu(logits, labels)),
+        cuda: crate::cuda::ops::cross_entropy(logits, labels))
+}
+
+/// Mean over rows of −log softmax(logits)[label].
+pub fn cross_entropy(tape: &mut Tape, logits: &Var, labels: &[usize]) -> Result<Var> {
+    let (loss, grad) = cross_entropy_forward(logits.value(), labels)?;
+    Ok(tape.record("cross_entropy", &[logits], loss, move |g, _| {
+        Ok(vec![Some(crate::ops::elementwise::scale_tensor(
+            &grad,
+            g.item()?,
+        )?)])
+    }))
+}

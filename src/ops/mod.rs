@@ -1,0 +1,33 @@
+//! Ops: each folder holds one op family's forward, backward, CPU kernel and tests side by side.
+//!
+//! Each op comes in two forms:
+//! - raw functions on [`Tensor`]s (`relu_forward`, `relu_backward`, ...) that check shapes and
+//!   dispatch to the CPU or CUDA implementation of the operands' device;
+//! - a tape-recording function on [`Var`](crate::autograd::Var)s (`relu`) that runs the forward
+//!   and records a closure calling the raw backward functions.
+//!
+//! Naming rule, from Rust to kernel: the raw function `relu_forward` on the CPU is
+//! `ops::elementwise::cpu::relu_forward::<T>`, and on the GPU the kernel symbol
+//! `relu_forward_<dtype>` (`relu_forward_f32`, `relu_forward_bf16`) in `kernels/elementwise.cu`.
+
+pub mod batch_norm;
+pub mod channels;
+pub mod conv2d;
+pub mod elementwise;
+pub mod loss;
+pub mod matmul;
+pub mod normalize;
+pub mod pool;
+pub mod sk;
+pub mod softmax;
+
+pub use batch_norm::{batch_norm, BnMode};
+pub use channels::{concat_channels, narrow_channels};
+pub use conv2d::{conv2d, Conv2dSpec};
+pub use elementwise::{add, exp, log, mean, mul, relu, scale, sub, sum};
+pub use loss::cross_entropy;
+pub use matmul::{linear, matmul};
+pub use normalize::l2_normalize;
+pub use pool::{avg_pool2x2, global_avg_pool, max_pool2d, PoolSpec};
+pub use sk::{sk_mix, sk_pool};
+pub use softmax::{log_softmax, softmax};

@@ -1,0 +1,121 @@
+//! Softmax and log-softmax over the last dimension.
+
+#[cfg(test)]
+mod tests;
+
+use crate::autograd::{Tape, Var};
+use crate::{dispatch, float_dispatch, Error, Float, Result, Tensor};
+use rayon::prelude::*;
+
+fn rows<T: Float>(
+    x: &Tensor,
+    op: &'static str,
+    f: impl Fn(&[T], &mut [T]) + Sync,
+) -> Result<Tensor> {
+    let xs = x.cpu_slice::<T>(op)?;
+    let c = x.last_dim().max(1);
+    let mut y = vec![T::ZERO; xs.len()];
+    y.par_chunks_mut(c)
+        .zip(xs.par_chunks(c))
+        .for_each(|(yr, xr)| f(xr, yr));
+    Tensor::from_vec(y, x.shape())
+}
+
+fn rows2<T: Float>(
+    a: &Tensor,
+    b: &Tensor,
+    op: &'static str,
+    f: impl Fn(&[T], &[T], &mut [T]) + Sync,
+) -> Result<Tensor> {
+    let (xs, ys) = (a.cpu_slice::<T>(op)?, b.cpu_slice::<T>(op)?);
+    let c = a.last_dim().max(1);
+    let mut out = vec![T::ZERO; xs.len()];
+    out.par_chunks_mut(c)
+        .zip(xs.par_chunks(c).zip(ys.par_chunks(c)))
+        .for_each(|(o, (p, q))| f(p, q, o));
+    Tensor::from_vec(out, a.shape())
+}
+
+/// log Σ exp(x) of one row, shifted by the maximum for stability.
+pub fn logsumexp<T: Float>(x: &[T]) -> T {
+    let m = x.iter().copied().fold(T::NEG_INFINITY, T::max);
+    m + x.iter().map(|&v| (v - m).exp()).sum::<T>().ln()
+}
+
+fn softmax_cpu<T: Float>(x: &Tensor) -> Result<Tensor> {
+    rows::<T>(x, "softmax", |xr, yr| {
+        let l = logsumexp(xr);
+        for (y, &v) in yr.iter_mut().zip(xr) {
+            *y = (v - l).exp();
+        }
+    })
+}
+fn log_softmax_cpu<T: Float>(x: &Tensor) -> Result<Tensor> {
+    rows::<T>(x, "log_softmax", |xr, yr| {
+        let l = logsumexp(xr);
+        for (y, &v) in yr.iter_mut().zip(xr) {
+            *y = v - l;
+        }
+    })
+}
+/// dx = y·(dy − Σ dy·y).
+fn softmax_backward_cpu<T: Float>(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    rows2::<T>(y, dy, "softmax_backward", |yr, gr, o| {
+        let s: T = yr.iter().zip(gr).map(|(&a, &b)| a * b).sum();
+        for ((o, &a), &g) in o.iter_mut().zip(yr).zip(gr) {
+            *o = a * (g - s);
+        }
+    })
+}
+/// dx = dy − softmax·Σ dy, with softmax = exp(y).
+fn log_softmax_backward_cpu<T: Float>(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    rows2::<T>(y, dy, "log_softmax_backward", |yr, gr, o| {
+        let s: T = gr.iter().copied().sum();
+        for ((o, &a), &g) in o.iter_mut().zip(yr).zip(gr) {
+            *o = g - a.exp() * s;
+        }
+    })
+}
+
+fn nonempty(op: &'static str, x: &Tensor) -> Result<()> {
+    if x.rank() == 0 || x.last_dim() == 0 {
+        return Err(Error::shape(
+            op,
+            format!("needs a non-empty last dimension, got {:?}", x.shape()),
+        ));
+    }
+    Ok(())
+}
+
+pub fn softmax_forward(x: &Tensor) -> Result<Tensor> {
+    nonempty("softmax", x)?;
+    dispatch!("softmax", [x], cpu: |dt| float_dispatch!("softmax", dt, softmax_cpu(x)), cuda: crate::cuda::ops::softmax_forward(x))
+}
+pub fn log_softmax_forward(x: &Tensor) -> Result<Tensor> {
+    nonempty("log_softmax", x)?;
+    dispatch!("log_softmax", [x], cpu: |dt| float_dispatch!("log_softmax", dt, log_softmax_cpu(x)), cuda: crate::cuda::ops::log_softmax_forward(x))
+}
+pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    dispatch!("softmax_backward", [y, dy], cpu: |dt| float_dispatch!("softmax_backward", dt, softmax_backward_cpu(y, dy)),
+        cuda: crate::cuda::ops::softmax_backward(y, dy))
+}
+pub fn log_softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    dispatch!("log_softmax_backward", [y, dy], cpu: |dt| float_dispatch!("log_softmax_backward", dt, log_softmax_backward_cpu(y, dy)),
+        cuda: crate::cuda::ops::log_softmax_backward(y, dy))
+}
+
+pub fn softmax(tape: &mut Tape, x: &Var) -> Result<Var> {
+    let y = softmax_forward(x.value())?;
+    let yv = y.clone();
+    Ok(tape.record("softmax", &[x], y, move |dy, _| {
+        Ok(vec![Some(softmax_backward(&yv, dy)?)])
+    }))
+}
+
+pub fn log_softmax(tape: &mut Tape, x: &Var) -> Result<Var> {
+    let y = log_softmax_forward(x.value())?;
+    let yv = y.clone();
+    Ok(tape.record("log_softmax", &[x], y, move |dy, _| {
+        Ok(vec![Some(log_softmax_backward(&yv, dy)?)])
+    }))
+}
