@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod params;
 pub mod rng;
 pub mod tensor;

@@ -153,3 +153,14 @@ pub fn randn64_away_from_zero(shape: &[usize], gap: f64, rng: &mut Rng) -> Tenso
         .collect();
     Tensor::from_f64(&v, shape, DType::F64).unwrap()
 }
+
+/// Reads a safetensors fixture (as written by the PyTorch generator scripts under
+/// `tests/fixtures/`) into f64 CPU tensors by name.
+pub fn load_fixture(path: &std::path::Path) -> std::collections::HashMap<String, Tensor> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
+    crate::checkpoint::read_tensors(&bytes, path)
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+        .into_iter()
+        .map(|(k, t)| (k, t.to_dtype(DType::F64).unwrap()))
+        .collect()
+}

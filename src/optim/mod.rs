@@ -1,0 +1,5 @@
+//! Optimizers and schedules.
+
+pub mod sgd;
+
+pub use sgd::Sgd;
