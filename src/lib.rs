@@ -7,6 +7,7 @@
 
 pub mod autograd;
 pub mod checkpoint;
+pub mod cli;
 pub mod error;
 pub mod nn;
 pub mod ops;

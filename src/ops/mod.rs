@@ -24,7 +24,7 @@ pub mod softmax;
 pub use batch_norm::{batch_norm, BnMode};
 pub use channels::{concat_channels, narrow_channels};
 pub use conv2d::{conv2d, Conv2dSpec};
-pub use elementwise::{add, exp, log, mean, mul, relu, scale, sub, sum};
+pub use elementwise::{add, exp, log, mean, mul, relu, reshape, scale, sub, sum};
 pub use loss::cross_entropy;
 pub use matmul::{linear, matmul};
 pub use normalize::l2_normalize;

@@ -149,3 +149,12 @@ pub fn mean(tape: &mut Tape, x: &Var) -> Result<Var> {
     let s = sum(tape, x)?;
     scale(tape, &s, 1.0 / n)
 }
+
+/// Same elements, new shape; the gradient is reshaped back.
+pub fn reshape(tape: &mut Tape, x: &Var, shape: &[usize]) -> Result<Var> {
+    let y = x.value().reshape(shape)?;
+    let old = x.shape().to_vec();
+    Ok(tape.record("reshape", &[x], y, move |g, _| {
+        Ok(vec![Some(g.reshape(&old)?)])
+    }))
+}

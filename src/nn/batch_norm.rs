@@ -1,0 +1,126 @@
+//! Batch norm with running statistics (momentum 0.1, eps 1e-5, as PyTorch; TF's decay 0.9).
+
+use super::{Ctx, Summary};
+use crate::ops::{self, BnMode};
+use crate::params::{Init, ParamId, ParamKind, ParamStore};
+use crate::{autograd::Var, Result};
+
+pub const BN_EPS: f64 = 1e-5;
+pub const BN_MOMENTUM: f64 = 0.1;
+
+#[derive(Clone, Debug)]
+pub struct BatchNorm {
+    pub name: String,
+    pub gamma: ParamId,
+    pub beta: Option<ParamId>,
+    pub running_mean: ParamId,
+    pub running_var: ParamId,
+    pub channels: usize,
+    pub eps: f64,
+    pub momentum: f64,
+}
+
+impl BatchNorm {
+    /// `zero_gamma` starts the scale at zero (the last BN of each residual block); `center`
+    /// false drops beta (the projection head's last layer).
+    pub fn new(
+        store: &mut ParamStore,
+        name: &str,
+        channels: usize,
+        zero_gamma: bool,
+        center: bool,
+    ) -> Result<Self> {
+        let j = |n| super::join(name, n);
+        let gamma = store.add(
+            &j("weight"),
+            &[channels],
+            ParamKind::BnGamma,
+            if zero_gamma { Init::Zeros } else { Init::Ones },
+        )?;
+        let beta = if center {
+            Some(store.add(&j("bias"), &[channels], ParamKind::BnBeta, Init::Zeros)?)
+        } else {
+            None
+        };
+        let running_mean = store.add(
+            &j("running_mean"),
+            &[channels],
+            ParamKind::BnRunningMean,
+            Init::Zeros,
+        )?;
+        let running_var = store.add(
+            &j("running_var"),
+            &[channels],
+            ParamKind::BnRunningVar,
+            Init::Ones,
+        )?;
+        Ok(BatchNorm {
+            name: name.to_string(),
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            channels,
+            eps: BN_EPS,
+            momentum: BN_MOMENTUM,
+        })
+    }
+
+    /// Train mode normalises with batch statistics and folds them into the running averages
+    /// (unbiased variance, as PyTorch); eval mode uses the running averages.
+    pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
+        let g = ctx.tape.param(ctx.params, self.gamma)?;
+        let b = self
+            .beta
+            .map(|b| ctx.tape.param(ctx.params, b))
+            .transpose()?;
+        if ctx.train {
+            let (y, stats) =
+                ops::batch_norm(ctx.tape, x, &g, b.as_ref(), BnMode::Train { eps: self.eps })?;
+            if let Some(st) = stats {
+                self.update_running(ctx, &st.mean, &st.var_unbiased)?;
+            }
+            Ok(y)
+        } else {
+            let mean = ctx.params.value(self.running_mean)?.clone();
+            let var = ctx.params.value(self.running_var)?.clone();
+            Ok(ops::batch_norm(
+                ctx.tape,
+                x,
+                &g,
+                b.as_ref(),
+                BnMode::Eval {
+                    mean: &mean,
+                    var: &var,
+                    eps: self.eps,
+                },
+            )?
+            .0)
+        }
+    }
+
+    fn update_running(
+        &self,
+        ctx: &mut Ctx,
+        mean: &crate::Tensor,
+        var: &crate::Tensor,
+    ) -> Result<()> {
+        use crate::ops::elementwise::{add_tensors, scale_tensor};
+        let m = self.momentum;
+        for (id, batch) in [(self.running_mean, mean), (self.running_var, var)] {
+            let old = ctx.params.value(id)?;
+            let new = add_tensors(
+                &scale_tensor(old, 1.0 - m)?,
+                &scale_tensor(&batch.to_dtype(old.dtype())?, m)?,
+            )?;
+            ctx.params.set_value(id, new)?;
+        }
+        Ok(())
+    }
+
+    pub fn describe(&self, input: &[usize], s: &mut Summary) -> Vec<usize> {
+        let params = self.channels * if self.beta.is_some() { 2 } else { 1 };
+        s.push(&self.name, "batch_norm", input, params, 0);
+        input.to_vec()
+    }
+}

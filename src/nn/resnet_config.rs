@@ -1,0 +1,131 @@
+//! Architecture names `r{depth}_{width}x_sk{0|1}` and what they mean.
+
+use crate::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockKind {
+    Basic,
+    Bottleneck,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResNetConfig {
+    /// The name's depth (18 … 200), or 0 for a custom test configuration.
+    pub depth: usize,
+    pub block: BlockKind,
+    /// Blocks in each of the four stages.
+    pub layers: [usize; 4],
+    /// Width multiplier: stage widths are base·w·[1, 2, 4, 8].
+    pub width: usize,
+    /// Selective kernels in bottleneck blocks, with the ResNet-D stem and shortcuts.
+    pub sk: bool,
+    /// 64 in every named architecture; smaller only for tests.
+    pub base: usize,
+    /// One 3x3 stride-1 convolution instead of the ImageNet stem (images of 32 px or less).
+    pub small_stem: bool,
+    pub in_channels: usize,
+    pub sk_ratio: f64,
+    pub sk_min_dim: usize,
+}
+
+pub const DEPTHS: [usize; 6] = [18, 34, 50, 101, 152, 200];
+pub const MAX_WIDTH: usize = 4;
+
+impl ResNetConfig {
+    /// Parses `r50_1x_sk1` and the like; the ImageNet stem is assumed until
+    /// [`for_image_size`](Self::for_image_size) says otherwise.
+    pub fn parse(name: &str) -> Result<Self> {
+        let err = |msg: &str| Error::UnknownModel {
+            name: name.to_string(),
+            msg: msg.to_string(),
+        };
+        let form = "expected r{depth}_{width}x_sk{0|1}, e.g. r50_1x_sk1";
+        let parts: Vec<&str> = name.split('_').collect();
+        let [d, w, s] = parts[..] else {
+            return Err(err(form));
+        };
+        let depth: usize = d
+            .strip_prefix('r')
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| err(form))?;
+        let width: usize = w
+            .strip_suffix('x')
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| err(form))?;
+        let sk = match s {
+            "sk0" => false,
+            "sk1" => true,
+            _ => return Err(err(form)),
+        };
+        let (block, layers) = match depth {
+            18 => (BlockKind::Basic, [2, 2, 2, 2]),
+            34 => (BlockKind::Basic, [3, 4, 6, 3]),
+            50 => (BlockKind::Bottleneck, [3, 4, 6, 3]),
+            101 => (BlockKind::Bottleneck, [3, 4, 23, 3]),
+            152 => (BlockKind::Bottleneck, [3, 8, 36, 3]),
+            200 => (BlockKind::Bottleneck, [3, 24, 36, 3]),
+            _ => return Err(err(&format!("depth {depth} is not one of {DEPTHS:?}"))),
+        };
+        if width == 0 || width > MAX_WIDTH {
+            return Err(err(&format!(
+                "width {width}x is not between 1x and {MAX_WIDTH}x"
+            )));
+        }
+        Ok(ResNetConfig {
+            depth,
+            block,
+            layers,
+            width,
+            sk,
+            base: 64,
+            small_stem: false,
+            in_channels: 3,
+            sk_ratio: 0.0625,
+            sk_min_dim: 32,
+        })
+    }
+
+    pub fn name(&self) -> String {
+        if self.depth == 0 {
+            format!(
+                "custom_{:?}_{}x_sk{}",
+                self.layers, self.width, self.sk as u8
+            )
+        } else {
+            format!("r{}_{}x_sk{}", self.depth, self.width, self.sk as u8)
+        }
+    }
+
+    /// Picks the small-image stem for images of 32 px or less.
+    pub fn for_image_size(mut self, size: usize) -> Self {
+        self.small_stem = size <= 32;
+        self
+    }
+
+    pub fn with_in_channels(mut self, c: usize) -> Self {
+        self.in_channels = c;
+        self
+    }
+
+    pub fn expansion(&self) -> usize {
+        match self.block {
+            BlockKind::Basic => 1,
+            BlockKind::Bottleneck => 4,
+        }
+    }
+
+    /// Width of stage `i` (0-based) before the bottleneck expansion.
+    pub fn stage_width(&self, i: usize) -> usize {
+        self.base * self.width << i
+    }
+
+    /// Width of the representation (2048·w for bottleneck nets).
+    pub fn out_dim(&self) -> usize {
+        self.stage_width(3) * self.expansion()
+    }
+
+    /// Channels of the SK attention's bottleneck: max(int(C·ratio), min_dim).
+    pub fn sk_mid(&self, c: usize) -> usize {
+        ((c as f64 * self.sk_ratio) as usize).max(self.sk_min_dim)
+    }
+}
