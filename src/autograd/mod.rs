@@ -60,7 +60,7 @@ impl Default for Tape {
 }
 
 /// Gradients of the leaf variables (inputs created with [`Tape::leaf`]) after a backward pass.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Gradients {
     by_var: HashMap<VarId, Tensor>,
 }

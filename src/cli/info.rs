@@ -21,12 +21,21 @@ pub struct InfoArgs {
     /// Print only the totals, not every layer.
     #[arg(long)]
     pub brief: bool,
+    /// Check that this checkpoint holds exactly the encoder's tensors with the right shapes.
+    #[arg(long)]
+    pub checkpoint: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: &InfoArgs) -> Result<()> {
     let cfg = ResNetConfig::parse(&a.model)?
         .for_image_size(a.image_size)
         .with_in_channels(a.in_channels);
+    if let Some(path) = &a.checkpoint {
+        let mut store = ParamStore::new(crate::DType::F32, 0);
+        ResNet::new(&mut store, "encoder", &cfg)?;
+        crate::checkpoint::load(&mut store, path)?;
+        println!("checkpoint {} matches {}", path.display(), cfg.name());
+    }
     let mut store = ParamStore::meta();
     let net = ResNet::new(&mut store, "encoder", &cfg)?;
     let encoder_params = store.num_trainable();

@@ -174,6 +174,7 @@ impl Block {
 /// Convolutions (each followed by BN + ReLU) and an optional 3x3/2 max pool.
 #[derive(Clone, Debug)]
 pub struct Stem {
+    pub name: String,
     pub convs: Vec<(Conv2d, BatchNorm)>,
     pub max_pool: bool,
 }
@@ -210,6 +211,7 @@ impl Stem {
             })
             .collect::<Result<_>>()?;
         Ok(Stem {
+            name: name.to_string(),
             convs,
             max_pool: !cfg.small_stem,
         })
@@ -242,7 +244,7 @@ impl Stem {
                 )
             })?;
             h = vec![h[0], ho, wo, h[3]];
-            s.push("stem.max_pool", "max_pool", &h, 0, 0);
+            s.push(&join(&self.name, "max_pool"), "max_pool", &h, 0, 0);
         }
         Ok(h)
     }
