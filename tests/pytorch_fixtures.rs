@@ -62,7 +62,7 @@ fn tiny_config() -> ResNetConfig {
         depth: 0,
         block: BlockKind::Bottleneck,
         layers: [1, 1, 1, 1],
-        width: 1,
+        width: 1.0,
         sk: true,
         base: 8,
         small_stem: false,

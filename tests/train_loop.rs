@@ -16,7 +16,7 @@ fn sgd_lowers_the_loss_of_a_small_sk_resnet() {
         depth: 0,
         block: BlockKind::Bottleneck,
         layers: [1, 1, 1, 1],
-        width: 1,
+        width: 1.0,
         sk: true,
         base: 8,
         small_stem: true,

@@ -1,5 +1,6 @@
 //! Command-line interface of the `simclr` binary: argument definitions and dispatch.
 
+mod bench;
 mod info;
 
 use crate::Result;
@@ -20,10 +21,13 @@ pub struct Cli {
 pub enum Command {
     /// Layer summary, parameter count and forward GMACs of an architecture.
     Info(info::InfoArgs),
+    /// Time training steps of an architecture on random data.
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info(a) => info::run(&a),
+        Command::Bench(a) => bench::run(&a),
     }
 }

@@ -187,7 +187,7 @@ pub const STEM_POOL: PoolSpec = PoolSpec {
 
 impl Stem {
     fn new(store: &mut ParamStore, cfg: &ResNetConfig, name: &str) -> Result<Self> {
-        let w = cfg.base * cfg.width;
+        let w = cfg.stem_width();
         // (in, out, kernel, stride) of each conv.
         let plan: Vec<(usize, usize, usize, usize)> = if cfg.small_stem {
             vec![(cfg.in_channels, w, 3, 1)]
@@ -263,7 +263,7 @@ impl ResNet {
     /// Registers every parameter under `name` (e.g. "encoder") in `store`.
     pub fn new(store: &mut ParamStore, name: &str, config: &ResNetConfig) -> Result<Self> {
         let stem = Stem::new(store, config, &join(name, "stem"))?;
-        let mut cin = config.base * config.width;
+        let mut cin = config.stem_width();
         let mut stages = Vec::with_capacity(4);
         for (i, &blocks) in config.layers.iter().enumerate() {
             let c = config.stage_width(i);

@@ -15,8 +15,9 @@ pub struct ResNetConfig {
     pub block: BlockKind,
     /// Blocks in each of the four stages.
     pub layers: [usize; 4],
-    /// Width multiplier: stage widths are base·w·[1, 2, 4, 8].
-    pub width: usize,
+    /// Width multiplier: stage widths are base·w·[1, 2, 4, 8]. The paper uses 1, 2 and 3;
+    /// fractions (0.25, 0.5) give narrow nets that train in minutes on a CPU.
+    pub width: f64,
     /// Selective kernels in bottleneck blocks, with the ResNet-D stem and shortcuts.
     pub sk: bool,
     /// 64 in every named architecture; smaller only for tests.
@@ -29,7 +30,7 @@ pub struct ResNetConfig {
 }
 
 pub const DEPTHS: [usize; 6] = [18, 34, 50, 101, 152, 200];
-pub const MAX_WIDTH: usize = 4;
+pub const MAX_WIDTH: f64 = 4.0;
 
 impl ResNetConfig {
     /// Parses `r50_1x_sk1` and the like; the ImageNet stem is assumed until
@@ -48,7 +49,7 @@ impl ResNetConfig {
             .strip_prefix('r')
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| err(form))?;
-        let width: usize = w
+        let width: f64 = w
             .strip_suffix('x')
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| err(form))?;
@@ -66,9 +67,10 @@ impl ResNetConfig {
             200 => (BlockKind::Bottleneck, [3, 24, 36, 3]),
             _ => return Err(err(&format!("depth {depth} is not one of {DEPTHS:?}"))),
         };
-        if width == 0 || width > MAX_WIDTH {
+        // Multiples of 0.25 keep every channel count (64·w/2 in the ResNet-D stem) whole.
+        if !(width > 0.0 && width <= MAX_WIDTH && (width * 4.0).fract() == 0.0) {
             return Err(err(&format!(
-                "width {width}x is not between 1x and {MAX_WIDTH}x"
+                "width {width}x is not a multiple of 0.25x between 0.25x and {MAX_WIDTH}x"
             )));
         }
         Ok(ResNetConfig {
@@ -114,9 +116,14 @@ impl ResNetConfig {
         }
     }
 
+    /// Channels of the stem's output (64·w).
+    pub fn stem_width(&self) -> usize {
+        (self.base as f64 * self.width).round() as usize
+    }
+
     /// Width of stage `i` (0-based) before the bottleneck expansion.
     pub fn stage_width(&self, i: usize) -> usize {
-        self.base * self.width << i
+        self.stem_width() << i
     }
 
     /// Width of the representation (2048·w for bottleneck nets).

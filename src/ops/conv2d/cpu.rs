@@ -57,11 +57,21 @@ fn col2im<T: Float>(cols: &[T], g: &Geometry, group: usize, dx: &mut [T]) {
     }
 }
 
-/// The GEMM operand holding one image's receptive fields for group `g`: the image itself for
-/// pointwise convolutions, else an im2col buffer.
+/// Images per task: enough GEMM rows (output pixels) that packing the weights is amortised,
+/// while leaving a few tasks per thread for load balance.
+fn images_per_chunk(g: &Geometry) -> usize {
+    const TARGET_ROWS: usize = 4096;
+    let by_rows = (TARGET_ROWS / (g.ho * g.wo).max(1)).max(1);
+    let by_balance = g.n.div_ceil(2 * rayon::current_num_threads()).max(1);
+    by_rows.min(by_balance)
+}
+
+/// The GEMM operand holding the receptive fields of images `images` for group `group`, one row
+/// per output pixel: the input itself for pointwise convolutions, else an im2col buffer.
 fn fields<'a, T: Float>(
     x: &'a [T],
     g: &Geometry,
+    images: usize,
     group: usize,
     buf: &'a mut Vec<T>,
 ) -> (&'a [T], Layout) {
@@ -69,31 +79,41 @@ fn fields<'a, T: Float>(
     if g.is_pointwise() {
         (
             x,
-            Layout::row_major(rows, g.cin_g)
+            Layout::row_major(images * rows, g.cin_g)
                 .with_rs(g.cin)
                 .at(group * g.cin_g),
         )
     } else {
-        buf.resize(rows * g.k(), T::ZERO);
-        im2col(x, g, group, buf);
-        (&buf[..], Layout::row_major(rows, g.k()))
+        let (img_in, k) = (g.h * g.w * g.cin, g.k());
+        buf.resize(images * rows * k, T::ZERO);
+        for i in 0..images {
+            im2col(
+                &x[i * img_in..(i + 1) * img_in],
+                g,
+                group,
+                &mut buf[i * rows * k..(i + 1) * rows * k],
+            );
+        }
+        (&buf[..], Layout::row_major(images * rows, k))
     }
 }
 
 pub fn forward<T: Float>(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
     let (xs, ws) = (x.cpu_slice::<T>("conv2d")?, w.cpu_slice::<T>("conv2d")?);
     let (img_in, img_out) = (g.h * g.w * g.cin, g.ho * g.wo * g.cout);
+    let chunk = images_per_chunk(g);
     let mut out = vec![T::ZERO; g.n * img_out];
-    out.par_chunks_mut(img_out.max(1))
+    out.par_chunks_mut((chunk * img_out).max(1))
         .enumerate()
-        .for_each_init(Vec::new, |buf, (n, y)| {
-            let xi = &xs[n * img_in..(n + 1) * img_in];
+        .for_each_init(Vec::new, |buf, (c, y)| {
+            let images = y.len() / img_out.max(1);
+            let xi = &xs[c * chunk * img_in..(c * chunk + images) * img_in];
             for group in 0..g.groups {
-                let (a, la) = fields(xi, g, group, buf);
+                let (a, la) = fields(xi, g, images, group, buf);
                 let lb = Layout::row_major(g.cout_g, g.k())
                     .at(group * g.cout_g * g.k())
                     .t();
-                let lc = Layout::row_major(g.ho * g.wo, g.cout_g)
+                let lc = Layout::row_major(images * g.ho * g.wo, g.cout_g)
                     .with_rs(g.cout)
                     .at(group * g.cout_g);
                 gemm(T::ONE, a, la, ws, lb, T::ZERO, y, lc);
@@ -108,25 +128,28 @@ pub fn backward_input<T: Float>(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result
         w.cpu_slice::<T>("conv2d_backward_input")?,
     );
     let (img_in, img_out) = (g.h * g.w * g.cin, g.ho * g.wo * g.cout);
-    let mut dx = vec![T::ZERO; g.n * img_in];
+    let chunk = images_per_chunk(g);
     let rows = g.ho * g.wo;
-    dx.par_chunks_mut(img_in.max(1))
+    let k = g.k();
+    let mut dx = vec![T::ZERO; g.n * img_in];
+    dx.par_chunks_mut((chunk * img_in).max(1))
         .enumerate()
-        .for_each_init(Vec::new, |buf, (n, dxi)| {
-            let dyi = &dys[n * img_out..(n + 1) * img_out];
+        .for_each_init(Vec::new, |buf, (c, dxi)| {
+            let images = dxi.len() / img_in.max(1);
+            let dyi = &dys[c * chunk * img_out..(c * chunk + images) * img_out];
             for group in 0..g.groups {
-                let la = Layout::row_major(rows, g.cout_g)
+                let la = Layout::row_major(images * rows, g.cout_g)
                     .with_rs(g.cout)
                     .at(group * g.cout_g);
-                let lb = Layout::row_major(g.cout_g, g.k()).at(group * g.cout_g * g.k());
+                let lb = Layout::row_major(g.cout_g, k).at(group * g.cout_g * k);
                 if g.is_pointwise() {
-                    // dx[:, group] = dy_g · W_g, written straight into the image.
-                    let lc = Layout::row_major(rows, g.cin_g)
+                    // dx[:, group] = dy_g · W_g, written straight into the images.
+                    let lc = Layout::row_major(images * rows, g.cin_g)
                         .with_rs(g.cin)
                         .at(group * g.cin_g);
                     gemm(T::ONE, dyi, la, ws, lb, T::ZERO, dxi, lc);
                 } else {
-                    buf.resize(rows * g.k(), T::ZERO);
+                    buf.resize(images * rows * k, T::ZERO);
                     gemm(
                         T::ONE,
                         dyi,
@@ -135,9 +158,16 @@ pub fn backward_input<T: Float>(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result
                         lb,
                         T::ZERO,
                         buf,
-                        Layout::row_major(rows, g.k()),
+                        Layout::row_major(images * rows, k),
                     );
-                    col2im(buf, g, group, dxi);
+                    for i in 0..images {
+                        col2im(
+                            &buf[i * rows * k..(i + 1) * rows * k],
+                            g,
+                            group,
+                            &mut dxi[i * img_in..(i + 1) * img_in],
+                        );
+                    }
                 }
             }
         });
@@ -152,17 +182,19 @@ pub fn backward_weight<T: Float>(x: &Tensor, dy: &Tensor, g: &Geometry) -> Resul
     let (img_in, img_out) = (g.h * g.w * g.cin, g.ho * g.wo * g.cout);
     let wlen = g.cout * g.k();
     let rows = g.ho * g.wo;
-    // Each thread accumulates a private weight gradient over its images; the partials are summed.
-    let dw = (0..g.n)
+    let chunk = images_per_chunk(g);
+    // Each task accumulates a private weight gradient over its chunk; the partials are summed.
+    let dw = (0..g.n.div_ceil(chunk))
         .into_par_iter()
         .fold(
             || (vec![T::ZERO; wlen], Vec::new()),
-            |(mut acc, mut buf), n| {
-                let xi = &xs[n * img_in..(n + 1) * img_in];
-                let dyi = &dys[n * img_out..(n + 1) * img_out];
+            |(mut acc, mut buf), c| {
+                let images = chunk.min(g.n - c * chunk);
+                let xi = &xs[c * chunk * img_in..(c * chunk + images) * img_in];
+                let dyi = &dys[c * chunk * img_out..(c * chunk + images) * img_out];
                 for group in 0..g.groups {
-                    let (b, lb) = fields(xi, g, group, &mut buf);
-                    let la = Layout::row_major(rows, g.cout_g)
+                    let (b, lb) = fields(xi, g, images, group, &mut buf);
+                    let la = Layout::row_major(images * rows, g.cout_g)
                         .with_rs(g.cout)
                         .at(group * g.cout_g)
                         .t();
