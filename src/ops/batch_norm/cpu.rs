@@ -6,9 +6,22 @@ use rayon::prelude::*;
 
 const ROWS_PER_TASK: usize = 256;
 
-/// Per-channel sums of f(row values) over all rows, rows split across threads.
+/// Adds per-task partial sums in task order: the result does not depend on how rayon scheduled
+/// the tasks, so training is bit-for-bit reproducible (needed for exact resume).
+fn sum_partials<T: Float>(partials: Vec<Vec<T>>, c: usize) -> Vec<T> {
+    let mut acc = vec![T::ZERO; c];
+    for p in partials {
+        for (a, v) in acc.iter_mut().zip(p) {
+            *a += v;
+        }
+    }
+    acc
+}
+
+/// Per-channel sums of f(row values) over all rows, fixed blocks of rows across threads.
 fn channel_sums<T: Float>(xs: &[T], c: usize, f: impl Fn(usize, T) -> T + Sync) -> Vec<T> {
-    xs.par_chunks(c * ROWS_PER_TASK)
+    let partials: Vec<Vec<T>> = xs
+        .par_chunks(c * ROWS_PER_TASK)
         .map(|chunk| {
             let mut acc = vec![T::ZERO; c];
             for row in chunk.chunks(c) {
@@ -18,15 +31,8 @@ fn channel_sums<T: Float>(xs: &[T], c: usize, f: impl Fn(usize, T) -> T + Sync) 
             }
             acc
         })
-        .reduce(
-            || vec![T::ZERO; c],
-            |mut a, b| {
-                for (p, q) in a.iter_mut().zip(b) {
-                    *p += q;
-                }
-                a
-            },
-        )
+        .collect();
+    sum_partials(partials, c)
 }
 
 fn channel_sums2<T: Float>(
@@ -35,7 +41,8 @@ fn channel_sums2<T: Float>(
     c: usize,
     f: impl Fn(usize, T, T) -> T + Sync,
 ) -> Vec<T> {
-    a.par_chunks(c * ROWS_PER_TASK)
+    let partials: Vec<Vec<T>> = a
+        .par_chunks(c * ROWS_PER_TASK)
         .zip(b.par_chunks(c * ROWS_PER_TASK))
         .map(|(ca, cb)| {
             let mut acc = vec![T::ZERO; c];
@@ -46,15 +53,8 @@ fn channel_sums2<T: Float>(
             }
             acc
         })
-        .reduce(
-            || vec![T::ZERO; c],
-            |mut a, b| {
-                for (p, q) in a.iter_mut().zip(b) {
-                    *p += q;
-                }
-                a
-            },
-        )
+        .collect();
+    sum_partials(partials, c)
 }
 
 /// y = (x − mean)·invstd·gamma + beta, rows in parallel.

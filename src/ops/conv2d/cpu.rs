@@ -183,36 +183,32 @@ pub fn backward_weight<T: Float>(x: &Tensor, dy: &Tensor, g: &Geometry) -> Resul
     let wlen = g.cout * g.k();
     let rows = g.ho * g.wo;
     let chunk = images_per_chunk(g);
-    // Each task accumulates a private weight gradient over its chunk; the partials are summed.
-    let dw = (0..g.n.div_ceil(chunk))
+    // Each chunk of images gets its own weight gradient; the partials are added in chunk order,
+    // so the result does not depend on thread scheduling (bit-for-bit reproducible training).
+    let partials: Vec<Vec<T>> = (0..g.n.div_ceil(chunk))
         .into_par_iter()
-        .fold(
-            || (vec![T::ZERO; wlen], Vec::new()),
-            |(mut acc, mut buf), c| {
-                let images = chunk.min(g.n - c * chunk);
-                let xi = &xs[c * chunk * img_in..(c * chunk + images) * img_in];
-                let dyi = &dys[c * chunk * img_out..(c * chunk + images) * img_out];
-                for group in 0..g.groups {
-                    let (b, lb) = fields(xi, g, images, group, &mut buf);
-                    let la = Layout::row_major(images * rows, g.cout_g)
-                        .with_rs(g.cout)
-                        .at(group * g.cout_g)
-                        .t();
-                    let lc = Layout::row_major(g.cout_g, g.k()).at(group * g.cout_g * g.k());
-                    gemm(T::ONE, dyi, la, b, lb, T::ONE, &mut acc, lc);
-                }
-                (acc, buf)
-            },
-        )
-        .map(|(acc, _)| acc)
-        .reduce(
-            || vec![T::ZERO; wlen],
-            |mut a, b| {
-                for (p, q) in a.iter_mut().zip(b) {
-                    *p += q;
-                }
-                a
-            },
-        );
+        .map_init(Vec::new, |buf, c| {
+            let mut acc = vec![T::ZERO; wlen];
+            let images = chunk.min(g.n - c * chunk);
+            let xi = &xs[c * chunk * img_in..(c * chunk + images) * img_in];
+            let dyi = &dys[c * chunk * img_out..(c * chunk + images) * img_out];
+            for group in 0..g.groups {
+                let (b, lb) = fields(xi, g, images, group, buf);
+                let la = Layout::row_major(images * rows, g.cout_g)
+                    .with_rs(g.cout)
+                    .at(group * g.cout_g)
+                    .t();
+                let lc = Layout::row_major(g.cout_g, g.k()).at(group * g.cout_g * g.k());
+                gemm(T::ONE, dyi, la, b, lb, T::ZERO, &mut acc, lc);
+            }
+            acc
+        })
+        .collect();
+    let mut dw = vec![T::ZERO; wlen];
+    for p in partials {
+        for (a, v) in dw.iter_mut().zip(p) {
+            *a += v;
+        }
+    }
     Tensor::from_vec(dw, &[g.cout, g.kh, g.kw, g.cin_g])
 }
