@@ -7,6 +7,7 @@
 
 pub mod autograd;
 pub mod checkpoint;
+pub mod data;
 pub mod error;
 pub mod nn;
 pub mod ops;
