@@ -21,28 +21,32 @@ pub fn gaussian_blur(px: &mut [f32], h: usize, w: usize, c: usize, size: usize, 
         return;
     }
     let k = weights(size, sigma);
-    let r = (size / 2) as i64;
+    let r = size / 2;
+    let row = w * c;
+    // Horizontal pass: pad each row by replicating its edge pixels, then accumulate one
+    // shifted copy per tap (contiguous slices, so the inner loop vectorises).
     let mut tmp = vec![0f32; px.len()];
-    // Horizontal pass into tmp.
+    let mut pad = vec![0f32; (w + 2 * r) * c];
     for y in 0..h {
-        for x in 0..w {
-            for ch in 0..c {
-                let mut acc = 0f32;
-                for (j, &kj) in k.iter().enumerate() {
-                    let xx = (x as i64 + j as i64 - r).clamp(0, w as i64 - 1) as usize;
-                    acc += kj * px[(y * w + xx) * c + ch];
-                }
-                tmp[(y * w + x) * c + ch] = acc;
+        let src = &px[y * row..(y + 1) * row];
+        for i in 0..r {
+            pad[i * c..(i + 1) * c].copy_from_slice(&src[..c]);
+            pad[(r + w + i) * c..(r + w + i + 1) * c].copy_from_slice(&src[row - c..]);
+        }
+        pad[r * c..(r + w) * c].copy_from_slice(src);
+        let dst = &mut tmp[y * row..(y + 1) * row];
+        for (j, &kj) in k.iter().enumerate() {
+            for (d, s) in dst.iter_mut().zip(&pad[j * c..j * c + row]) {
+                *d += kj * s;
             }
         }
     }
-    // Vertical pass back into px, row-wise for locality.
-    let row = w * c;
+    // Vertical pass back into px, clamping the source row at the edges.
     for y in 0..h {
         let dst = &mut px[y * row..(y + 1) * row];
         dst.fill(0.0);
         for (j, &kj) in k.iter().enumerate() {
-            let yy = (y as i64 + j as i64 - r).clamp(0, h as i64 - 1) as usize;
+            let yy = (y + j).saturating_sub(r).min(h - 1);
             for (d, s) in dst.iter_mut().zip(&tmp[yy * row..(yy + 1) * row]) {
                 *d += kj * s;
             }
