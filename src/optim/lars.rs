@@ -1,0 +1,195 @@
+//! LARS (layer-wise adaptive rate scaling) as SimCLRv2 uses it, per parameter tensor w with
+//! gradient g:
+//!
+//! `g ← g + wd·w;  trust = η·‖w‖/‖g‖ if both norms > 0 else 1;  v ← m·v + lr·trust·g;  w ← w − v`.
+//!
+//! Excluded tensors (by default biases and BN γ/β, [`ParamKind::excluded_from_lars`]) get
+//! neither weight decay nor the trust ratio: `v ← m·v + lr·g`. The zero-norm rule keeps freshly
+//! zero-initialised tensors (the last BN γ of each block, if not excluded) and tensors without
+//! a gradient signal from dividing by zero.
+//!
+//! A step runs in two phases, all norms first ([`lars_norms`]) and then all updates, so a fused
+//! multi-tensor GPU kernel can replace either phase without changing the optimizer.
+
+use crate::ops::elementwise::{add_tensors, mul_tensors, scale_tensor, sub_tensors, sum_all};
+use crate::params::{ParamId, ParamKind, ParamStore};
+use crate::{Error, Result, Tensor};
+use std::collections::HashMap;
+
+/// Prefix of the velocity tensors in a checkpoint: `lars.velocity.<param name>`.
+pub const VELOCITY_PREFIX: &str = "lars.velocity.";
+
+/// Which parameters skip weight decay and the trust ratio, given name and kind.
+pub type ExclusionRule = fn(&str, ParamKind) -> bool;
+
+/// The default rule of SimCLRv2: biases and BN parameters are excluded.
+pub fn exclude_bias_and_bn(_name: &str, kind: ParamKind) -> bool {
+    kind.excluded_from_lars()
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct LarsConfig {
+    pub momentum: f64,
+    pub weight_decay: f64,
+    /// Trust coefficient η.
+    pub eta: f64,
+    pub exclude: ExclusionRule,
+}
+
+impl Default for LarsConfig {
+    /// m = 0.9, η = 0.001, wd = 1e-6 (the TF2 default), biases and BN excluded.
+    fn default() -> Self {
+        LarsConfig {
+            momentum: 0.9,
+            weight_decay: 1e-6,
+            eta: 0.001,
+            exclude: exclude_bias_and_bn,
+        }
+    }
+}
+
+/// (‖w‖, ‖g + wd·w‖) of each (w, g, wd); wd = 0 for excluded tensors. The norm of g is taken
+/// after weight decay, as the trust ratio uses it.
+pub fn lars_norms(items: &[(&Tensor, &Tensor, f64)]) -> Result<Vec<(f64, f64)>> {
+    let norm = |t: &Tensor| -> Result<f64> { Ok(sum_all(&mul_tensors(t, t)?)?.item()?.sqrt()) };
+    items
+        .iter()
+        .map(|&(w, g, wd)| Ok((norm(w)?, norm(&decayed(w, g, wd)?)?)))
+        .collect()
+}
+
+fn decayed(w: &Tensor, g: &Tensor, wd: f64) -> Result<Tensor> {
+    if wd == 0.0 {
+        Ok(g.clone())
+    } else {
+        add_tensors(g, &scale_tensor(w, wd)?)
+    }
+}
+
+/// trust = η·‖w‖/‖g‖ when both norms are positive, else 1.
+pub fn trust_ratio(eta: f64, w_norm: f64, g_norm: f64) -> f64 {
+    if w_norm > 0.0 && g_norm > 0.0 {
+        eta * w_norm / g_norm
+    } else {
+        1.0
+    }
+}
+
+pub struct Lars {
+    pub config: LarsConfig,
+    velocity: HashMap<ParamId, Tensor>,
+}
+
+impl Lars {
+    pub fn new(config: LarsConfig) -> Self {
+        Lars {
+            config,
+            velocity: HashMap::new(),
+        }
+    }
+
+    fn excluded(&self, store: &ParamStore, id: ParamId) -> bool {
+        (self.config.exclude)(store.name(id), store.kind(id))
+    }
+
+    /// Updates every trainable parameter that has a gradient with learning rate `lr` (from the
+    /// schedule), then clears the gradients.
+    pub fn step(&mut self, store: &mut ParamStore, lr: f64) -> Result<()> {
+        let ids: Vec<ParamId> = store
+            .ids()
+            .filter(|&id| store.is_trainable(id) && store.grad(id).is_some())
+            .collect();
+        let wds: Vec<f64> = ids
+            .iter()
+            .map(|&id| {
+                if self.excluded(store, id) {
+                    0.0
+                } else {
+                    self.config.weight_decay
+                }
+            })
+            .collect();
+        // Phase 1: every norm (only the non-excluded tensors need them).
+        let mut items = Vec::new();
+        for (&id, &wd) in ids.iter().zip(&wds) {
+            if !self.excluded(store, id) {
+                items.push((
+                    store.value(id)?,
+                    store.grad(id).expect("filtered above"),
+                    wd,
+                ));
+            }
+        }
+        let mut norms = lars_norms(&items)?.into_iter();
+        // Phase 2: every update.
+        for (&id, &wd) in ids.iter().zip(&wds) {
+            let trust = if self.excluded(store, id) {
+                1.0
+            } else {
+                let (wn, gn) = norms.next().expect("one norm pair per included tensor");
+                trust_ratio(self.config.eta, wn, gn)
+            };
+            let w = store.value(id)?.clone();
+            let g = decayed(&w, store.grad(id).expect("filtered above"), wd)?;
+            let step = scale_tensor(&g, lr * trust)?;
+            let v = match self.velocity.get(&id) {
+                Some(v) => add_tensors(&scale_tensor(v, self.config.momentum)?, &step)?,
+                None => step,
+            };
+            store.set_value(id, sub_tensors(&w, &v)?)?;
+            self.velocity.insert(id, v);
+        }
+        store.zero_grads();
+        Ok(())
+    }
+
+    /// The velocities as named tensors (`lars.velocity.<param name>`), sorted by name.
+    pub fn state(&self, store: &ParamStore) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .velocity
+            .iter()
+            .map(|(&id, v)| (format!("{VELOCITY_PREFIX}{}", store.name(id)), v.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Restores velocities from named tensors (other names are ignored, so a whole checkpoint
+    /// can be passed). Replaces the current state; tensors are moved to each parameter's
+    /// device and dtype. A velocity for an unknown parameter or of the wrong shape is an error.
+    pub fn load_state(
+        &mut self,
+        store: &ParamStore,
+        tensors: &HashMap<String, Tensor>,
+    ) -> Result<()> {
+        let mut velocity = HashMap::new();
+        for (name, t) in tensors {
+            let Some(pname) = name.strip_prefix(VELOCITY_PREFIX) else {
+                continue;
+            };
+            let id = store.find(pname).ok_or_else(|| {
+                Error::Config(format!(
+                    "lars: velocity '{name}' names no parameter of the model"
+                ))
+            })?;
+            let p = store.value(id)?;
+            if t.shape() != p.shape() {
+                return Err(Error::shape(
+                    "lars",
+                    format!(
+                        "velocity '{name}' has shape {:?}, parameter has {:?}",
+                        t.shape(),
+                        p.shape()
+                    ),
+                ));
+            }
+            velocity.insert(id, t.to_dtype(p.dtype())?.to_device(p.device())?);
+        }
+        self.velocity = velocity;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "lars_tests.rs"]
+mod tests;
