@@ -150,7 +150,13 @@ pub fn gpu(ordinal: usize) -> Result<Arc<Gpu>> {
     let g = match map.get(&ordinal) {
         Some(g) => g.clone(),
         None => {
-            let g = Arc::new(Gpu::open(ordinal)?);
+            // cudarc panics when a loaded library lacks a symbol; report that as an error.
+            let g = std::panic::catch_unwind(|| Gpu::open(ordinal)).unwrap_or_else(|_| {
+                Err(cuda_err(format!(
+                    "opening cuda:{ordinal} panicked inside the CUDA bindings (a library too old?)"
+                )))
+            })?;
+            let g = Arc::new(g);
             map.insert(ordinal, g.clone());
             g
         }
