@@ -1,1 +1,22 @@
-//! CUDA backend (feature `cuda`): device context, storage, cuDNN/cuBLAS and our kernels.
+//! CUDA backend (feature `cuda`): one context and one stream per GPU, a stream-ordered caching
+//! allocator, cuDNN convolutions, cuBLAS products and our kernels (`kernels/*.cu`, compiled by
+//! build.rs) for everything else. Libraries are loaded at run time: a CUDA build starts on a
+//! machine without CUDA, and `is_available()` then says false and `unavailable_reason()` why.
+//!
+//! Dtypes: the GPU stores f32 and bf16. Mixed precision keeps fp32 master weights and runs
+//! activations, convolutions and GEMMs in bf16 with fp32 accumulation; batch-norm statistics
+//! and parameter gradients (mean, invstd, var, dgamma, dbeta) are always f32.
+
+mod alloc;
+pub mod blas;
+pub mod bn;
+pub mod conv;
+mod device;
+mod error;
+mod module;
+pub mod ops;
+pub mod optim;
+mod storage;
+
+pub use device::{gpu, is_available, unavailable_reason, Gpu};
+pub use storage::{cast, upload, CudaStorage};

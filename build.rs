@@ -1,0 +1,139 @@
+//! With the `cuda` feature, compiles every `kernels/*.cu` with nvcc into a fatbin holding
+//! compute_80 PTX (loads on any sm_80+ GPU, JIT-compiled by the driver) and sm_90 SASS (native on
+//! H100), and writes `$OUT_DIR/kernels.rs`, which embeds them with `include_bytes!`.
+//! Without the feature it does nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    if std::env::var_os("CARGO_FEATURE_CUDA").is_none() {
+        return;
+    }
+    if let Err(e) = build_kernels() {
+        // A panic in a build script prints its message as the build error.
+        panic!("{e}");
+    }
+}
+
+/// `$NVCC`, then `$CUDA_HOME/bin/nvcc`, then `nvcc` on `PATH`.
+fn find_nvcc() -> Result<PathBuf, String> {
+    println!("cargo:rerun-if-env-changed=NVCC");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    if let Some(p) = std::env::var_os("NVCC") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Ok(p);
+        }
+        return Err(format!(
+            "$NVCC is set to {}, which is not a file",
+            p.display()
+        ));
+    }
+    if let Some(home) = std::env::var_os("CUDA_HOME") {
+        let p = Path::new(&home).join("bin").join("nvcc");
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join("nvcc");
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    Err(
+        "the `cuda` feature needs nvcc to compile kernels/*.cu, and none was found: \
+         not in $NVCC, not in $CUDA_HOME/bin, not on $PATH. Install one from PyPI with \
+         `export NVCC=$(bash scripts/install-cuda-compiler.sh | tail -n1)`"
+            .to_string(),
+    )
+}
+
+fn build_kernels() -> Result<(), String> {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    let out = PathBuf::from(std::env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    let dir = manifest.join("kernels");
+    println!("cargo:rerun-if-changed={}", dir.display());
+
+    let mut sources = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("cu") => sources.push(path),
+            Some("cuh") => println!("cargo:rerun-if-changed={}", path.display()),
+            _ => {}
+        }
+    }
+    sources.sort();
+    for s in &sources {
+        println!("cargo:rerun-if-changed={}", s.display());
+    }
+    let nvcc = find_nvcc()?;
+
+    // nvcc is slow and single-threaded: one thread per kernel file.
+    let results: Vec<Result<(String, PathBuf), String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sources
+            .iter()
+            .map(|src| scope.spawn(|| compile(&nvcc, &dir, src, &out)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("nvcc thread panicked".into()))
+            })
+            .collect()
+    });
+
+    let mut rs = String::from(
+        "/// (family, fatbin) of every kernels/<family>.cu, written by build.rs.\n\
+         pub static MODULES: &[(&str, &[u8])] = &[\n",
+    );
+    for r in results {
+        let (name, fatbin) = r?;
+        rs += &format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            fatbin.display().to_string()
+        );
+    }
+    rs += "];\n";
+    std::fs::write(out.join("kernels.rs"), rs).map_err(|e| e.to_string())
+}
+
+fn compile(
+    nvcc: &Path,
+    include: &Path,
+    src: &Path,
+    out: &Path,
+) -> Result<(String, PathBuf), String> {
+    let name = src
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| format!("odd kernel file name {}", src.display()))?
+        .to_string();
+    let fatbin = out.join(format!("{name}.fatbin"));
+    let output = Command::new(nvcc)
+        .args(["-fatbin", "-O3", "-std=c++17", "-lineinfo"])
+        .args(["-gencode", "arch=compute_80,code=compute_80"])
+        .args(["-gencode", "arch=compute_90,code=sm_90"])
+        .arg("-I")
+        .arg(include)
+        .arg("-o")
+        .arg(&fatbin)
+        .arg(src)
+        .output()
+        .map_err(|e| format!("running {}: {e}", nvcc.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "nvcc failed on {}:\n{}{}",
+            src.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok((name, fatbin))
+}

@@ -1,0 +1,148 @@
+// Pooling over NHWC (src/ops/pool). Backward passes gather (each input element sums the outputs
+// whose windows hold it, in output order) instead of scattering with atomics: deterministic.
+#include "common.cuh"
+
+// Window [lo, hi) of output o along one axis, clipped to the image.
+__device__ __forceinline__ void window(int o, int stride, int pad, int k, int len, int* lo, int* hi) {
+  int start = o * stride - pad;
+  *lo = max(start, 0);
+  *hi = max(min(start + k, len), 0);
+}
+
+// Index within the image of the first maximum of output (oh, ow, ch): the CPU's tie rule.
+template <typename T>
+__device__ int argmax(const T* xi, int h, int w, int c, int k, int s, int p, int oh, int ow, int ch) {
+  int h0, h1, w0, w1;
+  window(oh, s, p, k, h, &h0, &h1);
+  window(ow, s, p, k, w, &w0, &w1);
+  int best = -1;
+  float bv = -INFINITY;
+  for (int ih = h0; ih < h1; ++ih)
+    for (int iw = w0; iw < w1; ++iw) {
+      int i = (ih * w + iw) * c + ch;
+      float v = to_f(xi[i]);
+      if (best < 0 || v > bv) { bv = v; best = i; }
+    }
+  return best;
+}
+
+template <typename T>
+__device__ void max_fwd(const T* x, T* y, int n, int h, int w, int c, int k, int s, int p, int ho, int wo) {
+  i64 total = (i64)n * ho * wo * c;
+  GRID_LOOP(i, total) {
+    int ch = i % c; i64 r = i / c;
+    int ow = r % wo; r /= wo;
+    int oh = r % ho; int b = r / ho;
+    const T* xi = x + (i64)b * h * w * c;
+    int j = argmax(xi, h, w, c, k, s, p, oh, ow, ch);
+    y[i] = j < 0 ? from_f<T>(0.f) : xi[j];
+  }
+}
+
+// Outputs whose window holds input index ih along one axis: o with o·s − p ≤ ih < o·s − p + k.
+__device__ __forceinline__ void covering(int ih, int s, int p, int k, int len_out, int* lo, int* hi) {
+  int a = ih + p - k + 1;  // smallest o·s
+  *lo = a <= 0 ? 0 : (a + s - 1) / s;
+  *hi = min((ih + p) / s + 1, len_out);
+}
+
+template <typename T>
+__device__ void max_bwd(const T* x, const T* dy, T* dx, int n, int h, int w, int c, int k, int s,
+                        int p, int ho, int wo) {
+  i64 total = (i64)n * h * w * c;
+  GRID_LOOP(i, total) {
+    int ch = i % c; i64 r = i / c;
+    int iw = r % w; r /= w;
+    int ih = r % h; int b = r / h;
+    const T* xi = x + (i64)b * h * w * c;
+    const T* dyi = dy + (i64)b * ho * wo * c;
+    int self = (ih * w + iw) * c + ch;
+    int oh0, oh1, ow0, ow1;
+    covering(ih, s, p, k, ho, &oh0, &oh1);
+    covering(iw, s, p, k, wo, &ow0, &ow1);
+    float g = 0.f;
+    for (int oh = oh0; oh < oh1; ++oh)
+      for (int ow = ow0; ow < ow1; ++ow)
+        if (argmax(xi, h, w, c, k, s, p, oh, ow, ch) == self) g += to_f(dyi[(oh * wo + ow) * c + ch]);
+    dx[i] = from_f<T>(g);
+  }
+}
+
+// 2x2 windows at stride s, clipped at the end; the divisor counts the elements inside.
+template <typename T>
+__device__ void avg_fwd(const T* x, T* y, int n, int h, int w, int c, int s, int ho, int wo) {
+  i64 total = (i64)n * ho * wo * c;
+  GRID_LOOP(i, total) {
+    int ch = i % c; i64 r = i / c;
+    int ow = r % wo; r /= wo;
+    int oh = r % ho; int b = r / ho;
+    int h0, h1, w0, w1;
+    window(oh, s, 0, 2, h, &h0, &h1);
+    window(ow, s, 0, 2, w, &w0, &w1);
+    float inv = 1.f / (float)((h1 - h0) * (w1 - w0)), acc = 0.f;
+    for (int ih = h0; ih < h1; ++ih)
+      for (int iw = w0; iw < w1; ++iw) acc += to_f(x[(((i64)b * h + ih) * w + iw) * c + ch]) * inv;
+    y[i] = from_f<T>(acc);
+  }
+}
+
+template <typename T>
+__device__ void avg_bwd(const T* dy, T* dx, int n, int h, int w, int c, int s, int ho, int wo) {
+  i64 total = (i64)n * h * w * c;
+  GRID_LOOP(i, total) {
+    int ch = i % c; i64 r = i / c;
+    int iw = r % w; r /= w;
+    int ih = r % h; int b = r / h;
+    int oh0, oh1, ow0, ow1;
+    covering(ih, s, 0, 2, ho, &oh0, &oh1);
+    covering(iw, s, 0, 2, wo, &ow0, &ow1);
+    float g = 0.f;
+    for (int oh = oh0; oh < oh1; ++oh)
+      for (int ow = ow0; ow < ow1; ++ow) {
+        int h0, h1, w0, w1;
+        window(oh, s, 0, 2, h, &h0, &h1);
+        window(ow, s, 0, 2, w, &w0, &w1);
+        float inv = 1.f / (float)((h1 - h0) * (w1 - w0));
+        g += to_f(dy[(((i64)b * ho + oh) * wo + ow) * c + ch]) * inv;
+      }
+    dx[i] = from_f<T>(g);
+  }
+}
+
+// Mean over H·W per (image, channel): grid (ceil(C/32), N), block (32, COL_ROWS).
+template <typename T>
+__device__ void gap_fwd(const T* x, T* y, int hw, int c) {
+  int ch = blockIdx.x * 32 + threadIdx.x, b = blockIdx.y;
+  float acc = 0.f;
+  if (ch < c)
+    for (int p = threadIdx.y; p < hw; p += COL_ROWS) acc += to_f(x[((i64)b * hw + p) * c + ch]);
+  acc = column_sum(acc);
+  if (threadIdx.y == 0 && ch < c) y[(i64)b * c + ch] = from_f<T>(acc * (1.f / (float)hw));
+}
+
+template <typename T>
+__device__ void gap_bwd(const T* dy, T* dx, i64 total, int hw, int c) {
+  float inv = 1.f / (float)hw;
+  GRID_LOOP(i, total) {
+    int ch = i % c; i64 b = i / c / hw;
+    dx[i] = from_f<T>(to_f(dy[b * c + ch]) * inv);
+  }
+}
+
+#define POOL_KERNELS(sfx, T)                                                                    \
+  extern "C" __global__ void max_pool2d_forward_##sfx(const T* x, T* y, int n, int h, int w,    \
+      int c, int k, int s, int p, int ho, int wo) { max_fwd(x, y, n, h, w, c, k, s, p, ho, wo); } \
+  extern "C" __global__ void max_pool2d_backward_##sfx(const T* x, const T* dy, T* dx, int n,   \
+      int h, int w, int c, int k, int s, int p, int ho, int wo) {                                \
+    max_bwd(x, dy, dx, n, h, w, c, k, s, p, ho, wo);                                            \
+  }                                                                                             \
+  extern "C" __global__ void avg_pool2x2_forward_##sfx(const T* x, T* y, int n, int h, int w,   \
+      int c, int s, int ho, int wo) { avg_fwd(x, y, n, h, w, c, s, ho, wo); }                   \
+  extern "C" __global__ void avg_pool2x2_backward_##sfx(const T* dy, T* dx, int n, int h, int w, \
+      int c, int s, int ho, int wo) { avg_bwd(dy, dx, n, h, w, c, s, ho, wo); }                 \
+  extern "C" __global__ void global_avg_pool_forward_##sfx(const T* x, T* y, int hw, int c) {   \
+    gap_fwd(x, y, hw, c);                                                                       \
+  }                                                                                             \
+  extern "C" __global__ void global_avg_pool_backward_##sfx(const T* dy, T* dx, i64 total,      \
+      int hw, int c) { gap_bwd(dy, dx, total, hw, c); }
+FOR_DTYPES(POOL_KERNELS)

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Builds the GPU test (and bench) executables with --features cuda and packs them into the
+# git-ignored folder gpu-bundle/ (at most 64 MiB), with a run.sh that finds the CUDA libraries
+# of a PyTorch install and runs them on a GPU machine:
+#   bash gpu-bundle/run.sh                 # every executable, output shown
+#   bash gpu-bundle/run.sh memcheck        # the same under compute-sanitizer --tool memcheck
+#   bash gpu-bundle/run.sh '' cuda_parity  # only executables whose name contains cuda_parity
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+OUT="$ROOT/gpu-bundle"
+LIMIT=$((64 << 20))
+
+if [[ -z "${NVCC:-}" ]] && ! command -v nvcc >/dev/null && [[ -z "${CUDA_HOME:-}" ]]; then
+  NVCC="$(bash scripts/install-cuda-compiler.sh | tail -n1)"
+  export NVCC
+fi
+
+json="$(mktemp)"
+trap 'rm -f "$json"' EXIT
+cargo test --features cuda --no-run --tests --benches --message-format=json >"$json"
+
+rm -rf "$OUT"
+mkdir -p "$OUT/bin"
+# Test executables: compiler artifacts built with the test harness that have an executable.
+python3 - "$json" "$OUT/bin" <<'PY'
+import json, shutil, sys, os
+src, dst = sys.argv[1], sys.argv[2]
+for line in open(src):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        exe = m["executable"]
+        kind = m["target"]["kind"][0]
+        name = m["target"]["name"] + ("-lib" if kind == "lib" else "")
+        shutil.copy2(exe, os.path.join(dst, name))
+        print(f"bundled {name} ({kind})", file=sys.stderr)
+PY
+strip "$OUT"/bin/* 2>/dev/null || true
+
+# What the tests read at run time, relative to the package root (their working directory).
+for d in tests/fixtures; do
+  if [[ -d "$d" ]]; then mkdir -p "$OUT/$(dirname "$d")" && cp -r "$d" "$OUT/$d"; fi
+done
+
+cat >"$OUT/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs the bundled GPU tests. Arguments: [memcheck] [name filter] [-- test args].
+set -uo pipefail
+cd "$(dirname "$0")"
+mode="${1:-}"; filter="${2:-}"
+shift $(( $# > 2 ? 2 : $# ))
+[[ "${1:-}" == "--" ]] && shift
+# CUDA libraries from the PyTorch python packages (cuDNN, cuBLAS, runtime, NVRTC).
+for mod in nvidia.cudnn nvidia.cublas nvidia.cuda_runtime nvidia.cuda_nvrtc; do
+  dir="$(python3 -c "import $mod as m; print(list(m.__path__)[0])" 2>/dev/null)" || continue
+  [[ -d "$dir/lib" ]] && LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+wrap=()
+if [[ "$mode" == "memcheck" ]]; then
+  san="$(command -v compute-sanitizer || true)"
+  [[ -z "$san" && -n "${CUDA_HOME:-}" && -x "$CUDA_HOME/bin/compute-sanitizer" ]] && san="$CUDA_HOME/bin/compute-sanitizer"
+  [[ -z "$san" ]] && san="$(ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n1)"
+  if [[ -z "$san" ]]; then echo "compute-sanitizer not found (PATH, \$CUDA_HOME/bin, /usr/local/cuda*/bin)"; exit 2; fi
+  wrap=("$san" --tool memcheck --error-exitcode 99)
+fi
+status=0
+for exe in bin/*; do
+  [[ -n "$filter" && "$(basename "$exe")" != *"$filter"* ]] && continue
+  echo "=== $(basename "$exe")"
+  "${wrap[@]}" "$exe" --test-threads=1 --nocapture "$@" || status=1
+done
+exit $status
+RUN
+chmod +x "$OUT/run.sh"
+
+size=$(du -sb "$OUT" | cut -f1)
+echo "gpu-bundle: $((size >> 20)) MiB in $OUT" >&2
+if (( size > LIMIT )); then
+  echo "gpu-bundle is over 64 MiB ($size bytes)" >&2
+  exit 1
+fi

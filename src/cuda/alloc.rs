@@ -1,0 +1,70 @@
+//! Device memory: stream-ordered allocations (cuMemAllocAsync) from the device's default memory
+//! pool, whose release threshold is raised to "never" when the device is opened. Freed blocks
+//! stay in the pool and are handed out again, so a steady-state training step does no
+//! cudaMalloc; all work runs on the device's one stream, so stream order makes reuse safe.
+
+use super::device::Gpu;
+use super::error::CudaCall;
+use crate::Result;
+use cudarc::driver::{result, sys};
+use std::sync::Arc;
+
+/// One allocation, freed (back into the pool) on drop.
+pub struct DeviceBuffer {
+    ptr: sys::CUdeviceptr,
+    bytes: usize,
+    gpu: Arc<Gpu>,
+}
+
+impl DeviceBuffer {
+    pub fn alloc(gpu: &Arc<Gpu>, bytes: usize) -> Result<Self> {
+        // Zero-byte allocations are errors in CUDA; a tiny one keeps every pointer valid.
+        let ptr = unsafe { result::malloc_async(gpu.cu_stream(), bytes.max(1)) }
+            .call("cuMemAllocAsync")?;
+        Ok(DeviceBuffer {
+            ptr,
+            bytes,
+            gpu: gpu.clone(),
+        })
+    }
+
+    pub fn zeroed(gpu: &Arc<Gpu>, bytes: usize) -> Result<Self> {
+        let b = Self::alloc(gpu, bytes)?;
+        unsafe { result::memset_d8_async(b.ptr, 0, bytes.max(1), gpu.cu_stream()) }
+            .call("cuMemsetD8Async")?;
+        Ok(b)
+    }
+
+    pub fn ptr(&self) -> sys::CUdeviceptr {
+        self.ptr
+    }
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+}
+
+impl Drop for DeviceBuffer {
+    fn drop(&mut self) {
+        // Errors here mean the context is already broken; the next call will report it.
+        let _ = self.gpu.ctx.bind_to_thread();
+        let _ = unsafe { result::free_async(self.ptr, self.gpu.cu_stream()) };
+    }
+}
+
+/// Makes the device's default pool keep freed memory instead of returning it to the driver.
+pub(crate) fn keep_freed_memory(cu_device: sys::CUdevice) -> Result<()> {
+    unsafe {
+        let pool =
+            result::device::get_default_mem_pool(cu_device).call("cuDeviceGetDefaultMemPool")?;
+        let mut threshold: u64 = u64::MAX;
+        result::mem_pool::set_attribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            &mut threshold as *mut u64 as *mut std::ffi::c_void,
+        )
+        .call("cuMemPoolSetAttribute(RELEASE_THRESHOLD)")
+    }
+}

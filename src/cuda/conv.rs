@@ -1,0 +1,370 @@
+//! Convolutions through cuDNN: NHWC activations, KRSC filters (cuDNN's NHWC filter format),
+//! f32 or bf16 data with fp32 accumulation, any stride, padding, dilation and groups.
+//! Each (direction, dtype, geometry) gets its algorithm from cuDNN's measured search
+//! (cudnnFind*AlgorithmEx) on first use, cached; workspaces come from the pool allocator.
+
+use super::alloc::DeviceBuffer;
+use super::device::Gpu;
+use super::error::{cuda_err, CudaCall};
+use super::storage::{empty, gpu_of, storage};
+use crate::ops::conv2d::Geometry;
+use crate::{DType, Result, Tensor};
+use cudarc::cudnn::{result as dnn, sys};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::Arc;
+
+/// Workspace offered to the algorithm search; algorithms needing more are not considered.
+const FIND_WORKSPACE: usize = 256 << 20;
+
+type Key = (DType, [usize; 16]);
+
+pub struct Dnn {
+    handle: sys::cudnnHandle_t,
+    fwd: HashMap<Key, (sys::cudnnConvolutionFwdAlgo_t, usize)>,
+    bwd_data: HashMap<Key, (sys::cudnnConvolutionBwdDataAlgo_t, usize)>,
+    bwd_filter: HashMap<Key, (sys::cudnnConvolutionBwdFilterAlgo_t, usize)>,
+}
+
+// The handle is used only under the device's mutex.
+unsafe impl Send for Dnn {}
+
+impl Dnn {
+    fn new(gpu: &Gpu) -> Result<Self> {
+        let handle = dnn::create_handle().call("cudnnCreate")?;
+        unsafe { dnn::set_stream(handle, gpu.cu_stream() as sys::cudaStream_t) }
+            .call("cudnnSetStream")?;
+        Ok(Dnn {
+            handle,
+            fwd: HashMap::new(),
+            bwd_data: HashMap::new(),
+            bwd_filter: HashMap::new(),
+        })
+    }
+}
+
+fn key(dt: DType, g: &Geometry) -> Key {
+    let s = [
+        g.n, g.h, g.w, g.cin, g.cout, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups,
+        g.ho, g.wo,
+    ];
+    (dt, s)
+}
+
+/// The descriptors of one convolution, destroyed on drop.
+struct Descs {
+    x: sys::cudnnTensorDescriptor_t,
+    y: sys::cudnnTensorDescriptor_t,
+    w: sys::cudnnFilterDescriptor_t,
+    conv: sys::cudnnConvolutionDescriptor_t,
+}
+
+impl Descs {
+    fn new(g: &Geometry, dt: DType) -> Result<Self> {
+        let ty = match dt {
+            DType::F32 => sys::cudnnDataType_t::CUDNN_DATA_FLOAT,
+            DType::BF16 => sys::cudnnDataType_t::CUDNN_DATA_BFLOAT16,
+            d => {
+                return Err(crate::Error::dtype(
+                    "conv2d",
+                    format!("cuDNN path takes f32 or bf16, not {}", d.name()),
+                ))
+            }
+        };
+        // f32 stays f32 (FMA math: no TF32); bf16 uses tensor cores.
+        let math = if dt == DType::F32 {
+            sys::cudnnMathType_t::CUDNN_FMA_MATH
+        } else {
+            sys::cudnnMathType_t::CUDNN_TENSOR_OP_MATH
+        };
+        let d = Descs {
+            x: dnn::create_tensor_descriptor().call("cudnnCreateTensorDescriptor")?,
+            y: dnn::create_tensor_descriptor().call("cudnnCreateTensorDescriptor")?,
+            w: dnn::create_filter_descriptor().call("cudnnCreateFilterDescriptor")?,
+            conv: dnn::create_convolution_descriptor().call("cudnnCreateConvolutionDescriptor")?,
+        };
+        let i = |v: usize| {
+            i32::try_from(v).map_err(|_| cuda_err(format!("conv2d size {v} exceeds i32")))
+        };
+        let nhwc = sys::cudnnTensorFormat_t::CUDNN_TENSOR_NHWC;
+        unsafe {
+            sys::cudnnSetTensor4dDescriptor(d.x, nhwc, ty, i(g.n)?, i(g.cin)?, i(g.h)?, i(g.w)?)
+                .result()
+                .call("cudnnSetTensor4dDescriptor(x)")?;
+            sys::cudnnSetTensor4dDescriptor(d.y, nhwc, ty, i(g.n)?, i(g.cout)?, i(g.ho)?, i(g.wo)?)
+                .result()
+                .call("cudnnSetTensor4dDescriptor(y)")?;
+            sys::cudnnSetFilter4dDescriptor(
+                d.w,
+                ty,
+                nhwc,
+                i(g.cout)?,
+                i(g.cin_g)?,
+                i(g.kh)?,
+                i(g.kw)?,
+            )
+            .result()
+            .call("cudnnSetFilter4dDescriptor")?;
+            sys::cudnnSetConvolution2dDescriptor(
+                d.conv,
+                i(g.ph)?,
+                i(g.pw)?,
+                i(g.sh)?,
+                i(g.sw)?,
+                i(g.dh)?,
+                i(g.dw)?,
+                sys::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
+                sys::cudnnDataType_t::CUDNN_DATA_FLOAT,
+            )
+            .result()
+            .call("cudnnSetConvolution2dDescriptor")?;
+            sys::cudnnSetConvolutionGroupCount(d.conv, i(g.groups)?)
+                .result()
+                .call("cudnnSetConvolutionGroupCount")?;
+            sys::cudnnSetConvolutionMathType(d.conv, math)
+                .result()
+                .call("cudnnSetConvolutionMathType")?;
+        }
+        Ok(d)
+    }
+}
+
+impl Drop for Descs {
+    fn drop(&mut self) {
+        unsafe {
+            let _ = sys::cudnnDestroyTensorDescriptor(self.x);
+            let _ = sys::cudnnDestroyTensorDescriptor(self.y);
+            let _ = sys::cudnnDestroyFilterDescriptor(self.w);
+            let _ = sys::cudnnDestroyConvolutionDescriptor(self.conv);
+        }
+    }
+}
+
+/// Runs `f` with the device's cuDNN state, creating it on first use.
+fn with_dnn<R>(gpu: &Arc<Gpu>, f: impl FnOnce(&mut Dnn) -> Result<R>) -> Result<R> {
+    let mut guard = gpu
+        .dnn
+        .lock()
+        .map_err(|_| cuda_err("cuDNN handle poisoned"))?;
+    if guard.is_none() {
+        *guard = Some(Dnn::new(gpu)?);
+    }
+    match guard.as_mut() {
+        Some(d) => f(d),
+        None => Err(cuda_err("no cuDNN handle")),
+    }
+}
+
+/// The search's workspace: as much as FIND_WORKSPACE, or none when memory is short.
+fn find_workspace(gpu: &Arc<Gpu>) -> (Option<DeviceBuffer>, usize) {
+    match DeviceBuffer::alloc(gpu, FIND_WORKSPACE) {
+        Ok(b) => (Some(b), FIND_WORKSPACE),
+        Err(_) => (None, 0),
+    }
+}
+
+/// The fastest successful result of a search (results come sorted by time).
+macro_rules! pick {
+    ($perf:expr, $count:expr, $call:expr) => {{
+        $perf[..$count as usize]
+            .iter()
+            .find(|p| p.status == sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS)
+            .map(|p| (p.algo, p.memory))
+            .ok_or_else(|| cuda_err(format!("{}: no algorithm succeeded", $call)))
+    }};
+}
+
+const ALPHA: f32 = 1.0;
+const BETA: f32 = 0.0;
+fn cp(t: &Tensor) -> Result<*const c_void> {
+    Ok(storage(t, "conv2d")?.ptr() as *const c_void)
+}
+fn mp(t: &Tensor) -> Result<*mut c_void> {
+    Ok(storage(t, "conv2d")?.ptr() as *mut c_void)
+}
+fn one() -> *const c_void {
+    &ALPHA as *const f32 as *const c_void
+}
+fn zero() -> *const c_void {
+    &BETA as *const f32 as *const c_void
+}
+
+/// y [n, ho, wo, cout] = conv(x, w).
+pub fn forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
+    let gpu = gpu_of(x, "conv2d")?;
+    let y = empty(&gpu, &[g.n, g.ho, g.wo, g.cout], x.dtype())?;
+    let d = Descs::new(g, x.dtype())?;
+    with_dnn(&gpu, |dnn| unsafe {
+        let k = key(x.dtype(), g);
+        let (algo, ws) = match dnn.fwd.get(&k) {
+            Some(&c) => c,
+            None => {
+                let (buf, size) = find_workspace(&gpu);
+                let wsp = buf
+                    .as_ref()
+                    .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
+                let mut perf = [std::mem::zeroed::<sys::cudnnConvolutionFwdAlgoPerf_t>(); 8];
+                let mut count = 0;
+                sys::cudnnFindConvolutionForwardAlgorithmEx(
+                    dnn.handle,
+                    d.x,
+                    cp(x)?,
+                    d.w,
+                    cp(w)?,
+                    d.conv,
+                    d.y,
+                    mp(&y)?,
+                    8,
+                    &mut count,
+                    perf.as_mut_ptr(),
+                    wsp,
+                    size,
+                )
+                .result()
+                .call("cudnnFindConvolutionForwardAlgorithmEx")?;
+                let c = pick!(perf, count, "cudnnFindConvolutionForwardAlgorithmEx")?;
+                dnn.fwd.insert(k, c);
+                c
+            }
+        };
+        let buf = DeviceBuffer::alloc(&gpu, ws)?;
+        sys::cudnnConvolutionForward(
+            dnn.handle,
+            one(),
+            d.x,
+            cp(x)?,
+            d.w,
+            cp(w)?,
+            d.conv,
+            algo,
+            buf.ptr() as *mut c_void,
+            ws,
+            zero(),
+            d.y,
+            mp(&y)?,
+        )
+        .result()
+        .call("cudnnConvolutionForward")
+    })?;
+    Ok(y)
+}
+
+/// dx [n, h, w, cin] from dy and w.
+pub fn backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
+    let gpu = gpu_of(dy, "conv2d_backward_input")?;
+    let dx = empty(&gpu, &[g.n, g.h, g.w, g.cin], dy.dtype())?;
+    let d = Descs::new(g, dy.dtype())?;
+    with_dnn(&gpu, |dnn| unsafe {
+        let k = key(dy.dtype(), g);
+        let (algo, ws) = match dnn.bwd_data.get(&k) {
+            Some(&c) => c,
+            None => {
+                let (buf, size) = find_workspace(&gpu);
+                let wsp = buf
+                    .as_ref()
+                    .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
+                let mut perf = [std::mem::zeroed::<sys::cudnnConvolutionBwdDataAlgoPerf_t>(); 8];
+                let mut count = 0;
+                sys::cudnnFindConvolutionBackwardDataAlgorithmEx(
+                    dnn.handle,
+                    d.w,
+                    cp(w)?,
+                    d.y,
+                    cp(dy)?,
+                    d.conv,
+                    d.x,
+                    mp(&dx)?,
+                    8,
+                    &mut count,
+                    perf.as_mut_ptr(),
+                    wsp,
+                    size,
+                )
+                .result()
+                .call("cudnnFindConvolutionBackwardDataAlgorithmEx")?;
+                let c = pick!(perf, count, "cudnnFindConvolutionBackwardDataAlgorithmEx")?;
+                dnn.bwd_data.insert(k, c);
+                c
+            }
+        };
+        let buf = DeviceBuffer::alloc(&gpu, ws)?;
+        sys::cudnnConvolutionBackwardData(
+            dnn.handle,
+            one(),
+            d.w,
+            cp(w)?,
+            d.y,
+            cp(dy)?,
+            d.conv,
+            algo,
+            buf.ptr() as *mut c_void,
+            ws,
+            zero(),
+            d.x,
+            mp(&dx)?,
+        )
+        .result()
+        .call("cudnnConvolutionBackwardData")
+    })?;
+    Ok(dx)
+}
+
+/// dw [cout, kh, kw, cin/groups] from x and dy.
+pub fn backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> {
+    let gpu = gpu_of(x, "conv2d_backward_weight")?;
+    let dw = empty(&gpu, &[g.cout, g.kh, g.kw, g.cin_g], x.dtype())?;
+    let d = Descs::new(g, x.dtype())?;
+    with_dnn(&gpu, |dnn| unsafe {
+        let k = key(x.dtype(), g);
+        let (algo, ws) = match dnn.bwd_filter.get(&k) {
+            Some(&c) => c,
+            None => {
+                let (buf, size) = find_workspace(&gpu);
+                let wsp = buf
+                    .as_ref()
+                    .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
+                let mut perf = [std::mem::zeroed::<sys::cudnnConvolutionBwdFilterAlgoPerf_t>(); 8];
+                let mut count = 0;
+                sys::cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                    dnn.handle,
+                    d.x,
+                    cp(x)?,
+                    d.y,
+                    cp(dy)?,
+                    d.conv,
+                    d.w,
+                    mp(&dw)?,
+                    8,
+                    &mut count,
+                    perf.as_mut_ptr(),
+                    wsp,
+                    size,
+                )
+                .result()
+                .call("cudnnFindConvolutionBackwardFilterAlgorithmEx")?;
+                let c = pick!(perf, count, "cudnnFindConvolutionBackwardFilterAlgorithmEx")?;
+                dnn.bwd_filter.insert(k, c);
+                c
+            }
+        };
+        let buf = DeviceBuffer::alloc(&gpu, ws)?;
+        sys::cudnnConvolutionBackwardFilter(
+            dnn.handle,
+            one(),
+            d.x,
+            cp(x)?,
+            d.y,
+            cp(dy)?,
+            d.conv,
+            algo,
+            buf.ptr() as *mut c_void,
+            ws,
+            zero(),
+            d.w,
+            mp(&dw)?,
+        )
+        .result()
+        .call("cudnnConvolutionBackwardFilter")
+    })?;
+    Ok(dw)
+}

@@ -1,0 +1,167 @@
+//! Opening devices: one context, one stream, the loaded kernels and the library handles per GPU,
+//! kept for the life of the process. `probe` decides once whether CUDA can be used at all,
+//! without panicking when a library or the device is missing.
+
+use super::alloc::keep_freed_memory;
+use super::error::{cuda_err, CudaCall};
+use super::module::{launch, symbol, Arg, Kernels, Launch};
+use crate::{DType, Result};
+use cudarc::driver::{result, sys, CudaContext, CudaStream};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub struct Gpu {
+    pub ordinal: usize,
+    pub ctx: Arc<CudaContext>,
+    pub stream: Arc<CudaStream>,
+    kernels: Kernels,
+    /// Counter (zero between launches) and partial sums of the one-launch `sum_all` kernel.
+    pub(crate) sum_scratch: (sys::CUdeviceptr, sys::CUdeviceptr),
+    pub(crate) blas: Mutex<Option<super::blas::Blas>>,
+    pub(crate) dnn: Mutex<Option<super::conv::Dnn>>,
+}
+
+/// Blocks of the one-launch `sum_all` reduction (its partials buffer has this many floats).
+pub const SUM_BLOCKS: usize = 1024;
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gpu(cuda:{})", self.ordinal)
+    }
+}
+
+impl Gpu {
+    fn open(ordinal: usize) -> Result<Self> {
+        let ctx = CudaContext::new(ordinal)
+            .call(&format!("cuInit/cuDevicePrimaryCtxRetain(cuda:{ordinal})"))?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .call("cuDeviceGetAttribute(compute capability)")?;
+        if major < 8 {
+            return Err(cuda_err(format!(
+                "cuda:{ordinal} has compute capability {major}.{minor}; the kernels need 8.0 or newer"
+            )));
+        }
+        keep_freed_memory(ctx.cu_device())?;
+        let stream = ctx.new_stream().call("cuStreamCreate")?;
+        let kernels = Kernels::load()?;
+        // Device-lifetime scratch, never freed (devices live until the process ends).
+        let sum_scratch = unsafe {
+            let counter = result::malloc_sync(4).call("cuMemAlloc(sum counter)")?;
+            result::memset_d8_sync(counter, 0, 4).call("cuMemsetD8(sum counter)")?;
+            let partial = result::malloc_sync(SUM_BLOCKS * 4).call("cuMemAlloc(sum partials)")?;
+            (counter, partial)
+        };
+        Ok(Gpu {
+            ordinal,
+            ctx,
+            stream,
+            kernels,
+            sum_scratch,
+            blas: Mutex::new(None),
+            dnn: Mutex::new(None),
+        })
+    }
+
+    pub fn cu_stream(&self) -> sys::CUstream {
+        self.stream.cu_stream()
+    }
+
+    /// Launches kernel `name` (full symbol, dtype suffix included) on this device's stream.
+    pub fn launch(&self, name: &str, cfg: Launch, args: &[Arg]) -> Result<()> {
+        let f = self.kernels.function(name)?;
+        launch(f, name, cfg, self.cu_stream(), args)
+    }
+
+    /// Launches op `name` at `dtype` (the naming rule: `relu_forward` → `relu_forward_bf16`).
+    pub fn launch_typed(&self, name: &str, dtype: DType, cfg: Launch, args: &[Arg]) -> Result<()> {
+        self.launch(&symbol(name, dtype)?, cfg, args)
+    }
+
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream.synchronize().call("cuStreamSynchronize")
+    }
+}
+
+/// Whether CUDA is usable (Ok: the number of devices) or why not; computed once.
+fn probe() -> &'static std::result::Result<usize, String> {
+    static PROBE: OnceLock<std::result::Result<usize, String>> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        // cudarc panics on some failures of dynamic loading; report those as reasons too.
+        std::panic::catch_unwind(probe_uncached)
+            .unwrap_or_else(|_| Err("loading the CUDA driver library panicked".to_string()))
+    })
+}
+
+fn probe_uncached() -> std::result::Result<usize, String> {
+    let hint = "(set LD_LIBRARY_PATH to the folder that holds it, e.g. a PyTorch install's \
+                nvidia/*/lib)";
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(
+            "could not load the CUDA driver library libcuda.so (no NVIDIA driver on this machine?)"
+                .into(),
+        );
+    }
+    result::init().map_err(|e| format!("cuInit failed: {e:?}"))?;
+    let n = result::device::get_count().map_err(|e| format!("cuDeviceGetCount failed: {e:?}"))?;
+    if n <= 0 {
+        return Err("the CUDA driver is installed but reports no device".into());
+    }
+    if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+        return Err(format!(
+            "found {n} CUDA device(s) but could not load cuBLAS (libcublas.so) {hint}"
+        ));
+    }
+    if !unsafe { cudarc::cudnn::sys::is_culib_present() } {
+        return Err(format!(
+            "found {n} CUDA device(s) but could not load cuDNN (libcudnn.so.9) {hint}"
+        ));
+    }
+    Ok(n as usize)
+}
+
+pub fn is_available() -> bool {
+    probe().is_ok()
+}
+
+pub fn unavailable_reason() -> String {
+    match probe() {
+        Ok(n) => format!("CUDA is available ({n} device(s))"),
+        Err(e) => format!("CUDA is not available: {e}"),
+    }
+}
+
+/// The opened device `ordinal`, its context bound to the calling thread.
+pub fn gpu(ordinal: usize) -> Result<Arc<Gpu>> {
+    let count = probe()
+        .as_ref()
+        .map_err(|e| cuda_err(format!("CUDA is not available: {e}")))?;
+    if ordinal >= *count {
+        return Err(crate::Error::device(
+            "cuda",
+            format!("cuda:{ordinal} requested but only {count} device(s) exist"),
+        ));
+    }
+    static GPUS: OnceLock<Mutex<HashMap<usize, Arc<Gpu>>>> = OnceLock::new();
+    let mut map = GPUS
+        .get_or_init(Default::default)
+        .lock()
+        .map_err(|_| cuda_err("device registry poisoned"))?;
+    let g = match map.get(&ordinal) {
+        Some(g) => g.clone(),
+        None => {
+            // cudarc panics when a loaded library lacks a symbol; report that as an error.
+            let g = std::panic::catch_unwind(|| Gpu::open(ordinal)).unwrap_or_else(|_| {
+                Err(cuda_err(format!(
+                    "opening cuda:{ordinal} panicked inside the CUDA bindings (a library too old?)"
+                )))
+            })?;
+            let g = Arc::new(g);
+            map.insert(ordinal, g.clone());
+            g
+        }
+    };
+    drop(map);
+    g.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
+    Ok(g)
+}

@@ -1,0 +1,42 @@
+//! Our kernels behind the CUDA arm of each op's dispatcher, one file per op family (matching
+//! `src/ops/<family>/` and `kernels/<family>.cu`).
+
+mod channels;
+mod elementwise;
+mod loss;
+mod matmul;
+mod normalize;
+mod pool;
+mod sk;
+mod softmax;
+
+pub use channels::{concat_channels, narrow_channels};
+pub use elementwise::{add, exp, ln, mul, recip, relu_backward, relu_forward, scale, sub, sum_all};
+pub use loss::cross_entropy;
+pub use matmul::{add_bias, sum_rows};
+pub use normalize::{l2_normalize_backward, l2_normalize_forward};
+pub use pool::{
+    avg_pool2x2_backward, avg_pool2x2_forward, global_avg_pool_backward, global_avg_pool_forward,
+    max_pool2d_backward, max_pool2d_forward,
+};
+pub use sk::{sk_mix_backward, sk_mix_forward, sk_pool_backward, sk_pool_forward};
+pub use softmax::{log_softmax_backward, log_softmax_forward, softmax_backward, softmax_forward};
+
+use super::module::Arg;
+
+/// Sizes pass to kernels as `long long` (element counts) or `int` (dimensions).
+pub(crate) fn i64a(n: usize) -> Arg {
+    Arg::I64(n as i64)
+}
+pub(crate) fn i32a(n: usize) -> Arg {
+    Arg::I32(n as i32)
+}
+
+/// Threads per block of the row kernels (softmax, loss, normalisation).
+pub(crate) fn row_threads(c: usize) -> u32 {
+    if c >= 1024 {
+        256
+    } else {
+        (c.div_ceil(32) * 32).clamp(32, 256) as u32
+    }
+}

@@ -1,0 +1,399 @@
+//! CPU vs CUDA parity of every op, forward and backward, on fresh random inputs, in f32 and
+//! bf16. The CPU computes in f32 from the same (bf16-rounded) inputs; tolerances come from the
+//! dtype (`testing::tolerance`). Without a usable GPU each test prints `skipped: <reason>`.
+#![cfg(feature = "cuda")]
+
+#[path = "cuda_common.rs"]
+mod common;
+use common::{both, check, gpu, rand, randn, DTYPES};
+
+use simclr::autograd::Tape;
+use simclr::ops::{channels, elementwise as ew, loss, matmul, normalize};
+use simclr::ops::{pool, sk, softmax, PoolSpec};
+use simclr::params::ParamStore;
+use simclr::testing::fresh_seed;
+use simclr::{DType, Device, Rng, Tensor};
+
+#[test]
+fn availability_never_panics() {
+    let ok = simclr::cuda_available();
+    let reason = simclr::cuda_unavailable_reason();
+    assert!(ok || !reason.is_empty());
+    println!("cuda available: {ok}; {reason}");
+}
+
+#[test]
+fn transfers_and_casts_round_trip() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("transfers"));
+    for dt in DTYPES {
+        let x = randn(&[3, 5, 7], dt, &mut rng);
+        let g = x.to_device(dev).unwrap();
+        assert_eq!(g.dtype(), dt);
+        assert_eq!(
+            g.to_vec_f64().unwrap(),
+            x.to_vec_f64().unwrap(),
+            "{}",
+            dt.name()
+        );
+    }
+    let x = randn(&[1000], DType::F32, &mut rng);
+    let down = x.to_device(dev).unwrap().to_dtype(DType::BF16).unwrap();
+    assert_eq!(
+        down.to_vec_f64().unwrap(),
+        x.to_dtype(DType::BF16).unwrap().to_vec_f64().unwrap()
+    );
+    let up = down.to_dtype(DType::F32).unwrap();
+    assert_eq!(up.to_vec_f64().unwrap(), down.to_vec_f64().unwrap());
+    assert!(
+        Tensor::zeros(&[2], DType::F64, dev).is_err(),
+        "f64 must be rejected on the GPU"
+    );
+}
+
+#[test]
+fn elementwise_parity() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("elementwise"));
+    for dt in DTYPES {
+        let s = [4, 9, 7, 33];
+        let (a, ga) = both(&randn(&s, dt, &mut rng), dev);
+        let (b, gb) = both(&randn(&s, dt, &mut rng), dev);
+        let (p, gp) = both(&rand(&s, dt, &mut rng, 0.3, 1.5), dev);
+        check(
+            "add",
+            dt,
+            &ew::add_tensors(&ga, &gb).unwrap(),
+            &ew::add_tensors(&a, &b).unwrap(),
+            1,
+            1,
+        );
+        check(
+            "sub",
+            dt,
+            &ew::sub_tensors(&ga, &gb).unwrap(),
+            &ew::sub_tensors(&a, &b).unwrap(),
+            1,
+            1,
+        );
+        check(
+            "mul",
+            dt,
+            &ew::mul_tensors(&ga, &gb).unwrap(),
+            &ew::mul_tensors(&a, &b).unwrap(),
+            1,
+            1,
+        );
+        check(
+            "scale",
+            dt,
+            &ew::scale_tensor(&ga, -0.37).unwrap(),
+            &ew::scale_tensor(&a, -0.37).unwrap(),
+            1,
+            1,
+        );
+        check(
+            "relu",
+            dt,
+            &ew::relu_forward(&ga).unwrap(),
+            &ew::relu_forward(&a).unwrap(),
+            1,
+            1,
+        );
+        check(
+            "relu_backward",
+            dt,
+            &ew::relu_backward(&ga, &gb).unwrap(),
+            &ew::relu_backward(&a, &b).unwrap(),
+            1,
+            1,
+        );
+        check(
+            "exp",
+            dt,
+            &ew::exp_tensor(&ga).unwrap(),
+            &ew::exp_tensor(&a).unwrap(),
+            1,
+            2,
+        );
+        check(
+            "log",
+            dt,
+            &ew::ln_tensor(&gp).unwrap(),
+            &ew::ln_tensor(&p).unwrap(),
+            1,
+            2,
+        );
+        check(
+            "sum",
+            dt,
+            &ew::sum_all(&ga).unwrap(),
+            &ew::sum_all(&a).unwrap(),
+            a.numel(),
+            1,
+        );
+        // log's backward runs recip and mul on the device.
+        let grad = |x: &Tensor, dy: &Tensor| {
+            let mut tape = Tape::new();
+            let v = tape.leaf(x.clone());
+            let y = simclr::ops::log(&mut tape, &v).unwrap();
+            let g = tape
+                .backward_from(&[(&y, dy.clone())], &mut ParamStore::new(DType::F32, 0))
+                .unwrap();
+            g.get(&v).unwrap().clone()
+        };
+        check("log_backward", dt, &grad(&gp, &gb), &grad(&p, &b), 1, 2);
+    }
+}
+
+#[test]
+fn matmul_parity() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("matmul"));
+    for dt in DTYPES {
+        let (m, k, n) = (37, 300, 65);
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let sa = if ta { [k, m] } else { [m, k] };
+            let sb = if tb { [n, k] } else { [k, n] };
+            let (a, ga) = both(&randn(&sa, dt, &mut rng), dev);
+            let (b, gb) = both(&randn(&sb, dt, &mut rng), dev);
+            let want = matmul::matmul_forward(&a, &b, ta, tb).unwrap();
+            let got = matmul::matmul_forward(&ga, &gb, ta, tb).unwrap();
+            check(&format!("matmul ta={ta} tb={tb}"), dt, &got, &want, k, 1);
+        }
+        let (x, gx) = both(&randn(&[50, 70], dt, &mut rng), dev);
+        let (b, gb) = both(&randn(&[70], dt, &mut rng), dev);
+        check(
+            "add_bias",
+            dt,
+            &matmul::add_bias_forward(&gx, &gb).unwrap(),
+            &matmul::add_bias_forward(&x, &b).unwrap(),
+            1,
+            1,
+        );
+        check(
+            "sum_rows",
+            dt,
+            &matmul::sum_rows_forward(&gx).unwrap(),
+            &matmul::sum_rows_forward(&x).unwrap(),
+            50,
+            1,
+        );
+    }
+}
+
+#[test]
+fn pool_parity() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("pool"));
+    for dt in DTYPES {
+        for (h, w) in [(12, 12), (11, 13)] {
+            let (x, gx) = both(&randn(&[3, h, w, 20], dt, &mut rng), dev);
+            let s = PoolSpec {
+                kernel: 3,
+                stride: 2,
+                padding: 1,
+            };
+            let y = pool::max_pool2d_forward(&x, &s).unwrap();
+            check(
+                "max_pool",
+                dt,
+                &pool::max_pool2d_forward(&gx, &s).unwrap(),
+                &y,
+                1,
+                1,
+            );
+            let (dy, gdy) = both(&randn(y.shape(), dt, &mut rng), dev);
+            let want = pool::max_pool2d_backward(&x, &dy, &s).unwrap();
+            check(
+                "max_pool_backward",
+                dt,
+                &pool::max_pool2d_backward(&gx, &gdy, &s).unwrap(),
+                &want,
+                4,
+                1,
+            );
+            for stride in [1, 2] {
+                let y = pool::avg_pool2x2_forward(&x, stride).unwrap();
+                check(
+                    "avg_pool2x2",
+                    dt,
+                    &pool::avg_pool2x2_forward(&gx, stride).unwrap(),
+                    &y,
+                    4,
+                    1,
+                );
+                let (dy, gdy) = both(&randn(y.shape(), dt, &mut rng), dev);
+                let want = pool::avg_pool2x2_backward(&dy, stride, x.shape()).unwrap();
+                let got = pool::avg_pool2x2_backward(&gdy, stride, x.shape()).unwrap();
+                check("avg_pool2x2_backward", dt, &got, &want, 4, 1);
+            }
+            let y = pool::global_avg_pool_forward(&x).unwrap();
+            check(
+                "global_avg_pool",
+                dt,
+                &pool::global_avg_pool_forward(&gx).unwrap(),
+                &y,
+                h * w,
+                1,
+            );
+            let (dy, gdy) = both(&randn(y.shape(), dt, &mut rng), dev);
+            let want = pool::global_avg_pool_backward(&dy, x.shape()).unwrap();
+            check(
+                "global_avg_pool_backward",
+                dt,
+                &pool::global_avg_pool_backward(&gdy, x.shape()).unwrap(),
+                &want,
+                1,
+                1,
+            );
+        }
+    }
+}
+
+#[test]
+fn softmax_loss_normalize_parity() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("softmax"));
+    for dt in DTYPES {
+        for (n, c) in [(16, 10), (9, 1500)] {
+            let (x, gx) = both(&rand(&[n, c], dt, &mut rng, 3.0, 0.0), dev);
+            let (dy, gdy) = both(&randn(&[n, c], dt, &mut rng), dev);
+            let y = softmax::softmax_forward(&x).unwrap();
+            let gy = softmax::softmax_forward(&gx).unwrap();
+            check("softmax", dt, &gy, &y, c, 2);
+            let (yb, _) = both(&gy.to_device(Device::Cpu).unwrap(), dev);
+            check(
+                "softmax_backward",
+                dt,
+                &softmax::softmax_backward(&gy, &gdy).unwrap(),
+                &softmax::softmax_backward(&yb, &dy).unwrap(),
+                c,
+                2,
+            );
+            let y = softmax::log_softmax_forward(&x).unwrap();
+            let gy = softmax::log_softmax_forward(&gx).unwrap();
+            check("log_softmax", dt, &gy, &y, c, 2);
+            let (yb, _) = both(&gy.to_device(Device::Cpu).unwrap(), dev);
+            check(
+                "log_softmax_backward",
+                dt,
+                &softmax::log_softmax_backward(&gy, &gdy).unwrap(),
+                &softmax::log_softmax_backward(&yb, &dy).unwrap(),
+                c,
+                2,
+            );
+            let labels: Vec<usize> = (0..n).map(|_| rng.below(c)).collect();
+            let (l, g) = loss::cross_entropy_forward(&x, &labels).unwrap();
+            let (gl, gg) = loss::cross_entropy_forward(&gx, &labels).unwrap();
+            check("cross_entropy loss", dt, &gl, &l, n * c, 2);
+            check("cross_entropy grad", dt, &gg, &g, c, 2);
+            let y = normalize::l2_normalize_forward(&x).unwrap();
+            check(
+                "l2_normalize",
+                dt,
+                &normalize::l2_normalize_forward(&gx).unwrap(),
+                &y,
+                c,
+                2,
+            );
+            let want = normalize::l2_normalize_backward(&x, &dy).unwrap();
+            check(
+                "l2_normalize_backward",
+                dt,
+                &normalize::l2_normalize_backward(&gx, &gdy).unwrap(),
+                &want,
+                c,
+                3,
+            );
+        }
+    }
+}
+
+#[test]
+fn channels_and_sk_parity() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("channels_sk"));
+    for dt in DTYPES {
+        let (a, ga) = both(&randn(&[2, 5, 3, 7], dt, &mut rng), dev);
+        let (b, gb) = both(&randn(&[2, 5, 3, 12], dt, &mut rng), dev);
+        let cat = channels::concat_forward(&[&a, &b]).unwrap();
+        let gcat = channels::concat_forward(&[&ga, &gb]).unwrap();
+        check("concat_channels", dt, &gcat, &cat, 1, 1);
+        check(
+            "narrow_channels",
+            dt,
+            &channels::narrow_forward(&gcat, 4, 9).unwrap(),
+            &channels::narrow_forward(&cat, 4, 9).unwrap(),
+            1,
+            1,
+        );
+
+        let (n, h, w, c) = (3, 9, 7, 40);
+        let (u, gu) = both(&randn(&[n, h, w, 2 * c], dt, &mut rng), dev);
+        let (z, gz) = both(&randn(&[n, 2 * c], dt, &mut rng), dev);
+        check(
+            "sk_pool",
+            dt,
+            &sk::sk_pool_forward(&gu).unwrap(),
+            &sk::sk_pool_forward(&u).unwrap(),
+            2 * h * w,
+            1,
+        );
+        let (dp, gdp) = both(&randn(&[n, c], dt, &mut rng), dev);
+        check(
+            "sk_pool_backward",
+            dt,
+            &sk::sk_pool_backward(&gdp, u.shape()).unwrap(),
+            &sk::sk_pool_backward(&dp, u.shape()).unwrap(),
+            1,
+            1,
+        );
+        check(
+            "sk_mix",
+            dt,
+            &sk::sk_mix_forward(&gu, &gz).unwrap(),
+            &sk::sk_mix_forward(&u, &z).unwrap(),
+            2,
+            2,
+        );
+        let (dy, gdy) = both(&randn(&[n, h, w, c], dt, &mut rng), dev);
+        let (du, dz) = sk::sk_mix_backward(&u, &z, &dy).unwrap();
+        let (gdu, gdz) = sk::sk_mix_backward(&gu, &gz, &gdy).unwrap();
+        check("sk_mix_backward du", dt, &gdu, &du, 1, 2);
+        check("sk_mix_backward dz", dt, &gdz, &dz, h * w, 2);
+    }
+}
+
+#[test]
+fn sgd_update_parity() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("sgd"));
+    let (lr, mom, wd) = (0.1, 0.9, 1e-4);
+    let w = randn(&[1000], DType::F32, &mut rng);
+    let g1 = randn(&[1000], DType::F32, &mut rng);
+    let g2 = randn(&[1000], DType::F32, &mut rng);
+    // CPU reference of two momentum steps: v = g + wd·w (then m·v + g + wd·w), w −= lr·v.
+    let step = |w: &Tensor, v: Option<&Tensor>, g: &Tensor| {
+        let d = ew::add_tensors(g, &ew::scale_tensor(w, wd).unwrap()).unwrap();
+        let v = match v {
+            Some(v) => ew::add_tensors(&ew::scale_tensor(v, mom).unwrap(), &d).unwrap(),
+            None => d,
+        };
+        (
+            ew::sub_tensors(w, &ew::scale_tensor(&v, lr).unwrap()).unwrap(),
+            v,
+        )
+    };
+    let (w1, v1) = step(&w, None, &g1);
+    let (w2, _) = step(&w1, Some(&v1), &g2);
+    let mut gw = w.to_device(dev).unwrap();
+    let shared = gw.clone(); // in-place updates must not write through to other holders
+    let mut gv = Tensor::zeros(&[1000], DType::F32, dev).unwrap();
+    for (i, g) in [&g1, &g2].into_iter().enumerate() {
+        let gg = g.to_device(dev).unwrap();
+        simclr::cuda::optim::sgd_update(&mut gw, &gg, Some(&mut gv), lr, mom, wd, i == 0).unwrap();
+    }
+    check("sgd_update", DType::F32, &gw, &w2, 2, 2);
+    assert_eq!(shared.to_vec_f64().unwrap(), w.to_vec_f64().unwrap());
+}
