@@ -39,7 +39,7 @@ impl Shortcut {
 /// The middle of a bottleneck block: a selective-kernel conv, or a 3x3 conv + BN (+ ReLU).
 #[derive(Clone, Debug)]
 pub enum Middle {
-    Sk(SkConv),
+    Sk(Box<SkConv>),
     Plain(Conv2d, BatchNorm),
 }
 
@@ -98,7 +98,14 @@ impl Block {
                 let conv1 = Conv2d::new(store, &j("conv1"), cin, c, 1, 1)?;
                 let bn1 = BatchNorm::new(store, &j("bn1"), c, false, true)?;
                 let middle = if cfg.sk {
-                    Middle::Sk(SkConv::new(store, &j("sk"), c, c, stride, cfg.sk_mid(c))?)
+                    Middle::Sk(Box::new(SkConv::new(
+                        store,
+                        &j("sk"),
+                        c,
+                        c,
+                        stride,
+                        cfg.sk_mid(c),
+                    )?))
                 } else {
                     Middle::Plain(
                         Conv2d::new(store, &j("conv2"), c, c, 3, stride)?,

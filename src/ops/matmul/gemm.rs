@@ -46,7 +46,8 @@ impl Layout {
     }
 }
 
-/// C = alpha·A·B + beta·C.
+/// C = alpha·A·B + beta·C. The argument list mirrors BLAS's GEMM on purpose.
+#[allow(clippy::too_many_arguments)]
 pub fn gemm<T: Float>(
     alpha: T,
     a: &[T],

@@ -9,7 +9,9 @@ fn sk_pool_and_mix_gradients() {
     for (n, h, w, c) in [(2, 3, 3, 4), (1, 5, 4, 3), (3, 1, 1, 2)] {
         let u = randn64(&[n, h, w, 2 * c], &mut rng);
         let z = Tensor::randn(&[n, 2 * c], 2.0, DType::F64, &mut rng).unwrap();
-        check_gradients("sk_pool", &[u.clone()], 40, seed, |t, v| sk_pool(t, &v[0]));
+        check_gradients("sk_pool", std::slice::from_ref(&u), 40, seed, |t, v| {
+            sk_pool(t, &v[0])
+        });
         check_gradients("sk_mix", &[u, z], 40, seed, |t, v| sk_mix(t, &v[0], &v[1]));
     }
 }
