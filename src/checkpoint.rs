@@ -199,3 +199,72 @@ pub fn load(store: &mut ParamStore, path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// The string metadata stored in a safetensors file's header.
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Checkpoint {
+            path: path.to_path_buf(),
+            msg: "no such file".into(),
+        },
+        _ => Error::io(path, e),
+    })?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::Checkpoint {
+            path: path.to_path_buf(),
+            msg: format!("not a valid safetensors file: {e}"),
+        })?;
+    Ok(meta.metadata().clone().unwrap_or_default())
+}
+
+/// Loads the tensors whose names satisfy `wanted` (every one must be in the file, with its
+/// shape); the store's other tensors keep their values and the file's other tensors are
+/// ignored. Used to start fine-tuning from a pretrained encoder and head.
+pub fn load_matching(
+    store: &mut ParamStore,
+    path: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<usize> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Checkpoint {
+            path: path.to_path_buf(),
+            msg: "no such file".into(),
+        },
+        _ => Error::io(path, e),
+    })?;
+    let mut tensors = read_tensors(&bytes, path)?;
+    let bad = |msg: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let mut updates = Vec::new();
+    for id in store.ids() {
+        let name = store.name(id).to_string();
+        if !wanted(&name) {
+            continue;
+        }
+        let t = tensors.remove(&name).ok_or_else(|| {
+            bad(format!(
+                "missing tensor '{name}' (shape {:?})",
+                store.entry(id).shape
+            ))
+        })?;
+        if t.shape() != store.entry(id).shape.as_slice() {
+            return Err(bad(format!(
+                "tensor '{name}' has shape {:?} in the file but {:?} in the model",
+                t.shape(),
+                store.entry(id).shape
+            )));
+        }
+        let device = store
+            .value(id)
+            .map(|v| v.device())
+            .unwrap_or(crate::Device::Cpu);
+        updates.push((id, t.to_dtype(store.dtype())?.to_device(device)?));
+    }
+    let n = updates.len();
+    for (id, t) in updates {
+        store.set_value(id, t)?;
+    }
+    Ok(n)
+}

@@ -18,6 +18,7 @@ pub mod rng;
 pub mod tensor;
 #[doc(hidden)]
 pub mod testing;
+pub mod train;
 
 #[cfg(feature = "cuda")]
 pub mod cuda;

@@ -9,6 +9,8 @@ use crate::{autograd::Var, Error, Result};
 #[derive(Clone, Debug)]
 pub struct ProjectionHead {
     pub layers: Vec<(Linear, BatchNorm)>,
+    /// Layers of the full head; fewer may be built when fine-tuning keeps only the first k.
+    pub total: usize,
 }
 
 impl ProjectionHead {
@@ -19,12 +21,25 @@ impl ProjectionHead {
         out_dim: usize,
         num_layers: usize,
     ) -> Result<Self> {
-        if !(1..=4).contains(&num_layers) {
+        Self::truncated(store, name, in_dim, out_dim, num_layers, num_layers)
+    }
+
+    /// The first `keep` layers of a `num_layers`-layer head (what fine-tuning from projection
+    /// layer `keep` uses), with the same names and shapes as in the full head.
+    pub fn truncated(
+        store: &mut ParamStore,
+        name: &str,
+        in_dim: usize,
+        out_dim: usize,
+        num_layers: usize,
+        keep: usize,
+    ) -> Result<Self> {
+        if !(1..=4).contains(&num_layers) || keep > num_layers {
             return Err(Error::Config(format!(
-                "projection head needs 1 to 4 layers, got {num_layers}"
+                "projection head needs 1 to 4 layers (got {num_layers}) and at most that many kept (got {keep})"
             )));
         }
-        let layers = (0..num_layers)
+        let layers = (0..keep)
             .map(|i| {
                 let last = i + 1 == num_layers;
                 let fout = if last { out_dim } else { in_dim };
@@ -40,7 +55,10 @@ impl ProjectionHead {
                 ))
             })
             .collect::<Result<_>>()?;
-        Ok(ProjectionHead { layers })
+        Ok(ProjectionHead {
+            layers,
+            total: num_layers,
+        })
     }
 
     /// Outputs of layers 0..=k: index 0 is the input (the encoder's representation), index i the
@@ -71,6 +89,15 @@ impl ProjectionHead {
 
     pub fn num_layers(&self) -> usize {
         self.layers.len()
+    }
+
+    /// Width of the output of layer k (0: the input).
+    pub fn dim_at(&self, k: usize, in_dim: usize) -> usize {
+        if k == 0 {
+            in_dim
+        } else {
+            self.layers[k - 1].0.fout
+        }
     }
 
     pub fn describe(&self, input: &[usize], s: &mut Summary) -> Vec<usize> {

@@ -1,0 +1,279 @@
+//! What every stage shares: the opened dataset and device, optimizer and schedule
+//! construction, batch assembly, evaluation and the progress line.
+
+use super::config::Config;
+use super::model::Classifier;
+use super::run_dir::RunDir;
+use crate::autograd::Tape;
+use crate::data::{
+    open_dataset, AugmentConfig, Dataset, DatasetSpec, EvalTransform, Loader, LoaderConfig, Splits,
+};
+use crate::nn::Ctx;
+use crate::ops;
+use crate::optim::{Lars, LarsConfig, LrScaling, LrSchedule, Warmup};
+use crate::params::ParamStore;
+use crate::{DType, Device, Error, Result, Tensor};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A run's fixed context.
+pub struct Env {
+    pub cfg: Config,
+    pub splits: Splits,
+    pub device: Device,
+    pub image_size: usize,
+    pub run: RunDir,
+    /// Continue from `<stage>.state.safetensors` where one exists.
+    pub resume: bool,
+    /// Testing aid: stop a stage after this many epochs of this process, as if interrupted.
+    pub stop_after_epochs: Option<usize>,
+}
+
+impl Env {
+    pub fn open(cfg: Config, resume: bool) -> Result<Self> {
+        cfg.validate()?;
+        let device = cfg
+            .device
+            .parse::<crate::DeviceRequest>()
+            .map_err(Error::Config)?
+            .resolve()?;
+        let run = RunDir::open(&cfg.out)?;
+        let spec = DatasetSpec {
+            name: cfg.dataset.clone(),
+            data_dir: cfg.data_dir.clone(),
+            seed: cfg.seed,
+            synthetic_train: cfg.synthetic_train,
+            synthetic_test: cfg.synthetic_test,
+            image_size: cfg.image_size.unwrap_or(32),
+            preload: cfg.dataset == "folder",
+        };
+        let splits = open_dataset(&spec)?;
+        let native = splits.train.image(0)?.height;
+        let image_size = cfg.image_size.unwrap_or(native);
+        Ok(Env {
+            cfg,
+            splits,
+            device,
+            image_size,
+            run,
+            resume,
+            stop_after_epochs: None,
+        })
+    }
+
+    pub fn channels(&self) -> usize {
+        self.splits.train.channels()
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.splits.train.num_classes()
+    }
+
+    pub fn workers(&self) -> usize {
+        if self.cfg.workers == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        } else {
+            self.cfg.workers
+        }
+    }
+
+    pub fn loader_config(
+        &self,
+        batch_size: usize,
+        views: usize,
+        indices: Option<Vec<usize>>,
+        shuffle: bool,
+    ) -> LoaderConfig {
+        LoaderConfig {
+            batch_size,
+            views,
+            seed: self.cfg.seed,
+            shuffle,
+            workers: self.workers(),
+            prefetch: 2,
+            drop_last: shuffle,
+            indices,
+        }
+    }
+
+    pub fn augment_config(&self) -> AugmentConfig {
+        AugmentConfig::for_size(self.image_size)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.run.file(name)
+    }
+
+    /// A fresh parameter store on the run's device (fp32 master weights).
+    pub fn store(&self, seed_offset: u64) -> ParamStore {
+        ParamStore::new(DType::F32, self.cfg.seed.wrapping_add(seed_offset))
+    }
+}
+
+pub fn schedule(
+    scaling: &str,
+    base: f64,
+    batch: usize,
+    warmup: f64,
+    total_steps: usize,
+) -> Result<LrSchedule> {
+    let s = if scaling == "linear" {
+        LrScaling::Linear { base }
+    } else {
+        LrScaling::Sqrt { base }
+    };
+    LrSchedule::new(s, batch, Warmup::Fraction(warmup), total_steps.max(1))
+}
+
+pub fn lars(weight_decay: f64) -> Lars {
+    Lars::new(LarsConfig {
+        weight_decay,
+        ..LarsConfig::default()
+    })
+}
+
+/// Stacks batches along the first dimension (two views → one batch of 2B) on `device`.
+pub fn stack(parts: &[Tensor], device: Device) -> Result<Tensor> {
+    let mut shape = parts[0].shape().to_vec();
+    let mut data: Vec<f32> = Vec::with_capacity(parts.iter().map(|t| t.numel()).sum());
+    for p in parts {
+        if p.shape()[1..] != shape[1..] {
+            return Err(Error::shape(
+                "stack",
+                format!("{:?} and {:?}", parts[0].shape(), p.shape()),
+            ));
+        }
+        data.extend_from_slice(p.cpu_slice::<f32>("stack")?);
+    }
+    shape[0] = parts.iter().map(|t| t.shape()[0]).sum();
+    Tensor::from_vec(data, &shape)?.to_device(device)
+}
+
+/// Top-1 and top-k hits of one row of logits.
+fn hits(row: &[f64], label: usize, k: usize) -> (bool, bool) {
+    let target = row[label];
+    // Rank = number of classes scoring strictly higher; ties favour the label.
+    let rank = row.iter().filter(|&&v| v > target).count();
+    (rank == 0, rank < k)
+}
+
+pub struct EvalResult {
+    pub top1: f64,
+    pub top5: f64,
+    pub loss: f64,
+}
+
+/// Top-1 / top-5 accuracy and mean cross-entropy of a classifier on `dataset`, BN in eval mode,
+/// with the evaluation transform (centre crop + resize).
+pub fn evaluate(
+    env: &Env,
+    clf: &Classifier,
+    store: &mut ParamStore,
+    dataset: Arc<dyn Dataset>,
+) -> Result<EvalResult> {
+    let transform = Arc::new(EvalTransform::new(env.augment_config())?);
+    let loader = Loader::new(dataset, transform, env.loader_config(256, 1, None, false))?;
+    let k = 5.min(env.num_classes());
+    let (mut top1, mut top5, mut loss, mut n) = (0usize, 0usize, 0.0, 0usize);
+    for batch in loader.epoch(0) {
+        let b = batch?;
+        let mut tape = Tape::inference();
+        let x = tape.constant(b.views[0].to_device(env.device)?);
+        let logits = clf.logits(&mut Ctx::new(&mut tape, store, false), &x)?;
+        let (l, _) = ops::loss::cross_entropy_forward(logits.value(), &b.labels)?;
+        loss += l.item()? * b.labels.len() as f64;
+        let v = logits.value().to_vec_f64()?;
+        let c = logits.value().last_dim();
+        for (row, &label) in v.chunks(c).zip(&b.labels) {
+            let (h1, hk) = hits(row, label, k);
+            top1 += h1 as usize;
+            top5 += hk as usize;
+        }
+        n += b.labels.len();
+    }
+    let n = n.max(1) as f64;
+    Ok(EvalResult {
+        top1: top1 as f64 / n,
+        top5: top5 as f64 / n,
+        loss: loss / n,
+    })
+}
+
+/// One line of progress: rewritten in place on a terminal, quiet otherwise (the metrics file
+/// has every logged step; epoch summaries are printed by the stages).
+pub struct Progress {
+    stage: &'static str,
+    total: usize,
+    tty: bool,
+    start: Instant,
+}
+
+impl Progress {
+    pub fn new(stage: &'static str, total: usize) -> Self {
+        Progress {
+            stage,
+            total,
+            tty: std::io::stderr().is_terminal(),
+            start: Instant::now(),
+        }
+    }
+
+    pub fn update(&self, step: usize, loss: f64, lr: f64, images_per_s: f64) {
+        if !self.tty {
+            return;
+        }
+        let frac = step as f64 / self.total.max(1) as f64;
+        let filled = (frac * 24.0) as usize;
+        let bar: String = (0..24)
+            .map(|i| if i < filled { '#' } else { '.' })
+            .collect();
+        eprint!(
+            "\r{:<10} [{bar}] {step}/{} loss {loss:.4} lr {lr:.4} {images_per_s:.0} img/s {:.0}s   ",
+            self.stage,
+            self.total,
+            self.start.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    pub fn finish(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
+/// Labelled subset: `labels_per_class` images of every class, or a class-balanced `fraction`;
+/// deterministic per seed, sorted.
+pub fn label_subset(
+    ds: &dyn Dataset,
+    fraction: f64,
+    per_class: Option<usize>,
+    seed: u64,
+) -> Result<Vec<usize>> {
+    let Some(n) = per_class else {
+        return crate::data::class_balanced_subset(ds, fraction, seed);
+    };
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); ds.num_classes()];
+    for i in 0..ds.len() {
+        by_class[ds.label(i)].push(i);
+    }
+    let mut rng = crate::Rng::derive(seed, 0x6c61_6265);
+    let mut out = Vec::with_capacity(n * by_class.len());
+    for (c, mut members) in by_class.into_iter().enumerate() {
+        if members.len() < n {
+            return Err(Error::Config(format!(
+                "--labels-per-class {n}: class {c} has only {} training images",
+                members.len()
+            )));
+        }
+        rng.shuffle(&mut members);
+        out.extend_from_slice(&members[..n]);
+    }
+    out.sort_unstable();
+    Ok(out)
+}

@@ -1,0 +1,268 @@
+//! Run configuration: defaults sized for the built-in dataset on a CPU, overridable by a TOML
+//! file (`--config`), which command-line flags override in turn.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Encoder architecture, `r{depth}_{w}x_sk{0|1}`.
+    pub model: String,
+    /// Distillation student; by default the teacher's architecture (self-distillation).
+    pub student_model: Option<String>,
+    pub dataset: String,
+    pub data_dir: Option<PathBuf>,
+    /// Training resolution; by default the dataset's own image side.
+    pub image_size: Option<usize>,
+    pub synthetic_train: usize,
+    pub synthetic_test: usize,
+    /// cpu, cuda, cuda:N or auto.
+    pub device: String,
+    pub seed: u64,
+    pub out: PathBuf,
+    /// Loader worker threads (0: one per core).
+    pub workers: usize,
+    /// Write a metrics line every this many steps.
+    pub log_every: usize,
+    pub pretrain: PretrainConfig,
+    pub finetune: FinetuneConfig,
+    pub distill: DistillConfig,
+    pub linear_eval: LinearEvalConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PretrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Base learning rate: lr = base·sqrt(B) (sqrt scaling) or base·B/256 (linear).
+    pub lr: f64,
+    pub lr_scaling: String,
+    /// Fraction of the steps spent in linear warmup.
+    pub warmup: f64,
+    pub weight_decay: f64,
+    pub temperature: f64,
+    pub proj_layers: usize,
+    pub proj_dim: usize,
+    /// MoCo-style memory: projections of this many recent images from the EMA network serve
+    /// as extra negatives (0: off).
+    pub queue_size: usize,
+    pub ema_momentum: f64,
+    /// Colour distortion strength s (1.0 ImageNet, 0.5 CIFAR).
+    pub color_strength: f64,
+    pub blur: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FinetuneConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub lr_scaling: String,
+    pub warmup: f64,
+    pub weight_decay: f64,
+    /// Keep the projection head up to this layer (0: the encoder output).
+    pub proj_layer: usize,
+    /// Fraction of the training labels used, class-balanced, in (0, 1].
+    pub label_fraction: f64,
+    /// Alternatively, this many labelled images per class.
+    pub labels_per_class: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistillConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub lr_scaling: String,
+    pub warmup: f64,
+    pub weight_decay: f64,
+    /// τ of both softmaxes.
+    pub temperature: f64,
+    /// Weight of the distillation term; 1 − α weighs the labelled cross-entropy.
+    pub alpha: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinearEvalConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub lr_scaling: String,
+    pub weight_decay: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            model: "r18_0.25x_sk1".into(),
+            student_model: None,
+            dataset: "synthetic".into(),
+            data_dir: None,
+            image_size: None,
+            synthetic_train: 2000,
+            synthetic_test: 1000,
+            device: "auto".into(),
+            seed: 0,
+            out: PathBuf::from("runs/latest"),
+            workers: 0,
+            log_every: 10,
+            pretrain: PretrainConfig::default(),
+            finetune: FinetuneConfig::default(),
+            distill: DistillConfig::default(),
+            linear_eval: LinearEvalConfig::default(),
+        }
+    }
+}
+
+impl Default for PretrainConfig {
+    fn default() -> Self {
+        PretrainConfig {
+            epochs: 8,
+            batch_size: 128,
+            lr: 0.075,
+            lr_scaling: "sqrt".into(),
+            warmup: 0.05,
+            weight_decay: 1e-6,
+            temperature: 0.2,
+            proj_layers: 3,
+            proj_dim: 64,
+            queue_size: 0,
+            ema_momentum: 0.999,
+            color_strength: 0.5,
+            blur: false,
+        }
+    }
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        FinetuneConfig {
+            epochs: 30,
+            batch_size: 64,
+            lr: 0.05,
+            lr_scaling: "sqrt".into(),
+            warmup: 0.0,
+            weight_decay: 0.0,
+            proj_layer: 1,
+            label_fraction: 0.1,
+            labels_per_class: None,
+        }
+    }
+}
+
+impl Default for DistillConfig {
+    fn default() -> Self {
+        DistillConfig {
+            epochs: 4,
+            batch_size: 128,
+            lr: 0.075,
+            lr_scaling: "sqrt".into(),
+            warmup: 0.05,
+            weight_decay: 1e-6,
+            temperature: 1.0,
+            alpha: 1.0,
+        }
+    }
+}
+
+impl Default for LinearEvalConfig {
+    fn default() -> Self {
+        LinearEvalConfig {
+            epochs: 20,
+            batch_size: 128,
+            lr: 0.1,
+            lr_scaling: "sqrt".into(),
+            weight_decay: 0.0,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are errors (a typo must not be silently ignored).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Rejects impossible settings before any work starts.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        crate::nn::ResNetConfig::parse(&self.model)?;
+        if let Some(s) = &self.student_model {
+            crate::nn::ResNetConfig::parse(s)?;
+        }
+        let f = &self.finetune;
+        if !(f.label_fraction > 0.0 && f.label_fraction <= 1.0) {
+            return bad(format!(
+                "--label-fraction must be in (0, 1], got {}",
+                f.label_fraction
+            ));
+        }
+        if f.labels_per_class == Some(0) {
+            return bad("--labels-per-class must be positive".into());
+        }
+        if f.proj_layer > self.pretrain.proj_layers {
+            return bad(format!(
+                "--proj-layer {} is deeper than the {}-layer projection head",
+                f.proj_layer, self.pretrain.proj_layers
+            ));
+        }
+        if !(2..=4).contains(&self.pretrain.proj_layers) {
+            return bad(format!(
+                "the projection head has 2 to 4 layers, not {}",
+                self.pretrain.proj_layers
+            ));
+        }
+        if self.pretrain.temperature <= 0.0 || self.distill.temperature <= 0.0 {
+            return bad("temperatures must be positive".into());
+        }
+        if !(0.0..=1.0).contains(&self.distill.alpha) {
+            return bad(format!(
+                "--alpha must be in [0, 1], got {}",
+                self.distill.alpha
+            ));
+        }
+        if !(0.0..1.0).contains(&self.pretrain.ema_momentum) {
+            return bad(format!(
+                "--ema-momentum must be in [0, 1), got {}",
+                self.pretrain.ema_momentum
+            ));
+        }
+        for (stage, b, e) in [
+            ("pretrain", self.pretrain.batch_size, self.pretrain.epochs),
+            ("finetune", self.finetune.batch_size, self.finetune.epochs),
+            ("distill", self.distill.batch_size, self.distill.epochs),
+            (
+                "linear-eval",
+                self.linear_eval.batch_size,
+                self.linear_eval.epochs,
+            ),
+        ] {
+            if b == 0 || e == 0 {
+                return bad(format!("{stage}: batch size and epochs must be positive"));
+            }
+        }
+        if self.pretrain.batch_size < 2 {
+            return bad("pretraining needs a batch of at least 2 images (negatives)".into());
+        }
+        for s in [
+            &self.pretrain.lr_scaling,
+            &self.finetune.lr_scaling,
+            &self.distill.lr_scaling,
+            &self.linear_eval.lr_scaling,
+        ] {
+            if s != "sqrt" && s != "linear" {
+                return bad(format!(
+                    "learning-rate scaling must be sqrt or linear, not '{s}'"
+                ));
+            }
+        }
+        Ok(())
+    }
+}

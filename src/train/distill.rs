@@ -1,0 +1,150 @@
+//! Distillation: a fixed fine-tuned teacher labels the unlabelled training images on the fly
+//! (BN in eval mode, nothing recorded); a student of any architecture learns from its
+//! softened predictions, optionally mixed with the labelled cross-entropy (α < 1).
+
+use super::common::{lars, schedule, Env, Progress};
+use super::finetune::finish_classifier;
+use super::model::{Classifier, ModelMeta};
+use super::run_dir::step_record;
+use super::state::{self, Position};
+use super::StageResult;
+use crate::autograd::Tape;
+use crate::data::{FinetuneAugment, Loader};
+use crate::nn::Ctx;
+use crate::ops::{self, DistillSpec};
+use crate::{checkpoint, Error, Result};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const STAGE: &str = "distill";
+
+pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
+    let dc = env.cfg.distill.clone();
+    let tmeta = ModelMeta::read(teacher_path)?;
+    if tmeta.num_classes != env.num_classes() {
+        return Err(Error::Checkpoint {
+            path: teacher_path.to_path_buf(),
+            msg: format!(
+                "the teacher predicts {} classes, the dataset has {}",
+                tmeta.num_classes,
+                env.num_classes()
+            ),
+        });
+    }
+    if tmeta.in_channels != env.channels() {
+        return Err(Error::Checkpoint {
+            path: teacher_path.to_path_buf(),
+            msg: format!(
+                "the teacher reads {}-channel images, the dataset has {}",
+                tmeta.in_channels,
+                env.channels()
+            ),
+        });
+    }
+    let mut tstore = env.store(2);
+    let teacher = Classifier::new(&mut tstore, tmeta.clone())?;
+    checkpoint::load(&mut tstore, teacher_path)?;
+    tstore.to(env.device, crate::DType::F32)?;
+
+    let smeta = ModelMeta {
+        stage: STAGE.into(),
+        model: env
+            .cfg
+            .student_model
+            .clone()
+            .unwrap_or_else(|| tmeta.model.clone()),
+        image_size: env.image_size,
+        in_channels: env.channels(),
+        proj_layers: tmeta.proj_layers,
+        proj_dim: tmeta.proj_dim,
+        proj_layer: 0,
+        num_classes: env.num_classes(),
+    };
+    let mut store = env.store(3);
+    let student = Classifier::new(&mut store, smeta.clone())?;
+    store.to(env.device, crate::DType::F32)?;
+
+    let batch = dc.batch_size.min(env.splits.train.len());
+    let loader = Loader::new(
+        env.splits.train.clone(),
+        Arc::new(FinetuneAugment::new(env.augment_config())?),
+        env.loader_config(batch, 1, None, true),
+    )?;
+    let per_epoch = loader.batches_per_epoch();
+    let sched = schedule(
+        &dc.lr_scaling,
+        dc.lr,
+        batch,
+        dc.warmup,
+        dc.epochs * per_epoch,
+    )?;
+    let mut opt = lars(dc.weight_decay);
+    let spec = DistillSpec {
+        alpha: dc.alpha,
+        tau: dc.temperature,
+    };
+    let state_path = env.path("distill.state.safetensors");
+    let mut pos = Position {
+        seed: env.cfg.seed,
+        ..Position::default()
+    };
+    if env.resume && state_path.exists() {
+        pos = state::load(&state_path, &mut store, &mut opt, env.cfg.seed)?.0;
+        println!("{STAGE}: resuming after epoch {}", pos.epochs_done);
+    }
+    let progress = Progress::new(STAGE, dc.epochs * per_epoch);
+    let started = Instant::now();
+    let mut epochs_this_run = 0;
+    for epoch in pos.epochs_done..dc.epochs {
+        if env.stop_after_epochs == Some(epochs_this_run) {
+            break;
+        }
+        for b in loader.epoch(epoch as u64) {
+            let b = b?;
+            let t0 = Instant::now();
+            let x = b.views[0].to_device(env.device)?;
+            let teacher_logits = {
+                let mut t = Tape::inference();
+                let xv = t.constant(x.clone());
+                teacher
+                    .logits(&mut Ctx::new(&mut t, &mut tstore, false), &xv)?
+                    .value()
+                    .clone()
+            };
+            let lr = sched.lr_at(pos.step);
+            let mut tape = Tape::new();
+            let xv = tape.constant(x);
+            let logits = student.logits(&mut Ctx::new(&mut tape, &mut store, true), &xv)?;
+            // The labels are only used when α < 1 (all training images carry one here).
+            let labels = (dc.alpha < 1.0).then_some(b.labels.as_slice());
+            let loss = ops::distill(&mut tape, &logits, &teacher_logits, labels, spec)?;
+            let lv = loss.value().item()?;
+            tape.backward(&loss, &mut store)?;
+            opt.step(&mut store, lr)?;
+            pos.step += 1;
+            let ips = b.labels.len() as f64 / t0.elapsed().as_secs_f64();
+            if pos.step % env.cfg.log_every == 0 {
+                env.run
+                    .log(step_record(STAGE, epoch, pos.step, lv, lr, ips))?;
+            }
+            progress.update(pos.step, lv, lr, ips);
+        }
+        pos.epochs_done = epoch + 1;
+        state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
+        epochs_this_run += 1;
+    }
+    progress.finish();
+    let extra = json!({ "teacher": tmeta.model, "alpha": dc.alpha, "temperature": dc.temperature });
+    finish_classifier(
+        env,
+        STAGE,
+        &student,
+        &mut store,
+        &smeta,
+        pos.epochs_done == dc.epochs,
+        started,
+        extra,
+    )
+}

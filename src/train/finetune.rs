@@ -1,0 +1,197 @@
+//! Fine-tuning on a class-balanced labelled subset, from a pretrained checkpoint with the
+//! projection head kept up to layer k; or, with no checkpoint, the supervised-from-scratch
+//! baseline on the same subset. Crop + flip augmentation, cross-entropy, LARS.
+
+use super::common::{evaluate, label_subset, lars, schedule, Env, Progress};
+use super::model::{self, Classifier, ModelMeta};
+use super::run_dir::step_record;
+use super::state::{self, Position};
+use super::StageResult;
+use crate::autograd::Tape;
+use crate::checkpoint;
+use crate::data::{FinetuneAugment, Loader};
+use crate::nn::Ctx;
+use crate::{ops, Error, Result};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The labelled indices, written beside the checkpoint so the subset can be audited and reused.
+pub fn labelled_indices(env: &Env) -> Result<Vec<usize>> {
+    let f = &env.cfg.finetune;
+    let idx = label_subset(
+        env.splits.train.as_ref(),
+        f.label_fraction,
+        f.labels_per_class,
+        env.cfg.seed,
+    )?;
+    let record = json!({
+        "seed": env.cfg.seed, "label_fraction": f.label_fraction, "labels_per_class": f.labels_per_class,
+        "count": idx.len(), "indices": idx,
+    });
+    checkpoint::write_atomic(&env.path("labels.json"), record.to_string().as_bytes())?;
+    Ok(idx)
+}
+
+/// `stage` is "finetune" (with `pretrained`) or "supervised" (without).
+pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Result<StageResult> {
+    let fc = env.cfg.finetune.clone();
+    let proj_layer = if pretrained.is_some() {
+        fc.proj_layer
+    } else {
+        0
+    };
+    let mut meta = ModelMeta {
+        stage: stage.into(),
+        model: env.cfg.model.clone(),
+        image_size: env.image_size,
+        in_channels: env.channels(),
+        proj_layers: env.cfg.pretrain.proj_layers,
+        proj_dim: env.cfg.pretrain.proj_dim,
+        proj_layer,
+        num_classes: env.num_classes(),
+    };
+    if let Some(p) = pretrained {
+        let pm = ModelMeta::read(p)?;
+        model::check_model(&pm, Some(&env.cfg.model), p)?;
+        if pm.in_channels != meta.in_channels || pm.image_size != meta.image_size {
+            return Err(Error::Checkpoint {
+                path: p.to_path_buf(),
+                msg: format!(
+                    "pretrained on {}-channel {} px images, but this dataset gives {}-channel {} px images",
+                    pm.in_channels, pm.image_size, meta.in_channels, meta.image_size
+                ),
+            });
+        }
+        (meta.proj_layers, meta.proj_dim) = (pm.proj_layers, pm.proj_dim);
+        if proj_layer > pm.proj_layers {
+            return Err(Error::Config(format!(
+                "--proj-layer {proj_layer}: the pretrained head has {} layers",
+                pm.proj_layers
+            )));
+        }
+    }
+    let mut store = env.store(1);
+    let clf = Classifier::new(&mut store, meta.clone())?;
+    if let Some(p) = pretrained {
+        checkpoint::load_matching(&mut store, p, |n| {
+            n.starts_with("encoder.") || n.starts_with("head.")
+        })?;
+    }
+    store.to(env.device, crate::DType::F32)?;
+
+    let indices = labelled_indices(env)?;
+    let batch = fc.batch_size.min(indices.len());
+    let loader = Loader::new(
+        env.splits.train.clone(),
+        Arc::new(FinetuneAugment::new(env.augment_config())?),
+        env.loader_config(batch, 1, Some(indices.clone()), true),
+    )?;
+    let per_epoch = loader.batches_per_epoch();
+    let sched = schedule(
+        &fc.lr_scaling,
+        fc.lr,
+        batch,
+        fc.warmup,
+        fc.epochs * per_epoch,
+    )?;
+    let mut opt = lars(fc.weight_decay);
+    let state_path = env.path(&format!("{stage}.state.safetensors"));
+    let mut pos = Position {
+        seed: env.cfg.seed,
+        ..Position::default()
+    };
+    if env.resume && state_path.exists() {
+        pos = state::load(&state_path, &mut store, &mut opt, env.cfg.seed)?.0;
+        println!("{stage}: resuming after epoch {}", pos.epochs_done);
+    }
+    let progress = Progress::new(stage, fc.epochs * per_epoch);
+    let started = Instant::now();
+    let mut epochs_this_run = 0;
+    for epoch in pos.epochs_done..fc.epochs {
+        if env.stop_after_epochs == Some(epochs_this_run) {
+            break;
+        }
+        for b in loader.epoch(epoch as u64) {
+            let b = b?;
+            let t0 = Instant::now();
+            let lr = sched.lr_at(pos.step);
+            let mut tape = Tape::new();
+            let x = tape.constant(b.views[0].to_device(env.device)?);
+            let logits = clf.logits(&mut Ctx::new(&mut tape, &mut store, true), &x)?;
+            let loss = ops::cross_entropy(&mut tape, &logits, &b.labels)?;
+            let lv = loss.value().item()?;
+            tape.backward(&loss, &mut store)?;
+            opt.step(&mut store, lr)?;
+            pos.step += 1;
+            let ips = b.labels.len() as f64 / t0.elapsed().as_secs_f64();
+            if pos.step % env.cfg.log_every == 0 {
+                env.run
+                    .log(step_record(stage, epoch, pos.step, lv, lr, ips))?;
+            }
+            progress.update(pos.step, lv, lr, ips);
+        }
+        pos.epochs_done = epoch + 1;
+        state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
+        epochs_this_run += 1;
+    }
+    progress.finish();
+    finish_classifier(
+        env,
+        stage,
+        &clf,
+        &mut store,
+        &meta,
+        pos.epochs_done == fc.epochs,
+        started,
+        json!({ "labelled": indices.len() }),
+    )
+}
+
+/// Evaluates a trained classifier on the test split, saves it, logs and summarises.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_classifier(
+    env: &mut Env,
+    stage: &'static str,
+    clf: &Classifier,
+    store: &mut crate::params::ParamStore,
+    meta: &ModelMeta,
+    complete: bool,
+    started: Instant,
+    extra: serde_json::Value,
+) -> Result<StageResult> {
+    if !complete {
+        return Ok(StageResult {
+            stage,
+            summary: json!({ "complete": false }),
+            top1: None,
+            top5: None,
+            complete,
+        });
+    }
+    let ev = evaluate(env, clf, store, env.splits.test.clone())?;
+    model::save(store, meta, &env.path(&format!("{stage}.safetensors")))?;
+    env.run.log(json!({ "stage": stage, "step": serde_json::Value::Null, "eval": "test", "loss": ev.loss, "top1": ev.top1, "top5": ev.top5 }))?;
+    let mut summary = json!({
+        "model": meta.model, "top1": ev.top1, "top5": ev.top5, "test_loss": ev.loss,
+        "seconds": started.elapsed().as_secs_f64(), "complete": true,
+    });
+    if let (Some(s), Some(e)) = (summary.as_object_mut(), extra.as_object()) {
+        s.extend(e.clone());
+    }
+    env.run.set_summary(stage, summary.clone())?;
+    println!(
+        "{stage}: top-1 {:.2}%, top-5 {:.2}% on {} test images",
+        100.0 * ev.top1,
+        100.0 * ev.top5,
+        env.splits.test.len()
+    );
+    Ok(StageResult {
+        stage,
+        summary,
+        top1: Some(ev.top1),
+        top5: Some(ev.top5),
+        complete,
+    })
+}

@@ -1,0 +1,149 @@
+//! Linear evaluation: the pretrained encoder is frozen (BN in eval mode, nothing recorded), its
+//! representations of every training image (evaluation transform) are computed once, and a
+//! linear classifier is trained on them with all the labels.
+
+use super::common::{lars, schedule, Env, EvalResult, Progress};
+use super::model::{self, Classifier, ModelMeta};
+use super::run_dir::step_record;
+use super::StageResult;
+use crate::autograd::Tape;
+use crate::data::{Dataset, EvalTransform, Loader};
+use crate::nn::Ctx;
+use crate::params::ParamStore;
+use crate::{checkpoint, ops, Result, Rng, Tensor};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const STAGE: &str = "linear-eval";
+
+/// Encoder representations and labels of a whole split.
+fn features(
+    env: &Env,
+    clf: &Classifier,
+    store: &mut ParamStore,
+    ds: Arc<dyn Dataset>,
+) -> Result<(Vec<f32>, Vec<usize>, usize)> {
+    let loader = Loader::new(
+        ds,
+        Arc::new(EvalTransform::new(env.augment_config())?),
+        env.loader_config(256, 1, None, false),
+    )?;
+    let (mut feats, mut labels, mut dim) = (Vec::new(), Vec::new(), 0);
+    for b in loader.epoch(0) {
+        let b = b?;
+        let mut t = Tape::inference();
+        let x = t.constant(b.views[0].to_device(env.device)?);
+        let f = clf
+            .encoder
+            .forward(&mut Ctx::new(&mut t, store, false), &x)?;
+        dim = f.value().last_dim();
+        feats.extend(f.value().to_vec_f32()?);
+        labels.extend(b.labels);
+    }
+    Ok((feats, labels, dim))
+}
+
+pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
+    let lc = env.cfg.linear_eval.clone();
+    let pm = ModelMeta::read(pretrained)?;
+    model::check_model(&pm, Some(&env.cfg.model), pretrained)?;
+    let meta = ModelMeta {
+        stage: STAGE.into(),
+        proj_layer: 0,
+        num_classes: env.num_classes(),
+        ..pm
+    };
+    let mut store = env.store(4);
+    let clf = Classifier::new(&mut store, meta.clone())?;
+    checkpoint::load_matching(&mut store, pretrained, |n| n.starts_with("encoder."))?;
+    store.to(env.device, crate::DType::F32)?;
+    let started = Instant::now();
+    let (train_x, train_y, dim) = features(env, &clf, &mut store, env.splits.train.clone())?;
+    let (test_x, test_y, _) = features(env, &clf, &mut store, env.splits.test.clone())?;
+
+    // Only the classifier trains: a store of its two tensors, named as in the full model.
+    let mut head = ParamStore::new(crate::DType::F32, env.cfg.seed.wrapping_add(5));
+    let fc = crate::nn::Linear::new(&mut head, "classifier", dim, meta.num_classes, true)?;
+    head.to(env.device, crate::DType::F32)?;
+    let n = train_y.len();
+    let batch = lc.batch_size.min(n);
+    let per_epoch = n / batch;
+    let sched = schedule(&lc.lr_scaling, lc.lr, batch, 0.0, lc.epochs * per_epoch)?;
+    let mut opt = lars(lc.weight_decay);
+    let progress = Progress::new(STAGE, lc.epochs * per_epoch);
+    let mut step = 0;
+    for epoch in 0..lc.epochs {
+        let mut order: Vec<usize> = (0..n).collect();
+        Rng::derive(env.cfg.seed, 0x6c69_6e00 + epoch as u64).shuffle(&mut order);
+        for chunk in order.chunks_exact(batch) {
+            let xb: Vec<f32> = chunk
+                .iter()
+                .flat_map(|&i| train_x[i * dim..(i + 1) * dim].iter().copied())
+                .collect();
+            let yb: Vec<usize> = chunk.iter().map(|&i| train_y[i]).collect();
+            let lr = sched.lr_at(step);
+            let mut tape = Tape::new();
+            let x = tape.constant(Tensor::from_vec(xb, &[batch, dim])?.to_device(env.device)?);
+            let logits = fc.forward(&mut Ctx::new(&mut tape, &mut head, true), &x)?;
+            let loss = ops::cross_entropy(&mut tape, &logits, &yb)?;
+            let lv = loss.value().item()?;
+            tape.backward(&loss, &mut head)?;
+            opt.step(&mut head, lr)?;
+            step += 1;
+            if step % env.cfg.log_every == 0 {
+                env.run.log(step_record(STAGE, epoch, step, lv, lr, 0.0))?;
+            }
+            progress.update(step, lv, lr, 0.0);
+        }
+    }
+    progress.finish();
+    // Test accuracy of the linear classifier on the frozen features.
+    let mut t = Tape::inference();
+    let x = t.constant(Tensor::from_vec(test_x, &[test_y.len(), dim])?.to_device(env.device)?);
+    let logits = fc.forward(&mut Ctx::new(&mut t, &mut head, false), &x)?;
+    let ev = accuracy(logits.value(), &test_y)?;
+    // The saved model is the whole classifier: frozen encoder + trained linear layer.
+    for id in head.ids() {
+        let target = store
+            .find(head.name(id))
+            .expect("classifier tensors exist in the model");
+        store.set_value(target, head.value(id)?.clone())?;
+    }
+    model::save(&store, &meta, &env.path("linear-eval.safetensors"))?;
+    env.run.log(json!({ "stage": STAGE, "eval": "test", "loss": ev.loss, "top1": ev.top1, "top5": ev.top5 }))?;
+    let summary = json!({ "model": meta.model, "top1": ev.top1, "top5": ev.top5, "seconds": started.elapsed().as_secs_f64(), "complete": true });
+    env.run.set_summary(STAGE, summary.clone())?;
+    println!(
+        "{STAGE}: top-1 {:.2}%, top-5 {:.2}%",
+        100.0 * ev.top1,
+        100.0 * ev.top5
+    );
+    Ok(StageResult {
+        stage: STAGE,
+        summary,
+        top1: Some(ev.top1),
+        top5: Some(ev.top5),
+        complete: true,
+    })
+}
+
+fn accuracy(logits: &Tensor, labels: &[usize]) -> Result<EvalResult> {
+    let (loss, _) = ops::loss::cross_entropy_forward(logits, labels)?;
+    let v = logits.to_vec_f64()?;
+    let c = logits.last_dim();
+    let k = 5.min(c);
+    let (mut t1, mut t5) = (0usize, 0usize);
+    for (row, &y) in v.chunks(c).zip(labels) {
+        let rank = row.iter().filter(|&&s| s > row[y]).count();
+        t1 += (rank == 0) as usize;
+        t5 += (rank < k) as usize;
+    }
+    let n = labels.len().max(1) as f64;
+    Ok(EvalResult {
+        top1: t1 as f64 / n,
+        top5: t5 as f64 / n,
+        loss: loss.item()?,
+    })
+}

@@ -1,0 +1,226 @@
+//! Contrastive pretraining: two augmented views per image, encoder + projection head, NT-Xent on
+//! L2-normalised projections; optionally a momentum (EMA) copy of the network whose projections
+//! of recent batches sit in a queue as extra negatives.
+
+use super::common::{lars, schedule, stack, Env, Progress};
+use super::model::{self, ModelMeta, SimClrNet};
+use super::run_dir::step_record;
+use super::state::{self, Position};
+use super::StageResult;
+use crate::autograd::Tape;
+use crate::data::{Loader, PretrainAugment};
+use crate::nn::Ctx;
+use crate::ops;
+use crate::optim::{BufferRule, Ema};
+use crate::params::ParamStore;
+use crate::{Result, Tensor};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const STAGE: &str = "pretrain";
+
+/// The memory: a ring of the most recent `capacity` momentum projections.
+struct Queue {
+    rows: Vec<f32>,
+    dim: usize,
+    capacity: usize,
+    filled: usize,
+    next: usize,
+}
+
+impl Queue {
+    fn push(&mut self, z: &Tensor) -> Result<()> {
+        let v = z.to_vec_f32()?;
+        for row in v.chunks(self.dim) {
+            self.rows[self.next * self.dim..(self.next + 1) * self.dim].copy_from_slice(row);
+            self.next = (self.next + 1) % self.capacity;
+            self.filled = (self.filled + 1).min(self.capacity);
+        }
+        Ok(())
+    }
+    fn tensor(&self, device: crate::Device) -> Result<Option<Tensor>> {
+        if self.filled == 0 {
+            return Ok(None);
+        }
+        Ok(Some(
+            Tensor::from_vec(
+                self.rows[..self.filled * self.dim].to_vec(),
+                &[self.filled, self.dim],
+            )?
+            .to_device(device)?,
+        ))
+    }
+}
+
+pub fn meta(env: &Env) -> ModelMeta {
+    ModelMeta {
+        stage: STAGE.into(),
+        model: env.cfg.model.clone(),
+        image_size: env.image_size,
+        in_channels: env.channels(),
+        proj_layers: env.cfg.pretrain.proj_layers,
+        proj_dim: env.cfg.pretrain.proj_dim,
+        proj_layer: 0,
+        num_classes: env.num_classes(),
+    }
+}
+
+pub fn run(env: &mut Env) -> Result<StageResult> {
+    let pc = env.cfg.pretrain.clone();
+    let meta = meta(env);
+    let mut store = env.store(0);
+    let net = SimClrNet::new(&mut store, meta.clone())?;
+    store.to(env.device, crate::DType::F32)?;
+    let memory = pc.queue_size > 0;
+    let ema = Ema::new(pc.ema_momentum, BufferRule::Copy)?;
+    let mut ema_store = ParamStore::new(crate::DType::F32, 0);
+    let ema_net = SimClrNet::new(&mut ema_store, meta.clone())?;
+    if memory {
+        ema_store.to(env.device, crate::DType::F32)?;
+        Ema::sync(&mut ema_store, &store)?;
+    }
+    let mut queue = Queue {
+        rows: vec![0.0; pc.queue_size * pc.proj_dim],
+        dim: pc.proj_dim,
+        capacity: pc.queue_size.max(1),
+        filled: 0,
+        next: 0,
+    };
+
+    let aug = env.augment_config();
+    let aug = crate::data::AugmentConfig {
+        strength: pc.color_strength,
+        blur_p: if pc.blur { 0.5 } else { 0.0 },
+        ..aug
+    };
+    let loader = Loader::new(
+        env.splits.train.clone(),
+        Arc::new(PretrainAugment::new(aug)?),
+        env.loader_config(pc.batch_size.min(env.splits.train.len()), 2, None, true),
+    )?;
+    let per_epoch = loader.batches_per_epoch();
+    let sched = schedule(
+        &pc.lr_scaling,
+        pc.lr,
+        pc.batch_size,
+        pc.warmup,
+        pc.epochs * per_epoch,
+    )?;
+    let mut opt = lars(pc.weight_decay);
+
+    let state_path = env.path("pretrain.state.safetensors");
+    let mut pos = Position {
+        seed: env.cfg.seed,
+        ..Position::default()
+    };
+    if env.resume && state_path.exists() {
+        let (p, extra) = state::load(&state_path, &mut store, &mut opt, env.cfg.seed)?;
+        pos = p;
+        if memory {
+            state::restore_prefixed(&mut ema_store, &extra, "ema", &state_path)?;
+            if let Some(q) = extra.get("queue") {
+                let v = q.to_vec_f32()?;
+                queue.rows[..v.len()].copy_from_slice(&v);
+            }
+            queue.filled = pos.queue_filled;
+            queue.next = pos.queue_next;
+        }
+        println!(
+            "{STAGE}: resuming after epoch {} (step {})",
+            pos.epochs_done, pos.step
+        );
+    }
+
+    let progress = Progress::new(STAGE, pc.epochs * per_epoch);
+    let started = Instant::now();
+    let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
+        (f64::NAN, f64::NAN, 0usize, 0usize);
+    for epoch in pos.epochs_done..pc.epochs {
+        if env.stop_after_epochs == Some(epochs_this_run) {
+            break;
+        }
+        let (mut sum_loss, mut sum_acc, mut n_batches) = (0.0, 0.0, 0usize);
+        let t_epoch = Instant::now();
+        for batch in loader.epoch(epoch as u64) {
+            let b = batch?;
+            let t0 = Instant::now();
+            let lr = sched.lr_at(pos.step);
+            let x_all = stack(&b.views, env.device)?;
+            let negatives = if memory {
+                queue.tensor(env.device)?
+            } else {
+                None
+            };
+            let mut tape = Tape::new();
+            let x = tape.constant(x_all.clone());
+            let z = net.project(&mut Ctx::new(&mut tape, &mut store, true), &x)?;
+            let zn = ops::l2_normalize(&mut tape, &z)?;
+            let loss = ops::ntxent::ntxent(&mut tape, &zn, negatives.as_ref(), pc.temperature)?;
+            let acc = ops::ntxent::ntxent_accuracy(zn.value(), negatives.as_ref())?;
+            let loss_v = loss.value().item()?;
+            tape.backward(&loss, &mut store)?;
+            opt.step(&mut store, lr)?;
+            if memory {
+                ema.update(&mut ema_store, &store)?;
+                let mut t = Tape::inference();
+                let xm = t.constant(x_all);
+                let zm = ema_net.project(&mut Ctx::new(&mut t, &mut ema_store, true), &xm)?;
+                queue.push(&ops::normalize::l2_normalize_forward(zm.value())?)?;
+            }
+            pos.step += 1;
+            let n = b.views[0].shape()[0];
+            images += n;
+            let ips = n as f64 / t0.elapsed().as_secs_f64();
+            sum_loss += loss_v;
+            sum_acc += acc;
+            n_batches += 1;
+            if pos.step % env.cfg.log_every == 0 || n_batches == per_epoch {
+                let mut r = step_record(STAGE, epoch, pos.step, loss_v, lr, ips);
+                r["contrastive_acc"] = json!(acc);
+                env.run.log(r)?;
+            }
+            progress.update(pos.step, loss_v, lr, ips);
+        }
+        last_loss = sum_loss / n_batches.max(1) as f64;
+        last_acc = sum_acc / n_batches.max(1) as f64;
+        pos.epochs_done = epoch + 1;
+        (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
+        let mut extra = Vec::new();
+        if memory {
+            extra = state::prefixed(&ema_store, "ema")?;
+            extra.push((
+                "queue".into(),
+                Tensor::from_vec(queue.rows.clone(), &[queue.capacity, queue.dim])?,
+            ));
+        }
+        state::save(&state_path, &store, &opt, extra, &pos)?;
+        epochs_this_run += 1;
+        progress.finish();
+        println!(
+            "{STAGE} epoch {}/{}: loss {last_loss:.4}, contrastive acc {last_acc:.3}, {:.0} img/s",
+            epoch + 1,
+            pc.epochs,
+            (n_batches * pc.batch_size) as f64 / t_epoch.elapsed().as_secs_f64()
+        );
+    }
+    let done = pos.epochs_done == pc.epochs;
+    if done {
+        model::save(&store, &meta, &env.path("pretrain.safetensors"))?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let summary = json!({
+        "model": meta.model, "epochs": pos.epochs_done, "loss": last_loss, "contrastive_acc": last_acc,
+        "images_per_s": images as f64 / secs.max(1e-9), "seconds": secs, "complete": done,
+    });
+    if done {
+        env.run.set_summary(STAGE, summary.clone())?;
+    }
+    Ok(StageResult {
+        stage: STAGE,
+        summary,
+        top1: None,
+        top5: None,
+        complete: done,
+    })
+}

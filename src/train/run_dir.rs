@@ -1,0 +1,90 @@
+//! The output directory of a run: checkpoints, `metrics.jsonl` (one JSON object per logged
+//! step), `summary.json` (final metrics per stage, rewritten atomically) and `metrics.png`.
+
+use crate::checkpoint::write_atomic;
+use crate::{Error, Result};
+use serde_json::{json, Map, Value};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub struct RunDir {
+    path: PathBuf,
+    metrics: File,
+}
+
+impl RunDir {
+    /// Creates the directory if needed and proves it is writable before any training starts.
+    pub fn open(path: &Path) -> Result<Self> {
+        let unwritable = |e: std::io::Error| {
+            Error::Config(format!("cannot write to --out {}: {e}", path.display()))
+        };
+        std::fs::create_dir_all(path).map_err(unwritable)?;
+        let probe = path.join(".write-probe");
+        File::create(&probe)
+            .and_then(|mut f| f.write_all(b"ok"))
+            .map_err(unwritable)?;
+        let _ = std::fs::remove_file(&probe);
+        let metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path.join("metrics.jsonl"))
+            .map_err(unwritable)?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            metrics,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Appends one metrics line (flushed, so a crash loses nothing already logged).
+    pub fn log(&mut self, record: Value) -> Result<()> {
+        let p = self.path.join("metrics.jsonl");
+        writeln!(self.metrics, "{record}")
+            .and_then(|_| self.metrics.flush())
+            .map_err(|e| Error::io(p, e))
+    }
+
+    /// Sets `summary.json`'s entry for `stage`, keeping the other stages' entries.
+    pub fn set_summary(&self, stage: &str, value: Value) -> Result<()> {
+        let path = self.path.join("summary.json");
+        let mut all: Map<String, Value> = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        all.insert(stage.to_string(), value);
+        let text = serde_json::to_string_pretty(&Value::Object(all))
+            .map_err(|e| Error::Config(e.to_string()))?;
+        write_atomic(&path, text.as_bytes())
+    }
+
+    /// Every metrics record logged so far (for plotting).
+    pub fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path.join("metrics.jsonl"))
+            .map(|s| {
+                s.lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// One training-step record.
+pub fn step_record(
+    stage: &str,
+    epoch: usize,
+    step: usize,
+    loss: f64,
+    lr: f64,
+    images_per_s: f64,
+) -> Value {
+    json!({ "stage": stage, "epoch": epoch, "step": step, "loss": loss, "lr": lr, "images_per_s": images_per_s })
+}
