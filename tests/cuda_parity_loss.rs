@@ -1,0 +1,108 @@
+//! CPU vs CUDA parity of the fused losses (NT-Xent with its queue, distillation) in f32 and
+//! bf16. The CPU computes in f32 from the same (bf16-rounded) inputs. Without a usable GPU each
+//! test prints `skipped: <reason>`.
+#![cfg(feature = "cuda")]
+
+#[path = "cuda_common.rs"]
+mod common;
+use common::{both, check, gpu, rand, DTYPES};
+
+use simclr::ops::distill::{distill_forward, DistillSpec};
+use simclr::ops::normalize::l2_normalize_forward;
+use simclr::ops::ntxent::{ntxent_accuracy, ntxent_forward};
+use simclr::testing::fresh_seed;
+use simclr::{DType, Rng, Tensor};
+
+/// Normalised projections [2N, d] whose view b is a noisy copy of view a (so accuracy is
+/// neither 0 nor 1), and a normalised queue [k, d].
+fn projections(n: usize, d: usize, k: usize, dt: DType, rng: &mut Rng) -> (Tensor, Tensor) {
+    let a: Vec<f64> = (0..n * d).map(|_| rng.normal()).collect();
+    let b: Vec<f64> = a.iter().map(|v| v + 1.5 * rng.normal()).collect();
+    let z = Tensor::from_f64(&[a, b].concat(), &[2 * n, d], DType::F32).unwrap();
+    let q = rand(&[k, d], DType::F32, rng, 1.0, 0.0);
+    let norm = |t: &Tensor| l2_normalize_forward(t).unwrap().to_dtype(dt).unwrap();
+    (norm(&z), norm(&q))
+}
+
+#[test]
+fn ntxent_parity() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("ntxent_parity"));
+    // Sizes off the 64-row / 32-wide / 128-column tiles, with and without a queue.
+    for (n, d, k, tau) in [(70, 130, 37, 0.1), (128, 128, 0, 0.5), (1, 3, 0, 1.0)] {
+        for dt in DTYPES {
+            let (z, q) = projections(n, d, k, dt, &mut rng);
+            let (z, gz) = both(&z, dev);
+            let (q, gq) = both(&q, dev);
+            let (q, gq) = if k > 0 {
+                (Some(&q), Some(&gq))
+            } else {
+                (None, None)
+            };
+            let (loss, dz) = ntxent_forward(&z, q, tau).unwrap();
+            let (gloss, gdz) = ntxent_forward(&gz, gq, tau).unwrap();
+            // Longest reduction max(d, 2N + K); logits carry a 1/τ factor (as the CPU tests).
+            let red = d.max(2 * n + k);
+            let depth = (3.0 * (1.0 / tau).max(1.0)).ceil() as usize;
+            let what = format!("ntxent n={n} d={d} k={k}");
+            check(&format!("{what} loss"), dt, &gloss, &loss, red, depth);
+            check(&format!("{what} dz"), dt, &gdz, &dz, red, depth);
+            let acc = ntxent_accuracy(&z, q).unwrap();
+            let gacc = ntxent_accuracy(&gz, gq).unwrap();
+            // Near-ties may round either way: allow two anchors of difference.
+            assert!(
+                (acc - gacc).abs() <= 2.0 / (2 * n) as f64 + 1e-12,
+                "{what} accuracy ({}): gpu {gacc} cpu {acc}",
+                dt.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn ntxent_accuracy_counts_ties_as_misses() {
+    let Some(dev) = gpu() else { return };
+    for dt in DTYPES {
+        let z = Tensor::from_f64(&[0.6, 0.8].repeat(8), &[8, 2], dt).unwrap();
+        let acc = ntxent_accuracy(&z.to_device(dev).unwrap(), None).unwrap();
+        assert_eq!(acc, 0.0, "{}", dt.name());
+    }
+}
+
+#[test]
+fn distill_parity() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("distill_parity"));
+    for dt in DTYPES {
+        for (b, c) in [(16, 10), (9, 1500)] {
+            let (s, gs) = both(&rand(&[b, c], dt, &mut rng, 3.0, 0.0), dev);
+            let (t, gt) = both(&rand(&[b, c], dt, &mut rng, 3.0, 0.5), dev);
+            let labels: Vec<usize> = (0..b).map(|_| rng.below(c)).collect();
+            let cases = [
+                (DistillSpec::unlabelled(2.0), None),
+                (
+                    DistillSpec {
+                        alpha: 0.3,
+                        tau: 0.5,
+                    },
+                    Some(&labels[..]),
+                ),
+                (
+                    DistillSpec {
+                        alpha: 0.0,
+                        tau: 1.0,
+                    },
+                    Some(&labels[..]),
+                ),
+            ];
+            for (spec, y) in cases {
+                let (l, g) = distill_forward(&s, &t, y, spec).unwrap();
+                let (gl, gg) = distill_forward(&gs, &gt, y, spec).unwrap();
+                let depth = (3.0 * (1.0 / spec.tau).max(1.0)).ceil() as usize;
+                let what = format!("distill b={b} c={c} {spec:?}");
+                check(&format!("{what} loss"), dt, &gl, &l, b * c, depth);
+                check(&format!("{what} grad"), dt, &gg, &g, c, depth);
+            }
+        }
+    }
+}
