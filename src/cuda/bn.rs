@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 const OP: &str = "batch_norm";
 
-fn f32_of(t: &Tensor) -> Result<Tensor> {
+pub(crate) fn f32_of(t: &Tensor) -> Result<Tensor> {
     cast(t, DType::F32)
 }
 
 /// Row chunking of the per-channel reductions: (row chunks, rows per chunk), sized so the grid
 /// has a couple of thousand blocks whatever the channel count.
-fn chunks(m: usize, c: usize) -> (usize, usize) {
+pub(crate) fn chunks(m: usize, c: usize) -> (usize, usize) {
     let col_blocks = c.div_ceil(32).max(1);
     let g = m.div_ceil(64).clamp(1, (2048 / col_blocks).max(1));
     let rows = m.div_ceil(g).max(1);
@@ -107,8 +107,16 @@ pub fn train_forward(
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
     let gpu = gpu_of(x, OP)?;
-    let c = x.last_dim();
     let gamma = f32_of(gamma)?;
+    let (mean, invstd, var_u) = stats(x, eps)?;
+    let y = apply(&gpu, x, &mean, &invstd, &gamma, beta)?;
+    Ok((y, mean, invstd, var_u))
+}
+
+/// The batch statistics alone: (mean, invstd, unbiased variance), f32.
+pub fn stats(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+    let gpu = gpu_of(x, OP)?;
+    let c = x.last_dim();
     let mean = empty(&gpu, &[c], DType::F32)?;
     let invstd = empty(&gpu, &[c], DType::F32)?;
     let var_u = empty(&gpu, &[c], DType::F32)?;
@@ -123,8 +131,7 @@ pub fn train_forward(
         eps as f32,
         [Some(&invstd), Some(&var_u)],
     )?;
-    let y = apply(&gpu, x, &mean, &invstd, &gamma, beta)?;
-    Ok((y, mean, invstd, var_u))
+    Ok((mean, invstd, var_u))
 }
 
 /// Normalises with given running statistics: returns (y, invstd f32).

@@ -10,6 +10,7 @@
 mod alloc;
 pub mod blas;
 pub mod bn;
+pub mod bn_act;
 pub mod conv;
 mod device;
 pub mod distill;

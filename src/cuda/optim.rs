@@ -1,6 +1,14 @@
 //! In-place SGD on the GPU (kernels/optim.cu): one kernel per parameter instead of the four
 //! elementwise ops of the generic optimizer. Weights and velocity are f32 (master weights);
-//! the gradient may be f32 or bf16.
+//! the gradient may be f32 or bf16. Multi-tensor LARS and EMA (one launch for all tensors)
+//! live in the submodules.
+
+mod ema;
+mod lars;
+mod table;
+
+pub use ema::ema_multi_tensor_update;
+pub use lars::{lars_multi_tensor_step, LarsSlot};
 
 use super::module::{Arg, Launch};
 use super::ops::i64a;

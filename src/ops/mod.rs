@@ -11,6 +11,7 @@
 //! `relu_forward_<dtype>` (`relu_forward_f32`, `relu_forward_bf16`) in `kernels/elementwise.cu`.
 
 pub mod batch_norm;
+pub mod bn_act;
 pub mod channels;
 pub mod conv2d;
 pub mod distill;

@@ -51,6 +51,10 @@ impl Ema {
     /// stop following. Returns how many tensors were updated.
     pub fn update(&self, target: &mut ParamStore, online: &ParamStore) -> Result<usize> {
         let ids: Vec<_> = target.ids().collect();
+        #[cfg(feature = "cuda")]
+        if let Some(pairs) = self.gpu_pairs(target, online, &ids)? {
+            return self.update_cuda(target, online, &pairs);
+        }
         for &id in &ids {
             let name = target.name(id).to_string();
             let src = online.find(&name).ok_or_else(|| {
@@ -82,6 +86,54 @@ impl Ema {
             target.set_value(id, new)?;
         }
         Ok(ids.len())
+    }
+
+    /// (target, online) ids when every tensor of both sides is on a GPU in one dtype (the
+    /// multi-tensor path), after the same matching checks as the per-tensor path; else None.
+    #[cfg(feature = "cuda")]
+    fn gpu_pairs(
+        &self,
+        target: &ParamStore,
+        online: &ParamStore,
+        ids: &[crate::params::ParamId],
+    ) -> Result<Option<Vec<(crate::params::ParamId, crate::params::ParamId)>>> {
+        let mut pairs = Vec::with_capacity(ids.len());
+        let mut dtype = None;
+        for &id in ids {
+            let name = target.name(id);
+            let Some(src) = online.find(name) else {
+                return Ok(None); // the per-tensor path reports the error
+            };
+            let (t, o) = (target.value(id)?, online.value(src)?);
+            let gpu = |x: &crate::Tensor| matches!(x.device(), crate::Device::Cuda(_));
+            let same = t.shape() == o.shape() && t.dtype() == o.dtype();
+            if !(gpu(t) && gpu(o) && same && *dtype.get_or_insert(t.dtype()) == t.dtype()) {
+                return Ok(None);
+            }
+            pairs.push((id, src));
+        }
+        Ok((!pairs.is_empty()).then_some(pairs))
+    }
+
+    /// All tensors in one launch; copied buffers get momentum 0.
+    #[cfg(feature = "cuda")]
+    fn update_cuda(
+        &self,
+        target: &mut ParamStore,
+        online: &ParamStore,
+        pairs: &[(crate::params::ParamId, crate::params::ParamId)],
+    ) -> Result<usize> {
+        let mut items = Vec::with_capacity(pairs.len());
+        for &(id, src) in pairs {
+            let copy = !target.is_trainable(id) && self.buffers == BufferRule::Copy;
+            let m = if copy { 0.0 } else { self.momentum };
+            items.push((target.value(id)?, online.value(src)?, m));
+        }
+        let new = crate::cuda::optim::ema_multi_tensor_update(&items)?;
+        for (&(id, _), t) in pairs.iter().zip(new) {
+            target.set_value(id, t)?;
+        }
+        Ok(pairs.len())
     }
 
     /// Makes the target an exact copy of the online network (initialisation of the momentum

@@ -109,6 +109,10 @@ impl Lars {
                 }
             })
             .collect();
+        #[cfg(feature = "cuda")]
+        if on_gpu_in_f32(store, &ids)? {
+            return self.step_cuda(store, &ids, &wds, lr);
+        }
         // Phase 1: every norm (only the non-excluded tensors need them).
         let mut items = Vec::new();
         for (&id, &wd) in ids.iter().zip(&wds) {
@@ -137,6 +141,46 @@ impl Lars {
                 None => step,
             };
             store.set_value(id, sub_tensors(&w, &v)?)?;
+            self.velocity.insert(id, v);
+        }
+        store.zero_grads();
+        Ok(())
+    }
+
+    /// Both phases as two multi-tensor launches (fp32 master weights on one GPU).
+    #[cfg(feature = "cuda")]
+    fn step_cuda(
+        &mut self,
+        store: &mut ParamStore,
+        ids: &[ParamId],
+        wds: &[f64],
+        lr: f64,
+    ) -> Result<()> {
+        use crate::cuda::optim::{lars_multi_tensor_step, LarsSlot};
+        let mut vels = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let w = store.value(id)?;
+            vels.push(match self.velocity.remove(&id) {
+                Some(v) => v,
+                // Zero velocity: m·0 + step equals the CPU path's first step.
+                None => Tensor::zeros(w.shape(), w.dtype(), w.device())?,
+            });
+        }
+        let new = {
+            let mut slots = Vec::with_capacity(ids.len());
+            for ((&id, &wd), v) in ids.iter().zip(wds).zip(vels.iter_mut()) {
+                slots.push(LarsSlot {
+                    w: store.value(id)?,
+                    g: store.grad(id).expect("filtered in step"),
+                    v,
+                    weight_decay: wd,
+                    excluded: self.excluded(store, id),
+                });
+            }
+            lars_multi_tensor_step(&mut slots, lr, self.config.momentum, self.config.eta)?
+        };
+        for ((&id, w), v) in ids.iter().zip(new).zip(vels) {
+            store.set_value(id, w)?;
             self.velocity.insert(id, v);
         }
         store.zero_grads();
@@ -188,6 +232,18 @@ impl Lars {
         self.velocity = velocity;
         Ok(())
     }
+}
+
+/// Whether the multi-tensor GPU step applies: every updated tensor is an f32 CUDA tensor.
+#[cfg(feature = "cuda")]
+fn on_gpu_in_f32(store: &ParamStore, ids: &[ParamId]) -> Result<bool> {
+    for &id in ids {
+        let w = store.value(id)?;
+        if !matches!(w.device(), crate::Device::Cuda(_)) || w.dtype() != crate::DType::F32 {
+            return Ok(false);
+        }
+    }
+    Ok(!ids.is_empty())
 }
 
 #[cfg(test)]

@@ -1,0 +1,212 @@
+//! Batch norm fused with ReLU, and with a residual add before the ReLU (the end of a ResNet
+//! block), over the last dimension (NHWC channels):
+//!
+//! `y = relu(bn(x))` and `y = relu(bn(x) + residual)`.
+//!
+//! The statistics are a separate reduction ([`bn_act_stats`]); the apply and the backward
+//! apply are one pass each, so the normalised tensor is never written. The backward takes the
+//! output y, whose sign is the ReLU mask, instead of the pre-activation. On the GPU the
+//! statistics and parameter gradients are f32 whatever the activations' dtype (as
+//! [`crate::ops::batch_norm`]).
+
+pub mod cpu;
+#[cfg(test)]
+mod tests;
+
+use crate::autograd::{Tape, Var};
+use crate::ops::batch_norm::{BatchStats, BnMode};
+use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+
+const OP: &str = "bn_act";
+
+fn check(x: &Tensor, same: &[(&str, &Tensor)], channel: &[(&str, &Tensor)]) -> Result<()> {
+    let c = x.last_dim();
+    if x.rank() < 2 || x.numel() == 0 {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "input must have rank >= 2 and elements, got {:?}",
+                x.shape()
+            ),
+        ));
+    }
+    for (what, t) in same {
+        if t.shape() != x.shape() {
+            return Err(Error::shape(
+                OP,
+                format!("{what} {:?} for input {:?}", t.shape(), x.shape()),
+            ));
+        }
+    }
+    for (what, t) in channel {
+        if t.shape() != [c] {
+            return Err(Error::shape(
+                OP,
+                format!("{what} has shape {:?}, input has {c} channels", t.shape()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Batch statistics: (mean, invstd, unbiased variance).
+pub fn bn_act_stats(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+    check(x, &[], &[])?;
+    dispatch!(OP, [x],
+        cpu: |dt| float_dispatch!(OP, dt, cpu::stats(x, eps)),
+        cuda: crate::cuda::bn_act::stats(x, eps))
+}
+
+/// invstd = 1/sqrt(var + eps) of running statistics (eval mode).
+pub fn bn_act_invstd(var: &Tensor, eps: f64) -> Result<Tensor> {
+    dispatch!(OP, [var],
+        cpu: |dt| float_dispatch!(OP, dt, cpu::invstd(var, eps)),
+        cuda: crate::cuda::bn_act::invstd(var, eps))
+}
+
+fn apply(
+    x: &Tensor,
+    residual: Option<&Tensor>,
+    gamma: &Tensor,
+    beta: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+) -> Result<Tensor> {
+    let same: Vec<_> = residual.map(|r| ("residual", r)).into_iter().collect();
+    let ch = [
+        ("gamma", gamma),
+        ("beta", beta),
+        ("mean", mean),
+        ("invstd", invstd),
+    ];
+    check(x, &same, &ch)?;
+    let ops: Vec<&Tensor> = std::iter::once(x).chain(residual).collect();
+    dispatch!(OP, slice &ops,
+        cpu: |dt| float_dispatch!(OP, dt, cpu::forward(x, residual, gamma, beta, mean, invstd)),
+        cuda: crate::cuda::bn_act::forward(x, residual, gamma, beta, mean, invstd))
+}
+
+/// y = relu((x − mean)·invstd·gamma + beta).
+pub fn batch_norm_relu_forward(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+) -> Result<Tensor> {
+    apply(x, None, gamma, beta, mean, invstd)
+}
+
+/// y = relu((x − mean)·invstd·gamma + beta + residual).
+pub fn batch_norm_add_relu_forward(
+    x: &Tensor,
+    residual: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+) -> Result<Tensor> {
+    apply(x, Some(residual), gamma, beta, mean, invstd)
+}
+
+/// The saved forward state of one fused BN + activation.
+pub struct BnActSaved<'a> {
+    pub x: &'a Tensor,
+    pub y: &'a Tensor,
+    pub gamma: &'a Tensor,
+    pub mean: &'a Tensor,
+    pub invstd: &'a Tensor,
+    /// Whether mean and invstd are the batch's own (train mode).
+    pub batch_stats: bool,
+}
+
+type Grads = (Tensor, Tensor, Tensor, Option<Tensor>);
+
+fn backward(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<Grads> {
+    let ch = [("gamma", s.gamma), ("mean", s.mean), ("invstd", s.invstd)];
+    check(s.x, &[("y", s.y), ("dy", dy)], &ch)?;
+    let (x, y, g, m, i, b) = (s.x, s.y, s.gamma, s.mean, s.invstd, s.batch_stats);
+    dispatch!(OP, [x, y, dy],
+        cpu: |dt| float_dispatch!(OP, dt, cpu::backward(x, y, dy, g, m, i, b, residual)),
+        cuda: crate::cuda::bn_act::backward(x, y, dy, g, m, i, b, residual))
+}
+
+/// Returns (dx, dgamma, dbeta).
+pub fn batch_norm_relu_backward(s: &BnActSaved, dy: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    let (dx, dg, db, _) = backward(s, dy, false)?;
+    Ok((dx, dg, db))
+}
+
+/// Returns (dx, dgamma, dbeta, dresidual).
+pub fn batch_norm_add_relu_backward(s: &BnActSaved, dy: &Tensor) -> Result<Grads> {
+    backward(s, dy, true)
+}
+
+/// Fused BN + ReLU on the tape; returns the output and, in train mode, the batch statistics.
+pub fn batch_norm_relu(
+    tape: &mut Tape,
+    x: &Var,
+    gamma: &Var,
+    beta: &Var,
+    mode: BnMode,
+) -> Result<(Var, Option<BatchStats>)> {
+    record(tape, x, None, gamma, beta, mode)
+}
+
+/// Fused BN + residual add + ReLU on the tape (the residual gets the masked gradient).
+pub fn batch_norm_add_relu(
+    tape: &mut Tape,
+    x: &Var,
+    residual: &Var,
+    gamma: &Var,
+    beta: &Var,
+    mode: BnMode,
+) -> Result<(Var, Option<BatchStats>)> {
+    record(tape, x, Some(residual), gamma, beta, mode)
+}
+
+fn record(
+    tape: &mut Tape,
+    x: &Var,
+    residual: Option<&Var>,
+    gamma: &Var,
+    beta: &Var,
+    mode: BnMode,
+) -> Result<(Var, Option<BatchStats>)> {
+    let (mean, invstd, stats) = match mode {
+        BnMode::Train { eps } => {
+            let (mean, invstd, var_u) = bn_act_stats(x.value(), eps)?;
+            let stats = BatchStats {
+                mean: mean.clone(),
+                var_unbiased: var_u,
+            };
+            (mean, invstd, Some(stats))
+        }
+        BnMode::Eval { mean, var, eps } => (mean.clone(), bn_act_invstd(var, eps)?, None),
+    };
+    let (xv, gv, bv) = (x.value(), gamma.value(), beta.value());
+    let y = apply(xv, residual.map(|r| r.value()), gv, bv, &mean, &invstd)?;
+    let batch_stats = stats.is_some();
+    let (xs, ys, gs) = (xv.clone(), y.clone(), gv.clone());
+    let with_res = residual.is_some();
+    let mut inputs = vec![x, gamma, beta];
+    inputs.extend(residual);
+    let out = tape.record(OP, &inputs, y, move |dy, needs| {
+        let saved = BnActSaved {
+            x: &xs,
+            y: &ys,
+            gamma: &gs,
+            mean: &mean,
+            invstd: &invstd,
+            batch_stats,
+        };
+        let (dx, dg, db, dr) = backward(&saved, dy, with_res)?;
+        let mut r = vec![needs[0].then_some(dx), needs[1].then_some(dg)];
+        r.push(needs[2].then_some(db));
+        if with_res {
+            r.push(if needs[3] { dr } else { None });
+        }
+        Ok(r)
+    });
+    Ok((out, stats))
+}

@@ -1,0 +1,81 @@
+use super::*;
+use crate::ops::batch_norm::batch_norm;
+use crate::ops::{add, relu};
+use crate::testing::{assert_close, check_gradients, fresh_seed, randn64};
+use crate::{DType, Rng};
+
+fn train() -> BnMode<'static> {
+    BnMode::Train { eps: 1e-5 }
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let seed = fresh_seed("bn_act_gradients");
+    let mut rng = Rng::new(seed);
+    let (x, r) = (
+        randn64(&[2, 3, 2, 5], &mut rng),
+        randn64(&[2, 3, 2, 5], &mut rng),
+    );
+    let (g, b) = (randn64(&[5], &mut rng), randn64(&[5], &mut rng));
+    check_gradients(
+        "batch_norm_relu",
+        &[x.clone(), g.clone(), b.clone()],
+        40,
+        seed,
+        |t, v| Ok(batch_norm_relu(t, &v[0], &v[1], &v[2], train())?.0),
+    );
+    check_gradients("batch_norm_add_relu", &[x, r, g, b], 40, seed, |t, v| {
+        Ok(batch_norm_add_relu(t, &v[0], &v[1], &v[2], &v[3], train())?.0)
+    });
+}
+
+#[test]
+fn eval_mode_gradients_match_finite_differences() {
+    let seed = fresh_seed("bn_act_eval_gradients");
+    let mut rng = Rng::new(seed);
+    let x = randn64(&[6, 4], &mut rng);
+    let (g, b, mean) = (
+        randn64(&[4], &mut rng),
+        randn64(&[4], &mut rng),
+        randn64(&[4], &mut rng),
+    );
+    let var = Tensor::from_f64(&[0.5, 1.0, 2.0, 0.1], &[4], DType::F64).unwrap();
+    check_gradients("batch_norm_relu eval", &[x, g, b], 30, seed, |t, v| {
+        let mode = BnMode::Eval {
+            mean: &mean,
+            var: &var,
+            eps: 1e-5,
+        };
+        Ok(batch_norm_relu(t, &v[0], &v[1], &v[2], mode)?.0)
+    });
+}
+
+#[test]
+fn equals_the_unfused_composition() {
+    let mut rng = Rng::new(fresh_seed("bn_act_unfused"));
+    let (x, r) = (randn64(&[3, 4, 7], &mut rng), randn64(&[3, 4, 7], &mut rng));
+    let (g, b) = (randn64(&[7], &mut rng), randn64(&[7], &mut rng));
+    let mut t = Tape::new();
+    let (xv, rv, gv, bv) = (t.leaf(x), t.leaf(r), t.leaf(g), t.leaf(b));
+    let (fused, stats) = batch_norm_add_relu(&mut t, &xv, &rv, &gv, &bv, train()).unwrap();
+    let (bn, ref_stats) = batch_norm(&mut t, &xv, &gv, Some(&bv), train()).unwrap();
+    let sum = add(&mut t, &bn, &rv).unwrap();
+    let unfused = relu(&mut t, &sum).unwrap();
+    assert_close("add_relu", fused.value(), unfused.value(), 1e-12);
+    let (s, rs) = (stats.unwrap(), ref_stats.unwrap());
+    assert_close("mean", &s.mean, &rs.mean, 1e-12);
+    assert_close("var", &s.var_unbiased, &rs.var_unbiased, 1e-12);
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let x = Tensor::zeros(&[2, 3], DType::F32, crate::Device::Cpu).unwrap();
+    let c2 = Tensor::zeros(&[2], DType::F32, crate::Device::Cpu).unwrap();
+    let c3 = Tensor::zeros(&[3], DType::F32, crate::Device::Cpu).unwrap();
+    let e = batch_norm_relu_forward(&x, &c2, &c3, &c3, &c3)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("gamma"), "{e}");
+    let bad = Tensor::zeros(&[3, 2], DType::F32, crate::Device::Cpu).unwrap();
+    assert!(batch_norm_add_relu_forward(&x, &bad, &c3, &c3, &c3, &c3).is_err());
+}

@@ -1,0 +1,112 @@
+//! CPU vs CUDA parity of the multi-tensor optimizer steps: LARS (norms and updates of every
+//! tensor in two launches) and the EMA of the momentum network (one launch), on the same random
+//! stores. Without a usable GPU each test prints `skipped: <reason>`.
+#![cfg(feature = "cuda")]
+
+#[path = "cuda_common.rs"]
+mod common;
+use common::{check, gpu, randn};
+
+use simclr::optim::ema::{BufferRule, Ema};
+use simclr::optim::lars::{Lars, LarsConfig};
+use simclr::params::{Init, ParamKind, ParamStore};
+use simclr::testing::fresh_seed;
+use simclr::{DType, Device, Rng};
+
+/// Weights (one spanning several 16K-element chunks), a zero-initialised weight (trust 1),
+/// and the excluded kinds; BN running statistics when `buffers`.
+fn store(seed: u64, buffers: bool) -> ParamStore {
+    let mut s = ParamStore::new(DType::F32, seed);
+    let normal = Init::Normal { std: 0.5 };
+    s.add("conv.weight", &[64, 3, 3, 3], ParamKind::Weight, normal)
+        .unwrap();
+    s.add("big.weight", &[40_000], ParamKind::Weight, normal)
+        .unwrap();
+    s.add("zero.weight", &[10], ParamKind::Weight, Init::Zeros)
+        .unwrap();
+    s.add("fc.bias", &[7], ParamKind::Bias, normal).unwrap();
+    s.add("bn.gamma", &[64], ParamKind::BnGamma, Init::Ones)
+        .unwrap();
+    s.add("bn.beta", &[64], ParamKind::BnBeta, normal).unwrap();
+    if buffers {
+        s.add("bn.running_mean", &[64], ParamKind::BnRunningMean, normal)
+            .unwrap();
+    }
+    s
+}
+
+fn compare(what: &str, gpu_store: &ParamStore, cpu: &ParamStore, k: usize, depth: usize) {
+    for id in cpu.ids() {
+        let name = cpu.name(id);
+        let got = gpu_store.value(gpu_store.find(name).unwrap()).unwrap();
+        let want = cpu.value(id).unwrap();
+        check(&format!("{what} {name}"), DType::F32, got, want, k, depth);
+    }
+}
+
+#[test]
+fn lars_multi_tensor_matches_cpu() {
+    let Some(dev) = gpu() else { return };
+    let seed = fresh_seed("lars_multi_tensor");
+    let mut rng = Rng::new(seed);
+    let mut cpu = store(seed, false);
+    let mut gs = store(seed, false);
+    gs.to(dev, DType::F32).unwrap();
+    let config = LarsConfig {
+        weight_decay: 1e-3,
+        ..LarsConfig::default()
+    };
+    let (mut lc, mut lg) = (Lars::new(config), Lars::new(config));
+    for step in 0..3 {
+        for id in cpu.ids().collect::<Vec<_>>() {
+            let g = randn(cpu.value(id).unwrap().shape(), DType::F32, &mut rng);
+            cpu.accumulate_grad(id, &g).unwrap();
+            let gid = gs.find(cpu.name(id)).unwrap();
+            gs.accumulate_grad(gid, &g.to_device(dev).unwrap()).unwrap();
+        }
+        lc.step(&mut cpu, 0.5).unwrap();
+        lg.step(&mut gs, 0.5).unwrap();
+        compare(&format!("lars step {step}"), &gs, &cpu, 40_000, step + 2);
+        for ((name, v), (_, want)) in lg.state(&gs).into_iter().zip(lc.state(&cpu)) {
+            check(
+                &format!("lars step {step} {name}"),
+                DType::F32,
+                &v,
+                &want,
+                40_000,
+                step + 2,
+            );
+        }
+    }
+}
+
+#[test]
+fn ema_multi_tensor_matches_cpu() {
+    let Some(dev) = gpu() else { return };
+    let seed = fresh_seed("ema_multi_tensor");
+    for rule in [BufferRule::Copy, BufferRule::Ema] {
+        let ema = Ema::new(0.99, rule).unwrap();
+        let online = store(seed, true);
+        let mut target = store(seed ^ 1, true);
+        let mut g_online = store(seed, true);
+        let mut g_target = store(seed ^ 1, true);
+        g_online.to(dev, DType::F32).unwrap();
+        g_target.to(dev, DType::F32).unwrap();
+        for _ in 0..2 {
+            ema.update(&mut target, &online).unwrap();
+            ema.update(&mut g_target, &g_online).unwrap();
+        }
+        compare(&format!("ema {rule:?}"), &g_target, &target, 2, 2);
+        let rm = |s: &ParamStore| {
+            s.value(s.find("bn.running_mean").unwrap())
+                .unwrap()
+                .to_device(Device::Cpu)
+                .unwrap()
+                .to_vec_f64()
+                .unwrap()
+        };
+        if rule == BufferRule::Copy {
+            assert_eq!(rm(&g_target), rm(&online), "buffers are copied exactly");
+        }
+    }
+}
