@@ -6,6 +6,13 @@ use crate::params::{Init, ParamId, ParamKind, ParamStore};
 use crate::{autograd::Var, Result};
 
 pub const BN_EPS: f64 = 1e-5;
+
+/// What follows the normalisation inside the same fused op.
+enum Activation<'a> {
+    None,
+    Relu,
+    AddRelu(&'a Var),
+}
 pub const BN_MOMENTUM: f64 = 0.1;
 
 #[derive(Clone, Debug)]
@@ -69,34 +76,54 @@ impl BatchNorm {
     /// Train mode normalises with batch statistics and folds them into the running averages
     /// (unbiased variance, as PyTorch); eval mode uses the running averages.
     pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
+        self.forward_act(ctx, x, Activation::None)
+    }
+
+    /// relu(bn(x)), one fused op.
+    pub fn forward_relu(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
+        self.forward_act(ctx, x, Activation::Relu)
+    }
+
+    /// relu(bn(x) + residual), one fused op (the end of a residual block).
+    pub fn forward_add_relu(&self, ctx: &mut Ctx, x: &Var, residual: &Var) -> Result<Var> {
+        self.forward_act(ctx, x, Activation::AddRelu(residual))
+    }
+
+    fn forward_act(&self, ctx: &mut Ctx, x: &Var, act: Activation) -> Result<Var> {
         let g = ctx.tape.param(ctx.params, self.gamma)?;
         let b = self
             .beta
             .map(|b| ctx.tape.param(ctx.params, b))
             .transpose()?;
-        if ctx.train {
-            let (y, stats) =
-                ops::batch_norm(ctx.tape, x, &g, b.as_ref(), BnMode::Train { eps: self.eps })?;
-            if let Some(st) = stats {
-                self.update_running(ctx, &st.mean, &st.var_unbiased)?;
-            }
-            Ok(y)
+        let (mean, var);
+        let mode = if ctx.train {
+            BnMode::Train { eps: self.eps }
         } else {
-            let mean = ctx.params.value(self.running_mean)?.clone();
-            let var = ctx.params.value(self.running_var)?.clone();
-            Ok(ops::batch_norm(
-                ctx.tape,
-                x,
-                &g,
-                b.as_ref(),
-                BnMode::Eval {
-                    mean: &mean,
-                    var: &var,
-                    eps: self.eps,
-                },
-            )?
-            .0)
+            mean = ctx.params.value(self.running_mean)?.clone();
+            var = ctx.params.value(self.running_var)?.clone();
+            BnMode::Eval {
+                mean: &mean,
+                var: &var,
+                eps: self.eps,
+            }
+        };
+        let (y, stats) = match (act, &b) {
+            (Activation::None, _) => ops::batch_norm(ctx.tape, x, &g, b.as_ref(), mode)?,
+            (Activation::Relu, Some(b)) => ops::bn_act::batch_norm_relu(ctx.tape, x, &g, b, mode)?,
+            (Activation::AddRelu(r), Some(b)) => {
+                ops::bn_act::batch_norm_add_relu(ctx.tape, x, r, &g, b, mode)?
+            }
+            (_, None) => {
+                return Err(crate::Error::Config(format!(
+                    "{}: a fused BN + ReLU needs a beta",
+                    self.name
+                )));
+            }
+        };
+        if let Some(st) = stats {
+            self.update_running(ctx, &st.mean, &st.var_unbiased)?;
         }
+        Ok(y)
     }
 
     fn update_running(

@@ -2,7 +2,6 @@
 //! width; the last is dense to the projection size → BN without beta, no ReLU.
 
 use super::{join, BatchNorm, Ctx, Linear, Summary};
-use crate::ops;
 use crate::params::ParamStore;
 use crate::{autograd::Var, Error, Result};
 
@@ -73,10 +72,12 @@ impl ProjectionHead {
         let mut outs = vec![h.clone()];
         for (i, (lin, bn)) in self.layers[..k].iter().enumerate() {
             let x = lin.forward(ctx, outs.last().unwrap())?;
-            let mut x = bn.forward(ctx, &x)?;
-            if i + 1 < n {
-                x = ops::relu(ctx.tape, &x)?;
-            }
+            // Hidden layers: BN + ReLU fused; the last layer (no beta) has no ReLU.
+            let x = if i + 1 < n {
+                bn.forward_relu(ctx, &x)?
+            } else {
+                bn.forward(ctx, &x)?
+            };
             outs.push(x);
         }
         Ok(outs)

@@ -133,28 +133,29 @@ impl Block {
             None => x.clone(),
         };
         let h = self.conv1.forward(ctx, x)?;
-        let h = self.bn1.forward(ctx, &h)?;
-        let mut h = ops::relu(ctx.tape, &h)?;
-        let basic = self.kind == BlockKind::Basic;
-        h = match &self.middle {
-            Middle::Sk(sk) => sk.forward(ctx, &h)?,
-            Middle::Plain(conv, bn) => {
+        let h = self.bn1.forward_relu(ctx, &h)?;
+        match (&self.middle, &self.conv3) {
+            // Basic block: its second BN is the last; the residual sum and ReLU fuse into it.
+            (Middle::Plain(conv, bn), None) => {
                 let m = conv.forward(ctx, &h)?;
-                let m = bn.forward(ctx, &m)?;
-                // In a basic block this is the block's last BN: no ReLU before the sum.
-                if basic {
-                    m
-                } else {
-                    ops::relu(ctx.tape, &m)?
-                }
+                bn.forward_add_relu(ctx, &m, &short)
             }
-        };
-        if let Some((conv3, bn3)) = &self.conv3 {
-            h = conv3.forward(ctx, &h)?;
-            h = bn3.forward(ctx, &h)?;
+            (middle, Some((conv3, bn3))) => {
+                let m = match middle {
+                    Middle::Sk(sk) => sk.forward(ctx, &h)?,
+                    Middle::Plain(conv, bn) => {
+                        let m = conv.forward(ctx, &h)?;
+                        bn.forward_relu(ctx, &m)?
+                    }
+                };
+                let m = conv3.forward(ctx, &m)?;
+                bn3.forward_add_relu(ctx, &m, &short)
+            }
+            (Middle::Sk(_), None) => Err(crate::Error::Config(format!(
+                "{}: an SK conv needs a bottleneck block",
+                self.name
+            ))),
         }
-        let sum = ops::add(ctx.tape, &h, &short)?;
-        ops::relu(ctx.tape, &sum)
     }
 
     fn describe(&self, input: &[usize], s: &mut Summary) -> Result<Vec<usize>> {
@@ -228,8 +229,7 @@ impl Stem {
         let mut h = x.clone();
         for (conv, bn) in &self.convs {
             h = conv.forward(ctx, &h)?;
-            h = bn.forward(ctx, &h)?;
-            h = ops::relu(ctx.tape, &h)?;
+            h = bn.forward_relu(ctx, &h)?;
         }
         if self.max_pool {
             h = ops::max_pool2d(ctx.tape, &h, STEM_POOL)?;

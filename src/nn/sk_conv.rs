@@ -40,14 +40,12 @@ impl SkConv {
 
     pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
         let u = self.conv.forward(ctx, x)?;
-        let u = self.bn.forward(ctx, &u)?;
-        let u = ops::relu(ctx.tape, &u)?;
+        let u = self.bn.forward_relu(ctx, &u)?;
         let n = u.shape()[0];
         let s = ops::sk_pool(ctx.tape, &u)?;
         let s = ops::reshape(ctx.tape, &s, &[n, 1, 1, self.channels])?;
         let z = self.fc1.forward(ctx, &s)?;
-        let z = self.fc_bn.forward(ctx, &z)?;
-        let z = ops::relu(ctx.tape, &z)?;
+        let z = self.fc_bn.forward_relu(ctx, &z)?;
         let z = self.fc2.forward(ctx, &z)?;
         let z = ops::reshape(ctx.tape, &z, &[n, 2 * self.channels])?;
         ops::sk_mix(ctx.tape, &u, &z)
