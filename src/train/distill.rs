@@ -96,8 +96,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
     }
     let progress = Progress::new(STAGE, dc.epochs * per_epoch);
     let started = Instant::now();
-    let mut epochs_this_run = 0;
-    for epoch in pos.epochs_done..dc.epochs {
+    for (epochs_this_run, epoch) in (pos.epochs_done..dc.epochs).enumerate() {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
         }
@@ -133,7 +132,6 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
         }
         pos.epochs_done = epoch + 1;
         state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
-        epochs_this_run += 1;
     }
     progress.finish();
     let extra = json!({ "teacher": tmeta.model, "alpha": dc.alpha, "temperature": dc.temperature });

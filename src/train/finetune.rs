@@ -108,8 +108,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
     }
     let progress = Progress::new(stage, fc.epochs * per_epoch);
     let started = Instant::now();
-    let mut epochs_this_run = 0;
-    for epoch in pos.epochs_done..fc.epochs {
+    for (epochs_this_run, epoch) in (pos.epochs_done..fc.epochs).enumerate() {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
         }
@@ -134,7 +133,6 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         }
         pos.epochs_done = epoch + 1;
         state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
-        epochs_this_run += 1;
     }
     progress.finish();
     finish_classifier(
