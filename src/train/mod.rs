@@ -6,6 +6,7 @@ pub mod common;
 pub mod config;
 pub mod distill;
 pub mod finetune;
+pub mod grad_cache;
 pub mod linear_eval;
 pub mod model;
 pub mod plot;

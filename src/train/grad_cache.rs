@@ -1,0 +1,130 @@
+//! Gradient caching for the contrastive loss: a big batch trained in micro-batches with the
+//! activation memory of one micro-batch, and the parameter gradient of the big batch.
+//!
+//! NT-Xent couples every row with every other, so the batch cannot simply be split. Instead:
+//! 1. pass 1 projects and normalises each micro-batch on an inference tape (nothing kept) and
+//!    concatenates the normalised projections z;
+//! 2. the loss and its gradient dz w.r.t. all of z are computed over the whole batch;
+//! 3. pass 2 re-runs each micro-batch forward on a recording tape, normalisation included, and
+//!    back-propagates its slice of dz; parameter gradients accumulate in the store.
+//!
+//! The cost is one extra forward per step.
+//!
+//! **Batch norm.** In eval mode (running statistics) each row's projection depends on that row
+//! alone, so the result equals the one-big-batch gradient up to float rounding, for any
+//! partition of the rows. In train mode the statistics are those of each micro-batch (as with
+//! per-device BN without cross-replica sync), so the objective differs from one-big-batch
+//! training; both forwards of a micro-batch see the same statistics, so the gradient is exact
+//! for that micro-batch-BN objective, and with one micro-batch it equals the plain step.
+//! Pass 1 must not touch the running statistics: we snapshot them before it and put them back
+//! after it (tensors share their storage, so the snapshot costs a reference count per buffer,
+//! where cloning the store would copy every parameter). Pass 2 then folds each micro-batch's
+//! statistics into the running averages once, in order, as consecutive steps of that batch size
+//! would.
+
+use super::model::SimClrNet;
+use crate::autograd::Tape;
+use crate::nn::Ctx;
+use crate::ops;
+use crate::params::{ParamId, ParamStore};
+use crate::{Error, Result, Tensor};
+
+/// One contrastive step over `views` ([2B, H, W, C]: the B view-a images, then their B view-b
+/// images) in micro-batches of at most `micro` rows. Leaves the step's parameter gradients
+/// accumulated in `store` (as `Tape::backward` does) and returns (loss, contrastive accuracy).
+pub fn contrastive_step_cached(
+    net: &SimClrNet,
+    store: &mut ParamStore,
+    views: &Tensor,
+    micro: usize,
+    tau: f64,
+    queue: Option<&Tensor>,
+    train_bn: bool,
+) -> Result<(f64, f64)> {
+    if micro == 0 {
+        return Err(Error::Config("micro-batch size must be at least 1".into()));
+    }
+    let chunks = split_rows(views, micro)?;
+
+    // Pass 1: projections only, with the running statistics restored afterwards.
+    let saved = running_stats(store);
+    let mut z_parts = Vec::with_capacity(chunks.len());
+    for x in &chunks {
+        let mut tape = Tape::inference();
+        let xv = tape.constant(x.clone());
+        let z = net.project(&mut Ctx::new(&mut tape, store, train_bn), &xv)?;
+        z_parts.push(ops::normalize::l2_normalize_forward(z.value())?);
+    }
+    for (id, t) in saved {
+        store.set_value(id, t)?;
+    }
+    let z_all = concat_rows(&z_parts)?;
+    drop(z_parts);
+
+    let (loss, dz) = ops::ntxent::ntxent_forward(&z_all, queue, tau)?;
+    let acc = ops::ntxent::ntxent_accuracy(&z_all, queue)?;
+    let dz_parts = split_rows(&dz, micro)?;
+
+    // Pass 2: recompute each micro-batch on a tape and seed its backward with its slice of dz.
+    for (x, g) in chunks.iter().zip(dz_parts) {
+        let mut tape = Tape::new();
+        let xv = tape.constant(x.clone());
+        let z = net.project(&mut Ctx::new(&mut tape, store, train_bn), &xv)?;
+        let zn = ops::l2_normalize(&mut tape, &z)?;
+        tape.backward_from(&[(&zn, g)], store)?;
+    }
+    Ok((loss.item()?, acc))
+}
+
+/// The current values of the buffers (BN running statistics).
+fn running_stats(store: &ParamStore) -> Vec<(ParamId, Tensor)> {
+    store
+        .ids()
+        .filter(|&id| !store.is_trainable(id))
+        .filter_map(|id| store.value(id).ok().map(|t| (id, t.clone())))
+        .collect()
+}
+
+/// Splits along the first dimension into consecutive pieces of at most `size` rows. Goes through
+/// the host in f64, which holds every supported dtype exactly.
+pub fn split_rows(t: &Tensor, size: usize) -> Result<Vec<Tensor>> {
+    let n = *t
+        .shape()
+        .first()
+        .ok_or_else(|| Error::shape("split_rows", "a scalar has no rows"))?;
+    let per: usize = t.shape()[1..].iter().product();
+    let host = t.to_vec_f64()?;
+    (0..n)
+        .step_by(size.max(1))
+        .map(|start| {
+            let len = size.min(n - start);
+            let mut shape = t.shape().to_vec();
+            shape[0] = len;
+            Tensor::from_f64(&host[start * per..(start + len) * per], &shape, t.dtype())?
+                .to_device(t.device())
+        })
+        .collect()
+}
+
+/// Concatenates along the first dimension (the inverse of [`split_rows`]).
+pub fn concat_rows(parts: &[Tensor]) -> Result<Tensor> {
+    let first = parts
+        .first()
+        .filter(|f| f.rank() > 0)
+        .ok_or_else(|| Error::shape("concat_rows", "needs at least one tensor with rows"))?;
+    let mut host = Vec::new();
+    let mut rows = 0;
+    for p in parts {
+        if p.rank() == 0 || p.shape()[1..] != first.shape()[1..] {
+            return Err(Error::shape(
+                "concat_rows",
+                format!("rows of shape {:?} and {:?}", first.shape(), p.shape()),
+            ));
+        }
+        rows += p.shape()[0];
+        host.extend(p.to_vec_f64()?);
+    }
+    let mut shape = first.shape().to_vec();
+    shape[0] = rows;
+    Tensor::from_f64(&host, &shape, first.dtype())?.to_device(first.device())
+}
