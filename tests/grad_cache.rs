@@ -227,3 +227,30 @@ fn split_and_concat_rows_round_trip() {
     assert_eq!(back.shape(), x.shape());
     assert_eq!(back.to_vec_f64().unwrap(), x.to_vec_f64().unwrap());
 }
+
+#[test]
+fn pretraining_runs_in_micro_batches() {
+    use simclr::train::{pretrain, Config, Env};
+    let out = std::env::temp_dir().join(format!("simclr-grad-cache-{}", std::process::id()));
+    let mut c = Config {
+        out: out.clone(),
+        synthetic_train: 32,
+        synthetic_test: 8,
+        device: "cpu".into(),
+        ..Config::default()
+    };
+    c.pretrain.epochs = 1;
+    c.pretrain.batch_size = 16;
+    c.pretrain.queue_size = 40;
+    c.pretrain.micro_batch = Some(12); // 32 views: 12 + 12 + 8
+    let mut env = Env::open(c.clone(), false).unwrap();
+    let r = pretrain::run(&mut env).unwrap();
+    let loss = r.summary["loss"].as_f64().unwrap();
+    assert!(r.complete && loss.is_finite(), "{}", r.summary);
+    c.pretrain.micro_batch = Some(1);
+    assert!(
+        Env::open(c, false).is_err(),
+        "a micro-batch of 1 view is refused"
+    );
+    std::fs::remove_dir_all(out).ok();
+}

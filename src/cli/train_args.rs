@@ -66,6 +66,10 @@ pub struct CommonArgs {
     /// Pretraining: memory-queue size (0: no momentum encoder).
     #[arg(long)]
     pub queue_size: Option<usize>,
+    /// Pretraining: run the network on at most this many views at a time (gradient caching;
+    /// the loss still sees the whole batch).
+    #[arg(long)]
+    pub micro_batch: Option<usize>,
     /// Distillation: student architecture (default: the teacher's).
     #[arg(long)]
     pub student_model: Option<String>,
@@ -114,6 +118,7 @@ impl CommonArgs {
         set!(c.pretrain.temperature, self.temperature);
         set!(c.pretrain.proj_layers, self.proj_layers);
         set!(c.pretrain.queue_size, self.queue_size);
+        set!(c.pretrain.micro_batch, self.micro_batch.map(Some));
         set!(c.finetune.proj_layer, self.proj_layer);
         set!(c.finetune.label_fraction, self.label_fraction);
         set!(c.distill.alpha, self.alpha);

@@ -54,6 +54,9 @@ pub struct PretrainConfig {
     /// MoCo-style memory: projections of this many recent images from the EMA network serve
     /// as extra negatives (0: off).
     pub queue_size: usize,
+    /// Gradient caching: compute the loss over the whole batch but run the network on at most
+    /// this many rows (views) at a time; None runs the whole batch on one tape.
+    pub micro_batch: Option<usize>,
     pub ema_momentum: f64,
     /// Colour distortion strength s (1.0 ImageNet, 0.5 CIFAR).
     pub color_strength: f64,
@@ -138,6 +141,7 @@ impl Default for PretrainConfig {
             proj_layers: 3,
             proj_dim: 64,
             queue_size: 0,
+            micro_batch: None,
             ema_momentum: 0.999,
             color_strength: 0.5,
             blur: false,
@@ -252,6 +256,10 @@ impl Config {
             if b == 0 || e == 0 {
                 return bad(format!("{stage}: batch size and epochs must be positive"));
             }
+        }
+        // Train-mode BN needs two rows for a variance.
+        if matches!(self.pretrain.micro_batch, Some(m) if m < 2) {
+            return bad("pretrain.micro_batch must be at least 2 (batch-norm statistics)".into());
         }
         if self.pretrain.batch_size < 2 {
             return bad("pretraining needs a batch of at least 2 images (negatives)".into());

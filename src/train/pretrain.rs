@@ -3,6 +3,7 @@
 //! of recent batches sit in a queue as extra negatives.
 
 use super::common::{lars, schedule, stack, Env, Progress};
+use super::grad_cache;
 use super::model::{self, ModelMeta, SimClrNet};
 use super::run_dir::step_record;
 use super::state::{self, Position};
@@ -152,14 +153,29 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             } else {
                 None
             };
-            let mut tape = Tape::new();
-            let x = tape.constant(x_all.clone());
-            let z = net.project(&mut Ctx::new(&mut tape, &mut store, true), &x)?;
-            let zn = ops::l2_normalize(&mut tape, &z)?;
-            let loss = ops::ntxent::ntxent(&mut tape, &zn, negatives.as_ref(), pc.temperature)?;
-            let acc = ops::ntxent::ntxent_accuracy(zn.value(), negatives.as_ref())?;
-            let loss_v = loss.value().item()?;
-            tape.backward(&loss, &mut store)?;
+            let (loss_v, acc) = match pc.micro_batch {
+                Some(micro) => grad_cache::contrastive_step_cached(
+                    &net,
+                    &mut store,
+                    &x_all,
+                    micro,
+                    pc.temperature,
+                    negatives.as_ref(),
+                    true,
+                )?,
+                None => {
+                    let mut tape = Tape::new();
+                    let x = tape.constant(x_all.clone());
+                    let z = net.project(&mut Ctx::new(&mut tape, &mut store, true), &x)?;
+                    let zn = ops::l2_normalize(&mut tape, &z)?;
+                    let loss =
+                        ops::ntxent::ntxent(&mut tape, &zn, negatives.as_ref(), pc.temperature)?;
+                    let acc = ops::ntxent::ntxent_accuracy(zn.value(), negatives.as_ref())?;
+                    let loss_v = loss.value().item()?;
+                    tape.backward(&loss, &mut store)?;
+                    (loss_v, acc)
+                }
+            };
             opt.step(&mut store, lr)?;
             if memory {
                 ema.update(&mut ema_store, &store)?;
