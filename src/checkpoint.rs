@@ -151,35 +151,42 @@ pub fn save(
     write_atomic(path, &serialize(&tensors, metadata)?)
 }
 
-/// Loads a checkpoint into `store`: every tensor of the store must be present with its shape,
-/// and the file must hold nothing else. Values are converted to the store's dtype and device.
-pub fn load(store: &mut ParamStore, path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+/// Reads a checkpoint file; a missing file is a checkpoint error naming the path.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Checkpoint {
             path: path.to_path_buf(),
             msg: "no such file".into(),
         },
         _ => Error::io(path, e),
-    })?;
-    let mut tensors = read_tensors(&bytes, path)?;
+    })
+}
+
+/// The store's tensors whose names satisfy `wanted`, read from `path`, checked (present, same
+/// shape) and converted to the store's dtype and device, but not yet written into the store;
+/// and the file's remaining tensors. Nothing is changed until every tensor has been checked.
+type Selected = (
+    Vec<(crate::params::ParamId, Tensor)>,
+    HashMap<String, Tensor>,
+);
+
+fn select(store: &ParamStore, path: &Path, wanted: impl Fn(&str) -> bool) -> Result<Selected> {
+    let mut tensors = read_tensors(&read_file(path)?, path)?;
     let bad = |msg: String| Error::Checkpoint {
         path: path.to_path_buf(),
         msg,
     };
     let mut updates = Vec::with_capacity(store.len());
-    for id in store.ids() {
-        let name = store.name(id).to_string();
-        let t = tensors.remove(&name).ok_or_else(|| {
-            bad(format!(
-                "missing tensor '{name}' (shape {:?})",
-                store.entry(id).shape
-            ))
-        })?;
-        if t.shape() != store.entry(id).shape.as_slice() {
+    for id in store.ids().filter(|&id| wanted(store.name(id))) {
+        let name = store.name(id);
+        let shape = &store.entry(id).shape;
+        let t = tensors
+            .remove(name)
+            .ok_or_else(|| bad(format!("missing tensor '{name}' (shape {shape:?})")))?;
+        if t.shape() != shape.as_slice() {
             return Err(bad(format!(
-                "tensor '{name}' has shape {:?} in the file but {:?} in the model",
-                t.shape(),
-                store.entry(id).shape
+                "tensor '{name}' has shape {:?} in the file but {shape:?} in the model",
+                t.shape()
             )));
         }
         let device = store
@@ -188,11 +195,21 @@ pub fn load(store: &mut ParamStore, path: &Path) -> Result<()> {
             .unwrap_or(crate::Device::Cpu);
         updates.push((id, t.to_dtype(store.dtype())?.to_device(device)?));
     }
-    if let Some(extra) = tensors.keys().min() {
-        return Err(bad(format!(
-            "unexpected tensor '{extra}' (shape {:?}) that the model does not have",
-            tensors[extra].shape()
-        )));
+    Ok((updates, tensors))
+}
+
+/// Loads a checkpoint into `store`: every tensor of the store must be present with its shape,
+/// and the file must hold nothing else. Values are converted to the store's dtype and device.
+pub fn load(store: &mut ParamStore, path: &Path) -> Result<()> {
+    let (updates, rest) = select(store, path, |_| true)?;
+    if let Some(extra) = rest.keys().min() {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            msg: format!(
+                "unexpected tensor '{extra}' (shape {:?}) that the model does not have",
+                rest[extra].shape()
+            ),
+        });
     }
     for (id, t) in updates {
         store.set_value(id, t)?;
@@ -202,18 +219,12 @@ pub fn load(store: &mut ParamStore, path: &Path) -> Result<()> {
 
 /// The string metadata stored in a safetensors file's header.
 pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Checkpoint {
-            path: path.to_path_buf(),
-            msg: "no such file".into(),
-        },
-        _ => Error::io(path, e),
-    })?;
-    let (_, meta) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::Checkpoint {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&read_file(path)?).map_err(|e| {
+        Error::Checkpoint {
             path: path.to_path_buf(),
             msg: format!("not a valid safetensors file: {e}"),
-        })?;
+        }
+    })?;
     Ok(meta.metadata().clone().unwrap_or_default())
 }
 
@@ -225,43 +236,7 @@ pub fn load_matching(
     path: &Path,
     wanted: impl Fn(&str) -> bool,
 ) -> Result<usize> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Checkpoint {
-            path: path.to_path_buf(),
-            msg: "no such file".into(),
-        },
-        _ => Error::io(path, e),
-    })?;
-    let mut tensors = read_tensors(&bytes, path)?;
-    let bad = |msg: String| Error::Checkpoint {
-        path: path.to_path_buf(),
-        msg,
-    };
-    let mut updates = Vec::new();
-    for id in store.ids() {
-        let name = store.name(id).to_string();
-        if !wanted(&name) {
-            continue;
-        }
-        let t = tensors.remove(&name).ok_or_else(|| {
-            bad(format!(
-                "missing tensor '{name}' (shape {:?})",
-                store.entry(id).shape
-            ))
-        })?;
-        if t.shape() != store.entry(id).shape.as_slice() {
-            return Err(bad(format!(
-                "tensor '{name}' has shape {:?} in the file but {:?} in the model",
-                t.shape(),
-                store.entry(id).shape
-            )));
-        }
-        let device = store
-            .value(id)
-            .map(|v| v.device())
-            .unwrap_or(crate::Device::Cpu);
-        updates.push((id, t.to_dtype(store.dtype())?.to_device(device)?));
-    }
+    let (updates, _) = select(store, path, wanted)?;
     let n = updates.len();
     for (id, t) in updates {
         store.set_value(id, t)?;
