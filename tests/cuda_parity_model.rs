@@ -1,0 +1,109 @@
+//! Whole-model parity: a small SK-ResNet (ResNet-D stem, one SK bottleneck block per stage)
+//! with a classifier runs forward, backward and one SGD step on the CPU and on the GPU from the
+//! same f32 weights and inputs; logits, loss, every parameter gradient and every updated weight
+//! and BN running statistic must agree. Without a usable GPU the test prints `skipped: <reason>`.
+#![cfg(feature = "cuda")]
+
+#[path = "cuda_common.rs"]
+mod common;
+use common::gpu;
+
+use simclr::autograd::Tape;
+use simclr::nn::{BlockKind, Ctx, Linear, ResNet, ResNetConfig};
+use simclr::ops;
+use simclr::optim::Sgd;
+use simclr::params::ParamStore;
+use simclr::testing::{assert_close, fresh_seed, tolerance};
+use simclr::{DType, Device, Rng, Tensor};
+
+fn config() -> ResNetConfig {
+    ResNetConfig {
+        depth: 0,
+        block: BlockKind::Bottleneck,
+        layers: [1, 1, 1, 1],
+        width: 1.0,
+        sk: true,
+        base: 8,
+        small_stem: false,
+        in_channels: 3,
+        sk_ratio: 0.0625,
+        sk_min_dim: 32,
+    }
+}
+
+/// One training step; returns the logits and loss, leaving gradients and new weights in `store`.
+fn step(
+    store: &mut ParamStore,
+    net: &ResNet,
+    fc: &Linear,
+    x: &Tensor,
+    labels: &[usize],
+) -> (Tensor, Tensor) {
+    let mut tape = Tape::new();
+    let xv = tape.constant(x.clone());
+    let mut ctx = Ctx::new(&mut tape, store, true);
+    let h = net.forward(&mut ctx, &xv).unwrap();
+    let logits = fc.forward(&mut ctx, &h).unwrap();
+    let loss = ops::cross_entropy(&mut tape, &logits, labels).unwrap();
+    let (lv, ll) = (logits.value().clone(), loss.value().clone());
+    tape.backward(&loss, store).unwrap();
+    (lv, ll)
+}
+
+#[test]
+fn small_sk_resnet_step_matches_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let seed = fresh_seed("model parity");
+    let build = |store: &mut ParamStore| {
+        let net = ResNet::new(store, "encoder", &config()).unwrap();
+        let fc = Linear::new(store, "classifier", config().out_dim(), 5, true).unwrap();
+        (net, fc)
+    };
+    let (mut cpu, mut gpu_store) = (
+        ParamStore::new(DType::F32, seed),
+        ParamStore::new(DType::F32, seed),
+    );
+    let (net, fc) = build(&mut cpu);
+    build(&mut gpu_store);
+    gpu_store.to(dev, DType::F32).unwrap();
+    let mut rng = Rng::new(seed);
+    let x = Tensor::randn(&[6, 16, 16, 3], 1.0, DType::F32, &mut rng).unwrap();
+    let labels: Vec<usize> = (0..6).map(|i| i % 5).collect();
+
+    let (l_cpu, loss_cpu) = step(&mut cpu, &net, &fc, &x, &labels);
+    let (l_gpu, loss_gpu) = step(
+        &mut gpu_store,
+        &net,
+        &fc,
+        &x.to_device(dev).unwrap(),
+        &labels,
+    );
+    // f32 on both sides; the longest reduction is a BN statistic or a 3x3x128 receptive field
+    // (≤ 1152 terms) and the longest path has 40 layers, as in tests/pytorch_fixtures.rs.
+    let tol = tolerance(DType::F32, 1152, 40);
+    let host = |t: &Tensor| t.to_device(Device::Cpu).unwrap();
+    assert_close("logits", &host(&l_gpu), &l_cpu, tol);
+    assert_close("loss", &host(&loss_gpu), &loss_cpu, tol);
+    for id in cpu.ids() {
+        if let Some(g) = cpu.grad(id) {
+            assert_close(
+                &format!("grad {}", cpu.name(id)),
+                &host(gpu_store.grad(id).unwrap()),
+                g,
+                tol,
+            );
+        }
+    }
+    let mut sgd = (Sgd::new(0.1, 0.9, 1e-4), Sgd::new(0.1, 0.9, 1e-4));
+    sgd.0.step(&mut cpu).unwrap();
+    sgd.1.step(&mut gpu_store).unwrap();
+    for id in cpu.ids() {
+        let what = format!("updated {}", cpu.name(id));
+        assert_close(
+            &what,
+            &host(gpu_store.value(id).unwrap()),
+            cpu.value(id).unwrap(),
+            tol,
+        );
+    }
+}
