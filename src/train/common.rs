@@ -108,6 +108,38 @@ impl Env {
         self.run.file(name)
     }
 
+    /// The stage's state file and where to start: the saved position and extra tensors when
+    /// `--resume` finds one, else the beginning.
+    #[allow(clippy::type_complexity)]
+    pub fn resume_state(
+        &self,
+        stage: &str,
+        store: &mut ParamStore,
+        opt: &mut crate::optim::Lars,
+    ) -> Result<(
+        PathBuf,
+        super::state::Position,
+        Option<std::collections::HashMap<String, Tensor>>,
+    )> {
+        let path = self.path(&format!("{stage}.state.safetensors"));
+        if self.resume && path.exists() {
+            let (pos, extra) = super::state::load(&path, store, opt, self.cfg.seed)?;
+            println!(
+                "{stage}: resuming after epoch {} (step {})",
+                pos.epochs_done, pos.step
+            );
+            return Ok((path, pos, Some(extra)));
+        }
+        Ok((
+            path,
+            super::state::Position {
+                seed: self.cfg.seed,
+                ..Default::default()
+            },
+            None,
+        ))
+    }
+
     /// A fresh parameter store on the run's device (fp32 master weights).
     pub fn store(&self, seed_offset: u64) -> ParamStore {
         ParamStore::new(DType::F32, self.cfg.seed.wrapping_add(seed_offset))

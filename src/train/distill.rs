@@ -6,7 +6,7 @@ use super::common::{lars, schedule, Env, Progress};
 use super::finetune::finish_classifier;
 use super::model::{Classifier, ModelMeta};
 use super::run_dir::step_record;
-use super::state::{self, Position};
+use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
 use crate::data::{FinetuneAugment, Loader};
@@ -85,15 +85,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
         alpha: dc.alpha,
         tau: dc.temperature,
     };
-    let state_path = env.path("distill.state.safetensors");
-    let mut pos = Position {
-        seed: env.cfg.seed,
-        ..Position::default()
-    };
-    if env.resume && state_path.exists() {
-        pos = state::load(&state_path, &mut store, &mut opt, env.cfg.seed)?.0;
-        println!("{STAGE}: resuming after epoch {}", pos.epochs_done);
-    }
+    let (state_path, mut pos, _) = env.resume_state(STAGE, &mut store, &mut opt)?;
     let progress = Progress::new(STAGE, dc.epochs * per_epoch);
     let started = Instant::now();
     for (epochs_this_run, epoch) in (pos.epochs_done..dc.epochs).enumerate() {

@@ -5,7 +5,7 @@
 use super::common::{evaluate, label_subset, lars, schedule, Env, Progress};
 use super::model::{self, Classifier, ModelMeta};
 use super::run_dir::step_record;
-use super::state::{self, Position};
+use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
 use crate::checkpoint;
@@ -97,15 +97,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         fc.epochs * per_epoch,
     )?;
     let mut opt = lars(fc.weight_decay);
-    let state_path = env.path(&format!("{stage}.state.safetensors"));
-    let mut pos = Position {
-        seed: env.cfg.seed,
-        ..Position::default()
-    };
-    if env.resume && state_path.exists() {
-        pos = state::load(&state_path, &mut store, &mut opt, env.cfg.seed)?.0;
-        println!("{stage}: resuming after epoch {}", pos.epochs_done);
-    }
+    let (state_path, mut pos, _) = env.resume_state(stage, &mut store, &mut opt)?;
     let progress = Progress::new(stage, fc.epochs * per_epoch);
     let started = Instant::now();
     for (epochs_this_run, epoch) in (pos.epochs_done..fc.epochs).enumerate() {

@@ -6,7 +6,7 @@ use super::common::{lars, schedule, stack, Env, Progress};
 use super::grad_cache;
 use super::model::{self, ModelMeta, SimClrNet};
 use super::run_dir::step_record;
-use super::state::{self, Position};
+use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
 use crate::data::{Loader, PretrainAugment};
@@ -110,27 +110,14 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     )?;
     let mut opt = lars(pc.weight_decay);
 
-    let state_path = env.path("pretrain.state.safetensors");
-    let mut pos = Position {
-        seed: env.cfg.seed,
-        ..Position::default()
-    };
-    if env.resume && state_path.exists() {
-        let (p, extra) = state::load(&state_path, &mut store, &mut opt, env.cfg.seed)?;
-        pos = p;
-        if memory {
-            state::restore_prefixed(&mut ema_store, &extra, "ema", &state_path)?;
-            if let Some(q) = extra.get("queue") {
-                let v = q.to_vec_f32()?;
-                queue.rows[..v.len()].copy_from_slice(&v);
-            }
-            queue.filled = pos.queue_filled;
-            queue.next = pos.queue_next;
+    let (state_path, mut pos, extra) = env.resume_state(STAGE, &mut store, &mut opt)?;
+    if let (Some(extra), true) = (extra, memory) {
+        state::restore_prefixed(&mut ema_store, &extra, "ema", &state_path)?;
+        if let Some(q) = extra.get("queue") {
+            let v = q.to_vec_f32()?;
+            queue.rows[..v.len()].copy_from_slice(&v);
         }
-        println!(
-            "{STAGE}: resuming after epoch {} (step {})",
-            pos.epochs_done, pos.step
-        );
+        (queue.filled, queue.next) = (pos.queue_filled, pos.queue_next);
     }
 
     let progress = Progress::new(STAGE, pc.epochs * per_epoch);
