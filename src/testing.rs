@@ -164,3 +164,20 @@ pub fn load_fixture(path: &std::path::Path) -> std::collections::HashMap<String,
         .map(|(k, t)| (k, t.to_dtype(DType::F64).unwrap()))
         .collect()
 }
+
+/// The small SK-ResNet the model tests use: one SK bottleneck block per stage, base width 8,
+/// the ResNet-D stem (or the small-image stem with `small_stem`).
+pub fn tiny_sk_config(small_stem: bool) -> crate::nn::ResNetConfig {
+    crate::nn::ResNetConfig {
+        depth: 0,
+        block: crate::nn::BlockKind::Bottleneck,
+        layers: [1, 1, 1, 1],
+        width: 1.0,
+        sk: true,
+        base: 8,
+        small_stem,
+        in_channels: 3,
+        sk_ratio: 0.0625,
+        sk_min_dim: 32,
+    }
+}

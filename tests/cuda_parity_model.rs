@@ -9,7 +9,7 @@ mod common;
 use common::gpu;
 
 use simclr::autograd::Tape;
-use simclr::nn::{BlockKind, Ctx, Linear, ResNet, ResNetConfig};
+use simclr::nn::{Ctx, Linear, ResNet, ResNetConfig};
 use simclr::ops;
 use simclr::optim::Sgd;
 use simclr::params::ParamStore;
@@ -17,18 +17,7 @@ use simclr::testing::{assert_close, fresh_seed, tolerance};
 use simclr::{DType, Device, Rng, Tensor};
 
 fn config() -> ResNetConfig {
-    ResNetConfig {
-        depth: 0,
-        block: BlockKind::Bottleneck,
-        layers: [1, 1, 1, 1],
-        width: 1.0,
-        sk: true,
-        base: 8,
-        small_stem: false,
-        in_channels: 3,
-        sk_ratio: 0.0625,
-        sk_min_dim: 32,
-    }
+    simclr::testing::tiny_sk_config(false)
 }
 
 /// One training step; returns the logits and loss, leaving gradients and new weights in `store`.

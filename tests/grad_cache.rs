@@ -3,7 +3,7 @@
 //! micro-batch must reproduce the plain step, running statistics included.
 
 use simclr::autograd::Tape;
-use simclr::nn::{BlockKind, Ctx, ProjectionHead, ResNet, ResNetConfig};
+use simclr::nn::{Ctx, ProjectionHead, ResNet, ResNetConfig};
 use simclr::ops;
 use simclr::params::{ParamKind, ParamStore};
 use simclr::testing::{assert_close, fresh_seed, relative_error, tolerance};
@@ -23,18 +23,7 @@ const K: usize = 2048;
 const DEPTH: usize = 40;
 
 fn config() -> ResNetConfig {
-    ResNetConfig {
-        depth: 0,
-        block: BlockKind::Bottleneck,
-        layers: [1, 1, 1, 1],
-        width: 1.0,
-        sk: true,
-        base: 8,
-        small_stem: true,
-        in_channels: 3,
-        sk_ratio: 0.0625,
-        sk_min_dim: 32,
-    }
+    simclr::testing::tiny_sk_config(true)
 }
 
 /// A small SK-ResNet with a 2-layer head whose every tensor is random (a fresh net has zero

@@ -4,7 +4,7 @@
 //! BN running statistics after the step.
 
 use simclr::autograd::Tape;
-use simclr::nn::{Block, BlockKind, Ctx, Linear, ResNet, ResNetConfig};
+use simclr::nn::{Block, Ctx, Linear, ResNet, ResNetConfig};
 use simclr::ops;
 use simclr::params::ParamStore;
 use simclr::testing::{assert_close, load_fixture, tolerance};
@@ -58,18 +58,7 @@ fn check_store(store: &ParamStore, fx: &HashMap<String, Tensor>, tol: f64, what:
 }
 
 fn tiny_config() -> ResNetConfig {
-    ResNetConfig {
-        depth: 0,
-        block: BlockKind::Bottleneck,
-        layers: [1, 1, 1, 1],
-        width: 1.0,
-        sk: true,
-        base: 8,
-        small_stem: false,
-        in_channels: 3,
-        sk_ratio: 0.0625,
-        sk_min_dim: 32,
-    }
+    simclr::testing::tiny_sk_config(false)
 }
 
 // Tolerances: the longest reduction is a batch-norm statistic or a convolution's receptive field

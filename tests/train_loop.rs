@@ -1,7 +1,7 @@
 //! A plain training loop (SGD + cross-entropy) on a small SK-ResNet lowers the loss on fixed data.
 
 use simclr::autograd::Tape;
-use simclr::nn::{BlockKind, Ctx, Linear, ResNet, ResNetConfig};
+use simclr::nn::{Ctx, Linear, ResNet, ResNetConfig};
 use simclr::ops;
 use simclr::optim::Sgd;
 use simclr::params::ParamStore;
@@ -13,16 +13,8 @@ fn sgd_lowers_the_loss_of_a_small_sk_resnet() {
     let seed = fresh_seed("train loop");
     let mut rng = Rng::new(seed);
     let cfg = ResNetConfig {
-        depth: 0,
-        block: BlockKind::Bottleneck,
-        layers: [1, 1, 1, 1],
-        width: 1.0,
-        sk: true,
-        base: 8,
-        small_stem: true,
-        in_channels: 3,
-        sk_ratio: 0.0625,
         sk_min_dim: 8,
+        ..simclr::testing::tiny_sk_config(true)
     };
     let mut store = ParamStore::new(DType::F32, seed);
     let net = ResNet::new(&mut store, "encoder", &cfg).unwrap();
