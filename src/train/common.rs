@@ -185,6 +185,41 @@ pub fn stack(parts: &[Tensor], device: Device) -> Result<Tensor> {
     Tensor::from_vec(data, &shape)?.to_device(device)
 }
 
+/// Where a training step stands, for its metrics line.
+pub struct StepInfo<'a> {
+    pub stage: &'static str,
+    pub epoch: usize,
+    pub lr: f64,
+    pub images: usize,
+    pub started: Instant,
+    pub progress: &'a Progress,
+}
+
+/// The end of a supervised-style step: backward from `loss`, one LARS step, then the metrics
+/// line (every `log_every` steps) and the progress bar. Returns the loss value.
+pub fn finish_step(
+    env: &mut Env,
+    tape: Tape,
+    loss: &crate::autograd::Var,
+    store: &mut ParamStore,
+    opt: &mut crate::optim::Lars,
+    pos: &mut super::state::Position,
+    info: StepInfo,
+) -> Result<f64> {
+    let lv = loss.value().item()?;
+    tape.backward(loss, store)?;
+    opt.step(store, info.lr)?;
+    pos.step += 1;
+    let ips = info.images as f64 / info.started.elapsed().as_secs_f64();
+    if pos.step % env.cfg.log_every == 0 {
+        env.run.log(super::run_dir::step_record(
+            info.stage, info.epoch, pos.step, lv, info.lr, ips,
+        ))?;
+    }
+    info.progress.update(pos.step, lv, info.lr, ips);
+    Ok(lv)
+}
+
 /// Top-1 and top-k hits of one row of logits.
 fn hits(row: &[f64], label: usize, k: usize) -> (bool, bool) {
     let target = row[label];

@@ -2,10 +2,9 @@
 //! (BN in eval mode, nothing recorded); a student of any architecture learns from its
 //! softened predictions, optionally mixed with the labelled cross-entropy (α < 1).
 
-use super::common::{lars, schedule, Env, Progress};
+use super::common::{finish_step, lars, schedule, Env, Progress, StepInfo};
 use super::finetune::finish_classifier;
 use super::model::{Classifier, ModelMeta};
-use super::run_dir::step_record;
 use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
@@ -111,16 +110,15 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
             // The labels are only used when α < 1 (all training images carry one here).
             let labels = (dc.alpha < 1.0).then_some(b.labels.as_slice());
             let loss = ops::distill(&mut tape, &logits, &teacher_logits, labels, spec)?;
-            let lv = loss.value().item()?;
-            tape.backward(&loss, &mut store)?;
-            opt.step(&mut store, lr)?;
-            pos.step += 1;
-            let ips = b.labels.len() as f64 / t0.elapsed().as_secs_f64();
-            if pos.step % env.cfg.log_every == 0 {
-                env.run
-                    .log(step_record(STAGE, epoch, pos.step, lv, lr, ips))?;
-            }
-            progress.update(pos.step, lv, lr, ips);
+            let info = StepInfo {
+                stage: STAGE,
+                epoch,
+                lr,
+                images: b.labels.len(),
+                started: t0,
+                progress: &progress,
+            };
+            finish_step(env, tape, &loss, &mut store, &mut opt, &mut pos, info)?;
         }
         pos.epochs_done = epoch + 1;
         state::save(&state_path, &store, &opt, Vec::new(), &pos)?;

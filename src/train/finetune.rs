@@ -2,9 +2,8 @@
 //! projection head kept up to layer k; or, with no checkpoint, the supervised-from-scratch
 //! baseline on the same subset. Crop + flip augmentation, cross-entropy, LARS.
 
-use super::common::{evaluate, label_subset, lars, schedule, Env, Progress};
+use super::common::{evaluate, finish_step, label_subset, lars, schedule, Env, Progress, StepInfo};
 use super::model::{self, Classifier, ModelMeta};
-use super::run_dir::step_record;
 use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
@@ -112,16 +111,15 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
             let x = tape.constant(b.views[0].to_device(env.device)?);
             let logits = clf.logits(&mut Ctx::new(&mut tape, &mut store, true), &x)?;
             let loss = ops::cross_entropy(&mut tape, &logits, &b.labels)?;
-            let lv = loss.value().item()?;
-            tape.backward(&loss, &mut store)?;
-            opt.step(&mut store, lr)?;
-            pos.step += 1;
-            let ips = b.labels.len() as f64 / t0.elapsed().as_secs_f64();
-            if pos.step % env.cfg.log_every == 0 {
-                env.run
-                    .log(step_record(stage, epoch, pos.step, lv, lr, ips))?;
-            }
-            progress.update(pos.step, lv, lr, ips);
+            let info = StepInfo {
+                stage,
+                epoch,
+                lr,
+                images: b.labels.len(),
+                started: t0,
+                progress: &progress,
+            };
+            finish_step(env, tape, &loss, &mut store, &mut opt, &mut pos, info)?;
         }
         pos.epochs_done = epoch + 1;
         state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
