@@ -45,6 +45,10 @@ pub enum Error {
     #[error("autograd: {0}")]
     Autograd(String),
 
+    /// A configuration that does not fit in the device's (or the host's) memory.
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
+
     /// A failure inside the CUDA runtime, cuBLAS, cuDNN or one of our kernels.
     #[error("cuda: {0}")]
     Cuda(String),

@@ -1,73 +1,298 @@
-//! `simclr bench`: times training steps (forward + backward + SGD update) of an architecture on
-//! random images, after warm-up steps, and prints ms/step and images/s.
+//! `simclr bench`: times training steps of an architecture on random images and reports the
+//! step time, the memory it peaked at, and the model's FLOP rate.
+//!
+//! Before the first step, the memory plan (`train::memory_plan`) runs two small probe steps,
+//! predicts the peak of the requested configuration, and stops with a message saying what would
+//! fit if it does not. After the timed steps it prints the measured peak beside the prediction.
 
 use crate::autograd::Tape;
 use crate::nn::{Ctx, Linear, ResNet, ResNetConfig};
-use crate::optim::Sgd;
 use crate::params::ParamStore;
-use crate::{ops, DType, DeviceRequest, Result, Rng, Tensor};
+use crate::train::common::lars;
+use crate::train::contrastive_step::contrastive_step;
+use crate::train::grad_cache::running_stats;
+use crate::train::memory_plan::{self, Budget, MemoryPlan, StepShape};
+use crate::train::model::{ModelMeta, SimClrNet};
+use crate::{ops, DType, Device, DeviceRequest, Error, Result, Rng, Tensor};
 use std::time::Instant;
+
+/// Dense bf16 tensor-core rate measured on an H100 (PERFORMANCE.md), for the FLOP-rate line.
+const H100_BF16_MEASURED_TFLOPS: f64 = 800.0;
+const GIB: f64 = (1u64 << 30) as f64;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchTask {
+    /// SimCLRv2 pretraining: two views, encoder + 3-layer head, NT-Xent, LARS.
+    Pretrain,
+    /// Supervised: encoder + linear classifier, cross-entropy, LARS.
+    Supervised,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     #[arg(long, default_value = "r50_1x_sk1")]
     pub model: String,
+    /// Images per step (pretraining runs two views of each through the encoder).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     #[arg(long, default_value_t = 224)]
     pub image_size: usize,
+    #[arg(long, value_enum, default_value = "pretrain")]
+    pub task: BenchTask,
+    /// Pretraining only: rows of views per micro-batch (gradient caching).
+    #[arg(long)]
+    pub micro_batch: Option<usize>,
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
+    #[arg(long, default_value_t = 0.3)]
+    pub lr: f64,
     #[arg(long, default_value = "cpu")]
     pub device: DeviceRequest,
+    /// Plan against this many GiB instead of what the device has free.
+    #[arg(long)]
+    pub memory_limit: Option<f64>,
+    /// Skip the memory plan (no probe steps).
+    #[arg(long)]
+    pub no_plan: bool,
+}
+
+/// The model and what one step of it does, for either task.
+struct Bench {
+    store: ParamStore,
+    kind: Kind,
+    rows_per_image: usize,
+    /// Forward multiply-accumulates per row of the encoder.
+    macs_per_row: f64,
+}
+
+enum Kind {
+    Pretrain(Box<SimClrNet>),
+    Supervised(Box<ResNet>, Box<Linear>),
+}
+
+const TAU: f64 = 0.1;
+const CLASSES: usize = 10;
+
+impl Bench {
+    fn new(a: &BenchArgs, device: Device) -> Result<Self> {
+        let cfg = ResNetConfig::parse(&a.model)?.for_image_size(a.image_size);
+        let macs_per_row = ResNet::new(&mut ParamStore::meta(), "encoder", &cfg)?
+            .describe(a.image_size)?
+            .total_macs() as f64;
+        let mut store = ParamStore::new(DType::F32, 0);
+        let (kind, rows_per_image) = match a.task {
+            BenchTask::Pretrain => {
+                let meta = ModelMeta {
+                    stage: "pretrain".into(),
+                    model: a.model.clone(),
+                    image_size: a.image_size,
+                    in_channels: 3,
+                    proj_layers: 3,
+                    proj_dim: 128,
+                    proj_layer: 0,
+                    num_classes: CLASSES,
+                };
+                let net = SimClrNet::new(&mut store, meta)?;
+                (Kind::Pretrain(Box::new(net)), 2)
+            }
+            BenchTask::Supervised => {
+                let encoder = ResNet::new(&mut store, "encoder", &cfg)?;
+                let fc = Linear::new(&mut store, "classifier", cfg.out_dim(), CLASSES, true)?;
+                (Kind::Supervised(Box::new(encoder), Box::new(fc)), 1)
+            }
+        };
+        store.to(device, DType::F32)?;
+        Ok(Bench {
+            store,
+            kind,
+            rows_per_image,
+            macs_per_row,
+        })
+    }
+
+    /// Forward + backward over `rows` rows of random images; the loss.
+    fn forward_backward(&mut self, x: &Tensor, micro: Option<usize>) -> Result<f64> {
+        match &self.kind {
+            Kind::Pretrain(net) => {
+                Ok(contrastive_step(net, &mut self.store, x, micro, TAU, None)?.0)
+            }
+            Kind::Supervised(enc, fc) => {
+                let n = x.shape()[0];
+                let labels: Vec<usize> = (0..n).map(|i| i % CLASSES).collect();
+                let mut tape = Tape::new();
+                let xv = tape.constant(x.clone());
+                let mut ctx = Ctx::new(&mut tape, &mut self.store, true);
+                let h = enc.forward(&mut ctx, &xv)?;
+                let logits = fc.forward(&mut ctx, &h)?;
+                let loss = ops::cross_entropy(&mut tape, &logits, &labels)?;
+                let v = loss.value().item()?; // synchronises a GPU
+                tape.backward(&loss, &mut self.store)?;
+                Ok(v)
+            }
+        }
+    }
+
+    /// Two probe steps (k and 2k images, k at most 4 and an eighth of the batch) that leave the
+    /// model as it was: the memory plan. Larger probes extrapolate better (the CPU's peak per
+    /// row creeps up by about 10% from 2 to 128 rows) but cost time and must themselves fit.
+    fn plan(&mut self, a: &BenchArgs, device: Device) -> Result<MemoryPlan> {
+        let mut probes = Vec::new();
+        let saved = running_stats(&self.store);
+        let k = (a.batch_size / 8).clamp(1, 4);
+        for images in [k, 2 * k] {
+            let rows = images * self.rows_per_image;
+            let x = random_images(rows, a.image_size, device, 99)?;
+            // The plain step: a micro-batch's second pass is exactly this at fewer rows.
+            let peak =
+                memory_plan::measure_peak(device, || self.forward_backward(&x, None).map(|_| ()))?;
+            self.store.zero_grads();
+            probes.push((rows, peak));
+        }
+        for (id, t) in saved {
+            self.store.set_value(id, t)?;
+        }
+        // LARS keeps one momentum buffer per trainable tensor, made on the first update.
+        let state: usize = self
+            .store
+            .ids()
+            .filter(|&id| self.store.is_trainable(id))
+            .filter_map(|id| self.store.value(id).ok())
+            .map(|t| t.numel() * t.dtype().size_in_bytes())
+            .sum();
+        // Under gradient caching the whole batch's images (the input and its split into
+        // micro-batches) and its projections, normalised projections and their gradient (f32)
+        // are live besides one micro-batch. Counted whether or not caching is on, so that the
+        // micro-batch the plan suggests is the one it accepts.
+        let per_batch_row = match &self.kind {
+            Kind::Pretrain(net) => {
+                let image = (a.image_size * a.image_size * 3 * 4) as f64;
+                2.0 * image + 4.0 * 4.0 * net.meta.proj_dim as f64
+            }
+            Kind::Supervised(..) => 0.0,
+        };
+        MemoryPlan::fit(&probes, state, per_batch_row)
+    }
+}
+
+fn random_images(rows: usize, size: usize, device: Device, seed: u64) -> Result<Tensor> {
+    let mut rng = Rng::new(seed);
+    Tensor::randn(&[rows, size, size, 3], 1.0, DType::F32, &mut rng)?.to_device(device)
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
+    if a.batch_size == 0 || a.steps == 0 {
+        return Err(Error::Config(
+            "--batch-size and --steps must be at least 1".into(),
+        ));
+    }
+    if a.micro_batch.is_some() && a.task != BenchTask::Pretrain {
+        return Err(Error::Config(
+            "--micro-batch applies to the contrastive (pretrain) task only".into(),
+        ));
+    }
     let device = a.device.resolve()?;
-    let cfg = ResNetConfig::parse(&a.model)?.for_image_size(a.image_size);
-    let mut store = ParamStore::new(DType::F32, 0);
-    let net = ResNet::new(&mut store, "encoder", &cfg)?;
-    let fc = Linear::new(&mut store, "classifier", cfg.out_dim(), 10, true)?;
-    store.to(device, DType::F32)?;
-    let mut rng = Rng::new(1);
-    let x = Tensor::randn(
-        &[a.batch_size, a.image_size, a.image_size, 3],
-        1.0,
-        DType::F32,
-        &mut rng,
-    )?
-    .to_device(device)?;
-    let labels: Vec<usize> = (0..a.batch_size).map(|i| i % 10).collect();
-    let mut sgd = Sgd::new(0.01, 0.9, 0.0);
+    let mut b = Bench::new(a, device)?;
+    let rows = a.batch_size * b.rows_per_image;
+    let what = format!(
+        "{:?} step of {} at batch {} ({} rows of {} px){}",
+        a.task,
+        a.model,
+        a.batch_size,
+        rows,
+        a.image_size,
+        a.micro_batch
+            .map(|m| format!(" in micro-batches of {m} rows"))
+            .unwrap_or_default()
+    )
+    .to_lowercase();
+
+    let predicted = if a.no_plan {
+        None
+    } else {
+        let plan = b.plan(a, device)?;
+        let budget = Budget::for_device(device, a.memory_limit)?;
+        let shape = StepShape {
+            what: &what,
+            rows,
+            micro: a.micro_batch,
+            rows_per_image: b.rows_per_image,
+        };
+        let need = memory_plan::check_fits(&plan, &shape, &budget)?;
+        println!(
+            "memory plan: {:.3} GiB predicted ({:.3} GiB fixed + {:.2} MiB per row; probes {:?}); \
+             {} allows {:.2} GiB",
+            need / GIB,
+            plan.fixed / GIB,
+            plan.per_row / (1 << 20) as f64,
+            plan.probes,
+            budget.source,
+            budget.bytes / GIB
+        );
+        Some(need)
+    };
+
+    let x = random_images(rows, a.image_size, device, 1)?;
+    let mut opt = lars(1e-6);
     let mut times = Vec::with_capacity(a.steps);
+    let mut losses = Vec::with_capacity(a.warmup + a.steps);
+    let mut peak = 0usize;
     for i in 0..a.warmup + a.steps {
-        let t0 = Instant::now();
-        let mut tape = Tape::new();
-        let xv = tape.constant(x.clone());
-        let mut ctx = Ctx::new(&mut tape, &mut store, true);
-        let h = net.forward(&mut ctx, &xv)?;
-        let logits = fc.forward(&mut ctx, &h)?;
-        let loss = ops::cross_entropy(&mut tape, &logits, &labels)?;
-        loss.value().item()?; // synchronises a GPU
-        tape.backward(&loss, &mut store)?;
-        sgd.step(&mut store)?;
+        let mut measure = || -> Result<f64> {
+            let t0 = Instant::now();
+            let loss = b.forward_backward(&x, a.micro_batch)?;
+            opt.step(&mut b.store, a.lr)?;
+            // The loss read above waited for the forward; the update needs its own wait.
+            crate::tensor::synchronize(device)?;
+            losses.push(loss);
+            Ok(t0.elapsed().as_secs_f64())
+        };
+        let mut secs = 0.0;
+        let p = memory_plan::measure_peak(device, || {
+            secs = measure()?;
+            Ok(())
+        })?;
+        peak = peak.max(p);
         if i >= a.warmup {
-            times.push(t0.elapsed().as_secs_f64());
+            times.push(secs);
         }
     }
-    times.sort_by(|p, q| p.total_cmp(q));
-    let median = times[times.len() / 2];
+    let mut sorted = times.clone();
+    sorted.sort_by(|p, q| p.total_cmp(q));
+    let median = sorted[sorted.len() / 2];
+    let images_per_s = a.batch_size as f64 / median;
+    // Training ≈ 3x the forward's FLOPs (forward, input gradient, weight gradient); gradient
+    // caching runs one more forward.
+    let passes = if a.micro_batch.is_some() { 4.0 } else { 3.0 };
+    let tflops = 2.0 * b.macs_per_row * rows as f64 * passes / median / 1e12;
     println!(
-        "{} batch {} at {} px on {device}: median {:.1} ms/step ({:.1} images/s) over {} steps, min {:.1} ms",
-        cfg.name(),
-        a.batch_size,
-        a.image_size,
+        "{} on {device}: median {:.1} ms/step ({:.1} images/s) over {} steps, min {:.1} ms",
+        what,
         median * 1e3,
-        a.batch_size as f64 / median,
+        images_per_s,
         times.len(),
-        times[0] * 1e3
+        sorted[0] * 1e3
     );
+    let losses_txt: Vec<String> = losses.iter().map(|l| format!("{l:.4}")).collect();
+    println!("loss per step (warm-up included): {}", losses_txt.join(" "));
+    println!(
+        "peak memory: {:.3} GiB measured{}",
+        peak as f64 / GIB,
+        predicted
+            .map(|p| format!(", {:.3} GiB predicted", p / GIB))
+            .unwrap_or_default()
+    );
+    let rate = format!(
+        "encoder FLOP rate: {tflops:.2} TFLOP/s ({:.0} GFLOP per step)",
+        2.0 * b.macs_per_row * rows as f64 * passes / 1e9
+    );
+    match device {
+        Device::Cuda(_) => println!(
+            "{rate} = {:.1}% of the H100's measured dense bf16 rate ({H100_BF16_MEASURED_TFLOPS} TFLOP/s)",
+            100.0 * tflops / H100_BF16_MEASURED_TFLOPS
+        ),
+        Device::Cpu => println!("{rate}"),
+    }
     Ok(())
 }

@@ -19,8 +19,21 @@ pub struct DeviceBuffer {
 impl DeviceBuffer {
     pub fn alloc(gpu: &Arc<Gpu>, bytes: usize) -> Result<Self> {
         // Zero-byte allocations are errors in CUDA; a tiny one keeps every pointer valid.
-        let ptr = unsafe { result::malloc_async(gpu.cu_stream(), bytes.max(1)) }
-            .call("cuMemAllocAsync")?;
+        let ptr = match unsafe { result::malloc_async(gpu.cu_stream(), bytes.max(1)) } {
+            Ok(p) => p,
+            Err(e) if e.0 == sys::cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY => {
+                return Err(crate::Error::OutOfMemory(format!(
+                    "cuda:{} could not allocate {:.1} MiB more (tensors hold {:.2} GiB); \
+                     run `simclr bench` with the same model and batch to see what fits, or use \
+                     --micro-batch",
+                    gpu.ordinal,
+                    bytes as f64 / (1u64 << 20) as f64,
+                    crate::tensor::memory::current_bytes(crate::Device::Cuda(gpu.ordinal)) as f64
+                        / (1u64 << 30) as f64
+                )))
+            }
+            Err(e) => return Err(e).call("cuMemAllocAsync"),
+        };
         Ok(DeviceBuffer {
             ptr,
             bytes,

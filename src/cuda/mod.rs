@@ -15,6 +15,7 @@ pub mod conv;
 mod device;
 pub mod distill;
 mod error;
+pub mod memory;
 mod module;
 pub mod ntxent;
 pub mod ops;

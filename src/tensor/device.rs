@@ -66,3 +66,17 @@ impl DeviceRequest {
         }
     }
 }
+
+/// Waits until everything queued on `device` has run (a no-op on the CPU, which is synchronous).
+pub fn synchronize(device: Device) -> crate::Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(i) => crate::cuda::gpu(i)?.synchronize(),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => Err(crate::Error::device(
+            "synchronize",
+            crate::cuda_unavailable_reason(),
+        )),
+    }
+}

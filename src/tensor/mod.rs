@@ -6,9 +6,10 @@
 
 mod device;
 mod dtype;
+pub mod memory;
 mod storage;
 
-pub use device::{Device, DeviceRequest};
+pub use device::{synchronize, Device, DeviceRequest};
 pub use dtype::{DType, Element, Float};
 pub use storage::{CpuStorage, Storage};
 
@@ -20,6 +21,8 @@ use std::sync::Arc;
 pub struct Tensor {
     shape: Vec<usize>,
     storage: Arc<Storage>,
+    /// Counts the storage's bytes while any tensor shares it (see [`memory`]).
+    mem: Arc<memory::MemToken>,
 }
 
 impl fmt::Debug for Tensor {
@@ -42,6 +45,7 @@ impl Tensor {
     pub fn from_storage(storage: Storage, shape: &[usize]) -> Self {
         Tensor {
             shape: shape.to_vec(),
+            mem: Arc::new(memory::MemToken::new(&storage)),
             storage: Arc::new(storage),
         }
     }
@@ -134,7 +138,17 @@ impl Tensor {
 
     /// Mutable access to the storage, copying it first if it is shared (optimizer updates).
     pub fn storage_mut(&mut self) -> &mut Storage {
+        self.unshare();
         Arc::make_mut(&mut self.storage)
+    }
+
+    /// Gives this tensor its own copy of a shared storage (and a token counting the copy).
+    fn unshare(&mut self) {
+        if Arc::strong_count(&self.storage) > 1 {
+            let copy = (*self.storage).clone();
+            self.mem = Arc::new(memory::MemToken::new(&copy));
+            self.storage = Arc::new(copy);
+        }
     }
 
     /// The last dimension (channels in NHWC, features in [N, C]).
@@ -182,6 +196,7 @@ impl Tensor {
         Ok(Tensor {
             shape: shape.to_vec(),
             storage: self.storage.clone(),
+            mem: self.mem.clone(),
         })
     }
 
@@ -209,6 +224,7 @@ impl Tensor {
     /// Mutable host vector of a CPU tensor (copy-on-write when shared).
     pub fn cpu_vec_mut<T: Element>(&mut self, op: &'static str) -> Result<&mut Vec<T>> {
         let dev = self.device();
+        self.unshare();
         match Arc::make_mut(&mut self.storage) {
             Storage::Cpu(s) => {
                 let dt = s.dtype();

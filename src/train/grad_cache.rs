@@ -77,7 +77,7 @@ pub fn contrastive_step_cached(
 }
 
 /// The current values of the buffers (BN running statistics).
-fn running_stats(store: &ParamStore) -> Vec<(ParamId, Tensor)> {
+pub fn running_stats(store: &ParamStore) -> Vec<(ParamId, Tensor)> {
     store
         .ids()
         .filter(|&id| !store.is_trainable(id))

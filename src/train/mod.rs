@@ -4,10 +4,12 @@
 
 pub mod common;
 pub mod config;
+pub mod contrastive_step;
 pub mod distill;
 pub mod finetune;
 pub mod grad_cache;
 pub mod linear_eval;
+pub mod memory_plan;
 pub mod model;
 pub mod plot;
 pub mod pretrain;

@@ -1,0 +1,35 @@
+//! One contrastive forward + backward (no update): the whole batch on one tape, or in
+//! micro-batches with gradient caching ([`super::grad_cache`]). Shared by the trainer's bench
+//! and memory planner so that what is measured is what is trained.
+
+use super::grad_cache;
+use super::model::SimClrNet;
+use crate::autograd::Tape;
+use crate::nn::Ctx;
+use crate::ops;
+use crate::params::ParamStore;
+use crate::{Result, Tensor};
+
+/// Leaves the step's gradients accumulated in `store`; returns (loss, contrastive accuracy).
+/// `views` is [2B, H, W, C]: the B first views, then the B second views.
+pub fn contrastive_step(
+    net: &SimClrNet,
+    store: &mut ParamStore,
+    views: &Tensor,
+    micro: Option<usize>,
+    tau: f64,
+    queue: Option<&Tensor>,
+) -> Result<(f64, f64)> {
+    if let Some(m) = micro {
+        return grad_cache::contrastive_step_cached(net, store, views, m, tau, queue, true);
+    }
+    let mut tape = Tape::new();
+    let x = tape.constant(views.clone());
+    let z = net.project(&mut Ctx::new(&mut tape, store, true), &x)?;
+    let zn = ops::l2_normalize(&mut tape, &z)?;
+    let loss = ops::ntxent::ntxent(&mut tape, &zn, queue, tau)?;
+    let acc = ops::ntxent::ntxent_accuracy(zn.value(), queue)?;
+    let loss_v = loss.value().item()?;
+    tape.backward(&loss, store)?;
+    Ok((loss_v, acc))
+}
