@@ -144,3 +144,24 @@ fn impossible_bench_settings_are_errors() {
         assert!(err.starts_with("error: "), "{err}");
     }
 }
+
+#[test]
+fn recompute_lowers_the_measured_peak() {
+    let base = [TINY, &["--batch-size", "32", "--steps", "1", "--no-plan"]].concat();
+    let re = [base.as_slice(), &["--recompute"]].concat();
+    let (c1, o1, e1) = simclr(&base);
+    let (c2, o2, e2) = simclr(&re);
+    assert_eq!((c1, c2), (0, 0), "{e1}{e2}");
+    let kept = peak_measured(&o1);
+    let recomputed = peak_measured(&o2);
+    assert!(recomputed < 0.95 * kept, "{recomputed} vs {kept} GiB");
+}
+
+/// The measured peak (GiB) of a run without a plan.
+fn peak_measured(out: &str) -> f64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("peak memory:"))
+        .unwrap_or_else(|| panic!("no peak line in {out}"));
+    line.split_whitespace().nth(2).unwrap().parse().unwrap()
+}

@@ -143,8 +143,17 @@ fn eval_mode_matches(with_queue: bool) {
     let tol = tolerance(DType::F64, K, DEPTH);
     for micro in [2, 3, 2 * B] {
         let (net, mut got) = self::net(seed);
-        let (loss, acc) =
-            contrastive_step_cached(&net, &mut got, &x, micro, TAU, q.as_ref(), false).unwrap();
+        let (loss, acc) = contrastive_step_cached(
+            &net,
+            &mut got,
+            &x,
+            micro,
+            TAU,
+            q.as_ref(),
+            false,
+            micro % 2 == 1,
+        )
+        .unwrap();
         let what = format!("eval BN, queue {with_queue}, micro {micro}");
         assert!(
             (loss - loss_want).abs() <= tol * loss_want.abs(),
@@ -174,7 +183,7 @@ fn train_bn_single_micro_batch_is_the_plain_step() {
     let loss_want = plain_step(&net, &mut want, &x, Some(&q), true);
     let (net, mut got) = self::net(seed);
     let (loss, _) =
-        contrastive_step_cached(&net, &mut got, &x, 2 * B, TAU, Some(&q), true).unwrap();
+        contrastive_step_cached(&net, &mut got, &x, 2 * B, TAU, Some(&q), true, false).unwrap();
     // The same ops on the same values in the same order: bit for bit, and the running
     // statistics folded in once (pass 1 leaves them alone).
     assert_eq!(loss, loss_want);
@@ -187,7 +196,7 @@ fn train_bn_updates_running_stats_once_per_micro_batch() {
     let x = views(seed);
     let micro = 3;
     let (net, mut got) = self::net(seed);
-    contrastive_step_cached(&net, &mut got, &x, micro, TAU, None, true).unwrap();
+    contrastive_step_cached(&net, &mut got, &x, micro, TAU, None, true, true).unwrap();
     // Expected: one train-mode forward per micro-batch, in order.
     let (net, mut want) = self::net(seed);
     for part in split_rows(&x, micro).unwrap() {

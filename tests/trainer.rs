@@ -173,3 +173,34 @@ fn pipeline_writes_checkpoints_metrics_summary_and_plot() {
     let png = std::fs::read(dir.join("metrics.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
 }
+
+#[test]
+fn recomputing_activations_trains_to_the_same_weights() {
+    let (a, b) = (scratch("kept"), scratch("recomputed"));
+    let mut cfg = tiny(&a);
+    cfg.pretrain.epochs = 1;
+    cfg.finetune.epochs = 1;
+    let run = |cfg: Config| {
+        let out = cfg.out.clone();
+        let mut env = Env::open(cfg, false).unwrap();
+        pretrain::run(&mut env).unwrap();
+        finetune::run(
+            &mut env,
+            "finetune",
+            Some(&out.join("pretrain.safetensors")),
+        )
+        .unwrap();
+    };
+    run(cfg.clone());
+    cfg.out = b.clone();
+    cfg.recompute = true;
+    run(cfg);
+    for name in ["pretrain.safetensors", "finetune.safetensors"] {
+        assert!(
+            tensors(&a.join(name)) == tensors(&b.join(name)),
+            "{name} differs"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}

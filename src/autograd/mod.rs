@@ -5,9 +5,14 @@
 //! other consumers are added); gradients of parameters *accumulate* into the [`ParamStore`]
 //! across backward passes until the optimizer zeroes them.
 
+mod saved;
+
+pub use saved::{Recompute, Saved};
+
 use crate::params::{ParamId, ParamStore};
 use crate::{ops, Error, Result, Tensor};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 pub type VarId = usize;
 
@@ -17,6 +22,8 @@ pub struct Var {
     id: VarId,
     value: Tensor,
     requires_grad: bool,
+    /// How to recompute `value` in backward instead of keeping it (see [`Saved`]).
+    recompute: Option<Rc<Recompute>>,
 }
 
 impl Var {
@@ -31,6 +38,11 @@ impl Var {
     }
     pub fn requires_grad(&self) -> bool {
         self.requires_grad
+    }
+    /// Marks the value as recomputable by `r` (ops that read it save the recipe instead).
+    pub fn with_recompute(mut self, r: Rc<Recompute>) -> Var {
+        self.recompute = Some(r);
+        self
     }
 }
 
@@ -48,6 +60,7 @@ struct Node {
 
 pub struct Tape {
     recording: bool,
+    recompute: bool,
     next_id: VarId,
     nodes: Vec<Node>,
     param_leaves: Vec<(VarId, ParamId)>,
@@ -76,6 +89,7 @@ impl Tape {
     pub fn new() -> Self {
         Tape {
             recording: true,
+            recompute: false,
             next_id: 0,
             nodes: Vec::new(),
             param_leaves: Vec::new(),
@@ -94,6 +108,24 @@ impl Tape {
         self.recording
     }
 
+    /// Recompute cheap activations (BN + ReLU outputs) in backward instead of keeping them.
+    pub fn set_recompute(&mut self, on: bool) {
+        self.recompute = on;
+    }
+
+    /// Whether ops should attach recipes to their outputs (recording, with recomputation on).
+    pub fn recomputes(&self) -> bool {
+        self.recording && self.recompute
+    }
+
+    /// What an op reading `v` keeps for its backward: the recipe if `v` has one, else `v`.
+    pub fn save(&self, v: &Var) -> Saved {
+        match &v.recompute {
+            Some(r) if self.recompute => Saved::Recompute(r.clone()),
+            _ => Saved::Value(v.value.clone()),
+        }
+    }
+
     /// Number of recorded ops (for tests and profiling).
     pub fn len(&self) -> usize {
         self.nodes.len()
@@ -109,6 +141,7 @@ impl Tape {
             id,
             value,
             requires_grad,
+            recompute: None,
         }
     }
 

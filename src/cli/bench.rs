@@ -53,6 +53,9 @@ pub struct BenchArgs {
     /// Plan against this many GiB instead of what the device has free.
     #[arg(long)]
     pub memory_limit: Option<f64>,
+    /// Recompute BN + ReLU outputs in backward instead of keeping them.
+    #[arg(long)]
+    pub recompute: bool,
     /// Skip the memory plan (no probe steps).
     #[arg(long)]
     pub no_plan: bool,
@@ -65,6 +68,7 @@ struct Bench {
     rows_per_image: usize,
     /// Forward multiply-accumulates per row of the encoder.
     macs_per_row: f64,
+    recompute: bool,
 }
 
 enum Kind {
@@ -109,19 +113,22 @@ impl Bench {
             kind,
             rows_per_image,
             macs_per_row,
+            recompute: a.recompute,
         })
     }
 
     /// Forward + backward over `rows` rows of random images; the loss.
     fn forward_backward(&mut self, x: &Tensor, micro: Option<usize>) -> Result<f64> {
+        let recompute = self.recompute;
         match &self.kind {
             Kind::Pretrain(net) => {
-                Ok(contrastive_step(net, &mut self.store, x, micro, TAU, None)?.0)
+                Ok(contrastive_step(net, &mut self.store, x, micro, TAU, None, recompute)?.0)
             }
             Kind::Supervised(enc, fc) => {
                 let n = x.shape()[0];
                 let labels: Vec<usize> = (0..n).map(|i| i % CLASSES).collect();
                 let mut tape = Tape::new();
+                tape.set_recompute(recompute);
                 let xv = tape.constant(x.clone());
                 let mut ctx = Ctx::new(&mut tape, &mut self.store, true);
                 let h = enc.forward(&mut ctx, &xv)?;

@@ -66,6 +66,9 @@ pub struct CommonArgs {
     /// Pretraining: memory-queue size (0: no momentum encoder).
     #[arg(long)]
     pub queue_size: Option<usize>,
+    /// Recompute BN + ReLU outputs in backward instead of keeping them (less memory).
+    #[arg(long)]
+    pub recompute: bool,
     /// Pretraining: run the network on at most this many views at a time (gradient caching;
     /// the loss still sees the whole batch).
     #[arg(long)]
@@ -119,6 +122,9 @@ impl CommonArgs {
         set!(c.pretrain.proj_layers, self.proj_layers);
         set!(c.pretrain.queue_size, self.queue_size);
         set!(c.pretrain.micro_batch, self.micro_batch.map(Some));
+        if self.recompute {
+            c.recompute = true;
+        }
         set!(c.finetune.proj_layer, self.proj_layer);
         set!(c.finetune.label_fraction, self.label_fraction);
         set!(c.distill.alpha, self.alpha);

@@ -26,6 +26,9 @@ pub struct Config {
     pub workers: usize,
     /// Write a metrics line every this many steps.
     pub log_every: usize,
+    /// Recompute BN + ReLU outputs in backward instead of keeping them (less activation
+    /// memory, one more BN-apply pass; the same gradients bit for bit).
+    pub recompute: bool,
     pub pretrain: PretrainConfig,
     pub finetune: FinetuneConfig,
     pub distill: DistillConfig,
@@ -120,6 +123,7 @@ impl Default for Config {
             out: PathBuf::from("runs/latest"),
             workers: 0,
             log_every: 10,
+            recompute: false,
             pretrain: PretrainConfig::default(),
             finetune: FinetuneConfig::default(),
             distill: DistillConfig::default(),

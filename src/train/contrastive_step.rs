@@ -19,11 +19,15 @@ pub fn contrastive_step(
     micro: Option<usize>,
     tau: f64,
     queue: Option<&Tensor>,
+    recompute: bool,
 ) -> Result<(f64, f64)> {
     if let Some(m) = micro {
-        return grad_cache::contrastive_step_cached(net, store, views, m, tau, queue, true);
+        return grad_cache::contrastive_step_cached(
+            net, store, views, m, tau, queue, true, recompute,
+        );
     }
     let mut tape = Tape::new();
+    tape.set_recompute(recompute);
     let x = tape.constant(views.clone());
     let z = net.project(&mut Ctx::new(&mut tape, store, true), &x)?;
     let zn = ops::l2_normalize(&mut tape, &z)?;

@@ -105,6 +105,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
             };
             let lr = sched.lr_at(pos.step);
             let mut tape = Tape::new();
+            tape.set_recompute(env.cfg.recompute);
             let xv = tape.constant(x);
             let logits = student.logits(&mut Ctx::new(&mut tape, &mut store, true), &xv)?;
             // The labels are only used when α < 1 (all training images carry one here).

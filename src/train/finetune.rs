@@ -108,6 +108,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
             let mut tape = Tape::new();
+            tape.set_recompute(env.cfg.recompute);
             let x = tape.constant(b.views[0].to_device(env.device)?);
             let logits = clf.logits(&mut Ctx::new(&mut tape, &mut store, true), &x)?;
             let loss = ops::cross_entropy(&mut tape, &logits, &b.labels)?;

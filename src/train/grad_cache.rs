@@ -32,6 +32,7 @@ use crate::{Error, Result, Tensor};
 /// One contrastive step over `views` ([2B, H, W, C]: the B view-a images, then their B view-b
 /// images) in micro-batches of at most `micro` rows. Leaves the step's parameter gradients
 /// accumulated in `store` (as `Tape::backward` does) and returns (loss, contrastive accuracy).
+#[allow(clippy::too_many_arguments)] // the step's inputs and its three switches
 pub fn contrastive_step_cached(
     net: &SimClrNet,
     store: &mut ParamStore,
@@ -40,6 +41,7 @@ pub fn contrastive_step_cached(
     tau: f64,
     queue: Option<&Tensor>,
     train_bn: bool,
+    recompute: bool,
 ) -> Result<(f64, f64)> {
     if micro == 0 {
         return Err(Error::Config("micro-batch size must be at least 1".into()));
@@ -68,6 +70,7 @@ pub fn contrastive_step_cached(
     // Pass 2: recompute each micro-batch on a tape and seed its backward with its slice of dz.
     for (x, g) in chunks.iter().zip(dz_parts) {
         let mut tape = Tape::new();
+        tape.set_recompute(recompute);
         let xv = tape.constant(x.clone());
         let z = net.project(&mut Ctx::new(&mut tape, store, train_bn), &xv)?;
         let zn = ops::l2_normalize(&mut tape, &z)?;

@@ -149,9 +149,11 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                     pc.temperature,
                     negatives.as_ref(),
                     true,
+                    env.cfg.recompute,
                 )?,
                 None => {
                     let mut tape = Tape::new();
+                    tape.set_recompute(env.cfg.recompute);
                     let x = tape.constant(x_all.clone());
                     let z = net.project(&mut Ctx::new(&mut tape, &mut store, true), &x)?;
                     let zn = ops::l2_normalize(&mut tape, &z)?;

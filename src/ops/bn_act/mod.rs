@@ -13,7 +13,7 @@ pub mod cpu;
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+use crate::autograd::{Recompute, Saved, Tape, Var};
 use crate::ops::batch_norm::{BatchStats, BnMode};
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 
@@ -187,14 +187,35 @@ fn record(
     let (xv, gv, bv) = (x.value(), gamma.value(), beta.value());
     let y = apply(xv, residual.map(|r| r.value()), gv, bv, &mean, &invstd)?;
     let batch_stats = stats.is_some();
-    let (xs, ys, gs) = (xv.clone(), y.clone(), gv.clone());
     let with_res = residual.is_some();
+    // Without a residual, y is a cheap function of what the backward keeps anyway: with
+    // recomputation on, neither this op nor its readers keep y (autograd::Saved).
+    let recipe = (tape.recomputes() && !with_res).then(|| {
+        let (x, g, b, m, i) = (
+            xv.clone(),
+            gv.clone(),
+            bv.clone(),
+            mean.clone(),
+            invstd.clone(),
+        );
+        Recompute::new(move || apply(&x, None, &g, &b, &m, &i))
+    });
+    let ys = match &recipe {
+        Some(r) => Saved::Recompute(r.clone()),
+        None => Saved::Value(y.clone()),
+    };
+    let (xs, gs) = (xv.clone(), gv.clone());
     let mut inputs = vec![x, gamma, beta];
     inputs.extend(residual);
     let out = tape.record(OP, &inputs, y, move |dy, needs| {
+        // This op ran before every reader of y, so its backward is y's last use.
+        let y = match &ys {
+            Saved::Recompute(r) => r.take()?,
+            Saved::Value(t) => t.clone(),
+        };
         let saved = BnActSaved {
             x: &xs,
-            y: &ys,
+            y: &y,
             gamma: &gs,
             mean: &mean,
             invstd: &invstd,
@@ -208,5 +229,9 @@ fn record(
         }
         Ok(r)
     });
+    let out = match recipe {
+        Some(r) => out.with_recompute(r),
+        None => out,
+    };
     Ok((out, stats))
 }

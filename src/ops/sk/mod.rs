@@ -65,9 +65,9 @@ pub fn sk_pool(tape: &mut Tape, u: &Var) -> Result<Var> {
 
 pub fn sk_mix(tape: &mut Tape, u: &Var, z: &Var) -> Result<Var> {
     let y = sk_mix_forward(u.value(), z.value())?;
-    let (uv, zv) = (u.value().clone(), z.value().clone());
+    let (us, zv) = (tape.save(u), z.value().clone());
     Ok(tape.record("sk_mix", &[u, z], y, move |dy, needs| {
-        let (du, dz) = sk_mix_backward(&uv, &zv, dy)?;
+        let (du, dz) = sk_mix_backward(&us.get()?, &zv, dy)?;
         Ok(vec![needs[0].then_some(du), needs[1].then_some(dz)])
     }))
 }
