@@ -96,3 +96,54 @@ fn small_sk_resnet_step_matches_the_cpu() {
         );
     }
 }
+
+/// Mixed precision: the GPU step with bf16 activations and fp32 master weights against the CPU
+/// in f32. Same loss and gradients within bf16's tolerance; every gradient reaches the master
+/// weights in f32.
+#[test]
+fn bf16_activations_with_f32_master_weights_match_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let seed = fresh_seed("bf16 model parity");
+    let build = |store: &mut ParamStore| {
+        let net = ResNet::new(store, "encoder", &config()).unwrap();
+        let fc = Linear::new(store, "classifier", config().out_dim(), 5, true).unwrap();
+        (net, fc)
+    };
+    let (mut cpu, mut gpu_store) = (
+        ParamStore::new(DType::F32, seed),
+        ParamStore::new(DType::F32, seed),
+    );
+    let (net, fc) = build(&mut cpu);
+    build(&mut gpu_store);
+    gpu_store.to(dev, DType::F32).unwrap();
+    let mut rng = Rng::new(seed);
+    let x = Tensor::randn(&[6, 16, 16, 3], 1.0, DType::F32, &mut rng).unwrap();
+    let labels: Vec<usize> = (0..6).map(|i| i % 5).collect();
+    let (_, loss_cpu) = step(&mut cpu, &net, &fc, &x, &labels);
+
+    let mut tape = Tape::new();
+    let xv = tape.constant(x.to_device(dev).unwrap());
+    let mut ctx = Ctx::new(&mut tape, &mut gpu_store, true).with_compute(Some(DType::BF16));
+    let h = net.forward(&mut ctx, &xv).unwrap();
+    assert_eq!(h.value().dtype(), DType::BF16, "activations run in bf16");
+    let logits = fc.forward(&mut ctx, &h).unwrap();
+    let logits = ctx.to_param_dtype(&logits).unwrap();
+    let loss = ops::cross_entropy(&mut tape, &logits, &labels).unwrap();
+    let loss_gpu = loss.value().to_device(Device::Cpu).unwrap();
+    tape.backward(&loss, &mut gpu_store).unwrap();
+
+    let tol = tolerance(DType::BF16, 1152, 40);
+    assert_close("loss", &loss_gpu, &loss_cpu, tol);
+    for id in cpu.ids() {
+        if let Some(g) = cpu.grad(id) {
+            let got = gpu_store.grad(id).unwrap();
+            assert_eq!(got.dtype(), DType::F32, "{}: master gradient", cpu.name(id));
+            assert_close(
+                &format!("grad {}", cpu.name(id)),
+                &got.to_device(Device::Cpu).unwrap(),
+                g,
+                tol,
+            );
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! micro-batch must reproduce the plain step, running statistics included.
 
 use simclr::autograd::Tape;
-use simclr::nn::{Ctx, ProjectionHead, ResNet, ResNetConfig};
+use simclr::nn::{ActivationPolicy, Ctx, ProjectionHead, ResNet, ResNetConfig};
 use simclr::ops;
 use simclr::params::{ParamKind, ParamStore};
 use simclr::testing::{assert_close, fresh_seed, relative_error, tolerance};
@@ -21,6 +21,13 @@ const TAU: f64 = 0.5;
 // about 40 layers deep (stem, four SK bottleneck blocks, the head, normalisation, the loss).
 const K: usize = 2048;
 const DEPTH: usize = 40;
+
+fn recompute(on: bool) -> ActivationPolicy {
+    ActivationPolicy {
+        compute: None,
+        recompute: on,
+    }
+}
 
 fn config() -> ResNetConfig {
     simclr::testing::tiny_sk_config(true)
@@ -151,7 +158,7 @@ fn eval_mode_matches(with_queue: bool) {
             TAU,
             q.as_ref(),
             false,
-            micro % 2 == 1,
+            recompute(micro % 2 == 1),
         )
         .unwrap();
         let what = format!("eval BN, queue {with_queue}, micro {micro}");
@@ -182,8 +189,17 @@ fn train_bn_single_micro_batch_is_the_plain_step() {
     let (net, mut want) = self::net(seed);
     let loss_want = plain_step(&net, &mut want, &x, Some(&q), true);
     let (net, mut got) = self::net(seed);
-    let (loss, _) =
-        contrastive_step_cached(&net, &mut got, &x, 2 * B, TAU, Some(&q), true, false).unwrap();
+    let (loss, _) = contrastive_step_cached(
+        &net,
+        &mut got,
+        &x,
+        2 * B,
+        TAU,
+        Some(&q),
+        true,
+        recompute(false),
+    )
+    .unwrap();
     // The same ops on the same values in the same order: bit for bit, and the running
     // statistics folded in once (pass 1 leaves them alone).
     assert_eq!(loss, loss_want);
@@ -196,7 +212,7 @@ fn train_bn_updates_running_stats_once_per_micro_batch() {
     let x = views(seed);
     let micro = 3;
     let (net, mut got) = self::net(seed);
-    contrastive_step_cached(&net, &mut got, &x, micro, TAU, None, true, true).unwrap();
+    contrastive_step_cached(&net, &mut got, &x, micro, TAU, None, true, recompute(true)).unwrap();
     // Expected: one train-mode forward per micro-batch, in order.
     let (net, mut want) = self::net(seed);
     for part in split_rows(&x, micro).unwrap() {

@@ -5,8 +5,7 @@
 //! predicts the peak of the requested configuration, and stops with a message saying what would
 //! fit if it does not. After the timed steps it prints the measured peak beside the prediction.
 
-use crate::autograd::Tape;
-use crate::nn::{Ctx, Linear, ResNet, ResNetConfig};
+use crate::nn::{ActivationPolicy, Linear, ResNet, ResNetConfig};
 use crate::params::ParamStore;
 use crate::train::common::lars;
 use crate::train::contrastive_step::contrastive_step;
@@ -56,6 +55,9 @@ pub struct BenchArgs {
     /// Recompute BN + ReLU outputs in backward instead of keeping them.
     #[arg(long)]
     pub recompute: bool,
+    /// Activation dtype: f32, bf16 (CUDA only; fp32 master weights), or auto (bf16 on a GPU).
+    #[arg(long, default_value = "auto")]
+    pub precision: String,
     /// Skip the memory plan (no probe steps).
     #[arg(long)]
     pub no_plan: bool,
@@ -68,7 +70,7 @@ struct Bench {
     rows_per_image: usize,
     /// Forward multiply-accumulates per row of the encoder.
     macs_per_row: f64,
-    recompute: bool,
+    policy: ActivationPolicy,
 }
 
 enum Kind {
@@ -113,24 +115,23 @@ impl Bench {
             kind,
             rows_per_image,
             macs_per_row,
-            recompute: a.recompute,
+            policy: policy(a, device)?,
         })
     }
 
     /// Forward + backward over `rows` rows of random images; the loss.
     fn forward_backward(&mut self, x: &Tensor, micro: Option<usize>) -> Result<f64> {
-        let recompute = self.recompute;
+        let policy = self.policy;
         match &self.kind {
             Kind::Pretrain(net) => {
-                Ok(contrastive_step(net, &mut self.store, x, micro, TAU, None, recompute)?.0)
+                Ok(contrastive_step(net, &mut self.store, x, micro, TAU, None, policy)?.0)
             }
             Kind::Supervised(enc, fc) => {
                 let n = x.shape()[0];
                 let labels: Vec<usize> = (0..n).map(|i| i % CLASSES).collect();
-                let mut tape = Tape::new();
-                tape.set_recompute(recompute);
+                let mut tape = policy.tape();
                 let xv = tape.constant(x.clone());
-                let mut ctx = Ctx::new(&mut tape, &mut self.store, true);
+                let mut ctx = policy.ctx(&mut tape, &mut self.store, true);
                 let h = enc.forward(&mut ctx, &xv)?;
                 let logits = fc.forward(&mut ctx, &h)?;
                 let loss = ops::cross_entropy(&mut tape, &logits, &labels)?;
@@ -181,6 +182,27 @@ impl Bench {
         };
         MemoryPlan::fit(&probes, state, per_batch_row)
     }
+}
+
+fn policy(a: &BenchArgs, device: Device) -> Result<ActivationPolicy> {
+    let bf16 = match (a.precision.as_str(), device) {
+        ("bf16", Device::Cpu) => {
+            return Err(Error::Config(
+                "--precision bf16 needs the CUDA backend (--device cuda)".into(),
+            ))
+        }
+        ("bf16", _) | ("auto", Device::Cuda(_)) => true,
+        ("f32", _) | ("auto", Device::Cpu) => false,
+        (p, _) => {
+            return Err(Error::Config(format!(
+                "--precision must be auto, f32 or bf16, got '{p}'"
+            )))
+        }
+    };
+    Ok(ActivationPolicy {
+        compute: bf16.then_some(DType::BF16),
+        recompute: a.recompute,
+    })
 }
 
 fn random_images(rows: usize, size: usize, device: Device, seed: u64) -> Result<Tensor> {

@@ -66,6 +66,9 @@ pub struct CommonArgs {
     /// Pretraining: memory-queue size (0: no momentum encoder).
     #[arg(long)]
     pub queue_size: Option<usize>,
+    /// Activation dtype: f32, bf16 (CUDA only, fp32 master weights) or auto (bf16 on a GPU).
+    #[arg(long)]
+    pub precision: Option<String>,
     /// Recompute BN + ReLU outputs in backward instead of keeping them (less memory).
     #[arg(long)]
     pub recompute: bool,
@@ -122,6 +125,7 @@ impl CommonArgs {
         set!(c.pretrain.proj_layers, self.proj_layers);
         set!(c.pretrain.queue_size, self.queue_size);
         set!(c.pretrain.micro_batch, self.micro_batch.map(Some));
+        set!(c.precision, self.precision);
         if self.recompute {
             c.recompute = true;
         }

@@ -90,17 +90,16 @@ impl BatchNorm {
     }
 
     fn forward_act(&self, ctx: &mut Ctx, x: &Var, act: Activation) -> Result<Var> {
-        let g = ctx.tape.param(ctx.params, self.gamma)?;
-        let b = self
-            .beta
-            .map(|b| ctx.tape.param(ctx.params, b))
-            .transpose()?;
+        // Scale, shift and statistics in the accumulator dtype (f32 for bf16 activations).
+        let acc = x.value().dtype().accumulator();
+        let g = ctx.param_as(self.gamma, acc)?;
+        let b = self.beta.map(|b| ctx.param_as(b, acc)).transpose()?;
         let (mean, var);
         let mode = if ctx.train {
             BnMode::Train { eps: self.eps }
         } else {
-            mean = ctx.params.value(self.running_mean)?.clone();
-            var = ctx.params.value(self.running_var)?.clone();
+            mean = ctx.params.value(self.running_mean)?.to_dtype(acc)?;
+            var = ctx.params.value(self.running_var)?.to_dtype(acc)?;
             BnMode::Eval {
                 mean: &mean,
                 var: &var,

@@ -50,11 +50,9 @@ impl Linear {
     }
 
     pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
-        let w = ctx.tape.param(ctx.params, self.weight)?;
-        let b = self
-            .bias
-            .map(|b| ctx.tape.param(ctx.params, b))
-            .transpose()?;
+        let dt = x.value().dtype();
+        let w = ctx.param_as(self.weight, dt)?;
+        let b = self.bias.map(|b| ctx.param_as(b, dt)).transpose()?;
         ops::linear(ctx.tape, x, &w, b.as_ref())
     }
 

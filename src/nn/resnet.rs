@@ -311,7 +311,8 @@ impl ResNet {
                 ),
             ));
         }
-        let mut h = self.stem.forward(ctx, x)?;
+        let x = ctx.to_compute(x)?;
+        let mut h = self.stem.forward(ctx, &x)?;
         for stage in &self.stages {
             for block in stage {
                 h = block.forward(ctx, &h)?;

@@ -21,6 +21,15 @@ impl DType {
         }
     }
 
+    /// The dtype statistics and parameter gradients are kept in for activations of this dtype:
+    /// f32 for the 16-bit types (as the GPU kernels do), the dtype itself otherwise.
+    pub fn accumulator(self) -> DType {
+        match self {
+            DType::BF16 | DType::F16 => DType::F32,
+            d => d,
+        }
+    }
+
     pub fn size_in_bytes(self) -> usize {
         match self {
             DType::F64 => 8,

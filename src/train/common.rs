@@ -8,7 +8,7 @@ use crate::autograd::Tape;
 use crate::data::{
     open_dataset, AugmentConfig, Dataset, DatasetSpec, EvalTransform, Loader, LoaderConfig, Splits,
 };
-use crate::nn::Ctx;
+use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::optim::{Lars, LarsConfig, LrScaling, LrSchedule, Warmup};
 use crate::params::ParamStore;
@@ -39,6 +39,12 @@ impl Env {
             .parse::<crate::DeviceRequest>()
             .map_err(Error::Config)?
             .resolve()?;
+        if cfg.precision == "bf16" && device == Device::Cpu {
+            return Err(Error::Config(
+                "--precision bf16 needs the CUDA backend (--device cuda); the CPU computes in f32"
+                    .into(),
+            ));
+        }
         let run = RunDir::open(&cfg.out)?;
         let spec = DatasetSpec {
             name: cfg.dataset.clone(),
@@ -61,6 +67,19 @@ impl Env {
             resume,
             stop_after_epochs: None,
         })
+    }
+
+    /// The activation dtype and recomputation the configuration asks for on this device.
+    pub fn activations(&self) -> ActivationPolicy {
+        let bf16 = match self.cfg.precision.as_str() {
+            "bf16" => true,
+            "auto" => matches!(self.device, Device::Cuda(_)),
+            _ => false,
+        };
+        ActivationPolicy {
+            compute: bf16.then_some(crate::DType::BF16),
+            recompute: self.cfg.recompute,
+        }
     }
 
     pub fn channels(&self) -> usize {
@@ -250,7 +269,7 @@ pub fn evaluate(
         let b = batch?;
         let mut tape = Tape::inference();
         let x = tape.constant(b.views[0].to_device(env.device)?);
-        let logits = clf.logits(&mut Ctx::new(&mut tape, store, false), &x)?;
+        let logits = clf.logits(&mut env.activations().ctx(&mut tape, store, false), &x)?;
         let (l, _) = ops::loss::cross_entropy_forward(logits.value(), &b.labels)?;
         loss += l.item()? * b.labels.len() as f64;
         let v = logits.value().to_vec_f64()?;

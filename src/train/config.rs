@@ -29,6 +29,9 @@ pub struct Config {
     /// Recompute BN + ReLU outputs in backward instead of keeping them (less activation
     /// memory, one more BN-apply pass; the same gradients bit for bit).
     pub recompute: bool,
+    /// Activation dtype: `f32`, `bf16` (fp32 master weights; CUDA only), or `auto` (bf16 on a
+    /// GPU, f32 on the CPU).
+    pub precision: String,
     pub pretrain: PretrainConfig,
     pub finetune: FinetuneConfig,
     pub distill: DistillConfig,
@@ -124,6 +127,7 @@ impl Default for Config {
             workers: 0,
             log_every: 10,
             recompute: false,
+            precision: "auto".into(),
             pretrain: PretrainConfig::default(),
             finetune: FinetuneConfig::default(),
             distill: DistillConfig::default(),
@@ -207,6 +211,12 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         crate::nn::ResNetConfig::parse(&self.model)?;
+        if !["auto", "f32", "bf16"].contains(&self.precision.as_str()) {
+            return bad(format!(
+                "--precision must be auto, f32 or bf16, got '{}'",
+                self.precision
+            ));
+        }
         if let Some(s) = &self.student_model {
             crate::nn::ResNetConfig::parse(s)?;
         }

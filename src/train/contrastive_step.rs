@@ -4,8 +4,7 @@
 
 use super::grad_cache;
 use super::model::SimClrNet;
-use crate::autograd::Tape;
-use crate::nn::Ctx;
+use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::params::ParamStore;
 use crate::{Result, Tensor};
@@ -19,17 +18,14 @@ pub fn contrastive_step(
     micro: Option<usize>,
     tau: f64,
     queue: Option<&Tensor>,
-    recompute: bool,
+    policy: ActivationPolicy,
 ) -> Result<(f64, f64)> {
     if let Some(m) = micro {
-        return grad_cache::contrastive_step_cached(
-            net, store, views, m, tau, queue, true, recompute,
-        );
+        return grad_cache::contrastive_step_cached(net, store, views, m, tau, queue, true, policy);
     }
-    let mut tape = Tape::new();
-    tape.set_recompute(recompute);
+    let mut tape = policy.tape();
     let x = tape.constant(views.clone());
-    let z = net.project(&mut Ctx::new(&mut tape, store, true), &x)?;
+    let z = net.project(&mut policy.ctx(&mut tape, store, true), &x)?;
     let zn = ops::l2_normalize(&mut tape, &z)?;
     let loss = ops::ntxent::ntxent(&mut tape, &zn, queue, tau)?;
     let acc = ops::ntxent::ntxent_accuracy(zn.value(), queue)?;

@@ -9,7 +9,6 @@ use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
 use crate::data::{FinetuneAugment, Loader};
-use crate::nn::Ctx;
 use crate::ops::{self, DistillSpec};
 use crate::{checkpoint, Error, Result};
 use serde_json::json;
@@ -99,15 +98,15 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
                 let mut t = Tape::inference();
                 let xv = t.constant(x.clone());
                 teacher
-                    .logits(&mut Ctx::new(&mut t, &mut tstore, false), &xv)?
+                    .logits(&mut env.activations().ctx(&mut t, &mut tstore, false), &xv)?
                     .value()
                     .clone()
             };
             let lr = sched.lr_at(pos.step);
-            let mut tape = Tape::new();
-            tape.set_recompute(env.cfg.recompute);
+            let policy = env.activations();
+            let mut tape = policy.tape();
             let xv = tape.constant(x);
-            let logits = student.logits(&mut Ctx::new(&mut tape, &mut store, true), &xv)?;
+            let logits = student.logits(&mut policy.ctx(&mut tape, &mut store, true), &xv)?;
             // The labels are only used when α < 1 (all training images carry one here).
             let labels = (dc.alpha < 1.0).then_some(b.labels.as_slice());
             let loss = ops::distill(&mut tape, &logits, &teacher_logits, labels, spec)?;

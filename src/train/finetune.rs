@@ -6,10 +6,8 @@ use super::common::{evaluate, finish_step, label_subset, lars, schedule, Env, Pr
 use super::model::{self, Classifier, ModelMeta};
 use super::state;
 use super::StageResult;
-use crate::autograd::Tape;
 use crate::checkpoint;
 use crate::data::{FinetuneAugment, Loader};
-use crate::nn::Ctx;
 use crate::{ops, Error, Result};
 use serde_json::json;
 use std::path::Path;
@@ -107,10 +105,10 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
             let b = b?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
-            let mut tape = Tape::new();
-            tape.set_recompute(env.cfg.recompute);
+            let policy = env.activations();
+            let mut tape = policy.tape();
             let x = tape.constant(b.views[0].to_device(env.device)?);
-            let logits = clf.logits(&mut Ctx::new(&mut tape, &mut store, true), &x)?;
+            let logits = clf.logits(&mut policy.ctx(&mut tape, &mut store, true), &x)?;
             let loss = ops::cross_entropy(&mut tape, &logits, &b.labels)?;
             let info = StepInfo {
                 stage,

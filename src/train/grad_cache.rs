@@ -24,7 +24,7 @@
 
 use super::model::SimClrNet;
 use crate::autograd::Tape;
-use crate::nn::Ctx;
+use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::params::{ParamId, ParamStore};
 use crate::{Error, Result, Tensor};
@@ -41,7 +41,7 @@ pub fn contrastive_step_cached(
     tau: f64,
     queue: Option<&Tensor>,
     train_bn: bool,
-    recompute: bool,
+    policy: ActivationPolicy,
 ) -> Result<(f64, f64)> {
     if micro == 0 {
         return Err(Error::Config("micro-batch size must be at least 1".into()));
@@ -54,7 +54,7 @@ pub fn contrastive_step_cached(
     for x in &chunks {
         let mut tape = Tape::inference();
         let xv = tape.constant(x.clone());
-        let z = net.project(&mut Ctx::new(&mut tape, store, train_bn), &xv)?;
+        let z = net.project(&mut policy.ctx(&mut tape, store, train_bn), &xv)?;
         z_parts.push(ops::normalize::l2_normalize_forward(z.value())?);
     }
     for (id, t) in saved {
@@ -69,10 +69,9 @@ pub fn contrastive_step_cached(
 
     // Pass 2: recompute each micro-batch on a tape and seed its backward with its slice of dz.
     for (x, g) in chunks.iter().zip(dz_parts) {
-        let mut tape = Tape::new();
-        tape.set_recompute(recompute);
+        let mut tape = policy.tape();
         let xv = tape.constant(x.clone());
-        let z = net.project(&mut Ctx::new(&mut tape, store, train_bn), &xv)?;
+        let z = net.project(&mut policy.ctx(&mut tape, store, train_bn), &xv)?;
         let zn = ops::l2_normalize(&mut tape, &z)?;
         tape.backward_from(&[(&zn, g)], store)?;
     }

@@ -83,7 +83,8 @@ impl SimClrNet {
     /// Images → projections z (not yet normalised).
     pub fn project(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
         let h = self.encoder.forward(ctx, x)?;
-        Ok(self.head.forward_all(ctx, &h)?.pop().expect("head output"))
+        let z = self.head.forward_all(ctx, &h)?.pop().expect("head output");
+        ctx.to_param_dtype(&z)
     }
 }
 
@@ -134,7 +135,8 @@ impl Classifier {
 
     pub fn logits(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
         let f = self.features(ctx, x)?;
-        self.fc.forward(ctx, &f)
+        let logits = self.fc.forward(ctx, &f)?;
+        ctx.to_param_dtype(&logits)
     }
 }
 

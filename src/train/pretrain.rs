@@ -10,7 +10,6 @@ use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
 use crate::data::{Loader, PretrainAugment};
-use crate::nn::Ctx;
 use crate::ops;
 use crate::optim::{BufferRule, Ema};
 use crate::params::ParamStore;
@@ -149,13 +148,13 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                     pc.temperature,
                     negatives.as_ref(),
                     true,
-                    env.cfg.recompute,
+                    env.activations(),
                 )?,
                 None => {
-                    let mut tape = Tape::new();
-                    tape.set_recompute(env.cfg.recompute);
+                    let policy = env.activations();
+                    let mut tape = policy.tape();
                     let x = tape.constant(x_all.clone());
-                    let z = net.project(&mut Ctx::new(&mut tape, &mut store, true), &x)?;
+                    let z = net.project(&mut policy.ctx(&mut tape, &mut store, true), &x)?;
                     let zn = ops::l2_normalize(&mut tape, &z)?;
                     let loss =
                         ops::ntxent::ntxent(&mut tape, &zn, negatives.as_ref(), pc.temperature)?;
@@ -170,7 +169,10 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 ema.update(&mut ema_store, &store)?;
                 let mut t = Tape::inference();
                 let xm = t.constant(x_all);
-                let zm = ema_net.project(&mut Ctx::new(&mut t, &mut ema_store, true), &xm)?;
+                let zm = ema_net.project(
+                    &mut env.activations().ctx(&mut t, &mut ema_store, true),
+                    &xm,
+                )?;
                 queue.push(&ops::normalize::l2_normalize_forward(zm.value())?)?;
             }
             pos.step += 1;

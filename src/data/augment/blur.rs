@@ -15,7 +15,8 @@ fn weights(size: usize, sigma: f64) -> Vec<f32> {
     w.into_iter().map(|v| (v / sum) as f32).collect()
 }
 
-/// Blurs an HWC image in place with an odd `size` kernel of standard deviation `sigma`.
+/// Blurs an HWC image with values in [0, 1] in place with an odd `size` kernel of standard
+/// deviation `sigma`.
 pub fn gaussian_blur(px: &mut [f32], h: usize, w: usize, c: usize, size: usize, sigma: f64) {
     if size <= 1 {
         return;
@@ -51,5 +52,8 @@ pub fn gaussian_blur(px: &mut [f32], h: usize, w: usize, c: usize, size: usize, 
                 *d += kj * s;
             }
         }
+        // The f32 weights sum to 1 only up to rounding: a white pixel can come out as
+        // 1.0000002. A weighted mean stays within the input's [0, 1] range, so clamp to it.
+        dst.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
     }
 }

@@ -92,7 +92,8 @@ fn pretrain_views_stay_in_unit_range_and_are_seeded() {
             assert_eq!(a.len(), cfg.size * cfg.size * c);
             assert!(
                 a.iter().all(|v| (0.0..=1.0).contains(v)),
-                "value outside [0,1]"
+                "value outside [0,1]: {:?}",
+                a.iter().find(|v| !(0.0..=1.0).contains(*v))
             );
             let again = aug.apply_vec(&img, &mut sample_rng(seed, 0, k, 0)).unwrap();
             assert_eq!(a, again, "same seed, different output");

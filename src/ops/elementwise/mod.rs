@@ -158,3 +158,17 @@ pub fn reshape(tape: &mut Tape, x: &Var, shape: &[usize]) -> Result<Var> {
         Ok(vec![Some(g.reshape(&old)?)])
     }))
 }
+
+/// `x` converted to `dtype` on the tape; the gradient is converted back. Mixed precision casts
+/// fp32 master weights to the activations' dtype this way, so their gradients reach the
+/// master copy in fp32.
+pub fn cast(tape: &mut Tape, x: &Var, dtype: crate::DType) -> Result<Var> {
+    if x.value().dtype() == dtype {
+        return Ok(x.clone());
+    }
+    let y = x.value().to_dtype(dtype)?;
+    let back = x.value().dtype();
+    Ok(tape.record("cast", &[x], y, move |g, _| {
+        Ok(vec![Some(g.to_dtype(back)?)])
+    }))
+}
