@@ -136,3 +136,24 @@ fn a_teacher_with_another_class_count_is_refused() {
     );
     assert!(!out.join("distill.safetensors").exists());
 }
+
+#[test]
+fn pretraining_that_will_not_fit_stops_before_its_first_step() {
+    let out = scratch("memory");
+    let o = out.to_str().unwrap();
+    let mut args = vec!["pretrain", "--out", o, "--memory-limit", "0.02"];
+    args.extend(TINY);
+    let (code, err) = simclr(&args);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("error: out of memory: pretraining"), "{err}");
+    assert!(err.contains("--micro-batch"), "{err}");
+    assert!(!out.join("pretrain.safetensors").exists());
+    assert!(!out.join("pretrain.state.safetensors").exists());
+    // A limit it fits in trains as usual.
+    let mut args = vec!["pretrain", "--out", o, "--memory-limit", "4"];
+    args.extend(TINY);
+    let (code, err) = simclr(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.join("pretrain.safetensors").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -9,7 +9,6 @@ use crate::nn::{ActivationPolicy, Linear, ResNet, ResNetConfig};
 use crate::params::ParamStore;
 use crate::train::common::lars;
 use crate::train::contrastive_step::contrastive_step;
-use crate::train::grad_cache::running_stats;
 use crate::train::memory_plan::{self, Budget, MemoryPlan, StepShape};
 use crate::train::model::{ModelMeta, SimClrNet};
 use crate::{ops, DType, Device, DeviceRequest, Error, Result, Rng, Tensor};
@@ -119,68 +118,57 @@ impl Bench {
         })
     }
 
-    /// Forward + backward over `rows` rows of random images; the loss.
-    fn forward_backward(&mut self, x: &Tensor, micro: Option<usize>) -> Result<f64> {
-        let policy = self.policy;
-        match &self.kind {
-            Kind::Pretrain(net) => {
-                Ok(contrastive_step(net, &mut self.store, x, micro, TAU, None, policy)?.0)
-            }
-            Kind::Supervised(enc, fc) => {
-                let n = x.shape()[0];
-                let labels: Vec<usize> = (0..n).map(|i| i % CLASSES).collect();
-                let mut tape = policy.tape();
-                let xv = tape.constant(x.clone());
-                let mut ctx = policy.ctx(&mut tape, &mut self.store, true);
-                let h = enc.forward(&mut ctx, &xv)?;
-                let logits = fc.forward(&mut ctx, &h)?;
-                let loss = ops::cross_entropy(&mut tape, &logits, &labels)?;
-                let v = loss.value().item()?; // synchronises a GPU
-                tape.backward(&loss, &mut self.store)?;
-                Ok(v)
-            }
-        }
-    }
-
     /// Two probe steps (k and 2k images, k at most 4 and an eighth of the batch) that leave the
     /// model as it was: the memory plan. Larger probes extrapolate better (the CPU's peak per
     /// row creeps up by about 10% from 2 to 128 rows) but cost time and must themselves fit.
     fn plan(&mut self, a: &BenchArgs, device: Device) -> Result<MemoryPlan> {
-        let mut probes = Vec::new();
-        let saved = running_stats(&self.store);
         let k = (a.batch_size / 8).clamp(1, 4);
-        for images in [k, 2 * k] {
-            let rows = images * self.rows_per_image;
-            let x = random_images(rows, a.image_size, device, 99)?;
-            // The plain step: a micro-batch's second pass is exactly this at fewer rows.
-            let peak =
-                memory_plan::measure_peak(device, || self.forward_backward(&x, None).map(|_| ()))?;
-            self.store.zero_grads();
-            probes.push((rows, peak));
-        }
-        for (id, t) in saved {
-            self.store.set_value(id, t)?;
-        }
-        // LARS keeps one momentum buffer per trainable tensor, made on the first update.
-        let state: usize = self
-            .store
-            .ids()
-            .filter(|&id| self.store.is_trainable(id))
-            .filter_map(|id| self.store.value(id).ok())
-            .map(|t| t.numel() * t.dtype().size_in_bytes())
-            .sum();
-        // Under gradient caching the whole batch's images (the input and its split into
-        // micro-batches) and its projections, normalised projections and their gradient (f32)
-        // are live besides one micro-batch. Counted whether or not caching is on, so that the
-        // micro-batch the plan suggests is the one it accepts.
         let per_batch_row = match &self.kind {
             Kind::Pretrain(net) => {
-                let image = (a.image_size * a.image_size * 3 * 4) as f64;
-                2.0 * image + 4.0 * 4.0 * net.meta.proj_dim as f64
+                memory_plan::contrastive_batch_row_bytes(a.image_size, 3, net.meta.proj_dim)
             }
             Kind::Supervised(..) => 0.0,
         };
-        MemoryPlan::fit(&probes, state, per_batch_row)
+        let (kind, policy) = (&self.kind, self.policy);
+        memory_plan::probe(
+            &mut self.store,
+            device,
+            k,
+            self.rows_per_image,
+            per_batch_row,
+            |store, rows| {
+                let x = random_images(rows, a.image_size, device, 99)?;
+                // The plain step: a micro-batch's second pass is exactly this at fewer rows.
+                forward_backward(kind, store, policy, &x, None).map(|_| ())
+            },
+        )
+    }
+}
+
+/// Forward + backward over the rows of `x`; the loss.
+fn forward_backward(
+    kind: &Kind,
+    store: &mut ParamStore,
+    policy: ActivationPolicy,
+    x: &Tensor,
+    micro: Option<usize>,
+) -> Result<f64> {
+    match kind {
+        Kind::Pretrain(net) => Ok(contrastive_step(net, store, x, micro, TAU, None, policy)?.0),
+        Kind::Supervised(enc, fc) => {
+            let n = x.shape()[0];
+            let labels: Vec<usize> = (0..n).map(|i| i % CLASSES).collect();
+            let mut tape = policy.tape();
+            let xv = tape.constant(x.clone());
+            let mut ctx = policy.ctx(&mut tape, store, true);
+            let h = enc.forward(&mut ctx, &xv)?;
+            let logits = fc.forward(&mut ctx, &h)?;
+            let logits = ctx.to_param_dtype(&logits)?;
+            let loss = ops::cross_entropy(&mut tape, &logits, &labels)?;
+            let v = loss.value().item()?; // synchronises a GPU
+            tape.backward(&loss, store)?;
+            Ok(v)
+        }
     }
 }
 
@@ -270,7 +258,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     for i in 0..a.warmup + a.steps {
         let mut measure = || -> Result<f64> {
             let t0 = Instant::now();
-            let loss = b.forward_backward(&x, a.micro_batch)?;
+            let loss = forward_backward(&b.kind, &mut b.store, b.policy, &x, a.micro_batch)?;
             opt.step(&mut b.store, a.lr)?;
             // The loss read above waited for the forward; the update needs its own wait.
             crate::tensor::synchronize(device)?;

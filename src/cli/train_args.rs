@@ -69,6 +69,10 @@ pub struct CommonArgs {
     /// Activation dtype: f32, bf16 (CUDA only, fp32 master weights) or auto (bf16 on a GPU).
     #[arg(long)]
     pub precision: Option<String>,
+    /// Check pretraining's memory against this many GiB before the first step (on a GPU the
+    /// check always runs, against its free memory by default).
+    #[arg(long)]
+    pub memory_limit: Option<f64>,
     /// Recompute BN + ReLU outputs in backward instead of keeping them (less memory).
     #[arg(long)]
     pub recompute: bool,
@@ -126,6 +130,7 @@ impl CommonArgs {
         set!(c.pretrain.queue_size, self.queue_size);
         set!(c.pretrain.micro_batch, self.micro_batch.map(Some));
         set!(c.precision, self.precision);
+        set!(c.memory_limit, self.memory_limit.map(Some));
         if self.recompute {
             c.recompute = true;
         }

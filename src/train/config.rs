@@ -32,6 +32,9 @@ pub struct Config {
     /// Activation dtype: `f32`, `bf16` (fp32 master weights; CUDA only), or `auto` (bf16 on a
     /// GPU, f32 on the CPU).
     pub precision: String,
+    /// Plan pretraining's memory against this many GiB (default: on a GPU, its free memory; on
+    /// the CPU, no check) and stop before the first step if the batch will not fit.
+    pub memory_limit: Option<f64>,
     pub pretrain: PretrainConfig,
     pub finetune: FinetuneConfig,
     pub distill: DistillConfig,
@@ -128,6 +131,7 @@ impl Default for Config {
             log_every: 10,
             recompute: false,
             precision: "auto".into(),
+            memory_limit: None,
             pretrain: PretrainConfig::default(),
             finetune: FinetuneConfig::default(),
             distill: DistillConfig::default(),

@@ -10,6 +10,7 @@
 //! `simclr bench` checks the plan before its first step and reports the prediction beside
 //! the measured peak.
 
+use crate::params::ParamStore;
 use crate::{Device, Error, Result};
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -181,6 +182,46 @@ pub fn measure_peak(device: Device, f: impl FnOnce() -> Result<()>) -> Result<us
     }
 }
 
+/// Runs `step(store, rows)` (forward + backward, no update) at `k` and `2k` images of
+/// `rows_per_image` rows, measures each peak and fits the plan; the store is left as it was
+/// (gradients zeroed, BN running statistics restored). The optimizer's state (LARS: one
+/// momentum buffer per trainable tensor) is added to the fixed part.
+pub fn probe(
+    store: &mut ParamStore,
+    device: Device,
+    k: usize,
+    rows_per_image: usize,
+    per_batch_row: f64,
+    mut step: impl FnMut(&mut ParamStore, usize) -> Result<()>,
+) -> Result<MemoryPlan> {
+    let saved = super::grad_cache::running_stats(store);
+    let mut probes = Vec::new();
+    for images in [k.max(1), 2 * k.max(1)] {
+        let rows = images * rows_per_image;
+        let peak = measure_peak(device, || step(store, rows))?;
+        store.zero_grads();
+        probes.push((rows, peak));
+    }
+    for (id, t) in saved {
+        store.set_value(id, t)?;
+    }
+    let state: usize = store
+        .ids()
+        .filter(|&id| store.is_trainable(id))
+        .filter_map(|id| store.value(id).ok())
+        .map(|t| t.numel() * t.dtype().size_in_bytes())
+        .sum();
+    MemoryPlan::fit(&probes, state, per_batch_row)
+}
+
+/// Bytes per row of the whole batch under gradient caching: the batch's images (the input and
+/// its split into micro-batches, f32) and its projections, normalised projections and their
+/// gradient (f32). Counted whether or not caching is on, so that the micro-batch a plan
+/// suggests is the one it accepts.
+pub fn contrastive_batch_row_bytes(image_size: usize, channels: usize, proj_dim: usize) -> f64 {
+    (2 * image_size * image_size * channels * 4 + 4 * 4 * proj_dim) as f64
+}
+
 /// Peak memory of the step just run (see [`measure_peak`]), without resetting first.
 pub fn peak_so_far(device: Device) -> Result<usize> {
     match device {
@@ -228,7 +269,7 @@ pub fn check_fits(plan: &MemoryPlan, step: &StepShape, budget: &Budget) -> Resul
             plan.per_batch_row * per_img as f64 / 1024.0
         );
     }
-    msg += &format!("; {} allows {:.2} GiB. ", budget.source, budget.bytes / GIB);
+    msg += &format!("; {} allows {:.3} GiB. ", budget.source, budget.bytes / GIB);
     let whole = plan.largest_batch(budget.bytes) / per_img;
     let micro = plan.largest_micro_batch(step.rows, budget.bytes);
     if plan.fixed > budget.bytes {

@@ -3,7 +3,9 @@
 //! of recent batches sit in a queue as extra negatives.
 
 use super::common::{lars, schedule, stack, Env, Progress};
+use super::contrastive_step::contrastive_step;
 use super::grad_cache;
+use super::memory_plan;
 use super::model::{self, ModelMeta, SimClrNet};
 use super::run_dir::step_record;
 use super::state;
@@ -119,6 +121,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         (queue.filled, queue.next) = (pos.queue_filled, pos.queue_next);
     }
 
+    if env.cfg.memory_limit.is_some() || matches!(env.device, crate::Device::Cuda(_)) {
+        check_memory(env, &net, &mut store)?;
+    }
     let progress = Progress::new(STAGE, pc.epochs * per_epoch);
     let started = Instant::now();
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
@@ -230,4 +235,32 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         top5: None,
         complete: done,
     })
+}
+
+/// On a GPU, stops before the first step if the configured batch will not fit, saying what
+/// would (two small probe steps; see `memory_plan`).
+fn check_memory(env: &Env, net: &SimClrNet, store: &mut ParamStore) -> Result<()> {
+    let pc = &env.cfg.pretrain;
+    let (size, c, policy) = (env.image_size, env.channels(), env.activations());
+    let per_batch_row = memory_plan::contrastive_batch_row_bytes(size, c, pc.proj_dim);
+    let k = (pc.batch_size / 8).clamp(1, 4);
+    let plan = memory_plan::probe(store, env.device, k, 2, per_batch_row, |s, rows| {
+        let mut rng = crate::Rng::new(99);
+        let x = Tensor::randn(&[rows, size, size, c], 1.0, crate::DType::F32, &mut rng)?
+            .to_device(env.device)?;
+        contrastive_step(net, s, &x, None, pc.temperature, None, policy).map(|_| ())
+    })?;
+    let what = format!("pretraining {} at batch {}", env.cfg.model, pc.batch_size);
+    let step = memory_plan::StepShape {
+        what: &what,
+        rows: 2 * pc.batch_size,
+        micro: pc.micro_batch,
+        rows_per_image: 2,
+    };
+    memory_plan::check_fits(
+        &plan,
+        &step,
+        &memory_plan::Budget::for_device(env.device, env.cfg.memory_limit)?,
+    )?;
+    Ok(())
 }
