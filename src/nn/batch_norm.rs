@@ -90,6 +90,7 @@ impl BatchNorm {
     }
 
     fn forward_act(&self, ctx: &mut Ctx, x: &Var, act: Activation) -> Result<Var> {
+        let _range = crate::profile::layer(&self.name);
         let g = ctx.tape.param(ctx.params, self.gamma)?;
         let b = self
             .beta

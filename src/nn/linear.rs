@@ -50,6 +50,7 @@ impl Linear {
     }
 
     pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
+        let _range = crate::profile::layer(&self.name);
         let w = ctx.tape.param(ctx.params, self.weight)?;
         let b = self
             .bias
