@@ -1,6 +1,8 @@
 //! With the `cuda` feature, compiles every `kernels/*.cu` with nvcc into a fatbin holding
 //! compute_80 PTX (loads on any sm_80+ GPU, JIT-compiled by the driver) and sm_90 SASS (native on
-//! H100), and writes `$OUT_DIR/kernels.rs`, which embeds them with `include_bytes!`.
+//! H100), and writes `$OUT_DIR/kernels.rs`, which embeds them with `include_bytes!`. Also builds
+//! `kernels/nvtx_shim.c` (the profiler's NVTX ranges, src/profile/nvtx.rs) into a static library
+//! against the header-only NVTX v3 found next to nvcc.
 //! Without the feature it does nothing.
 
 use std::path::{Path, PathBuf};
@@ -73,6 +75,7 @@ fn build_kernels() -> Result<(), String> {
         println!("cargo:rerun-if-changed={}", s.display());
     }
     let nvcc = find_nvcc()?;
+    build_nvtx_shim(&nvcc, &manifest.join("kernels").join("nvtx_shim.c"), &out)?;
 
     // nvcc is slow and single-threaded: one thread per kernel file.
     let results: Vec<Result<(String, PathBuf), String>> = std::thread::scope(|scope| {
@@ -136,4 +139,83 @@ fn compile(
         ));
     }
     Ok((name, fatbin))
+}
+
+/// The directory holding `nvtx3/nvToolsExt.h`: `include` beside nvcc's `bin` (a CUDA toolkit, or
+/// scripts/install-cuda-compiler.sh's nvidia-nvtx wheel), else `$CUDA_HOME/include`.
+fn find_nvtx_include(nvcc: &Path) -> Result<PathBuf, String> {
+    let real = std::fs::canonicalize(nvcc).unwrap_or_else(|_| nvcc.to_path_buf());
+    let mut candidates: Vec<PathBuf> = real
+        .parent()
+        .and_then(Path::parent)
+        .map(|root| root.join("include"))
+        .into_iter()
+        .collect();
+    if let Some(home) = std::env::var_os("CUDA_HOME") {
+        candidates.push(Path::new(&home).join("include"));
+    }
+    for dir in &candidates {
+        if dir.join("nvtx3").join("nvToolsExt.h").is_file() {
+            return Ok(dir.clone());
+        }
+    }
+    Err(format!(
+        "the `cuda` feature needs the NVTX v3 headers (nvtx3/nvToolsExt.h) for the profiler's \
+         ranges, and none were found in {:?}. Re-run `bash scripts/install-cuda-compiler.sh` \
+         (it installs the pinned nvidia-nvtx wheel beside nvcc) or point $CUDA_HOME at a \
+         toolkit that has them",
+        candidates
+    ))
+}
+
+/// Compiles the NVTX shim (plain C, nvcc hands it to the host compiler) into
+/// `$OUT_DIR/libsimclr_nvtx.a` and links it (NVTX loads a profiler with dlopen). Also builds the
+/// stand-in profiler tests/profile_nvtx.rs injects, `$SIMCLR_NVTX_CHECK_TOOL` at compile time.
+fn build_nvtx_shim(nvcc: &Path, src: &Path, out: &Path) -> Result<(), String> {
+    let include = find_nvtx_include(nvcc)?;
+    let lib = out.join("libsimclr_nvtx.a");
+    host_compile(nvcc, &include, src, "-lib", &lib)?;
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-link-lib=static=simclr_nvtx");
+    println!("cargo:rustc-link-lib=dylib=dl");
+
+    let tool_src = src
+        .parent()
+        .and_then(Path::parent)
+        .map(|root| root.join("tests").join("nvtx").join("check_tool.c"))
+        .ok_or("odd manifest layout")?;
+    let tool = out.join("libnvtx_check_tool.so");
+    host_compile(nvcc, &include, &tool_src, "-shared", &tool)?;
+    println!("cargo:rustc-env=SIMCLR_NVTX_CHECK_TOOL={}", tool.display());
+    Ok(())
+}
+
+/// One C file through nvcc to the host compiler, position-independent, into `kind` ("-lib" for a
+/// static library, "-shared" for a shared one).
+fn host_compile(
+    nvcc: &Path,
+    include: &Path,
+    src: &Path,
+    kind: &str,
+    dest: &Path,
+) -> Result<(), String> {
+    println!("cargo:rerun-if-changed={}", src.display());
+    let output = Command::new(nvcc)
+        .args([kind, "-O2", "-Xcompiler", "-fPIC"])
+        .arg("-I")
+        .arg(include)
+        .arg("-o")
+        .arg(dest)
+        .arg(src)
+        .output()
+        .map_err(|e| format!("running {}: {e}", nvcc.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "nvcc failed on {}:\n{}{}",
+            src.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(())
 }

@@ -3,7 +3,8 @@
 # Prints the absolute path of nvcc as the LAST line of stdout:
 #   export NVCC=$(bash scripts/install-cuda-compiler.sh | tail -n1)
 # Versions are pinned together: an unpinned nvidia-nvvm pulls a newer cicc whose PTX the
-# GPU machine's driver (580, CUDA 13.0) cannot load.
+# GPU machine's driver (580, CUDA 13.0) cannot load. nvidia-nvtx brings the header-only NVTX v3
+# (include/nvtx3), which build.rs compiles into the profiler's range shim.
 set -euo pipefail
 
 PREFIX="${SIMCLR_NVCC_HOME:-$HOME/.cache/simclr-nvcc}"
@@ -13,6 +14,7 @@ PKGS=(
   nvidia-cuda-crt==13.0.88
   nvidia-cuda-runtime==13.0.96
   nvidia-cuda-cccl==13.0.85
+  nvidia-nvtx==13.0.85
 )
 STAMP="$PREFIX/.installed"
 WANT="${PKGS[*]}"
@@ -54,7 +56,8 @@ fi
 ROOT="$(find_root)"
 NVCC="$ROOT/bin/nvcc"
 
-# Proof that nvcc finds cicc, ptxas and the bf16 headers: compile a tiny bf16 kernel.
+# Proof that nvcc finds cicc, ptxas and the bf16 headers (a tiny bf16 kernel), and that the
+# NVTX headers sit next to it, where build.rs looks for them.
 if [[ ! -f "$PREFIX/.checked" ]]; then
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
@@ -67,6 +70,7 @@ extern "C" __global__ void twice(__nv_bfloat16* x, int n) {
 CU
   "$NVCC" -fatbin -gencode arch=compute_80,code=compute_80 -gencode arch=compute_90,code=sm_90 \
     -o "$tmp/t.fatbin" "$tmp/t.cu" >&2 || { log "the check compile failed"; exit 1; }
+  [[ -f "$ROOT/include/nvtx3/nvToolsExt.h" ]] || { log "no nvtx3 headers in $ROOT/include"; exit 1; }
   touch "$PREFIX/.checked"
   log "nvcc works: $("$NVCC" --version | tail -n1)"
 fi

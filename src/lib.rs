@@ -14,6 +14,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod params;
+pub mod profile;
 pub mod rng;
 pub mod tensor;
 #[doc(hidden)]

@@ -56,6 +56,8 @@ struct Node {
     needs: Vec<bool>,
     output: VarId,
     backward: BackwardFn,
+    /// The module that recorded it, for the profiler's per-layer backward times.
+    layer: Option<crate::profile::LayerTag>,
 }
 
 pub struct Tape {
@@ -187,6 +189,7 @@ impl Tape {
             needs,
             output: out.id,
             backward: Box::new(backward),
+            layer: crate::profile::current_layer(),
         });
         out
     }
@@ -213,6 +216,7 @@ impl Tape {
         if !self.recording {
             return Err(Error::Autograd("backward on an inference-mode tape".into()));
         }
+        let _phase = crate::profile::phase(crate::profile::Phase::Backward);
         let mut grads: HashMap<VarId, Tensor> = HashMap::new();
         for (v, g) in roots {
             if g.shape() != v.shape() {
@@ -228,7 +232,9 @@ impl Tape {
             let Some(gout) = grads.remove(&node.output) else {
                 continue;
             };
+            let range = crate::profile::backward(node.op, node.layer);
             let gins = (node.backward)(&gout, &node.needs)?;
+            drop(range);
             if gins.len() != node.inputs.len() {
                 return Err(Error::Autograd(format!(
                     "{}: backward returned the wrong number of gradients",

@@ -3,10 +3,13 @@
 //!
 //! Before the first step, the memory plan (`train::memory_plan`) runs two small probe steps,
 //! predicts the peak of the requested configuration, and stops with a message saying what would
-//! fit if it does not. After the timed steps it prints the measured peak beside the prediction.
+//! fit if it does not. After the timed steps it prints the measured peak beside the prediction;
+//! with `--profile`, one more step runs under the profiler and its per-phase, per-op and
+//! per-layer table is printed.
 
 use crate::nn::{ActivationPolicy, Linear, ResNet, ResNetConfig};
 use crate::params::ParamStore;
+use crate::profile::{Session, Table};
 use crate::train::common::lars;
 use crate::train::contrastive_step::contrastive_step;
 use crate::train::memory_plan::{self, Budget, MemoryPlan, StepShape};
@@ -60,6 +63,10 @@ pub struct BenchArgs {
     /// Skip the memory plan (no probe steps).
     #[arg(long)]
     pub no_plan: bool,
+    /// After the timed steps, profile one more and print its time per phase, op and layer
+    /// (on a GPU the device is synchronised at every range boundary, which slows that step).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// The model and what one step of it does, for either task.
@@ -291,6 +298,13 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         times.len(),
         sorted[0] * 1e3
     );
+    if a.profile {
+        let session = Session::start(device)?;
+        forward_backward(&b.kind, &mut b.store, b.policy, &x, a.micro_batch)?;
+        opt.step(&mut b.store, a.lr)?;
+        let table = Table::new(&session.finish()?);
+        println!("\nprofile of one more step\n{table}");
+    }
     let losses_txt: Vec<String> = losses.iter().map(|l| format!("{l:.4}")).collect();
     println!("loss per step (warm-up included): {}", losses_txt.join(" "));
     println!(

@@ -89,10 +89,17 @@ pub struct CommonArgs {
     /// Distillation: softmax temperature.
     #[arg(long)]
     pub distill_temperature: Option<f64>,
+    /// Print the time per phase, op and layer of the third training step of the first stage
+    /// run (nothing if it has fewer); on a GPU that step waits for the device at every range.
+    #[arg(long)]
+    pub profile: bool,
     /// Testing aid: stop each stage after this many epochs, as if interrupted.
     #[arg(long, hide = true)]
     pub stop_after_epochs: Option<usize>,
 }
+
+/// The step `--profile` times: the first two warm up allocators and caches.
+const PROFILED_STEP: usize = 3;
 
 /// Which stages `--epochs`, `--batch-size` and `--lr` apply to.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -177,6 +184,9 @@ impl CommonArgs {
     pub fn env(&self, scope: Scope) -> Result<crate::train::Env> {
         let mut env = crate::train::Env::open(self.config(scope)?, self.resume)?;
         env.stop_after_epochs = self.stop_after_epochs;
+        if self.profile {
+            crate::profile::arm(PROFILED_STEP, env.device)?;
+        }
         Ok(env)
     }
 }

@@ -90,6 +90,7 @@ impl BatchNorm {
     }
 
     fn forward_act(&self, ctx: &mut Ctx, x: &Var, act: Activation) -> Result<Var> {
+        let _range = crate::profile::layer(&self.name);
         // Scale, shift and statistics in the accumulator dtype (f32 for bf16 activations).
         let acc = x.value().dtype().accumulator();
         let g = ctx.param_as(self.gamma, acc)?;

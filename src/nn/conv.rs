@@ -44,6 +44,7 @@ impl Conv2d {
     }
 
     pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
+        let _range = crate::profile::layer(&self.name);
         let w = ctx.param_as(self.weight, x.value().dtype())?;
         ops::conv2d(ctx.tape, x, &w, self.spec)
     }

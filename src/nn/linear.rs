@@ -50,6 +50,7 @@ impl Linear {
     }
 
     pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
+        let _range = crate::profile::layer(&self.name);
         let dt = x.value().dtype();
         let w = ctx.param_as(self.weight, dt)?;
         let b = self.bias.map(|b| ctx.param_as(b, dt)).transpose()?;

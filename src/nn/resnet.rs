@@ -128,6 +128,7 @@ impl Block {
     }
 
     pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
+        let _range = crate::profile::layer(&self.name);
         let short = match &self.shortcut {
             Some(s) => s.forward(ctx, x)?,
             None => x.clone(),
@@ -226,6 +227,7 @@ impl Stem {
     }
 
     fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
+        let _range = crate::profile::layer(&self.name);
         let mut h = x.clone();
         for (conv, bn) in &self.convs {
             h = conv.forward(ctx, &h)?;
@@ -299,6 +301,7 @@ impl ResNet {
 
     /// NHWC images → representations [N, out_dim].
     pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
+        let _range = crate::profile::layer(&self.name);
         let c = x.shape().get(3).copied().unwrap_or(0);
         if x.shape().len() != 4 || c != self.config.in_channels {
             return Err(crate::Error::shape(

@@ -39,6 +39,7 @@ impl SkConv {
     }
 
     pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
+        let _range = crate::profile::layer(&self.name);
         let u = self.conv.forward(ctx, x)?;
         let u = self.bn.forward_relu(ctx, &u)?;
         let n = u.shape()[0];

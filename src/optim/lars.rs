@@ -95,6 +95,7 @@ impl Lars {
     /// Updates every trainable parameter that has a gradient with learning rate `lr` (from the
     /// schedule), then clears the gradients.
     pub fn step(&mut self, store: &mut ParamStore, lr: f64) -> Result<()> {
+        let _phase = crate::profile::optimizer_step();
         let ids: Vec<ParamId> = store
             .ids()
             .filter(|&id| store.is_trainable(id) && store.grad(id).is_some())
