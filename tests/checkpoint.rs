@@ -6,16 +6,32 @@ use simclr::checkpoint;
 use simclr::nn::{Ctx, ResNet, ResNetConfig};
 use simclr::params::{Init, ParamKind, ParamStore};
 use simclr::{DType, Rng, Tensor};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory, removed when the test ends (pass or fail).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
     let d = std::env::temp_dir().join(format!("simclr-ckpt-{}-{nanos}-{name}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
 }
 
 fn small(seed: u64) -> (ParamStore, ResNet) {
@@ -58,7 +74,7 @@ fn round_trip_restores_parameters_and_running_statistics() {
     assert!(a.find("encoder.layer1.0.conv1.weight").is_some());
     assert!(a.find("encoder.layer1.0.shortcut.conv.weight").is_some());
     // Only the checkpoint itself is left in the directory: no temporary files.
-    let names: Vec<_> = std::fs::read_dir(&dir)
+    let names: Vec<_> = std::fs::read_dir(&*dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -147,7 +163,7 @@ fn a_failed_write_leaves_the_old_file_and_no_temporary() {
     std::fs::create_dir(&target).unwrap();
     assert!(checkpoint::save(&one_tensor_store("w", &[4]), &target, None).is_err());
     assert!(target.is_dir());
-    let names: Vec<_> = std::fs::read_dir(&dir)
+    let names: Vec<_> = std::fs::read_dir(&*dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();

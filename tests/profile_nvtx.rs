@@ -17,6 +17,7 @@ fn bench_emits_balanced_named_nvtx_ranges() {
     let out = Command::new(env!("CARGO_BIN_EXE_simclr"))
         .args(["bench", "--model", "r18_0.25x_sk1", "--batch-size", "2"])
         .args(["--image-size", "32", "--warmup", "0", "--steps", "2"])
+        .args(["--task", "supervised", "--no-plan"])
         .env("NVTX_INJECTION64_PATH", tool)
         .env("NVTX_CHECK_OUT", &report)
         .output()

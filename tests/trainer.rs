@@ -3,17 +3,14 @@
 
 use simclr::checkpoint::read_tensors;
 use simclr::train::{self, finetune, pretrain, Config, Env};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn scratch(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::env::temp_dir().join(format!(
-        "simclr-trainer-{}-{nanos}-{name}",
-        std::process::id()
-    ))
+#[path = "support/mod.rs"]
+mod support;
+use support::scratch::Scratch;
+
+fn scratch(name: &str) -> Scratch {
+    support::scratch::scratch("trainer", name)
 }
 
 /// A run small enough for a test: 48 synthetic 32-px images, a quarter-width ResNet-18.
@@ -192,7 +189,7 @@ fn recomputing_activations_trains_to_the_same_weights() {
         .unwrap();
     };
     run(cfg.clone());
-    cfg.out = b.clone();
+    cfg.out = b.to_path_buf();
     cfg.recompute = true;
     run(cfg);
     for name in ["pretrain.safetensors", "finetune.safetensors"] {
@@ -201,6 +198,4 @@ fn recomputing_activations_trains_to_the_same_weights() {
             "{name} differs"
         );
     }
-    let _ = std::fs::remove_dir_all(&a);
-    let _ = std::fs::remove_dir_all(&b);
 }

@@ -1,8 +1,11 @@
 //! The trainer binary on bad input: a clear message, exit status 1, no panic, nothing
 //! half-written.
 
-use std::path::PathBuf;
 use std::process::Command;
+
+#[path = "support/mod.rs"]
+mod support;
+use support::scratch::Scratch;
 
 fn simclr(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_simclr"))
@@ -14,12 +17,8 @@ fn simclr(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), err)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::env::temp_dir().join(format!("simclr-cli-{}-{nanos}-{name}", std::process::id()))
+fn scratch(name: &str) -> Scratch {
+    support::scratch::scratch("cli", name)
 }
 
 const TINY: [&str; 8] = [
@@ -155,5 +154,4 @@ fn pretraining_that_will_not_fit_stops_before_its_first_step() {
     let (code, err) = simclr(&args);
     assert_eq!(code, 0, "{err}");
     assert!(out.join("pretrain.safetensors").exists());
-    let _ = std::fs::remove_dir_all(&out);
 }

@@ -9,7 +9,7 @@
 
 use crate::nn::{ActivationPolicy, Linear, ResNet, ResNetConfig};
 use crate::params::ParamStore;
-use crate::profile::{Session, Table};
+use crate::profile::{self, Phase, Session, Table};
 use crate::train::common::lars;
 use crate::train::contrastive_step::contrastive_step;
 use crate::train::memory_plan::{self, Budget, MemoryPlan, StepShape};
@@ -166,6 +166,7 @@ fn forward_backward(
             let n = x.shape()[0];
             let labels: Vec<usize> = (0..n).map(|i| i % CLASSES).collect();
             let mut tape = policy.tape();
+            let forward = profile::phase(Phase::Forward);
             let xv = tape.constant(x.clone());
             let mut ctx = policy.ctx(&mut tape, store, true);
             let h = enc.forward(&mut ctx, &xv)?;
@@ -173,6 +174,7 @@ fn forward_backward(
             let logits = ctx.to_param_dtype(&logits)?;
             let loss = ops::cross_entropy(&mut tape, &logits, &labels)?;
             let v = loss.value().item()?; // synchronises a GPU
+            drop(forward);
             tape.backward(&loss, store)?;
             Ok(v)
         }

@@ -7,6 +7,7 @@ use super::model::SimClrNet;
 use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::params::ParamStore;
+use crate::profile::{self, Phase};
 use crate::{Result, Tensor};
 
 /// Leaves the step's gradients accumulated in `store`; returns (loss, contrastive accuracy).
@@ -24,12 +25,14 @@ pub fn contrastive_step(
         return grad_cache::contrastive_step_cached(net, store, views, m, tau, queue, true, policy);
     }
     let mut tape = policy.tape();
+    let forward = profile::phase(Phase::Forward);
     let x = tape.constant(views.clone());
     let z = net.project(&mut policy.ctx(&mut tape, store, true), &x)?;
     let zn = ops::l2_normalize(&mut tape, &z)?;
     let loss = ops::ntxent::ntxent(&mut tape, &zn, queue, tau)?;
     let acc = ops::ntxent::ntxent_accuracy(zn.value(), queue)?;
     let loss_v = loss.value().item()?;
+    drop(forward);
     tape.backward(&loss, store)?;
     Ok((loss_v, acc))
 }
