@@ -149,6 +149,15 @@ fn bench_profile_of_the_pretraining_step_has_the_contrastive_ops() {
             ("l2_normalize backward", "backward"),
         ],
     );
+    let conv = text
+        .lines()
+        .find(|l| l.starts_with("convolutions: "))
+        .unwrap_or_else(|| panic!("no convolution rate in\n{text}"));
+    let rate: f64 = conv
+        .split_whitespace()
+        .find_map(|w| w.parse().ok().filter(|_| conv.contains("TFLOP/s")))
+        .unwrap();
+    assert!(rate > 0.0, "{conv}");
 }
 
 #[test]

@@ -306,6 +306,29 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         opt.step(&mut b.store, a.lr)?;
         let table = Table::new(&session.finish()?);
         println!("\nprofile of one more step\n{table}");
+        // Convolution FLOPs: each forward pass 2·MACs, backward 4·MACs (input and weight
+        // gradients; the first conv's input gradient, not needed, is counted too).
+        let conv_ns: u64 = table
+            .ops
+            .iter()
+            .filter(|r| r.name == "conv2d" || r.name == "conv2d backward")
+            .map(|r| r.ns)
+            .sum();
+        let forwards = if a.micro_batch.is_some() { 2.0 } else { 1.0 };
+        let flops = (2.0 * forwards + 4.0) * b.macs_per_row * rows as f64;
+        let secs = conv_ns as f64 * 1e-9;
+        let line = format!(
+            "convolutions: {:.1} ms of the profiled step, {:.2} TFLOP/s",
+            secs * 1e3,
+            flops / secs.max(1e-12) / 1e12
+        );
+        match device {
+            Device::Cuda(_) => println!(
+                "{line} = {:.1}% of the H100's measured dense bf16 rate",
+                100.0 * flops / secs.max(1e-12) / 1e12 / H100_BF16_MEASURED_TFLOPS
+            ),
+            Device::Cpu => println!("{line}"),
+        }
     }
     let losses_txt: Vec<String> = losses.iter().map(|l| format!("{l:.4}")).collect();
     println!("loss per step (warm-up included): {}", losses_txt.join(" "));
