@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Builds the GPU test (and bench) executables with --features cuda and packs them into the
-# git-ignored folder gpu-bundle/ (at most 64 MiB), with a run.sh that finds the CUDA libraries
-# of a PyTorch install and runs them on a GPU machine:
-#   bash gpu-bundle/run.sh                 # every executable, output shown
+# Builds the GPU test and bench executables with --features cuda and packs them into the
+# git-ignored folder gpu-bundle/ (at most 64 MiB), with scripts that find the CUDA libraries
+# of a PyTorch install and run them on a GPU machine:
+#   bash gpu-bundle/run.sh                 # every test executable, output shown
 #   bash gpu-bundle/run.sh memcheck        # the same under compute-sanitizer --tool memcheck
 #   bash gpu-bundle/run.sh '' cuda_parity  # only executables whose name contains cuda_parity
+#   bash gpu-bundle/run-bench.sh           # benches + PyTorch baselines -> table (bench/table.py)
+# Argument: what to pack, `all` (default), `tests` or `bench` (a smaller bundle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 OUT="$ROOT/gpu-bundle"
 LIMIT=$((64 << 20))
+WHAT="${1:-all}"
+case "$WHAT" in all | tests | bench) ;; *) echo "usage: $0 [all|tests|bench]" >&2; exit 2 ;; esac
 
 if [[ -z "${NVCC:-}" ]] && ! command -v nvcc >/dev/null && [[ -z "${CUDA_HOME:-}" ]]; then
   NVCC="$(bash scripts/install-cuda-compiler.sh | tail -n1)"
@@ -18,9 +22,10 @@ fi
 
 json="$(mktemp)"
 trap 'rm -f "$json"' EXIT
-cargo test --features cuda --no-run --tests --benches --message-format=json >"$json"
-
 rm -rf "$OUT"
+mkdir -p "$OUT"
+if [[ "$WHAT" != bench ]]; then
+cargo test --features cuda --no-run --tests --message-format=json >"$json"
 mkdir -p "$OUT/bin"
 # Test executables: compiler artifacts built with the test harness that have an executable.
 python3 - "$json" "$OUT/bin" <<'PY'
@@ -77,6 +82,11 @@ done
 exit $status
 RUN
 chmod +x "$OUT/run.sh"
+fi
+
+if [[ "$WHAT" != tests ]]; then
+  bash scripts/bench-bundle.sh "$OUT"
+fi
 
 size=$(du -sb "$OUT" | cut -f1)
 echo "gpu-bundle: $((size >> 20)) MiB in $OUT" >&2

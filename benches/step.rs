@@ -1,0 +1,163 @@
+//! The whole SimCLRv2 pretraining step as `simclr pretrain` runs it: two views stacked into one
+//! batch, encoder + projection head (`SimClrNet::project`), L2 normalisation, NT-Xent, backward
+//! through the tape, one LARS step. Random images; the data pipeline is not timed.
+//!
+//! GPU: r50_1x_sk1 at 224 px, 256 images (512 views), and r152_3x_sk1, 16 images; CPU:
+//! r18_0.25x_sk1 at 32 px, 32 images. `SIMCLR_BENCH_STEP_BATCH=<images>` overrides the GPU
+//! batches. A batch that does not fit in GPU memory is halved until it does, and the case
+//! records the batch it ran (the PyTorch script then uses the same).
+
+mod common;
+
+use common::{data, run_case, Case, Work};
+use criterion::{criterion_group, criterion_main, Criterion};
+use serde_json::json;
+use simclr::autograd::Tape;
+use simclr::nn::Ctx;
+use simclr::ops;
+use simclr::optim::Lars;
+use simclr::params::ParamStore;
+use simclr::train::model::SimClrNet;
+use simclr::{DType, Device, Result, Tensor};
+
+const TAU: f64 = 0.1;
+const LR: f64 = 0.3;
+
+/// (model, image size, images per step) per device.
+fn cases(device: Device) -> Vec<(&'static str, usize, usize)> {
+    let batch = |default: usize| {
+        std::env::var("SIMCLR_BENCH_STEP_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    match device {
+        Device::Cpu => vec![("r18_0.25x_sk1", 32, 32)],
+        Device::Cuda(_) => vec![
+            ("r50_1x_sk1", 224, batch(256)),
+            ("r152_3x_sk1", 224, batch(16)),
+        ],
+    }
+}
+
+struct Step {
+    net: SimClrNet,
+    store: ParamStore,
+    opt: Lars,
+    /// Both views of every image, stacked: [2B, S, S, 3].
+    x: Tensor,
+}
+
+fn setup(model: &str, size: usize, device: Device) -> Result<Step> {
+    let mut store = ParamStore::new(DType::F32, 0);
+    let net = SimClrNet::new(&mut store, data::simclr_meta(model, size))?;
+    store.to(device, DType::F32)?;
+    Ok(Step {
+        net,
+        store,
+        opt: simclr::train::common::lars(1e-6),
+        x: Tensor::zeros(&[0], DType::F32, Device::Cpu)?,
+    })
+}
+
+/// Random images for both views of `images` images: [2B, S, S, 3].
+fn images_for(images: usize, size: usize, device: Device) -> Result<Tensor> {
+    data::uniform(&[2 * images, size, size, 3], 41, device, DType::F32)
+}
+
+fn step(s: &mut Step) -> Result<()> {
+    let mut tape = Tape::new();
+    let x = tape.constant(s.x.clone());
+    let z = s
+        .net
+        .project(&mut Ctx::new(&mut tape, &mut s.store, true), &x)?;
+    let zn = ops::l2_normalize(&mut tape, &z)?;
+    let loss = ops::ntxent(&mut tape, &zn, None, TAU)?;
+    tape.backward(&loss, &mut s.store)?;
+    s.opt.step(&mut s.store, LR)
+}
+
+/// Tries `images`, halving on failure (out of memory) down to 2 images; the model is built once.
+fn fitting(model: &str, size: usize, images: usize, device: Device) -> Result<(usize, Step)> {
+    let mut s = setup(model, size, device)?;
+    let mut b = images;
+    loop {
+        let tried = images_for(b, size, device).and_then(|x| {
+            s.x = x;
+            step(&mut s)?;
+            common::sync(device)
+        });
+        match tried {
+            Ok(()) => return Ok((b, s)),
+            Err(e) if b > 2 && device != Device::Cpu => {
+                println!(
+                    "step {model} with {b} images failed ({e}); trying {}",
+                    b / 2
+                );
+                b /= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    for device in common::devices("step") {
+        let group_name = format!("step-{}", common::device_name(device));
+        let mut group = c.benchmark_group(&group_name);
+        for (model, size, images) in cases(device) {
+            let probe = format!("{group_name}/step/{model} {size}px");
+            if !common::selected(&probe) {
+                continue;
+            }
+            let (images, state) = match fitting(model, size, images, device) {
+                Ok(v) => v,
+                Err(e) => {
+                    println!("{probe}: skipped: {e}");
+                    continue;
+                }
+            };
+            // Training ≈ 3x the forward's 2 FLOP per MAC; every view goes through the network.
+            let macs = data::macs_per_image(model, size).unwrap_or(f64::NAN);
+            let views = 2 * images;
+            // Sizes of the trainable tensors: the PyTorch script checks its model against them.
+            let st = &state.store;
+            let mut numels: Vec<usize> = st
+                .ids()
+                .filter(|&id| st.is_trainable(id))
+                .map(|id| st.entry(id).shape.iter().product())
+                .collect();
+            numels.sort_unstable();
+            let case = Case {
+                group: group_name.clone(),
+                function: "step",
+                param: format!("{model} {size}px {images}x2"),
+                device,
+                dtype: DType::F32,
+                work: Work {
+                    flops: 6.0 * macs * views as f64,
+                    bytes: 0.0,
+                },
+                spec: json!({"kernel": "step", "model": model, "image_size": size,
+                    "images": images, "views": 2, "tau": TAU, "lr": LR, "proj_layers": 3,
+                    "proj_dim": 128, "params": st.num_trainable(), "numels": numels,
+                    "precision": "f32 weights and activations (mixed precision is not wired into the model yet)"}),
+            };
+            let mut state = Some(state);
+            run_case(
+                &mut group,
+                case,
+                || Ok(state.take().expect("set up once")),
+                step,
+            );
+        }
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = bench
+}
+criterion_main!(benches);

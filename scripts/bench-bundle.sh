@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The bench part of the GPU bundle (called by scripts/build-gpu-bundle.sh with the bundle folder):
+# the criterion benches built with --features cuda (bench profile, stripped) in bench/, the
+# table script and the PyTorch baselines, and run-bench.sh, which needs no Rust on the GPU
+# machine, only a python3 with torch:
+#   bash gpu-bundle/run-bench.sh                       # our CUDA benches, PyTorch eager+compile, table
+#   bash gpu-bundle/run-bench.sh --torch skip          # ours only (about 5 minutes)
+#   bash gpu-bundle/run-bench.sh --ours skip --modes eager   # PyTorch only, reusing ours.json in --out
+#   bash gpu-bundle/run-bench.sh --filter ntxent-cuda --quick
+# Output (table.md, ours.json, pytorch.json, ours.log, pytorch.log) goes to $OUT when set (the
+# device tool's folder), else gpu-bundle/results; further arguments go to bench/table.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEST="${1:?usage: $0 <bundle folder>}"
+
+json="$(mktemp)"
+trap 'rm -f "$json"' EXIT
+cargo bench --features cuda --no-run --message-format=json >"$json"
+mkdir -p "$DEST/bench" "$DEST/pytorch"
+python3 - "$json" "$DEST/bench" <<'PY'
+import json, shutil, sys, os
+src, dst = sys.argv[1], sys.argv[2]
+for line in open(src):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m["target"]["kind"] == ["bench"] and m.get("executable"):
+        shutil.copy2(m["executable"], os.path.join(dst, m["target"]["name"]))
+        print(f"bundled bench {m['target']['name']}", file=sys.stderr)
+PY
+strip "$DEST"/bench/* 2>/dev/null || true
+cp bench/table.py "$DEST/table.py"
+cp bench/pytorch/*.py "$DEST/pytorch/"
+
+cat >"$DEST/run-bench.sh" <<'RUN'
+#!/usr/bin/env bash
+# Our CUDA benches and the PyTorch baselines on this GPU, then the table (see table.py --help).
+set -uo pipefail
+cd "$(dirname "$0")"
+# CUDA libraries from the PyTorch python packages (cuDNN, cuBLAS, runtime, NVRTC).
+for mod in nvidia.cudnn nvidia.cublas nvidia.cuda_runtime nvidia.cuda_nvrtc; do
+  dir="$(python3 -c "import $mod as m; print(list(m.__path__)[0])" 2>/dev/null)" || continue
+  [[ -d "$dir/lib" ]] && LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+export PYTHONUNBUFFERED=1
+out="${OUT:-$PWD/results}"
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >"$out/gpu.txt" 2>&1 || true
+python3 table.py --ours "$PWD/bench" --device cuda --python python3 --out "$out" \
+  --criterion-dir /tmp/simclr-criterion "$@"
+RUN
+chmod +x "$DEST/run-bench.sh"
