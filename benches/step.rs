@@ -12,11 +12,10 @@ mod common;
 use common::{data, run_case, Case, Work};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
-use simclr::autograd::Tape;
-use simclr::nn::Ctx;
-use simclr::ops;
+use simclr::nn::ActivationPolicy;
 use simclr::optim::Lars;
 use simclr::params::ParamStore;
+use simclr::train::contrastive_step::contrastive_step;
 use simclr::train::model::SimClrNet;
 use simclr::{DType, Device, Result, Tensor};
 
@@ -65,15 +64,18 @@ fn images_for(images: usize, size: usize, device: Device) -> Result<Tensor> {
     data::uniform(&[2 * images, size, size, 3], 41, device, DType::F32)
 }
 
+/// Mixed precision on the GPU (bf16 activations, fp32 master weights), as the trainer's
+/// default `--precision auto` runs it and as the PyTorch baseline's AMP does; f32 on the CPU.
+fn policy(device: Device) -> ActivationPolicy {
+    ActivationPolicy {
+        compute: matches!(device, Device::Cuda(_)).then_some(DType::BF16),
+        recompute: false,
+    }
+}
+
 fn step(s: &mut Step) -> Result<()> {
-    let mut tape = Tape::new();
-    let x = tape.constant(s.x.clone());
-    let z = s
-        .net
-        .project(&mut Ctx::new(&mut tape, &mut s.store, true), &x)?;
-    let zn = ops::l2_normalize(&mut tape, &z)?;
-    let loss = ops::ntxent(&mut tape, &zn, None, TAU)?;
-    tape.backward(&loss, &mut s.store)?;
+    let device = s.x.device();
+    contrastive_step(&s.net, &mut s.store, &s.x, None, TAU, None, policy(device))?;
     s.opt.step(&mut s.store, LR)
 }
 
@@ -133,15 +135,18 @@ fn bench(c: &mut Criterion) {
                 function: "step",
                 param: format!("{model} {size}px {images}x2"),
                 device,
-                dtype: DType::F32,
+                dtype: policy(device).compute.unwrap_or(DType::F32),
                 work: Work {
                     flops: 6.0 * macs * views as f64,
                     bytes: 0.0,
                 },
                 spec: json!({"kernel": "step", "model": model, "image_size": size,
-                    "images": images, "views": 2, "tau": TAU, "lr": LR, "proj_layers": 3,
-                    "proj_dim": 128, "params": st.num_trainable(), "numels": numels,
-                    "precision": "f32 weights and activations (mixed precision is not wired into the model yet)"}),
+                "images": images, "views": 2, "tau": TAU, "lr": LR, "proj_layers": 3,
+                "proj_dim": 128, "params": st.num_trainable(), "numels": numels,
+                "precision": match device {
+                    Device::Cpu => "f32 weights and activations",
+                    Device::Cuda(_) => "bf16 activations, fp32 master weights",
+                }}),
             };
             let mut state = Some(state);
             run_case(

@@ -1,37 +1,15 @@
-//! CPU NT-Xent: rows in parallel, similarities recomputed on the fly (memory O(2N + K)).
+//! CPU NT-Xent, tiled like the GPU kernel: anchors in blocks of [`BLOCK`] rows, each block's
+//! similarities to every candidate (the 2N batch rows, then the K queue rows) computed by one
+//! GEMM into a BLOCK x (2N + K) buffer, never the whole 2N x (2N + K) matrix. Memory is
+//! O(BLOCK·(2N + K)) per thread; every sum runs in a fixed order, so results are deterministic.
 
+use crate::ops::matmul::gemm::{gemm, Layout};
 use crate::{Float, Result, Tensor};
 use rayon::prelude::*;
 
-fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    a.iter().zip(b).map(|(&x, &y)| x * y).sum()
-}
-
-/// Running log-sum-exp: rescales the partial sum whenever a larger term arrives.
-struct OnlineLse<T> {
-    max: T,
-    sum: T,
-}
-
-impl<T: Float> OnlineLse<T> {
-    fn new() -> Self {
-        OnlineLse {
-            max: T::NEG_INFINITY,
-            sum: T::ZERO,
-        }
-    }
-    fn push(&mut self, l: T) {
-        if l > self.max {
-            self.sum = self.sum * (self.max - l).exp() + T::ONE;
-            self.max = l;
-        } else {
-            self.sum += (l - self.max).exp();
-        }
-    }
-    fn value(&self) -> T {
-        self.max + self.sum.ln()
-    }
-}
+/// Anchors per block: enough rows for the GEMM to run near its peak, few enough that a block's
+/// similarity rows stay small (64 x 65,536 f32 = 16 MiB at the largest batch we support).
+const BLOCK: usize = 64;
 
 /// The batch rows, the queue rows and the layout that ties them together.
 struct Rows<'a, T> {
@@ -39,6 +17,7 @@ struct Rows<'a, T> {
     q: &'a [T],
     d: usize,
     half: usize,
+    nq: usize,
 }
 
 impl<'a, T: Float> Rows<'a, T> {
@@ -47,47 +26,81 @@ impl<'a, T: Float> Rows<'a, T> {
             Some(q) => q.cpu_slice::<T>("ntxent")?,
             None => &[],
         };
+        let d = z.last_dim();
         Ok(Rows {
             z: z.cpu_slice::<T>("ntxent")?,
             q,
-            d: z.last_dim(),
+            d,
             half: z.shape()[0] / 2,
+            nq: q.len() / d.max(1),
         })
     }
     fn rows(&self) -> usize {
         2 * self.half
     }
-    fn row(&self, i: usize) -> &'a [T] {
-        &self.z[i * self.d..(i + 1) * self.d]
-    }
-    fn queue_rows(&self) -> std::slice::ChunksExact<'a, T> {
-        self.q.chunks_exact(self.d)
+    /// Candidates per anchor row of a similarity block (self included, masked later).
+    fn width(&self) -> usize {
+        self.rows() + self.nq
     }
     /// The other view of the same image.
     fn positive(&self, i: usize) -> usize {
         (i + self.half) % self.rows()
     }
 
-    /// One anchor: (log-sum-exp of its 2N−1+K logits, its positive logit, largest negative logit).
-    fn anchor(&self, i: usize, inv_tau: T) -> (T, T, T) {
-        let (zi, p) = (self.row(i), self.positive(i));
-        let mut lse = OnlineLse::new();
-        let (mut pos, mut neg) = (T::ZERO, T::NEG_INFINITY);
-        for k in (0..self.rows()).filter(|&k| k != i) {
-            let l = dot(zi, self.row(k)) * inv_tau;
-            lse.push(l);
-            if k == p {
-                pos = l;
-            } else {
-                neg = neg.max(l);
-            }
+    /// s[r][k] = z_{i0+r} · cand_k / τ for the anchors i0..i0+b; `s` holds b·width values.
+    fn similarities(&self, i0: usize, b: usize, inv_tau: T, s: &mut [T]) {
+        let (n2, d, w) = (self.rows(), self.d, self.width());
+        let a = Layout::row_major(b, d).at(i0 * d);
+        gemm(
+            inv_tau,
+            self.z,
+            a,
+            self.z,
+            Layout::row_major(n2, d).t(),
+            T::ZERO,
+            s,
+            Layout::row_major(b, n2).with_rs(w),
+        );
+        if self.nq > 0 {
+            gemm(
+                inv_tau,
+                self.z,
+                a,
+                self.q,
+                Layout::row_major(self.nq, d).t(),
+                T::ZERO,
+                s,
+                Layout::row_major(b, self.nq).with_rs(w).at(n2),
+            );
         }
-        for qk in self.queue_rows() {
-            let l = dot(zi, qk) * inv_tau;
-            lse.push(l);
-            neg = neg.max(l);
-        }
-        (lse.value(), pos, neg)
+    }
+
+    /// Per anchor: (log-sum-exp of its 2N−1+K logits, its positive logit, largest negative).
+    fn stats(&self, inv_tau: T) -> Vec<(T, T, T)> {
+        let (n2, w) = (self.rows(), self.width());
+        let blocks: Vec<usize> = (0..n2).step_by(BLOCK).collect();
+        let per_block: Vec<Vec<(T, T, T)>> = blocks
+            .par_iter()
+            .map(|&i0| {
+                let b = BLOCK.min(n2 - i0);
+                let mut s = vec![T::ZERO; b * w];
+                self.similarities(i0, b, inv_tau, &mut s);
+                s.chunks(w)
+                    .enumerate()
+                    .map(|(r, row)| {
+                        let (i, p) = (i0 + r, self.positive(i0 + r));
+                        let others = || row.iter().enumerate().filter(move |&(k, _)| k != i);
+                        let max = others().fold(T::NEG_INFINITY, |m, (_, &l)| m.max(l));
+                        let sum: T = others().map(|(_, &l)| (l - max).exp()).sum();
+                        let neg = others()
+                            .filter(|&(k, _)| k != p)
+                            .fold(T::NEG_INFINITY, |m, (_, &l)| m.max(l));
+                        (max + sum.ln(), row[p], neg)
+                    })
+                    .collect()
+            })
+            .collect();
+        per_block.into_iter().flatten().collect()
     }
 }
 
@@ -96,41 +109,63 @@ impl<'a, T: Float> Rows<'a, T> {
 /// so row j collects both its own terms and those where it is the candidate of anchor k).
 pub fn forward<T: Float>(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(Tensor, Tensor)> {
     let r = Rows::<T>::new(z, queue)?;
-    let (n2, d) = (r.rows(), r.d);
+    let (n2, d, w) = (r.rows(), r.d, r.width());
     let inv_tau = T::from_f64(1.0 / tau);
-    let stats: Vec<(T, T, T)> = (0..n2)
-        .into_par_iter()
-        .map(|i| r.anchor(i, inv_tau))
-        .collect();
+    let stats = r.stats(inv_tau);
     let lse: Vec<T> = stats.iter().map(|s| s.0).collect();
     let loss = stats.iter().map(|&(l, p, _)| l - p).sum::<T>() / T::from_usize(n2);
 
     let scale = T::from_f64(1.0 / (n2 as f64 * tau));
     let two = T::from_f64(2.0);
     let mut dz = vec![T::ZERO; n2 * d];
-    dz.par_chunks_mut(d).enumerate().for_each(|(j, out)| {
-        let (zj, p) = (r.row(j), r.positive(j));
-        for k in (0..n2).filter(|&k| k != j) {
-            let zk = r.row(k);
-            let s = dot(zj, zk) * inv_tau;
-            let mut c = (s - lse[j]).exp() + (s - lse[k]).exp();
-            if k == p {
-                c -= two;
+    dz.par_chunks_mut(BLOCK * d)
+        .enumerate()
+        .for_each(|(blk, out)| {
+            let (j0, b) = (blk * BLOCK, out.len() / d);
+            // Similarities, turned in place into the coefficients C_jk.
+            let mut c = vec![T::ZERO; b * w];
+            r.similarities(j0, b, inv_tau, &mut c);
+            for (row, cj) in c.chunks_mut(w).enumerate() {
+                let (j, p) = (j0 + row, r.positive(j0 + row));
+                for (k, v) in cj.iter_mut().enumerate() {
+                    let s = *v;
+                    *v = if k == j {
+                        T::ZERO
+                    } else if k < n2 {
+                        let mut c = (s - lse[j]).exp() + (s - lse[k]).exp();
+                        if k == p {
+                            c -= two;
+                        }
+                        c
+                    } else {
+                        (s - lse[j]).exp()
+                    };
+                }
             }
-            for (o, &v) in out.iter_mut().zip(zk) {
-                *o += c * v;
+            // dz_block = scale · (C[:, batch] · Z + C[:, queue] · Q).
+            gemm(
+                scale,
+                &c,
+                Layout::row_major(b, n2).with_rs(w),
+                r.z,
+                Layout::row_major(n2, d),
+                T::ZERO,
+                out,
+                Layout::row_major(b, d),
+            );
+            if r.nq > 0 {
+                gemm(
+                    scale,
+                    &c,
+                    Layout::row_major(b, r.nq).with_rs(w).at(n2),
+                    r.q,
+                    Layout::row_major(r.nq, d),
+                    T::ONE,
+                    out,
+                    Layout::row_major(b, d),
+                );
             }
-        }
-        for qk in r.queue_rows() {
-            let c = (dot(zj, qk) * inv_tau - lse[j]).exp();
-            for (o, &v) in out.iter_mut().zip(qk) {
-                *o += c * v;
-            }
-        }
-        for o in out.iter_mut() {
-            *o *= scale;
-        }
-    });
+        });
     Ok((
         Tensor::from_vec(vec![loss], &[])?,
         Tensor::from_vec(dz, z.shape())?,
@@ -140,12 +175,10 @@ pub fn forward<T: Float>(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result
 /// Fraction of anchors whose positive beats every negative strictly (temperature-free).
 pub fn accuracy<T: Float>(z: &Tensor, queue: Option<&Tensor>) -> Result<f64> {
     let r = Rows::<T>::new(z, queue)?;
-    let hits = (0..r.rows())
-        .into_par_iter()
-        .filter(|&i| {
-            let (_, pos, neg) = r.anchor(i, T::ONE);
-            pos > neg
-        })
+    let hits = r
+        .stats(T::ONE)
+        .iter()
+        .filter(|&&(_, pos, neg)| pos > neg)
         .count();
     Ok(hits as f64 / r.rows() as f64)
 }
