@@ -6,6 +6,7 @@
 #   bash gpu-bundle/run.sh memcheck        # the same under compute-sanitizer --tool memcheck
 #   bash gpu-bundle/run.sh '' cuda_parity  # only executables whose name contains cuda_parity
 #   bash gpu-bundle/run-bench.sh           # benches + PyTorch baselines -> table (bench/table.py)
+#   bash gpu-bundle/validate.sh STAGE       # one stage of the GPU validation, logs into $OUT
 # Argument: what to pack, `all` (default), `tests` or `bench` (a smaller bundle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,10 @@ for line in open(src):
         exe = m["executable"]
         kind = m["target"]["kind"][0]
         name = m["target"]["name"] + ("-lib" if kind == "lib" else "")
+        # Only what touches the GPU: the library's unit tests and the cuda_* suites (every
+        # executable together is over the 64 MiB a GPU session can carry).
+        if not (kind == "lib" or name.startswith("cuda_")):
+            continue
         shutil.copy2(exe, os.path.join(dst, name))
         print(f"bundled {name} ({kind})", file=sys.stderr)
 PY
@@ -86,6 +91,46 @@ fi
 
 if [[ "$WHAT" != tests ]]; then
   bash scripts/bench-bundle.sh "$OUT"
+fi
+
+# The trainer itself, for the bench and training runs of the validation.
+if [[ "$WHAT" == all ]]; then
+  cargo build --release --features cuda --bin simclr
+  mkdir -p "$OUT/bin-tools"
+  cp target/release/simclr "$OUT/bin-tools/simclr"
+  strip "$OUT/bin-tools/simclr"
+  cp scripts/gpu-validate.sh "$OUT/validate.sh"
+  chmod +x "$OUT/validate.sh"
+fi
+
+# Executables compress about 3x; the scripts unpack them on first use (Python's lzma, since
+# the GPU machine is only known to have Python).
+payload=()
+for d in bin bench bin-tools; do [[ -d "$OUT/$d" ]] && payload+=("$d"); done
+if (( ${#payload[@]} )); then
+  tar -C "$OUT" -cJf "$OUT/payload.tar.xz" "${payload[@]}"
+  (cd "$OUT" && rm -rf "${payload[@]}")
+  cat >"$OUT/unpack.sh" <<'UNPACK'
+# Sourced by the bundle's scripts: unpacks the executables once.
+if [[ -f payload.tar.xz && ! -f .unpacked ]]; then
+  python3 -c "import tarfile; tarfile.open('payload.tar.xz').extractall('.')" && touch .unpacked
+fi
+UNPACK
+  # Each script sources it right after changing into the bundle.
+  python3 - "$OUT" <<'PY'
+import glob, sys
+for path in glob.glob(sys.argv[1] + "/*.sh"):
+    if path.endswith("/unpack.sh"):
+        continue
+    lines = open(path).read().split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith('cd "$(dirname "$0")"'):
+            lines.insert(i + 1, "source ./unpack.sh")
+            break
+    else:
+        sys.exit(f"{path}: no cd line to unpack after")
+    open(path, "w").write("\n".join(lines))
+PY
 fi
 
 size=$(du -sb "$OUT" | cut -f1)

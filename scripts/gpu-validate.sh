@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One stage of the GPU validation, run from the bundle (scripts/build-gpu-bundle.sh) on the GPU
+# machine; every stage fits in one 10-minute device command and writes its log into $OUT:
+#   tests      every bundled GPU test (parity with the CPU reference)
+#   memcheck   the parity suites under compute-sanitizer
+#   r50        pretraining step of r50_1x_sk1, batch 256, 224 px, bf16, with --profile
+#   r152       r152_3x_sk1 at an effective batch of 4096 (224 px), micro-batched, 4 steps
+#   train      a short pretraining run of r50_1x_sk1 on the synthetic data at 224 px
+set -uo pipefail
+cd "$(dirname "$0")"
+OUT="${OUT:-$PWD/out}"
+mkdir -p "$OUT"
+for mod in nvidia.cudnn nvidia.cublas nvidia.cuda_runtime nvidia.cuda_nvrtc nvidia.nccl; do
+  dir="$(python3 -c "import $mod as m; print(list(m.__path__)[0])" 2>/dev/null)" || continue
+  [[ -d "$dir/lib" ]] && LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+simclr=bin-tools/simclr
+stage="${1:?usage: validate.sh tests|memcheck|r50|r152|train}"
+log="$OUT/$stage.log"
+{
+  echo "# $(date -u +%FT%TZ) stage $stage"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  case "$stage" in
+    tests) bash run.sh ;;
+    memcheck) bash run.sh memcheck cuda_parity ;;
+    r50) "$simclr" bench --device cuda --model r50_1x_sk1 --batch-size 256 --image-size 224 \
+           --warmup 3 --steps 10 --profile ;;
+    r152) "$simclr" bench --device cuda --model r152_3x_sk1 --batch-size 4096 --image-size 224 \
+            --micro-batch "${MICRO:-512}" --recompute --warmup 1 --steps 3 --profile ;;
+    train) "$simclr" pretrain --device cuda --model r50_1x_sk1 --image-size 224 \
+             --synthetic-train 8192 --synthetic-test 512 --batch-size 256 --epochs 1 \
+             --out "$OUT/train-run" ;;
+    *) echo "unknown stage $stage"; exit 2 ;;
+  esac
+  echo "# exit $?"
+} 2>&1 | tee "$log"
