@@ -11,6 +11,7 @@ use simclr::optim::{Lars, LarsConfig};
 use simclr::params::{ParamKind, ParamStore};
 use simclr::testing::{assert_close, fresh_seed, relative_error, tolerance};
 use simclr::train::model::{ModelMeta, SimClrNet};
+use simclr::train::{pretrain, Config, Env};
 use simclr::{DType, Rng, Tensor};
 use std::sync::Arc;
 
@@ -391,6 +392,196 @@ fn a_world_of_one_is_bit_identical_to_the_plain_step() {
         assert_eq!(bits(&got.0), bits(&want.0), "gradients and buffers");
         assert_eq!(bits(&got.1), bits(&want.1), "parameters after LARS");
     }
+}
+
+/// The trainer's replicas over several steps: rank 0 carries LARS momentum from a first
+/// single-process step, the replicas copy it, and each step's parameters stay those of one
+/// process (f64, so the comparison is tight).
+#[test]
+fn thread_replicas_follow_one_process_over_several_steps() {
+    let seed = fresh_seed("dp_replicas");
+    let dtype = DType::F64;
+    let q = queue(seed, dtype);
+    let batches: Vec<Tensor> = (0..3).map(|k| views(seed + k, dtype)).collect();
+    let (net, mut want) = self::net(seed, dtype);
+    let mut opt_want = lars();
+    let (net_got, mut got) = self::net(seed, dtype);
+    let mut opt_got = lars();
+    plain_step(&net, &mut want, &batches[0], &q);
+    opt_want.step(&mut want, LR).unwrap();
+    plain_step(&net_got, &mut got, &batches[0], &q);
+    opt_got.step(&mut got, LR).unwrap();
+    let mut replicas =
+        dist::ThreadReplicas::new(3, &got, &opt_got, || Ok((self::net(seed, dtype).1, lars())))
+            .unwrap();
+    for (k, x) in batches.iter().enumerate().skip(1) {
+        let (loss, _) = plain_step(&net, &mut want, x, &q);
+        opt_want.step(&mut want, LR).unwrap();
+        let out = replicas
+            .step(&net_got, &mut got, x, TAU, Some(&q), LR)
+            .unwrap();
+        opt_got.step(&mut got, LR).unwrap();
+        let tol = k as f64 * tolerance(dtype, K, DEPTH);
+        assert!(
+            (out.loss - loss).abs() <= tol * loss.abs(),
+            "step {k}: loss {} vs {loss}",
+            out.loss
+        );
+        let values = |s: &ParamStore| -> Vec<(String, Tensor)> {
+            s.ids()
+                .map(|id| (s.name(id).to_string(), s.value(id).unwrap().clone()))
+                .collect()
+        };
+        compare(
+            &format!("after step {k}"),
+            &values(&got),
+            &values(&want),
+            tol,
+        );
+    }
+}
+
+#[test]
+fn shards_are_disjoint_and_cover_the_batch() {
+    let x = views(fresh_seed("dp_shards"), DType::F64);
+    for world in 1..=B {
+        let shards: Vec<Tensor> = (0..world)
+            .map(|r| dist::shard(&x, r, world).unwrap())
+            .collect();
+        let n: Vec<usize> = shards.iter().map(|s| s.shape()[0] / 2).collect();
+        assert_eq!(n.iter().sum::<usize>(), B);
+        assert!(
+            n.iter().max().unwrap() - n.iter().min().unwrap() <= 1,
+            "{n:?}"
+        );
+        let part = |v: usize| {
+            let p: Vec<Tensor> = shards
+                .iter()
+                .zip(&n)
+                .map(|(s, &k)| narrow_rows(s, v * k, k).unwrap())
+                .collect();
+            concat_rows(&p).unwrap()
+        };
+        let rebuilt = concat_rows(&[part(0), part(1)]).unwrap();
+        assert_close(&format!("{world} shards"), &rebuilt, &x, 0.0);
+    }
+    assert!(dist::shard(&x, 0, B + 1).is_err());
+}
+
+// ---------------------------------------------------------------- the trainer
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::env::temp_dir().join(format!("simclr-dp-{}-{nanos}-{name}", std::process::id()))
+}
+
+/// 48 synthetic 32-px images, a quarter-width ResNet-18, batches of 16, a memory queue.
+fn tiny_run(out: &std::path::Path, world: usize) -> Config {
+    let mut c = Config {
+        out: out.to_path_buf(),
+        synthetic_train: 48,
+        synthetic_test: 20,
+        device: "cpu".into(),
+        log_every: 1,
+        ..Config::default()
+    };
+    c.pretrain.epochs = 2;
+    c.pretrain.batch_size = 16;
+    c.pretrain.queue_size = 40;
+    c.pretrain.world_size = world;
+    // Small steps: at the default rate the f32 rounding differences of the two runs grow about
+    // tenfold per step (measured), which says nothing about the data parallelism.
+    c.pretrain.lr = 0.003;
+    c
+}
+
+fn weights(path: &std::path::Path) -> Vec<(String, Tensor)> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut v: Vec<_> = simclr::checkpoint::read_tensors(&bytes, path)
+        .unwrap()
+        .into_iter()
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn the_trainer_with_three_thread_ranks_follows_the_single_process_run() {
+    let (one, three) = (scratch("one"), scratch("three"));
+    pretrain::run(&mut Env::open(tiny_run(&one, 1), false).unwrap()).unwrap();
+    pretrain::run(&mut Env::open(tiny_run(&three, 3), false).unwrap()).unwrap();
+    let (want, got) = (
+        weights(&one.join("pretrain.safetensors")),
+        weights(&three.join("pretrain.safetensors")),
+    );
+    assert_eq!(want.len(), got.len());
+    // 6 steps in f32, each within tolerance(F32, K, DEPTH) of the other run's; their errors
+    // add up over the steps. Compared norm-wise over the whole model (a bias that moved only
+    // 1e-7 away from zero would otherwise be judged by its own rounding noise).
+    let tol = 6.0 * tolerance(DType::F32, K, DEPTH);
+    let flat = |v: &[(String, Tensor)]| -> Vec<f64> {
+        v.iter()
+            .flat_map(|(_, t)| t.to_vec_f64().unwrap())
+            .collect()
+    };
+    let err = relative_error(&flat(&got), &flat(&want));
+    eprintln!("3 ranks vs 1 after 6 steps: relative difference {err:.3e} (tolerance {tol:.3e})");
+    assert!(err <= tol, "weights: relative difference {err:e} > {tol:e}");
+    let losses = |dir: &std::path::Path| -> Vec<f64> {
+        std::fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let (lw, lg) = (losses(&one), losses(&three));
+    assert_eq!(lw.len(), 6);
+    for (step, (w, g)) in lw.iter().zip(&lg).enumerate() {
+        assert!(
+            (w - g).abs() <= tol * w.abs(),
+            "step {step}: loss {g} vs {w}"
+        );
+    }
+    eprintln!("losses: one process {lw:?}, three ranks {lg:?}");
+
+    // Resumed after one epoch: the same weights as the uninterrupted 3-rank run, bit for bit.
+    let resumed = scratch("resumed");
+    let mut env = Env::open(tiny_run(&resumed, 3), false).unwrap();
+    env.stop_after_epochs = Some(1);
+    pretrain::run(&mut env).unwrap();
+    pretrain::run(&mut Env::open(tiny_run(&resumed, 3), true).unwrap()).unwrap();
+    for ((name, a), (_, b)) in got
+        .iter()
+        .zip(&weights(&resumed.join("pretrain.safetensors")))
+    {
+        assert_eq!(
+            bits(&[(name.clone(), a.clone())]),
+            bits(&[(name.clone(), b.clone())]),
+            "{name} after resume"
+        );
+    }
+    for d in [one, three, resumed] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn bad_world_sizes_are_configuration_errors() {
+    let dir = scratch("bad");
+    for (world, micro) in [(0, None), (17, None), (2, Some(4))] {
+        let mut c = tiny_run(&dir, world);
+        c.pretrain.micro_batch = micro;
+        let e = Env::open(c, false).err().unwrap().to_string();
+        assert!(e.contains("world_size"), "{e}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Not a correctness test: times one step of one process on 2B images against two thread

@@ -36,6 +36,7 @@ mod gather;
 mod moments;
 #[cfg(feature = "cuda")]
 mod nccl;
+mod replicas;
 mod rows;
 mod single;
 mod step;
@@ -48,6 +49,7 @@ pub use gather::{gather_views, gather_views_forward};
 pub use moments::{combine_moments, global_moments, GlobalMoments, Moments};
 #[cfg(feature = "cuda")]
 pub use nccl::{Nccl, NcclId};
+pub use replicas::{shard, ThreadReplicas};
 pub use rows::{concat_rows, narrow_rows};
 pub use single::Single;
 pub use step::{all_reduce_grads, contrastive_step, StepOutput};

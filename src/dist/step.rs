@@ -2,10 +2,11 @@
 //! [`crate::dist`] for what it computes and why the gradients are summed).
 
 use super::{gather_views, Comm, Communicator};
-use crate::autograd::Tape;
-use crate::nn::Ctx;
+use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::params::{ParamId, ParamStore};
+use crate::profile::{self, Phase};
+use crate::train::contrastive_step::contrastive_step as single_step;
 use crate::train::model::SimClrNet;
 use crate::{Result, Tensor};
 
@@ -21,7 +22,8 @@ pub struct StepOutput {
 /// images) with synchronised BN, gather of the normalised projections, NT-Xent of the global
 /// batch (with the memory queue's `negatives`), backward, and the all-reduce (sum) of the
 /// parameter gradients. Leaves the global batch's gradient in `store`, as `Tape::backward`
-/// does; a world of one is exactly the single-process step.
+/// does. `policy` sets the activations' dtype and recomputation. A world of one runs the
+/// single-process step itself ([`crate::train::contrastive_step`]).
 pub fn contrastive_step(
     comm: &Comm,
     net: &SimClrNet,
@@ -29,11 +31,17 @@ pub fn contrastive_step(
     views: &Tensor,
     tau: f64,
     negatives: Option<&Tensor>,
+    policy: ActivationPolicy,
 ) -> Result<StepOutput> {
-    let mut tape = Tape::new();
+    if comm.world_size() == 1 {
+        let (loss, accuracy) = single_step(net, store, views, None, tau, negatives, policy)?;
+        return Ok(StepOutput { loss, accuracy });
+    }
+    let mut tape = policy.tape();
+    let forward = profile::phase(Phase::Forward);
     let x = tape.constant(views.clone());
     let z = net.project(
-        &mut Ctx::new(&mut tape, store, true).with_comm(comm.clone()),
+        &mut policy.ctx(&mut tape, store, true).with_comm(comm.clone()),
         &x,
     )?;
     let zn = ops::l2_normalize(&mut tape, &z)?;
@@ -41,6 +49,7 @@ pub fn contrastive_step(
     let loss = ops::ntxent::ntxent(&mut tape, &zg, negatives, tau)?;
     let accuracy = ops::ntxent::ntxent_accuracy(zg.value(), negatives)?;
     let loss_v = loss.value().item()?;
+    drop(forward);
     tape.backward(&loss, store)?;
     all_reduce_grads(comm.as_ref(), store)?;
     Ok(StepOutput {
