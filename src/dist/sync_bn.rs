@@ -9,7 +9,7 @@
 //! gradients adds them up with everything else.
 
 use super::{global_moments, Comm};
-use crate::autograd::{Tape, Var};
+use crate::autograd::{Recompute, Saved, Tape, Var};
 use crate::ops::batch_norm::{
     batch_norm_backward_from_sums, batch_norm_eval_forward, batch_norm_grad_sums, BatchStats,
 };
@@ -87,14 +87,33 @@ pub fn sync_batch_norm(
                 }
                 None => batch_norm_relu_forward(xv, &gs, beta.value(), &mean, &invstd)?,
             };
-            let ys = y.clone();
             let with_res = residual.is_some();
+            // As the single-process op: with recomputation on, y (without a residual) is
+            // rebuilt in backward from what is kept anyway, here the global statistics.
+            let recipe = (tape.recomputes() && !with_res).then(|| {
+                let (x, g, b, m, i) = (
+                    xs.clone(),
+                    gs.clone(),
+                    beta.value().clone(),
+                    mean.clone(),
+                    invstd.clone(),
+                );
+                Recompute::new(move || batch_norm_relu_forward(&x, &g, &b, &m, &i))
+            });
+            let ys = match &recipe {
+                Some(r) => Saved::Recompute(r.clone()),
+                None => Saved::Value(y.clone()),
+            };
             let mut inputs = vec![x, gamma, beta];
             inputs.extend(residual);
-            tape.record("sync_bn_act", &inputs, y, move |dy, needs| {
+            let out = tape.record("sync_bn_act", &inputs, y, move |dy, needs| {
+                let y = match &ys {
+                    Saved::Recompute(r) => r.take()?,
+                    Saved::Value(t) => t.clone(),
+                };
                 let saved = BnActSaved {
                     x: &xs,
-                    y: &ys,
+                    y: &y,
                     gamma: &gs,
                     mean: &mean,
                     invstd: &invstd,
@@ -116,7 +135,11 @@ pub fn sync_batch_norm(
                     r.push(if needs[3] { dres } else { None });
                 }
                 Ok(r)
-            })
+            });
+            match recipe {
+                Some(r) => out.with_recompute(r),
+                None => out,
+            }
         }
     };
     Ok((out, stats))
