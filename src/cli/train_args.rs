@@ -80,6 +80,10 @@ pub struct CommonArgs {
     /// the loss still sees the whole batch).
     #[arg(long)]
     pub micro_batch: Option<usize>,
+    /// Pretraining: data-parallel ranks, one thread each (one GPU each with CUDA), each on a
+    /// disjoint share of every batch, with synchronised batch norm and global negatives.
+    #[arg(long)]
+    pub world_size: Option<usize>,
     /// Distillation: student architecture (default: the teacher's).
     #[arg(long)]
     pub student_model: Option<String>,
@@ -136,6 +140,7 @@ impl CommonArgs {
         set!(c.pretrain.proj_layers, self.proj_layers);
         set!(c.pretrain.queue_size, self.queue_size);
         set!(c.pretrain.micro_batch, self.micro_batch.map(Some));
+        set!(c.pretrain.world_size, self.world_size);
         set!(c.precision, self.precision);
         set!(c.memory_limit, self.memory_limit.map(Some));
         if self.recompute {

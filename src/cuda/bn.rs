@@ -167,9 +167,22 @@ pub fn backward(
     invstd: &Tensor,
     batch_stats: bool,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    let (dgamma, dbeta) = grad_sums(x, dy, mean, invstd)?;
+    let m = x.numel() / x.last_dim();
+    let dx = backward_from_sums(x, dy, gamma, mean, invstd, &dgamma, &dbeta, m, batch_stats)?;
+    Ok((dx, dgamma, dbeta))
+}
+
+/// (dgamma, dbeta) = (Σ dy·x̂, Σ dy), f32.
+pub fn grad_sums(
+    x: &Tensor,
+    dy: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+) -> Result<(Tensor, Tensor)> {
     let gpu = gpu_of(x, OP)?;
     let c = x.last_dim();
-    let (gamma, mean, invstd) = (f32_of(gamma)?, f32_of(mean)?, f32_of(invstd)?);
+    let (mean, invstd) = (f32_of(mean)?, f32_of(invstd)?);
     let dgamma = empty(&gpu, &[c], DType::F32)?;
     let dbeta = empty(&gpu, &[c], DType::F32)?;
     reduce(
@@ -182,6 +195,26 @@ pub fn backward(
         0.0,
         [Some(&dbeta), Some(&dgamma)],
     )?;
+    Ok((dgamma, dbeta))
+}
+
+/// dx in x's dtype from the sums over the `m` rows the statistics came from.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_from_sums(
+    x: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    dgamma: &Tensor,
+    dbeta: &Tensor,
+    m: usize,
+    batch_stats: bool,
+) -> Result<Tensor> {
+    let gpu = gpu_of(x, OP)?;
+    let c = x.last_dim();
+    let (gamma, mean, invstd) = (f32_of(gamma)?, f32_of(mean)?, f32_of(invstd)?);
+    let (dgamma, dbeta) = (f32_of(dgamma)?, f32_of(dbeta)?);
     let dx = empty(&gpu, x.shape(), x.dtype())?;
     let args = [
         ptr(x, OP)?,
@@ -193,7 +226,7 @@ pub fn backward(
         ptr(&dbeta, OP)?,
         i64a(x.numel()),
         i32a(c),
-        i64a(x.numel() / c),
+        i64a(m),
         Arg::I32(batch_stats as i32),
         ptr(&dx, OP)?,
     ];
@@ -203,5 +236,5 @@ pub fn backward(
         Launch::flat(x.numel()),
         &args,
     )?;
-    Ok((dx, dgamma, dbeta))
+    Ok(dx)
 }

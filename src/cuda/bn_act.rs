@@ -81,10 +81,36 @@ pub fn backward(
     batch_stats: bool,
     residual: bool,
 ) -> Result<(Tensor, Tensor, Tensor, Option<Tensor>)> {
+    let (dgamma, dbeta) = grad_sums(x, y, dy, mean, invstd)?;
+    let m = x.numel() / x.last_dim();
+    let sums = (&dgamma, &dbeta);
+    let (dx, dres) = backward_from_sums(
+        x,
+        y,
+        dy,
+        gamma,
+        mean,
+        invstd,
+        sums,
+        m,
+        batch_stats,
+        residual,
+    )?;
+    Ok((dx, dgamma, dbeta, dres))
+}
+
+/// (dgamma, dbeta) = (Σ dy'·x̂, Σ dy') over the masked dy' = dy·[y > 0], f32.
+pub fn grad_sums(
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+) -> Result<(Tensor, Tensor)> {
     let gpu = gpu_of(x, OP)?;
-    let (gamma, mean, invstd) = (f32_of(gamma)?, f32_of(mean)?, f32_of(invstd)?);
+    let (mean, invstd) = (f32_of(mean)?, f32_of(invstd)?);
     let c = x.last_dim();
-    let (n, m) = (x.numel(), x.numel() / c);
+    let m = x.numel() / c;
     let (g, rows) = chunks(m, c);
     let p1 = DeviceBuffer::alloc(&gpu, 4 * g * c)?;
     let p2 = DeviceBuffer::alloc(&gpu, 4 * g * c)?;
@@ -120,6 +146,28 @@ pub fn backward(
         ptr(&dgamma, OP)?,
     ];
     gpu.launch("batch_norm_finish", Launch::flat(c), &args)?;
+    Ok((dgamma, dbeta))
+}
+
+/// (dx, dresidual when `residual`) from the sums (dgamma, dbeta) over the `m` rows the
+/// statistics came from.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_from_sums(
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    sums: (&Tensor, &Tensor),
+    m: usize,
+    batch_stats: bool,
+    residual: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let gpu = gpu_of(x, OP)?;
+    let (gamma, mean, invstd) = (f32_of(gamma)?, f32_of(mean)?, f32_of(invstd)?);
+    let (dgamma, dbeta) = (f32_of(sums.0)?, f32_of(sums.1)?);
+    let (n, c) = (x.numel(), x.last_dim());
     let dx = empty(&gpu, x.shape(), x.dtype())?;
     let dres = if residual {
         Some(empty(&gpu, x.shape(), x.dtype())?)
@@ -148,5 +196,5 @@ pub fn backward(
         Launch::flat(n),
         &args,
     )?;
-    Ok((dx, dgamma, dbeta, dres))
+    Ok((dx, dres))
 }

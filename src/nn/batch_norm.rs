@@ -1,6 +1,7 @@
 //! Batch norm with running statistics (momentum 0.1, eps 1e-5, as PyTorch; TF's decay 0.9).
 
 use super::{Ctx, Summary};
+use crate::dist::{sync_batch_norm, BnAct};
 use crate::ops::{self, BnMode};
 use crate::params::{Init, ParamId, ParamKind, ParamStore};
 use crate::{autograd::Var, Result};
@@ -95,6 +96,16 @@ impl BatchNorm {
         let acc = x.value().dtype().accumulator();
         let g = ctx.param_as(self.gamma, acc)?;
         let b = self.beta.map(|b| ctx.param_as(b, acc)).transpose()?;
+        if let Some(comm) = ctx.comm.clone().filter(|c| ctx.train && c.world_size() > 1) {
+            let act = match act {
+                Activation::None => BnAct::None,
+                Activation::Relu => BnAct::Relu,
+                Activation::AddRelu(r) => BnAct::AddRelu(r),
+            };
+            let (y, st) = sync_batch_norm(ctx.tape, &comm, x, &g, b.as_ref(), act, self.eps)?;
+            self.update_running(ctx, &st.mean, &st.var_unbiased)?;
+            return Ok(y);
+        }
         let (mean, var);
         let mode = if ctx.train {
             BnMode::Train { eps: self.eps }

@@ -25,7 +25,8 @@ use crate::params::{ParamId, ParamStore};
 use crate::{DType, Result};
 
 /// What a forward pass needs: the tape to record on, the parameters (mutable, because
-/// train-mode batch norm updates its running statistics), and the mode.
+/// train-mode batch norm updates its running statistics), the mode, and the data-parallel
+/// group whose ranks share batch-norm statistics (none: a world of one).
 pub struct Ctx<'a> {
     pub tape: &'a mut Tape,
     pub params: &'a mut ParamStore,
@@ -33,6 +34,7 @@ pub struct Ctx<'a> {
     /// The activations' dtype (mixed precision), if not the parameters' own: images are cast
     /// to it on entry, weights on use, and outputs back to the parameters' dtype.
     pub compute: Option<DType>,
+    pub comm: Option<crate::dist::Comm>,
 }
 
 impl<'a> Ctx<'a> {
@@ -42,7 +44,14 @@ impl<'a> Ctx<'a> {
             params,
             train,
             compute: None,
+            comm: None,
         }
+    }
+
+    /// Train-mode batch norm synchronises its statistics across `comm`'s ranks.
+    pub fn with_comm(mut self, comm: crate::dist::Comm) -> Self {
+        self.comm = Some(comm);
+        self
     }
 
     /// Runs activations in `dtype` (bf16 on the GPU) with the parameters as master copies.

@@ -66,6 +66,9 @@ pub struct PretrainConfig {
     /// Gradient caching: compute the loss over the whole batch but run the network on at most
     /// this many rows (views) at a time; None runs the whole batch on one tape.
     pub micro_batch: Option<usize>,
+    /// Data-parallel ranks, one thread each (one GPU each with CUDA), each on a disjoint share
+    /// of every batch, with synchronised BN and global negatives; 1 = one process as usual.
+    pub world_size: usize,
     pub ema_momentum: f64,
     /// Colour distortion strength s (1.0 ImageNet, 0.5 CIFAR).
     pub color_strength: f64,
@@ -154,6 +157,7 @@ impl Default for PretrainConfig {
             proj_dim: 64,
             queue_size: 0,
             micro_batch: None,
+            world_size: 1,
             ema_momentum: 0.999,
             color_strength: 0.5,
             blur: false,
@@ -276,6 +280,18 @@ impl Config {
             }
         }
         // Train-mode BN needs two rows for a variance.
+        let w = self.pretrain.world_size;
+        if w == 0 || w > self.pretrain.batch_size {
+            return bad(format!(
+                "pretrain.world_size must be between 1 and the batch size ({}), got {w}",
+                self.pretrain.batch_size
+            ));
+        }
+        if w > 1 && self.pretrain.micro_batch.is_some() {
+            return bad(
+                "pretrain.world_size > 1 and pretrain.micro_batch cannot be combined yet".into(),
+            );
+        }
         if matches!(self.pretrain.micro_batch, Some(m) if m < 2) {
             return bad("pretrain.micro_batch must be at least 2 (batch-norm statistics)".into());
         }

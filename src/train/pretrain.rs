@@ -12,6 +12,7 @@ use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
 use crate::data::{Loader, PretrainAugment};
+use crate::dist;
 use crate::ops;
 use crate::optim::{BufferRule, Ema};
 use crate::params::ParamStore;
@@ -124,6 +125,17 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     if env.cfg.memory_limit.is_some() || matches!(env.device, crate::Device::Cuda(_)) {
         check_memory(env, &net, &mut store)?;
     }
+    // Data parallelism: rank 0 is this store; replicas (copied after any resume) the others.
+    let comm = dist::single();
+    let mut replicas = match pc.world_size {
+        w if w > 1 => Some(dist::ThreadReplicas::new(w, &store, &opt, || {
+            let mut s = env.store(0);
+            SimClrNet::new(&mut s, meta.clone())?;
+            Ok((s, lars(pc.weight_decay)))
+        })?),
+        _ => None,
+    };
+
     let progress = Progress::new(STAGE, pc.epochs * per_epoch);
     let started = Instant::now();
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
@@ -156,17 +168,13 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                     env.activations(),
                 )?,
                 None => {
+                    let (x, q, tau) = (&x_all, negatives.as_ref(), pc.temperature);
                     let policy = env.activations();
-                    let mut tape = policy.tape();
-                    let x = tape.constant(x_all.clone());
-                    let z = net.project(&mut policy.ctx(&mut tape, &mut store, true), &x)?;
-                    let zn = ops::l2_normalize(&mut tape, &z)?;
-                    let loss =
-                        ops::ntxent::ntxent(&mut tape, &zn, negatives.as_ref(), pc.temperature)?;
-                    let acc = ops::ntxent::ntxent_accuracy(zn.value(), negatives.as_ref())?;
-                    let loss_v = loss.value().item()?;
-                    tape.backward(&loss, &mut store)?;
-                    (loss_v, acc)
+                    let out = match replicas.as_mut() {
+                        Some(r) => r.step(&net, &mut store, x, tau, q, lr, policy)?,
+                        None => dist::contrastive_step(&comm, &net, &mut store, x, tau, q, policy)?,
+                    };
+                    (out.loss, out.accuracy)
                 }
             };
             opt.step(&mut store, lr)?;

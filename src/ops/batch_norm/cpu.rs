@@ -147,6 +147,54 @@ pub fn backward<T: Float>(
     invstd: &Tensor,
     batch_stats: bool,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    let (dgamma, dbeta) = grad_sums::<T>(x, dy, mean, invstd)?;
+    let m = x.numel() / x.last_dim();
+    let dx = backward_from_sums::<T>(
+        x,
+        dy,
+        gamma,
+        mean,
+        invstd,
+        &dgamma,
+        &dbeta,
+        batch_stats.then_some(m),
+    )?;
+    Ok((dx, dgamma, dbeta))
+}
+
+/// The per-channel sums of the backward: (Σ dy·x̂, Σ dy) with x̂ = (x − mean)·invstd, which
+/// are also dgamma and dbeta.
+pub fn grad_sums<T: Float>(
+    x: &Tensor,
+    dy: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let op = "batch_norm_backward";
+    let (xs, dys) = (x.cpu_slice::<T>(op)?, dy.cpu_slice::<T>(op)?);
+    let (ms, is) = (mean.cpu_slice::<T>(op)?, invstd.cpu_slice::<T>(op)?);
+    let c = x.last_dim();
+    let dbeta = channel_sums(dys, c, |_, g| g);
+    let dgamma = channel_sums2(xs, dys, c, |j, v, g| g * (v - ms[j]) * is[j]);
+    Ok((
+        Tensor::from_vec(dgamma, &[c])?,
+        Tensor::from_vec(dbeta, &[c])?,
+    ))
+}
+
+/// dx given the sums of [`grad_sums`] over the `count` rows the statistics came from
+/// (`None`: the statistics are constants, eval mode).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_from_sums<T: Float>(
+    x: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    dgamma: &Tensor,
+    dbeta: &Tensor,
+    count: Option<usize>,
+) -> Result<Tensor> {
     let op = "batch_norm_backward";
     let (xs, dys) = (x.cpu_slice::<T>(op)?, dy.cpu_slice::<T>(op)?);
     let (gs, ms, is) = (
@@ -154,12 +202,10 @@ pub fn backward<T: Float>(
         mean.cpu_slice::<T>(op)?,
         invstd.cpu_slice::<T>(op)?,
     );
+    let (dgamma, dbeta) = (dgamma.cpu_slice::<T>(op)?, dbeta.cpu_slice::<T>(op)?);
     let c = x.last_dim();
-    let m = xs.len() / c;
-    let dbeta = channel_sums(dys, c, |_, g| g);
-    // Σ dy·x̂ with x̂ = (x − mean)·invstd.
-    let dgamma = channel_sums2(xs, dys, c, |j, v, g| g * (v - ms[j]) * is[j]);
-    let inv_m = T::ONE / T::from_usize(m);
+    let inv_m = T::ONE / T::from_usize(count.unwrap_or(1));
+    let batch_stats = count.is_some();
     let mut dx = vec![T::ZERO; xs.len()];
     dx.par_chunks_mut(c * ROWS_PER_TASK)
         .zip(
@@ -179,9 +225,5 @@ pub fn backward<T: Float>(
                 }
             }
         });
-    Ok((
-        Tensor::from_vec(dx, x.shape())?,
-        Tensor::from_vec(dgamma, &[c])?,
-        Tensor::from_vec(dbeta, &[c])?,
-    ))
+    Tensor::from_vec(dx, x.shape())
 }

@@ -104,6 +104,65 @@ pub fn batch_norm_backward(
         cuda: crate::cuda::bn::backward(x, dy, gamma, mean, invstd, batch_stats))
 }
 
+/// The per-channel sums of the train-mode backward, (Σ dy·x̂, Σ dy) = (dgamma, dbeta): the
+/// part of the backward that data-parallel BN adds up across ranks before [`batch_norm_backward_from_sums`].
+pub fn batch_norm_grad_sums(
+    x: &Tensor,
+    dy: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let op = "batch_norm_backward";
+    if dy.shape() != x.shape() {
+        return Err(Error::shape(
+            op,
+            format!("gradient {:?} for input {:?}", dy.shape(), x.shape()),
+        ));
+    }
+    dispatch!(op, [x, dy], cpu: |dt| float_dispatch!(op, dt, cpu::grad_sums(x, dy, mean, invstd)),
+        cuda: crate::cuda::bn::grad_sums(x, dy, mean, invstd))
+}
+
+/// The train-mode dx from given sums (dgamma, dbeta) over `count` rows: the statistics were
+/// taken over `count` rows (possibly on several ranks), of which `x` holds some.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_backward_from_sums(
+    x: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    dgamma: &Tensor,
+    dbeta: &Tensor,
+    count: usize,
+) -> Result<Tensor> {
+    let op = "batch_norm_backward";
+    let c = x.last_dim();
+    if dy.shape() != x.shape() || dgamma.shape() != [c] || dbeta.shape() != [c] {
+        return Err(Error::shape(
+            op,
+            format!(
+                "gradient {:?}, sums {:?}/{:?} for input {:?}",
+                dy.shape(),
+                dgamma.shape(),
+                dbeta.shape(),
+                x.shape()
+            ),
+        ));
+    }
+    if count < x.numel() / c.max(1) {
+        return Err(Error::shape(
+            op,
+            format!(
+                "statistics over {count} rows cannot include the {} rows of the input",
+                x.numel() / c.max(1)
+            ),
+        ));
+    }
+    dispatch!(op, [x, dy], cpu: |dt| float_dispatch!(op, dt, cpu::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, Some(count))),
+        cuda: crate::cuda::bn::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count, true))
+}
+
 /// Batch norm on the tape. `beta` is optional (the projection head's last layer has none).
 /// Returns the output and, in train mode, the batch statistics.
 pub fn batch_norm(

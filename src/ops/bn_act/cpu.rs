@@ -90,6 +90,71 @@ pub fn backward<T: Float>(
     batch_stats: bool,
     residual: bool,
 ) -> Result<(Tensor, Tensor, Tensor, Option<Tensor>)> {
+    let (dgamma, dbeta) = grad_sums::<T>(x, y, dy, mean, invstd)?;
+    let m = x.numel() / x.last_dim();
+    let (dx, dres) = backward_from_sums::<T>(
+        x,
+        y,
+        dy,
+        gamma,
+        mean,
+        invstd,
+        (&dgamma, &dbeta),
+        batch_stats.then_some(m),
+        residual,
+    )?;
+    Ok((dx, dgamma, dbeta, dres))
+}
+
+/// dy masked by the ReLU (y > 0).
+fn masked<T: Float>(ys: &[T], dys: &[T]) -> Vec<T> {
+    ys.iter()
+        .zip(dys)
+        .map(|(&y, &g)| if y > T::ZERO { g } else { T::ZERO })
+        .collect()
+}
+
+/// The per-channel sums of the backward over the masked dy': (Σ dy'·x̂, Σ dy'), which are also
+/// dgamma and dbeta.
+pub fn grad_sums<T: Float>(
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let op = "batch_norm_relu_backward";
+    let (xs, ys, dys) = (
+        x.cpu_slice::<T>(op)?,
+        y.cpu_slice::<T>(op)?,
+        dy.cpu_slice::<T>(op)?,
+    );
+    let (ms, is) = (mean.cpu_slice::<T>(op)?, invstd.cpu_slice::<T>(op)?);
+    let c = x.last_dim();
+    let m = xs.len() / c;
+    let masked = masked(ys, dys);
+    let dbeta = channel_sums(m, c, |_, i| masked[i]);
+    let dgamma = channel_sums(m, c, |j, i| masked[i] * (xs[i] - ms[j]) * is[j]);
+    Ok((
+        Tensor::from_vec(dgamma, &[c])?,
+        Tensor::from_vec(dbeta, &[c])?,
+    ))
+}
+
+/// dx (and the residual's gradient when `residual`) given the sums (dgamma, dbeta) of
+/// [`grad_sums`] over the `count` rows the statistics came from (`None`: eval mode).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_from_sums<T: Float>(
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    sums: (&Tensor, &Tensor),
+    count: Option<usize>,
+    residual: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
     let op = "batch_norm_relu_backward";
     let (xs, ys, dys) = (
         x.cpu_slice::<T>(op)?,
@@ -101,23 +166,17 @@ pub fn backward<T: Float>(
         mean.cpu_slice::<T>(op)?,
         invstd.cpu_slice::<T>(op)?,
     );
+    let (dgamma, dbeta) = (sums.0.cpu_slice::<T>(op)?, sums.1.cpu_slice::<T>(op)?);
     let c = x.last_dim();
-    let m = xs.len() / c;
-    let masked: Vec<T> = ys
-        .iter()
-        .zip(dys)
-        .map(|(&y, &g)| if y > T::ZERO { g } else { T::ZERO })
-        .collect();
-    let dbeta = channel_sums(m, c, |_, i| masked[i]);
-    let dgamma = channel_sums(m, c, |j, i| masked[i] * (xs[i] - ms[j]) * is[j]);
-    let inv_m = T::ONE / T::from_usize(m);
+    let masked = masked(ys, dys);
+    let inv_m = T::ONE / T::from_usize(count.unwrap_or(1));
     let dx: Vec<T> = masked
         .iter()
         .enumerate()
         .map(|(i, &g)| {
             let j = i % c;
             let k = gs[j] * is[j];
-            if batch_stats {
+            if count.is_some() {
                 let xhat = (xs[i] - ms[j]) * is[j];
                 k * (g - dbeta[j] * inv_m - xhat * dgamma[j] * inv_m)
             } else {
@@ -130,10 +189,5 @@ pub fn backward<T: Float>(
     } else {
         None
     };
-    Ok((
-        Tensor::from_vec(dx, x.shape())?,
-        Tensor::from_vec(dgamma, &[c])?,
-        Tensor::from_vec(dbeta, &[c])?,
-        dres,
-    ))
+    Ok((Tensor::from_vec(dx, x.shape())?, dres))
 }

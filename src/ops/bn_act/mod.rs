@@ -131,6 +131,51 @@ fn backward(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<Grads> {
         cuda: crate::cuda::bn_act::backward(x, y, dy, g, m, i, b, residual))
 }
 
+/// The per-channel sums of the train-mode backward over the masked dy' = dy·[y > 0],
+/// (Σ dy'·x̂, Σ dy') = (dgamma, dbeta): what data-parallel BN adds up across ranks before
+/// [`bn_act_backward_from_sums`].
+pub fn bn_act_grad_sums(s: &BnActSaved, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+    check(
+        s.x,
+        &[("y", s.y), ("dy", dy)],
+        &[("mean", s.mean), ("invstd", s.invstd)],
+    )?;
+    let (x, y, m, i) = (s.x, s.y, s.mean, s.invstd);
+    dispatch!(OP, [x, y, dy],
+        cpu: |dt| float_dispatch!(OP, dt, cpu::grad_sums(x, y, dy, m, i)),
+        cuda: crate::cuda::bn_act::grad_sums(x, y, dy, m, i))
+}
+
+/// The train-mode (dx, dresidual when `residual`) from given sums (dgamma, dbeta) over
+/// `count` rows, of which `s.x` holds some (statistics taken across ranks).
+pub fn bn_act_backward_from_sums(
+    s: &BnActSaved,
+    dy: &Tensor,
+    sums: (&Tensor, &Tensor),
+    count: usize,
+    residual: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let ch = [
+        ("gamma", s.gamma),
+        ("mean", s.mean),
+        ("invstd", s.invstd),
+        ("dgamma", sums.0),
+        ("dbeta", sums.1),
+    ];
+    check(s.x, &[("y", s.y), ("dy", dy)], &ch)?;
+    let rows = s.x.numel() / s.x.last_dim();
+    if count < rows {
+        return Err(Error::shape(
+            OP,
+            format!("statistics over {count} rows cannot include the {rows} rows of the input"),
+        ));
+    }
+    let (x, y, g, m, i) = (s.x, s.y, s.gamma, s.mean, s.invstd);
+    dispatch!(OP, [x, y, dy],
+        cpu: |dt| float_dispatch!(OP, dt, cpu::backward_from_sums(x, y, dy, g, m, i, sums, Some(count), residual)),
+        cuda: crate::cuda::bn_act::backward_from_sums(x, y, dy, g, m, i, sums, count, true, residual))
+}
+
 /// Returns (dx, dgamma, dbeta).
 pub fn batch_norm_relu_backward(s: &BnActSaved, dy: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
     let (dx, dg, db, _) = backward(s, dy, false)?;

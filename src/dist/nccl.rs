@@ -1,0 +1,389 @@
+//! One NCCL communicator per GPU (feature `cuda`): one process or one thread per GPU, every
+//! collective enqueued on the device's stream (so it is ordered with the kernels around it).
+//! f32 and bf16 tensors. libnccl is loaded at run time: a CUDA build starts without it, and
+//! only making a communicator says that it is missing.
+//!
+//! Set up: rank 0 makes an [`NcclId`] and hands it (its bytes, for other processes) to every
+//! rank; each rank calls [`Nccl::new`] on its own thread with its GPU, rank and the world size
+//! (the call returns once all ranks have joined). From one thread, [`Nccl::group`] makes the
+//! communicators of several GPUs at once.
+//!
+//! Sums are NCCL's (deterministic for a fixed topology, but not in rank order).
+
+use super::Communicator;
+use crate::cuda::{gpu, CudaStorage, Gpu};
+use crate::tensor::Storage;
+use crate::{DType, Device, Error, Result, Tensor};
+use cudarc::driver::result as dr;
+use cudarc::nccl::result::{self as nr, NcclError};
+use cudarc::nccl::sys as ns;
+use std::ffi::c_void;
+use std::sync::{Arc, Mutex};
+
+const OP: &str = "nccl";
+
+/// Errors of NCCL calls name the call and NCCL's own description.
+fn nccl_err(call: &'static str) -> impl Fn(NcclError) -> Error {
+    move |e: NcclError| {
+        let what = unsafe {
+            let s = ns::ncclGetErrorString(e.0);
+            if s.is_null() {
+                format!("{:?}", e.0)
+            } else {
+                std::ffi::CStr::from_ptr(s).to_string_lossy().into_owned()
+            }
+        };
+        Error::Cuda(format!("{call}: {what}"))
+    }
+}
+
+fn driver_err(call: &'static str) -> impl Fn(dr::DriverError) -> Error {
+    move |e| Error::Cuda(format!("{call}: {e:?}"))
+}
+
+/// Whether libnccl can be loaded; the error says how to get it.
+fn library() -> Result<()> {
+    if unsafe { ns::is_culib_present() } {
+        Ok(())
+    } else {
+        Err(Error::Cuda(
+            "NCCL is not available: could not load libnccl.so (install NCCL 2.x, e.g. the \
+             nvidia-nccl wheel of a PyTorch install, and put its lib folder on LD_LIBRARY_PATH)"
+                .into(),
+        ))
+    }
+}
+
+/// Runs `f`, turning a panic of the bindings (a symbol missing from an old libnccl) into an
+/// error.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    library()?;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Cuda(format!(
+            "{what}: the NCCL bindings panicked (libnccl too old for NCCL 2.30 symbols?)"
+        )))
+    })
+}
+
+/// The identity of one group, made by rank 0 and shared with every rank.
+#[derive(Clone, Copy)]
+pub struct NcclId(ns::ncclUniqueId);
+
+impl NcclId {
+    pub fn new() -> Result<Self> {
+        guarded("ncclGetUniqueId", || {
+            Ok(NcclId(
+                nr::get_uniqueid().map_err(nccl_err("ncclGetUniqueId"))?,
+            ))
+        })
+    }
+
+    /// The 128 bytes to send to the ranks of other processes.
+    pub fn to_bytes(&self) -> [u8; 128] {
+        self.0.internal.map(|c| c as u8)
+    }
+
+    pub fn from_bytes(bytes: [u8; 128]) -> Self {
+        NcclId(ns::ncclUniqueId {
+            internal: bytes.map(|b| b as std::ffi::c_char),
+        })
+    }
+}
+
+/// A raw communicator; NCCL allows its use from any thread, one call at a time (the mutex).
+struct Handle(ns::ncclComm_t);
+unsafe impl Send for Handle {}
+
+pub struct Nccl {
+    comm: Mutex<Handle>,
+    rank: usize,
+    world: usize,
+    gpu: Arc<Gpu>,
+}
+
+impl Drop for Nccl {
+    fn drop(&mut self) {
+        if let Ok(h) = self.comm.lock() {
+            // Abort rather than destroy: does not wait for peers that may have failed.
+            let _ = unsafe { nr::comm_abort(h.0) };
+        }
+    }
+}
+
+fn nccl_dtype(dtype: DType) -> Result<ns::ncclDataType_t> {
+    match dtype {
+        DType::F32 => Ok(ns::ncclDataType_t::ncclFloat32),
+        DType::BF16 => Ok(ns::ncclDataType_t::ncclBfloat16),
+        d => Err(Error::dtype(
+            OP,
+            format!("NCCL collectives take f32 or bf16, not {}", d.name()),
+        )),
+    }
+}
+
+impl Nccl {
+    /// Joins group `id` as `rank` of `world`, on GPU `ordinal`. Blocks until every rank has
+    /// joined, so each rank must call it from its own thread or process.
+    pub fn new(ordinal: usize, rank: usize, world: usize, id: NcclId) -> Result<Self> {
+        if rank >= world {
+            return Err(Error::Config(format!(
+                "NCCL rank {rank} in a world of {world}"
+            )));
+        }
+        let gpu = gpu(ordinal)?;
+        let comm = guarded("ncclCommInitRank", || {
+            let mut comm = std::ptr::null_mut();
+            unsafe { nr::comm_init_rank(&mut comm, world as i32, id.0, rank as i32) }
+                .map_err(nccl_err("ncclCommInitRank"))?;
+            Ok(comm)
+        })?;
+        Ok(Nccl {
+            comm: Mutex::new(Handle(comm)),
+            rank,
+            world,
+            gpu,
+        })
+    }
+
+    /// The communicators of GPUs `ordinals` (rank i on `ordinals[i]`), made from one thread;
+    /// hand each to the thread that drives its GPU.
+    pub fn group(ordinals: &[usize]) -> Result<Vec<Nccl>> {
+        let gpus: Vec<Arc<Gpu>> = ordinals.iter().map(|&o| gpu(o)).collect::<Result<_>>()?;
+        let devs: Vec<i32> = ordinals.iter().map(|&o| o as i32).collect();
+        let comms = guarded("ncclCommInitAll", || {
+            let mut comms = vec![std::ptr::null_mut(); devs.len()];
+            unsafe { nr::comm_init_all(comms.as_mut_ptr(), devs.len() as i32, devs.as_ptr()) }
+                .map_err(nccl_err("ncclCommInitAll"))?;
+            Ok(comms)
+        })?;
+        let world = ordinals.len();
+        Ok(comms
+            .into_iter()
+            .zip(gpus)
+            .enumerate()
+            .map(|(rank, (c, gpu))| Nccl {
+                comm: Mutex::new(Handle(c)),
+                rank,
+                world,
+                gpu,
+            })
+            .collect())
+    }
+
+    fn stream(&self) -> ns::cudaStream_t {
+        self.gpu.cu_stream() as ns::cudaStream_t
+    }
+
+    /// Binds this GPU to the calling thread and locks the communicator.
+    fn enter(&self) -> Result<std::sync::MutexGuard<'_, Handle>> {
+        gpu(self.gpu.ordinal)?;
+        self.comm
+            .lock()
+            .map_err(|_| Error::Cuda("NCCL communicator poisoned by a panic".into()))
+    }
+
+    /// The GPU storage of `t`, which must live on this rank's GPU.
+    fn storage<'a>(&self, t: &'a Tensor) -> Result<&'a CudaStorage> {
+        match t.storage() {
+            Storage::Cuda(s) if t.device() == Device::Cuda(self.gpu.ordinal) => Ok(s),
+            _ => Err(Error::device(
+                OP,
+                format!(
+                    "rank {} communicates on cuda:{}, got a tensor on {}",
+                    self.rank,
+                    self.gpu.ordinal,
+                    t.device()
+                ),
+            )),
+        }
+    }
+
+    fn alloc(&self, dtype: DType, shape: &[usize]) -> Result<Tensor> {
+        let s = CudaStorage::alloc(&self.gpu, dtype, shape.iter().product())?;
+        Ok(Tensor::from_storage(Storage::Cuda(s), shape))
+    }
+
+    /// All-gathers one u64 triple per rank (rows, elements per row, dtype) through the device.
+    fn gather_headers(&self, comm: ns::ncclComm_t, mine: [u64; 3]) -> Result<Vec<[u64; 3]>> {
+        // f32 buffers of twice the length hold the u64s (NCCL sees raw bytes).
+        let send = self.alloc(DType::F32, &[6])?;
+        let recv = self.alloc(DType::F32, &[6 * self.world])?;
+        let (sp, rp) = (self.storage(&send)?.ptr(), self.storage(&recv)?.ptr());
+        let stream = self.gpu.cu_stream();
+        unsafe { dr::memcpy_htod_async(sp, &mine, stream) }
+            .map_err(driver_err("cuMemcpyHtoDAsync"))?;
+        unsafe {
+            nr::all_gather(
+                sp as *const c_void,
+                rp as *mut c_void,
+                3,
+                ns::ncclDataType_t::ncclUint64,
+                comm,
+                self.stream(),
+            )
+        }
+        .map_err(nccl_err("ncclAllGather"))?;
+        let mut all = vec![0u64; 3 * self.world];
+        unsafe { dr::memcpy_dtoh_async(&mut all, rp, stream) }
+            .map_err(driver_err("cuMemcpyDtoHAsync"))?;
+        self.gpu.synchronize()?;
+        Ok(all.chunks(3).map(|c| [c[0], c[1], c[2]]).collect())
+    }
+}
+
+fn dtype_code(d: DType) -> u64 {
+    match d {
+        DType::F32 => 1,
+        DType::BF16 => 2,
+        _ => 0,
+    }
+}
+
+impl Communicator for Nccl {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn world_size(&self) -> usize {
+        self.world
+    }
+
+    fn all_reduce_sum(&self, ts: &[Tensor]) -> Result<Vec<Tensor>> {
+        let comm = self.enter()?;
+        let mut outs = Vec::with_capacity(ts.len());
+        let mut jobs = Vec::with_capacity(ts.len());
+        for t in ts {
+            let dt = nccl_dtype(t.dtype())?;
+            let src = self.storage(t)?.ptr();
+            let out = self.alloc(t.dtype(), t.shape())?;
+            jobs.push((src, self.storage(&out)?.ptr(), t.numel(), dt));
+            outs.push(out);
+        }
+        nr::group_start().map_err(nccl_err("ncclGroupStart"))?;
+        let mut status = Ok(());
+        for &(src, dst, n, dt) in jobs.iter().filter(|j| j.2 > 0) {
+            let r = unsafe {
+                nr::all_reduce(
+                    src as *const c_void,
+                    dst as *mut c_void,
+                    n,
+                    dt,
+                    ns::ncclRedOp_t::ncclSum,
+                    comm.0,
+                    self.stream(),
+                )
+            };
+            if let Err(e) = r {
+                status = Err(nccl_err("ncclAllReduce")(e));
+                break;
+            }
+        }
+        // The group must be closed even after a failed call.
+        let end = nr::group_end().map_err(nccl_err("ncclGroupEnd"));
+        status?;
+        end?;
+        Ok(outs)
+    }
+
+    fn all_gather(&self, t: &Tensor) -> Result<Tensor> {
+        let comm = self.enter()?;
+        let dt = nccl_dtype(t.dtype())?;
+        let src = self.storage(t)?;
+        let (rows, per) = match t.shape() {
+            [n, rest @ ..] => (*n, rest.iter().product::<usize>()),
+            [] => return Err(Error::shape(OP, "all_gather needs rows, got a scalar")),
+        };
+        let headers =
+            self.gather_headers(comm.0, [rows as u64, per as u64, dtype_code(t.dtype())])?;
+        if let Some((r, h)) = headers
+            .iter()
+            .enumerate()
+            .find(|(_, h)| h[1..] != headers[0][1..])
+        {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "all_gather: rank {r} passes rows of {} elements (dtype code {}), rank 0 of {} ({})",
+                    h[1], h[2], headers[0][1], headers[0][2]
+                ),
+            ));
+        }
+        let counts: Vec<usize> = headers.iter().map(|h| h[0] as usize).collect();
+        let total: usize = counts.iter().sum();
+        let most = counts.iter().copied().max().unwrap_or(0);
+        let mut shape = t.shape().to_vec();
+        shape[0] = total;
+        let out = self.alloc(t.dtype(), &shape)?;
+        if total * per == 0 {
+            return Ok(out);
+        }
+        let bytes_per_row = per * t.dtype().size_in_bytes();
+        let stream = self.gpu.cu_stream();
+        let gather = |send: u64, recv: u64, rows_each: usize| {
+            unsafe {
+                nr::all_gather(
+                    send as *const c_void,
+                    recv as *mut c_void,
+                    rows_each * per,
+                    dt,
+                    comm.0,
+                    self.stream(),
+                )
+            }
+            .map(|_| ())
+            .map_err(nccl_err("ncclAllGather"))
+        };
+        let dst = self.storage(&out)?.ptr();
+        if counts.iter().all(|&c| c == most) {
+            gather(src.ptr(), dst, most)?;
+            return Ok(out);
+        }
+        // Uneven rows: pad every rank's rows to the most, gather, then close the gaps.
+        let padded = self.alloc(t.dtype(), &[most * per])?;
+        let pp = self.storage(&padded)?.ptr();
+        if rows > 0 {
+            unsafe { dr::memcpy_dtod_async(pp, src.ptr(), rows * bytes_per_row, stream) }
+                .map_err(driver_err("cuMemcpyDtoDAsync"))?;
+        }
+        let all = self.alloc(t.dtype(), &[self.world * most * per])?;
+        let ap = self.storage(&all)?.ptr();
+        gather(pp, ap, most)?;
+        let mut offset = 0u64;
+        for (r, &c) in counts.iter().enumerate() {
+            if c > 0 {
+                let from = ap + (r * most * bytes_per_row) as u64;
+                unsafe { dr::memcpy_dtod_async(dst + offset, from, c * bytes_per_row, stream) }
+                    .map_err(driver_err("cuMemcpyDtoDAsync"))?;
+            }
+            offset += (c * bytes_per_row) as u64;
+        }
+        Ok(out)
+    }
+
+    fn broadcast(&self, t: &Tensor) -> Result<Tensor> {
+        let comm = self.enter()?;
+        let dt = nccl_dtype(t.dtype())?;
+        let src = self.storage(t)?.ptr();
+        let out = self.alloc(t.dtype(), t.shape())?;
+        if t.numel() > 0 {
+            unsafe {
+                nr::broadcast(
+                    src as *const c_void,
+                    self.storage(&out)?.ptr() as *mut c_void,
+                    t.numel(),
+                    dt,
+                    0,
+                    comm.0,
+                    self.stream(),
+                )
+            }
+            .map_err(nccl_err("ncclBroadcast"))?;
+        }
+        Ok(out)
+    }
+
+    fn barrier(&self) -> Result<()> {
+        let one = Tensor::zeros(&[1], DType::F32, Device::Cuda(self.gpu.ordinal))?;
+        self.all_reduce_sum(&[one])?;
+        self.gpu.synchronize()
+    }
+}

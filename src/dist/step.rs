@@ -1,0 +1,82 @@
+//! One data-parallel contrastive step on a rank's shard (see the module doc of
+//! [`crate::dist`] for what it computes and why the gradients are summed).
+
+use super::{gather_views, Comm, Communicator};
+use crate::nn::ActivationPolicy;
+use crate::ops;
+use crate::params::{ParamId, ParamStore};
+use crate::profile::{self, Phase};
+use crate::train::contrastive_step::contrastive_step as single_step;
+use crate::train::model::SimClrNet;
+use crate::{Result, Tensor};
+
+/// What a step reports: the loss and contrastive accuracy of the global batch (the same on
+/// every rank).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepOutput {
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+/// Forward of this rank's `views` ([2n, H, W, C]: its n view-a images, then their view-b
+/// images) with synchronised BN, gather of the normalised projections, NT-Xent of the global
+/// batch (with the memory queue's `negatives`), backward, and the all-reduce (sum) of the
+/// parameter gradients. Leaves the global batch's gradient in `store`, as `Tape::backward`
+/// does. `policy` sets the activations' dtype and recomputation. A world of one runs the
+/// single-process step itself ([`crate::train::contrastive_step`]).
+pub fn contrastive_step(
+    comm: &Comm,
+    net: &SimClrNet,
+    store: &mut ParamStore,
+    views: &Tensor,
+    tau: f64,
+    negatives: Option<&Tensor>,
+    policy: ActivationPolicy,
+) -> Result<StepOutput> {
+    if comm.world_size() == 1 {
+        let (loss, accuracy) = single_step(net, store, views, None, tau, negatives, policy)?;
+        return Ok(StepOutput { loss, accuracy });
+    }
+    let mut tape = policy.tape();
+    let forward = profile::phase(Phase::Forward);
+    let x = tape.constant(views.clone());
+    let z = net.project(
+        &mut policy.ctx(&mut tape, store, true).with_comm(comm.clone()),
+        &x,
+    )?;
+    let zn = ops::l2_normalize(&mut tape, &z)?;
+    let zg = gather_views(&mut tape, comm, &zn)?;
+    let loss = ops::ntxent::ntxent(&mut tape, &zg, negatives, tau)?;
+    let accuracy = ops::ntxent::ntxent_accuracy(zg.value(), negatives)?;
+    let loss_v = loss.value().item()?;
+    drop(forward);
+    tape.backward(&loss, store)?;
+    all_reduce_grads(comm.as_ref(), store)?;
+    Ok(StepOutput {
+        loss: loss_v,
+        accuracy,
+    })
+}
+
+/// Replaces every trainable parameter's gradient by its sum over the ranks (nothing to do in
+/// a world of one).
+pub fn all_reduce_grads(comm: &dyn Communicator, store: &mut ParamStore) -> Result<()> {
+    if comm.world_size() == 1 {
+        return Ok(());
+    }
+    let ids: Vec<ParamId> = store
+        .ids()
+        .filter(|&id| store.is_trainable(id))
+        .filter(|&id| store.grad(id).is_some())
+        .collect();
+    let grads: Vec<Tensor> = ids
+        .iter()
+        .filter_map(|&id| store.grad(id).cloned())
+        .collect();
+    let sums = comm.all_reduce_sum(&grads)?;
+    store.zero_grads();
+    for (id, g) in ids.into_iter().zip(sums) {
+        store.accumulate_grad(id, &g)?;
+    }
+    Ok(())
+}
