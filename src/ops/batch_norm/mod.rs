@@ -49,6 +49,25 @@ fn check(x: &Tensor, gamma: &Tensor, beta: Option<&Tensor>) -> Result<usize> {
             }
         }
     }
+    // gamma and beta live with x, in x's dtype or its accumulator dtype (mixed precision keeps
+    // f32 parameters for bf16 activations; the GPU kernels read either as f32).
+    for t in std::iter::once(gamma).chain(beta) {
+        let dt_ok = t.dtype() == x.dtype() || t.dtype() == x.dtype().accumulator();
+        if t.device() != x.device() || !dt_ok {
+            return Err(Error::dtype(
+                "batch_norm",
+                format!(
+                    "parameters must be {} on {} for {} {} input, got {} on {}",
+                    x.dtype().accumulator().name(),
+                    x.device(),
+                    x.dtype().name(),
+                    x.device(),
+                    t.dtype().name(),
+                    t.device()
+                ),
+            ));
+        }
+    }
     Ok(c)
 }
 
@@ -59,7 +78,7 @@ pub fn batch_norm_train_forward(
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
     check(x, gamma, beta)?;
-    dispatch!("batch_norm", [x, gamma], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::train_forward(x, gamma, beta, eps)),
+    dispatch!("batch_norm", [x], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::train_forward(x, gamma, beta, eps)),
         cuda: crate::cuda::bn::train_forward(x, gamma, beta, eps))
 }
 
@@ -82,7 +101,7 @@ pub fn batch_norm_eval_forward(
             ),
         ));
     }
-    dispatch!("batch_norm", [x, gamma], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::eval_forward(x, gamma, beta, mean, var, eps)),
+    dispatch!("batch_norm", [x], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::eval_forward(x, gamma, beta, mean, var, eps)),
         cuda: crate::cuda::bn::eval_forward(x, gamma, beta, mean, var, eps))
 }
 
