@@ -39,26 +39,53 @@ fn step(
     (lv, ll)
 }
 
-#[test]
-fn small_sk_resnet_step_matches_the_cpu() {
-    let Some(dev) = gpu() else { return };
-    let seed = fresh_seed("model parity");
+/// The same model and data twice: parameters on the CPU and on the GPU, from one seed.
+struct Pair {
+    cpu: ParamStore,
+    gpu: ParamStore,
+    net: ResNet,
+    fc: Linear,
+    x: Tensor,
+    labels: Vec<usize>,
+}
+
+fn pair(seed: u64, dev: Device) -> Pair {
     let build = |store: &mut ParamStore| {
         let net = ResNet::new(store, "encoder", &config()).unwrap();
         let fc = Linear::new(store, "classifier", config().out_dim(), 5, true).unwrap();
         (net, fc)
     };
-    let (mut cpu, mut gpu_store) = (
+    let (mut cpu, mut gpu) = (
         ParamStore::new(DType::F32, seed),
         ParamStore::new(DType::F32, seed),
     );
     let (net, fc) = build(&mut cpu);
-    build(&mut gpu_store);
-    gpu_store.to(dev, DType::F32).unwrap();
-    let mut rng = Rng::new(seed);
-    let x = Tensor::randn(&[6, 16, 16, 3], 1.0, DType::F32, &mut rng).unwrap();
-    let labels: Vec<usize> = (0..6).map(|i| i % 5).collect();
+    build(&mut gpu);
+    gpu.to(dev, DType::F32).unwrap();
+    let x = Tensor::randn(&[6, 16, 16, 3], 1.0, DType::F32, &mut Rng::new(seed)).unwrap();
+    let labels = (0..6).map(|i| i % 5).collect();
+    Pair {
+        cpu,
+        gpu,
+        net,
+        fc,
+        x,
+        labels,
+    }
+}
 
+#[test]
+fn small_sk_resnet_step_matches_the_cpu() {
+    let Some(dev) = gpu() else { return };
+    let seed = fresh_seed("model parity");
+    let Pair {
+        mut cpu,
+        gpu: mut gpu_store,
+        net,
+        fc,
+        x,
+        labels,
+    } = pair(seed, dev);
     let (l_cpu, loss_cpu) = step(&mut cpu, &net, &fc, &x, &labels);
     let (l_gpu, loss_gpu) = step(
         &mut gpu_store,
@@ -104,21 +131,14 @@ fn small_sk_resnet_step_matches_the_cpu() {
 fn bf16_activations_with_f32_master_weights_match_the_cpu() {
     let Some(dev) = gpu() else { return };
     let seed = fresh_seed("bf16 model parity");
-    let build = |store: &mut ParamStore| {
-        let net = ResNet::new(store, "encoder", &config()).unwrap();
-        let fc = Linear::new(store, "classifier", config().out_dim(), 5, true).unwrap();
-        (net, fc)
-    };
-    let (mut cpu, mut gpu_store) = (
-        ParamStore::new(DType::F32, seed),
-        ParamStore::new(DType::F32, seed),
-    );
-    let (net, fc) = build(&mut cpu);
-    build(&mut gpu_store);
-    gpu_store.to(dev, DType::F32).unwrap();
-    let mut rng = Rng::new(seed);
-    let x = Tensor::randn(&[6, 16, 16, 3], 1.0, DType::F32, &mut rng).unwrap();
-    let labels: Vec<usize> = (0..6).map(|i| i % 5).collect();
+    let Pair {
+        mut cpu,
+        gpu: mut gpu_store,
+        net,
+        fc,
+        x,
+        labels,
+    } = pair(seed, dev);
     let (_, loss_cpu) = step(&mut cpu, &net, &fc, &x, &labels);
 
     let mut tape = Tape::new();
