@@ -187,3 +187,28 @@ pub fn tiny_sk_config(small_stem: bool) -> crate::nn::ResNetConfig {
         sk_min_dim: 32,
     }
 }
+
+/// Gives every non-weight tensor of `store` a random value (biases, BN scales and shifts, running
+/// statistics), from `seed`. A fresh network has zero gammas at the end of each residual block,
+/// which would hide the residual branches from a gradient check; weights are random already.
+pub fn randomize_non_weights(store: &mut crate::params::ParamStore, seed: u64) {
+    use crate::params::ParamKind;
+    let mut rng = Rng::derive(seed, 1);
+    for id in store.ids().collect::<Vec<_>>() {
+        let shape = store.entry(id).shape.clone();
+        let dtype = store.value(id).map(|t| t.dtype()).unwrap_or(store.dtype());
+        let n: usize = shape.iter().product();
+        let mut draw = |f: &dyn Fn(f64, f64) -> f64| -> Vec<f64> {
+            (0..n).map(|_| f(rng.normal(), rng.uniform())).collect()
+        };
+        let v = match store.kind(id) {
+            ParamKind::Weight => continue,
+            ParamKind::Bias | ParamKind::BnBeta => draw(&|z, _| 0.1 * z),
+            ParamKind::BnGamma => draw(&|z, _| 1.0 + 0.2 * z),
+            ParamKind::BnRunningMean => draw(&|z, _| 0.1 * z),
+            ParamKind::BnRunningVar => draw(&|_, u| 0.5 + u),
+        };
+        let t = Tensor::from_f64(&v, &shape, dtype).unwrap();
+        store.set_value(id, t).unwrap();
+    }
+}

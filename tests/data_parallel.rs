@@ -192,24 +192,7 @@ fn net(seed: u64, dtype: DType) -> (SimClrNet, ParamStore) {
     let mut store = ParamStore::new(dtype, seed);
     let encoder = ResNet::new(&mut store, "encoder", &cfg).unwrap();
     let head = ProjectionHead::new(&mut store, "head", cfg.out_dim(), PROJ_DIM, 2).unwrap();
-    let mut rng = Rng::derive(seed, 1);
-    for id in store.ids().collect::<Vec<_>>() {
-        let shape = store.entry(id).shape.clone();
-        let n: usize = shape.iter().product();
-        let mut draw = |f: &dyn Fn(f64, f64) -> f64| -> Vec<f64> {
-            (0..n).map(|_| f(rng.normal(), rng.uniform())).collect()
-        };
-        let v = match store.kind(id) {
-            ParamKind::Weight => continue,
-            ParamKind::Bias | ParamKind::BnBeta => draw(&|z, _| 0.1 * z),
-            ParamKind::BnGamma => draw(&|z, _| 1.0 + 0.2 * z),
-            ParamKind::BnRunningMean => draw(&|z, _| 0.1 * z),
-            ParamKind::BnRunningVar => draw(&|_, u| 0.5 + u),
-        };
-        store
-            .set_value(id, Tensor::from_f64(&v, &shape, dtype).unwrap())
-            .unwrap();
-    }
+    simclr::testing::randomize_non_weights(&mut store, seed);
     let meta = ModelMeta {
         stage: "pretrain".into(),
         model: cfg.name(),
