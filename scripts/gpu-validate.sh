@@ -26,8 +26,18 @@ log="$OUT/$stage.log"
     memcheck) bash run.sh memcheck cuda_parity ;;
     r50) "$simclr" bench --device cuda --model r50_1x_sk1 --batch-size 256 --image-size 224 \
            --warmup 3 --steps 10 --profile ;;
-    r152) "$simclr" bench --device cuda --model r152_3x_sk1 --batch-size 4096 --image-size 224 \
-            --micro-batch "${MICRO:-512}" --recompute --warmup 1 --steps 3 --profile ;;
+    r152)
+      # Let the memory plan pick the micro-batch: ask for none, read the one it says fits, and
+      # keep 10% back for what the two probes cannot see (MICRO overrides).
+      big=(bench --device cuda --model r152_3x_sk1 --batch-size 4096 --image-size 224 --recompute)
+      micro="${MICRO:-}"
+      if [[ -z "$micro" ]]; then
+        plan="$("$simclr" "${big[@]}" --steps 1 --warmup 0 2>&1 | tee /dev/stderr)"
+        fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (rows of views).*/\1/p' <<<"$plan")"
+        micro=$(( ${fits:-512} * 9 / 10 / 32 * 32 ))
+        echo "# micro-batch: plan says ${fits:-nothing} fits, using $micro"
+      fi
+      "$simclr" "${big[@]}" --micro-batch "$micro" --warmup 1 --steps 3 --profile ;;
     train) "$simclr" pretrain --device cuda --model r50_1x_sk1 --image-size 224 \
              --synthetic-train 8192 --synthetic-test 512 --batch-size 256 --epochs 1 \
              --out "$OUT/train-run" ;;
