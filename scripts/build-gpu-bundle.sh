@@ -63,8 +63,8 @@ cd "$(dirname "$0")"
 mode="${1:-}"; filter="${2:-}"
 shift $(( $# > 2 ? 2 : $# ))
 [[ "${1:-}" == "--" ]] && shift
-# CUDA libraries from the PyTorch python packages (cuDNN, cuBLAS, runtime, NVRTC).
-for mod in nvidia.cudnn nvidia.cublas nvidia.cuda_runtime nvidia.cuda_nvrtc; do
+# CUDA libraries from the PyTorch python packages (cuDNN, cuBLAS, runtime, NVRTC, NCCL).
+for mod in nvidia.cudnn nvidia.cublas nvidia.cuda_runtime nvidia.cuda_nvrtc nvidia.nccl; do
   dir="$(python3 -c "import $mod as m; print(list(m.__path__)[0])" 2>/dev/null)" || continue
   [[ -d "$dir/lib" ]] && LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 done
