@@ -212,3 +212,36 @@ pub fn randomize_non_weights(store: &mut crate::params::ParamStore, seed: u64) {
         store.set_value(id, t).unwrap();
     }
 }
+
+/// The tiny SK-ResNet ([`tiny_sk_config`], small stem) with a 2-layer head of `proj_dim`, built
+/// in `dtype` from `seed` with every tensor random ([`randomize_non_weights`]): the network the
+/// gradient-cache and data-parallel tests compare steps on.
+pub fn tiny_simclr_net(
+    seed: u64,
+    dtype: DType,
+    image_size: usize,
+    proj_dim: usize,
+) -> (crate::train::model::SimClrNet, crate::params::ParamStore) {
+    use crate::nn::{ProjectionHead, ResNet};
+    let cfg = tiny_sk_config(true);
+    let mut store = crate::params::ParamStore::new(dtype, seed);
+    let encoder = ResNet::new(&mut store, "encoder", &cfg).unwrap();
+    let head = ProjectionHead::new(&mut store, "head", cfg.out_dim(), proj_dim, 2).unwrap();
+    randomize_non_weights(&mut store, seed);
+    let meta = crate::train::model::ModelMeta {
+        stage: "pretrain".into(),
+        model: cfg.name(),
+        image_size,
+        in_channels: 3,
+        proj_layers: 2,
+        proj_dim,
+        proj_layer: 0,
+        num_classes: 0,
+    };
+    let net = crate::train::model::SimClrNet {
+        meta,
+        encoder,
+        head,
+    };
+    (net, store)
+}

@@ -5,12 +5,12 @@
 
 use simclr::autograd::Tape;
 use simclr::dist::{self, concat_rows, narrow_rows, Comm, ThreadGroup};
-use simclr::nn::{ActivationPolicy, BatchNorm, Ctx, ProjectionHead, ResNet};
+use simclr::nn::{ActivationPolicy, BatchNorm, Ctx};
 use simclr::ops;
 use simclr::optim::{Lars, LarsConfig};
 use simclr::params::{ParamKind, ParamStore};
 use simclr::testing::{assert_close, fresh_seed, relative_error, tolerance};
-use simclr::train::model::{ModelMeta, SimClrNet};
+use simclr::train::model::SimClrNet;
 use simclr::train::{pretrain, Config, Env};
 use simclr::{DType, Rng, Tensor};
 use std::sync::Arc;
@@ -188,27 +188,7 @@ const DEPTH: usize = 42;
 /// A small SK-ResNet with a 2-layer head whose every tensor is random (a fresh net has zero
 /// gammas at the block ends, which would hide the residual branches' gradients).
 fn net(seed: u64, dtype: DType) -> (SimClrNet, ParamStore) {
-    let cfg = simclr::testing::tiny_sk_config(true);
-    let mut store = ParamStore::new(dtype, seed);
-    let encoder = ResNet::new(&mut store, "encoder", &cfg).unwrap();
-    let head = ProjectionHead::new(&mut store, "head", cfg.out_dim(), PROJ_DIM, 2).unwrap();
-    simclr::testing::randomize_non_weights(&mut store, seed);
-    let meta = ModelMeta {
-        stage: "pretrain".into(),
-        model: cfg.name(),
-        image_size: SIZE,
-        in_channels: 3,
-        proj_layers: 2,
-        proj_dim: PROJ_DIM,
-        proj_layer: 0,
-        num_classes: 0,
-    };
-    let net = SimClrNet {
-        meta,
-        encoder,
-        head,
-    };
-    (net, store)
+    simclr::testing::tiny_simclr_net(seed, dtype, SIZE, PROJ_DIM)
 }
 
 /// [2B, H, W, 3]: the B view-a images, then their B view-b images.

@@ -3,12 +3,12 @@
 //! micro-batch must reproduce the plain step, running statistics included.
 
 use simclr::autograd::Tape;
-use simclr::nn::{ActivationPolicy, Ctx, ProjectionHead, ResNet, ResNetConfig};
+use simclr::nn::{ActivationPolicy, Ctx};
 use simclr::ops;
 use simclr::params::ParamStore;
 use simclr::testing::{assert_close, fresh_seed, relative_error, tolerance};
 use simclr::train::grad_cache::{concat_rows, contrastive_step_cached, split_rows};
-use simclr::train::model::{ModelMeta, SimClrNet};
+use simclr::train::model::SimClrNet;
 use simclr::{DType, Rng, Tensor};
 
 const B: usize = 4;
@@ -29,34 +29,10 @@ fn recompute(on: bool) -> ActivationPolicy {
     }
 }
 
-fn config() -> ResNetConfig {
-    simclr::testing::tiny_sk_config(true)
-}
-
 /// A small SK-ResNet with a 2-layer head whose every tensor is random (a fresh net has zero
 /// gammas at the block ends, which would hide the residual branches' gradients).
 fn net(seed: u64) -> (SimClrNet, ParamStore) {
-    let cfg = config();
-    let mut store = ParamStore::new(DType::F64, seed);
-    let encoder = ResNet::new(&mut store, "encoder", &cfg).unwrap();
-    let head = ProjectionHead::new(&mut store, "head", cfg.out_dim(), PROJ_DIM, 2).unwrap();
-    simclr::testing::randomize_non_weights(&mut store, seed);
-    let meta = ModelMeta {
-        stage: "pretrain".into(),
-        model: cfg.name(),
-        image_size: SIZE,
-        in_channels: 3,
-        proj_layers: 2,
-        proj_dim: PROJ_DIM,
-        proj_layer: 0,
-        num_classes: 0,
-    };
-    let net = SimClrNet {
-        meta,
-        encoder,
-        head,
-    };
-    (net, store)
+    simclr::testing::tiny_simclr_net(seed, DType::F64, SIZE, PROJ_DIM)
 }
 
 fn views(seed: u64) -> Tensor {

@@ -125,11 +125,8 @@ impl Bench {
         })
     }
 
-    /// Two probe steps (k and 2k images, k at most 4 and an eighth of the batch) that leave the
-    /// model as it was: the memory plan. Larger probes extrapolate better (the CPU's peak per
-    /// row creeps up by about 10% from 2 to 128 rows) but cost time and must themselves fit.
+    /// The memory plan: two probe steps that leave the model as it was.
     fn plan(&mut self, a: &BenchArgs, device: Device) -> Result<MemoryPlan> {
-        let k = (a.batch_size / 8).clamp(1, 4);
         let per_batch_row = match &self.kind {
             Kind::Pretrain(net) => {
                 memory_plan::contrastive_batch_row_bytes(a.image_size, 3, net.meta.proj_dim)
@@ -140,7 +137,7 @@ impl Bench {
         memory_plan::probe(
             &mut self.store,
             device,
-            k,
+            a.batch_size,
             self.rows_per_image,
             per_batch_row,
             |store, rows| {

@@ -1,5 +1,5 @@
-//! Tensor memory accounting: every storage carries a token that adds its size to a per-device
-//! counter while it lives, so the bytes held by tensors (and their high-water mark) can be read
+//! Tensor memory accounting: every storage adds its size to a per-device counter while it
+//! lives, so the bytes held by tensors (and their high-water mark) can be read
 //! at any time on any backend. This is what `simclr bench` reports as tensor memory, and what the
 //! memory planner fits its per-image cost to. Device memory that is not a tensor (cuDNN and
 //! cuBLAS workspaces, the pool's slack) is read from the CUDA pool instead (`crate::cuda`).
@@ -36,24 +36,36 @@ pub fn reset_peak(device: Device) {
     PEAK[s].store(CURRENT[s].load(Ordering::Relaxed), Ordering::Relaxed);
 }
 
-/// Counts one storage's bytes from creation to drop.
+/// A storage whose bytes count on its device from creation to drop. Tensors share one through
+/// an `Arc`; copy-on-write (`Arc::make_mut`) clones it, and the clone counts itself.
 #[derive(Debug)]
-pub(crate) struct MemToken {
+pub(crate) struct Counted {
+    pub(crate) storage: Storage,
     slot: usize,
     bytes: usize,
 }
 
-impl MemToken {
-    pub(crate) fn new(storage: &Storage) -> Self {
-        let bytes = storage_bytes(storage);
+impl Counted {
+    pub(crate) fn new(storage: Storage) -> Self {
+        let bytes = storage_bytes(&storage);
         let s = slot(storage.device());
         let now = CURRENT[s].fetch_add(bytes, Ordering::Relaxed) + bytes;
         PEAK[s].fetch_max(now, Ordering::Relaxed);
-        MemToken { slot: s, bytes }
+        Counted {
+            storage,
+            slot: s,
+            bytes,
+        }
     }
 }
 
-impl Drop for MemToken {
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        Counted::new(self.storage.clone())
+    }
+}
+
+impl Drop for Counted {
     fn drop(&mut self) {
         CURRENT[self.slot].fetch_sub(self.bytes, Ordering::Relaxed);
     }

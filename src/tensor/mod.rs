@@ -20,9 +20,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Tensor {
     shape: Vec<usize>,
-    storage: Arc<Storage>,
-    /// Counts the storage's bytes while any tensor shares it (see [`memory`]).
-    mem: Arc<memory::MemToken>,
+    /// Shared by clones and views; counted in [`memory`] while any tensor holds it.
+    storage: Arc<memory::Counted>,
 }
 
 impl fmt::Debug for Tensor {
@@ -45,8 +44,7 @@ impl Tensor {
     pub fn from_storage(storage: Storage, shape: &[usize]) -> Self {
         Tensor {
             shape: shape.to_vec(),
-            mem: Arc::new(memory::MemToken::new(&storage)),
-            storage: Arc::new(storage),
+            storage: Arc::new(memory::Counted::new(storage)),
         }
     }
 
@@ -127,28 +125,18 @@ impl Tensor {
         numel(&self.shape)
     }
     pub fn dtype(&self) -> DType {
-        self.storage.dtype()
+        self.storage.storage.dtype()
     }
     pub fn device(&self) -> Device {
-        self.storage.device()
+        self.storage.storage.device()
     }
     pub fn storage(&self) -> &Storage {
-        &self.storage
+        &self.storage.storage
     }
 
     /// Mutable access to the storage, copying it first if it is shared (optimizer updates).
     pub fn storage_mut(&mut self) -> &mut Storage {
-        self.unshare();
-        Arc::make_mut(&mut self.storage)
-    }
-
-    /// Gives this tensor its own copy of a shared storage (and a token counting the copy).
-    fn unshare(&mut self) {
-        if Arc::strong_count(&self.storage) > 1 {
-            let copy = (*self.storage).clone();
-            self.mem = Arc::new(memory::MemToken::new(&copy));
-            self.storage = Arc::new(copy);
-        }
+        &mut Arc::make_mut(&mut self.storage).storage
     }
 
     /// The last dimension (channels in NHWC, features in [N, C]).
@@ -196,13 +184,12 @@ impl Tensor {
         Ok(Tensor {
             shape: shape.to_vec(),
             storage: self.storage.clone(),
-            mem: self.mem.clone(),
         })
     }
 
     /// The host slice of a CPU tensor of element type `T`.
     pub fn cpu_slice<T: Element>(&self, op: &'static str) -> Result<&[T]> {
-        match &*self.storage {
+        match &self.storage.storage {
             Storage::Cpu(s) => T::view(s).ok_or_else(|| {
                 Error::dtype(
                     op,
@@ -224,8 +211,7 @@ impl Tensor {
     /// Mutable host vector of a CPU tensor (copy-on-write when shared).
     pub fn cpu_vec_mut<T: Element>(&mut self, op: &'static str) -> Result<&mut Vec<T>> {
         let dev = self.device();
-        self.unshare();
-        match Arc::make_mut(&mut self.storage) {
+        match &mut Arc::make_mut(&mut self.storage).storage {
             Storage::Cpu(s) => {
                 let dt = s.dtype();
                 T::view_mut(s).ok_or_else(|| {
@@ -245,7 +231,7 @@ impl Tensor {
 
     /// All elements as f64 on the host (copies from the GPU when needed).
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
-        match &*self.storage {
+        match &self.storage.storage {
             Storage::Cpu(s) => Ok(s.to_f64_vec()),
             #[cfg(feature = "cuda")]
             Storage::Cuda(s) => s.to_f64_vec(),

@@ -265,11 +265,12 @@ pub fn evaluate(
     let loader = Loader::new(dataset, transform, env.loader_config(256, 1, None, false))?;
     let k = 5.min(env.num_classes());
     let (mut top1, mut top5, mut loss, mut n) = (0usize, 0usize, 0.0, 0usize);
+    let policy = env.activations();
     for batch in loader.epoch(0) {
         let b = batch?;
         let mut tape = Tape::inference();
         let x = tape.constant(b.views[0].to_device(env.device)?);
-        let logits = clf.logits(&mut env.activations().ctx(&mut tape, store, false), &x)?;
+        let logits = clf.logits(&mut policy.ctx(&mut tape, store, false), &x)?;
         let (l, _) = ops::loss::cross_entropy_forward(logits.value(), &b.labels)?;
         loss += l.item()? * b.labels.len() as f64;
         let v = logits.value().to_vec_f64()?;

@@ -86,6 +86,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
     let (state_path, mut pos, _) = env.resume_state(STAGE, &mut store, &mut opt)?;
     let progress = Progress::new(STAGE, dc.epochs * per_epoch);
     let started = Instant::now();
+    let policy = env.activations();
     for (epochs_this_run, epoch) in (pos.epochs_done..dc.epochs).enumerate() {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
@@ -98,12 +99,11 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
                 let mut t = Tape::inference();
                 let xv = t.constant(x.clone());
                 teacher
-                    .logits(&mut env.activations().ctx(&mut t, &mut tstore, false), &xv)?
+                    .logits(&mut policy.ctx(&mut t, &mut tstore, false), &xv)?
                     .value()
                     .clone()
             };
             let lr = sched.lr_at(pos.step);
-            let policy = env.activations();
             let mut tape = policy.tape();
             let xv = tape.constant(x);
             let logits = student.logits(&mut policy.ctx(&mut tape, &mut store, true), &xv)?;

@@ -97,6 +97,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
     let (state_path, mut pos, _) = env.resume_state(stage, &mut store, &mut opt)?;
     let progress = Progress::new(stage, fc.epochs * per_epoch);
     let started = Instant::now();
+    let policy = env.activations();
     for (epochs_this_run, epoch) in (pos.epochs_done..fc.epochs).enumerate() {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
@@ -105,7 +106,6 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
             let b = b?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
-            let policy = env.activations();
             let mut tape = policy.tape();
             let x = tape.constant(b.views[0].to_device(env.device)?);
             let logits = clf.logits(&mut policy.ctx(&mut tape, &mut store, true), &x)?;

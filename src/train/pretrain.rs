@@ -4,7 +4,6 @@
 
 use super::common::{lars, schedule, stack, Env, Progress};
 use super::contrastive_step::contrastive_step;
-use super::grad_cache;
 use super::memory_plan;
 use super::model::{self, ModelMeta, SimClrNet};
 use super::run_dir::step_record;
@@ -125,8 +124,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     if env.cfg.memory_limit.is_some() || matches!(env.device, crate::Device::Cuda(_)) {
         check_memory(env, &net, &mut store)?;
     }
+    let policy = env.activations();
     // Data parallelism: rank 0 is this store; replicas (copied after any resume) the others.
-    let comm = dist::single();
+    // A world of one is the single-process step (micro-batched or not).
     let mut replicas = match pc.world_size {
         w if w > 1 => Some(dist::ThreadReplicas::new(w, &store, &opt, || {
             let mut s = env.store(0);
@@ -156,36 +156,20 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             } else {
                 None
             };
-            let (loss_v, acc) = match pc.micro_batch {
-                Some(micro) => grad_cache::contrastive_step_cached(
-                    &net,
-                    &mut store,
-                    &x_all,
-                    micro,
-                    pc.temperature,
-                    negatives.as_ref(),
-                    true,
-                    env.activations(),
-                )?,
-                None => {
-                    let (x, q, tau) = (&x_all, negatives.as_ref(), pc.temperature);
-                    let policy = env.activations();
-                    let out = match replicas.as_mut() {
-                        Some(r) => r.step(&net, &mut store, x, tau, q, lr, policy)?,
-                        None => dist::contrastive_step(&comm, &net, &mut store, x, tau, q, policy)?,
-                    };
+            let (x, q, tau) = (&x_all, negatives.as_ref(), pc.temperature);
+            let (loss_v, acc) = match replicas.as_mut() {
+                Some(r) => {
+                    let out = r.step(&net, &mut store, x, tau, q, lr, policy)?;
                     (out.loss, out.accuracy)
                 }
+                None => contrastive_step(&net, &mut store, x, pc.micro_batch, tau, q, policy)?,
             };
             opt.step(&mut store, lr)?;
             if memory {
                 ema.update(&mut ema_store, &store)?;
                 let mut t = Tape::inference();
                 let xm = t.constant(x_all);
-                let zm = ema_net.project(
-                    &mut env.activations().ctx(&mut t, &mut ema_store, true),
-                    &xm,
-                )?;
+                let zm = ema_net.project(&mut policy.ctx(&mut t, &mut ema_store, true), &xm)?;
                 queue.push(&ops::normalize::l2_normalize_forward(zm.value())?)?;
             }
             pos.step += 1;
@@ -251,13 +235,19 @@ fn check_memory(env: &Env, net: &SimClrNet, store: &mut ParamStore) -> Result<()
     let pc = &env.cfg.pretrain;
     let (size, c, policy) = (env.image_size, env.channels(), env.activations());
     let per_batch_row = memory_plan::contrastive_batch_row_bytes(size, c, pc.proj_dim);
-    let k = (pc.batch_size / 8).clamp(1, 4);
-    let plan = memory_plan::probe(store, env.device, k, 2, per_batch_row, |s, rows| {
-        let mut rng = crate::Rng::new(99);
-        let x = Tensor::randn(&[rows, size, size, c], 1.0, crate::DType::F32, &mut rng)?
-            .to_device(env.device)?;
-        contrastive_step(net, s, &x, None, pc.temperature, None, policy).map(|_| ())
-    })?;
+    let plan = memory_plan::probe(
+        store,
+        env.device,
+        pc.batch_size,
+        2,
+        per_batch_row,
+        |s, rows| {
+            let mut rng = crate::Rng::new(99);
+            let x = Tensor::randn(&[rows, size, size, c], 1.0, crate::DType::F32, &mut rng)?
+                .to_device(env.device)?;
+            contrastive_step(net, s, &x, None, pc.temperature, None, policy).map(|_| ())
+        },
+    )?;
     let what = format!("pretraining {} at batch {}", env.cfg.model, pc.batch_size);
     let step = memory_plan::StepShape {
         what: &what,
