@@ -4,14 +4,15 @@
 //! cudaMalloc; all work runs on the device's one stream, so stream order makes reuse safe.
 
 use super::device::Gpu;
+use super::driver::cu;
 use super::error::CudaCall;
 use crate::Result;
-use cudarc::driver::{result, sys};
+use cudarc::driver::sys;
 use std::sync::Arc;
 
 /// One allocation, freed (back into the pool) on drop.
 pub struct DeviceBuffer {
-    ptr: sys::CUdeviceptr,
+    ptr: cu::CUdeviceptr,
     bytes: usize,
     gpu: Arc<Gpu>,
 }
@@ -19,9 +20,9 @@ pub struct DeviceBuffer {
 impl DeviceBuffer {
     pub fn alloc(gpu: &Arc<Gpu>, bytes: usize) -> Result<Self> {
         // Zero-byte allocations are errors in CUDA; a tiny one keeps every pointer valid.
-        let ptr = match unsafe { result::malloc_async(gpu.cu_stream(), bytes.max(1)) } {
+        let ptr = match unsafe { cu::malloc_async(gpu.cu_stream(), bytes.max(1)) } {
             Ok(p) => p,
-            Err(e) if e.0 == sys::cudaError_enum::CUDA_ERROR_OUT_OF_MEMORY => {
+            Err(e) if e.is_out_of_memory() => {
                 return Err(crate::Error::OutOfMemory(format!(
                     "cuda:{} could not allocate {:.1} MiB more (tensors hold {:.2} GiB); \
                      run `simclr bench` with the same model and batch to see what fits, or use \
@@ -43,12 +44,12 @@ impl DeviceBuffer {
 
     pub fn zeroed(gpu: &Arc<Gpu>, bytes: usize) -> Result<Self> {
         let b = Self::alloc(gpu, bytes)?;
-        unsafe { result::memset_d8_async(b.ptr, 0, bytes.max(1), gpu.cu_stream()) }
+        unsafe { cu::memset_d8_async(b.ptr, 0, bytes.max(1), gpu.cu_stream()) }
             .call("cuMemsetD8Async")?;
         Ok(b)
     }
 
-    pub fn ptr(&self) -> sys::CUdeviceptr {
+    pub fn ptr(&self) -> cu::CUdeviceptr {
         self.ptr
     }
     pub fn bytes(&self) -> usize {
@@ -63,21 +64,16 @@ impl Drop for DeviceBuffer {
     fn drop(&mut self) {
         // Errors here mean the context is already broken; the next call will report it.
         let _ = self.gpu.ctx.bind_to_thread();
-        let _ = unsafe { result::free_async(self.ptr, self.gpu.cu_stream()) };
+        let _ = unsafe { cu::free_async(self.ptr, self.gpu.cu_stream()) };
     }
 }
 
 /// Makes the device's default pool keep freed memory instead of returning it to the driver.
-pub(crate) fn keep_freed_memory(cu_device: sys::CUdevice) -> Result<()> {
-    unsafe {
-        let pool =
-            result::device::get_default_mem_pool(cu_device).call("cuDeviceGetDefaultMemPool")?;
-        let mut threshold: u64 = u64::MAX;
-        result::mem_pool::set_attribute(
-            pool,
-            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
-            &mut threshold as *mut u64 as *mut std::ffi::c_void,
-        )
-        .call("cuMemPoolSetAttribute(RELEASE_THRESHOLD)")
-    }
+pub(crate) fn keep_freed_memory(cu_device: cu::CUdevice) -> Result<()> {
+    cu::pool_set_attribute(
+        cu_device,
+        sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+        u64::MAX,
+    )
+    .call("cuMemPoolSetAttribute(RELEASE_THRESHOLD)")
 }

@@ -3,10 +3,10 @@
 
 use super::alloc::DeviceBuffer;
 use super::device::Gpu;
+use super::driver::cublas::{self as cublas, *};
 use super::error::{cuda_err, CudaCall};
 use super::storage::{empty, gpu_of, storage, zeros};
 use crate::{DType, Result, Tensor};
-use cudarc::cublas::{result as cublas, sys};
 use std::ffi::c_void;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use std::sync::Arc;
 const WORKSPACE: usize = 32 << 20;
 
 pub struct Blas {
-    handle: sys::cublasHandle_t,
+    handle: cublasHandle_t,
     _workspace: DeviceBuffer,
 }
 
@@ -26,13 +26,10 @@ impl Blas {
         let handle = cublas::create_handle().call("cublasCreate")?;
         let ws = DeviceBuffer::alloc(gpu, WORKSPACE)?;
         unsafe {
-            cublas::set_stream(handle, gpu.cu_stream() as sys::cudaStream_t)
-                .call("cublasSetStream")?;
-            sys::cublasSetWorkspace_v2(handle, ws.ptr() as *mut c_void, WORKSPACE)
-                .result()
+            cublas::set_stream(handle, gpu.cu_stream()).call("cublasSetStream")?;
+            cublas::set_workspace(handle, ws.ptr() as *mut c_void, WORKSPACE)
                 .call("cublasSetWorkspace")?;
-            sys::cublasSetMathMode(handle, sys::cublasMath_t::CUBLAS_DEFAULT_MATH)
-                .result()
+            cublas::set_math_mode(handle, cublasMath_t::CUBLAS_DEFAULT_MATH)
                 .call("cublasSetMathMode")?;
         }
         Ok(Blas {
@@ -42,10 +39,10 @@ impl Blas {
     }
 }
 
-fn data_type(dt: DType) -> Result<sys::cudaDataType> {
+fn data_type(dt: DType) -> Result<cudaDataType> {
     match dt {
-        DType::F32 => Ok(sys::cudaDataType::CUDA_R_32F),
-        DType::BF16 => Ok(sys::cudaDataType::CUDA_R_16BF),
+        DType::F32 => Ok(cudaDataType::CUDA_R_32F),
+        DType::BF16 => Ok(cudaDataType::CUDA_R_16BF),
         d => Err(crate::Error::dtype(
             "matmul",
             format!("cuBLAS path takes f32 or bf16, not {}", d.name()),
@@ -76,7 +73,7 @@ pub fn matmul(
     let int =
         |v: usize| i32::try_from(v).map_err(|_| cuda_err(format!("matmul size {v} exceeds i32")));
     let (mi, ni, ki) = (int(m)?, int(n)?, int(k)?);
-    use sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
+    use cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
     let (opa, lda) = if ta {
         (CUBLAS_OP_T, mi)
     } else {
@@ -100,7 +97,7 @@ pub fn matmul(
         .map(|b| b.handle)
         .ok_or_else(|| cuda_err("no cuBLAS handle"))?;
     unsafe {
-        sys::cublasGemmEx(
+        cublas::gemm_ex(
             h,
             opb,
             opa,
@@ -118,10 +115,9 @@ pub fn matmul(
             storage(&c, op)?.ptr() as *mut c_void,
             ty,
             ni,
-            sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
-            sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
         )
-        .result()
         .call("cublasGemmEx")?;
     }
     Ok(c)

@@ -5,11 +5,11 @@
 
 use super::alloc::DeviceBuffer;
 use super::device::Gpu;
+use super::driver::cudnn::{self as dnn, *};
 use super::error::{cuda_err, CudaCall};
 use super::storage::{empty, gpu_of, storage};
 use crate::ops::conv2d::Geometry;
 use crate::{DType, Result, Tensor};
-use cudarc::cudnn::{result as dnn, sys};
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -20,10 +20,10 @@ const FIND_WORKSPACE: usize = 256 << 20;
 type Key = (DType, [usize; 16]);
 
 pub struct Dnn {
-    handle: sys::cudnnHandle_t,
-    fwd: HashMap<Key, (sys::cudnnConvolutionFwdAlgo_t, usize)>,
-    bwd_data: HashMap<Key, (sys::cudnnConvolutionBwdDataAlgo_t, usize)>,
-    bwd_filter: HashMap<Key, (sys::cudnnConvolutionBwdFilterAlgo_t, usize)>,
+    handle: cudnnHandle_t,
+    fwd: HashMap<Key, (cudnnConvolutionFwdAlgo_t, usize)>,
+    bwd_data: HashMap<Key, (cudnnConvolutionBwdDataAlgo_t, usize)>,
+    bwd_filter: HashMap<Key, (cudnnConvolutionBwdFilterAlgo_t, usize)>,
 }
 
 // The handle is used only under the device's mutex.
@@ -32,8 +32,7 @@ unsafe impl Send for Dnn {}
 impl Dnn {
     fn new(gpu: &Gpu) -> Result<Self> {
         let handle = dnn::create_handle().call("cudnnCreate")?;
-        unsafe { dnn::set_stream(handle, gpu.cu_stream() as sys::cudaStream_t) }
-            .call("cudnnSetStream")?;
+        unsafe { dnn::set_stream(handle, gpu.cu_stream()) }.call("cudnnSetStream")?;
         Ok(Dnn {
             handle,
             fwd: HashMap::new(),
@@ -53,17 +52,17 @@ fn key(dt: DType, g: &Geometry) -> Key {
 
 /// The descriptors of one convolution, destroyed on drop.
 struct Descs {
-    x: sys::cudnnTensorDescriptor_t,
-    y: sys::cudnnTensorDescriptor_t,
-    w: sys::cudnnFilterDescriptor_t,
-    conv: sys::cudnnConvolutionDescriptor_t,
+    x: cudnnTensorDescriptor_t,
+    y: cudnnTensorDescriptor_t,
+    w: cudnnFilterDescriptor_t,
+    conv: cudnnConvolutionDescriptor_t,
 }
 
 impl Descs {
     fn new(g: &Geometry, dt: DType) -> Result<Self> {
         let ty = match dt {
-            DType::F32 => sys::cudnnDataType_t::CUDNN_DATA_FLOAT,
-            DType::BF16 => sys::cudnnDataType_t::CUDNN_DATA_BFLOAT16,
+            DType::F32 => cudnnDataType_t::CUDNN_DATA_FLOAT,
+            DType::BF16 => cudnnDataType_t::CUDNN_DATA_BFLOAT16,
             d => {
                 return Err(crate::Error::dtype(
                     "conv2d",
@@ -73,9 +72,9 @@ impl Descs {
         };
         // f32 stays f32 (FMA math: no TF32); bf16 uses tensor cores.
         let math = if dt == DType::F32 {
-            sys::cudnnMathType_t::CUDNN_FMA_MATH
+            cudnnMathType_t::CUDNN_FMA_MATH
         } else {
-            sys::cudnnMathType_t::CUDNN_TENSOR_OP_MATH
+            cudnnMathType_t::CUDNN_TENSOR_OP_MATH
         };
         let d = Descs {
             x: dnn::create_tensor_descriptor().call("cudnnCreateTensorDescriptor")?,
@@ -86,15 +85,13 @@ impl Descs {
         let i = |v: usize| {
             i32::try_from(v).map_err(|_| cuda_err(format!("conv2d size {v} exceeds i32")))
         };
-        let nhwc = sys::cudnnTensorFormat_t::CUDNN_TENSOR_NHWC;
+        let nhwc = cudnnTensorFormat_t::CUDNN_TENSOR_NHWC;
         unsafe {
-            sys::cudnnSetTensor4dDescriptor(d.x, nhwc, ty, i(g.n)?, i(g.cin)?, i(g.h)?, i(g.w)?)
-                .result()
-                .call("cudnnSetTensor4dDescriptor(x)")?;
-            sys::cudnnSetTensor4dDescriptor(d.y, nhwc, ty, i(g.n)?, i(g.cout)?, i(g.ho)?, i(g.wo)?)
-                .result()
-                .call("cudnnSetTensor4dDescriptor(y)")?;
-            sys::cudnnSetFilter4dDescriptor(
+            dnn::set_tensor_4d_descriptor(d.x, nhwc, ty, i(g.n)?, i(g.cin)?, i(g.h)?, i(g.w)?)
+                .call("dnn::set_tensor_4d_descriptor(x)")?;
+            dnn::set_tensor_4d_descriptor(d.y, nhwc, ty, i(g.n)?, i(g.cout)?, i(g.ho)?, i(g.wo)?)
+                .call("dnn::set_tensor_4d_descriptor(y)")?;
+            dnn::set_filter_4d_descriptor(
                 d.w,
                 ty,
                 nhwc,
@@ -103,9 +100,8 @@ impl Descs {
                 i(g.kh)?,
                 i(g.kw)?,
             )
-            .result()
             .call("cudnnSetFilter4dDescriptor")?;
-            sys::cudnnSetConvolution2dDescriptor(
+            dnn::set_convolution_2d_descriptor(
                 d.conv,
                 i(g.ph)?,
                 i(g.pw)?,
@@ -113,17 +109,13 @@ impl Descs {
                 i(g.sw)?,
                 i(g.dh)?,
                 i(g.dw)?,
-                sys::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
-                sys::cudnnDataType_t::CUDNN_DATA_FLOAT,
+                cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
+                cudnnDataType_t::CUDNN_DATA_FLOAT,
             )
-            .result()
             .call("cudnnSetConvolution2dDescriptor")?;
-            sys::cudnnSetConvolutionGroupCount(d.conv, i(g.groups)?)
-                .result()
+            dnn::set_convolution_group_count(d.conv, i(g.groups)?)
                 .call("cudnnSetConvolutionGroupCount")?;
-            sys::cudnnSetConvolutionMathType(d.conv, math)
-                .result()
-                .call("cudnnSetConvolutionMathType")?;
+            dnn::set_convolution_math_type(d.conv, math).call("cudnnSetConvolutionMathType")?;
         }
         Ok(d)
     }
@@ -132,10 +124,10 @@ impl Descs {
 impl Drop for Descs {
     fn drop(&mut self) {
         unsafe {
-            let _ = sys::cudnnDestroyTensorDescriptor(self.x);
-            let _ = sys::cudnnDestroyTensorDescriptor(self.y);
-            let _ = sys::cudnnDestroyFilterDescriptor(self.w);
-            let _ = sys::cudnnDestroyConvolutionDescriptor(self.conv);
+            let _ = dnn::destroy_tensor_descriptor(self.x);
+            let _ = dnn::destroy_tensor_descriptor(self.y);
+            let _ = dnn::destroy_filter_descriptor(self.w);
+            let _ = dnn::destroy_convolution_descriptor(self.conv);
         }
     }
 }
@@ -168,7 +160,7 @@ macro_rules! pick {
     ($perf:expr, $count:expr, $call:expr) => {{
         $perf[..$count as usize]
             .iter()
-            .find(|p| p.status == sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS)
+            .find(|p| p.status == cudnnStatus_t::CUDNN_STATUS_SUCCESS)
             .map(|p| (p.algo, p.memory))
             .ok_or_else(|| cuda_err(format!("{}: no algorithm succeeded", $call)))
     }};
@@ -203,9 +195,9 @@ pub fn forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
                 let wsp = buf
                     .as_ref()
                     .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                let mut perf = [std::mem::zeroed::<sys::cudnnConvolutionFwdAlgoPerf_t>(); 8];
+                let mut perf = [std::mem::zeroed::<cudnnConvolutionFwdAlgoPerf_t>(); 8];
                 let mut count = 0;
-                sys::cudnnFindConvolutionForwardAlgorithmEx(
+                dnn::find_convolution_forward_algorithm_ex(
                     dnn.handle,
                     d.x,
                     cp(x)?,
@@ -220,7 +212,6 @@ pub fn forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
                     wsp,
                     size,
                 )
-                .result()
                 .call("cudnnFindConvolutionForwardAlgorithmEx")?;
                 let c = pick!(perf, count, "cudnnFindConvolutionForwardAlgorithmEx")?;
                 dnn.fwd.insert(k, c);
@@ -228,7 +219,7 @@ pub fn forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
             }
         };
         let buf = DeviceBuffer::alloc(&gpu, ws)?;
-        sys::cudnnConvolutionForward(
+        dnn::convolution_forward(
             dnn.handle,
             one(),
             d.x,
@@ -243,7 +234,6 @@ pub fn forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
             d.y,
             mp(&y)?,
         )
-        .result()
         .call("cudnnConvolutionForward")
     })?;
     Ok(y)
@@ -263,9 +253,9 @@ pub fn backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
                 let wsp = buf
                     .as_ref()
                     .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                let mut perf = [std::mem::zeroed::<sys::cudnnConvolutionBwdDataAlgoPerf_t>(); 8];
+                let mut perf = [std::mem::zeroed::<cudnnConvolutionBwdDataAlgoPerf_t>(); 8];
                 let mut count = 0;
-                sys::cudnnFindConvolutionBackwardDataAlgorithmEx(
+                dnn::find_convolution_backward_data_algorithm_ex(
                     dnn.handle,
                     d.w,
                     cp(w)?,
@@ -280,7 +270,6 @@ pub fn backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
                     wsp,
                     size,
                 )
-                .result()
                 .call("cudnnFindConvolutionBackwardDataAlgorithmEx")?;
                 let c = pick!(perf, count, "cudnnFindConvolutionBackwardDataAlgorithmEx")?;
                 dnn.bwd_data.insert(k, c);
@@ -288,7 +277,7 @@ pub fn backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
             }
         };
         let buf = DeviceBuffer::alloc(&gpu, ws)?;
-        sys::cudnnConvolutionBackwardData(
+        dnn::convolution_backward_data(
             dnn.handle,
             one(),
             d.w,
@@ -303,7 +292,6 @@ pub fn backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
             d.x,
             mp(&dx)?,
         )
-        .result()
         .call("cudnnConvolutionBackwardData")
     })?;
     Ok(dx)
@@ -323,9 +311,9 @@ pub fn backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> 
                 let wsp = buf
                     .as_ref()
                     .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                let mut perf = [std::mem::zeroed::<sys::cudnnConvolutionBwdFilterAlgoPerf_t>(); 8];
+                let mut perf = [std::mem::zeroed::<cudnnConvolutionBwdFilterAlgoPerf_t>(); 8];
                 let mut count = 0;
-                sys::cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                dnn::find_convolution_backward_filter_algorithm_ex(
                     dnn.handle,
                     d.x,
                     cp(x)?,
@@ -340,7 +328,6 @@ pub fn backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> 
                     wsp,
                     size,
                 )
-                .result()
                 .call("cudnnFindConvolutionBackwardFilterAlgorithmEx")?;
                 let c = pick!(perf, count, "cudnnFindConvolutionBackwardFilterAlgorithmEx")?;
                 dnn.bwd_filter.insert(k, c);
@@ -348,7 +335,7 @@ pub fn backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> 
             }
         };
         let buf = DeviceBuffer::alloc(&gpu, ws)?;
-        sys::cudnnConvolutionBackwardFilter(
+        dnn::convolution_backward_filter(
             dnn.handle,
             one(),
             d.x,
@@ -363,7 +350,6 @@ pub fn backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> 
             d.w,
             mp(&dw)?,
         )
-        .result()
         .call("cudnnConvolutionBackwardFilter")
     })?;
     Ok(dw)

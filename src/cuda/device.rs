@@ -3,20 +3,20 @@
 //! without panicking when a library or the device is missing.
 
 use super::alloc::keep_freed_memory;
+use super::driver::{self, cu};
 use super::error::{cuda_err, CudaCall};
 use super::module::{launch, symbol, Arg, Kernels, Launch};
 use crate::{DType, Result};
-use cudarc::driver::{result, sys, CudaContext, CudaStream};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub struct Gpu {
     pub ordinal: usize,
-    pub ctx: Arc<CudaContext>,
-    pub stream: Arc<CudaStream>,
+    /// The device's context and its one stream.
+    pub ctx: cu::Context,
     kernels: Kernels,
     /// Counter (zero between launches) and partial sums of the one-launch `sum_all` kernel.
-    pub(crate) sum_scratch: (sys::CUdeviceptr, sys::CUdeviceptr),
+    pub(crate) sum_scratch: (cu::CUdeviceptr, cu::CUdeviceptr),
     pub(crate) blas: Mutex<Option<super::blas::Blas>>,
     pub(crate) dnn: Mutex<Option<super::conv::Dnn>>,
 }
@@ -32,8 +32,9 @@ impl std::fmt::Debug for Gpu {
 
 impl Gpu {
     fn open(ordinal: usize) -> Result<Self> {
-        let ctx = CudaContext::new(ordinal)
-            .call(&format!("cuInit/cuDevicePrimaryCtxRetain(cuda:{ordinal})"))?;
+        let ctx = cu::Context::new(ordinal).call(&format!(
+            "cuInit/cuDevicePrimaryCtxRetain/cuStreamCreate(cuda:{ordinal})"
+        ))?;
         let (major, minor) = ctx
             .compute_capability()
             .call("cuDeviceGetAttribute(compute capability)")?;
@@ -42,20 +43,19 @@ impl Gpu {
                 "cuda:{ordinal} has compute capability {major}.{minor}; the kernels need 8.0 or newer"
             )));
         }
+        ctx.bind_to_thread().call("cuCtxSetCurrent")?;
         keep_freed_memory(ctx.cu_device())?;
-        let stream = ctx.new_stream().call("cuStreamCreate")?;
         let kernels = Kernels::load()?;
         // Device-lifetime scratch, never freed (devices live until the process ends).
         let sum_scratch = unsafe {
-            let counter = result::malloc_sync(4).call("cuMemAlloc(sum counter)")?;
-            result::memset_d8_sync(counter, 0, 4).call("cuMemsetD8(sum counter)")?;
-            let partial = result::malloc_sync(SUM_BLOCKS * 4).call("cuMemAlloc(sum partials)")?;
+            let counter = cu::malloc_sync(4).call("cuMemAlloc(sum counter)")?;
+            cu::memset_d8_sync(counter, 0, 4).call("cuMemsetD8(sum counter)")?;
+            let partial = cu::malloc_sync(SUM_BLOCKS * 4).call("cuMemAlloc(sum partials)")?;
             (counter, partial)
         };
         Ok(Gpu {
             ordinal,
             ctx,
-            stream,
             kernels,
             sum_scratch,
             blas: Mutex::new(None),
@@ -63,8 +63,8 @@ impl Gpu {
         })
     }
 
-    pub fn cu_stream(&self) -> sys::CUstream {
-        self.stream.cu_stream()
+    pub fn cu_stream(&self) -> cu::CUstream {
+        self.ctx.stream()
     }
 
     /// Launches kernel `name` (full symbol, dtype suffix included) on this device's stream.
@@ -79,7 +79,7 @@ impl Gpu {
     }
 
     pub fn synchronize(&self) -> Result<()> {
-        self.stream.synchronize().call("cuStreamSynchronize")
+        self.ctx.synchronize().call("cuStreamSynchronize")
     }
 }
 
@@ -94,28 +94,36 @@ fn probe() -> &'static std::result::Result<usize, String> {
 }
 
 fn probe_uncached() -> std::result::Result<usize, String> {
+    let mode = driver::mode_or_reason().clone()?;
     let hint = "(set LD_LIBRARY_PATH to the folder that holds it, e.g. a PyTorch install's \
                 nvidia/*/lib)";
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+    if !cu::is_present() {
         return Err(
             "could not load the CUDA driver library libcuda.so (no NVIDIA driver on this machine?)"
                 .into(),
         );
     }
-    result::init().map_err(|e| format!("cuInit failed: {e:?}"))?;
-    let n = result::device::get_count().map_err(|e| format!("cuDeviceGetCount failed: {e:?}"))?;
+    cu::init().map_err(|e| format!("cuInit failed: {e:?}"))?;
+    let n = cu::device_count().map_err(|e| format!("cuDeviceGetCount failed: {e:?}"))?;
     if n <= 0 {
         return Err("the CUDA driver is installed but reports no device".into());
     }
-    if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+    if !driver::cublas::is_present() {
         return Err(format!(
             "found {n} CUDA device(s) but could not load cuBLAS (libcublas.so) {hint}"
         ));
     }
-    if !unsafe { cudarc::cudnn::sys::is_culib_present() } {
+    if !driver::cudnn::is_present() {
         return Err(format!(
             "found {n} CUDA device(s) but could not load cuDNN (libcudnn.so.9) {hint}"
         ));
+    }
+    if mode == driver::Mode::Real && !super::module::has_device_code() {
+        return Err(
+            "this build has no GPU code (built with --features cuda-emu but without nvcc); \
+             rebuild with nvcc available, or use the emulated device (--device cuda-emu)"
+                .into(),
+        );
     }
     Ok(n as usize)
 }

@@ -6,9 +6,9 @@ use super::error::CudaCall;
 use super::module::{Arg, Launch};
 use super::ops::{i32a, row_threads};
 use super::storage::{empty, gpu_of, ptr};
+use crate::cuda::driver::cu;
 use crate::ops::distill::DistillSpec;
 use crate::{Error, Result, Tensor};
-use cudarc::driver::result;
 
 const OP: &str = "distill";
 
@@ -31,7 +31,7 @@ pub fn forward(
                 })
                 .collect::<Result<_>>()?;
             let buf = DeviceBuffer::alloc(&gpu, 4 * b)?;
-            unsafe { result::memcpy_htod_async(buf.ptr(), &l32, gpu.cu_stream()) }
+            unsafe { cu::memcpy_htod_async(buf.ptr(), &l32, gpu.cu_stream()) }
                 .call("cuMemcpyHtoDAsync(labels)")?;
             // The host vector must outlive its copy.
             gpu.synchronize()?;

@@ -3,9 +3,10 @@
 //! are counted on every backend by `crate::tensor::memory`.
 
 use super::device::gpu;
+use super::driver::cu;
 use super::error::CudaCall;
 use crate::Result;
-use cudarc::driver::{result, sys};
+use cudarc::driver::sys;
 
 /// What the device reports about its memory.
 #[derive(Clone, Copy, Debug)]
@@ -23,21 +24,14 @@ pub struct DeviceMemory {
 fn pool_attr(ordinal: usize, attr: sys::CUmemPool_attribute) -> Result<u64> {
     let g = gpu(ordinal)?;
     g.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
-    let mut v: u64 = 0;
-    unsafe {
-        let pool = result::device::get_default_mem_pool(g.ctx.cu_device())
-            .call("cuDeviceGetDefaultMemPool")?;
-        result::mem_pool::get_attribute(pool, attr, &mut v as *mut u64 as *mut std::ffi::c_void)
-            .call("cuMemPoolGetAttribute")?;
-    }
-    Ok(v)
+    cu::pool_get_attribute(g.ctx.cu_device(), attr).call("cuMemPoolGetAttribute")
 }
 
 /// Reads the device's memory counters (synchronises its stream first so frees are counted).
 pub fn device_memory(ordinal: usize) -> Result<DeviceMemory> {
     let g = gpu(ordinal)?;
     g.synchronize()?;
-    let (free, total) = result::mem_get_info().call("cuMemGetInfo")?;
+    let (free, total) = cu::mem_get_info().call("cuMemGetInfo")?;
     use sys::CUmemPool_attribute as A;
     Ok(DeviceMemory {
         free,
@@ -53,15 +47,11 @@ pub fn reset_pool_peak(ordinal: usize) -> Result<()> {
     let g = gpu(ordinal)?;
     g.synchronize()?;
     g.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
-    let mut zero: u64 = 0;
-    unsafe {
-        let pool = result::device::get_default_mem_pool(g.ctx.cu_device())
-            .call("cuDeviceGetDefaultMemPool")?;
-        result::mem_pool::set_attribute(
-            pool,
-            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
-            &mut zero as *mut u64 as *mut std::ffi::c_void,
-        )
-        .call("cuMemPoolSetAttribute(USED_MEM_HIGH)")
-    }
+    // The driver only accepts zero here.
+    cu::pool_set_attribute(
+        g.ctx.cu_device(),
+        sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
+        0,
+    )
+    .call("cuMemPoolSetAttribute(USED_MEM_HIGH)")
 }

@@ -14,6 +14,9 @@ pub mod bn_act;
 pub mod conv;
 mod device;
 pub mod distill;
+pub mod driver;
+#[cfg(feature = "cuda-emu")]
+pub mod emu;
 mod error;
 pub mod memory;
 mod module;

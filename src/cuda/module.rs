@@ -2,11 +2,11 @@
 //! them by symbol name. Naming rule: the Rust op `relu_forward` on a bf16 tensor launches
 //! `relu_forward_bf16`; multi-stage ops put the stage before the dtype suffix.
 
+use super::driver::cu;
 use super::error::{cuda_err, CudaCall};
 use crate::{DType, Result};
-use cudarc::driver::{result, sys};
 use std::collections::HashMap;
-use std::ffi::{c_void, CString};
+use std::ffi::c_void;
 use std::sync::Mutex;
 
 mod embedded {
@@ -28,9 +28,14 @@ pub fn symbol(name: &str, dtype: DType) -> Result<String> {
     }
 }
 
+/// Whether this build holds GPU code (fatbins); a `cuda-emu` build without nvcc does not.
+pub fn has_device_code() -> bool {
+    !embedded::MODULES.is_empty()
+}
+
 pub struct Kernels {
-    modules: Vec<(&'static str, sys::CUmodule)>,
-    functions: Mutex<HashMap<String, sys::CUfunction>>,
+    modules: Vec<(&'static str, cu::CUmodule)>,
+    functions: Mutex<HashMap<String, cu::CUfunction>>,
 }
 
 // Module and function handles are plain identifiers, valid in any thread of the context.
@@ -43,13 +48,7 @@ impl Kernels {
     pub fn load() -> Result<Self> {
         let mut modules = Vec::new();
         for &(family, image) in embedded::MODULES {
-            // The driver reads the image through a pointer; give it an 8-byte aligned copy.
-            let mut aligned = vec![0u64; image.len().div_ceil(8) + 1];
-            let bytes = unsafe {
-                std::slice::from_raw_parts_mut(aligned.as_mut_ptr() as *mut u8, image.len())
-            };
-            bytes.copy_from_slice(image);
-            let m = unsafe { result::module::load_data(aligned.as_ptr() as *const c_void) }
+            let m = unsafe { cu::module_load(family, image) }
                 .call(&format!("cuModuleLoadData(kernels/{family}.cu)"))?;
             modules.push((family, m));
         }
@@ -59,7 +58,7 @@ impl Kernels {
         })
     }
 
-    pub fn function(&self, name: &str) -> Result<sys::CUfunction> {
+    pub fn function(&self, name: &str) -> Result<cu::CUfunction> {
         let mut map = self
             .functions
             .lock()
@@ -67,9 +66,8 @@ impl Kernels {
         if let Some(&f) = map.get(name) {
             return Ok(f);
         }
-        let cname = CString::new(name).map_err(|_| cuda_err(format!("bad kernel name {name}")))?;
         for &(_, m) in &self.modules {
-            if let Ok(f) = unsafe { result::module::get_function(m, cname.clone()) } {
+            if let Ok(f) = unsafe { cu::module_get_function(m, name) } {
                 map.insert(name.to_string(), f);
                 return Ok(f);
             }
@@ -81,7 +79,7 @@ impl Kernels {
 /// One kernel argument, passed by value.
 #[derive(Clone, Copy, Debug)]
 pub enum Arg {
-    Ptr(sys::CUdeviceptr),
+    Ptr(cu::CUdeviceptr),
     I32(i32),
     I64(i64),
     F32(f32),
@@ -124,10 +122,10 @@ impl Launch {
 
 /// Launches `f` on `stream` with `args` (copied, so the launch does not borrow them).
 pub fn launch(
-    f: sys::CUfunction,
+    f: cu::CUfunction,
     name: &str,
     cfg: Launch,
-    stream: sys::CUstream,
+    stream: cu::CUstream,
     args: &[Arg],
 ) -> Result<()> {
     // u64 slots keep every value 8-byte aligned; the driver reads each parameter's own size.
@@ -152,6 +150,6 @@ pub fn launch(
         .iter_mut()
         .map(|v| v as *mut u64 as *mut c_void)
         .collect();
-    unsafe { result::launch_kernel(f, cfg.grid, cfg.block, 0, stream, &mut ptrs) }
+    unsafe { cu::launch_kernel(f, cfg.grid, cfg.block, 0, stream, &mut ptrs) }
         .call(&format!("cuLaunchKernel({name})"))
 }

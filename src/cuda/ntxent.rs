@@ -8,8 +8,8 @@ use super::error::CudaCall;
 use super::module::{Arg, Launch};
 use super::ops::i32a;
 use super::storage::{empty, gpu_of, ptr};
+use crate::cuda::driver::cu;
 use crate::{Result, Tensor};
-use cudarc::driver::result;
 use std::sync::Arc;
 
 const OP: &str = "ntxent";
@@ -104,8 +104,8 @@ pub fn accuracy(z: &Tensor, queue: Option<&Tensor>) -> Result<f64> {
     let mut neg = vec![0f32; n2];
     let s = gpu.cu_stream();
     unsafe {
-        result::memcpy_dtoh_async(&mut pos, st.pos.ptr(), s).call("cuMemcpyDtoHAsync(pos)")?;
-        result::memcpy_dtoh_async(&mut neg, st.neg.ptr(), s).call("cuMemcpyDtoHAsync(neg)")?;
+        cu::memcpy_dtoh_async(&mut pos, st.pos.ptr(), s).call("cuMemcpyDtoHAsync(pos)")?;
+        cu::memcpy_dtoh_async(&mut neg, st.neg.ptr(), s).call("cuMemcpyDtoHAsync(neg)")?;
     }
     gpu.synchronize()?;
     let hits = pos.iter().zip(&neg).filter(|(p, n)| p > n).count();

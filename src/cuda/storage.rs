@@ -4,11 +4,11 @@
 
 use super::alloc::DeviceBuffer;
 use super::device::{gpu, Gpu};
+use super::driver::cu;
 use super::error::CudaCall;
 use super::module::{Arg, Launch};
 use crate::tensor::{CpuStorage, Storage};
 use crate::{DType, Error, Result, Tensor};
-use cudarc::driver::{result, sys};
 use std::sync::Arc;
 
 /// A tensor's elements on one GPU. Clones share the buffer; writers go through `ptr_mut`,
@@ -78,17 +78,17 @@ impl CudaStorage {
     pub fn gpu(&self) -> &Arc<Gpu> {
         self.buf.gpu()
     }
-    pub fn ptr(&self) -> sys::CUdeviceptr {
+    pub fn ptr(&self) -> cu::CUdeviceptr {
         self.buf.ptr()
     }
 
     /// A pointer for writing in place, copying the buffer first if another tensor shares it.
-    pub fn ptr_mut(&mut self) -> Result<sys::CUdeviceptr> {
+    pub fn ptr_mut(&mut self) -> Result<cu::CUdeviceptr> {
         if Arc::get_mut(&mut self.buf).is_none() {
             let gpu = self.gpu().clone();
             let copy = DeviceBuffer::alloc(&gpu, self.buf.bytes())?;
             unsafe {
-                result::memcpy_dtod_async(copy.ptr(), self.ptr(), self.buf.bytes(), gpu.cu_stream())
+                cu::memcpy_dtod_async(copy.ptr(), self.ptr(), self.buf.bytes(), gpu.cu_stream())
             }
             .call("cuMemcpyDtoDAsync")?;
             self.buf = Arc::new(copy);
@@ -103,14 +103,14 @@ impl CudaStorage {
         let out = match self.dtype {
             DType::F32 => {
                 let mut v = vec![0f32; self.len];
-                unsafe { result::memcpy_dtoh_async(&mut v, self.ptr(), s) }
+                unsafe { cu::memcpy_dtoh_async(&mut v, self.ptr(), s) }
                     .call("cuMemcpyDtoHAsync")?;
                 gpu.synchronize()?;
                 CpuStorage::F32(v)
             }
             DType::BF16 => {
                 let mut v = vec![half::bf16::ZERO; self.len];
-                unsafe { result::memcpy_dtoh_async(&mut v, self.ptr(), s) }
+                unsafe { cu::memcpy_dtoh_async(&mut v, self.ptr(), s) }
                     .call("cuMemcpyDtoHAsync")?;
                 gpu.synchronize()?;
                 CpuStorage::BF16(v)
@@ -174,8 +174,8 @@ pub fn upload(t: &Tensor, ordinal: usize) -> Result<Tensor> {
     let dst = CudaStorage::alloc(&gpu, cpu.dtype(), cpu.len())?;
     let s = gpu.cu_stream();
     match &cpu {
-        CpuStorage::F32(v) => unsafe { result::memcpy_htod_async(dst.ptr(), v, s) },
-        CpuStorage::BF16(v) => unsafe { result::memcpy_htod_async(dst.ptr(), v, s) },
+        CpuStorage::F32(v) => unsafe { cu::memcpy_htod_async(dst.ptr(), v, s) },
+        CpuStorage::BF16(v) => unsafe { cu::memcpy_htod_async(dst.ptr(), v, s) },
         CpuStorage::F64(_) => return Err(Error::dtype("to_device", "f64 cannot be uploaded")),
     }
     .call("cuMemcpyHtoDAsync")?;

@@ -11,12 +11,12 @@
 //! Sums are NCCL's (deterministic for a fixed topology, but not in rank order).
 
 use super::Communicator;
+use crate::cuda::driver::cu as dr;
+use crate::cuda::driver::nccl as ns;
+use crate::cuda::driver::nccl::{self as nr, NcclError};
 use crate::cuda::{gpu, CudaStorage, Gpu};
 use crate::tensor::Storage;
 use crate::{DType, Device, Error, Result, Tensor};
-use cudarc::driver::result as dr;
-use cudarc::nccl::result::{self as nr, NcclError};
-use cudarc::nccl::sys as ns;
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
 
@@ -25,15 +25,12 @@ const OP: &str = "nccl";
 /// Errors of NCCL calls name the call and NCCL's own description.
 fn nccl_err(call: &'static str) -> impl Fn(NcclError) -> Error {
     move |e: NcclError| {
-        let what = unsafe {
-            let s = ns::ncclGetErrorString(e.0);
-            if s.is_null() {
-                format!("{:?}", e.0)
-            } else {
-                std::ffi::CStr::from_ptr(s).to_string_lossy().into_owned()
-            }
-        };
-        Error::Cuda(format!("{call}: {what}"))
+        let what = nr::error_string(e.result);
+        if e.detail.is_empty() {
+            Error::Cuda(format!("{call}: {what}"))
+        } else {
+            Error::Cuda(format!("{call}: {what}: {}", e.detail))
+        }
     }
 }
 
@@ -43,7 +40,7 @@ fn driver_err(call: &'static str) -> impl Fn(dr::DriverError) -> Error {
 
 /// Whether libnccl can be loaded; the error says how to get it.
 fn library() -> Result<()> {
-    if unsafe { ns::is_culib_present() } {
+    if nr::is_present() {
         Ok(())
     } else {
         Err(Error::Cuda(
@@ -73,7 +70,7 @@ impl NcclId {
     pub fn new() -> Result<Self> {
         guarded("ncclGetUniqueId", || {
             Ok(NcclId(
-                nr::get_uniqueid().map_err(nccl_err("ncclGetUniqueId"))?,
+                nr::get_unique_id().map_err(nccl_err("ncclGetUniqueId"))?,
             ))
         })
     }
@@ -170,8 +167,8 @@ impl Nccl {
             .collect())
     }
 
-    fn stream(&self) -> ns::cudaStream_t {
-        self.gpu.cu_stream() as ns::cudaStream_t
+    fn stream(&self) -> dr::CUstream {
+        self.gpu.cu_stream()
     }
 
     /// Binds this GPU to the calling thread and locks the communicator.
@@ -329,7 +326,6 @@ impl Communicator for Nccl {
                     self.stream(),
                 )
             }
-            .map(|_| ())
             .map_err(nccl_err("ncclAllGather"))
         };
         let dst = self.storage(&out)?.ptr();

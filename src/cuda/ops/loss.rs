@@ -2,11 +2,11 @@
 
 use super::{i32a, row_threads};
 use crate::cuda::alloc::DeviceBuffer;
+use crate::cuda::driver::cu;
 use crate::cuda::error::CudaCall;
 use crate::cuda::module::{Arg, Launch};
 use crate::cuda::storage::{empty, gpu_of, ptr};
 use crate::{Error, Result, Tensor};
-use cudarc::driver::result;
 
 /// Returns (mean loss [], gradient of the mean loss w.r.t. the logits).
 pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, Tensor)> {
@@ -18,7 +18,7 @@ pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, Tenso
         .map(|&l| i32::try_from(l).map_err(|_| Error::shape(op, format!("label {l} too large"))))
         .collect::<Result<_>>()?;
     let lab = DeviceBuffer::alloc(&gpu, 4 * n)?;
-    unsafe { result::memcpy_htod_async(lab.ptr(), &labels32, gpu.cu_stream()) }
+    unsafe { cu::memcpy_htod_async(lab.ptr(), &labels32, gpu.cu_stream()) }
         .call("cuMemcpyHtoDAsync(labels)")?;
     let row_loss = DeviceBuffer::alloc(&gpu, 4 * n)?;
     let grad = empty(&gpu, logits.shape(), logits.dtype())?;

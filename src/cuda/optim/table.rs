@@ -3,9 +3,9 @@
 
 use crate::cuda::alloc::DeviceBuffer;
 use crate::cuda::device::Gpu;
+use crate::cuda::driver::cu;
 use crate::cuda::error::CudaCall;
 use crate::Result;
-use cudarc::driver::result;
 use std::sync::Arc;
 
 /// Elements per block (MT_CHUNK in kernels/multi_tensor.cu).
@@ -36,9 +36,9 @@ pub fn upload(
     let w = DeviceBuffer::alloc(gpu, 8 * words.len())?;
     let o = DeviceBuffer::alloc(gpu, 4 * owner.len())?;
     unsafe {
-        result::memcpy_htod_async(w.ptr(), words, gpu.cu_stream())
+        cu::memcpy_htod_async(w.ptr(), words, gpu.cu_stream())
             .call("cuMemcpyHtoDAsync(tensor table)")?;
-        result::memcpy_htod_async(o.ptr(), owner, gpu.cu_stream())
+        cu::memcpy_htod_async(o.ptr(), owner, gpu.cu_stream())
             .call("cuMemcpyHtoDAsync(chunk table)")?;
     }
     gpu.synchronize()?;

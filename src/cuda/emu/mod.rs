@@ -1,0 +1,12 @@
+//! The emulated CUDA device (feature `cuda-emu`): what `src/cuda/driver` calls instead of the
+//! real libraries when the process runs in emulated mode.
+//!
+//! - `cu`: devices, checked device memory, module loading and kernel launches of our
+//!   `kernels/*.cu` compiled for the host (see `emu/` at the repository root);
+//! - `cublas`, `cudnn`, `nccl`: the library calls we make, with their arguments checked as the
+//!   real libraries document, computed with the CPU reference.
+
+pub mod cu;
+pub mod cublas;
+pub mod cudnn;
+pub mod nccl;
