@@ -8,6 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "build/kernel_signatures.rs"]
+#[allow(dead_code)]
+mod kernel_signatures;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     if std::env::var_os("CARGO_FEATURE_CUDA").is_none() {
@@ -74,6 +78,25 @@ fn build_kernels() -> Result<(), String> {
     for s in &sources {
         println!("cargo:rerun-if-changed={}", s.display());
     }
+    // Every kernel's parameter list, read once from the sources (typed launches, emulation).
+    let kernels = kernel_signatures::all_kernels(
+        &kernel_signatures::host_cxx(),
+        &dir,
+        &out.join("signature-pass"),
+    )?;
+    let listing: String = kernels
+        .iter()
+        .map(|k| {
+            let params: Vec<String> = k
+                .params
+                .iter()
+                .map(|p| format!("{} {}", p.ty.c_decl(), p.name))
+                .collect();
+            format!("{}::{}({})\n", k.module, k.name, params.join(", "))
+        })
+        .collect();
+    std::fs::write(out.join("kernel_signatures.txt"), listing).map_err(|e| e.to_string())?;
+
     let nvcc = find_nvcc()?;
     build_nvtx_shim(&nvcc, &manifest.join("kernels").join("nvtx_shim.c"), &out)?;
 

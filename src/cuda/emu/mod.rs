@@ -9,4 +9,5 @@
 pub mod cu;
 pub mod cublas;
 pub mod cudnn;
+pub mod memory;
 pub mod nccl;
