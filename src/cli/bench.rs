@@ -17,6 +17,8 @@ use crate::train::model::{ModelMeta, SimClrNet};
 use crate::{ops, DType, Device, DeviceRequest, Error, Result, Rng, Tensor};
 use std::time::Instant;
 
+mod device_traffic;
+
 /// Dense bf16 tensor-core rate measured on an H100 (PERFORMANCE.md), for the FLOP-rate line.
 const H100_BF16_MEASURED_TFLOPS: f64 = 800.0;
 const GIB: f64 = (1u64 << 30) as f64;
@@ -261,11 +263,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut times = Vec::with_capacity(a.steps);
     let mut losses = Vec::with_capacity(a.warmup + a.steps);
     let mut peak = 0usize;
+    let mut traffic = None;
     for i in 0..a.warmup + a.steps {
         let mut measure = || -> Result<f64> {
             let t0 = Instant::now();
+            let before = device_traffic::snapshot();
             let loss = forward_backward(&b.kind, &mut b.store, b.policy, &x, a.micro_batch)?;
             opt.step(&mut b.store, a.lr)?;
+            traffic = device_traffic::since(before);
             // The loss read above waited for the forward; the update needs its own wait.
             crate::tensor::synchronize(device)?;
             losses.push(loss);
@@ -298,6 +303,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         sorted[0] * 1e3
     );
     if a.profile {
+        if let Some(t) = &traffic {
+            println!("{}", device_traffic::describe(t, device));
+        }
         let session = Session::start(device)?;
         forward_backward(&b.kind, &mut b.store, b.policy, &x, a.micro_batch)?;
         opt.step(&mut b.store, a.lr)?;

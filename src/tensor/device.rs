@@ -23,6 +23,8 @@ impl fmt::Display for Device {
 pub enum DeviceRequest {
     Cpu,
     Cuda(usize),
+    /// The CUDA backend on the emulated device (`cuda-emu`, `cuda-emu:N`; feature `cuda-emu`).
+    CudaEmu(usize),
     Auto,
 }
 
@@ -33,10 +35,15 @@ impl FromStr for DeviceRequest {
             "cpu" => Ok(DeviceRequest::Cpu),
             "auto" => Ok(DeviceRequest::Auto),
             "cuda" => Ok(DeviceRequest::Cuda(0)),
-            _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
-                Some(Ok(i)) => Ok(DeviceRequest::Cuda(i)),
+            "cuda-emu" => Ok(DeviceRequest::CudaEmu(0)),
+            _ => match (
+                s.strip_prefix("cuda:").map(str::parse::<usize>),
+                s.strip_prefix("cuda-emu:").map(str::parse::<usize>),
+            ) {
+                (Some(Ok(i)), _) => Ok(DeviceRequest::Cuda(i)),
+                (_, Some(Ok(i))) => Ok(DeviceRequest::CudaEmu(i)),
                 _ => Err(format!(
-                    "unknown device '{s}': expected cpu, cuda, cuda:N or auto"
+                    "unknown device '{s}': expected cpu, cuda, cuda:N, cuda-emu, cuda-emu:N or auto"
                 )),
             },
         }
@@ -53,6 +60,22 @@ impl DeviceRequest {
             } else {
                 Device::Cpu
             }),
+            DeviceRequest::CudaEmu(i) => {
+                #[cfg(feature = "cuda-emu")]
+                {
+                    crate::cuda::driver::select(crate::cuda::driver::Mode::Emulated)?;
+                    DeviceRequest::Cuda(i).resolve()
+                }
+                #[cfg(not(feature = "cuda-emu"))]
+                {
+                    let _ = i;
+                    Err(crate::Error::device(
+                        "device",
+                        "cuda-emu is the emulated CUDA device, which this build does not have \
+                         (build with --features cuda-emu)",
+                    ))
+                }
+            }
             DeviceRequest::Cuda(i) => {
                 if crate::cuda_available() {
                     Ok(Device::Cuda(i))
