@@ -2,7 +2,8 @@
 //! (kernels/multi_tensor.cu): `out = m·target + (1 − m)·online`, m per tensor (0 copies).
 
 use super::table::{chunks, upload};
-use crate::cuda::module::{Arg, Launch};
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, EmaTensor};
+use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of, storage};
 use crate::{Error, Result, Tensor};
 
@@ -44,12 +45,15 @@ pub fn ema_multi_tensor_update(items: &[(&Tensor, &Tensor, f64)]) -> Result<Vec<
     }
     if !owner.is_empty() {
         let (table, owners) = upload(&gpu, &words, &owner)?;
-        gpu.launch_typed(
-            "ema_update",
-            dt,
-            Launch::rows(owner.len(), 256),
-            &[Arg::Ptr(table.ptr()), Arg::Ptr(owners.ptr())],
-        )?;
+        // One EmaTensor row per tensor and one int per chunk, built above for dtype `dt`.
+        let (ts, chunk_tensor) = unsafe {
+            (
+                DevPtr::<EmaTensor>::from_raw(table.ptr()),
+                DevPtr::<i32>::from_raw(owners.ptr()),
+            )
+        };
+        let cfg = Launch::rows(owner.len(), 256);
+        with_dtype!(dt, OP, T => k::ema_update::<T>(&gpu, cfg, ts, chunk_tensor))?;
     }
     Ok(out)
 }

@@ -3,7 +3,8 @@
 
 use super::table::{chunks, pair, upload};
 use crate::cuda::alloc::DeviceBuffer;
-use crate::cuda::module::{Arg, Launch};
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut, LarsTensor};
+use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of, storage};
 use crate::tensor::Storage;
 use crate::{DType, Error, Result, Tensor};
@@ -96,21 +97,20 @@ pub fn lars_multi_tensor_step(
         let (table, owners) = upload(&gpu, &words, &owner)?;
         let partials = DeviceBuffer::alloc(&gpu, 8 * owner.len())?;
         let cfg = Launch::rows(owner.len(), 256);
-        let (t, o, p) = (
-            Arg::Ptr(table.ptr()),
-            Arg::Ptr(owners.ptr()),
-            Arg::Ptr(partials.ptr()),
-        );
-        gpu.launch_typed("lars_norms", dt, cfg, &[t, o, p])?;
-        let args = [
-            t,
-            o,
-            p,
-            Arg::F32(lr as f32),
-            Arg::F32(momentum as f32),
-            Arg::F32(eta as f32),
-        ];
-        gpu.launch_typed("lars_update", dt, cfg, &args)?;
+        // One LarsTensor row per tensor (gradients of dtype `dt`), one int per chunk, and two
+        // f32 partial sums per chunk, written by lars_norms and read by lars_update.
+        let (t, o, p) = unsafe {
+            (
+                DevPtr::<LarsTensor>::from_raw(table.ptr()),
+                DevPtr::<i32>::from_raw(owners.ptr()),
+                DevPtrMut::<f32>::from_raw(partials.ptr()),
+            )
+        };
+        let (lr, m, eta) = (lr as f32, momentum as f32, eta as f32);
+        with_dtype!(dt, OP, T => {
+            k::lars_norms::<T>(&gpu, cfg, t, o, p)?;
+            k::lars_update::<T>(&gpu, cfg, t, o, p.as_const(), lr, m, eta)
+        })?;
     }
     out.into_iter()
         .map(|t| t.ok_or_else(|| Error::dtype(OP, "gradients must be f32 or bf16")))
