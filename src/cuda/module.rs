@@ -162,3 +162,80 @@ pub fn launch(
     unsafe { cu::launch_kernel(f, grid, block, 0, stream, params) }
         .map_err(|e| cuda_err(format!("cuLaunchKernel({}): {e:?}", symbol())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launches_within_the_limits_pass_unchanged() {
+        let ok = Launch::flat(1 << 40).checked().unwrap();
+        assert_eq!(ok, ((65_535 * 8, 1, 1), (THREADS, 1, 1)));
+        let rows = Launch::rows(MAX_GRID_X, 256).checked().unwrap();
+        assert_eq!(rows.0, (MAX_GRID_X as u32, 1, 1));
+        assert_eq!(Launch::columns(100, 0).checked().unwrap().0, (4, 1, 1));
+        assert!(Launch::columns(64, MAX_GRID_YZ).checked().is_ok());
+    }
+
+    #[test]
+    fn oversized_grids_and_blocks_are_errors_not_wraps() {
+        let e = Launch::rows(1 << 31, 256).checked().unwrap_err();
+        assert!(e.contains("grid.x = 2147483648"), "{e}");
+        let e = Launch::rows(1 << 32, 256).checked().unwrap_err();
+        assert!(e.contains("grid.x"), "{e}");
+        let e = Launch::columns(64, MAX_GRID_YZ + 1).checked().unwrap_err();
+        assert!(e.contains("grid.y = 65536"), "{e}");
+        let z = Launch {
+            grid: (1, 1, 70_000),
+            block: (32, 1, 1),
+        };
+        assert!(z.checked().unwrap_err().contains("grid.z"));
+        assert!(Launch::rows(4, 1025)
+            .checked()
+            .unwrap_err()
+            .contains("block"));
+        let deep = Launch {
+            grid: (1, 1, 1),
+            block: (1, 1, 65),
+        };
+        assert!(deep.checked().is_err());
+        let empty = Launch {
+            grid: (1, 1, 1),
+            block: (0, 1, 1),
+        };
+        assert!(empty.checked().is_err());
+    }
+
+    /// Whether `image` (a fatbin: ELF string tables and PTX text) defines kernel `symbol`.
+    fn defines(image: &[u8], symbol: &str) -> bool {
+        let elf = format!("\0{symbol}\0");
+        let ptx = format!(".entry {symbol}(");
+        [elf.as_bytes(), ptx.as_bytes()]
+            .iter()
+            .any(|pat| image.windows(pat.len()).any(|w| w == *pat))
+    }
+
+    #[test]
+    fn every_kernel_is_defined_in_the_module_its_signature_names_and_only_there() {
+        if !has_device_code() {
+            eprintln!("skipped: this build holds no GPU code");
+            return;
+        }
+        for k in KERNELS {
+            let modules = embedded::MODULES.iter().map(|(m, _)| *m);
+            assert!(
+                modules.clone().any(|m| m == k.module),
+                "no module {}",
+                k.module
+            );
+            for &(module, image) in embedded::MODULES {
+                let found = defines(image, k.symbol);
+                if module == k.module {
+                    assert!(found, "{} is not in kernels/{module}.cu's image", k.symbol);
+                } else {
+                    assert!(!found, "{} (of {}) is also in {module}", k.symbol, k.module);
+                }
+            }
+        }
+    }
+}
