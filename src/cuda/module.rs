@@ -123,12 +123,9 @@ impl Launch {
     pub fn checked(&self) -> std::result::Result<(Dim3, Dim3), String> {
         let (gx, gy, gz) = self.grid;
         let (bx, by, bz) = self.block;
-        let fit = |v: usize, max: usize, what: &str| {
-            if (1..=max).contains(&v) {
-                Ok(v as u32) // at most 2^31 - 1: fits
-            } else {
-                Err(format!("{what} = {v} is outside 1..={max}"))
-            }
+        let fit = |v: usize, max: usize, what: &str| match u32::try_from(v) {
+            Ok(u) if (1..=max).contains(&v) => Ok(u),
+            _ => Err(format!("{what} = {v} is outside 1..={max}")),
         };
         let grid = (
             fit(gx, MAX_GRID_X, "grid.x")?,

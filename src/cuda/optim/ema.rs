@@ -1,7 +1,7 @@
 //! Multi-tensor EMA on the GPU, one launch for every tensor of the momentum network
 //! (kernels/multi_tensor.cu): `out = m·target + (1 − m)·online`, m per tensor (0 copies).
 
-use super::table::{chunks, upload};
+use super::table::{chunks, i64_field, upload};
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, EmaTensor};
 use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of, storage};
@@ -17,7 +17,7 @@ pub fn ema_multi_tensor_update(items: &[(&Tensor, &Tensor, f64)]) -> Result<Vec<
     };
     let (gpu, dt) = (gpu_of(t0, OP)?, t0.dtype());
     let sizes: Vec<usize> = items.iter().map(|(t, _, _)| t.numel()).collect();
-    let (first_chunk, owner) = chunks(&sizes);
+    let (first_chunk, owner) = chunks(&sizes)?;
     let mut words = Vec::with_capacity(5 * items.len());
     let mut out = Vec::with_capacity(items.len());
     for (k, &(t, o, m)) in items.iter().enumerate() {
@@ -38,7 +38,7 @@ pub fn ema_multi_tensor_update(items: &[(&Tensor, &Tensor, f64)]) -> Result<Vec<
             storage(&new, OP)?.ptr(),
             storage(t, OP)?.ptr(),
             storage(o, OP)?.ptr(),
-            sizes[k] as u64,
+            i64_field(sizes[k], OP)?,
             super::table::pair((m as f32).to_bits(), first_chunk[k]),
         ]);
         out.push(new);

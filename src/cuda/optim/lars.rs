@@ -1,7 +1,7 @@
 //! Multi-tensor LARS on the GPU: one launch for the norms of every tensor, one for every
 //! update (kernels/multi_tensor.cu). Same rule as src/optim/lars.rs.
 
-use super::table::{chunks, pair, upload};
+use super::table::{chunks, i64_field, int_field, pair, upload};
 use crate::cuda::alloc::DeviceBuffer;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut, LarsTensor};
 use crate::cuda::module::Launch;
@@ -66,7 +66,7 @@ pub fn lars_multi_tensor_step(
             continue;
         }
         let sizes: Vec<usize> = group.iter().map(|&i| slots[i].w.numel()).collect();
-        let (first_chunk, owner) = chunks(&sizes);
+        let (first_chunk, owner) = chunks(&sizes)?;
         let mut words = Vec::with_capacity(7 * group.len());
         for (k, &i) in group.iter().enumerate() {
             let s = &mut slots[i];
@@ -82,12 +82,12 @@ pub fn lars_multi_tensor_step(
                 storage(s.w, OP)?.ptr(),
                 storage(s.g, OP)?.ptr(),
                 v,
-                sizes[k] as u64,
+                i64_field(sizes[k], OP)?,
                 pair(
                     first_chunk[k],
-                    sizes[k].div_ceil(super::table::CHUNK) as u32,
+                    int_field(sizes[k].div_ceil(super::table::CHUNK), OP)?,
                 ),
-                pair((wd as f32).to_bits(), s.excluded as u32),
+                pair((wd as f32).to_bits(), u32::from(s.excluded)),
             ]);
             out[i] = Some(w_out);
         }
