@@ -21,7 +21,7 @@ pub fn invstd(var: &Tensor, eps: f64) -> Result<Tensor> {
     let out = empty(&gpu, var.shape(), DType::F32)?;
     let c = var.numel();
     let (varp, outp) = (DevPtr::of(&var, OP)?, DevPtrMut::of(&out, OP)?);
-    let c32 = dim(c, "bn_act: channels")?;
+    let c32 = dim::<i32>(c, "bn_act: channels")?;
     k::batch_norm_invstd(&gpu, Launch::flat(c), varp, eps as f32, c32, outp)?;
     Ok(out)
 }
@@ -44,7 +44,10 @@ pub fn forward(
     );
     let y = empty(&gpu, x.shape(), x.dtype())?;
     let n = x.numel();
-    let (n64, c32) = (dim(n, OP)?, dim(x.last_dim(), "bn_act: channels")?);
+    let (n64, c32) = (
+        dim::<i64>(n, OP)?,
+        dim::<i32>(x.last_dim(), "bn_act: channels")?,
+    );
     let (mean, invstd) = (DevPtr::of(&mean, OP)?, DevPtr::of(&invstd, OP)?);
     let (gamma, beta) = (DevPtr::of(&gamma, OP)?, DevPtr::of(&beta, OP)?);
     let cfg = Launch::flat(n);
@@ -112,8 +115,14 @@ pub fn grad_sums(
     let p2 = DeviceBuffer::alloc(&gpu, 4 * g * c)?;
     // g x c f32 partials each, alive until both kernels are queued.
     let (p1, p2) = unsafe { (DevPtrMut::from_raw(p1.ptr()), DevPtrMut::from_raw(p2.ptr())) };
-    let (m64, rows64) = (dim(m, "bn_act: rows")?, dim(rows, "bn_act: rows")?);
-    let (c32, g32) = (dim(c, "bn_act: channels")?, dim(g, "bn_act: chunks")?);
+    let (m64, rows64) = (
+        dim::<i64>(m, "bn_act: rows")?,
+        dim::<i64>(rows, "bn_act: rows")?,
+    );
+    let (c32, g32) = (
+        dim::<i32>(c, "bn_act: channels")?,
+        dim::<i32>(g, "bn_act: chunks")?,
+    );
     let (meanp, invstdp) = (DevPtr::of(&mean, OP)?, DevPtr::of(&invstd, OP)?);
     let cfg = Launch::columns(c, g);
     with_dtype!(x.dtype(), OP, T => {
@@ -156,7 +165,11 @@ pub fn backward_from_sums(
     } else {
         None
     };
-    let (n64, c32, m64) = (dim(n, OP)?, dim(c, "bn_act: channels")?, dim(m, OP)?);
+    let (n64, c32, m64) = (
+        dim::<i64>(n, OP)?,
+        dim::<i32>(c, "bn_act: channels")?,
+        dim::<i64>(m, OP)?,
+    );
     let (gamma, mean, invstd) = (
         DevPtr::of(&gamma, OP)?,
         DevPtr::of(&mean, OP)?,

@@ -1,6 +1,9 @@
 //! Checked size conversions for kernel arguments: every `usize` size a kernel takes as `int`,
 //! `long long` or `unsigned` goes through `dim`, which names the op and the value when it does
 //! not fit (a wrapped size would make a kernel read or write the wrong elements, silently).
+//! Call sites name the type (`dim::<i32>(c, "batch_norm: channels")`): left to inference, a
+//! size passed in another size's place would quietly convert to that place's type instead of
+//! failing to compile.
 
 use crate::{Error, Result};
 

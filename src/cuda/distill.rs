@@ -47,7 +47,7 @@ pub fn forward(
     // b int32 labels (null without labels); b f32 row losses, written then read.
     let labp = unsafe { DevPtr::<i32>::from_raw(lab.as_ref().map_or(0, |l| l.ptr())) };
     let row_loss = unsafe { DevPtrMut::<f32>::from_raw(row_loss.ptr()) };
-    let (b32, c32) = (dim(b, OP)?, dim(c, OP)?);
+    let (b32, c32) = (dim::<i32>(b, OP)?, dim::<i32>(c, OP)?);
     let (alpha, tau) = (spec.alpha as f32, spec.tau as f32);
     let cfg = Launch::rows(b, row_threads(c));
     with_dtype!(student.dtype(), OP, T => {

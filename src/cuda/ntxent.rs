@@ -30,14 +30,20 @@ struct Stats {
 /// have z's dtype.
 fn queue_args<T: KernelDtype>(queue: Option<&Tensor>) -> Result<(DevPtr<T>, i32)> {
     match queue {
-        Some(q) => Ok((DevPtr::of(q, OP)?, dim(q.shape()[0], "ntxent: queue rows")?)),
+        Some(q) => Ok((
+            DevPtr::of(q, OP)?,
+            dim::<i32>(q.shape()[0], "ntxent: queue rows")?,
+        )),
         None => Ok((DevPtr::null(), 0)),
     }
 }
 
 /// (2N, d) of z as the kernels' `int`s.
 fn sizes(n2: usize, d: usize) -> Result<(i32, i32)> {
-    Ok((dim(n2, "ntxent: rows")?, dim(d, "ntxent: width")?))
+    Ok((
+        dim::<i32>(n2, "ntxent: rows")?,
+        dim::<i32>(d, "ntxent: width")?,
+    ))
 }
 
 fn stats(gpu: &Arc<Gpu>, z: &Tensor, queue: Option<&Tensor>, inv_tau: f32) -> Result<Stats> {

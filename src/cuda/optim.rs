@@ -42,7 +42,7 @@ pub fn sgd_update(
     let wp = DevPtrMut::<f32>::of_mut(w, op)?;
     let n = w.numel();
     if n > 0 {
-        let (n64, first) = (dim(n, op)?, i32::from(first));
+        let (n64, first) = (dim::<i64>(n, op)?, i32::from(first));
         let (lr, m, wd) = (lr as f32, momentum as f32, weight_decay as f32);
         with_dtype!(g.dtype(), op, T => {
             let gp = DevPtr::<T>::of(g, op)?;

@@ -14,12 +14,12 @@ pub fn concat_channels(xs: &[&Tensor]) -> Result<Tensor> {
     let rows = xs[0].numel() / xs[0].last_dim().max(1);
     *shape.last_mut().unwrap_or(&mut 0) = total;
     let y = empty(&gpu, &shape, xs[0].dtype())?;
-    let (total32, rows64) = (dim(total, op)?, dim(rows, op)?);
+    let (total32, rows64) = (dim::<i32>(total, op)?, dim::<i64>(rows, op)?);
     let mut off = 0;
     for x in xs {
         let c = x.last_dim();
         if rows * c > 0 {
-            let (c32, off32) = (dim(c, op)?, dim(off, op)?);
+            let (c32, off32) = (dim::<i32>(c, op)?, dim::<i32>(off, op)?);
             with_dtype!(x.dtype(), op, T => {
                 let (src, dst) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
                 let cfg = Launch::flat(rows * c);
@@ -40,8 +40,12 @@ pub fn narrow_channels(x: &Tensor, start: usize, len: usize) -> Result<Tensor> {
     *shape.last_mut().unwrap_or(&mut 0) = len;
     let y = empty(&gpu, &shape, x.dtype())?;
     if rows * len > 0 {
-        let (c32, start32, len32) = (dim(c, op)?, dim(start, op)?, dim(len, op)?);
-        let rows64 = dim(rows, op)?;
+        let (c32, start32, len32) = (
+            dim::<i32>(c, op)?,
+            dim::<i32>(start, op)?,
+            dim::<i32>(len, op)?,
+        );
+        let rows64 = dim::<i64>(rows, op)?;
         with_dtype!(x.dtype(), op, T => {
             let (src, dst) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
             let cfg = Launch::flat(rows * len);

@@ -28,7 +28,7 @@ pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, Tenso
     // n int32 labels; n f32 row losses, written by the first kernel and read by the second.
     let lab = unsafe { DevPtr::<i32>::from_raw(lab.ptr()) };
     let row_loss = unsafe { DevPtrMut::<f32>::from_raw(row_loss.ptr()) };
-    let (n32, k32) = (dim(n, op)?, dim(k, op)?);
+    let (n32, k32) = (dim::<i32>(n, op)?, dim::<i32>(k, op)?);
     let cfg = Launch::rows(n, row_threads(k));
     with_dtype!(logits.dtype(), op, T => {
         let (x, g) = (DevPtr::<T>::of(logits, op)?, DevPtrMut::of(&grad, op)?);

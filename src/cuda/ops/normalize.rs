@@ -15,7 +15,7 @@ pub fn l2_normalize_forward(x: &Tensor) -> Result<Tensor> {
     let c = x.last_dim();
     let rows = x.numel() / c.max(1);
     if rows > 0 {
-        let (cfg, c32) = (Launch::rows(rows, row_threads(c)), dim(c, op)?);
+        let (cfg, c32) = (Launch::rows(rows, row_threads(c)), dim::<i32>(c, op)?);
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
             k::l2_normalize_forward(&gpu, cfg, xp, yp, c32, L2_EPS as f32)
@@ -31,7 +31,7 @@ pub fn l2_normalize_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     let c = x.last_dim();
     let rows = x.numel() / c.max(1);
     if rows > 0 {
-        let (cfg, c32) = (Launch::rows(rows, row_threads(c)), dim(c, op)?);
+        let (cfg, c32) = (Launch::rows(rows, row_threads(c)), dim::<i32>(c, op)?);
         with_dtype!(x.dtype(), op, T => {
             let (xp, dyp) = (DevPtr::<T>::of(x, op)?, DevPtr::of(dy, op)?);
             let dxp = DevPtrMut::of(&dx, op)?;

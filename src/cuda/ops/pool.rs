@@ -9,7 +9,12 @@ use crate::{Result, Tensor};
 
 /// (n, h, w, c) as the kernels' `int`s.
 fn nhwc(op: &'static str, n: usize, h: usize, w: usize, c: usize) -> Result<[i32; 4]> {
-    Ok([dim(n, op)?, dim(h, op)?, dim(w, op)?, dim(c, op)?])
+    Ok([
+        dim::<i32>(n, op)?,
+        dim::<i32>(h, op)?,
+        dim::<i32>(w, op)?,
+        dim::<i32>(c, op)?,
+    ])
 }
 
 pub fn max_pool2d_forward(x: &Tensor, s: &PoolSpec, ho: usize, wo: usize) -> Result<Tensor> {
@@ -19,8 +24,12 @@ pub fn max_pool2d_forward(x: &Tensor, s: &PoolSpec, ho: usize, wo: usize) -> Res
     let y = empty(&gpu, &[n, ho, wo, c], x.dtype())?;
     if y.numel() > 0 {
         let [n, h, w, c] = nhwc(op, n, h, w, c)?;
-        let (kk, st, p) = (dim(s.kernel, op)?, dim(s.stride, op)?, dim(s.padding, op)?);
-        let (ho, wo) = (dim(ho, op)?, dim(wo, op)?);
+        let (kk, st, p) = (
+            dim::<i32>(s.kernel, op)?,
+            dim::<i32>(s.stride, op)?,
+            dim::<i32>(s.padding, op)?,
+        );
+        let (ho, wo) = (dim::<i32>(ho, op)?, dim::<i32>(wo, op)?);
         let cfg = Launch::flat(y.numel());
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
@@ -38,8 +47,12 @@ pub fn max_pool2d_backward(x: &Tensor, dy: &Tensor, s: &PoolSpec) -> Result<Tens
     let dx = empty(&gpu, x.shape(), x.dtype())?;
     if dx.numel() > 0 {
         let [n, h, w, c] = nhwc(op, n, h, w, c)?;
-        let (kk, st, p) = (dim(s.kernel, op)?, dim(s.stride, op)?, dim(s.padding, op)?);
-        let (ho, wo) = (dim(ho, op)?, dim(wo, op)?);
+        let (kk, st, p) = (
+            dim::<i32>(s.kernel, op)?,
+            dim::<i32>(s.stride, op)?,
+            dim::<i32>(s.padding, op)?,
+        );
+        let (ho, wo) = (dim::<i32>(ho, op)?, dim::<i32>(wo, op)?);
         let cfg = Launch::flat(dx.numel());
         with_dtype!(x.dtype(), op, T => {
             let (xp, dyp) = (DevPtr::<T>::of(x, op)?, DevPtr::of(dy, op)?);
@@ -57,7 +70,11 @@ pub fn avg_pool2x2_forward(x: &Tensor, stride: usize, ho: usize, wo: usize) -> R
     let y = empty(&gpu, &[n, ho, wo, c], x.dtype())?;
     if y.numel() > 0 {
         let [n, h, w, c] = nhwc(op, n, h, w, c)?;
-        let (st, ho, wo) = (dim(stride, op)?, dim(ho, op)?, dim(wo, op)?);
+        let (st, ho, wo) = (
+            dim::<i32>(stride, op)?,
+            dim::<i32>(ho, op)?,
+            dim::<i32>(wo, op)?,
+        );
         let cfg = Launch::flat(y.numel());
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
@@ -75,7 +92,11 @@ pub fn avg_pool2x2_backward(dy: &Tensor, stride: usize, x_shape: &[usize]) -> Re
     let dx = empty(&gpu, x_shape, dy.dtype())?;
     if dx.numel() > 0 {
         let [n, h, w, c] = nhwc(op, n, h, w, c)?;
-        let (st, ho, wo) = (dim(stride, op)?, dim(ho, op)?, dim(wo, op)?);
+        let (st, ho, wo) = (
+            dim::<i32>(stride, op)?,
+            dim::<i32>(ho, op)?,
+            dim::<i32>(wo, op)?,
+        );
         let cfg = Launch::flat(dx.numel());
         with_dtype!(dy.dtype(), op, T => {
             let (dyp, dxp) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&dx, op)?);
@@ -91,7 +112,7 @@ pub fn global_avg_pool_forward(x: &Tensor) -> Result<Tensor> {
     let gpu = gpu_of(x, op)?;
     let y = empty(&gpu, &[n, c], x.dtype())?;
     if y.numel() > 0 {
-        let (hw, c32) = (dim(h * w, op)?, dim(c, op)?);
+        let (hw, c32) = (dim::<i32>(h * w, op)?, dim::<i32>(c, op)?);
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
             k::global_avg_pool_forward(&gpu, Launch::columns(c, n), xp, yp, hw, c32)
@@ -107,7 +128,11 @@ pub fn global_avg_pool_backward(dy: &Tensor, x_shape: &[usize]) -> Result<Tensor
     let dx = empty(&gpu, x_shape, dy.dtype())?;
     let total = dx.numel();
     if total > 0 {
-        let (t64, hw, c32) = (dim(total, op)?, dim(h * w, op)?, dim(c, op)?);
+        let (t64, hw, c32) = (
+            dim::<i64>(total, op)?,
+            dim::<i32>(h * w, op)?,
+            dim::<i32>(c, op)?,
+        );
         with_dtype!(dy.dtype(), op, T => {
             let (dyp, dxp) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&dx, op)?);
             k::global_avg_pool_backward(&gpu, Launch::flat(total), dyp, dxp, t64, hw, c32)

@@ -13,7 +13,7 @@ pub fn sk_pool_forward(u: &Tensor) -> Result<Tensor> {
     let gpu = gpu_of(u, op)?;
     let y = empty(&gpu, &[n, c], u.dtype())?;
     if y.numel() > 0 {
-        let (hw, c32) = (dim(h * w, op)?, dim(c, op)?);
+        let (hw, c32) = (dim::<i32>(h * w, op)?, dim::<i32>(c, op)?);
         with_dtype!(u.dtype(), op, T => {
             let (up, yp) = (DevPtr::<T>::of(u, op)?, DevPtrMut::of(&y, op)?);
             k::sk_pool_forward(&gpu, Launch::columns(c, n), up, yp, hw, c32)
@@ -29,7 +29,11 @@ pub fn sk_pool_backward(dy: &Tensor, u_shape: &[usize]) -> Result<Tensor> {
     let du = empty(&gpu, u_shape, dy.dtype())?;
     let total = du.numel();
     if total > 0 {
-        let (t64, hw, c32) = (dim(total, op)?, dim(h * w, op)?, dim(c, op)?);
+        let (t64, hw, c32) = (
+            dim::<i64>(total, op)?,
+            dim::<i32>(h * w, op)?,
+            dim::<i32>(c, op)?,
+        );
         with_dtype!(dy.dtype(), op, T => {
             let (dyp, dup) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&du, op)?);
             k::sk_pool_backward(&gpu, Launch::flat(total), dyp, dup, t64, hw, c32)
@@ -46,7 +50,11 @@ pub fn sk_mix_forward(u: &Tensor, z: &Tensor) -> Result<Tensor> {
     let y = empty(&gpu, &[n, h, w, c], u.dtype())?;
     let total = y.numel();
     if total > 0 {
-        let (t64, hw, c32) = (dim(total, op)?, dim(h * w, op)?, dim(c, op)?);
+        let (t64, hw, c32) = (
+            dim::<i64>(total, op)?,
+            dim::<i32>(h * w, op)?,
+            dim::<i32>(c, op)?,
+        );
         with_dtype!(u.dtype(), op, T => {
             let (up, zp) = (DevPtr::<T>::of(u, op)?, DevPtr::of(z, op)?);
             let yp = DevPtrMut::of(&y, op)?;
@@ -65,9 +73,9 @@ pub fn sk_mix_backward(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Tensor, T
     let du = empty(&gpu, u.shape(), u.dtype())?;
     let dz = empty(&gpu, z.shape(), z.dtype())?;
     let total = du.numel();
-    let (hw, c32) = (dim(h * w, op)?, dim(c, op)?);
+    let (hw, c32) = (dim::<i32>(h * w, op)?, dim::<i32>(c, op)?);
     if total > 0 {
-        let t64 = dim(total, op)?;
+        let t64 = dim::<i64>(total, op)?;
         with_dtype!(u.dtype(), op, T => {
             let (zp, dyp) = (DevPtr::<T>::of(z, op)?, DevPtr::of(dy, op)?);
             let dup = DevPtrMut::of(&du, op)?;

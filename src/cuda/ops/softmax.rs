@@ -13,7 +13,7 @@ fn forward(op: &'static str, log: bool, x: &Tensor) -> Result<Tensor> {
     let c = x.last_dim();
     let rows = x.numel() / c.max(1);
     if rows > 0 {
-        let (cfg, c32) = (Launch::rows(rows, row_threads(c)), dim(c, op)?);
+        let (cfg, c32) = (Launch::rows(rows, row_threads(c)), dim::<i32>(c, op)?);
         with_dtype!(x.dtype(), op, T => {
             let f = if log { k::log_softmax_forward::<T> } else { k::softmax_forward::<T> };
             f(&gpu, cfg, DevPtr::of(x, op)?, DevPtrMut::of(&y, op)?, c32)
@@ -28,7 +28,7 @@ fn backward(op: &'static str, log: bool, y: &Tensor, dy: &Tensor) -> Result<Tens
     let c = y.last_dim();
     let rows = y.numel() / c.max(1);
     if rows > 0 {
-        let (cfg, c32) = (Launch::rows(rows, row_threads(c)), dim(c, op)?);
+        let (cfg, c32) = (Launch::rows(rows, row_threads(c)), dim::<i32>(c, op)?);
         with_dtype!(y.dtype(), op, T => {
             let f = if log { k::log_softmax_backward::<T> } else { k::softmax_backward::<T> };
             let (yp, dyp) = (DevPtr::of(y, op)?, DevPtr::of(dy, op)?);
