@@ -241,3 +241,30 @@ fn struct_pointers_get_opaque_types_and_reserved_names_are_refused() {
     let err = typed_launch::generate(&ks).unwrap_err();
     assert!(err.contains("kernel k") && err.contains("`cfg`"), "{err}");
 }
+
+#[test]
+fn the_real_kernels_make_one_generic_launcher_per_dtype_pair() {
+    let stub = tempfile::tempdir().unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
+    let ks = all_kernels(&host_cxx(), &dir, stub.path()).unwrap();
+    let ls = typed_launch::launchers(&ks).unwrap();
+    // Every `<op>_f32` with an `<op>_bf16` beside it is one family: no list differs but in T.
+    for k in &ks {
+        if let Some(op) = k.name.strip_suffix("_f32") {
+            if ks.iter().any(|o| o.name == format!("{op}_bf16")) {
+                let l = ls.iter().find(|l| l.name == op);
+                assert!(l.is_some_and(|l| l.kernels.len() == 2), "{op} is no family");
+            }
+        }
+    }
+    let reduce = ls.iter().find(|l| l.name == "batch_norm_reduce").unwrap();
+    // x, dy: T; mean, invstd: f32; m, c, rows, mode; p1, p2: f32.
+    let t = [
+        true, true, false, false, false, false, false, false, false, false,
+    ];
+    assert_eq!(reduce.generic, t);
+    let cast = ls.iter().find(|l| l.name == "cast_f32_to_bf16").unwrap();
+    assert_eq!(cast.kernels.len(), 1);
+    let src = typed_launch::generate(&ks).unwrap();
+    assert!(src.contains("    ts: DevPtr<LarsTensor>,\n"), "{src}");
+}
