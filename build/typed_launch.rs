@@ -300,7 +300,12 @@ pub fn generate(kernels: &[Kernel]) -> Result<String, String> {
         } else {
             id.to_string()
         };
-        let _ = writeln!(w, "    gpu.launch({kid}, cfg, &mut params)");
+        let _ = writeln!(
+            w,
+            "    // SAFETY: one value of each parameter's own type, in the kernel's order; pointers\n    \
+             // come from DevPtr/DevPtrMut, valid by their constructors.\n    \
+             unsafe {{ gpu.launch({kid}, cfg, &mut params) }}"
+        );
         let _ = writeln!(w, "}}\n");
     }
     Ok(s)

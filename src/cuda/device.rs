@@ -70,8 +70,17 @@ impl Gpu {
 
     /// Launches kernel `id` (`kernels::KERNELS`) on this device's stream; `params` holds one
     /// pointer per argument value. Only the generated launchers of `cuda::kernels` call this.
-    pub(crate) fn launch(&self, id: usize, cfg: Launch, params: &mut [*mut c_void]) -> Result<()> {
-        launch(&self.kernels, id, cfg, self.cu_stream(), params)
+    ///
+    /// # Safety
+    /// `params` points at values of kernel `id`'s parameter types, in its order, and its device
+    /// pointers are valid for what the kernel reads and writes.
+    pub(crate) unsafe fn launch(
+        &self,
+        id: usize,
+        cfg: Launch,
+        params: &mut [*mut c_void],
+    ) -> Result<()> {
+        unsafe { launch(&self.kernels, id, cfg, self.cu_stream(), params) }
     }
 
     pub fn synchronize(&self) -> Result<()> {

@@ -144,7 +144,10 @@ impl Launch {
 }
 
 /// Launches kernel `id` on `stream`; `params` holds one pointer per argument value, in order.
-pub fn launch(
+///
+/// # Safety
+/// As `Gpu::launch`: `params` matches kernel `id`'s parameter list.
+pub unsafe fn launch(
     kernels: &Kernels,
     id: usize,
     cfg: Launch,
