@@ -3,6 +3,9 @@
 //! H100), and writes `$OUT_DIR/kernels.rs`, which embeds them with `include_bytes!`. Also builds
 //! `kernels/nvtx_shim.c` (the profiler's NVTX ranges, src/profile/nvtx.rs) into a static library
 //! against the header-only NVTX v3 found next to nvcc.
+//! From the kernels' parameter lists (build/kernel_signatures.rs) it also writes
+//! `$OUT_DIR/kernel_signatures.txt` and the typed launchers `$OUT_DIR/kernel_launchers.rs`
+//! (build/typed_launch.rs, included by src/cuda/kernels.rs).
 //! Without the feature it does nothing.
 
 use std::path::{Path, PathBuf};
@@ -11,6 +14,9 @@ use std::process::Command;
 #[path = "build/kernel_signatures.rs"]
 #[allow(dead_code)]
 mod kernel_signatures;
+#[path = "build/typed_launch.rs"]
+#[allow(dead_code)]
+mod typed_launch;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -96,6 +102,9 @@ fn build_kernels() -> Result<(), String> {
         })
         .collect();
     std::fs::write(out.join("kernel_signatures.txt"), listing).map_err(|e| e.to_string())?;
+    // One typed launcher per kernel family (src/cuda/kernels.rs includes them).
+    let launchers = typed_launch::generate(&kernels)?;
+    std::fs::write(out.join("kernel_launchers.rs"), launchers).map_err(|e| e.to_string())?;
 
     let nvcc = find_nvcc()?;
     build_nvtx_shim(&nvcc, &manifest.join("kernels").join("nvtx_shim.c"), &out)?;

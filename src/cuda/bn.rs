@@ -4,9 +4,10 @@
 
 use super::alloc::DeviceBuffer;
 use super::device::Gpu;
-use super::module::{Arg, Launch};
-use super::ops::{i32a, i64a};
-use super::storage::{cast, empty, gpu_of, ptr};
+use super::dims::dim;
+use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use super::module::Launch;
+use super::storage::{cast, empty, gpu_of};
 use crate::{DType, Result, Tensor};
 use std::sync::Arc;
 
@@ -42,32 +43,26 @@ fn reduce(
     let (g, rows) = chunks(m, c);
     let p1 = DeviceBuffer::alloc(gpu, 4 * g * c)?;
     let p2 = DeviceBuffer::alloc(gpu, if mode == 2 { 4 * g * c } else { 4 })?;
-    let opt = |t: Option<&Tensor>| -> Result<Arg> { t.map_or(Ok(Arg::Ptr(0)), |t| ptr(t, OP)) };
-    let args = [
-        ptr(x, OP)?,
-        opt(dy)?,
-        opt(mean)?,
-        opt(invstd)?,
-        i64a(m),
-        i32a(c),
-        i64a(rows),
-        Arg::I32(mode),
-        Arg::Ptr(p1.ptr()),
-        Arg::Ptr(p2.ptr()),
-    ];
-    gpu.launch_typed("batch_norm_reduce", x.dtype(), Launch::columns(c, g), &args)?;
-    let args = [
-        Arg::Ptr(p1.ptr()),
-        Arg::Ptr(p2.ptr()),
-        i32a(g),
-        i32a(c),
-        i64a(m),
-        Arg::F32(eps),
-        Arg::I32(mode),
-        opt(outs[0])?,
-        opt(outs[1])?,
-    ];
-    gpu.launch("batch_norm_finish", Launch::flat(c), &args)
+    // g x c f32 partials each (p2 unused but for mode 2), alive until both kernels are queued.
+    let (p1, p2) = unsafe { (DevPtrMut::from_raw(p1.ptr()), DevPtrMut::from_raw(p2.ptr())) };
+    let (m64, rows64) = (dim(m, "batch_norm: rows")?, dim(rows, "batch_norm: rows")?);
+    let (c32, g32) = (
+        dim(c, "batch_norm: channels")?,
+        dim(g, "batch_norm: chunks")?,
+    );
+    let (mean, invstd) = (DevPtr::of_opt(mean, OP)?, DevPtr::of_opt(invstd, OP)?);
+    with_dtype!(x.dtype(), OP, T => {
+        let (xp, dyp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of_opt(dy, OP)?);
+        let cfg = Launch::columns(c, g);
+        k::batch_norm_reduce(gpu, cfg, xp, dyp, mean, invstd, m64, c32, rows64, mode, p1, p2)
+    })?;
+    let (o1, o2) = (
+        DevPtrMut::of_opt(outs[0], OP)?,
+        DevPtrMut::of_opt(outs[1], OP)?,
+    );
+    let (p1, p2) = (p1.as_const(), p2.as_const());
+    let cfg = Launch::flat(c);
+    k::batch_norm_finish(gpu, cfg, p1, p2, g32, c32, m64, eps, mode, o1, o2)
 }
 
 fn apply(
@@ -80,22 +75,17 @@ fn apply(
 ) -> Result<Tensor> {
     let y = empty(gpu, x.shape(), x.dtype())?;
     let beta = beta.map(f32_of).transpose()?;
-    let args = [
-        ptr(x, OP)?,
-        ptr(mean, OP)?,
-        ptr(invstd, OP)?,
-        ptr(gamma, OP)?,
-        beta.as_ref().map_or(Ok(Arg::Ptr(0)), |b| ptr(b, OP))?,
-        ptr(&y, OP)?,
-        i64a(x.numel()),
-        i32a(x.last_dim()),
-    ];
-    gpu.launch_typed(
-        "batch_norm_apply",
-        x.dtype(),
-        Launch::flat(x.numel()),
-        &args,
-    )?;
+    let (n, c) = (
+        dim(x.numel(), OP)?,
+        dim(x.last_dim(), "batch_norm: channels")?,
+    );
+    let (mean, invstd) = (DevPtr::of(mean, OP)?, DevPtr::of(invstd, OP)?);
+    let (gamma, beta) = (DevPtr::of(gamma, OP)?, DevPtr::of_opt(beta.as_ref(), OP)?);
+    with_dtype!(x.dtype(), OP, T => {
+        let (xp, yp) = (DevPtr::<T>::of(x, OP)?, DevPtrMut::of(&y, OP)?);
+        let cfg = Launch::flat(x.numel());
+        k::batch_norm_apply(gpu, cfg, xp, mean, invstd, gamma, beta, yp, n, c)
+    })?;
     Ok(y)
 }
 
@@ -147,13 +137,9 @@ pub fn eval_forward(
     let c = x.last_dim();
     let (gamma, mean, var) = (f32_of(gamma)?, f32_of(mean)?, f32_of(var)?);
     let invstd = empty(&gpu, &[c], DType::F32)?;
-    let args = [
-        ptr(&var, OP)?,
-        Arg::F32(eps as f32),
-        i32a(c),
-        ptr(&invstd, OP)?,
-    ];
-    gpu.launch("batch_norm_invstd", Launch::flat(c), &args)?;
+    let (varp, out) = (DevPtr::of(&var, OP)?, DevPtrMut::of(&invstd, OP)?);
+    let c32 = dim(c, "batch_norm: channels")?;
+    k::batch_norm_invstd(&gpu, Launch::flat(c), varp, eps as f32, c32, out)?;
     let y = apply(&gpu, x, &mean, &invstd, &gamma, beta)?;
     Ok((y, invstd))
 }
@@ -216,25 +202,26 @@ pub fn backward_from_sums(
     let (gamma, mean, invstd) = (f32_of(gamma)?, f32_of(mean)?, f32_of(invstd)?);
     let (dgamma, dbeta) = (f32_of(dgamma)?, f32_of(dbeta)?);
     let dx = empty(&gpu, x.shape(), x.dtype())?;
-    let args = [
-        ptr(x, OP)?,
-        ptr(dy, OP)?,
-        ptr(&gamma, OP)?,
-        ptr(&mean, OP)?,
-        ptr(&invstd, OP)?,
-        ptr(&dgamma, OP)?,
-        ptr(&dbeta, OP)?,
-        i64a(x.numel()),
-        i32a(c),
-        i64a(m),
-        Arg::I32(batch_stats as i32),
-        ptr(&dx, OP)?,
-    ];
-    gpu.launch_typed(
-        "batch_norm_backward",
-        x.dtype(),
-        Launch::flat(x.numel()),
-        &args,
-    )?;
+    let (n64, c32, m64) = (
+        dim(x.numel(), OP)?,
+        dim(c, "batch_norm: channels")?,
+        dim(m, OP)?,
+    );
+    let (gamma, mean, invstd) = (
+        DevPtr::of(&gamma, OP)?,
+        DevPtr::of(&mean, OP)?,
+        DevPtr::of(&invstd, OP)?,
+    );
+    let (dgamma, dbeta) = (DevPtr::of(&dgamma, OP)?, DevPtr::of(&dbeta, OP)?);
+    let cfg = Launch::flat(x.numel());
+    with_dtype!(x.dtype(), OP, T => {
+        let (xp, dyp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of(dy, OP)?);
+        let dxp = DevPtrMut::of(&dx, OP)?;
+        let stats = (mean, invstd);
+        let b = i32::from(batch_stats);
+        k::batch_norm_backward(
+            &gpu, cfg, xp, dyp, gamma, stats.0, stats.1, dgamma, dbeta, n64, c32, m64, b, dxp,
+        )
+    })?;
     Ok(dx)
 }

@@ -4,9 +4,10 @@
 
 use super::alloc::DeviceBuffer;
 use super::bn::{chunks, f32_of};
-use super::module::{Arg, Launch};
-use super::ops::{i32a, i64a};
-use super::storage::{empty, gpu_of, ptr};
+use super::dims::dim;
+use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use super::module::Launch;
+use super::storage::{empty, gpu_of};
 use crate::{DType, Result, Tensor};
 
 const OP: &str = "bn_act";
@@ -19,13 +20,9 @@ pub fn invstd(var: &Tensor, eps: f64) -> Result<Tensor> {
     let var = f32_of(var)?;
     let out = empty(&gpu, var.shape(), DType::F32)?;
     let c = var.numel();
-    let args = [
-        ptr(&var, OP)?,
-        Arg::F32(eps as f32),
-        i32a(c),
-        ptr(&out, OP)?,
-    ];
-    gpu.launch("batch_norm_invstd", Launch::flat(c), &args)?;
+    let (varp, outp) = (DevPtr::of(&var, OP)?, DevPtrMut::of(&out, OP)?);
+    let c32 = dim::<i32>(c, "bn_act: channels")?;
+    k::batch_norm_invstd(&gpu, Launch::flat(c), varp, eps as f32, c32, outp)?;
     Ok(out)
 }
 
@@ -47,25 +44,27 @@ pub fn forward(
     );
     let y = empty(&gpu, x.shape(), x.dtype())?;
     let n = x.numel();
-    let mut args = vec![ptr(x, OP)?];
-    if let Some(r) = residual {
-        args.push(ptr(r, OP)?);
-    }
-    args.extend([
-        ptr(&mean, OP)?,
-        ptr(&invstd, OP)?,
-        ptr(&gamma, OP)?,
-        ptr(&beta, OP)?,
-        ptr(&y, OP)?,
-        i64a(n),
-        i32a(x.last_dim()),
-    ]);
-    let name = if residual.is_some() {
-        "batch_norm_add_relu_forward"
-    } else {
-        "batch_norm_relu_forward"
-    };
-    gpu.launch_typed(name, x.dtype(), Launch::flat(n), &args)?;
+    let (n64, c32) = (
+        dim::<i64>(n, OP)?,
+        dim::<i32>(x.last_dim(), "bn_act: channels")?,
+    );
+    let (mean, invstd) = (DevPtr::of(&mean, OP)?, DevPtr::of(&invstd, OP)?);
+    let (gamma, beta) = (DevPtr::of(&gamma, OP)?, DevPtr::of(&beta, OP)?);
+    let cfg = Launch::flat(n);
+    with_dtype!(x.dtype(), OP, T => {
+        let (xp, yp) = (DevPtr::<T>::of(x, OP)?, DevPtrMut::of(&y, OP)?);
+        match residual {
+            Some(r) => {
+                let r = DevPtr::of(r, OP)?;
+                k::batch_norm_add_relu_forward(
+                    &gpu, cfg, xp, r, mean, invstd, gamma, beta, yp, n64, c32,
+                )
+            }
+            None => {
+                k::batch_norm_relu_forward(&gpu, cfg, xp, mean, invstd, gamma, beta, yp, n64, c32)
+            }
+        }
+    })?;
     Ok(y)
 }
 
@@ -114,38 +113,30 @@ pub fn grad_sums(
     let (g, rows) = chunks(m, c);
     let p1 = DeviceBuffer::alloc(&gpu, 4 * g * c)?;
     let p2 = DeviceBuffer::alloc(&gpu, 4 * g * c)?;
-    let args = [
-        ptr(x, OP)?,
-        ptr(y, OP)?,
-        ptr(dy, OP)?,
-        ptr(&mean, OP)?,
-        ptr(&invstd, OP)?,
-        i64a(m),
-        i32a(c),
-        i64a(rows),
-        Arg::Ptr(p1.ptr()),
-        Arg::Ptr(p2.ptr()),
-    ];
-    gpu.launch_typed(
-        "batch_norm_relu_reduce",
-        x.dtype(),
-        Launch::columns(c, g),
-        &args,
-    )?;
+    // g x c f32 partials each, alive until both kernels are queued.
+    let (p1, p2) = unsafe { (DevPtrMut::from_raw(p1.ptr()), DevPtrMut::from_raw(p2.ptr())) };
+    let (m64, rows64) = (
+        dim::<i64>(m, "bn_act: rows")?,
+        dim::<i64>(rows, "bn_act: rows")?,
+    );
+    let (c32, g32) = (
+        dim::<i32>(c, "bn_act: channels")?,
+        dim::<i32>(g, "bn_act: chunks")?,
+    );
+    let (meanp, invstdp) = (DevPtr::of(&mean, OP)?, DevPtr::of(&invstd, OP)?);
+    let cfg = Launch::columns(c, g);
+    with_dtype!(x.dtype(), OP, T => {
+        let (xp, yp, dyp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of(y, OP)?, DevPtr::of(dy, OP)?);
+        k::batch_norm_relu_reduce(
+            &gpu, cfg, xp, yp, dyp, meanp, invstdp, m64, c32, rows64, p1, p2,
+        )
+    })?;
     let dgamma = empty(&gpu, &[c], DType::F32)?;
     let dbeta = empty(&gpu, &[c], DType::F32)?;
-    let args = [
-        Arg::Ptr(p1.ptr()),
-        Arg::Ptr(p2.ptr()),
-        i32a(g),
-        i32a(c),
-        i64a(m),
-        Arg::F32(0.0),
-        Arg::I32(2),
-        ptr(&dbeta, OP)?,
-        ptr(&dgamma, OP)?,
-    ];
-    gpu.launch("batch_norm_finish", Launch::flat(c), &args)?;
+    let (o1, o2) = (DevPtrMut::of(&dbeta, OP)?, DevPtrMut::of(&dgamma, OP)?);
+    let (p1, p2) = (p1.as_const(), p2.as_const());
+    // Mode 2 of the finishing kernel: (Σ dy', Σ dy'·x̂) as they are.
+    k::batch_norm_finish(&gpu, Launch::flat(c), p1, p2, g32, c32, m64, 0.0, 2, o1, o2)?;
     Ok((dgamma, dbeta))
 }
 
@@ -174,27 +165,39 @@ pub fn backward_from_sums(
     } else {
         None
     };
-    let args = [
-        ptr(x, OP)?,
-        ptr(y, OP)?,
-        ptr(dy, OP)?,
-        ptr(&gamma, OP)?,
-        ptr(&mean, OP)?,
-        ptr(&invstd, OP)?,
-        ptr(&dgamma, OP)?,
-        ptr(&dbeta, OP)?,
-        i64a(n),
-        i32a(c),
-        i64a(m),
-        Arg::I32(batch_stats as i32),
-        ptr(&dx, OP)?,
-        dres.as_ref().map_or(Ok(Arg::Ptr(0)), |d| ptr(d, OP))?,
-    ];
-    gpu.launch_typed(
-        "batch_norm_relu_backward",
-        x.dtype(),
-        Launch::flat(n),
-        &args,
-    )?;
+    let (n64, c32, m64) = (
+        dim::<i64>(n, OP)?,
+        dim::<i32>(c, "bn_act: channels")?,
+        dim::<i64>(m, OP)?,
+    );
+    let (gamma, mean, invstd) = (
+        DevPtr::of(&gamma, OP)?,
+        DevPtr::of(&mean, OP)?,
+        DevPtr::of(&invstd, OP)?,
+    );
+    let (dgamma, dbeta) = (DevPtr::of(&dgamma, OP)?, DevPtr::of(&dbeta, OP)?);
+    let b = i32::from(batch_stats);
+    with_dtype!(x.dtype(), OP, T => {
+        let (xp, yp, dyp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of(y, OP)?, DevPtr::of(dy, OP)?);
+        let (dxp, dresp) = (DevPtrMut::of(&dx, OP)?, DevPtrMut::of_opt(dres.as_ref(), OP)?);
+        k::batch_norm_relu_backward(
+            &gpu,
+            Launch::flat(n),
+            xp,
+            yp,
+            dyp,
+            gamma,
+            mean,
+            invstd,
+            dgamma,
+            dbeta,
+            n64,
+            c32,
+            m64,
+            b,
+            dxp,
+            dresp,
+        )
+    })?;
     Ok((dx, dres))
 }

@@ -5,9 +5,10 @@
 use super::alloc::keep_freed_memory;
 use super::driver::{self, cu};
 use super::error::{cuda_err, CudaCall};
-use super::module::{launch, symbol, Arg, Kernels, Launch};
-use crate::{DType, Result};
+use super::module::{launch, Kernels, Launch};
+use crate::Result;
 use std::collections::HashMap;
+use std::ffi::c_void;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub struct Gpu {
@@ -67,15 +68,19 @@ impl Gpu {
         self.ctx.stream()
     }
 
-    /// Launches kernel `name` (full symbol, dtype suffix included) on this device's stream.
-    pub fn launch(&self, name: &str, cfg: Launch, args: &[Arg]) -> Result<()> {
-        let f = self.kernels.function(name)?;
-        launch(f, name, cfg, self.cu_stream(), args)
-    }
-
-    /// Launches op `name` at `dtype` (the naming rule: `relu_forward` → `relu_forward_bf16`).
-    pub fn launch_typed(&self, name: &str, dtype: DType, cfg: Launch, args: &[Arg]) -> Result<()> {
-        self.launch(&symbol(name, dtype)?, cfg, args)
+    /// Launches kernel `id` (`kernels::KERNELS`) on this device's stream; `params` holds one
+    /// pointer per argument value. Only the generated launchers of `cuda::kernels` call this.
+    ///
+    /// # Safety
+    /// `params` points at values of kernel `id`'s parameter types, in its order, and its device
+    /// pointers are valid for what the kernel reads and writes.
+    pub(crate) unsafe fn launch(
+        &self,
+        id: usize,
+        cfg: Launch,
+        params: &mut [*mut c_void],
+    ) -> Result<()> {
+        unsafe { launch(&self.kernels, id, cfg, self.cu_stream(), params) }
     }
 
     pub fn synchronize(&self) -> Result<()> {

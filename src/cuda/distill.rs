@@ -2,10 +2,12 @@
 //! row. Semantics: src/ops/distill.
 
 use super::alloc::DeviceBuffer;
+use super::dims::dim;
 use super::error::CudaCall;
-use super::module::{Arg, Launch};
-use super::ops::{i32a, row_threads};
-use super::storage::{empty, gpu_of, ptr};
+use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use super::module::Launch;
+use super::ops::row_threads;
+use super::storage::{empty, gpu_of};
 use crate::cuda::driver::cu;
 use crate::ops::distill::DistillSpec;
 use crate::{Error, Result, Tensor};
@@ -42,19 +44,18 @@ pub fn forward(
     let row_loss = DeviceBuffer::alloc(&gpu, 4 * b)?;
     let grad = empty(&gpu, student.shape(), student.dtype())?;
     let loss = empty(&gpu, &[], student.dtype())?;
-    let args = [
-        ptr(student, OP)?,
-        ptr(teacher, OP)?,
-        Arg::Ptr(lab.as_ref().map_or(0, |l| l.ptr())),
-        i32a(b),
-        i32a(c),
-        Arg::F32(spec.alpha as f32),
-        Arg::F32(spec.tau as f32),
-        Arg::Ptr(row_loss.ptr()),
-        ptr(&grad, OP)?,
-    ];
-    gpu.launch_typed(OP, student.dtype(), Launch::rows(b, row_threads(c)), &args)?;
-    let args = [Arg::Ptr(row_loss.ptr()), i32a(b), ptr(&loss, OP)?];
-    gpu.launch_typed("distill_mean", student.dtype(), Launch::rows(1, 256), &args)?;
+    // b int32 labels (null without labels); b f32 row losses, written then read.
+    let labp = unsafe { DevPtr::<i32>::from_raw(lab.as_ref().map_or(0, |l| l.ptr())) };
+    let row_loss = unsafe { DevPtrMut::<f32>::from_raw(row_loss.ptr()) };
+    let (b32, c32) = (dim::<i32>(b, OP)?, dim::<i32>(c, OP)?);
+    let (alpha, tau) = (spec.alpha as f32, spec.tau as f32);
+    let cfg = Launch::rows(b, row_threads(c));
+    with_dtype!(student.dtype(), OP, T => {
+        let (s, t) = (DevPtr::<T>::of(student, OP)?, DevPtr::of(teacher, OP)?);
+        let g = DevPtrMut::of(&grad, OP)?;
+        k::distill(&gpu, cfg, s, t, labp, b32, c32, alpha, tau, row_loss, g)?;
+        let out = DevPtrMut::<T>::of(&loss, OP)?;
+        k::distill_mean(&gpu, Launch::rows(1, 256), row_loss.as_const(), b32, out)
+    })?;
     Ok((loss, grad))
 }

@@ -13,11 +13,13 @@ pub mod bn;
 pub mod bn_act;
 pub mod conv;
 mod device;
+pub mod dims;
 pub mod distill;
 pub mod driver;
 #[cfg(feature = "cuda-emu")]
 pub mod emu;
 mod error;
+pub mod kernels;
 pub mod memory;
 mod module;
 pub mod ntxent;

@@ -4,10 +4,11 @@
 
 use super::alloc::DeviceBuffer;
 use super::device::Gpu;
+use super::dims::dim;
 use super::error::CudaCall;
-use super::module::{Arg, Launch};
-use super::ops::i32a;
-use super::storage::{empty, gpu_of, ptr};
+use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut, KernelDtype};
+use super::module::Launch;
+use super::storage::{empty, gpu_of};
 use crate::cuda::driver::cu;
 use crate::{Result, Tensor};
 use std::sync::Arc;
@@ -25,38 +26,51 @@ struct Stats {
     neg: DeviceBuffer,
 }
 
-/// Pointer and row count of the optional queue (a null pointer with no rows).
-fn queue_args(queue: Option<&Tensor>) -> Result<(Arg, usize)> {
+/// Pointer and row count of the optional queue (a null pointer with no rows); the queue must
+/// have z's dtype.
+fn queue_args<T: KernelDtype>(queue: Option<&Tensor>) -> Result<(DevPtr<T>, i32)> {
     match queue {
-        Some(q) => Ok((ptr(q, OP)?, q.shape()[0])),
-        None => Ok((Arg::Ptr(0), 0)),
+        Some(q) => Ok((
+            DevPtr::of(q, OP)?,
+            dim::<i32>(q.shape()[0], "ntxent: queue rows")?,
+        )),
+        None => Ok((DevPtr::null(), 0)),
     }
+}
+
+/// (2N, d) of z as the kernels' `int`s.
+fn sizes(n2: usize, d: usize) -> Result<(i32, i32)> {
+    Ok((
+        dim::<i32>(n2, "ntxent: rows")?,
+        dim::<i32>(d, "ntxent: width")?,
+    ))
 }
 
 fn stats(gpu: &Arc<Gpu>, z: &Tensor, queue: Option<&Tensor>, inv_tau: f32) -> Result<Stats> {
     let (n2, d) = z.dims2(OP)?;
-    let (q, nq) = queue_args(queue)?;
     let s = Stats {
         lse: DeviceBuffer::alloc(gpu, 4 * n2)?,
         pos: DeviceBuffer::alloc(gpu, 4 * n2)?,
         neg: DeviceBuffer::alloc(gpu, 4 * n2)?,
     };
-    let args = [
-        ptr(z, OP)?,
-        q,
-        i32a(n2),
-        i32a(nq),
-        i32a(d),
-        Arg::F32(inv_tau),
-        Arg::Ptr(s.lse.ptr()),
-        Arg::Ptr(s.pos.ptr()),
-        Arg::Ptr(s.neg.ptr()),
-    ];
+    // 2N f32 each, owned by `s`.
+    let (lse, pos, neg) = unsafe {
+        (
+            DevPtrMut::from_raw(s.lse.ptr()),
+            DevPtrMut::from_raw(s.pos.ptr()),
+            DevPtrMut::from_raw(s.neg.ptr()),
+        )
+    };
+    let (n2_32, d32) = sizes(n2, d)?;
     let cfg = Launch {
-        grid: (n2.div_ceil(ROWS) as u32, 1, 1),
+        grid: (n2.div_ceil(ROWS), 1, 1),
         block: (THREADS, 1, 1),
     };
-    gpu.launch_typed("ntxent_stats", z.dtype(), cfg, &args)?;
+    with_dtype!(z.dtype(), OP, T => {
+        let (q, nq) = queue_args::<T>(queue)?;
+        let zp = DevPtr::of(z, OP)?;
+        k::ntxent_stats(gpu, cfg, zp, q, n2_32, nq, d32, inv_tau, lse, pos, neg)
+    })?;
     Ok(s)
 }
 
@@ -66,32 +80,28 @@ pub fn forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(Tensor, 
     let gpu = gpu_of(z, OP)?;
     let inv_tau = (1.0 / tau) as f32;
     let st = stats(&gpu, z, queue, inv_tau)?;
-    let (q, nq) = queue_args(queue)?;
     let dz = empty(&gpu, z.shape(), z.dtype())?;
-    let args = [
-        ptr(z, OP)?,
-        q,
-        i32a(n2),
-        i32a(nq),
-        i32a(d),
-        Arg::F32(inv_tau),
-        Arg::Ptr(st.lse.ptr()),
-        Arg::F32((1.0 / (n2 as f64 * tau)) as f32),
-        ptr(&dz, OP)?,
-    ];
+    let loss = empty(&gpu, &[], z.dtype())?;
+    // Written by the stats kernel: 2N f32 each, owned by `st`.
+    let (lse, pos) = unsafe {
+        (
+            DevPtr::from_raw(st.lse.ptr()),
+            DevPtr::from_raw(st.pos.ptr()),
+        )
+    };
+    let (n2_32, d32) = sizes(n2, d)?;
+    let scale = (1.0 / (n2 as f64 * tau)) as f32;
     let cfg = Launch {
-        grid: (n2.div_ceil(ROWS) as u32, d.div_ceil(COLS) as u32, 1),
+        grid: (n2.div_ceil(ROWS), d.div_ceil(COLS), 1),
         block: (THREADS, 1, 1),
     };
-    gpu.launch_typed("ntxent_grad", z.dtype(), cfg, &args)?;
-    let loss = empty(&gpu, &[], z.dtype())?;
-    let args = [
-        Arg::Ptr(st.lse.ptr()),
-        Arg::Ptr(st.pos.ptr()),
-        i32a(n2),
-        ptr(&loss, OP)?,
-    ];
-    gpu.launch_typed("ntxent_mean", z.dtype(), Launch::rows(1, 256), &args)?;
+    with_dtype!(z.dtype(), OP, T => {
+        let (q, nq) = queue_args::<T>(queue)?;
+        let (zp, dzp) = (DevPtr::of(z, OP)?, DevPtrMut::of(&dz, OP)?);
+        k::ntxent_grad(&gpu, cfg, zp, q, n2_32, nq, d32, inv_tau, lse, scale, dzp)?;
+        let out = DevPtrMut::<T>::of(&loss, OP)?;
+        k::ntxent_mean(&gpu, Launch::rows(1, 256), lse, pos, n2_32, out)
+    })?;
     Ok((loss, dz))
 }
 

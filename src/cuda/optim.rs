@@ -10,18 +10,11 @@ mod table;
 pub use ema::ema_multi_tensor_update;
 pub use lars::{lars_multi_tensor_step, LarsSlot};
 
-use super::module::{Arg, Launch};
-use super::ops::i64a;
-use super::storage::{gpu_of, ptr};
-use crate::tensor::Storage;
+use super::dims::dim;
+use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use super::module::Launch;
+use super::storage::gpu_of;
 use crate::{DType, Error, Result, Tensor};
-
-fn ptr_mut(t: &mut Tensor, op: &'static str) -> Result<Arg> {
-    match t.storage_mut() {
-        Storage::Cuda(s) => Ok(Arg::Ptr(s.ptr_mut()?)),
-        _ => Err(Error::device(op, "expected a CUDA tensor")),
-    }
-}
 
 /// w ← w − lr·v with v ← momentum·v + (g + wd·w) (v ← g + wd·w on the first step, `first`).
 /// Without momentum pass `velocity: None`.
@@ -43,23 +36,18 @@ pub fn sgd_update(
     }
     let gpu = gpu_of(g, op)?;
     let v = match velocity {
-        Some(v) => ptr_mut(v, op)?,
-        None => Arg::Ptr(0),
+        Some(v) => DevPtrMut::<f32>::of_mut(v, op)?,
+        None => DevPtrMut::null(),
     };
-    let wp = ptr_mut(w, op)?;
+    let wp = DevPtrMut::<f32>::of_mut(w, op)?;
     let n = w.numel();
     if n > 0 {
-        let args = [
-            wp,
-            ptr(g, op)?,
-            v,
-            i64a(n),
-            Arg::F32(lr as f32),
-            Arg::F32(momentum as f32),
-            Arg::F32(weight_decay as f32),
-            Arg::I32(first as i32),
-        ];
-        gpu.launch_typed(op, g.dtype(), Launch::flat(n), &args)?;
+        let (n64, first) = (dim::<i64>(n, op)?, i32::from(first));
+        let (lr, m, wd) = (lr as f32, momentum as f32, weight_decay as f32);
+        with_dtype!(g.dtype(), op, T => {
+            let gp = DevPtr::<T>::of(g, op)?;
+            k::sgd_update(&gpu, Launch::flat(n), wp, gp, v, n64, lr, m, wd, first)
+        })?;
     }
     Ok(())
 }

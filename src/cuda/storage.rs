@@ -4,9 +4,11 @@
 
 use super::alloc::DeviceBuffer;
 use super::device::{gpu, Gpu};
+use super::dims::dim;
 use super::driver::cu;
 use super::error::CudaCall;
-use super::module::{Arg, Launch};
+use super::kernels::{self as k, DevPtr, DevPtrMut};
+use super::module::Launch;
 use crate::tensor::{CpuStorage, Storage};
 use crate::{DType, Error, Result, Tensor};
 use std::sync::Arc;
@@ -157,11 +159,6 @@ pub fn zeros(gpu: &Arc<Gpu>, shape: &[usize], dtype: DType) -> Result<Tensor> {
     Ok(Tensor::from_storage(Storage::Cuda(s), shape))
 }
 
-/// Device pointer of a tensor's elements.
-pub fn ptr(t: &Tensor, op: &'static str) -> Result<Arg> {
-    Ok(Arg::Ptr(storage(t, op)?.ptr()))
-}
-
 /// Copies a tensor to GPU `ordinal`, keeping its dtype (f32 or bf16).
 pub fn upload(t: &Tensor, ordinal: usize) -> Result<Tensor> {
     let cpu = match t.storage() {
@@ -190,9 +187,9 @@ pub fn cast(t: &Tensor, dtype: DType) -> Result<Tensor> {
     if from == dtype {
         return Ok(t.clone());
     }
-    let kernel = match (from, dtype) {
-        (DType::F32, DType::BF16) => "cast_f32_to_bf16",
-        (DType::BF16, DType::F32) => "cast_bf16_to_f32",
+    let op = "to_dtype";
+    match (from, dtype) {
+        (DType::F32, DType::BF16) | (DType::BF16, DType::F32) => {}
         _ => {
             return Err(Error::dtype(
                 "to_dtype",
@@ -203,20 +200,19 @@ pub fn cast(t: &Tensor, dtype: DType) -> Result<Tensor> {
                 ),
             ))
         }
-    };
-    let gpu = gpu_of(t, "to_dtype")?;
+    }
+    let gpu = gpu_of(t, op)?;
     let y = empty(&gpu, t.shape(), dtype)?;
     let n = t.numel();
     if n > 0 {
-        gpu.launch(
-            kernel,
-            Launch::flat(n),
-            &[
-                ptr(t, "to_dtype")?,
-                ptr(&y, "to_dtype")?,
-                Arg::I64(n as i64),
-            ],
-        )?;
+        let (cfg, n64) = (Launch::flat(n), dim::<i64>(n, op)?);
+        if from == DType::F32 {
+            let (x, y) = (DevPtr::of(t, op)?, DevPtrMut::of(&y, op)?);
+            k::cast_f32_to_bf16(&gpu, cfg, x, y, n64)?;
+        } else {
+            let (x, y) = (DevPtr::of(t, op)?, DevPtrMut::of(&y, op)?);
+            k::cast_bf16_to_f32(&gpu, cfg, x, y, n64)?;
+        }
     }
     Ok(y)
 }

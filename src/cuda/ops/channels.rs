@@ -1,8 +1,9 @@
 //! Concatenation and slicing along the last dimension (kernels/channels.cu).
 
-use super::{i32a, i64a};
+use crate::cuda::dims::dim;
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use crate::cuda::module::Launch;
-use crate::cuda::storage::{empty, gpu_of, ptr};
+use crate::cuda::storage::{empty, gpu_of};
 use crate::{Result, Tensor};
 
 pub fn concat_channels(xs: &[&Tensor]) -> Result<Tensor> {
@@ -13,19 +14,17 @@ pub fn concat_channels(xs: &[&Tensor]) -> Result<Tensor> {
     let rows = xs[0].numel() / xs[0].last_dim().max(1);
     *shape.last_mut().unwrap_or(&mut 0) = total;
     let y = empty(&gpu, &shape, xs[0].dtype())?;
+    let (total32, rows64) = (dim::<i32>(total, op)?, dim::<i64>(rows, op)?);
     let mut off = 0;
     for x in xs {
         let c = x.last_dim();
         if rows * c > 0 {
-            let args = [
-                ptr(x, op)?,
-                i32a(c),
-                ptr(&y, op)?,
-                i32a(total),
-                i32a(off),
-                i64a(rows),
-            ];
-            gpu.launch_typed(op, x.dtype(), Launch::flat(rows * c), &args)?;
+            let (c32, off32) = (dim::<i32>(c, op)?, dim::<i32>(off, op)?);
+            with_dtype!(x.dtype(), op, T => {
+                let (src, dst) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
+                let cfg = Launch::flat(rows * c);
+                k::concat_channels(&gpu, cfg, src, c32, dst, total32, off32, rows64)
+            })?;
         }
         off += c;
     }
@@ -41,15 +40,17 @@ pub fn narrow_channels(x: &Tensor, start: usize, len: usize) -> Result<Tensor> {
     *shape.last_mut().unwrap_or(&mut 0) = len;
     let y = empty(&gpu, &shape, x.dtype())?;
     if rows * len > 0 {
-        let args = [
-            ptr(x, op)?,
-            i32a(c),
-            i32a(start),
-            ptr(&y, op)?,
-            i32a(len),
-            i64a(rows),
-        ];
-        gpu.launch_typed(op, x.dtype(), Launch::flat(rows * len), &args)?;
+        let (c32, start32, len32) = (
+            dim::<i32>(c, op)?,
+            dim::<i32>(start, op)?,
+            dim::<i32>(len, op)?,
+        );
+        let rows64 = dim::<i64>(rows, op)?;
+        with_dtype!(x.dtype(), op, T => {
+            let (src, dst) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
+            let cfg = Launch::flat(rows * len);
+            k::narrow_channels(&gpu, cfg, src, c32, start32, dst, len32, rows64)
+        })?;
     }
     Ok(y)
 }

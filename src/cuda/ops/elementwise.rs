@@ -1,60 +1,104 @@
 //! Same-shape elementwise ops and the full sum (kernels/elementwise.cu).
 
-use super::i64a;
 use crate::cuda::device::SUM_BLOCKS;
-use crate::cuda::module::{Arg, Launch, THREADS};
-use crate::cuda::storage::{empty, gpu_of, ptr};
+use crate::cuda::dims::dim;
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use crate::cuda::module::{Launch, THREADS};
+use crate::cuda::storage::{empty, gpu_of};
 use crate::{Result, Tensor};
 
-fn unary(op: &'static str, x: &Tensor, extra: Option<f32>) -> Result<Tensor> {
+#[derive(Clone, Copy)]
+enum Unary {
+    Relu,
+    Exp,
+    Ln,
+    Recip,
+}
+
+#[derive(Clone, Copy)]
+enum Binary {
+    Add,
+    Sub,
+    Mul,
+    ReluBackward,
+}
+
+fn unary(op: &'static str, which: Unary, x: &Tensor) -> Result<Tensor> {
     let gpu = gpu_of(x, op)?;
     let y = empty(&gpu, x.shape(), x.dtype())?;
     let n = x.numel();
     if n > 0 {
-        let mut args = vec![ptr(x, op)?, ptr(&y, op)?, i64a(n)];
-        args.extend(extra.map(Arg::F32));
-        gpu.launch_typed(op, x.dtype(), Launch::flat(n), &args)?;
+        let (cfg, n64) = (Launch::flat(n), dim::<i64>(n, op)?);
+        with_dtype!(x.dtype(), op, T => {
+            let f = match which {
+                Unary::Relu => k::relu_forward::<T>,
+                Unary::Exp => k::exp::<T>,
+                Unary::Ln => k::ln::<T>,
+                Unary::Recip => k::recip::<T>,
+            };
+            f(&gpu, cfg, DevPtr::of(x, op)?, DevPtrMut::of(&y, op)?, n64)
+        })?;
     }
     Ok(y)
 }
 
-fn binary(op: &'static str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+fn binary(op: &'static str, which: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let gpu = gpu_of(a, op)?;
     let y = empty(&gpu, a.shape(), a.dtype())?;
     let n = a.numel();
     if n > 0 {
-        let args = [ptr(a, op)?, ptr(b, op)?, ptr(&y, op)?, i64a(n)];
-        gpu.launch_typed(op, a.dtype(), Launch::flat(n), &args)?;
+        let (cfg, n64) = (Launch::flat(n), dim::<i64>(n, op)?);
+        with_dtype!(a.dtype(), op, T => {
+            let f = match which {
+                Binary::Add => k::add::<T>,
+                Binary::Sub => k::sub::<T>,
+                Binary::Mul => k::mul::<T>,
+                Binary::ReluBackward => k::relu_backward::<T>,
+            };
+            let (a, b) = (DevPtr::of(a, op)?, DevPtr::of(b, op)?);
+            f(&gpu, cfg, a, b, DevPtrMut::of(&y, op)?, n64)
+        })?;
     }
     Ok(y)
 }
 
 pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    binary("add", a, b)
+    binary("add", Binary::Add, a, b)
 }
 pub fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    binary("sub", a, b)
+    binary("sub", Binary::Sub, a, b)
 }
 pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    binary("mul", a, b)
+    binary("mul", Binary::Mul, a, b)
 }
-pub fn scale(a: &Tensor, s: f64) -> Result<Tensor> {
-    unary("scale", a, Some(s as f32))
+pub fn scale(x: &Tensor, s: f64) -> Result<Tensor> {
+    let op = "scale";
+    let gpu = gpu_of(x, op)?;
+    let y = empty(&gpu, x.shape(), x.dtype())?;
+    let n = x.numel();
+    if n > 0 {
+        let (cfg, n64) = (Launch::flat(n), dim::<i64>(n, op)?);
+        with_dtype!(x.dtype(), op, T => {
+            let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
+            k::scale(&gpu, cfg, xp, yp, n64, s as f32)
+        })?;
+    }
+    Ok(y)
 }
 pub fn relu_forward(x: &Tensor) -> Result<Tensor> {
-    unary("relu_forward", x, None)
+    unary("relu_forward", Unary::Relu, x)
 }
 pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    binary("relu_backward", x, dy)
+    binary("relu_backward", Binary::ReluBackward, x, dy)
 }
 pub fn exp(x: &Tensor) -> Result<Tensor> {
-    unary("exp", x, None)
+    unary("exp", Unary::Exp, x)
 }
 pub fn ln(x: &Tensor) -> Result<Tensor> {
-    unary("ln", x, None)
+    unary("ln", Unary::Ln, x)
 }
 pub fn recip(x: &Tensor) -> Result<Tensor> {
-    unary("recip", x, None)
+    unary("recip", Unary::Recip, x)
 }
 
 /// Sum of all elements as a tensor of shape [], accumulated in fp32 in a fixed order.
@@ -63,19 +107,17 @@ pub fn sum_all(x: &Tensor) -> Result<Tensor> {
     let gpu = gpu_of(x, op)?;
     let y = empty(&gpu, &[], x.dtype())?;
     let n = x.numel();
-    let blocks = n.div_ceil(THREADS as usize).clamp(1, SUM_BLOCKS);
     let cfg = Launch {
-        grid: (blocks as u32, 1, 1),
+        grid: (n.div_ceil(THREADS as usize).clamp(1, SUM_BLOCKS), 1, 1),
         block: (THREADS, 1, 1),
     };
     let (counter, partial) = gpu.sum_scratch;
-    let args = [
-        ptr(x, op)?,
-        i64a(n),
-        Arg::Ptr(partial),
-        Arg::Ptr(counter),
-        ptr(&y, op)?,
-    ];
-    gpu.launch_typed(op, x.dtype(), cfg, &args)?;
+    // The device's scratch: SUM_BLOCKS floats of partials and a counter the kernel leaves at 0.
+    let (partial, done) = unsafe { (DevPtrMut::from_raw(partial), DevPtrMut::from_raw(counter)) };
+    let n64 = dim::<i64>(n, op)?;
+    with_dtype!(x.dtype(), op, T => {
+        let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
+        k::sum_all(&gpu, cfg, xp, n64, partial, done, yp)
+    })?;
     Ok(y)
 }

@@ -1,11 +1,13 @@
 //! Cross-entropy fused with its gradient (kernels/loss.cu).
 
-use super::{i32a, row_threads};
+use super::row_threads;
 use crate::cuda::alloc::DeviceBuffer;
+use crate::cuda::dims::dim;
 use crate::cuda::driver::cu;
 use crate::cuda::error::CudaCall;
-use crate::cuda::module::{Arg, Launch};
-use crate::cuda::storage::{empty, gpu_of, ptr};
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use crate::cuda::module::Launch;
+use crate::cuda::storage::{empty, gpu_of};
 use crate::{Error, Result, Tensor};
 
 /// Returns (mean loss [], gradient of the mean loss w.r.t. the logits).
@@ -23,22 +25,17 @@ pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, Tenso
     let row_loss = DeviceBuffer::alloc(&gpu, 4 * n)?;
     let grad = empty(&gpu, logits.shape(), logits.dtype())?;
     let loss = empty(&gpu, &[], logits.dtype())?;
-    let args = [
-        ptr(logits, op)?,
-        Arg::Ptr(lab.ptr()),
-        i32a(n),
-        i32a(k),
-        Arg::Ptr(row_loss.ptr()),
-        ptr(&grad, op)?,
-    ];
-    gpu.launch_typed(op, logits.dtype(), Launch::rows(n, row_threads(k)), &args)?;
-    let args = [Arg::Ptr(row_loss.ptr()), i32a(n), ptr(&loss, op)?];
-    gpu.launch_typed(
-        "cross_entropy_mean",
-        logits.dtype(),
-        Launch::rows(1, 256),
-        &args,
-    )?;
+    // n int32 labels; n f32 row losses, written by the first kernel and read by the second.
+    let lab = unsafe { DevPtr::<i32>::from_raw(lab.ptr()) };
+    let row_loss = unsafe { DevPtrMut::<f32>::from_raw(row_loss.ptr()) };
+    let (n32, k32) = (dim::<i32>(n, op)?, dim::<i32>(k, op)?);
+    let cfg = Launch::rows(n, row_threads(k));
+    with_dtype!(logits.dtype(), op, T => {
+        let (x, g) = (DevPtr::<T>::of(logits, op)?, DevPtrMut::of(&grad, op)?);
+        k::cross_entropy(&gpu, cfg, x, lab, n32, k32, row_loss, g)?;
+        let out = DevPtrMut::<T>::of(&loss, op)?;
+        k::cross_entropy_mean(&gpu, Launch::rows(1, 256), row_loss.as_const(), n32, out)
+    })?;
     // The labels' host vector must outlive its copy.
     gpu.synchronize()?;
     Ok((loss, grad))

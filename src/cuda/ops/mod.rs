@@ -22,17 +22,8 @@ pub use pool::{
 pub use sk::{sk_mix_backward, sk_mix_forward, sk_pool_backward, sk_pool_forward};
 pub use softmax::{log_softmax_backward, log_softmax_forward, softmax_backward, softmax_forward};
 
-use super::module::Arg;
-
-/// Sizes pass to kernels as `long long` (element counts) or `int` (dimensions).
-pub(crate) fn i64a(n: usize) -> Arg {
-    Arg::I64(n as i64)
-}
-pub(crate) fn i32a(n: usize) -> Arg {
-    Arg::I32(n as i32)
-}
-
-/// Threads per block of the row kernels (softmax, loss, normalisation).
+/// Threads per block of the row kernels (softmax, loss, normalisation): whole warps, 32 to 256
+/// (so the cast below is exact; the launch checks block sizes anyway).
 pub(crate) fn row_threads(c: usize) -> u32 {
     if c >= 1024 {
         256

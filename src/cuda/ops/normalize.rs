@@ -1,8 +1,10 @@
 //! Row-wise L2 normalisation (kernels/normalize.cu), one block per row.
 
-use super::{i32a, row_threads};
-use crate::cuda::module::{Arg, Launch};
-use crate::cuda::storage::{empty, gpu_of, ptr};
+use super::row_threads;
+use crate::cuda::dims::dim;
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use crate::cuda::module::Launch;
+use crate::cuda::storage::{empty, gpu_of};
 use crate::ops::normalize::L2_EPS;
 use crate::{Result, Tensor};
 
@@ -13,8 +15,11 @@ pub fn l2_normalize_forward(x: &Tensor) -> Result<Tensor> {
     let c = x.last_dim();
     let rows = x.numel() / c.max(1);
     if rows > 0 {
-        let args = [ptr(x, op)?, ptr(&y, op)?, i32a(c), Arg::F32(L2_EPS as f32)];
-        gpu.launch_typed(op, x.dtype(), Launch::rows(rows, row_threads(c)), &args)?;
+        let (cfg, c32) = (Launch::rows(rows, row_threads(c)), dim::<i32>(c, op)?);
+        with_dtype!(x.dtype(), op, T => {
+            let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
+            k::l2_normalize_forward(&gpu, cfg, xp, yp, c32, L2_EPS as f32)
+        })?;
     }
     Ok(y)
 }
@@ -26,14 +31,12 @@ pub fn l2_normalize_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     let c = x.last_dim();
     let rows = x.numel() / c.max(1);
     if rows > 0 {
-        let args = [
-            ptr(x, op)?,
-            ptr(dy, op)?,
-            ptr(&dx, op)?,
-            i32a(c),
-            Arg::F32(L2_EPS as f32),
-        ];
-        gpu.launch_typed(op, x.dtype(), Launch::rows(rows, row_threads(c)), &args)?;
+        let (cfg, c32) = (Launch::rows(rows, row_threads(c)), dim::<i32>(c, op)?);
+        with_dtype!(x.dtype(), op, T => {
+            let (xp, dyp) = (DevPtr::<T>::of(x, op)?, DevPtr::of(dy, op)?);
+            let dxp = DevPtrMut::of(&dx, op)?;
+            k::l2_normalize_backward(&gpu, cfg, xp, dyp, dxp, c32, L2_EPS as f32)
+        })?;
     }
     Ok(dx)
 }

@@ -1,10 +1,21 @@
 //! Pooling over NHWC (kernels/pool.cu).
 
-use super::{i32a, i64a};
+use crate::cuda::dims::dim;
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use crate::cuda::module::Launch;
-use crate::cuda::storage::{empty, gpu_of, ptr};
+use crate::cuda::storage::{empty, gpu_of};
 use crate::ops::pool::PoolSpec;
 use crate::{Result, Tensor};
+
+/// (n, h, w, c) as the kernels' `int`s.
+fn nhwc(op: &'static str, n: usize, h: usize, w: usize, c: usize) -> Result<[i32; 4]> {
+    Ok([
+        dim::<i32>(n, op)?,
+        dim::<i32>(h, op)?,
+        dim::<i32>(w, op)?,
+        dim::<i32>(c, op)?,
+    ])
+}
 
 pub fn max_pool2d_forward(x: &Tensor, s: &PoolSpec, ho: usize, wo: usize) -> Result<Tensor> {
     let op = "max_pool2d_forward";
@@ -12,20 +23,18 @@ pub fn max_pool2d_forward(x: &Tensor, s: &PoolSpec, ho: usize, wo: usize) -> Res
     let gpu = gpu_of(x, op)?;
     let y = empty(&gpu, &[n, ho, wo, c], x.dtype())?;
     if y.numel() > 0 {
-        let args = [
-            ptr(x, op)?,
-            ptr(&y, op)?,
-            i32a(n),
-            i32a(h),
-            i32a(w),
-            i32a(c),
-            i32a(s.kernel),
-            i32a(s.stride),
-            i32a(s.padding),
-            i32a(ho),
-            i32a(wo),
-        ];
-        gpu.launch_typed(op, x.dtype(), Launch::flat(y.numel()), &args)?;
+        let [n, h, w, c] = nhwc(op, n, h, w, c)?;
+        let (kk, st, p) = (
+            dim::<i32>(s.kernel, op)?,
+            dim::<i32>(s.stride, op)?,
+            dim::<i32>(s.padding, op)?,
+        );
+        let (ho, wo) = (dim::<i32>(ho, op)?, dim::<i32>(wo, op)?);
+        let cfg = Launch::flat(y.numel());
+        with_dtype!(x.dtype(), op, T => {
+            let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
+            k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, p, ho, wo)
+        })?;
     }
     Ok(y)
 }
@@ -37,21 +46,19 @@ pub fn max_pool2d_backward(x: &Tensor, dy: &Tensor, s: &PoolSpec) -> Result<Tens
     let gpu = gpu_of(x, op)?;
     let dx = empty(&gpu, x.shape(), x.dtype())?;
     if dx.numel() > 0 {
-        let args = [
-            ptr(x, op)?,
-            ptr(dy, op)?,
-            ptr(&dx, op)?,
-            i32a(n),
-            i32a(h),
-            i32a(w),
-            i32a(c),
-            i32a(s.kernel),
-            i32a(s.stride),
-            i32a(s.padding),
-            i32a(ho),
-            i32a(wo),
-        ];
-        gpu.launch_typed(op, x.dtype(), Launch::flat(dx.numel()), &args)?;
+        let [n, h, w, c] = nhwc(op, n, h, w, c)?;
+        let (kk, st, p) = (
+            dim::<i32>(s.kernel, op)?,
+            dim::<i32>(s.stride, op)?,
+            dim::<i32>(s.padding, op)?,
+        );
+        let (ho, wo) = (dim::<i32>(ho, op)?, dim::<i32>(wo, op)?);
+        let cfg = Launch::flat(dx.numel());
+        with_dtype!(x.dtype(), op, T => {
+            let (xp, dyp) = (DevPtr::<T>::of(x, op)?, DevPtr::of(dy, op)?);
+            let dxp = DevPtrMut::of(&dx, op)?;
+            k::max_pool2d_backward(&gpu, cfg, xp, dyp, dxp, n, h, w, c, kk, st, p, ho, wo)
+        })?;
     }
     Ok(dx)
 }
@@ -62,18 +69,17 @@ pub fn avg_pool2x2_forward(x: &Tensor, stride: usize, ho: usize, wo: usize) -> R
     let gpu = gpu_of(x, op)?;
     let y = empty(&gpu, &[n, ho, wo, c], x.dtype())?;
     if y.numel() > 0 {
-        let args = [
-            ptr(x, op)?,
-            ptr(&y, op)?,
-            i32a(n),
-            i32a(h),
-            i32a(w),
-            i32a(c),
-            i32a(stride),
-            i32a(ho),
-            i32a(wo),
-        ];
-        gpu.launch_typed(op, x.dtype(), Launch::flat(y.numel()), &args)?;
+        let [n, h, w, c] = nhwc(op, n, h, w, c)?;
+        let (st, ho, wo) = (
+            dim::<i32>(stride, op)?,
+            dim::<i32>(ho, op)?,
+            dim::<i32>(wo, op)?,
+        );
+        let cfg = Launch::flat(y.numel());
+        with_dtype!(x.dtype(), op, T => {
+            let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
+            k::avg_pool2x2_forward(&gpu, cfg, xp, yp, n, h, w, c, st, ho, wo)
+        })?;
     }
     Ok(y)
 }
@@ -85,18 +91,17 @@ pub fn avg_pool2x2_backward(dy: &Tensor, stride: usize, x_shape: &[usize]) -> Re
     let gpu = gpu_of(dy, op)?;
     let dx = empty(&gpu, x_shape, dy.dtype())?;
     if dx.numel() > 0 {
-        let args = [
-            ptr(dy, op)?,
-            ptr(&dx, op)?,
-            i32a(n),
-            i32a(h),
-            i32a(w),
-            i32a(c),
-            i32a(stride),
-            i32a(ho),
-            i32a(wo),
-        ];
-        gpu.launch_typed(op, dy.dtype(), Launch::flat(dx.numel()), &args)?;
+        let [n, h, w, c] = nhwc(op, n, h, w, c)?;
+        let (st, ho, wo) = (
+            dim::<i32>(stride, op)?,
+            dim::<i32>(ho, op)?,
+            dim::<i32>(wo, op)?,
+        );
+        let cfg = Launch::flat(dx.numel());
+        with_dtype!(dy.dtype(), op, T => {
+            let (dyp, dxp) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&dx, op)?);
+            k::avg_pool2x2_backward(&gpu, cfg, dyp, dxp, n, h, w, c, st, ho, wo)
+        })?;
     }
     Ok(dx)
 }
@@ -107,8 +112,11 @@ pub fn global_avg_pool_forward(x: &Tensor) -> Result<Tensor> {
     let gpu = gpu_of(x, op)?;
     let y = empty(&gpu, &[n, c], x.dtype())?;
     if y.numel() > 0 {
-        let args = [ptr(x, op)?, ptr(&y, op)?, i32a(h * w), i32a(c)];
-        gpu.launch_typed(op, x.dtype(), Launch::columns(c, n), &args)?;
+        let (hw, c32) = (dim::<i32>(h * w, op)?, dim::<i32>(c, op)?);
+        with_dtype!(x.dtype(), op, T => {
+            let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
+            k::global_avg_pool_forward(&gpu, Launch::columns(c, n), xp, yp, hw, c32)
+        })?;
     }
     Ok(y)
 }
@@ -120,14 +128,15 @@ pub fn global_avg_pool_backward(dy: &Tensor, x_shape: &[usize]) -> Result<Tensor
     let dx = empty(&gpu, x_shape, dy.dtype())?;
     let total = dx.numel();
     if total > 0 {
-        let args = [
-            ptr(dy, op)?,
-            ptr(&dx, op)?,
-            i64a(total),
-            i32a(h * w),
-            i32a(c),
-        ];
-        gpu.launch_typed(op, dy.dtype(), Launch::flat(total), &args)?;
+        let (t64, hw, c32) = (
+            dim::<i64>(total, op)?,
+            dim::<i32>(h * w, op)?,
+            dim::<i32>(c, op)?,
+        );
+        with_dtype!(dy.dtype(), op, T => {
+            let (dyp, dxp) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&dx, op)?);
+            k::global_avg_pool_backward(&gpu, Launch::flat(total), dyp, dxp, t64, hw, c32)
+        })?;
     }
     Ok(dx)
 }

@@ -1,8 +1,9 @@
 //! Selective-kernel attention (kernels/sk.cu).
 
-use super::{i32a, i64a};
+use crate::cuda::dims::dim;
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use crate::cuda::module::Launch;
-use crate::cuda::storage::{empty, gpu_of, ptr};
+use crate::cuda::storage::{empty, gpu_of};
 use crate::{Result, Tensor};
 
 pub fn sk_pool_forward(u: &Tensor) -> Result<Tensor> {
@@ -12,8 +13,11 @@ pub fn sk_pool_forward(u: &Tensor) -> Result<Tensor> {
     let gpu = gpu_of(u, op)?;
     let y = empty(&gpu, &[n, c], u.dtype())?;
     if y.numel() > 0 {
-        let args = [ptr(u, op)?, ptr(&y, op)?, i32a(h * w), i32a(c)];
-        gpu.launch_typed(op, u.dtype(), Launch::columns(c, n), &args)?;
+        let (hw, c32) = (dim::<i32>(h * w, op)?, dim::<i32>(c, op)?);
+        with_dtype!(u.dtype(), op, T => {
+            let (up, yp) = (DevPtr::<T>::of(u, op)?, DevPtrMut::of(&y, op)?);
+            k::sk_pool_forward(&gpu, Launch::columns(c, n), up, yp, hw, c32)
+        })?;
     }
     Ok(y)
 }
@@ -25,14 +29,15 @@ pub fn sk_pool_backward(dy: &Tensor, u_shape: &[usize]) -> Result<Tensor> {
     let du = empty(&gpu, u_shape, dy.dtype())?;
     let total = du.numel();
     if total > 0 {
-        let args = [
-            ptr(dy, op)?,
-            ptr(&du, op)?,
-            i64a(total),
-            i32a(h * w),
-            i32a(c),
-        ];
-        gpu.launch_typed(op, dy.dtype(), Launch::flat(total), &args)?;
+        let (t64, hw, c32) = (
+            dim::<i64>(total, op)?,
+            dim::<i32>(h * w, op)?,
+            dim::<i32>(c, op)?,
+        );
+        with_dtype!(dy.dtype(), op, T => {
+            let (dyp, dup) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&du, op)?);
+            k::sk_pool_backward(&gpu, Launch::flat(total), dyp, dup, t64, hw, c32)
+        })?;
     }
     Ok(du)
 }
@@ -45,15 +50,16 @@ pub fn sk_mix_forward(u: &Tensor, z: &Tensor) -> Result<Tensor> {
     let y = empty(&gpu, &[n, h, w, c], u.dtype())?;
     let total = y.numel();
     if total > 0 {
-        let args = [
-            ptr(u, op)?,
-            ptr(z, op)?,
-            ptr(&y, op)?,
-            i64a(total),
-            i32a(h * w),
-            i32a(c),
-        ];
-        gpu.launch_typed(op, u.dtype(), Launch::flat(total), &args)?;
+        let (t64, hw, c32) = (
+            dim::<i64>(total, op)?,
+            dim::<i32>(h * w, op)?,
+            dim::<i32>(c, op)?,
+        );
+        with_dtype!(u.dtype(), op, T => {
+            let (up, zp) = (DevPtr::<T>::of(u, op)?, DevPtr::of(z, op)?);
+            let yp = DevPtrMut::of(&y, op)?;
+            k::sk_mix_forward(&gpu, Launch::flat(total), up, zp, yp, t64, hw, c32)
+        })?;
     }
     Ok(y)
 }
@@ -67,32 +73,21 @@ pub fn sk_mix_backward(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Tensor, T
     let du = empty(&gpu, u.shape(), u.dtype())?;
     let dz = empty(&gpu, z.shape(), z.dtype())?;
     let total = du.numel();
+    let (hw, c32) = (dim::<i32>(h * w, op)?, dim::<i32>(c, op)?);
     if total > 0 {
-        let args = [
-            ptr(z, op)?,
-            ptr(dy, op)?,
-            ptr(&du, op)?,
-            i64a(total),
-            i32a(h * w),
-            i32a(c),
-        ];
-        gpu.launch_typed(op, u.dtype(), Launch::flat(total), &args)?;
+        let t64 = dim::<i64>(total, op)?;
+        with_dtype!(u.dtype(), op, T => {
+            let (zp, dyp) = (DevPtr::<T>::of(z, op)?, DevPtr::of(dy, op)?);
+            let dup = DevPtrMut::of(&du, op)?;
+            k::sk_mix_backward(&gpu, Launch::flat(total), zp, dyp, dup, t64, hw, c32)
+        })?;
     }
     if dz.numel() > 0 {
-        let args = [
-            ptr(u, op)?,
-            ptr(z, op)?,
-            ptr(dy, op)?,
-            ptr(&dz, op)?,
-            i32a(h * w),
-            i32a(c),
-        ];
-        gpu.launch_typed(
-            "sk_mix_backward_dz",
-            u.dtype(),
-            Launch::columns(c, n),
-            &args,
-        )?;
+        with_dtype!(u.dtype(), op, T => {
+            let (up, zp) = (DevPtr::<T>::of(u, op)?, DevPtr::of(z, op)?);
+            let (dyp, dzp) = (DevPtr::of(dy, op)?, DevPtrMut::of(&dz, op)?);
+            k::sk_mix_backward_dz(&gpu, Launch::columns(c, n), up, zp, dyp, dzp, hw, c32)
+        })?;
     }
     Ok((du, dz))
 }

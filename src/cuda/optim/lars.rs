@@ -1,9 +1,10 @@
 //! Multi-tensor LARS on the GPU: one launch for the norms of every tensor, one for every
 //! update (kernels/multi_tensor.cu). Same rule as src/optim/lars.rs.
 
-use super::table::{chunks, pair, upload};
+use super::table::{chunks, i64_field, int_field, pair, upload};
 use crate::cuda::alloc::DeviceBuffer;
-use crate::cuda::module::{Arg, Launch};
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut, LarsTensor};
+use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of, storage};
 use crate::tensor::Storage;
 use crate::{DType, Error, Result, Tensor};
@@ -65,7 +66,7 @@ pub fn lars_multi_tensor_step(
             continue;
         }
         let sizes: Vec<usize> = group.iter().map(|&i| slots[i].w.numel()).collect();
-        let (first_chunk, owner) = chunks(&sizes);
+        let (first_chunk, owner) = chunks(&sizes)?;
         let mut words = Vec::with_capacity(7 * group.len());
         for (k, &i) in group.iter().enumerate() {
             let s = &mut slots[i];
@@ -81,12 +82,12 @@ pub fn lars_multi_tensor_step(
                 storage(s.w, OP)?.ptr(),
                 storage(s.g, OP)?.ptr(),
                 v,
-                sizes[k] as u64,
+                i64_field(sizes[k], OP)?,
                 pair(
                     first_chunk[k],
-                    sizes[k].div_ceil(super::table::CHUNK) as u32,
+                    int_field(sizes[k].div_ceil(super::table::CHUNK), OP)?,
                 ),
-                pair((wd as f32).to_bits(), s.excluded as u32),
+                pair((wd as f32).to_bits(), u32::from(s.excluded)),
             ]);
             out[i] = Some(w_out);
         }
@@ -96,21 +97,20 @@ pub fn lars_multi_tensor_step(
         let (table, owners) = upload(&gpu, &words, &owner)?;
         let partials = DeviceBuffer::alloc(&gpu, 8 * owner.len())?;
         let cfg = Launch::rows(owner.len(), 256);
-        let (t, o, p) = (
-            Arg::Ptr(table.ptr()),
-            Arg::Ptr(owners.ptr()),
-            Arg::Ptr(partials.ptr()),
-        );
-        gpu.launch_typed("lars_norms", dt, cfg, &[t, o, p])?;
-        let args = [
-            t,
-            o,
-            p,
-            Arg::F32(lr as f32),
-            Arg::F32(momentum as f32),
-            Arg::F32(eta as f32),
-        ];
-        gpu.launch_typed("lars_update", dt, cfg, &args)?;
+        // One LarsTensor row per tensor (gradients of dtype `dt`), one int per chunk, and two
+        // f32 partial sums per chunk, written by lars_norms and read by lars_update.
+        let (t, o, p) = unsafe {
+            (
+                DevPtr::<LarsTensor>::from_raw(table.ptr()),
+                DevPtr::<i32>::from_raw(owners.ptr()),
+                DevPtrMut::<f32>::from_raw(partials.ptr()),
+            )
+        };
+        let (lr, m, eta) = (lr as f32, momentum as f32, eta as f32);
+        with_dtype!(dt, OP, T => {
+            k::lars_norms::<T>(&gpu, cfg, t, o, p)?;
+            k::lars_update::<T>(&gpu, cfg, t, o, p.as_const(), lr, m, eta)
+        })?;
     }
     out.into_iter()
         .map(|t| t.ok_or_else(|| Error::dtype(OP, "gradients must be f32 or bf16")))
