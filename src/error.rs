@@ -49,6 +49,10 @@ pub enum Error {
     #[error("out of memory: {0}")]
     OutOfMemory(String),
 
+    /// Training produced a non-finite loss, gradient or weight.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+
     /// A failure inside the CUDA runtime, cuBLAS, cuDNN or one of our kernels.
     #[error("cuda: {0}")]
     Cuda(String),

@@ -56,6 +56,7 @@ impl Env {
             preload: cfg.dataset == "folder",
         };
         let splits = open_dataset(&spec)?;
+        super::config_checks::check_train_split(&cfg, &splits)?;
         let native = splits.train.image(0)?.height;
         let image_size = cfg.image_size.unwrap_or(native);
         Ok(Env {
@@ -226,7 +227,9 @@ pub fn finish_step(
     info: StepInfo,
 ) -> Result<f64> {
     let lv = loss.value().item()?;
+    super::guard::check_loss(info.stage, pos.step, info.epoch, lv, info.lr)?;
     tape.backward(loss, store)?;
+    super::guard::check_grads(info.stage, pos.step, info.epoch, store)?;
     opt.step(store, info.lr)?;
     pos.step += 1;
     let ips = info.images as f64 / info.started.elapsed().as_secs_f64();
@@ -237,14 +240,6 @@ pub fn finish_step(
     }
     info.progress.update(pos.step, lv, info.lr, ips);
     Ok(lv)
-}
-
-/// Top-1 and top-k hits of one row of logits.
-fn hits(row: &[f64], label: usize, k: usize) -> (bool, bool) {
-    let target = row[label];
-    // Rank = number of classes scoring strictly higher; ties favour the label.
-    let rank = row.iter().filter(|&&v| v > target).count();
-    (rank == 0, rank < k)
 }
 
 pub struct EvalResult {
@@ -276,7 +271,7 @@ pub fn evaluate(
         let v = logits.value().to_vec_f64()?;
         let c = logits.value().last_dim();
         for (row, &label) in v.chunks(c).zip(&b.labels) {
-            let (h1, hk) = hits(row, label, k);
+            let (h1, hk) = super::guard::hits(row, label, k);
             top1 += h1 as usize;
             top5 += hk as usize;
         }

@@ -19,6 +19,7 @@ use std::time::Instant;
 pub const STAGE: &str = "distill";
 
 pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
+    super::config_checks::require_test_split(&env.cfg, &env.splits)?;
     let dc = env.cfg.distill.clone();
     let tmeta = ModelMeta::read(teacher_path)?;
     if tmeta.num_classes != env.num_classes() {
@@ -41,6 +42,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
             ),
         });
     }
+    super::ckpt_check::check(teacher_path, &tmeta, |_| true, true)?;
     let mut tstore = env.store(2);
     let teacher = Classifier::new(&mut tstore, tmeta.clone())?;
     checkpoint::load(&mut tstore, teacher_path)?;
@@ -71,20 +73,15 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
         env.loader_config(batch, 1, None, true),
     )?;
     let per_epoch = loader.batches_per_epoch();
-    let sched = schedule(
-        &dc.lr_scaling,
-        dc.lr,
-        batch,
-        dc.warmup,
-        dc.epochs * per_epoch,
-    )?;
+    let total = super::guard::total_steps(STAGE, dc.epochs, per_epoch)?;
+    let sched = schedule(&dc.lr_scaling, dc.lr, batch, dc.warmup, total)?;
     let mut opt = lars(dc.weight_decay);
     let spec = DistillSpec {
         alpha: dc.alpha,
         tau: dc.temperature,
     };
     let (state_path, mut pos, _) = env.resume_state(STAGE, &mut store, &mut opt)?;
-    let progress = Progress::new(STAGE, dc.epochs * per_epoch);
+    let progress = Progress::new(STAGE, total);
     let started = Instant::now();
     let policy = env.activations();
     for (epochs_this_run, epoch) in (pos.epochs_done..dc.epochs).enumerate() {

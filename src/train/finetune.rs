@@ -33,6 +33,7 @@ pub fn labelled_indices(env: &Env) -> Result<Vec<usize>> {
 
 /// `stage` is "finetune" (with `pretrained`) or "supervised" (without).
 pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Result<StageResult> {
+    super::config_checks::require_test_split(&env.cfg, &env.splits)?;
     let fc = env.cfg.finetune.clone();
     let proj_layer = if pretrained.is_some() {
         fc.proj_layer
@@ -61,6 +62,8 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
                 ),
             });
         }
+        let kept = |n: &str| n.starts_with("encoder.") || n.starts_with("head.");
+        super::ckpt_check::check(p, &pm, kept, false)?;
         (meta.proj_layers, meta.proj_dim) = (pm.proj_layers, pm.proj_dim);
         if proj_layer > pm.proj_layers {
             return Err(Error::Config(format!(
@@ -86,16 +89,11 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         env.loader_config(batch, 1, Some(indices.clone()), true),
     )?;
     let per_epoch = loader.batches_per_epoch();
-    let sched = schedule(
-        &fc.lr_scaling,
-        fc.lr,
-        batch,
-        fc.warmup,
-        fc.epochs * per_epoch,
-    )?;
+    let total = super::guard::total_steps(stage, fc.epochs, per_epoch)?;
+    let sched = schedule(&fc.lr_scaling, fc.lr, batch, fc.warmup, total)?;
     let mut opt = lars(fc.weight_decay);
     let (state_path, mut pos, _) = env.resume_state(stage, &mut store, &mut opt)?;
-    let progress = Progress::new(stage, fc.epochs * per_epoch);
+    let progress = Progress::new(stage, total);
     let started = Instant::now();
     let policy = env.activations();
     for (epochs_this_run, epoch) in (pos.epochs_done..fc.epochs).enumerate() {

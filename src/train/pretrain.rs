@@ -3,7 +3,9 @@
 //! of recent batches sit in a queue as extra negatives.
 
 use super::common::{lars, schedule, stack, Env, Progress};
+use super::config_checks;
 use super::contrastive_step::contrastive_step;
+use super::guard;
 use super::memory_plan;
 use super::model::{self, ModelMeta, SimClrNet};
 use super::run_dir::step_record;
@@ -69,6 +71,8 @@ pub fn meta(env: &Env) -> ModelMeta {
 }
 
 pub fn run(env: &mut Env) -> Result<StageResult> {
+    // The batch actually run (clamped to the data) is the one the rate and plan use.
+    env.cfg.pretrain.batch_size = config_checks::pretrain_batch(&env.cfg, env.splits.train.len())?;
     let pc = env.cfg.pretrain.clone();
     let meta = meta(env);
     let mut store = env.store(0);
@@ -99,16 +103,11 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let loader = Loader::new(
         env.splits.train.clone(),
         Arc::new(PretrainAugment::new(aug)?),
-        env.loader_config(pc.batch_size.min(env.splits.train.len()), 2, None, true),
+        env.loader_config(pc.batch_size, 2, None, true),
     )?;
     let per_epoch = loader.batches_per_epoch();
-    let sched = schedule(
-        &pc.lr_scaling,
-        pc.lr,
-        pc.batch_size,
-        pc.warmup,
-        pc.epochs * per_epoch,
-    )?;
+    let total = guard::total_steps(STAGE, pc.epochs, per_epoch)?;
+    let sched = schedule(&pc.lr_scaling, pc.lr, pc.batch_size, pc.warmup, total)?;
     let mut opt = lars(pc.weight_decay);
 
     let (state_path, mut pos, extra) = env.resume_state(STAGE, &mut store, &mut opt)?;
@@ -136,7 +135,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         _ => None,
     };
 
-    let progress = Progress::new(STAGE, pc.epochs * per_epoch);
+    let progress = Progress::new(STAGE, total);
     let started = Instant::now();
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
         (f64::NAN, f64::NAN, 0usize, 0usize);
@@ -164,6 +163,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 }
                 None => contrastive_step(&net, &mut store, x, pc.micro_batch, tau, q, policy)?,
             };
+            guard::check_loss(STAGE, pos.step, epoch, loss_v, lr)?;
+            guard::check_grads(STAGE, pos.step, epoch, &store)?;
             opt.step(&mut store, lr)?;
             if memory {
                 ema.update(&mut ema_store, &store)?;
