@@ -132,7 +132,7 @@ impl Env {
     /// `--resume` finds one, else the beginning.
     #[allow(clippy::type_complexity)]
     pub fn resume_state(
-        &self,
+        &mut self,
         stage: &str,
         store: &mut ParamStore,
         opt: &mut crate::optim::Lars,
@@ -142,18 +142,24 @@ impl Env {
         Option<std::collections::HashMap<String, Tensor>>,
     )> {
         let path = self.path(&format!("{stage}.state.safetensors"));
+        let config = Some(super::resume_check::fingerprint(&self.cfg, stage));
         if self.resume && path.exists() {
-            let (pos, extra) = super::state::load(&path, store, opt, self.cfg.seed)?;
+            super::resume_check::check(&path, &self.cfg, stage)?;
+            let (mut pos, extra) = super::state::load(&path, store, opt, self.cfg.seed)?;
+            pos.config = config;
+            self.run.forget_after(stage, pos.step)?;
             println!(
                 "{stage}: resuming after epoch {} (step {})",
                 pos.epochs_done, pos.step
             );
             return Ok((path, pos, Some(extra)));
         }
+        self.run.forget_after(stage, 0)?;
         Ok((
             path,
             super::state::Position {
                 seed: self.cfg.seed,
+                config,
                 ..Default::default()
             },
             None,

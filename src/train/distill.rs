@@ -21,6 +21,9 @@ pub const STAGE: &str = "distill";
 pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
     super::config_checks::require_test_split(&env.cfg, &env.splits)?;
     let dc = env.cfg.distill.clone();
+    if let Some(done) = super::resume_check::finished(env, STAGE, dc.epochs)? {
+        return Ok(done);
+    }
     let tmeta = ModelMeta::read(teacher_path)?;
     if tmeta.num_classes != env.num_classes() {
         return Err(Error::Checkpoint {

@@ -35,6 +35,9 @@ pub fn labelled_indices(env: &Env) -> Result<Vec<usize>> {
 pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Result<StageResult> {
     super::config_checks::require_test_split(&env.cfg, &env.splits)?;
     let fc = env.cfg.finetune.clone();
+    if let Some(done) = super::resume_check::finished(env, stage, fc.epochs)? {
+        return Ok(done);
+    }
     let proj_layer = if pretrained.is_some() {
         fc.proj_layer
     } else {

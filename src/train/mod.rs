@@ -12,10 +12,12 @@ pub mod finetune;
 pub mod grad_cache;
 pub mod guard;
 pub mod linear_eval;
+pub mod lock;
 pub mod memory_plan;
 pub mod model;
 pub mod plot;
 pub mod pretrain;
+pub mod resume_check;
 pub mod run_dir;
 pub mod state;
 

@@ -74,6 +74,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     // The batch actually run (clamped to the data) is the one the rate and plan use.
     env.cfg.pretrain.batch_size = config_checks::pretrain_batch(&env.cfg, env.splits.train.len())?;
     let pc = env.cfg.pretrain.clone();
+    if let Some(done) = super::resume_check::finished(env, STAGE, pc.epochs)? {
+        return Ok(done);
+    }
     let meta = meta(env);
     let mut store = env.store(0);
     let net = SimClrNet::new(&mut store, meta.clone())?;

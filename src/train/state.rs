@@ -20,6 +20,9 @@ pub struct Position {
     /// Memory queue: rows filled and the next row to overwrite.
     pub queue_filled: usize,
     pub queue_next: usize,
+    /// The settings the run depends on (`resume_check::fingerprint`), refused if changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
 }
 
 pub fn save(
