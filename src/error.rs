@@ -53,6 +53,10 @@ pub enum Error {
     #[error("training diverged: {0}")]
     Diverged(String),
 
+    /// SIGINT or SIGTERM: the step finished and a resumable state was written.
+    #[error("interrupted: {msg}")]
+    Interrupted { signal: i32, msg: String },
+
     /// A failure inside the CUDA runtime, cuBLAS, cuDNN or one of our kernels.
     #[error("cuda: {0}")]
     Cuda(String),

@@ -91,7 +91,8 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
         }
-        for b in loader.epoch(epoch as u64) {
+        let skip = super::signals::batches_done(&pos, epoch, per_epoch);
+        for b in loader.epoch(epoch as u64).skip(skip) {
             let b = b?;
             let t0 = Instant::now();
             let x = b.views[0].to_device(env.device)?;
@@ -119,6 +120,8 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
                 progress: &progress,
             };
             finish_step(env, tape, &loss, &mut store, &mut opt, &mut pos, info)?;
+            let no_extra = || Ok(Vec::new());
+            super::signals::stop_if_requested(STAGE, &state_path, &store, &opt, &pos, no_extra)?;
         }
         pos.epochs_done = epoch + 1;
         state::save(&state_path, &store, &opt, Vec::new(), &pos)?;

@@ -19,6 +19,7 @@ pub mod plot;
 pub mod pretrain;
 pub mod resume_check;
 pub mod run_dir;
+pub mod signals;
 pub mod state;
 
 pub use common::Env;

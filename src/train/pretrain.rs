@@ -9,6 +9,7 @@ use super::guard;
 use super::memory_plan;
 use super::model::{self, ModelMeta, SimClrNet};
 use super::run_dir::step_record;
+use super::signals;
 use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
@@ -148,7 +149,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         }
         let (mut sum_loss, mut sum_acc, mut n_batches) = (0.0, 0.0, 0usize);
         let t_epoch = Instant::now();
-        for batch in loader.epoch(epoch as u64) {
+        let skip = signals::batches_done(&pos, epoch, per_epoch);
+        for batch in loader.epoch(epoch as u64).skip(skip) {
             let b = batch?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
@@ -183,25 +185,22 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             sum_loss += loss_v;
             sum_acc += acc;
             n_batches += 1;
-            if pos.step % env.cfg.log_every == 0 || n_batches == per_epoch {
+            if pos.step % env.cfg.log_every == 0 || n_batches + skip == per_epoch {
                 let mut r = step_record(STAGE, epoch, pos.step, loss_v, lr, ips);
                 r["contrastive_acc"] = json!(acc);
                 env.run.log(r)?;
             }
             progress.update(pos.step, loss_v, lr, ips);
+            (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
+            signals::stop_if_requested(STAGE, &state_path, &store, &opt, &pos, || {
+                state_extra(memory, &ema_store, &queue)
+            })?;
         }
         last_loss = sum_loss / n_batches.max(1) as f64;
         last_acc = sum_acc / n_batches.max(1) as f64;
         pos.epochs_done = epoch + 1;
         (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
-        let mut extra = Vec::new();
-        if memory {
-            extra = state::prefixed(&ema_store, "ema")?;
-            extra.push((
-                "queue".into(),
-                Tensor::from_vec(queue.rows.clone(), &[queue.capacity, queue.dim])?,
-            ));
-        }
+        let extra = state_extra(memory, &ema_store, &queue)?;
         state::save(&state_path, &store, &opt, extra, &pos)?;
         epochs_this_run += 1;
         progress.finish();
@@ -231,6 +230,23 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         top5: None,
         complete: done,
     })
+}
+
+/// The state beyond parameters and LARS: the EMA network and the queue, when there is a memory.
+fn state_extra(
+    memory: bool,
+    ema_store: &ParamStore,
+    queue: &Queue,
+) -> Result<Vec<(String, Tensor)>> {
+    if !memory {
+        return Ok(Vec::new());
+    }
+    let mut extra = state::prefixed(ema_store, "ema")?;
+    extra.push((
+        "queue".into(),
+        Tensor::from_vec(queue.rows.clone(), &[queue.capacity, queue.dim])?,
+    ));
+    Ok(extra)
 }
 
 /// On a GPU, stops before the first step if the configured batch will not fit, saying what
