@@ -116,7 +116,7 @@ pub fn check(c: &Config) -> Result<()> {
 
 /// Refuses an empty training split before anything indexes it.
 pub fn check_train_split(c: &Config, splits: &Splits) -> Result<()> {
-    if !(splits.train.len() == 0) {
+    if !splits.train.is_empty() {
         return Ok(());
     }
     Err(if c.dataset == "synthetic" {
@@ -140,7 +140,7 @@ pub fn check_train_split(c: &Config, splits: &Splits) -> Result<()> {
 /// Refuses a stage that reports test accuracy when there is nothing to test on
 /// ("top-1 0.00% on 0 test images" is not a result).
 pub fn require_test_split(c: &Config, splits: &Splits) -> Result<()> {
-    if !(splits.test.len() == 0) {
+    if !splits.test.is_empty() {
         return Ok(());
     }
     Err(if c.dataset == "synthetic" {
@@ -214,8 +214,10 @@ mod tests {
         let mut c = Config::default();
         c.pretrain.proj_dim = 0;
         assert!(err(&c).contains("pretrain.proj_dim = 0"));
-        let mut c = Config::default();
-        c.log_every = 0;
+        let c = Config {
+            log_every: 0,
+            ..Config::default()
+        };
         assert!(err(&c).contains("log_every = 0"));
         let mut c = Config::default();
         c.pretrain.ema_momentum = 1.5;
@@ -227,8 +229,10 @@ mod tests {
         let mut c = Config::default();
         c.pretrain.queue_size = 1 << 62;
         assert!(err(&c).contains("--queue-size"));
-        let mut c = Config::default();
-        c.synthetic_train = 100_000_000_000;
+        let c = Config {
+            synthetic_train: 100_000_000_000,
+            ..Config::default()
+        };
         assert!(err(&c).contains("--synthetic-train"));
         assert!(check(&Config::default()).is_ok());
     }

@@ -17,7 +17,7 @@ pub fn hits(row: &[f64], label: usize, k: usize) -> (bool, bool) {
     let rank = row
         .iter()
         .enumerate()
-        .filter(|&(j, &v)| j != label && !(v < target))
+        .filter(|&(j, &v)| j != label && v.partial_cmp(&target) != Some(std::cmp::Ordering::Less))
         .count();
     (rank == 0, rank < k)
 }
