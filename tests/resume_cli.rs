@@ -168,3 +168,74 @@ fn leftover_temporary_files_are_removed_and_replayed_steps_not_duplicated() {
     assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
     assert_eq!(*steps.last().unwrap(), 10, "{steps:?}");
 }
+
+#[test]
+fn a_state_with_non_finite_values_is_not_resumed() {
+    let out = scratch("nanstate");
+    assert_eq!(pretrain(&out, &["--stop-after-epochs", "1"]).0, 0);
+    let state = out.join("pretrain.state.safetensors");
+    let meta = simclr::checkpoint::read_metadata(&state).unwrap();
+    let mut tensors: Vec<(String, simclr::Tensor)> =
+        simclr::checkpoint::read_tensors(&std::fs::read(&state).unwrap(), &state)
+            .unwrap()
+            .into_iter()
+            .collect();
+    let (name, t) = tensors
+        .iter_mut()
+        .find(|(n, _)| n == "param.head.0.linear.weight")
+        .unwrap();
+    let mut v = t.to_vec_f32().unwrap();
+    v[0] = f32::NAN;
+    *t = simclr::Tensor::from_vec(v, t.shape()).unwrap();
+    let name = name.clone();
+    std::fs::write(
+        &state,
+        simclr::checkpoint::serialize(&tensors, Some(meta)).unwrap(),
+    )
+    .unwrap();
+    let (code, _, err) = pretrain(&out, &["--resume"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("tensor '{name}' holds 1 non-finite")),
+        "{err}"
+    );
+}
+
+#[test]
+fn pipeline_resume_keeps_every_finished_stage() {
+    let out = scratch("pipeline");
+    let args: Vec<String> = [
+        "pipeline",
+        "--device",
+        "cpu",
+        "--model",
+        "r18_0.25x_sk0",
+        "--synthetic-train",
+        "40",
+        "--synthetic-test",
+        "20",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--labels-per-class",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (code, _, err) = simclr(&args);
+    assert_eq!(code, 0, "{err}");
+    let before: serde_json::Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let mut again = args.clone();
+    again.push("--resume".into());
+    let (code, _, err) = simclr(&again);
+    assert_eq!(code, 0, "{err}");
+    let after: serde_json::Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    for stage in ["pretrain", "finetune", "distill", "supervised"] {
+        assert_eq!(before[stage], after[stage], "{stage}");
+    }
+    assert!(after["pretrain"]["loss"].is_f64());
+}
