@@ -89,3 +89,26 @@ fn sigterm_exits_143_with_a_state() {
     assert_eq!(code, Some(143), "{err}");
     assert!(err.contains("stopped by SIGTERM"), "{err}");
 }
+
+#[test]
+fn outside_a_training_loop_sigint_ends_the_process_at_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = support::scratch::scratch("signals", "early");
+    // Drawing 400,000 built-in images takes many seconds before the first step.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_simclr"))
+        .args(
+            args(&out)
+                .iter()
+                .map(|a| if a == "40" { "400000" } else { a }),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}

@@ -87,6 +87,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
     let progress = Progress::new(STAGE, total);
     let started = Instant::now();
     let policy = env.activations();
+    let armed = super::signals::arm();
     for (epochs_this_run, epoch) in (pos.epochs_done..dc.epochs).enumerate() {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
@@ -126,6 +127,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
         pos.epochs_done = epoch + 1;
         state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
     }
+    drop(armed);
     progress.finish();
     let extra = json!({ "teacher": tmeta.model, "alpha": dc.alpha, "temperature": dc.temperature });
     finish_classifier(

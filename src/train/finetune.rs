@@ -99,6 +99,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
     let progress = Progress::new(stage, total);
     let started = Instant::now();
     let policy = env.activations();
+    let armed = super::signals::arm();
     for (epochs_this_run, epoch) in (pos.epochs_done..fc.epochs).enumerate() {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
@@ -127,6 +128,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         pos.epochs_done = epoch + 1;
         state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
     }
+    drop(armed);
     progress.finish();
     finish_classifier(
         env,

@@ -143,6 +143,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let started = Instant::now();
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
         (f64::NAN, f64::NAN, 0usize, 0usize);
+    let armed = signals::arm();
     for epoch in pos.epochs_done..pc.epochs {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
@@ -211,6 +212,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             (n_batches * pc.batch_size) as f64 / t_epoch.elapsed().as_secs_f64()
         );
     }
+    drop(armed);
     let done = pos.epochs_done == pc.epochs;
     if done {
         model::save(&store, &meta, &env.path("pretrain.safetensors"))?;

@@ -8,13 +8,46 @@ use crate::optim::Lars;
 use crate::params::ParamStore;
 use crate::{Error, Result, Tensor};
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+/// Whether a training loop is running that will look at `RECEIVED` after its step.
+static ARMED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn record(sig: libc::c_int) {
-    // Async-signal-safe: one atomic store.
-    RECEIVED.store(sig, Ordering::SeqCst);
+    // Async-signal-safe only: atomics, signal, raise. Outside a training loop (loading,
+    // evaluation, `eval`, `info`), or on a second signal, the default action ends the process.
+    if ARMED.load(Ordering::SeqCst) && RECEIVED.load(Ordering::SeqCst) == 0 {
+        RECEIVED.store(sig, Ordering::SeqCst);
+    } else {
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+}
+
+/// While alive, a signal waits for the training loop's next step boundary.
+pub struct Armed(());
+
+/// Arms the handlers for a training loop; drop the guard when the loop ends.
+pub fn arm() -> Armed {
+    ARMED.store(true, Ordering::SeqCst);
+    Armed(())
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        ARMED.store(false, Ordering::SeqCst);
+        // A signal after the last step's check: its state is saved, so end as it asked.
+        let sig = RECEIVED.swap(0, Ordering::SeqCst);
+        if sig != 0 {
+            unsafe {
+                libc::signal(sig, libc::SIG_DFL);
+                libc::raise(sig);
+            }
+        }
+    }
 }
 
 /// Installs the handlers (the binary calls this once; library users keep the defaults).
@@ -47,6 +80,8 @@ pub fn stop_if_requested(
     let Some(signal) = requested() else {
         return Ok(());
     };
+    // Taken here, so the loop's guard does not raise it again on the way out.
+    RECEIVED.store(0, Ordering::SeqCst);
     state::save(path, store, opt, extra()?, pos)?;
     let name = if signal == libc::SIGINT {
         "SIGINT"
