@@ -8,10 +8,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "build_support/soname_stubs.rs"]
+mod soname_stubs;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     if std::env::var_os("CARGO_FEATURE_CUDA").is_none() {
         return;
+    }
+    println!("cargo:rerun-if-changed=build_support");
+    if let Some(out) = std::env::var_os("OUT_DIR") {
+        soname_stubs::build(Path::new(&out));
     }
     if let Err(e) = build_kernels() {
         // A panic in a build script prints its message as the build error.

@@ -23,6 +23,7 @@ mod module;
 pub mod ntxent;
 pub mod ops;
 pub mod optim;
+pub mod report;
 mod storage;
 
 pub use device::{gpu, is_available, unavailable_reason, Gpu};
