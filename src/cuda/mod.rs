@@ -7,11 +7,13 @@
 //! activations, convolutions and GEMMs in bf16 with fp32 accumulation; batch-norm statistics
 //! and parameter gradients (mean, invstd, var, dgamma, dbeta) are always f32.
 
+pub mod algo_cache;
 mod alloc;
 pub mod blas;
 pub mod bn;
 pub mod bn_act;
 pub mod conv;
+mod conv_algo;
 mod device;
 pub mod distill;
 pub mod driver;
