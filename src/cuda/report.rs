@@ -88,11 +88,12 @@ pub fn report() -> std::result::Result<String, String> {
             }
             (None, _) => {
                 let how = if l.name == "driver" {
-                    "libcuda.so / libcuda.so.1 by name (ld.so.cache, LD_LIBRARY_PATH at start)"
+                    "tried libcuda.so and libcuda.so.1 by name (ld.so.cache, LD_LIBRARY_PATH \
+                     at process start)"
                 } else {
-                    "see the folders above, then the system's search"
+                    "not in the folders above, nor found by the system's search"
                 };
-                let _ = writeln!(r, "  {:<7} MISSING (tried {how})", l.name);
+                let _ = writeln!(r, "  {:<7} MISSING: {how}", l.name);
                 missing.push(l.name);
             }
         }

@@ -123,22 +123,32 @@ fn search_folders() -> (Vec<(PathBuf, &'static str)>, Vec<String>) {
     }
     match python_paths() {
         Ok(paths) => {
-            for sp in paths {
-                for lib in wheel_lib_folders(&sp) {
+            let before = out.len();
+            for sp in &paths {
+                for lib in wheel_lib_folders(sp) {
                     push(lib, "python sys.path", &mut out);
                 }
+            }
+            if out.len() == before {
+                notes.push(format!(
+                    "none of the {} sys.path entries of the python holds nvidia/*/lib or \
+                     torch/lib (is PyTorch installed for it? $SIMCLR_PYTHON picks another)",
+                    paths.len()
+                ));
             }
         }
         Err(e) => notes.push(e),
     }
+    let mut fixed = vec![(PathBuf::from("/usr/local/cuda/lib64"), "/usr/local/cuda")];
     if let Some(home) = std::env::var_os("CUDA_HOME") {
-        push(Path::new(&home).join("lib64"), "$CUDA_HOME", &mut out);
+        fixed.insert(0, (Path::new(&home).join("lib64"), "$CUDA_HOME"));
     }
-    push(
-        PathBuf::from("/usr/local/cuda/lib64"),
-        "/usr/local/cuda",
-        &mut out,
-    );
+    for (p, src) in fixed {
+        if !p.is_dir() {
+            notes.push(format!("{} ({src}) does not exist", p.display()));
+        }
+        push(p, src, &mut out);
+    }
     (out, notes)
 }
 
