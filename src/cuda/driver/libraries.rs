@@ -320,31 +320,35 @@ pub fn stub_bytes(soname: &str) -> Option<&'static [u8]> {
         .map(|&(_, _, b)| b)
 }
 
+/// A live `dlopen` handle (never closed), only made here.
+#[derive(Clone, Copy, Debug)]
+pub struct Handle(*mut c_void);
+
 /// A handle to an already-loaded library by soname (`RTLD_NOLOAD`: loads nothing new).
-pub fn loaded(soname: &str) -> Option<*mut c_void> {
+pub fn loaded(soname: &str) -> Option<Handle> {
     let c = cstring(soname).ok()?;
     // SAFETY: a NUL-terminated name.
     let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
-    (!h.is_null()).then_some(h)
+    (!h.is_null()).then_some(Handle(h))
 }
 
 /// `dlopen(name, RTLD_NOW | RTLD_LOCAL)` by name through the system's search, as cudarc does.
-pub fn open_by_name(name: &str) -> Result<*mut c_void, String> {
+pub fn open_by_name(name: &str) -> Result<Handle, String> {
     let c = cstring(name)?;
     // SAFETY: a NUL-terminated name.
     let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     if h.is_null() {
         Err(dlerror())
     } else {
-        Ok(h)
+        Ok(Handle(h))
     }
 }
 
 /// The address of `symbol` in (or below) `handle`.
-pub fn symbol(handle: *mut c_void, symbol: &str) -> Option<*mut c_void> {
+pub fn symbol(handle: Handle, symbol: &str) -> Option<*mut c_void> {
     let c = cstring(symbol).ok()?;
-    // SAFETY: a live handle and a NUL-terminated name.
-    let p = unsafe { libc::dlsym(handle, c.as_ptr()) };
+    // SAFETY: a live handle (never closed) and a NUL-terminated name.
+    let p = unsafe { libc::dlsym(handle.0, c.as_ptr()) };
     (!p.is_null()).then_some(p)
 }
 

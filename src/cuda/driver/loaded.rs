@@ -4,8 +4,8 @@
 //! `ncclGetVersion`), looked up with `dlsym` on the already-loaded object (nothing new loads,
 //! except NCCL, which is opened by name as cudarc would).
 
-use super::libraries::{loaded, mapped_path, open_by_name, symbol};
-use std::ffi::{c_int, c_void};
+use super::libraries::{loaded, mapped_path, open_by_name, symbol, Handle};
+use std::ffi::c_int;
 use std::path::PathBuf;
 
 /// One library as this process sees it.
@@ -89,7 +89,7 @@ fn nccl() -> Loaded {
 }
 
 /// Calls `int f(int *)` (a CUDA-style version query) and returns the value on success.
-fn int_query(handle: *mut c_void, name: &str) -> Option<i32> {
+fn int_query(handle: Handle, name: &str) -> Option<i32> {
     let f = symbol(handle, name)?;
     // SAFETY: every query named here has the signature `status f(int *)`, status 0 on success.
     let f: unsafe extern "C" fn(*mut c_int) -> c_int = unsafe { std::mem::transmute(f) };
