@@ -36,6 +36,8 @@ say() { echo "$*" | tee -a "$SUMMARY"; }
 # Seconds a stage may use: its own box, cut to what is left (5 s kept for the summary).
 # Never below 1: `timeout 0` would mean no limit at all.
 box() { local l=$(($(left) - 5)); l=$(($1 < l ? $1 : l)); echo $((l < 1 ? 1 : l)); }
+# Seconds until the epoch deadline $1, at most $2 (a stage's share for one executable).
+until_() { local r=$(($1 - $(date +%s))); echo $((r < $2 ? r : $2)); }
 # Runs a command with a time box, appending to a log; returns its status (124: timed out).
 boxed() {
   local secs="$1" log="$2"; shift 2
@@ -65,9 +67,9 @@ say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 
 # ---- stage 0: the library report and one tiny step; nothing else runs without them.
 log0="$OUT/stage0-contact.log"
-boxed "$(box 12)" "$log0" "$simclr" info --device cuda; s=$?
+boxed "$(box 14)" "$log0" "$simclr" info --device cuda; s=$?
 if ((s == 0)); then
-  boxed "$(box 18)" "$log0" "$simclr" bench --device cuda --model r18_0.25x_sk1 --batch-size 4 \
+  boxed "$(box 16)" "$log0" "$simclr" bench --device cuda --model r18_0.25x_sk1 --batch-size 4 \
     --image-size 32 --precision bf16 --warmup 0 --steps 1 --no-plan; s=$?
 fi
 cat "$log0"
@@ -83,8 +85,9 @@ figure "tiny step" "$(grep -o 'median [0-9.]* ms/step' "$log0" | head -n1)"
 log1="$OUT/stage1-parity.log"
 if (($(box 110) < 20)); then not_run 1 "budget spent"; else
   s=0
+  end=$(($(date +%s) + $(box 110)))
   for exe in bin/cuda_*; do
-    t=$(box 110); ((t < 5)) && { echo "# budget spent before $exe" >>"$log1"; s=124; break; }
+    t=$(until_ "$end" 110); ((t < 5)) && { echo "# budget spent before $exe" >>"$log1"; s=124; break; }
     boxed "$t" "$log1" "$exe" --test-threads=1 || s=$?
   done
   verdict 1 $s "$log1"
@@ -129,10 +132,12 @@ san="$(command -v compute-sanitizer || true)"
 if [[ -z "$san" ]]; then not_run 4 "compute-sanitizer not found (PATH, \$CUDA_HOME/bin, /usr/local/cuda*/bin)"
 elif (($(box 80) < 20)); then not_run 4 "budget spent"; else
   s=0
+  end=$(($(date +%s) + $(box 80)))
   for tool in memcheck racecheck; do
     for exe in bin/cuda_parity bin/cuda_parity_bn_act bin/cuda_parity_loss bin/cuda_parity_optim; do
       [[ -x "$exe" ]] || { echo "# missing $exe" >>"$log4"; s=1; continue; }
-      t=$(box $((tool == memcheck ? 50 : 30))); ((t < 5)) && { s=124; break 2; }
+      t=$(until_ "$end" $([[ $tool == memcheck ]] && echo 40 || echo 25))
+      ((t < 5)) && { echo "# budget spent before $tool $exe" >>"$log4"; s=124; break 2; }
       boxed "$t" "$log4" "$san" --tool "$tool" --error-exitcode 99 "$exe" --test-threads=1 || s=$?
     done
   done
@@ -141,18 +146,19 @@ elif (($(box 80) < 20)); then not_run 4 "budget spent"; else
 fi
 
 # ---- stage 5: torch.compile.
-torch_stage 5 compile 60 "$OUT/stage5-torch-compile.log"
+torch_stage 5 compile 90 "$OUT/stage5-torch-compile.log"
 
 # ---- stage 6: r152_3x_sk1 at an effective batch of 4096.
 log6="$OUT/stage6-r152.log"
-if (($(box 60) < 25)); then not_run 6 "budget spent"; else
+if (($(box 70) < 25)); then not_run 6 "budget spent"; else
+  end=$(($(date +%s) + $(box 70)))
   big=(bench --device cuda --model r152_3x_sk1 --image-size 224 --recompute --precision bf16)
   # The plan for 4096 images (it stops before the first step when they do not fit at once).
-  boxed "$(box 25)" "$log6" "$simclr" "${big[@]}" --batch-size 4096 --steps 1 --warmup 0
+  boxed "$(until_ "$end" 25)" "$log6" "$simclr" "${big[@]}" --batch-size 4096 --steps 1 --warmup 0
   fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (rows of views).*/\1/p' "$log6" | head -n1)"
   rows=$(( ${fits:-128} * 9 / 10 / 32 * 32 )); ((rows < 32)) && rows=32
   echo "# micro-batch: the plan says ${fits:-nothing} rows fit; profiling one step of $rows rows" >>"$log6"
-  boxed "$(box 60)" "$log6" "$simclr" "${big[@]}" --batch-size $((rows / 2)) --warmup 1 --steps 1 --profile
+  boxed "$(until_ "$end" 60)" "$log6" "$simclr" "${big[@]}" --batch-size $((rows / 2)) --warmup 1 --steps 1 --profile
   s=$?
   [[ -z "$fits" ]] && { echo "# the plan printed no micro-batch" >>"$log6"; s=1; }
   verdict 6 $s "$log6"
