@@ -14,6 +14,8 @@ use std::process::Command;
 #[path = "build/kernel_signatures.rs"]
 #[allow(dead_code)]
 mod kernel_signatures;
+#[path = "build/soname_stubs.rs"]
+mod soname_stubs;
 #[path = "build/typed_launch.rs"]
 #[allow(dead_code)]
 mod typed_launch;
@@ -22,6 +24,10 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     if std::env::var_os("CARGO_FEATURE_CUDA").is_none() {
         return;
+    }
+    println!("cargo:rerun-if-changed=build");
+    if let Some(out) = std::env::var_os("OUT_DIR") {
+        soname_stubs::build(Path::new(&out));
     }
     if let Err(e) = build_kernels() {
         // A panic in a build script prints its message as the build error.

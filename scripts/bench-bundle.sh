@@ -38,12 +38,10 @@ cat >"$DEST/run-bench.sh" <<'RUN'
 # Our CUDA benches and the PyTorch baselines on this GPU, then the table (see table.py --help).
 set -uo pipefail
 cd "$(dirname "$0")"
-# CUDA libraries from the PyTorch python packages (cuDNN, cuBLAS, runtime, NVRTC).
-for mod in nvidia.cudnn nvidia.cublas nvidia.cuda_runtime nvidia.cuda_nvrtc; do
-  dir="$(python3 -c "import $mod as m; print(list(m.__path__)[0])" 2>/dev/null)" || continue
-  [[ -d "$dir/lib" ]] && LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-done
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+# Every nvidia/*/lib of PyTorch's Python (libpaths.sh, copied by build-gpu-bundle.sh); a bench
+# without its GPU group exits non-zero.
+source ./libpaths.sh
+export SIMCLR_REQUIRE_GPU=1
 export PYTHONUNBUFFERED=1
 out="${OUT:-$PWD/results}"
 mkdir -p "$out"

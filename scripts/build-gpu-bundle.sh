@@ -7,6 +7,7 @@
 #   bash gpu-bundle/run.sh '' cuda_parity  # only executables whose name contains cuda_parity
 #   bash gpu-bundle/run-bench.sh           # benches + PyTorch baselines -> table (bench/table.py)
 #   bash gpu-bundle/validate.sh STAGE       # one stage of the GPU validation, logs into $OUT
+#   bash gpu-bundle/validate.sh first-contact  # every check in 8 minutes (first-contact.sh)
 # Argument: what to pack, `all` (default), `tests` or `bench` (a smaller bundle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,8 @@ json="$(mktemp)"
 trap 'rm -f "$json"' EXIT
 rm -rf "$OUT"
 mkdir -p "$OUT"
+# Library folders for every script of the bundle (sourced, no cd line: no unpack hook).
+cp scripts/gpu-libpaths.sh "$OUT/libpaths.sh"
 if [[ "$WHAT" != bench ]]; then
 cargo test --features cuda --no-run --tests --message-format=json >"$json"
 mkdir -p "$OUT/bin"
@@ -63,12 +66,10 @@ cd "$(dirname "$0")"
 mode="${1:-}"; filter="${2:-}"
 shift $(( $# > 2 ? 2 : $# ))
 [[ "${1:-}" == "--" ]] && shift
-# CUDA libraries from the PyTorch python packages (cuDNN, cuBLAS, runtime, NVRTC, NCCL).
-for mod in nvidia.cudnn nvidia.cublas nvidia.cuda_runtime nvidia.cuda_nvrtc nvidia.nccl; do
-  dir="$(python3 -c "import $mod as m; print(list(m.__path__)[0])" 2>/dev/null)" || continue
-  [[ -d "$dir/lib" ]] && LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-done
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+# Every nvidia/*/lib of PyTorch's Python (libpaths.sh); a GPU test that cannot open the
+# device fails instead of printing `skipped:`.
+source ./libpaths.sh
+export SIMCLR_REQUIRE_GPU=1
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 wrap=()
 if [[ "$mode" == "memcheck" ]]; then
@@ -100,7 +101,8 @@ if [[ "$WHAT" == all ]]; then
   cp target/release/simclr "$OUT/bin-tools/simclr"
   strip "$OUT/bin-tools/simclr"
   cp scripts/gpu-validate.sh "$OUT/validate.sh"
-  chmod +x "$OUT/validate.sh"
+  cp scripts/gpu-first-contact.sh "$OUT/first-contact.sh"
+  chmod +x "$OUT/validate.sh" "$OUT/first-contact.sh"
 fi
 
 # Executables compress about 3x; the scripts unpack them on first use (Python's lzma, since
@@ -120,7 +122,7 @@ UNPACK
   python3 - "$OUT" <<'PY'
 import glob, sys
 for path in glob.glob(sys.argv[1] + "/*.sh"):
-    if path.endswith("/unpack.sh"):
+    if path.endswith("/unpack.sh") or path.endswith("/libpaths.sh"):
         continue
     lines = open(path).read().split("\n")
     for i, line in enumerate(lines):

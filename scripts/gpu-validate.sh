@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One stage of the GPU validation, run from the bundle (scripts/build-gpu-bundle.sh) on the GPU
 # machine; every stage fits in one 10-minute device command and writes its log into $OUT:
+#   first-contact  every check below in 8 minutes, stopping at once if the GPU cannot be used
 #   tests      every bundled GPU test (parity with the CPU reference)
 #   memcheck   the parity suites under compute-sanitizer
 #   r50        pretraining step of r50_1x_sk1, batch 256, 224 px, bf16, with --profile
@@ -10,13 +11,13 @@ set -uo pipefail
 cd "$(dirname "$0")"
 OUT="${OUT:-$PWD/out}"
 mkdir -p "$OUT"
-for mod in nvidia.cudnn nvidia.cublas nvidia.cuda_runtime nvidia.cuda_nvrtc nvidia.nccl; do
-  dir="$(python3 -c "import $mod as m; print(list(m.__path__)[0])" 2>/dev/null)" || continue
-  [[ -d "$dir/lib" ]] && LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-done
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+# One command for a first contact (8 minutes, every stage; see first-contact.sh).
+[[ "${1:-}" == first-contact ]] && exec bash ./first-contact.sh
+# Every nvidia/*/lib (nvidia/cu13/lib included) of PyTorch's Python; a skipped GPU test fails.
+source ./libpaths.sh
+export SIMCLR_REQUIRE_GPU=1
 simclr=bin-tools/simclr
-stage="${1:?usage: validate.sh tests|memcheck|r50|r152|train}"
+stage="${1:?usage: validate.sh first-contact|tests|memcheck|r50|r152|train}"
 log="$OUT/$stage.log"
 {
   echo "# $(date -u +%FT%TZ) stage $stage"

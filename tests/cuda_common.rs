@@ -7,14 +7,18 @@ use simclr::{DType, Device, Rng, Tensor};
 
 pub const DTYPES: [DType; 2] = [DType::F32, DType::BF16];
 
-/// The GPU, or None after printing why the test is skipped.
+/// The GPU, or None after printing why the test is skipped. With `SIMCLR_REQUIRE_GPU=1` (every
+/// validation script sets it) a missing GPU fails the test instead: a skip must never pass there.
 pub fn gpu() -> Option<Device> {
     if simclr::cuda_available() {
-        Some(Device::Cuda(0))
-    } else {
-        println!("skipped: {}", simclr::cuda_unavailable_reason());
-        None
+        return Some(Device::Cuda(0));
     }
+    let why = simclr::cuda_unavailable_reason();
+    if std::env::var("SIMCLR_REQUIRE_GPU").as_deref() == Ok("1") {
+        panic!("SIMCLR_REQUIRE_GPU=1 but the GPU cannot be opened: {why}");
+    }
+    println!("skipped: {why}");
+    None
 }
 
 /// Random CPU tensor of `dtype` (normal, scaled, shifted).

@@ -29,11 +29,19 @@ pub fn criterion() -> Criterion {
 }
 
 /// The devices a kernel's groups run on: the CPU, and the first GPU where this build and machine
-/// have one (otherwise one line says the CUDA group is skipped).
+/// have one (otherwise one line says the CUDA group is skipped, or, with `SIMCLR_REQUIRE_GPU=1`,
+/// the bench exits with status 1).
 pub fn devices(kernel: &str) -> Vec<Device> {
     let mut out = vec![Device::Cpu];
     if simclr::cuda_available() {
         out.push(Device::Cuda(0));
+    } else if std::env::var("SIMCLR_REQUIRE_GPU").as_deref() == Ok("1") {
+        // A validation run: a bench that silently drops its GPU group must not look passed.
+        eprintln!(
+            "{kernel}-cuda: SIMCLR_REQUIRE_GPU=1 but no usable GPU: {}",
+            simclr::cuda_unavailable_reason()
+        );
+        std::process::exit(1);
     } else {
         println!(
             "{kernel}-cuda: skipped: no CUDA device ({})",

@@ -1,4 +1,5 @@
-//! `simclr info --model NAME [--image-size N]`: architecture summary from shapes alone.
+//! `simclr info --model NAME [--image-size N]`: architecture summary from shapes alone;
+//! `simclr info --device cuda`: the CUDA library and device report (device_report.rs).
 
 use crate::nn::{ProjectionHead, ResNet, ResNetConfig};
 use crate::params::ParamStore;
@@ -26,9 +27,16 @@ pub struct InfoArgs {
     /// describes, or else the encoder of --model), with their shapes, all finite.
     #[arg(long)]
     pub checkpoint: Option<std::path::PathBuf>,
+    /// Instead of a model summary, report this device: for `cuda`, every CUDA library's path
+    /// and version (or the paths tried) and the GPU; exits non-zero when it cannot be used.
+    #[arg(long)]
+    pub device: Option<String>,
 }
 
 pub fn run(a: &InfoArgs) -> Result<()> {
+    if let Some(d) = &a.device {
+        return super::device_report::run(d);
+    }
     let mut a = a.clone();
     if let Some(path) = a.checkpoint.clone() {
         check_checkpoint(&mut a, &path)?;

@@ -1,6 +1,7 @@
 //! Command-line interface of the `simclr` binary: argument definitions and dispatch.
 
 mod bench;
+mod device_report;
 mod info;
 mod train_args;
 

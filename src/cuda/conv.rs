@@ -1,9 +1,11 @@
 //! Convolutions through cuDNN: NHWC activations, KRSC filters (cuDNN's NHWC filter format),
 //! f32 or bf16 data with fp32 accumulation, any stride, padding, dilation and groups.
 //! Each (direction, dtype, geometry) gets its algorithm from cuDNN's measured search
-//! (cudnnFind*AlgorithmEx) on first use, cached; workspaces come from the pool allocator.
+//! (cudnnFind*AlgorithmEx) on first use, chosen and kept on disk by conv_algo.rs (deterministic,
+//! direct-sum algorithms for f32), cached here; workspaces come from the pool allocator.
 
 use super::alloc::DeviceBuffer;
+use super::conv_algo::DiskChoices;
 use super::device::Gpu;
 use super::driver::cudnn::{self as dnn, *};
 use super::error::{cuda_err, CudaCall};
@@ -24,6 +26,7 @@ pub struct Dnn {
     fwd: HashMap<Key, (cudnnConvolutionFwdAlgo_t, usize)>,
     bwd_data: HashMap<Key, (cudnnConvolutionBwdDataAlgo_t, usize)>,
     bwd_filter: HashMap<Key, (cudnnConvolutionBwdFilterAlgo_t, usize)>,
+    disk: DiskChoices,
 }
 
 // The handle is used only under the device's mutex.
@@ -38,6 +41,7 @@ impl Dnn {
             fwd: HashMap::new(),
             bwd_data: HashMap::new(),
             bwd_filter: HashMap::new(),
+            disk: DiskChoices::new(gpu.ctx.name().call("cuDeviceGetName")?, dnn::version()),
         })
     }
 }
@@ -155,17 +159,6 @@ fn find_workspace(gpu: &Arc<Gpu>) -> (Option<DeviceBuffer>, usize) {
     }
 }
 
-/// The fastest successful result of a search (results come sorted by time).
-macro_rules! pick {
-    ($perf:expr, $count:expr, $call:expr) => {{
-        $perf[..$count as usize]
-            .iter()
-            .find(|p| p.status == cudnnStatus_t::CUDNN_STATUS_SUCCESS)
-            .map(|p| (p.algo, p.memory))
-            .ok_or_else(|| cuda_err(format!("{}: no algorithm succeeded", $call)))
-    }};
-}
-
 const ALPHA: f32 = 1.0;
 const BETA: f32 = 0.0;
 fn cp(t: &Tensor) -> Result<*const c_void> {
@@ -191,29 +184,34 @@ pub fn forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
         let (algo, ws) = match dnn.fwd.get(&k) {
             Some(&c) => c,
             None => {
-                let (buf, size) = find_workspace(&gpu);
-                let wsp = buf
-                    .as_ref()
-                    .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                let mut perf = [std::mem::zeroed::<cudnnConvolutionFwdAlgoPerf_t>(); 8];
-                let mut count = 0;
-                dnn::find_convolution_forward_algorithm_ex(
-                    dnn.handle,
-                    d.x,
-                    cp(x)?,
-                    d.w,
-                    cp(w)?,
-                    d.conv,
-                    d.y,
-                    mp(&y)?,
-                    8,
-                    &mut count,
-                    perf.as_mut_ptr(),
-                    wsp,
-                    size,
-                )
-                .call("cudnnFindConvolutionForwardAlgorithmEx")?;
-                let c = pick!(perf, count, "cudnnFindConvolutionForwardAlgorithmEx")?;
+                let handle = dnn.handle;
+                let c =
+                    dnn.disk
+                        .choose::<cudnnConvolutionFwdAlgoPerf_t>(x.dtype(), &k.1, || {
+                            let (buf, size) = find_workspace(&gpu);
+                            let wsp = buf
+                                .as_ref()
+                                .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
+                            let mut perf = [std::mem::zeroed::<cudnnConvolutionFwdAlgoPerf_t>(); 8];
+                            let mut count = 0;
+                            dnn::find_convolution_forward_algorithm_ex(
+                                handle,
+                                d.x,
+                                cp(x)?,
+                                d.w,
+                                cp(w)?,
+                                d.conv,
+                                d.y,
+                                mp(&y)?,
+                                8,
+                                &mut count,
+                                perf.as_mut_ptr(),
+                                wsp,
+                                size,
+                            )
+                            .call("cudnnFindConvolutionForwardAlgorithmEx")?;
+                            Ok(perf[..count.clamp(0, 8) as usize].to_vec())
+                        })?;
                 dnn.fwd.insert(k, c);
                 c
             }
@@ -249,29 +247,36 @@ pub fn backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
         let (algo, ws) = match dnn.bwd_data.get(&k) {
             Some(&c) => c,
             None => {
-                let (buf, size) = find_workspace(&gpu);
-                let wsp = buf
-                    .as_ref()
-                    .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                let mut perf = [std::mem::zeroed::<cudnnConvolutionBwdDataAlgoPerf_t>(); 8];
-                let mut count = 0;
-                dnn::find_convolution_backward_data_algorithm_ex(
-                    dnn.handle,
-                    d.w,
-                    cp(w)?,
-                    d.y,
-                    cp(dy)?,
-                    d.conv,
-                    d.x,
-                    mp(&dx)?,
-                    8,
-                    &mut count,
-                    perf.as_mut_ptr(),
-                    wsp,
-                    size,
-                )
-                .call("cudnnFindConvolutionBackwardDataAlgorithmEx")?;
-                let c = pick!(perf, count, "cudnnFindConvolutionBackwardDataAlgorithmEx")?;
+                let handle = dnn.handle;
+                let c = dnn.disk.choose::<cudnnConvolutionBwdDataAlgoPerf_t>(
+                    dy.dtype(),
+                    &k.1,
+                    || {
+                        let (buf, size) = find_workspace(&gpu);
+                        let wsp = buf
+                            .as_ref()
+                            .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
+                        let mut perf = [std::mem::zeroed::<cudnnConvolutionBwdDataAlgoPerf_t>(); 8];
+                        let mut count = 0;
+                        dnn::find_convolution_backward_data_algorithm_ex(
+                            handle,
+                            d.w,
+                            cp(w)?,
+                            d.y,
+                            cp(dy)?,
+                            d.conv,
+                            d.x,
+                            mp(&dx)?,
+                            8,
+                            &mut count,
+                            perf.as_mut_ptr(),
+                            wsp,
+                            size,
+                        )
+                        .call("cudnnFindConvolutionBackwardDataAlgorithmEx")?;
+                        Ok(perf[..count.clamp(0, 8) as usize].to_vec())
+                    },
+                )?;
                 dnn.bwd_data.insert(k, c);
                 c
             }
@@ -307,29 +312,37 @@ pub fn backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> 
         let (algo, ws) = match dnn.bwd_filter.get(&k) {
             Some(&c) => c,
             None => {
-                let (buf, size) = find_workspace(&gpu);
-                let wsp = buf
-                    .as_ref()
-                    .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                let mut perf = [std::mem::zeroed::<cudnnConvolutionBwdFilterAlgoPerf_t>(); 8];
-                let mut count = 0;
-                dnn::find_convolution_backward_filter_algorithm_ex(
-                    dnn.handle,
-                    d.x,
-                    cp(x)?,
-                    d.y,
-                    cp(dy)?,
-                    d.conv,
-                    d.w,
-                    mp(&dw)?,
-                    8,
-                    &mut count,
-                    perf.as_mut_ptr(),
-                    wsp,
-                    size,
-                )
-                .call("cudnnFindConvolutionBackwardFilterAlgorithmEx")?;
-                let c = pick!(perf, count, "cudnnFindConvolutionBackwardFilterAlgorithmEx")?;
+                let handle = dnn.handle;
+                let c = dnn.disk.choose::<cudnnConvolutionBwdFilterAlgoPerf_t>(
+                    x.dtype(),
+                    &k.1,
+                    || {
+                        let (buf, size) = find_workspace(&gpu);
+                        let wsp = buf
+                            .as_ref()
+                            .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
+                        let mut perf =
+                            [std::mem::zeroed::<cudnnConvolutionBwdFilterAlgoPerf_t>(); 8];
+                        let mut count = 0;
+                        dnn::find_convolution_backward_filter_algorithm_ex(
+                            handle,
+                            d.x,
+                            cp(x)?,
+                            d.y,
+                            cp(dy)?,
+                            d.conv,
+                            d.w,
+                            mp(&dw)?,
+                            8,
+                            &mut count,
+                            perf.as_mut_ptr(),
+                            wsp,
+                            size,
+                        )
+                        .call("cudnnFindConvolutionBackwardFilterAlgorithmEx")?;
+                        Ok(perf[..count.clamp(0, 8) as usize].to_vec())
+                    },
+                )?;
                 dnn.bwd_filter.insert(k, c);
                 c
             }

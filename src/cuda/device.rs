@@ -100,8 +100,13 @@ fn probe() -> &'static std::result::Result<usize, String> {
 
 fn probe_uncached() -> std::result::Result<usize, String> {
     let mode = driver::mode_or_reason().clone()?;
-    let hint = "(set LD_LIBRARY_PATH to the folder that holds it, e.g. a PyTorch install's \
-                nvidia/*/lib)";
+    if mode == driver::Mode::Real {
+        // Before cudarc's first dlopen: PyTorch's libraries by absolute path (see libraries.rs).
+        driver::libraries::preload();
+    }
+    let hint = "(looked in $SIMCLR_CUDA_LIBS, python3's site-packages nvidia/*/lib, \
+                $CUDA_HOME/lib64 and the system's search; `simclr info --device cuda` lists \
+                every path tried)";
     if !cu::is_present() {
         return Err(
             "could not load the CUDA driver library libcuda.so (no NVIDIA driver on this machine?)"

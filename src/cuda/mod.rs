@@ -7,11 +7,13 @@
 //! activations, convolutions and GEMMs in bf16 with fp32 accumulation; batch-norm statistics
 //! and parameter gradients (mean, invstd, var, dgamma, dbeta) are always f32.
 
+pub mod algo_cache;
 mod alloc;
 pub mod blas;
 pub mod bn;
 pub mod bn_act;
 pub mod conv;
+mod conv_algo;
 mod device;
 pub mod dims;
 pub mod distill;
@@ -25,6 +27,7 @@ mod module;
 pub mod ntxent;
 pub mod ops;
 pub mod optim;
+pub mod report;
 mod storage;
 
 pub use device::{device_count, gpu, is_available, unavailable_reason, Gpu};

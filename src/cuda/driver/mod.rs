@@ -14,6 +14,8 @@ pub mod counters;
 pub mod cu;
 pub mod cublas;
 pub mod cudnn;
+pub mod libraries;
+pub mod loaded;
 pub mod nccl;
 
 pub use counters::{counters, Counters};

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# First contact with a GPU: one command, `bash gpu-bundle/validate.sh first-contact`, that checks
+# the CUDA backend in at most 8 minutes (FIRST_CONTACT_BUDGET seconds, default 480) and cannot
+# pass by skipping. Copied into the bundle as first-contact.sh by scripts/build-gpu-bundle.sh.
+#
+# Stages, each under `timeout`; a stage that would not fit in what is left of the budget is
+# marked "not run (budget spent)", which fails the run:
+#   0 (30 s)  library report (`simclr info --device cuda`) and one tiny training step on the
+#             GPU; if this fails, stop at once with the diagnostics (exit 1)
+#   1         every GPU parity suite (bin/cuda_*), SIMCLR_REQUIRE_GPU=1
+#   2         ours: r50_1x_sk1 pretraining step, 256 images (512 views), 224 px, bf16, --profile
+#   3         PyTorch eager (AMP bf16, channels_last, cudnn.benchmark) on the same step
+#   4         compute-sanitizer memcheck and racecheck over the suites of our own kernels
+#   5         torch.compile on the same step
+#   6         r152_3x_sk1: memory plan at effective batch 4096, then one profiled micro-batch
+#             step (the convolutions' share of the bf16 rate)
+# Output: at most 8 files in $OUT (default ./first-contact-out): summary.txt (every figure and
+# PASS/FAIL per stage) and one log per stage group. Any `skipped:` in a GPU test's output is a
+# failure. Exit status 0 only when every stage passed.
+set -uo pipefail
+cd "$(dirname "$0")"
+source ./libpaths.sh
+export SIMCLR_REQUIRE_GPU=1 PYTHONUNBUFFERED=1
+OUT="${OUT:-$PWD/first-contact-out}"
+mkdir -p "$OUT"
+BUDGET="${FIRST_CONTACT_BUDGET:-480}"
+START=$(date +%s)
+SUMMARY="$OUT/summary.txt"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+simclr=bin-tools/simclr
+failed=0
+
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+say() { echo "$*" | tee -a "$SUMMARY"; }
+# Seconds a stage may use: its own box, cut to what is left (5 s kept for the summary).
+# Never below 1: `timeout 0` would mean no limit at all.
+box() { local l=$(($(left) - 5)); l=$(($1 < l ? $1 : l)); echo $((l < 1 ? 1 : l)); }
+# Seconds until the epoch deadline $1, at most $2 (a stage's share for one executable).
+until_() { local r=$(($1 - $(date +%s))); echo $((r < $2 ? r : $2)); }
+# Runs a command with a time box, appending to a log; returns its status (124: timed out).
+boxed() {
+  local secs="$1" log="$2"; shift 2
+  echo "# $(date -u +%T) [timeout ${secs}s] $*" >>"$log"
+  timeout --kill-after=5 "$secs" "$@" >>"$log" 2>&1
+}
+verdict() { # stage name, status, log
+  local s="$2" what="PASS"
+  if ((s == 124 || s == 137)); then what="FAIL (timed out)"
+  elif ((s != 0)); then what="FAIL (exit $s)"; fi
+  if ((s == 0)) && grep -q "skipped:" "$3"; then what="FAIL (a GPU test printed skipped:)"; s=1; fi
+  ((s != 0)) && failed=1
+  say "stage $1: $what  [$(($(date +%s) - START)) s elapsed]"
+  return $s
+}
+not_run() { say "stage $1: FAIL (not run: $2)"; failed=1; }
+figure() { say "  $1: ${2:-not found in the log}"; }
+
+: >"$SUMMARY"
+say "# first contact $(date -u +%FT%TZ), budget ${BUDGET}s, logs in $OUT"
+if command -v nvidia-smi >/dev/null; then
+  say "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | head -n1)"
+else
+  say "gpu: nvidia-smi not found"
+fi
+say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+
+# ---- stage 0: the library report and one tiny step; nothing else runs without them.
+log0="$OUT/stage0-contact.log"
+boxed "$(box 14)" "$log0" "$simclr" info --device cuda; s=$?
+if ((s == 0)); then
+  boxed "$(box 16)" "$log0" "$simclr" bench --device cuda --model r18_0.25x_sk1 --batch-size 4 \
+    --image-size 32 --precision bf16 --warmup 0 --steps 1 --no-plan; s=$?
+fi
+cat "$log0"
+if ! verdict 0 $s "$log0"; then
+  { echo "--- $log0"; cat "$log0"; echo "---"; } >>"$SUMMARY"
+  say "stage 0 failed: the CUDA backend cannot run here; see the report above ($log0)."
+  say "stages 1-6: not run (stage 0 failed)"
+  exit 1
+fi
+figure "tiny step" "$(grep -o 'median [0-9.]* ms/step' "$log0" | head -n1)"
+
+# ---- stage 1: every GPU parity suite.
+log1="$OUT/stage1-parity.log"
+if (($(box 110) < 20)); then not_run 1 "budget spent"; else
+  s=0
+  end=$(($(date +%s) + $(box 110)))
+  for exe in bin/cuda_*; do
+    t=$(until_ "$end" 110); ((t < 5)) && { echo "# budget spent before $exe" >>"$log1"; s=124; break; }
+    boxed "$t" "$log1" "$exe" --test-threads=1 || s=$?
+  done
+  verdict 1 $s "$log1"
+  figure "tests" "$(grep -E '^test result:' "$log1" | awk '{p+=$4; f+=$6} END {print p+0 " ok, " f+0 " failed"}')"
+fi
+
+# ---- stage 2: ours on the r50 step.
+log2="$OUT/stage2-ours-r50.log"
+if (($(box 75) < 30)); then not_run 2 "budget spent"; else
+  boxed "$(box 75)" "$log2" "$simclr" bench --device cuda --model r50_1x_sk1 --batch-size 256 \
+    --image-size 224 --precision bf16 --warmup 2 --steps 5 --profile
+  verdict 2 $? "$log2"
+  figure "ours step" "$(grep -o 'median [0-9.]* ms/step ([0-9.]* images/s)' "$log2")"
+  figure "ours peak memory" "$(grep '^peak memory' "$log2")"
+  figure "ours convolutions" "$(grep '^convolutions:' "$log2")"
+  figure "ours encoder rate" "$(grep '^encoder FLOP rate' "$log2")"
+fi
+
+# The same step for PyTorch (bench/pytorch/kernels.py reads our case records).
+case_file="$TMP/r50-step.jsonl"
+echo '{"group": "step-cuda", "param": "r50_1x_sk1 224px 256x2", "device": "cuda", "dtype": "bf16", "spec": {"kernel": "step", "model": "r50_1x_sk1", "image_size": 224, "images": 256, "views": 2, "tau": 0.1, "lr": 0.3, "proj_layers": 3, "proj_dim": 128}}' >"$case_file"
+torch_stage() { # stage, mode, box, log
+  if (($(box "$3") < 20)); then not_run "$1" "budget spent"; return; fi
+  boxed "$(box "$3")" "$4" "${SIMCLR_PYTHON:-python3}" pytorch/kernels.py --cases "$case_file" \
+    --modes "$2" --device cuda --out "$TMP/torch-$2.json" --reps 3 --warmup 3 --min-time 0.3
+  local s=$?
+  # kernels.py records a failed case and goes on: its error line makes the stage fail.
+  ((s == 0)) && grep -q "\[$2\]: [A-Za-z]*Error" "$4" && s=1
+  verdict "$1" $s "$4"
+  figure "PyTorch $2 step" "$(grep -o "\[$2\]: [0-9.]* ms" "$4")"
+}
+
+# ---- stage 3: PyTorch eager.
+torch_stage 3 eager 60 "$OUT/stage3-torch-eager.log"
+
+# ---- stage 4: compute-sanitizer over the suites of our own kernels (not the cuDNN-heavy
+# model suites: cuda_parity_model, cuda_parity_nn).
+log4="$OUT/stage4-sanitizer.log"
+san="$(command -v compute-sanitizer || true)"
+[[ -z "$san" && -n "${CUDA_HOME:-}" && -x "$CUDA_HOME/bin/compute-sanitizer" ]] && san="$CUDA_HOME/bin/compute-sanitizer"
+[[ -z "$san" ]] && san="$(ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n1)"
+if [[ -z "$san" ]]; then not_run 4 "compute-sanitizer not found (PATH, \$CUDA_HOME/bin, /usr/local/cuda*/bin)"
+elif (($(box 80) < 20)); then not_run 4 "budget spent"; else
+  s=0
+  end=$(($(date +%s) + $(box 80)))
+  for tool in memcheck racecheck; do
+    for exe in bin/cuda_parity bin/cuda_parity_bn_act bin/cuda_parity_loss bin/cuda_parity_optim; do
+      [[ -x "$exe" ]] || { echo "# missing $exe" >>"$log4"; s=1; continue; }
+      t=$(until_ "$end" $([[ $tool == memcheck ]] && echo 40 || echo 25))
+      ((t < 5)) && { echo "# budget spent before $tool $exe" >>"$log4"; s=124; break 2; }
+      boxed "$t" "$log4" "$san" --tool "$tool" --error-exitcode 99 "$exe" --test-threads=1 || s=$?
+    done
+  done
+  verdict 4 $s "$log4"
+  figure "sanitizer errors" "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log4" | sort | uniq -c | tr '\n' ';')"
+fi
+
+# ---- stage 5: torch.compile.
+torch_stage 5 compile 90 "$OUT/stage5-torch-compile.log"
+
+# ---- stage 6: r152_3x_sk1 at an effective batch of 4096.
+log6="$OUT/stage6-r152.log"
+if (($(box 70) < 25)); then not_run 6 "budget spent"; else
+  end=$(($(date +%s) + $(box 70)))
+  big=(bench --device cuda --model r152_3x_sk1 --image-size 224 --recompute --precision bf16)
+  # The plan for 4096 images (it stops before the first step when they do not fit at once).
+  boxed "$(until_ "$end" 25)" "$log6" "$simclr" "${big[@]}" --batch-size 4096 --steps 1 --warmup 0
+  fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (rows of views).*/\1/p' "$log6" | head -n1)"
+  rows=$(( ${fits:-128} * 9 / 10 / 32 * 32 )); ((rows < 32)) && rows=32
+  echo "# micro-batch: the plan says ${fits:-nothing} rows fit; profiling one step of $rows rows" >>"$log6"
+  boxed "$(until_ "$end" 60)" "$log6" "$simclr" "${big[@]}" --batch-size $((rows / 2)) --warmup 1 --steps 1 --profile
+  s=$?
+  [[ -z "$fits" ]] && { echo "# the plan printed no micro-batch" >>"$log6"; s=1; }
+  verdict 6 $s "$log6"
+  figure "r152 plan" "$(grep -m1 -E 'memory plan|does not fit|--micro-batch' "$log6")"
+  figure "r152 micro-batch step" "$(grep -o 'median [0-9.]* ms/step ([0-9.]* images/s)' "$log6")"
+  figure "r152 convolutions" "$(grep '^convolutions:' "$log6")"
+fi
+
+say "total: $(($(date +%s) - START)) s of ${BUDGET} s; $( ((failed)) && echo "FAILED" || echo "every stage PASS")"
+exit $failed

@@ -1,0 +1,269 @@
+//! cuDNN's algorithm choices kept on disk, so the measured search (cudnnFind*AlgorithmEx, which
+//! runs every algorithm) happens once per GPU model, cuDNN version, direction, dtype and shape,
+//! not once per process and probe size.
+//!
+//! One JSON file, `cudnn-algos.json`, in `$SIMCLR_CACHE_DIR`, else `$XDG_CACHE_HOME/simclr`,
+//! else `~/.cache/simclr`: `{"format": 1, "entries": {key: {"algo": n, "workspace": bytes}}}`.
+//! A key is `direction|gpu name|cudnn version|dtype|geometry` ([`key`]); `algo` is the cuDNN
+//! enum's value for that direction. Writes merge with what another process wrote meanwhile and
+//! replace the file atomically (temporary file in the same folder, then rename). A file that
+//! cannot be read or parsed is ignored with one warning (and overwritten by the next write);
+//! the cache never makes a convolution fail.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const FORMAT: u32 = 1;
+const FILE: &str = "cudnn-algos.json";
+
+/// One cached choice: the algorithm (the cuDNN enum's value) and its workspace in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    pub algo: u32,
+    pub workspace: usize,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct OnDisk {
+    format: u32,
+    entries: BTreeMap<String, Choice>,
+}
+
+/// The cache of one process; `path` None when no folder could be determined (memory only).
+#[derive(Debug, Default)]
+pub struct AlgoCache {
+    path: Option<PathBuf>,
+    entries: BTreeMap<String, Choice>,
+}
+
+/// The key of one convolution: direction (`fwd`, `bwd_data`, `bwd_filter`), the GPU's name,
+/// cuDNN's version number, the dtype's name, and the geometry numbers.
+pub fn key(direction: &str, gpu: &str, cudnn: usize, dtype: &str, geometry: &[usize]) -> String {
+    let g: Vec<String> = geometry.iter().map(|v| v.to_string()).collect();
+    format!("{direction}|{gpu}|cudnn {cudnn}|{dtype}|{}", g.join(","))
+}
+
+/// The cache folder: `$SIMCLR_CACHE_DIR`, `$XDG_CACHE_HOME/simclr`, `$HOME/.cache/simclr`.
+pub fn default_dir() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("SIMCLR_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("simclr")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("simclr")))
+}
+
+impl AlgoCache {
+    /// The cache in the default folder ([`default_dir`]).
+    pub fn open_default() -> Self {
+        match default_dir() {
+            Some(d) => Self::open(d.join(FILE)),
+            None => AlgoCache::default(),
+        }
+    }
+
+    /// The cache backed by `path` (which need not exist yet).
+    pub fn open(path: PathBuf) -> Self {
+        let entries = read(&path).unwrap_or_else(|e| {
+            eprintln!("warning: ignoring the cuDNN algorithm cache: {e}");
+            BTreeMap::new()
+        });
+        AlgoCache {
+            path: Some(path),
+            entries,
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, key: &str) -> Option<Choice> {
+        self.entries.get(key).copied()
+    }
+
+    /// Records a choice and writes the file (merged with its current content). A failed write
+    /// is returned for the caller to warn about; the choice stays in memory either way.
+    pub fn insert(&mut self, key: String, choice: Choice) -> Result<(), String> {
+        self.entries.insert(key, choice);
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        // Another process may have added entries since we read: keep theirs and ours.
+        if let Ok(theirs) = read(path) {
+            for (k, v) in theirs {
+                self.entries.entry(k).or_insert(v);
+            }
+        }
+        write_atomic(path, &self.entries)
+    }
+}
+
+/// The entries of `path`; an absent file is empty, an unreadable or malformed one an error.
+fn read(path: &Path) -> Result<BTreeMap<String, Choice>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let d: OnDisk = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a cache file ({e})", path.display()))?;
+    if d.format != FORMAT {
+        return Err(format!(
+            "{} has format {}, this build reads format {FORMAT}",
+            path.display(),
+            d.format
+        ));
+    }
+    Ok(d.entries)
+}
+
+fn write_atomic(path: &Path, entries: &BTreeMap<String, Choice>) -> Result<(), String> {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{FILE}.{}.{}.tmp",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let d = OnDisk {
+        format: FORMAT,
+        entries: entries.clone(),
+    };
+    let text = serde_json::to_string_pretty(&d).map_err(|e| e.to_string())?;
+    std::fs::write(&tmp, text).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("renaming {} to {}: {e}", tmp.display(), path.display())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(dtype: &str, n: usize) -> String {
+        key(
+            "fwd",
+            "NVIDIA H200",
+            91000,
+            dtype,
+            &[n, 56, 56, 64, 64, 3, 3],
+        )
+    }
+
+    #[test]
+    fn round_trip_across_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join(FILE);
+        let mut a = AlgoCache::open(path.clone());
+        assert!(a.is_empty());
+        let c = Choice {
+            algo: 1,
+            workspace: 4096,
+        };
+        a.insert(k("f32", 8), c).unwrap();
+        // A second "process" sees it, and its own insert keeps the first's entry.
+        let mut b = AlgoCache::open(path.clone());
+        assert_eq!(b.get(&k("f32", 8)), Some(c));
+        b.insert(
+            k("bf16", 8),
+            Choice {
+                algo: 0,
+                workspace: 0,
+            },
+        )
+        .unwrap();
+        let mut a2 = AlgoCache::open(path.clone());
+        assert_eq!(a2.len(), 2);
+        // Merging: `a` (stale, one entry) writes again and must not drop b's entry.
+        a.insert(k("f32", 16), c).unwrap();
+        a2 = AlgoCache::open(path);
+        assert_eq!(a2.len(), 3);
+        // No temporary files left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from(FILE)]);
+    }
+
+    #[test]
+    fn keys_differ_in_every_part() {
+        let base = key("fwd", "GPU A", 91000, "f32", &[1, 2]);
+        for other in [
+            key("bwd_data", "GPU A", 91000, "f32", &[1, 2]),
+            key("fwd", "GPU B", 91000, "f32", &[1, 2]),
+            key("fwd", "GPU A", 91001, "f32", &[1, 2]),
+            key("fwd", "GPU A", 91000, "bf16", &[1, 2]),
+            key("fwd", "GPU A", 91000, "f32", &[1, 3]),
+            key("fwd", "GPU A", 91000, "f32", &[12]),
+        ] {
+            assert_ne!(base, other);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = AlgoCache::open(dir.path().join(FILE));
+        c.insert(
+            base,
+            Choice {
+                algo: 2,
+                workspace: 1,
+            },
+        )
+        .unwrap();
+        let c = AlgoCache::open(dir.path().join(FILE));
+        assert_eq!(c.get(&key("fwd", "GPU A", 91001, "f32", &[1, 2])), None);
+        assert_eq!(c.get(&key("fwd", "GPU B", 91000, "f32", &[1, 2])), None);
+    }
+
+    #[test]
+    fn corrupt_or_foreign_files_are_ignored_then_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        for bad in [
+            "{ not json",
+            r#"{"format": 99, "entries": {}}"#,
+            r#"{"format": 1, "entries": {"k": {"algo": -1}}}"#,
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            let mut c = AlgoCache::open(path.clone());
+            assert!(c.is_empty(), "{bad}");
+            c.insert(
+                k("f32", 1),
+                Choice {
+                    algo: 1,
+                    workspace: 0,
+                },
+            )
+            .unwrap();
+            let again = AlgoCache::open(path.clone());
+            assert_eq!(again.len(), 1, "{bad}: not rewritten");
+        }
+    }
+
+    #[test]
+    fn default_dir_follows_the_variables() {
+        // Only reads the environment; the order is SIMCLR_CACHE_DIR, XDG_CACHE_HOME, HOME.
+        let d = default_dir();
+        if let Some(v) = std::env::var_os("SIMCLR_CACHE_DIR").filter(|v| !v.is_empty()) {
+            assert_eq!(d, Some(PathBuf::from(v)));
+        } else if let Some(v) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            assert_eq!(d, Some(PathBuf::from(v).join("simclr")));
+        } else if let Some(v) = std::env::var_os("HOME") {
+            assert_eq!(d, Some(PathBuf::from(v).join(".cache").join("simclr")));
+        }
+    }
+}

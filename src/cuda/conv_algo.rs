@@ -1,0 +1,286 @@
+//! Which cuDNN convolution algorithm to use, from a measured search (results sorted by time),
+//! and the on-disk cache of those choices (`algo_cache.rs`).
+//!
+//! bf16 (training): the fastest algorithm that succeeded.
+//! f32 (the CPU parity tests and f32 runs): the fastest that succeeded, is
+//! `CUDNN_DETERMINISTIC` (the same bits on every run, so a failing parity test replays), and
+//! is not in the excluded families below; f32 runs are about accuracy, not speed.
+//! Excluded for f32, in every direction:
+//! - `FFT`, `FFT_TILING`: the convolution is a product in the frequency domain; the rounding
+//!   error of the transforms grows with the transform size and is not the `8·u·sqrt(k)` of a
+//!   direct sum of k products that our tolerances (`testing::tolerance`) assume.
+//! - `WINOGRAD_NONFUSED`: larger Winograd tiles (F(4x4,3x3) and up) whose transform matrices
+//!   have coefficients up to about 10, amplifying rounding error well past that bound.
+//! - `WINOGRAD` (fused F(2x2,3x3)): its error is milder, but it is still not a direct sum; kept
+//!   out so every f32 result is a GEMM-style sum the tolerance model describes.
+
+use super::algo_cache::{self, AlgoCache, Choice};
+use super::driver::cudnn::{
+    cudnnConvolutionBwdDataAlgoPerf_t as DataPerf, cudnnConvolutionBwdDataAlgo_t as DataAlgo,
+    cudnnConvolutionBwdFilterAlgoPerf_t as FilterPerf,
+    cudnnConvolutionBwdFilterAlgo_t as FilterAlgo, cudnnConvolutionFwdAlgoPerf_t as FwdPerf,
+    cudnnConvolutionFwdAlgo_t as FwdAlgo, cudnnDeterminism_t, cudnnStatus_t,
+};
+use crate::DType;
+
+/// One search result, whatever the direction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Candidate {
+    pub algo: u32,
+    pub ok: bool,
+    pub deterministic: bool,
+    pub workspace: usize,
+}
+
+/// A convolution direction: its name in cache keys, its algorithms, those excluded for f32.
+pub trait Direction: Copy {
+    const NAME: &'static str;
+    type Algo: Copy;
+    fn candidate(&self) -> Candidate;
+    fn algo_from(v: u32) -> Option<Self::Algo>;
+    fn excluded_for_f32(v: u32) -> bool;
+}
+
+macro_rules! direction {
+    ($perf:ty, $algo:ty, $name:literal, [$($variant:ident),*], excluded [$($ex:ident),*]) => {
+        impl Direction for $perf {
+            const NAME: &'static str = $name;
+            type Algo = $algo;
+            fn candidate(&self) -> Candidate {
+                Candidate {
+                    algo: self.algo as u32,
+                    ok: self.status == cudnnStatus_t::CUDNN_STATUS_SUCCESS,
+                    deterministic: self.determinism == cudnnDeterminism_t::CUDNN_DETERMINISTIC,
+                    workspace: self.memory,
+                }
+            }
+            fn algo_from(v: u32) -> Option<$algo> {
+                [$(<$algo>::$variant),*].into_iter().find(|a| *a as u32 == v)
+            }
+            fn excluded_for_f32(v: u32) -> bool {
+                [$(<$algo>::$ex),*].iter().any(|a| *a as u32 == v)
+            }
+        }
+    };
+}
+
+direction!(FwdPerf, FwdAlgo, "fwd",
+    [CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+     CUDNN_CONVOLUTION_FWD_ALGO_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_DIRECT,
+     CUDNN_CONVOLUTION_FWD_ALGO_FFT, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+     CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED],
+    excluded [CUDNN_CONVOLUTION_FWD_ALGO_FFT, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+     CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED]);
+direction!(DataPerf, DataAlgo, "bwd_data",
+    [CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
+     CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
+     CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED],
+    excluded [CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
+     CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED]);
+direction!(FilterPerf, FilterAlgo, "bwd_filter",
+    [CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3,
+     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED,
+     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING],
+    excluded [CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
+     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED]);
+
+/// The choice among search results (sorted fastest first) under this file's policy.
+pub fn pick<D: Direction>(results: &[D], dtype: DType) -> Result<Choice, String> {
+    let strict = dtype == DType::F32;
+    results
+        .iter()
+        .map(D::candidate)
+        .find(|c| c.ok && (!strict || (c.deterministic && !D::excluded_for_f32(c.algo))))
+        .map(|c| Choice {
+            algo: c.algo,
+            workspace: c.workspace,
+        })
+        .ok_or_else(|| {
+            let seen: Vec<String> = results
+                .iter()
+                .map(|r| format!("{:?}", r.candidate()))
+                .collect();
+            format!(
+                "no {} algorithm qualifies for {} ({}); results: [{}]",
+                D::NAME,
+                dtype.name(),
+                if strict {
+                    "f32 needs a deterministic, non-FFT, non-Winograd one"
+                } else {
+                    "none succeeded"
+                },
+                seen.join(", ")
+            )
+        })
+}
+
+/// The disk cache's key for direction `D`.
+pub fn disk_key<D: Direction>(gpu: &str, cudnn: usize, dtype: DType, geometry: &[usize]) -> String {
+    algo_cache::key(D::NAME, gpu, cudnn, dtype.name(), geometry)
+}
+
+/// A cached choice for direction `D`, if the cache holds one naming a known algorithm that the
+/// policy still allows for `dtype`.
+pub fn cached<D: Direction>(
+    cache: &AlgoCache,
+    key: &str,
+    dtype: DType,
+) -> Option<(D::Algo, usize)> {
+    let c = cache.get(key)?;
+    if dtype == DType::F32 && D::excluded_for_f32(c.algo) {
+        return None;
+    }
+    Some((D::algo_from(c.algo)?, c.workspace))
+}
+
+/// One device's choices: the disk cache and what keys it (GPU name, cuDNN version).
+#[derive(Debug)]
+pub struct DiskChoices {
+    cache: AlgoCache,
+    gpu: String,
+    cudnn: usize,
+    warned: bool,
+}
+
+impl DiskChoices {
+    pub fn new(gpu: String, cudnn: usize) -> Self {
+        DiskChoices {
+            cache: AlgoCache::open_default(),
+            gpu,
+            cudnn,
+            warned: false,
+        }
+    }
+
+    /// The algorithm for one convolution: from the disk cache, else from `search` (cuDNN's
+    /// measured search, results fastest first) under this file's policy, then remembered.
+    pub fn choose<D: Direction>(
+        &mut self,
+        dtype: DType,
+        geometry: &[usize],
+        search: impl FnOnce() -> crate::Result<Vec<D>>,
+    ) -> crate::Result<(D::Algo, usize)> {
+        let key = disk_key::<D>(&self.gpu, self.cudnn, dtype, geometry);
+        if let Some(c) = cached::<D>(&self.cache, &key, dtype) {
+            return Ok(c);
+        }
+        let results = search()?;
+        let choice = pick(&results, dtype).map_err(crate::Error::Cuda)?;
+        let algo = D::algo_from(choice.algo).ok_or_else(|| {
+            crate::Error::Cuda(format!(
+                "cuDNN returned unknown {} algorithm {}",
+                D::NAME,
+                choice.algo
+            ))
+        })?;
+        if let Err(e) = self.cache.insert(key, choice) {
+            if !self.warned {
+                eprintln!("warning: cuDNN algorithm choices stay in memory only: {e}");
+                self.warned = true;
+            }
+        }
+        Ok((algo, choice.workspace))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fwd(algo: FwdAlgo, ok: bool, det: bool, mem: usize) -> FwdPerf {
+        // SAFETY: a plain C struct of enums with a zero variant, numbers and ints.
+        let mut p: FwdPerf = unsafe { std::mem::zeroed() };
+        p.algo = algo;
+        p.status = if ok {
+            cudnnStatus_t::CUDNN_STATUS_SUCCESS
+        } else {
+            cudnnStatus_t::CUDNN_STATUS_NOT_SUPPORTED
+        };
+        p.determinism = if det {
+            cudnnDeterminism_t::CUDNN_DETERMINISTIC
+        } else {
+            cudnnDeterminism_t::CUDNN_NON_DETERMINISTIC
+        };
+        p.memory = mem;
+        p
+    }
+
+    #[test]
+    fn f32_skips_fft_winograd_and_nondeterministic_bf16_takes_the_fastest() {
+        use FwdAlgo::*;
+        let results = [
+            fwd(CUDNN_CONVOLUTION_FWD_ALGO_DIRECT, false, true, 0),
+            fwd(CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, true, true, 10),
+            fwd(CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, true, true, 20),
+            fwd(CUDNN_CONVOLUTION_FWD_ALGO_GEMM, true, false, 30),
+            fwd(
+                CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                true,
+                true,
+                40,
+            ),
+        ];
+        let f = pick(&results, DType::F32).unwrap();
+        assert_eq!(
+            f.algo,
+            CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM as u32
+        );
+        assert_eq!(f.workspace, 40);
+        let b = pick(&results, DType::BF16).unwrap();
+        assert_eq!(b.algo, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED as u32);
+        let none = pick(&results[..4], DType::F32).unwrap_err();
+        assert!(none.contains("deterministic"), "{none}");
+    }
+
+    #[test]
+    fn cached_values_map_back_and_respect_the_f32_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = AlgoCache::open(dir.path().join("c.json"));
+        let g = [8, 32, 32, 16, 16, 3, 3];
+        let kf = disk_key::<FwdPerf>("GPU", 91000, DType::F32, &g);
+        let kb = disk_key::<FilterPerf>("GPU", 91000, DType::F32, &g);
+        assert_ne!(kf, kb, "directions share a key");
+        let fft = FwdAlgo::CUDNN_CONVOLUTION_FWD_ALGO_FFT as u32;
+        cache
+            .insert(
+                kf.clone(),
+                Choice {
+                    algo: fft,
+                    workspace: 5,
+                },
+            )
+            .unwrap();
+        assert!(cached::<FwdPerf>(&cache, &kf, DType::F32).is_none());
+        assert_eq!(
+            cached::<FwdPerf>(&cache, &kf, DType::BF16),
+            Some((FwdAlgo::CUDNN_CONVOLUTION_FWD_ALGO_FFT, 5))
+        );
+        cache
+            .insert(
+                kb.clone(),
+                Choice {
+                    algo: 77,
+                    workspace: 0,
+                },
+            )
+            .unwrap();
+        assert!(
+            cached::<FilterPerf>(&cache, &kb, DType::BF16).is_none(),
+            "unknown algo used"
+        );
+        cache
+            .insert(
+                kb.clone(),
+                Choice {
+                    algo: 3,
+                    workspace: 9,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            cached::<FilterPerf>(&cache, &kb, DType::F32),
+            Some((FilterAlgo::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3, 9))
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! What is loaded, for the library report (`simclr info --device cuda`): the file and the
+//! version of the driver, cuBLAS, cuDNN and NCCL in this process. Versions come from each
+//! library's own query (`cuDriverGetVersion`, `cublasGetProperty`, `cudnnGetVersion`,
+//! `ncclGetVersion`), looked up with `dlsym` on the already-loaded object (nothing new loads,
+//! except NCCL, which is opened by name as cudarc would).
+
+use super::libraries::{loaded, mapped_path, open_by_name, symbol, Handle};
+use std::ffi::c_int;
+use std::path::PathBuf;
+
+/// One library as this process sees it.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub name: &'static str,
+    pub path: Option<PathBuf>,
+    pub version: Option<String>,
+}
+
+/// The four libraries, in report order (real mode; call after the probe loaded the driver).
+pub fn libraries() -> Vec<Loaded> {
+    vec![driver(), cublas(), cudnn(), nccl()]
+}
+
+fn driver() -> Loaded {
+    let version = loaded("libcuda.so.1")
+        .or_else(|| loaded("libcuda.so"))
+        .and_then(|h| int_query(h, "cuDriverGetVersion"))
+        .map(|v| format!("{}.{} (CUDA driver API {v})", v / 1000, (v % 1000) / 10));
+    Loaded {
+        name: "driver",
+        path: mapped_path("libcuda.so"),
+        version,
+    }
+}
+
+fn cublas() -> Loaded {
+    let version = loaded("libcublas.so.13").and_then(|h| {
+        let f = symbol(h, "cublasGetProperty")?;
+        // SAFETY: cublasStatus_t cublasGetProperty(libraryPropertyType, int *); 0, 1, 2 are
+        // MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL.
+        let f: unsafe extern "C" fn(c_int, *mut c_int) -> c_int = unsafe { std::mem::transmute(f) };
+        let mut v = [0 as c_int; 3];
+        for (i, slot) in v.iter_mut().enumerate() {
+            if unsafe { f(i as c_int, slot) } != 0 {
+                return None;
+            }
+        }
+        Some(format!("{}.{}.{}", v[0], v[1], v[2]))
+    });
+    Loaded {
+        name: "cuBLAS",
+        path: mapped_path("libcublas.so"),
+        version,
+    }
+}
+
+fn cudnn() -> Loaded {
+    let version = loaded("libcudnn.so.9").and_then(|h| {
+        let f = symbol(h, "cudnnGetVersion")?;
+        // SAFETY: size_t cudnnGetVersion(void).
+        let f: unsafe extern "C" fn() -> usize = unsafe { std::mem::transmute(f) };
+        let v = unsafe { f() };
+        Some(format!(
+            "{}.{}.{} ({v})",
+            v / 10000,
+            (v % 10000) / 100,
+            v % 100
+        ))
+    });
+    Loaded {
+        name: "cuDNN",
+        path: mapped_path("libcudnn.so"),
+        version,
+    }
+}
+
+fn nccl() -> Loaded {
+    // cudarc opens NCCL on first use only; open it the way cudarc would (its first name).
+    let h = loaded("libnccl.so.2").or_else(|| open_by_name("libnccl.so").ok());
+    let version = h.and_then(|h| int_query(h, "ncclGetVersion")).map(|v| {
+        // NCCL 2.9 and later: major·10000 + minor·100 + patch.
+        format!("{}.{}.{} ({v})", v / 10000, (v % 10000) / 100, v % 100)
+    });
+    Loaded {
+        name: "NCCL",
+        path: mapped_path("libnccl.so"),
+        version,
+    }
+}
+
+/// Calls `int f(int *)` (a CUDA-style version query) and returns the value on success.
+fn int_query(handle: Handle, name: &str) -> Option<i32> {
+    let f = symbol(handle, name)?;
+    // SAFETY: every query named here has the signature `status f(int *)`, status 0 on success.
+    let f: unsafe extern "C" fn(*mut c_int) -> c_int = unsafe { std::mem::transmute(f) };
+    let mut v: c_int = 0;
+    (unsafe { f(&mut v) } == 0).then_some(v)
+}
