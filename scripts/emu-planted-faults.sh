@@ -43,8 +43,9 @@ run() {
     dir=$ROOT
   else
     dir="$WORK/repo"
-    mkdir -p "$dir"
-    rsync -a --delete --exclude target --exclude .git --exclude gpu-bundle "$ROOT/" "$dir/"
+    rm -rf "$dir" && mkdir -p "$dir"
+    tar -C "$ROOT" --exclude=./target --exclude=./.git --exclude=./gpu-bundle -cf - . |
+      tar -C "$dir" -xf -
     plant "$dir/$file" "$old" "$new" || { RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
   fi
   (cd "$dir" && env "${env[@]}" SIMCLR_CUDA=emu CARGO_TARGET_DIR="$TARGET" \
@@ -56,7 +57,7 @@ run() {
   elif [[ $rc -ne 0 ]]; then
     # The first line saying what went wrong: the emulator's message, else the assertion.
     local msg
-    msg=$(grep -m1 -o 'kernel [a-z_0-9]* block.*' "$log" | cut -c1-200)
+    msg=$(grep -m1 -o 'kernel [a-z_0-9]* block.*' "$log" | sed 's/")*$//' | cut -c1-200)
     [[ -z "$msg" ]] && msg=$(grep -m1 -A1 'panicked at' "$log" | tail -n1 | cut -c1-200)
     RESULTS+=("$name|$msg")
   else
