@@ -306,6 +306,7 @@ extern "C" int emu_free(uint64_t ptr, char** err) {
 // Checks a host-side range access (copies, libraries). mode 0 read, 1 write, 2 device-to-device
 // shadow copy (handled by emu_copy_dtod).
 extern "C" int emu_check(uint64_t ptr, uint64_t bytes, int write, char** err) {
+  if (bytes == 0) return EMU_OK;  // an empty range touches nothing (empty tensors)
   if (!mem_in_arena(ptr)) {
     *err = emu_strdup(std::to_string(bytes) + "-byte " + (write ? "write" : "read") + " at " +
                       hex(ptr) + ": not emulated device memory");

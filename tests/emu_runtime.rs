@@ -239,6 +239,22 @@ fn shuffle_masks_are_checked() {
         ),
         &["__shfl_xor_sync with mask 0x0000ffff"],
     );
+    // Depending on the schedule, the two groups meet (they disagree on the mask) or the first
+    // group leaves while the second waits for it; both are errors of the same shuffle.
+    expect_err(
+        launch(
+            &c,
+            "shuffle_masks_disagree",
+            (1, 1, 1),
+            (32, 1, 1),
+            &mut params!(py),
+        ),
+        &[
+            "kernel shuffle_masks_disagree",
+            "__shfl_xor_sync",
+            "0xffffffff",
+        ],
+    );
     // A full mask in a block of 16 threads names lanes that do not exist.
     expect_err(
         launch(

@@ -61,3 +61,9 @@ extern "C" __global__ void block_sum_of(const float* x, float* out) {
   float v = block_sum(x[blockIdx.x * blockDim.x + threadIdx.x]);
   if (threadIdx.x == 0) out[blockIdx.x] = v;
 }
+
+// Lanes 0-15 pass mask 0x0000ffff, lanes 16-31 the full mask, to what should be one shuffle.
+extern "C" __global__ void shuffle_masks_disagree(float* y) {
+  unsigned mask = threadIdx.x < 16 ? 0x0000ffffu : 0xffffffffu;
+  y[threadIdx.x] = __shfl_xor_sync(mask, (float)threadIdx.x, 1);
+}
