@@ -9,5 +9,7 @@
 pub mod cu;
 pub mod cublas;
 pub mod cudnn;
+pub mod elems;
 pub mod memory;
 pub mod nccl;
+pub mod registry;
