@@ -197,11 +197,11 @@ pub unsafe fn comm_init_all(
     }
     let clique = Arc::new(Clique::new(list.iter().map(|&d| d as usize).collect()));
     let mut made = Vec::with_capacity(n);
-    for r in 0..n {
+    for (r, &d) in list.iter().enumerate() {
         made.push(comm_handle(Comm {
             clique: clique.clone(),
             rank: r,
-            device: list[r] as usize,
+            device: d as usize,
         })?);
     }
     for (r, c) in made.into_iter().enumerate() {

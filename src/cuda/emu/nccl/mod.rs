@@ -52,10 +52,12 @@ fn comm_handle(c: Comm) -> Result<ncclComm_t> {
         .map_err(|_| poisoned())
 }
 
+/// A collective posted inside a group: its ranks, this rank, its sequence number, the call.
+type Posted = (Arc<Clique>, usize, u64, &'static str);
+
 thread_local! {
     /// The depth of ncclGroupStart nesting, and the collectives posted inside the group.
-    static GROUP: RefCell<(usize, Vec<(Arc<Clique>, usize, u64, &'static str)>)> =
-        const { RefCell::new((0, Vec::new())) };
+    static GROUP: RefCell<(usize, Vec<Posted>)> = const { RefCell::new((0, Vec::new())) };
 }
 
 fn arg(d: String) -> NcclError {
