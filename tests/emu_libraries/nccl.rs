@@ -243,3 +243,41 @@ fn init_refusals() {
     );
     assert_ne!(a.internal, b.internal);
 }
+
+#[test]
+fn a_missing_peer_times_out_naming_it() {
+    // Only shortens waits: every other test's ranks meet within milliseconds.
+    std::env::set_var("SIMCLR_EMU_NCCL_TIMEOUT_S", "1");
+    let mut comms = [null_mut(); 3];
+    unsafe { nccl::comm_init_all(comms.as_mut_ptr(), 3, std::ptr::null()).unwrap() };
+    let send = encode(&[1.0; 2], DType::F32);
+    let mut recv = nans(2, DType::F32);
+    let start = Instant::now();
+    // Rank 0 and rank 2 call; rank 1 never does.
+    nccl::group_start().unwrap();
+    for r in [0, 2] {
+        unsafe {
+            nccl::broadcast(
+                ptr(&send),
+                mptr(&mut recv),
+                2,
+                ncclDataType_t::ncclFloat32,
+                0,
+                comms[r],
+                null_mut(),
+            )
+            .unwrap()
+        };
+    }
+    let e = nccl::group_end().unwrap_err();
+    assert_eq!(e.result, ncclResult_t::ncclSystemError, "{e:?}");
+    assert!(e.detail.contains("ranks [1]"), "{e:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+    for c in comms {
+        unsafe { nccl::comm_abort(c).unwrap() };
+    }
+}
