@@ -101,9 +101,8 @@ impl Clique {
         Ok(seq)
     }
 
-    /// Waits for the result of collective `seq` on `rank`.
-    pub fn wait(&self, rank: usize, seq: u64, what: &str) -> Result<()> {
-        let deadline = Instant::now() + timeout();
+    /// Waits until `deadline` for the result of collective `seq` on `rank`.
+    pub fn wait(&self, rank: usize, seq: u64, what: &str, deadline: Instant) -> Result<()> {
         let mut st = self.lock()?;
         loop {
             let n = self.nranks;

@@ -36,6 +36,7 @@ use exec::{Arrival, Kind};
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
+use std::time::Instant;
 
 pub struct Comm {
     pub clique: Arc<Clique>,
@@ -163,7 +164,7 @@ fn collective(who: &'static str, comm: ncclComm_t, mut a: Arrival) -> Result<()>
     if in_group {
         Ok(())
     } else {
-        clique.wait(rank, seq, who)
+        clique.wait(rank, seq, who, Instant::now() + clique::timeout())
     }
 }
 
@@ -252,9 +253,11 @@ pub fn group_end() -> Result<()> {
         }
     })?;
     // Every posted collective is awaited (so none is left behind); the first error is returned.
+    // One deadline for the whole group: a missing peer costs one timeout, not one per call.
+    let deadline = Instant::now() + clique::timeout();
     let mut first = Ok(());
     for (clique, rank, seq, who) in pending {
-        let r = clique.wait(rank, seq, who);
+        let r = clique.wait(rank, seq, who, deadline);
         if first.is_ok() {
             first = r;
         }
