@@ -11,8 +11,8 @@
 pub mod cu;
 pub mod cublas;
 pub mod cudnn;
-mod ffi;
 pub mod elems;
+mod ffi;
 pub mod memory;
 pub mod nccl;
 pub mod registry;
