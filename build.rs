@@ -6,7 +6,8 @@
 //! From the kernels' parameter lists (build/kernel_signatures.rs) it also writes
 //! `$OUT_DIR/kernel_signatures.txt` and the typed launchers `$OUT_DIR/kernel_launchers.rs`
 //! (build/typed_launch.rs, included by src/cuda/kernels.rs).
-//! Without the feature it does nothing.
+//! With `cuda-emu`, also compiles the same kernels for the host, instrumented, with the emulated
+//! device's runtime (build/emu.rs). Without the features it does nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +18,9 @@ mod kernel_signatures;
 #[path = "build/typed_launch.rs"]
 #[allow(dead_code)]
 mod typed_launch;
+
+#[path = "build/emu.rs"]
+mod emu;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -105,6 +109,9 @@ fn build_kernels() -> Result<(), String> {
     // One typed launcher per kernel family (src/cuda/kernels.rs includes them).
     let launchers = typed_launch::generate(&kernels)?;
     std::fs::write(out.join("kernel_launchers.rs"), launchers).map_err(|e| e.to_string())?;
+    if std::env::var_os("CARGO_FEATURE_CUDA_EMU").is_some() {
+        emu::build(&manifest, &out, &kernel_signatures::host_cxx(), &dir)?;
+    }
 
     let nvcc = find_nvcc()?;
     build_nvtx_shim(&nvcc, &manifest.join("kernels").join("nvtx_shim.c"), &out)?;
@@ -151,6 +158,9 @@ fn compile(
         .ok_or_else(|| format!("odd kernel file name {}", src.display()))?
         .to_string();
     let fatbin = out.join(format!("{name}.fatbin"));
+    if fresh(&fatbin, include, src) {
+        return Ok((name, fatbin));
+    }
     let output = Command::new(nvcc)
         .args(["-fatbin", "-O3", "-std=c++17", "-lineinfo"])
         .args(["-gencode", "arch=compute_80,code=compute_80"])
@@ -171,6 +181,25 @@ fn compile(
         ));
     }
     Ok((name, fatbin))
+}
+
+/// Whether `fatbin` is newer than `src`, every header of `include` and nvcc's flags (this
+/// file): build.rs reruns whenever any watched file changes (the emulated build's sources
+/// too), and nvcc need not run again for kernels that did not change.
+fn fresh(fatbin: &Path, include: &Path, src: &Path) -> bool {
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(built) = mtime(fatbin) else {
+        return false;
+    };
+    let manifest = include.parent().unwrap_or(include);
+    let mut inputs = vec![src.to_path_buf(), manifest.join("build.rs")];
+    if let Ok(rd) = std::fs::read_dir(include) {
+        inputs.extend(
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("cuh")),
+        );
+    }
+    inputs.iter().all(|p| mtime(p).is_some_and(|t| t < built))
 }
 
 /// The directory holding `nvtx3/nvToolsExt.h`: `include` beside nvcc's `bin` (a CUDA toolkit, or

@@ -1,20 +1,54 @@
-//! Emulated driver: devices, memory, copies, modules and launches. (Skeleton: filled in by the
-//! emulator runtime.)
+//! Emulated driver: devices, checked memory, copies, modules and launches, over the runtime's C
+//! ABI (emu/, [`super::ffi`]). Streams are synchronous: work runs when it is enqueued, so a
+//! failing kernel or copy reports at its own call and `synchronize` has nothing pending.
+//! A module is an index into the table of host-compiled modules; a function is a pointer to its
+//! (name, thunk) entry there, so a kernel is found in its own module only.
 
+use super::{ffi, memory};
 use crate::cuda::driver::cu::{
     CUdevice, CUdeviceptr, CUfunction, CUmodule, CUresult, CUstream, DriverError, Result,
 };
 use cudarc::driver::sys;
-use std::ffi::{c_uchar, c_uint, c_void, CStr};
+use std::ffi::{c_uchar, c_uint, c_void, CStr, CString};
+use std::ptr;
 
-/// How many emulated devices there are.
+/// How many emulated devices there are (emu/memory.cpp maps as many).
 pub const DEVICE_COUNT: i32 = 4;
 
-fn todo(what: &str) -> DriverError {
-    DriverError::new(
-        CUresult::CUDA_ERROR_NOT_SUPPORTED,
-        format!("{what} is not emulated yet"),
-    )
+fn code(c: i32) -> CUresult {
+    use CUresult::*;
+    match c {
+        1 => CUDA_ERROR_INVALID_VALUE,
+        2 => CUDA_ERROR_OUT_OF_MEMORY,
+        101 => CUDA_ERROR_INVALID_DEVICE,
+        500 => CUDA_ERROR_NOT_FOUND,
+        700 => CUDA_ERROR_ILLEGAL_ADDRESS,
+        701 => CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+        719 => CUDA_ERROR_LAUNCH_FAILED,
+        _ => CUDA_ERROR_UNKNOWN,
+    }
+}
+
+/// Runs a runtime call that reports through (code, message).
+fn call(f: impl FnOnce(*mut *mut std::ffi::c_char) -> i32) -> Result<()> {
+    let mut err = ptr::null_mut();
+    let c = f(&mut err);
+    let msg = ffi::take(err);
+    if c == 0 {
+        Ok(())
+    } else {
+        Err(DriverError::new(code(c), msg))
+    }
+}
+
+fn arena_ready() -> Result<()> {
+    // SAFETY: maps the arena on first use; returns its failure, if any.
+    let e = ffi::take(unsafe { ffi::emu_arena_error() });
+    if e.is_empty() {
+        Ok(())
+    } else {
+        Err(DriverError::new(CUresult::CUDA_ERROR_OUT_OF_MEMORY, e))
+    }
 }
 
 pub struct Context {
@@ -23,6 +57,15 @@ pub struct Context {
 
 impl Context {
     pub fn new(ordinal: usize) -> Result<Self> {
+        arena_ready()?;
+        // SAFETY: reads a constant of the runtime.
+        let count = unsafe { ffi::emu_device_count() } as usize;
+        if ordinal >= count.min(DEVICE_COUNT as usize) {
+            return Err(DriverError::new(
+                CUresult::CUDA_ERROR_INVALID_DEVICE,
+                format!("no emulated device {ordinal} (there are {DEVICE_COUNT})"),
+            ));
+        }
         Ok(Context { ordinal })
     }
     pub fn compute_capability(&self) -> (i32, i32) {
@@ -32,71 +75,175 @@ impl Context {
         format!("emulated CUDA device {}", self.ordinal)
     }
     pub fn total_mem(&self) -> usize {
-        0
+        let (mut free, mut total) = (0u64, 0u64);
+        // SAFETY: writes two integers.
+        unsafe { ffi::emu_mem_info(self.ordinal as i32, &mut free, &mut total) };
+        total as usize
     }
     pub fn cu_device(&self) -> CUdevice {
         self.ordinal as CUdevice
     }
     pub fn bind_to_thread(&self) -> Result<()> {
-        Err(todo("cuCtxSetCurrent"))
+        memory::set_current_device(self.ordinal);
+        Ok(())
     }
     pub fn stream(&self) -> CUstream {
-        std::ptr::null_mut()
+        ptr::null_mut()
     }
+    /// Work ran at enqueue time and reported its errors there: nothing is pending.
     pub fn synchronize(&self) -> Result<()> {
-        Err(todo("cuStreamSynchronize"))
+        Ok(())
     }
 }
 
-pub fn malloc(_bytes: usize) -> Result<CUdeviceptr> {
-    Err(todo("cuMemAlloc"))
+pub fn malloc(bytes: usize) -> Result<CUdeviceptr> {
+    arena_ready()?;
+    let mut p = 0u64;
+    let dev = memory::current_device() as i32;
+    // SAFETY: the runtime writes the address.
+    call(|e| unsafe { ffi::emu_malloc(dev, bytes as u64, &mut p, e) })?;
+    Ok(p)
 }
-pub fn free(_ptr: CUdeviceptr) -> Result<()> {
-    Err(todo("cuMemFree"))
+
+pub fn free(ptr: CUdeviceptr) -> Result<()> {
+    // SAFETY: the runtime checks that ptr is a live allocation.
+    call(|e| unsafe { ffi::emu_free(ptr, e) })
 }
-pub fn memset(_ptr: CUdeviceptr, _value: c_uchar, _bytes: usize) -> Result<()> {
-    Err(todo("cuMemsetD8"))
+
+pub fn memset(ptr: CUdeviceptr, value: c_uchar, bytes: usize) -> Result<()> {
+    memory::check_write(ptr, bytes, "cuMemsetD8")
+        .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))?;
+    // SAFETY: the range lies inside one live allocation of the arena (checked).
+    unsafe { ptr::write_bytes(ptr as *mut u8, value, bytes) };
+    Ok(())
 }
+
 /// # Safety
 /// `src` holds `bytes` bytes.
-pub unsafe fn copy_htod(_dst: CUdeviceptr, _src: *const u8, _bytes: usize) -> Result<()> {
-    Err(todo("cuMemcpyHtoD"))
+pub unsafe fn copy_htod(dst: CUdeviceptr, src: *const u8, bytes: usize) -> Result<()> {
+    memory::check_write(dst, bytes, "cuMemcpyHtoD destination")
+        .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))?;
+    ptr::copy_nonoverlapping(src, dst as *mut u8, bytes);
+    Ok(())
 }
+
+/// Reading back bytes no kernel or copy ever wrote is an error (initcheck).
+///
 /// # Safety
 /// `dst` has room for `bytes` bytes.
-pub unsafe fn copy_dtoh(_dst: *mut u8, _src: CUdeviceptr, _bytes: usize) -> Result<()> {
-    Err(todo("cuMemcpyDtoH"))
+pub unsafe fn copy_dtoh(dst: *mut u8, src: CUdeviceptr, bytes: usize) -> Result<()> {
+    memory::check_read(src, bytes, "cuMemcpyDtoH source")
+        .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))?;
+    ptr::copy_nonoverlapping(src as *const u8, dst, bytes);
+    Ok(())
 }
-pub fn copy_dtod(_dst: CUdeviceptr, _src: CUdeviceptr, _bytes: usize) -> Result<()> {
-    Err(todo("cuMemcpyDtoD"))
+
+/// Copies the data and which of its bytes were written.
+pub fn copy_dtod(dst: CUdeviceptr, src: CUdeviceptr, bytes: usize) -> Result<()> {
+    // SAFETY: the runtime checks both ranges before copying.
+    call(|e| unsafe { ffi::emu_copy_dtod(dst, src, bytes as u64, e) })
 }
-pub fn module_load(_family: &'static str) -> Result<CUmodule> {
-    Err(todo("cuModuleLoadData"))
+
+pub fn module_load(family: &'static str) -> Result<CUmodule> {
+    match ffi::MODULES.iter().position(|(m, _)| *m == family) {
+        Some(i) => Ok((i + 1) as CUmodule),
+        None => Err(DriverError::new(
+            CUresult::CUDA_ERROR_NOT_FOUND,
+            format!("no emulated module kernels/{family}.cu"),
+        )),
+    }
 }
-pub fn module_get_function(_m: CUmodule, _name: &CStr) -> Result<CUfunction> {
-    Err(todo("cuModuleGetFunction"))
+
+pub fn module_get_function(m: CUmodule, name: &CStr) -> Result<CUfunction> {
+    let index = (m as usize).wrapping_sub(1);
+    let (family, kernels) = ffi::MODULES.get(index).ok_or_else(|| {
+        DriverError::new(
+            CUresult::CUDA_ERROR_INVALID_HANDLE,
+            "not an emulated module",
+        )
+    })?;
+    let name = name.to_string_lossy();
+    match kernels.iter().find(|(k, _)| *k == name) {
+        Some(entry) => Ok(entry as *const (&str, ffi::Thunk) as CUfunction),
+        None => Err(DriverError::new(
+            CUresult::CUDA_ERROR_NOT_FOUND,
+            format!("kernel {name} is not in module kernels/{family}.cu"),
+        )),
+    }
 }
+
 /// # Safety
-/// `params` points at the kernel's arguments.
+/// `f` came from [`module_get_function`]; `params` points at the kernel's arguments.
 pub unsafe fn launch(
-    _f: CUfunction,
-    _grid: (c_uint, c_uint, c_uint),
-    _block: (c_uint, c_uint, c_uint),
-    _shared_mem_bytes: c_uint,
-    _params: &mut [*mut c_void],
+    f: CUfunction,
+    grid: (c_uint, c_uint, c_uint),
+    block: (c_uint, c_uint, c_uint),
+    shared_mem_bytes: c_uint,
+    params: &mut [*mut c_void],
 ) -> Result<()> {
-    Err(todo("cuLaunchKernel"))
+    let &(name, thunk) = &*(f as *const (&str, ffi::Thunk));
+    let cname = CString::new(name).unwrap_or_default();
+    let g = [grid.0, grid.1, grid.2];
+    let b = [block.0, block.1, block.2];
+    call(|e| {
+        ffi::emu_launch(
+            cname.as_ptr(),
+            thunk,
+            g.as_ptr(),
+            b.as_ptr(),
+            shared_mem_bytes,
+            params.as_mut_ptr(),
+            e,
+        )
+    })
 }
+
 pub fn mem_get_info() -> Result<(usize, usize)> {
-    Err(todo("cuMemGetInfo"))
+    arena_ready()?;
+    let (mut free, mut total) = (0u64, 0u64);
+    // SAFETY: writes two integers.
+    unsafe { ffi::emu_mem_info(memory::current_device() as i32, &mut free, &mut total) };
+    Ok((free as usize, total as usize))
 }
-pub fn pool_get_attribute(_device: CUdevice, _attr: sys::CUmemPool_attribute) -> Result<u64> {
-    Err(todo("cuMemPoolGetAttribute"))
+
+fn counter(attr: sys::CUmemPool_attribute) -> Option<i32> {
+    use sys::CUmemPool_attribute::*;
+    match attr {
+        CU_MEMPOOL_ATTR_USED_MEM_CURRENT => Some(0),
+        CU_MEMPOOL_ATTR_USED_MEM_HIGH => Some(1),
+        CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT => Some(2),
+        CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH => Some(3),
+        _ => None,
+    }
 }
+
+pub fn pool_get_attribute(device: CUdevice, attr: sys::CUmemPool_attribute) -> Result<u64> {
+    match counter(attr) {
+        // SAFETY: reads a counter under the runtime's lock.
+        Some(w) => Ok(unsafe { ffi::emu_pool_counter(device, w, 0) }),
+        None => Ok(0),
+    }
+}
+
+/// Resetting a high-water mark (value 0) sets it to the current value, as the driver does; the
+/// release threshold and reuse flags are accepted and have no effect.
 pub fn pool_set_attribute(
-    _device: CUdevice,
-    _attr: sys::CUmemPool_attribute,
-    _value: u64,
+    device: CUdevice,
+    attr: sys::CUmemPool_attribute,
+    value: u64,
 ) -> Result<()> {
-    Err(todo("cuMemPoolSetAttribute"))
+    match counter(attr) {
+        Some(w @ (1 | 3)) if value == 0 => {
+            // SAFETY: resets a counter under the runtime's lock.
+            unsafe { ffi::emu_pool_counter(device, w, 1) };
+            Ok(())
+        }
+        Some(_) => Err(DriverError::new(
+            CUresult::CUDA_ERROR_INVALID_VALUE,
+            format!(
+                "cuMemPoolSetAttribute({attr:?}, {value}): only a high-water mark can be set, to 0"
+            ),
+        )),
+        None => Ok(()),
+    }
 }

@@ -9,5 +9,6 @@
 pub mod cu;
 pub mod cublas;
 pub mod cudnn;
+mod ffi;
 pub mod memory;
 pub mod nccl;

@@ -1,0 +1,232 @@
+//! The emulated device's build (feature `cuda-emu`, see emu/README.md): every `kernels/<m>.cu`
+//! compiled by the host C++ compiler as C++17 over `emu/cuda_emu.h`, with GCC's kernel-address
+//! instrumentation calling the runtime's checked-memory hooks, plus the runtime itself
+//! (`emu/*.cpp`, not instrumented), into `$OUT_DIR/libsimclr_emu.a`; and
+//! `$OUT_DIR/emu_modules.rs`, the table (module, [(kernel, thunk)]) the Rust side looks kernels
+//! up in, one module at a time.
+//!
+//! Each module's code is wrapped in a namespace of its own (`emu_mod_<m>`), so same-named helpers
+//! of two modules never merge at link time; its kernels keep their C names. A thunk
+//! `emu_thunk_<kernel>(void** p)` unpacks each parameter by its parsed type (`p[i]` points at the
+//! value, as cuLaunchKernel's params do) and calls the kernel.
+//! `SIMCLR_EMU_KERNELS_DIR` (a copy of `kernels/`, e.g. with a planted fault) replaces the
+//! kernel sources of the emulated build only; emu/tests/*.cu add test-only modules.
+
+use super::kernel_signatures::{self as sig, CType, Kernel};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const INSTRUMENT: &[&str] = &[
+    "-fsanitize=kernel-address",
+    "-fsanitize-recover=kernel-address",
+    "--param",
+    "asan-instrumentation-with-call-threshold=0",
+    "--param",
+    "asan-stack=0",
+    "--param",
+    "asan-globals=0",
+];
+
+/// Builds the emulated kernels and runtime; `kernels` are the signatures of `kernels_dir`.
+pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Result<(), String> {
+    println!("cargo:rerun-if-env-changed=SIMCLR_EMU_KERNELS_DIR");
+    let kernels_dir = match std::env::var_os("SIMCLR_EMU_KERNELS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => kernels_dir.to_path_buf(),
+    };
+    let emu = manifest.join("emu");
+    let dir = out.join("emu");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for d in [&emu, &emu.join("include"), &emu.join("tests"), &kernels_dir] {
+        println!("cargo:rerun-if-changed={}", d.display());
+    }
+    for entry in std::fs::read_dir(&kernels_dir).map_err(|e| e.to_string())? {
+        println!(
+            "cargo:rerun-if-changed={}",
+            entry.map_err(|e| e.to_string())?.path().display()
+        );
+    }
+
+    let mut kernels = sig::all_kernels(cxx, &kernels_dir, &dir.join("signature-pass"))?;
+    let mut sources: Vec<(String, PathBuf)> = modules_of(&kernels, &kernels_dir);
+    // Test-only modules (emu/tests/<m>.cu), named test_<m>.
+    let tests = emu.join("tests");
+    let mut test_files: Vec<PathBuf> = std::fs::read_dir(&tests)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    test_files.retain(|p| p.extension().and_then(|e| e.to_str()) == Some("cu"));
+    test_files.sort();
+    for src in test_files {
+        println!("cargo:rerun-if-changed={}", src.display());
+        let stem = src
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or("odd test kernel name")?;
+        let module = format!("test_{stem}");
+        let text = sig::preprocess(cxx, &src, &kernels_dir, &dir.join("signature-pass"))?;
+        kernels.extend(sig::parse_module(&module, &text)?);
+        sources.push((module, src));
+    }
+
+    // Compile: the runtime without instrumentation, the modules with it.
+    let mut jobs: Vec<(PathBuf, Vec<String>, PathBuf)> = Vec::new();
+    for f in ["runtime", "memory", "fiber"] {
+        let src = emu.join(format!("{f}.cpp"));
+        println!("cargo:rerun-if-changed={}", src.display());
+        jobs.push((src, Vec::new(), dir.join(format!("rt_{f}.o"))));
+    }
+    for (module, src) in &sources {
+        let wrapper = dir.join(format!("mod_{module}.cpp"));
+        let body = wrapper_source(module, src, &kernels)?;
+        // Rewrite only on change, so unchanged modules keep their objects' timestamps.
+        if std::fs::read_to_string(&wrapper).ok().as_deref() != Some(body.as_str()) {
+            std::fs::write(&wrapper, body).map_err(|e| e.to_string())?;
+        }
+        let flags = INSTRUMENT.iter().map(|s| s.to_string()).collect();
+        jobs.push((wrapper, flags, dir.join(format!("mod_{module}.o"))));
+    }
+    let include = [emu.join("include"), emu.clone(), kernels_dir.clone()];
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let chunks: Vec<Vec<&(PathBuf, Vec<String>, PathBuf)>> = (0..threads)
+            .map(|t| jobs.iter().skip(t).step_by(threads).collect())
+            .collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let include = &include;
+                s.spawn(move || {
+                    for (src, flags, obj) in chunk {
+                        compile(cxx, include, src, flags, obj)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("compile thread panicked".into()))
+            })
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    let lib = dir.join("libsimclr_emu.a");
+    let _ = std::fs::remove_file(&lib);
+    let status = Command::new("ar")
+        .arg("crs")
+        .arg(&lib)
+        .args(jobs.iter().map(|j| &j.2))
+        .status()
+        .map_err(|e| format!("running ar: {e}"))?;
+    if !status.success() {
+        return Err("ar failed on the emulated kernels".into());
+    }
+    println!("cargo:rustc-link-search=native={}", dir.display());
+    println!("cargo:rustc-link-lib=static=simclr_emu");
+    println!("cargo:rustc-link-lib=dylib=stdc++");
+    std::fs::write(out.join("emu_modules.rs"), table(&sources, &kernels)).map_err(|e| e.to_string())
+}
+
+/// (module, source) of every module that has kernels, in name order.
+fn modules_of(kernels: &[Kernel], dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut names: Vec<String> = kernels.iter().map(|k| k.module.clone()).collect();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|m| {
+            let p = dir.join(format!("{m}.cu"));
+            (m, p)
+        })
+        .collect()
+}
+
+/// The translation unit of one module: its source inside `namespace emu_mod_<m>`, then a thunk
+/// per kernel.
+fn wrapper_source(module: &str, src: &Path, kernels: &[Kernel]) -> Result<String, String> {
+    let mut s = format!(
+        "// Generated by build/emu.rs: kernels of {} for the emulated device.\n\
+         #include \"cuda_emu.h\"\n#include <cuda_bf16.h>\nnamespace emu_mod_{module} {{\n\
+         #include \"{}\"\n",
+        src.display(),
+        src.display()
+    );
+    for k in kernels.iter().filter(|k| k.module == module) {
+        let args: Vec<String> = k
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match &p.ty {
+                CType::Value(_) | CType::Ptr { .. } => format!("*({}*)p[{i}]", p.ty.c_decl()),
+            })
+            .collect();
+        s += &format!(
+            "extern \"C\" void emu_thunk_{0}(void** p) {{ (void)p; {0}({1}); }}\n",
+            k.name,
+            args.join(", ")
+        );
+    }
+    s += "}\n";
+    Ok(s)
+}
+
+fn compile(
+    cxx: &str,
+    include: &[PathBuf],
+    src: &Path,
+    flags: &[String],
+    obj: &Path,
+) -> Result<(), String> {
+    let mut cmd = Command::new(cxx);
+    cmd.args(["-std=c++17", "-O2", "-fPIC", "-fno-strict-aliasing", "-c"]);
+    // The library links into executables: thread-locals (emu_cur, shared memory) need no
+    // __tls_get_addr call per access.
+    cmd.arg("-ftls-model=initial-exec");
+    for i in include {
+        cmd.arg("-I").arg(i);
+    }
+    let out = cmd
+        .args(flags)
+        .arg("-o")
+        .arg(obj)
+        .arg(src)
+        .output()
+        .map_err(|e| format!("running the host C++ compiler `{cxx}`: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the emulated build failed on {}:\n{}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// `$OUT_DIR/emu_modules.rs`: the thunks' declarations and the per-module table.
+fn table(sources: &[(String, PathBuf)], kernels: &[Kernel]) -> String {
+    let mut s = String::from(
+        "// Generated by build/emu.rs: every emulated module and its kernels' launch thunks.\n\
+         pub type Thunk = unsafe extern \"C\" fn(*mut *mut std::ffi::c_void);\n\
+         unsafe extern \"C\" {\n",
+    );
+    for k in kernels {
+        s += &format!(
+            "    fn emu_thunk_{}(p: *mut *mut std::ffi::c_void);\n",
+            k.name
+        );
+    }
+    s += "}\n/// (module, [(kernel, thunk)]), modules in name order.\n\
+          pub static MODULES: &[(&str, &[(&str, Thunk)])] = &[\n";
+    for (m, _) in sources {
+        s += &format!("    ({m:?}, &[\n");
+        for k in kernels.iter().filter(|k| &k.module == m) {
+            s += &format!("        ({:?}, emu_thunk_{} as Thunk),\n", k.name, k.name);
+        }
+        s += "    ]),\n";
+    }
+    s += "];\n";
+    s
+}

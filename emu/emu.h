@@ -1,0 +1,30 @@
+// Internal interface between the emulator's runtime files (not seen by kernels or Rust).
+// Result codes are CUresult values; messages are malloc'd C strings the Rust side frees with
+// emu_string_free.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include <string>
+
+enum : int {
+  EMU_OK = 0,
+  EMU_INVALID_VALUE = 1,         // CUDA_ERROR_INVALID_VALUE
+  EMU_OUT_OF_MEMORY = 2,         // CUDA_ERROR_OUT_OF_MEMORY
+  EMU_INVALID_DEVICE = 101,      // CUDA_ERROR_INVALID_DEVICE
+  EMU_NOT_FOUND = 500,           // CUDA_ERROR_NOT_FOUND
+  EMU_ILLEGAL_ADDRESS = 700,     // CUDA_ERROR_ILLEGAL_ADDRESS
+  EMU_LAUNCH_OUT_OF_RESOURCES = 701,
+  EMU_LAUNCH_FAILED = 719,       // CUDA_ERROR_LAUNCH_FAILED
+};
+
+// memory.cpp: the device arena and its shadow.
+// Checks an access of `n` bytes at `addr`; returns "" when fine, else the problem (without the
+// kernel/thread prefix). Stores mark the bytes written. Addresses outside the arena pass.
+std::string mem_access(uint64_t addr, uint64_t n, bool write);
+bool mem_in_arena(uint64_t addr);
+
+// runtime.cpp: the failing emulated thread (or the host call) reports `msg` and stops.
+[[noreturn]] void emu_fail_current(const std::string& msg);
+bool emu_in_kernel();
+char* emu_strdup(const std::string& s);

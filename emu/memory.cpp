@@ -1,0 +1,408 @@
+// Checked device memory of the emulated devices (like AddressSanitizer + compute-sanitizer's
+// initcheck). One arena is mapped once (MAP_NORESERVE): DEVICE_COUNT equal regions, plus a shadow
+// byte per arena byte:
+//   0 = not allocated (red zones, never used), 1 = allocated and never written, 2 = written,
+//   3 = freed.
+// Allocations are 256-byte aligned with at least 256 bytes of red zone after each (and before
+// the first). Freed ranges wait in a quarantine (FIFO, 256 MiB per device) before their addresses
+// can be handed out again, so a use after free is caught. Kernels' loads and stores reach
+// mem_access through GCC's kernel-address instrumentation hooks (__asan_*_noabort, below).
+// Pool counters mirror cuMemPool's: used (requested bytes rounded to 256) and its high-water
+// mark, reserved (the region's extent in use) and its high-water mark.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "emu.h"
+
+namespace {
+const uint64_t ALIGN = 256, RED = 256, QUARANTINE = 256ull << 20;
+enum : uint8_t { S_NONE = 0, S_UNWRITTEN = 1, S_WRITTEN = 2, S_FREED = 3 };
+
+struct Device {
+  std::mutex m;
+  uint64_t base = 0, span = 0;          // region [base, base + span)
+  std::map<uint64_t, uint64_t> free_;   // offset -> length, coalesced
+  std::map<uint64_t, uint64_t> live;    // address -> requested size
+  std::map<uint64_t, uint64_t> freed;   // address -> size, until the range is reused
+  std::deque<std::pair<uint64_t, uint64_t>> quarantine;  // (chunk offset, chunk length)
+  uint64_t quarantined = 0;
+  std::map<uint64_t, uint64_t> chunk;   // address -> chunk length (with its red zone)
+  uint64_t used = 0, used_high = 0, extent = 0, extent_high = 0;
+};
+
+struct Arena {
+  int count = 0;
+  uint64_t total = 0;  // bytes each device reports
+  uint64_t base = 0, size = 0;
+  uint8_t* shadow = nullptr;
+  Device* dev = nullptr;
+  std::string error;
+};
+
+Arena& arena() {
+  static Arena* a = [] {
+    Arena* a = new Arena();
+    a->count = 4;
+    double gib = 16;
+    if (const char* s = getenv("SIMCLR_EMU_MEMORY_GIB")) {
+      double v = atof(s);
+      if (v > 0) gib = v;
+    }
+    a->total = (uint64_t)(gib * (double)(1ull << 30)) & ~(ALIGN - 1);
+    uint64_t span = (a->total + a->total / 4 + (64ull << 20) + 0xfffff) & ~0xfffffull;
+    a->size = span * a->count;
+    void* m = mmap(nullptr, a->size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* s = mmap(nullptr, a->size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED || s == MAP_FAILED) {
+      a->error = "could not map the emulated devices' memory (" + std::to_string(a->size >> 30) +
+                 " GiB of address space, twice); lower SIMCLR_EMU_MEMORY_GIB";
+      a->size = 0;
+      a->count = 0;
+      return a;
+    }
+    a->base = (uint64_t)m;
+    a->shadow = (uint8_t*)s;
+    a->dev = new Device[a->count];
+    for (int i = 0; i < a->count; ++i) {
+      a->dev[i].base = a->base + span * i;
+      a->dev[i].span = span;
+      a->dev[i].free_[0] = span;
+    }
+    return a;
+  }();
+  return *a;
+}
+
+uint8_t* shadow_of(uint64_t addr) { return arena().shadow + (addr - arena().base); }
+
+std::string hex(uint64_t v) {
+  char b[32];
+  snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
+  return b;
+}
+
+// Where `addr` lies relative to the allocations of its device (for messages). Lock held.
+std::string describe(Device& d, uint64_t addr, uint64_t n) {
+  auto alloc_name = [](uint64_t base, uint64_t size) {
+    return "a " + std::to_string(size) + "-byte allocation at " + hex(base);
+  };
+  auto f = d.freed.upper_bound(addr);
+  if (f != d.freed.begin()) {
+    --f;
+    if (addr < f->first + (f->second ? f->second : 1)) {
+      return "use after free: offset " + std::to_string(addr - f->first) + " of freed " +
+             alloc_name(f->first, f->second).substr(2);
+    }
+  }
+  auto next = d.live.upper_bound(addr);
+  std::string after, before;
+  uint64_t dist_after = UINT64_MAX, dist_before = UINT64_MAX;
+  if (next != d.live.begin()) {
+    auto prev = std::prev(next);
+    if (addr < prev->first + prev->second) {
+      uint64_t off = addr - prev->first;
+      if (addr + n > prev->first + prev->second)
+        return "offset " + std::to_string(off) + " runs " +
+               std::to_string(addr + n - prev->first - prev->second) + " bytes past the end of " +
+               alloc_name(prev->first, prev->second);
+      return "offset " + std::to_string(off) + " of " + alloc_name(prev->first, prev->second);
+    }
+    dist_after = addr - (prev->first + prev->second);
+    after = std::to_string(dist_after) + " bytes past the end of " +
+            alloc_name(prev->first, prev->second);
+  }
+  if (next != d.live.end()) {
+    dist_before = next->first - addr;
+    before = std::to_string(dist_before) + " bytes before the start of " +
+             alloc_name(next->first, next->second);
+  }
+  if (dist_after == UINT64_MAX && dist_before == UINT64_MAX) return "no allocation nearby";
+  return dist_after <= dist_before ? after : before;
+}
+
+Device* device_at(uint64_t addr) {
+  Arena& a = arena();
+  if (!a.size || addr - a.base >= a.size) return nullptr;
+  return &a.dev[(addr - a.base) / a.dev[0].span];
+}
+
+std::string slow_error(uint64_t addr, uint64_t n, bool write) {
+  Device* d = device_at(addr);
+  std::string what = std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " + hex(addr);
+  if (!d) return what + ": outside device memory";
+  std::lock_guard<std::mutex> g(d->m);
+  uint8_t* s = shadow_of(addr);
+  bool bounds = true;
+  uint64_t first_unwritten = n;
+  for (uint64_t i = 0; i < n; ++i) {
+    if (s[i] == S_NONE || s[i] == S_FREED) bounds = false;
+    if (s[i] == S_UNWRITTEN && first_unwritten == n) first_unwritten = i;
+  }
+  if (!bounds) return what + ": " + describe(*d, addr, n);
+  return what + " of never-written memory (initcheck): " + describe(*d, addr + first_unwritten, 1);
+}
+}  // namespace
+
+bool mem_in_arena(uint64_t addr) {
+  Arena& a = arena();
+  return addr - a.base < a.size;
+}
+
+std::string mem_access(uint64_t addr, uint64_t n, bool write) {
+  Arena& a = arena();
+  if (addr - a.base >= a.size) return "";
+  if (n == 0) return "";
+  if (addr + n - a.base > a.size) return slow_error(addr, n, write);
+  uint8_t* s = shadow_of(addr);
+  if (write) {
+    for (uint64_t i = 0; i < n; ++i)
+      if (s[i] != S_UNWRITTEN && s[i] != S_WRITTEN) return slow_error(addr, n, write);
+    memset(s, S_WRITTEN, n);
+  } else {
+    for (uint64_t i = 0; i < n; ++i)
+      if (s[i] != S_WRITTEN) return slow_error(addr, n, write);
+  }
+  return "";
+}
+
+// ---- C ABI for the Rust side (src/cuda/emu/ffi.rs) ----
+
+extern "C" int emu_device_count() {
+  Arena& a = arena();
+  return a.count;
+}
+
+extern "C" char* emu_arena_error() {
+  Arena& a = arena();
+  return a.error.empty() ? nullptr : emu_strdup(a.error);
+}
+
+extern "C" int emu_malloc(int dev, uint64_t bytes, uint64_t* out, char** err) {
+  Arena& a = arena();
+  if (dev < 0 || dev >= a.count) {
+    *err = emu_strdup("no emulated device " + std::to_string(dev));
+    return EMU_INVALID_DEVICE;
+  }
+  Device& d = a.dev[dev];
+  std::lock_guard<std::mutex> g(d.m);
+  uint64_t rounded = (bytes + ALIGN - 1) & ~(ALIGN - 1);
+  if (d.used + rounded > a.total) {
+    *err = emu_strdup("cannot allocate " + std::to_string(bytes) + " bytes on emulated device " +
+                      std::to_string(dev) + ": " + std::to_string(d.used) + " of " +
+                      std::to_string(a.total) + " bytes in use");
+    return EMU_OUT_OF_MEMORY;
+  }
+  uint64_t need = rounded + RED;
+  auto take = [&]() -> int64_t {
+    for (auto it = d.free_.begin(); it != d.free_.end(); ++it) {
+      // The chunk starts RED bytes into the free range only at offset 0 (red zone before the
+      // first allocation); elsewhere the previous chunk's tail red zone precedes it.
+      uint64_t lead = it->first == 0 ? RED : 0;
+      if (it->second >= need + lead) {
+        uint64_t off = it->first, len = it->second;
+        d.free_.erase(it);
+        uint64_t start = off + lead;
+        if (len > need + lead) d.free_[start + need] = len - need - lead;
+        return (int64_t)start;
+      }
+    }
+    return -1;
+  };
+  int64_t off = take();
+  while (off < 0 && !d.quarantine.empty()) {
+    // Give quarantined ranges back early rather than fail.
+    auto q = d.quarantine.front();
+    d.quarantine.pop_front();
+    d.quarantined -= q.second;
+    d.free_[q.first] = q.second;
+    off = take();
+  }
+  if (off < 0) {
+    *err = emu_strdup("cannot place " + std::to_string(bytes) + " bytes on emulated device " +
+                      std::to_string(dev) + " (address space fragmented)");
+    return EMU_OUT_OF_MEMORY;
+  }
+  uint64_t addr = d.base + (uint64_t)off;
+  // Forget freed records the new chunk overlaps.
+  for (auto it = d.freed.lower_bound(addr > d.base + ALIGN * 64 ? addr - ALIGN * 64 : d.base);
+       it != d.freed.end() && it->first < addr + need;) {
+    if (it->first + it->second > addr) it = d.freed.erase(it);
+    else ++it;
+  }
+  memset(shadow_of(addr), S_UNWRITTEN, bytes);
+  memset(shadow_of(addr + bytes), S_NONE, need - bytes);
+  d.live[addr] = bytes;
+  d.chunk[addr] = need;
+  d.used += rounded;
+  if (d.used > d.used_high) d.used_high = d.used;
+  uint64_t end = (uint64_t)off + need;
+  if (end > d.extent) d.extent = end;
+  if (d.extent > d.extent_high) d.extent_high = d.extent;
+  *out = addr;
+  return EMU_OK;
+}
+
+static void coalesce_insert(Device& d, uint64_t off, uint64_t len) {
+  auto it = d.free_.emplace(off, len).first;
+  auto nx = std::next(it);
+  if (nx != d.free_.end() && it->first + it->second == nx->first) {
+    it->second += nx->second;
+    d.free_.erase(nx);
+  }
+  if (it != d.free_.begin()) {
+    auto pv = std::prev(it);
+    if (pv->first + pv->second == it->first) {
+      pv->second += it->second;
+      d.free_.erase(it);
+    }
+  }
+}
+
+extern "C" int emu_free(uint64_t ptr, char** err) {
+  Device* dp = device_at(ptr);
+  if (!dp) {
+    *err = emu_strdup("cuMemFree of " + hex(ptr) + ", which is not emulated device memory");
+    return EMU_INVALID_VALUE;
+  }
+  Device& d = *dp;
+  std::lock_guard<std::mutex> g(d.m);
+  auto it = d.live.find(ptr);
+  if (it == d.live.end()) {
+    *err = emu_strdup("cuMemFree of " + hex(ptr) + ", which is not a live allocation (" +
+                      describe(d, ptr, 1) + ")");
+    return EMU_INVALID_VALUE;
+  }
+  uint64_t bytes = it->second, need = d.chunk[ptr];
+  d.live.erase(it);
+  d.chunk.erase(ptr);
+  d.freed[ptr] = bytes;
+  memset(shadow_of(ptr), S_FREED, bytes ? bytes : 1);
+  d.used -= (bytes + ALIGN - 1) & ~(ALIGN - 1);
+  d.quarantine.emplace_back(ptr - d.base, need);
+  d.quarantined += need;
+  while (d.quarantined > QUARANTINE) {
+    auto q = d.quarantine.front();
+    d.quarantine.pop_front();
+    d.quarantined -= q.second;
+    // Give the pages back to the host (their contents are dead).
+    uint64_t lo = (d.base + q.first + 4095) & ~4095ull, hi = (d.base + q.first + q.second) & ~4095ull;
+    if (hi > lo) madvise((void*)lo, hi - lo, MADV_DONTNEED);
+    coalesce_insert(d, q.first, q.second);
+  }
+  // The extent shrinks when the top of the region is free again.
+  auto last = d.free_.empty() ? d.free_.end() : std::prev(d.free_.end());
+  if (last != d.free_.end() && last->first + last->second == d.span) d.extent = last->first;
+  return EMU_OK;
+}
+
+// Checks a host-side range access (copies, libraries). mode 0 read, 1 write, 2 device-to-device
+// shadow copy (handled by emu_copy_dtod).
+extern "C" int emu_check(uint64_t ptr, uint64_t bytes, int write, char** err) {
+  if (!mem_in_arena(ptr)) {
+    *err = emu_strdup(std::to_string(bytes) + "-byte " + (write ? "write" : "read") + " at " +
+                      hex(ptr) + ": not emulated device memory");
+    return EMU_INVALID_VALUE;
+  }
+  std::string e = mem_access(ptr, bytes, write != 0);
+  if (!e.empty()) {
+    *err = emu_strdup(e);
+    return EMU_ILLEGAL_ADDRESS;
+  }
+  return EMU_OK;
+}
+
+// Bounds of both ranges (reads of never-written bytes allowed), then the data and the shadow.
+extern "C" int emu_copy_dtod(uint64_t dst, uint64_t src, uint64_t bytes, char** err) {
+  if (bytes == 0) return EMU_OK;
+  for (int k = 0; k < 2; ++k) {
+    uint64_t p = k ? dst : src;
+    if (!mem_in_arena(p) || !mem_in_arena(p + bytes - 1)) {
+      *err = emu_strdup(std::string(k ? "destination " : "source ") + hex(p) +
+                        " is not emulated device memory");
+      return EMU_INVALID_VALUE;
+    }
+    uint8_t* s = shadow_of(p);
+    for (uint64_t i = 0; i < bytes; ++i)
+      if (s[i] != S_UNWRITTEN && s[i] != S_WRITTEN) {
+        *err = emu_strdup(std::string(k ? "destination: " : "source: ") +
+                          slow_error(p, bytes, k == 1));
+        return EMU_ILLEGAL_ADDRESS;
+      }
+  }
+  memmove((void*)dst, (const void*)src, bytes);
+  memmove(shadow_of(dst), shadow_of(src), bytes);
+  return EMU_OK;
+}
+
+extern "C" int emu_device_of(uint64_t ptr) {
+  Arena& a = arena();
+  if (!a.size || ptr - a.base >= a.size) return -1;
+  return (int)((ptr - a.base) / a.dev[0].span);
+}
+
+extern "C" void emu_mem_info(int dev, uint64_t* free_bytes, uint64_t* total) {
+  Arena& a = arena();
+  *total = a.total;
+  *free_bytes = 0;
+  if (dev < 0 || dev >= a.count) return;
+  std::lock_guard<std::mutex> g(a.dev[dev].m);
+  *free_bytes = a.total - a.dev[dev].used;
+}
+
+// which: 0 used, 1 used high, 2 reserved, 3 reserved high. reset: set the high mark to now.
+extern "C" uint64_t emu_pool_counter(int dev, int which, int reset) {
+  Arena& a = arena();
+  if (dev < 0 || dev >= a.count) return 0;
+  Device& d = a.dev[dev];
+  std::lock_guard<std::mutex> g(d.m);
+  if (reset) {
+    if (which == 1) d.used_high = d.used;
+    if (which == 3) d.extent_high = d.extent;
+    return 0;
+  }
+  switch (which) {
+    case 0: return d.used;
+    case 1: return d.used_high;
+    case 2: return d.extent;
+    default: return d.extent_high;
+  }
+}
+
+// ---- GCC kernel-address instrumentation hooks (kernels only; see build/emu.rs) ----
+
+static inline void hook(uint64_t addr, uint64_t n, bool write) {
+  Arena& a = arena();
+  if (__builtin_expect(addr - a.base >= a.size, 1)) return;
+  std::string e = mem_access(addr, n, write);
+  if (!e.empty()) emu_fail_current(e);
+}
+
+#define EMU_HOOKS(n)                                                                         \
+  extern "C" void __asan_load##n##_noabort(uint64_t p) { hook(p, n, false); }              \
+  extern "C" void __asan_store##n##_noabort(uint64_t p) { hook(p, n, true); }              \
+  extern "C" void __asan_load##n(uint64_t p) { hook(p, n, false); }                        \
+  extern "C" void __asan_store##n(uint64_t p) { hook(p, n, true); }
+EMU_HOOKS(1)
+EMU_HOOKS(2)
+EMU_HOOKS(4)
+EMU_HOOKS(8)
+EMU_HOOKS(16)
+extern "C" void __asan_loadN_noabort(uint64_t p, uint64_t n) { hook(p, n, false); }
+extern "C" void __asan_storeN_noabort(uint64_t p, uint64_t n) { hook(p, n, true); }
+extern "C" void __asan_loadN(uint64_t p, uint64_t n) { hook(p, n, false); }
+extern "C" void __asan_storeN(uint64_t p, uint64_t n) { hook(p, n, true); }
+extern "C" void __asan_handle_no_return() {}
+
+// Atomics in kernels (cuda_emu.h): a read-modify-write must read written bytes.
+extern "C" void emu_check_rmw(const void* p, unsigned bytes) {
+  hook((uint64_t)p, bytes, false);
+  hook((uint64_t)p, bytes, true);
+}

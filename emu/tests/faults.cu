@@ -1,0 +1,63 @@
+// Test-only kernels of the emulated device (module `test_faults`, never built by nvcc): each
+// exercises one check of the runtime (tests/emu_runtime.rs).
+#include "common.cuh"
+
+// y[i] = i for i <= n: with n + 1 threads, the last one writes one element past the end.
+extern "C" __global__ void fill_index_inclusive(float* y, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i <= n) y[i] = (float)i;
+}
+
+// y[i] = 2·x[i] over n elements.
+extern "C" __global__ void twice(const float* x, float* y, int n) {
+  GRID_LOOP(i, n) y[i] = 2.f * x[i];
+}
+
+// Sums blockDim.x values through shared memory; with `sync` = 0 the barrier is missing, so the
+// result depends on the order the threads run in.
+extern "C" __global__ void shared_sum(const float* x, float* out, int sync) {
+  __shared__ float s[1024];
+  s[threadIdx.x] = x[threadIdx.x];
+  if (sync) __syncthreads();
+  if (threadIdx.x == 0) {
+    float t = 0.f;
+    for (unsigned k = 0; k < blockDim.x; ++k) t += s[k];
+    out[0] = t;
+  }
+  if (sync) __syncthreads();
+  s[threadIdx.x] = -1.f;  // the next block must not see these
+}
+
+// Order in which the threads of one block pass a barrier: out[k] = the k-th thread to leave it.
+extern "C" __global__ void barrier_order(unsigned* out, unsigned* counter) {
+  __syncthreads();
+  unsigned k = atomicAdd(counter, 1u);
+  out[k] = threadIdx.x;
+}
+
+// A butterfly step with a caller-chosen mask.
+extern "C" __global__ void shuffle_with_mask(float* y, unsigned mask) {
+  float v = (float)threadIdx.x;
+  y[threadIdx.x] = __shfl_xor_sync(mask, v, 16);
+}
+
+// Thread 0 leaves before the others reach the barrier.
+extern "C" __global__ void early_exit_barrier(float* y) {
+  if (threadIdx.x == 0) return;
+  __syncthreads();
+  y[threadIdx.x] = 1.f;
+}
+
+// Lanes 0-15 wait in a full-warp shuffle while lanes 16-31 wait at a barrier: nobody can move.
+extern "C" __global__ void warp_barrier_deadlock(float* y) {
+  float v = (float)threadIdx.x;
+  if (threadIdx.x < 16) v = __shfl_xor_sync(0xffffffffu, v, 1);
+  else __syncthreads();
+  y[threadIdx.x] = v;
+}
+
+// block_sum of common.cuh over one value per thread.
+extern "C" __global__ void block_sum_of(const float* x, float* out) {
+  float v = block_sum(x[blockIdx.x * blockDim.x + threadIdx.x]);
+  if (threadIdx.x == 0) out[blockIdx.x] = v;
+}

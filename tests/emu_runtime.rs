@@ -1,0 +1,319 @@
+//! The emulated device's own checks (emu/, src/cuda/emu): kernels of the test-only module
+//! `test_faults` (emu/tests/faults.cu) launched through the driver floor, each either computing
+//! the right values or failing with a message that names the fault.
+#![cfg(feature = "cuda-emu")]
+
+use simclr::cuda::driver::{self, cu, Mode};
+use std::ffi::c_void;
+
+fn ctx() -> cu::Context {
+    driver::select(Mode::Emulated).unwrap();
+    let c = cu::Context::new(0).unwrap();
+    c.bind_to_thread().unwrap();
+    c
+}
+
+fn kernel(name: &str) -> cu::CUfunction {
+    unsafe {
+        let m = cu::module_load("test_faults", &[]).unwrap();
+        cu::module_get_function(m, name).unwrap()
+    }
+}
+
+fn alloc(bytes: usize) -> u64 {
+    unsafe { cu::malloc_sync(bytes) }.unwrap()
+}
+
+fn upload<T: Copy>(c: &cu::Context, v: &[T]) -> u64 {
+    let p = alloc(std::mem::size_of_val(v));
+    unsafe { cu::memcpy_htod_async(p, v, c.stream()) }.unwrap();
+    p
+}
+
+fn download<T: Copy + Default>(c: &cu::Context, p: u64, n: usize) -> Result<Vec<T>, String> {
+    let mut v = vec![T::default(); n];
+    unsafe { cu::memcpy_dtoh_async(&mut v, p, c.stream()) }.map_err(|e| format!("{e:?}"))?;
+    Ok(v)
+}
+
+/// A pointer to each argument, as cuLaunchKernel takes them.
+macro_rules! params {
+    ($($a:expr),*) => { [$(&mut $a as *mut _ as *mut c_void),*] };
+}
+
+fn launch(
+    c: &cu::Context,
+    name: &str,
+    grid: (u32, u32, u32),
+    block: (u32, u32, u32),
+    params: &mut [*mut c_void],
+) -> Result<(), String> {
+    unsafe { cu::launch_kernel(kernel(name), grid, block, 0, c.stream(), params) }
+        .map_err(|e| format!("{e:?}"))
+}
+
+fn expect_err(r: Result<(), String>, parts: &[&str]) {
+    let e = r.expect_err("the emulated device must refuse this");
+    for p in parts {
+        assert!(e.contains(p), "message {e:?} lacks {p:?}");
+    }
+}
+
+#[test]
+fn elementwise_kernel_computes() {
+    let c = ctx();
+    let x: Vec<f32> = (0..1000).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let (mut px, mut py, mut n) = (upload(&c, &x), alloc(4000), 1000i32);
+    launch(&c, "twice", (3, 1, 1), (128, 1, 1), &mut params!(px, py, n)).unwrap();
+    let y: Vec<f32> = download(&c, py, 1000).unwrap();
+    let want: Vec<f32> = x.iter().map(|v| 2.0 * v).collect();
+    assert_eq!(y, want);
+}
+
+#[test]
+fn block_sum_with_shuffles_and_shared_memory() {
+    let c = ctx();
+    let x: Vec<f32> = (0..1024).map(|i| (i % 7) as f32).collect();
+    let (mut px, mut po) = (upload(&c, &x), alloc(16));
+    launch(
+        &c,
+        "block_sum_of",
+        (4, 1, 1),
+        (256, 1, 1),
+        &mut params!(px, po),
+    )
+    .unwrap();
+    let got: Vec<f32> = download(&c, po, 4).unwrap();
+    let want: Vec<f32> = x.chunks(256).map(|ch| ch.iter().sum()).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn write_past_the_end_is_caught() {
+    let c = ctx();
+    let (mut py, mut n) = (alloc(400), 100i32);
+    expect_err(
+        launch(
+            &c,
+            "fill_index_inclusive",
+            (1, 1, 1),
+            (128, 1, 1),
+            &mut params!(py, n),
+        ),
+        &[
+            "kernel fill_index_inclusive block (0,0,0) thread (100,0,0)",
+            "4-byte write",
+            "0 bytes past the end of a 400-byte allocation",
+        ],
+    );
+}
+
+#[test]
+fn read_past_the_end_is_caught() {
+    let c = ctx();
+    let (mut px, mut py, mut n) = (upload(&c, &[1f32; 100]), alloc(800), 200i32);
+    expect_err(
+        launch(&c, "twice", (1, 1, 1), (256, 1, 1), &mut params!(px, py, n)),
+        &[
+            "kernel twice",
+            "4-byte read",
+            "past the end of a 400-byte allocation",
+        ],
+    );
+}
+
+#[test]
+fn read_of_never_written_memory_is_caught() {
+    let c = ctx();
+    let (mut px, mut py, mut n) = (alloc(400), alloc(400), 100i32);
+    expect_err(
+        launch(&c, "twice", (1, 1, 1), (128, 1, 1), &mut params!(px, py, n)),
+        &["never-written", "initcheck", "of a 400-byte allocation"],
+    );
+    // Nor may the host read it back.
+    let e = download::<f32>(&c, px, 100).unwrap_err();
+    assert!(e.contains("never-written"), "{e}");
+}
+
+#[test]
+fn use_after_free_is_caught() {
+    let c = ctx();
+    let (mut px, mut py, mut n) = (upload(&c, &[1f32; 64]), alloc(256), 64i32);
+    unsafe { cu::free_async(px, c.stream()) }.unwrap();
+    expect_err(
+        launch(&c, "twice", (1, 1, 1), (64, 1, 1), &mut params!(px, py, n)),
+        &["4-byte read", "use after free", "freed 256-byte allocation"],
+    );
+    assert!(
+        unsafe { cu::free_async(px, c.stream()) }.is_err(),
+        "double free"
+    );
+}
+
+#[test]
+fn bad_launch_configurations_are_refused() {
+    let c = ctx();
+    let (mut px, mut py, mut n) = (upload(&c, &[1f32; 4]), alloc(16), 4i32);
+    for (grid, block, why) in [
+        ((1, 1, 1), (1025, 1, 1), "more than 1024 threads"),
+        ((1, 1, 1), (32, 32, 2), "more than 1024 threads"),
+        ((1, 65536, 1), (32, 1, 1), "grid dimensions exceed"),
+        ((0, 1, 1), (32, 1, 1), "zero"),
+        ((1, 1, 1), (32, 0, 1), "zero"),
+    ] {
+        expect_err(
+            launch(&c, "twice", grid, block, &mut params!(px, py, n)),
+            &[why],
+        );
+    }
+}
+
+#[test]
+fn missing_barrier_changes_the_result_reproducibly() {
+    let c = ctx();
+    let x: Vec<f32> = (0..256).map(|i| i as f32).collect();
+    let (mut px, mut po) = (upload(&c, &x), alloc(4));
+    let mut run = |sync: i32| {
+        let mut s = sync;
+        launch(
+            &c,
+            "shared_sum",
+            (1, 1, 1),
+            (256, 1, 1),
+            &mut params!(px, po, s),
+        )
+        .unwrap();
+        download::<f32>(&c, po, 1).unwrap()[0]
+    };
+    assert_eq!(run(1), 32640.0);
+    let racy = run(0);
+    assert_ne!(racy, 32640.0, "the missing barrier went unnoticed");
+    assert_eq!(run(0), racy, "one seed, one schedule");
+}
+
+#[test]
+fn threads_leave_a_barrier_in_a_seeded_shuffled_order() {
+    let c = ctx();
+    let order = |c: &cu::Context| {
+        let (mut po, mut pc) = (alloc(256), upload(c, &[0u32]));
+        launch(
+            c,
+            "barrier_order",
+            (1, 1, 1),
+            (64, 1, 1),
+            &mut params!(po, pc),
+        )
+        .unwrap();
+        download::<u32>(c, po, 64).unwrap()
+    };
+    let a = order(&c);
+    let mut sorted = a.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..64).collect::<Vec<u32>>());
+    assert_ne!(a, sorted, "threads resumed in launch order");
+    assert_eq!(order(&c), a, "one seed, one order");
+}
+
+#[test]
+fn shuffle_masks_are_checked() {
+    let c = ctx();
+    let (mut py, mut mask) = (alloc(128), 0xffff_ffffu32);
+    launch(
+        &c,
+        "shuffle_with_mask",
+        (1, 1, 1),
+        (32, 1, 1),
+        &mut params!(py, mask),
+    )
+    .unwrap();
+    let y: Vec<f32> = download(&c, py, 32).unwrap();
+    assert_eq!(y, (0..32).map(|i| (i ^ 16) as f32).collect::<Vec<_>>());
+    let mut half = 0x0000_ffffu32;
+    expect_err(
+        launch(
+            &c,
+            "shuffle_with_mask",
+            (1, 1, 1),
+            (32, 1, 1),
+            &mut params!(py, half),
+        ),
+        &["__shfl_xor_sync with mask 0x0000ffff"],
+    );
+    // A full mask in a block of 16 threads names lanes that do not exist.
+    expect_err(
+        launch(
+            &c,
+            "shuffle_with_mask",
+            (1, 1, 1),
+            (16, 1, 1),
+            &mut params!(py, mask),
+        ),
+        &["do not exist"],
+    );
+}
+
+#[test]
+fn divergent_barriers_and_deadlocks_are_caught() {
+    let c = ctx();
+    let mut py = alloc(1024);
+    expect_err(
+        launch(
+            &c,
+            "early_exit_barrier",
+            (1, 1, 1),
+            (64, 1, 1),
+            &mut params!(py),
+        ),
+        &["kernel early_exit_barrier block (0,0,0)", "exit"],
+    );
+    expect_err(
+        launch(
+            &c,
+            "warp_barrier_deadlock",
+            (1, 1, 1),
+            (32, 1, 1),
+            &mut params!(py),
+        ),
+        &[
+            "deadlock",
+            "wait at __syncthreads",
+            "__shfl_xor_sync with mask 0xffffffff",
+        ],
+    );
+}
+
+#[test]
+fn pool_counters_and_out_of_memory() {
+    let c = ctx();
+    let dev = c.cu_device();
+    let used = || {
+        driver::cu::pool_get_attribute(
+            dev,
+            cudarc::driver::sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT,
+        )
+        .unwrap()
+    };
+    let (free0, total) = cu::mem_get_info().unwrap();
+    assert!(total >= 1 << 30 && free0 <= total);
+    // Other tests allocate concurrently on device 0: use device 3 alone here.
+    let c3 = cu::Context::new(3).unwrap();
+    c3.bind_to_thread().unwrap();
+    let _ = c;
+    let dev = c3.cu_device();
+    let before = used_of(dev);
+    let p = alloc(1000);
+    assert_eq!(used_of(dev), before + 1024, "used counts 256-byte granules");
+    let e = unsafe { cu::malloc_sync(total + 1) }.unwrap_err();
+    assert!(e.is_out_of_memory(), "{e:?}");
+    unsafe { cu::free_async(p, c3.stream()) }.unwrap();
+    assert_eq!(used_of(dev), before);
+    let _ = used;
+}
+
+fn used_of(dev: cu::CUdevice) -> u64 {
+    driver::cu::pool_get_attribute(
+        dev,
+        cudarc::driver::sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT,
+    )
+    .unwrap()
+}
