@@ -9,6 +9,8 @@
 pub mod cu;
 pub mod cublas;
 pub mod cudnn;
+pub mod elems;
 mod ffi;
 pub mod memory;
 pub mod nccl;
+pub mod registry;

@@ -1,0 +1,275 @@
+//! The checks and numerics of the emulated `cublasGemmEx` (rules listed in `mod.rs`), in
+//! column-major terms: element (i, j) of a stored matrix with leading dimension ld is at i + j·ld.
+
+use super::{invalid, GEMM_SCRATCH};
+use crate::cuda::driver::cublas::{
+    cublasComputeType_t, cublasOperation_t, cublasStatus_t, cudaDataType, BlasError, Result,
+};
+use crate::cuda::emu::elems::{self, Elem};
+use crate::ops::matmul::gemm::{gemm, Layout};
+use std::ffi::c_void;
+
+pub struct Call {
+    pub ta: bool,
+    pub tb: bool,
+    pub m: i32,
+    pub n: i32,
+    pub k: i32,
+    /// (device address, type, leading dimension)
+    pub a: (u64, cudaDataType, i32),
+    pub b: (u64, cudaDataType, i32),
+    pub c: (u64, cudaDataType, i32),
+    pub compute: cublasComputeType_t,
+}
+
+fn unsupported(detail: impl Into<String>) -> BlasError {
+    BlasError::new(cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED, detail)
+}
+fn failed(detail: String) -> BlasError {
+    BlasError::new(cublasStatus_t::CUBLAS_STATUS_EXECUTION_FAILED, detail)
+}
+
+/// Whether op is a transpose (C is the conjugate transpose: a transpose for real types).
+pub fn transposed(op: cublasOperation_t) -> Result<bool> {
+    match op {
+        cublasOperation_t::CUBLAS_OP_N => Ok(false),
+        cublasOperation_t::CUBLAS_OP_T | cublasOperation_t::CUBLAS_OP_C => Ok(true),
+        #[allow(unreachable_patterns)]
+        o => Err(invalid(format!(
+            "cublasGemmEx: operation {o:?}; allowed CUBLAS_OP_N, CUBLAS_OP_T, CUBLAS_OP_C"
+        ))),
+    }
+}
+
+/// The element types of (A and B, C) and whether the compute type is f64, per the table.
+fn types(call: &Call) -> Result<(Elem, Elem, bool)> {
+    use cublasComputeType_t::*;
+    use cudaDataType::*;
+    let (at, bt, ct) = (call.a.1, call.b.1, call.c.1);
+    let combo = format!(
+        "computeType {:?} with Atype {at:?}, Btype {bt:?}, Ctype {ct:?}",
+        call.compute
+    );
+    if at != bt {
+        return Err(unsupported(format!(
+            "cublasGemmEx: {combo}: Atype and Btype must be equal"
+        )));
+    }
+    let ok = match call.compute {
+        CUBLAS_COMPUTE_32F | CUBLAS_COMPUTE_32F_PEDANTIC => match (at, ct) {
+            (CUDA_R_16BF, CUDA_R_16BF) | (CUDA_R_16BF, CUDA_R_32F) => Some((Elem::Bf16, false)),
+            (CUDA_R_16F, CUDA_R_16F) | (CUDA_R_16F, CUDA_R_32F) => Some((Elem::F16, false)),
+            (CUDA_R_32F, CUDA_R_32F) => Some((Elem::F32, false)),
+            (CUDA_R_8I, CUDA_R_32F) => {
+                return Err(unsupported(format!(
+                    "cublasGemmEx: {combo} is in cuBLAS's table but not emulated"
+                )))
+            }
+            _ => None,
+        },
+        CUBLAS_COMPUTE_32F_FAST_16F
+        | CUBLAS_COMPUTE_32F_FAST_16BF
+        | CUBLAS_COMPUTE_32F_FAST_TF32 => {
+            matches!((at, ct), (CUDA_R_32F, CUDA_R_32F)).then_some((Elem::F32, false))
+        }
+        CUBLAS_COMPUTE_64F | CUBLAS_COMPUTE_64F_PEDANTIC => {
+            matches!((at, ct), (CUDA_R_64F, CUDA_R_64F)).then_some((Elem::F64, true))
+        }
+        _ => None,
+    };
+    let (ab, wide) = ok.ok_or_else(|| {
+        unsupported(format!(
+            "cublasGemmEx: {combo} is not in cuBLAS's table of supported combinations \
+             (e.g. CUBLAS_COMPUTE_32F with 16BF/16BF, 16BF/32F, 16F/16F, 16F/32F, 32F/32F)"
+        ))
+    })?;
+    let c = match ct {
+        CUDA_R_32F => Elem::F32,
+        CUDA_R_16BF => Elem::Bf16,
+        CUDA_R_16F => Elem::F16,
+        _ => Elem::F64,
+    };
+    Ok((ab, c, wide))
+}
+
+/// Elements spanned by a stored r×c matrix with leading dimension ld.
+fn span(rows: usize, cols: usize, ld: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (cols - 1) * ld + rows
+    }
+}
+
+/// The checks, then C = α·op(A)·op(B) + β·C.
+///
+/// # Safety
+/// The pointers are device addresses of the emulator runtime; α and β host scalars.
+pub unsafe fn run(
+    call: &Call,
+    alpha: *const c_void,
+    beta: *const c_void,
+    ws: (u64, usize),
+) -> Result<()> {
+    let who = "cublasGemmEx";
+    for (name, v) in [("m", call.m), ("n", call.n), ("k", call.k)] {
+        if v < 0 {
+            return Err(invalid(format!("{who}: {name} = {v}; must be >= 0")));
+        }
+    }
+    let (m, n, k) = (call.m as usize, call.n as usize, call.k as usize);
+    // Stored shapes (rows, cols) of A and B in column-major terms.
+    let (ar, ac) = if call.ta { (k, m) } else { (m, k) };
+    let (br, bc) = if call.tb { (n, k) } else { (k, n) };
+    for (name, ld, rows, op) in [
+        (
+            "lda",
+            call.a.2,
+            ar,
+            if call.ta {
+                "transa = T: max(1, k)"
+            } else {
+                "transa = N: max(1, m)"
+            },
+        ),
+        (
+            "ldb",
+            call.b.2,
+            br,
+            if call.tb {
+                "transb = T: max(1, n)"
+            } else {
+                "transb = N: max(1, k)"
+            },
+        ),
+        ("ldc", call.c.2, m, "max(1, m)"),
+    ] {
+        if (ld as i64) < rows.max(1) as i64 {
+            return Err(invalid(format!(
+                "{who}: {name} = {ld}; must be >= {} ({op})",
+                rows.max(1)
+            )));
+        }
+    }
+    let (ab, ce, wide) = types(call)?;
+    let (alpha, beta) = if wide {
+        (elems::host_scalar_f64(alpha), elems::host_scalar_f64(beta))
+    } else {
+        (
+            elems::host_scalar_f32(alpha).map(f64::from),
+            elems::host_scalar_f32(beta).map(f64::from),
+        )
+    };
+    let (Some(alpha), Some(beta)) = (alpha, beta) else {
+        return Err(invalid(format!("{who}: alpha or beta is null")));
+    };
+    if m * n == 0 {
+        return Ok(());
+    }
+    if k > 0 && (call.a.0 == 0 || call.b.0 == 0) {
+        return Err(invalid(format!(
+            "{who}: A or B is null with m, n, k = {m}, {n}, {k}"
+        )));
+    }
+    if call.c.0 == 0 {
+        return Err(invalid(format!("{who}: C is null with m, n = {m}, {n}")));
+    }
+    let (lda, ldb, ldc) = (call.a.2 as usize, call.b.2 as usize, call.c.2 as usize);
+    let (sa, sb) = (span(ar, ac, lda), span(br, bc, ldb));
+    let read = |ptr: u64, elems_: usize, e: Elem, name: &str| {
+        elems::read_bytes(ptr, elems_ * e.size(), &format!("{who} {name}")).map_err(failed)
+    };
+    let a_bytes = if k > 0 {
+        read(call.a.0, sa, ab, "A")?
+    } else {
+        Vec::new()
+    };
+    let b_bytes = if k > 0 {
+        read(call.b.0, sb, ab, "B")?
+    } else {
+        Vec::new()
+    };
+    // C's m×n elements, compacted to ld = m (only read when β ≠ 0: otherwise it may be garbage).
+    let old: Option<Vec<u8>> = if beta != 0.0 {
+        let mut v = Vec::with_capacity(m * n * ce.size());
+        for j in 0..n {
+            let col = call.c.0 + (j * ldc * ce.size()) as u64;
+            v.extend(read(col, m, ce, "C")?);
+        }
+        Some(v)
+    } else {
+        None
+    };
+    if ws.1 > 0 {
+        crate::cuda::emu::memory::check_write(
+            ws.0,
+            ws.1.min(GEMM_SCRATCH),
+            "cublasGemmEx workspace",
+        )
+        .map_err(failed)?;
+    }
+    let la = Layout {
+        rows: ar,
+        cols: ac,
+        rs: 1,
+        cs: lda,
+        offset: 0,
+    };
+    let lb = Layout {
+        rows: br,
+        cols: bc,
+        rs: 1,
+        cs: ldb,
+        offset: 0,
+    };
+    let la = if call.ta { la.t() } else { la };
+    let lb = if call.tb { lb.t() } else { lb };
+    let lc = Layout {
+        rows: m,
+        cols: n,
+        rs: 1,
+        cs: m,
+        offset: 0,
+    };
+    let out = if wide {
+        let mut cbuf = old
+            .map(|o| elems::decode(&o, ce))
+            .unwrap_or_else(|| vec![0.0; m * n]);
+        if k > 0 {
+            let (av, bv) = (elems::decode(&a_bytes, ab), elems::decode(&b_bytes, ab));
+            gemm(alpha, &av, la, &bv, lb, beta, &mut cbuf, lc);
+        } else {
+            cbuf.iter_mut().for_each(|v| *v *= beta);
+        }
+        let mut out = Vec::new();
+        elems::encode(cbuf.into_iter(), ce, &mut out);
+        out
+    } else {
+        let (alpha, beta) = (alpha as f32, beta as f32);
+        let mut cbuf = old
+            .map(|o| elems::decode_f32(&o, ce))
+            .unwrap_or_else(|| vec![0.0; m * n]);
+        if k > 0 {
+            let (av, bv) = (
+                elems::decode_f32(&a_bytes, ab),
+                elems::decode_f32(&b_bytes, ab),
+            );
+            gemm(alpha, &av, la, &bv, lb, beta, &mut cbuf, lc);
+        } else {
+            cbuf.iter_mut().for_each(|v| *v *= beta);
+        }
+        elems::encode_f32(&cbuf, ce)
+    };
+    let col = m * ce.size();
+    // Every column is checked before the first is written, so a bad extent writes nothing.
+    for j in 0..n {
+        let dst = call.c.0 + (j * ldc * ce.size()) as u64;
+        crate::cuda::emu::memory::check_write(dst, col, &format!("{who} C")).map_err(failed)?;
+    }
+    for j in 0..n {
+        let dst = call.c.0 + (j * ldc * ce.size()) as u64;
+        elems::write_bytes(dst, &out[j * col..(j + 1) * col], &format!("{who} C"))
+            .map_err(failed)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! The numerics of the emulated convolutions: the CPU reference (`ops::conv2d::cpu`, NHWC with
+//! KRSC filters) in the compute type, then `out = α·result + β·out` as cuDNN documents it.
+//!
+//! Compute type: f32 for FLOAT, HALF and BFLOAT16 data (16-bit inputs widened exactly, the
+//! result rounded once to the data type, nearest-even), f64 for DOUBLE. α and β are host
+//! scalars of the compute type (float, or double for DOUBLE data). β = 0 means the output is
+//! not read (it may hold garbage or NaN); β ≠ 0 reads it (`check_read`).
+
+use super::objects::bad;
+use super::problem::Problem;
+use crate::cuda::driver::cudnn::{cudnnStatus_t, DnnError, Result};
+use crate::cuda::emu::elems::{self, Elem};
+use crate::ops::conv2d::cpu;
+use crate::Tensor;
+use std::ffi::c_void;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Forward,
+    BackwardData,
+    BackwardFilter,
+}
+
+pub fn exec_failed(detail: impl Into<String>) -> DnnError {
+    DnnError::new(cudnnStatus_t::CUDNN_STATUS_EXECUTION_FAILED, detail)
+}
+fn internal(e: crate::Error) -> DnnError {
+    DnnError::new(
+        cudnnStatus_t::CUDNN_STATUS_INTERNAL_ERROR,
+        format!("CPU reference: {e}"),
+    )
+}
+
+/// α and β read as the compute type (both widened to f64, exactly).
+pub struct Scalars {
+    pub alpha: f64,
+    pub beta: f64,
+}
+
+/// # Safety
+/// `alpha`/`beta` are null or point at host scalars of the compute type.
+pub unsafe fn scalars(p: &Problem, alpha: *const c_void, beta: *const c_void) -> Result<Scalars> {
+    let read = |s: *const c_void| {
+        if p.elem == Elem::F64 {
+            elems::host_scalar_f64(s)
+        } else {
+            elems::host_scalar_f32(s).map(f64::from)
+        }
+    };
+    match (read(alpha), read(beta)) {
+        (Some(alpha), Some(beta)) => Ok(Scalars { alpha, beta }),
+        _ => Err(bad(
+            "alpha and beta must point at host scalars (one is null)",
+        )),
+    }
+}
+
+/// The shapes of (first input, second input, output) of a direction.
+fn shapes(dir: Dir, p: &Problem) -> [[usize; 4]; 3] {
+    let g = &p.g;
+    let x = [g.n, g.h, g.w, g.cin];
+    let w = [g.cout, g.kh, g.kw, g.cin_g];
+    let y = [g.n, g.ho, g.wo, g.cout];
+    match dir {
+        Dir::Forward => [x, w, y],
+        Dir::BackwardData => [y, w, x],
+        Dir::BackwardFilter => [x, y, w],
+    }
+}
+
+fn run_typed<T: crate::Float + crate::tensor::Element>(
+    dir: Dir,
+    p: &Problem,
+    a: Vec<T>,
+    b: Vec<T>,
+) -> std::result::Result<Tensor, crate::Error> {
+    let [sa, sb, _] = shapes(dir, p);
+    let (ta, tb) = (Tensor::from_vec(a, &sa)?, Tensor::from_vec(b, &sb)?);
+    match dir {
+        Dir::Forward => cpu::forward::<T>(&ta, &tb, &p.g),
+        Dir::BackwardData => cpu::backward_input::<T>(&ta, &tb, &p.g),
+        Dir::BackwardFilter => cpu::backward_weight::<T>(&ta, &tb, &p.g),
+    }
+}
+
+/// Bytes of the output of a direction.
+pub fn out_bytes(dir: Dir, p: &Problem) -> usize {
+    shapes(dir, p)[2].iter().product::<usize>() * p.elem.size()
+}
+/// Bytes of the two inputs of a direction.
+pub fn in_bytes(dir: Dir, p: &Problem) -> [usize; 2] {
+    let s = shapes(dir, p);
+    [
+        s[0].iter().product::<usize>() * p.elem.size(),
+        s[1].iter().product::<usize>() * p.elem.size(),
+    ]
+}
+
+/// Reads both inputs and the old output (when β ≠ 0), computes, and writes the output.
+///
+/// # Safety
+/// The pointers are device addresses of the emulator runtime (each range is checked first).
+pub unsafe fn run(
+    dir: Dir,
+    p: &Problem,
+    who: &str,
+    inputs: [(*const c_void, &str); 2],
+    out: (*mut c_void, &str),
+    s: &Scalars,
+) -> Result<()> {
+    let [ba, bb] = in_bytes(dir, p);
+    let nout = out_bytes(dir, p);
+    let read = |(ptr, name): (*const c_void, &str), bytes| {
+        elems::read_bytes(ptr as u64, bytes, &format!("{who} {name}")).map_err(exec_failed)
+    };
+    let a = read(inputs[0], ba)?;
+    let b = read(inputs[1], bb)?;
+    let old = if s.beta != 0.0 {
+        Some(read((out.0 as *const c_void, out.1), nout)?)
+    } else {
+        None
+    };
+    let bytes = if p.elem == Elem::F64 {
+        let r = run_typed(dir, p, elems::decode(&a, p.elem), elems::decode(&b, p.elem))
+            .map_err(internal)?;
+        let r = r.cpu_slice::<f64>("emulated cuDNN").map_err(internal)?;
+        let prev = old.map(|o| elems::decode(&o, p.elem));
+        let vals = r.iter().enumerate().map(|(i, &v)| match &prev {
+            Some(pr) => s.alpha * v + s.beta * pr[i],
+            None => s.alpha * v,
+        });
+        let mut out = Vec::with_capacity(nout);
+        elems::encode(vals, p.elem, &mut out);
+        out
+    } else {
+        let r = run_typed(
+            dir,
+            p,
+            elems::decode_f32(&a, p.elem),
+            elems::decode_f32(&b, p.elem),
+        )
+        .map_err(internal)?;
+        let r = r.cpu_slice::<f32>("emulated cuDNN").map_err(internal)?;
+        let (alpha, beta) = (s.alpha as f32, s.beta as f32);
+        let vals: Vec<f32> = match old.map(|o| elems::decode_f32(&o, p.elem)) {
+            Some(pr) => r
+                .iter()
+                .zip(pr)
+                .map(|(&v, o)| alpha * v + beta * o)
+                .collect(),
+            None => r.iter().map(|&v| alpha * v).collect(),
+        };
+        elems::encode_f32(&vals, p.elem)
+    };
+    elems::write_bytes(out.0 as u64, &bytes, &format!("{who} {}", out.1)).map_err(exec_failed)
+}

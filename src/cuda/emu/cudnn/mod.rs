@@ -1,0 +1,535 @@
+//! Emulated cuDNN (9.10 legacy convolution API): real handle and descriptor objects, every
+//! argument checked as cuDNN documents it, computed with the CPU reference.
+//!
+//! - `objects`: handles and descriptors, and the rules of their setters;
+//! - `problem`: the checks shared by every convolution call (descriptor agreement, data/compute
+//!   configurations, output dims);
+//! - `algos`: the algorithms listed per direction and the workspace each needs;
+//! - `compute`: the numerics (CPU reference, α/β);
+//! - this file: the entry points the driver layer calls, and the per-call rules:
+//!   pointers non-null (`BAD_PARAM`); the algorithm one the emulation lists (`NOT_SUPPORTED`,
+//!   cuDNN's status for an algorithm that does not support the configuration); the workspace at
+//!   least what that algorithm needs (`BAD_PARAM`) and non-null when it needs any; the workspace
+//!   range written (`check_write`). `Find*AlgorithmEx`: requestedAlgoCount ≥ 1, `perf` and
+//!   `returnedAlgoCount` non-null (`BAD_PARAM`); it runs the convolution (writing the output, as
+//!   the real search does), fills `perf` fastest first with status SUCCESS, time, memory,
+//!   determinism and math type, and returns at most `requested` results, considering only the
+//!   algorithms whose workspace fits the one offered.
+//!
+//! Refusals return before anything is written. A memory check failing (out of bounds, unwritten
+//! input) is `EXECUTION_FAILED`, the status of a kernel that faulted.
+
+#![allow(clippy::too_many_arguments)]
+
+mod algos;
+mod compute;
+mod objects;
+mod problem;
+
+use crate::cuda::driver::cu::CUstream;
+use crate::cuda::driver::cudnn::*;
+use algos::Algo;
+use compute::{exec_failed, Dir};
+use objects::{bad, unsupported};
+use problem::Problem;
+use std::ffi::{c_int, c_void};
+
+/// The cuDNN version the emulation follows (9.10.0).
+pub const VERSION: usize = 91000;
+
+pub fn create_handle() -> Result<cudnnHandle_t> {
+    Ok(objects::create(&objects::HANDLES, objects::Handle { stream: 0 })? as cudnnHandle_t)
+}
+/// # Safety
+/// A handle from [`create_handle`].
+pub unsafe fn set_stream(h: cudnnHandle_t, s: CUstream) -> Result<()> {
+    objects::with(&objects::HANDLES, h as usize, "handle", |x| {
+        x.stream = s as usize
+    })
+}
+pub fn create_tensor_descriptor() -> Result<cudnnTensorDescriptor_t> {
+    Ok(objects::create(&objects::TENSORS, objects::TensorDesc(None))? as _)
+}
+pub fn create_filter_descriptor() -> Result<cudnnFilterDescriptor_t> {
+    Ok(objects::create(&objects::FILTERS, objects::FilterDesc(None))? as _)
+}
+pub fn create_convolution_descriptor() -> Result<cudnnConvolutionDescriptor_t> {
+    Ok(objects::create(&objects::CONVS, objects::new_conv())? as _)
+}
+/// # Safety
+/// A descriptor from this module.
+pub unsafe fn destroy_tensor_descriptor(d: cudnnTensorDescriptor_t) -> Result<()> {
+    objects::destroy(&objects::TENSORS, d as usize, "tensor descriptor")
+}
+/// # Safety
+/// A descriptor from this module.
+pub unsafe fn destroy_filter_descriptor(d: cudnnFilterDescriptor_t) -> Result<()> {
+    objects::destroy(&objects::FILTERS, d as usize, "filter descriptor")
+}
+/// # Safety
+/// A descriptor from this module.
+pub unsafe fn destroy_convolution_descriptor(d: cudnnConvolutionDescriptor_t) -> Result<()> {
+    objects::destroy(&objects::CONVS, d as usize, "convolution descriptor")
+}
+/// # Safety
+/// A descriptor from this module.
+pub unsafe fn set_tensor_4d_descriptor(
+    d: cudnnTensorDescriptor_t,
+    format: cudnnTensorFormat_t,
+    dtype: cudnnDataType_t,
+    n: c_int,
+    c: c_int,
+    h: c_int,
+    w: c_int,
+) -> Result<()> {
+    objects::set_tensor(d as usize, format, dtype, [n, c, h, w])
+}
+/// # Safety
+/// A descriptor from this module.
+pub unsafe fn set_filter_4d_descriptor(
+    d: cudnnFilterDescriptor_t,
+    dtype: cudnnDataType_t,
+    format: cudnnTensorFormat_t,
+    k: c_int,
+    c: c_int,
+    h: c_int,
+    w: c_int,
+) -> Result<()> {
+    objects::set_filter(d as usize, dtype, format, [k, c, h, w])
+}
+/// # Safety
+/// A descriptor from this module.
+pub unsafe fn set_convolution_2d_descriptor(
+    d: cudnnConvolutionDescriptor_t,
+    pad_h: c_int,
+    pad_w: c_int,
+    u: c_int,
+    v: c_int,
+    dilation_h: c_int,
+    dilation_w: c_int,
+    mode: cudnnConvolutionMode_t,
+    compute: cudnnDataType_t,
+) -> Result<()> {
+    objects::set_conv(
+        d as usize,
+        [pad_h, pad_w],
+        [u, v],
+        [dilation_h, dilation_w],
+        mode,
+        compute,
+    )
+}
+/// # Safety
+/// A descriptor from this module.
+pub unsafe fn set_convolution_group_count(
+    d: cudnnConvolutionDescriptor_t,
+    groups: c_int,
+) -> Result<()> {
+    objects::set_groups(d as usize, groups)
+}
+/// # Safety
+/// A descriptor from this module.
+pub unsafe fn set_convolution_math_type(
+    d: cudnnConvolutionDescriptor_t,
+    math: cudnnMathType_t,
+) -> Result<()> {
+    objects::set_math(d as usize, math)
+}
+
+/// Refuses null data pointers, naming them.
+fn non_null(ptrs: &[(*const c_void, &str)], who: &str) -> Result<()> {
+    match ptrs.iter().find(|(p, _)| p.is_null()) {
+        Some((_, name)) => Err(bad(format!("{who}: {name} is null"))),
+        None => Ok(()),
+    }
+}
+
+/// The workspace rules of a convolution call with a chosen algorithm; marks it written.
+///
+/// # Safety
+/// `ws` is a device address of the emulator runtime or null.
+unsafe fn workspace<A: std::fmt::Debug + PartialEq + Copy>(
+    who: &str,
+    table: &'static [Algo<A>],
+    algo: A,
+    p: &Problem,
+    ws: *mut c_void,
+    bytes: usize,
+) -> Result<()> {
+    let Some(a) = algos::lookup(table, algo) else {
+        let listed: Vec<String> = table.iter().map(|a| format!("{:?}", a.algo)).collect();
+        return Err(unsupported(format!(
+            "{who}: algorithm {algo:?} is not available for this configuration in the \
+             emulation (listed: {})",
+            listed.join(", ")
+        )));
+    };
+    let need = (a.workspace)(p);
+    if bytes < need {
+        return Err(bad(format!(
+            "{who}: workSpaceSizeInBytes = {bytes}; {algo:?} needs {need} for this convolution"
+        )));
+    }
+    if need > 0 && ws.is_null() {
+        return Err(bad(format!(
+            "{who}: workSpace is null; {algo:?} needs {need} bytes"
+        )));
+    }
+    if need > 0 {
+        crate::cuda::emu::memory::check_write(ws as u64, need, &format!("{who} workSpace"))
+            .map_err(exec_failed)?;
+    }
+    Ok(())
+}
+
+/// A convolution call: the checks, then the computation.
+///
+/// # Safety
+/// As the cuDNN call `who`.
+unsafe fn convolve<A: std::fmt::Debug + PartialEq + Copy>(
+    who: &str,
+    dir: Dir,
+    p: Problem,
+    table: &'static [Algo<A>],
+    algo: A,
+    inputs: [(*const c_void, &str); 2],
+    out: (*mut c_void, &str),
+    alpha: *const c_void,
+    beta: *const c_void,
+    ws: *mut c_void,
+    ws_bytes: usize,
+) -> Result<()> {
+    non_null(
+        &[inputs[0], inputs[1], (out.0 as *const c_void, out.1)],
+        who,
+    )?;
+    let s = compute::scalars(&p, alpha, beta)?;
+    workspace(who, table, algo, &p, ws, ws_bytes)?;
+    compute::run(dir, &p, who, inputs, out, &s)
+}
+
+/// One ranked result of a search.
+struct Found<A> {
+    algo: A,
+    time: f32,
+    memory: usize,
+    determinism: cudnnDeterminism_t,
+}
+
+/// A `Find*AlgorithmEx`: the checks, one run writing the output, and the ranked algorithms.
+///
+/// # Safety
+/// As the cuDNN call `who`.
+unsafe fn find<A: Copy>(
+    who: &str,
+    dir: Dir,
+    p: Problem,
+    table: &'static [Algo<A>],
+    inputs: [(*const c_void, &str); 2],
+    out: (*mut c_void, &str),
+    requested: c_int,
+    returned: *mut c_int,
+    perf_null: bool,
+    ws: *mut c_void,
+    ws_bytes: usize,
+) -> Result<Vec<Found<A>>> {
+    non_null(
+        &[inputs[0], inputs[1], (out.0 as *const c_void, out.1)],
+        who,
+    )?;
+    if requested < 1 {
+        return Err(bad(format!(
+            "{who}: requestedAlgoCount = {requested}; must be >= 1"
+        )));
+    }
+    if returned.is_null() || perf_null {
+        return Err(bad(format!(
+            "{who}: returnedAlgoCount and perfResults must be non-null"
+        )));
+    }
+    if ws.is_null() && ws_bytes > 0 {
+        return Err(bad(format!(
+            "{who}: workSpace is null with workSpaceSizeInBytes = {ws_bytes}"
+        )));
+    }
+    let ranked = algos::ranked(table, &p, ws_bytes);
+    let take: Vec<_> = ranked.into_iter().take(requested as usize).collect();
+    let used = take.iter().map(|a| (a.workspace)(&p)).max().unwrap_or(0);
+    if used > 0 {
+        crate::cuda::emu::memory::check_write(ws as u64, used, &format!("{who} workSpace"))
+            .map_err(exec_failed)?;
+    }
+    let s = compute::Scalars {
+        alpha: 1.0,
+        beta: 0.0,
+    };
+    compute::run(dir, &p, who, inputs, out, &s)?;
+    *returned = take.len() as c_int;
+    Ok(take
+        .into_iter()
+        .map(|a| Found {
+            algo: a.algo,
+            time: algos::time_ms(a, &p),
+            memory: (a.workspace)(&p),
+            determinism: if a.deterministic {
+                cudnnDeterminism_t::CUDNN_DETERMINISTIC
+            } else {
+                cudnnDeterminism_t::CUDNN_NON_DETERMINISTIC
+            },
+        })
+        .collect())
+}
+
+/// Fills a perf array from a search's results (one macro for the three perf struct types).
+macro_rules! fill_perf {
+    ($perf:expr, $found:expr, $math:expr) => {
+        for (i, f) in $found.into_iter().enumerate() {
+            let slot = &mut *$perf.add(i);
+            slot.algo = f.algo;
+            slot.status = cudnnStatus_t::CUDNN_STATUS_SUCCESS;
+            slot.time = f.time;
+            slot.memory = f.memory;
+            slot.determinism = f.determinism;
+            slot.mathType = $math;
+            slot.reserved = [0; 3];
+        }
+    };
+}
+
+/// # Safety
+/// As cudnnFindConvolutionForwardAlgorithmEx.
+pub unsafe fn find_convolution_forward_algorithm_ex(
+    handle: cudnnHandle_t,
+    x_desc: cudnnTensorDescriptor_t,
+    x: *const c_void,
+    w_desc: cudnnFilterDescriptor_t,
+    w: *const c_void,
+    conv: cudnnConvolutionDescriptor_t,
+    y_desc: cudnnTensorDescriptor_t,
+    y: *mut c_void,
+    requested: c_int,
+    returned: *mut c_int,
+    perf: *mut cudnnConvolutionFwdAlgoPerf_t,
+    workspace: *mut c_void,
+    workspace_bytes: usize,
+) -> Result<()> {
+    let who = "cudnnFindConvolutionForwardAlgorithmEx";
+    let p = problem::check(
+        handle,
+        (x_desc, "xDesc"),
+        (w_desc, "wDesc"),
+        conv,
+        (y_desc, "yDesc"),
+    )?;
+    let found = find(
+        who,
+        Dir::Forward,
+        p,
+        algos::FWD,
+        [(x, "x"), (w, "w")],
+        (y, "y"),
+        requested,
+        returned,
+        perf.is_null(),
+        workspace,
+        workspace_bytes,
+    )?;
+    fill_perf!(perf, found, p.math);
+    Ok(())
+}
+/// # Safety
+/// As cudnnFindConvolutionBackwardDataAlgorithmEx.
+pub unsafe fn find_convolution_backward_data_algorithm_ex(
+    handle: cudnnHandle_t,
+    w_desc: cudnnFilterDescriptor_t,
+    w: *const c_void,
+    dy_desc: cudnnTensorDescriptor_t,
+    dy: *const c_void,
+    conv: cudnnConvolutionDescriptor_t,
+    dx_desc: cudnnTensorDescriptor_t,
+    dx: *mut c_void,
+    requested: c_int,
+    returned: *mut c_int,
+    perf: *mut cudnnConvolutionBwdDataAlgoPerf_t,
+    workspace: *mut c_void,
+    workspace_bytes: usize,
+) -> Result<()> {
+    let who = "cudnnFindConvolutionBackwardDataAlgorithmEx";
+    let p = problem::check(
+        handle,
+        (dx_desc, "dxDesc"),
+        (w_desc, "wDesc"),
+        conv,
+        (dy_desc, "dyDesc"),
+    )?;
+    let found = find(
+        who,
+        Dir::BackwardData,
+        p,
+        algos::BWD_DATA,
+        [(dy, "dy"), (w, "w")],
+        (dx, "dx"),
+        requested,
+        returned,
+        perf.is_null(),
+        workspace,
+        workspace_bytes,
+    )?;
+    fill_perf!(perf, found, p.math);
+    Ok(())
+}
+/// # Safety
+/// As cudnnFindConvolutionBackwardFilterAlgorithmEx.
+pub unsafe fn find_convolution_backward_filter_algorithm_ex(
+    handle: cudnnHandle_t,
+    x_desc: cudnnTensorDescriptor_t,
+    x: *const c_void,
+    dy_desc: cudnnTensorDescriptor_t,
+    dy: *const c_void,
+    conv: cudnnConvolutionDescriptor_t,
+    dw_desc: cudnnFilterDescriptor_t,
+    dw: *mut c_void,
+    requested: c_int,
+    returned: *mut c_int,
+    perf: *mut cudnnConvolutionBwdFilterAlgoPerf_t,
+    workspace: *mut c_void,
+    workspace_bytes: usize,
+) -> Result<()> {
+    let who = "cudnnFindConvolutionBackwardFilterAlgorithmEx";
+    let p = problem::check(
+        handle,
+        (x_desc, "xDesc"),
+        (dw_desc, "dwDesc"),
+        conv,
+        (dy_desc, "dyDesc"),
+    )?;
+    let found = find(
+        who,
+        Dir::BackwardFilter,
+        p,
+        algos::BWD_FILTER,
+        [(x, "x"), (dy, "dy")],
+        (dw, "dw"),
+        requested,
+        returned,
+        perf.is_null(),
+        workspace,
+        workspace_bytes,
+    )?;
+    fill_perf!(perf, found, p.math);
+    Ok(())
+}
+/// # Safety
+/// As cudnnConvolutionForward.
+pub unsafe fn convolution_forward(
+    handle: cudnnHandle_t,
+    alpha: *const c_void,
+    x_desc: cudnnTensorDescriptor_t,
+    x: *const c_void,
+    w_desc: cudnnFilterDescriptor_t,
+    w: *const c_void,
+    conv: cudnnConvolutionDescriptor_t,
+    algo: cudnnConvolutionFwdAlgo_t,
+    workspace: *mut c_void,
+    workspace_bytes: usize,
+    beta: *const c_void,
+    y_desc: cudnnTensorDescriptor_t,
+    y: *mut c_void,
+) -> Result<()> {
+    let p = problem::check(
+        handle,
+        (x_desc, "xDesc"),
+        (w_desc, "wDesc"),
+        conv,
+        (y_desc, "yDesc"),
+    )?;
+    convolve(
+        "cudnnConvolutionForward",
+        Dir::Forward,
+        p,
+        algos::FWD,
+        algo,
+        [(x, "x"), (w, "w")],
+        (y, "y"),
+        alpha,
+        beta,
+        workspace,
+        workspace_bytes,
+    )
+}
+/// # Safety
+/// As cudnnConvolutionBackwardData.
+pub unsafe fn convolution_backward_data(
+    handle: cudnnHandle_t,
+    alpha: *const c_void,
+    w_desc: cudnnFilterDescriptor_t,
+    w: *const c_void,
+    dy_desc: cudnnTensorDescriptor_t,
+    dy: *const c_void,
+    conv: cudnnConvolutionDescriptor_t,
+    algo: cudnnConvolutionBwdDataAlgo_t,
+    workspace: *mut c_void,
+    workspace_bytes: usize,
+    beta: *const c_void,
+    dx_desc: cudnnTensorDescriptor_t,
+    dx: *mut c_void,
+) -> Result<()> {
+    let p = problem::check(
+        handle,
+        (dx_desc, "dxDesc"),
+        (w_desc, "wDesc"),
+        conv,
+        (dy_desc, "dyDesc"),
+    )?;
+    convolve(
+        "cudnnConvolutionBackwardData",
+        Dir::BackwardData,
+        p,
+        algos::BWD_DATA,
+        algo,
+        [(dy, "dy"), (w, "w")],
+        (dx, "dx"),
+        alpha,
+        beta,
+        workspace,
+        workspace_bytes,
+    )
+}
+/// # Safety
+/// As cudnnConvolutionBackwardFilter.
+pub unsafe fn convolution_backward_filter(
+    handle: cudnnHandle_t,
+    alpha: *const c_void,
+    x_desc: cudnnTensorDescriptor_t,
+    x: *const c_void,
+    dy_desc: cudnnTensorDescriptor_t,
+    dy: *const c_void,
+    conv: cudnnConvolutionDescriptor_t,
+    algo: cudnnConvolutionBwdFilterAlgo_t,
+    workspace: *mut c_void,
+    workspace_bytes: usize,
+    beta: *const c_void,
+    dw_desc: cudnnFilterDescriptor_t,
+    dw: *mut c_void,
+) -> Result<()> {
+    let p = problem::check(
+        handle,
+        (x_desc, "xDesc"),
+        (dw_desc, "dwDesc"),
+        conv,
+        (dy_desc, "dyDesc"),
+    )?;
+    convolve(
+        "cudnnConvolutionBackwardFilter",
+        Dir::BackwardFilter,
+        p,
+        algos::BWD_FILTER,
+        algo,
+        [(x, "x"), (dy, "dy")],
+        (dw, "dw"),
+        alpha,
+        beta,
+        workspace,
+        workspace_bytes,
+    )
+}
