@@ -145,3 +145,14 @@ pub unsafe fn host_scalar_f32(p: *const std::ffi::c_void) -> Option<f32> {
 pub unsafe fn host_scalar_f64(p: *const std::ffi::c_void) -> Option<f64> {
     (!p.is_null()).then(|| std::ptr::read_unaligned(p as *const f64))
 }
+
+/// Rounds an f64 to the nearest value of type `e` (nearest-even).
+pub fn round(v: f64, e: Elem) -> f64 {
+    match e {
+        Elem::F32 => v as f32 as f64,
+        Elem::Bf16 => bf16::from_f64(v).to_f64(),
+        Elem::F16 => f16::from_f64(v).to_f64(),
+        Elem::F64 => v,
+        Elem::U64 => v.round(),
+    }
+}

@@ -7,8 +7,16 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+type Table<T> = Option<HashMap<usize, Box<T>>>;
+
 pub struct Registry<T> {
-    live: Mutex<Option<HashMap<usize, Box<T>>>>,
+    live: Mutex<Table<T>>,
+}
+
+impl<T> Default for Registry<T> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<T> Registry<T> {
@@ -18,7 +26,7 @@ impl<T> Registry<T> {
         }
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Option<HashMap<usize, Box<T>>>>, String> {
+    fn lock(&self) -> Result<MutexGuard<'_, Table<T>>, String> {
         self.live
             .lock()
             .map_err(|_| "the emulated library's object table was poisoned by a panic".into())

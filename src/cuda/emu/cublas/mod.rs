@@ -20,8 +20,8 @@
 //!   (c − 1)·ld + r elements; A and B are read (`check_read`), C is read only when β ≠ 0 and
 //!   written over its m×n elements column by column (gaps between columns untouched).
 //!
-//! Numerics: f32 accumulation (f64 for 64F), 16-bit inputs widened exactly, C = α·op(A)·op(B)
-//! + β·C computed in the compute type and rounded once to Ctype (nearest-even). k = 0 gives
+//! Numerics: f32 accumulation (f64 for 64F), 16-bit inputs widened exactly,
+//! C = α·op(A)·op(B) + β·C computed in the compute type and rounded once to Ctype (nearest-even). k = 0 gives
 //! C = β·C. A memory check failing is `EXECUTION_FAILED`.
 
 #![allow(clippy::too_many_arguments)]

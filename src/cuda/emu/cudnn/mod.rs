@@ -6,6 +6,7 @@
 //!   configurations, output dims);
 //! - `algos`: the algorithms listed per direction and the workspace each needs;
 //! - `compute`: the numerics (CPU reference, α/β);
+//! - `find`: the measured algorithm searches (`cudnnFind*AlgorithmEx`);
 //! - this file: the entry points the driver layer calls, and the per-call rules:
 //!   pointers non-null (`BAD_PARAM`); the algorithm one the emulation lists (`NOT_SUPPORTED`,
 //!   cuDNN's status for an algorithm that does not support the configuration); the workspace at
@@ -23,6 +24,7 @@
 
 mod algos;
 mod compute;
+mod find;
 mod objects;
 mod problem;
 
@@ -32,6 +34,11 @@ use algos::Algo;
 use compute::{exec_failed, Dir};
 use objects::{bad, unsupported};
 use problem::Problem;
+
+pub use find::{
+    find_convolution_backward_data_algorithm_ex, find_convolution_backward_filter_algorithm_ex,
+    find_convolution_forward_algorithm_ex,
+};
 use std::ffi::{c_int, c_void};
 
 /// The cuDNN version the emulation follows (9.10.0).
@@ -137,7 +144,7 @@ pub unsafe fn set_convolution_math_type(
 }
 
 /// Refuses null data pointers, naming them.
-fn non_null(ptrs: &[(*const c_void, &str)], who: &str) -> Result<()> {
+pub(super) fn non_null(ptrs: &[(*const c_void, &str)], who: &str) -> Result<()> {
     match ptrs.iter().find(|(p, _)| p.is_null()) {
         Some((_, name)) => Err(bad(format!("{who}: {name} is null"))),
         None => Ok(()),
@@ -208,217 +215,6 @@ unsafe fn convolve<A: std::fmt::Debug + PartialEq + Copy>(
     compute::run(dir, &p, who, inputs, out, &s)
 }
 
-/// One ranked result of a search.
-struct Found<A> {
-    algo: A,
-    time: f32,
-    memory: usize,
-    determinism: cudnnDeterminism_t,
-}
-
-/// A `Find*AlgorithmEx`: the checks, one run writing the output, and the ranked algorithms.
-///
-/// # Safety
-/// As the cuDNN call `who`.
-unsafe fn find<A: Copy>(
-    who: &str,
-    dir: Dir,
-    p: Problem,
-    table: &'static [Algo<A>],
-    inputs: [(*const c_void, &str); 2],
-    out: (*mut c_void, &str),
-    requested: c_int,
-    returned: *mut c_int,
-    perf_null: bool,
-    ws: *mut c_void,
-    ws_bytes: usize,
-) -> Result<Vec<Found<A>>> {
-    non_null(
-        &[inputs[0], inputs[1], (out.0 as *const c_void, out.1)],
-        who,
-    )?;
-    if requested < 1 {
-        return Err(bad(format!(
-            "{who}: requestedAlgoCount = {requested}; must be >= 1"
-        )));
-    }
-    if returned.is_null() || perf_null {
-        return Err(bad(format!(
-            "{who}: returnedAlgoCount and perfResults must be non-null"
-        )));
-    }
-    if ws.is_null() && ws_bytes > 0 {
-        return Err(bad(format!(
-            "{who}: workSpace is null with workSpaceSizeInBytes = {ws_bytes}"
-        )));
-    }
-    let ranked = algos::ranked(table, &p, ws_bytes);
-    let take: Vec<_> = ranked.into_iter().take(requested as usize).collect();
-    let used = take.iter().map(|a| (a.workspace)(&p)).max().unwrap_or(0);
-    if used > 0 {
-        crate::cuda::emu::memory::check_write(ws as u64, used, &format!("{who} workSpace"))
-            .map_err(exec_failed)?;
-    }
-    let s = compute::Scalars {
-        alpha: 1.0,
-        beta: 0.0,
-    };
-    compute::run(dir, &p, who, inputs, out, &s)?;
-    *returned = take.len() as c_int;
-    Ok(take
-        .into_iter()
-        .map(|a| Found {
-            algo: a.algo,
-            time: algos::time_ms(a, &p),
-            memory: (a.workspace)(&p),
-            determinism: if a.deterministic {
-                cudnnDeterminism_t::CUDNN_DETERMINISTIC
-            } else {
-                cudnnDeterminism_t::CUDNN_NON_DETERMINISTIC
-            },
-        })
-        .collect())
-}
-
-/// Fills a perf array from a search's results (one macro for the three perf struct types).
-macro_rules! fill_perf {
-    ($perf:expr, $found:expr, $math:expr) => {
-        for (i, f) in $found.into_iter().enumerate() {
-            let slot = &mut *$perf.add(i);
-            slot.algo = f.algo;
-            slot.status = cudnnStatus_t::CUDNN_STATUS_SUCCESS;
-            slot.time = f.time;
-            slot.memory = f.memory;
-            slot.determinism = f.determinism;
-            slot.mathType = $math;
-            slot.reserved = [0; 3];
-        }
-    };
-}
-
-/// # Safety
-/// As cudnnFindConvolutionForwardAlgorithmEx.
-pub unsafe fn find_convolution_forward_algorithm_ex(
-    handle: cudnnHandle_t,
-    x_desc: cudnnTensorDescriptor_t,
-    x: *const c_void,
-    w_desc: cudnnFilterDescriptor_t,
-    w: *const c_void,
-    conv: cudnnConvolutionDescriptor_t,
-    y_desc: cudnnTensorDescriptor_t,
-    y: *mut c_void,
-    requested: c_int,
-    returned: *mut c_int,
-    perf: *mut cudnnConvolutionFwdAlgoPerf_t,
-    workspace: *mut c_void,
-    workspace_bytes: usize,
-) -> Result<()> {
-    let who = "cudnnFindConvolutionForwardAlgorithmEx";
-    let p = problem::check(
-        handle,
-        (x_desc, "xDesc"),
-        (w_desc, "wDesc"),
-        conv,
-        (y_desc, "yDesc"),
-    )?;
-    let found = find(
-        who,
-        Dir::Forward,
-        p,
-        algos::FWD,
-        [(x, "x"), (w, "w")],
-        (y, "y"),
-        requested,
-        returned,
-        perf.is_null(),
-        workspace,
-        workspace_bytes,
-    )?;
-    fill_perf!(perf, found, p.math);
-    Ok(())
-}
-/// # Safety
-/// As cudnnFindConvolutionBackwardDataAlgorithmEx.
-pub unsafe fn find_convolution_backward_data_algorithm_ex(
-    handle: cudnnHandle_t,
-    w_desc: cudnnFilterDescriptor_t,
-    w: *const c_void,
-    dy_desc: cudnnTensorDescriptor_t,
-    dy: *const c_void,
-    conv: cudnnConvolutionDescriptor_t,
-    dx_desc: cudnnTensorDescriptor_t,
-    dx: *mut c_void,
-    requested: c_int,
-    returned: *mut c_int,
-    perf: *mut cudnnConvolutionBwdDataAlgoPerf_t,
-    workspace: *mut c_void,
-    workspace_bytes: usize,
-) -> Result<()> {
-    let who = "cudnnFindConvolutionBackwardDataAlgorithmEx";
-    let p = problem::check(
-        handle,
-        (dx_desc, "dxDesc"),
-        (w_desc, "wDesc"),
-        conv,
-        (dy_desc, "dyDesc"),
-    )?;
-    let found = find(
-        who,
-        Dir::BackwardData,
-        p,
-        algos::BWD_DATA,
-        [(dy, "dy"), (w, "w")],
-        (dx, "dx"),
-        requested,
-        returned,
-        perf.is_null(),
-        workspace,
-        workspace_bytes,
-    )?;
-    fill_perf!(perf, found, p.math);
-    Ok(())
-}
-/// # Safety
-/// As cudnnFindConvolutionBackwardFilterAlgorithmEx.
-pub unsafe fn find_convolution_backward_filter_algorithm_ex(
-    handle: cudnnHandle_t,
-    x_desc: cudnnTensorDescriptor_t,
-    x: *const c_void,
-    dy_desc: cudnnTensorDescriptor_t,
-    dy: *const c_void,
-    conv: cudnnConvolutionDescriptor_t,
-    dw_desc: cudnnFilterDescriptor_t,
-    dw: *mut c_void,
-    requested: c_int,
-    returned: *mut c_int,
-    perf: *mut cudnnConvolutionBwdFilterAlgoPerf_t,
-    workspace: *mut c_void,
-    workspace_bytes: usize,
-) -> Result<()> {
-    let who = "cudnnFindConvolutionBackwardFilterAlgorithmEx";
-    let p = problem::check(
-        handle,
-        (x_desc, "xDesc"),
-        (dw_desc, "dwDesc"),
-        conv,
-        (dy_desc, "dyDesc"),
-    )?;
-    let found = find(
-        who,
-        Dir::BackwardFilter,
-        p,
-        algos::BWD_FILTER,
-        [(x, "x"), (dy, "dy")],
-        (dw, "dw"),
-        requested,
-        returned,
-        perf.is_null(),
-        workspace,
-        workspace_bytes,
-    )?;
-    fill_perf!(perf, found, p.math);
-    Ok(())
-}
 /// # Safety
 /// As cudnnConvolutionForward.
 pub unsafe fn convolution_forward(

@@ -1,0 +1,266 @@
+//! Emulated NCCL: communicators of ranks that are threads of this process, collectives that
+//! rendezvous across ranks (`clique`), with their arguments checked as NCCL documents them.
+//!
+//! - `init`: unique ids, ncclCommInitRank / ncclCommInitAll / ncclCommAbort and their rules;
+//! - `clique`: the rendezvous, timeouts and aborts;
+//! - `exec`: the agreement checks and data movement of one collective (sums in rank order);
+//! - this file: the collectives' per-call rules:
+//!   a live communicator (`ncclInvalidArgument`); a data type NCCL knows, and a reduction op
+//!   sum/prod/max/min/avg (`ncclInvalidArgument`); non-null buffers when count > 0
+//!   (`ncclInvalidArgument`); broadcast root in 0..nranks (`ncclInvalidArgument`); buffers on
+//!   the communicator's device when the runtime knows their device (`memory::device_of`,
+//!   `ncclInvalidArgument`); exact extents: send count elements (`check_read`; for broadcast
+//!   only the root's), recv count elements (count × nranks for all-gather, `check_write`).
+//!   A refused call fails the collective on every rank (the refusing rank still takes its turn
+//!   so its peers do not hang), and so does any disagreement of kind, count, dtype, op or root
+//!   across ranks (`ncclInvalidUsage`). count = 0 is a no-op that still takes its turn.
+//! - ncclGroupStart/End: calls inside a group are posted and their completion awaited at the
+//!   outermost ncclGroupEnd (so one thread may drive every communicator of ncclCommInitAll);
+//!   ncclGroupEnd without ncclGroupStart is `ncclInvalidUsage`.
+//!
+//! Streams are ignored: emulated streams are synchronous.
+
+#![allow(clippy::too_many_arguments)]
+
+mod clique;
+mod exec;
+mod init;
+
+pub use init::{comm_abort, comm_init_all, comm_init_rank, get_unique_id};
+
+use super::registry::Registry;
+use crate::cuda::driver::cu::CUstream;
+use crate::cuda::driver::nccl::*;
+use clique::{poisoned, Clique};
+use exec::{Arrival, Kind};
+use std::cell::RefCell;
+use std::ffi::{c_int, c_void};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Comm {
+    pub clique: Arc<Clique>,
+    pub rank: usize,
+    pub device: usize,
+}
+
+pub static COMMS: Registry<Comm> = Registry::new();
+
+fn comm_handle(c: Comm) -> Result<ncclComm_t> {
+    COMMS
+        .insert(c)
+        .map(|a| a as ncclComm_t)
+        .map_err(|_| poisoned())
+}
+
+/// A collective posted inside a group: its ranks, this rank, its sequence number, the call.
+type Posted = (Arc<Clique>, usize, u64, &'static str);
+
+thread_local! {
+    /// The depth of ncclGroupStart nesting, and the collectives posted inside the group.
+    static GROUP: RefCell<(usize, Vec<Posted>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+fn arg(d: String) -> NcclError {
+    NcclError::new(ncclResult_t::ncclInvalidArgument, d)
+}
+
+/// Checks one buffer: non-null when it has bytes, on the communicator's device, exact extent.
+fn buffer(
+    who: &str,
+    name: &str,
+    ptr: u64,
+    bytes: usize,
+    device: usize,
+    write: bool,
+) -> std::result::Result<(), String> {
+    if bytes == 0 {
+        return Ok(());
+    }
+    if ptr == 0 {
+        return Err(format!("{who}: {name} is null ({bytes} bytes)"));
+    }
+    if let Some(d) = crate::cuda::emu::memory::device_of(ptr) {
+        if d != device {
+            return Err(format!(
+                "{who}: {name} {ptr:#x} is on device {d}; the communicator's rank is on device {device}"
+            ));
+        }
+    }
+    let label = format!("{who} {name}");
+    if write {
+        crate::cuda::emu::memory::check_write(ptr, bytes, &label)
+    } else {
+        crate::cuda::emu::memory::check_read(ptr, bytes, &label)
+    }
+}
+
+/// One collective call: local checks, post, and (outside a group) the wait.
+fn collective(who: &'static str, comm: ncclComm_t, mut a: Arrival) -> Result<()> {
+    let (clique, rank, device) = COMMS
+        .with(comm as usize, |c| (c.clique.clone(), c.rank, c.device))
+        .map_err(|_| poisoned())?
+        .ok_or_else(|| {
+            arg(format!(
+                "{who}: {:#x} is not a live communicator",
+                comm as usize
+            ))
+        })?;
+    let n = clique.nranks;
+    let local = (|| {
+        let es = exec::size_of(a.dtype)
+            .ok_or_else(|| format!("{who}: data type {:?} is not an NCCL data type", a.dtype))?;
+        let bytes = a.count * es;
+        match a.kind {
+            Kind::AllReduce(op) => {
+                use ncclRedOp_t::*;
+                if !matches!(op, ncclSum | ncclProd | ncclMax | ncclMin | ncclAvg) {
+                    return Err(format!(
+                        "{who}: op {op:?}; allowed sum, prod, max, min, avg"
+                    ));
+                }
+                buffer(who, "sendbuff", a.send, bytes, device, false)?;
+                buffer(who, "recvbuff", a.recv, bytes, device, true)
+            }
+            Kind::AllGather => {
+                buffer(who, "sendbuff", a.send, bytes, device, false)?;
+                buffer(
+                    who,
+                    "recvbuff (count × nranks)",
+                    a.recv,
+                    bytes * n,
+                    device,
+                    true,
+                )
+            }
+            Kind::Broadcast(root) => {
+                if root < 0 || root as usize >= n {
+                    return Err(format!("{who}: root = {root}; must be in 0..{n}"));
+                }
+                if rank == root as usize {
+                    buffer(who, "sendbuff", a.send, bytes, device, false)?;
+                }
+                buffer(who, "recvbuff", a.recv, bytes, device, true)
+            }
+        }
+    })();
+    if let Err(d) = &local {
+        a.refused = Some(format!("rank {rank}: {d}"));
+    }
+    let seq = clique.post(rank, a)?;
+    if let Err(d) = local {
+        // The refusal is posted (peers fail at once); this rank returns its own error.
+        return Err(arg(d));
+    }
+    let in_group = GROUP.with(|g| {
+        let mut g = g.borrow_mut();
+        if g.0 > 0 {
+            g.1.push((clique.clone(), rank, seq, who));
+            true
+        } else {
+            false
+        }
+    });
+    if in_group {
+        Ok(())
+    } else {
+        clique.wait(rank, seq, who, Instant::now() + clique::timeout())
+    }
+}
+
+/// # Safety
+/// As ncclAllReduce.
+pub unsafe fn all_reduce(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: usize,
+    dtype: ncclDataType_t,
+    op: ncclRedOp_t,
+    comm: ncclComm_t,
+    _stream: CUstream,
+) -> Result<()> {
+    let a = Arrival {
+        kind: Kind::AllReduce(op),
+        send: send as u64,
+        recv: recv as u64,
+        count,
+        dtype,
+        refused: None,
+    };
+    collective("ncclAllReduce", comm, a)
+}
+/// # Safety
+/// As ncclAllGather.
+pub unsafe fn all_gather(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: usize,
+    dtype: ncclDataType_t,
+    comm: ncclComm_t,
+    _stream: CUstream,
+) -> Result<()> {
+    let a = Arrival {
+        kind: Kind::AllGather,
+        send: send as u64,
+        recv: recv as u64,
+        count,
+        dtype,
+        refused: None,
+    };
+    collective("ncclAllGather", comm, a)
+}
+/// # Safety
+/// As ncclBroadcast.
+pub unsafe fn broadcast(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: usize,
+    dtype: ncclDataType_t,
+    root: c_int,
+    comm: ncclComm_t,
+    _stream: CUstream,
+) -> Result<()> {
+    let a = Arrival {
+        kind: Kind::Broadcast(root),
+        send: send as u64,
+        recv: recv as u64,
+        count,
+        dtype,
+        refused: None,
+    };
+    collective("ncclBroadcast", comm, a)
+}
+pub fn group_start() -> Result<()> {
+    GROUP.with(|g| g.borrow_mut().0 += 1);
+    Ok(())
+}
+pub fn group_end() -> Result<()> {
+    let pending = GROUP.with(|g| {
+        let mut g = g.borrow_mut();
+        match g.0 {
+            0 => Err(NcclError::new(
+                ncclResult_t::ncclInvalidUsage,
+                "ncclGroupEnd without a matching ncclGroupStart",
+            )),
+            1 => {
+                g.0 = 0;
+                Ok(std::mem::take(&mut g.1))
+            }
+            _ => {
+                g.0 -= 1;
+                Ok(Vec::new())
+            }
+        }
+    })?;
+    // Every posted collective is awaited (so none is left behind); the first error is returned.
+    // One deadline for the whole group: a missing peer costs one timeout, not one per call.
+    let deadline = Instant::now() + clique::timeout();
+    let mut first = Ok(());
+    for (clique, rank, seq, who) in pending {
+        let r = clique.wait(rank, seq, who, deadline);
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    first
+}

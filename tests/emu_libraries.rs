@@ -1,0 +1,15 @@
+//! The emulated cuDNN, cuBLAS and NCCL (feature `cuda-emu`), called directly with host buffers
+//! standing for device memory: numerics against the CPU reference in f64 on fresh random inputs
+//! (f32 and bf16), every documented refusal with its status, and NCCL collectives across ranks
+//! on threads.
+
+#![cfg(feature = "cuda-emu")]
+
+#[path = "emu_libraries/blas.rs"]
+mod blas;
+#[path = "emu_libraries/common.rs"]
+mod common;
+#[path = "emu_libraries/dnn.rs"]
+mod dnn;
+#[path = "emu_libraries/nccl.rs"]
+mod nccl;

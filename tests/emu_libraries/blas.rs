@@ -1,0 +1,203 @@
+//! Emulated cuBLAS: cublasGemmEx against an f64 reference for every transpose pair at f32 and
+//! bf16 with padded leading dimensions, and the documented refusals.
+
+use super::common::*;
+use simclr::cuda::driver::cublas::*;
+use simclr::cuda::emu::cublas as blas;
+use simclr::testing::{fresh_seed, relative_error, tolerance};
+use simclr::{DType, Rng};
+use std::ffi::c_void;
+
+fn ty(dt: DType) -> cudaDataType {
+    match dt {
+        DType::BF16 => cudaDataType::CUDA_R_16BF,
+        _ => cudaDataType::CUDA_R_32F,
+    }
+}
+fn op(t: bool) -> cublasOperation_t {
+    if t {
+        cublasOperation_t::CUBLAS_OP_T
+    } else {
+        cublasOperation_t::CUBLAS_OP_N
+    }
+}
+fn f(v: &f32) -> *const c_void {
+    v as *const f32 as *const c_void
+}
+
+#[test]
+fn gemm_matches_the_reference_for_every_transpose_pair() {
+    let mut rng = Rng::new(fresh_seed("emu cublas gemm"));
+    let h = blas::create_handle().unwrap();
+    let mut ws = vec![0u8; 4096 + 256];
+    let off = ws.as_ptr().align_offset(256);
+    unsafe { blas::set_workspace(h, ws.as_mut_ptr().add(off) as *mut c_void, 4096).unwrap() };
+    let (m, n, k) = (7usize, 5usize, 9usize);
+    for dt in [DType::F32, DType::BF16] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            for beta in [0.0f32, 0.75] {
+                // Stored shapes (column-major) with leading dimensions padded by 2.
+                let (ar, ac) = if ta { (k, m) } else { (m, k) };
+                let (br, bc) = if tb { (n, k) } else { (k, n) };
+                let (lda, ldb, ldc) = (ar + 2, br + 2, m + 2);
+                let (av, ab) = random((ac - 1) * lda + ar, dt, &mut rng);
+                let (bv, bb) = random((bc - 1) * ldb + br, dt, &mut rng);
+                let (cv, mut cb) = if beta == 0.0 {
+                    let len = (n - 1) * ldc + m;
+                    (vec![f64::NAN; len], nans(len, dt))
+                } else {
+                    random((n - 1) * ldc + m, dt, &mut rng)
+                };
+                let alpha = 1.5f32;
+                unsafe {
+                    blas::gemm_ex(
+                        h,
+                        op(ta),
+                        op(tb),
+                        m as i32,
+                        n as i32,
+                        k as i32,
+                        f(&alpha),
+                        ptr(&ab),
+                        ty(dt),
+                        lda as i32,
+                        ptr(&bb),
+                        ty(dt),
+                        ldb as i32,
+                        f(&beta),
+                        mptr(&mut cb),
+                        ty(dt),
+                        ldc as i32,
+                        cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                        cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+                    )
+                    .unwrap();
+                }
+                let a_at = |i: usize, p: usize| if ta { av[p + i * lda] } else { av[i + p * lda] };
+                let b_at = |p: usize, j: usize| if tb { bv[j + p * ldb] } else { bv[p + j * ldb] };
+                let got = decode(&cb, dt);
+                let (mut g, mut w) = (Vec::new(), Vec::new());
+                for j in 0..n {
+                    for i in 0..m {
+                        let s: f64 = (0..k).map(|p| a_at(i, p) * b_at(p, j)).sum();
+                        let old = if beta == 0.0 {
+                            0.0
+                        } else {
+                            beta as f64 * cv[i + j * ldc]
+                        };
+                        w.push(alpha as f64 * s + old);
+                        g.push(got[i + j * ldc]);
+                    }
+                    // The gap between columns is not C's and stays as it was.
+                    if j + 1 < n {
+                        for i in m..ldc {
+                            let (x, y) = (got[i + j * ldc], cv[i + j * ldc]);
+                            assert!(
+                                x == y || (x.is_nan() && y.is_nan()),
+                                "gap written at ({i}, {j})"
+                            );
+                        }
+                    }
+                }
+                let (err, tol) = (relative_error(&g, &w), tolerance(dt, k, 2));
+                assert!(
+                    err <= tol,
+                    "{dt:?} ta={ta} tb={tb} beta={beta}: error {err:e} > {tol:e}"
+                );
+            }
+        }
+    }
+}
+
+#[track_caller]
+fn refused(r: std::result::Result<(), BlasError>, status: cublasStatus_t, needle: &str) {
+    match r {
+        Ok(()) => panic!("accepted; expected {status:?} mentioning {needle:?}"),
+        Err(e) => {
+            assert_eq!(e.status, status, "{e:?}");
+            assert!(
+                e.detail.contains(needle),
+                "detail {:?} does not mention {needle:?}",
+                e.detail
+            );
+        }
+    }
+}
+
+#[test]
+fn gemm_refusals() {
+    use cublasStatus_t::*;
+    let h = blas::create_handle().unwrap();
+    let (a, b) = (vec![0u8; 4 * 64], vec![0u8; 4 * 64]);
+    let mut c = nans(64, DType::F32);
+    let (one, zero) = (1.0f32, 0.0f32);
+    let call = |h: cublasHandle_t,
+                m: i32,
+                lda: i32,
+                at: cudaDataType,
+                ct: cudaDataType,
+                c: &mut Vec<u8>| unsafe {
+        blas::gemm_ex(
+            h,
+            op(false),
+            op(false),
+            m,
+            4,
+            4,
+            f(&one),
+            ptr(&a),
+            at,
+            lda,
+            ptr(&b),
+            at,
+            4,
+            f(&zero),
+            mptr(c),
+            ct,
+            4,
+            cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+        )
+    };
+    let f32t = cudaDataType::CUDA_R_32F;
+    refused(
+        call(h, 4, 3, f32t, f32t, &mut c),
+        CUBLAS_STATUS_INVALID_VALUE,
+        "lda = 3; must be >= 4",
+    );
+    refused(
+        call(h, -1, 4, f32t, f32t, &mut c),
+        CUBLAS_STATUS_INVALID_VALUE,
+        "m = -1",
+    );
+    refused(
+        call(
+            h,
+            4,
+            4,
+            cudaDataType::CUDA_R_16BF,
+            cudaDataType::CUDA_R_16F,
+            &mut c,
+        ),
+        CUBLAS_STATUS_NOT_SUPPORTED,
+        "not in cuBLAS's table",
+    );
+    refused(
+        call(0x20 as cublasHandle_t, 4, 4, f32t, f32t, &mut c),
+        CUBLAS_STATUS_NOT_INITIALIZED,
+        "not a live",
+    );
+    assert!(
+        decode(&c, DType::F32).iter().all(|v| v.is_nan()),
+        "a refused call wrote C"
+    );
+    call(h, 4, 4, f32t, f32t, &mut c).unwrap();
+    assert!(decode(&c, DType::F32)[..16].iter().all(|v| *v == 0.0));
+    let mut ws = vec![0u8; 1024];
+    let odd = unsafe { ws.as_mut_ptr().add(ws.as_ptr().align_offset(256) + 8) };
+    refused(
+        unsafe { blas::set_workspace(h, odd as *mut c_void, 256) },
+        CUBLAS_STATUS_INVALID_VALUE,
+        "256 bytes",
+    );
+}
