@@ -333,8 +333,12 @@ impl Communicator for Nccl {
             gather(src.ptr(), dst, most)?;
             return Ok(out);
         }
-        // Uneven rows: pad every rank's rows to the most, gather, then close the gaps.
-        let padded = self.alloc(t.dtype(), &[most * per])?;
+        // Uneven rows: pad every rank's rows to the most, gather, then close the gaps. The pad is
+        // zeroed: NCCL reads all of it (the emulated device refuses reads of unwritten memory).
+        let padded = Tensor::from_storage(
+            Storage::Cuda(CudaStorage::zeros(&self.gpu, t.dtype(), most * per)?),
+            &[most * per],
+        );
         let pp = self.storage(&padded)?.ptr();
         if rows > 0 {
             unsafe { dr::memcpy_dtod_async(pp, src.ptr(), rows * bytes_per_row, stream) }
