@@ -89,6 +89,40 @@ pub fn read_tensors(bytes: &[u8], path: &Path) -> Result<HashMap<String, Tensor>
     Ok(out)
 }
 
+/// Parses a safetensors buffer of weights: as [`read_tensors`], but integer tensors and
+/// non-finite values (a diverged or corrupt run) are refused, naming the tensor.
+pub fn read_weights(bytes: &[u8], path: &Path) -> Result<HashMap<String, Tensor>> {
+    let bad = |msg: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    for (name, view) in st.tensors() {
+        if !matches!(view.dtype(), StDtype::F32 | StDtype::F64 | StDtype::BF16) {
+            return Err(bad(format!(
+                "tensor '{name}' has dtype {:?}; weights must be F32, F64 or BF16",
+                view.dtype()
+            )));
+        }
+    }
+    let tensors = read_tensors(bytes, path)?;
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let v = tensors[name].to_vec_f64()?;
+        if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+            let n = v.iter().filter(|x| !x.is_finite()).count();
+            return Err(bad(format!(
+                "tensor '{name}' holds {n} non-finite values (e.g. {x}) of {}: written by a \
+                 diverged run or corrupt; every weight must be finite",
+                v.len()
+            )));
+        }
+    }
+    Ok(tensors)
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to
 /// disk, then renamed over the target. A crash leaves either the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -108,7 +142,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        // The rename itself is durable only once the directory is synced.
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -171,7 +209,7 @@ type Selected = (
 );
 
 fn select(store: &ParamStore, path: &Path, wanted: impl Fn(&str) -> bool) -> Result<Selected> {
-    let mut tensors = read_tensors(&read_file(path)?, path)?;
+    let mut tensors = read_weights(&read_file(path)?, path)?;
     let bad = |msg: String| Error::Checkpoint {
         path: path.to_path_buf(),
         msg,

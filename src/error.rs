@@ -49,6 +49,14 @@ pub enum Error {
     #[error("out of memory: {0}")]
     OutOfMemory(String),
 
+    /// Training produced a non-finite loss, gradient or weight.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+
+    /// SIGINT or SIGTERM: the step finished and a resumable state was written.
+    #[error("interrupted: {msg}")]
+    Interrupted { signal: i32, msg: String },
+
     /// A failure inside the CUDA runtime, cuBLAS, cuDNN or one of our kernels.
     #[error("cuda: {0}")]
     Cuda(String),

@@ -6,8 +6,17 @@ use simclr::cli::{run, Cli};
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    simclr::train::signals::install();
+    match run(cli) {
+        Ok(()) => {}
+        // 128 + signal, as a shell reports a process the signal ended.
+        Err(simclr::Error::Interrupted { signal, msg }) => {
+            eprintln!("{msg}");
+            std::process::exit(128 + signal);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
     }
 }

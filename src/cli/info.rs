@@ -4,11 +4,12 @@ use crate::nn::{ProjectionHead, ResNet, ResNetConfig};
 use crate::params::ParamStore;
 use crate::Result;
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct InfoArgs {
-    /// Architecture, r{18,34,50,101,152,200}_{1..4}x_sk{0|1}.
-    #[arg(long, default_value = "r50_1x_sk1")]
-    pub model: String,
+    /// Architecture, r{18,34,50,101,152,200}_{1..4}x_sk{0|1} (default r50_1x_sk1, or the
+    /// one a --checkpoint written by the trainer holds).
+    #[arg(long)]
+    pub model: Option<String>,
     /// Image side in pixels; 32 or less selects the small-image stem.
     #[arg(long, default_value_t = 224)]
     pub image_size: usize,
@@ -21,21 +22,21 @@ pub struct InfoArgs {
     /// Print only the totals, not every layer.
     #[arg(long)]
     pub brief: bool,
-    /// Check that this checkpoint holds exactly the encoder's tensors with the right shapes.
+    /// Check that this checkpoint holds exactly the tensors of its network (as its metadata
+    /// describes, or else the encoder of --model), with their shapes, all finite.
     #[arg(long)]
     pub checkpoint: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: &InfoArgs) -> Result<()> {
-    let cfg = ResNetConfig::parse(&a.model)?
+    let mut a = a.clone();
+    if let Some(path) = a.checkpoint.clone() {
+        check_checkpoint(&mut a, &path)?;
+    }
+    let model = a.model.clone().unwrap_or_else(|| "r50_1x_sk1".into());
+    let cfg = ResNetConfig::parse(&model)?
         .for_image_size(a.image_size)
         .with_in_channels(a.in_channels);
-    if let Some(path) = &a.checkpoint {
-        let mut store = ParamStore::new(crate::DType::F32, 0);
-        ResNet::new(&mut store, "encoder", &cfg)?;
-        crate::checkpoint::load(&mut store, path)?;
-        println!("checkpoint {} matches {}", path.display(), cfg.name());
-    }
     let mut store = ParamStore::meta();
     let net = ResNet::new(&mut store, "encoder", &cfg)?;
     let encoder_params = store.num_trainable();
@@ -76,5 +77,55 @@ pub fn run(a: &InfoArgs) -> Result<()> {
         "forward GMACs:    {:.3} per image (encoder)",
         summary.total_macs() as f64 / 1e9
     );
+    Ok(())
+}
+
+/// Checks a checkpoint from its header (names, shapes) against the network it describes, then
+/// its values (finite floats), without building the network; the summary that follows is of
+/// that network.
+fn check_checkpoint(a: &mut InfoArgs, path: &std::path::Path) -> Result<()> {
+    use crate::train::{ckpt_check, model::ModelMeta};
+    let what = match ModelMeta::read(path) {
+        Ok(meta) => {
+            crate::train::model::check_model(&meta, a.model.as_deref(), path)?;
+            ckpt_check::check(path, &meta, |_| true, true)?;
+            (a.image_size, a.in_channels) = (meta.image_size, meta.in_channels);
+            a.head_layers = meta.proj_layers;
+            a.model = Some(meta.model.clone());
+            format!("a {} {} checkpoint", meta.model, meta.stage)
+        }
+        // No trainer metadata: the file must be exactly the encoder of --model.
+        Err(crate::Error::Checkpoint { msg, .. }) if msg.starts_with("no simclr metadata") => {
+            let model = a.model.clone().unwrap_or_else(|| "r50_1x_sk1".into());
+            let cfg = ResNetConfig::parse(&model)?
+                .for_image_size(a.image_size)
+                .with_in_channels(a.in_channels);
+            let mut store = ParamStore::meta();
+            ResNet::new(&mut store, "encoder", &cfg)?;
+            let header = ckpt_check::header_shapes(path)?;
+            let expected: std::collections::HashMap<String, Vec<usize>> = store
+                .entries()
+                .iter()
+                .map(|e| (e.name.clone(), e.shape.clone()))
+                .collect();
+            if header != expected {
+                return Err(crate::Error::Checkpoint {
+                    path: path.to_path_buf(),
+                    msg: format!(
+                        "has no simclr metadata and is not exactly the encoder of {} ({} \
+                         tensors expected, {} found)",
+                        cfg.name(),
+                        expected.len(),
+                        header.len()
+                    ),
+                });
+            }
+            format!("the encoder of {}", cfg.name())
+        }
+        Err(e) => return Err(e),
+    };
+    let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+    crate::checkpoint::read_weights(&bytes, path)?;
+    println!("checkpoint {} matches {what}", path.display());
     Ok(())
 }

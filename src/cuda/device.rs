@@ -137,6 +137,11 @@ pub fn is_available() -> bool {
     probe().is_ok()
 }
 
+/// How many devices there are (0 when CUDA cannot be used).
+pub fn device_count() -> usize {
+    probe().as_ref().map_or(0, |n| *n)
+}
+
 pub fn unavailable_reason() -> String {
     match probe() {
         Ok(n) => format!("CUDA is available ({n} device(s))"),

@@ -27,5 +27,5 @@ pub mod ops;
 pub mod optim;
 mod storage;
 
-pub use device::{gpu, is_available, unavailable_reason, Gpu};
+pub use device::{device_count, gpu, is_available, unavailable_reason, Gpu};
 pub use storage::{cast, upload, CudaStorage};

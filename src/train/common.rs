@@ -56,6 +56,7 @@ impl Env {
             preload: cfg.dataset == "folder",
         };
         let splits = open_dataset(&spec)?;
+        super::config_checks::check_train_split(&cfg, &splits)?;
         let native = splits.train.image(0)?.height;
         let image_size = cfg.image_size.unwrap_or(native);
         Ok(Env {
@@ -131,7 +132,7 @@ impl Env {
     /// `--resume` finds one, else the beginning.
     #[allow(clippy::type_complexity)]
     pub fn resume_state(
-        &self,
+        &mut self,
         stage: &str,
         store: &mut ParamStore,
         opt: &mut crate::optim::Lars,
@@ -141,18 +142,24 @@ impl Env {
         Option<std::collections::HashMap<String, Tensor>>,
     )> {
         let path = self.path(&format!("{stage}.state.safetensors"));
+        let config = Some(super::resume_check::fingerprint(&self.cfg, stage));
         if self.resume && path.exists() {
-            let (pos, extra) = super::state::load(&path, store, opt, self.cfg.seed)?;
+            super::resume_check::check(&path, &self.cfg, stage)?;
+            let (mut pos, extra) = super::state::load(&path, store, opt, self.cfg.seed)?;
+            pos.config = config;
+            self.run.forget_after(stage, pos.step)?;
             println!(
                 "{stage}: resuming after epoch {} (step {})",
                 pos.epochs_done, pos.step
             );
             return Ok((path, pos, Some(extra)));
         }
+        self.run.forget_after(stage, 0)?;
         Ok((
             path,
             super::state::Position {
                 seed: self.cfg.seed,
+                config,
                 ..Default::default()
             },
             None,
@@ -226,7 +233,9 @@ pub fn finish_step(
     info: StepInfo,
 ) -> Result<f64> {
     let lv = loss.value().item()?;
+    super::guard::check_loss(info.stage, pos.step, info.epoch, lv, info.lr)?;
     tape.backward(loss, store)?;
+    super::guard::check_grads(info.stage, pos.step, info.epoch, store)?;
     opt.step(store, info.lr)?;
     pos.step += 1;
     let ips = info.images as f64 / info.started.elapsed().as_secs_f64();
@@ -237,14 +246,6 @@ pub fn finish_step(
     }
     info.progress.update(pos.step, lv, info.lr, ips);
     Ok(lv)
-}
-
-/// Top-1 and top-k hits of one row of logits.
-fn hits(row: &[f64], label: usize, k: usize) -> (bool, bool) {
-    let target = row[label];
-    // Rank = number of classes scoring strictly higher; ties favour the label.
-    let rank = row.iter().filter(|&&v| v > target).count();
-    (rank == 0, rank < k)
 }
 
 pub struct EvalResult {
@@ -276,7 +277,7 @@ pub fn evaluate(
         let v = logits.value().to_vec_f64()?;
         let c = logits.value().last_dim();
         for (row, &label) in v.chunks(c).zip(&b.labels) {
-            let (h1, hk) = hits(row, label, k);
+            let (h1, hk) = super::guard::hits(row, label, k);
             top1 += h1 as usize;
             top5 += hk as usize;
         }

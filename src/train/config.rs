@@ -218,6 +218,7 @@ impl Config {
     /// Rejects impossible settings before any work starts.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
+        super::config_checks::check(self)?;
         crate::nn::ResNetConfig::parse(&self.model)?;
         if !["auto", "f32", "bf16"].contains(&self.precision.as_str()) {
             return bad(format!(
@@ -261,7 +262,7 @@ impl Config {
         }
         if !(0.0..1.0).contains(&self.pretrain.ema_momentum) {
             return bad(format!(
-                "--ema-momentum must be in [0, 1), got {}",
+                "pretrain.ema_momentum must be in [0, 1), got {}",
                 self.pretrain.ema_momentum
             ));
         }

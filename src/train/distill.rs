@@ -19,7 +19,11 @@ use std::time::Instant;
 pub const STAGE: &str = "distill";
 
 pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
+    super::config_checks::require_test_split(&env.cfg, &env.splits)?;
     let dc = env.cfg.distill.clone();
+    if let Some(done) = super::resume_check::finished(env, STAGE, dc.epochs)? {
+        return Ok(done);
+    }
     let tmeta = ModelMeta::read(teacher_path)?;
     if tmeta.num_classes != env.num_classes() {
         return Err(Error::Checkpoint {
@@ -41,6 +45,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
             ),
         });
     }
+    super::ckpt_check::check(teacher_path, &tmeta, |_| true, true)?;
     let mut tstore = env.store(2);
     let teacher = Classifier::new(&mut tstore, tmeta.clone())?;
     checkpoint::load(&mut tstore, teacher_path)?;
@@ -71,27 +76,24 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
         env.loader_config(batch, 1, None, true),
     )?;
     let per_epoch = loader.batches_per_epoch();
-    let sched = schedule(
-        &dc.lr_scaling,
-        dc.lr,
-        batch,
-        dc.warmup,
-        dc.epochs * per_epoch,
-    )?;
+    let total = super::guard::total_steps(STAGE, dc.epochs, per_epoch)?;
+    let sched = schedule(&dc.lr_scaling, dc.lr, batch, dc.warmup, total)?;
     let mut opt = lars(dc.weight_decay);
     let spec = DistillSpec {
         alpha: dc.alpha,
         tau: dc.temperature,
     };
     let (state_path, mut pos, _) = env.resume_state(STAGE, &mut store, &mut opt)?;
-    let progress = Progress::new(STAGE, dc.epochs * per_epoch);
+    let progress = Progress::new(STAGE, total);
     let started = Instant::now();
     let policy = env.activations();
+    let armed = super::signals::arm();
     for (epochs_this_run, epoch) in (pos.epochs_done..dc.epochs).enumerate() {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
         }
-        for b in loader.epoch(epoch as u64) {
+        let skip = super::signals::batches_done(&pos, epoch, per_epoch);
+        for b in loader.epoch(epoch as u64).skip(skip) {
             let b = b?;
             let t0 = Instant::now();
             let x = b.views[0].to_device(env.device)?;
@@ -119,10 +121,13 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
                 progress: &progress,
             };
             finish_step(env, tape, &loss, &mut store, &mut opt, &mut pos, info)?;
+            let no_extra = || Ok(Vec::new());
+            super::signals::stop_if_requested(STAGE, &state_path, &store, &opt, &pos, no_extra)?;
         }
         pos.epochs_done = epoch + 1;
         state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
     }
+    drop(armed);
     progress.finish();
     let extra = json!({ "teacher": tmeta.model, "alpha": dc.alpha, "temperature": dc.temperature });
     finish_classifier(

@@ -33,7 +33,11 @@ pub fn labelled_indices(env: &Env) -> Result<Vec<usize>> {
 
 /// `stage` is "finetune" (with `pretrained`) or "supervised" (without).
 pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Result<StageResult> {
+    super::config_checks::require_test_split(&env.cfg, &env.splits)?;
     let fc = env.cfg.finetune.clone();
+    if let Some(done) = super::resume_check::finished(env, stage, fc.epochs)? {
+        return Ok(done);
+    }
     let proj_layer = if pretrained.is_some() {
         fc.proj_layer
     } else {
@@ -61,6 +65,8 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
                 ),
             });
         }
+        let kept = |n: &str| n.starts_with("encoder.") || n.starts_with("head.");
+        super::ckpt_check::check(p, &pm, kept, false)?;
         (meta.proj_layers, meta.proj_dim) = (pm.proj_layers, pm.proj_dim);
         if proj_layer > pm.proj_layers {
             return Err(Error::Config(format!(
@@ -86,23 +92,20 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         env.loader_config(batch, 1, Some(indices.clone()), true),
     )?;
     let per_epoch = loader.batches_per_epoch();
-    let sched = schedule(
-        &fc.lr_scaling,
-        fc.lr,
-        batch,
-        fc.warmup,
-        fc.epochs * per_epoch,
-    )?;
+    let total = super::guard::total_steps(stage, fc.epochs, per_epoch)?;
+    let sched = schedule(&fc.lr_scaling, fc.lr, batch, fc.warmup, total)?;
     let mut opt = lars(fc.weight_decay);
     let (state_path, mut pos, _) = env.resume_state(stage, &mut store, &mut opt)?;
-    let progress = Progress::new(stage, fc.epochs * per_epoch);
+    let progress = Progress::new(stage, total);
     let started = Instant::now();
     let policy = env.activations();
+    let armed = super::signals::arm();
     for (epochs_this_run, epoch) in (pos.epochs_done..fc.epochs).enumerate() {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
         }
-        for b in loader.epoch(epoch as u64) {
+        let skip = super::signals::batches_done(&pos, epoch, per_epoch);
+        for b in loader.epoch(epoch as u64).skip(skip) {
             let b = b?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
@@ -119,10 +122,13 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
                 progress: &progress,
             };
             finish_step(env, tape, &loss, &mut store, &mut opt, &mut pos, info)?;
+            let no_extra = || Ok(Vec::new());
+            super::signals::stop_if_requested(stage, &state_path, &store, &opt, &pos, no_extra)?;
         }
         pos.epochs_done = epoch + 1;
         state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
     }
+    drop(armed);
     progress.finish();
     finish_classifier(
         env,

@@ -46,9 +46,11 @@ fn features(
 }
 
 pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
+    super::config_checks::require_test_split(&env.cfg, &env.splits)?;
     let lc = env.cfg.linear_eval.clone();
     let pm = ModelMeta::read(pretrained)?;
     model::check_model(&pm, Some(&env.cfg.model), pretrained)?;
+    super::ckpt_check::check(pretrained, &pm, |n| n.starts_with("encoder."), false)?;
     let meta = ModelMeta {
         stage: STAGE.into(),
         proj_layer: 0,
@@ -70,9 +72,10 @@ pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
     let n = train_y.len();
     let batch = lc.batch_size.min(n);
     let per_epoch = n / batch;
-    let sched = schedule(&lc.lr_scaling, lc.lr, batch, 0.0, lc.epochs * per_epoch)?;
+    let total = super::guard::total_steps(STAGE, lc.epochs, per_epoch)?;
+    let sched = schedule(&lc.lr_scaling, lc.lr, batch, 0.0, total)?;
     let mut opt = lars(lc.weight_decay);
-    let progress = Progress::new(STAGE, lc.epochs * per_epoch);
+    let progress = Progress::new(STAGE, total);
     let mut step = 0;
     for epoch in 0..lc.epochs {
         let mut order: Vec<usize> = (0..n).collect();
@@ -89,6 +92,7 @@ pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
             let logits = fc.forward(&mut Ctx::new(&mut tape, &mut head, true), &x)?;
             let loss = ops::cross_entropy(&mut tape, &logits, &yb)?;
             let lv = loss.value().item()?;
+            super::guard::check_loss(STAGE, step, epoch, lv, lr)?;
             tape.backward(&loss, &mut head)?;
             opt.step(&mut head, lr)?;
             step += 1;
@@ -136,9 +140,9 @@ fn accuracy(logits: &Tensor, labels: &[usize]) -> Result<EvalResult> {
     let k = 5.min(c);
     let (mut t1, mut t5) = (0usize, 0usize);
     for (row, &y) in v.chunks(c).zip(labels) {
-        let rank = row.iter().filter(|&&s| s > row[y]).count();
-        t1 += (rank == 0) as usize;
-        t5 += (rank < k) as usize;
+        let (h1, hk) = super::guard::hits(row, y, k);
+        t1 += h1 as usize;
+        t5 += hk as usize;
     }
     let n = labels.len().max(1) as f64;
     Ok(EvalResult {

@@ -2,18 +2,24 @@
 //! evaluation, the supervised baseline, evaluation, and the whole pipeline. Written against the
 //! engine's ops only, so every stage runs on whichever backend the parameters live on.
 
+pub mod ckpt_check;
 pub mod common;
 pub mod config;
+pub mod config_checks;
 pub mod contrastive_step;
 pub mod distill;
 pub mod finetune;
 pub mod grad_cache;
+pub mod guard;
 pub mod linear_eval;
+pub mod lock;
 pub mod memory_plan;
 pub mod model;
 pub mod plot;
 pub mod pretrain;
+pub mod resume_check;
 pub mod run_dir;
+pub mod signals;
 pub mod state;
 
 pub use common::Env;
@@ -35,6 +41,7 @@ pub struct StageResult {
 /// Evaluates a classifier checkpoint (fine-tuned, distilled, supervised, linear-eval) on the
 /// test split.
 pub fn eval(env: &mut Env, path: &Path) -> Result<StageResult> {
+    config_checks::require_test_split(&env.cfg, &env.splits)?;
     let meta = model::ModelMeta::read(path)?;
     if meta.stage == pretrain::STAGE {
         return Err(Error::Checkpoint {
@@ -55,6 +62,7 @@ pub fn eval(env: &mut Env, path: &Path) -> Result<StageResult> {
             ),
         });
     }
+    ckpt_check::check(path, &meta, |_| true, true)?;
     let mut store = env.store(6);
     let clf = model::Classifier::new(&mut store, meta.clone())?;
     crate::checkpoint::load(&mut store, path)?;
@@ -80,6 +88,7 @@ pub fn eval(env: &mut Env, path: &Path) -> Result<StageResult> {
 /// Pretrain → fine-tune → distill, plus linear evaluation and the supervised baseline on the
 /// same labelled subset; prints the table of results and writes summary.json and metrics.png.
 pub fn pipeline(env: &mut Env) -> Result<Vec<StageResult>> {
+    config_checks::require_test_split(&env.cfg, &env.splits)?;
     let mut results = Vec::new();
     let stop = env.stop_after_epochs;
     macro_rules! stage {

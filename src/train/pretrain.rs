@@ -3,10 +3,13 @@
 //! of recent batches sit in a queue as extra negatives.
 
 use super::common::{lars, schedule, stack, Env, Progress};
+use super::config_checks;
 use super::contrastive_step::contrastive_step;
+use super::guard;
 use super::memory_plan;
 use super::model::{self, ModelMeta, SimClrNet};
 use super::run_dir::step_record;
+use super::signals;
 use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
@@ -69,7 +72,12 @@ pub fn meta(env: &Env) -> ModelMeta {
 }
 
 pub fn run(env: &mut Env) -> Result<StageResult> {
+    // The batch actually run (clamped to the data) is the one the rate and plan use.
+    env.cfg.pretrain.batch_size = config_checks::pretrain_batch(&env.cfg, env.splits.train.len())?;
     let pc = env.cfg.pretrain.clone();
+    if let Some(done) = super::resume_check::finished(env, STAGE, pc.epochs)? {
+        return Ok(done);
+    }
     let meta = meta(env);
     let mut store = env.store(0);
     let net = SimClrNet::new(&mut store, meta.clone())?;
@@ -99,16 +107,11 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let loader = Loader::new(
         env.splits.train.clone(),
         Arc::new(PretrainAugment::new(aug)?),
-        env.loader_config(pc.batch_size.min(env.splits.train.len()), 2, None, true),
+        env.loader_config(pc.batch_size, 2, None, true),
     )?;
     let per_epoch = loader.batches_per_epoch();
-    let sched = schedule(
-        &pc.lr_scaling,
-        pc.lr,
-        pc.batch_size,
-        pc.warmup,
-        pc.epochs * per_epoch,
-    )?;
+    let total = guard::total_steps(STAGE, pc.epochs, per_epoch)?;
+    let sched = schedule(&pc.lr_scaling, pc.lr, pc.batch_size, pc.warmup, total)?;
     let mut opt = lars(pc.weight_decay);
 
     let (state_path, mut pos, extra) = env.resume_state(STAGE, &mut store, &mut opt)?;
@@ -136,17 +139,19 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         _ => None,
     };
 
-    let progress = Progress::new(STAGE, pc.epochs * per_epoch);
+    let progress = Progress::new(STAGE, total);
     let started = Instant::now();
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
         (f64::NAN, f64::NAN, 0usize, 0usize);
+    let armed = signals::arm();
     for epoch in pos.epochs_done..pc.epochs {
         if env.stop_after_epochs == Some(epochs_this_run) {
             break;
         }
         let (mut sum_loss, mut sum_acc, mut n_batches) = (0.0, 0.0, 0usize);
         let t_epoch = Instant::now();
-        for batch in loader.epoch(epoch as u64) {
+        let skip = signals::batches_done(&pos, epoch, per_epoch);
+        for batch in loader.epoch(epoch as u64).skip(skip) {
             let b = batch?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
@@ -164,6 +169,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 }
                 None => contrastive_step(&net, &mut store, x, pc.micro_batch, tau, q, policy)?,
             };
+            guard::check_loss(STAGE, pos.step, epoch, loss_v, lr)?;
+            guard::check_grads(STAGE, pos.step, epoch, &store)?;
             opt.step(&mut store, lr)?;
             if memory {
                 ema.update(&mut ema_store, &store)?;
@@ -179,25 +186,22 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             sum_loss += loss_v;
             sum_acc += acc;
             n_batches += 1;
-            if pos.step % env.cfg.log_every == 0 || n_batches == per_epoch {
+            if pos.step % env.cfg.log_every == 0 || n_batches + skip == per_epoch {
                 let mut r = step_record(STAGE, epoch, pos.step, loss_v, lr, ips);
                 r["contrastive_acc"] = json!(acc);
                 env.run.log(r)?;
             }
             progress.update(pos.step, loss_v, lr, ips);
+            (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
+            signals::stop_if_requested(STAGE, &state_path, &store, &opt, &pos, || {
+                state_extra(memory, &ema_store, &queue)
+            })?;
         }
         last_loss = sum_loss / n_batches.max(1) as f64;
         last_acc = sum_acc / n_batches.max(1) as f64;
         pos.epochs_done = epoch + 1;
         (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
-        let mut extra = Vec::new();
-        if memory {
-            extra = state::prefixed(&ema_store, "ema")?;
-            extra.push((
-                "queue".into(),
-                Tensor::from_vec(queue.rows.clone(), &[queue.capacity, queue.dim])?,
-            ));
-        }
+        let extra = state_extra(memory, &ema_store, &queue)?;
         state::save(&state_path, &store, &opt, extra, &pos)?;
         epochs_this_run += 1;
         progress.finish();
@@ -208,6 +212,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             (n_batches * pc.batch_size) as f64 / t_epoch.elapsed().as_secs_f64()
         );
     }
+    drop(armed);
     let done = pos.epochs_done == pc.epochs;
     if done {
         model::save(&store, &meta, &env.path("pretrain.safetensors"))?;
@@ -227,6 +232,23 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         top5: None,
         complete: done,
     })
+}
+
+/// The state beyond parameters and LARS: the EMA network and the queue, when there is a memory.
+fn state_extra(
+    memory: bool,
+    ema_store: &ParamStore,
+    queue: &Queue,
+) -> Result<Vec<(String, Tensor)>> {
+    if !memory {
+        return Ok(Vec::new());
+    }
+    let mut extra = state::prefixed(ema_store, "ema")?;
+    extra.push((
+        "queue".into(),
+        Tensor::from_vec(queue.rows.clone(), &[queue.capacity, queue.dim])?,
+    ));
+    Ok(extra)
 }
 
 /// On a GPU, stops before the first step if the configured batch will not fit, saying what

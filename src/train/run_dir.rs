@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub struct RunDir {
     path: PathBuf,
     metrics: File,
+    _lock: super::lock::RunLock,
 }
 
 impl RunDir {
@@ -20,6 +21,7 @@ impl RunDir {
             Error::Config(format!("cannot write to --out {}: {e}", path.display()))
         };
         std::fs::create_dir_all(path).map_err(unwritable)?;
+        let lock = super::lock::RunLock::acquire(path)?;
         let probe = path.join(".write-probe");
         File::create(&probe)
             .and_then(|mut f| f.write_all(b"ok"))
@@ -33,6 +35,7 @@ impl RunDir {
         Ok(RunDir {
             path: path.to_path_buf(),
             metrics,
+            _lock: lock,
         })
     }
 
@@ -50,6 +53,33 @@ impl RunDir {
         writeln!(self.metrics, "{record}")
             .and_then(|_| self.metrics.flush())
             .map_err(|e| Error::io(p, e))
+    }
+
+    /// Drops `stage`'s records after `step` (and its evaluations), which a resumed stage is
+    /// about to log again: replayed steps must not appear twice.
+    pub fn forget_after(&mut self, stage: &str, step: usize) -> Result<()> {
+        let p = self.path.join("metrics.jsonl");
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let replayed = |l: &str| {
+            serde_json::from_str::<Value>(l).is_ok_and(|r| {
+                r["stage"] == stage && r["step"].as_u64().is_none_or(|s| s as usize > step)
+            })
+        };
+        let kept: Vec<&str> = text.lines().filter(|l| !replayed(l)).collect();
+        if kept.len() == text.lines().count() {
+            return Ok(());
+        }
+        let mut out = kept.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        write_atomic(&p, out.as_bytes())?;
+        // The old handle appends to the replaced file: reopen.
+        self.metrics = OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        Ok(())
     }
 
     /// Sets `summary.json`'s entry for `stage`, keeping the other stages' entries.

@@ -20,6 +20,9 @@ pub struct Position {
     /// Memory queue: rows filled and the next row to overwrite.
     pub queue_filled: usize,
     pub queue_next: usize,
+    /// The settings the run depends on (`resume_check::fingerprint`), refused if changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
 }
 
 pub fn save(
@@ -29,6 +32,12 @@ pub fn save(
     extra: Vec<(String, Tensor)>,
     pos: &Position,
 ) -> Result<()> {
+    // A diverged run keeps its last finite state rather than overwrite it with NaN.
+    let stage = path
+        .file_name()
+        .map(|n| n.to_string_lossy().replace(".state.safetensors", ""))
+        .unwrap_or_default();
+    super::guard::check_params(&stage, pos.step, store)?;
     let mut tensors: Vec<(String, Tensor)> = store
         .ids()
         .map(|id| {
@@ -69,7 +78,7 @@ pub fn load(
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut tensors = checkpoint::read_tensors(&bytes, path)?;
+    let mut tensors = checkpoint::read_weights(&bytes, path)?;
     for id in store.ids() {
         let name = format!("param.{}", store.name(id));
         let t = tensors

@@ -66,13 +66,26 @@ pub fn exp<T: Float>(x: &Tensor) -> Result<Tensor> {
 pub fn ln<T: Float>(x: &Tensor) -> Result<Tensor> {
     map1::<T>("log", x, |p| p.ln())
 }
+/// Sum of `v` by halves, a tree fixed by the length alone.
+fn pairwise<T: Float>(v: &[T]) -> T {
+    match v.len() {
+        0 => T::ZERO,
+        1 => v[0],
+        n => pairwise(&v[..n / 2]) + pairwise(&v[n / 2..]),
+    }
+}
+
 pub fn sum_all<T: Float>(x: &Tensor) -> Result<Tensor> {
     let xs = x.cpu_slice::<T>("sum")?;
-    // Pairwise-ish: rayon's tree reduction keeps the rounding error near O(log n · eps).
+    // Fixed 4096-element partials, collected in order and added pairwise: the same tree on any
+    // thread count or schedule (rayon's own `sum` splits where work is stolen, so its bits
+    // varied run to run), with rounding error near O(log n · eps).
     let s: T = if xs.len() >= PAR_MIN {
-        xs.par_chunks(4096)
+        let partials: Vec<T> = xs
+            .par_chunks(4096)
             .map(|c| c.iter().copied().sum::<T>())
-            .sum()
+            .collect();
+        pairwise(&partials)
     } else {
         xs.iter().copied().sum()
     };
