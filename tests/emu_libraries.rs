@@ -1,5 +1,6 @@
-//! The emulated cuDNN, cuBLAS and NCCL (feature `cuda-emu`), called directly with host buffers
-//! standing for device memory: numerics against the CPU reference in f64 on fresh random inputs
+//! The emulated cuDNN, cuBLAS and NCCL (feature `cuda-emu`), called directly with buffers of
+//! emulated device memory (allocated, uploaded and downloaded through the driver API, so every
+//! range the libraries check is a real allocation): numerics against the CPU reference in f64 on fresh random inputs
 //! (f32 and bf16), every documented refusal with its status, and NCCL collectives across ranks
 //! on threads.
 

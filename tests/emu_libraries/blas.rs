@@ -28,10 +28,11 @@ fn f(v: &f32) -> *const c_void {
 #[test]
 fn gemm_matches_the_reference_for_every_transpose_pair() {
     let mut rng = Rng::new(fresh_seed("emu cublas gemm"));
+    bind(0);
     let h = blas::create_handle().unwrap();
-    let mut ws = vec![0u8; 4096 + 256];
-    let off = ws.as_ptr().align_offset(256);
-    unsafe { blas::set_workspace(h, ws.as_mut_ptr().add(off) as *mut c_void, 4096).unwrap() };
+    // Allocations are 256-byte aligned, as cudaMalloc's.
+    let mut ws = DevBuf::alloc(4096);
+    unsafe { blas::set_workspace(h, ws.at(0), 4096).unwrap() };
     let (m, n, k) = (7usize, 5usize, 9usize);
     for dt in [DType::F32, DType::BF16] {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -42,12 +43,14 @@ fn gemm_matches_the_reference_for_every_transpose_pair() {
                 let (lda, ldb, ldc) = (ar + 2, br + 2, m + 2);
                 let (av, ab) = random((ac - 1) * lda + ar, dt, &mut rng);
                 let (bv, bb) = random((bc - 1) * ldb + br, dt, &mut rng);
-                let (cv, mut cb) = if beta == 0.0 {
+                let (ab, bb) = (DevBuf::upload(&ab), DevBuf::upload(&bb));
+                let (cv, cb) = if beta == 0.0 {
                     let len = (n - 1) * ldc + m;
                     (vec![f64::NAN; len], nans(len, dt))
                 } else {
                     random((n - 1) * ldc + m, dt, &mut rng)
                 };
+                let mut cb = DevBuf::upload(&cb);
                 let alpha = 1.5f32;
                 unsafe {
                     blas::gemm_ex(
@@ -75,7 +78,7 @@ fn gemm_matches_the_reference_for_every_transpose_pair() {
                 }
                 let a_at = |i: usize, p: usize| if ta { av[p + i * lda] } else { av[i + p * lda] };
                 let b_at = |p: usize, j: usize| if tb { bv[j + p * ldb] } else { bv[p + j * ldb] };
-                let got = decode(&cb, dt);
+                let got = decode(&cb.download(), dt);
                 let (mut g, mut w) = (Vec::new(), Vec::new());
                 for j in 0..n {
                     for i in 0..m {
@@ -127,16 +130,20 @@ fn refused(r: std::result::Result<(), BlasError>, status: cublasStatus_t, needle
 #[test]
 fn gemm_refusals() {
     use cublasStatus_t::*;
+    bind(0);
     let h = blas::create_handle().unwrap();
-    let (a, b) = (vec![0u8; 4 * 64], vec![0u8; 4 * 64]);
-    let mut c = nans(64, DType::F32);
+    let (a, b) = (
+        DevBuf::upload(&[0u8; 4 * 64]),
+        DevBuf::upload(&[0u8; 4 * 64]),
+    );
+    let mut c = dev_nans(64, DType::F32);
     let (one, zero) = (1.0f32, 0.0f32);
     let call = |h: cublasHandle_t,
                 m: i32,
                 lda: i32,
                 at: cudaDataType,
                 ct: cudaDataType,
-                c: &mut Vec<u8>| unsafe {
+                c: &mut DevBuf| unsafe {
         blas::gemm_ex(
             h,
             op(false),
@@ -188,15 +195,16 @@ fn gemm_refusals() {
         "not a live",
     );
     assert!(
-        decode(&c, DType::F32).iter().all(|v| v.is_nan()),
+        decode(&c.download(), DType::F32).iter().all(|v| v.is_nan()),
         "a refused call wrote C"
     );
     call(h, 4, 4, f32t, f32t, &mut c).unwrap();
-    assert!(decode(&c, DType::F32)[..16].iter().all(|v| *v == 0.0));
-    let mut ws = vec![0u8; 1024];
-    let odd = unsafe { ws.as_mut_ptr().add(ws.as_ptr().align_offset(256) + 8) };
+    assert!(decode(&c.download(), DType::F32)[..16]
+        .iter()
+        .all(|v| *v == 0.0));
+    let mut ws = DevBuf::alloc(1024);
     refused(
-        unsafe { blas::set_workspace(h, odd as *mut c_void, 256) },
+        unsafe { blas::set_workspace(h, ws.at(8), 256) },
         CUBLAS_STATUS_INVALID_VALUE,
         "256 bytes",
     );

@@ -1,8 +1,71 @@
-//! Buffers standing for device memory, encoded independently of the emulation (the `half`
-//! crate directly), and the random inputs.
+//! Emulated device memory for the libraries' arguments ([`DevBuf`]: allocated, uploaded and
+//! downloaded through the driver API, so the libraries' range checks see real allocations),
+//! values encoded independently of the emulation (the `half` crate directly), and the random
+//! inputs.
 
 use half::bf16;
+use simclr::cuda::driver::{self, cu};
 use simclr::{DType, Rng};
+use std::ffi::c_void;
+
+/// Selects the emulated device and binds device `ordinal` to the calling thread (allocations
+/// and NCCL communicators made on this thread afterwards are on that device).
+pub fn bind(ordinal: usize) {
+    driver::select(driver::Mode::Emulated).unwrap();
+    cu::Context::new(ordinal).unwrap().bind_to_thread().unwrap();
+}
+
+/// A buffer of emulated device memory on the device bound to the calling thread when it was
+/// made, freed on drop.
+pub struct DevBuf {
+    ctx: cu::Context,
+    ptr: cu::CUdeviceptr,
+    bytes: usize,
+}
+
+impl DevBuf {
+    /// `bytes` bytes never written (reading them is an error of the emulated device).
+    pub fn alloc(bytes: usize) -> DevBuf {
+        driver::select(driver::Mode::Emulated).unwrap();
+        let ctx = cu::Context::new(simclr::cuda::emu::memory::current_device()).unwrap();
+        let ptr = unsafe { cu::malloc_sync(bytes) }.unwrap();
+        DevBuf { ctx, ptr, bytes }
+    }
+
+    /// A copy of `data` on the device.
+    pub fn upload(data: &[u8]) -> DevBuf {
+        let b = DevBuf::alloc(data.len());
+        unsafe { cu::memcpy_htod_async(b.ptr, data, b.ctx.stream()) }.unwrap();
+        b.ctx.synchronize().unwrap();
+        b
+    }
+
+    /// The buffer's bytes (every one must have been written).
+    pub fn download(&self) -> Vec<u8> {
+        let mut out = vec![0u8; self.bytes];
+        unsafe { cu::memcpy_dtoh_async(&mut out, self.ptr, self.ctx.stream()) }.unwrap();
+        self.ctx.synchronize().unwrap();
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes
+    }
+
+    /// The device address `offset` bytes in.
+    pub fn at(&mut self, offset: usize) -> *mut c_void {
+        (self.ptr as usize + offset) as *mut c_void
+    }
+}
+
+impl Drop for DevBuf {
+    fn drop(&mut self) {
+        let r = unsafe { cu::free_async(self.ptr, self.ctx.stream()) };
+        if !std::thread::panicking() {
+            r.unwrap();
+        }
+    }
+}
 
 /// Encodes values as `dt` (bf16 rounded to nearest even).
 pub fn encode(v: &[f64], dt: DType) -> Vec<u8> {
@@ -51,9 +114,17 @@ pub fn nans(n: usize, dt: DType) -> Vec<u8> {
     encode(&vec![f64::NAN; n], dt)
 }
 
-pub fn ptr(b: &[u8]) -> *const std::ffi::c_void {
-    b.as_ptr() as *const std::ffi::c_void
+/// The device address of an input.
+pub fn ptr(b: &DevBuf) -> *const c_void {
+    b.ptr as usize as *const c_void
 }
-pub fn mptr(b: &mut [u8]) -> *mut std::ffi::c_void {
-    b.as_mut_ptr() as *mut std::ffi::c_void
+/// The device address of an output.
+pub fn mptr(b: &mut DevBuf) -> *mut c_void {
+    b.ptr as usize as *mut c_void
+}
+
+/// `n` elements of `dt` on the device, every one NaN (written, so a β = 0 output that the
+/// library wrongly read would show as NaN rather than as an uninitialised read).
+pub fn dev_nans(n: usize, dt: DType) -> DevBuf {
+    DevBuf::upload(&nans(n, dt))
 }

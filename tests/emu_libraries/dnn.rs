@@ -122,13 +122,13 @@ enum Dir {
 unsafe fn run(
     s: &Setup,
     dir: Dir,
-    a: &[u8],
-    b: &[u8],
+    a: &DevBuf,
+    b: &DevBuf,
     out_len: usize,
     dt: DType,
 ) -> (Vec<u8>, Vec<u8>) {
-    let mut found = nans(out_len, dt);
-    let mut ws = vec![0u8; 64 << 20];
+    let mut found = dev_nans(out_len, dt);
+    let mut ws = DevBuf::alloc(64 << 20);
     let mut count = 0;
     let (algo_ws, perf_ok) = match dir {
         Dir::Fwd => {
@@ -210,8 +210,8 @@ unsafe fn run(
     );
     assert!((1..=8).contains(&count), "{dir:?}: returned {count}");
     let (code, mem) = algo_ws.unwrap();
-    let mut out = nans(out_len, dt);
-    let mut ws = vec![0u8; mem.max(1)];
+    let mut out = dev_nans(out_len, dt);
+    let mut ws = DevBuf::alloc(mem.max(1));
     let wsp = if mem > 0 {
         mptr(&mut ws)
     } else {
@@ -265,7 +265,7 @@ unsafe fn run(
         ),
     }
     .unwrap();
-    (found, out)
+    (found.download(), out.download())
 }
 
 fn sorted(it: impl Iterator<Item = (f32, cudnnStatus_t)>) -> bool {
@@ -277,6 +277,7 @@ fn sorted(it: impl Iterator<Item = (f32, cudnnStatus_t)>) -> bool {
 
 #[test]
 fn convolutions_match_the_cpu_reference() {
+    bind(0);
     let mut rng = Rng::new(fresh_seed("emu cudnn convolutions"));
     for dt in [DType::F32, DType::BF16] {
         for case in CASES {
@@ -291,6 +292,11 @@ fn convolutions_match_the_cpu_reference() {
             let (xv, xb) = random(numel(&xs), dt, &mut rng);
             let (wv, wb) = random(numel(&ws_), dt, &mut rng);
             let (yv, yb) = random(numel(&ys), dt, &mut rng);
+            let (xb, wb, yb) = (
+                DevBuf::upload(&xb),
+                DevBuf::upload(&wb),
+                DevBuf::upload(&yb),
+            );
             let (x64, w64, y64) = (t64(&xv, &xs), t64(&wv, &ws_), t64(&yv, &ys));
             let refs = [
                 (
@@ -329,13 +335,19 @@ fn convolutions_match_the_cpu_reference() {
 
 #[test]
 fn alpha_and_beta_blend_the_output() {
+    bind(0);
     let mut rng = Rng::new(fresh_seed("emu cudnn alpha beta"));
     let g = geometry(&CASES[1]);
     let dt = DType::F32;
     let s = Setup::new(&g, dt);
     let (xv, xb) = random(g.n * g.h * g.w * g.cin, dt, &mut rng);
     let (wv, wb) = random(g.cout * g.k(), dt, &mut rng);
-    let (ov, mut out) = random(g.n * g.ho * g.wo * g.cout, dt, &mut rng);
+    let (ov, out) = random(g.n * g.ho * g.wo * g.cout, dt, &mut rng);
+    let (xb, wb, mut out) = (
+        DevBuf::upload(&xb),
+        DevBuf::upload(&wb),
+        DevBuf::upload(&out),
+    );
     let (alpha, beta) = (2.0f32, -0.5f32);
     unsafe {
         dnn::convolution_forward(
@@ -371,7 +383,7 @@ fn alpha_and_beta_blend_the_output() {
     let shape = conv.shape().to_vec();
     assert_close(
         "alpha·conv + beta·y",
-        &t64(&decode(&out, dt), &shape),
+        &t64(&decode(&out.download(), dt), &shape),
         &t64(&want, &shape),
         tolerance(dt, g.k(), 2),
     );
@@ -398,11 +410,12 @@ fn documented_refusals() {
     use cudnnStatus_t::{CUDNN_STATUS_BAD_PARAM as BAD, CUDNN_STATUS_NOT_SUPPORTED as NS};
     let g = geometry(&CASES[0]);
     let dt = DType::F32;
-    let x = vec![0u8; g.n * g.h * g.w * g.cin * 4];
-    let w = vec![0u8; g.cout * g.k() * 4];
-    let fresh = || nans(g.n * g.ho * g.wo * g.cout, dt);
-    let mut big = vec![0u8; 1 << 20];
-    let fwd = |s: &Setup, algo, ws: *mut c_void, bytes: usize, y: &mut Vec<u8>| unsafe {
+    bind(0);
+    let x = DevBuf::upload(&vec![0u8; g.n * g.h * g.w * g.cin * 4]);
+    let w = DevBuf::upload(&vec![0u8; g.cout * g.k() * 4]);
+    let fresh = || dev_nans(g.n * g.ho * g.wo * g.cout, dt);
+    let mut big = DevBuf::alloc(1 << 20);
+    let fwd = |s: &Setup, algo, ws: *mut c_void, bytes: usize, y: &mut DevBuf| unsafe {
         dnn::convolution_forward(
             s.h,
             one(),
@@ -420,9 +433,9 @@ fn documented_refusals() {
         )
     };
     use cudnnConvolutionFwdAlgo_t::*;
-    let untouched = |y: &Vec<u8>| {
+    let untouched = |y: &DevBuf| {
         assert!(
-            decode(y, dt).iter().all(|v| v.is_nan()),
+            decode(&y.download(), dt).iter().all(|v| v.is_nan()),
             "output written by a refused call"
         )
     };
@@ -476,7 +489,7 @@ fn documented_refusals() {
         fwd(
             &s,
             CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
-            big.as_mut_ptr() as *mut c_void,
+            big.at(0),
             need - 1,
             &mut y,
         ),
@@ -495,21 +508,14 @@ fn documented_refusals() {
         "workSpace is null",
     );
     untouched(&y);
-    fwd(
-        &s,
-        CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
-        big.as_mut_ptr() as *mut c_void,
-        need,
-        &mut y,
-    )
-    .unwrap();
+    fwd(&s, CUDNN_CONVOLUTION_FWD_ALGO_GEMM, big.at(0), need, &mut y).unwrap();
     // An algorithm the emulation does not list.
     let mut y = fresh();
     refused(
         fwd(
             &s,
             CUDNN_CONVOLUTION_FWD_ALGO_FFT,
-            big.as_mut_ptr() as *mut c_void,
+            big.at(0),
             big.len(),
             &mut y,
         ),

@@ -7,9 +7,20 @@ use simclr::cuda::emu::nccl;
 use simclr::testing::fresh_seed;
 use simclr::{DType, Rng};
 use std::ptr::null_mut;
+use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-/// Runs `f(rank, comm)` on one thread per rank after ncclCommInitRank, collecting the results.
+/// `a_missing_peer_times_out_naming_it` shortens the process-wide rendezvous timeout
+/// (`SIMCLR_EMU_NCCL_TIMEOUT_S`) while it holds this for writing; every other test holds it for
+/// reading, so a rank of theirs that is late on a loaded machine is not failed by that timeout.
+static TIMEOUT: RwLock<()> = RwLock::new(());
+
+fn default_timeout() -> RwLockReadGuard<'static, ()> {
+    TIMEOUT.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f(rank, comm)` on one thread per rank, bound to device `rank`, after ncclCommInitRank,
+/// collecting the results (so each rank's buffers are allocated on its own device).
 fn world<R: Send + 'static>(
     n: usize,
     f: impl Fn(usize, ncclComm_t) -> R + Send + Sync + 'static,
@@ -20,6 +31,7 @@ fn world<R: Send + 'static>(
         .map(|r| {
             let f = f.clone();
             std::thread::spawn(move || {
+                bind(r);
                 let mut comm = null_mut();
                 unsafe { nccl::comm_init_rank(&mut comm, n as i32, id, r as i32).unwrap() };
                 let out = f(r, comm);
@@ -33,6 +45,7 @@ fn world<R: Send + 'static>(
 
 #[test]
 fn collectives_equal_plain_sums_and_copies() {
+    let _timeout = default_timeout();
     let seed = fresh_seed("emu nccl collectives");
     for n in [2usize, 3] {
         for dt in [DType::F32, DType::BF16] {
@@ -49,10 +62,10 @@ fn collectives_equal_plain_sums_and_copies() {
                 ncclDataType_t::ncclBfloat16
             };
             let outs = world(n, move |r, comm| unsafe {
-                let send = ins[r].1.clone();
-                let mut sum = nans(count, dt);
-                let mut gathered = nans(count * n, dt);
-                let mut bcast = nans(count, dt);
+                let send = DevBuf::upload(&ins[r].1);
+                let mut sum = dev_nans(count, dt);
+                let mut gathered = dev_nans(count * n, dt);
+                let mut bcast = dev_nans(count, dt);
                 // The sum inside a group, as src/dist/nccl.rs issues it.
                 nccl::group_start().unwrap();
                 nccl::all_reduce(
@@ -85,7 +98,11 @@ fn collectives_equal_plain_sums_and_copies() {
                     null_mut(),
                 )
                 .unwrap();
-                (decode(&sum, dt), decode(&gathered, dt), decode(&bcast, dt))
+                (
+                    decode(&sum.download(), dt),
+                    decode(&gathered.download(), dt),
+                    decode(&bcast.download(), dt),
+                )
             });
             // Rank-order sum, rounded to the type after each addition.
             let round = |v: f64| decode(&encode(&[v], dt), dt)[0];
@@ -107,8 +124,10 @@ fn collectives_equal_plain_sums_and_copies() {
 
 #[test]
 fn one_thread_drives_all_communicators_in_a_group() {
+    let _timeout = default_timeout();
     let mut comms = [null_mut(); 2];
-    unsafe { nccl::comm_init_all(comms.as_mut_ptr(), 2, [1, 0].as_ptr()).unwrap() };
+    let devices = [1, 0];
+    unsafe { nccl::comm_init_all(comms.as_mut_ptr(), 2, devices.as_ptr()).unwrap() };
     let headers: Vec<Vec<u8>> = (0..2u64)
         .map(|r| {
             [r, 10 + r, 20 + r]
@@ -117,12 +136,19 @@ fn one_thread_drives_all_communicators_in_a_group() {
                 .collect()
         })
         .collect();
-    let mut recv = vec![vec![0u8; 48]; 2];
+    // Rank r's buffers on its communicator's device, devices[r].
+    let (send, mut recv): (Vec<DevBuf>, Vec<DevBuf>) = (0..2)
+        .map(|r| {
+            bind(devices[r] as usize);
+            (DevBuf::upload(&headers[r]), DevBuf::upload(&[0u8; 48]))
+        })
+        .unzip();
+    bind(0);
     nccl::group_start().unwrap();
     for r in 0..2 {
         unsafe {
             nccl::all_gather(
-                ptr(&headers[r]),
+                ptr(&send[r]),
                 mptr(&mut recv[r]),
                 3,
                 ncclDataType_t::ncclUint64,
@@ -134,8 +160,8 @@ fn one_thread_drives_all_communicators_in_a_group() {
     }
     nccl::group_end().unwrap();
     let want: Vec<u8> = headers.concat();
-    assert_eq!(recv[0], want);
-    assert_eq!(recv[1], want);
+    assert_eq!(recv[0].download(), want);
+    assert_eq!(recv[1].download(), want);
     // Duplicate devices are refused, as NCCL's "Duplicate GPU detected".
     let r = unsafe { nccl::comm_init_all(comms.as_mut_ptr(), 2, [1, 1].as_ptr()) };
     assert_eq!(r.unwrap_err().result, ncclResult_t::ncclInvalidUsage);
@@ -150,10 +176,11 @@ fn one_thread_drives_all_communicators_in_a_group() {
 
 #[test]
 fn a_count_mismatch_fails_on_every_rank() {
+    let _timeout = default_timeout();
     let outs = world(3, |r, comm| unsafe {
         let count = if r == 2 { 4 } else { 5 };
-        let send = encode(&[1.0; 5], DType::F32);
-        let mut recv = nans(5, DType::F32);
+        let send = DevBuf::upload(&encode(&[1.0; 5], DType::F32));
+        let mut recv = dev_nans(5, DType::F32);
         let e = nccl::all_reduce(
             ptr(&send),
             mptr(&mut recv),
@@ -165,7 +192,7 @@ fn a_count_mismatch_fails_on_every_rank() {
         );
         (
             e.map_err(|e| (e.result, e.detail)),
-            decode(&recv, DType::F32),
+            decode(&recv.download(), DType::F32),
         )
     });
     for (r, (e, recv)) in outs.into_iter().enumerate() {
@@ -178,6 +205,7 @@ fn a_count_mismatch_fails_on_every_rank() {
 
 #[test]
 fn an_aborted_rank_makes_its_peers_fail_fast() {
+    let _timeout = default_timeout();
     let start = Instant::now();
     let outs = world(2, |r, comm| unsafe {
         if r == 1 {
@@ -185,8 +213,8 @@ fn an_aborted_rank_makes_its_peers_fail_fast() {
             nccl::comm_abort(comm).unwrap();
             return None;
         }
-        let send = encode(&[1.0; 3], DType::F32);
-        let mut recv = nans(3, DType::F32);
+        let send = DevBuf::upload(&encode(&[1.0; 3], DType::F32));
+        let mut recv = dev_nans(3, DType::F32);
         let e = nccl::all_reduce(
             ptr(&send),
             mptr(&mut recv),
@@ -213,6 +241,7 @@ fn an_aborted_rank_makes_its_peers_fail_fast() {
 
 #[test]
 fn init_refusals() {
+    let _timeout = default_timeout();
     // nranks disagreeing under one id fails both ranks (real NCCL would hang).
     let id = nccl::get_unique_id().unwrap();
     let t: Vec<_> = [(2, 0), (3, 1)]
@@ -246,20 +275,31 @@ fn init_refusals() {
 
 #[test]
 fn a_missing_peer_times_out_naming_it() {
-    // Only shortens waits: every other test's ranks meet within milliseconds.
+    // Only shortens waits, and only while no other test of this file runs a collective.
+    let _timeout = TIMEOUT.write().unwrap_or_else(|e| e.into_inner());
     std::env::set_var("SIMCLR_EMU_NCCL_TIMEOUT_S", "1");
     let mut comms = [null_mut(); 3];
     unsafe { nccl::comm_init_all(comms.as_mut_ptr(), 3, std::ptr::null()).unwrap() };
-    let send = encode(&[1.0; 2], DType::F32);
-    let mut recv = nans(2, DType::F32);
+    // Rank r's buffers on device r (a null devlist puts rank r on device r).
+    let mut bufs: Vec<(DevBuf, DevBuf)> = [0, 2]
+        .into_iter()
+        .map(|r| {
+            bind(r);
+            (
+                DevBuf::upload(&encode(&[1.0; 2], DType::F32)),
+                dev_nans(2, DType::F32),
+            )
+        })
+        .collect();
+    bind(0);
     let start = Instant::now();
     // Rank 0 and rank 2 call; rank 1 never does.
     nccl::group_start().unwrap();
-    for r in [0, 2] {
+    for (r, (send, recv)) in [0, 2].into_iter().zip(bufs.iter_mut()) {
         unsafe {
             nccl::broadcast(
-                ptr(&send),
-                mptr(&mut recv),
+                ptr(send),
+                mptr(recv),
                 2,
                 ncclDataType_t::ncclFloat32,
                 0,
@@ -280,4 +320,5 @@ fn a_missing_peer_times_out_naming_it() {
     for c in comms {
         unsafe { nccl::comm_abort(c).unwrap() };
     }
+    std::env::remove_var("SIMCLR_EMU_NCCL_TIMEOUT_S");
 }
