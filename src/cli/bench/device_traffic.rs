@@ -48,10 +48,11 @@ pub fn describe(t: &Snapshot, device: Device) -> String {
             "device traffic per step ({device}{}): {} kernel launches, {} library calls, \
              {} uploads ({:.1} MiB), {} downloads ({:.3} MiB), {} device-to-device copies, \
              {} host synchronisations, {} allocations",
-            crate::cuda::driver::mode()
-                .name()
-                .strip_prefix("cuda")
-                .unwrap_or(""),
+            if crate::cuda::driver::mode() == crate::cuda::driver::Mode::Real {
+                ""
+            } else {
+                ", emulated"
+            },
             t.launches,
             t.library_calls,
             t.uploads,
