@@ -63,6 +63,12 @@ pub struct CommonArgs {
     /// Pretraining: projection-head layers (2-4).
     #[arg(long)]
     pub proj_layers: Option<usize>,
+    /// Pretraining: colour distortion strength (default: 1.0 above 64 px, 0.5 at CIFAR sizes).
+    #[arg(long)]
+    pub color_strength: Option<f64>,
+    /// Pretraining: Gaussian blur, true or false (default: on above 64 px, off at CIFAR sizes).
+    #[arg(long)]
+    pub blur: Option<bool>,
     /// Pretraining: memory-queue size (0: no momentum encoder).
     #[arg(long)]
     pub queue_size: Option<usize>,
@@ -139,6 +145,8 @@ impl CommonArgs {
         set!(c.pretrain.temperature, self.temperature);
         set!(c.pretrain.proj_layers, self.proj_layers);
         set!(c.pretrain.queue_size, self.queue_size);
+        set!(c.pretrain.color_strength, self.color_strength.map(Some));
+        set!(c.pretrain.blur, self.blur.map(Some));
         set!(c.pretrain.micro_batch, self.micro_batch.map(Some));
         set!(c.pretrain.world_size, self.world_size);
         set!(c.precision, self.precision);

@@ -70,9 +70,17 @@ pub struct PretrainConfig {
     /// of every batch, with synchronised BN and global negatives; 1 = one process as usual.
     pub world_size: usize,
     pub ema_momentum: f64,
-    /// Colour distortion strength s (1.0 ImageNet, 0.5 CIFAR).
-    pub color_strength: f64,
-    pub blur: bool,
+    /// Colour distortion strength s; by default the paper's for the training size (1.0 above
+    /// 64 px as on ImageNet, 0.5 at CIFAR sizes).
+    pub color_strength: Option<f64>,
+    /// Gaussian blur (p = 0.5, σ in [0.1, 2.0], kernel 10% of the side); by default on above
+    /// 64 px, off at CIFAR sizes, as in the paper.
+    pub blur: Option<bool>,
+    /// kNN monitor (k = 200, τ = 0.07, labelled images as memory) every this many epochs
+    /// (0: off); the last epoch is always checked.
+    pub knn_every: usize,
+    /// Test images the kNN monitor classifies (evenly spread; 0: the whole test split).
+    pub knn_test_images: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -159,8 +167,10 @@ impl Default for PretrainConfig {
             micro_batch: None,
             world_size: 1,
             ema_momentum: 0.999,
-            color_strength: 0.5,
-            blur: false,
+            color_strength: None,
+            blur: None,
+            knn_every: 1,
+            knn_test_images: 2000,
         }
     }
 }
@@ -258,6 +268,9 @@ impl Config {
                 "--alpha must be in [0, 1], got {}",
                 self.distill.alpha
             ));
+        }
+        if matches!(self.pretrain.color_strength, Some(s) if !(0.0..=1.25).contains(&s)) {
+            return bad("--color-strength must be in [0, 1.25]".into());
         }
         if !(0.0..1.0).contains(&self.pretrain.ema_momentum) {
             return bad(format!(

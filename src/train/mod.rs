@@ -2,12 +2,15 @@
 //! evaluation, the supervised baseline, evaluation, and the whole pipeline. Written against the
 //! engine's ops only, so every stage runs on whichever backend the parameters live on.
 
+pub mod augment_choice;
 pub mod common;
 pub mod config;
 pub mod contrastive_step;
 pub mod distill;
 pub mod finetune;
 pub mod grad_cache;
+pub mod knn_monitor;
+pub mod labelled_stream;
 pub mod linear_eval;
 pub mod memory_plan;
 pub mod model;
