@@ -65,3 +65,34 @@ fn meta_store_allocates_nothing() {
     .unwrap();
     assert!(store.entries().iter().all(|e| e.value.is_none()));
 }
+
+/// The official TF2 code puts SK convs only in bottleneck blocks (its basic `ResidualBlock`
+/// gets the ResNet-D shortcut and nothing else); so do we, and the default model is a
+/// bottleneck one so that the main job exercises selective kernels.
+#[test]
+fn sk_lives_in_bottleneck_blocks_and_the_default_model_has_it() {
+    for depth in [18, 34] {
+        let (sk0, sk1) = (
+            count(&format!("r{depth}_0.25x_sk0")),
+            count(&format!("r{depth}_0.25x_sk1")),
+        );
+        assert_eq!(
+            sk0, sk1,
+            "r{depth}: a 2x2 pool + 1x1 conv shortcut has the strided 1x1's weights"
+        );
+        assert!(!ResNetConfig::parse(&format!("r{depth}_1x_sk1"))
+            .unwrap()
+            .has_sk_convs());
+    }
+    let default = simclr::train::Config::default().model;
+    let cfg = ResNetConfig::parse(&default).unwrap();
+    assert!(cfg.has_sk_convs(), "{default}");
+    let mut store = ParamStore::meta();
+    ResNet::new(&mut store, "encoder", &cfg.clone().for_image_size(16)).unwrap();
+    assert!(
+        store.entries().iter().any(|e| e.name.contains(".sk.")),
+        "{default}"
+    );
+    let sk0 = default.replace("_sk1", "_sk0");
+    assert!(count(&default) > count(&sk0), "{default} vs {sk0}");
+}

@@ -14,7 +14,7 @@ pub struct CommonArgs {
     /// Architecture, r{depth}_{w}x_sk{0|1} (e.g. r50_1x_sk1; r18_0.25x_sk1 for a CPU).
     #[arg(long)]
     pub model: Option<String>,
-    /// synthetic (built in), fashion-mnist, cifar10, cifar100 or folder.
+    /// synthetic (built in), mnist, fashion-mnist, cifar10, cifar100 or folder.
     #[arg(long)]
     pub dataset: Option<String>,
     #[arg(long)]

@@ -128,7 +128,7 @@ pub struct LinearEvalConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            model: "r18_0.25x_sk1".into(),
+            model: "r50_0.25x_sk1".into(),
             student_model: None,
             dataset: "synthetic".into(),
             data_dir: None,

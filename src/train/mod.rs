@@ -8,6 +8,7 @@ pub mod config;
 pub mod contrastive_step;
 pub mod distill;
 pub mod finetune;
+pub mod gain;
 pub mod grad_cache;
 pub mod knn_monitor;
 pub mod labelled_stream;
@@ -105,6 +106,7 @@ pub fn pipeline(env: &mut Env) -> Result<Vec<StageResult>> {
     stage!(linear_eval::run(env, &pre));
     stage!(finetune::run(env, "supervised", None));
     print_table(&results, env);
+    let gain = gain::print(&results);
     let labelled = results
         .iter()
         .find(|r| r.stage == "finetune")
@@ -114,6 +116,7 @@ pub fn pipeline(env: &mut Env) -> Result<Vec<StageResult>> {
         json!({
             "dataset": env.cfg.dataset, "model": env.cfg.model, "labelled": labelled,
             "top1": results.iter().filter_map(|r| r.top1.map(|t| (r.stage, t))).collect::<std::collections::BTreeMap<_, _>>(),
+            "gain_points": gain,
         }),
     )?;
     plot::write(&env.run.records(), &env.path("metrics.png"))?;
