@@ -41,7 +41,7 @@ fn cifar_file(path: &Path, n: usize, label_bytes: usize, classes: usize, seed: u
         if label_bytes == 2 {
             out.push((i % 20) as u8);
         }
-        out.push((i % classes) as u8);
+        out.push(((i + 4 * seed as usize) % classes) as u8);
         out.extend_from_slice(&px[i * 3072..(i + 1) * 3072]);
     }
     std::fs::write(path, out).unwrap();

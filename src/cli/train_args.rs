@@ -57,6 +57,10 @@ pub struct CommonArgs {
     /// Fine-tuning: class-balanced fraction of the labels, in (0, 1].
     #[arg(long)]
     pub label_fraction: Option<f64>,
+    /// Linear evaluation: class-balanced fraction of the labels its classifier trains on (default
+    /// 1: all; 0.01 / 0.1 as in the paper's tables).
+    #[arg(long)]
+    pub linear_eval_fraction: Option<f64>,
     /// Fine-tuning: labelled images per class (instead of --label-fraction).
     #[arg(long)]
     pub labels_per_class: Option<usize>,
@@ -156,6 +160,7 @@ impl CommonArgs {
         }
         set!(c.finetune.proj_layer, self.proj_layer);
         set!(c.finetune.label_fraction, self.label_fraction);
+        set!(c.linear_eval.label_fraction, self.linear_eval_fraction);
         set!(c.distill.alpha, self.alpha);
         set!(c.distill.temperature, self.distill_temperature);
         if self.data_dir.is_some() {

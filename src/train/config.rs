@@ -123,6 +123,9 @@ pub struct LinearEvalConfig {
     pub lr: f64,
     pub lr_scaling: String,
     pub weight_decay: f64,
+    /// Class-balanced fraction of the training labels the linear classifier sees, in (0, 1]
+    /// (1: all, the standard protocol; 0.01 and 0.1 as in the paper's semi-supervised tables).
+    pub label_fraction: f64,
 }
 
 impl Default for Config {
@@ -214,6 +217,7 @@ impl Default for LinearEvalConfig {
             lr: 0.1,
             lr_scaling: "sqrt".into(),
             weight_decay: 0.0,
+            label_fraction: 1.0,
         }
     }
 }
@@ -243,6 +247,12 @@ impl Config {
             return bad(format!(
                 "--label-fraction must be in (0, 1], got {}",
                 f.label_fraction
+            ));
+        }
+        let lf = self.linear_eval.label_fraction;
+        if !(lf > 0.0 && lf <= 1.0) {
+            return bad(format!(
+                "--linear-eval-fraction must be in (0, 1], got {lf}"
             ));
         }
         if f.labels_per_class == Some(0) {

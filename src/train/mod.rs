@@ -17,6 +17,7 @@ pub mod memory_plan;
 pub mod model;
 pub mod plot;
 pub mod pretrain;
+pub mod resize;
 pub mod run_dir;
 pub mod state;
 
