@@ -551,11 +551,8 @@ fn the_trainer_with_three_thread_ranks_follows_the_single_process_run() {
         std::fs::read_to_string(dir.join("metrics.jsonl"))
             .unwrap()
             .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
-                    .as_f64()
-                    .unwrap()
-            })
+            // Step lines only (the kNN monitor's lines carry no loss).
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64())
             .collect()
     };
     let (lw, lg) = (losses(&one), losses(&three));

@@ -1,6 +1,5 @@
 //! Distillation with α < 1: the labelled cross-entropy sees only the labelled subset.
 
-use simclr::data::Dataset;
 use simclr::train::labelled_stream::LabelledStream;
 use simclr::train::{distill, finetune, Config, Env};
 

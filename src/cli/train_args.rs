@@ -11,7 +11,9 @@ pub struct CommonArgs {
     /// TOML file with any of the configuration keys; flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Architecture, r{depth}_{w}x_sk{0|1} (e.g. r50_1x_sk1; r18_0.25x_sk1 for a CPU).
+    /// Architecture, r{depth}_{w}x_sk{0|1} (e.g. r50_1x_sk1; r50_0.25x_sk1 for a CPU). SK convs
+    /// sit in bottleneck blocks (depth 50+); on r18/r34, sk1 means the ResNet-D stem and
+    /// shortcuts only, as in the official code.
     #[arg(long)]
     pub model: Option<String>,
     /// synthetic (built in), mnist, fashion-mnist, cifar10, cifar100 or folder.

@@ -1,6 +1,7 @@
 //! Pretraining augmentation: the paper's settings for the training size (ImageNet's colour
 //! strength 1.0 and Gaussian blur above 64 px, CIFAR's strength 0.5 without blur at and below),
-//! unless `--color-strength` or `--blur` say otherwise.
+//! unless `--color-strength` or `--blur` say otherwise (the built-in dataset, whose colours are
+//! nuisance by construction, uses strength 1.0).
 
 use super::common::Env;
 use crate::data::AugmentConfig;
@@ -24,10 +25,18 @@ pub fn pretrain_augment(size: usize, strength: Option<f64>, blur: Option<bool>) 
     }
 }
 
+/// The built-in dataset's colours and brightness are pure nuisance, drawn per image; the
+/// paper's full strength (its ImageNet setting) keeps them from being the cue that tells two
+/// images apart, at any size.
+const SYNTHETIC_STRENGTH: f64 = 1.0;
+
 /// [`pretrain_augment`] for the run's training size and configuration.
 pub fn for_env(env: &Env) -> AugmentConfig {
     let pc = &env.cfg.pretrain;
-    pretrain_augment(env.image_size, pc.color_strength, pc.blur)
+    let strength = pc
+        .color_strength
+        .or((env.cfg.dataset == "synthetic").then_some(SYNTHETIC_STRENGTH));
+    pretrain_augment(env.image_size, strength, pc.blur)
 }
 
 #[cfg(test)]

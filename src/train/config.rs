@@ -136,7 +136,7 @@ impl Default for Config {
             dataset: "synthetic".into(),
             data_dir: None,
             image_size: None,
-            synthetic_train: 2000,
+            synthetic_train: 4000,
             synthetic_test: 1000,
             device: "auto".into(),
             seed: 0,
@@ -157,13 +157,13 @@ impl Default for Config {
 impl Default for PretrainConfig {
     fn default() -> Self {
         PretrainConfig {
-            epochs: 6,
-            batch_size: 128,
+            epochs: 10,
+            batch_size: 64,
             lr: 0.3,
             lr_scaling: "sqrt".into(),
             warmup: 0.05,
             weight_decay: 1e-6,
-            temperature: 0.2,
+            temperature: 0.5,
             proj_layers: 3,
             proj_dim: 64,
             queue_size: 0,
@@ -181,14 +181,14 @@ impl Default for PretrainConfig {
 impl Default for FinetuneConfig {
     fn default() -> Self {
         FinetuneConfig {
-            epochs: 30,
-            batch_size: 64,
+            epochs: 50,
+            batch_size: 16,
             lr: 0.5,
             lr_scaling: "sqrt".into(),
             warmup: 0.0,
             weight_decay: 0.0,
             proj_layer: 1,
-            label_fraction: 0.1,
+            label_fraction: 0.025,
             labels_per_class: None,
         }
     }
@@ -197,7 +197,7 @@ impl Default for FinetuneConfig {
 impl Default for DistillConfig {
     fn default() -> Self {
         DistillConfig {
-            epochs: 3,
+            epochs: 1,
             batch_size: 128,
             lr: 0.3,
             lr_scaling: "sqrt".into(),
