@@ -498,6 +498,8 @@ fn scratch(name: &str) -> std::path::PathBuf {
 /// 48 synthetic 32-px images, a quarter-width ResNet-18, batches of 16, a memory queue.
 fn tiny_run(out: &std::path::Path, world: usize) -> Config {
     let mut c = Config {
+        model: "r18_0.25x_sk1".into(),
+        image_size: Some(32),
         out: out.to_path_buf(),
         synthetic_train: 48,
         synthetic_test: 20,
