@@ -197,7 +197,7 @@ impl Default for FinetuneConfig {
 impl Default for DistillConfig {
     fn default() -> Self {
         DistillConfig {
-            epochs: 1,
+            epochs: 3,
             batch_size: 128,
             lr: 0.3,
             lr_scaling: "sqrt".into(),
