@@ -65,3 +65,39 @@ fn meta_store_allocates_nothing() {
     .unwrap();
     assert!(store.entries().iter().all(|e| e.value.is_none()));
 }
+
+/// The official TF2 code puts SK convs only in bottleneck blocks (its basic `ResidualBlock`
+/// gets the ResNet-D shortcut and nothing else); so do we, and the default model is a
+/// bottleneck one so that the main job exercises selective kernels.
+#[test]
+fn sk_lives_in_bottleneck_blocks_and_the_default_model_has_it() {
+    let small = |name: &str| {
+        let mut store = ParamStore::meta();
+        let cfg = ResNetConfig::parse(name).unwrap().for_image_size(32);
+        ResNet::new(&mut store, "encoder", &cfg).unwrap();
+        store.num_trainable()
+    };
+    for depth in [18, 34] {
+        // With the small-image stem (the ResNet-D stem is not used) only the shortcuts differ,
+        // and a 2x2 pool + 1x1 conv has the weights of a strided 1x1 conv.
+        let (sk0, sk1) = (
+            small(&format!("r{depth}_0.25x_sk0")),
+            small(&format!("r{depth}_0.25x_sk1")),
+        );
+        assert_eq!(sk0, sk1, "r{depth}");
+        assert!(!ResNetConfig::parse(&format!("r{depth}_1x_sk1"))
+            .unwrap()
+            .has_sk_convs());
+    }
+    let default = simclr::train::Config::default().model;
+    let cfg = ResNetConfig::parse(&default).unwrap();
+    assert!(cfg.has_sk_convs(), "{default}");
+    let mut store = ParamStore::meta();
+    ResNet::new(&mut store, "encoder", &cfg.clone().for_image_size(16)).unwrap();
+    assert!(
+        store.entries().iter().any(|e| e.name.contains(".sk.")),
+        "{default}"
+    );
+    let sk0 = default.replace("_sk1", "_sk0");
+    assert!(small(&default) > small(&sk0), "{default} vs {sk0}");
+}

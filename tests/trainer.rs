@@ -16,6 +16,8 @@ fn scratch(name: &str) -> Scratch {
 /// A run small enough for a test: 48 synthetic 32-px images, a quarter-width ResNet-18.
 fn tiny(out: &Path) -> Config {
     let mut c = Config {
+        model: "r18_0.25x_sk1".into(),
+        image_size: Some(32),
         out: out.to_path_buf(),
         synthetic_train: 48,
         synthetic_test: 20,

@@ -21,7 +21,9 @@ fn scratch(name: &str) -> Scratch {
     support::scratch::scratch("cli", name)
 }
 
-const TINY: [&str; 8] = [
+const TINY: [&str; 10] = [
+    "--image-size",
+    "32",
     "--synthetic-train",
     "40",
     "--synthetic-test",
@@ -141,6 +143,7 @@ fn pretraining_that_will_not_fit_stops_before_its_first_step() {
     let out = scratch("memory");
     let o = out.to_str().unwrap();
     let mut args = vec!["pretrain", "--out", o, "--memory-limit", "0.02"];
+    args.extend(["--model", "r18_0.25x_sk1"]);
     args.extend(TINY);
     let (code, err) = simclr(&args);
     assert_eq!(code, 1, "{err}");
@@ -150,6 +153,7 @@ fn pretraining_that_will_not_fit_stops_before_its_first_step() {
     assert!(!out.join("pretrain.state.safetensors").exists());
     // A limit it fits in trains as usual.
     let mut args = vec!["pretrain", "--out", o, "--memory-limit", "4"];
+    args.extend(["--model", "r18_0.25x_sk1"]);
     args.extend(TINY);
     let (code, err) = simclr(&args);
     assert_eq!(code, 0, "{err}");

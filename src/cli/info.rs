@@ -70,6 +70,7 @@ pub fn run(a: &InfoArgs) -> Result<()> {
         }
     );
     println!("representation:   {}", cfg.out_dim());
+    println!("selective kernel: {}", cfg.sk_note());
     println!(
         "encoder params:   {} ({:.2} M)",
         encoder_params,

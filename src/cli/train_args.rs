@@ -11,10 +11,12 @@ pub struct CommonArgs {
     /// TOML file with any of the configuration keys; flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Architecture, r{depth}_{w}x_sk{0|1} (e.g. r50_1x_sk1; r18_0.25x_sk1 for a CPU).
+    /// Architecture, r{depth}_{w}x_sk{0|1} (e.g. r50_1x_sk1; r50_0.25x_sk1 for a CPU). SK convs
+    /// sit in bottleneck blocks (depth 50+); on r18/r34, sk1 means the ResNet-D stem and
+    /// shortcuts only, as in the official code.
     #[arg(long)]
     pub model: Option<String>,
-    /// synthetic (built in), fashion-mnist, cifar10, cifar100 or folder.
+    /// synthetic (built in), mnist, fashion-mnist, cifar10, cifar100 or folder.
     #[arg(long)]
     pub dataset: Option<String>,
     #[arg(long)]
@@ -57,12 +59,22 @@ pub struct CommonArgs {
     /// Fine-tuning: class-balanced fraction of the labels, in (0, 1].
     #[arg(long)]
     pub label_fraction: Option<f64>,
+    /// Linear evaluation: class-balanced fraction of the labels its classifier trains on (default
+    /// 1: all; 0.01 / 0.1 as in the paper's tables).
+    #[arg(long)]
+    pub linear_eval_fraction: Option<f64>,
     /// Fine-tuning: labelled images per class (instead of --label-fraction).
     #[arg(long)]
     pub labels_per_class: Option<usize>,
     /// Pretraining: projection-head layers (2-4).
     #[arg(long)]
     pub proj_layers: Option<usize>,
+    /// Pretraining: colour distortion strength (default: 1.0 above 64 px, 0.5 at CIFAR sizes).
+    #[arg(long)]
+    pub color_strength: Option<f64>,
+    /// Pretraining: Gaussian blur, true or false (default: on above 64 px, off at CIFAR sizes).
+    #[arg(long)]
+    pub blur: Option<bool>,
     /// Pretraining: memory-queue size (0: no momentum encoder).
     #[arg(long)]
     pub queue_size: Option<usize>,
@@ -139,6 +151,8 @@ impl CommonArgs {
         set!(c.pretrain.temperature, self.temperature);
         set!(c.pretrain.proj_layers, self.proj_layers);
         set!(c.pretrain.queue_size, self.queue_size);
+        set!(c.pretrain.color_strength, self.color_strength.map(Some));
+        set!(c.pretrain.blur, self.blur.map(Some));
         set!(c.pretrain.micro_batch, self.micro_batch.map(Some));
         set!(c.pretrain.world_size, self.world_size);
         set!(c.precision, self.precision);
@@ -148,6 +162,7 @@ impl CommonArgs {
         }
         set!(c.finetune.proj_layer, self.proj_layer);
         set!(c.finetune.label_fraction, self.label_fraction);
+        set!(c.linear_eval.label_fraction, self.linear_eval_fraction);
         set!(c.distill.alpha, self.alpha);
         set!(c.distill.temperature, self.distill_temperature);
         if self.data_dir.is_some() {

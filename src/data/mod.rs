@@ -8,7 +8,7 @@
 //! ```
 //!
 //! - Datasets ([`Dataset`]) hand out u8 HWC images ([`Image`]) with labels and class names.
-//!   `synthetic` (built in), `fashion-mnist` (IDX, gzipped or not; 1 channel), `cifar10`,
+//!   `synthetic` (built in), `mnist` and `fashion-mnist` (IDX, gzipped or not; 1 channel), `cifar10`,
 //!   `cifar100` (binary versions; fine labels) and `folder` (ImageFolder, JPEG/PNG, decoded to
 //!   RGB lazily in the loader's workers, or preloaded in parallel with `preload`).
 //! - Transforms ([`Transform`]): [`PretrainAugment`], [`FinetuneAugment`], [`EvalTransform`],
@@ -25,6 +25,8 @@ pub mod dataset;
 pub mod folder;
 pub mod idx;
 pub mod loader;
+pub mod mnist;
+pub mod native_size;
 pub mod synthetic;
 
 #[cfg(test)]
@@ -42,8 +44,9 @@ use crate::{Error, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub const DATASET_NAMES: [&str; 5] = [
+pub const DATASET_NAMES: [&str; 6] = [
     "synthetic",
+    "mnist",
     "fashion-mnist",
     "cifar10",
     "cifar100",
@@ -106,6 +109,7 @@ pub fn open_dataset(spec: &DatasetSpec) -> Result<Splits> {
             spec.image_size,
             spec.seed,
         )?)),
+        "mnist" => Ok(splits(mnist::load_mnist(spec.data_dir.as_deref())?)),
         "fashion-mnist" => Ok(splits(idx::load_fashion_mnist(spec.data_dir.as_deref())?)),
         "cifar10" => Ok(splits(cifar::load_cifar10(&dir("cifar10")?)?)),
         "cifar100" => Ok(splits(cifar::load_cifar100(&dir("cifar100")?)?)),

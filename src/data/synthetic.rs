@@ -1,11 +1,10 @@
 //! The built-in dataset: procedurally drawn RGB images of ten shape classes. The class is the
-//! shape alone; colour, position, scale, rotation, texture and background clutter are random
+//! shape alone; brightness, tint, polarity, position, scale, a small tilt and noise are random
 //! per image, so raw pixels say little about the class and a network has to learn the shape.
 
 use super::dataset::ArrayDataset;
 use crate::{Error, Result, Rng};
 use rayon::prelude::*;
-use std::f64::consts::PI;
 use std::path::Path;
 
 pub const SYNTHETIC_CLASSES: [&str; 10] = [
@@ -40,90 +39,51 @@ fn inside(class: usize, u: f64, v: f64) -> bool {
     }
 }
 
-fn random_colour(rng: &mut Rng) -> [f64; 3] {
-    [rng.uniform(), rng.uniform(), rng.uniform()]
+/// A colour of luminance about `level` with a faint random tint. Colour and brightness say
+/// little about which image this is, so contrastive pretraining, which must recognise each
+/// image among others, cannot get by on them (colour jitter hides what remains) and has to
+/// use the shape, which is also what the classes differ in.
+fn tinted(level: f64, rng: &mut Rng) -> [f64; 3] {
+    let tint = [rng.uniform(), rng.uniform(), rng.uniform()];
+    let sat = rng.range(0.0, 0.3);
+    tint.map(|t| (level * (1.0 - sat) + sat * t).clamp(0.0, 1.0))
 }
 
-fn luma(c: &[f64; 3]) -> f64 {
-    0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
-}
-
-/// Draws one `size`x`size` image of `class` into `out` (HWC, u8).
+/// Draws one `size`x`size` image of `class` into `out` (HWC, u8). Everything but the shape is
+/// a nuisance: brightness and tint, position and scale (which the pretraining augmentations also vary),
+/// a small tilt and sensor noise.
 fn draw(class: usize, size: usize, rng: &mut Rng, out: &mut [u8]) {
     let s = size as f64;
-    // Background: a linear gradient between two random colours in a random direction.
-    let (bg0, bg1) = (random_colour(rng), random_colour(rng));
-    let gdir = rng.range(0.0, 2.0 * PI);
-    // Foreground colour far enough in luminance from the background's mean to stay visible.
-    let bg_mean = [0, 1, 2].map(|c| 0.5 * (bg0[c] + bg1[c]));
-    let mut fg = random_colour(rng);
-    for _ in 0..20 {
-        if (luma(&fg) - luma(&bg_mean)).abs() > 0.25 {
-            break;
-        }
-        fg = random_colour(rng);
-    }
-    // Texture on the shape: stripes of random frequency, angle and depth.
-    let (tfreq, tang, tdepth) = (
-        rng.range(0.5, 3.0),
-        rng.range(0.0, PI),
-        rng.range(0.0, 0.35),
-    );
-    // Pose: scale (radius in pixels), centre, rotation.
-    let radius = rng.range(0.22, 0.42) * s;
-    let cx = rng.range(radius * 0.7, s - radius * 0.7);
-    let cy = rng.range(radius * 0.7, s - radius * 0.7);
-    let rot = rng.range(0.0, 2.0 * PI);
+    // Background and shape levels at least 0.3 apart; either may be the brighter.
+    let bg_level = rng.uniform();
+    let fg_level = if bg_level > 0.5 {
+        rng.range(0.0, bg_level - 0.3)
+    } else {
+        rng.range(bg_level + 0.3, 1.0)
+    };
+    let (bg, fg) = (tinted(bg_level, rng), tinted(fg_level, rng));
+    let radius = rng.range(0.28, 0.45) * s;
+    let cx = rng.range(radius * 0.8, s - radius * 0.8);
+    let cy = rng.range(radius * 0.8, s - radius * 0.8);
+    let rot = rng.range(-0.35, 0.35);
     let (sin, cos) = rot.sin_cos();
-    // Clutter: small blobs and strokes behind the shape.
-    let clutter: Vec<([f64; 3], f64, f64, f64, f64, f64)> = (0..3 + rng.below(5))
-        .map(|_| {
-            let c = random_colour(rng);
-            let (x0, y0) = (rng.range(0.0, s), rng.range(0.0, s));
-            let ang = rng.range(0.0, PI);
-            let len = rng.range(0.05, 0.3) * s;
-            let width = rng.range(0.02, 0.06) * s;
-            (c, x0, y0, ang, len, width)
-        })
-        .collect();
-    let noise = rng.range(0.0, 0.06);
-    const SS: usize = 2; // supersampling per axis, for anti-aliased edges
+    let noise = rng.range(0.0, 0.05);
+    const SS: usize = 3; // supersampling per axis, for anti-aliased edges at small sizes
     for y in 0..size {
         for x in 0..size {
-            let mut acc = [0.0f64; 3];
+            let mut cover = 0.0;
             for sy in 0..SS {
                 for sx in 0..SS {
                     let px = x as f64 + (sx as f64 + 0.5) / SS as f64;
                     let py = y as f64 + (sy as f64 + 0.5) / SS as f64;
-                    let g = ((px / s - 0.5) * gdir.cos() + (py / s - 0.5) * gdir.sin() + 0.5)
-                        .clamp(0.0, 1.0);
-                    let mut col = [0, 1, 2].map(|c| bg0[c] * (1.0 - g) + bg1[c] * g);
-                    for (cc, x0, y0, ang, len, width) in &clutter {
-                        let (dx, dy) = (px - x0, py - y0);
-                        let along = dx * ang.cos() + dy * ang.sin();
-                        let across = -dx * ang.sin() + dy * ang.cos();
-                        if along.abs() < len / 2.0 && across.abs() < width / 2.0 + 0.5 {
-                            col = *cc;
-                        }
-                    }
                     let (dx, dy) = ((px - cx) / radius, (py - cy) / radius);
                     let (u, v) = (dx * cos + dy * sin, -dx * sin + dy * cos);
-                    if inside(class, u, v) {
-                        let t = 1.0
-                            - tdepth
-                                * (0.5
-                                    + 0.5
-                                        * (tfreq * PI * (u * tang.cos() + v * tang.sin()) * 2.0)
-                                            .sin());
-                        col = fg.map(|c| c * t);
-                    }
-                    for c in 0..3 {
-                        acc[c] += col[c];
-                    }
+                    cover += inside(class, u, v) as u8 as f64;
                 }
             }
+            let a = cover / (SS * SS) as f64;
             for c in 0..3 {
-                let v = acc[c] / (SS * SS) as f64 + noise * rng.normal();
+                let v = bg[c] * (1.0 - a) + fg[c] * a + noise * rng.normal();
                 out[(y * size + x) * 3 + c] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
             }
         }

@@ -18,7 +18,9 @@ pub struct ResNetConfig {
     /// Width multiplier: stage widths are base·w·[1, 2, 4, 8]. The paper uses 1, 2 and 3;
     /// fractions (0.25, 0.5) give narrow nets that train in minutes on a CPU.
     pub width: f64,
-    /// Selective kernels in bottleneck blocks, with the ResNet-D stem and shortcuts.
+    /// `sk1`: selective kernels in bottleneck blocks, with the ResNet-D stem and shortcuts. As
+    /// in the official TF2 code (`ResidualBlock` has no SK conv), basic blocks (depths 18, 34)
+    /// get only the ResNet-D parts; [`has_sk_convs`](Self::has_sk_convs) tells them apart.
     pub sk: bool,
     /// 64 in every named architecture; smaller only for tests.
     pub base: usize,
@@ -129,6 +131,22 @@ impl ResNetConfig {
     /// Width of the representation (2048·w for bottleneck nets).
     pub fn out_dim(&self) -> usize {
         self.stage_width(3) * self.expansion()
+    }
+
+    /// Whether the network contains selective-kernel convolutions (sk1 with bottleneck blocks).
+    pub fn has_sk_convs(&self) -> bool {
+        self.sk && self.block == BlockKind::Bottleneck
+    }
+
+    /// What `sk1` means for this depth, for `info` and the run log.
+    pub fn sk_note(&self) -> &'static str {
+        match (self.sk, self.block) {
+            (false, _) => "none",
+            (true, BlockKind::Bottleneck) => "selective kernels in every bottleneck block",
+            (true, BlockKind::Basic) => {
+                "none: basic blocks have no SK conv in the official code; sk1 adds only the ResNet-D stem and shortcuts (use a bottleneck depth, 50+, for SK)"
+            }
+        }
     }
 
     /// Channels of the SK attention's bottleneck: max(int(C·ratio), min_dim).

@@ -52,7 +52,12 @@ impl Env {
             seed: cfg.seed,
             synthetic_train: cfg.synthetic_train,
             synthetic_test: cfg.synthetic_test,
-            image_size: cfg.image_size.unwrap_or(32),
+            // Folders default to their own images' side, not a fixed one.
+            image_size: crate::data::native_size::stored_side(
+                &cfg.dataset,
+                cfg.data_dir.as_deref(),
+                cfg.image_size,
+            )?,
             preload: cfg.dataset == "folder",
         };
         let splits = open_dataset(&spec)?;

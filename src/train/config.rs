@@ -70,9 +70,17 @@ pub struct PretrainConfig {
     /// of every batch, with synchronised BN and global negatives; 1 = one process as usual.
     pub world_size: usize,
     pub ema_momentum: f64,
-    /// Colour distortion strength s (1.0 ImageNet, 0.5 CIFAR).
-    pub color_strength: f64,
-    pub blur: bool,
+    /// Colour distortion strength s; by default the paper's for the training size (1.0 above
+    /// 64 px as on ImageNet, 0.5 at CIFAR sizes).
+    pub color_strength: Option<f64>,
+    /// Gaussian blur (p = 0.5, σ in [0.1, 2.0], kernel 10% of the side); by default on above
+    /// 64 px, off at CIFAR sizes, as in the paper.
+    pub blur: Option<bool>,
+    /// kNN monitor (k = 200, τ = 0.07, labelled images as memory) every this many epochs
+    /// (0: off); the last epoch is always checked.
+    pub knn_every: usize,
+    /// Test images the kNN monitor classifies (evenly spread; 0: the whole test split).
+    pub knn_test_images: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -115,17 +123,20 @@ pub struct LinearEvalConfig {
     pub lr: f64,
     pub lr_scaling: String,
     pub weight_decay: f64,
+    /// Class-balanced fraction of the training labels the linear classifier sees, in (0, 1]
+    /// (1: all, the standard protocol; 0.01 and 0.1 as in the paper's semi-supervised tables).
+    pub label_fraction: f64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            model: "r18_0.25x_sk1".into(),
+            model: "r50_0.25x_sk1".into(),
             student_model: None,
             dataset: "synthetic".into(),
             data_dir: None,
             image_size: None,
-            synthetic_train: 2000,
+            synthetic_train: 4000,
             synthetic_test: 1000,
             device: "auto".into(),
             seed: 0,
@@ -146,21 +157,23 @@ impl Default for Config {
 impl Default for PretrainConfig {
     fn default() -> Self {
         PretrainConfig {
-            epochs: 6,
-            batch_size: 128,
+            epochs: 10,
+            batch_size: 64,
             lr: 0.3,
             lr_scaling: "sqrt".into(),
             warmup: 0.05,
             weight_decay: 1e-6,
-            temperature: 0.2,
+            temperature: 0.5,
             proj_layers: 3,
             proj_dim: 64,
             queue_size: 0,
             micro_batch: None,
             world_size: 1,
             ema_momentum: 0.999,
-            color_strength: 0.5,
-            blur: false,
+            color_strength: None,
+            blur: None,
+            knn_every: 1,
+            knn_test_images: 2000,
         }
     }
 }
@@ -168,14 +181,14 @@ impl Default for PretrainConfig {
 impl Default for FinetuneConfig {
     fn default() -> Self {
         FinetuneConfig {
-            epochs: 30,
-            batch_size: 64,
+            epochs: 50,
+            batch_size: 16,
             lr: 0.5,
             lr_scaling: "sqrt".into(),
             warmup: 0.0,
             weight_decay: 0.0,
             proj_layer: 1,
-            label_fraction: 0.1,
+            label_fraction: 0.025,
             labels_per_class: None,
         }
     }
@@ -204,6 +217,7 @@ impl Default for LinearEvalConfig {
             lr: 0.1,
             lr_scaling: "sqrt".into(),
             weight_decay: 0.0,
+            label_fraction: 1.0,
         }
     }
 }
@@ -236,6 +250,12 @@ impl Config {
                 f.label_fraction
             ));
         }
+        let lf = self.linear_eval.label_fraction;
+        if !(lf > 0.0 && lf <= 1.0) {
+            return bad(format!(
+                "--linear-eval-fraction must be in (0, 1], got {lf}"
+            ));
+        }
         if f.labels_per_class == Some(0) {
             return bad("--labels-per-class must be positive".into());
         }
@@ -259,6 +279,9 @@ impl Config {
                 "--alpha must be in [0, 1], got {}",
                 self.distill.alpha
             ));
+        }
+        if matches!(self.pretrain.color_strength, Some(s) if !(0.0..=1.25).contains(&s)) {
+            return bad("--color-strength must be in [0, 1.25]".into());
         }
         if !(0.0..1.0).contains(&self.pretrain.ema_momentum) {
             return bad(format!(

@@ -70,7 +70,9 @@ pub fn check(c: &Config) -> Result<()> {
             "must be in [0, 1) (a config-file key; there is no flag)",
         ));
     }
-    non_negative("pretrain.color_strength", None, p.color_strength)?;
+    if let Some(s) = p.color_strength {
+        non_negative("pretrain.color_strength", Some("color-strength"), s)?;
+    }
     if let Some(m) = c.memory_limit {
         positive("memory_limit", Some("memory-limit"), m)?;
     }

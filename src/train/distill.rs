@@ -1,15 +1,17 @@
 //! Distillation: a fixed fine-tuned teacher labels the unlabelled training images on the fly
 //! (BN in eval mode, nothing recorded); a student of any architecture learns from its
-//! softened predictions, optionally mixed with the labelled cross-entropy (α < 1).
+//! softened predictions, optionally mixed with the cross-entropy on the labelled subset (α < 1;
+//! see `labelled_stream`).
 
 use super::common::{finish_step, lars, schedule, Env, Progress, StepInfo};
 use super::finetune::finish_classifier;
+use super::labelled_stream::{mixed_loss, LabelledStream};
 use super::model::{Classifier, ModelMeta};
 use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
 use crate::data::{FinetuneAugment, Loader};
-use crate::ops::{self, DistillSpec};
+use crate::ops::DistillSpec;
 use crate::{checkpoint, Error, Result};
 use serde_json::json;
 use std::path::Path;
@@ -84,6 +86,9 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
         tau: dc.temperature,
     };
     let (state_path, mut pos, _) = env.resume_state(STAGE, &mut store, &mut opt)?;
+    let mut labelled = (dc.alpha < 1.0)
+        .then(|| LabelledStream::new(env, env.cfg.finetune.batch_size))
+        .transpose()?;
     let progress = Progress::new(STAGE, total);
     let started = Instant::now();
     let policy = env.activations();
@@ -93,6 +98,13 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
             break;
         }
         let skip = super::signals::batches_done(&pos, epoch, per_epoch);
+        if let Some(l) = labelled.as_mut() {
+            l.restart(epoch);
+            // A mid-epoch resume draws the labelled batches the skipped steps drew.
+            for _ in 0..skip {
+                l.next_batch()?;
+            }
+        }
         for b in loader.epoch(epoch as u64).skip(skip) {
             let b = b?;
             let t0 = Instant::now();
@@ -109,9 +121,19 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
             let mut tape = policy.tape();
             let xv = tape.constant(x);
             let logits = student.logits(&mut policy.ctx(&mut tape, &mut store, true), &xv)?;
-            // The labels are only used when α < 1 (all training images carry one here).
-            let labels = (dc.alpha < 1.0).then_some(b.labels.as_slice());
-            let loss = ops::distill(&mut tape, &logits, &teacher_logits, labels, spec)?;
+            // Only the labelled subset's labels enter the loss, from batches of their own.
+            let lb = labelled.as_mut().map(|l| l.next_batch()).transpose()?;
+            let l_logits = match &lb {
+                Some(lb) => {
+                    let xl = tape.constant(lb.views[0].to_device(env.device)?);
+                    Some(student.logits(&mut policy.ctx(&mut tape, &mut store, true), &xl)?)
+                }
+                None => None,
+            };
+            let l_pair = l_logits
+                .as_ref()
+                .zip(lb.as_ref().map(|b| b.labels.as_slice()));
+            let loss = mixed_loss(&mut tape, &logits, &teacher_logits, l_pair, spec)?;
             let info = StepInfo {
                 stage: STAGE,
                 epoch,

@@ -56,17 +56,20 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
     if let Some(p) = pretrained {
         let pm = ModelMeta::read(p)?;
         model::check_model(&pm, Some(&env.cfg.model), p)?;
-        if pm.in_channels != meta.in_channels || pm.image_size != meta.image_size {
+        if pm.in_channels != meta.in_channels {
             return Err(Error::Checkpoint {
                 path: p.to_path_buf(),
                 msg: format!(
-                    "pretrained on {}-channel {} px images, but this dataset gives {}-channel {} px images",
-                    pm.in_channels, pm.image_size, meta.in_channels, meta.image_size
+                    "pretrained on {}-channel images, but this dataset gives {}-channel images",
+                    pm.in_channels, meta.in_channels
                 ),
             });
         }
         let kept = |n: &str| n.starts_with("encoder.") || n.starts_with("head.");
         super::ckpt_check::check(p, &pm, kept, false)?;
+        // Convolution weights do not depend on the image size: keep the checkpoint's stem (its
+        // size decides which) and feed it this run's images.
+        meta.image_size = super::resize::pretrained_size(&pm, env.image_size);
         (meta.proj_layers, meta.proj_dim) = (pm.proj_layers, pm.proj_dim);
         if proj_layer > pm.proj_layers {
             return Err(Error::Config(format!(

@@ -1,6 +1,7 @@
 //! Linear evaluation: the pretrained encoder is frozen (BN in eval mode, nothing recorded), its
 //! representations of every training image (evaluation transform) are computed once, and a
-//! linear classifier is trained on them with all the labels.
+//! linear classifier is trained on them with all the labels, or on a class-balanced labelled
+//! subset (`linear_eval.label_fraction`, e.g. the paper's 1% and 10% tables).
 
 use super::common::{lars, schedule, Env, EvalResult, Progress};
 use super::model::{self, Classifier, ModelMeta};
@@ -24,11 +25,12 @@ fn features(
     clf: &Classifier,
     store: &mut ParamStore,
     ds: Arc<dyn Dataset>,
+    indices: Option<Vec<usize>>,
 ) -> Result<(Vec<f32>, Vec<usize>, usize)> {
     let loader = Loader::new(
         ds,
         Arc::new(EvalTransform::new(env.augment_config())?),
-        env.loader_config(256, 1, None, false),
+        env.loader_config(256, 1, indices, false),
     )?;
     let (mut feats, mut labels, mut dim) = (Vec::new(), Vec::new(), 0);
     for b in loader.epoch(0) {
@@ -62,8 +64,17 @@ pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
     checkpoint::load_matching(&mut store, pretrained, |n| n.starts_with("encoder."))?;
     store.to(env.device, crate::DType::F32)?;
     let started = Instant::now();
-    let (train_x, train_y, dim) = features(env, &clf, &mut store, env.splits.train.clone())?;
-    let (test_x, test_y, _) = features(env, &clf, &mut store, env.splits.test.clone())?;
+    let subset = match lc.label_fraction {
+        f if f < 1.0 => Some(crate::data::class_balanced_subset(
+            env.splits.train.as_ref(),
+            f,
+            env.cfg.seed,
+        )?),
+        _ => None,
+    };
+    let (train_x, train_y, dim) =
+        features(env, &clf, &mut store, env.splits.train.clone(), subset)?;
+    let (test_x, test_y, _) = features(env, &clf, &mut store, env.splits.test.clone(), None)?;
 
     // Only the classifier trains: a store of its two tensors, named as in the full model.
     let mut head = ParamStore::new(crate::DType::F32, env.cfg.seed.wrapping_add(5));
@@ -117,7 +128,7 @@ pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
     }
     model::save(&store, &meta, &env.path("linear-eval.safetensors"))?;
     env.run.log(json!({ "stage": STAGE, "eval": "test", "loss": ev.loss, "top1": ev.top1, "top5": ev.top5 }))?;
-    let summary = json!({ "model": meta.model, "top1": ev.top1, "top5": ev.top5, "seconds": started.elapsed().as_secs_f64(), "complete": true });
+    let summary = json!({ "model": meta.model, "top1": ev.top1, "top5": ev.top5, "labelled": n, "seconds": started.elapsed().as_secs_f64(), "complete": true });
     env.run.set_summary(STAGE, summary.clone())?;
     println!(
         "{STAGE}: top-1 {:.2}%, top-5 {:.2}%",

@@ -2,6 +2,7 @@
 //! evaluation, the supervised baseline, evaluation, and the whole pipeline. Written against the
 //! engine's ops only, so every stage runs on whichever backend the parameters live on.
 
+pub mod augment_choice;
 pub mod ckpt_check;
 pub mod common;
 pub mod config;
@@ -9,14 +10,18 @@ pub mod config_checks;
 pub mod contrastive_step;
 pub mod distill;
 pub mod finetune;
+pub mod gain;
 pub mod grad_cache;
 pub mod guard;
+pub mod knn_monitor;
+pub mod labelled_stream;
 pub mod linear_eval;
 pub mod lock;
 pub mod memory_plan;
 pub mod model;
 pub mod plot;
 pub mod pretrain;
+pub mod resize;
 pub mod resume_check;
 pub mod run_dir;
 pub mod signals;
@@ -111,6 +116,7 @@ pub fn pipeline(env: &mut Env) -> Result<Vec<StageResult>> {
     stage!(linear_eval::run(env, &pre));
     stage!(finetune::run(env, "supervised", None));
     print_table(&results, env);
+    let gain = gain::print(&results);
     let labelled = results
         .iter()
         .find(|r| r.stage == "finetune")
@@ -120,6 +126,7 @@ pub fn pipeline(env: &mut Env) -> Result<Vec<StageResult>> {
         json!({
             "dataset": env.cfg.dataset, "model": env.cfg.model, "labelled": labelled,
             "top1": results.iter().filter_map(|r| r.top1.map(|t| (r.stage, t))).collect::<std::collections::BTreeMap<_, _>>(),
+            "gain_points": gain,
         }),
     )?;
     plot::write(&env.run.records(), &env.path("metrics.png"))?;

@@ -28,6 +28,7 @@ fn glyph(c: char) -> [u8; 5] {
         'E' => [7, 4, 6, 4, 7],
         'F' => [7, 4, 6, 4, 4],
         'I' => [7, 2, 2, 2, 7],
+        'K' => [5, 5, 6, 5, 5],
         'L' => [4, 4, 4, 4, 7],
         'N' => [5, 7, 7, 7, 5],
         'O' => [2, 5, 5, 5, 2],
@@ -42,6 +43,7 @@ fn glyph(c: char) -> [u8; 5] {
         '1' => [2, 6, 2, 2, 7],
         '5' => [7, 4, 6, 1, 6],
         '-' => [0, 0, 7, 0, 0],
+        ':' => [0, 2, 0, 2, 0],
         '%' => [5, 1, 2, 4, 5],
         _ => [0; 5],
     }
@@ -160,6 +162,25 @@ pub fn write(records: &[Value], path: &Path) -> Result<()> {
         for px in x as u32..(x + bw) as u32 {
             line(&mut img, (px as f64, top), (px as f64, y1), STAGES[*si].1);
         }
+    }
+    // kNN monitor of pretraining (top-1 per check, same 0..100% scale), a black line across.
+    let knn: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r.get("knn_top1").and_then(|v| v.as_f64()))
+        .collect();
+    if !knn.is_empty() {
+        let pt = |i: usize, t: f64| {
+            let x = bx0 + (bx1 - bx0) * (i as f64 + 0.5) / knn.len() as f64;
+            (x, y1 - (y1 - y0) * t.clamp(0.0, 1.0))
+        };
+        for i in 1..knn.len() {
+            line(&mut img, pt(i - 1, knn[i - 1]), pt(i, knn[i]), [0, 0, 0]);
+        }
+        for (i, &t) in knn.iter().enumerate() {
+            let (x, y) = pt(i, t);
+            frame(&mut img, x - 2.0, y - 2.0, x + 2.0, y + 2.0);
+        }
+        text(&mut img, 760, 16, "LINE: PRETRAIN KNN", [0, 0, 0]);
     }
     // Legend.
     for (k, (name, color)) in STAGES.iter().take(5).enumerate() {

@@ -6,6 +6,7 @@ use super::common::{lars, schedule, stack, Env, Progress};
 use super::config_checks;
 use super::contrastive_step::contrastive_step;
 use super::guard;
+use super::knn_monitor::KnnMonitor;
 use super::memory_plan;
 use super::model::{self, ModelMeta, SimClrNet};
 use super::run_dir::step_record;
@@ -98,12 +99,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         next: 0,
     };
 
-    let aug = env.augment_config();
-    let aug = crate::data::AugmentConfig {
-        strength: pc.color_strength,
-        blur_p: if pc.blur { 0.5 } else { 0.0 },
-        ..aug
-    };
+    let aug = super::augment_choice::for_env(env);
     let loader = Loader::new(
         env.splits.train.clone(),
         Arc::new(PretrainAugment::new(aug)?),
@@ -139,6 +135,15 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         _ => None,
     };
 
+    let knn = match pc.knn_every {
+        0 => None,
+        _ => Some(KnnMonitor::new(
+            super::finetune::labelled_indices(env)?,
+            env.splits.test.len(),
+            pc.knn_test_images,
+        )?),
+    };
+    let mut last_knn = None;
     let progress = Progress::new(STAGE, total);
     let started = Instant::now();
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
@@ -211,6 +216,21 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             pc.epochs,
             (n_batches * pc.batch_size) as f64 / t_epoch.elapsed().as_secs_f64()
         );
+        if let Some(m) = knn
+            .as_ref()
+            .filter(|_| (epoch + 1) % pc.knn_every == 0 || epoch + 1 == pc.epochs)
+        {
+            let acc = m.top1(env, &net, &mut store)?;
+            env.run.log(
+                json!({ "stage": STAGE, "epoch": epoch, "step": pos.step, "knn_top1": acc }),
+            )?;
+            println!(
+                "{STAGE} epoch {}: kNN top-1 {:.2}% (k = 200, labelled images as memory)",
+                epoch + 1,
+                100.0 * acc
+            );
+            last_knn = Some(acc);
+        }
     }
     drop(armed);
     let done = pos.epochs_done == pc.epochs;
@@ -221,6 +241,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let summary = json!({
         "model": meta.model, "epochs": pos.epochs_done, "loss": last_loss, "contrastive_acc": last_acc,
         "images_per_s": images as f64 / secs.max(1e-9), "seconds": secs, "complete": done,
+        "knn_top1": last_knn,
     });
     if done {
         env.run.set_summary(STAGE, summary.clone())?;
