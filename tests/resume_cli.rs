@@ -145,7 +145,8 @@ fn two_trainers_started_together_one_refuses() {
         "{codes:?}"
     );
     let loser = if a.status.code() == Some(1) { &a } else { &b };
-    assert!(String::from_utf8_lossy(&loser.stderr).contains("in use by another trainer"));
+    let err = String::from_utf8_lossy(&loser.stderr);
+    assert!(err.contains("in use by another trainer"), "{err}");
 }
 
 #[test]

@@ -63,6 +63,20 @@ fn parse(record: &str) -> Option<(u32, String, u64)> {
     ))
 }
 
+/// The lock's record, waiting up to a second for a holder that has created the file but not yet
+/// written it (two trainers started together).
+fn read_holder(path: &Path) -> String {
+    let mut held = String::new();
+    for _ in 0..50 {
+        held = std::fs::read_to_string(path).unwrap_or_default();
+        if parse(&held).is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    held
+}
+
 impl RunLock {
     /// Takes the lock on `dir` or says who holds it.
     pub fn acquire(dir: &Path) -> Result<Self> {
@@ -85,7 +99,7 @@ impl RunLock {
                     return Ok(RunLock { path, record });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let held = std::fs::read_to_string(&path).unwrap_or_default();
+                    let held = read_holder(&path);
                     match parse(&held) {
                         // This process's own earlier lock: the later Env takes it over.
                         Some((pid, h, _)) if h == host() && pid == std::process::id() => {
@@ -109,10 +123,10 @@ impl RunLock {
                                 path.display()
                             )))
                         }
-                        // Unreadable or half-written: another trainer is creating it now.
+                        // Still unreadable after the wait: a foreign or damaged lock file.
                         None => {
                             return Err(Error::Config(format!(
-                                "--out {} is locked by another trainer (lock {} reads {held:?}); \
+                                "--out {} is in use by another trainer (lock {} reads {held:?}); \
                                  if none runs, delete the lock file",
                                 dir.display(),
                                 path.display()
