@@ -79,7 +79,8 @@ run warp-sum-half-mask kernel common.cuh \
 run cast-writes-past-the-end kernel cast.cu 'y[i] = __float2bfloat16_rn(x[i])' \
   'y[i + 1] = __float2bfloat16_rn(x[i])' cuda_parity transfers_and_casts_round_trip
 run pool-launch-swaps-ho-wo rust src/cuda/ops/pool.rs \
-  '            i32a(ho),\n            i32a(wo),' '            i32a(wo),\n            i32a(ho),' \
+  'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, p, ho, wo)' \
+  'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, p, wo, ho)' \
   cuda_parity pool_parity
 
 printf '\n%-36s | %s\n' "planted fault" "caught by"
