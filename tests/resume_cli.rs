@@ -25,28 +25,7 @@ fn scratch(name: &str) -> Scratch {
 
 /// Pretraining on 40 images, batch 8 (5 steps an epoch), 2 epochs, with `more` appended.
 fn pretrain(out: &Path, more: &[&str]) -> (i32, String, String) {
-    let mut args: Vec<String> = [
-        "pretrain",
-        "--device",
-        "cpu",
-        "--model",
-        "r18_0.25x_sk0",
-        "--synthetic-train",
-        "40",
-        "--synthetic-test",
-        "20",
-        "--batch-size",
-        "8",
-        "--epochs",
-        "2",
-        "--out",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(out.to_str().unwrap().into());
-    args.extend(more.iter().map(|s| s.to_string()));
-    simclr(&args)
+    simclr(&support::tiny_run::args("pretrain", out, 2, more))
 }
 
 fn read(p: &Path) -> String {
@@ -209,28 +188,7 @@ fn a_state_with_non_finite_values_is_not_resumed() {
 #[test]
 fn pipeline_resume_keeps_every_finished_stage() {
     let out = scratch("pipeline");
-    let args: Vec<String> = [
-        "pipeline",
-        "--device",
-        "cpu",
-        "--model",
-        "r18_0.25x_sk0",
-        "--synthetic-train",
-        "40",
-        "--synthetic-test",
-        "20",
-        "--batch-size",
-        "8",
-        "--epochs",
-        "1",
-        "--labels-per-class",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = support::tiny_run::args("pipeline", &out, 1, &["--labels-per-class", "2"]);
     let (code, _, err) = simclr(&args);
     assert_eq!(code, 0, "{err}");
     let before: serde_json::Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();

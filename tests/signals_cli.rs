@@ -9,28 +9,7 @@ use std::time::{Duration, Instant};
 mod support;
 
 fn args(out: &Path) -> Vec<String> {
-    [
-        "pretrain",
-        "--device",
-        "cpu",
-        "--model",
-        "r18_0.25x_sk0",
-        "--synthetic-train",
-        "40",
-        "--synthetic-test",
-        "20",
-        "--batch-size",
-        "8",
-        "--epochs",
-        "6",
-        "--queue-size",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    support::tiny_run::args("pretrain", out, 6, &["--queue-size", "16"])
 }
 
 fn run_to_end(out: &Path, more: &[&str]) {

@@ -1,3 +1,4 @@
 //! Helpers shared by integration tests (a subfolder, so not a test target of its own).
 
 pub mod scratch;
+pub mod tiny_run;
