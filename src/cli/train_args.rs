@@ -16,7 +16,8 @@ pub struct CommonArgs {
     /// shortcuts only, as in the official code.
     #[arg(long)]
     pub model: Option<String>,
-    /// synthetic (built in), mnist, fashion-mnist, cifar10, cifar100 or folder.
+    /// synthetic (built in), mnist, fashion-mnist, cifar10, cifar100, folder (ImageNet layout:
+    /// train/<class>/*.JPEG, val/<class>/...) or list (train.txt, val.txt: `<path> <label>`).
     #[arg(long)]
     pub dataset: Option<String>,
     #[arg(long)]
@@ -48,6 +49,10 @@ pub struct CommonArgs {
     /// Loader worker threads (0: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Image folders and lists: fail (stop at an unreadable image, naming it) or skip (warn
+    /// once naming it and use the next readable image).
+    #[arg(long)]
+    pub bad_images: Option<String>,
     /// Synthetic dataset: training and test images.
     #[arg(long)]
     pub synthetic_train: Option<usize>,
@@ -146,6 +151,7 @@ impl CommonArgs {
         set!(c.seed, self.seed);
         set!(c.out, self.out);
         set!(c.workers, self.workers);
+        set!(c.bad_images, self.bad_images);
         set!(c.synthetic_train, self.synthetic_train);
         set!(c.synthetic_test, self.synthetic_test);
         set!(c.pretrain.temperature, self.temperature);

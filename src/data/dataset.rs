@@ -46,6 +46,18 @@ impl Image<'_> {
     }
 }
 
+/// An image as the loader receives it: maybe decoded at reduced scale, with the displayed size
+/// of the full-resolution picture (crops are drawn on that) and the label of the image used.
+pub struct Sample<'a> {
+    pub image: Image<'a>,
+    pub full: (usize, usize),
+    pub label: usize,
+}
+
+/// What a loader asks of a decoder: for a picture of displayed size (h, w), the size (h, w)
+/// it needs at least.
+pub type DecodeNeed<'a> = &'a dyn Fn(usize, usize) -> (usize, usize);
+
 /// A labelled image collection. Indices run over `0..len()`; every image has `channels()`
 /// channels (1 for grayscale data, 3 for colour), while height and width may vary (folders).
 pub trait Dataset: Send + Sync {
@@ -61,6 +73,20 @@ pub trait Dataset: Send + Sync {
     }
     fn class_names(&self) -> &[String];
     fn channels(&self) -> usize;
+
+    /// Image `i` for the loader. Datasets that decode files may decode at the smallest scale
+    /// covering `need` and may substitute another image for an unreadable one (the label then
+    /// follows the substitute); the default is the full image and its own label.
+    fn sample(&self, i: usize, need: DecodeNeed) -> Result<Sample<'_>> {
+        let _ = need;
+        let image = self.image(i)?;
+        let full = (image.height, image.width);
+        Ok(Sample {
+            image,
+            full,
+            label: self.label(i),
+        })
+    }
 }
 
 /// Images of one fixed shape stored contiguously, with their labels.

@@ -34,6 +34,9 @@ pub struct LoaderConfig {
     pub drop_last: bool,
     /// Iterate only these dataset indices (e.g. a labelled subset) instead of all.
     pub indices: Option<Vec<usize>>,
+    /// Data parallel: (rank, world). `batch_size` is then the per-rank batch; every rank draws
+    /// the same global order and takes its slice of each global batch (`stream::shard`).
+    pub shard: Option<(usize, usize)>,
 }
 
 impl Default for LoaderConfig {
@@ -48,6 +51,7 @@ impl Default for LoaderConfig {
             prefetch: 2 * workers,
             drop_last: false,
             indices: None,
+            shard: None,
         }
     }
 }
@@ -74,6 +78,9 @@ impl Loader {
                 cfg.views
             )));
         }
+        if let Some((rank, world)) = cfg.shard {
+            super::stream::shard::shard_order(&[], cfg.batch_size * world, rank, world)?;
+        }
         let base: Vec<usize> = match &cfg.indices {
             Some(ix) => {
                 if let Some(&bad) = ix.iter().find(|&&i| i >= dataset.len()) {
@@ -98,17 +105,24 @@ impl Loader {
         &self.cfg
     }
 
-    /// Number of items iterated per epoch (the subset's size when `indices` is set).
+    /// Number of items this process iterates per epoch (the subset's size when `indices` is
+    /// set; its share of whole global batches when sharded).
     pub fn len(&self) -> usize {
-        self.base.len()
+        match self.cfg.shard {
+            Some((_, world)) => {
+                let global = self.cfg.batch_size * world;
+                self.base.len() / global * self.cfg.batch_size
+            }
+            None => self.base.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.base.is_empty()
+        self.len() == 0
     }
 
     pub fn batches_per_epoch(&self) -> usize {
-        let (n, b) = (self.base.len(), self.cfg.batch_size);
+        let (n, b) = (self.len(), self.cfg.batch_size);
         if self.cfg.drop_last {
             n / b
         } else {
@@ -116,14 +130,22 @@ impl Loader {
         }
     }
 
-    /// The epoch's visiting order: a permutation of the indices fixed by (seed, epoch).
+    /// The epoch's visiting order: a permutation of the indices fixed by (seed, epoch); this
+    /// rank's share of it when sharded.
     pub fn order(&self, epoch: u64) -> Vec<usize> {
         let mut order = (*self.base).clone();
         if self.cfg.shuffle {
             let mut rng = Rng::derive(Rng::derive(self.cfg.seed, 0x4f72_6465).next_u64(), epoch);
             rng.shuffle(&mut order);
         }
-        order
+        match self.cfg.shard {
+            // Checked in `new`: the rank is in range and the global batch divides.
+            Some((rank, world)) => {
+                super::stream::shard::shard_order(&order, self.cfg.batch_size * world, rank, world)
+                    .unwrap_or_default()
+            }
+            None => order,
+        }
     }
 
     /// Iterates the batches of `epoch`, starting the workers.
@@ -191,7 +213,16 @@ impl Job {
         let mut views: Vec<Vec<f32>> = vec![vec![0f32; indices.len() * per]; self.views];
         let mut labels = Vec::with_capacity(indices.len());
         for (j, &i) in indices.iter().enumerate() {
-            let img = self.dataset.image(i)?;
+            // Decode once for all views, at the smallest scale any of their crops needs.
+            let need = |fh: usize, fw: usize| {
+                (0..self.views).fold((1, 1), |(h, w), v| {
+                    let rng = sample_rng(self.seed, self.epoch, i, v);
+                    let (nh, nw) = self.transform.decode_need((fh, fw), &rng);
+                    (h.max(nh), w.max(nw))
+                })
+            };
+            let sample = self.dataset.sample(i, &need)?;
+            let img = sample.image;
             if img.channels != c {
                 return Err(Error::Config(format!(
                     "dataset image {i} has {} channels, the dataset declares {c}",
@@ -200,10 +231,14 @@ impl Job {
             }
             for (v, buf) in views.iter_mut().enumerate() {
                 let mut rng = sample_rng(self.seed, self.epoch, i, v);
-                self.transform
-                    .apply(&img, &mut rng, &mut buf[j * per..(j + 1) * per])?;
+                self.transform.apply_full(
+                    &img,
+                    sample.full,
+                    &mut rng,
+                    &mut buf[j * per..(j + 1) * per],
+                )?;
             }
-            labels.push(self.dataset.label(i));
+            labels.push(sample.label);
         }
         let views = views
             .into_iter()

@@ -9,8 +9,9 @@
 //!
 //! - Datasets ([`Dataset`]) hand out u8 HWC images ([`Image`]) with labels and class names.
 //!   `synthetic` (built in), `mnist` and `fashion-mnist` (IDX, gzipped or not; 1 channel), `cifar10`,
-//!   `cifar100` (binary versions; fine labels) and `folder` (ImageFolder, JPEG/PNG, decoded to
-//!   RGB lazily in the loader's workers, or preloaded in parallel with `preload`).
+//!   `cifar100` (binary versions; fine labels), `folder` (ImageNet's layout, JPEG/PNG) and
+//!   `list` (`<path> <label>` files), streamed by [`stream`]: decoded in the loader's workers at
+//!   the scale their crops need; a folder can instead be preloaded in parallel (`preload`).
 //! - Transforms ([`Transform`]): [`PretrainAugment`], [`FinetuneAugment`], [`EvalTransform`],
 //!   configured by [`AugmentConfig`] (`imagenet(size)` / `cifar(size)` defaults). They keep the
 //!   dataset's channel count: on 1-channel images saturation and hue are skipped and grayscale
@@ -27,6 +28,7 @@ pub mod idx;
 pub mod loader;
 pub mod mnist;
 pub mod native_size;
+pub mod stream;
 pub mod synthetic;
 
 #[cfg(test)]
@@ -36,7 +38,7 @@ pub use augment::{
     sample_rng, AugmentConfig, EvalTransform, FinetuneAugment, Interpolation, Normalize,
     PretrainAugment, Transform,
 };
-pub use dataset::{class_balanced_subset, ArrayDataset, Dataset, Image};
+pub use dataset::{class_balanced_subset, ArrayDataset, Dataset, DecodeNeed, Image, Sample};
 pub use folder::FolderDataset;
 pub use loader::{Batch, Batches, Loader, LoaderConfig};
 
@@ -44,13 +46,14 @@ use crate::{Error, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub const DATASET_NAMES: [&str; 6] = [
+pub const DATASET_NAMES: [&str; 7] = [
     "synthetic",
     "mnist",
     "fashion-mnist",
     "cifar10",
     "cifar100",
     "folder",
+    "list",
 ];
 
 /// Which dataset to open and how.
@@ -66,8 +69,11 @@ pub struct DatasetSpec {
     pub synthetic_test: usize,
     /// Synthetic: the image side. Folder with `preload`: the side images are stored at.
     pub image_size: usize,
-    /// Folder only: decode everything at open (in parallel) instead of on every access.
+    /// Folder only: decode everything at open (in parallel, centre squares of `image_size`)
+    /// instead of streaming it (`stream`: decoded on every access, full pictures).
     pub preload: bool,
+    /// Folder and list: what an unreadable image does when streaming.
+    pub bad_images: stream::BadImages,
 }
 
 impl Default for DatasetSpec {
@@ -80,6 +86,7 @@ impl Default for DatasetSpec {
             synthetic_test: 2_000,
             image_size: 32,
             preload: false,
+            bad_images: stream::BadImages::Fail,
         }
     }
 }
@@ -113,17 +120,18 @@ pub fn open_dataset(spec: &DatasetSpec) -> Result<Splits> {
         "fashion-mnist" => Ok(splits(idx::load_fashion_mnist(spec.data_dir.as_deref())?)),
         "cifar10" => Ok(splits(cifar::load_cifar10(&dir("cifar10")?)?)),
         "cifar100" => Ok(splits(cifar::load_cifar100(&dir("cifar100")?)?)),
-        "folder" => {
+        "folder" if spec.preload => {
             let (train, test) = folder::open_folder_splits(&dir("folder")?)?;
-            if spec.preload {
-                Ok(splits((
-                    train.preload(spec.image_size)?,
-                    test.preload(spec.image_size)?,
-                )))
-            } else {
-                Ok(splits((train, test)))
-            }
+            Ok(splits((
+                train.preload(spec.image_size)?,
+                test.preload(spec.image_size)?,
+            )))
         }
+        "folder" => Ok(splits(stream::open_folder(
+            &dir("folder")?,
+            spec.bad_images,
+        )?)),
+        "list" => Ok(splits(stream::open_list(&dir("list")?, spec.bad_images)?)),
         other => Err(Error::Config(format!(
             "unknown dataset '{other}' (valid: {})",
             DATASET_NAMES.join(", ")

@@ -1,8 +1,8 @@
 //! The side a dataset is stored and trained at when `--image-size` is not given: the built-in
-//! dataset's default, and for an image folder the short side of its first training image
-//! (folders are preloaded as squares of that side), as the help text promises.
+//! dataset's default, and for an image folder or list the short side of its first training
+//! image (a preloaded folder is stored as squares of that side), as the help text promises.
 
-use super::folder::{decode_file, open_folder_splits};
+use super::stream::{decode::decode_path, listing::Listing};
 use crate::Result;
 use std::path::Path;
 
@@ -21,15 +21,15 @@ pub fn stored_side(
         return Ok(s);
     }
     match (dataset, data_dir) {
-        ("folder", Some(dir)) => {
-            let (train, _) = open_folder_splits(dir)?;
-            match train.files().first() {
-                Some(f) => {
-                    let img = decode_file(f)?;
-                    Ok(img.height.min(img.width))
-                }
-                None => Ok(SYNTHETIC_SIZE),
-            }
+        (kind @ ("folder" | "list"), Some(dir)) => {
+            // Only the listing: a folder's other files are not opened.
+            let train = if kind == "folder" {
+                Listing::folder(&dir.join("train"))?
+            } else {
+                Listing::list(&dir.join("train.txt"), None)?
+            };
+            let (h, w) = decode_path(&train.path(0), &|h, w| (h, w))?.full;
+            Ok(h.min(w))
         }
         _ => Ok(SYNTHETIC_SIZE),
     }

@@ -58,11 +58,17 @@ impl Env {
                 cfg.data_dir.as_deref(),
                 cfg.image_size,
             )?,
-            preload: cfg.dataset == "folder",
+            // Folders and lists stream full pictures; the random crops come from all of each.
+            preload: false,
+            bad_images: cfg.bad_images.parse()?,
         };
         let splits = open_dataset(&spec)?;
         super::config_checks::check_train_split(&cfg, &splits)?;
-        let native = splits.train.image(0)?.height;
+        let native = if matches!(cfg.dataset.as_str(), "folder" | "list") {
+            spec.image_size
+        } else {
+            splits.train.image(0)?.height
+        };
         let image_size = cfg.image_size.unwrap_or(native);
         Ok(Env {
             cfg,
@@ -122,6 +128,7 @@ impl Env {
             prefetch: 2,
             drop_last: shuffle,
             indices,
+            shard: None,
         }
     }
 

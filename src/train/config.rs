@@ -24,6 +24,9 @@ pub struct Config {
     pub out: PathBuf,
     /// Loader worker threads (0: one per core).
     pub workers: usize,
+    /// Image folders and lists: `fail` (stop at an unreadable file, naming it) or `skip`
+    /// (warn once naming it and use the next readable image).
+    pub bad_images: String,
     /// Write a metrics line every this many steps.
     pub log_every: usize,
     /// Recompute BN + ReLU outputs in backward instead of keeping them (less activation
@@ -142,6 +145,7 @@ impl Default for Config {
             seed: 0,
             out: PathBuf::from("runs/latest"),
             workers: 0,
+            bad_images: "fail".into(),
             log_every: 10,
             recompute: false,
             precision: "auto".into(),
@@ -234,6 +238,7 @@ impl Config {
         let bad = |m: String| Err(Error::Config(m));
         super::config_checks::check(self)?;
         crate::nn::ResNetConfig::parse(&self.model)?;
+        self.bad_images.parse::<crate::data::stream::BadImages>()?;
         if !["auto", "f32", "bf16"].contains(&self.precision.as_str()) {
             return bad(format!(
                 "--precision must be auto, f32 or bf16, got '{}'",

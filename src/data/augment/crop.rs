@@ -57,6 +57,23 @@ pub fn random_crop_box(
     }
 }
 
+/// `b`, a box on a picture of size `full`, on the same picture decoded at size `to`: the
+/// smallest pixel box covering the scaled rectangle (unchanged when the sizes are equal).
+pub fn map_box(b: CropBox, full: (usize, usize), to: (usize, usize)) -> CropBox {
+    if full == to {
+        return b;
+    }
+    let axis = |start: usize, len: usize, n: usize, m: usize| {
+        let s = m as f64 / n as f64;
+        let lo = ((start as f64 * s).floor() as usize).min(m - 1);
+        let hi = (((start + len) as f64 * s).ceil() as usize).clamp(lo + 1, m);
+        (lo, hi - lo)
+    };
+    let (y, h) = axis(b.y, b.h, full.0, to.0);
+    let (x, w) = axis(b.x, b.w, full.1, to.1);
+    CropBox { y, x, h, w }
+}
+
 /// The centred square whose side is `fraction` of the short side.
 pub fn centre_crop_box(h: usize, w: usize, fraction: f64) -> CropBox {
     let side = ((h.min(w) as f64 * fraction).round() as usize).clamp(1, h.min(w));

@@ -186,6 +186,26 @@ pub trait Transform: Send + Sync {
     fn output_shape(&self, channels: usize) -> (usize, usize, usize);
     fn apply(&self, img: &Image, rng: &mut Rng, out: &mut [f32]) -> Result<()>;
 
+    /// As `apply`, for `img` decoded at reduced scale from a picture of displayed size `full`:
+    /// random crops are drawn on `full`, as on the original, then mapped onto `img`.
+    fn apply_full(
+        &self,
+        img: &Image,
+        full: (usize, usize),
+        rng: &mut Rng,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let _ = full;
+        self.apply(img, rng, out)
+    }
+
+    /// The smallest decoded size (h, w) this transform needs from a picture of size `full`,
+    /// given the generator it will be applied with; `full` when it cannot tell.
+    fn decode_need(&self, full: (usize, usize), rng: &Rng) -> (usize, usize) {
+        let _ = rng;
+        full
+    }
+
     fn apply_vec(&self, img: &Image, rng: &mut Rng) -> Result<Vec<f32>> {
         let (h, w, c) = self.output_shape(img.channels);
         let mut out = vec![0f32; h * w * c];
@@ -205,11 +225,29 @@ fn check_out(img: &Image, len: usize, size: usize) -> Result<()> {
     Ok(())
 }
 
-/// Random resized crop + optional flip, the part shared by pretraining and fine-tuning.
-fn crop_flip(cfg: &AugmentConfig, img: &Image, rng: &mut Rng, out: &mut [f32]) {
-    let b = crop::random_crop_box(img.height, img.width, cfg.crop_area, cfg.crop_aspect, rng);
+/// Random resized crop + optional flip, the part shared by pretraining and fine-tuning. The
+/// box is drawn on the full picture's size and mapped onto `img` (identity at full scale).
+fn crop_flip(
+    cfg: &AugmentConfig,
+    img: &Image,
+    full: (usize, usize),
+    rng: &mut Rng,
+    out: &mut [f32],
+) {
+    let b = crop::random_crop_box(full.0, full.1, cfg.crop_area, cfg.crop_aspect, rng);
+    let b = crop::map_box(b, full, (img.height, img.width));
     let flip = rng.bernoulli(cfg.flip_p);
     crop::resize_crop(img, b, cfg.size, cfg.size, cfg.interpolation, flip, out);
+}
+
+/// The decoded size at which the crop the generator will draw still has `cfg.size` pixels on
+/// its short side (decoding smaller would upsample what a full decode would downsample).
+fn crop_need(cfg: &AugmentConfig, full: (usize, usize), rng: &Rng) -> (usize, usize) {
+    let mut r = rng.clone();
+    let b = crop::random_crop_box(full.0, full.1, cfg.crop_area, cfg.crop_aspect, &mut r);
+    let shrink = (b.h.min(b.w) as f64 / cfg.size as f64).max(1.0);
+    let side = |n: usize| ((n as f64 / shrink).ceil() as usize).clamp(1, n);
+    (side(full.0), side(full.1))
 }
 
 /// SimCLR's pretraining augmentation: crop, flip, colour distortion, grayscale, blur.
@@ -231,10 +269,22 @@ impl Transform for PretrainAugment {
         (self.cfg.size, self.cfg.size, c)
     }
     fn apply(&self, img: &Image, rng: &mut Rng, out: &mut [f32]) -> Result<()> {
+        self.apply_full(img, (img.height, img.width), rng, out)
+    }
+    fn decode_need(&self, full: (usize, usize), rng: &Rng) -> (usize, usize) {
+        crop_need(&self.cfg, full, rng)
+    }
+    fn apply_full(
+        &self,
+        img: &Image,
+        full: (usize, usize),
+        rng: &mut Rng,
+        out: &mut [f32],
+    ) -> Result<()> {
         let cfg = &self.cfg;
         check_out(img, out.len(), cfg.size)?;
         let c = img.channels;
-        crop_flip(cfg, img, rng, out);
+        crop_flip(cfg, img, full, rng, out);
         // Each decision is drawn whether or not it fires, keeping the streams aligned.
         let (jitter, gray, blur) = (
             rng.bernoulli(cfg.color_p),
@@ -277,8 +327,20 @@ impl Transform for FinetuneAugment {
         (self.cfg.size, self.cfg.size, c)
     }
     fn apply(&self, img: &Image, rng: &mut Rng, out: &mut [f32]) -> Result<()> {
+        self.apply_full(img, (img.height, img.width), rng, out)
+    }
+    fn decode_need(&self, full: (usize, usize), rng: &Rng) -> (usize, usize) {
+        crop_need(&self.cfg, full, rng)
+    }
+    fn apply_full(
+        &self,
+        img: &Image,
+        full: (usize, usize),
+        rng: &mut Rng,
+        out: &mut [f32],
+    ) -> Result<()> {
         check_out(img, out.len(), self.cfg.size)?;
-        crop_flip(&self.cfg, img, rng, out);
+        crop_flip(&self.cfg, img, full, rng, out);
         if let Some(n) = &self.cfg.normalize {
             n.apply(out, img.channels)?;
         }

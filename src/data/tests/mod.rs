@@ -5,6 +5,9 @@ mod augment;
 mod folder;
 mod idx_cifar;
 mod loader;
+mod shard;
+mod stream;
+mod stream_stats;
 mod synthetic;
 
 use crate::Error;
