@@ -18,6 +18,7 @@ use crate::{ops, DType, Device, DeviceRequest, Error, Result, Rng, Tensor};
 use std::time::Instant;
 
 mod device_traffic;
+mod input;
 
 /// Dense bf16 tensor-core rate measured on an H100 (PERFORMANCE.md), for the FLOP-rate line.
 const H100_BF16_MEASURED_TFLOPS: f64 = 800.0;
@@ -29,9 +30,12 @@ pub enum BenchTask {
     Pretrain,
     /// Supervised: encoder + linear classifier, cross-entropy, LARS.
     Supervised,
+    /// The input pipeline alone on an image folder (`--data-dir`): decode + two-view
+    /// augmentation, images/s and per CPU core (bench/input.rs).
+    Input,
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct BenchArgs {
     #[arg(long, default_value = "r50_1x_sk1")]
     pub model: String,
@@ -69,6 +73,9 @@ pub struct BenchArgs {
     /// (on a GPU the device is synchronised at every range boundary, which slows that step).
     #[arg(long)]
     pub profile: bool,
+    /// `--task input`: the options of that task (folder, workers, step comparison).
+    #[command(flatten)]
+    pub input: input::InputArgs,
 }
 
 /// The model and what one step of it does, for either task.
@@ -116,6 +123,7 @@ impl Bench {
                 let fc = Linear::new(&mut store, "classifier", cfg.out_dim(), CLASSES, true)?;
                 (Kind::Supervised(Box::new(encoder), Box::new(fc)), 1)
             }
+            BenchTask::Input => return Err(Error::Config("--task input times no model".into())),
         };
         store.to(device, DType::F32)?;
         Ok(Bench {
@@ -207,6 +215,14 @@ fn random_images(rows: usize, size: usize, device: Device, seed: u64) -> Result<
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
+    match a.task {
+        BenchTask::Input => input::run(a),
+        _ => run_steps(a).map(|_| ()),
+    }
+}
+
+/// Times training steps on random images; returns the median images/s.
+fn run_steps(a: &BenchArgs) -> Result<f64> {
     if a.batch_size == 0 || a.steps == 0 {
         return Err(Error::Config(
             "--batch-size and --steps must be at least 1".into(),
@@ -355,5 +371,5 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         ),
         Device::Cpu => println!("{rate}"),
     }
-    Ok(())
+    Ok(images_per_s)
 }

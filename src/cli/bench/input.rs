@@ -1,0 +1,192 @@
+//! `simclr bench --task input`: the input pipeline alone on an image folder, at the training
+//! size, as SimCLR pretraining runs it (two augmented views per image).
+//!
+//! The machine may be shared, so rates per core come from CPU time (user + system), not wall
+//! time: single-thread phases use the thread's CPU clock, the multi-threaded loader the
+//! process's. Phases: decode at full size, decode at the JPEG scale the crops need, the
+//! two-view augmentation alone, and the whole loader with `--workers` threads. With
+//! `--with-step`, the pretraining step of `--model` is timed too and the slower side named.
+
+use super::{run_steps, BenchArgs, BenchTask};
+use crate::data::stream::decode::{decode_path, Decoded};
+use crate::data::stream::{listing::Listing, BadImages, StreamDataset};
+use crate::data::{sample_rng, AugmentConfig, Loader, LoaderConfig, PretrainAugment, Transform};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct InputArgs {
+    /// --task input: the image folder (train/<class>/*.JPEG, or <class>/*.JPEG).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// --task input: loader worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// --task input: also time the pretraining step of --model at the same batch and size,
+    /// and say which side limits training.
+    #[arg(long)]
+    pub with_step: bool,
+}
+
+/// CPU seconds of this thread (`thread`) or of the whole process.
+fn cpu_seconds(thread: bool) -> f64 {
+    if thread {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec for the call to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        return t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9;
+    }
+    // SAFETY: zeroed rusage is a valid value for getrusage to overwrite.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid rusage for the call to fill.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+fn listing(dir: &Path) -> Result<Listing> {
+    if dir.join("train").is_dir() {
+        Listing::folder(&dir.join("train"))
+    } else {
+        Listing::folder(dir)
+    }
+}
+
+/// Runs `f` over `items` on this thread; returns its CPU seconds.
+fn timed<T>(items: &[T], mut f: impl FnMut(&T) -> Result<()>) -> Result<f64> {
+    let t0 = cpu_seconds(true);
+    for it in items {
+        f(it)?;
+    }
+    Ok(cpu_seconds(true) - t0)
+}
+
+fn line(what: &str, images: usize, cpu: f64) {
+    println!(
+        "{what:<44} {:>8.1} images per CPU-second ({:.2} ms CPU per image, {images} images)",
+        images as f64 / cpu.max(1e-9),
+        cpu * 1e3 / images.max(1) as f64
+    );
+}
+
+pub fn run(a: &BenchArgs) -> Result<()> {
+    let dir = a.input.data_dir.as_deref().ok_or_else(|| {
+        Error::Config("--task input needs --data-dir (an image folder to read)".into())
+    })?;
+    if a.batch_size == 0 || a.steps == 0 {
+        return Err(Error::Config(
+            "--batch-size and --steps must be at least 1".into(),
+        ));
+    }
+    let list = listing(dir)?;
+    let aug = Arc::new(PretrainAugment::new(AugmentConfig::imagenet(a.image_size))?);
+    let n = list.len().min(a.batch_size * a.steps).min(512);
+    let paths: Vec<(usize, PathBuf)> = (0..n).map(|i| (i, list.path(i))).collect();
+    println!(
+        "input pipeline on {} ({} images), {} px, two views, single-thread phases over {n} images:",
+        dir.display(),
+        list.len(),
+        a.image_size
+    );
+    let full = timed(&paths, |(_, p)| decode_path(p, &|h, w| (h, w)).map(|_| ()))?;
+    line("decode, full size", n, full);
+    let need = |i: usize| {
+        let aug = aug.clone();
+        move |h: usize, w: usize| {
+            (0..2).fold((1, 1), |m, v| {
+                let (nh, nw) = aug.decode_need((h, w), &sample_rng(0, 0, i, v));
+                (m.0.max(nh), m.1.max(nw))
+            })
+        }
+    };
+    let mut decoded: Vec<(usize, Decoded)> = Vec::with_capacity(n);
+    let scaled = timed(&paths, |(i, p)| {
+        decoded.push((*i, decode_path(p, &need(*i))?));
+        Ok(())
+    })?;
+    line("decode, at the scale the crops need", n, scaled);
+    let per = a.image_size * a.image_size * 3;
+    let mut out = vec![0f32; per];
+    let augment = timed(&decoded, |(i, d)| {
+        for v in 0..2 {
+            let mut rng = sample_rng(0, 0, *i, v);
+            aug.apply_full(&d.image, d.full, &mut rng, &mut out)?;
+        }
+        Ok(())
+    })?;
+    line(
+        "two-view augmentation (crop, flip, colour, blur)",
+        n,
+        augment,
+    );
+    drop(decoded);
+
+    let ds = Arc::new(StreamDataset::new(list, BadImages::Skip));
+    let workers = if a.input.workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        a.input.workers
+    };
+    let cfg = LoaderConfig {
+        batch_size: a.batch_size,
+        views: 2,
+        workers,
+        prefetch: 2 * workers,
+        drop_last: true,
+        ..Default::default()
+    };
+    let loader = Loader::new(ds, aug, cfg)?;
+    let batches = (a.warmup + a.steps).min(loader.batches_per_epoch());
+    if batches <= a.warmup {
+        return Err(Error::Config(format!(
+            "the folder holds {} whole batches of {}; --warmup {} leaves none to time",
+            loader.batches_per_epoch(),
+            a.batch_size,
+            a.warmup
+        )));
+    }
+    let mut it = loader.epoch(0);
+    for _ in 0..a.warmup {
+        it.next().transpose()?;
+    }
+    let (t0, c0) = (Instant::now(), cpu_seconds(false));
+    let timed_batches = batches - a.warmup;
+    for _ in 0..timed_batches {
+        it.next().transpose()?;
+    }
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds(false) - c0);
+    let images = timed_batches * a.batch_size;
+    line(
+        &format!("loader, {workers} workers (process CPU time)"),
+        images,
+        cpu,
+    );
+    let input_rate = images as f64 / wall;
+    println!(
+        "loader wall rate: {input_rate:.1} images/s on {workers} workers ({:.2} cores busy)",
+        cpu / wall
+    );
+    if a.input.with_step {
+        let step = run_steps(&BenchArgs {
+            task: BenchTask::Pretrain,
+            ..a.clone()
+        })?;
+        let per_core = images as f64 / cpu.max(1e-9);
+        println!(
+            "step: {step:.1} images/s, input: {input_rate:.1} images/s -> {} limits training; \
+             feeding the step needs {:.1} cores of this pipeline",
+            if input_rate < step {
+                "the input"
+            } else {
+                "the step"
+            },
+            step / per_core
+        );
+    }
+    Ok(())
+}
