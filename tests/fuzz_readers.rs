@@ -270,6 +270,9 @@ fn folder_images() {
         |bytes, path| {
             let _ = bytes;
             let _ = simclr::data::folder::decode_file(path);
+            // The streaming decoder, at full and at reduced JPEG scale.
+            let _ = simclr::data::stream::decode::decode_path(path, &|h, w| (h, w));
+            let _ = simclr::data::stream::decode::decode_path(path, &|h, w| (h / 8, w / 8));
         },
     );
 }

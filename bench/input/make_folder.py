@@ -4,6 +4,7 @@ quality 90, with smooth structure and sensor-like noise so they compress to phot
 (~100 kB). Deterministic for a seed.
 
     python3 bench/input/make_folder.py OUT [--classes 8] [--per-class 64] [--seed 0]
+                                           [--height 375] [--width 500]
 """
 import argparse
 import os
@@ -29,13 +30,15 @@ def main():
     ap.add_argument("--classes", type=int, default=8)
     ap.add_argument("--per-class", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--height", type=int, default=375)
+    ap.add_argument("--width", type=int, default=500)
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     for c in range(a.classes):
         d = os.path.join(a.out, "train", f"n{c:08d}")
         os.makedirs(d, exist_ok=True)
         for k in range(a.per_class):
-            Image.fromarray(picture(rng, 375, 500)).save(os.path.join(d, f"{k:05d}.JPEG"), quality=90)
+            Image.fromarray(picture(rng, a.height, a.width)).save(os.path.join(d, f"{k:05d}.JPEG"), quality=90)
 
 
 if __name__ == "__main__":
