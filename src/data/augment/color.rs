@@ -87,29 +87,47 @@ pub fn grayscale(px: &mut [f32], c: usize) {
     }
 }
 
+/// One draw of the colour jitter: the order of the four ops (0 brightness, 1 contrast,
+/// 2 saturation, 3 hue) and each op's parameter, indexed by op.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Jitter {
+    pub order: [usize; 4],
+    pub params: [f32; 4],
+}
+
 /// SimCLR's colour jitter at strength `s`: brightness, contrast and saturation factors uniform
-/// in [1 − 0.8s, 1 + 0.8s], hue shift uniform in ±0.2s, applied in a random order.
-pub fn color_jitter(px: &mut [f32], c: usize, s: f64, rng: &mut Rng) {
+/// in [1 − 0.8s, 1 + 0.8s], hue shift uniform in ±0.2s, applied in a random order. Parameters
+/// are drawn in the order the ops run.
+pub fn draw_jitter(s: f64, rng: &mut Rng) -> Jitter {
     let mut order = [0usize, 1, 2, 3];
     rng.shuffle(&mut order);
-    let factor = |rng: &mut Rng| rng.range((1.0 - 0.8 * s).max(0.0), 1.0 + 0.8 * s) as f32;
+    let mut params = [0f32; 4];
     for op in order {
-        // Draw every op's parameter even when skipped, so the stream does not depend on c.
+        params[op] = if op < 3 {
+            rng.range((1.0 - 0.8 * s).max(0.0), 1.0 + 0.8 * s) as f32
+        } else {
+            rng.range(-0.2 * s, 0.2 * s) as f32
+        };
+    }
+    Jitter { order, params }
+}
+
+/// Applies a drawn jitter; saturation and hue are skipped on one channel.
+pub fn apply_jitter(px: &mut [f32], c: usize, j: &Jitter) {
+    for op in j.order {
+        let p = j.params[op];
         match op {
-            0 => brightness(px, factor(rng)),
-            1 => contrast(px, c, factor(rng)),
-            2 => {
-                let f = factor(rng);
-                if c == 3 {
-                    saturation(px, f);
-                }
-            }
-            _ => {
-                let h = rng.range(-0.2 * s, 0.2 * s) as f32;
-                if c == 3 {
-                    hue(px, h);
-                }
-            }
+            0 => brightness(px, p),
+            1 => contrast(px, c, p),
+            2 if c == 3 => saturation(px, p),
+            3 if c == 3 => hue(px, p),
+            _ => {}
         }
     }
+}
+
+/// Draws and applies the colour jitter at strength `s`.
+pub fn color_jitter(px: &mut [f32], c: usize, s: f64, rng: &mut Rng) {
+    let j = draw_jitter(s, rng);
+    apply_jitter(px, c, &j);
 }

@@ -6,6 +6,7 @@
 pub mod blur;
 pub mod color;
 pub mod crop;
+pub mod params;
 
 pub use crop::{CropBox, Interpolation};
 
@@ -281,31 +282,9 @@ impl Transform for PretrainAugment {
         rng: &mut Rng,
         out: &mut [f32],
     ) -> Result<()> {
-        let cfg = &self.cfg;
-        check_out(img, out.len(), cfg.size)?;
-        let c = img.channels;
-        crop_flip(cfg, img, full, rng, out);
-        // Each decision is drawn whether or not it fires, keeping the streams aligned.
-        let (jitter, gray, blur) = (
-            rng.bernoulli(cfg.color_p),
-            rng.bernoulli(cfg.grayscale_p),
-            rng.bernoulli(cfg.blur_p),
-        );
-        if jitter {
-            color::color_jitter(out, c, cfg.strength, rng);
-        }
-        if gray {
-            color::grayscale(out, c);
-        }
-        if blur {
-            let sigma = rng.range(cfg.blur_sigma.0, cfg.blur_sigma.1);
-            let k = blur::kernel_size(cfg.size, cfg.blur_kernel_frac);
-            blur::gaussian_blur(out, cfg.size, cfg.size, c, k, sigma);
-        }
-        if let Some(n) = &cfg.normalize {
-            n.apply(out, c)?;
-        }
-        Ok(())
+        check_out(img, out.len(), self.cfg.size)?;
+        let p = params::draw(&self.cfg, full, rng);
+        params::apply(&self.cfg, &p, img, full, out)
     }
 }
 
