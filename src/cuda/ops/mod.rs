@@ -1,6 +1,7 @@
 //! Our kernels behind the CUDA arm of each op's dispatcher, one file per op family (matching
 //! `src/ops/<family>/` and `kernels/<family>.cu`).
 
+mod augment;
 mod channels;
 mod elementwise;
 mod loss;
@@ -10,6 +11,7 @@ mod pool;
 mod sk;
 mod softmax;
 
+pub use augment::augment_views;
 pub use channels::{concat_channels, narrow_channels};
 pub use elementwise::{add, exp, ln, mul, recip, relu_backward, relu_forward, scale, sub, sum_all};
 pub use loss::cross_entropy;
