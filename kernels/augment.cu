@@ -96,6 +96,23 @@ __device__ void hue_shift(float* p, float shift) {
   p[2] = clip01(o[sector][2]);
 }
 
+// One pass of the separable blur, along x or y, edges replicated; the vertical (last) pass
+// clips to [0, 1] as blur.rs does.
+__device__ void blur_pass(const float* in, float* out, const float* bw, int ksize, int size,
+                          bool along_x) {
+  int r = ksize / 2, n = size * size;
+  for (int p = threadIdx.x; p < n; p += blockDim.x) {
+    int y = p / size, x = p % size;
+    float a[3] = {0.f, 0.f, 0.f};
+    for (int j = 0; j < ksize; ++j) {
+      int q = along_x ? y * size + min(max(x + j - r, 0), size - 1)
+                      : min(max(y + j - r, 0), size - 1) * size + x;
+      for (int c = 0; c < 3; ++c) a[c] += bw[j] * in[q * 3 + c];
+    }
+    for (int c = 0; c < 3; ++c) out[p * 3 + c] = along_x ? a[c] : clip01(a[c]);
+  }
+}
+
 template <typename T>
 __device__ void augment(const unsigned char* src, const AugView* views, T* out, float* work,
                         int size, int ksize, const float* norm) {
@@ -171,27 +188,9 @@ __device__ void augment(const unsigned char* src, const AugView* views, T* out, 
       bw[j] = (float)(exp(-(double)((j - r) * (j - r)) / (2.0 * (double)v.sigma * v.sigma)) / sum);
     __syncthreads();
     // Horizontal into tmp, then vertical back into img, edges replicated (blur.rs).
-    for (int p = threadIdx.x; p < n; p += blockDim.x) {
-      int y = p / size, x = p % size;
-      float a[3] = {0.f, 0.f, 0.f};
-      for (int j = 0; j < ksize; ++j) {
-        float wj = bw[j];
-        int xx = min(max(x + j - r, 0), size - 1);
-        for (int c = 0; c < 3; ++c) a[c] += wj * img[(y * size + xx) * 3 + c];
-      }
-      for (int c = 0; c < 3; ++c) tmp[p * 3 + c] = a[c];
-    }
+    blur_pass(img, tmp, bw, ksize, size, true);
     __syncthreads();
-    for (int p = threadIdx.x; p < n; p += blockDim.x) {
-      int y = p / size, x = p % size;
-      float a[3] = {0.f, 0.f, 0.f};
-      for (int j = 0; j < ksize; ++j) {
-        float wj = bw[j];
-        int yy = min(max(y + j - r, 0), size - 1);
-        for (int c = 0; c < 3; ++c) a[c] += wj * tmp[(yy * size + x) * 3 + c];
-      }
-      for (int c = 0; c < 3; ++c) img[p * 3 + c] = clip01(a[c]);
-    }
+    blur_pass(tmp, img, bw, ksize, size, false);
     __syncthreads();
   }
   T* o = out + (i64)blockIdx.x * n * 3;

@@ -251,6 +251,22 @@ fn crop_need(cfg: &AugmentConfig, full: (usize, usize), rng: &Rng) -> (usize, us
     (side(full.0), side(full.1))
 }
 
+/// The `Transform` methods the random-crop transforms share: a `cfg.size` square output, and
+/// crops drawn on the full picture (so a reduced-scale decode can serve them).
+macro_rules! random_crop_transform {
+    () => {
+        fn output_shape(&self, c: usize) -> (usize, usize, usize) {
+            (self.cfg.size, self.cfg.size, c)
+        }
+        fn apply(&self, img: &Image, rng: &mut Rng, out: &mut [f32]) -> Result<()> {
+            self.apply_full(img, (img.height, img.width), rng, out)
+        }
+        fn decode_need(&self, full: (usize, usize), rng: &Rng) -> (usize, usize) {
+            crop_need(&self.cfg, full, rng)
+        }
+    };
+}
+
 /// SimCLR's pretraining augmentation: crop, flip, colour distortion, grayscale, blur.
 /// The loader applies it once per view with independent generators.
 #[derive(Clone, Debug)]
@@ -266,15 +282,7 @@ impl PretrainAugment {
 }
 
 impl Transform for PretrainAugment {
-    fn output_shape(&self, c: usize) -> (usize, usize, usize) {
-        (self.cfg.size, self.cfg.size, c)
-    }
-    fn apply(&self, img: &Image, rng: &mut Rng, out: &mut [f32]) -> Result<()> {
-        self.apply_full(img, (img.height, img.width), rng, out)
-    }
-    fn decode_need(&self, full: (usize, usize), rng: &Rng) -> (usize, usize) {
-        crop_need(&self.cfg, full, rng)
-    }
+    random_crop_transform!();
     fn apply_full(
         &self,
         img: &Image,
@@ -302,15 +310,7 @@ impl FinetuneAugment {
 }
 
 impl Transform for FinetuneAugment {
-    fn output_shape(&self, c: usize) -> (usize, usize, usize) {
-        (self.cfg.size, self.cfg.size, c)
-    }
-    fn apply(&self, img: &Image, rng: &mut Rng, out: &mut [f32]) -> Result<()> {
-        self.apply_full(img, (img.height, img.width), rng, out)
-    }
-    fn decode_need(&self, full: (usize, usize), rng: &Rng) -> (usize, usize) {
-        crop_need(&self.cfg, full, rng)
-    }
+    random_crop_transform!();
     fn apply_full(
         &self,
         img: &Image,
