@@ -246,7 +246,12 @@ fn crop_flip(
 fn crop_need(cfg: &AugmentConfig, full: (usize, usize), rng: &Rng) -> (usize, usize) {
     let mut r = rng.clone();
     let b = crop::random_crop_box(full.0, full.1, cfg.crop_area, cfg.crop_aspect, &mut r);
-    let shrink = (b.h.min(b.w) as f64 / cfg.size as f64).max(1.0);
+    shrunk_for(b, cfg.size, full)
+}
+
+/// `full` shrunk as far as crop `b` keeps `size` pixels on its short side.
+fn shrunk_for(b: CropBox, size: usize, full: (usize, usize)) -> (usize, usize) {
+    let shrink = (b.h.min(b.w) as f64 / size as f64).max(1.0);
     let side = |n: usize| ((n as f64 / shrink).ceil() as usize).clamp(1, n);
     (side(full.0), side(full.1))
 }
@@ -343,6 +348,11 @@ impl EvalTransform {
 impl Transform for EvalTransform {
     fn output_shape(&self, c: usize) -> (usize, usize, usize) {
         (self.cfg.size, self.cfg.size, c)
+    }
+    /// The centre crop is a fixed fraction of the picture, so a reduced decode serves it.
+    fn decode_need(&self, full: (usize, usize), _rng: &Rng) -> (usize, usize) {
+        let b = crop::centre_crop_box(full.0, full.1, self.cfg.eval_crop);
+        shrunk_for(b, self.cfg.size, full)
     }
     fn apply(&self, img: &Image, _rng: &mut Rng, out: &mut [f32]) -> Result<()> {
         let cfg = &self.cfg;

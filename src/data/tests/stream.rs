@@ -7,7 +7,9 @@ use crate::data::stream::synth::{
     jpeg_bytes, picture, with_exif_orientation, write_split, SynthFolder,
 };
 use crate::data::stream::{decode::decode_path, open_folder, open_list, BadImages};
-use crate::data::{AugmentConfig, Dataset, Loader, LoaderConfig, PretrainAugment, Transform};
+use crate::data::{
+    AugmentConfig, Dataset, EvalTransform, Loader, LoaderConfig, PretrainAugment, Transform,
+};
 use crate::testing::fresh_seed;
 use crate::Rng;
 use std::path::Path;
@@ -190,6 +192,19 @@ fn stream_decodes_at_reduced_scale_when_crops_allow() {
         reduced_some,
         "no crop was small enough to decode at reduced scale"
     );
+    // Evaluation's centre crop from a reduced decode: the same picture within resampling.
+    let eval = EvalTransform::new(AugmentConfig::imagenet(64)).unwrap();
+    let rng = Rng::new(0);
+    let need = eval.decode_need((h, w), &rng);
+    let small = decode_path(&p, &|_, _| need).unwrap();
+    assert!(
+        small.image.width <= w.div_ceil(2),
+        "eval decoded at full size"
+    );
+    let a = eval.apply_vec(&full_img, &mut rng.clone()).unwrap();
+    let b = eval.apply_vec(&small.image, &mut rng.clone()).unwrap();
+    let mean = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+    assert!(mean < 3.0 / 255.0, "eval: mean difference {mean}");
 }
 
 #[test]
