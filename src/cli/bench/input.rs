@@ -130,6 +130,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     );
 
     let ds = Arc::new(StreamDataset::new(list, BadImages::Skip));
+    let dataset = ds.clone();
     let workers = if a.input.workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -174,6 +175,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         "loader wall rate: {input_rate:.1} images/s on {workers} workers ({:.2} cores busy)",
         cpu / wall
     );
+    if let crate::Device::Cuda(ordinal) = a.device.resolve()? {
+        gpu_phase(a, &dataset, ordinal)?;
+    }
     if a.input.with_step {
         let step = run_steps(&BenchArgs {
             task: BenchTask::Pretrain,
@@ -191,5 +195,61 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             step / per_core
         );
     }
+    Ok(())
+}
+
+/// With `--device cuda`: the two-view augmentation of whole batches on the GPU
+/// (`cuda::ops::augment_views`, bf16 out), images decoded on the CPU at the scale their crops
+/// need; wall time per batch including the upload of the decoded bytes.
+#[cfg(feature = "cuda")]
+fn gpu_phase(a: &BenchArgs, ds: &StreamDataset, ordinal: usize) -> Result<()> {
+    use crate::data::augment::params::draw;
+    use crate::data::Dataset;
+    let cfg = AugmentConfig {
+        interpolation: crate::data::Interpolation::Bilinear,
+        normalize: Some(crate::data::Normalize::imagenet()),
+        ..AugmentConfig::imagenet(a.image_size)
+    };
+    let aug = PretrainAugment::new(cfg.clone())?;
+    let mut secs = Vec::new();
+    for step in 0..a.warmup + a.steps {
+        let (mut images, mut views) = (Vec::new(), Vec::new());
+        for j in 0..a.batch_size {
+            let i = (step * a.batch_size + j) % ds.len();
+            let need = |h: usize, w: usize| {
+                (0..2).fold((1, 1), |m, v| {
+                    let (nh, nw) = aug.decode_need((h, w), &sample_rng(0, 0, i, v));
+                    (m.0.max(nh), m.1.max(nw))
+                })
+            };
+            let s = ds.sample(i, &need)?;
+            for v in 0..2 {
+                views.push((j, s.full, draw(&cfg, s.full, &mut sample_rng(0, 0, i, v))));
+            }
+            images.push(s.image);
+        }
+        let t0 = Instant::now();
+        let out =
+            crate::cuda::ops::augment_views(ordinal, &cfg, &images, &views, crate::DType::BF16)?;
+        crate::tensor::synchronize(crate::Device::Cuda(ordinal))?;
+        drop(out);
+        if step >= a.warmup {
+            secs.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    secs.sort_by(f64::total_cmp);
+    let median = secs[secs.len() / 2];
+    println!(
+        "GPU two-view augmentation on cuda:{ordinal} (upload included): {:.1} images/s \
+         (median of {} batches of {})",
+        a.batch_size as f64 / median,
+        secs.len(),
+        a.batch_size
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_phase(_: &BenchArgs, _: &StreamDataset, _: usize) -> Result<()> {
     Ok(())
 }
