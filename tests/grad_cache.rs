@@ -216,15 +216,15 @@ fn pretraining_runs_in_micro_batches() {
     c.pretrain.epochs = 1;
     c.pretrain.batch_size = 16;
     c.pretrain.queue_size = 40;
-    c.pretrain.micro_batch = Some(12); // 32 views: 12 + 12 + 8
+    c.pretrain.micro_batch = Some(6); // images: 32 views run as 12 + 12 + 8
     let mut env = Env::open(c.clone(), false).unwrap();
     let r = pretrain::run(&mut env).unwrap();
     let loss = r.summary["loss"].as_f64().unwrap();
     assert!(r.complete && loss.is_finite(), "{}", r.summary);
-    c.pretrain.micro_batch = Some(1);
+    c.pretrain.micro_batch = Some(0);
     assert!(
         Env::open(c, false).is_err(),
-        "a micro-batch of 1 view is refused"
+        "a micro-batch of 0 images is refused"
     );
     std::fs::remove_dir_all(out).ok();
 }
