@@ -137,7 +137,8 @@ fn leftover_temporary_files_are_removed_and_replayed_steps_not_duplicated() {
     std::fs::write(&tmp, b"half").unwrap();
     let metrics = out.join("metrics.jsonl");
     let mut m = read(&metrics);
-    m.push_str("{\"stage\":\"pretrain\",\"epoch\":1,\"step\":7,\"loss\":1.0}\n");
+    // As the trainer writes it: run 1's record.
+    m.push_str("{\"run_id\":1,\"stage\":\"pretrain\",\"epoch\":1,\"step\":7,\"loss\":1.0}\n");
     std::fs::write(&metrics, m).unwrap();
     let (code, _, err) = pretrain(&out, &["--resume", "--stop-after-epochs", "1"]);
     assert_eq!(code, 0, "{err}");

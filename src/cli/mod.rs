@@ -228,3 +228,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(&a),
     }
 }
+
+#[cfg(test)]
+mod help_tests;

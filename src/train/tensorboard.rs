@@ -96,10 +96,16 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    /// Creates `dir/events.out.tfevents.<seconds>.simclr` and writes the version record.
+    /// Creates `dir/events.out.tfevents.<seconds>.simclr.<pid>` (a resumed process adds a file
+    /// of its own) and writes the version record.
     pub fn create(dir: &Path, wall_time: f64) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = dir.join(format!("events.out.tfevents.{}.simclr", wall_time as u64));
+        let name = format!(
+            "events.out.tfevents.{}.simclr.{}",
+            wall_time as u64,
+            std::process::id()
+        );
+        let path = dir.join(name);
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let mut w = EventWriter { path, file };
         w.write(&version_event(wall_time))?;

@@ -16,13 +16,13 @@ pub struct BenchArgs {
     /// Architecture [default: r50_1x_sk1 on a GPU, r50_0.25x_sk1 on the CPU].
     #[arg(long)]
     pub model: Option<String>,
-    /// Images per step (pretraining runs two views of each through the encoder) [default: 32
-    /// on a GPU, 8 on the CPU].
+    /// Images per step (pretraining runs two views of each through the encoder) [default: 32].
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Image side in pixels [default: 224 on a GPU, 64 on the CPU].
     #[arg(long)]
     pub image_size: Option<usize>,
+    /// What one step trains: pretrain (two views, NT-Xent) or supervised (one view, cross-entropy).
     #[arg(long, value_enum, default_value = "pretrain")]
     pub task: BenchTask,
     /// Pretraining only: images per micro-batch (gradient caching; two views each).
@@ -67,7 +67,7 @@ impl BenchArgs {
         let mut a = self.clone();
         let model = if gpu { "r50_1x_sk1" } else { "r50_0.25x_sk1" };
         a.model.get_or_insert_with(|| model.to_string());
-        a.batch_size.get_or_insert(pick(32, 8));
+        a.batch_size.get_or_insert(32);
         a.image_size.get_or_insert(pick(224, 64));
         a.warmup.get_or_insert(pick(2, 1));
         a.steps.get_or_insert(pick(5, 3));

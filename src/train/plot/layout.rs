@@ -175,3 +175,83 @@ pub fn layout(records: &[Value]) -> Vec<Panel> {
     }
     panels
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn step(run: u64, stage: &str, step: u64, loss: f64) -> Value {
+        json!({ "run_id": run, "stage": stage, "epoch": 0, "step": step, "loss": loss, "lr": 0.1 })
+    }
+
+    #[test]
+    fn one_panel_per_stage_then_knn_then_labelled_bars() {
+        let mut r: Vec<Value> = (1..=20)
+            .map(|s| step(1, "pretrain", s * 10, 5.0 - s as f64 * 0.1))
+            .collect();
+        r.push(
+            json!({ "run_id": 1, "stage": "pretrain", "epoch": 0, "step": 100, "knn_top1": 0.31 }),
+        );
+        r.push(
+            json!({ "run_id": 1, "stage": "pretrain", "epoch": 1, "step": 200, "knn_top1": 0.42 }),
+        );
+        r.extend((1..=5).map(|s| step(1, "finetune", s, 2.0 / s as f64)));
+        r.push(json!({ "run_id": 1, "stage": "finetune", "step": null, "eval": "test", "loss": 1.0, "top1": 0.8766, "top5": 0.99 }));
+        let p = layout(&r);
+        let titles: Vec<&str> = p.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "pretrain: training loss",
+                "pretrain: kNN monitor (k = 200)",
+                "finetune: training loss",
+                "test top-1 per stage"
+            ]
+        );
+        // Loss against step, axes widened to whole ticks.
+        let pre = &p[0];
+        assert_eq!(
+            (pre.x.label.as_str(), pre.y.label.as_str()),
+            ("step", "NT-Xent loss")
+        );
+        assert_eq!((pre.x.lo, pre.x.hi), (0.0, 200.0));
+        let xt: Vec<&str> = pre.x.ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(xt, ["0", "50", "100", "150", "200"]);
+        assert_eq!((pre.y.lo, pre.y.hi), (3.0, 5.0));
+        assert_eq!(pre.y.ticks[1].1, "3.5");
+        // kNN in percent against epoch (1-based).
+        assert_eq!(p[1].points, vec![(1.0, 31.0), (2.0, 42.0)]);
+        assert_eq!(p[1].x.label, "epoch");
+        // Bars: value on the bar, stage under it, 0-100 %.
+        let bars = &p[3];
+        assert_eq!(bars.bars.len(), 1);
+        assert_eq!(
+            (bars.bars[0].label.as_str(), bars.bars[0].text.as_str()),
+            ("finetune", "87.7%")
+        );
+        assert_eq!(
+            (bars.y.lo, bars.y.hi, bars.y.label.as_str()),
+            (0.0, 100.0, "top-1 (%)")
+        );
+    }
+
+    #[test]
+    fn a_rerun_replaces_its_stage_curve() {
+        let mut r: Vec<Value> = (1..=4).map(|s| step(1, "pretrain", s, 9.0)).collect();
+        r.extend((1..=3).map(|s| step(2, "pretrain", s, 1.0)));
+        let p = layout(&r);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].points, vec![(1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]);
+    }
+
+    #[test]
+    fn ticks_use_nice_steps_and_enough_decimals() {
+        let a = axis("loss", 0.0213, 0.0871, false);
+        assert!(a.lo <= 0.0213 && a.hi >= 0.0871);
+        let labels: Vec<&str> = a.ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels, ["0.02", "0.04", "0.06", "0.08", "0.10"]);
+        let flat = axis("loss", 2.0, 2.0, false);
+        assert!(flat.lo < 2.0 && flat.hi > 2.0);
+    }
+}
