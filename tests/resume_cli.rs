@@ -9,14 +9,7 @@ mod support;
 use support::scratch::Scratch;
 
 fn simclr(args: &[String]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_simclr"))
-        .args(args)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let so = String::from_utf8_lossy(&out.stdout).to_string();
-    (out.status.code().unwrap_or(-1), so, err)
+    support::cli::simclr(env!("CARGO_BIN_EXE_simclr"), args)
 }
 
 fn scratch(name: &str) -> Scratch {

@@ -164,3 +164,23 @@ fn stage_short_form_becomes_set() {
     ];
     assert_eq!(got, want);
 }
+
+#[test]
+fn old_flag_names_are_refused_with_the_new_one() {
+    use clap::Parser;
+    for (old, new) in [
+        ("--proj-layers", "--head-depth"),
+        ("--proj-layer", "--ft-from-layer"),
+    ] {
+        let cli = Cli::try_parse_from(["simclr", "finetune", old, "2"]).unwrap();
+        let super::Command::Finetune(a) = cli.command else {
+            panic!("parsed as another command")
+        };
+        let e = a
+            .common
+            .config(super::Scope::Finetune)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("{old} was renamed {new}")), "{e}");
+    }
+}
