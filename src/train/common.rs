@@ -74,52 +74,9 @@ impl Env {
         })
     }
 
-    /// Prints the resolved configuration (every setting after the TOML and the flags, with the
-    /// peak learning rate each base rate becomes) and saves it as `config.toml`, which
-    /// `--config` loads back to repeat the run.
+    /// Prints the resolved configuration and saves it as `config.toml` (see `config_keys`).
     pub fn record_config(&self) -> Result<()> {
-        let c = &self.cfg;
-        let peaks: Vec<String> = [
-            (
-                "pretrain",
-                &c.pretrain.lr_scaling,
-                c.pretrain.lr,
-                c.pretrain.batch_size,
-            ),
-            (
-                "finetune",
-                &c.finetune.lr_scaling,
-                c.finetune.lr,
-                c.finetune.batch_size,
-            ),
-            (
-                "distill",
-                &c.distill.lr_scaling,
-                c.distill.lr,
-                c.distill.batch_size,
-            ),
-            (
-                "linear_eval",
-                &c.linear_eval.lr_scaling,
-                c.linear_eval.lr,
-                c.linear_eval.batch_size,
-            ),
-        ]
-        .iter()
-        .map(|(stage, scaling, base, b)| {
-            let peak = lr_scaling(scaling, *base).peak(*b);
-            format!("# {stage}: lr {base} ({scaling} scaling, batch {b}) peaks at {peak:.4}")
-        })
-        .collect();
-        let text = format!(
-            "# simclr run {} in {}: the resolved configuration (load with --config).\n{}\n\n{}",
-            self.run.run_id(),
-            self.run.path().display(),
-            peaks.join("\n"),
-            c.to_toml()?
-        );
-        println!("{text}");
-        crate::checkpoint::write_atomic(&self.path("config.toml"), text.as_bytes())
+        super::config_keys::record(self)
     }
 
     /// The activation dtype and recomputation the configuration asks for on this device.

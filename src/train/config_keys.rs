@@ -1,7 +1,9 @@
 //! The TOML side of the configuration: renamed keys are refused with the new name (a silently
 //! ignored or misread key would change a run), and `--set section.key=value` overrides are
 //! applied to the parsed table before it becomes a `Config`, so they follow the TOML's rules.
+//! The resolved configuration goes back out as TOML too (`record`), loadable with `--config`.
 
+use super::common::Env;
 use super::config::Config;
 use crate::{Error, Result};
 use std::path::Path;
@@ -79,6 +81,54 @@ fn apply_set(t: &mut Table, s: &str) -> Result<()> {
     }
     target.insert(path[path.len() - 1].replace('-', "_"), value);
     Ok(())
+}
+
+/// Prints the resolved configuration (every setting after the TOML and the flags, with the
+/// peak learning rate each base rate becomes) and saves it as `config.toml`, which
+/// `--config` loads back to repeat the run.
+pub fn record(env: &Env) -> Result<()> {
+    let c = &env.cfg;
+    let peaks: Vec<String> = [
+        (
+            "pretrain",
+            &c.pretrain.lr_scaling,
+            c.pretrain.lr,
+            c.pretrain.batch_size,
+        ),
+        (
+            "finetune",
+            &c.finetune.lr_scaling,
+            c.finetune.lr,
+            c.finetune.batch_size,
+        ),
+        (
+            "distill",
+            &c.distill.lr_scaling,
+            c.distill.lr,
+            c.distill.batch_size,
+        ),
+        (
+            "linear_eval",
+            &c.linear_eval.lr_scaling,
+            c.linear_eval.lr,
+            c.linear_eval.batch_size,
+        ),
+    ]
+    .iter()
+    .map(|(stage, scaling, base, b)| {
+        let peak = super::common::lr_scaling(scaling, *base).peak(*b);
+        format!("# {stage}: lr {base} ({scaling} scaling, batch {b}) peaks at {peak:.4}")
+    })
+    .collect();
+    let text = format!(
+        "# simclr run {} in {}: the resolved configuration (load with --config).\n{}\n\n{}",
+        env.run.run_id(),
+        env.run.path().display(),
+        peaks.join("\n"),
+        c.to_toml()?
+    );
+    println!("{text}");
+    crate::checkpoint::write_atomic(&env.path("config.toml"), text.as_bytes())
 }
 
 #[cfg(test)]
