@@ -184,7 +184,11 @@ pub fn run(cli: Cli) -> Result<()> {
             a.ft.apply(&mut c);
             a.di.apply(&mut c);
             a.le.apply(&mut c);
-            train::pipeline(&mut train_args::open_env(c, &a.common.run)?).map(|_| ())
+            // Also plotted when a stage stops early (the pipeline plots only when it ends).
+            train::with_plot(
+                &mut train_args::open_env(c, &a.common.run)?,
+                train::pipeline,
+            )
         }
         Command::Pretrain(a) => {
             let mut c = a.common.config(Scope::Pretrain)?;

@@ -138,7 +138,7 @@ pub fn pipeline(env: &mut Env) -> Result<Vec<StageResult>> {
 
 /// Runs one stage and writes `metrics.png` after it (also when it stopped early: the plot shows
 /// what was logged).
-pub fn with_plot(env: &mut Env, stage: impl FnOnce(&mut Env) -> Result<StageResult>) -> Result<()> {
+pub fn with_plot<T>(env: &mut Env, stage: impl FnOnce(&mut Env) -> Result<T>) -> Result<()> {
     let r = stage(env);
     if !matches!(r, Err(Error::Interrupted { .. })) {
         plot::write(&env.run.records(), &env.path("metrics.png"))?;
