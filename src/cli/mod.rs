@@ -1,7 +1,9 @@
 //! Command-line interface of the `simclr` binary: argument definitions and dispatch.
 
 mod bench;
+mod convert;
 mod device_report;
+mod embed;
 mod info;
 mod train_args;
 
@@ -64,6 +66,12 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Time training steps of an architecture on random data.
     Bench(bench::BenchArgs),
+    /// Features of every image of a split (encoder or head layer) as safetensors, with labels.
+    Embed(embed::EmbedArgs),
+    /// Write a checkpoint in another framework's format (torchvision).
+    Export(convert::ExportArgs),
+    /// Make a checkpoint from another framework's weights (torchvision).
+    Import(convert::ImportArgs),
 }
 
 fn or_default(p: &Option<PathBuf>, env: &train::Env, name: &str) -> PathBuf {
@@ -97,5 +105,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Info(a) => info::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Embed(a) => embed::run(&a),
+        Command::Export(a) => convert::export(&a),
+        Command::Import(a) => convert::import(&a),
     }
 }

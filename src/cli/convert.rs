@@ -1,0 +1,98 @@
+//! `simclr export` and `simclr import`: our checkpoints to and from other frameworks' files
+//! (the conversions themselves live in `crate::interop`).
+
+use crate::interop::convert::{self, ImportOptions};
+use crate::{Error, Result};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Checkpoint to export (any stage; its encoder, and a classifier reading the encoder
+    /// output as `fc`).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Target format: torchvision (a ResNet state dict in safetensors; sk0 bottleneck models
+    /// trained above 32 px only).
+    #[arg(long)]
+    pub to: String,
+    /// Output file.
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// File to import: a torchvision ResNet state dict in safetensors.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Source format: torchvision.
+    #[arg(long)]
+    pub from: String,
+    /// Output checkpoint (a pretraining checkpoint; fine-tune it with --proj-layer 0).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Architecture, checked against the file (default: inferred from it).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Image side the model is meant for; must be above 32 (torchvision's ImageNet stem).
+    #[arg(long, default_value_t = 224)]
+    pub image_size: usize,
+    /// Projection head to initialise (torchvision has none): layers and output width.
+    #[arg(long, default_value_t = 3)]
+    pub proj_layers: usize,
+    #[arg(long, default_value_t = 128)]
+    pub proj_dim: usize,
+    /// Seed of the fresh projection head.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn unknown(flag: &str, v: &str, allowed: &str) -> Error {
+    Error::Config(format!("{flag} {v}: unknown format (allowed: {allowed})"))
+}
+
+pub fn export(a: &ExportArgs) -> Result<()> {
+    match a.to.as_str() {
+        "torchvision" => {
+            let e = convert::export_torchvision(&a.checkpoint, &a.output)?;
+            println!(
+                "{}: {} as a torchvision ResNet state dict, {} tensors{} (safetensors; load with \
+                 model.load_state_dict(safetensors.torch.load_file(path), strict=False))",
+                a.output.display(),
+                e.model,
+                e.tensors,
+                if e.with_fc {
+                    ", fc included"
+                } else {
+                    ", no fc"
+                }
+            );
+            Ok(())
+        }
+        other => Err(unknown("--to", other, "torchvision")),
+    }
+}
+
+pub fn import(a: &ImportArgs) -> Result<()> {
+    match a.from.as_str() {
+        "torchvision" => {
+            let opt = ImportOptions {
+                model: a.model.clone(),
+                image_size: a.image_size,
+                proj_layers: a.proj_layers,
+                proj_dim: a.proj_dim,
+                seed: a.seed,
+            };
+            let meta = convert::import_torchvision(&a.file, &a.output, &opt)?;
+            println!(
+                "{}: {} encoder from {} with a fresh {}-layer projection head (fine-tune with --proj-layer 0)",
+                a.output.display(),
+                meta.model,
+                a.file.display(),
+                meta.proj_layers
+            );
+            Ok(())
+        }
+        other => Err(unknown("--from", other, "torchvision")),
+    }
+}
