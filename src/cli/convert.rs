@@ -2,6 +2,7 @@
 //! (the conversions themselves live in `crate::interop`).
 
 use crate::interop::convert::{self, ImportOptions};
+use crate::interop::convert_tf::{self, TfImportOptions};
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -22,22 +23,27 @@ pub struct ExportArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
-    /// File to import: a torchvision ResNet state dict in safetensors.
+    /// File to import: a torchvision ResNet state dict in safetensors, or the prefix of an
+    /// official SimCLRv2 TF1 checkpoint (e.g. r50_1x_sk0/model.ckpt-250228).
     #[arg(long)]
     pub file: PathBuf,
-    /// Source format: torchvision.
+    /// Source format: torchvision or simclr-tf (the official SimCLRv2 release).
     #[arg(long)]
     pub from: String,
+    /// simclr-tf: take the exponential moving average of the weights (ema_model/).
+    #[arg(long)]
+    pub ema: bool,
     /// Output checkpoint (a pretraining checkpoint; fine-tune it with --proj-layer 0).
     #[arg(long)]
     pub output: PathBuf,
-    /// Architecture, checked against the file (default: inferred from it).
+    /// Architecture, checked against the file (default: inferred from it, or for simclr-tf
+    /// from the release's directory name).
     #[arg(long)]
     pub model: Option<String>,
     /// Image side the model is meant for; must be above 32 (torchvision's ImageNet stem).
     #[arg(long, default_value_t = 224)]
     pub image_size: usize,
-    /// Projection head to initialise (torchvision has none): layers and output width.
+    /// Projection head to initialise when the file has none: layers and output width.
     #[arg(long, default_value_t = 3)]
     pub proj_layers: usize,
     #[arg(long, default_value_t = 128)]
@@ -93,6 +99,34 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             );
             Ok(())
         }
-        other => Err(unknown("--from", other, "torchvision")),
+        "simclr-tf" => {
+            let opt = TfImportOptions {
+                model: a.model.clone(),
+                image_size: a.image_size,
+                ema: a.ema,
+                proj_layers: a.proj_layers,
+                proj_dim: a.proj_dim,
+                seed: a.seed,
+            };
+            let r = convert_tf::import_simclr_tf(&a.file, &a.output, &opt)?;
+            println!(
+                "{}: {} ({} weights) from {}, projection head {}",
+                a.output.display(),
+                r.meta.model,
+                if a.ema { "EMA" } else { "online" },
+                a.file.display(),
+                if r.head_from_checkpoint {
+                    format!(
+                        "of {} layers to {} from the checkpoint",
+                        r.meta.proj_layers, r.meta.proj_dim
+                    )
+                } else {
+                    "freshly initialised (none in the checkpoint; fine-tune with --proj-layer 0)"
+                        .into()
+                }
+            );
+            Ok(())
+        }
+        other => Err(unknown("--from", other, "torchvision, simclr-tf")),
     }
 }

@@ -56,7 +56,7 @@ pub fn torchvision_name(ours: &str) -> Option<String> {
 }
 
 /// `[a, b, c, d]` row-major → the same values with axes reordered by `perm`.
-fn permute4(v: &[f32], s: [usize; 4], perm: [usize; 4]) -> Vec<f32> {
+pub fn permute4(v: &[f32], s: [usize; 4], perm: [usize; 4]) -> Vec<f32> {
     let os = perm.map(|p| s[p]);
     let stride = [s[1] * s[2] * s[3], s[2] * s[3], s[3], 1];
     let mut out = Vec::with_capacity(v.len());
