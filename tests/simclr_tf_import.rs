@@ -178,3 +178,21 @@ fn cli_import_refuses_a_checkpoint_of_another_architecture() {
     assert!(rc != 0 && err.contains("but a r18_1x_sk0 has"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn snappy_blocks_written_by_a_real_compressor_decompress() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snappy");
+    let raw = std::fs::read(dir.join("sample.bin")).unwrap();
+    let packed = std::fs::read(dir.join("sample.snappy")).unwrap();
+    assert!(
+        packed.len() < raw.len(),
+        "the sample has copies, not only literals"
+    );
+    let got = simclr::interop::tf_checkpoint::snappy::decompress(&packed);
+    assert!(
+        got.as_deref() == Some(&raw[..]),
+        "decompressed bytes differ"
+    );
+    let truncated = &packed[..packed.len() - 3];
+    assert!(simclr::interop::tf_checkpoint::snappy::decompress(truncated).is_none());
+}

@@ -109,6 +109,15 @@ pub fn import(a: &ImportArgs) -> Result<()> {
                 seed: a.seed,
             };
             let r = convert_tf::import_simclr_tf(&a.file, &a.output, &opt)?;
+            // The stem conv halves the side; TF's SAME max pool pads differently on even sides.
+            if a.image_size > 32 && a.image_size.div_ceil(2) % 2 == 0 {
+                println!(
+                    "note: at {} px the stem's max pool sees an even side, where TensorFlow's \
+                     SAME pool and ours are offset by one pixel: features are close to, not \
+                     equal to, the TF model's (see the README)",
+                    a.image_size
+                );
+            }
             println!(
                 "{}: {} ({} weights) from {}, projection head {}",
                 a.output.display(),
