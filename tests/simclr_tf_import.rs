@@ -196,3 +196,95 @@ fn snappy_blocks_written_by_a_real_compressor_decompress() {
     let truncated = &packed[..packed.len() - 3];
     assert!(simclr::interop::tf_checkpoint::snappy::decompress(truncated).is_none());
 }
+
+/// A named architecture's tensors in TF layout under the official names (`ema`: scaled by 0.5,
+/// so the two copies differ), written as a release-style checkpoint in `dir/<model>/`.
+fn release_checkpoint(dir: &Path, model_name: &str) -> (PathBuf, ParamStore) {
+    use simclr::interop::simclr_tf::Layout;
+    let meta = simclr::train::model::ModelMeta {
+        stage: "pretrain".into(),
+        model: model_name.into(),
+        image_size: 32,
+        in_channels: 3,
+        proj_layers: 3,
+        proj_dim: 128,
+        proj_layer: 0,
+        num_classes: 0,
+    };
+    let mut store = ParamStore::new(DType::F32, 4);
+    let net = simclr::train::model::SimClrNet::new(&mut store, meta).unwrap();
+    simclr::testing::randomize_non_weights(&mut store, 4);
+    let mut tensors = Vec::new();
+    for (ema, scale) in [(false, 1.0f32), (true, 0.5)] {
+        let mut plan = simclr_tf::encoder_plan(&net.encoder, ema);
+        plan.extend(simclr_tf::head_plan(&net.head, ema));
+        for (ours, tf, layout) in plan {
+            let t = store.value(store.find(&ours).unwrap()).unwrap();
+            let v: Vec<f32> = t.to_vec_f32().unwrap().iter().map(|x| x * scale).collect();
+            let s = t.shape().to_vec();
+            let (shape, v) = match layout {
+                Layout::ConvKernel => {
+                    let hwio = simclr::interop::torchvision::permute4(
+                        &v,
+                        [s[0], s[1], s[2], s[3]],
+                        [1, 2, 3, 0],
+                    );
+                    (vec![s[1], s[2], s[3], s[0]], hwio)
+                }
+                Layout::DenseKernel => {
+                    let mut t = vec![0f32; v.len()];
+                    for (i, x) in v.iter().enumerate() {
+                        t[(i % s[1]) * s[0] + i / s[1]] = *x;
+                    }
+                    (vec![s[1], s[0]], t)
+                }
+                Layout::Same => (s, v),
+            };
+            tensors.push((tf, shape, v));
+        }
+    }
+    let d = dir.join(model_name);
+    std::fs::create_dir_all(&d).unwrap();
+    let prefix = d.join("model.ckpt-250228");
+    support::tf_bundle::write(&prefix, &tensors);
+    (prefix, store)
+}
+
+#[test]
+fn cli_imports_a_release_checkpoint_online_and_ema() {
+    let dir = support::scratch::scratch("tf", "release");
+    let (prefix, store) = release_checkpoint(&dir, "r50_0.25x_sk1");
+    for (ema, scale) in [(false, 1.0f32), (true, 0.5)] {
+        let out = dir.join(format!("ours_{ema}.safetensors"));
+        let mut args = vec!["import", "--from", "simclr-tf", "--image-size", "32"];
+        let (p, o) = (prefix.to_str().unwrap(), out.to_str().unwrap());
+        args.extend(["--file", p, "--output", o]);
+        if ema {
+            args.push("--ema");
+        }
+        let (rc, err) = support::bin::simclr(&args);
+        assert_eq!(rc, 0, "{err}");
+        let meta = simclr::train::model::ModelMeta::read(&out).unwrap();
+        assert_eq!(
+            (meta.model.as_str(), meta.proj_layers, meta.proj_dim),
+            ("r50_0.25x_sk1", 3, 128)
+        );
+        let got = simclr::checkpoint::read_weights(&std::fs::read(&out).unwrap(), &out).unwrap();
+        assert_eq!(got.len(), store.len());
+        for id in store.ids() {
+            let name = store.name(id);
+            let want: Vec<f32> = store
+                .value(id)
+                .unwrap()
+                .to_vec_f32()
+                .unwrap()
+                .iter()
+                .map(|x| x * scale)
+                .collect();
+            assert!(
+                got[name].to_vec_f32().unwrap() == want,
+                "{name} (ema {ema})"
+            );
+        }
+    }
+}

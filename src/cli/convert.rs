@@ -33,19 +33,22 @@ pub struct ImportArgs {
     /// simclr-tf: take the exponential moving average of the weights (ema_model/).
     #[arg(long)]
     pub ema: bool,
-    /// Output checkpoint (a pretraining checkpoint; fine-tune it with --proj-layer 0).
+    /// Output checkpoint: a pretraining checkpoint (when its projection head is fresh, fine-tune
+    /// it with --proj-layer 0).
     #[arg(long)]
     pub output: PathBuf,
     /// Architecture, checked against the file (default: inferred from it, or for simclr-tf
     /// from the release's directory name).
     #[arg(long)]
     pub model: Option<String>,
-    /// Image side the model is meant for; must be above 32 (torchvision's ImageNet stem).
+    /// Image side the model is meant for. torchvision: above 32 (the ImageNet stem); simclr-tf:
+    /// 32 or less selects the official CIFAR stem (3x3/1 conv, no max pool).
     #[arg(long, default_value_t = 224)]
     pub image_size: usize,
     /// Projection head to initialise when the file has none: layers and output width.
     #[arg(long, default_value_t = 3)]
     pub proj_layers: usize,
+    /// Output width of that fresh head.
     #[arg(long, default_value_t = 128)]
     pub proj_dim: usize,
     /// Seed of the fresh projection head.

@@ -70,7 +70,7 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Write a checkpoint in another framework's format (torchvision).
     Export(convert::ExportArgs),
-    /// Make a checkpoint from another framework's weights (torchvision).
+    /// Make a checkpoint from torchvision weights or the official SimCLRv2 TF release.
     Import(convert::ImportArgs),
 }
 

@@ -2,4 +2,5 @@
 
 pub mod bin;
 pub mod scratch;
+pub mod tf_bundle;
 pub mod tiny_run;
