@@ -246,3 +246,44 @@ fn cli_refuses_what_torchvision_cannot_hold() {
     assert!(rc != 0 && err.contains(says), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn a_classifier_on_the_encoder_exports_as_fc_and_one_on_the_head_does_not() {
+    use simclr::interop::convert::export_torchvision;
+    use simclr::train::model::Classifier;
+    let dir = support::scratch::scratch("tv", "fc");
+    std::fs::create_dir_all(&*dir).unwrap();
+    for proj_layer in [0, 1] {
+        let meta = ModelMeta {
+            stage: "finetune".into(),
+            model: "r50_0.25x_sk0".into(),
+            image_size: 40,
+            in_channels: 3,
+            proj_layers: 2,
+            proj_dim: 16,
+            proj_layer,
+            num_classes: 7,
+        };
+        let mut store = ParamStore::new(DType::F32, 2);
+        Classifier::new(&mut store, meta.clone()).unwrap();
+        let ckpt = dir.join(format!("clf{proj_layer}.safetensors"));
+        model::save(&store, &meta, &ckpt).unwrap();
+        let out = dir.join(format!("tv{proj_layer}.safetensors"));
+        let e = export_torchvision(&ckpt, &out).unwrap();
+        let t = st_io::read(&out).unwrap();
+        assert_eq!(e.with_fc, proj_layer == 0);
+        assert_eq!(t.contains_key("fc.weight"), proj_layer == 0);
+        if proj_layer == 0 {
+            assert_eq!(t["fc.weight"].shape, vec![7, 512]);
+            let w = store
+                .value(store.find("classifier.weight").unwrap())
+                .unwrap();
+            assert_eq!(t["fc.weight"].value, Value::F32(w.to_vec_f32().unwrap()));
+            assert_eq!(t["fc.bias"].shape, vec![7]);
+        }
+        assert!(
+            !t.keys().any(|k| k.starts_with("head")),
+            "no projection head"
+        );
+    }
+}
