@@ -243,6 +243,14 @@ fn release_checkpoint(dir: &Path, model_name: &str) -> (PathBuf, ParamStore) {
             tensors.push((tf, shape, v));
         }
     }
+    // The supervised head: 10 classes on the 512-wide representation.
+    let kernel: Vec<f32> = (0..512 * 10)
+        .map(|i| (i % 17) as f32 * 0.01 - 0.08)
+        .collect();
+    let bias: Vec<f32> = (0..10).map(|i| i as f32 * 0.1).collect();
+    let sup = "head_supervised/linear_layer/dense";
+    tensors.push((format!("{sup}/kernel"), vec![512, 10], kernel));
+    tensors.push((format!("{sup}/bias"), vec![10], bias));
     let d = dir.join(model_name);
     std::fs::create_dir_all(&d).unwrap();
     let prefix = d.join("model.ckpt-250228");
@@ -287,4 +295,74 @@ fn cli_imports_a_release_checkpoint_online_and_ema() {
             );
         }
     }
+}
+
+#[test]
+fn cli_imports_the_supervised_head_as_a_classifier_that_eval_reads() {
+    let dir = support::scratch::scratch("tf", "classifier");
+    let (prefix, store) = release_checkpoint(&dir, "r50_0.25x_sk1");
+    let out = dir.join("clf.safetensors");
+    let (p, o) = (prefix.to_str().unwrap(), out.to_str().unwrap());
+    let args = [
+        "import",
+        "--from",
+        "simclr-tf",
+        "--image-size",
+        "32",
+        "--file",
+        p,
+        "--output",
+        o,
+    ];
+    let (rc, err) = support::bin::simclr(&[&args[..], &["--classifier-layer", "1"]].concat());
+    assert_eq!(rc, 0, "{err}");
+    let meta = simclr::train::model::ModelMeta::read(&out).unwrap();
+    assert_eq!(
+        (meta.stage.as_str(), meta.proj_layer, meta.num_classes),
+        ("finetune", 1, 10)
+    );
+    let got = simclr::checkpoint::read_weights(&std::fs::read(&out).unwrap(), &out).unwrap();
+    let w = got["classifier.weight"].to_vec_f32().unwrap();
+    assert_eq!(got["classifier.weight"].shape(), &[10, 512]);
+    // Ours is [out, in]: row c, column i holds TF's kernel[i][c].
+    assert_eq!(w[3 * 512 + 7], ((7 * 10 + 3) % 17) as f32 * 0.01 - 0.08);
+    let enc = "encoder.layer4.2.sk.fc2.weight";
+    let want = store
+        .value(store.find(enc).unwrap())
+        .unwrap()
+        .to_vec_f32()
+        .unwrap();
+    assert!(got[enc].to_vec_f32().unwrap() == want);
+    assert!(got.contains_key("head.0.linear.weight") && !got.contains_key("head.1.linear.weight"));
+    let run = dir.join("run");
+    let (rc, err) = support::bin::simclr(&[
+        "eval",
+        "--checkpoint",
+        o,
+        "--model",
+        "r50_0.25x_sk1",
+        "--image-size",
+        "32",
+        "--synthetic-train",
+        "20",
+        "--synthetic-test",
+        "10",
+        "--device",
+        "cpu",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(rc, 0, "{err}");
+    // No EMA copy of the supervised head in the file: --ema takes the online one.
+    let ema = ["--classifier-layer", "0", "--ema"];
+    let (rc, err) = support::bin::simclr(&[&args[..], &ema].concat());
+    assert_eq!(rc, 0, "{err}");
+    let got = simclr::checkpoint::read_weights(&std::fs::read(&out).unwrap(), &out).unwrap();
+    assert!(got["classifier.weight"].to_vec_f32().unwrap() == w);
+    assert!(
+        !got.contains_key("head.0.linear.weight"),
+        "layer 0 reads the encoder"
+    );
+    let (rc, err) = support::bin::simclr(&[&args[..], &["--classifier-layer", "4"]].concat());
+    assert!(rc != 0 && err.contains("--classifier-layer 4"), "{err}");
 }

@@ -51,6 +51,11 @@ pub struct ImportArgs {
     /// Output width of that fresh head.
     #[arg(long, default_value_t = 128)]
     pub proj_dim: usize,
+    /// simclr-tf: also import the supervised head as a classifier reading projection-head
+    /// layer K (0: the encoder, as the pretrained release's linear head; a fine-tuned release
+    /// model: the layer it was fine-tuned from), writing a checkpoint `simclr eval` reads.
+    #[arg(long)]
+    pub classifier_layer: Option<usize>,
     /// Seed of the fresh projection head.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -85,6 +90,11 @@ pub fn export(a: &ExportArgs) -> Result<()> {
 pub fn import(a: &ImportArgs) -> Result<()> {
     match a.from.as_str() {
         "torchvision" => {
+            if a.ema || a.classifier_layer.is_some() {
+                return Err(Error::Config(
+                    "--ema and --classifier-layer apply to --from simclr-tf only".into(),
+                ));
+            }
             let opt = ImportOptions {
                 model: a.model.clone(),
                 image_size: a.image_size,
@@ -110,6 +120,7 @@ pub fn import(a: &ImportArgs) -> Result<()> {
                 proj_layers: a.proj_layers,
                 proj_dim: a.proj_dim,
                 seed: a.seed,
+                classifier_layer: a.classifier_layer,
             };
             let r = convert_tf::import_simclr_tf(&a.file, &a.output, &opt)?;
             // The stem conv halves the side; TF's SAME max pool pads differently on even sides.

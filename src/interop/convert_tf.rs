@@ -6,7 +6,7 @@ use super::simclr_tf;
 use super::tf_checkpoint::Bundle;
 use crate::nn::ResNetConfig;
 use crate::params::ParamStore;
-use crate::train::model::{self, ModelMeta, SimClrNet};
+use crate::train::model::{self, Classifier, ModelMeta, SimClrNet};
 use crate::train::pretrain;
 use crate::{Error, Result};
 use std::path::Path;
@@ -20,6 +20,11 @@ pub struct TfImportOptions {
     pub proj_layers: usize,
     pub proj_dim: usize,
     pub seed: u64,
+    /// Also import the supervised head (`head_supervised/linear_layer/dense`) as a classifier
+    /// reading projection-head layer k (0: the encoder, as the pretrained release's linear
+    /// head; the fine-tuned release models read the layer they were fine-tuned from), and
+    /// write a fine-tuned checkpoint that `simclr eval` reads.
+    pub classifier_layer: Option<usize>,
 }
 
 /// What an import found.
@@ -87,19 +92,52 @@ pub fn import_simclr_tf(prefix: &Path, to: &Path, opt: &TfImportOptions) -> Resu
     } else {
         (opt.proj_layers, opt.proj_dim)
     };
+    let scope = if opt.ema { "ema_model/" } else { "" };
+    // The supervised head may have no EMA copy; then the online one is taken.
+    let mut sup = format!("{scope}head_supervised/linear_layer/dense");
+    if !bundle.entries().contains_key(&format!("{sup}/kernel")) {
+        sup = "head_supervised/linear_layer/dense".into();
+    }
+    let num_classes = match opt.classifier_layer {
+        None => 0,
+        Some(k) => {
+            if k > heads {
+                return Err(bad(format!(
+                    "--classifier-layer {k}: the checkpoint's projection head has {heads} layers"
+                )));
+            }
+            let e = bundle.entries().get(&format!("{sup}/kernel"));
+            e.and_then(|e| e.shape.get(1).copied()).ok_or_else(|| {
+                bad(format!(
+                    "--classifier-layer: no supervised head '{sup}/kernel'"
+                ))
+            })?
+        }
+    };
     let meta = ModelMeta {
-        stage: pretrain::STAGE.into(),
+        stage: if opt.classifier_layer.is_some() {
+            "finetune"
+        } else {
+            pretrain::STAGE
+        }
+        .into(),
         model: model.clone(),
         image_size: opt.image_size,
         in_channels: 3,
         proj_layers,
         proj_dim,
-        proj_layer: 0,
-        num_classes: 0,
+        proj_layer: opt.classifier_layer.unwrap_or(0),
+        num_classes,
     };
     let mut store = ParamStore::new(crate::DType::F32, opt.seed);
-    let net = SimClrNet::new(&mut store, meta.clone())?;
-    let mut plan = simclr_tf::encoder_plan(&net.encoder, opt.ema);
+    let (encoder, head) = if opt.classifier_layer.is_some() {
+        let c = Classifier::new(&mut store, meta.clone())?;
+        (c.encoder, c.head)
+    } else {
+        let n = SimClrNet::new(&mut store, meta.clone())?;
+        (n.encoder, n.head)
+    };
+    let mut plan = simclr_tf::encoder_plan(&encoder, opt.ema);
     let ours = plan
         .iter()
         .filter(|p| p.2 == simclr_tf::Layout::ConvKernel)
@@ -110,7 +148,20 @@ pub fn import_simclr_tf(prefix: &Path, to: &Path, opt: &TfImportOptions) -> Resu
         )));
     }
     if heads > 0 {
-        plan.extend(simclr_tf::head_plan(&net.head, opt.ema));
+        plan.extend(simclr_tf::head_plan(&head, opt.ema));
+    }
+    if opt.classifier_layer.is_some() {
+        use simclr_tf::Layout;
+        plan.push((
+            "classifier.weight".into(),
+            format!("{sup}/kernel"),
+            Layout::DenseKernel,
+        ));
+        plan.push((
+            "classifier.bias".into(),
+            format!("{sup}/bias"),
+            Layout::Same,
+        ));
     }
     simclr_tf::load(&mut store, &bundle, &plan, prefix)?;
     model::save(&store, &meta, to)?;
