@@ -2,7 +2,9 @@
 //! training subcommand flattens only the flag groups of the stages it runs.
 
 mod bench;
+mod convert;
 mod device_report;
+mod embed;
 mod info;
 mod stage_args;
 mod train_args;
@@ -137,6 +139,12 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Time training steps of an architecture on random data.
     Bench(bench::BenchArgs),
+    /// Features of every image of a split (encoder or head layer) as safetensors, with labels.
+    Embed(embed::EmbedArgs),
+    /// Write a checkpoint in another framework's format (torchvision).
+    Export(convert::ExportArgs),
+    /// Make a checkpoint from torchvision weights or the official SimCLRv2 TF release.
+    Import(convert::ImportArgs),
 }
 
 fn or_default(p: &Option<PathBuf>, env: &train::Env, name: &str) -> PathBuf {
@@ -230,6 +238,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Info(a) => info::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Embed(a) => embed::run(&a),
+        Command::Export(a) => convert::export(&a),
+        Command::Import(a) => convert::import(&a),
     }
 }
 
