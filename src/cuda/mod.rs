@@ -21,6 +21,7 @@ pub mod driver;
 #[cfg(feature = "cuda-emu")]
 pub mod emu;
 mod error;
+pub mod groups;
 pub mod kernels;
 pub mod memory;
 mod module;
@@ -29,6 +30,7 @@ pub mod ops;
 pub mod optim;
 pub mod report;
 mod storage;
+pub mod traffic_floor;
 
 pub use device::{device_count, gpu, is_available, unavailable_reason, Gpu};
 pub use storage::{cast, upload, CudaStorage};
