@@ -18,6 +18,7 @@ use crate::{ops, DType, Device, DeviceRequest, Error, Result, Rng, Tensor};
 use std::time::Instant;
 
 mod device_traffic;
+mod kernel_bytes;
 
 /// Dense bf16 tensor-core rate measured on an H100 (PERFORMANCE.md), for the FLOP-rate line.
 const H100_BF16_MEASURED_TFLOPS: f64 = 800.0;
@@ -268,6 +269,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         let mut measure = || -> Result<f64> {
             let t0 = Instant::now();
             let before = device_traffic::snapshot();
+            kernel_bytes::mark();
             let loss = forward_backward(&b.kind, &mut b.store, b.policy, &x, a.micro_batch)?;
             opt.step(&mut b.store, a.lr)?;
             traffic = device_traffic::since(before);
@@ -306,6 +308,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         if let Some(t) = &traffic {
             println!("{}", device_traffic::describe(t, device));
         }
+        println!("{}", kernel_bytes::describe(device));
         let session = Session::start(device)?;
         forward_backward(&b.kind, &mut b.store, b.policy, &x, a.micro_batch)?;
         opt.step(&mut b.store, a.lr)?;
