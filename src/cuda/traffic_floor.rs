@@ -1,4 +1,4 @@
-//! Bytes each batch-norm kernel must move (its floor: every input read once, every output
+//! Bytes each rewritten memory-bound kernel (batch norm, max-pool backward) must move (its floor: every input read once, every output
 //! written once) and the bytes it does move, as functions of the shape, plus per-family tallies
 //! of both that the launchers bump and `simclr bench --profile` prints per step.
 //!
@@ -21,13 +21,16 @@ pub enum Family {
     BnGradSums,
     /// Input gradient (+ residual gradient): `batch_norm_backward`.
     BnBackward,
+    /// Max-pool input gradient: `max_pool2d_backward`.
+    MaxPoolBackward,
 }
 
-pub const FAMILIES: [Family; 4] = [
+pub const FAMILIES: [Family; 5] = [
     Family::BnStats,
     Family::BnApply,
     Family::BnGradSums,
     Family::BnBackward,
+    Family::MaxPoolBackward,
 ];
 
 impl Family {
@@ -37,6 +40,7 @@ impl Family {
             Family::BnApply => "bn apply (+add, relu)",
             Family::BnGradSums => "bn gradient sums",
             Family::BnBackward => "bn backward apply",
+            Family::MaxPoolBackward => "max-pool backward",
         }
     }
 }
@@ -101,6 +105,21 @@ pub fn bn_backward(n: usize, c: usize, e: usize, masked: bool, batch: bool, dres
     }
 }
 
+/// Max-pool backward from n_in inputs to n_out outputs with k x k windows at stride s: the
+/// floor reads x and dy and writes dx; the kernel also reads the forward's output y. `old` here
+/// counts bytes *requested* (every covering window's k² inputs re-read to re-derive its argmax,
+/// ~(k/s)² windows per input), most of which hit in cache: a load-traffic ratio, not DRAM's.
+pub fn max_pool_backward(n_in: usize, n_out: usize, e: usize, k: usize, s: usize) -> Bytes {
+    let floor = u((2 * n_in + n_out) * e);
+    let covering = (k * k) as f64 / (s * s).max(1) as f64;
+    let rederive = (n_in as f64 * covering * (k * k) as f64) as u64 * u(e);
+    Bytes {
+        floor,
+        moved: floor + u(n_out * e),
+        old: floor + rederive,
+    }
+}
+
 /// Per-family totals since the process started: launches, floor bytes, moved bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -109,7 +128,8 @@ pub struct Tally {
     pub moved: u64,
 }
 
-static TALLY: [[AtomicU64; 3]; 4] = [
+static TALLY: [[AtomicU64; 3]; 5] = [
+    [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
     [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
     [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
     [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
@@ -129,8 +149,8 @@ pub fn record(f: Family, b: Bytes) {
 }
 
 /// The tallies now, in the order of [`FAMILIES`].
-pub fn tallies() -> [Tally; 4] {
-    let mut out = [Tally::default(); 4];
+pub fn tallies() -> [Tally; 5] {
+    let mut out = [Tally::default(); 5];
     for (o, t) in out.iter_mut().zip(&TALLY) {
         *o = Tally {
             launches: t[0].load(Relaxed),

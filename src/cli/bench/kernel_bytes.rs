@@ -12,7 +12,7 @@ use crate::cuda::traffic_floor::{tallies, Tally, FAMILIES};
 use std::sync::Mutex;
 
 #[cfg(feature = "cuda")]
-static MARK: Mutex<Option<[Tally; 4]>> = Mutex::new(None);
+static MARK: Mutex<Option<[Tally; 5]>> = Mutex::new(None);
 
 /// Remembers the tallies at the start of a step.
 pub fn mark() {
