@@ -4,6 +4,8 @@
 //! as f32 (converted first if given in bf16), and the statistics (mean, invstd, unbiased var)
 //! and parameter gradients come back as f32.
 //!
+//! The backward lives in src/cuda/bn_backward.rs.
+//!
 //! Launches: a train forward is 2 (statistics with their finish and the running averages, then
 //! the apply), a backward 2 (gradient sums with their finish, then the apply); each reduction
 //! also zeroes its tickets with one memset. Bytes per launch: src/cuda/traffic_floor.rs.
@@ -19,6 +21,8 @@ use super::traffic_floor::{self as tf, Family};
 use crate::{DType, Result, Tensor};
 use std::sync::Arc;
 
+pub use super::bn_backward::{backward, backward_from_sums, grad_sums};
+
 const OP: &str = "batch_norm";
 
 pub(crate) fn f32_of(t: &Tensor) -> Result<Tensor> {
@@ -30,15 +34,15 @@ pub type Running<'a> = (&'a Tensor, &'a Tensor, f64);
 
 /// Scratch of a one-launch reduction over [m, c]: fp32 partials (2·g·c) and one zeroed ticket
 /// per column of blocks, alive until the kernel is queued (the allocator is stream-ordered).
-struct Scratch {
+pub(super) struct Scratch {
     part: DeviceBuffer,
     done: DeviceBuffer,
-    g: usize,
-    rows: usize,
+    pub g: usize,
+    pub rows: usize,
 }
 
 impl Scratch {
-    fn new(gpu: &Arc<Gpu>, m: usize, c: usize) -> Result<Self> {
+    pub fn new(gpu: &Arc<Gpu>, m: usize, c: usize) -> Result<Self> {
         let (g, rows) = chunks(m, c);
         let part = DeviceBuffer::alloc(gpu, 4 * 2 * g * c)?;
         let done = DeviceBuffer::zeroed(gpu, 4 * c.div_ceil(32))?;
@@ -49,12 +53,12 @@ impl Scratch {
             rows,
         })
     }
-    fn launch(&self, c: usize) -> Launch {
+    pub fn launch(&self, c: usize) -> Launch {
         Launch::columns(c, self.g)
     }
     /// # Safety
     /// The pointers are used by one kernel queued while `self` lives.
-    unsafe fn ptrs(&self) -> (DevPtrMut<f32>, DevPtrMut<u32>) {
+    pub unsafe fn ptrs(&self) -> (DevPtrMut<f32>, DevPtrMut<u32>) {
         (
             DevPtrMut::from_raw(self.part.ptr()),
             DevPtrMut::from_raw(self.done.ptr()),
@@ -62,7 +66,7 @@ impl Scratch {
     }
 }
 
-fn shape_of(x: &Tensor) -> Result<(usize, usize, i64, i32)> {
+pub(super) fn shape_of(x: &Tensor) -> Result<(usize, usize, i64, i32)> {
     let c = x.last_dim();
     let m = x.numel() / c.max(1);
     Ok((
@@ -201,135 +205,4 @@ pub fn eval_forward(
     let invstd = invstd(var, eps)?;
     let y = apply(x, None, mean, &invstd, gamma, beta, false)?;
     Ok((y, invstd))
-}
-
-/// Returns (dx in x's dtype, dgamma f32, dbeta f32).
-pub fn backward(
-    x: &Tensor,
-    dy: &Tensor,
-    gamma: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    batch_stats: bool,
-) -> Result<(Tensor, Tensor, Tensor)> {
-    let (dgamma, dbeta) = sums(x, None, dy, mean, invstd)?;
-    let m = x.numel() / x.last_dim();
-    let dx = backward_from_sums(x, dy, gamma, mean, invstd, &dgamma, &dbeta, m, batch_stats)?;
-    Ok((dx, dgamma, dbeta))
-}
-
-/// (dgamma, dbeta) = (Σ dy·x̂, Σ dy), f32.
-pub fn grad_sums(
-    x: &Tensor,
-    dy: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-) -> Result<(Tensor, Tensor)> {
-    sums(x, None, dy, mean, invstd)
-}
-
-/// (dgamma, dbeta) = (Σ dy'·x̂, Σ dy') with dy' = dy, or dy·[y > 0] given y; one launch.
-pub(crate) fn sums(
-    x: &Tensor,
-    y: Option<&Tensor>,
-    dy: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-) -> Result<(Tensor, Tensor)> {
-    let gpu = gpu_of(x, OP)?;
-    let (m, c, m64, c32) = shape_of(x)?;
-    let (mean, invstd) = (f32_of(mean)?, f32_of(invstd)?);
-    let dgamma = empty(&gpu, &[c], DType::F32)?;
-    let dbeta = empty(&gpu, &[c], DType::F32)?;
-    let s = Scratch::new(&gpu, m, c)?;
-    let (part, done) = unsafe { s.ptrs() };
-    let rows = dim(s.rows, "batch_norm: rows")?;
-    let (meanp, invstdp) = (DevPtr::of(&mean, OP)?, DevPtr::of(&invstd, OP)?);
-    let (dbp, dgp) = (DevPtrMut::of(&dbeta, OP)?, DevPtrMut::of(&dgamma, OP)?);
-    let cfg = s.launch(c);
-    with_dtype!(x.dtype(), OP, T => {
-        let (xp, yp, dyp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of_opt(y, OP)?, DevPtr::of(dy, OP)?);
-        k::batch_norm_reduce(
-            &gpu, cfg, xp, yp, dyp, meanp, invstdp, m64, c32, rows, part, done, dbp, dgp,
-        )
-    })?;
-    let e = x.dtype().size_in_bytes();
-    tf::record(
-        Family::BnGradSums,
-        tf::bn_grad_sums(x.numel(), c, e, s.g, y.is_some()),
-    );
-    Ok((dgamma, dbeta))
-}
-
-/// dx in x's dtype from the sums over the `m` rows the statistics came from.
-#[allow(clippy::too_many_arguments)]
-pub fn backward_from_sums(
-    x: &Tensor,
-    dy: &Tensor,
-    gamma: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    dgamma: &Tensor,
-    dbeta: &Tensor,
-    m: usize,
-    batch_stats: bool,
-) -> Result<Tensor> {
-    let saved = Saved {
-        x,
-        y: None,
-        gamma,
-        mean,
-        invstd,
-    };
-    Ok(backward_apply(&saved, dy, (dgamma, dbeta), m, batch_stats, false)?.0)
-}
-
-/// What the backward apply reads besides dy: the forward's input, its output when the ReLU
-/// mask is needed, gamma and the statistics.
-pub(crate) struct Saved<'a> {
-    pub x: &'a Tensor,
-    pub y: Option<&'a Tensor>,
-    pub gamma: &'a Tensor,
-    pub mean: &'a Tensor,
-    pub invstd: &'a Tensor,
-}
-
-/// (dx, dres when `residual`) in one pass, from the sums (dgamma, dbeta) over `m_stats` rows.
-pub(crate) fn backward_apply(
-    s: &Saved,
-    dy: &Tensor,
-    sums: (&Tensor, &Tensor),
-    m_stats: usize,
-    batch_stats: bool,
-    residual: bool,
-) -> Result<(Tensor, Option<Tensor>)> {
-    let x = s.x;
-    let gpu = gpu_of(x, OP)?;
-    let (m, c, m64, c32) = shape_of(x)?;
-    let (gamma, mean, invstd) = (f32_of(s.gamma)?, f32_of(s.mean)?, f32_of(s.invstd)?);
-    let (dgamma, dbeta) = (f32_of(sums.0)?, f32_of(sums.1)?);
-    let dx = empty(&gpu, x.shape(), x.dtype())?;
-    let dres = residual
-        .then(|| empty(&gpu, x.shape(), x.dtype()))
-        .transpose()?;
-    let (cfg, lanes) = group_launch(m, c);
-    let (lanes, ms) = (dim(lanes, "batch_norm: lanes")?, dim(m_stats, OP)?);
-    let (gp, mp, ip) = (
-        DevPtr::of(&gamma, OP)?,
-        DevPtr::of(&mean, OP)?,
-        DevPtr::of(&invstd, OP)?,
-    );
-    let (dgp, dbp) = (DevPtr::of(&dgamma, OP)?, DevPtr::of(&dbeta, OP)?);
-    let b = i32::from(batch_stats);
-    with_dtype!(x.dtype(), OP, T => {
-        let (xp, yp, dyp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of_opt(s.y, OP)?, DevPtr::of(dy, OP)?);
-        let (dxp, drp) = (DevPtrMut::of(&dx, OP)?, DevPtrMut::of_opt(dres.as_ref(), OP)?);
-        k::batch_norm_backward(
-            &gpu, cfg, xp, yp, dyp, gp, mp, ip, dgp, dbp, m64, c32, lanes, ms, b, dxp, drp,
-        )
-    })?;
-    let e = x.dtype().size_in_bytes();
-    let bytes = tf::bn_backward(x.numel(), c, e, s.y.is_some(), batch_stats, residual);
-    tf::record(Family::BnBackward, bytes);
-    Ok((dx, dres))
 }

@@ -3,7 +3,8 @@
 //! masked gradient-sum launch and one backward-apply pass backward. The ReLU mask is the saved
 //! output's sign. Parameters and statistics are read as f32 (cast when given in bf16).
 
-use super::bn::{apply, backward_apply, sums, Saved};
+use super::bn::apply;
+use super::bn_backward::{backward_apply, sums, Saved};
 use crate::{Result, Tensor};
 
 pub use super::bn::{invstd, stats};

@@ -12,6 +12,7 @@ mod alloc;
 pub mod blas;
 pub mod bn;
 pub mod bn_act;
+mod bn_backward;
 pub mod conv;
 mod conv_algo;
 mod device;
