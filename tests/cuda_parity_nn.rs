@@ -70,7 +70,16 @@ fn batch_norm_parity() {
     let Some(dev) = gpu() else { return };
     let mut rng = Rng::new(fresh_seed("batch_norm"));
     for dt in DTYPES {
-        for shape in [vec![4, 13, 11, 40], vec![64, 96]] {
+        // NHWC with 8-channel groups; a channel tail (C % 8 != 0, one channel per thread);
+        // a reduction over many row chunks (47 blocks finished by the last one); and more rows
+        // than the channel-group grid has lanes (the row loop of kernels/vec.cuh).
+        for shape in [
+            vec![4, 13, 11, 40],
+            vec![64, 96],
+            vec![2, 7, 5, 12],
+            vec![3001, 24],
+            vec![40_000, 64],
+        ] {
             let c = shape[shape.len() - 1];
             let m: usize = shape.iter().product::<usize>() / c;
             let (x, gx) = both(&rand(&shape, dt, &mut rng, 2.0, 0.5), dev);

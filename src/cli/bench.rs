@@ -19,6 +19,7 @@ use std::time::Instant;
 
 mod args;
 mod device_traffic;
+mod kernel_bytes;
 
 pub use args::{BenchArgs, BenchTask};
 
@@ -225,6 +226,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let mut measure = || -> Result<f64> {
             let t0 = Instant::now();
             let before = device_traffic::snapshot();
+            kernel_bytes::mark();
             let loss = forward_backward(&b.kind, &mut b.store, b.policy, &x, micro)?;
             opt.step(&mut b.store, a.lr)?;
             traffic = device_traffic::since(before);
@@ -263,6 +265,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if let Some(t) = &traffic {
             println!("{}", device_traffic::describe(t, device));
         }
+        println!("{}", kernel_bytes::describe(device));
         let session = Session::start(device)?;
         forward_backward(&b.kind, &mut b.store, b.policy, &x, micro)?;
         opt.step(&mut b.store, a.lr)?;

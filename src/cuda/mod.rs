@@ -12,6 +12,7 @@ mod alloc;
 pub mod blas;
 pub mod bn;
 pub mod bn_act;
+mod bn_backward;
 pub mod conv;
 mod conv_algo;
 mod device;
@@ -21,6 +22,7 @@ pub mod driver;
 #[cfg(feature = "cuda-emu")]
 pub mod emu;
 mod error;
+pub mod groups;
 pub mod kernels;
 pub mod memory;
 mod module;
@@ -29,6 +31,7 @@ pub mod ops;
 pub mod optim;
 pub mod report;
 mod storage;
+pub mod traffic_floor;
 
 pub use device::{device_count, gpu, is_available, unavailable_reason, Gpu};
 pub use storage::{cast, upload, CudaStorage};
