@@ -21,6 +21,7 @@ pub mod driver;
 #[cfg(feature = "cuda-emu")]
 pub mod emu;
 mod error;
+mod fill;
 pub mod kernels;
 pub mod memory;
 mod module;
@@ -28,7 +29,9 @@ pub mod ntxent;
 pub mod ops;
 pub mod optim;
 pub mod report;
+pub mod staging;
 mod storage;
 
 pub use device::{device_count, gpu, is_available, unavailable_reason, Gpu};
+pub use fill::full;
 pub use storage::{cast, upload, CudaStorage};

@@ -94,6 +94,11 @@ impl Tensor {
     }
 
     pub fn full(shape: &[usize], v: f64, dtype: DType, device: Device) -> Result<Self> {
+        // On a GPU: filled there (no upload, no wait), same bits as the CPU's rounding.
+        #[cfg(feature = "cuda")]
+        if let Device::Cuda(i) = device {
+            return crate::cuda::full(shape, v, dtype, i);
+        }
         Tensor::from_f64(&vec![v; numel(shape)], shape, dtype)?.to_device(device)
     }
 

@@ -26,6 +26,7 @@ pub mod resume_check;
 pub mod run_dir;
 pub mod signals;
 pub mod state;
+pub mod step_stats;
 
 pub use common::Env;
 pub use config::Config;

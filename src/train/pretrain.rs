@@ -172,7 +172,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                     let out = r.step(&net, &mut store, x, tau, q, lr, policy)?;
                     (out.loss, out.accuracy)
                 }
-                None => contrastive_step(&net, &mut store, x, pc.micro_batch, tau, q, policy)?,
+                None => {
+                    contrastive_step(&net, &mut store, x, pc.micro_batch, tau, q, policy)?.read()?
+                }
             };
             guard::check_loss(STAGE, pos.step, epoch, loss_v, lr)?;
             guard::check_grads(STAGE, pos.step, epoch, &store)?;
