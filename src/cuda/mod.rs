@@ -14,6 +14,7 @@ pub mod bn;
 pub mod bn_act;
 pub mod conv;
 mod conv_algo;
+pub mod conv_limits;
 mod device;
 pub mod dims;
 pub mod distill;

@@ -27,6 +27,7 @@ pub mod run_dir;
 pub mod signals;
 pub mod state;
 pub mod step_stats;
+pub mod upload;
 
 pub use common::Env;
 pub use config::Config;
