@@ -54,6 +54,9 @@ impl Conv2d {
                 return Err(crate::Error::shape("conv2d", msg));
             }
         }
+        if super::stem_pad::applies(x.value(), self.cin) {
+            return super::stem_pad::conv2d_padded(ctx.tape, x, &w, self.spec);
+        }
         ops::conv2d(ctx.tape, x, &w, self.spec)
     }
 

@@ -89,6 +89,10 @@ impl Tensor {
                 })?;
                 Ok(Tensor::from_storage(Storage::Cpu(s), shape))
             }
+            // Filled on the device: no upload, no wait.
+            #[cfg(feature = "cuda")]
+            Device::Cuda(i) => crate::cuda::full(shape, 0.0, dtype, i),
+            #[cfg(not(feature = "cuda"))]
             _ => Tensor::zeros(shape, dtype, Device::Cpu)?.to_device(device),
         }
     }
