@@ -122,3 +122,39 @@ fn batch_norm_parity() {
         }
     }
 }
+
+/// The RGB stem on the GPU runs padded to 8 channels (src/nn/stem_pad.rs): its output and its
+/// 3-channel weight gradient match the CPU's unpadded convolution, f32 and bf16.
+#[test]
+fn padded_stem_conv_parity() {
+    use simclr::autograd::Tape;
+    use simclr::nn::{Conv2d, Ctx};
+    use simclr::params::ParamStore;
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("padded_stem"));
+    for dt in DTYPES {
+        let (n, h, w, cout, k) = (2, 19, 17, 16, 7);
+        let run = |x: &simclr::Tensor, dy: &simclr::Tensor| {
+            let mut store = ParamStore::new(DType::F32, 3);
+            let conv = Conv2d::new(&mut store, "stem", 3, cout, k, 2).unwrap();
+            store.to(x.device(), DType::F32).unwrap();
+            let mut tape = Tape::new();
+            let xv = tape.constant(x.clone());
+            let y = conv
+                .forward(&mut Ctx::new(&mut tape, &mut store, true), &xv)
+                .unwrap();
+            let out = y.value().clone();
+            tape.backward_from(&[(&y, dy.clone())], &mut store).unwrap();
+            let g = store.grad(conv.weight).unwrap().clone();
+            (out, g)
+        };
+        let (x, gx) = both(&randn(&[n, h, w, 3], dt, &mut rng), dev);
+        let (ho, wo) = (h.div_ceil(2), w.div_ceil(2));
+        let (dy, gdy) = both(&randn(&[n, ho, wo, cout], dt, &mut rng), dev);
+        let (y, dw) = run(&x, &dy);
+        let (gy, gdw) = run(&gx, &gdy);
+        assert_eq!(gdw.shape(), &[cout, k, k, 3], "the weight keeps 3 channels");
+        check("padded stem forward", dt, &gy, &y, k * k * 3, 1);
+        check("padded stem weight gradient", dt, &gdw, &dw, n * ho * wo, 1);
+    }
+}

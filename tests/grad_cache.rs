@@ -120,6 +120,7 @@ fn eval_mode_matches(with_queue: bool) {
             false,
             recompute(micro % 2 == 1),
         )
+        .and_then(|s| s.read())
         .unwrap();
         let what = format!("eval BN, queue {with_queue}, micro {micro}");
         assert!(
@@ -159,6 +160,7 @@ fn train_bn_single_micro_batch_is_the_plain_step() {
         true,
         recompute(false),
     )
+    .and_then(|s| s.read())
     .unwrap();
     // The same ops on the same values in the same order: bit for bit, and the running
     // statistics folded in once (pass 1 leaves them alone).

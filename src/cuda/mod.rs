@@ -15,6 +15,7 @@ pub mod bn_act;
 mod bn_backward;
 pub mod conv;
 mod conv_algo;
+pub mod conv_limits;
 mod device;
 pub mod dims;
 pub mod distill;
@@ -22,6 +23,7 @@ pub mod driver;
 #[cfg(feature = "cuda-emu")]
 pub mod emu;
 mod error;
+mod fill;
 pub mod groups;
 pub mod kernels;
 pub mod memory;
@@ -30,8 +32,10 @@ pub mod ntxent;
 pub mod ops;
 pub mod optim;
 pub mod report;
+pub mod staging;
 mod storage;
 pub mod traffic_floor;
 
 pub use device::{device_count, gpu, is_available, unavailable_reason, Gpu};
+pub use fill::full;
 pub use storage::{cast, upload, CudaStorage};

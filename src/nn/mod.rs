@@ -9,6 +9,7 @@ mod linear;
 mod resnet;
 mod resnet_config;
 mod sk_conv;
+mod stem_pad;
 mod summary;
 
 pub use batch_norm::BatchNorm;

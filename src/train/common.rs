@@ -212,8 +212,8 @@ pub fn lars(weight_decay: f64) -> Lars {
     })
 }
 
-/// Stacks batches along the first dimension (two views → one batch of 2B) on `device`.
-pub fn stack(parts: &[Tensor], device: Device) -> Result<Tensor> {
+/// Stacks batches along the first dimension (two views → one batch of 2B), on the host.
+pub fn stack(parts: &[Tensor]) -> Result<Tensor> {
     let mut shape = parts[0].shape().to_vec();
     let mut data: Vec<f32> = Vec::with_capacity(parts.iter().map(|t| t.numel()).sum());
     for p in parts {
@@ -226,7 +226,7 @@ pub fn stack(parts: &[Tensor], device: Device) -> Result<Tensor> {
         data.extend_from_slice(p.cpu_slice::<f32>("stack")?);
     }
     shape[0] = parts.iter().map(|t| t.shape()[0]).sum();
-    Tensor::from_vec(data, &shape)?.to_device(device)
+    Tensor::from_vec(data, &shape)
 }
 
 /// Where a training step stands, for its metrics line.

@@ -28,7 +28,9 @@ pub mod resume_check;
 pub mod run_dir;
 pub mod signals;
 pub mod state;
+pub mod step_stats;
 pub mod tensorboard;
+pub mod upload;
 
 pub use common::Env;
 pub use config::Config;

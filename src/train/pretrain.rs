@@ -13,6 +13,7 @@ use super::progress::{Progress, Report};
 use super::run_dir::step_record;
 use super::signals;
 use super::state;
+use super::upload::BatchUploader;
 use super::StageResult;
 use crate::autograd::Tape;
 use crate::data::{Loader, PretrainAugment};
@@ -151,6 +152,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let started = Instant::now();
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
         (f64::NAN, f64::NAN, 0usize, 0usize);
+    let mut uploader = BatchUploader::new();
     let armed = signals::arm();
     for epoch in pos.epochs_done..pc.epochs {
         if env.stop_after_epochs == Some(epochs_this_run) {
@@ -163,7 +165,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             let b = batch?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
-            let x_all = stack(&b.views, env.device)?;
+            let x_all = uploader.put(stack(&b.views)?, env.device)?;
             let negatives = if memory {
                 queue.tensor(env.device)?
             } else {
@@ -175,7 +177,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                     let out = r.step(&net, &mut store, x, tau, q, lr, policy)?;
                     (out.loss, out.accuracy)
                 }
-                None => contrastive_step(&net, &mut store, x, micro_rows, tau, q, policy)?,
+                None => {
+                    contrastive_step(&net, &mut store, x, micro_rows, tau, q, policy)?.read()?
+                }
             };
             guard::check_loss(STAGE, pos.step, epoch, loss_v, lr)?;
             guard::check_grads(STAGE, pos.step, epoch, &store)?;
