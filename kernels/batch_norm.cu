@@ -1,110 +1,77 @@
-// Batch norm over the last dimension of x viewed as [M, C] (src/ops/batch_norm).
-// Statistics and parameter gradients are fp32 whatever x's dtype; gamma, beta, mean, invstd and
-// var are fp32 arrays. Per-channel sums run in two stages (partials per row chunk, then a fixed-
-// order sum of the partials), so results are deterministic.
-#include "common.cuh"
+// Batch norm's per-channel reductions over x viewed as [M, C] (src/cuda/bn.rs): the batch
+// statistics of the forward and the parameter-gradient sums of the backward, each one pass over
+// its inputs with the finish folded in (kernels/vec.cuh, column_sums2): one launch each. The
+// elementwise passes (apply, backward) are kernels/bn_act.cu. Statistics and parameter
+// gradients are fp32 whatever x's dtype; gamma, mean, invstd, var and the running averages are
+// fp32 arrays.
+#include "vec.cuh"
 
-// mode 0: s1 = Σ x; mode 1: s1 = Σ (x − mean)²; mode 2: s1 = Σ dy, s2 = Σ dy·(x − mean)·invstd.
-// Grid (ceil(C/32), G), block (32, COL_ROWS); block y covers rows [y·rows, (y+1)·rows).
+// Mean, invstd and unbiased variance from shifted sums: d = x − K with K = x[row 0] of the
+// channel (one value every block agrees on), s1 = Σ d, s2 = Σ d², so var = s2/M − (s1/M)²
+// loses nothing to cancellation when |mean| ≫ std. Given run_mean/run_var (else null), also
+// new_mean/new_var = (1 − momentum)·running + momentum·(batch mean, unbiased batch variance).
+// part: 2·G·C floats; done: ceil(C/32) zeroed tickets.
 template <typename T>
-__device__ void reduce_impl(const T* x, const T* dy, const float* mean, const float* invstd,
-                            i64 m, int c, i64 rows, int mode, float* p1, float* p2) {
+__device__ void stats_impl(const T* x, i64 m, int c, i64 rows, float eps, float momentum,
+                           const float* run_mean, const float* run_var, float* part,
+                           unsigned* done, float* mean, float* invstd, float* var_u,
+                           float* new_mean, float* new_var) {
   int ch = blockIdx.x * 32 + threadIdx.x;
-  i64 r0 = (i64)blockIdx.y * rows, r1 = min(m, r0 + rows);
-  float s1 = 0.f, s2 = 0.f;
-  if (ch < c) {
-    float mu = mode > 0 ? mean[ch] : 0.f;
-    float is = mode == 2 ? invstd[ch] : 0.f;
-    for (i64 r = r0 + threadIdx.y; r < r1; r += COL_ROWS) {
-      float v = to_f(x[r * c + ch]);
-      if (mode == 0) {
-        s1 += v;
-      } else if (mode == 1) {
-        s1 += (v - mu) * (v - mu);
-      } else {
-        float g = to_f(dy[r * c + ch]);
-        s1 += g;
-        s2 += g * ((v - mu) * is);
-      }
-    }
-  }
-  s1 = column_sum(s1);
-  s2 = column_sum(s2);
-  if (threadIdx.y == 0 && ch < c) {
-    p1[(i64)blockIdx.y * c + ch] = s1;
-    if (mode == 2) p2[(i64)blockIdx.y * c + ch] = s2;
+  float k = ch < c ? to_f(x[ch]) : 0.f;
+  auto add = [&](i64 r, int col, float& s1, float& s2) {
+    float d = to_f(x[r * c + col]) - k;
+    s1 += d;
+    s2 += d * d;
+  };
+  float s1, s2;
+  if (!column_sums2(add, m, c, rows, part, done, s1, s2)) return;
+  float inv_m = 1.f / (float)m, dm = s1 * inv_m;
+  float var = fmaxf(s2 * inv_m - dm * dm, 0.f);
+  float mu = k + dm, vu = var * ((float)m / (float)(m > 1 ? m - 1 : 1));
+  mean[ch] = mu;
+  invstd[ch] = 1.f / sqrtf(var + eps);
+  var_u[ch] = vu;
+  if (run_mean) {
+    new_mean[ch] = (1.f - momentum) * run_mean[ch] + momentum * mu;
+    new_var[ch] = (1.f - momentum) * run_var[ch] + momentum * vu;
   }
 }
 
-// y = (x − mean)·(invstd·gamma) + beta (beta may be null).
+// dbeta = Σ dy', dgamma = Σ dy'·x̂ with x̂ = (x − mean)·invstd and dy' = dy, or dy·[y > 0]
+// when y is given (BN + ReLU: the mask is the saved output's sign). Layout as stats_impl.
 template <typename T>
-__device__ void apply_impl(const T* x, const float* mean, const float* invstd, const float* gamma,
-                           const float* beta, T* y, i64 n, int c) {
-  GRID_LOOP(i, n) {
-    int ch = (int)(i % c);
-    float b = beta ? beta[ch] : 0.f;
-    y[i] = from_f<T>((to_f(x[i]) - mean[ch]) * (invstd[ch] * gamma[ch]) + b);
-  }
-}
-
-// dx = gamma·invstd·(dy − dbeta/M − x̂·dgamma/M) with batch statistics, gamma·invstd·dy without.
-template <typename T>
-__device__ void backward_impl(const T* x, const T* dy, const float* gamma, const float* mean,
-                              const float* invstd, const float* dgamma, const float* dbeta,
-                              i64 n, int c, i64 m, int batch_stats, T* dx) {
-  float inv_m = 1.f / (float)m;
-  GRID_LOOP(i, n) {
-    int ch = (int)(i % c);
-    float k = gamma[ch] * invstd[ch], g = to_f(dy[i]);
-    if (batch_stats) {
-      float xhat = (to_f(x[i]) - mean[ch]) * invstd[ch];
-      dx[i] = from_f<T>(k * (g - dbeta[ch] * inv_m - xhat * dgamma[ch] * inv_m));
-    } else {
-      dx[i] = from_f<T>(k * g);
-    }
-  }
+__device__ void reduce_impl(const T* x, const T* y, const T* dy, const float* mean,
+                            const float* invstd, i64 m, int c, i64 rows, float* part,
+                            unsigned* done, float* dbeta, float* dgamma) {
+  int ch = blockIdx.x * 32 + threadIdx.x;
+  float mu = ch < c ? mean[ch] : 0.f, is = ch < c ? invstd[ch] : 0.f;
+  auto add = [&](i64 r, int col, float& s1, float& s2) {
+    i64 i = r * c + col;
+    float g = to_f(dy[i]);
+    if (y && !(to_f(y[i]) > 0.f)) g = 0.f;
+    s1 += g;
+    s2 += g * ((to_f(x[i]) - mu) * is);
+  };
+  float s1, s2;
+  if (!column_sums2(add, m, c, rows, part, done, s1, s2)) return;
+  dbeta[ch] = s1;
+  dgamma[ch] = s2;
 }
 
 #define BN_KERNELS(sfx, T)                                                                     \
-  extern "C" __global__ void batch_norm_reduce_##sfx(const T* x, const T* dy, const float* mean, \
-                                                     const float* invstd, i64 m, int c,        \
-                                                     i64 rows, int mode, float* p1, float* p2) { \
-    reduce_impl(x, dy, mean, invstd, m, c, rows, mode, p1, p2);                                \
+  extern "C" __global__ void batch_norm_stats_##sfx(                                           \
+      const T* x, i64 m, int c, i64 rows, float eps, float momentum, const float* run_mean,   \
+      const float* run_var, float* part, unsigned* done, float* mean, float* invstd,         \
+      float* var_u, float* new_mean, float* new_var) {                                         \
+    stats_impl(x, m, c, rows, eps, momentum, run_mean, run_var, part, done, mean, invstd,     \
+               var_u, new_mean, new_var);                                                      \
   }                                                                                            \
-  extern "C" __global__ void batch_norm_apply_##sfx(const T* x, const float* mean,             \
-                                                    const float* invstd, const float* gamma,   \
-                                                    const float* beta, T* y, i64 n, int c) {   \
-    apply_impl(x, mean, invstd, gamma, beta, y, n, c);                                         \
-  }                                                                                            \
-  extern "C" __global__ void batch_norm_backward_##sfx(                                        \
-      const T* x, const T* dy, const float* gamma, const float* mean, const float* invstd,     \
-      const float* dgamma, const float* dbeta, i64 n, int c, i64 m, int batch_stats, T* dx) {  \
-    backward_impl(x, dy, gamma, mean, invstd, dgamma, dbeta, n, c, m, batch_stats, dx);        \
+  extern "C" __global__ void batch_norm_reduce_##sfx(                                          \
+      const T* x, const T* y, const T* dy, const float* mean, const float* invstd, i64 m,      \
+      int c, i64 rows, float* part, unsigned* done, float* dbeta, float* dgamma) {             \
+    reduce_impl(x, y, dy, mean, invstd, m, c, rows, part, done, dbeta, dgamma);                \
   }
 FOR_DTYPES(BN_KERNELS)
-
-// Adds the g partial rows in order, then finishes per channel:
-// mode 0: o1 = mean; mode 1: o1 = invstd, o2 = unbiased var; mode 2: o1 = dbeta, o2 = dgamma.
-extern "C" __global__ void batch_norm_finish(const float* p1, const float* p2, int g, int c,
-                                             i64 m, float eps, int mode, float* o1, float* o2) {
-  int ch = blockIdx.x * blockDim.x + threadIdx.x;
-  if (ch >= c) return;
-  float s1 = 0.f, s2 = 0.f;
-  for (int j = 0; j < g; ++j) {
-    s1 += p1[(i64)j * c + ch];
-    if (mode == 2) s2 += p2[(i64)j * c + ch];
-  }
-  if (mode == 0) {
-    o1[ch] = s1 / (float)m;
-  } else if (mode == 1) {
-    float var = s1 / (float)m;
-    o1[ch] = 1.f / sqrtf(var + eps);
-    o2[ch] = var * ((float)m / (float)(m > 1 ? m - 1 : 1));
-  } else {
-    o1[ch] = s1;
-    o2[ch] = s2;
-  }
-}
 
 // invstd = 1/sqrt(var + eps) of given running statistics (eval mode).
 extern "C" __global__ void batch_norm_invstd(const float* var, float eps, int c, float* invstd) {

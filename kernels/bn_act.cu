@@ -1,86 +1,105 @@
-// Batch norm fused with ReLU, and with a residual add before the ReLU (src/ops/bn_act), over the
-// last dimension of x viewed as [M, C]. The statistics come from kernels/batch_norm.cu; here
-// are the one-pass apply, the masked reduction of the backward (partials finished by
-// batch_norm_finish mode 2) and the one-pass backward apply. gamma, beta, mean, invstd, dgamma,
-// dbeta are fp32; the ReLU mask is y > 0.
-#include "common.cuh"
+// Batch norm's elementwise passes over x viewed as [M, C] (src/cuda/bn.rs, src/cuda/bn_act.rs),
+// optionally fused with a residual add and a ReLU: the forward apply and the backward apply,
+// each reading its inputs once and writing its outputs once. The reductions are
+// kernels/batch_norm.cu. Channel-group geometry and 16-byte accesses: kernels/vec.cuh (W = 8
+// when C % 8 == 0, else 1; the vector path when every tensor operand is 16-byte aligned).
+// gamma, beta, mean, invstd, dgamma, dbeta are fp32; the ReLU mask is y > 0.
+#include "vec.cuh"
 
-// y = max(0, (x − mean)·(invstd·gamma) + beta [+ res]); res may be null.
-template <typename T>
-__device__ void apply(const T* x, const T* res, const float* mean, const float* invstd,
-                      const float* gamma, const float* beta, T* y, i64 n, int c) {
-  GRID_LOOP(i, n) {
-    int ch = (int)(i % c);
-    float v = (to_f(x[i]) - mean[ch]) * (invstd[ch] * gamma[ch]) + beta[ch];
-    if (res) v += to_f(res[i]);
-    y[i] = from_f<T>(fmaxf(v, 0.f));
+// y = (x − mean)·(invstd·gamma) + beta [+ res], then max(0, ·) when relu; beta, res may be null.
+template <int W, typename T>
+__device__ void apply_w(const T* x, const T* res, const float* mean, const float* invstd,
+                        const float* gamma, const float* beta, i64 m, int c, i64 lanes,
+                        int relu, T* y) {
+  Group g;
+  if (!group_of<W>(c, lanes, g)) return;
+  float mu[W], k[W], b[W];
+#pragma unroll
+  for (int j = 0; j < W; ++j) {
+    int ch = g.ch + j;
+    mu[j] = mean[ch];
+    k[j] = invstd[ch] * gamma[ch];
+    b[j] = beta ? beta[ch] : 0.f;
   }
-}
-
-// Per-channel partials of Σ dy' and Σ dy'·x̂ with dy' = dy·[y > 0]; layout as batch_norm_reduce.
-template <typename T>
-__device__ void reduce(const T* x, const T* y, const T* dy, const float* mean,
-                       const float* invstd, i64 m, int c, i64 rows, float* p1, float* p2) {
-  int ch = blockIdx.x * 32 + threadIdx.x;
-  i64 r0 = (i64)blockIdx.y * rows, r1 = min(m, r0 + rows);
-  float s1 = 0.f, s2 = 0.f;
-  if (ch < c) {
-    float mu = mean[ch], is = invstd[ch];
-    for (i64 r = r0 + threadIdx.y; r < r1; r += COL_ROWS) {
-      i64 i = r * c + ch;
-      float g = to_f(y[i]) > 0.f ? to_f(dy[i]) : 0.f;
-      s1 += g;
-      s2 += g * ((to_f(x[i]) - mu) * is);
+  bool vec = aligned16(x) && aligned16(res) && aligned16(y);
+  for (i64 r = g.row; r < m; r += g.lanes) {
+    i64 o = r * c + g.ch;
+    float v[W], q[W];
+    load_w<W>(x + o, vec, v);
+    if (res) load_w<W>(res + o, vec, q);
+#pragma unroll
+    for (int j = 0; j < W; ++j) {
+      v[j] = (v[j] - mu[j]) * k[j] + b[j];
+      if (res) v[j] += q[j];
+      if (relu) v[j] = fmaxf(v[j], 0.f);
     }
-  }
-  s1 = column_sum(s1);
-  s2 = column_sum(s2);
-  if (threadIdx.y == 0 && ch < c) {
-    p1[(i64)blockIdx.y * c + ch] = s1;
-    p2[(i64)blockIdx.y * c + ch] = s2;
+    store_w<W>(y + o, vec, v);
   }
 }
 
-// dx = gamma·invstd·(dy' − dbeta/M − x̂·dgamma/M) (batch statistics) or gamma·invstd·dy';
-// dres = dy' when dres is not null.
-template <typename T>
-__device__ void backward(const T* x, const T* y, const T* dy, const float* gamma,
-                         const float* mean, const float* invstd, const float* dgamma,
-                         const float* dbeta, i64 n, int c, i64 m, int batch_stats, T* dx, T* dres) {
-  float inv_m = 1.f / (float)m;
-  GRID_LOOP(i, n) {
-    int ch = (int)(i % c);
-    float g = to_f(y[i]) > 0.f ? to_f(dy[i]) : 0.f;
-    float k = gamma[ch] * invstd[ch], d = g;
+// dy' = dy, or dy·[y > 0] when y is given; with batch statistics over `count` rows,
+// dx = gamma·invstd·(dy' − dbeta/count − x̂·dgamma/count), x̂ = (x − mean)·invstd; without,
+// dx = gamma·invstd·dy' (x is then not read). dres = dy' when dres is not null.
+template <int W, typename T>
+__device__ void backward_w(const T* x, const T* y, const T* dy, const float* gamma,
+                           const float* mean, const float* invstd, const float* dgamma,
+                           const float* dbeta, i64 m, int c, i64 lanes, i64 count,
+                           int batch_stats, T* dx, T* dres) {
+  Group g;
+  if (!group_of<W>(c, lanes, g)) return;
+  float inv_m = 1.f / (float)count, k[W], mu[W], is[W], db[W], dg[W];
+#pragma unroll
+  for (int j = 0; j < W; ++j) {
+    int ch = g.ch + j;
+    k[j] = gamma[ch] * invstd[ch];
+    mu[j] = batch_stats ? mean[ch] : 0.f;
+    is[j] = invstd[ch];
+    db[j] = batch_stats ? dbeta[ch] * inv_m : 0.f;
+    dg[j] = batch_stats ? dgamma[ch] * inv_m : 0.f;
+  }
+  bool vec = aligned16(x) && aligned16(y) && aligned16(dy) && aligned16(dx) && aligned16(dres);
+  for (i64 r = g.row; r < m; r += g.lanes) {
+    i64 o = r * c + g.ch;
+    float d[W], v[W], q[W];
+    load_w<W>(dy + o, vec, d);
+    if (y) {
+      load_w<W>(y + o, vec, q);
+#pragma unroll
+      for (int j = 0; j < W; ++j) d[j] = q[j] > 0.f ? d[j] : 0.f;
+    }
+    if (dres) store_w<W>(dres + o, vec, d);
     if (batch_stats) {
-      float xhat = (to_f(x[i]) - mean[ch]) * invstd[ch];
-      d = g - dbeta[ch] * inv_m - xhat * dgamma[ch] * inv_m;
+      load_w<W>(x + o, vec, v);
+#pragma unroll
+      for (int j = 0; j < W; ++j) v[j] = d[j] - db[j] - (v[j] - mu[j]) * is[j] * dg[j];
+    } else {
+#pragma unroll
+      for (int j = 0; j < W; ++j) v[j] = d[j];
     }
-    dx[i] = from_f<T>(k * d);
-    if (dres) dres[i] = from_f<T>(g);
+#pragma unroll
+    for (int j = 0; j < W; ++j) v[j] *= k[j];
+    store_w<W>(dx + o, vec, v);
   }
 }
 
 #define BN_ACT_KERNELS(sfx, T)                                                                   \
-  extern "C" __global__ void batch_norm_relu_forward_##sfx(                                      \
-      const T* x, const float* mean, const float* invstd, const float* gamma, const float* beta, \
-      T* y, i64 n, int c) {                                                                      \
-    apply<T>(x, nullptr, mean, invstd, gamma, beta, y, n, c);                                    \
-  }                                                                                              \
-  extern "C" __global__ void batch_norm_add_relu_forward_##sfx(                                  \
+  extern "C" __global__ void batch_norm_apply_##sfx(                                             \
       const T* x, const T* res, const float* mean, const float* invstd, const float* gamma,      \
-      const float* beta, T* y, i64 n, int c) {                                                   \
-    apply<T>(x, res, mean, invstd, gamma, beta, y, n, c);                                        \
+      const float* beta, i64 m, int c, i64 lanes, int relu, T* y) {                              \
+    if (c % 8 == 0)                                                                              \
+      apply_w<8>(x, res, mean, invstd, gamma, beta, m, c, lanes, relu, y);                       \
+    else                                                                                         \
+      apply_w<1>(x, res, mean, invstd, gamma, beta, m, c, lanes, relu, y);                       \
   }                                                                                              \
-  extern "C" __global__ void batch_norm_relu_reduce_##sfx(                                       \
-      const T* x, const T* y, const T* dy, const float* mean, const float* invstd, i64 m, int c, \
-      i64 rows, float* p1, float* p2) {                                                          \
-    reduce<T>(x, y, dy, mean, invstd, m, c, rows, p1, p2);                                       \
-  }                                                                                              \
-  extern "C" __global__ void batch_norm_relu_backward_##sfx(                                     \
+  extern "C" __global__ void batch_norm_backward_##sfx(                                          \
       const T* x, const T* y, const T* dy, const float* gamma, const float* mean,                \
-      const float* invstd, const float* dgamma, const float* dbeta, i64 n, int c, i64 m,         \
-      int batch_stats, T* dx, T* dres) {                                                         \
-    backward<T>(x, y, dy, gamma, mean, invstd, dgamma, dbeta, n, c, m, batch_stats, dx, dres);   \
+      const float* invstd, const float* dgamma, const float* dbeta, i64 m, int c, i64 lanes,     \
+      i64 count, int batch_stats, T* dx, T* dres) {                                              \
+    if (c % 8 == 0)                                                                              \
+      backward_w<8>(x, y, dy, gamma, mean, invstd, dgamma, dbeta, m, c, lanes, count, batch_stats, \
+                    dx, dres);                                                                   \
+    else                                                                                         \
+      backward_w<1>(x, y, dy, gamma, mean, invstd, dgamma, dbeta, m, c, lanes, count, batch_stats, \
+                    dx, dres);                                                                   \
   }
 FOR_DTYPES(BN_ACT_KERNELS)

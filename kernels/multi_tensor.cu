@@ -6,7 +6,8 @@
 //   lars_norms:  per chunk, Σ w² and Σ (g + wd·w)² into partials[2·chunk + {0, 1}];
 //   lars_update: each block first sums its tensor's partials in chunk order (deterministic),
 //                forms the trust ratio, then updates its chunk:
-//                g ← g + wd·w; v ← m·v + lr·trust·g; w_out ← w − v.
+//                g ← g + wd·w; v ← m·v + lr·trust·g; w_out ← w − v (w_out = w updates
+//                in place: each element is read before it is written, by the same thread).
 //                Excluded tensors have wd = 0 and trust = 1 (set by the host and here).
 //   ema_update:  out ← m·target + (1 − m)·online, m per tensor (m = 0 copies).
 #include "common.cuh"
@@ -98,7 +99,24 @@ __device__ void ema_update(const EmaTensor* ts, const int* chunk_tensor) {
     out[i] = t.m == 0.f ? b[i] : from_f<T>(t.m * to_f(a[i]) + (1.f - t.m) * to_f(b[i]));
 }
 
+// Points rows first..first+count-1 of a resident LARS table at this step's gradients, passed
+// as launch parameters: the table stays on the device across steps and only the gradient
+// pointers change, without a host-to-device copy. Up to 16 per launch, one thread each.
+#define MT_BIND 16
+template <typename G>
+__device__ void lars_bind(LarsTensor* ts, int first, int count, const G* const* g) {
+  int k = threadIdx.x;
+  if (k < count && k < MT_BIND) ts[first + k].g = g[k];
+}
+
 #define MULTI_TENSOR_KERNELS(sfx, T)                                                              \
+  extern "C" __global__ void lars_bind_grads_##sfx(                                               \
+      LarsTensor* ts, int first, int count, const T* g0, const T* g1, const T* g2, const T* g3,    \
+      const T* g4, const T* g5, const T* g6, const T* g7, const T* g8, const T* g9,                \
+      const T* g10, const T* g11, const T* g12, const T* g13, const T* g14, const T* g15) {       \
+    const T* g[MT_BIND] = {g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, g11, g12, g13, g14, g15}; \
+    lars_bind<T>(ts, first, count, g);                                                            \
+  }                                                                                               \
   extern "C" __global__ void lars_norms_##sfx(const LarsTensor* ts, const int* chunk_tensor,      \
                                               float* partials) {                                  \
     lars_norms<T>(ts, chunk_tensor, partials);                                                    \

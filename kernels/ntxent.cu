@@ -200,6 +200,23 @@ __device__ void mean(const float* lse, const float* pos, int n2, T* out) {
   if (threadIdx.x == 0) out[0] = from_f<T>(s / (float)n2);
 }
 
+// The backward of the mean loss: out = dz · g[0], the upstream gradient read on the device
+// (no host read of g). Same product as scale(dz, g) with g's value as a float.
+template <typename T>
+__device__ void scale_by(const T* dz, const T* g, i64 n, T* out) {
+  float s = to_f(g[0]);
+  GRID_LOOP(i, n) out[i] = from_f<T>(to_f(dz[i]) * s);
+}
+
+// hits[0] = number of anchors whose positive logit beats the largest negative strictly (a
+// float: exact below 2^24 anchors; the host divides by 2N when it reads it). One block.
+extern "C" __global__ void ntxent_hits(const float* pos, const float* neg, int n2, float* hits) {
+  float c = 0.f;
+  for (int i = threadIdx.x; i < n2; i += blockDim.x) c += pos[i] > neg[i] ? 1.f : 0.f;
+  c = block_sum(c);
+  if (threadIdx.x == 0) hits[0] = c;
+}
+
 #define NTXENT_KERNELS(sfx, T)                                                                  \
   extern "C" __global__ void __launch_bounds__(TPB) ntxent_stats_##sfx(                          \
       const T* z, const T* q, int n2, int nq, int d, float inv_tau, float* lse, float* pos,     \
@@ -213,5 +230,8 @@ __device__ void mean(const float* lse, const float* pos, int n2, T* out) {
   }                                                                                             \
   extern "C" __global__ void ntxent_mean_##sfx(const float* lse, const float* pos, int n2, T* out) { \
     mean(lse, pos, n2, out);                                                                    \
+  }                                                                                             \
+  extern "C" __global__ void ntxent_scale_##sfx(const T* dz, const T* g, i64 n, T* out) {       \
+    scale_by(dz, g, n, out);                                                                    \
   }
 FOR_DTYPES(NTXENT_KERNELS)

@@ -1,5 +1,7 @@
 // Pooling over NHWC (src/ops/pool). Backward passes gather (each input element sums the outputs
 // whose windows hold it, in output order) instead of scattering with atomics: deterministic.
+// Max-pool backward reads the forward's output to tell the window's choice without re-deriving
+// each covering window's argmax.
 #include "common.cuh"
 
 // Window [lo, hi) of output o along one axis, clipped to the image.
@@ -46,24 +48,46 @@ __device__ __forceinline__ void covering(int ih, int s, int p, int k, int len_ou
   *hi = min((ih + p) / s + 1, len_out);
 }
 
+// True when input index `self`, holding v, is the forward's choice for window (oh, ow), whose
+// maximum the forward saved as m: the first element (in window order) equal to m, or the
+// window's first element when m is NaN (the forward's strict > never moves past a leading NaN).
+// Most inputs fail v == m and cost one load of y; only candidates scan the window.
 template <typename T>
-__device__ void max_bwd(const T* x, const T* dy, T* dx, int n, int h, int w, int c, int k, int s,
-                        int p, int ho, int wo) {
+__device__ bool chosen(const T* xi, float v, float m, int self, int h, int w, int c, int k, int s,
+                       int p, int oh, int ow, int ch) {
+  int h0, h1, w0, w1;
+  window(oh, s, p, k, h, &h0, &h1);
+  window(ow, s, p, k, w, &w0, &w1);
+  if (isnan(m)) return self == (h0 * w + w0) * c + ch;
+  if (!(v == m)) return false;
+  for (int ih = h0; ih < h1; ++ih)
+    for (int iw = w0; iw < w1; ++iw) {
+      int i = (ih * w + iw) * c + ch;
+      if (i == self || to_f(xi[i]) == m) return i == self;
+    }
+  return false;
+}
+
+template <typename T>
+__device__ void max_bwd(const T* x, const T* y, const T* dy, T* dx, int n, int h, int w, int c,
+                        int k, int s, int p, int ho, int wo) {
   i64 total = (i64)n * h * w * c;
   GRID_LOOP(i, total) {
     int ch = i % c; i64 r = i / c;
     int iw = r % w; r /= w;
     int ih = r % h; int b = r / h;
     const T* xi = x + (i64)b * h * w * c;
-    const T* dyi = dy + (i64)b * ho * wo * c;
+    i64 out0 = (i64)b * ho * wo * c;
     int self = (ih * w + iw) * c + ch;
+    float v = to_f(xi[self]), g = 0.f;
     int oh0, oh1, ow0, ow1;
     covering(ih, s, p, k, ho, &oh0, &oh1);
     covering(iw, s, p, k, wo, &ow0, &ow1);
-    float g = 0.f;
     for (int oh = oh0; oh < oh1; ++oh)
-      for (int ow = ow0; ow < ow1; ++ow)
-        if (argmax(xi, h, w, c, k, s, p, oh, ow, ch) == self) g += to_f(dyi[(oh * wo + ow) * c + ch]);
+      for (int ow = ow0; ow < ow1; ++ow) {
+        i64 o = out0 + (oh * wo + ow) * c + ch;
+        if (chosen(xi, v, to_f(y[o]), self, h, w, c, k, s, p, oh, ow, ch)) g += to_f(dy[o]);
+      }
     dx[i] = from_f<T>(g);
   }
 }
@@ -132,9 +156,9 @@ __device__ void gap_bwd(const T* dy, T* dx, i64 total, int hw, int c) {
 #define POOL_KERNELS(sfx, T)                                                                    \
   extern "C" __global__ void max_pool2d_forward_##sfx(const T* x, T* y, int n, int h, int w,    \
       int c, int k, int s, int p, int ho, int wo) { max_fwd(x, y, n, h, w, c, k, s, p, ho, wo); } \
-  extern "C" __global__ void max_pool2d_backward_##sfx(const T* x, const T* dy, T* dx, int n,   \
-      int h, int w, int c, int k, int s, int p, int ho, int wo) {                                \
-    max_bwd(x, dy, dx, n, h, w, c, k, s, p, ho, wo);                                            \
+  extern "C" __global__ void max_pool2d_backward_##sfx(const T* x, const T* y, const T* dy,     \
+      T* dx, int n, int h, int w, int c, int k, int s, int p, int ho, int wo) {                  \
+    max_bwd(x, y, dy, dx, n, h, w, c, k, s, p, ho, wo);                                         \
   }                                                                                             \
   extern "C" __global__ void avg_pool2x2_forward_##sfx(const T* x, T* y, int n, int h, int w,   \
       int c, int s, int ho, int wo) { avg_fwd(x, y, n, h, w, c, s, ho, wo); }                   \

@@ -155,9 +155,10 @@ if (($(box 70) < 25)); then not_run 6 "budget spent"; else
   big=(bench --device cuda --model r152_3x_sk1 --image-size 224 --recompute --precision bf16)
   # The plan for 4096 images (it stops before the first step when they do not fit at once).
   boxed "$(until_ "$end" 25)" "$log6" "$simclr" "${big[@]}" --batch-size 4096 --steps 1 --warmup 0
-  fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (rows of views).*/\1/p' "$log6" | head -n1)"
-  rows=$(( ${fits:-128} * 9 / 10 / 32 * 32 )); ((rows < 32)) && rows=32
-  echo "# micro-batch: the plan says ${fits:-nothing} rows fit; profiling one step of $rows rows" >>"$log6"
+  # The plan names the micro-batch in images (two views, two rows, each).
+  fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (images).*/\1/p' "$log6" | head -n1)"
+  rows=$(( ${fits:-64} * 2 * 9 / 10 / 32 * 32 )); ((rows < 32)) && rows=32
+  echo "# micro-batch: the plan says ${fits:-nothing} images fit; profiling one step of $rows rows" >>"$log6"
   boxed "$(until_ "$end" 60)" "$log6" "$simclr" "${big[@]}" --batch-size $((rows / 2)) --warmup 1 --steps 1 --profile
   s=$?
   [[ -z "$fits" ]] && { echo "# the plan printed no micro-batch" >>"$log6"; s=1; }

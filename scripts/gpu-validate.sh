@@ -34,8 +34,8 @@ log="$OUT/$stage.log"
       micro="${MICRO:-}"
       if [[ -z "$micro" ]]; then
         plan="$("$simclr" "${big[@]}" --steps 1 --warmup 0 2>&1 | tee /dev/stderr)"
-        fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (rows of views).*/\1/p' <<<"$plan")"
-        micro=$(( ${fits:-512} * 9 / 10 / 32 * 32 ))
+        fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (images).*/\1/p' <<<"$plan")"
+        micro=$(( ${fits:-256} * 9 / 10 / 16 * 16 ))
         echo "# micro-batch: plan says ${fits:-nothing} fits, using $micro"
       fi
       "$simclr" "${big[@]}" --micro-batch "$micro" --warmup 1 --steps 3 --profile ;;

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod data;
 pub mod dist;
 pub mod error;
+pub mod interop;
 pub mod nn;
 pub mod ops;
 pub mod optim;

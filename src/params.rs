@@ -161,6 +161,15 @@ impl ParamStore {
         })
     }
 
+    /// The value for an in-place update (an optimizer that writes weights where they are).
+    pub fn value_mut(&mut self, id: ParamId) -> Result<&mut Tensor> {
+        let e = &mut self.entries[id.0];
+        let name = &e.name;
+        e.value.as_mut().ok_or_else(|| {
+            Error::Config(format!("parameter '{name}' is not allocated (meta store)"))
+        })
+    }
+
     pub fn set_value(&mut self, id: ParamId, t: Tensor) -> Result<()> {
         let e = &mut self.entries[id.0];
         if t.shape() != e.shape.as_slice() {

@@ -165,3 +165,16 @@ fn peak_measured(out: &str) -> f64 {
         .unwrap_or_else(|| panic!("no peak line in {out}"));
     line.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
+
+#[test]
+fn a_bare_bench_is_sized_for_the_cpu() {
+    let t = std::time::Instant::now();
+    let (code, out, err) = simclr(&["bench"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("pretrain step of r50_0.25x_sk1 at batch 32 (64 rows of 64 px) on cpu"),
+        "{out}"
+    );
+    // About 3 s of CPU time here (README); a minute is the promise.
+    assert!(t.elapsed().as_secs() < 60, "took {:?}", t.elapsed());
+}

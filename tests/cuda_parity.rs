@@ -187,8 +187,16 @@ fn pool_parity() {
     let Some(dev) = gpu() else { return };
     let mut rng = Rng::new(fresh_seed("pool"));
     for dt in DTYPES {
-        for (h, w) in [(12, 12), (11, 13)] {
-            let (x, gx) = both(&randn(&[3, h, w, 20], dt, &mut rng), dev);
+        // The last case is post-ReLU-like: most windows tie (zeros), and the first maximum
+        // in window order must take the gradient on both sides.
+        for (h, w, ties) in [(12, 12, false), (11, 13, false), (9, 10, true)] {
+            let mut x = randn(&[3, h, w, 20], dt, &mut rng);
+            if ties {
+                let v: Vec<f64> = x.to_vec_f64().unwrap();
+                let q: Vec<f64> = v.iter().map(|a| (a - 0.8).max(0.0).round()).collect();
+                x = simclr::Tensor::from_f64(&q, x.shape(), dt).unwrap();
+            }
+            let (x, gx) = both(&x, dev);
             let s = PoolSpec {
                 kernel: 3,
                 stride: 2,
@@ -204,11 +212,12 @@ fn pool_parity() {
                 1,
             );
             let (dy, gdy) = both(&randn(y.shape(), dt, &mut rng), dev);
-            let want = pool::max_pool2d_backward(&x, &dy, &s).unwrap();
+            let gy = pool::max_pool2d_forward(&gx, &s).unwrap();
+            let want = pool::max_pool2d_backward(&x, &y, &dy, &s).unwrap();
             check(
                 "max_pool_backward",
                 dt,
-                &pool::max_pool2d_backward(&gx, &gdy, &s).unwrap(),
+                &pool::max_pool2d_backward(&gx, &gy, &gdy, &s).unwrap(),
                 &want,
                 4,
                 1,

@@ -70,7 +70,16 @@ fn batch_norm_parity() {
     let Some(dev) = gpu() else { return };
     let mut rng = Rng::new(fresh_seed("batch_norm"));
     for dt in DTYPES {
-        for shape in [vec![4, 13, 11, 40], vec![64, 96]] {
+        // NHWC with 8-channel groups; a channel tail (C % 8 != 0, one channel per thread);
+        // a reduction over many row chunks (47 blocks finished by the last one); and more rows
+        // than the channel-group grid has lanes (the row loop of kernels/vec.cuh).
+        for shape in [
+            vec![4, 13, 11, 40],
+            vec![64, 96],
+            vec![2, 7, 5, 12],
+            vec![3001, 24],
+            vec![40_000, 64],
+        ] {
             let c = shape[shape.len() - 1];
             let m: usize = shape.iter().product::<usize>() / c;
             let (x, gx) = both(&rand(&shape, dt, &mut rng, 2.0, 0.5), dev);
@@ -111,5 +120,41 @@ fn batch_norm_parity() {
                 check("bn backward dbeta", DType::F32, &gdb, &db, m, 1);
             }
         }
+    }
+}
+
+/// The RGB stem on the GPU runs padded to 8 channels (src/nn/stem_pad.rs): its output and its
+/// 3-channel weight gradient match the CPU's unpadded convolution, f32 and bf16.
+#[test]
+fn padded_stem_conv_parity() {
+    use simclr::autograd::Tape;
+    use simclr::nn::{Conv2d, Ctx};
+    use simclr::params::ParamStore;
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("padded_stem"));
+    for dt in DTYPES {
+        let (n, h, w, cout, k) = (2, 19, 17, 16, 7);
+        let run = |x: &simclr::Tensor, dy: &simclr::Tensor| {
+            let mut store = ParamStore::new(DType::F32, 3);
+            let conv = Conv2d::new(&mut store, "stem", 3, cout, k, 2).unwrap();
+            store.to(x.device(), DType::F32).unwrap();
+            let mut tape = Tape::new();
+            let xv = tape.constant(x.clone());
+            let y = conv
+                .forward(&mut Ctx::new(&mut tape, &mut store, true), &xv)
+                .unwrap();
+            let out = y.value().clone();
+            tape.backward_from(&[(&y, dy.clone())], &mut store).unwrap();
+            let g = store.grad(conv.weight).unwrap().clone();
+            (out, g)
+        };
+        let (x, gx) = both(&randn(&[n, h, w, 3], dt, &mut rng), dev);
+        let (ho, wo) = (h.div_ceil(2), w.div_ceil(2));
+        let (dy, gdy) = both(&randn(&[n, ho, wo, cout], dt, &mut rng), dev);
+        let (y, dw) = run(&x, &dy);
+        let (gy, gdw) = run(&gx, &gdy);
+        assert_eq!(gdw.shape(), &[cout, k, k, 3], "the weight keeps 3 channels");
+        check("padded stem forward", dt, &gy, &y, k * k * 3, 1);
+        check("padded stem weight gradient", dt, &gdw, &dw, n * ho * wo, 1);
     }
 }

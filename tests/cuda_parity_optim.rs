@@ -44,20 +44,22 @@ fn compare(what: &str, gpu_store: &ParamStore, cpu: &ParamStore, k: usize, depth
     }
 }
 
-#[test]
-fn lars_multi_tensor_matches_cpu() {
+/// `steps` LARS steps on a CPU store and its GPU copy (both from `build`) with the same random
+/// gradients; weights compared after each step, velocities after each step when
+/// `state_each_step` (reading them shares the buffers, so the next GPU step re-uploads its
+/// table) or else once at the end (every step after the first reuses the resident table).
+fn lars_parity(name: &str, build: impl Fn(u64) -> ParamStore, steps: usize, state_each_step: bool) {
     let Some(dev) = gpu() else { return };
-    let seed = fresh_seed("lars_multi_tensor");
+    let seed = fresh_seed(name);
     let mut rng = Rng::new(seed);
-    let mut cpu = store(seed, false);
-    let mut gs = store(seed, false);
+    let (mut cpu, mut gs) = (build(seed), build(seed));
     gs.to(dev, DType::F32).unwrap();
     let config = LarsConfig {
         weight_decay: 1e-3,
         ..LarsConfig::default()
     };
     let (mut lc, mut lg) = (Lars::new(config), Lars::new(config));
-    for step in 0..3 {
+    for step in 0..steps {
         for id in cpu.ids().collect::<Vec<_>>() {
             let g = randn(cpu.value(id).unwrap().shape(), DType::F32, &mut rng);
             cpu.accumulate_grad(id, &g).unwrap();
@@ -66,18 +68,40 @@ fn lars_multi_tensor_matches_cpu() {
         }
         lc.step(&mut cpu, 0.5).unwrap();
         lg.step(&mut gs, 0.5).unwrap();
-        compare(&format!("lars step {step}"), &gs, &cpu, 40_000, step + 2);
-        for ((name, v), (_, want)) in lg.state(&gs).into_iter().zip(lc.state(&cpu)) {
-            check(
-                &format!("lars step {step} {name}"),
-                DType::F32,
-                &v,
-                &want,
-                40_000,
-                step + 2,
-            );
+        compare(&format!("{name} step {step}"), &gs, &cpu, 40_000, step + 2);
+        if state_each_step || step + 1 == steps {
+            for ((v_name, v), (_, want)) in lg.state(&gs).into_iter().zip(lc.state(&cpu)) {
+                let what = format!("{name} step {step} {v_name}");
+                check(&what, DType::F32, &v, &want, 40_000, step + 2);
+            }
         }
     }
+}
+
+#[test]
+fn lars_multi_tensor_matches_cpu() {
+    lars_parity("lars_multi_tensor", |seed| store(seed, false), 3, true);
+}
+
+/// Steps that reuse the resident tensor table, over more tensors than one gradient-binding
+/// launch holds (16).
+#[test]
+fn lars_resident_table_matches_cpu_over_steps() {
+    let build = |seed| {
+        let mut s = store(seed, false);
+        for i in 0..19 {
+            let kind = if i % 3 == 0 {
+                ParamKind::Bias
+            } else {
+                ParamKind::Weight
+            };
+            let init = Init::Normal { std: 0.3 };
+            s.add(&format!("extra{i}.p"), &[5 + 37 * i], kind, init)
+                .unwrap();
+        }
+        s
+    };
+    lars_parity("lars_resident_table", build, 4, false);
 }
 
 #[test]

@@ -120,6 +120,7 @@ fn eval_mode_matches(with_queue: bool) {
             false,
             recompute(micro % 2 == 1),
         )
+        .and_then(|s| s.read())
         .unwrap();
         let what = format!("eval BN, queue {with_queue}, micro {micro}");
         assert!(
@@ -159,6 +160,7 @@ fn train_bn_single_micro_batch_is_the_plain_step() {
         true,
         recompute(false),
     )
+    .and_then(|s| s.read())
     .unwrap();
     // The same ops on the same values in the same order: bit for bit, and the running
     // statistics folded in once (pass 1 leaves them alone).
@@ -216,15 +218,15 @@ fn pretraining_runs_in_micro_batches() {
     c.pretrain.epochs = 1;
     c.pretrain.batch_size = 16;
     c.pretrain.queue_size = 40;
-    c.pretrain.micro_batch = Some(12); // 32 views: 12 + 12 + 8
+    c.pretrain.micro_batch = Some(6); // images: 32 views run as 12 + 12 + 8
     let mut env = Env::open(c.clone(), false).unwrap();
     let r = pretrain::run(&mut env).unwrap();
     let loss = r.summary["loss"].as_f64().unwrap();
     assert!(r.complete && loss.is_finite(), "{}", r.summary);
-    c.pretrain.micro_batch = Some(1);
+    c.pretrain.micro_batch = Some(0);
     assert!(
         Env::open(c, false).is_err(),
-        "a micro-batch of 1 view is refused"
+        "a micro-batch of 0 images is refused"
     );
     std::fs::remove_dir_all(out).ok();
 }

@@ -258,9 +258,9 @@ fn the_real_kernels_make_one_generic_launcher_per_dtype_pair() {
         }
     }
     let reduce = ls.iter().find(|l| l.name == "batch_norm_reduce").unwrap();
-    // x, dy: T; mean, invstd: f32; m, c, rows, mode; p1, p2: f32.
+    // x, y, dy: T; mean, invstd: f32; m, c, rows; part: f32, done: u32; dbeta, dgamma: f32.
     let t = [
-        true, true, false, false, false, false, false, false, false, false,
+        true, true, true, false, false, false, false, false, false, false, false, false,
     ];
     assert_eq!(reduce.generic, t);
     let cast = ls.iter().find(|l| l.name == "cast_f32_to_bf16").unwrap();

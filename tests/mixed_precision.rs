@@ -9,21 +9,11 @@ use simclr::nn::Ctx;
 use simclr::ops;
 use simclr::params::ParamStore;
 use simclr::testing::{fresh_seed, relative_error, tolerance};
-use simclr::train::model::{ModelMeta, SimClrNet};
+use simclr::train::model::SimClrNet;
+#[path = "support/meta.rs"]
+mod support_meta;
 use simclr::{DType, Rng, Tensor};
-
-fn meta(model: &str) -> ModelMeta {
-    ModelMeta {
-        stage: "pretrain".into(),
-        model: model.into(),
-        image_size: 16,
-        in_channels: 3,
-        proj_layers: 2,
-        proj_dim: 16,
-        proj_layer: 0,
-        num_classes: 10,
-    }
-}
+use support_meta::pretrain_meta as meta;
 
 /// Loss, then every tensor's gradient (or buffer value) in f64, after one contrastive step.
 fn step(master: DType, compute: Option<DType>, x: &Tensor, model: &str) -> (f64, Vec<Vec<f64>>) {

@@ -9,14 +9,7 @@ mod support;
 use support::scratch::Scratch;
 
 fn simclr(args: &[String]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_simclr"))
-        .args(args)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let so = String::from_utf8_lossy(&out.stdout).to_string();
-    (out.status.code().unwrap_or(-1), so, err)
+    support::cli::simclr(env!("CARGO_BIN_EXE_simclr"), args)
 }
 
 fn scratch(name: &str) -> Scratch {
@@ -137,7 +130,8 @@ fn leftover_temporary_files_are_removed_and_replayed_steps_not_duplicated() {
     std::fs::write(&tmp, b"half").unwrap();
     let metrics = out.join("metrics.jsonl");
     let mut m = read(&metrics);
-    m.push_str("{\"stage\":\"pretrain\",\"epoch\":1,\"step\":7,\"loss\":1.0}\n");
+    // As the trainer writes it: run 1's record.
+    m.push_str("{\"run_id\":1,\"stage\":\"pretrain\",\"epoch\":1,\"step\":7,\"loss\":1.0}\n");
     std::fs::write(&metrics, m).unwrap();
     let (code, _, err) = pretrain(&out, &["--resume", "--stop-after-epochs", "1"]);
     assert_eq!(code, 0, "{err}");

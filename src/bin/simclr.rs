@@ -1,11 +1,10 @@
 //! The `simclr` trainer binary. Every failure is printed as one clear message with a non-zero
 //! exit status; nothing panics on bad input.
 
-use clap::Parser;
-use simclr::cli::{run, Cli};
+use simclr::cli::{parse, run};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse();
     simclr::train::signals::install();
     match run(cli) {
         Ok(()) => {}

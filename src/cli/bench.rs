@@ -14,69 +14,19 @@ use crate::train::common::lars;
 use crate::train::contrastive_step::contrastive_step;
 use crate::train::memory_plan::{self, Budget, MemoryPlan, StepShape};
 use crate::train::model::{ModelMeta, SimClrNet};
-use crate::{ops, DType, Device, DeviceRequest, Error, Result, Rng, Tensor};
+use crate::{ops, DType, Device, Error, Result, Rng, Tensor};
 use std::time::Instant;
 
+mod args;
 mod device_traffic;
 mod input;
+mod kernel_bytes;
+
+pub use args::{BenchArgs, BenchTask};
 
 /// Dense bf16 tensor-core rate measured on an H100 (PERFORMANCE.md), for the FLOP-rate line.
 const H100_BF16_MEASURED_TFLOPS: f64 = 800.0;
 const GIB: f64 = (1u64 << 30) as f64;
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BenchTask {
-    /// SimCLRv2 pretraining: two views, encoder + 3-layer head, NT-Xent, LARS.
-    Pretrain,
-    /// Supervised: encoder + linear classifier, cross-entropy, LARS.
-    Supervised,
-    /// The input pipeline alone on an image folder (`--data-dir`): decode + two-view
-    /// augmentation, images/s and per CPU core (bench/input.rs).
-    Input,
-}
-
-#[derive(clap::Args, Clone, Debug)]
-pub struct BenchArgs {
-    #[arg(long, default_value = "r50_1x_sk1")]
-    pub model: String,
-    /// Images per step (pretraining runs two views of each through the encoder).
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 224)]
-    pub image_size: usize,
-    #[arg(long, value_enum, default_value = "pretrain")]
-    pub task: BenchTask,
-    /// Pretraining only: rows of views per micro-batch (gradient caching).
-    #[arg(long)]
-    pub micro_batch: Option<usize>,
-    #[arg(long, default_value_t = 2)]
-    pub warmup: usize,
-    #[arg(long, default_value_t = 5)]
-    pub steps: usize,
-    #[arg(long, default_value_t = 0.3)]
-    pub lr: f64,
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceRequest,
-    /// Plan against this many GiB instead of what the device has free.
-    #[arg(long)]
-    pub memory_limit: Option<f64>,
-    /// Recompute BN + ReLU outputs in backward instead of keeping them.
-    #[arg(long)]
-    pub recompute: bool,
-    /// Activation dtype: f32, bf16 (CUDA only; fp32 master weights), or auto (bf16 on a GPU).
-    #[arg(long, default_value = "auto")]
-    pub precision: String,
-    /// Skip the memory plan (no probe steps).
-    #[arg(long)]
-    pub no_plan: bool,
-    /// After the timed steps, profile one more and print its time per phase, op and layer
-    /// (on a GPU the device is synchronised at every range boundary, which slows that step).
-    #[arg(long)]
-    pub profile: bool,
-    /// `--task input`: the options of that task (folder, workers, step comparison).
-    #[command(flatten)]
-    pub input: input::InputArgs,
-}
 
 /// The model and what one step of it does, for either task.
 struct Bench {
@@ -98,17 +48,17 @@ const CLASSES: usize = 10;
 
 impl Bench {
     fn new(a: &BenchArgs, device: Device) -> Result<Self> {
-        let cfg = ResNetConfig::parse(&a.model)?.for_image_size(a.image_size);
+        let cfg = ResNetConfig::parse(a.model())?.for_image_size(a.size());
         let macs_per_row = ResNet::new(&mut ParamStore::meta(), "encoder", &cfg)?
-            .describe(a.image_size)?
+            .describe(a.size())?
             .total_macs() as f64;
         let mut store = ParamStore::new(DType::F32, 0);
         let (kind, rows_per_image) = match a.task {
             BenchTask::Pretrain => {
                 let meta = ModelMeta {
                     stage: "pretrain".into(),
-                    model: a.model.clone(),
-                    image_size: a.image_size,
+                    model: a.model().to_string(),
+                    image_size: a.size(),
                     in_channels: 3,
                     proj_layers: 3,
                     proj_dim: 128,
@@ -139,7 +89,7 @@ impl Bench {
     fn plan(&mut self, a: &BenchArgs, device: Device) -> Result<MemoryPlan> {
         let per_batch_row = match &self.kind {
             Kind::Pretrain(net) => {
-                memory_plan::contrastive_batch_row_bytes(a.image_size, 3, net.meta.proj_dim)
+                memory_plan::contrastive_batch_row_bytes(a.size(), 3, net.meta.proj_dim)
             }
             Kind::Supervised(..) => 0.0,
         };
@@ -147,11 +97,11 @@ impl Bench {
         memory_plan::probe(
             &mut self.store,
             device,
-            a.batch_size,
+            a.batch(),
             self.rows_per_image,
             per_batch_row,
             |store, rows| {
-                let x = random_images(rows, a.image_size, device, 99)?;
+                let x = random_images(rows, a.size(), device, 99)?;
                 // The plain step: a micro-batch's second pass is exactly this at fewer rows.
                 forward_backward(kind, store, policy, &x, None).map(|_| ())
             },
@@ -159,16 +109,16 @@ impl Bench {
     }
 }
 
-/// Forward + backward over the rows of `x`; the loss.
+/// Forward + backward over the rows of `x`; the loss, left on the device (read after the run).
 fn forward_backward(
     kind: &Kind,
     store: &mut ParamStore,
     policy: ActivationPolicy,
     x: &Tensor,
     micro: Option<usize>,
-) -> Result<f64> {
+) -> Result<Tensor> {
     match kind {
-        Kind::Pretrain(net) => Ok(contrastive_step(net, store, x, micro, TAU, None, policy)?.0),
+        Kind::Pretrain(net) => Ok(contrastive_step(net, store, x, micro, TAU, None, policy)?.loss),
         Kind::Supervised(enc, fc) => {
             let n = x.shape()[0];
             let labels: Vec<usize> = (0..n).map(|i| i % CLASSES).collect();
@@ -180,7 +130,7 @@ fn forward_backward(
             let logits = fc.forward(&mut ctx, &h)?;
             let logits = ctx.to_param_dtype(&logits)?;
             let loss = ops::cross_entropy(&mut tape, &logits, &labels)?;
-            let v = loss.value().item()?; // synchronises a GPU
+            let v = loss.value().clone();
             drop(forward);
             tape.backward(&loss, store)?;
             Ok(v)
@@ -214,16 +164,18 @@ fn random_images(rows: usize, size: usize, device: Device, seed: u64) -> Result<
     Tensor::randn(&[rows, size, size, 3], 1.0, DType::F32, &mut rng)?.to_device(device)
 }
 
-pub fn run(a: &BenchArgs) -> Result<()> {
-    match a.task {
-        BenchTask::Input => input::run(a),
-        _ => run_steps(a).map(|_| ()),
+pub fn run(args: &BenchArgs) -> Result<()> {
+    match args.task {
+        BenchTask::Input => input::run(args),
+        _ => run_steps(args).map(|_| ()),
     }
 }
 
 /// Times training steps on random images; returns the median images/s.
-fn run_steps(a: &BenchArgs) -> Result<f64> {
-    if a.batch_size == 0 || a.steps == 0 {
+fn run_steps(args: &BenchArgs) -> Result<f64> {
+    let device = args.device.resolve()?;
+    let a = &args.resolved(device);
+    if a.batch() == 0 || a.steps() == 0 {
         return Err(Error::Config(
             "--batch-size and --steps must be at least 1".into(),
         ));
@@ -233,18 +185,18 @@ fn run_steps(a: &BenchArgs) -> Result<f64> {
             "--micro-batch applies to the contrastive (pretrain) task only".into(),
         ));
     }
-    let device = a.device.resolve()?;
     let mut b = Bench::new(a, device)?;
-    let rows = a.batch_size * b.rows_per_image;
+    let micro = a.micro_rows(b.rows_per_image);
+    let rows = a.batch() * b.rows_per_image;
     let what = format!(
         "{:?} step of {} at batch {} ({} rows of {} px){}",
         a.task,
-        a.model,
-        a.batch_size,
+        a.model(),
+        a.batch(),
         rows,
-        a.image_size,
+        a.size(),
         a.micro_batch
-            .map(|m| format!(" in micro-batches of {m} rows"))
+            .map(|m| format!(" in micro-batches of {m} images"))
             .unwrap_or_default()
     )
     .to_lowercase();
@@ -257,7 +209,7 @@ fn run_steps(a: &BenchArgs) -> Result<f64> {
         let shape = StepShape {
             what: &what,
             rows,
-            micro: a.micro_batch,
+            micro,
             rows_per_image: b.rows_per_image,
         };
         let need = memory_plan::check_fits(&plan, &shape, &budget)?;
@@ -274,20 +226,21 @@ fn run_steps(a: &BenchArgs) -> Result<f64> {
         Some(need)
     };
 
-    let x = random_images(rows, a.image_size, device, 1)?;
+    let x = random_images(rows, a.size(), device, 1)?;
     let mut opt = lars(1e-6);
-    let mut times = Vec::with_capacity(a.steps);
-    let mut losses = Vec::with_capacity(a.warmup + a.steps);
+    let mut times = Vec::with_capacity(a.steps());
+    let mut losses = Vec::with_capacity(a.warmup() + a.steps());
     let mut peak = 0usize;
     let mut traffic = None;
-    for i in 0..a.warmup + a.steps {
+    for i in 0..a.warmup() + a.steps() {
         let mut measure = || -> Result<f64> {
             let t0 = Instant::now();
             let before = device_traffic::snapshot();
-            let loss = forward_backward(&b.kind, &mut b.store, b.policy, &x, a.micro_batch)?;
+            kernel_bytes::mark();
+            let loss = forward_backward(&b.kind, &mut b.store, b.policy, &x, micro)?;
             opt.step(&mut b.store, a.lr)?;
             traffic = device_traffic::since(before);
-            // The loss read above waited for the forward; the update needs its own wait.
+            // The step never waits for the device; the bench's timing does.
             crate::tensor::synchronize(device)?;
             losses.push(loss);
             Ok(t0.elapsed().as_secs_f64())
@@ -298,14 +251,14 @@ fn run_steps(a: &BenchArgs) -> Result<f64> {
             Ok(())
         })?;
         peak = peak.max(p);
-        if i >= a.warmup {
+        if i >= a.warmup() {
             times.push(secs);
         }
     }
     let mut sorted = times.clone();
     sorted.sort_by(|p, q| p.total_cmp(q));
     let median = sorted[sorted.len() / 2];
-    let images_per_s = a.batch_size as f64 / median;
+    let images_per_s = a.batch() as f64 / median;
     // Training ≈ 3x the forward's FLOPs (forward, input gradient, weight gradient); gradient
     // caching runs one more forward.
     let passes = if a.micro_batch.is_some() { 4.0 } else { 3.0 };
@@ -322,8 +275,9 @@ fn run_steps(a: &BenchArgs) -> Result<f64> {
         if let Some(t) = &traffic {
             println!("{}", device_traffic::describe(t, device));
         }
+        println!("{}", kernel_bytes::describe(device));
         let session = Session::start(device)?;
-        forward_backward(&b.kind, &mut b.store, b.policy, &x, a.micro_batch)?;
+        forward_backward(&b.kind, &mut b.store, b.policy, &x, micro)?;
         opt.step(&mut b.store, a.lr)?;
         let table = Table::new(&session.finish()?);
         println!("\nprofile of one more step\n{table}");
@@ -351,7 +305,10 @@ fn run_steps(a: &BenchArgs) -> Result<f64> {
             Device::Cpu => println!("{line}"),
         }
     }
-    let losses_txt: Vec<String> = losses.iter().map(|l| format!("{l:.4}")).collect();
+    let losses_txt: Vec<String> = losses
+        .iter()
+        .map(|l| Ok(format!("{:.4}", l.item()?)))
+        .collect::<Result<_>>()?;
     println!("loss per step (warm-up included): {}", losses_txt.join(" "));
     println!(
         "peak memory: {:.3} GiB measured{}",

@@ -1,115 +1,82 @@
-//! Flags shared by the training subcommands. Each overrides the value from `--config FILE.toml`,
-//! which overrides the built-in defaults. `--epochs`, `--batch-size` and `--lr` apply to the
-//! stage being run (to every stage for `pipeline`).
+//! Flags every training-style subcommand shares. Precedence: built-in defaults < `--config
+//! FILE.toml` < `--set KEY=VALUE` < the named flags. Each subcommand flattens only the groups it
+//! uses (see `stage_args`), so its `--help` lists only flags that change what it does.
 
+use super::stage_args::OptimArgs;
 use crate::train::Config;
 use crate::Result;
 use std::path::PathBuf;
 
+/// Data, device and output: what every command that opens a dataset needs (`eval` included).
 #[derive(clap::Args, Debug, Clone, Default)]
-pub struct CommonArgs {
-    /// TOML file with any of the configuration keys; flags override it.
-    #[arg(long)]
+pub struct DataArgs {
+    /// TOML file with any configuration keys (see configs/); the flags override it.
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Architecture, r{depth}_{w}x_sk{0|1} (e.g. r50_1x_sk1; r50_0.25x_sk1 for a CPU). SK convs
-    /// sit in bottleneck blocks (depth 50+); on r18/r34, sk1 means the ResNet-D stem and
-    /// shortcuts only, as in the official code.
-    #[arg(long)]
-    pub model: Option<String>,
+    /// Set any configuration key, as in the TOML: `--set finetune.lr=0.1`, `--set
+    /// pretrain.knn_every=2` (repeatable; applied after --config, before the named flags).
+    /// `pipeline` also takes `--STAGE.KEY VALUE` (e.g. `--finetune.lr 0.1`) as a short form.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// synthetic (built in), mnist, fashion-mnist, cifar10, cifar100, folder (ImageNet layout:
     /// train/<class>/*.JPEG, val/<class>/...) or list (train.txt, val.txt: `<path> <label>`).
     #[arg(long)]
     pub dataset: Option<String>,
-    #[arg(long)]
+    /// Directory holding the dataset's files (downloaded copies or the image folder).
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Training resolution (default: the dataset's image side).
-    #[arg(long)]
+    /// Training resolution in pixels (default: the dataset's image side).
+    #[arg(long, value_name = "PX")]
     pub image_size: Option<usize>,
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Base learning rate (scaled by sqrt(B) or B/256, see the config's lr_scaling).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Contrastive temperature (pretraining).
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// cpu, cuda, cuda:N or auto.
+    /// Synthetic dataset: number of training images.
+    #[arg(long, value_name = "N")]
+    pub synthetic_train: Option<usize>,
+    /// Synthetic dataset: number of test images.
+    #[arg(long, value_name = "N")]
+    pub synthetic_test: Option<usize>,
+    /// cpu, cuda, cuda:N or auto (the GPU when there is one).
     #[arg(long)]
     pub device: Option<String>,
+    /// Seed of initialisation, augmentation, shuffling and label subsets.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output directory (checkpoints, metrics.jsonl, summary.json, metrics.png).
-    #[arg(long)]
+    /// Output directory (checkpoints, config.toml, metrics.jsonl, tensorboard/, summary.json,
+    /// metrics.png).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Continue from the last end-of-epoch state in --out.
-    #[arg(long)]
-    pub resume: bool,
     /// Loader worker threads (0: one per core).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Image folders and lists: fail (stop at an unreadable image, naming it) or skip (warn
     /// once naming it and use the next readable image).
-    #[arg(long)]
+    #[arg(long, value_name = "fail|skip")]
     pub bad_images: Option<String>,
-    /// Synthetic dataset: training and test images.
-    #[arg(long)]
-    pub synthetic_train: Option<usize>,
-    #[arg(long)]
-    pub synthetic_test: Option<usize>,
-    /// Fine-tuning: keep the projection head up to this layer (0 = encoder output).
-    #[arg(long)]
-    pub proj_layer: Option<usize>,
-    /// Fine-tuning: class-balanced fraction of the labels, in (0, 1].
-    #[arg(long)]
-    pub label_fraction: Option<f64>,
-    /// Linear evaluation: class-balanced fraction of the labels its classifier trains on (default
-    /// 1: all; 0.01 / 0.1 as in the paper's tables).
-    #[arg(long)]
-    pub linear_eval_fraction: Option<f64>,
-    /// Fine-tuning: labelled images per class (instead of --label-fraction).
-    #[arg(long)]
-    pub labels_per_class: Option<usize>,
-    /// Pretraining: projection-head layers (2-4).
-    #[arg(long)]
-    pub proj_layers: Option<usize>,
-    /// Pretraining: colour distortion strength (default: 1.0 above 64 px, 0.5 at CIFAR sizes).
-    #[arg(long)]
-    pub color_strength: Option<f64>,
-    /// Pretraining: Gaussian blur, true or false (default: on above 64 px, off at CIFAR sizes).
-    #[arg(long)]
-    pub blur: Option<bool>,
-    /// Pretraining: memory-queue size (0: no momentum encoder).
-    #[arg(long)]
-    pub queue_size: Option<usize>,
     /// Activation dtype: f32, bf16 (CUDA only, fp32 master weights) or auto (bf16 on a GPU).
     #[arg(long)]
     pub precision: Option<String>,
-    /// Check pretraining's memory against this many GiB before the first step (on a GPU the
-    /// check always runs, against its free memory by default).
+}
+
+/// How a training run runs and reports (not what it computes).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// Encoder architecture, r{depth}_{w}x_sk{0|1} (e.g. r50_1x_sk1; r50_0.25x_sk1 for a CPU).
+    /// SK convs sit in bottleneck blocks (depth 50+); on r18/r34, sk1 means the ResNet-D stem
+    /// and shortcuts only, as in the official code.
     #[arg(long)]
-    pub memory_limit: Option<f64>,
+    pub model: Option<String>,
+    /// Continue from the last saved state in --out, in the same run record.
+    #[arg(long)]
+    pub resume: bool,
     /// Recompute BN + ReLU outputs in backward instead of keeping them (less memory).
     #[arg(long)]
     pub recompute: bool,
-    /// Pretraining: run the network on at most this many views at a time (gradient caching;
-    /// the loss still sees the whole batch).
-    #[arg(long)]
-    pub micro_batch: Option<usize>,
-    /// Pretraining: data-parallel ranks, one thread each (one GPU each with CUDA), each on a
-    /// disjoint share of every batch, with synchronised batch norm and global negatives.
-    #[arg(long)]
-    pub world_size: Option<usize>,
-    /// Distillation: student architecture (default: the teacher's).
-    #[arg(long)]
-    pub student_model: Option<String>,
-    /// Distillation: weight of the distillation term (1 = unlabelled only).
-    #[arg(long)]
-    pub alpha: Option<f64>,
-    /// Distillation: softmax temperature.
-    #[arg(long)]
-    pub distill_temperature: Option<f64>,
+    /// Write a metrics record (metrics.jsonl, TensorBoard) every this many steps [default: 10].
+    #[arg(long, value_name = "STEPS")]
+    pub log_every: Option<usize>,
+    /// When the output is not a terminal, print a progress line at most every this many
+    /// seconds (0: every step) [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub progress_every: Option<f64>,
     /// Print the time per phase, op and layer of the third training step of the first stage
     /// run (nothing if it has fewer); on a GPU that step waits for the device at every range.
     #[arg(long)]
@@ -117,35 +84,28 @@ pub struct CommonArgs {
     /// Testing aid: stop each stage after this many epochs, as if interrupted.
     #[arg(long, hide = true)]
     pub stop_after_epochs: Option<usize>,
+    /// Renamed --head-depth.
+    #[arg(long, hide = true, value_name = "N")]
+    pub proj_layers: Option<String>,
+    /// Renamed --ft-from-layer.
+    #[arg(long, hide = true, value_name = "N")]
+    pub proj_layer: Option<String>,
 }
 
-/// The step `--profile` times: the first two warm up allocators and caches.
-const PROFILED_STEP: usize = 3;
-
-/// Which stages `--epochs`, `--batch-size` and `--lr` apply to.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    Pretrain,
-    Finetune,
-    Distill,
-    LinearEval,
-    All,
-}
-
-impl CommonArgs {
-    pub fn config(&self, scope: Scope) -> Result<Config> {
-        let mut c = match &self.config {
-            Some(p) => Config::from_file(p)?,
-            None => Config::default(),
-        };
-        macro_rules! set {
-            ($field:expr, $v:expr) => {
-                if let Some(v) = $v.clone() {
-                    $field = v;
-                }
-            };
+/// Sets `field` when the flag was given.
+macro_rules! set {
+    ($field:expr, $v:expr) => {
+        if let Some(v) = $v.clone() {
+            $field = v.into();
         }
-        set!(c.model, self.model);
+    };
+}
+pub(super) use set;
+
+impl DataArgs {
+    /// Defaults < TOML < --set < these flags.
+    pub fn config(&self) -> Result<Config> {
+        let mut c = crate::train::config_keys::load(self.config.as_deref(), &self.set)?;
         set!(c.dataset, self.dataset);
         set!(c.device, self.device);
         set!(c.seed, self.seed);
@@ -154,65 +114,92 @@ impl CommonArgs {
         set!(c.bad_images, self.bad_images);
         set!(c.synthetic_train, self.synthetic_train);
         set!(c.synthetic_test, self.synthetic_test);
-        set!(c.pretrain.temperature, self.temperature);
-        set!(c.pretrain.proj_layers, self.proj_layers);
-        set!(c.pretrain.queue_size, self.queue_size);
-        set!(c.pretrain.color_strength, self.color_strength.map(Some));
-        set!(c.pretrain.blur, self.blur.map(Some));
-        set!(c.pretrain.micro_batch, self.micro_batch.map(Some));
-        set!(c.pretrain.world_size, self.world_size);
         set!(c.precision, self.precision);
-        set!(c.memory_limit, self.memory_limit.map(Some));
-        if self.recompute {
-            c.recompute = true;
-        }
-        set!(c.finetune.proj_layer, self.proj_layer);
-        set!(c.finetune.label_fraction, self.label_fraction);
-        set!(c.linear_eval.label_fraction, self.linear_eval_fraction);
-        set!(c.distill.alpha, self.alpha);
-        set!(c.distill.temperature, self.distill_temperature);
         if self.data_dir.is_some() {
             c.data_dir = self.data_dir.clone();
         }
         if self.image_size.is_some() {
             c.image_size = self.image_size;
         }
-        if self.labels_per_class.is_some() {
-            c.finetune.labels_per_class = self.labels_per_class;
-        }
-        if self.student_model.is_some() {
-            c.student_model = self.student_model.clone();
-        }
-        let all = scope == Scope::All;
-        if all || scope == Scope::Pretrain {
-            set!(c.pretrain.epochs, self.epochs);
-            set!(c.pretrain.batch_size, self.batch_size);
-            set!(c.pretrain.lr, self.lr);
-        }
-        if all || scope == Scope::Finetune {
-            set!(c.finetune.epochs, self.epochs);
-            set!(c.finetune.batch_size, self.batch_size);
-            set!(c.finetune.lr, self.lr);
-        }
-        if all || scope == Scope::Distill {
-            set!(c.distill.epochs, self.epochs);
-            set!(c.distill.batch_size, self.batch_size);
-            set!(c.distill.lr, self.lr);
-        }
-        if all || scope == Scope::LinearEval {
-            set!(c.linear_eval.epochs, self.epochs);
-            set!(c.linear_eval.batch_size, self.batch_size);
-            set!(c.linear_eval.lr, self.lr);
-        }
         Ok(c)
     }
+}
 
-    pub fn env(&self, scope: Scope) -> Result<crate::train::Env> {
-        let mut env = crate::train::Env::open(self.config(scope)?, self.resume)?;
-        env.stop_after_epochs = self.stop_after_epochs;
-        if self.profile {
-            crate::profile::arm(PROFILED_STEP, env.device)?;
+impl RunArgs {
+    pub fn apply(&self, c: &mut Config) -> Result<()> {
+        for (old, new) in [
+            (&self.proj_layers, "--head-depth"),
+            (&self.proj_layer, "--ft-from-layer"),
+        ] {
+            if old.is_some() {
+                let name = if new == "--head-depth" {
+                    "--proj-layers"
+                } else {
+                    "--proj-layer"
+                };
+                return Err(crate::Error::Config(format!(
+                    "{name} was renamed {new} (see --help)"
+                )));
+            }
         }
-        Ok(env)
+        set!(c.model, self.model);
+        set!(c.log_every, self.log_every);
+        set!(c.progress_every, self.progress_every);
+        if self.recompute {
+            c.recompute = true;
+        }
+        Ok(())
+    }
+}
+
+/// The step `--profile` times: the first two warm up allocators and caches.
+const PROFILED_STEP: usize = 3;
+
+/// Opens a training run: validates, prints and saves the resolved configuration.
+pub fn open_env(cfg: Config, run: &RunArgs) -> Result<crate::train::Env> {
+    let mut env = crate::train::Env::open(cfg, run.resume)?;
+    env.record_config()?;
+    env.stop_after_epochs = run.stop_after_epochs;
+    if run.profile {
+        crate::profile::arm(PROFILED_STEP, env.device)?;
+    }
+    Ok(env)
+}
+
+/// Which stages the optimisation flags apply to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Scope {
+    Pretrain,
+    Finetune,
+    Distill,
+    LinearEval,
+    All,
+}
+
+impl OptimArgs {
+    pub fn apply(&self, c: &mut Config, scope: Scope) {
+        let on = |s: Scope| scope == Scope::All || scope == s;
+        macro_rules! stage {
+            ($sec:expr) => {{
+                set!($sec.epochs, self.epochs);
+                set!($sec.batch_size, self.batch_size);
+                set!($sec.lr, self.lr);
+                set!($sec.lr_scaling, self.lr_scaling);
+                set!($sec.warmup, self.warmup);
+                set!($sec.weight_decay, self.weight_decay);
+            }};
+        }
+        if on(Scope::Pretrain) {
+            stage!(c.pretrain);
+        }
+        if on(Scope::Finetune) {
+            stage!(c.finetune);
+        }
+        if on(Scope::Distill) {
+            stage!(c.distill);
+        }
+        if on(Scope::LinearEval) {
+            stage!(c.linear_eval);
+        }
     }
 }

@@ -1,15 +1,27 @@
-//! Batch norm over the last dimension (kernels/batch_norm.cu). x and dy may be f32 or bf16;
-//! gamma, beta and running statistics are read as f32 (converted first if given in bf16), and
-//! the statistics (mean, invstd, unbiased var) and parameter gradients come back as f32.
+//! Batch norm over the last dimension (kernels/batch_norm.cu for the reductions,
+//! kernels/bn_act.cu for the elementwise passes, which also serve BN + (add +) ReLU through
+//! src/cuda/bn_act.rs). x and dy may be f32 or bf16; gamma, beta and running statistics are read
+//! as f32 (converted first if given in bf16), and the statistics (mean, invstd, unbiased var)
+//! and parameter gradients come back as f32.
+//!
+//! The backward lives in src/cuda/bn_backward.rs.
+//!
+//! Launches: a train forward is 2 (statistics with their finish and the running averages, then
+//! the apply), a backward 2 (gradient sums with their finish, then the apply); each reduction
+//! also zeroes its tickets with one memset. Bytes per launch: src/cuda/traffic_floor.rs.
 
 use super::alloc::DeviceBuffer;
 use super::device::Gpu;
 use super::dims::dim;
+use super::groups::{chunks, group_launch};
 use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use super::module::Launch;
 use super::storage::{cast, empty, gpu_of};
+use super::traffic_floor::{self as tf, Family};
 use crate::{DType, Result, Tensor};
 use std::sync::Arc;
+
+pub use super::bn_backward::{backward, backward_from_sums, grad_sums};
 
 const OP: &str = "batch_norm";
 
@@ -17,111 +29,168 @@ pub(crate) fn f32_of(t: &Tensor) -> Result<Tensor> {
     cast(t, DType::F32)
 }
 
-/// Row chunking of the per-channel reductions: (row chunks, rows per chunk), sized so the grid
-/// has a couple of thousand blocks whatever the channel count.
-pub(crate) fn chunks(m: usize, c: usize) -> (usize, usize) {
-    let col_blocks = c.div_ceil(32).max(1);
-    let g = m.div_ceil(64).clamp(1, (2048 / col_blocks).max(1));
-    let rows = m.div_ceil(g).max(1);
-    (m.div_ceil(rows).max(1), rows)
+/// Running averages to update with a batch's statistics: (mean, var, momentum), f32.
+pub type Running<'a> = (&'a Tensor, &'a Tensor, f64);
+
+/// Scratch of a one-launch reduction over [m, c]: fp32 partials (2·g·c) and one zeroed ticket
+/// per column of blocks, alive until the kernel is queued (the allocator is stream-ordered).
+pub(super) struct Scratch {
+    part: DeviceBuffer,
+    done: DeviceBuffer,
+    pub g: usize,
+    pub rows: usize,
 }
 
-/// Per-channel sums of `mode` (see the kernel) into f32 partials, then the finishing kernel.
-#[allow(clippy::too_many_arguments)]
-fn reduce(
-    gpu: &Arc<Gpu>,
-    x: &Tensor,
-    dy: Option<&Tensor>,
-    mean: Option<&Tensor>,
-    invstd: Option<&Tensor>,
-    mode: i32,
-    eps: f32,
-    outs: [Option<&Tensor>; 2],
-) -> Result<()> {
+impl Scratch {
+    pub fn new(gpu: &Arc<Gpu>, m: usize, c: usize) -> Result<Self> {
+        let (g, rows) = chunks(m, c);
+        let part = DeviceBuffer::alloc(gpu, 4 * 2 * g * c)?;
+        let done = DeviceBuffer::zeroed(gpu, 4 * c.div_ceil(32))?;
+        Ok(Scratch {
+            part,
+            done,
+            g,
+            rows,
+        })
+    }
+    pub fn launch(&self, c: usize) -> Launch {
+        Launch::columns(c, self.g)
+    }
+    /// # Safety
+    /// The pointers are used by one kernel queued while `self` lives.
+    pub unsafe fn ptrs(&self) -> (DevPtrMut<f32>, DevPtrMut<u32>) {
+        (
+            DevPtrMut::from_raw(self.part.ptr()),
+            DevPtrMut::from_raw(self.done.ptr()),
+        )
+    }
+}
+
+pub(super) fn shape_of(x: &Tensor) -> Result<(usize, usize, i64, i32)> {
     let c = x.last_dim();
-    let m = x.numel() / c;
-    let (g, rows) = chunks(m, c);
-    let p1 = DeviceBuffer::alloc(gpu, 4 * g * c)?;
-    let p2 = DeviceBuffer::alloc(gpu, if mode == 2 { 4 * g * c } else { 4 })?;
-    // g x c f32 partials each (p2 unused but for mode 2), alive until both kernels are queued.
-    let (p1, p2) = unsafe { (DevPtrMut::from_raw(p1.ptr()), DevPtrMut::from_raw(p2.ptr())) };
-    let (m64, rows64) = (dim(m, "batch_norm: rows")?, dim(rows, "batch_norm: rows")?);
-    let (c32, g32) = (
+    let m = x.numel() / c.max(1);
+    Ok((
+        m,
+        c,
+        dim(m, "batch_norm: rows")?,
         dim(c, "batch_norm: channels")?,
-        dim(g, "batch_norm: chunks")?,
-    );
-    let (mean, invstd) = (DevPtr::of_opt(mean, OP)?, DevPtr::of_opt(invstd, OP)?);
-    with_dtype!(x.dtype(), OP, T => {
-        let (xp, dyp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of_opt(dy, OP)?);
-        let cfg = Launch::columns(c, g);
-        k::batch_norm_reduce(gpu, cfg, xp, dyp, mean, invstd, m64, c32, rows64, mode, p1, p2)
-    })?;
-    let (o1, o2) = (
-        DevPtrMut::of_opt(outs[0], OP)?,
-        DevPtrMut::of_opt(outs[1], OP)?,
-    );
-    let (p1, p2) = (p1.as_const(), p2.as_const());
-    let cfg = Launch::flat(c);
-    k::batch_norm_finish(gpu, cfg, p1, p2, g32, c32, m64, eps, mode, o1, o2)
+    ))
 }
 
-fn apply(
-    gpu: &Arc<Gpu>,
+/// The batch statistics (mean, invstd, unbiased variance) in one launch, and, given running
+/// averages, their updated values from the same launch.
+#[allow(clippy::type_complexity)]
+pub fn stats_running(
     x: &Tensor,
+    eps: f64,
+    running: Option<Running>,
+) -> Result<(Tensor, Tensor, Tensor, Option<(Tensor, Tensor)>)> {
+    let gpu = gpu_of(x, OP)?;
+    let (m, c, m64, c32) = shape_of(x)?;
+    let out = || empty(&gpu, &[c], DType::F32);
+    let (mean, invstd, var_u) = (out()?, out()?, out()?);
+    let new = running
+        .map(|_| Ok::<_, crate::Error>((out()?, out()?)))
+        .transpose()?;
+    let run = running.map(|(rm, rv, mom)| Ok::<_, crate::Error>((f32_of(rm)?, f32_of(rv)?, mom)));
+    let run = run.transpose()?;
+    let s = Scratch::new(&gpu, m, c)?;
+    let (part, done) = unsafe { s.ptrs() };
+    let rows = dim(s.rows, "batch_norm: rows")?;
+    let (rm, rv) = (
+        DevPtr::of_opt(run.as_ref().map(|r| &r.0), OP)?,
+        DevPtr::of_opt(run.as_ref().map(|r| &r.1), OP)?,
+    );
+    let mom = run.as_ref().map_or(0.0, |r| r.2) as f32;
+    let (nm, nv) = (
+        DevPtrMut::of_opt(new.as_ref().map(|n| &n.0), OP)?,
+        DevPtrMut::of_opt(new.as_ref().map(|n| &n.1), OP)?,
+    );
+    let (mp, ip, vp) = (
+        DevPtrMut::of(&mean, OP)?,
+        DevPtrMut::of(&invstd, OP)?,
+        DevPtrMut::of(&var_u, OP)?,
+    );
+    let cfg = s.launch(c);
+    with_dtype!(x.dtype(), OP, T => {
+        let xp = DevPtr::<T>::of(x, OP)?;
+        k::batch_norm_stats(
+            &gpu, cfg, xp, m64, c32, rows, eps as f32, mom, rm, rv, part, done, mp, ip, vp, nm, nv,
+        )
+    })?;
+    let e = x.dtype().size_in_bytes();
+    tf::record(
+        Family::BnStats,
+        tf::bn_stats(x.numel(), c, e, s.g, running.is_some()),
+    );
+    Ok((mean, invstd, var_u, new))
+}
+
+/// The batch statistics alone: (mean, invstd, unbiased variance), f32.
+pub fn stats(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+    let (mean, invstd, var_u, _) = stats_running(x, eps, None)?;
+    Ok((mean, invstd, var_u))
+}
+
+/// y = act((x − mean)·invstd·gamma + beta [+ res]) with act = ReLU when `relu`, in one pass.
+pub(crate) fn apply(
+    x: &Tensor,
+    res: Option<&Tensor>,
     mean: &Tensor,
     invstd: &Tensor,
     gamma: &Tensor,
     beta: Option<&Tensor>,
+    relu: bool,
 ) -> Result<Tensor> {
-    let y = empty(gpu, x.shape(), x.dtype())?;
+    let gpu = gpu_of(x, OP)?;
+    let (m, c, m64, c32) = shape_of(x)?;
+    let (mean, invstd, gamma) = (f32_of(mean)?, f32_of(invstd)?, f32_of(gamma)?);
     let beta = beta.map(f32_of).transpose()?;
-    let (n, c) = (
-        dim(x.numel(), OP)?,
-        dim(x.last_dim(), "batch_norm: channels")?,
-    );
-    let (mean, invstd) = (DevPtr::of(mean, OP)?, DevPtr::of(invstd, OP)?);
-    let (gamma, beta) = (DevPtr::of(gamma, OP)?, DevPtr::of_opt(beta.as_ref(), OP)?);
+    let y = empty(&gpu, x.shape(), x.dtype())?;
+    let (cfg, lanes) = group_launch(m, c);
+    let lanes = dim(lanes, "batch_norm: lanes")?;
+    let (meanp, invstdp) = (DevPtr::of(&mean, OP)?, DevPtr::of(&invstd, OP)?);
+    let (gammap, betap) = (DevPtr::of(&gamma, OP)?, DevPtr::of_opt(beta.as_ref(), OP)?);
     with_dtype!(x.dtype(), OP, T => {
-        let (xp, yp) = (DevPtr::<T>::of(x, OP)?, DevPtrMut::of(&y, OP)?);
-        let cfg = Launch::flat(x.numel());
-        k::batch_norm_apply(gpu, cfg, xp, mean, invstd, gamma, beta, yp, n, c)
+        let (xp, rp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of_opt(res, OP)?);
+        let yp = DevPtrMut::of(&y, OP)?;
+        k::batch_norm_apply(
+            &gpu, cfg, xp, rp, meanp, invstdp, gammap, betap, m64, c32, lanes, i32::from(relu), yp,
+        )
     })?;
+    let e = x.dtype().size_in_bytes();
+    tf::record(
+        Family::BnApply,
+        tf::bn_apply(x.numel(), c, e, res.is_some()),
+    );
     Ok(y)
 }
 
-/// Returns (y, batch mean, batch invstd, unbiased batch variance), statistics in f32.
+/// Returns (y, batch mean, batch invstd, unbiased batch variance, updated running averages
+/// when given), statistics in f32.
+#[allow(clippy::type_complexity)]
 pub fn train_forward(
     x: &Tensor,
     gamma: &Tensor,
     beta: Option<&Tensor>,
     eps: f64,
-) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
-    let gpu = gpu_of(x, OP)?;
-    let gamma = f32_of(gamma)?;
-    let (mean, invstd, var_u) = stats(x, eps)?;
-    let y = apply(&gpu, x, &mean, &invstd, &gamma, beta)?;
-    Ok((y, mean, invstd, var_u))
+    running: Option<Running>,
+) -> Result<(Tensor, Tensor, Tensor, Tensor, Option<(Tensor, Tensor)>)> {
+    let (mean, invstd, var_u, new) = stats_running(x, eps, running)?;
+    let y = apply(x, None, &mean, &invstd, gamma, beta, false)?;
+    Ok((y, mean, invstd, var_u, new))
 }
 
-/// The batch statistics alone: (mean, invstd, unbiased variance), f32.
-pub fn stats(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
-    let gpu = gpu_of(x, OP)?;
-    let c = x.last_dim();
-    let mean = empty(&gpu, &[c], DType::F32)?;
-    let invstd = empty(&gpu, &[c], DType::F32)?;
-    let var_u = empty(&gpu, &[c], DType::F32)?;
-    reduce(&gpu, x, None, None, None, 0, 0.0, [Some(&mean), None])?;
-    reduce(
-        &gpu,
-        x,
-        None,
-        Some(&mean),
-        None,
-        1,
-        eps as f32,
-        [Some(&invstd), Some(&var_u)],
-    )?;
-    Ok((mean, invstd, var_u))
+/// invstd = 1/sqrt(var + eps) (f32).
+pub fn invstd(var: &Tensor, eps: f64) -> Result<Tensor> {
+    let gpu = gpu_of(var, OP)?;
+    let var = f32_of(var)?;
+    let out = empty(&gpu, var.shape(), DType::F32)?;
+    let c = var.numel();
+    let (varp, outp) = (DevPtr::of(&var, OP)?, DevPtrMut::of(&out, OP)?);
+    let c32 = dim(c, "batch_norm: channels")?;
+    k::batch_norm_invstd(&gpu, Launch::flat(c), varp, eps as f32, c32, outp)?;
+    Ok(out)
 }
 
 /// Normalises with given running statistics: returns (y, invstd f32).
@@ -133,95 +202,7 @@ pub fn eval_forward(
     var: &Tensor,
     eps: f64,
 ) -> Result<(Tensor, Tensor)> {
-    let gpu = gpu_of(x, OP)?;
-    let c = x.last_dim();
-    let (gamma, mean, var) = (f32_of(gamma)?, f32_of(mean)?, f32_of(var)?);
-    let invstd = empty(&gpu, &[c], DType::F32)?;
-    let (varp, out) = (DevPtr::of(&var, OP)?, DevPtrMut::of(&invstd, OP)?);
-    let c32 = dim(c, "batch_norm: channels")?;
-    k::batch_norm_invstd(&gpu, Launch::flat(c), varp, eps as f32, c32, out)?;
-    let y = apply(&gpu, x, &mean, &invstd, &gamma, beta)?;
+    let invstd = invstd(var, eps)?;
+    let y = apply(x, None, mean, &invstd, gamma, beta, false)?;
     Ok((y, invstd))
-}
-
-/// Returns (dx in x's dtype, dgamma f32, dbeta f32).
-pub fn backward(
-    x: &Tensor,
-    dy: &Tensor,
-    gamma: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    batch_stats: bool,
-) -> Result<(Tensor, Tensor, Tensor)> {
-    let (dgamma, dbeta) = grad_sums(x, dy, mean, invstd)?;
-    let m = x.numel() / x.last_dim();
-    let dx = backward_from_sums(x, dy, gamma, mean, invstd, &dgamma, &dbeta, m, batch_stats)?;
-    Ok((dx, dgamma, dbeta))
-}
-
-/// (dgamma, dbeta) = (Σ dy·x̂, Σ dy), f32.
-pub fn grad_sums(
-    x: &Tensor,
-    dy: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-) -> Result<(Tensor, Tensor)> {
-    let gpu = gpu_of(x, OP)?;
-    let c = x.last_dim();
-    let (mean, invstd) = (f32_of(mean)?, f32_of(invstd)?);
-    let dgamma = empty(&gpu, &[c], DType::F32)?;
-    let dbeta = empty(&gpu, &[c], DType::F32)?;
-    reduce(
-        &gpu,
-        x,
-        Some(dy),
-        Some(&mean),
-        Some(&invstd),
-        2,
-        0.0,
-        [Some(&dbeta), Some(&dgamma)],
-    )?;
-    Ok((dgamma, dbeta))
-}
-
-/// dx in x's dtype from the sums over the `m` rows the statistics came from.
-#[allow(clippy::too_many_arguments)]
-pub fn backward_from_sums(
-    x: &Tensor,
-    dy: &Tensor,
-    gamma: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    dgamma: &Tensor,
-    dbeta: &Tensor,
-    m: usize,
-    batch_stats: bool,
-) -> Result<Tensor> {
-    let gpu = gpu_of(x, OP)?;
-    let c = x.last_dim();
-    let (gamma, mean, invstd) = (f32_of(gamma)?, f32_of(mean)?, f32_of(invstd)?);
-    let (dgamma, dbeta) = (f32_of(dgamma)?, f32_of(dbeta)?);
-    let dx = empty(&gpu, x.shape(), x.dtype())?;
-    let (n64, c32, m64) = (
-        dim(x.numel(), OP)?,
-        dim(c, "batch_norm: channels")?,
-        dim(m, OP)?,
-    );
-    let (gamma, mean, invstd) = (
-        DevPtr::of(&gamma, OP)?,
-        DevPtr::of(&mean, OP)?,
-        DevPtr::of(&invstd, OP)?,
-    );
-    let (dgamma, dbeta) = (DevPtr::of(&dgamma, OP)?, DevPtr::of(&dbeta, OP)?);
-    let cfg = Launch::flat(x.numel());
-    with_dtype!(x.dtype(), OP, T => {
-        let (xp, dyp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of(dy, OP)?);
-        let dxp = DevPtrMut::of(&dx, OP)?;
-        let stats = (mean, invstd);
-        let b = i32::from(batch_stats);
-        k::batch_norm_backward(
-            &gpu, cfg, xp, dyp, gamma, stats.0, stats.1, dgamma, dbeta, n64, c32, m64, b, dxp,
-        )
-    })?;
-    Ok(dx)
 }

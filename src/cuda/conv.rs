@@ -80,6 +80,9 @@ impl Descs {
         } else {
             cudnnMathType_t::CUDNN_TENSOR_OP_MATH
         };
+        if let Some(why) = super::conv_limits::too_large(g) {
+            return Err(crate::Error::shape("conv2d", why));
+        }
         let d = Descs {
             x: dnn::create_tensor_descriptor().call("cudnnCreateTensorDescriptor")?,
             y: dnn::create_tensor_descriptor().call("cudnnCreateTensorDescriptor")?,

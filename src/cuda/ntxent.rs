@@ -5,12 +5,10 @@
 use super::alloc::DeviceBuffer;
 use super::device::Gpu;
 use super::dims::dim;
-use super::error::CudaCall;
 use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut, KernelDtype};
 use super::module::Launch;
 use super::storage::{empty, gpu_of};
-use crate::cuda::driver::cu;
-use crate::{Result, Tensor};
+use crate::{DType, Result, Tensor};
 use std::sync::Arc;
 
 const OP: &str = "ntxent";
@@ -105,19 +103,37 @@ pub fn forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(Tensor, 
     Ok((loss, dz))
 }
 
-/// Fraction of anchors whose positive logit beats every negative strictly (ties miss).
-pub fn accuracy(z: &Tensor, queue: Option<&Tensor>) -> Result<f64> {
+/// How many anchors' positive logit beats every negative strictly (ties miss): a device f32
+/// scalar [] (exact below 2^24 anchors), read when the step's figures are logged.
+pub fn hits(z: &Tensor, queue: Option<&Tensor>) -> Result<Tensor> {
     let n2 = z.dims2(OP)?.0;
     let gpu = gpu_of(z, OP)?;
     let st = stats(&gpu, z, queue, 1.0)?;
-    let mut pos = vec![0f32; n2];
-    let mut neg = vec![0f32; n2];
-    let s = gpu.cu_stream();
-    unsafe {
-        cu::memcpy_dtoh_async(&mut pos, st.pos.ptr(), s).call("cuMemcpyDtoHAsync(pos)")?;
-        cu::memcpy_dtoh_async(&mut neg, st.neg.ptr(), s).call("cuMemcpyDtoHAsync(neg)")?;
+    let out = empty(&gpu, &[], DType::F32)?;
+    // 2N f32 each, written by the stats kernel and owned by `st`.
+    let (pos, neg) = unsafe {
+        (
+            DevPtr::<f32>::from_raw(st.pos.ptr()),
+            DevPtr::<f32>::from_raw(st.neg.ptr()),
+        )
+    };
+    let n2_32 = dim::<i32>(n2, "ntxent: rows")?;
+    let o = DevPtrMut::<f32>::of(&out, OP)?;
+    k::ntxent_hits(&gpu, Launch::rows(1, 256), pos, neg, n2_32, o)?;
+    Ok(out)
+}
+
+/// `dz · g` with the upstream gradient `g` (shape [], `dz`'s dtype) read on the device.
+pub fn scale_by(dz: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let gpu = gpu_of(dz, OP)?;
+    let out = empty(&gpu, dz.shape(), dz.dtype())?;
+    let n = dz.numel();
+    if n > 0 {
+        let n64 = dim::<i64>(n, "ntxent: gradient elements")?;
+        with_dtype!(dz.dtype(), OP, T => {
+            let (d, gp, o) = (DevPtr::<T>::of(dz, OP)?, DevPtr::<T>::of(g, OP)?, DevPtrMut::<T>::of(&out, OP)?);
+            k::ntxent_scale(&gpu, Launch::flat(n), d, gp, n64, o)
+        })?;
     }
-    gpu.synchronize()?;
-    let hits = pos.iter().zip(&neg).filter(|(p, n)| p > n).count();
-    Ok(hits as f64 / n2 as f64)
+    Ok(out)
 }

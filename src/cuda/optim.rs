@@ -8,7 +8,7 @@ mod lars;
 mod table;
 
 pub use ema::ema_multi_tensor_update;
-pub use lars::{lars_multi_tensor_step, LarsSlot};
+pub use lars::{lars_multi_tensor_step, LarsSlot, LarsTables};
 
 use super::dims::dim;
 use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};

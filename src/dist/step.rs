@@ -34,7 +34,8 @@ pub fn contrastive_step(
     policy: ActivationPolicy,
 ) -> Result<StepOutput> {
     if comm.world_size() == 1 {
-        let (loss, accuracy) = single_step(net, store, views, None, tau, negatives, policy)?;
+        let (loss, accuracy) =
+            single_step(net, store, views, None, tau, negatives, policy)?.read()?;
         return Ok(StepOutput { loss, accuracy });
     }
     let mut tape = policy.tape();

@@ -45,6 +45,7 @@ pub fn sync_batch_norm(
     let stats = BatchStats {
         mean: g.mean.clone(),
         var_unbiased: g.var_unbiased.clone(),
+        running: None,
     };
     let (mean, count, comm) = (g.mean, g.count, comm.clone());
     let (xs, gs) = (xv.clone(), gamma.value().clone());

@@ -2,6 +2,7 @@
 
 use super::{Ctx, Summary};
 use crate::dist::{sync_batch_norm, BnAct};
+use crate::ops::batch_norm::{running_update, Running};
 use crate::ops::{self, BnMode};
 use crate::params::{Init, ParamId, ParamKind, ParamStore};
 use crate::{autograd::Var, Result};
@@ -108,7 +109,16 @@ impl BatchNorm {
         }
         let (mean, var);
         let mode = if ctx.train {
-            BnMode::Train { eps: self.eps }
+            // The running averages ride along: on the GPU their update comes out of the
+            // statistics launch.
+            BnMode::Train {
+                eps: self.eps,
+                running: Some(Running {
+                    mean: ctx.params.value(self.running_mean)?,
+                    var: ctx.params.value(self.running_var)?,
+                    momentum: self.momentum,
+                }),
+            }
         } else {
             mean = ctx.params.value(self.running_mean)?.to_dtype(acc)?;
             var = ctx.params.value(self.running_var)?.to_dtype(acc)?;
@@ -131,8 +141,9 @@ impl BatchNorm {
                 )));
             }
         };
-        if let Some(st) = stats {
-            self.update_running(ctx, &st.mean, &st.var_unbiased)?;
+        if let Some((new_mean, new_var)) = stats.and_then(|st| st.running) {
+            ctx.params.set_value(self.running_mean, new_mean)?;
+            ctx.params.set_value(self.running_var, new_var)?;
         }
         Ok(y)
     }
@@ -143,16 +154,14 @@ impl BatchNorm {
         mean: &crate::Tensor,
         var: &crate::Tensor,
     ) -> Result<()> {
-        use crate::ops::elementwise::{add_tensors, scale_tensor};
-        let m = self.momentum;
-        for (id, batch) in [(self.running_mean, mean), (self.running_var, var)] {
-            let old = ctx.params.value(id)?;
-            let new = add_tensors(
-                &scale_tensor(old, 1.0 - m)?,
-                &scale_tensor(&batch.to_dtype(old.dtype())?, m)?,
-            )?;
-            ctx.params.set_value(id, new)?;
-        }
+        let running = Running {
+            mean: ctx.params.value(self.running_mean)?,
+            var: ctx.params.value(self.running_var)?,
+            momentum: self.momentum,
+        };
+        let (new_mean, new_var) = running_update(running, mean, var)?;
+        ctx.params.set_value(self.running_mean, new_mean)?;
+        ctx.params.set_value(self.running_var, new_var)?;
         Ok(())
     }
 

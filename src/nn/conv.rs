@@ -46,6 +46,17 @@ impl Conv2d {
     pub fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
         let _range = crate::profile::layer(&self.name);
         let w = ctx.param_as(self.weight, x.value().dtype())?;
+        #[cfg(feature = "cuda")]
+        if let crate::Device::Cuda(_) = x.value().device() {
+            let g = Geometry::new(x.shape(), w.shape(), &self.spec)?;
+            if let Some(why) = crate::cuda::conv_limits::too_large(&g) {
+                let msg = format!("layer {}: {why}", self.name);
+                return Err(crate::Error::shape("conv2d", msg));
+            }
+        }
+        if super::stem_pad::applies(x.value(), self.cin) {
+            return super::stem_pad::conv2d_padded(ctx.tape, x, &w, self.spec);
+        }
         ops::conv2d(ctx.tape, x, &w, self.spec)
     }
 

@@ -72,8 +72,10 @@ impl ProjectionHead {
         let mut outs = vec![h.clone()];
         for (i, (lin, bn)) in self.layers[..k].iter().enumerate() {
             let x = lin.forward(ctx, outs.last().unwrap())?;
-            // Hidden layers: BN + ReLU fused; the last layer (no beta) has no ReLU.
-            let x = if i + 1 < n {
+            // Hidden layers: BN + ReLU fused; the head's last layer (no beta) has no ReLU. A
+            // truncated head's last kept layer is still a hidden one (ReLU, as in the official
+            // code's `hiddens_list`, which fine-tuning reads).
+            let x = if i + 1 < self.total {
                 bn.forward_relu(ctx, &x)?
             } else {
                 bn.forward(ctx, &x)?

@@ -9,13 +9,14 @@ mod linear;
 mod resnet;
 mod resnet_config;
 mod sk_conv;
+mod stem_pad;
 mod summary;
 
 pub use batch_norm::BatchNorm;
 pub use conv::Conv2d;
 pub use head::ProjectionHead;
 pub use linear::Linear;
-pub use resnet::{Block, ResNet};
+pub use resnet::{Block, Middle, ResNet};
 pub use resnet_config::{BlockKind, ResNetConfig};
 pub use sk_conv::SkConv;
 pub use summary::{LayerRow, Summary};

@@ -78,6 +78,9 @@ pub fn trust_ratio(eta: f64, w_norm: f64, g_norm: f64) -> f64 {
 pub struct Lars {
     pub config: LarsConfig,
     velocity: HashMap<ParamId, Tensor>,
+    /// The GPU step's resident tensor tables.
+    #[cfg(feature = "cuda")]
+    tables: crate::cuda::optim::LarsTables,
 }
 
 impl Lars {
@@ -85,6 +88,8 @@ impl Lars {
         Lars {
             config,
             velocity: HashMap::new(),
+            #[cfg(feature = "cuda")]
+            tables: Default::default(),
         }
     }
 
@@ -167,23 +172,39 @@ impl Lars {
                 None => Tensor::zeros(w.shape(), w.dtype(), w.device())?,
             });
         }
-        let new = {
+        // Weights are updated in place: take them out of the store for the step (their
+        // gradients stay there) and put them back, same buffers, afterwards.
+        let mut weights = Vec::with_capacity(ids.len());
+        for &id in ids {
+            weights.push(std::mem::replace(
+                store.value_mut(id)?,
+                Tensor::scalar(0.0, crate::DType::F32)?,
+            ));
+        }
+        let stepped = {
             let mut slots = Vec::with_capacity(ids.len());
-            for ((&id, &wd), v) in ids.iter().zip(wds).zip(vels.iter_mut()) {
+            let parts = ids
+                .iter()
+                .zip(wds)
+                .zip(weights.iter_mut())
+                .zip(vels.iter_mut());
+            for (((&id, &wd), w), v) in parts {
                 slots.push(LarsSlot {
-                    w: store.value(id)?,
+                    w,
                     g: store.grad(id).expect("filtered in step"),
                     v,
                     weight_decay: wd,
                     excluded: self.excluded(store, id),
                 });
             }
-            lars_multi_tensor_step(&mut slots, lr, self.config.momentum, self.config.eta)?
+            let (m, eta) = (self.config.momentum, self.config.eta);
+            lars_multi_tensor_step(&mut slots, lr, m, eta, &mut self.tables)
         };
-        for ((&id, w), v) in ids.iter().zip(new).zip(vels) {
-            store.set_value(id, w)?;
+        for ((&id, w), v) in ids.iter().zip(weights).zip(vels) {
+            *store.value_mut(id)? = w;
             self.velocity.insert(id, v);
         }
+        stepped?;
         store.zero_grads();
         Ok(())
     }

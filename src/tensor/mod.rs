@@ -89,11 +89,20 @@ impl Tensor {
                 })?;
                 Ok(Tensor::from_storage(Storage::Cpu(s), shape))
             }
+            // Filled on the device: no upload, no wait.
+            #[cfg(feature = "cuda")]
+            Device::Cuda(i) => crate::cuda::full(shape, 0.0, dtype, i),
+            #[cfg(not(feature = "cuda"))]
             _ => Tensor::zeros(shape, dtype, Device::Cpu)?.to_device(device),
         }
     }
 
     pub fn full(shape: &[usize], v: f64, dtype: DType, device: Device) -> Result<Self> {
+        // On a GPU: filled there (no upload, no wait), same bits as the CPU's rounding.
+        #[cfg(feature = "cuda")]
+        if let Device::Cuda(i) = device {
+            return crate::cuda::full(shape, v, dtype, i);
+        }
         Tensor::from_f64(&vec![v; numel(shape)], shape, dtype)?.to_device(device)
     }
 

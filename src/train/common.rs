@@ -13,7 +13,6 @@ use crate::ops;
 use crate::optim::{Lars, LarsConfig, LrScaling, LrSchedule, Warmup};
 use crate::params::ParamStore;
 use crate::{DType, Device, Error, Result, Tensor};
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,7 +44,7 @@ impl Env {
                     .into(),
             ));
         }
-        let run = RunDir::open(&cfg.out)?;
+        let run = RunDir::open(&cfg.out, resume)?;
         let spec = DatasetSpec {
             name: cfg.dataset.clone(),
             data_dir: cfg.data_dir.clone(),
@@ -79,6 +78,11 @@ impl Env {
             resume,
             stop_after_epochs: None,
         })
+    }
+
+    /// Prints the resolved configuration and saves it as `config.toml` (see `config_keys`).
+    pub fn record_config(&self) -> Result<()> {
+        super::config_keys::record(self)
     }
 
     /// The activation dtype and recomputation the configuration asks for on this device.
@@ -184,6 +188,15 @@ impl Env {
     }
 }
 
+/// The config's `lr_scaling` name ("sqrt" or "linear", validated) with its base rate.
+pub fn lr_scaling(scaling: &str, base: f64) -> LrScaling {
+    if scaling == "linear" {
+        LrScaling::Linear { base }
+    } else {
+        LrScaling::Sqrt { base }
+    }
+}
+
 pub fn schedule(
     scaling: &str,
     base: f64,
@@ -191,12 +204,12 @@ pub fn schedule(
     warmup: f64,
     total_steps: usize,
 ) -> Result<LrSchedule> {
-    let s = if scaling == "linear" {
-        LrScaling::Linear { base }
-    } else {
-        LrScaling::Sqrt { base }
-    };
-    LrSchedule::new(s, batch, Warmup::Fraction(warmup), total_steps.max(1))
+    LrSchedule::new(
+        lr_scaling(scaling, base),
+        batch,
+        Warmup::Fraction(warmup),
+        total_steps.max(1),
+    )
 }
 
 pub fn lars(weight_decay: f64) -> Lars {
@@ -206,8 +219,8 @@ pub fn lars(weight_decay: f64) -> Lars {
     })
 }
 
-/// Stacks batches along the first dimension (two views → one batch of 2B) on `device`.
-pub fn stack(parts: &[Tensor], device: Device) -> Result<Tensor> {
+/// Stacks batches along the first dimension (two views → one batch of 2B), on the host.
+pub fn stack(parts: &[Tensor]) -> Result<Tensor> {
     let mut shape = parts[0].shape().to_vec();
     let mut data: Vec<f32> = Vec::with_capacity(parts.iter().map(|t| t.numel()).sum());
     for p in parts {
@@ -220,7 +233,7 @@ pub fn stack(parts: &[Tensor], device: Device) -> Result<Tensor> {
         data.extend_from_slice(p.cpu_slice::<f32>("stack")?);
     }
     shape[0] = parts.iter().map(|t| t.shape()[0]).sum();
-    Tensor::from_vec(data, &shape)?.to_device(device)
+    Tensor::from_vec(data, &shape)
 }
 
 /// Where a training step stands, for its metrics line.
@@ -230,7 +243,7 @@ pub struct StepInfo<'a> {
     pub lr: f64,
     pub images: usize,
     pub started: Instant,
-    pub progress: &'a Progress,
+    pub progress: &'a super::progress::Progress,
 }
 
 /// The end of a supervised-style step: backward from `loss`, one LARS step, then the metrics
@@ -256,7 +269,13 @@ pub fn finish_step(
             info.stage, info.epoch, pos.step, lv, info.lr, ips,
         ))?;
     }
-    info.progress.update(pos.step, lv, info.lr, ips);
+    info.progress.update(super::progress::Report {
+        epoch: info.epoch,
+        step: pos.step,
+        loss: lv,
+        lr: info.lr,
+        images_per_s: ips,
+    });
     Ok(lv)
 }
 
@@ -301,50 +320,6 @@ pub fn evaluate(
         top5: top5 as f64 / n,
         loss: loss / n,
     })
-}
-
-/// One line of progress: rewritten in place on a terminal, quiet otherwise (the metrics file
-/// has every logged step; epoch summaries are printed by the stages).
-pub struct Progress {
-    stage: &'static str,
-    total: usize,
-    tty: bool,
-    start: Instant,
-}
-
-impl Progress {
-    pub fn new(stage: &'static str, total: usize) -> Self {
-        Progress {
-            stage,
-            total,
-            tty: std::io::stderr().is_terminal(),
-            start: Instant::now(),
-        }
-    }
-
-    pub fn update(&self, step: usize, loss: f64, lr: f64, images_per_s: f64) {
-        if !self.tty {
-            return;
-        }
-        let frac = step as f64 / self.total.max(1) as f64;
-        let filled = (frac * 24.0) as usize;
-        let bar: String = (0..24)
-            .map(|i| if i < filled { '#' } else { '.' })
-            .collect();
-        eprint!(
-            "\r{:<10} [{bar}] {step}/{} loss {loss:.4} lr {lr:.4} {images_per_s:.0} img/s {:.0}s   ",
-            self.stage,
-            self.total,
-            self.start.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stderr().flush();
-    }
-
-    pub fn finish(&self) {
-        if self.tty {
-            eprintln!();
-        }
-    }
 }
 
 /// Labelled subset: `labels_per_class` images of every class, or a class-balanced `fraction`;

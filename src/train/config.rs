@@ -29,6 +29,8 @@ pub struct Config {
     pub bad_images: String,
     /// Write a metrics line every this many steps.
     pub log_every: usize,
+    /// Off a terminal, print a progress line at most every this many seconds (0: every step).
+    pub progress_every: f64,
     /// Recompute BN + ReLU outputs in backward instead of keeping them (less activation
     /// memory, one more BN-apply pass; the same gradients bit for bit).
     pub recompute: bool,
@@ -61,13 +63,14 @@ pub struct PretrainConfig {
     pub warmup: f64,
     pub weight_decay: f64,
     pub temperature: f64,
-    pub proj_layers: usize,
+    /// Layers of the projection head (2-4; `--head-depth`).
+    pub head_depth: usize,
     pub proj_dim: usize,
     /// MoCo-style memory: projections of this many recent images from the EMA network serve
     /// as extra negatives (0: off).
     pub queue_size: usize,
     /// Gradient caching: compute the loss over the whole batch but run the network on at most
-    /// this many rows (views) at a time; None runs the whole batch on one tape.
+    /// this many images (two views each) at a time; None runs the whole batch on one tape.
     pub micro_batch: Option<usize>,
     /// Data-parallel ranks, one thread each (one GPU each with CUDA), each on a disjoint share
     /// of every batch, with synchronised BN and global negatives; 1 = one process as usual.
@@ -95,8 +98,9 @@ pub struct FinetuneConfig {
     pub lr_scaling: String,
     pub warmup: f64,
     pub weight_decay: f64,
-    /// Keep the projection head up to this layer (0: the encoder output).
-    pub proj_layer: usize,
+    /// Fine-tune from the output of this projection-head layer (0: the encoder output;
+    /// `--ft-from-layer`).
+    pub from_layer: usize,
     /// Fraction of the training labels used, class-balanced, in (0, 1].
     pub label_fraction: f64,
     /// Alternatively, this many labelled images per class.
@@ -125,6 +129,7 @@ pub struct LinearEvalConfig {
     pub batch_size: usize,
     pub lr: f64,
     pub lr_scaling: String,
+    pub warmup: f64,
     pub weight_decay: f64,
     /// Class-balanced fraction of the training labels the linear classifier sees, in (0, 1]
     /// (1: all, the standard protocol; 0.01 and 0.1 as in the paper's semi-supervised tables).
@@ -147,6 +152,7 @@ impl Default for Config {
             workers: 0,
             bad_images: "fail".into(),
             log_every: 10,
+            progress_every: 10.0,
             recompute: false,
             precision: "auto".into(),
             memory_limit: None,
@@ -168,7 +174,7 @@ impl Default for PretrainConfig {
             warmup: 0.05,
             weight_decay: 1e-6,
             temperature: 0.5,
-            proj_layers: 3,
+            head_depth: 3,
             proj_dim: 64,
             queue_size: 0,
             micro_batch: None,
@@ -191,7 +197,7 @@ impl Default for FinetuneConfig {
             lr_scaling: "sqrt".into(),
             warmup: 0.0,
             weight_decay: 0.0,
-            proj_layer: 1,
+            from_layer: 1,
             label_fraction: 0.025,
             labels_per_class: None,
         }
@@ -220,6 +226,7 @@ impl Default for LinearEvalConfig {
             batch_size: 128,
             lr: 0.1,
             lr_scaling: "sqrt".into(),
+            warmup: 0.0,
             weight_decay: 0.0,
             label_fraction: 1.0,
         }
@@ -227,10 +234,19 @@ impl Default for LinearEvalConfig {
 }
 
 impl Config {
-    /// Reads a TOML file; unknown keys are errors (a typo must not be silently ignored).
+    /// Reads a TOML file; unknown keys are errors (a typo must not be silently ignored), and
+    /// renamed keys name their new name.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        super::config_keys::load(Some(path), &[])
+    }
+
+    pub(super) fn deserialize_table(t: toml::Table) -> std::result::Result<Self, toml::de::Error> {
+        t.try_into()
+    }
+
+    /// The configuration as TOML, loadable back with `--config`.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::Config(format!("configuration to TOML: {e}")))
     }
 
     /// Rejects impossible settings before any work starts.
@@ -264,16 +280,16 @@ impl Config {
         if f.labels_per_class == Some(0) {
             return bad("--labels-per-class must be positive".into());
         }
-        if f.proj_layer > self.pretrain.proj_layers {
+        if f.from_layer > self.pretrain.head_depth {
             return bad(format!(
-                "--proj-layer {} is deeper than the {}-layer projection head",
-                f.proj_layer, self.pretrain.proj_layers
+                "--ft-from-layer {} is deeper than the {}-layer projection head (--head-depth)",
+                f.from_layer, self.pretrain.head_depth
             ));
         }
-        if !(2..=4).contains(&self.pretrain.proj_layers) {
+        if !(2..=4).contains(&self.pretrain.head_depth) {
             return bad(format!(
-                "the projection head has 2 to 4 layers, not {}",
-                self.pretrain.proj_layers
+                "--head-depth: the projection head has 2 to 4 layers, not {}",
+                self.pretrain.head_depth
             ));
         }
         if self.pretrain.temperature <= 0.0 || self.distill.temperature <= 0.0 {
@@ -321,8 +337,8 @@ impl Config {
                 "pretrain.world_size > 1 and pretrain.micro_batch cannot be combined yet".into(),
             );
         }
-        if matches!(self.pretrain.micro_batch, Some(m) if m < 2) {
-            return bad("pretrain.micro_batch must be at least 2 (batch-norm statistics)".into());
+        if self.pretrain.micro_batch == Some(0) {
+            return bad("pretrain.micro_batch (--micro-batch) must be at least 1 image".into());
         }
         if self.pretrain.batch_size < 2 {
             return bad("pretraining needs a batch of at least 2 images (negatives)".into());

@@ -4,13 +4,16 @@
 
 use super::grad_cache;
 use super::model::SimClrNet;
+use super::step_stats::StepStats;
 use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::params::ParamStore;
 use crate::profile::{self, Phase};
 use crate::{Result, Tensor};
 
-/// Leaves the step's gradients accumulated in `store`; returns (loss, contrastive accuracy).
+/// Leaves the step's gradients accumulated in `store`; returns the loss and contrastive
+/// accuracy where they were computed (on a GPU the step enqueues its work and returns without
+/// waiting for the device; [`StepStats::read`] reads them).
 /// `views` is [2B, H, W, C]: the B first views, then the B second views.
 pub fn contrastive_step(
     net: &SimClrNet,
@@ -20,7 +23,7 @@ pub fn contrastive_step(
     tau: f64,
     queue: Option<&Tensor>,
     policy: ActivationPolicy,
-) -> Result<(f64, f64)> {
+) -> Result<StepStats> {
     if let Some(m) = micro {
         return grad_cache::contrastive_step_cached(net, store, views, m, tau, queue, true, policy);
     }
@@ -30,9 +33,12 @@ pub fn contrastive_step(
     let z = net.project(&mut policy.ctx(&mut tape, store, true), &x)?;
     let zn = ops::l2_normalize(&mut tape, &z)?;
     let loss = ops::ntxent::ntxent(&mut tape, &zn, queue, tau)?;
-    let acc = ops::ntxent::ntxent_accuracy(zn.value(), queue)?;
-    let loss_v = loss.value().item()?;
+    let accuracy = ops::ntxent::ntxent_accuracy_deferred(zn.value(), queue)?;
     drop(forward);
+    let stats = StepStats {
+        loss: loss.value().clone(),
+        accuracy,
+    };
     tape.backward(&loss, store)?;
-    Ok((loss_v, acc))
+    Ok(stats)
 }

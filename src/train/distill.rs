@@ -3,10 +3,11 @@
 //! softened predictions, optionally mixed with the cross-entropy on the labelled subset (α < 1;
 //! see `labelled_stream`).
 
-use super::common::{finish_step, lars, schedule, Env, Progress, StepInfo};
+use super::common::{finish_step, lars, schedule, Env, StepInfo};
 use super::finetune::finish_classifier;
 use super::labelled_stream::{mixed_loss, LabelledStream};
 use super::model::{Classifier, ModelMeta};
+use super::progress::Progress;
 use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
@@ -89,7 +90,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
     let mut labelled = (dc.alpha < 1.0)
         .then(|| LabelledStream::new(env, env.cfg.finetune.batch_size))
         .transpose()?;
-    let progress = Progress::new(STAGE, total);
+    let progress = Progress::new(STAGE, total, dc.epochs, env.cfg.progress_every);
     let started = Instant::now();
     let policy = env.activations();
     let armed = super::signals::arm();

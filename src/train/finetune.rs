@@ -2,8 +2,9 @@
 //! projection head kept up to layer k; or, with no checkpoint, the supervised-from-scratch
 //! baseline on the same subset. Crop + flip augmentation, cross-entropy, LARS.
 
-use super::common::{evaluate, finish_step, label_subset, lars, schedule, Env, Progress, StepInfo};
+use super::common::{evaluate, finish_step, label_subset, lars, schedule, Env, StepInfo};
 use super::model::{self, Classifier, ModelMeta};
+use super::progress::Progress;
 use super::state;
 use super::StageResult;
 use crate::checkpoint;
@@ -39,7 +40,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         return Ok(done);
     }
     let proj_layer = if pretrained.is_some() {
-        fc.proj_layer
+        fc.from_layer
     } else {
         0
     };
@@ -48,7 +49,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         model: env.cfg.model.clone(),
         image_size: env.image_size,
         in_channels: env.channels(),
-        proj_layers: env.cfg.pretrain.proj_layers,
+        proj_layers: env.cfg.pretrain.head_depth,
         proj_dim: env.cfg.pretrain.proj_dim,
         proj_layer,
         num_classes: env.num_classes(),
@@ -73,7 +74,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         (meta.proj_layers, meta.proj_dim) = (pm.proj_layers, pm.proj_dim);
         if proj_layer > pm.proj_layers {
             return Err(Error::Config(format!(
-                "--proj-layer {proj_layer}: the pretrained head has {} layers",
+                "--ft-from-layer {proj_layer}: the pretrained head has {} layers",
                 pm.proj_layers
             )));
         }
@@ -99,7 +100,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
     let sched = schedule(&fc.lr_scaling, fc.lr, batch, fc.warmup, total)?;
     let mut opt = lars(fc.weight_decay);
     let (state_path, mut pos, _) = env.resume_state(stage, &mut store, &mut opt)?;
-    let progress = Progress::new(stage, total);
+    let progress = Progress::new(stage, total, fc.epochs, env.cfg.progress_every);
     let started = Instant::now();
     let policy = env.activations();
     let armed = super::signals::arm();

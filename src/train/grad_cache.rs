@@ -23,7 +23,9 @@
 //! would.
 
 use super::model::SimClrNet;
+use super::step_stats::StepStats;
 use crate::autograd::Tape;
+use crate::dist::narrow_rows;
 use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::params::{ParamId, ParamStore};
@@ -31,7 +33,8 @@ use crate::{Error, Result, Tensor};
 
 /// One contrastive step over `views` ([2B, H, W, C]: the B view-a images, then their B view-b
 /// images) in micro-batches of at most `micro` rows. Leaves the step's parameter gradients
-/// accumulated in `store` (as `Tape::backward` does) and returns (loss, contrastive accuracy).
+/// accumulated in `store` (as `Tape::backward` does) and returns the loss and contrastive
+/// accuracy, left on the device until read.
 #[allow(clippy::too_many_arguments)] // the step's inputs and its three switches
 pub fn contrastive_step_cached(
     net: &SimClrNet,
@@ -42,7 +45,7 @@ pub fn contrastive_step_cached(
     queue: Option<&Tensor>,
     train_bn: bool,
     policy: ActivationPolicy,
-) -> Result<(f64, f64)> {
+) -> Result<StepStats> {
     if micro == 0 {
         return Err(Error::Config("micro-batch size must be at least 1".into()));
     }
@@ -64,7 +67,7 @@ pub fn contrastive_step_cached(
     drop(z_parts);
 
     let (loss, dz) = ops::ntxent::ntxent_forward(&z_all, queue, tau)?;
-    let acc = ops::ntxent::ntxent_accuracy(&z_all, queue)?;
+    let accuracy = ops::ntxent::ntxent_accuracy_deferred(&z_all, queue)?;
     let dz_parts = split_rows(&dz, micro)?;
 
     // Pass 2: recompute each micro-batch on a tape and seed its backward with its slice of dz.
@@ -75,7 +78,7 @@ pub fn contrastive_step_cached(
         let zn = ops::l2_normalize(&mut tape, &z)?;
         tape.backward_from(&[(&zn, g)], store)?;
     }
-    Ok((loss.item()?, acc))
+    Ok(StepStats { loss, accuracy })
 }
 
 /// The current values of the buffers (BN running statistics).
@@ -87,46 +90,26 @@ pub fn running_stats(store: &ParamStore) -> Vec<(ParamId, Tensor)> {
         .collect()
 }
 
-/// Splits along the first dimension into consecutive pieces of at most `size` rows. Goes through
-/// the host in f64, which holds every supported dtype exactly.
+/// Splits along the first dimension into consecutive pieces of at most `size` rows, on the
+/// tensor's device (exact copies; nothing crosses to the host).
 pub fn split_rows(t: &Tensor, size: usize) -> Result<Vec<Tensor>> {
     let n = *t
         .shape()
         .first()
         .ok_or_else(|| Error::shape("split_rows", "a scalar has no rows"))?;
-    let per: usize = t.shape()[1..].iter().product();
-    let host = t.to_vec_f64()?;
     (0..n)
         .step_by(size.max(1))
-        .map(|start| {
-            let len = size.min(n - start);
-            let mut shape = t.shape().to_vec();
-            shape[0] = len;
-            Tensor::from_f64(&host[start * per..(start + len) * per], &shape, t.dtype())?
-                .to_device(t.device())
-        })
+        .map(|start| narrow_rows(t, start, size.min(n - start)))
         .collect()
 }
 
-/// Concatenates along the first dimension (the inverse of [`split_rows`]).
+/// Concatenates along the first dimension (the inverse of [`split_rows`]), on the device.
 pub fn concat_rows(parts: &[Tensor]) -> Result<Tensor> {
-    let first = parts
-        .first()
-        .filter(|f| f.rank() > 0)
-        .ok_or_else(|| Error::shape("concat_rows", "needs at least one tensor with rows"))?;
-    let mut host = Vec::new();
-    let mut rows = 0;
-    for p in parts {
-        if p.rank() == 0 || p.shape()[1..] != first.shape()[1..] {
-            return Err(Error::shape(
-                "concat_rows",
-                format!("rows of shape {:?} and {:?}", first.shape(), p.shape()),
-            ));
-        }
-        rows += p.shape()[0];
-        host.extend(p.to_vec_f64()?);
+    if parts.iter().any(|p| p.rank() == 0) || parts.is_empty() {
+        return Err(Error::shape(
+            "concat_rows",
+            "needs at least one tensor with rows",
+        ));
     }
-    let mut shape = first.shape().to_vec();
-    shape[0] = rows;
-    Tensor::from_f64(&host, &shape, first.dtype())?.to_device(first.device())
+    crate::dist::concat_rows(parts)
 }

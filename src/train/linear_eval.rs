@@ -3,8 +3,9 @@
 //! linear classifier is trained on them with all the labels, or on a class-balanced labelled
 //! subset (`linear_eval.label_fraction`, e.g. the paper's 1% and 10% tables).
 
-use super::common::{lars, schedule, Env, EvalResult, Progress};
+use super::common::{lars, schedule, Env, EvalResult};
 use super::model::{self, Classifier, ModelMeta};
+use super::progress::{Progress, Report};
 use super::run_dir::step_record;
 use super::StageResult;
 use crate::autograd::Tape;
@@ -84,9 +85,9 @@ pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
     let batch = lc.batch_size.min(n);
     let per_epoch = n / batch;
     let total = super::guard::total_steps(STAGE, lc.epochs, per_epoch)?;
-    let sched = schedule(&lc.lr_scaling, lc.lr, batch, 0.0, total)?;
+    let sched = schedule(&lc.lr_scaling, lc.lr, batch, lc.warmup, total)?;
     let mut opt = lars(lc.weight_decay);
-    let progress = Progress::new(STAGE, total);
+    let progress = Progress::new(STAGE, total, lc.epochs, env.cfg.progress_every);
     let mut step = 0;
     for epoch in 0..lc.epochs {
         let mut order: Vec<usize> = (0..n).collect();
@@ -98,6 +99,7 @@ pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
                 .collect();
             let yb: Vec<usize> = chunk.iter().map(|&i| train_y[i]).collect();
             let lr = sched.lr_at(step);
+            let t0 = std::time::Instant::now();
             let mut tape = Tape::new();
             let x = tape.constant(Tensor::from_vec(xb, &[batch, dim])?.to_device(env.device)?);
             let logits = fc.forward(&mut Ctx::new(&mut tape, &mut head, true), &x)?;
@@ -107,10 +109,17 @@ pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
             tape.backward(&loss, &mut head)?;
             opt.step(&mut head, lr)?;
             step += 1;
+            let ips = batch as f64 / t0.elapsed().as_secs_f64();
             if step % env.cfg.log_every == 0 {
-                env.run.log(step_record(STAGE, epoch, step, lv, lr, 0.0))?;
+                env.run.log(step_record(STAGE, epoch, step, lv, lr, ips))?;
             }
-            progress.update(step, lv, lr, 0.0);
+            progress.update(Report {
+                epoch,
+                step,
+                loss: lv,
+                lr,
+                images_per_s: ips,
+            });
         }
     }
     progress.finish();

@@ -266,7 +266,8 @@ pub fn check_fits(plan: &MemoryPlan, step: &StepShape, budget: &Budget) -> Resul
     } else if micro >= per_img {
         msg += &format!(
             "Largest batch without micro-batching: {whole}. At this batch size, \
-             --micro-batch {micro} (rows of views) or smaller fits."
+             --micro-batch {} (images) or smaller fits.",
+            micro / per_img
         );
     } else {
         msg += &format!(
@@ -324,9 +325,9 @@ mod tests {
             e.contains("Largest batch without micro-batching: 44"),
             "{e}"
         );
-        assert!(e.contains("--micro-batch 89 "), "{e}");
+        assert!(e.contains("--micro-batch 44 (images)"), "{e}");
         let ok = StepShape {
-            micro: Some(89),
+            micro: Some(88),
             ..step
         };
         assert!(check_fits(&p, &ok, &budget).is_ok());

@@ -7,6 +7,7 @@ pub mod ckpt_check;
 pub mod common;
 pub mod config;
 pub mod config_checks;
+pub mod config_keys;
 pub mod contrastive_step;
 pub mod distill;
 pub mod finetune;
@@ -21,11 +22,15 @@ pub mod memory_plan;
 pub mod model;
 pub mod plot;
 pub mod pretrain;
+pub mod progress;
 pub mod resize;
 pub mod resume_check;
 pub mod run_dir;
 pub mod signals;
 pub mod state;
+pub mod step_stats;
+pub mod tensorboard;
+pub mod upload;
 
 pub use common::Env;
 pub use config::Config;
@@ -131,6 +136,16 @@ pub fn pipeline(env: &mut Env) -> Result<Vec<StageResult>> {
     )?;
     plot::write(&env.run.records(), &env.path("metrics.png"))?;
     Ok(results)
+}
+
+/// Runs one stage and writes `metrics.png` after it (also when it stopped early: the plot shows
+/// what was logged).
+pub fn with_plot<T>(env: &mut Env, stage: impl FnOnce(&mut Env) -> Result<T>) -> Result<()> {
+    let r = stage(env);
+    if !matches!(r, Err(Error::Interrupted { .. })) {
+        plot::write(&env.run.records(), &env.path("metrics.png"))?;
+    }
+    r.map(|_| ())
 }
 
 fn print_table(results: &[StageResult], env: &Env) {

@@ -2,16 +2,18 @@
 //! L2-normalised projections; optionally a momentum (EMA) copy of the network whose projections
 //! of recent batches sit in a queue as extra negatives.
 
-use super::common::{lars, schedule, stack, Env, Progress};
+use super::common::{lars, schedule, stack, Env};
 use super::config_checks;
 use super::contrastive_step::contrastive_step;
 use super::guard;
 use super::knn_monitor::KnnMonitor;
 use super::memory_plan;
 use super::model::{self, ModelMeta, SimClrNet};
+use super::progress::{Progress, Report};
 use super::run_dir::step_record;
 use super::signals;
 use super::state;
+use super::upload::BatchUploader;
 use super::StageResult;
 use crate::autograd::Tape;
 use crate::data::{Loader, PretrainAugment};
@@ -65,7 +67,7 @@ pub fn meta(env: &Env) -> ModelMeta {
         model: env.cfg.model.clone(),
         image_size: env.image_size,
         in_channels: env.channels(),
-        proj_layers: env.cfg.pretrain.proj_layers,
+        proj_layers: env.cfg.pretrain.head_depth,
         proj_dim: env.cfg.pretrain.proj_dim,
         proj_layer: 0,
         num_classes: env.num_classes(),
@@ -144,10 +146,13 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         )?),
     };
     let mut last_knn = None;
-    let progress = Progress::new(STAGE, total);
+    // --micro-batch counts images; the network sees two views of each.
+    let micro_rows = pc.micro_batch.map(|m| 2 * m);
+    let progress = Progress::new(STAGE, total, pc.epochs, env.cfg.progress_every);
     let started = Instant::now();
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
         (f64::NAN, f64::NAN, 0usize, 0usize);
+    let mut uploader = BatchUploader::new();
     let armed = signals::arm();
     for epoch in pos.epochs_done..pc.epochs {
         if env.stop_after_epochs == Some(epochs_this_run) {
@@ -160,7 +165,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             let b = batch?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
-            let x_all = stack(&b.views, env.device)?;
+            let x_all = uploader.put(stack(&b.views)?, env.device)?;
             let negatives = if memory {
                 queue.tensor(env.device)?
             } else {
@@ -172,7 +177,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                     let out = r.step(&net, &mut store, x, tau, q, lr, policy)?;
                     (out.loss, out.accuracy)
                 }
-                None => contrastive_step(&net, &mut store, x, pc.micro_batch, tau, q, policy)?,
+                None => {
+                    contrastive_step(&net, &mut store, x, micro_rows, tau, q, policy)?.read()?
+                }
             };
             guard::check_loss(STAGE, pos.step, epoch, loss_v, lr)?;
             guard::check_grads(STAGE, pos.step, epoch, &store)?;
@@ -196,7 +203,13 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 r["contrastive_acc"] = json!(acc);
                 env.run.log(r)?;
             }
-            progress.update(pos.step, loss_v, lr, ips);
+            progress.update(Report {
+                epoch,
+                step: pos.step,
+                loss: loss_v,
+                lr,
+                images_per_s: ips,
+            });
             (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
             signals::stop_if_requested(STAGE, &state_path, &store, &opt, &pos, || {
                 state_extra(memory, &ema_store, &queue)
@@ -295,7 +308,7 @@ fn check_memory(env: &Env, net: &SimClrNet, store: &mut ParamStore) -> Result<()
     let step = memory_plan::StepShape {
         what: &what,
         rows: 2 * pc.batch_size,
-        micro: pc.micro_batch,
+        micro: pc.micro_batch.map(|m| 2 * m),
         rows_per_image: 2,
     };
     memory_plan::check_fits(

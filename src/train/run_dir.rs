@@ -1,6 +1,13 @@
-//! The output directory of a run: checkpoints, `metrics.jsonl` (one JSON object per logged
-//! step), `summary.json` (final metrics per stage, rewritten atomically) and `metrics.png`.
+//! The output directory of a run: checkpoints, `config.toml` (the resolved configuration),
+//! `metrics.jsonl` (one JSON object per logged step), TensorBoard event files under
+//! `tensorboard/run-<id>/<stage>/`, `summary.json` (final metrics per stage, rewritten
+//! atomically) and `metrics.png`.
+//!
+//! Every record carries a `run_id`: a new run into the same directory takes the next id (older
+//! runs' records stay, marked as theirs), a `--resume` continues the last id, after dropping the
+//! steps it is about to replay.
 
+use super::tensorboard::EventWriter;
 use crate::checkpoint::write_atomic;
 use crate::{Error, Result};
 use serde_json::{json, Map, Value};
@@ -11,12 +18,17 @@ use std::path::{Path, PathBuf};
 pub struct RunDir {
     path: PathBuf,
     metrics: File,
+    run_id: u64,
+    /// Event files, one per stage (TensorBoard's unit of comparison is a directory).
+    events: std::collections::HashMap<String, EventWriter>,
+    /// The last logged step of each stage, for records without one (test evaluations).
+    last_step: std::collections::HashMap<String, i64>,
     _lock: super::lock::RunLock,
 }
 
 impl RunDir {
     /// Creates the directory if needed and proves it is writable before any training starts.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path, resume: bool) -> Result<Self> {
         let unwritable = |e: std::io::Error| {
             Error::Config(format!("cannot write to --out {}: {e}", path.display()))
         };
@@ -32,11 +44,23 @@ impl RunDir {
             .append(true)
             .open(path.join("metrics.jsonl"))
             .map_err(unwritable)?;
+        let last = last_run_id(&path.join("metrics.jsonl"));
+        let run_id = match (resume, last) {
+            (true, Some(id)) => id,
+            (_, id) => id.map_or(1, |i| i + 1),
+        };
         Ok(RunDir {
             path: path.to_path_buf(),
             metrics,
+            run_id,
+            events: Default::default(),
+            last_step: Default::default(),
             _lock: lock,
         })
+    }
+
+    pub fn run_id(&self) -> u64 {
+        self.run_id
     }
 
     pub fn path(&self) -> &Path {
@@ -47,24 +71,77 @@ impl RunDir {
         self.path.join(name)
     }
 
-    /// Appends one metrics line (flushed, so a crash loses nothing already logged).
-    pub fn log(&mut self, record: Value) -> Result<()> {
+    /// Appends one metrics line (flushed, so a crash loses nothing already logged), tagged
+    /// with the run id, and its numbers as TensorBoard scalars of its stage.
+    pub fn log(&mut self, mut record: Value) -> Result<()> {
+        record["run_id"] = json!(self.run_id);
         let p = self.path.join("metrics.jsonl");
         writeln!(self.metrics, "{record}")
             .and_then(|_| self.metrics.flush())
-            .map_err(|e| Error::io(p, e))
+            .map_err(|e| Error::io(p, e))?;
+        self.log_events(&record)
     }
 
-    /// Drops `stage`'s records after `step` (and its evaluations), which a resumed stage is
-    /// about to log again: replayed steps must not appear twice.
+    fn events(&mut self, stage: &str, wall: f64) -> Result<&mut EventWriter> {
+        Ok(match self.events.entry(stage.to_string()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let dir = self
+                    .path
+                    .join("tensorboard")
+                    .join(format!("run-{}", self.run_id))
+                    .join(stage);
+                v.insert(EventWriter::create(&dir, wall)?)
+            }
+        })
+    }
+
+    fn log_events(&mut self, record: &Value) -> Result<()> {
+        let (Some(stage), Some(fields)) = (record["stage"].as_str(), record.as_object()) else {
+            return Ok(());
+        };
+        let step = match record["step"].as_i64() {
+            Some(s) => s,
+            None => self.last_step.get(stage).copied().unwrap_or(0),
+        };
+        self.last_step.insert(stage.to_string(), step);
+        let wall = now();
+        let w = self.events(stage, wall)?;
+        // Test-split evaluations are told apart from training losses by a prefix.
+        let prefix = if record.get("eval").is_some() {
+            "test_"
+        } else {
+            ""
+        };
+        for (k, v) in fields {
+            if ["stage", "epoch", "step", "run_id"].contains(&k.as_str()) {
+                continue;
+            }
+            if let Some(x) = v.as_f64() {
+                w.scalar(wall, step, &format!("{prefix}{k}"), x as f32)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops this run's records of `stage` after `step` (and its evaluations), which a resumed
+    /// stage is about to log again: replayed steps must not appear twice.
     pub fn forget_after(&mut self, stage: &str, step: usize) -> Result<()> {
         let p = self.path.join("metrics.jsonl");
         let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let run_id = self.run_id;
         let replayed = |l: &str| {
             serde_json::from_str::<Value>(l).is_ok_and(|r| {
-                r["stage"] == stage && r["step"].as_u64().is_none_or(|s| s as usize > step)
+                r["run_id"] == run_id
+                    && r["stage"] == stage
+                    && r["step"].as_u64().is_none_or(|s| s as usize > step)
             })
         };
+        if step > 0 {
+            // TensorBoard forgets the replayed steps too.
+            self.events(stage, now())?
+                .session_start(now(), step as i64 + 1)?;
+        }
         let kept: Vec<&str> = text.lines().filter(|l| !replayed(l)).collect();
         if kept.len() == text.lines().count() {
             return Ok(());
@@ -105,6 +182,21 @@ impl RunDir {
             })
             .unwrap_or_default()
     }
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The highest run id in a metrics file (records from before run ids count as run 0).
+fn last_run_id(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|r| r["run_id"].as_u64().unwrap_or(0))
+        .max()
 }
 
 /// One training-step record.

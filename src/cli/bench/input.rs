@@ -74,24 +74,25 @@ fn line(what: &str, images: usize, cpu: f64) {
     );
 }
 
-pub fn run(a: &BenchArgs) -> Result<()> {
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let a = &args.resolved(args.device.resolve()?);
     let dir = a.input.data_dir.as_deref().ok_or_else(|| {
         Error::Config("--task input needs --data-dir (an image folder to read)".into())
     })?;
-    if a.batch_size == 0 || a.steps == 0 {
+    if a.batch() == 0 || a.steps() == 0 {
         return Err(Error::Config(
             "--batch-size and --steps must be at least 1".into(),
         ));
     }
     let list = listing(dir)?;
-    let aug = Arc::new(PretrainAugment::new(AugmentConfig::imagenet(a.image_size))?);
-    let n = list.len().min(a.batch_size * a.steps).min(512);
+    let aug = Arc::new(PretrainAugment::new(AugmentConfig::imagenet(a.size()))?);
+    let n = list.len().min(a.batch() * a.steps()).min(512);
     let paths: Vec<(usize, PathBuf)> = (0..n).map(|i| (i, list.path(i))).collect();
     println!(
         "input pipeline on {} ({} images), {} px, two views, single-thread phases over {n} images:",
         dir.display(),
         list.len(),
-        a.image_size
+        a.size()
     );
     let full = timed(&paths, |(_, p)| decode_path(p, &|h, w| (h, w)).map(|_| ()))?;
     line("decode, full size", n, full);
@@ -106,7 +107,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     };
     // One pass, two clocks: each image is decoded at its scale, then augmented; nothing is
     // kept, so neither phase pays for page faults of a growing heap.
-    let per = a.image_size * a.image_size * 3;
+    let per = a.size() * a.size() * 3;
     let mut out = vec![0f32; per];
     let (mut scaled, mut augment) = (0.0, 0.0);
     for (i, p) in &paths {
@@ -137,7 +138,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         a.input.workers
     };
     let cfg = LoaderConfig {
-        batch_size: a.batch_size,
+        batch_size: a.batch(),
         views: 2,
         workers,
         prefetch: 2 * workers,
@@ -145,26 +146,26 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         ..Default::default()
     };
     let loader = Loader::new(ds, aug, cfg)?;
-    let batches = (a.warmup + a.steps).min(loader.batches_per_epoch());
-    if batches <= a.warmup {
+    let batches = (a.warmup() + a.steps()).min(loader.batches_per_epoch());
+    if batches <= a.warmup() {
         return Err(Error::Config(format!(
             "the folder holds {} whole batches of {}; --warmup {} leaves none to time",
             loader.batches_per_epoch(),
-            a.batch_size,
-            a.warmup
+            a.batch(),
+            a.warmup()
         )));
     }
     let mut it = loader.epoch(0);
-    for _ in 0..a.warmup {
+    for _ in 0..a.warmup() {
         it.next().transpose()?;
     }
     let (t0, c0) = (Instant::now(), cpu_seconds(false));
-    let timed_batches = batches - a.warmup;
+    let timed_batches = batches - a.warmup();
     for _ in 0..timed_batches {
         it.next().transpose()?;
     }
     let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds(false) - c0);
-    let images = timed_batches * a.batch_size;
+    let images = timed_batches * a.batch();
     line(
         &format!("loader, {workers} workers (process CPU time)"),
         images,
@@ -208,14 +209,14 @@ fn gpu_phase(a: &BenchArgs, ds: &StreamDataset, ordinal: usize) -> Result<()> {
     let cfg = AugmentConfig {
         interpolation: crate::data::Interpolation::Bilinear,
         normalize: Some(crate::data::Normalize::imagenet()),
-        ..AugmentConfig::imagenet(a.image_size)
+        ..AugmentConfig::imagenet(a.size())
     };
     let aug = PretrainAugment::new(cfg.clone())?;
     let mut secs = Vec::new();
-    for step in 0..a.warmup + a.steps {
+    for step in 0..a.warmup() + a.steps() {
         let (mut images, mut views) = (Vec::new(), Vec::new());
-        for j in 0..a.batch_size {
-            let i = (step * a.batch_size + j) % ds.len();
+        for j in 0..a.batch() {
+            let i = (step * a.batch() + j) % ds.len();
             let need = |h: usize, w: usize| {
                 (0..2).fold((1, 1), |m, v| {
                     let (nh, nw) = aug.decode_need((h, w), &sample_rng(0, 0, i, v));
@@ -233,7 +234,7 @@ fn gpu_phase(a: &BenchArgs, ds: &StreamDataset, ordinal: usize) -> Result<()> {
             crate::cuda::ops::augment_views(ordinal, &cfg, &images, &views, crate::DType::BF16)?;
         crate::tensor::synchronize(crate::Device::Cuda(ordinal))?;
         drop(out);
-        if step >= a.warmup {
+        if step >= a.warmup() {
             secs.push(t0.elapsed().as_secs_f64());
         }
     }
@@ -242,9 +243,9 @@ fn gpu_phase(a: &BenchArgs, ds: &StreamDataset, ordinal: usize) -> Result<()> {
     println!(
         "GPU two-view augmentation on cuda:{ordinal} (upload included): {:.1} images/s \
          (median of {} batches of {})",
-        a.batch_size as f64 / median,
+        a.batch() as f64 / median,
         secs.len(),
-        a.batch_size
+        a.batch()
     );
     Ok(())
 }

@@ -199,6 +199,27 @@ pub unsafe fn memset_d8_async(
     )
 }
 
+/// Sets `count` 16- or 32-bit words at `ptr` to `word` (a value's bits: a fill without an
+/// upload). `width` is 2 or 4 bytes.
+///
+/// # Safety
+/// `[ptr, ptr + width·count)` is device memory, `ptr` aligned to `width`.
+pub unsafe fn memset_words_async(
+    ptr: CUdeviceptr,
+    word: u32,
+    width: usize,
+    count: usize,
+    stream: CUstream,
+) -> Result<()> {
+    route!(
+        real => match width {
+            2 => real(sys::cuMemsetD16Async(ptr, word as u16, count, stream).result()),
+            _ => real(sys::cuMemsetD32Async(ptr, word, count, stream).result()),
+        },
+        emu => crate::cuda::emu::cu::memset_words(ptr, word, width, count),
+    )
+}
+
 /// # Safety
 /// `[ptr, ptr + bytes)` is device memory.
 pub unsafe fn memset_d8_sync(ptr: CUdeviceptr, value: c_uchar, bytes: usize) -> Result<()> {

@@ -118,6 +118,26 @@ pub fn memset(ptr: CUdeviceptr, value: c_uchar, bytes: usize) -> Result<()> {
     Ok(())
 }
 
+/// cuMemsetD16/D32: `count` words of `width` (2 or 4) bytes, each `word`'s low bytes.
+pub fn memset_words(ptr: CUdeviceptr, word: u32, width: usize, count: usize) -> Result<()> {
+    let bytes = width * count;
+    if width != 2 && width != 4 || ptr % width as u64 != 0 {
+        return Err(DriverError::new(
+            CUresult::CUDA_ERROR_INVALID_VALUE,
+            format!("cuMemsetD{}: {width}-byte words at {ptr:#x}", 8 * width),
+        ));
+    }
+    memory::check_write(ptr, bytes, "cuMemsetD16/D32")
+        .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))?;
+    let pattern = &word.to_le_bytes()[..width];
+    // SAFETY: the range lies inside one live allocation of the arena (checked).
+    let dst = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, bytes) };
+    for chunk in dst.chunks_exact_mut(width) {
+        chunk.copy_from_slice(pattern);
+    }
+    Ok(())
+}
+
 /// # Safety
 /// `src` holds `bytes` bytes.
 pub unsafe fn copy_htod(dst: CUdeviceptr, src: *const u8, bytes: usize) -> Result<()> {

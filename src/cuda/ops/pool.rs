@@ -4,6 +4,7 @@ use crate::cuda::dims::dim;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
+use crate::cuda::traffic_floor::{self as tf, Family};
 use crate::ops::pool::PoolSpec;
 use crate::{Result, Tensor};
 
@@ -39,7 +40,8 @@ pub fn max_pool2d_forward(x: &Tensor, s: &PoolSpec, ho: usize, wo: usize) -> Res
     Ok(y)
 }
 
-pub fn max_pool2d_backward(x: &Tensor, dy: &Tensor, s: &PoolSpec) -> Result<Tensor> {
+/// dx from the forward's input x and output y (which tells each window's choice).
+pub fn max_pool2d_backward(x: &Tensor, y: &Tensor, dy: &Tensor, s: &PoolSpec) -> Result<Tensor> {
     let op = "max_pool2d_backward";
     let (n, h, w, c) = x.dims4(op)?;
     let (_, ho, wo, _) = dy.dims4(op)?;
@@ -55,10 +57,13 @@ pub fn max_pool2d_backward(x: &Tensor, dy: &Tensor, s: &PoolSpec) -> Result<Tens
         let (ho, wo) = (dim::<i32>(ho, op)?, dim::<i32>(wo, op)?);
         let cfg = Launch::flat(dx.numel());
         with_dtype!(x.dtype(), op, T => {
-            let (xp, dyp) = (DevPtr::<T>::of(x, op)?, DevPtr::of(dy, op)?);
+            let (xp, yp, dyp) = (DevPtr::<T>::of(x, op)?, DevPtr::of(y, op)?, DevPtr::of(dy, op)?);
             let dxp = DevPtrMut::of(&dx, op)?;
-            k::max_pool2d_backward(&gpu, cfg, xp, dyp, dxp, n, h, w, c, kk, st, p, ho, wo)
+            k::max_pool2d_backward(&gpu, cfg, xp, yp, dyp, dxp, n, h, w, c, kk, st, p, ho, wo)
         })?;
+        let e = x.dtype().size_in_bytes();
+        let bytes = tf::max_pool_backward(dx.numel(), dy.numel(), e, s.kernel, s.stride);
+        tf::record(Family::MaxPoolBackward, bytes);
     }
     Ok(dx)
 }

@@ -4,15 +4,21 @@
 //! its running averages; eval mode normalises with given running statistics.
 
 pub mod cpu;
+pub mod running;
 #[cfg(test)]
 mod tests;
 
 use crate::autograd::{Tape, Var};
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+pub use running::{
+    batch_norm_train_forward_running, bn_act_stats_running, running_update, Running,
+};
 
 pub enum BnMode<'a> {
+    /// Batch statistics; given running averages, the stats come back with their update.
     Train {
         eps: f64,
+        running: Option<Running<'a>>,
     },
     Eval {
         mean: &'a Tensor,
@@ -26,6 +32,8 @@ pub enum BnMode<'a> {
 pub struct BatchStats {
     pub mean: Tensor,
     pub var_unbiased: Tensor,
+    /// The updated running averages (mean, var) when the mode gave them.
+    pub running: Option<(Tensor, Tensor)>,
 }
 
 fn check(x: &Tensor, gamma: &Tensor, beta: Option<&Tensor>) -> Result<usize> {
@@ -79,7 +87,7 @@ pub fn batch_norm_train_forward(
 ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
     check(x, gamma, beta)?;
     dispatch!("batch_norm", [x], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::train_forward(x, gamma, beta, eps)),
-        cuda: crate::cuda::bn::train_forward(x, gamma, beta, eps))
+        cuda: crate::cuda::bn::train_forward(x, gamma, beta, eps, None).map(|(y, m, i, v, _)| (y, m, i, v)))
 }
 
 pub fn batch_norm_eval_forward(
@@ -193,12 +201,13 @@ pub fn batch_norm(
 ) -> Result<(Var, Option<BatchStats>)> {
     let bv = beta.map(|b| b.value());
     let (y, mean, invstd, stats) = match mode {
-        BnMode::Train { eps } => {
-            let (y, mean, invstd, var_u) =
-                batch_norm_train_forward(x.value(), gamma.value(), bv, eps)?;
+        BnMode::Train { eps, running } => {
+            let (y, (mean, invstd, var_u, running)) =
+                batch_norm_train_forward_running(x.value(), gamma.value(), bv, eps, running)?;
             let stats = BatchStats {
                 mean: mean.clone(),
                 var_unbiased: var_u,
+                running,
             };
             (y, mean, invstd, Some(stats))
         }

@@ -65,14 +65,38 @@ fn gradients_match_finite_differences() {
             &[x.clone(), g.clone(), b.clone()],
             40,
             seed,
-            |t, v| Ok(batch_norm(t, &v[0], &v[1], Some(&v[2]), BnMode::Train { eps: 1e-5 })?.0),
+            |t, v| {
+                Ok(batch_norm(
+                    t,
+                    &v[0],
+                    &v[1],
+                    Some(&v[2]),
+                    BnMode::Train {
+                        eps: 1e-5,
+                        running: None,
+                    },
+                )?
+                .0)
+            },
         );
         check_gradients(
             "bn train no beta",
             &[x.clone(), g.clone()],
             40,
             seed,
-            |t, v| Ok(batch_norm(t, &v[0], &v[1], None, BnMode::Train { eps: 1e-5 })?.0),
+            |t, v| {
+                Ok(batch_norm(
+                    t,
+                    &v[0],
+                    &v[1],
+                    None,
+                    BnMode::Train {
+                        eps: 1e-5,
+                        running: None,
+                    },
+                )?
+                .0)
+            },
         );
         let rm = randn64(&[c], &mut rng);
         let rv = Tensor::rand_uniform(&[c], 0.5, 2.0, DType::F64, &mut rng).unwrap();

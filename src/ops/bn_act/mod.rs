@@ -14,7 +14,7 @@ pub mod cpu;
 mod tests;
 
 use crate::autograd::{Recompute, Saved, Tape, Var};
-use crate::ops::batch_norm::{BatchStats, BnMode};
+use crate::ops::batch_norm::{bn_act_stats_running, BatchStats, BnMode};
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 
 const OP: &str = "bn_act";
@@ -219,11 +219,12 @@ fn record(
     mode: BnMode,
 ) -> Result<(Var, Option<BatchStats>)> {
     let (mean, invstd, stats) = match mode {
-        BnMode::Train { eps } => {
-            let (mean, invstd, var_u) = bn_act_stats(x.value(), eps)?;
+        BnMode::Train { eps, running } => {
+            let (mean, invstd, var_u, running) = bn_act_stats_running(x.value(), eps, running)?;
             let stats = BatchStats {
                 mean: mean.clone(),
                 var_unbiased: var_u,
+                running,
             };
             (mean, invstd, Some(stats))
         }

@@ -5,7 +5,10 @@ use crate::testing::{assert_close, check_gradients, fresh_seed, randn64};
 use crate::{DType, Rng};
 
 fn train() -> BnMode<'static> {
-    BnMode::Train { eps: 1e-5 }
+    BnMode::Train {
+        eps: 1e-5,
+        running: None,
+    }
 }
 
 #[test]

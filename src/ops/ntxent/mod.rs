@@ -17,11 +17,13 @@
 //! anchor's log-sum-exp online, a second recomputes the similarities to build the gradient.
 
 pub mod cpu;
+mod deferred;
 #[cfg(test)]
 mod tests;
 
 use crate::autograd::{Tape, Var};
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+pub use deferred::{ntxent_accuracy_deferred, Accuracy};
 
 const OP: &str = "ntxent";
 
@@ -78,19 +80,13 @@ pub fn ntxent_forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(T
 /// similar than every negative (batch and queue). Ties count as misses, so degenerate
 /// projections (all rows equal) score 0, not 1. Independent of the temperature.
 pub fn ntxent_accuracy(z: &Tensor, queue: Option<&Tensor>) -> Result<f64> {
-    check(z, queue, None)?;
-    dispatch!("ntxent_accuracy", slice &operands(z, queue),
-        cpu: |dt| float_dispatch!("ntxent_accuracy", dt, cpu::accuracy(z, queue)),
-        cuda: crate::cuda::ntxent::accuracy(z, queue))
+    ntxent_accuracy_deferred(z, queue)?.read()
 }
 
 /// NT-Xent on the tape (see the module doc for the convention). The queue is a constant.
 pub fn ntxent(tape: &mut Tape, z: &Var, queue: Option<&Tensor>, tau: f64) -> Result<Var> {
     let (loss, dz) = ntxent_forward(z.value(), queue, tau)?;
     Ok(tape.record(OP, &[z], loss, move |g, _| {
-        Ok(vec![Some(crate::ops::elementwise::scale_tensor(
-            &dz,
-            g.item()?,
-        )?)])
+        Ok(vec![Some(deferred::scale_by_upstream(&dz, g)?)])
     }))
 }

@@ -45,16 +45,28 @@ pub fn max_pool2d_forward(x: &Tensor, s: &PoolSpec) -> Result<Tensor> {
         cuda: crate::cuda::ops::max_pool2d_forward(x, s, ho, wo))
 }
 
-pub fn max_pool2d_backward(x: &Tensor, dy: &Tensor, s: &PoolSpec) -> Result<Tensor> {
-    dispatch!("max_pool2d_backward", [x, dy], cpu: |dt| float_dispatch!("max_pool2d_backward", dt, cpu::max_backward(x, dy, s)),
-        cuda: crate::cuda::ops::max_pool2d_backward(x, dy, s))
+/// dx from the forward's input x and output y (the GPU reads y to tell each window's choice;
+/// the CPU re-derives it).
+pub fn max_pool2d_backward(x: &Tensor, y: &Tensor, dy: &Tensor, s: &PoolSpec) -> Result<Tensor> {
+    if y.shape() != dy.shape() {
+        return Err(Error::shape(
+            "max_pool2d_backward",
+            format!(
+                "output {:?} and its gradient {:?} differ",
+                y.shape(),
+                dy.shape()
+            ),
+        ));
+    }
+    dispatch!("max_pool2d_backward", [x, y, dy], cpu: |dt| float_dispatch!("max_pool2d_backward", dt, cpu::max_backward(x, dy, s)),
+        cuda: crate::cuda::ops::max_pool2d_backward(x, y, dy, s))
 }
 
 pub fn max_pool2d(tape: &mut Tape, x: &Var, s: PoolSpec) -> Result<Var> {
     let y = max_pool2d_forward(x.value(), &s)?;
-    let xv = x.value().clone();
+    let (xv, yv) = (x.value().clone(), y.clone());
     Ok(tape.record("max_pool2d", &[x], y, move |dy, _| {
-        Ok(vec![Some(max_pool2d_backward(&xv, dy, &s)?)])
+        Ok(vec![Some(max_pool2d_backward(&xv, &yv, dy, &s)?)])
     }))
 }
 

@@ -1,0 +1,146 @@
+//! Batch norm's backward on the GPU (kernels/batch_norm.cu `batch_norm_reduce`, kernels/bn_act.cu
+//! `batch_norm_backward`), shared by plain batch norm and BN + (add +) ReLU: the parameter-
+//! gradient sums in one launch (their finish folded in), then the input gradient in one pass.
+//! Reading x and dy twice (once per launch) is the least a backward can do without keeping the
+//! activation on chip: dx needs the sums over every row. Bytes: src/cuda/traffic_floor.rs.
+
+use super::bn::{f32_of, shape_of, Scratch};
+use super::dims::dim;
+use super::groups::group_launch;
+use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use super::storage::{empty, gpu_of};
+use super::traffic_floor::{self as tf, Family};
+use crate::{DType, Result, Tensor};
+
+const OP: &str = "batch_norm";
+
+/// Returns (dx in x's dtype, dgamma f32, dbeta f32).
+pub fn backward(
+    x: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    batch_stats: bool,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (dgamma, dbeta) = sums(x, None, dy, mean, invstd)?;
+    let m = x.numel() / x.last_dim();
+    let dx = backward_from_sums(x, dy, gamma, mean, invstd, &dgamma, &dbeta, m, batch_stats)?;
+    Ok((dx, dgamma, dbeta))
+}
+
+/// (dgamma, dbeta) = (Σ dy·x̂, Σ dy), f32.
+pub fn grad_sums(
+    x: &Tensor,
+    dy: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    sums(x, None, dy, mean, invstd)
+}
+
+/// (dgamma, dbeta) = (Σ dy'·x̂, Σ dy') with dy' = dy, or dy·[y > 0] given y; one launch.
+pub(crate) fn sums(
+    x: &Tensor,
+    y: Option<&Tensor>,
+    dy: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let gpu = gpu_of(x, OP)?;
+    let (m, c, m64, c32) = shape_of(x)?;
+    let (mean, invstd) = (f32_of(mean)?, f32_of(invstd)?);
+    let dgamma = empty(&gpu, &[c], DType::F32)?;
+    let dbeta = empty(&gpu, &[c], DType::F32)?;
+    let s = Scratch::new(&gpu, m, c)?;
+    let (part, done) = unsafe { s.ptrs() };
+    let rows = dim(s.rows, "batch_norm: rows")?;
+    let (meanp, invstdp) = (DevPtr::of(&mean, OP)?, DevPtr::of(&invstd, OP)?);
+    let (dbp, dgp) = (DevPtrMut::of(&dbeta, OP)?, DevPtrMut::of(&dgamma, OP)?);
+    let cfg = s.launch(c);
+    with_dtype!(x.dtype(), OP, T => {
+        let (xp, yp, dyp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of_opt(y, OP)?, DevPtr::of(dy, OP)?);
+        k::batch_norm_reduce(
+            &gpu, cfg, xp, yp, dyp, meanp, invstdp, m64, c32, rows, part, done, dbp, dgp,
+        )
+    })?;
+    let e = x.dtype().size_in_bytes();
+    tf::record(
+        Family::BnGradSums,
+        tf::bn_grad_sums(x.numel(), c, e, s.g, y.is_some()),
+    );
+    Ok((dgamma, dbeta))
+}
+
+/// dx in x's dtype from the sums over the `m` rows the statistics came from.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_from_sums(
+    x: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    dgamma: &Tensor,
+    dbeta: &Tensor,
+    m: usize,
+    batch_stats: bool,
+) -> Result<Tensor> {
+    let saved = Saved {
+        x,
+        y: None,
+        gamma,
+        mean,
+        invstd,
+    };
+    Ok(backward_apply(&saved, dy, (dgamma, dbeta), m, batch_stats, false)?.0)
+}
+
+/// What the backward apply reads besides dy: the forward's input, its output when the ReLU
+/// mask is needed, gamma and the statistics.
+pub(crate) struct Saved<'a> {
+    pub x: &'a Tensor,
+    pub y: Option<&'a Tensor>,
+    pub gamma: &'a Tensor,
+    pub mean: &'a Tensor,
+    pub invstd: &'a Tensor,
+}
+
+/// (dx, dres when `residual`) in one pass, from the sums (dgamma, dbeta) over `m_stats` rows.
+pub(crate) fn backward_apply(
+    s: &Saved,
+    dy: &Tensor,
+    sums: (&Tensor, &Tensor),
+    m_stats: usize,
+    batch_stats: bool,
+    residual: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let x = s.x;
+    let gpu = gpu_of(x, OP)?;
+    let (m, c, m64, c32) = shape_of(x)?;
+    let (gamma, mean, invstd) = (f32_of(s.gamma)?, f32_of(s.mean)?, f32_of(s.invstd)?);
+    let (dgamma, dbeta) = (f32_of(sums.0)?, f32_of(sums.1)?);
+    let dx = empty(&gpu, x.shape(), x.dtype())?;
+    let dres = residual
+        .then(|| empty(&gpu, x.shape(), x.dtype()))
+        .transpose()?;
+    let (cfg, lanes) = group_launch(m, c);
+    let (lanes, ms) = (dim(lanes, "batch_norm: lanes")?, dim(m_stats, OP)?);
+    let (gp, mp, ip) = (
+        DevPtr::of(&gamma, OP)?,
+        DevPtr::of(&mean, OP)?,
+        DevPtr::of(&invstd, OP)?,
+    );
+    let (dgp, dbp) = (DevPtr::of(&dgamma, OP)?, DevPtr::of(&dbeta, OP)?);
+    let b = i32::from(batch_stats);
+    with_dtype!(x.dtype(), OP, T => {
+        let (xp, yp, dyp) = (DevPtr::<T>::of(x, OP)?, DevPtr::of_opt(s.y, OP)?, DevPtr::of(dy, OP)?);
+        let (dxp, drp) = (DevPtrMut::of(&dx, OP)?, DevPtrMut::of_opt(dres.as_ref(), OP)?);
+        k::batch_norm_backward(
+            &gpu, cfg, xp, yp, dyp, gp, mp, ip, dgp, dbp, m64, c32, lanes, ms, b, dxp, drp,
+        )
+    })?;
+    let e = x.dtype().size_in_bytes();
+    let bytes = tf::bn_backward(x.numel(), c, e, s.y.is_some(), batch_stats, residual);
+    tf::record(Family::BnBackward, bytes);
+    Ok((dx, dres))
+}

@@ -1,0 +1,150 @@
+//! CPU vs CUDA parity of what issue 15 folded into batch norm's kernels, in f32 and bf16: the
+//! running averages coming out of the statistics launch, the channel-group apply over more
+//! than 65,535 blocks' worth of elements, and the scalar path of 8-channel groups whose
+//! tensors are not 16-byte aligned (raw launches at an offset: tensors themselves always are).
+#![cfg(feature = "cuda")]
+
+#[path = "cuda_common.rs"]
+mod common;
+use common::{both, check, gpu, rand, randn, DTYPES};
+
+use simclr::cuda::kernels::{self as k, DevPtr, DevPtrMut};
+use simclr::ops::batch_norm::{
+    batch_norm_eval_forward, batch_norm_train_forward_running, bn_act_stats_running, Running,
+};
+use simclr::testing::fresh_seed;
+use simclr::{DType, Device, Rng, Tensor};
+
+#[test]
+fn running_averages_come_out_of_the_statistics_launch() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("bn_running"));
+    for dt in DTYPES {
+        for shape in [vec![6, 5, 7, 24], vec![3001, 12]] {
+            let c = shape[shape.len() - 1];
+            let m = shape.iter().product::<usize>() / c;
+            let (x, gx) = both(&rand(&shape, dt, &mut rng, 1.5, 3.0), dev);
+            let (g, gg) = both(&rand(&[c], DType::F32, &mut rng, 0.2, 1.0), dev);
+            let (rm, grm) = both(&randn(&[c], DType::F32, &mut rng), dev);
+            let (rv, grv) = both(&rand(&[c], DType::F32, &mut rng, 0.2, 1.0), dev);
+            let run = |mean, var| {
+                Some(Running {
+                    mean,
+                    var,
+                    momentum: 0.1,
+                })
+            };
+            let before = simclr::cuda::driver::counters();
+            let (gy, (_, _, _, gnew)) =
+                batch_norm_train_forward_running(&gx, &gg, None, 1e-5, run(&grm, &grv)).unwrap();
+            let launches = simclr::cuda::driver::counters().since(&before).launches;
+            assert_eq!(launches, 2, "statistics (+ running averages), then apply");
+            let (y, (_, _, _, new)) =
+                batch_norm_train_forward_running(&x, &g, None, 1e-5, run(&rm, &rv)).unwrap();
+            check("bn y", dt, &gy, &y, m, 2);
+            let ((nm, nv), (gnm, gnv)) = (new.unwrap(), gnew.unwrap());
+            check("running mean", DType::F32, &gnm, &nm, m, 1);
+            check("running var", DType::F32, &gnv, &nv, m, 2);
+            let (_, _, _, gnew) = bn_act_stats_running(&gx, 1e-5, run(&grm, &grv)).unwrap();
+            let (gnm2, gnv2) = gnew.unwrap();
+            check("bn_act running mean", DType::F32, &gnm2, &nm, m, 1);
+            check("bn_act running var", DType::F32, &gnv2, &nv, m, 2);
+        }
+    }
+}
+
+#[test]
+fn apply_covers_more_than_65535_blocks_of_work() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("bn_big"));
+    // 2^21 + 3 rows x 8 channels: 65,536 blocks of 256 elements and a partial one.
+    let shape = [(1 << 21) + 3, 8];
+    let dt = DType::BF16;
+    let (x, gx) = both(&randn(&shape, dt, &mut rng), dev);
+    let (g, gg) = both(&rand(&[8], DType::F32, &mut rng, 0.2, 1.0), dev);
+    let (b, gb) = both(&randn(&[8], DType::F32, &mut rng), dev);
+    let (rm, grm) = both(&randn(&[8], DType::F32, &mut rng), dev);
+    let (rv, grv) = both(&rand(&[8], DType::F32, &mut rng, 0.2, 1.0), dev);
+    let (y, _) = batch_norm_eval_forward(&x, &g, Some(&b), &rm, &rv, 1e-5).unwrap();
+    let (gy, _) = batch_norm_eval_forward(&gx, &gg, Some(&gb), &grm, &grv, 1e-5).unwrap();
+    check("bn eval y, 2^24 elements", dt, &gy, &y, 1, 2);
+}
+
+/// y = relu((x − mean)·invstd·gamma + beta + res) on the CPU, in f64.
+fn reference(x: &[f64], res: &[f64], p: &[Vec<f64>; 4], c: usize) -> Vec<f64> {
+    let [mean, invstd, gamma, beta] = p;
+    (0..x.len())
+        .map(|i| {
+            let j = i % c;
+            ((x[i] - mean[j]) * invstd[j] * gamma[j] + beta[j] + res[i]).max(0.0)
+        })
+        .collect()
+}
+
+#[test]
+fn eight_channel_groups_at_a_misaligned_offset_take_the_scalar_path() {
+    let Some(dev) = gpu() else { return };
+    let Device::Cuda(ordinal) = dev else { return };
+    let gpu = simclr::cuda::gpu(ordinal).unwrap();
+    let mut rng = Rng::new(fresh_seed("bn_misaligned"));
+    let (m, c) = (37, 16);
+    let n = m * c;
+    for dt in DTYPES {
+        // One element more than needed, used from element 1 on: 2 or 4 bytes off 16.
+        let host = [0, 1].map(|_| rand(&[n + 1], dt, &mut rng, 1.0, 0.2));
+        let (x, res) = (
+            host[0].to_device(dev).unwrap(),
+            host[1].to_device(dev).unwrap(),
+        );
+        let p = [0.1, 0.5, 0.3, -0.2].map(|s| rand(&[c], DType::F32, &mut rng, 0.2, s + 1.0));
+        let gp = p.clone().map(|t| t.to_device(dev).unwrap());
+        let y = Tensor::zeros(&[n + 1], dt, dev).unwrap();
+        let (launch, lanes) = simclr::cuda::groups::group_launch(m, c);
+        let e = dt.size_in_bytes() as u64;
+        let ptrs = gp.each_ref().map(|t| DevPtr::<f32>::of(t, "test").unwrap());
+        let [mean, invstd, gamma, beta] = ptrs;
+        let ok = |r: simclr::Result<()>| r.unwrap();
+        macro_rules! launch {
+            ($t:ty) => {{
+                // SAFETY: each offset view lies inside its n + 1 element buffer.
+                let (xp, rp, yp) = unsafe {
+                    (
+                        DevPtr::<$t>::from_raw(DevPtr::<$t>::of(&x, "test").unwrap().addr() + e),
+                        DevPtr::<$t>::from_raw(DevPtr::<$t>::of(&res, "test").unwrap().addr() + e),
+                        DevPtrMut::<$t>::from_raw(DevPtr::<$t>::of(&y, "test").unwrap().addr() + e),
+                    )
+                };
+                ok(k::batch_norm_apply(
+                    &gpu,
+                    launch,
+                    xp,
+                    rp,
+                    mean,
+                    invstd,
+                    gamma,
+                    beta,
+                    m as i64,
+                    c as i32,
+                    lanes as i64,
+                    1,
+                    yp,
+                ));
+            }};
+        }
+        match dt {
+            DType::F32 => launch!(f32),
+            _ => launch!(half::bf16),
+        }
+        let f = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_vec_f64().unwrap();
+        let pv = p.each_ref().map(f);
+        let want = reference(&f(&host[0])[1..], &f(&host[1])[1..], &pv, c);
+        let got = f(&y.to_device(Device::Cpu).unwrap());
+        let tol = if dt == DType::F32 { 1e-5 } else { 2e-2 };
+        for (i, (g, w)) in got[1..].iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= tol * (1.0 + w.abs()),
+                "{dt:?} element {i}: {g} vs {w}"
+            );
+        }
+    }
+}
