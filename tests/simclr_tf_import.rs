@@ -339,8 +339,6 @@ fn cli_imports_the_supervised_head_as_a_classifier_that_eval_reads() {
         "eval",
         "--checkpoint",
         o,
-        "--model",
-        "r50_0.25x_sk1",
         "--image-size",
         "32",
         "--synthetic-train",
