@@ -18,6 +18,7 @@ fn real<T>(r: std::result::Result<T, result::DriverError>) -> Result<T> {
 }
 
 /// Alignment of emulated pinned buffers (what a DMA engine would want).
+#[cfg(feature = "cuda-emu")]
 const EMU_ALIGN: usize = 256;
 
 /// `bytes` (at least 1) of page-locked host memory.
