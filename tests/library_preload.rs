@@ -62,7 +62,14 @@ fn preloaded_wheel_libraries_answer_cudarcs_names() {
     libraries::dlopen_global(&nccl.join("libnccl.so.2")).unwrap();
     assert!(libraries::open_by_name("libnccl.so").is_err());
 
-    // Discovery through python3's sys.path (PYTHONPATH is read by the child python).
+    // Discovery through python3's sys.path (PYTHONPATH is read by the child python). The
+    // python runs with -S so that a real PyTorch install on this machine (its own nvidia/*/lib
+    // wheels) stays out of the search: only the fake site-packages is seen.
+    let isolated = tmp.path().join("python3-isolated");
+    std::fs::write(&isolated, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
+    std::fs::set_permissions(&isolated, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    std::env::set_var("SIMCLR_PYTHON", &isolated);
     std::env::set_var("PYTHONPATH", &site);
     std::env::remove_var("SIMCLR_CUDA_LIBS");
     let d = libraries::preload();
