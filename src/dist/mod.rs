@@ -33,6 +33,7 @@
 //! bit-identical to a step without a communicator.
 
 mod gather;
+pub mod launch;
 mod moments;
 #[cfg(feature = "cuda")]
 mod nccl;
