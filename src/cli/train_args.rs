@@ -96,6 +96,10 @@ pub struct CommonArgs {
     /// disjoint share of every batch, with synchronised batch norm and global negatives.
     #[arg(long)]
     pub world_size: Option<usize>,
+    /// Multi-process jobs (mpirun, srun, torchrun): seconds a collective may wait for the other
+    /// ranks before the job ends with an error naming the rank and the collective.
+    #[arg(long)]
+    pub dist_timeout_s: Option<f64>,
     /// Distillation: student architecture (default: the teacher's).
     #[arg(long)]
     pub student_model: Option<String>,
@@ -155,6 +159,7 @@ impl CommonArgs {
         set!(c.pretrain.blur, self.blur.map(Some));
         set!(c.pretrain.micro_batch, self.micro_batch.map(Some));
         set!(c.pretrain.world_size, self.world_size);
+        set!(c.dist_timeout_s, self.dist_timeout_s);
         set!(c.precision, self.precision);
         set!(c.memory_limit, self.memory_limit.map(Some));
         if self.recompute {

@@ -35,10 +35,15 @@
 mod gather;
 pub mod launch;
 mod moments;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 #[cfg(feature = "cuda")]
 mod nccl;
+pub mod process;
+mod rendezvous;
 mod replicas;
 mod rows;
+pub mod sampler;
 mod single;
 mod step;
 mod sync_bn;
@@ -77,6 +82,14 @@ pub trait Communicator: Send + Sync {
     fn broadcast(&self, t: &Tensor) -> Result<Tensor>;
     /// Returns once every rank has called it.
     fn barrier(&self) -> Result<()>;
+}
+
+/// Ends this process's part in a multi-process job after a successful run (finalises MPI when
+/// it was started); nothing to do otherwise.
+pub fn finish() -> Result<()> {
+    #[cfg(feature = "mpi")]
+    mpi::finalize()?;
+    Ok(())
 }
 
 /// A shared handle to a communicator (what [`crate::nn::Ctx`] and the tape's closures hold).

@@ -8,6 +8,7 @@ pub mod common;
 pub mod config;
 pub mod config_checks;
 pub mod contrastive_step;
+pub mod dist_run;
 pub mod distill;
 pub mod finetune;
 pub mod gain;

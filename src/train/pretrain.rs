@@ -14,7 +14,7 @@ use super::signals;
 use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
-use crate::data::{Loader, PretrainAugment};
+use crate::data::PretrainAugment;
 use crate::dist;
 use crate::ops;
 use crate::optim::{BufferRule, Ema};
@@ -100,7 +100,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     };
 
     let aug = super::augment_choice::for_env(env);
-    let loader = Loader::new(
+    // In a multi-process job, this rank's share of every global batch.
+    let loader = super::dist_run::ShardedLoader::new(
+        env,
         env.splits.train.clone(),
         Arc::new(PretrainAugment::new(aug)?),
         env.loader_config(pc.batch_size, 2, None, true),
@@ -120,6 +122,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         (queue.filled, queue.next) = (pos.queue_filled, pos.queue_next);
     }
 
+    super::dist_run::start(env, &mut [&mut store, &mut ema_store], &pos)?;
     if env.cfg.memory_limit.is_some() || matches!(env.device, crate::Device::Cuda(_)) {
         check_memory(env, &net, &mut store)?;
     }
@@ -156,7 +159,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         let (mut sum_loss, mut sum_acc, mut n_batches) = (0.0, 0.0, 0usize);
         let t_epoch = Instant::now();
         let skip = signals::batches_done(&pos, epoch, per_epoch);
-        for batch in loader.epoch(epoch as u64).skip(skip) {
+        for batch in loader.epoch(epoch as u64)?.skip(skip) {
+            super::dist_run::planted_fault(env, pos.step);
             let b = batch?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
@@ -167,12 +171,18 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 None
             };
             let (x, q, tau) = (&x_all, negatives.as_ref(), pc.temperature);
-            let (loss_v, acc) = match replicas.as_mut() {
-                Some(r) => {
+            let (loss_v, acc) = match (replicas.as_mut(), &env.comm) {
+                (_, Some(c)) => {
+                    let out = dist::contrastive_step(c, &net, &mut store, x, tau, q, policy)?;
+                    (out.loss, out.accuracy)
+                }
+                (Some(r), None) => {
                     let out = r.step(&net, &mut store, x, tau, q, lr, policy)?;
                     (out.loss, out.accuracy)
                 }
-                None => contrastive_step(&net, &mut store, x, pc.micro_batch, tau, q, policy)?,
+                (None, None) => {
+                    contrastive_step(&net, &mut store, x, pc.micro_batch, tau, q, policy)?
+                }
             };
             guard::check_loss(STAGE, pos.step, epoch, loss_v, lr)?;
             guard::check_grads(STAGE, pos.step, epoch, &store)?;
@@ -181,11 +191,22 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 ema.update(&mut ema_store, &store)?;
                 let mut t = Tape::inference();
                 let xm = t.constant(x_all);
-                let zm = ema_net.project(&mut policy.ctx(&mut t, &mut ema_store, true), &xm)?;
-                queue.push(&ops::normalize::l2_normalize_forward(zm.value())?)?;
+                let mut ctx = policy.ctx(&mut t, &mut ema_store, true);
+                if let Some(c) = &env.comm {
+                    ctx = ctx.with_comm(c.clone());
+                }
+                let zm = ema_net.project(&mut ctx, &xm)?;
+                let zn = ops::normalize::l2_normalize_forward(zm.value())?;
+                queue.push(&match &env.comm {
+                    Some(c) => dist::gather_views_forward(c.as_ref(), &zn)?,
+                    None => zn,
+                })?;
             }
             pos.step += 1;
-            let n = b.views[0].shape()[0];
+            let n = match env.comm {
+                Some(_) => pc.batch_size,
+                None => b.views[0].shape()[0],
+            };
             images += n;
             let ips = n as f64 / t0.elapsed().as_secs_f64();
             sum_loss += loss_v;
@@ -198,16 +219,22 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             }
             progress.update(pos.step, loss_v, lr, ips);
             (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
-            signals::stop_if_requested(STAGE, &state_path, &store, &opt, &pos, || {
-                state_extra(memory, &ema_store, &queue)
-            })?;
+            // Rank 0 alone writes; the others end when the launcher ends the job.
+            let writer = env.run.is_writer();
+            if writer {
+                signals::stop_if_requested(STAGE, &state_path, &store, &opt, &pos, || {
+                    state_extra(memory, &ema_store, &queue)
+                })?;
+            }
         }
         last_loss = sum_loss / n_batches.max(1) as f64;
         last_acc = sum_acc / n_batches.max(1) as f64;
         pos.epochs_done = epoch + 1;
         (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
         let extra = state_extra(memory, &ema_store, &queue)?;
-        state::save(&state_path, &store, &opt, extra, &pos)?;
+        if env.run.is_writer() {
+            state::save(&state_path, &store, &opt, extra, &pos)?;
+        }
         epochs_this_run += 1;
         progress.finish();
         println!(
@@ -234,14 +261,14 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     }
     drop(armed);
     let done = pos.epochs_done == pc.epochs;
-    if done {
+    if done && env.run.is_writer() {
         model::save(&store, &meta, &env.path("pretrain.safetensors"))?;
     }
     let secs = started.elapsed().as_secs_f64();
     let summary = json!({
         "model": meta.model, "epochs": pos.epochs_done, "loss": last_loss, "contrastive_acc": last_acc,
         "images_per_s": images as f64 / secs.max(1e-9), "seconds": secs, "complete": done,
-        "knn_top1": last_knn,
+        "knn_top1": last_knn, "distributed": super::dist_run::summary(env),
     });
     if done {
         env.run.set_summary(STAGE, summary.clone())?;

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 pub struct RunDir {
     path: PathBuf,
-    metrics: File,
-    _lock: super::lock::RunLock,
+    /// None on the ranks after 0 of a multi-process job: only rank 0 writes.
+    metrics: Option<File>,
+    _lock: Option<super::lock::RunLock>,
 }
 
 impl RunDir {
@@ -34,9 +35,24 @@ impl RunDir {
             .map_err(unwritable)?;
         Ok(RunDir {
             path: path.to_path_buf(),
-            metrics,
-            _lock: lock,
+            metrics: Some(metrics),
+            _lock: Some(lock),
         })
+    }
+
+    /// The run directory as a rank after 0 of a multi-process job sees it: it reads what rank 0
+    /// wrote (a resumed state) and writes nothing; logging and summaries are no-ops.
+    pub fn follower(path: &Path) -> Self {
+        RunDir {
+            path: path.to_path_buf(),
+            metrics: None,
+            _lock: None,
+        }
+    }
+
+    /// Whether this process writes the run's files.
+    pub fn is_writer(&self) -> bool {
+        self.metrics.is_some()
     }
 
     pub fn path(&self) -> &Path {
@@ -50,14 +66,20 @@ impl RunDir {
     /// Appends one metrics line (flushed, so a crash loses nothing already logged).
     pub fn log(&mut self, record: Value) -> Result<()> {
         let p = self.path.join("metrics.jsonl");
-        writeln!(self.metrics, "{record}")
-            .and_then(|_| self.metrics.flush())
+        let Some(metrics) = self.metrics.as_mut() else {
+            return Ok(());
+        };
+        writeln!(metrics, "{record}")
+            .and_then(|_| metrics.flush())
             .map_err(|e| Error::io(p, e))
     }
 
     /// Drops `stage`'s records after `step` (and its evaluations), which a resumed stage is
     /// about to log again: replayed steps must not appear twice.
     pub fn forget_after(&mut self, stage: &str, step: usize) -> Result<()> {
+        if !self.is_writer() {
+            return Ok(());
+        }
         let p = self.path.join("metrics.jsonl");
         let text = std::fs::read_to_string(&p).unwrap_or_default();
         let replayed = |l: &str| {
@@ -75,15 +97,20 @@ impl RunDir {
         }
         write_atomic(&p, out.as_bytes())?;
         // The old handle appends to the replaced file: reopen.
-        self.metrics = OpenOptions::new()
-            .append(true)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
+        self.metrics = Some(
+            OpenOptions::new()
+                .append(true)
+                .open(&p)
+                .map_err(|e| Error::io(&p, e))?,
+        );
         Ok(())
     }
 
     /// Sets `summary.json`'s entry for `stage`, keeping the other stages' entries.
     pub fn set_summary(&self, stage: &str, value: Value) -> Result<()> {
+        if !self.is_writer() {
+            return Ok(());
+        }
         let path = self.path.join("summary.json");
         let mut all: Map<String, Value> = std::fs::read_to_string(&path)
             .ok()

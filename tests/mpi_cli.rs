@@ -1,0 +1,318 @@
+//! Multi-process data parallelism through the binary under `mpirun` (Open MPI): pretraining and
+//! fine-tuning on 2 and 3 CPU processes follow one process on the same global batch, rank 0
+//! alone writes, `--resume` continues, and a rank that dies or hangs ends the whole job with an
+//! error naming the rank and the collective.
+//!
+//! Needs `mpirun` on the PATH (Debian: openmpi-bin libopenmpi-dev) and the feature `mpi`.
+//! Without mpirun the tests print why and return; with `SIMCLR_REQUIRE_MPI=1` (CI sets it) they
+//! fail instead. Without the feature, the one test here checks that a multi-process CPU job is
+//! refused with a clear error.
+
+mod support;
+
+use simclr::testing::{relative_error, tolerance};
+use simclr::{DType, Tensor};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::scratch::{scratch, Scratch};
+
+const BIN: &str = env!("CARGO_BIN_EXE_simclr");
+/// The longest reduction and the depth of the chained ops of the tiny model, as in
+/// tests/data_parallel.rs: one step of two runs that sum in different orders agrees within
+/// tolerance(F32, K, DEPTH), and the differences of `n` steps add up to at most n times that.
+const K: usize = 2048;
+const DEPTH: usize = 42;
+
+/// Whether mpirun is here; without it, false after printing why, or a panic when
+/// SIMCLR_REQUIRE_MPI=1 says it must be.
+fn have_mpirun() -> bool {
+    let ok = Command::new("mpirun")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        let why = "mpirun not found (install openmpi-bin and libopenmpi-dev)";
+        if std::env::var("SIMCLR_REQUIRE_MPI").as_deref() == Ok("1") {
+            panic!("SIMCLR_REQUIRE_MPI=1 but {why}");
+        }
+        println!("skipped: {why}");
+    }
+    ok
+}
+
+/// A tiny run: a quarter-width SK ResNet-18 on 48 synthetic 32-px images, pretraining in
+/// batches of 16 with a memory queue (6 steps), fine-tuning on 24 labelled images in batches of
+/// 10 (4 steps); small rates, so that f32 rounding differences are not amplified by the steps.
+const CONFIG: &str = r#"
+model = "r18_0.25x_sk1"
+image_size = 32
+synthetic_train = 48
+synthetic_test = 20
+device = "cpu"
+log_every = 1
+workers = 1
+[pretrain]
+epochs = 2
+batch_size = 16
+queue_size = 40
+lr = 0.003
+[finetune]
+epochs = 2
+batch_size = 10
+label_fraction = 0.5
+lr = 0.01
+"#;
+
+fn config(dir: &Scratch) -> String {
+    std::fs::create_dir_all(&**dir).unwrap();
+    let p = dir.join("run.toml");
+    std::fs::write(&p, CONFIG).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// Runs `cmd` to its end, failing the test if it takes longer than `limit` (a hang).
+fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `simclr <args>` on `np` processes (`np == 0`: one process without mpirun), with `env`.
+fn simclr(np: usize, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = if np == 0 {
+        Command::new(BIN)
+    } else {
+        let mut c = Command::new("mpirun");
+        c.args(["--allow-run-as-root", "--oversubscribe", "-np"])
+            .arg(np.to_string());
+        for (k, _) in env {
+            c.args(["-x", k]);
+        }
+        c.arg(BIN);
+        c
+    };
+    cmd.args(args).envs(env.iter().copied());
+    run_bounded(cmd, Duration::from_secs(600))
+}
+
+fn ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn weights(path: &Path) -> Vec<f64> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut v: Vec<(String, Tensor)> = simclr::checkpoint::read_tensors(&bytes, path)
+        .unwrap()
+        .into_iter()
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v.iter()
+        .flat_map(|(_, t)| t.to_vec_f64().unwrap())
+        .collect()
+}
+
+/// (stage, loss) of every step line of a run's metrics.
+fn losses(dir: &Path, stage: &str) -> Vec<f64> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["stage"] == stage && r["lr"].is_number())
+        .map(|r| r["loss"].as_f64().unwrap())
+        .collect()
+}
+
+/// Same number of steps (so one writer: a second would double them), each step's loss and the
+/// final weights within `steps` single-step tolerances of the one-process run.
+fn follows(what: &str, one: &Path, many: &Path, stage: &str, steps: usize) {
+    let tol = steps as f64 * tolerance(DType::F32, K, DEPTH);
+    let (lw, lg) = (losses(one, stage), losses(many, stage));
+    assert_eq!(lw.len(), steps, "{what}: one process logged {lw:?}");
+    assert_eq!(lg.len(), steps, "{what}: logged {lg:?} (one writer?)");
+    for (step, (w, g)) in lw.iter().zip(&lg).enumerate() {
+        assert!(
+            (w - g).abs() <= tol * w.abs(),
+            "{what}: step {step}: loss {g} vs {w}"
+        );
+    }
+    let ckpt = format!("{stage}.safetensors");
+    let err = relative_error(&weights(&many.join(&ckpt)), &weights(&one.join(&ckpt)));
+    eprintln!("{what}: weights differ by {err:.3e} (tolerance {tol:.3e}); losses {lg:?} vs {lw:?}");
+    assert!(err <= tol, "{what}: weights differ by {err:e} > {tol:e}");
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn pretraining_and_fine_tuning_on_two_and_three_processes_follow_one_process() {
+    if !have_mpirun() {
+        return;
+    }
+    let runs: Vec<Scratch> = (0..4).map(|n| scratch("mpi", &format!("np{n}"))).collect();
+    for (np, dir) in [0, 2, 3].into_iter().zip([&runs[0], &runs[2], &runs[3]]) {
+        let cfg = config(dir);
+        let out = dir.to_str().unwrap();
+        ok(
+            &simclr(np, &["pretrain", "--config", &cfg, "--out", out], &[]),
+            "pretrain",
+        );
+        // Every run fine-tunes the one-process checkpoint: the comparison is of fine-tuning.
+        let pre = runs[0].join("pretrain.safetensors");
+        let args = ["finetune", "--config", &cfg, "--out", out, "--pretrained"];
+        let mut args: Vec<&str> = args.to_vec();
+        args.push(pre.to_str().unwrap());
+        ok(&simclr(np, &args, &[]), "finetune");
+    }
+    for np in [2, 3] {
+        let what = format!("{np} processes");
+        follows(
+            &format!("{what}, pretraining"),
+            &runs[0],
+            &runs[np],
+            "pretrain",
+            6,
+        );
+        follows(
+            &format!("{what}, fine-tuning"),
+            &runs[0],
+            &runs[np],
+            "finetune",
+            4,
+        );
+        let s = summary(&runs[np]);
+        for stage in ["pretrain", "finetune"] {
+            assert_eq!(s[stage]["distributed"]["world_size"], np, "{s}");
+            assert_eq!(
+                s[stage]["distributed"]["launcher"], "mpirun (Open MPI)",
+                "{s}"
+            );
+        }
+    }
+    assert_eq!(
+        summary(&runs[0])["pretrain"]["distributed"]["world_size"],
+        1
+    );
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn a_multi_process_run_resumes_bit_for_bit() {
+    if !have_mpirun() {
+        return;
+    }
+    let (whole, split) = (scratch("mpi", "whole"), scratch("mpi", "split"));
+    let run = |dir: &Scratch, more: &[&str]| {
+        let cfg = config(dir);
+        let mut a = vec!["pretrain", "--config", &cfg, "--out", dir.to_str().unwrap()];
+        a.extend(more);
+        ok(&simclr(2, &a, &[]), "pretrain");
+    };
+    run(&whole, &[]);
+    run(&split, &["--stop-after-epochs", "1"]);
+    assert!(!split.join("pretrain.safetensors").exists());
+    run(&split, &["--resume"]);
+    let (a, b) = (
+        weights(&whole.join("pretrain.safetensors")),
+        weights(&split.join("pretrain.safetensors")),
+    );
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert_eq!(losses(&whole, "pretrain"), losses(&split, "pretrain"));
+}
+
+/// A rank that `fault`s before step 2 ends the 2-process job, non-zero, well within the limit.
+#[cfg(feature = "mpi")]
+fn faulty_job(fault: &str) -> String {
+    let dir = scratch("mpi", fault);
+    let cfg = config(&dir);
+    let args = [
+        "pretrain",
+        "--config",
+        &cfg,
+        "--out",
+        dir.to_str().unwrap(),
+        "--dist-timeout-s",
+        "3",
+    ];
+    let spec = format!("1:2:{fault}");
+    let t0 = Instant::now();
+    let out = simclr(2, &args, &[("SIMCLR_TEST_FAULT", &spec)]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{fault}: the job succeeded: {text}");
+    assert!(t0.elapsed() < Duration::from_secs(120), "{fault}: {text}");
+    assert!(text.contains("planted fault before step 2"), "{text}");
+    text
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn a_hung_rank_ends_the_job_with_the_rank_and_the_collective() {
+    if !have_mpirun() {
+        return;
+    }
+    let text = faulty_job("hang");
+    assert!(
+        text.contains("rank 0 of 2: all_gather (sizes) (collective #")
+            && text.contains("did not complete within 3.0 s (--dist-timeout-s)"),
+        "{text}"
+    );
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn a_killed_rank_ends_the_job_naming_it() {
+    if !have_mpirun() {
+        return;
+    }
+    let text = faulty_job("kill");
+    // mpirun names the rank that died; the others are ended with it.
+    assert!(
+        text.contains("process rank 1") && text.contains("signal 9"),
+        "{text}"
+    );
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn without_the_mpi_feature_a_cpu_job_of_several_processes_is_refused() {
+    if !have_mpirun() {
+        return;
+    }
+    let dir = scratch("mpi", "nompi");
+    let cfg = config(&dir);
+    let out = simclr(
+        2,
+        &["pretrain", "--config", &cfg, "--out", dir.to_str().unwrap()],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("build with --features mpi"), "{err}");
+}
