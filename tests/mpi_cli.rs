@@ -62,6 +62,14 @@ epochs = 2
 batch_size = 10
 label_fraction = 0.5
 lr = 0.01
+[distill]
+epochs = 1
+batch_size = 12
+lr = 0.01
+[linear_eval]
+epochs = 2
+batch_size = 12
+lr = 0.01
 "#;
 
 fn config(dir: &Scratch) -> String {
@@ -120,16 +128,23 @@ fn ok(out: &Output, what: &str) {
     );
 }
 
-fn weights(path: &Path) -> Vec<f64> {
+/// The checkpoint's values, in name order; only the trained tensors (not the BN running
+/// statistics) when `trained_only`.
+fn tensors(path: &Path, trained_only: bool) -> Vec<f64> {
     let bytes = std::fs::read(path).unwrap();
     let mut v: Vec<(String, Tensor)> = simclr::checkpoint::read_tensors(&bytes, path)
         .unwrap()
         .into_iter()
+        .filter(|(n, _)| !(trained_only && n.contains("running")))
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v.iter()
         .flat_map(|(_, t)| t.to_vec_f64().unwrap())
         .collect()
+}
+
+fn weights(path: &Path) -> Vec<f64> {
+    tensors(path, false)
 }
 
 /// (stage, loss) of every step line of a run's metrics.
@@ -144,8 +159,17 @@ fn losses(dir: &Path, stage: &str) -> Vec<f64> {
 }
 
 /// Same number of steps (so one writer: a second would double them), each step's loss and the
-/// final weights within `steps` single-step tolerances of the one-process run.
-fn follows(what: &str, one: &Path, many: &Path, stage: &str, steps: usize) {
+/// final weights within `steps` single-step tolerances of the one-process run `one`, and what
+/// training changed in the weights within as much of what it changed in `reference` (changes
+/// are measured from `init`, the same run at a vanishing rate: a few small steps move the
+/// weights far less than the tolerance, so only the change can tell a wrong gradient).
+///
+/// The reference is `one`, except in pretraining: there the BN parameters' gradients are sums
+/// whose terms nearly cancel (measured: a step's rounding differences grow about tenfold per
+/// step in them, see tests/data_parallel.rs), so after 6 steps their changes are compared with
+/// the same data-parallel split run as threads of one process (`--world-size`), whose single
+/// steps tests/data_parallel.rs checks against one process with a conditioning-aware bound.
+fn follows(what: &str, [init, one, reference, many]: [&Path; 4], stage: &str, steps: usize) {
     let tol = steps as f64 * tolerance(DType::F32, K, DEPTH);
     let (lw, lg) = (losses(one, stage), losses(many, stage));
     assert_eq!(lw.len(), steps, "{what}: one process logged {lw:?}");
@@ -160,51 +184,105 @@ fn follows(what: &str, one: &Path, many: &Path, stage: &str, steps: usize) {
     let err = relative_error(&weights(&many.join(&ckpt)), &weights(&one.join(&ckpt)));
     eprintln!("{what}: weights differ by {err:.3e} (tolerance {tol:.3e}); losses {lg:?} vs {lw:?}");
     assert!(err <= tol, "{what}: weights differ by {err:e} > {tol:e}");
+    let start = tensors(&init.join(&ckpt), true);
+    let change = |dir: &Path| -> Vec<f64> {
+        let end = tensors(&dir.join(&ckpt), true);
+        end.iter().zip(&start).map(|(e, s)| e - s).collect()
+    };
+    let (cw, cg) = (change(reference), change(many));
+    let moved = cw.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let err = relative_error(&cg, &cw);
+    let vs_one = relative_error(&cg, &change(one));
+    eprintln!(
+        "{what}: training changes differ by {err:.3e} from the reference's (largest change \
+         {moved:.3e}), by {vs_one:.3e} from one process's"
+    );
+    assert!(moved > 0.0, "{what}: the one-process run did not train");
+    assert!(
+        err <= tol,
+        "{what}: training changes differ by {err:e} > {tol:e}"
+    );
 }
 
 fn summary(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
 
+/// Runs `stage` on `np` processes into `dir`, with `more` arguments.
+fn stage(np: usize, dir: &Scratch, stage: &str, more: &[&str]) {
+    let cfg = config(dir);
+    let mut args = vec![stage, "--config", &cfg, "--out", dir.to_str().unwrap()];
+    args.extend(more);
+    ok(&simclr(np, &args, &[]), stage);
+}
+
 #[cfg(feature = "mpi")]
 #[test]
-fn pretraining_and_fine_tuning_on_two_and_three_processes_follow_one_process() {
+fn every_stage_on_two_and_three_processes_follows_one_process() {
     if !have_mpirun() {
         return;
     }
-    let runs: Vec<Scratch> = (0..4).map(|n| scratch("mpi", &format!("np{n}"))).collect();
-    for (np, dir) in [0, 2, 3].into_iter().zip([&runs[0], &runs[2], &runs[3]]) {
-        let cfg = config(dir);
-        let out = dir.to_str().unwrap();
-        ok(
-            &simclr(np, &["pretrain", "--config", &cfg, "--out", out], &[]),
-            "pretrain",
+    // 0: one process, 1: one process at a vanishing rate, 2 and 3: that many processes, 4 and
+    // 5: pretraining as 2 and 3 threads of one process.
+    let runs: Vec<Scratch> = (0..6).map(|n| scratch("mpi", &format!("run{n}"))).collect();
+    let (pre, teacher) = (
+        runs[0].join("pretrain.safetensors"),
+        runs[0].join("finetune.safetensors"),
+    );
+    let (pre, teacher) = (pre.to_str().unwrap(), teacher.to_str().unwrap());
+    for np in [0, 2, 3, 1] {
+        // Run 1 is one process at a vanishing rate: the weights each stage starts from.
+        let tiny: &[&str] = if np == 1 { &["--lr", "1e-30"] } else { &[] };
+        let procs = if np == 1 { 0 } else { np };
+        let dir = &runs[np];
+        let with = |more: &[&'static str]| -> Vec<&str> { [more, tiny].concat() };
+        stage(procs, dir, "pretrain", &with(&[]));
+        // The later stages all start from the one-process checkpoints: each is compared alone.
+        stage(
+            procs,
+            dir,
+            "finetune",
+            &[&["--pretrained", pre][..], tiny].concat(),
         );
-        // Every run fine-tunes the one-process checkpoint: the comparison is of fine-tuning.
-        let pre = runs[0].join("pretrain.safetensors");
-        let args = ["finetune", "--config", &cfg, "--out", out, "--pretrained"];
-        let mut args: Vec<&str> = args.to_vec();
-        args.push(pre.to_str().unwrap());
-        ok(&simclr(np, &args, &[]), "finetune");
+        stage(
+            procs,
+            dir,
+            "distill",
+            &[&["--teacher", teacher][..], tiny].concat(),
+        );
+        stage(
+            procs,
+            dir,
+            "linear-eval",
+            &[&["--pretrained", pre][..], tiny].concat(),
+        );
+        stage(procs, dir, "supervised", &with(&[]));
     }
+    stage(0, &runs[4], "pretrain", &["--world-size", "2"]);
+    stage(0, &runs[5], "pretrain", &["--world-size", "3"]);
     for np in [2, 3] {
         let what = format!("{np} processes");
+        let dirs: [&Path; 4] = [&runs[1], &runs[0], &runs[0], &runs[np]];
+        let threads: [&Path; 4] = [&runs[1], &runs[0], &runs[np + 2], &runs[np]];
+        follows(&format!("{what}, pretraining"), threads, "pretrain", 6);
+        follows(&format!("{what}, fine-tuning"), dirs, "finetune", 4);
+        follows(&format!("{what}, supervised"), dirs, "supervised", 4);
+        follows(&format!("{what}, distillation"), dirs, "distill", 4);
         follows(
-            &format!("{what}, pretraining"),
-            &runs[0],
-            &runs[np],
+            &format!("{what}, linear evaluation"),
+            dirs,
+            "linear-eval",
+            8,
+        );
+        let many = &runs[np];
+        let s = summary(many);
+        for stage in [
             "pretrain",
-            6,
-        );
-        follows(
-            &format!("{what}, fine-tuning"),
-            &runs[0],
-            &runs[np],
             "finetune",
-            4,
-        );
-        let s = summary(&runs[np]);
-        for stage in ["pretrain", "finetune"] {
+            "supervised",
+            "distill",
+            "linear-eval",
+        ] {
             assert_eq!(s[stage]["distributed"]["world_size"], np, "{s}");
             assert_eq!(
                 s[stage]["distributed"]["launcher"], "mpirun (Open MPI)",
@@ -225,16 +303,10 @@ fn a_multi_process_run_resumes_bit_for_bit() {
         return;
     }
     let (whole, split) = (scratch("mpi", "whole"), scratch("mpi", "split"));
-    let run = |dir: &Scratch, more: &[&str]| {
-        let cfg = config(dir);
-        let mut a = vec!["pretrain", "--config", &cfg, "--out", dir.to_str().unwrap()];
-        a.extend(more);
-        ok(&simclr(2, &a, &[]), "pretrain");
-    };
-    run(&whole, &[]);
-    run(&split, &["--stop-after-epochs", "1"]);
+    stage(2, &whole, "pretrain", &[]);
+    stage(2, &split, "pretrain", &["--stop-after-epochs", "1"]);
     assert!(!split.join("pretrain.safetensors").exists());
-    run(&split, &["--resume"]);
+    stage(2, &split, "pretrain", &["--resume"]);
     let (a, b) = (
         weights(&whole.join("pretrain.safetensors")),
         weights(&split.join("pretrain.safetensors")),

@@ -230,3 +230,66 @@ pub fn reduce_grads(env: &Env, store: &mut ParamStore) -> Result<()> {
         None => Ok(()),
     }
 }
+
+/// [`super::state::save`] on rank 0 only.
+pub fn save_state(
+    env: &Env,
+    path: &std::path::Path,
+    store: &ParamStore,
+    opt: &crate::optim::Lars,
+    extra: Vec<(String, Tensor)>,
+    pos: &Position,
+) -> Result<()> {
+    match env.run.is_writer() {
+        true => super::state::save(path, store, opt, extra, pos),
+        false => Ok(()),
+    }
+}
+
+/// [`super::signals::stop_if_requested`] on rank 0 only: the others do not write a state, and
+/// end when the launcher ends the job.
+pub fn stop_if_requested(
+    env: &Env,
+    stage: &str,
+    path: &std::path::Path,
+    store: &ParamStore,
+    opt: &crate::optim::Lars,
+    pos: &Position,
+    extra: impl FnOnce() -> Result<Vec<(String, Tensor)>>,
+) -> Result<()> {
+    match env.run.is_writer() {
+        true => super::signals::stop_if_requested(stage, path, store, opt, pos, extra),
+        false => Ok(()),
+    }
+}
+
+/// The rows of `indices` (default: 0..n) this rank handles when a whole split is processed
+/// once (features, evaluation): a contiguous share, so that gathering the ranks' results in
+/// rank order gives the split's order.
+pub fn split_share(env: &Env, indices: Option<Vec<usize>>, n: usize) -> Result<Option<Vec<usize>>> {
+    if env.comm.is_none() {
+        return Ok(indices);
+    }
+    let all = indices.unwrap_or_else(|| (0..n).collect());
+    let (start, len) = dist::sampler::share(all.len(), env.launch.rank, env.launch.world)?;
+    Ok(Some(all[start..start + len].to_vec()))
+}
+
+/// Every rank's rows of `[rows, dim]` values (and their labels), in rank order.
+pub fn gather_rows(
+    env: &Env,
+    values: Vec<f32>,
+    labels: Vec<usize>,
+    dim: usize,
+) -> Result<(Vec<f32>, Vec<usize>)> {
+    let Some(c) = &env.comm else {
+        return Ok((values, labels));
+    };
+    let n = labels.len();
+    let v = c
+        .all_gather(&Tensor::from_vec(values, &[n, dim])?)?
+        .to_vec_f32()?;
+    let l: Vec<f64> = labels.iter().map(|&y| y as f64).collect();
+    let l = c.all_gather(&Tensor::from_f64(&l, &[n, 1], DType::F64)?)?;
+    Ok((v, l.to_vec_f64()?.into_iter().map(|y| y as usize).collect()))
+}

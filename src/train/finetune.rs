@@ -3,8 +3,8 @@
 //! baseline on the same subset. Crop + flip augmentation, cross-entropy, LARS.
 
 use super::common::{evaluate, finish_step, label_subset, lars, schedule, Env, Progress, StepInfo};
+use super::dist_run;
 use super::model::{self, Classifier, ModelMeta};
-use super::state;
 use super::StageResult;
 use crate::checkpoint;
 use crate::data::FinetuneAugment;
@@ -135,21 +135,10 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
             };
             finish_step(env, tape, &loss, &mut store, &mut opt, &mut pos, info)?;
             let no_extra = || Ok(Vec::new());
-            if env.run.is_writer() {
-                super::signals::stop_if_requested(
-                    stage,
-                    &state_path,
-                    &store,
-                    &opt,
-                    &pos,
-                    no_extra,
-                )?;
-            }
+            dist_run::stop_if_requested(env, stage, &state_path, &store, &opt, &pos, no_extra)?;
         }
         pos.epochs_done = epoch + 1;
-        if env.run.is_writer() {
-            state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
-        }
+        dist_run::save_state(env, &state_path, &store, &opt, Vec::new(), &pos)?;
     }
     drop(armed);
     progress.finish();

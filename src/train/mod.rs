@@ -130,7 +130,9 @@ pub fn pipeline(env: &mut Env) -> Result<Vec<StageResult>> {
             "gain_points": gain,
         }),
     )?;
-    plot::write(&env.run.records(), &env.path("metrics.png"))?;
+    if env.run.is_writer() {
+        plot::write(&env.run.records(), &env.path("metrics.png"))?;
+    }
     Ok(results)
 }
 

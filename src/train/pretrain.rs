@@ -5,6 +5,7 @@
 use super::common::{lars, schedule, stack, Env, Progress};
 use super::config_checks;
 use super::contrastive_step::contrastive_step;
+use super::dist_run;
 use super::guard;
 use super::knn_monitor::KnnMonitor;
 use super::memory_plan;
@@ -219,22 +220,16 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             }
             progress.update(pos.step, loss_v, lr, ips);
             (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
-            // Rank 0 alone writes; the others end when the launcher ends the job.
-            let writer = env.run.is_writer();
-            if writer {
-                signals::stop_if_requested(STAGE, &state_path, &store, &opt, &pos, || {
-                    state_extra(memory, &ema_store, &queue)
-                })?;
-            }
+            dist_run::stop_if_requested(env, STAGE, &state_path, &store, &opt, &pos, || {
+                state_extra(memory, &ema_store, &queue)
+            })?;
         }
         last_loss = sum_loss / n_batches.max(1) as f64;
         last_acc = sum_acc / n_batches.max(1) as f64;
         pos.epochs_done = epoch + 1;
         (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
         let extra = state_extra(memory, &ema_store, &queue)?;
-        if env.run.is_writer() {
-            state::save(&state_path, &store, &opt, extra, &pos)?;
-        }
+        dist_run::save_state(env, &state_path, &store, &opt, extra, &pos)?;
         epochs_this_run += 1;
         progress.finish();
         println!(
