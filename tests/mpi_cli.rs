@@ -8,6 +8,9 @@
 //! fail instead. Without the feature, the one test here checks that a multi-process CPU job is
 //! refused with a clear error.
 
+// The comparisons below run only with the feature.
+#![cfg_attr(not(feature = "mpi"), allow(dead_code, unused_imports))]
+
 mod support;
 
 use simclr::testing::{relative_error, tolerance};
@@ -387,4 +390,58 @@ fn without_the_mpi_feature_a_cpu_job_of_several_processes_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("build with --features mpi"), "{err}");
+}
+
+/// `simclr pretrain` as rank 0 of a torchrun job of 2 (no other rank exists: each case must be
+/// refused before any collective), with `more` arguments; returns stderr.
+fn refused_as_torchrun_rank(more: &[&str]) -> String {
+    let dir = scratch("mpi", "refused");
+    let cfg = config(&dir);
+    let mut args = vec!["pretrain", "--config", &cfg, "--out", dir.to_str().unwrap()];
+    args.extend(more);
+    let mut cmd = Command::new(BIN);
+    cmd.args(&args)
+        .envs([("RANK", "0"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "0")]);
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    assert!(!out.status.success(), "{more:?} was accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn settings_a_multi_process_job_cannot_run_are_refused_by_name() {
+    let e = refused_as_torchrun_rank(&["--world-size", "2"]);
+    assert!(
+        e.contains("--world-size 2 runs ranks as threads") && e.contains("torchrun"),
+        "{e}"
+    );
+    let e = refused_as_torchrun_rank(&["--micro-batch", "4"]);
+    assert!(e.contains("--micro-batch cannot be combined yet"), "{e}");
+    let e = refused_as_torchrun_rank(&["--dist-timeout-s", "0"]);
+    assert!(
+        e.contains("--dist-timeout-s must be a positive number"),
+        "{e}"
+    );
+    // CPU ranks need MPI: without the feature the build says so; with it, MPI started outside
+    // mpirun is a world of one, which does not match torchrun's world of 2.
+    let e = refused_as_torchrun_rank(&[]);
+    let want = if cfg!(feature = "mpi") {
+        "MPI sees rank 0 of 1"
+    } else {
+        "build with --features mpi"
+    };
+    assert!(e.contains(want), "{e}");
+}
+
+#[test]
+fn malformed_launcher_variables_are_refused_by_name() {
+    let dir = scratch("mpi", "malformed");
+    let cfg = config(&dir);
+    let mut cmd = Command::new(BIN);
+    cmd.args(["pretrain", "--config", &cfg, "--out", dir.to_str().unwrap()])
+        .envs([("SLURM_PROCID", "3"), ("SLURM_NTASKS", "2")]);
+    let out = run_bounded(cmd, Duration::from_secs(60));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(e.contains("SLURM_PROCID=\"3\" is not valid"), "{e}");
+    assert!(!dir.join("metrics.jsonl").exists(), "wrote before refusing");
 }

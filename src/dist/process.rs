@@ -4,11 +4,10 @@
 //! variables. GPU ranks talk through NCCL (feature `cuda`), one communicator per process on the
 //! local rank's GPU; rank 0's NCCL unique id reaches the others by MPI broadcast when the
 //! process runs under MPI, else through the TCP rendezvous at `MASTER_ADDR:MASTER_PORT`
-//! ([`super::rendezvous`]: only the 128-byte id travels there).
+//! ([`super::rendezvous`]: only the 128-byte id travels there; under torchrun, whose agent
+//! serves its own store on `MASTER_PORT`, at `MASTER_PORT + 1`).
 
 use super::launch::Launch;
-#[cfg(feature = "mpi")]
-use super::launch::Launcher;
 use super::Comm;
 use crate::{Device, Error, Result};
 use std::time::Duration;
@@ -91,7 +90,7 @@ fn nccl_id(
         bytes = make()?;
     }
     #[cfg(feature = "mpi")]
-    if launch.launcher == Launcher::OpenMpi || launch.master.is_none() {
+    if launch.launcher == super::launch::Launcher::OpenMpi || launch.master.is_none() {
         mpi_world(launch, timeout)?.broadcast_bytes(&mut bytes)?;
         return Ok(bytes);
     }
@@ -102,5 +101,12 @@ fn nccl_id(
             launch.launcher.name()
         )));
     };
-    super::rendezvous::share_id(launch.rank, launch.world, host, *port, bytes, timeout)
+    // torchrun's agent already serves its own store on MASTER_PORT: use the next port.
+    let port = match launch.launcher {
+        super::launch::Launcher::Torchrun => port.checked_add(1).ok_or_else(|| {
+            Error::Config("launch: MASTER_PORT=65535 leaves no port for the NCCL id".into())
+        })?,
+        _ => *port,
+    };
+    super::rendezvous::share_id(launch.rank, launch.world, host, port, bytes, timeout)
 }
