@@ -51,7 +51,7 @@ mod sync_bn;
 mod tests;
 mod thread_group;
 
-pub use gather::{gather_views, gather_views_forward};
+pub use gather::{gather_views, gather_views_forward, own_rows};
 pub use moments::{combine_moments, global_moments, GlobalMoments, Moments};
 #[cfg(feature = "cuda")]
 pub use nccl::{Nccl, NcclId};

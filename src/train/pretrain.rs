@@ -173,6 +173,10 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             };
             let (x, q, tau) = (&x_all, negatives.as_ref(), pc.temperature);
             let (loss_v, acc) = match (replicas.as_mut(), &env.comm) {
+                (_, Some(c)) if pc.micro_batch.is_some() => {
+                    let m = pc.micro_batch.unwrap_or(0);
+                    dist_run::micro_step(c, &net, &mut store, x, m, tau, q, policy)?
+                }
                 (_, Some(c)) => {
                     let out = dist::contrastive_step(c, &net, &mut store, x, tau, q, policy)?;
                     (out.loss, out.accuracy)
