@@ -113,32 +113,18 @@ impl ShardedLoader {
     }
 }
 
-/// One pretraining step of this rank with micro-batches of `micro` rows (gradient caching over
-/// the global batch, see [`super::grad_cache::contrastive_step_cached_on`]): the gradients are
-/// summed over the ranks, and every rank then takes rank 0's BN running statistics (each rank
-/// folded only its own micro-batches into them). Returns (loss, contrastive accuracy).
-#[allow(clippy::too_many_arguments)]
-pub fn micro_step(
-    comm: &Comm,
-    net: &super::model::SimClrNet,
-    store: &mut ParamStore,
-    views: &Tensor,
-    micro: usize,
-    tau: f64,
-    queue: Option<&Tensor>,
-    policy: ActivationPolicy,
-) -> Result<(f64, f64)> {
+/// After a micro-batched step of this rank ([`super::grad_cache::cached`]): the gradients
+/// summed over the ranks, and every rank takes rank 0's BN running statistics (each rank folded
+/// only its own micro-batches into them).
+pub fn after_micro_step(comm: &Comm, store: &mut ParamStore) -> Result<()> {
     let c = comm.as_ref();
-    let out = super::grad_cache::contrastive_step_cached_on(
-        c, net, store, views, micro, tau, queue, policy,
-    )?;
     dist::all_reduce_grads(c, store)?;
     let buffers: Vec<_> = store.ids().filter(|&id| !store.is_trainable(id)).collect();
     for id in buffers {
         let v = c.broadcast(store.value(id)?)?;
         store.set_value(id, v)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Before the first step: every rank must resume from the same position, and takes rank 0's

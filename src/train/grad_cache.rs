@@ -47,37 +47,14 @@ pub fn contrastive_step_cached(
     cached(None, net, store, views, micro, tau, queue, train_bn, policy)
 }
 
-/// [`contrastive_step_cached`] as one rank of a data-parallel step: `views` is this rank's
-/// share [a_r; b_r], micro-batched on its own (BN statistics per micro-batch, as without
-/// ranks); the normalised projections of all ranks are gathered, so the loss is the global
-/// batch's, and this rank back-propagates its rows of its gradient. The parameter gradients
-/// left in `store` are this rank's part: the caller sums them over the ranks.
+/// [`contrastive_step_cached`], as one rank of a data-parallel step when `comm` is given:
+/// `views` is then this rank's share [a_r; b_r], micro-batched on its own (BN statistics per
+/// micro-batch, as without ranks); the normalised projections of all ranks are gathered, so the
+/// loss is the global batch's, and this rank back-propagates its rows of its gradient. The
+/// parameter gradients left in `store` are this rank's part: the caller sums them over the
+/// ranks.
 #[allow(clippy::too_many_arguments)]
-pub fn contrastive_step_cached_on(
-    comm: &dyn Communicator,
-    net: &SimClrNet,
-    store: &mut ParamStore,
-    views: &Tensor,
-    micro: usize,
-    tau: f64,
-    queue: Option<&Tensor>,
-    policy: ActivationPolicy,
-) -> Result<(f64, f64)> {
-    cached(
-        Some(comm),
-        net,
-        store,
-        views,
-        micro,
-        tau,
-        queue,
-        true,
-        policy,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn cached(
+pub fn cached(
     comm: Option<&dyn Communicator>,
     net: &SimClrNet,
     store: &mut ParamStore,

@@ -6,6 +6,7 @@ use super::common::{lars, schedule, stack, Env, Progress};
 use super::config_checks;
 use super::contrastive_step::contrastive_step;
 use super::dist_run;
+use super::grad_cache;
 use super::guard;
 use super::knn_monitor::KnnMonitor;
 use super::memory_plan;
@@ -175,7 +176,10 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             let (loss_v, acc) = match (replicas.as_mut(), &env.comm) {
                 (_, Some(c)) if pc.micro_batch.is_some() => {
                     let m = pc.micro_batch.unwrap_or(0);
-                    dist_run::micro_step(c, &net, &mut store, x, m, tau, q, policy)?
+                    let c1 = Some(c.as_ref());
+                    let out = grad_cache::cached(c1, &net, &mut store, x, m, tau, q, true, policy)?;
+                    dist_run::after_micro_step(c, &mut store)?;
+                    out
                 }
                 (_, Some(c)) => {
                     let out = dist::contrastive_step(c, &net, &mut store, x, tau, q, policy)?;
