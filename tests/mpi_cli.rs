@@ -18,6 +18,7 @@ use simclr::{DType, Tensor};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::mpi::have_mpirun;
 use support::scratch::{scratch, Scratch};
 
 const BIN: &str = env!("CARGO_BIN_EXE_simclr");
@@ -26,23 +27,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_simclr");
 /// tolerance(F32, K, DEPTH), and the differences of `n` steps add up to at most n times that.
 const K: usize = 2048;
 const DEPTH: usize = 42;
-
-/// Whether mpirun is here; without it, false after printing why, or a panic when
-/// SIMCLR_REQUIRE_MPI=1 says it must be.
-fn have_mpirun() -> bool {
-    let ok = Command::new("mpirun")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let why = "mpirun not found (install openmpi-bin and libopenmpi-dev)";
-        if std::env::var("SIMCLR_REQUIRE_MPI").as_deref() == Ok("1") {
-            panic!("SIMCLR_REQUIRE_MPI=1 but {why}");
-        }
-        println!("skipped: {why}");
-    }
-    ok
-}
 
 /// A tiny run: a quarter-width SK ResNet-18 on 48 synthetic 32-px images, pretraining in
 /// batches of 16 with a memory queue (6 steps), fine-tuning on 24 labelled images in batches of
