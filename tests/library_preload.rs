@@ -67,8 +67,11 @@ fn preloaded_wheel_libraries_answer_cudarcs_names() {
     // wheels) stays out of the search: only the fake site-packages is seen.
     let isolated = tmp.path().join("python3-isolated");
     std::fs::write(&isolated, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
-    std::fs::set_permissions(&isolated, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        &isolated,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     std::env::set_var("SIMCLR_PYTHON", &isolated);
     std::env::set_var("PYTHONPATH", &site);
     std::env::remove_var("SIMCLR_CUDA_LIBS");

@@ -6,7 +6,9 @@ use simclr::cli::{parse, run};
 fn main() {
     let cli = parse();
     simclr::train::signals::install();
-    match run(cli) {
+    // A multi-process job finalises MPI only after success; after a failure the process exits
+    // without it, so the launcher ends the other ranks instead of leaving them waiting.
+    match run(cli).and_then(|()| simclr::dist::finish()) {
         Ok(()) => {}
         // 128 + signal, as a shell reports a process the signal ended.
         Err(simclr::Error::Interrupted { signal, msg }) => {

@@ -24,6 +24,7 @@ const RUN: &[&str] = &[
     "recompute",
     "log-every",
     "progress-every",
+    "dist-timeout-s",
     "profile",
 ];
 const OPTIM: &[&str] = &[

@@ -77,6 +77,10 @@ pub struct RunArgs {
     /// seconds (0: every step) [default: 10].
     #[arg(long, value_name = "SECONDS")]
     pub progress_every: Option<f64>,
+    /// Multi-process jobs (mpirun, srun, torchrun): seconds a collective may wait for the other
+    /// ranks before the job ends with an error naming the rank and the collective [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    pub dist_timeout_s: Option<f64>,
     /// Print the time per phase, op and layer of the third training step of the first stage
     /// run (nothing if it has fewer); on a GPU that step waits for the device at every range.
     #[arg(long)]
@@ -145,6 +149,7 @@ impl RunArgs {
         set!(c.model, self.model);
         set!(c.log_every, self.log_every);
         set!(c.progress_every, self.progress_every);
+        set!(c.dist_timeout_s, self.dist_timeout_s);
         if self.recompute {
             c.recompute = true;
         }

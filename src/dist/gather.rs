@@ -42,6 +42,22 @@ fn place(comm: &dyn Communicator, z: &Tensor) -> Result<Placement> {
     })
 }
 
+/// This rank's rows [a_r; b_r] of `dz`, a gradient over the gathered batch.
+fn own(dz: &Tensor, p: &Placement) -> Result<Tensor> {
+    let a = narrow_rows(dz, p.offset, p.n)?;
+    let b = narrow_rows(dz, p.total + p.offset, p.n)?;
+    concat_rows(&[a, b])
+}
+
+/// The backward of [`gather_views_forward`]: this rank's rows of `dz`, the gradient over the
+/// batch gathered from this rank's `z`.
+pub fn own_rows(comm: &dyn Communicator, z: &Tensor, dz: &Tensor) -> Result<Tensor> {
+    if comm.world_size() == 1 {
+        return Ok(dz.clone());
+    }
+    own(dz, &place(comm, z)?)
+}
+
 fn gather(comm: &dyn Communicator, z: &Tensor, p: &Placement) -> Result<Tensor> {
     let a = comm.all_gather(&narrow_rows(z, 0, p.n)?)?;
     let b = comm.all_gather(&narrow_rows(z, p.n, p.n)?)?;
@@ -64,9 +80,5 @@ pub fn gather_views(tape: &mut Tape, comm: &Comm, z: &Var) -> Result<Var> {
     }
     let p = place(comm.as_ref(), z.value())?;
     let zg = gather(comm.as_ref(), z.value(), &p)?;
-    Ok(tape.record(OP, &[z], zg, move |dz, _| {
-        let a = narrow_rows(dz, p.offset, p.n)?;
-        let b = narrow_rows(dz, p.total + p.offset, p.n)?;
-        Ok(vec![Some(concat_rows(&[a, b])?)])
-    }))
+    Ok(tape.record(OP, &[z], zg, move |dz, _| Ok(vec![Some(own(dz, &p)?)])))
 }

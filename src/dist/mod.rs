@@ -33,11 +33,17 @@
 //! bit-identical to a step without a communicator.
 
 mod gather;
+pub mod launch;
 mod moments;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 #[cfg(feature = "cuda")]
 mod nccl;
+pub mod process;
+mod rendezvous;
 mod replicas;
 mod rows;
+pub mod sampler;
 mod single;
 mod step;
 mod sync_bn;
@@ -45,7 +51,7 @@ mod sync_bn;
 mod tests;
 mod thread_group;
 
-pub use gather::{gather_views, gather_views_forward};
+pub use gather::{gather_views, gather_views_forward, own_rows};
 pub use moments::{combine_moments, global_moments, GlobalMoments, Moments};
 #[cfg(feature = "cuda")]
 pub use nccl::{Nccl, NcclId};
@@ -76,6 +82,14 @@ pub trait Communicator: Send + Sync {
     fn broadcast(&self, t: &Tensor) -> Result<Tensor>;
     /// Returns once every rank has called it.
     fn barrier(&self) -> Result<()>;
+}
+
+/// Ends this process's part in a multi-process job after a successful run (finalises MPI when
+/// it was started); nothing to do otherwise.
+pub fn finish() -> Result<()> {
+    #[cfg(feature = "mpi")]
+    mpi::finalize()?;
+    Ok(())
 }
 
 /// A shared handle to a communicator (what [`crate::nn::Ctx`] and the tape's closures hold).

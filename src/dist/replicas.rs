@@ -20,14 +20,12 @@ use std::sync::Mutex;
 pub fn shard(views: &Tensor, rank: usize, world: usize) -> Result<Tensor> {
     let rows = views.shape().first().copied().unwrap_or(0);
     let b = rows / 2;
-    if rows % 2 != 0 || b < world || rank >= world {
+    if rows % 2 != 0 {
         return Err(Error::Config(format!(
-            "data parallelism: {b} images (rows {rows}) cannot be shared by {world} ranks"
+            "data parallelism: {rows} rows are not two views of each image"
         )));
     }
-    let (base, extra) = (b / world, b % world);
-    let n = base + usize::from(rank < extra);
-    let start = rank * base + rank.min(extra);
+    let (start, n) = super::sampler::share(b, rank, world)?;
     concat_rows(&[
         narrow_rows(views, start, n)?,
         narrow_rows(views, b + start, n)?,

@@ -28,23 +28,28 @@ pub struct Env {
     pub resume: bool,
     /// Testing aid: stop a stage after this many epochs of this process, as if interrupted.
     pub stop_after_epochs: Option<usize>,
+    /// This process's place in a multi-process job (a world of one without a launcher).
+    pub launch: crate::dist::launch::Launch,
+    /// The communicator of this rank when the world has more than one process.
+    pub comm: Option<crate::dist::Comm>,
 }
 
 impl Env {
     pub fn open(cfg: Config, resume: bool) -> Result<Self> {
         cfg.validate()?;
-        let device = cfg
-            .device
-            .parse::<crate::DeviceRequest>()
-            .map_err(Error::Config)?
-            .resolve()?;
+        let launch = crate::dist::launch::from_env()?;
+        super::dist_run::check(&cfg, &launch)?;
+        let device = launch.device_request(&cfg.device)?.resolve()?;
         if cfg.precision == "bf16" && device == Device::Cpu {
             return Err(Error::Config(
                 "--precision bf16 needs the CUDA backend (--device cuda); the CPU computes in f32"
                     .into(),
             ));
         }
-        let run = RunDir::open(&cfg.out, resume)?;
+        let run = match launch.is_writer() {
+            true => RunDir::open(&cfg.out, resume)?,
+            false => RunDir::follower(&cfg.out),
+        };
         let spec = DatasetSpec {
             name: cfg.dataset.clone(),
             data_dir: cfg.data_dir.clone(),
@@ -69,6 +74,7 @@ impl Env {
             splits.train.image(0)?.height
         };
         let image_size = cfg.image_size.unwrap_or(native);
+        let comm = super::dist_run::join(&cfg, &launch, device)?;
         Ok(Env {
             cfg,
             splits,
@@ -77,6 +83,8 @@ impl Env {
             run,
             resume,
             stop_after_epochs: None,
+            comm,
+            launch,
         })
     }
 
@@ -257,9 +265,11 @@ pub fn finish_step(
     pos: &mut super::state::Position,
     info: StepInfo,
 ) -> Result<f64> {
-    let lv = loss.value().item()?;
+    // In a multi-process job `loss` is this rank's part (dist_run::rank_loss).
+    let lv = super::dist_run::global_loss(env, loss.value().item()?)?;
     super::guard::check_loss(info.stage, pos.step, info.epoch, lv, info.lr)?;
     tape.backward(loss, store)?;
+    super::dist_run::reduce_grads(env, store)?;
     super::guard::check_grads(info.stage, pos.step, info.epoch, store)?;
     opt.step(store, info.lr)?;
     pos.step += 1;

@@ -40,6 +40,9 @@ pub struct Config {
     /// Plan pretraining's memory against this many GiB (default: on a GPU, its free memory; on
     /// the CPU, no check) and stop before the first step if the batch will not fit.
     pub memory_limit: Option<f64>,
+    /// Multi-process jobs: how long a collective (or the start-up rendezvous) may wait for the
+    /// other ranks before the job ends with an error naming the rank and the collective.
+    pub dist_timeout_s: f64,
     pub pretrain: PretrainConfig,
     pub finetune: FinetuneConfig,
     pub distill: DistillConfig,
@@ -156,6 +159,7 @@ impl Default for Config {
             recompute: false,
             precision: "auto".into(),
             memory_limit: None,
+            dist_timeout_s: 300.0,
             pretrain: PretrainConfig::default(),
             finetune: FinetuneConfig::default(),
             distill: DistillConfig::default(),

@@ -87,6 +87,9 @@ fn apply_set(t: &mut Table, s: &str) -> Result<()> {
 /// peak learning rate each base rate becomes) and saves it as `config.toml`, which
 /// `--config` loads back to repeat the run.
 pub fn record(env: &Env) -> Result<()> {
+    if !env.run.is_writer() {
+        return Ok(()); // rank 0 of a multi-process job prints and writes it
+    }
     let c = &env.cfg;
     let peaks: Vec<String> = [
         (

@@ -4,14 +4,14 @@
 //! see `labelled_stream`).
 
 use super::common::{finish_step, lars, schedule, Env, StepInfo};
+use super::dist_run;
 use super::finetune::finish_classifier;
 use super::labelled_stream::{mixed_loss, LabelledStream};
 use super::model::{Classifier, ModelMeta};
 use super::progress::Progress;
-use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
-use crate::data::{FinetuneAugment, Loader};
+use crate::data::FinetuneAugment;
 use crate::ops::DistillSpec;
 use crate::{checkpoint, Error, Result};
 use serde_json::json;
@@ -73,7 +73,15 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
     store.to(env.device, crate::DType::F32)?;
 
     let batch = dc.batch_size.min(env.splits.train.len());
-    let loader = Loader::new(
+    if env.comm.is_some() && dc.alpha < 1.0 {
+        return Err(Error::Config(format!(
+            "--alpha {} mixes in labelled batches, which are not shared out over processes yet: \
+             a multi-process distillation needs --alpha 1",
+            dc.alpha
+        )));
+    }
+    let loader = dist_run::ShardedLoader::new(
+        env,
         env.splits.train.clone(),
         Arc::new(FinetuneAugment::new(env.augment_config())?),
         env.loader_config(batch, 1, None, true),
@@ -87,10 +95,12 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
         tau: dc.temperature,
     };
     let (state_path, mut pos, _) = env.resume_state(STAGE, &mut store, &mut opt)?;
+    dist_run::start(env, &mut [&mut store], &pos)?;
     let mut labelled = (dc.alpha < 1.0)
         .then(|| LabelledStream::new(env, env.cfg.finetune.batch_size))
         .transpose()?;
-    let progress = Progress::new(STAGE, total, dc.epochs, env.cfg.progress_every);
+    let progress = Progress::new(STAGE, total, dc.epochs, env.cfg.progress_every)
+        .shown_if(env.run.is_writer());
     let started = Instant::now();
     let policy = env.activations();
     let armed = super::signals::arm();
@@ -106,7 +116,8 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
                 l.next_batch()?;
             }
         }
-        for b in loader.epoch(epoch as u64).skip(skip) {
+        for b in loader.epoch(epoch as u64)?.skip(skip) {
+            dist_run::planted_fault(env, pos.step);
             let b = b?;
             let t0 = Instant::now();
             let x = b.views[0].to_device(env.device)?;
@@ -121,7 +132,8 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
             let lr = sched.lr_at(pos.step);
             let mut tape = policy.tape();
             let xv = tape.constant(x);
-            let logits = student.logits(&mut policy.ctx(&mut tape, &mut store, true), &xv)?;
+            let logits =
+                student.logits(&mut dist_run::ctx(env, policy, &mut tape, &mut store), &xv)?;
             // Only the labelled subset's labels enter the loss, from batches of their own.
             let lb = labelled.as_mut().map(|l| l.next_batch()).transpose()?;
             let l_logits = match &lb {
@@ -135,6 +147,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
                 .as_ref()
                 .zip(lb.as_ref().map(|b| b.labels.as_slice()));
             let loss = mixed_loss(&mut tape, &logits, &teacher_logits, l_pair, spec)?;
+            let loss = dist_run::rank_loss(env, &mut tape, &loss, b.labels.len(), batch)?;
             let info = StepInfo {
                 stage: STAGE,
                 epoch,
@@ -145,10 +158,10 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
             };
             finish_step(env, tape, &loss, &mut store, &mut opt, &mut pos, info)?;
             let no_extra = || Ok(Vec::new());
-            super::signals::stop_if_requested(STAGE, &state_path, &store, &opt, &pos, no_extra)?;
+            dist_run::stop_if_requested(env, STAGE, &state_path, &store, &opt, &pos, no_extra)?;
         }
         pos.epochs_done = epoch + 1;
-        state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
+        dist_run::save_state(env, &state_path, &store, &opt, Vec::new(), &pos)?;
     }
     drop(armed);
     progress.finish();

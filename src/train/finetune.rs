@@ -3,12 +3,12 @@
 //! baseline on the same subset. Crop + flip augmentation, cross-entropy, LARS.
 
 use super::common::{evaluate, finish_step, label_subset, lars, schedule, Env, StepInfo};
+use super::dist_run;
 use super::model::{self, Classifier, ModelMeta};
 use super::progress::Progress;
-use super::state;
 use super::StageResult;
 use crate::checkpoint;
-use crate::data::{FinetuneAugment, Loader};
+use crate::data::FinetuneAugment;
 use crate::{ops, Error, Result};
 use serde_json::json;
 use std::path::Path;
@@ -28,7 +28,9 @@ pub fn labelled_indices(env: &Env) -> Result<Vec<usize>> {
         "seed": env.cfg.seed, "label_fraction": f.label_fraction, "labels_per_class": f.labels_per_class,
         "count": idx.len(), "indices": idx,
     });
-    checkpoint::write_atomic(&env.path("labels.json"), record.to_string().as_bytes())?;
+    if env.run.is_writer() {
+        checkpoint::write_atomic(&env.path("labels.json"), record.to_string().as_bytes())?;
+    }
     Ok(idx)
 }
 
@@ -90,7 +92,8 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
 
     let indices = labelled_indices(env)?;
     let batch = fc.batch_size.min(indices.len());
-    let loader = Loader::new(
+    let loader = super::dist_run::ShardedLoader::new(
+        env,
         env.splits.train.clone(),
         Arc::new(FinetuneAugment::new(env.augment_config())?),
         env.loader_config(batch, 1, Some(indices.clone()), true),
@@ -100,7 +103,9 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
     let sched = schedule(&fc.lr_scaling, fc.lr, batch, fc.warmup, total)?;
     let mut opt = lars(fc.weight_decay);
     let (state_path, mut pos, _) = env.resume_state(stage, &mut store, &mut opt)?;
-    let progress = Progress::new(stage, total, fc.epochs, env.cfg.progress_every);
+    super::dist_run::start(env, &mut [&mut store], &pos)?;
+    let progress = Progress::new(stage, total, fc.epochs, env.cfg.progress_every)
+        .shown_if(env.run.is_writer());
     let started = Instant::now();
     let policy = env.activations();
     let armed = super::signals::arm();
@@ -109,14 +114,19 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
             break;
         }
         let skip = super::signals::batches_done(&pos, epoch, per_epoch);
-        for b in loader.epoch(epoch as u64).skip(skip) {
+        for b in loader.epoch(epoch as u64)?.skip(skip) {
+            super::dist_run::planted_fault(env, pos.step);
             let b = b?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
             let mut tape = policy.tape();
             let x = tape.constant(b.views[0].to_device(env.device)?);
-            let logits = clf.logits(&mut policy.ctx(&mut tape, &mut store, true), &x)?;
+            let logits = clf.logits(
+                &mut super::dist_run::ctx(env, policy, &mut tape, &mut store),
+                &x,
+            )?;
             let loss = ops::cross_entropy(&mut tape, &logits, &b.labels)?;
+            let loss = super::dist_run::rank_loss(env, &mut tape, &loss, b.labels.len(), batch)?;
             let info = StepInfo {
                 stage,
                 epoch,
@@ -127,10 +137,10 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
             };
             finish_step(env, tape, &loss, &mut store, &mut opt, &mut pos, info)?;
             let no_extra = || Ok(Vec::new());
-            super::signals::stop_if_requested(stage, &state_path, &store, &opt, &pos, no_extra)?;
+            dist_run::stop_if_requested(env, stage, &state_path, &store, &opt, &pos, no_extra)?;
         }
         pos.epochs_done = epoch + 1;
-        state::save(&state_path, &store, &opt, Vec::new(), &pos)?;
+        dist_run::save_state(env, &state_path, &store, &opt, Vec::new(), &pos)?;
     }
     drop(armed);
     progress.finish();
@@ -168,11 +178,14 @@ pub fn finish_classifier(
         });
     }
     let ev = evaluate(env, clf, store, env.splits.test.clone())?;
-    model::save(store, meta, &env.path(&format!("{stage}.safetensors")))?;
+    if env.run.is_writer() {
+        model::save(store, meta, &env.path(&format!("{stage}.safetensors")))?;
+    }
     env.run.log(json!({ "stage": stage, "step": serde_json::Value::Null, "eval": "test", "loss": ev.loss, "top1": ev.top1, "top5": ev.top5 }))?;
     let mut summary = json!({
         "model": meta.model, "top1": ev.top1, "top5": ev.top5, "test_loss": ev.loss,
         "seconds": started.elapsed().as_secs_f64(), "complete": true,
+        "distributed": super::dist_run::summary(env),
     });
     if let (Some(s), Some(e)) = (summary.as_object_mut(), extra.as_object()) {
         s.extend(e.clone());

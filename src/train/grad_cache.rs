@@ -25,7 +25,7 @@
 use super::model::SimClrNet;
 use super::step_stats::StepStats;
 use crate::autograd::Tape;
-use crate::dist::narrow_rows;
+use crate::dist::{gather_views_forward, narrow_rows, own_rows, Communicator};
 use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::params::{ParamId, ParamStore};
@@ -37,6 +37,27 @@ use crate::{Error, Result, Tensor};
 /// accuracy, left on the device until read.
 #[allow(clippy::too_many_arguments)] // the step's inputs and its three switches
 pub fn contrastive_step_cached(
+    net: &SimClrNet,
+    store: &mut ParamStore,
+    views: &Tensor,
+    micro: usize,
+    tau: f64,
+    queue: Option<&Tensor>,
+    train_bn: bool,
+    policy: ActivationPolicy,
+) -> Result<StepStats> {
+    cached(None, net, store, views, micro, tau, queue, train_bn, policy)
+}
+
+/// [`contrastive_step_cached`], as one rank of a data-parallel step when `comm` is given:
+/// `views` is then this rank's share [a_r; b_r], micro-batched on its own (BN statistics per
+/// micro-batch, as without ranks); the normalised projections of all ranks are gathered, so the
+/// loss is the global batch's, and this rank back-propagates its rows of its gradient. The
+/// parameter gradients left in `store` are this rank's part: the caller sums them over the
+/// ranks.
+#[allow(clippy::too_many_arguments)]
+pub fn cached(
+    comm: Option<&dyn Communicator>,
     net: &SimClrNet,
     store: &mut ParamStore,
     views: &Tensor,
@@ -63,11 +84,19 @@ pub fn contrastive_step_cached(
     for (id, t) in saved {
         store.set_value(id, t)?;
     }
-    let z_all = concat_rows(&z_parts)?;
+    let z_mine = concat_rows(&z_parts)?;
     drop(z_parts);
+    let z_all = match comm {
+        Some(c) => gather_views_forward(c, &z_mine)?,
+        None => z_mine.clone(),
+    };
 
     let (loss, dz) = ops::ntxent::ntxent_forward(&z_all, queue, tau)?;
     let accuracy = ops::ntxent::ntxent_accuracy_deferred(&z_all, queue)?;
+    let dz = match comm {
+        Some(c) => own_rows(c, &z_mine, &dz)?,
+        None => dz,
+    };
     let dz_parts = split_rows(&dz, micro)?;
 
     // Pass 2: recompute each micro-batch on a tape and seed its backward with its slice of dz.

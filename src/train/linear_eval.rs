@@ -28,12 +28,16 @@ fn features(
     ds: Arc<dyn Dataset>,
     indices: Option<Vec<usize>>,
 ) -> Result<(Vec<f32>, Vec<usize>, usize)> {
+    // In a multi-process job each rank encodes its share, and the shares are gathered.
+    let indices = super::dist_run::split_share(env, indices, ds.len())?;
     let loader = Loader::new(
         ds,
         Arc::new(EvalTransform::new(env.augment_config())?),
         env.loader_config(256, 1, indices, false),
     )?;
-    let (mut feats, mut labels, mut dim) = (Vec::new(), Vec::new(), 0);
+    // Known without rows too (a rank may have none).
+    let dim = clf.encoder.out_dim();
+    let (mut feats, mut labels) = (Vec::new(), Vec::new());
     for b in loader.epoch(0) {
         let b = b?;
         let mut t = Tape::inference();
@@ -41,10 +45,10 @@ fn features(
         let f = clf
             .encoder
             .forward(&mut Ctx::new(&mut t, store, false), &x)?;
-        dim = f.value().last_dim();
         feats.extend(f.value().to_vec_f32()?);
         labels.extend(b.labels);
     }
+    let (feats, labels) = super::dist_run::gather_rows(env, feats, labels, dim)?;
     Ok((feats, labels, dim))
 }
 
@@ -87,7 +91,8 @@ pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
     let total = super::guard::total_steps(STAGE, lc.epochs, per_epoch)?;
     let sched = schedule(&lc.lr_scaling, lc.lr, batch, lc.warmup, total)?;
     let mut opt = lars(lc.weight_decay);
-    let progress = Progress::new(STAGE, total, lc.epochs, env.cfg.progress_every);
+    let progress = Progress::new(STAGE, total, lc.epochs, env.cfg.progress_every)
+        .shown_if(env.run.is_writer());
     let mut step = 0;
     for epoch in 0..lc.epochs {
         let mut order: Vec<usize> = (0..n).collect();
@@ -135,9 +140,11 @@ pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
             .expect("classifier tensors exist in the model");
         store.set_value(target, head.value(id)?.clone())?;
     }
-    model::save(&store, &meta, &env.path("linear-eval.safetensors"))?;
+    if env.run.is_writer() {
+        model::save(&store, &meta, &env.path("linear-eval.safetensors"))?;
+    }
     env.run.log(json!({ "stage": STAGE, "eval": "test", "loss": ev.loss, "top1": ev.top1, "top5": ev.top5 }))?;
-    let summary = json!({ "model": meta.model, "top1": ev.top1, "top5": ev.top5, "labelled": n, "seconds": started.elapsed().as_secs_f64(), "complete": true });
+    let summary = json!({ "model": meta.model, "top1": ev.top1, "top5": ev.top5, "labelled": n, "seconds": started.elapsed().as_secs_f64(), "complete": true, "distributed": super::dist_run::summary(env) });
     env.run.set_summary(STAGE, summary.clone())?;
     println!(
         "{STAGE}: top-1 {:.2}%, top-5 {:.2}%",

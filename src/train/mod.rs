@@ -9,6 +9,7 @@ pub mod config;
 pub mod config_checks;
 pub mod config_keys;
 pub mod contrastive_step;
+pub mod dist_run;
 pub mod distill;
 pub mod finetune;
 pub mod gain;
@@ -134,7 +135,9 @@ pub fn pipeline(env: &mut Env) -> Result<Vec<StageResult>> {
             "gain_points": gain,
         }),
     )?;
-    plot::write(&env.run.records(), &env.path("metrics.png"))?;
+    if env.run.is_writer() {
+        plot::write(&env.run.records(), &env.path("metrics.png"))?;
+    }
     Ok(results)
 }
 
@@ -142,7 +145,7 @@ pub fn pipeline(env: &mut Env) -> Result<Vec<StageResult>> {
 /// what was logged).
 pub fn with_plot<T>(env: &mut Env, stage: impl FnOnce(&mut Env) -> Result<T>) -> Result<()> {
     let r = stage(env);
-    if !matches!(r, Err(Error::Interrupted { .. })) {
+    if !matches!(r, Err(Error::Interrupted { .. })) && env.run.is_writer() {
         plot::write(&env.run.records(), &env.path("metrics.png"))?;
     }
     r.map(|_| ())

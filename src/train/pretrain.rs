@@ -5,6 +5,8 @@
 use super::common::{lars, schedule, stack, Env};
 use super::config_checks;
 use super::contrastive_step::contrastive_step;
+use super::dist_run;
+use super::grad_cache;
 use super::guard;
 use super::knn_monitor::KnnMonitor;
 use super::memory_plan;
@@ -16,7 +18,7 @@ use super::state;
 use super::upload::BatchUploader;
 use super::StageResult;
 use crate::autograd::Tape;
-use crate::data::{Loader, PretrainAugment};
+use crate::data::PretrainAugment;
 use crate::dist;
 use crate::ops;
 use crate::optim::{BufferRule, Ema};
@@ -102,7 +104,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     };
 
     let aug = super::augment_choice::for_env(env);
-    let loader = Loader::new(
+    // In a multi-process job, this rank's share of every global batch.
+    let loader = super::dist_run::ShardedLoader::new(
+        env,
         env.splits.train.clone(),
         Arc::new(PretrainAugment::new(aug)?),
         env.loader_config(pc.batch_size, 2, None, true),
@@ -122,6 +126,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         (queue.filled, queue.next) = (pos.queue_filled, pos.queue_next);
     }
 
+    super::dist_run::start(env, &mut [&mut store, &mut ema_store], &pos)?;
     if env.cfg.memory_limit.is_some() || matches!(env.device, crate::Device::Cuda(_)) {
         check_memory(env, &net, &mut store)?;
     }
@@ -148,7 +153,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let mut last_knn = None;
     // --micro-batch counts images; the network sees two views of each.
     let micro_rows = pc.micro_batch.map(|m| 2 * m);
-    let progress = Progress::new(STAGE, total, pc.epochs, env.cfg.progress_every);
+    let progress = Progress::new(STAGE, total, pc.epochs, env.cfg.progress_every)
+        .shown_if(env.run.is_writer());
     let started = Instant::now();
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
         (f64::NAN, f64::NAN, 0usize, 0usize);
@@ -161,7 +167,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         let (mut sum_loss, mut sum_acc, mut n_batches) = (0.0, 0.0, 0usize);
         let t_epoch = Instant::now();
         let skip = signals::batches_done(&pos, epoch, per_epoch);
-        for batch in loader.epoch(epoch as u64).skip(skip) {
+        for batch in loader.epoch(epoch as u64)?.skip(skip) {
+            super::dist_run::planted_fault(env, pos.step);
             let b = batch?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
@@ -172,12 +179,23 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 None
             };
             let (x, q, tau) = (&x_all, negatives.as_ref(), pc.temperature);
-            let (loss_v, acc) = match replicas.as_mut() {
-                Some(r) => {
+            let (loss_v, acc) = match (replicas.as_mut(), &env.comm) {
+                (_, Some(c)) if pc.micro_batch.is_some() => {
+                    let m = micro_rows.unwrap_or(0);
+                    let c1 = Some(c.as_ref());
+                    let out = grad_cache::cached(c1, &net, &mut store, x, m, tau, q, true, policy)?;
+                    dist_run::after_micro_step(c, &mut store)?;
+                    out.read()?
+                }
+                (_, Some(c)) => {
+                    let out = dist::contrastive_step(c, &net, &mut store, x, tau, q, policy)?;
+                    (out.loss, out.accuracy)
+                }
+                (Some(r), None) => {
                     let out = r.step(&net, &mut store, x, tau, q, lr, policy)?;
                     (out.loss, out.accuracy)
                 }
-                None => {
+                (None, None) => {
                     contrastive_step(&net, &mut store, x, micro_rows, tau, q, policy)?.read()?
                 }
             };
@@ -188,11 +206,22 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 ema.update(&mut ema_store, &store)?;
                 let mut t = Tape::inference();
                 let xm = t.constant(x_all);
-                let zm = ema_net.project(&mut policy.ctx(&mut t, &mut ema_store, true), &xm)?;
-                queue.push(&ops::normalize::l2_normalize_forward(zm.value())?)?;
+                let mut ctx = policy.ctx(&mut t, &mut ema_store, true);
+                if let Some(c) = &env.comm {
+                    ctx = ctx.with_comm(c.clone());
+                }
+                let zm = ema_net.project(&mut ctx, &xm)?;
+                let zn = ops::normalize::l2_normalize_forward(zm.value())?;
+                queue.push(&match &env.comm {
+                    Some(c) => dist::gather_views_forward(c.as_ref(), &zn)?,
+                    None => zn,
+                })?;
             }
             pos.step += 1;
-            let n = b.views[0].shape()[0];
+            let n = match env.comm {
+                Some(_) => pc.batch_size,
+                None => b.views[0].shape()[0],
+            };
             images += n;
             let ips = n as f64 / t0.elapsed().as_secs_f64();
             sum_loss += loss_v;
@@ -211,7 +240,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 images_per_s: ips,
             });
             (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
-            signals::stop_if_requested(STAGE, &state_path, &store, &opt, &pos, || {
+            dist_run::stop_if_requested(env, STAGE, &state_path, &store, &opt, &pos, || {
                 state_extra(memory, &ema_store, &queue)
             })?;
         }
@@ -220,7 +249,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         pos.epochs_done = epoch + 1;
         (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
         let extra = state_extra(memory, &ema_store, &queue)?;
-        state::save(&state_path, &store, &opt, extra, &pos)?;
+        dist_run::save_state(env, &state_path, &store, &opt, extra, &pos)?;
         epochs_this_run += 1;
         progress.finish();
         println!(
@@ -247,14 +276,14 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     }
     drop(armed);
     let done = pos.epochs_done == pc.epochs;
-    if done {
+    if done && env.run.is_writer() {
         model::save(&store, &meta, &env.path("pretrain.safetensors"))?;
     }
     let secs = started.elapsed().as_secs_f64();
     let summary = json!({
         "model": meta.model, "epochs": pos.epochs_done, "loss": last_loss, "contrastive_acc": last_acc,
         "images_per_s": images as f64 / secs.max(1e-9), "seconds": secs, "complete": done,
-        "knn_top1": last_knn,
+        "knn_top1": last_knn, "distributed": super::dist_run::summary(env),
     });
     if done {
         env.run.set_summary(STAGE, summary.clone())?;

@@ -16,6 +16,8 @@ pub struct Progress {
     /// First step this process ran and when: the rate and ETA count this process's steps only.
     first: Cell<Option<(usize, Instant)>>,
     last_line: Cell<Option<Instant>>,
+    /// Ranks after 0 of a multi-process job print nothing: one job, one progress display.
+    silent: bool,
 }
 
 /// What one progress report shows.
@@ -51,6 +53,15 @@ impl Progress {
             every: Duration::from_secs_f64(every_secs.max(0.0)),
             first: Cell::new(None),
             last_line: Cell::new(None),
+            silent: false,
+        }
+    }
+
+    /// This progress display, shown only when `shown` (rank 0 of a job).
+    pub fn shown_if(self, shown: bool) -> Self {
+        Progress {
+            silent: !shown,
+            ..self
         }
     }
 
@@ -90,6 +101,9 @@ impl Progress {
     }
 
     pub fn update(&self, r: Report) {
+        if self.silent {
+            return;
+        }
         let now = Instant::now();
         if self.first.get().is_none() {
             // The rate starts at the end of the first step of this process.
@@ -120,7 +134,7 @@ impl Progress {
 
     /// Ends the bar's line on a terminal (the plain form has nothing open).
     pub fn finish(&self) {
-        if self.tty {
+        if self.tty && !self.silent {
             eprintln!();
         }
     }

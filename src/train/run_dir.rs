@@ -17,13 +17,14 @@ use std::path::{Path, PathBuf};
 
 pub struct RunDir {
     path: PathBuf,
-    metrics: File,
+    /// None on the ranks after 0 of a multi-process job: only rank 0 writes.
+    metrics: Option<File>,
     run_id: u64,
     /// Event files, one per stage (TensorBoard's unit of comparison is a directory).
     events: std::collections::HashMap<String, EventWriter>,
     /// The last logged step of each stage, for records without one (test evaluations).
     last_step: std::collections::HashMap<String, i64>,
-    _lock: super::lock::RunLock,
+    _lock: Option<super::lock::RunLock>,
 }
 
 impl RunDir {
@@ -51,12 +52,30 @@ impl RunDir {
         };
         Ok(RunDir {
             path: path.to_path_buf(),
-            metrics,
+            metrics: Some(metrics),
             run_id,
             events: Default::default(),
             last_step: Default::default(),
-            _lock: lock,
+            _lock: Some(lock),
         })
+    }
+
+    /// The run directory as a rank after 0 of a multi-process job sees it: it reads what rank 0
+    /// wrote (a resumed state) and writes nothing; logging and summaries are no-ops.
+    pub fn follower(path: &Path) -> Self {
+        RunDir {
+            path: path.to_path_buf(),
+            metrics: None,
+            run_id: 0,
+            events: Default::default(),
+            last_step: Default::default(),
+            _lock: None,
+        }
+    }
+
+    /// Whether this process writes the run's files.
+    pub fn is_writer(&self) -> bool {
+        self.metrics.is_some()
     }
 
     pub fn run_id(&self) -> u64 {
@@ -76,8 +95,11 @@ impl RunDir {
     pub fn log(&mut self, mut record: Value) -> Result<()> {
         record["run_id"] = json!(self.run_id);
         let p = self.path.join("metrics.jsonl");
-        writeln!(self.metrics, "{record}")
-            .and_then(|_| self.metrics.flush())
+        let Some(metrics) = self.metrics.as_mut() else {
+            return Ok(());
+        };
+        writeln!(metrics, "{record}")
+            .and_then(|_| metrics.flush())
             .map_err(|e| Error::io(p, e))?;
         self.log_events(&record)
     }
@@ -127,6 +149,9 @@ impl RunDir {
     /// Drops this run's records of `stage` after `step` (and its evaluations), which a resumed
     /// stage is about to log again: replayed steps must not appear twice.
     pub fn forget_after(&mut self, stage: &str, step: usize) -> Result<()> {
+        if !self.is_writer() {
+            return Ok(());
+        }
         let p = self.path.join("metrics.jsonl");
         let text = std::fs::read_to_string(&p).unwrap_or_default();
         let run_id = self.run_id;
@@ -152,15 +177,20 @@ impl RunDir {
         }
         write_atomic(&p, out.as_bytes())?;
         // The old handle appends to the replaced file: reopen.
-        self.metrics = OpenOptions::new()
-            .append(true)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
+        self.metrics = Some(
+            OpenOptions::new()
+                .append(true)
+                .open(&p)
+                .map_err(|e| Error::io(&p, e))?,
+        );
         Ok(())
     }
 
     /// Sets `summary.json`'s entry for `stage`, keeping the other stages' entries.
     pub fn set_summary(&self, stage: &str, value: Value) -> Result<()> {
+        if !self.is_writer() {
+            return Ok(());
+        }
         let path = self.path.join("summary.json");
         let mut all: Map<String, Value> = std::fs::read_to_string(&path)
             .ok()

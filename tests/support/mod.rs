@@ -2,6 +2,7 @@
 
 pub mod bin;
 pub mod cli;
+pub mod mpi;
 pub mod scratch;
 pub mod tf_bundle;
 pub mod tiny_run;
