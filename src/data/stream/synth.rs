@@ -9,12 +9,18 @@ use std::path::{Path, PathBuf};
 
 /// A smooth random RGB picture.
 pub fn picture(h: u32, w: u32, rng: &mut Rng) -> image::RgbImage {
+    picture_with_noise(h, w, 12, rng)
+}
+
+/// [`picture`] with its fixed per-pixel noise pattern drawn below `levels` (1: none, a smooth
+/// picture, which resamples the same whatever the filter).
+pub fn picture_with_noise(h: u32, w: u32, levels: usize, rng: &mut Rng) -> image::RgbImage {
     let (a, b, p) = (
         rng.range(1.0, 8.0),
         rng.range(1.0, 8.0),
         rng.range(0.0, 6.3),
     );
-    let noise: Vec<u8> = (0..64).map(|_| rng.below(12) as u8).collect();
+    let noise: Vec<u8> = (0..64).map(|_| rng.below(levels.max(1)) as u8).collect();
     image::RgbImage::from_fn(w, h, |x, y| {
         let t = (x as f64 / w as f64 * a + p).sin() + (y as f64 / h as f64 * b).cos();
         let v = ((t + 2.0) * 60.0) as u8;

@@ -4,7 +4,7 @@
 
 use super::assert_data_err;
 use crate::data::stream::synth::{
-    jpeg_bytes, picture, with_exif_orientation, write_split, SynthFolder,
+    jpeg_bytes, picture, picture_with_noise, with_exif_orientation, write_split, SynthFolder,
 };
 use crate::data::stream::{decode::decode_path, open_folder, open_list, BadImages};
 use crate::data::{
@@ -149,7 +149,11 @@ fn stream_decodes_at_reduced_scale_when_crops_allow() {
     ));
     let dir = tempfile::tempdir().unwrap();
     let (h, w) = (380 + rng.below(20), 500 + rng.below(20));
-    let pic = image::DynamicImage::ImageRgb8(picture(h as u32, w as u32, &mut rng));
+    // Smooth: a per-pixel noise pattern aliases differently under the IDCT's downscaling and
+    // under the resize's antialiasing (measured: up to 3.1 levels of mean difference), which
+    // says nothing of whether the crop lands on the same place.
+    let pic = picture_with_noise(h as u32, w as u32, 1, &mut rng);
+    let pic = image::DynamicImage::ImageRgb8(pic);
     let p = dir.path().join("big.jpg");
     std::fs::write(&p, jpeg_bytes(&pic, 95)).unwrap();
     // Needing a quarter of each side: the decoder runs its IDCT at 1/4.
