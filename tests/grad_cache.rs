@@ -111,6 +111,7 @@ fn eval_mode_matches(with_queue: bool) {
     for micro in [2, 3, 2 * B] {
         let (net, mut got) = self::net(seed);
         let (loss, acc) = contrastive_step_cached(
+            None,
             &net,
             &mut got,
             &x,
@@ -151,6 +152,7 @@ fn train_bn_single_micro_batch_is_the_plain_step() {
     let loss_want = plain_step(&net, &mut want, &x, Some(&q), true);
     let (net, mut got) = self::net(seed);
     let (loss, _) = contrastive_step_cached(
+        None,
         &net,
         &mut got,
         &x,
@@ -174,7 +176,18 @@ fn train_bn_updates_running_stats_once_per_micro_batch() {
     let x = views(seed);
     let micro = 3;
     let (net, mut got) = self::net(seed);
-    contrastive_step_cached(&net, &mut got, &x, micro, TAU, None, true, recompute(true)).unwrap();
+    contrastive_step_cached(
+        None,
+        &net,
+        &mut got,
+        &x,
+        micro,
+        TAU,
+        None,
+        true,
+        recompute(true),
+    )
+    .unwrap();
     // Expected: one train-mode forward per micro-batch, in order.
     let (net, mut want) = self::net(seed);
     for part in split_rows(&x, micro).unwrap() {

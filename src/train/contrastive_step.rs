@@ -25,7 +25,9 @@ pub fn contrastive_step(
     policy: ActivationPolicy,
 ) -> Result<StepStats> {
     if let Some(m) = micro {
-        return grad_cache::contrastive_step_cached(net, store, views, m, tau, queue, true, policy);
+        return grad_cache::contrastive_step_cached(
+            None, net, store, views, m, tau, queue, true, policy,
+        );
     }
     let mut tape = policy.tape();
     let forward = profile::phase(Phase::Forward);

@@ -113,7 +113,7 @@ impl ShardedLoader {
     }
 }
 
-/// After a micro-batched step of this rank ([`super::grad_cache::cached`]): the gradients
+/// After a micro-batched step of this rank ([`super::grad_cache::contrastive_step_cached`]): the gradients
 /// summed over the ranks, and every rank takes rank 0's BN running statistics (each rank folded
 /// only its own micro-batches into them).
 pub fn after_micro_step(comm: &Comm, store: &mut ParamStore) -> Result<()> {

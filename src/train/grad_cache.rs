@@ -35,28 +35,14 @@ use crate::{Error, Result, Tensor};
 /// images) in micro-batches of at most `micro` rows. Leaves the step's parameter gradients
 /// accumulated in `store` (as `Tape::backward` does) and returns the loss and contrastive
 /// accuracy, left on the device until read.
-#[allow(clippy::too_many_arguments)] // the step's inputs and its three switches
+///
+/// With `comm`, as one rank of a data-parallel step: `views` is then this rank's share
+/// [a_r; b_r], micro-batched on its own (BN statistics per micro-batch, as without ranks); the
+/// normalised projections of all ranks are gathered, so the loss is the global batch's, and
+/// this rank back-propagates its rows of its gradient. The parameter gradients left in `store`
+/// are this rank's part: the caller sums them over the ranks.
+#[allow(clippy::too_many_arguments)] // the step's inputs and its switches
 pub fn contrastive_step_cached(
-    net: &SimClrNet,
-    store: &mut ParamStore,
-    views: &Tensor,
-    micro: usize,
-    tau: f64,
-    queue: Option<&Tensor>,
-    train_bn: bool,
-    policy: ActivationPolicy,
-) -> Result<StepStats> {
-    cached(None, net, store, views, micro, tau, queue, train_bn, policy)
-}
-
-/// [`contrastive_step_cached`], as one rank of a data-parallel step when `comm` is given:
-/// `views` is then this rank's share [a_r; b_r], micro-batched on its own (BN statistics per
-/// micro-batch, as without ranks); the normalised projections of all ranks are gathered, so the
-/// loss is the global batch's, and this rank back-propagates its rows of its gradient. The
-/// parameter gradients left in `store` are this rank's part: the caller sums them over the
-/// ranks.
-#[allow(clippy::too_many_arguments)]
-pub fn cached(
     comm: Option<&dyn Communicator>,
     net: &SimClrNet,
     store: &mut ParamStore,

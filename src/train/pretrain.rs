@@ -183,7 +183,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 (_, Some(c)) if pc.micro_batch.is_some() => {
                     let m = micro_rows.unwrap_or(0);
                     let c1 = Some(c.as_ref());
-                    let out = grad_cache::cached(c1, &net, &mut store, x, m, tau, q, true, policy)?;
+                    let out = grad_cache::contrastive_step_cached(
+                        c1, &net, &mut store, x, m, tau, q, true, policy,
+                    )?;
                     dist_run::after_micro_step(c, &mut store)?;
                     out.read()?
                 }
