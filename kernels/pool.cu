@@ -1,7 +1,8 @@
 // Pooling over NHWC (src/ops/pool). Backward passes gather (each input element sums the outputs
 // whose windows hold it, in output order) instead of scattering with atomics: deterministic.
 // Max-pool backward reads the forward's output to tell the window's choice without re-deriving
-// each covering window's argmax.
+// each covering window's argmax. Padding is per side: kernels take the leading offsets (ph, pw:
+// cells before the first row / column); the caller sizes the output from the totals.
 #include "common.cuh"
 
 // Window [lo, hi) of output o along one axis, clipped to the image.
@@ -13,10 +14,11 @@ __device__ __forceinline__ void window(int o, int stride, int pad, int k, int le
 
 // Index within the image of the first maximum of output (oh, ow, ch): the CPU's tie rule.
 template <typename T>
-__device__ int argmax(const T* xi, int h, int w, int c, int k, int s, int p, int oh, int ow, int ch) {
+__device__ int argmax(const T* xi, int h, int w, int c, int k, int s, int ph, int pw, int oh, int ow,
+                      int ch) {
   int h0, h1, w0, w1;
-  window(oh, s, p, k, h, &h0, &h1);
-  window(ow, s, p, k, w, &w0, &w1);
+  window(oh, s, ph, k, h, &h0, &h1);
+  window(ow, s, pw, k, w, &w0, &w1);
   int best = -1;
   float bv = -INFINITY;
   for (int ih = h0; ih < h1; ++ih)
@@ -29,14 +31,15 @@ __device__ int argmax(const T* xi, int h, int w, int c, int k, int s, int p, int
 }
 
 template <typename T>
-__device__ void max_fwd(const T* x, T* y, int n, int h, int w, int c, int k, int s, int p, int ho, int wo) {
+__device__ void max_fwd(const T* x, T* y, int n, int h, int w, int c, int k, int s, int ph, int pw,
+                        int ho, int wo) {
   i64 total = (i64)n * ho * wo * c;
   GRID_LOOP(i, total) {
     int ch = i % c; i64 r = i / c;
     int ow = r % wo; r /= wo;
     int oh = r % ho; int b = r / ho;
     const T* xi = x + (i64)b * h * w * c;
-    int j = argmax(xi, h, w, c, k, s, p, oh, ow, ch);
+    int j = argmax(xi, h, w, c, k, s, ph, pw, oh, ow, ch);
     y[i] = j < 0 ? from_f<T>(0.f) : xi[j];
   }
 }
@@ -54,10 +57,10 @@ __device__ __forceinline__ void covering(int ih, int s, int p, int k, int len_ou
 // Most inputs fail v == m and cost one load of y; only candidates scan the window.
 template <typename T>
 __device__ bool chosen(const T* xi, float v, float m, int self, int h, int w, int c, int k, int s,
-                       int p, int oh, int ow, int ch) {
+                       int ph, int pw, int oh, int ow, int ch) {
   int h0, h1, w0, w1;
-  window(oh, s, p, k, h, &h0, &h1);
-  window(ow, s, p, k, w, &w0, &w1);
+  window(oh, s, ph, k, h, &h0, &h1);
+  window(ow, s, pw, k, w, &w0, &w1);
   if (isnan(m)) return self == (h0 * w + w0) * c + ch;
   if (!(v == m)) return false;
   for (int ih = h0; ih < h1; ++ih)
@@ -70,7 +73,7 @@ __device__ bool chosen(const T* xi, float v, float m, int self, int h, int w, in
 
 template <typename T>
 __device__ void max_bwd(const T* x, const T* y, const T* dy, T* dx, int n, int h, int w, int c,
-                        int k, int s, int p, int ho, int wo) {
+                        int k, int s, int ph, int pw, int ho, int wo) {
   i64 total = (i64)n * h * w * c;
   GRID_LOOP(i, total) {
     int ch = i % c; i64 r = i / c;
@@ -81,29 +84,36 @@ __device__ void max_bwd(const T* x, const T* y, const T* dy, T* dx, int n, int h
     int self = (ih * w + iw) * c + ch;
     float v = to_f(xi[self]), g = 0.f;
     int oh0, oh1, ow0, ow1;
-    covering(ih, s, p, k, ho, &oh0, &oh1);
-    covering(iw, s, p, k, wo, &ow0, &ow1);
+    covering(ih, s, ph, k, ho, &oh0, &oh1);
+    covering(iw, s, pw, k, wo, &ow0, &ow1);
     for (int oh = oh0; oh < oh1; ++oh)
       for (int ow = ow0; ow < ow1; ++ow) {
         i64 o = out0 + (oh * wo + ow) * c + ch;
-        if (chosen(xi, v, to_f(y[o]), self, h, w, c, k, s, p, oh, ow, ch)) g += to_f(dy[o]);
+        if (chosen(xi, v, to_f(y[o]), self, h, w, c, k, s, ph, pw, oh, ow, ch)) g += to_f(dy[o]);
       }
     dx[i] = from_f<T>(g);
   }
 }
 
-// 2x2 windows at stride s, clipped at the end; the divisor counts the elements inside.
+// Average pool, k x k windows at stride s from the leading padding (ph, pw), clipped to the
+// image. The divisor is k·k when padding counts (cp != 0), else the cells inside the image.
+__device__ __forceinline__ float avg_inv(int oh, int ow, int h, int w, int k, int s, int ph, int pw,
+                                         int cp, int* h0, int* h1, int* w0, int* w1) {
+  window(oh, s, ph, k, h, h0, h1);
+  window(ow, s, pw, k, w, w0, w1);
+  return 1.f / (float)(cp ? k * k : (*h1 - *h0) * (*w1 - *w0));
+}
+
 template <typename T>
-__device__ void avg_fwd(const T* x, T* y, int n, int h, int w, int c, int s, int ho, int wo) {
+__device__ void avg_fwd(const T* x, T* y, int n, int h, int w, int c, int k, int s, int ph, int pw,
+                        int cp, int ho, int wo) {
   i64 total = (i64)n * ho * wo * c;
   GRID_LOOP(i, total) {
     int ch = i % c; i64 r = i / c;
     int ow = r % wo; r /= wo;
     int oh = r % ho; int b = r / ho;
     int h0, h1, w0, w1;
-    window(oh, s, 0, 2, h, &h0, &h1);
-    window(ow, s, 0, 2, w, &w0, &w1);
-    float inv = 1.f / (float)((h1 - h0) * (w1 - w0)), acc = 0.f;
+    float inv = avg_inv(oh, ow, h, w, k, s, ph, pw, cp, &h0, &h1, &w0, &w1), acc = 0.f;
     for (int ih = h0; ih < h1; ++ih)
       for (int iw = w0; iw < w1; ++iw) acc += to_f(x[(((i64)b * h + ih) * w + iw) * c + ch]) * inv;
     y[i] = from_f<T>(acc);
@@ -111,22 +121,21 @@ __device__ void avg_fwd(const T* x, T* y, int n, int h, int w, int c, int s, int
 }
 
 template <typename T>
-__device__ void avg_bwd(const T* dy, T* dx, int n, int h, int w, int c, int s, int ho, int wo) {
+__device__ void avg_bwd(const T* dy, T* dx, int n, int h, int w, int c, int k, int s, int ph, int pw,
+                        int cp, int ho, int wo) {
   i64 total = (i64)n * h * w * c;
   GRID_LOOP(i, total) {
     int ch = i % c; i64 r = i / c;
     int iw = r % w; r /= w;
     int ih = r % h; int b = r / h;
     int oh0, oh1, ow0, ow1;
-    covering(ih, s, 0, 2, ho, &oh0, &oh1);
-    covering(iw, s, 0, 2, wo, &ow0, &ow1);
+    covering(ih, s, ph, k, ho, &oh0, &oh1);
+    covering(iw, s, pw, k, wo, &ow0, &ow1);
     float g = 0.f;
     for (int oh = oh0; oh < oh1; ++oh)
       for (int ow = ow0; ow < ow1; ++ow) {
         int h0, h1, w0, w1;
-        window(oh, s, 0, 2, h, &h0, &h1);
-        window(ow, s, 0, 2, w, &w0, &w1);
-        float inv = 1.f / (float)((h1 - h0) * (w1 - w0));
+        float inv = avg_inv(oh, ow, h, w, k, s, ph, pw, cp, &h0, &h1, &w0, &w1);
         g += to_f(dy[(((i64)b * ho + oh) * wo + ow) * c + ch]) * inv;
       }
     dx[i] = from_f<T>(g);
@@ -155,15 +164,21 @@ __device__ void gap_bwd(const T* dy, T* dx, i64 total, int hw, int c) {
 
 #define POOL_KERNELS(sfx, T)                                                                    \
   extern "C" __global__ void max_pool2d_forward_##sfx(const T* x, T* y, int n, int h, int w,    \
-      int c, int k, int s, int p, int ho, int wo) { max_fwd(x, y, n, h, w, c, k, s, p, ho, wo); } \
-  extern "C" __global__ void max_pool2d_backward_##sfx(const T* x, const T* y, const T* dy,     \
-      T* dx, int n, int h, int w, int c, int k, int s, int p, int ho, int wo) {                  \
-    max_bwd(x, y, dy, dx, n, h, w, c, k, s, p, ho, wo);                                         \
+      int c, int k, int s, int ph, int pw, int ho, int wo) {                                    \
+    max_fwd(x, y, n, h, w, c, k, s, ph, pw, ho, wo);                                            \
   }                                                                                             \
-  extern "C" __global__ void avg_pool2x2_forward_##sfx(const T* x, T* y, int n, int h, int w,   \
-      int c, int s, int ho, int wo) { avg_fwd(x, y, n, h, w, c, s, ho, wo); }                   \
-  extern "C" __global__ void avg_pool2x2_backward_##sfx(const T* dy, T* dx, int n, int h, int w, \
-      int c, int s, int ho, int wo) { avg_bwd(dy, dx, n, h, w, c, s, ho, wo); }                 \
+  extern "C" __global__ void max_pool2d_backward_##sfx(const T* x, const T* y, const T* dy,     \
+      T* dx, int n, int h, int w, int c, int k, int s, int ph, int pw, int ho, int wo) {         \
+    max_bwd(x, y, dy, dx, n, h, w, c, k, s, ph, pw, ho, wo);                                    \
+  }                                                                                             \
+  extern "C" __global__ void avg_pool2d_forward_##sfx(const T* x, T* y, int n, int h, int w,    \
+      int c, int k, int s, int ph, int pw, int cp, int ho, int wo) {                            \
+    avg_fwd(x, y, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                        \
+  }                                                                                             \
+  extern "C" __global__ void avg_pool2d_backward_##sfx(const T* dy, T* dx, int n, int h, int w, \
+      int c, int k, int s, int ph, int pw, int cp, int ho, int wo) {                            \
+    avg_bwd(dy, dx, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                      \
+  }                                                                                             \
   extern "C" __global__ void global_avg_pool_forward_##sfx(const T* x, T* y, int hw, int c) {   \
     gap_fwd(x, y, hw, c);                                                                       \
   }                                                                                             \

@@ -79,8 +79,8 @@ run warp-sum-half-mask kernel common.cuh \
 run cast-writes-past-the-end kernel cast.cu 'y[i] = __float2bfloat16_rn(x[i])' \
   'y[i + 1] = __float2bfloat16_rn(x[i])' cuda_parity transfers_and_casts_round_trip
 run pool-launch-swaps-ho-wo rust src/cuda/ops/pool.rs \
-  'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, p, ho, wo)' \
-  'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, p, wo, ho)' \
+  'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, ho, wo)' \
+  'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, wo, ho)' \
   cuda_parity pool_parity
 
 printf '\n%-36s | %s\n' "planted fault" "caught by"

@@ -185,6 +185,7 @@ pub fn tiny_sk_config(small_stem: bool) -> crate::nn::ResNetConfig {
         in_channels: 3,
         sk_ratio: 0.0625,
         sk_min_dim: 32,
+        stem_pool_padding: crate::nn::StemPoolPadding::Symmetric,
     }
 }
 
@@ -237,6 +238,7 @@ pub fn tiny_simclr_net(
         proj_dim,
         proj_layer: 0,
         num_classes: 0,
+        stem_pool_padding: crate::nn::StemPoolPadding::Symmetric,
     };
     let net = crate::train::model::SimClrNet {
         meta,

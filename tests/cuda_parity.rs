@@ -9,7 +9,7 @@ use common::{both, check, gpu, rand, randn, DTYPES};
 
 use simclr::autograd::Tape;
 use simclr::ops::{channels, elementwise as ew, loss, matmul, normalize};
-use simclr::ops::{pool, sk, softmax, PoolSpec};
+use simclr::ops::{pool, sk, softmax, AvgPoolSpec, PoolSpec};
 use simclr::params::ParamStore;
 use simclr::testing::fresh_seed;
 use simclr::{DType, Device, Rng, Tensor};
@@ -197,45 +197,55 @@ fn pool_parity() {
                 x = simclr::Tensor::from_f64(&q, x.shape(), dt).unwrap();
             }
             let (x, gx) = both(&x, dev);
-            let s = PoolSpec {
+            // Symmetric (PyTorch), TF "SAME" (odd cell at the end) and padding leading on one
+            // axis and trailing on the other.
+            let skew = PoolSpec {
                 kernel: 3,
                 stride: 2,
-                padding: 1,
+                pad_h: (2, 0),
+                pad_w: (0, 2),
             };
-            let y = pool::max_pool2d_forward(&x, &s).unwrap();
-            check(
-                "max_pool",
-                dt,
-                &pool::max_pool2d_forward(&gx, &s).unwrap(),
-                &y,
-                1,
-                1,
-            );
-            let (dy, gdy) = both(&randn(y.shape(), dt, &mut rng), dev);
-            let gy = pool::max_pool2d_forward(&gx, &s).unwrap();
-            let want = pool::max_pool2d_backward(&x, &y, &dy, &s).unwrap();
-            check(
-                "max_pool_backward",
-                dt,
-                &pool::max_pool2d_backward(&gx, &gy, &gdy, &s).unwrap(),
-                &want,
-                4,
-                1,
-            );
-            for stride in [1, 2] {
-                let y = pool::avg_pool2x2_forward(&x, stride).unwrap();
-                check(
-                    "avg_pool2x2",
-                    dt,
-                    &pool::avg_pool2x2_forward(&gx, stride).unwrap(),
-                    &y,
-                    4,
-                    1,
-                );
+            for s in [
+                PoolSpec::symmetric(3, 2, 1),
+                PoolSpec::same_tf(h, w, 3, 2),
+                skew,
+            ] {
+                let y = pool::max_pool2d_forward(&x, &s).unwrap();
+                let gy = pool::max_pool2d_forward(&gx, &s).unwrap();
+                check("max_pool", dt, &gy, &y, 1, 1);
                 let (dy, gdy) = both(&randn(y.shape(), dt, &mut rng), dev);
-                let want = pool::avg_pool2x2_backward(&dy, stride, x.shape()).unwrap();
-                let got = pool::avg_pool2x2_backward(&gdy, stride, x.shape()).unwrap();
-                check("avg_pool2x2_backward", dt, &got, &want, 4, 1);
+                let want = pool::max_pool2d_backward(&x, &y, &dy, &s).unwrap();
+                let got = pool::max_pool2d_backward(&gx, &gy, &gdy, &s).unwrap();
+                check("max_pool_backward", dt, &got, &want, 4, 1);
+            }
+            let mut avg = vec![];
+            for count_padding in [false, true] {
+                for stride in [1, 2] {
+                    let window = PoolSpec::same_tf(h, w, 2, stride);
+                    avg.push(AvgPoolSpec {
+                        window,
+                        count_padding,
+                    });
+                }
+                let window = PoolSpec {
+                    kernel: 3,
+                    stride: 2,
+                    pad_h: (1, 2),
+                    pad_w: (2, 0),
+                };
+                avg.push(AvgPoolSpec {
+                    window,
+                    count_padding,
+                });
+            }
+            for s in avg {
+                let y = pool::avg_pool2d_forward(&x, &s).unwrap();
+                let gy = pool::avg_pool2d_forward(&gx, &s).unwrap();
+                check("avg_pool2d", dt, &gy, &y, 9, 1);
+                let (dy, gdy) = both(&randn(y.shape(), dt, &mut rng), dev);
+                let want = pool::avg_pool2d_backward(&dy, &s, x.shape()).unwrap();
+                let got = pool::avg_pool2d_backward(&gdy, &s, x.shape()).unwrap();
+                check("avg_pool2d_backward", dt, &got, &want, 9, 1);
             }
             let y = pool::global_avg_pool_forward(&x).unwrap();
             check(

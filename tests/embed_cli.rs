@@ -31,6 +31,7 @@ fn meta(stage: &str, proj_layer: usize) -> ModelMeta {
         proj_dim: 16,
         proj_layer,
         num_classes: 10,
+        stem_pool_padding: simclr::nn::StemPoolPadding::Symmetric,
     }
 }
 

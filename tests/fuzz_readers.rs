@@ -194,6 +194,7 @@ fn safetensors_checkpoints() {
         proj_dim: 4,
         proj_layer: 0,
         num_classes: 2,
+        stem_pool_padding: simclr::nn::StemPoolPadding::Symmetric,
     };
     let mut store = ParamStore::new(simclr::DType::F32, 0);
     SimClrNet::new(&mut store, meta.clone()).unwrap();

@@ -23,6 +23,7 @@ fn step(cfg_name: &str, sk0: bool, x: &Tensor, recompute: bool) -> (Vec<Vec<f32>
         proj_dim: 16,
         proj_layer: 0,
         num_classes: 10,
+        stem_pool_padding: simclr::nn::StemPoolPadding::Symmetric,
     };
     let mut store = ParamStore::new(DType::F32, 7);
     let net = SimClrNet::new(&mut store, meta).unwrap();

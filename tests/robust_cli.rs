@@ -63,6 +63,7 @@ fn meta(model: &str) -> ModelMeta {
         proj_dim: 64,
         proj_layer: 1,
         num_classes: 10,
+        stem_pool_padding: simclr::nn::StemPoolPadding::Symmetric,
     }
 }
 

@@ -10,7 +10,7 @@ mod support;
 use simclr::interop::embed::FeatureNet;
 use simclr::interop::simclr_tf::{self, Plan};
 use simclr::interop::tf_checkpoint::Bundle;
-use simclr::nn::{ActivationPolicy, BlockKind, ResNetConfig};
+use simclr::nn::{ActivationPolicy, BlockKind, ResNetConfig, StemPoolPadding};
 use simclr::params::ParamStore;
 use simclr::testing::{assert_close, load_fixture, tolerance};
 use simclr::DType;
@@ -34,6 +34,8 @@ fn config(case: &str) -> ResNetConfig {
         in_channels: 3,
         sk_ratio: 0.0625,
         sk_min_dim: 32,
+        // What `simclr import --from simclr-tf` records: the official stem pool is TF "SAME".
+        stem_pool_padding: StemPoolPadding::SameTf,
     }
 }
 
@@ -75,6 +77,13 @@ fn check_case(case: &str) {
 #[test]
 fn sk1_with_the_resnet_d_stem_matches_the_official_forward() {
     check_case("sk1_imagenet");
+}
+
+/// The stem pool sees 18x18 (TF "SAME" pads only below and right) and the strided ResNet-D
+/// shortcuts 9, 5 and 3 (the appended zeros count in the average).
+#[test]
+fn sk1_at_even_stem_and_odd_shortcut_sizes_matches_the_official_forward() {
+    check_case("sk1_even");
 }
 
 #[test]
@@ -210,6 +219,7 @@ fn release_checkpoint(dir: &Path, model_name: &str) -> (PathBuf, ParamStore) {
         proj_dim: 128,
         proj_layer: 0,
         num_classes: 0,
+        stem_pool_padding: StemPoolPadding::SameTf,
     };
     let mut store = ParamStore::new(DType::F32, 4);
     let net = simclr::train::model::SimClrNet::new(&mut store, meta).unwrap();
@@ -277,6 +287,8 @@ fn cli_imports_a_release_checkpoint_online_and_ema() {
             (meta.model.as_str(), meta.proj_layers, meta.proj_dim),
             ("r50_0.25x_sk1", 3, 128)
         );
+        // The official stem max pool is TF "SAME"; the checkpoint says so.
+        assert_eq!(meta.stem_pool_padding, StemPoolPadding::SameTf);
         let got = simclr::checkpoint::read_weights(&std::fs::read(&out).unwrap(), &out).unwrap();
         assert_eq!(got.len(), store.len());
         for id in store.ids() {

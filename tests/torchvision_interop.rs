@@ -36,6 +36,7 @@ fn fixture_config() -> ResNetConfig {
         in_channels: 3,
         sk_ratio: 0.0625,
         sk_min_dim: 32,
+        stem_pool_padding: simclr::nn::StemPoolPadding::Symmetric,
     }
 }
 
@@ -137,6 +138,7 @@ fn pretrain_file(dir: &Path, model_name: &str, image_size: usize) -> PathBuf {
         proj_dim: 16,
         proj_layer: 0,
         num_classes: 10,
+        stem_pool_padding: simclr::nn::StemPoolPadding::Symmetric,
     };
     let mut store = ParamStore::new(DType::F32, 5);
     SimClrNet::new(&mut store, meta.clone()).unwrap();
@@ -263,6 +265,7 @@ fn a_classifier_on_the_encoder_exports_as_fc_and_one_on_the_head_does_not() {
             proj_dim: 16,
             proj_layer,
             num_classes: 7,
+            stem_pool_padding: simclr::nn::StemPoolPadding::Symmetric,
         };
         let mut store = ParamStore::new(DType::F32, 2);
         Classifier::new(&mut store, meta.clone()).unwrap();

@@ -116,6 +116,7 @@ fn a_teacher_with_another_class_count_is_refused() {
         proj_dim: 64,
         proj_layer: 1,
         num_classes: 7,
+        stem_pool_padding: simclr::nn::StemPoolPadding::Symmetric,
     };
     let mut store = ParamStore::new(simclr::DType::F32, 0);
     Classifier::new(&mut store, meta.clone()).unwrap();

@@ -66,10 +66,13 @@ class SKConv(nn.Module):
 
 
 def avg_pool2x2(x, stride):
-    """2x2 windows at `stride`, padded at the end, averaged over the pixels inside the image."""
+    """2x2 windows at `stride` over the input padded by one row and column at the end: zeros
+    that count at stride 2, cells averaged over the image at stride 1 (the official ResNet-D)."""
     if stride == 2 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0:
         return F.avg_pool2d(x, 2, 2)
     xp = F.pad(x, (0, 1, 0, 1))
+    if stride == 2:
+        return F.avg_pool2d(xp, 2, 2)
     ones = F.pad(torch.ones_like(x[:1, :1]), (0, 1, 0, 1))
     return F.avg_pool2d(xp, 2, stride, divisor_override=1) / F.avg_pool2d(ones, 2, stride, divisor_override=1)
 

@@ -45,6 +45,7 @@ pub fn simclr_meta(model: &str, image_size: usize) -> ModelMeta {
         proj_dim: 128,
         proj_layer: 0,
         num_classes: 10,
+        stem_pool_padding: simclr::nn::StemPoolPadding::Symmetric,
     }
 }
 

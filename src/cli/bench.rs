@@ -64,6 +64,7 @@ impl Bench {
                     proj_dim: 128,
                     proj_layer: 0,
                     num_classes: CLASSES,
+                    stem_pool_padding: crate::nn::StemPoolPadding::Symmetric,
                 };
                 let net = SimClrNet::new(&mut store, meta)?;
                 (Kind::Pretrain(Box::new(net)), 2)

@@ -2,7 +2,7 @@
 //! (the conversions themselves live in `crate::interop`).
 
 use crate::interop::convert::{self, ImportOptions};
-use crate::interop::convert_tf::{self, TfImportOptions};
+use crate::interop::convert_tf::{self, TfImportOptions, TfRelease};
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -24,10 +24,12 @@ pub struct ExportArgs {
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
     /// File to import: a torchvision ResNet state dict in safetensors, or the prefix of an
-    /// official SimCLRv2 TF1 checkpoint (e.g. r50_1x_sk0/model.ckpt-250228).
+    /// official SimCLRv2 checkpoint (TF1: r50_1x_sk0/model.ckpt-250228; TF2: r50_1x_sk0/
+    /// saved_model/variables/variables or a ckpt-N prefix).
     #[arg(long)]
     pub file: PathBuf,
-    /// Source format: torchvision or simclr-tf (the official SimCLRv2 release).
+    /// Source format: torchvision, simclr-tf (the official SimCLRv2 release, TF1 or TF2: told
+    /// apart by the keys) or simclr-tf2 (the TF2 release only).
     #[arg(long)]
     pub from: String,
     /// simclr-tf: take the exponential moving average of the weights (ema_model/).
@@ -112,8 +114,9 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             );
             Ok(())
         }
-        "simclr-tf" => {
+        "simclr-tf" | "simclr-tf2" => {
             let opt = TfImportOptions {
+                release: (a.from == "simclr-tf2").then_some(TfRelease::Tf2),
                 model: a.model.clone(),
                 image_size: a.image_size,
                 ema: a.ema,
@@ -123,15 +126,6 @@ pub fn import(a: &ImportArgs) -> Result<()> {
                 classifier_layer: a.classifier_layer,
             };
             let r = convert_tf::import_simclr_tf(&a.file, &a.output, &opt)?;
-            // The stem conv halves the side; TF's SAME max pool pads differently on even sides.
-            if a.image_size > 32 && a.image_size.div_ceil(2) % 2 == 0 {
-                println!(
-                    "note: at {} px the stem's max pool sees an even side, where TensorFlow's \
-                     SAME pool and ours are offset by one pixel: features are close to, not \
-                     equal to, the TF model's (see the README)",
-                    a.image_size
-                );
-            }
             println!(
                 "{}: {} ({} weights) from {}, projection head {}",
                 a.output.display(),
@@ -150,6 +144,10 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             );
             Ok(())
         }
-        other => Err(unknown("--from", other, "torchvision, simclr-tf")),
+        other => Err(unknown(
+            "--from",
+            other,
+            "torchvision, simclr-tf, simclr-tf2",
+        )),
     }
 }

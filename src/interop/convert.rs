@@ -124,6 +124,7 @@ pub fn import_torchvision(from: &Path, to: &Path, opt: &ImportOptions) -> Result
         proj_dim: opt.proj_dim,
         proj_layer: 0,
         num_classes: tv.get("fc.bias").map(|b| b.shape[0]).unwrap_or(0),
+        stem_pool_padding: crate::nn::StemPoolPadding::Symmetric,
     };
     torchvision::check_mappable(&meta.config()?)
         .map_err(|e| Error::Config(format!("--image-size {}: {e}", opt.image_size)))?;

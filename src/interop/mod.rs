@@ -8,6 +8,7 @@ pub mod convert;
 pub mod convert_tf;
 pub mod embed;
 pub mod simclr_tf;
+pub mod simclr_tf2;
 pub mod st_io;
 pub mod tf_checkpoint;
 pub mod torchvision;

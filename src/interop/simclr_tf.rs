@@ -12,11 +12,11 @@
 //! OHWI), dense kernels [in, out] (ours [out, in]). BN: gamma, beta, moving_mean,
 //! moving_variance; eps 1e-5 in both.
 //!
-//! Where the official forward differs from ours: its stem max pool is TF "SAME" (3x3/2), which
-//! on an even-sized input pads only the bottom and right, where ours pads one on every side,
-//! so the windows are offset by one pixel; on odd sizes they are the same. Likewise its ResNet-D
-//! stride-2 average pool counts the padding on odd sizes, ours does not. Every other layer is
-//! the same computation.
+//! Two layers of the official forward pad as TensorFlow does, and our networks follow them: the
+//! stem max pool is TF "SAME" (3x3/2: on an even size only after the last row and column), so
+//! an import records `StemPoolPadding::SameTf` in its metadata; the ResNet-D stride-2 average
+//! pool appends a zero row and column that count in the average (`AvgPoolSpec::resnet_d_shortcut`,
+//! the same in every model of ours). Every other layer is the same computation.
 
 use super::tf_checkpoint::Bundle;
 use crate::nn::{BatchNorm, Conv2d, Linear, Middle, ProjectionHead, ResNet};
@@ -51,7 +51,8 @@ fn numbered(base: &str, k: usize) -> String {
     }
 }
 
-fn bn_tensors(plan: &mut Plan, bn: &BatchNorm, tf: &str) {
+/// A BN's gamma (beta when it has one), moving mean and variance under the TF prefix `tf`.
+pub fn bn_tensors(plan: &mut Plan, bn: &BatchNorm, tf: &str) {
     let mut pairs = vec![("weight", "gamma")];
     if bn.beta.is_some() {
         pairs.push(("bias", "beta"));

@@ -10,6 +10,7 @@ mod resnet;
 mod resnet_config;
 mod sk_conv;
 mod stem_pad;
+mod stem_pool;
 mod summary;
 
 pub use batch_norm::BatchNorm;
@@ -19,6 +20,7 @@ pub use linear::Linear;
 pub use resnet::{Block, Middle, ResNet};
 pub use resnet_config::{BlockKind, ResNetConfig};
 pub use sk_conv::SkConv;
+pub use stem_pool::StemPoolPadding;
 pub use summary::{LayerRow, Summary};
 
 use crate::autograd::{Tape, Var};

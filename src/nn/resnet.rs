@@ -2,13 +2,17 @@
 //! stem and shortcut when SK is on, zero-initialised last BN of every block, and the
 //! small-image stem. Structure follows the authors' TF2 code (see ../shared/SIMCLRV2.md).
 
-use super::{join, BatchNorm, BlockKind, Conv2d, Ctx, ResNetConfig, SkConv, Summary};
-use crate::ops::{self, PoolSpec};
+use super::{
+    join, BatchNorm, BlockKind, Conv2d, Ctx, ResNetConfig, SkConv, StemPoolPadding, Summary,
+};
+use crate::ops::{self, AvgPoolSpec};
 use crate::params::ParamStore;
 use crate::{autograd::Var, Result};
 
 /// Projection shortcut of a stage's first block: with ResNet-D a 2x2 average pool at the
-/// block's stride then a stride-1 1x1 conv; without, a strided 1x1 conv. Then BN.
+/// block's stride (padded at the end as the official code does:
+/// [`AvgPoolSpec::resnet_d_shortcut`]) then a stride-1 1x1 conv; without, a strided 1x1 conv.
+/// Then BN.
 #[derive(Clone, Debug)]
 pub struct Shortcut {
     pub pool_stride: Option<usize>,
@@ -17,9 +21,16 @@ pub struct Shortcut {
 }
 
 impl Shortcut {
+    fn pool(h: usize, w: usize, stride: usize) -> AvgPoolSpec {
+        AvgPoolSpec::resnet_d_shortcut(h, w, stride)
+    }
+
     fn forward(&self, ctx: &mut Ctx, x: &Var) -> Result<Var> {
         let h = match self.pool_stride {
-            Some(s) => ops::avg_pool2x2(ctx.tape, x, s)?,
+            Some(s) => {
+                let (_, h, w, _) = x.value().dims4("shortcut pool")?;
+                ops::avg_pool2d(ctx.tape, x, Self::pool(h, w, s))?
+            }
             None => x.clone(),
         };
         let h = self.conv.forward(ctx, &h)?;
@@ -28,7 +39,12 @@ impl Shortcut {
     fn describe(&self, input: &[usize], s: &mut Summary) -> Result<Vec<usize>> {
         let mut shape = input.to_vec();
         if let Some(st) = self.pool_stride {
-            let (h, w) = ops::pool::avg_pool2x2_output(shape[1], shape[2], st);
+            let (h, w) = Self::pool(shape[1], shape[2], st)
+                .window
+                .output_size(shape[1], shape[2])
+                .ok_or_else(|| {
+                    crate::Error::shape("avg_pool2d", format!("shortcut pool on {shape:?}"))
+                })?;
             shape = vec![shape[0], h, w, shape[3]];
         }
         let out = self.conv.describe(&shape, s)?;
@@ -180,19 +196,14 @@ impl Block {
     }
 }
 
-/// Convolutions (each followed by BN + ReLU) and an optional 3x3/2 max pool.
+/// Convolutions (each followed by BN + ReLU) and an optional 3x3/2 max pool, padded as the
+/// config says (symmetric, or TF "SAME" for imported official models).
 #[derive(Clone, Debug)]
 pub struct Stem {
     pub name: String,
     pub convs: Vec<(Conv2d, BatchNorm)>,
-    pub max_pool: bool,
+    pub max_pool: Option<StemPoolPadding>,
 }
-
-pub const STEM_POOL: PoolSpec = PoolSpec {
-    kernel: 3,
-    stride: 2,
-    padding: 1,
-};
 
 impl Stem {
     fn new(store: &mut ParamStore, cfg: &ResNetConfig, name: &str) -> Result<Self> {
@@ -222,7 +233,7 @@ impl Stem {
         Ok(Stem {
             name: name.to_string(),
             convs,
-            max_pool: !cfg.small_stem,
+            max_pool: (!cfg.small_stem).then_some(cfg.stem_pool_padding),
         })
     }
 
@@ -233,8 +244,9 @@ impl Stem {
             h = conv.forward(ctx, &h)?;
             h = bn.forward_relu(ctx, &h)?;
         }
-        if self.max_pool {
-            h = ops::max_pool2d(ctx.tape, &h, STEM_POOL)?;
+        if let Some(pad) = self.max_pool {
+            let (_, ih, iw, _) = h.value().dims4("stem max pool")?;
+            h = ops::max_pool2d(ctx.tape, &h, pad.spec(ih, iw))?;
         }
         Ok(h)
     }
@@ -245,13 +257,16 @@ impl Stem {
             h = conv.describe(&h, s)?;
             h = bn.describe(&h, s);
         }
-        if self.max_pool {
-            let (ho, wo) = STEM_POOL.output_size(h[1], h[2]).ok_or_else(|| {
-                crate::Error::shape(
-                    "max_pool2d",
-                    format!("stem pool does not fit {}x{}", h[1], h[2]),
-                )
-            })?;
+        if let Some(pad) = self.max_pool {
+            let (ho, wo) = pad
+                .spec(h[1], h[2])
+                .output_size(h[1], h[2])
+                .ok_or_else(|| {
+                    crate::Error::shape(
+                        "max_pool2d",
+                        format!("stem pool does not fit {}x{}", h[1], h[2]),
+                    )
+                })?;
             h = vec![h[0], ho, wo, h[3]];
             s.push(&join(&self.name, "max_pool"), "max_pool", &h, 0, 0);
         }

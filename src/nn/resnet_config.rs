@@ -1,5 +1,6 @@
 //! Architecture names `r{depth}_{width}x_sk{0|1}` and what they mean.
 
+use super::StemPoolPadding;
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub struct ResNetConfig {
     pub in_channels: usize,
     pub sk_ratio: f64,
     pub sk_min_dim: usize,
+    /// Padding of the ImageNet stem's max pool (TF "SAME" in imported official models).
+    pub stem_pool_padding: StemPoolPadding,
 }
 
 pub const DEPTHS: [usize; 6] = [18, 34, 50, 101, 152, 200];
@@ -86,6 +89,7 @@ impl ResNetConfig {
             in_channels: 3,
             sk_ratio: 0.0625,
             sk_min_dim: 32,
+            stem_pool_padding: StemPoolPadding::Symmetric,
         })
     }
 
@@ -103,6 +107,11 @@ impl ResNetConfig {
     /// Picks the small-image stem for images of 32 px or less.
     pub fn for_image_size(mut self, size: usize) -> Self {
         self.small_stem = size <= 32;
+        self
+    }
+
+    pub fn with_stem_pool_padding(mut self, p: StemPoolPadding) -> Self {
+        self.stem_pool_padding = p;
         self
     }
 

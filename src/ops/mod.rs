@@ -33,6 +33,6 @@ pub use loss::cross_entropy;
 pub use matmul::{linear, matmul};
 pub use normalize::l2_normalize;
 pub use ntxent::{ntxent, ntxent_accuracy};
-pub use pool::{avg_pool2x2, global_avg_pool, max_pool2d, PoolSpec};
+pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, AvgPoolSpec, PoolSpec};
 pub use sk::{sk_mix, sk_pool};
 pub use softmax::{log_softmax, softmax};

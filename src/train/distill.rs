@@ -67,6 +67,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
         proj_dim: tmeta.proj_dim,
         proj_layer: 0,
         num_classes: env.num_classes(),
+        stem_pool_padding: tmeta.stem_pool_padding,
     };
     let mut store = env.store(3);
     let student = Classifier::new(&mut store, smeta.clone())?;

@@ -55,6 +55,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         proj_dim: env.cfg.pretrain.proj_dim,
         proj_layer,
         num_classes: env.num_classes(),
+        stem_pool_padding: crate::nn::StemPoolPadding::Symmetric,
     };
     if let Some(p) = pretrained {
         let pm = ModelMeta::read(p)?;
@@ -74,6 +75,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         // size decides which) and feed it this run's images.
         meta.image_size = super::resize::pretrained_size(&pm, env.image_size);
         (meta.proj_layers, meta.proj_dim) = (pm.proj_layers, pm.proj_dim);
+        meta.stem_pool_padding = pm.stem_pool_padding;
         if proj_layer > pm.proj_layers {
             return Err(Error::Config(format!(
                 "--ft-from-layer {proj_layer}: the pretrained head has {} layers",

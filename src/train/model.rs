@@ -3,7 +3,7 @@
 
 use crate::autograd::Var;
 use crate::checkpoint;
-use crate::nn::{Ctx, Linear, ProjectionHead, ResNet, ResNetConfig};
+use crate::nn::{Ctx, Linear, ProjectionHead, ResNet, ResNetConfig, StemPoolPadding};
 use crate::params::ParamStore;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -26,13 +26,18 @@ pub struct ModelMeta {
     /// Classifiers: the head layer the classifier reads (0 = encoder output) and the classes.
     pub proj_layer: usize,
     pub num_classes: usize,
+    /// The ImageNet stem's max-pool padding; absent in checkpoints written before it existed
+    /// (symmetric), "same-tf" in imported official SimCLRv2 models.
+    #[serde(default)]
+    pub stem_pool_padding: StemPoolPadding,
 }
 
 impl ModelMeta {
     pub fn config(&self) -> Result<ResNetConfig> {
         Ok(ResNetConfig::parse(&self.model)?
             .for_image_size(self.image_size)
-            .with_in_channels(self.in_channels))
+            .with_in_channels(self.in_channels)
+            .with_stem_pool_padding(self.stem_pool_padding))
     }
 
     pub fn to_metadata(&self) -> HashMap<String, String> {
@@ -156,4 +161,39 @@ pub fn check_model(meta: &ModelMeta, expected_model: Option<&str>, path: &Path) 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta_json(extra: &str) -> String {
+        format!(
+            r#"{{"stage":"pretrain","model":"r50_1x_sk1","image_size":224,"in_channels":3,
+            "proj_layers":3,"proj_dim":128,"proj_layer":0,"num_classes":0{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn stem_pool_padding_defaults_to_symmetric_and_bad_values_are_named() {
+        // A checkpoint written before the key existed.
+        let old: ModelMeta = serde_json::from_str(&meta_json("")).unwrap();
+        assert_eq!(old.stem_pool_padding, StemPoolPadding::Symmetric);
+        let tf: ModelMeta =
+            serde_json::from_str(&meta_json(r#","stem_pool_padding":"same-tf""#)).unwrap();
+        assert_eq!(tf.stem_pool_padding, StemPoolPadding::SameTf);
+        assert_eq!(
+            tf.config().unwrap().stem_pool_padding,
+            StemPoolPadding::SameTf
+        );
+        let back: ModelMeta = serde_json::from_str(&tf.to_metadata()[META_KEY]).unwrap();
+        assert_eq!(back, tf);
+        let e = serde_json::from_str::<ModelMeta>(&meta_json(r#","stem_pool_padding":"tf""#))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("stem_pool_padding is 'tf'; allowed: symmetric, same-tf"),
+            "{e}"
+        );
+    }
 }

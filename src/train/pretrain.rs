@@ -73,6 +73,7 @@ pub fn meta(env: &Env) -> ModelMeta {
         proj_dim: env.cfg.pretrain.proj_dim,
         proj_layer: 0,
         num_classes: env.num_classes(),
+        stem_pool_padding: crate::nn::StemPoolPadding::Symmetric,
     }
 }
 

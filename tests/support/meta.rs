@@ -14,5 +14,6 @@ pub fn pretrain_meta(model: &str) -> ModelMeta {
         proj_dim: 16,
         proj_layer: 0,
         num_classes: 10,
+        stem_pool_padding: simclr::nn::StemPoolPadding::Symmetric,
     }
 }

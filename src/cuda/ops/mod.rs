@@ -18,7 +18,7 @@ pub use loss::cross_entropy;
 pub use matmul::{add_bias, sum_rows};
 pub use normalize::{l2_normalize_backward, l2_normalize_forward};
 pub use pool::{
-    avg_pool2x2_backward, avg_pool2x2_forward, global_avg_pool_backward, global_avg_pool_forward,
+    avg_pool2d_backward, avg_pool2d_forward, global_avg_pool_backward, global_avg_pool_forward,
     max_pool2d_backward, max_pool2d_forward,
 };
 pub use sk::{sk_mix_backward, sk_mix_forward, sk_pool_backward, sk_pool_forward};

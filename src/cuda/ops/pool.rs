@@ -5,8 +5,18 @@ use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
 use crate::cuda::traffic_floor::{self as tf, Family};
-use crate::ops::pool::PoolSpec;
+use crate::ops::pool::{AvgPoolSpec, PoolSpec};
 use crate::{Result, Tensor};
+
+/// The window as the kernels' `int`s: (kernel, stride, leading padding along H, along W).
+fn window(op: &'static str, s: &PoolSpec) -> Result<[i32; 4]> {
+    Ok([
+        dim::<i32>(s.kernel, op)?,
+        dim::<i32>(s.stride, op)?,
+        dim::<i32>(s.pad_h.0, op)?,
+        dim::<i32>(s.pad_w.0, op)?,
+    ])
+}
 
 /// (n, h, w, c) as the kernels' `int`s.
 fn nhwc(op: &'static str, n: usize, h: usize, w: usize, c: usize) -> Result<[i32; 4]> {
@@ -25,16 +35,12 @@ pub fn max_pool2d_forward(x: &Tensor, s: &PoolSpec, ho: usize, wo: usize) -> Res
     let y = empty(&gpu, &[n, ho, wo, c], x.dtype())?;
     if y.numel() > 0 {
         let [n, h, w, c] = nhwc(op, n, h, w, c)?;
-        let (kk, st, p) = (
-            dim::<i32>(s.kernel, op)?,
-            dim::<i32>(s.stride, op)?,
-            dim::<i32>(s.padding, op)?,
-        );
+        let [kk, st, ph, pw] = window(op, s)?;
         let (ho, wo) = (dim::<i32>(ho, op)?, dim::<i32>(wo, op)?);
         let cfg = Launch::flat(y.numel());
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
-            k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, p, ho, wo)
+            k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, ho, wo)
         })?;
     }
     Ok(y)
@@ -49,17 +55,13 @@ pub fn max_pool2d_backward(x: &Tensor, y: &Tensor, dy: &Tensor, s: &PoolSpec) ->
     let dx = empty(&gpu, x.shape(), x.dtype())?;
     if dx.numel() > 0 {
         let [n, h, w, c] = nhwc(op, n, h, w, c)?;
-        let (kk, st, p) = (
-            dim::<i32>(s.kernel, op)?,
-            dim::<i32>(s.stride, op)?,
-            dim::<i32>(s.padding, op)?,
-        );
+        let [kk, st, ph, pw] = window(op, s)?;
         let (ho, wo) = (dim::<i32>(ho, op)?, dim::<i32>(wo, op)?);
         let cfg = Launch::flat(dx.numel());
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp, dyp) = (DevPtr::<T>::of(x, op)?, DevPtr::of(y, op)?, DevPtr::of(dy, op)?);
             let dxp = DevPtrMut::of(&dx, op)?;
-            k::max_pool2d_backward(&gpu, cfg, xp, yp, dyp, dxp, n, h, w, c, kk, st, p, ho, wo)
+            k::max_pool2d_backward(&gpu, cfg, xp, yp, dyp, dxp, n, h, w, c, kk, st, ph, pw, ho, wo)
         })?;
         let e = x.dtype().size_in_bytes();
         let bytes = tf::max_pool_backward(dx.numel(), dy.numel(), e, s.kernel, s.stride);
@@ -68,44 +70,46 @@ pub fn max_pool2d_backward(x: &Tensor, y: &Tensor, dy: &Tensor, s: &PoolSpec) ->
     Ok(dx)
 }
 
-pub fn avg_pool2x2_forward(x: &Tensor, stride: usize, ho: usize, wo: usize) -> Result<Tensor> {
-    let op = "avg_pool2x2_forward";
+pub fn avg_pool2d_forward(x: &Tensor, s: &AvgPoolSpec, ho: usize, wo: usize) -> Result<Tensor> {
+    let op = "avg_pool2d_forward";
     let (n, h, w, c) = x.dims4(op)?;
     let gpu = gpu_of(x, op)?;
     let y = empty(&gpu, &[n, ho, wo, c], x.dtype())?;
     if y.numel() > 0 {
         let [n, h, w, c] = nhwc(op, n, h, w, c)?;
-        let (st, ho, wo) = (
-            dim::<i32>(stride, op)?,
+        let [kk, st, ph, pw] = window(op, &s.window)?;
+        let (cp, ho, wo) = (
+            i32::from(s.count_padding),
             dim::<i32>(ho, op)?,
             dim::<i32>(wo, op)?,
         );
         let cfg = Launch::flat(y.numel());
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
-            k::avg_pool2x2_forward(&gpu, cfg, xp, yp, n, h, w, c, st, ho, wo)
+            k::avg_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, cp, ho, wo)
         })?;
     }
     Ok(y)
 }
 
-pub fn avg_pool2x2_backward(dy: &Tensor, stride: usize, x_shape: &[usize]) -> Result<Tensor> {
-    let op = "avg_pool2x2_backward";
+pub fn avg_pool2d_backward(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> Result<Tensor> {
+    let op = "avg_pool2d_backward";
     let (n, ho, wo, c) = dy.dims4(op)?;
     let (h, w) = (x_shape[1], x_shape[2]);
     let gpu = gpu_of(dy, op)?;
     let dx = empty(&gpu, x_shape, dy.dtype())?;
     if dx.numel() > 0 {
         let [n, h, w, c] = nhwc(op, n, h, w, c)?;
-        let (st, ho, wo) = (
-            dim::<i32>(stride, op)?,
+        let [kk, st, ph, pw] = window(op, &s.window)?;
+        let (cp, ho, wo) = (
+            i32::from(s.count_padding),
             dim::<i32>(ho, op)?,
             dim::<i32>(wo, op)?,
         );
         let cfg = Launch::flat(dx.numel());
         with_dtype!(dy.dtype(), op, T => {
             let (dyp, dxp) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&dx, op)?);
-            k::avg_pool2x2_backward(&gpu, cfg, dyp, dxp, n, h, w, c, st, ho, wo)
+            k::avg_pool2d_backward(&gpu, cfg, dyp, dxp, n, h, w, c, kk, st, ph, pw, cp, ho, wo)
         })?;
     }
     Ok(dx)

@@ -1,6 +1,7 @@
-//! CPU pooling kernels over NHWC, images in parallel.
+//! CPU pooling kernels over NHWC, images in parallel. Windows start at `o·stride − before`
+//! (the leading padding of that axis) and are clipped to the image.
 
-use super::PoolSpec;
+use super::{AvgPoolSpec, PoolSpec};
 use crate::{Float, Result, Tensor};
 use rayon::prelude::*;
 
@@ -16,9 +17,9 @@ fn argmax<T: Float>(xi: &[T], shape: [usize; 3], s: &PoolSpec, ho: usize, wo: us
     let [h, w, c] = shape;
     let mut idx = vec![0usize; ho * wo * c];
     for oh in 0..ho {
-        let (h0, h1) = window(oh, s.stride, s.padding, s.kernel, h);
+        let (h0, h1) = window(oh, s.stride, s.pad_h.0, s.kernel, h);
         for ow in 0..wo {
-            let (w0, w1) = window(ow, s.stride, s.padding, s.kernel, w);
+            let (w0, w1) = window(ow, s.stride, s.pad_w.0, s.kernel, w);
             for ch in 0..c {
                 let mut best = (T::NEG_INFINITY, usize::MAX);
                 for ih in h0..h1 {
@@ -72,21 +73,32 @@ pub fn max_backward<T: Float>(x: &Tensor, dy: &Tensor, s: &PoolSpec) -> Result<T
     Tensor::from_vec(dx, x.shape())
 }
 
-/// 2x2 average pool with stride s over windows clipped to the image; the divisor counts only
-/// the elements inside the image.
-pub fn avg2x2_forward<T: Float>(x: &Tensor, stride: usize, ho: usize, wo: usize) -> Result<Tensor> {
-    let (n, h, w, c) = x.dims4("avg_pool2x2")?;
-    let xs = x.cpu_slice::<T>("avg_pool2x2")?;
+/// Clipped windows of output (oh, ow) and the reciprocal of their divisor: k² when padding
+/// counts, else the number of image cells inside.
+fn avg_window(s: &AvgPoolSpec, hw: (usize, usize), oh: usize, ow: usize) -> [usize; 5] {
+    let p = &s.window;
+    let (h0, h1) = window(oh, p.stride, p.pad_h.0, p.kernel, hw.0);
+    let (w0, w1) = window(ow, p.stride, p.pad_w.0, p.kernel, hw.1);
+    let count = if s.count_padding {
+        p.kernel * p.kernel
+    } else {
+        (h1 - h0) * (w1 - w0)
+    };
+    [h0, h1, w0, w1, count]
+}
+
+pub fn avg_forward<T: Float>(x: &Tensor, s: &AvgPoolSpec, ho: usize, wo: usize) -> Result<Tensor> {
+    let (n, h, w, c) = x.dims4("avg_pool2d")?;
+    let xs = x.cpu_slice::<T>("avg_pool2d")?;
     let mut y = vec![T::ZERO; n * ho * wo * c];
     y.par_chunks_mut((ho * wo * c).max(1))
         .enumerate()
         .for_each(|(i, yi)| {
             let xi = &xs[i * h * w * c..(i + 1) * h * w * c];
             for oh in 0..ho {
-                let (h0, h1) = window(oh, stride, 0, 2, h);
                 for ow in 0..wo {
-                    let (w0, w1) = window(ow, stride, 0, 2, w);
-                    let inv = T::ONE / T::from_usize((h1 - h0) * (w1 - w0));
+                    let [h0, h1, w0, w1, count] = avg_window(s, (h, w), oh, ow);
+                    let inv = T::ONE / T::from_usize(count);
                     let out = &mut yi[(oh * wo + ow) * c..(oh * wo + ow + 1) * c];
                     for ih in h0..h1 {
                         for iw in w0..w1 {
@@ -102,20 +114,19 @@ pub fn avg2x2_forward<T: Float>(x: &Tensor, stride: usize, ho: usize, wo: usize)
     Tensor::from_vec(y, &[n, ho, wo, c])
 }
 
-pub fn avg2x2_backward<T: Float>(dy: &Tensor, stride: usize, x_shape: &[usize]) -> Result<Tensor> {
-    let (_, ho, wo, c) = dy.dims4("avg_pool2x2_backward")?;
+pub fn avg_backward<T: Float>(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> Result<Tensor> {
+    let (_, ho, wo, c) = dy.dims4("avg_pool2d_backward")?;
     let (h, w) = (x_shape[1], x_shape[2]);
-    let dys = dy.cpu_slice::<T>("avg_pool2x2_backward")?;
+    let dys = dy.cpu_slice::<T>("avg_pool2d_backward")?;
     let mut dx = vec![T::ZERO; x_shape.iter().product()];
     dx.par_chunks_mut((h * w * c).max(1))
         .enumerate()
         .for_each(|(i, dxi)| {
             let dyi = &dys[i * ho * wo * c..(i + 1) * ho * wo * c];
             for oh in 0..ho {
-                let (h0, h1) = window(oh, stride, 0, 2, h);
                 for ow in 0..wo {
-                    let (w0, w1) = window(ow, stride, 0, 2, w);
-                    let inv = T::ONE / T::from_usize((h1 - h0) * (w1 - w0));
+                    let [h0, h1, w0, w1, count] = avg_window(s, (h, w), oh, ow);
+                    let inv = T::ONE / T::from_usize(count);
                     let g = &dyi[(oh * wo + ow) * c..(oh * wo + ow + 1) * c];
                     for ih in h0..h1 {
                         for iw in w0..w1 {

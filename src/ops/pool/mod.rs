@@ -1,5 +1,10 @@
-//! Pooling over NHWC: max pool (the 3x3/2 stem pool), the 2x2 average pool of the ResNet-D
-//! shortcut, and global average pooling to [N, C].
+//! Pooling over NHWC: max pool (the 3x3/2 stem pool), average pool (the 2x2 of the ResNet-D
+//! shortcut), and global average pooling to [N, C].
+//!
+//! Padding is given per side ([`PoolSpec::pad_h`], [`PoolSpec::pad_w`]: cells before and after
+//! the image along that axis). Kernels take only the leading offsets; the output size comes
+//! from the padded totals. TensorFlow's "SAME" ([`PoolSpec::same_tf`]) puts the odd cell of an
+//! uneven total at the end, which is what the official SimCLRv2 models were trained with.
 
 pub mod cpu;
 #[cfg(test)]
@@ -8,39 +13,71 @@ mod tests;
 use crate::autograd::{Tape, Var};
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 
-/// Square window, stride and symmetric padding (padding counts as −∞ for max pooling).
+/// Square window, stride and padding per side (padding counts as −∞ for max pooling; for the
+/// average pool, see [`avg_pool2d`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolSpec {
     pub kernel: usize,
     pub stride: usize,
-    pub padding: usize,
+    /// (before, after) along H: cells above the first row and below the last.
+    pub pad_h: (usize, usize),
+    /// (before, after) along W.
+    pub pad_w: (usize, usize),
+}
+
+/// TF "SAME" padding along one axis: output ceil(len / stride), the total split with the
+/// extra cell (when odd) at the end.
+fn same_tf_axis(len: usize, kernel: usize, stride: usize) -> (usize, usize) {
+    let out = len.div_ceil(stride.max(1));
+    let total = ((out.max(1) - 1) * stride + kernel).saturating_sub(len);
+    (total / 2, total - total / 2)
 }
 
 impl PoolSpec {
+    /// The same padding on every side (PyTorch's `padding=p`).
+    pub const fn symmetric(kernel: usize, stride: usize, padding: usize) -> Self {
+        PoolSpec {
+            kernel,
+            stride,
+            pad_h: (padding, padding),
+            pad_w: (padding, padding),
+        }
+    }
+
+    /// TensorFlow's `padding="SAME"` for an `h`x`w` input.
+    pub fn same_tf(h: usize, w: usize, kernel: usize, stride: usize) -> Self {
+        PoolSpec {
+            kernel,
+            stride,
+            pad_h: same_tf_axis(h, kernel, stride),
+            pad_w: same_tf_axis(w, kernel, stride),
+        }
+    }
+
+    /// None when a window could hold no image cell (a side padded by a whole kernel or more),
+    /// the stride is zero, or the padded input is smaller than the window.
     pub fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
-        let (hp, wp) = (h + 2 * self.padding, w + 2 * self.padding);
-        if hp < self.kernel
-            || wp < self.kernel
-            || self.stride == 0
-            || 2 * self.padding > self.kernel
-        {
+        let k = self.kernel;
+        let pads = [self.pad_h.0, self.pad_h.1, self.pad_w.0, self.pad_w.1];
+        let (hp, wp) = (
+            h + self.pad_h.0 + self.pad_h.1,
+            w + self.pad_w.0 + self.pad_w.1,
+        );
+        if hp < k || wp < k || self.stride == 0 || k == 0 || pads.iter().any(|&p| p >= k) {
             return None;
         }
-        Some((
-            (hp - self.kernel) / self.stride + 1,
-            (wp - self.kernel) / self.stride + 1,
-        ))
+        Some(((hp - k) / self.stride + 1, (wp - k) / self.stride + 1))
+    }
+
+    fn checked_output(&self, op: &'static str, h: usize, w: usize) -> Result<(usize, usize)> {
+        self.output_size(h, w)
+            .ok_or_else(|| Error::shape(op, format!("{self:?} does not fit an input of {h}x{w}")))
     }
 }
 
 pub fn max_pool2d_forward(x: &Tensor, s: &PoolSpec) -> Result<Tensor> {
     let (_, h, w, _) = x.dims4("max_pool2d")?;
-    let (ho, wo) = s.output_size(h, w).ok_or_else(|| {
-        Error::shape(
-            "max_pool2d",
-            format!("{s:?} does not fit an input of {h}x{w}"),
-        )
-    })?;
+    let (ho, wo) = s.checked_output("max_pool2d", h, w)?;
     dispatch!("max_pool2d", [x], cpu: |dt| float_dispatch!("max_pool2d", dt, cpu::max_forward(x, s, ho, wo)),
         cuda: crate::cuda::ops::max_pool2d_forward(x, s, ho, wo))
 }
@@ -70,37 +107,62 @@ pub fn max_pool2d(tape: &mut Tape, x: &Var, s: PoolSpec) -> Result<Var> {
     }))
 }
 
-/// Output size of the ResNet-D shortcut pool: ceil(h / stride).
-pub fn avg_pool2x2_output(h: usize, w: usize, stride: usize) -> (usize, usize) {
-    (h.div_ceil(stride), w.div_ceil(stride))
+/// An average pool: its window, and whether padded cells count in the divisor (TF's explicit
+/// zero padding then a "VALID" pool; PyTorch's `count_include_pad=True`) or not (TF "SAME").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvgPoolSpec {
+    pub window: PoolSpec,
+    pub count_padding: bool,
 }
 
-pub fn avg_pool2x2_forward(x: &Tensor, stride: usize) -> Result<Tensor> {
-    let (_, h, w, _) = x.dims4("avg_pool2x2")?;
-    if stride == 0 || stride > 2 {
+impl AvgPoolSpec {
+    /// The ResNet-D shortcut pool of the official SimCLRv2 code: 2x2 at the block's stride.
+    /// At stride 1 TF "SAME" (one cell padded at the end, not counted); at stride 2 one zero
+    /// row and column appended then a "VALID" pool, so the zeros count (a window at the edge
+    /// of an odd-sized input divides by 4). Output ceil(size / stride) either way.
+    pub fn resnet_d_shortcut(h: usize, w: usize, stride: usize) -> Self {
+        AvgPoolSpec {
+            window: PoolSpec::same_tf(h, w, 2, stride),
+            count_padding: stride > 1,
+        }
+    }
+}
+
+pub fn avg_pool2d_forward(x: &Tensor, s: &AvgPoolSpec) -> Result<Tensor> {
+    let (_, h, w, _) = x.dims4("avg_pool2d")?;
+    let (ho, wo) = s.window.checked_output("avg_pool2d", h, w)?;
+    dispatch!("avg_pool2d", [x], cpu: |dt| float_dispatch!("avg_pool2d", dt, cpu::avg_forward(x, s, ho, wo)),
+        cuda: crate::cuda::ops::avg_pool2d_forward(x, s, ho, wo))
+}
+
+pub fn avg_pool2d_backward(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> Result<Tensor> {
+    let op = "avg_pool2d_backward";
+    let (n, ho, wo, c) = dy.dims4(op)?;
+    let [xn, h, w, xc] = x_shape[..] else {
         return Err(Error::shape(
-            "avg_pool2x2",
-            format!("stride must be 1 or 2, got {stride}"),
+            op,
+            format!("input shape {x_shape:?} is not NHWC"),
+        ));
+    };
+    if (xn, xc) != (n, c) || s.window.output_size(h, w) != Some((ho, wo)) {
+        return Err(Error::shape(
+            op,
+            format!(
+                "gradient {:?} is not {s:?}'s output for {x_shape:?}",
+                dy.shape()
+            ),
         ));
     }
-    let (ho, wo) = avg_pool2x2_output(h, w, stride);
-    dispatch!("avg_pool2x2", [x], cpu: |dt| float_dispatch!("avg_pool2x2", dt, cpu::avg2x2_forward(x, stride, ho, wo)),
-        cuda: crate::cuda::ops::avg_pool2x2_forward(x, stride, ho, wo))
+    dispatch!(op, [dy], cpu: |dt| float_dispatch!(op, dt, cpu::avg_backward(dy, s, x_shape)),
+        cuda: crate::cuda::ops::avg_pool2d_backward(dy, s, x_shape))
 }
 
-pub fn avg_pool2x2_backward(dy: &Tensor, stride: usize, x_shape: &[usize]) -> Result<Tensor> {
-    dispatch!("avg_pool2x2_backward", [dy], cpu: |dt| float_dispatch!("avg_pool2x2_backward", dt, cpu::avg2x2_backward(dy, stride, x_shape)),
-        cuda: crate::cuda::ops::avg_pool2x2_backward(dy, stride, x_shape))
-}
-
-/// The ResNet-D shortcut pool: 2x2 windows at stride 1 or 2, padded at the end ("SAME"), the
-/// average taken over the elements inside the image. At stride 2 on even sizes this is the
-/// plain 2x2/2 average pool; at stride 1 it is TF's 2x2 "SAME" pool of the official code.
-pub fn avg_pool2x2(tape: &mut Tape, x: &Var, stride: usize) -> Result<Var> {
-    let y = avg_pool2x2_forward(x.value(), stride)?;
+/// Average pool (the ResNet-D shortcut: [`AvgPoolSpec::resnet_d_shortcut`]).
+pub fn avg_pool2d(tape: &mut Tape, x: &Var, s: AvgPoolSpec) -> Result<Var> {
+    let y = avg_pool2d_forward(x.value(), &s)?;
     let shape = x.shape().to_vec();
-    Ok(tape.record("avg_pool2x2", &[x], y, move |dy, _| {
-        Ok(vec![Some(avg_pool2x2_backward(dy, stride, &shape)?)])
+    Ok(tape.record("avg_pool2d", &[x], y, move |dy, _| {
+        Ok(vec![Some(avg_pool2d_backward(dy, &s, &shape)?)])
     }))
 }
 
