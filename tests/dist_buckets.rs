@@ -251,4 +251,5 @@ fn mpi_rank_body() {
     let (r, w) = (m.rank(), m.world_size());
     check(&format!("MPI rank {r}"), &[b], &[p]);
     println!("rank {r} of {w}: buckets ok");
+    dist::finish().unwrap();
 }

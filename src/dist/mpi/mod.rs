@@ -3,7 +3,9 @@
 //!
 //! Tensors travel through host buffers: f64 when every tensor of a call is f64, else f32 (the
 //! training dtype on the CPU; other dtypes are converted there and back). An all-reduce packs
-//! all its tensors into one buffer, so a step's gradients are one collective.
+//! all its tensors into one buffer, so a bucket of gradients is one collective; a started one
+//! (`all_reduce_sum_start`, an `MPI_Iallreduce`) is polled only when waited for, so backward
+//! runs on while it is in flight.
 //!
 //! **Faults.** `MPI_ERRORS_RETURN` is set on the world communicator, so MPI reports errors
 //! instead of aborting, and every collective is non-blocking, polled with `MPI_Test` until a
@@ -219,13 +221,6 @@ impl Mpi {
                 self.rank, self.world
             ),
         )
-    }
-
-    fn all_reduce_buf<T: Elem>(&self, send: &[T]) -> Result<Vec<T>> {
-        let mut recv = vec![T::default(); send.len()];
-        let (req, seq) = self.all_reduce_start(send, &mut recv)?;
-        self.poll("all_reduce_sum", seq, req)?;
-        Ok(recv)
     }
 
     /// Starts the sum of `send` into `recv` (same length); both must stay where they are until

@@ -31,6 +31,7 @@ pub fn packed_len(c: usize) -> usize {
 }
 
 /// The global statistics and this rank's share of the rows.
+#[derive(Debug)]
 pub struct Combined {
     pub mean: Tensor,
     /// Biased variance (what the normalisation uses).
