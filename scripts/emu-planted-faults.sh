@@ -82,6 +82,8 @@ run pool-launch-swaps-ho-wo rust src/cuda/ops/pool.rs \
   'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, ho, wo)' \
   'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, wo, ho)' \
   cuda_parity pool_parity
+run moments-combine-skips-count-high-half kernel moments.cu \
+  '(double)p[2 * c + 1] * 16777216.0' '0.0' cuda_parity_moments moments_pack_combine
 
 printf '\n%-36s | %s\n' "planted fault" "caught by"
 printf '%s\n' "-------------------------------------+------------------------------------------"

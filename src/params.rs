@@ -211,6 +211,24 @@ impl ParamStore {
         Ok(())
     }
 
+    /// Replaces parameter `id`'s gradient (the sum over ranks of data parallelism).
+    pub fn set_grad(&mut self, id: ParamId, g: Tensor) -> Result<()> {
+        let e = &mut self.entries[id.0];
+        if g.shape() != e.shape.as_slice() {
+            return Err(Error::shape(
+                "set_grad",
+                format!(
+                    "gradient of shape {:?} for parameter '{}' of shape {:?}",
+                    g.shape(),
+                    e.name,
+                    e.shape
+                ),
+            ));
+        }
+        e.grad = Some(g);
+        Ok(())
+    }
+
     pub fn zero_grads(&mut self) {
         for e in &mut self.entries {
             e.grad = None;

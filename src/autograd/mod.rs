@@ -213,6 +213,21 @@ impl Tape {
         roots: &[(&Var, Tensor)],
         store: &mut ParamStore,
     ) -> Result<Gradients> {
+        self.backward_with(roots, store, &mut |_, _| Ok(()))
+    }
+
+    /// As [`Tape::backward_from`], calling `on_final(id, store)` as soon as parameter `id`'s
+    /// gradient is complete in `store` (after the earliest op reading it has run backward), while
+    /// backward goes on: what data parallelism needs to start reducing a bucket of gradients
+    /// early. A parameter read by no op that needs its gradient is final at the start. Every
+    /// parameter read on the tape is reported exactly once; gradients accumulate into the store
+    /// in the same order as without the hook.
+    pub fn backward_with(
+        self,
+        roots: &[(&Var, Tensor)],
+        store: &mut ParamStore,
+        on_final: &mut dyn FnMut(ParamId, &mut ParamStore) -> Result<()>,
+    ) -> Result<Gradients> {
         if !self.recording {
             return Err(Error::Autograd("backward on an inference-mode tape".into()));
         }
@@ -228,31 +243,94 @@ impl Tape {
             }
             accumulate(&mut grads, v.id, g.clone())?;
         }
-        for node in self.nodes.into_iter().rev() {
-            let Some(gout) = grads.remove(&node.output) else {
-                continue;
-            };
-            let range = crate::profile::backward(node.op, node.layer);
-            let gins = (node.backward)(&gout, &node.needs)?;
-            drop(range);
-            if gins.len() != node.inputs.len() {
-                return Err(Error::Autograd(format!(
-                    "{}: backward returned the wrong number of gradients",
-                    node.op
-                )));
+        let finals = Finals::new(&self.nodes, &self.param_leaves);
+        let mut pending = finals.pending.clone();
+        let mut finish = |pid: ParamId, grads: &mut HashMap<VarId, Tensor>, store: &mut ParamStore| {
+            for (vid, p) in &self.param_leaves {
+                if *p == pid {
+                    if let Some(g) = grads.remove(vid) {
+                        store.accumulate_grad(pid, &g)?;
+                    }
+                }
             }
-            for ((id, g), need) in node.inputs.iter().zip(gins).zip(&node.needs) {
-                if let (Some(g), true) = (g, need) {
-                    accumulate(&mut grads, *id, g)?;
+            on_final(pid, store)
+        };
+        for &pid in &finals.at_start {
+            finish(pid, &mut grads, store)?;
+        }
+        let n = self.nodes.len();
+        for (back, node) in self.nodes.into_iter().rev().enumerate() {
+            if let Some(gout) = grads.remove(&node.output) {
+                let range = crate::profile::backward(node.op, node.layer);
+                let gins = (node.backward)(&gout, &node.needs)?;
+                drop(range);
+                if gins.len() != node.inputs.len() {
+                    return Err(Error::Autograd(format!(
+                        "{}: backward returned the wrong number of gradients",
+                        node.op
+                    )));
+                }
+                for ((id, g), need) in node.inputs.iter().zip(gins).zip(&node.needs) {
+                    if let (Some(g), true) = (g, need) {
+                        accumulate(&mut grads, *id, g)?;
+                    }
+                }
+            }
+            for &pid in &finals.after[n - 1 - back] {
+                let left = pending.get_mut(&pid).expect("a pending parameter");
+                *left -= 1;
+                if *left == 0 {
+                    finish(pid, &mut grads, store)?;
                 }
             }
         }
-        for (vid, pid) in &self.param_leaves {
-            if let Some(g) = grads.remove(vid) {
-                store.accumulate_grad(*pid, &g)?;
+        Ok(Gradients { by_var: grads })
+    }
+}
+
+/// When each parameter's gradient is complete: its tape variables' last use in backward order
+/// (the earliest node reading them).
+struct Finals {
+    /// Parameters no node reads.
+    at_start: Vec<ParamId>,
+    /// after[i]: parameters one of whose variables is done once node i has run backward.
+    after: Vec<Vec<ParamId>>,
+    /// Variables still to finish per parameter.
+    pending: HashMap<ParamId, usize>,
+}
+
+impl Finals {
+    fn new(nodes: &[Node], leaves: &[(VarId, ParamId)]) -> Finals {
+        let mut first: HashMap<VarId, usize> = HashMap::new();
+        for (i, node) in nodes.iter().enumerate() {
+            for (id, need) in node.inputs.iter().zip(&node.needs) {
+                if *need {
+                    first.entry(*id).or_insert(i);
+                }
             }
         }
-        Ok(Gradients { by_var: grads })
+        let mut f = Finals {
+            at_start: Vec::new(),
+            after: vec![Vec::new(); nodes.len()],
+            pending: HashMap::new(),
+        };
+        let mut order: Vec<ParamId> = Vec::new();
+        for (vid, pid) in leaves {
+            if !f.pending.contains_key(pid) {
+                order.push(*pid);
+            }
+            match first.get(vid) {
+                Some(&i) => {
+                    *f.pending.entry(*pid).or_insert(0) += 1;
+                    f.after[i].push(*pid);
+                }
+                None => {
+                    f.pending.entry(*pid).or_insert(0);
+                }
+            }
+        }
+        f.at_start = order.into_iter().filter(|p| f.pending[p] == 0).collect();
+        f
     }
 }
 

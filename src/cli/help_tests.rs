@@ -25,6 +25,7 @@ const RUN: &[&str] = &[
     "log-every",
     "progress-every",
     "dist-timeout-s",
+    "bucket-mb",
     "profile",
 ];
 const OPTIM: &[&str] = &[

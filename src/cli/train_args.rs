@@ -81,6 +81,10 @@ pub struct RunArgs {
     /// ranks before the job ends with an error naming the rank and the collective [default: 300].
     #[arg(long, value_name = "SECONDS")]
     pub dist_timeout_s: Option<f64>,
+    /// Data parallelism: MiB of gradients per all-reduce bucket, started while backward still
+    /// runs [default: 25].
+    #[arg(long, value_name = "MIB")]
+    pub bucket_mb: Option<f64>,
     /// Print the time per phase, op and layer of the third training step of the first stage
     /// run (nothing if it has fewer); on a GPU that step waits for the device at every range.
     #[arg(long)]
@@ -150,6 +154,7 @@ impl RunArgs {
         set!(c.log_every, self.log_every);
         set!(c.progress_every, self.progress_every);
         set!(c.dist_timeout_s, self.dist_timeout_s);
+        set!(c.bucket_mb, self.bucket_mb);
         if self.recompute {
             c.recompute = true;
         }

@@ -27,6 +27,7 @@ mod fill;
 pub mod groups;
 pub mod kernels;
 pub mod memory;
+pub mod moments;
 mod module;
 pub mod ntxent;
 pub mod ops;

@@ -32,6 +32,7 @@
 //! A world of one takes exactly the single-process path: no collective runs, and results are
 //! bit-identical to a step without a communicator.
 
+mod buckets;
 mod gather;
 pub mod launch;
 mod moments;
@@ -51,6 +52,7 @@ mod sync_bn;
 mod tests;
 mod thread_group;
 
+pub use buckets::{BucketedReduce, Buckets, Event, DEFAULT_BUCKET_MB};
 pub use gather::{gather_views, gather_views_forward, own_rows};
 pub use moments::{combine_moments, global_moments, GlobalMoments, Moments};
 #[cfg(feature = "cuda")]
@@ -58,7 +60,7 @@ pub use nccl::{Nccl, NcclId};
 pub use replicas::{shard, ThreadReplicas};
 pub use rows::{concat_rows, narrow_rows};
 pub use single::Single;
-pub use step::{all_reduce_grads, contrastive_step, StepOutput};
+pub use step::{all_reduce_grads, contrastive_step, contrastive_step_bucketed, StepOutput};
 pub use sync_bn::{sync_batch_norm, BnAct};
 pub use thread_group::ThreadGroup;
 
@@ -75,13 +77,41 @@ pub trait Communicator: Send + Sync {
     /// The element-wise sums over the ranks of each tensor of `ts` (same shapes on every
     /// rank), returned as new tensors on the caller's device.
     fn all_reduce_sum(&self, ts: &[Tensor]) -> Result<Vec<Tensor>>;
+    /// Starts [`Communicator::all_reduce_sum`] of `ts`; the sums come from the handle's
+    /// `wait`. Collectives started this way count in the order of calls like any other. The
+    /// default runs the collective at once (NCCL's only enqueues it on the device's stream, so
+    /// the host goes on at once anyway).
+    fn all_reduce_sum_start(&self, ts: Vec<Tensor>) -> Result<Box<dyn PendingSum + '_>> {
+        Ok(Box::new(Ready(self.all_reduce_sum(&ts)?)))
+    }
     /// Every rank's `t` concatenated along dimension 0 in rank order. The dimensions after the
     /// first must agree; the first may differ between ranks.
     fn all_gather(&self, t: &Tensor) -> Result<Tensor>;
+    /// As [`Communicator::all_gather`] when every rank passes the same shape (the caller
+    /// vouches for it): no exchange of the row counts first, so on a GPU nothing reaches the
+    /// host and nothing waits.
+    fn all_gather_same(&self, t: &Tensor) -> Result<Tensor> {
+        self.all_gather(t)
+    }
     /// Rank 0's `t` on every rank; the others pass a tensor of the same shape as a template.
     fn broadcast(&self, t: &Tensor) -> Result<Tensor>;
     /// Returns once every rank has called it.
     fn barrier(&self) -> Result<()>;
+}
+
+/// An all-reduce in flight ([`Communicator::all_reduce_sum_start`]).
+pub trait PendingSum {
+    /// The sums, once every rank has contributed.
+    fn wait(self: Box<Self>) -> Result<Vec<Tensor>>;
+}
+
+/// Sums already there.
+pub struct Ready(pub Vec<Tensor>);
+
+impl PendingSum for Ready {
+    fn wait(self: Box<Self>) -> Result<Vec<Tensor>> {
+        Ok(self.0)
+    }
 }
 
 /// Ends this process's part in a multi-process job after a successful run (finalises MPI when

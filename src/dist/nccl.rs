@@ -359,6 +359,32 @@ impl Communicator for Nccl {
         Ok(out)
     }
 
+    fn all_gather_same(&self, t: &Tensor) -> Result<Tensor> {
+        let comm = self.enter()?;
+        let dt = nccl_dtype(t.dtype())?;
+        let src = self.storage(t)?.ptr();
+        let mut shape = t.shape().to_vec();
+        match shape.first_mut() {
+            Some(n) => *n *= self.world,
+            None => return Err(Error::shape(OP, "all_gather needs rows, got a scalar")),
+        }
+        let out = self.alloc(t.dtype(), &shape)?;
+        if t.numel() > 0 {
+            unsafe {
+                nr::all_gather(
+                    src as *const c_void,
+                    self.storage(&out)?.ptr() as *mut c_void,
+                    t.numel(),
+                    dt,
+                    comm.0,
+                    self.stream(),
+                )
+            }
+            .map_err(nccl_err("ncclAllGather"))?;
+        }
+        Ok(out)
+    }
+
     fn broadcast(&self, t: &Tensor) -> Result<Tensor> {
         let comm = self.enter()?;
         let dt = nccl_dtype(t.dtype())?;

@@ -1,7 +1,7 @@
 //! One data-parallel contrastive step on a rank's shard (see the module doc of
 //! [`crate::dist`] for what it computes and why the gradients are summed).
 
-use super::{gather_views, Comm, Communicator};
+use super::{gather_views, BucketedReduce, Buckets, Comm, Communicator, Event, DEFAULT_BUCKET_MB};
 use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::params::{ParamId, ParamStore};
@@ -33,10 +33,38 @@ pub fn contrastive_step(
     negatives: Option<&Tensor>,
     policy: ActivationPolicy,
 ) -> Result<StepOutput> {
+    let buckets = Buckets::new(store, DEFAULT_BUCKET_MB)?;
+    let out = contrastive_step_bucketed(
+        comm,
+        net,
+        store,
+        views,
+        tau,
+        negatives,
+        policy,
+        Some(&buckets),
+    )?;
+    Ok(out.0)
+}
+
+/// [`contrastive_step`] with the gradients all-reduced in `buckets` while backward runs
+/// ([`super::buckets`]), or after backward in one call when `None`; also returns the order of
+/// the buckets' events (empty without buckets or in a world of one).
+#[allow(clippy::too_many_arguments)]
+pub fn contrastive_step_bucketed(
+    comm: &Comm,
+    net: &SimClrNet,
+    store: &mut ParamStore,
+    views: &Tensor,
+    tau: f64,
+    negatives: Option<&Tensor>,
+    policy: ActivationPolicy,
+    buckets: Option<&Buckets>,
+) -> Result<(StepOutput, Vec<Event>)> {
     if comm.world_size() == 1 {
         let (loss, accuracy) =
             single_step(net, store, views, None, tau, negatives, policy)?.read()?;
-        return Ok(StepOutput { loss, accuracy });
+        return Ok((StepOutput { loss, accuracy }, Vec::new()));
     }
     let mut tape = policy.tape();
     let forward = profile::phase(Phase::Forward);
@@ -51,12 +79,19 @@ pub fn contrastive_step(
     let accuracy = ops::ntxent::ntxent_accuracy(zg.value(), negatives)?;
     let loss_v = loss.value().item()?;
     drop(forward);
-    tape.backward(&loss, store)?;
-    all_reduce_grads(comm.as_ref(), store)?;
-    Ok(StepOutput {
+    let out = StepOutput {
         loss: loss_v,
         accuracy,
-    })
+    };
+    let Some(buckets) = buckets else {
+        tape.backward(&loss, store)?;
+        all_reduce_grads(comm.as_ref(), store)?;
+        return Ok((out, Vec::new()));
+    };
+    let seed = ops::elementwise::full_like(loss.value(), 1.0)?;
+    let mut reduce = BucketedReduce::new(comm.as_ref(), buckets);
+    tape.backward_with(&[(&loss, seed)], store, &mut |id, s| reduce.on_final(id, s))?;
+    Ok((out, reduce.finish(store)?))
 }
 
 /// Replaces every trainable parameter's gradient by its sum over the ranks (nothing to do in

@@ -5,10 +5,13 @@
 //! the global statistics. Backward: with M rows in all and x̂ = (x − mean)·invstd,
 //! dx = γ·invstd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) where both sums run over *every* rank's rows: each
 //! rank computes its partial sums, one all-reduce adds them, and the backward apply uses the
-//! totals. dγ and dβ stay the rank's partial sums; the step's all-reduce of the parameter
+//! totals (scaled on the device by the rank's share of M, see [`global_sums`]). Nothing of the
+//! statistics goes through the host. dγ and dβ stay the rank's partial sums; the step's all-reduce of the parameter
 //! gradients adds them up with everything else.
 
-use super::{global_moments, Comm};
+use super::{global_moments, Comm, Communicator};
+use crate::ops::moments::moments_scale;
+use crate::Tensor;
 use crate::autograd::{Recompute, Saved, Tape, Var};
 use crate::ops::batch_norm::{
     batch_norm_backward_from_sums, batch_norm_eval_forward, batch_norm_grad_sums, BatchStats,
@@ -25,6 +28,16 @@ pub enum BnAct<'a> {
     Relu,
     /// relu(bn(x) + residual).
     AddRelu(&'a Var),
+}
+
+/// Σdγ and Σdβ over every rank's rows, scaled by this rank's share of the rows: the backward
+/// applies then divide by the local row count, which gives the division by all rows without
+/// the global count reaching the host.
+fn global_sums(comm: &dyn Communicator, dg: &Tensor, db: &Tensor, share: &Tensor) -> Result<Vec<Tensor>> {
+    comm.all_reduce_sum(&[dg.clone(), db.clone()])?
+        .iter()
+        .map(|s| moments_scale(s, share))
+        .collect()
 }
 
 /// Train-mode batch norm over the rows of all ranks; returns the output and the global batch
@@ -47,7 +60,7 @@ pub fn sync_batch_norm(
         var_unbiased: g.var_unbiased.clone(),
         running: None,
     };
-    let (mean, count, comm) = (g.mean, g.count, comm.clone());
+    let (mean, share, comm) = (g.mean, g.share, comm.clone());
     let (xs, gs) = (xv.clone(), gamma.value().clone());
     let out = match act {
         BnAct::None => {
@@ -58,9 +71,9 @@ pub fn sync_batch_norm(
             tape.record("sync_batch_norm", &inputs, y, move |dy, needs| {
                 let (dg, db) = batch_norm_grad_sums(&xs, dy, &mean, &invstd)?;
                 let dx = if needs[0] {
-                    let s = comm.all_reduce_sum(&[dg.clone(), db.clone()])?;
+                    let s = global_sums(comm.as_ref(), &dg, &db, &share)?;
                     let dx = batch_norm_backward_from_sums(
-                        &xs, dy, &gs, &mean, &invstd, &s[0], &s[1], count,
+                        &xs, dy, &gs, &mean, &invstd, &s[0], &s[1], rows,
                     )?;
                     Some(dx)
                 } else {
@@ -123,9 +136,9 @@ pub fn sync_batch_norm(
                 let (dg, db) = bn_act_grad_sums(&saved, dy)?;
                 let wants_input = needs[0] || (with_res && needs[3]);
                 let (dx, dres) = if wants_input {
-                    let s = comm.all_reduce_sum(&[dg.clone(), db.clone()])?;
+                    let s = global_sums(comm.as_ref(), &dg, &db, &share)?;
                     let (dx, dres) =
-                        bn_act_backward_from_sums(&saved, dy, (&s[0], &s[1]), count, with_res)?;
+                        bn_act_backward_from_sums(&saved, dy, (&s[0], &s[1]), rows, with_res)?;
                     (Some(dx), dres)
                 } else {
                     (None, None)

@@ -18,6 +18,7 @@ pub mod distill;
 pub mod elementwise;
 pub mod loss;
 pub mod matmul;
+pub mod moments;
 pub mod normalize;
 pub mod ntxent;
 pub mod pool;

@@ -43,6 +43,8 @@ pub struct Config {
     /// Multi-process jobs: how long a collective (or the start-up rendezvous) may wait for the
     /// other ranks before the job ends with an error naming the rank and the collective.
     pub dist_timeout_s: f64,
+    /// Data parallelism: MiB of gradients per all-reduce bucket (reduced during backward).
+    pub bucket_mb: f64,
     pub pretrain: PretrainConfig,
     pub finetune: FinetuneConfig,
     pub distill: DistillConfig,
@@ -160,6 +162,7 @@ impl Default for Config {
             precision: "auto".into(),
             memory_limit: None,
             dist_timeout_s: 300.0,
+            bucket_mb: crate::dist::DEFAULT_BUCKET_MB,
             pretrain: PretrainConfig::default(),
             finetune: FinetuneConfig::default(),
             distill: DistillConfig::default(),

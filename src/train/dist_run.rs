@@ -29,6 +29,12 @@ pub fn check(cfg: &Config, launch: &Launch) -> Result<()> {
             cfg.dist_timeout_s
         )));
     }
+    if !(cfg.bucket_mb.is_finite() && cfg.bucket_mb > 0.0) {
+        return Err(Error::Config(format!(
+            "--bucket-mb must be a positive number of MiB, got {}",
+            cfg.bucket_mb
+        )));
+    }
     if launch.world == 1 {
         return Ok(());
     }

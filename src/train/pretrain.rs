@@ -88,6 +88,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let mut store = env.store(0);
     let net = SimClrNet::new(&mut store, meta.clone())?;
     store.to(env.device, crate::DType::F32)?;
+    // Multi-process data parallelism reduces the gradients in buckets during backward.
+    let buckets = dist::Buckets::new(&store, env.cfg.bucket_mb)?;
     let memory = pc.queue_size > 0;
     let ema = Ema::new(pc.ema_momentum, BufferRule::Copy)?;
     let mut ema_store = ParamStore::new(crate::DType::F32, 0);
@@ -191,7 +193,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                     out.read()?
                 }
                 (_, Some(c)) => {
-                    let out = dist::contrastive_step(c, &net, &mut store, x, tau, q, policy)?;
+                    let b = Some(&buckets);
+                    let step = dist::contrastive_step_bucketed(c, &net, &mut store, x, tau, q, policy, b);
+                    let out = step?.0;
                     (out.loss, out.accuracy)
                 }
                 (Some(r), None) => {

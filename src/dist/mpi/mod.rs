@@ -3,7 +3,9 @@
 //!
 //! Tensors travel through host buffers: f64 when every tensor of a call is f64, else f32 (the
 //! training dtype on the CPU; other dtypes are converted there and back). An all-reduce packs
-//! all its tensors into one buffer, so a step's gradients are one collective.
+//! all its tensors into one buffer, so a bucket of gradients is one collective; a started one
+//! (`all_reduce_sum_start`, an `MPI_Iallreduce`) is polled only when waited for, so backward
+//! runs on while it is in flight.
 //!
 //! **Faults.** `MPI_ERRORS_RETURN` is set on the world communicator, so MPI reports errors
 //! instead of aborting, and every collective is non-blocking, polled with `MPI_Test` until a
@@ -147,6 +149,17 @@ impl Mpi {
     /// deadline. The buffers `start` points into must outlive this call, which they do: the
     /// caller owns them, and on a timeout the process is about to end.
     fn run(&self, what: &str, start: impl FnOnce(&Lib, *mut Handle) -> c_int) -> Result<()> {
+        let (req, seq) = self.start(what, start)?;
+        self.poll(what, seq, req)
+    }
+
+    /// Starts one collective; returns its request and sequence number for [`Mpi::poll`]. The
+    /// buffers `start` points into must stay where they are until the poll returns.
+    fn start(
+        &self,
+        what: &str,
+        start: impl FnOnce(&Lib, *mut Handle) -> c_int,
+    ) -> Result<(Handle, u64)> {
         let mut seq = self.seq.lock().map_err(|_| poisoned())?;
         *seq += 1;
         if self.failed.load(Ordering::SeqCst) {
@@ -158,16 +171,25 @@ impl Mpi {
             self.failed.store(true, Ordering::SeqCst);
             return Err(self.fault(what, *seq, &e.to_string()));
         }
+        Ok((req, *seq))
+    }
+
+    /// Polls a started collective with `MPI_Test` until it completes or the deadline passes
+    /// (each test under the lock: calls are serialised, MPI_THREAD_SERIALIZED).
+    fn poll(&self, what: &str, seq: u64, mut req: Handle) -> Result<()> {
         let timeout = Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed));
         let t0 = Instant::now();
         let mut polls = 0u32;
         loop {
             let mut flag: c_int = 0;
-            // SAFETY: req is the live request the start call returned.
-            let code = unsafe { (self.lib.test)(&mut req, &mut flag, std::ptr::null_mut()) };
+            let code = {
+                let _serial = self.seq.lock().map_err(|_| poisoned())?;
+                // SAFETY: req is the live request the start call returned.
+                unsafe { (self.lib.test)(&mut req, &mut flag, std::ptr::null_mut()) }
+            };
             if let Err(e) = self.lib.check("MPI_Test", code) {
                 self.failed.store(true, Ordering::SeqCst);
-                return Err(self.fault(what, *seq, &e.to_string()));
+                return Err(self.fault(what, seq, &e.to_string()));
             }
             if flag != 0 {
                 return Ok(());
@@ -179,7 +201,7 @@ impl Mpi {
                      hangs, or called a different collective",
                     timeout.as_secs_f64()
                 );
-                return Err(self.fault(what, *seq, &msg));
+                return Err(self.fault(what, seq, &msg));
             }
             // Spin briefly (a step's collectives are usually quick), then back off so a
             // rank waiting on a slow peer leaves it the CPU.
@@ -201,10 +223,11 @@ impl Mpi {
         )
     }
 
-    fn all_reduce_buf<T: Elem>(&self, send: &[T]) -> Result<Vec<T>> {
-        let mut recv = vec![T::default(); send.len()];
+    /// Starts the sum of `send` into `recv` (same length); both must stay where they are until
+    /// [`Mpi::poll`] returns.
+    fn all_reduce_start<T: Elem>(&self, send: &[T], recv: &mut [T]) -> Result<(Handle, u64)> {
         let n = count(send.len(), "all_reduce_sum")?;
-        self.run("all_reduce_sum", |lib, req| unsafe {
+        self.start("all_reduce_sum", |lib, req| unsafe {
             (lib.iallreduce)(
                 send.as_ptr().cast(),
                 recv.as_mut_ptr().cast(),
@@ -214,8 +237,7 @@ impl Mpi {
                 lib.comm_world,
                 req,
             )
-        })?;
-        Ok(recv)
+        })
     }
 
     /// Every rank's `send` concatenated in rank order (lengths may differ).
