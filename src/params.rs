@@ -183,6 +183,16 @@ impl ParamStore {
                 ),
             ));
         }
+        // A captured step (CUDA graph) reads the old value's address on every replay: the new
+        // value goes there.
+        #[cfg(feature = "cuda")]
+        if crate::cuda::driver::graph::capturing() {
+            if let Some(old) = &e.value {
+                if crate::cuda::overwrite(old, &t)? {
+                    return Ok(());
+                }
+            }
+        }
         e.value = Some(t);
         Ok(())
     }

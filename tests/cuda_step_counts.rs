@@ -1,6 +1,7 @@
 //! What a steady-state pretraining step sends across the host/device boundary, counted exactly
 //! by the driver floor on the (emulated) device: the images go up once (from pinned memory),
-//! nothing comes back and the host never waits; the loss and accuracy are read afterwards.
+//! nothing comes back and the host never waits, with the loss and accuracy summed on the
+//! device (the loss window pretraining reads once per log line); they are read afterwards.
 //! One test in this binary, so no other test's traffic mixes into the global counters.
 #![cfg(feature = "cuda")]
 
@@ -17,6 +18,7 @@ use simclr::nn::ActivationPolicy;
 use simclr::params::ParamStore;
 use simclr::train::common::lars;
 use simclr::train::contrastive_step::contrastive_step;
+use simclr::train::loss_window::LossWindow;
 use simclr::train::model::SimClrNet;
 use simclr::{DType, Device, Rng, Tensor};
 
@@ -38,12 +40,14 @@ fn steady_state_step_uploads_once_and_never_waits() {
         let mut up = PinnedUploader::new();
         let mut rng = Rng::new(9);
         let mut stats = Vec::new();
+        let mut window = LossWindow::new();
         for step in 0..4 {
             // A fresh batch every step, as the loader gives.
             let x = Tensor::randn(&[8, 16, 16, 3], 1.0, DType::F32, &mut rng).unwrap();
             let before = counters();
             let xd = up.upload(&x, ordinal).unwrap();
             let s = contrastive_step(&net, &mut store, &xd, None, 0.2, None, policy);
+            window.add(s.as_ref().unwrap()).unwrap();
             opt.step(&mut store, 0.1).unwrap();
             let c = counters().since(&before);
             stats.push(s.unwrap());
@@ -56,11 +60,26 @@ fn steady_state_step_uploads_once_and_never_waits() {
                 assert!(c.launches > 0, "{what}");
             }
         }
-        // The figures are there when read (a read waits for them).
+        // The figures are there when read (a read waits for them); the window's means are
+        // theirs (summed in f32 on the device).
+        let (mut sl, mut sa) = (0.0, 0.0);
         for s in &stats {
             let (loss, acc) = s.read().unwrap();
             assert!(loss.is_finite() && loss > 0.0, "loss {loss}");
             assert!((0.0..=1.0).contains(&acc), "accuracy {acc}");
+            sl += loss / stats.len() as f64;
+            sa += acc / stats.len() as f64;
         }
+        let before = counters();
+        let (ml, ma) = window.take_means().unwrap().unwrap();
+        let c = counters().since(&before);
+        assert!(
+            (ml - sl).abs() <= 1e-5 * sl.abs(),
+            "window loss {ml} vs {sl}"
+        );
+        assert!((ma - sa).abs() <= 1e-6, "window accuracy {ma} vs {sa}");
+        // One read per log line: the two sums.
+        assert_eq!(c.downloads, 2, "{c:?}");
+        assert_eq!(window.take_means().unwrap(), None);
     }
 }

@@ -12,8 +12,10 @@ use crate::params::ParamStore;
 use crate::profile::{self, Phase, Session, Table};
 use crate::train::common::lars;
 use crate::train::contrastive_step::contrastive_step;
+use crate::train::graph_step::{GraphedStep, FILL_STEPS, WARM_STEPS};
 use crate::train::memory_plan::{self, Budget, MemoryPlan, StepShape};
 use crate::train::model::{ModelMeta, SimClrNet};
+use crate::train::upload::BatchUploader;
 use crate::{ops, DType, Device, Error, Result, Rng, Tensor};
 use std::time::Instant;
 
@@ -227,23 +229,40 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
         Some(need)
     };
 
-    let x = random_images(rows, a.size(), device, 1)?;
+    // The batch goes up every step into one device buffer (what a captured step reads).
+    let x_host = random_images(rows, a.size(), Device::Cpu, 1)?;
+    let x = x_host.to_device(device)?;
+    let mut up = BatchUploader::new();
+    let mut graph = GraphedStep::<Tensor>::new(a.cuda_graph, device)?;
+    // The graph is captured after its eager warm-up and pool-filling steps.
+    let warmup = if graph.enabled() {
+        a.warmup().max(WARM_STEPS + FILL_STEPS + 1)
+    } else {
+        a.warmup()
+    };
     let mut opt = lars(1e-6);
     let mut times = Vec::with_capacity(a.steps());
-    let mut losses = Vec::with_capacity(a.warmup() + a.steps());
+    let mut losses = Vec::with_capacity(warmup + a.steps());
     let mut peak = 0usize;
     let mut traffic = None;
-    for i in 0..a.warmup() + a.steps() {
+    for i in 0..warmup + a.steps() {
         let mut measure = || -> Result<f64> {
             let t0 = Instant::now();
             let before = device_traffic::snapshot();
             kernel_bytes::mark();
-            let loss = forward_backward(&b.kind, &mut b.store, b.policy, &x, micro)?;
-            opt.step(&mut b.store, a.lr)?;
+            if device != Device::Cpu {
+                up.put_into(&x_host, &x)?;
+            }
+            let loss = graph.step(&mut || {
+                let loss = forward_backward(&b.kind, &mut b.store, b.policy, &x, micro)?;
+                opt.step(&mut b.store, a.lr)?;
+                Ok(loss)
+            })?;
             traffic = device_traffic::since(before);
             // The step never waits for the device; the bench's timing does.
             crate::tensor::synchronize(device)?;
-            losses.push(loss);
+            // A replay rewrites the captured loss: read it now.
+            losses.push(loss.item()?);
             Ok(t0.elapsed().as_secs_f64())
         };
         let mut secs = 0.0;
@@ -252,7 +271,7 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
             Ok(())
         })?;
         peak = peak.max(p);
-        if i >= a.warmup() {
+        if i >= warmup {
             times.push(secs);
         }
     }
@@ -272,10 +291,14 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
         times.len(),
         sorted[0] * 1e3
     );
+    if let Some(why) = &graph.fallback {
+        println!("cuda graph: off ({why})");
+    }
     if a.profile {
         if let Some(t) = &traffic {
             println!("{}", device_traffic::describe(t, device));
         }
+        println!("{}", graph_line(&graph));
         println!("{}", kernel_bytes::describe(device));
         let session = Session::start(device)?;
         forward_backward(&b.kind, &mut b.store, b.policy, &x, micro)?;
@@ -306,10 +329,7 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
             Device::Cpu => println!("{line}"),
         }
     }
-    let losses_txt: Vec<String> = losses
-        .iter()
-        .map(|l| Ok(format!("{:.4}", l.item()?)))
-        .collect::<Result<_>>()?;
+    let losses_txt: Vec<String> = losses.iter().map(|l| format!("{l:.4}")).collect();
     println!("loss per step (warm-up included): {}", losses_txt.join(" "));
     println!(
         "peak memory: {:.3} GiB measured{}",
@@ -330,4 +350,29 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
         Device::Cpu => println!("{rate}"),
     }
     Ok(images_per_s)
+}
+
+/// What the steady-state step ran as: a replayed graph (with its node count where known) or
+/// eager launches.
+fn graph_line<R: Clone>(g: &GraphedStep<R>) -> String {
+    match g.graph() {
+        Some(graph) => match graph_nodes(graph) {
+            Some(n) => format!(
+                "cuda graph: on; each step is one graph launch replaying {n} nodes (kernels, \
+                 library calls, memsets and device copies)"
+            ),
+            None => "cuda graph: on; each step is one graph launch".to_string(),
+        },
+        None => "cuda graph: off; the step runs eagerly".to_string(),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn graph_nodes(g: &crate::train::graph_step::CudaGraph) -> Option<usize> {
+    g.nodes()
+}
+
+#[cfg(not(feature = "cuda"))]
+fn graph_nodes(g: &crate::train::graph_step::CudaGraph) -> Option<usize> {
+    match *g {}
 }

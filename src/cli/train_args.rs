@@ -70,7 +70,8 @@ pub struct RunArgs {
     /// Recompute BN + ReLU outputs in backward instead of keeping them (less memory).
     #[arg(long)]
     pub recompute: bool,
-    /// Write a metrics record (metrics.jsonl, TensorBoard) every this many steps [default: 10].
+    /// Write a metrics record (metrics.jsonl, TensorBoard) every this many steps [default: 10];
+    /// pretraining's loss and accuracy there are means over the steps since the last record.
     #[arg(long, value_name = "STEPS")]
     pub log_every: Option<usize>,
     /// When the output is not a terminal, print a progress line at most every this many

@@ -2,10 +2,13 @@
 //! pool, whose release threshold is raised to "never" when the device is opened. Freed blocks
 //! stay in the pool and are handed out again, so a steady-state training step does no
 //! cudaMalloc; all work runs on the device's one stream, so stream order makes reuse safe.
+//! While a graph pool is active on the device (`super::graph`), allocations come from it and
+//! go back to it.
 
 use super::device::Gpu;
 use super::driver::cu;
 use super::error::CudaCall;
+use super::graph::GraphPool;
 use crate::Result;
 use cudarc::driver::sys;
 use std::sync::Arc;
@@ -15,12 +18,19 @@ pub struct DeviceBuffer {
     ptr: cu::CUdeviceptr,
     bytes: usize,
     gpu: Arc<Gpu>,
+    /// The graph pool the block came from (it goes back there).
+    pool: Option<Arc<GraphPool>>,
 }
 
 impl DeviceBuffer {
     pub fn alloc(gpu: &Arc<Gpu>, bytes: usize) -> Result<Self> {
         // Zero-byte allocations are errors in CUDA; a tiny one keeps every pointer valid.
-        let ptr = match unsafe { cu::malloc_async(gpu.cu_stream(), bytes.max(1)) } {
+        let pool = gpu.active_graph_pool();
+        let got = match &pool {
+            Some(p) => p.take(bytes.max(1)),
+            None => unsafe { cu::malloc_async(gpu.cu_stream(), bytes.max(1)) },
+        };
+        let ptr = match got {
             Ok(p) => p,
             Err(e) if e.is_out_of_memory() => {
                 return Err(crate::Error::OutOfMemory(format!(
@@ -39,6 +49,7 @@ impl DeviceBuffer {
             ptr,
             bytes,
             gpu: gpu.clone(),
+            pool,
         })
     }
 
@@ -63,6 +74,15 @@ impl DeviceBuffer {
 impl Drop for DeviceBuffer {
     fn drop(&mut self) {
         // Errors here mean the context is already broken; the next call will report it.
+        if let Some(p) = &self.pool {
+            return p.give_back(self.ptr, self.bytes.max(1));
+        }
+        if crate::cuda::driver::graph::capturing() {
+            // A captured step may have read this block: it lives as long as the graph.
+            if let Some(p) = self.gpu.active_graph_pool() {
+                return p.keep(self.ptr);
+            }
+        }
         let _ = self.gpu.ctx.bind_to_thread();
         let _ = unsafe { cu::free_async(self.ptr, self.gpu.cu_stream()) };
     }

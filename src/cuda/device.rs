@@ -20,6 +20,8 @@ pub struct Gpu {
     pub(crate) sum_scratch: (cu::CUdeviceptr, cu::CUdeviceptr),
     pub(crate) blas: Mutex<Option<super::blas::Blas>>,
     pub(crate) dnn: Mutex<Option<super::conv::Dnn>>,
+    /// The graph pool serving this device's allocations, while one is active.
+    pub(crate) graph_pool: Mutex<Option<Arc<super::graph::GraphPool>>>,
 }
 
 /// Blocks of the one-launch `sum_all` reduction (its partials buffer has this many floats).
@@ -61,6 +63,7 @@ impl Gpu {
             sum_scratch,
             blas: Mutex::new(None),
             dnn: Mutex::new(None),
+            graph_pool: Mutex::new(None),
         })
     }
 
@@ -81,6 +84,13 @@ impl Gpu {
         params: &mut [*mut c_void],
     ) -> Result<()> {
         unsafe { launch(&self.kernels, id, cfg, self.cu_stream(), params) }
+    }
+
+    pub(crate) fn active_graph_pool(&self) -> Option<Arc<super::graph::GraphPool>> {
+        self.graph_pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn synchronize(&self) -> Result<()> {

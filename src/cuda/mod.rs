@@ -24,6 +24,7 @@ pub mod driver;
 pub mod emu;
 mod error;
 mod fill;
+pub mod graph;
 pub mod groups;
 pub mod kernels;
 pub mod memory;
@@ -39,4 +40,4 @@ pub mod traffic_floor;
 
 pub use device::{device_count, gpu, is_available, unavailable_reason, Gpu};
 pub use fill::full;
-pub use storage::{cast, upload, CudaStorage};
+pub use storage::{cast, overwrite, upload, CudaStorage};

@@ -81,42 +81,76 @@ impl PinnedUploader {
             Storage::Cpu(s) => s,
             Storage::Cuda(_) => return super::storage::upload(t, ordinal),
         };
-        let host: &[u8] = match cpu {
-            // Plain old data viewed as its bytes.
-            CpuStorage::F32(v) => unsafe {
-                std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(&v[..]))
-            },
-            CpuStorage::BF16(v) => unsafe {
-                std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(&v[..]))
-            },
-            CpuStorage::F64(_) => {
-                return Err(Error::dtype(
-                    "upload",
-                    "f64 cannot be uploaded (convert first)",
-                ))
-            }
-        };
         let g = gpu(ordinal)?;
+        let dst = CudaStorage::alloc(&g, cpu.dtype(), cpu.len())?;
+        self.copy_up(host_bytes(cpu)?, &g, dst.ptr())?;
+        Ok(Tensor::from_storage(Storage::Cuda(dst), t.shape()))
+    }
+
+    /// CPU tensor `t` copied into the existing device tensor `dst` (same dtype and element
+    /// count), enqueued without waiting: the fixed input buffer a captured step reads.
+    pub fn upload_into(&mut self, t: &Tensor, dst: &Tensor) -> Result<()> {
+        let Storage::Cpu(cpu) = t.storage() else {
+            return Err(Error::device(
+                "upload_into",
+                "the source must be a CPU tensor",
+            ));
+        };
+        let d = super::storage::storage(dst, "upload_into")?;
+        if d.dtype() != cpu.dtype() || d.len() != cpu.len() {
+            return Err(Error::shape(
+                "upload_into",
+                format!(
+                    "the device buffer holds {} {} elements, the batch {} {}",
+                    d.len(),
+                    d.dtype().name(),
+                    cpu.len(),
+                    cpu.dtype().name()
+                ),
+            ));
+        }
+        let g = d.gpu().clone();
+        self.copy_up(host_bytes(cpu)?, &g, d.ptr())
+    }
+
+    /// `host` through the next pinned buffer to device address `dst`.
+    fn copy_up(&mut self, host: &[u8], g: &Arc<Gpu>, dst: cu::CUdeviceptr) -> Result<()> {
         let i = self.next;
         self.next ^= 1;
         let fits =
-            matches!(&self.slots[i], Some(s) if s.bytes >= host.len() && Arc::ptr_eq(&s.gpu, &g));
+            matches!(&self.slots[i], Some(s) if s.bytes >= host.len() && Arc::ptr_eq(&s.gpu, g));
         if !fits {
             self.slots[i] = None; // waits for its copy and frees it
-            self.slots[i] = Some(Slot::new(&g, host.len())?);
+            self.slots[i] = Some(Slot::new(g, host.len())?);
         }
         let slot = self.slots[i].as_ref().expect("filled above");
         slot.wait_free()?;
         // The buffer holds at least host.len() bytes and no copy reads it any more.
         unsafe { std::ptr::copy_nonoverlapping(host.as_ptr(), slot.ptr, host.len()) };
-        let dst = CudaStorage::alloc(&g, cpu.dtype(), cpu.len())?;
         let s = g.cu_stream();
         // The pinned buffer stays untouched until the event recorded after the copy completes.
         unsafe {
             let src = std::slice::from_raw_parts(slot.ptr as *const u8, host.len());
-            cu::memcpy_htod_async(dst.ptr(), src, s).call("cuMemcpyHtoDAsync(pinned)")?;
+            cu::memcpy_htod_async(dst, src, s).call("cuMemcpyHtoDAsync(pinned)")?;
             host::event_record(slot.event, s).call("cuEventRecord(upload)")?;
         }
-        Ok(Tensor::from_storage(Storage::Cuda(dst), t.shape()))
+        Ok(())
+    }
+}
+
+/// A CPU tensor's elements as bytes (f32 or bf16).
+fn host_bytes(cpu: &CpuStorage) -> Result<&[u8]> {
+    match cpu {
+        // Plain old data viewed as its bytes.
+        CpuStorage::F32(v) => Ok(unsafe {
+            std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(&v[..]))
+        }),
+        CpuStorage::BF16(v) => Ok(unsafe {
+            std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(&v[..]))
+        }),
+        CpuStorage::F64(_) => Err(Error::dtype(
+            "upload",
+            "f64 cannot be uploaded (convert first)",
+        )),
     }
 }

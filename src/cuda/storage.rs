@@ -98,6 +98,24 @@ impl CudaStorage {
         Ok(self.ptr())
     }
 
+    /// Copies `src` (same dtype and length) into this buffer where it is, even when shared:
+    /// the write a captured step makes to keep an address the graph reads fixed.
+    pub fn overwrite_with(&self, src: &CudaStorage) -> Result<bool> {
+        if src.dtype != self.dtype || src.len != self.len || !Arc::ptr_eq(src.gpu(), self.gpu()) {
+            return Ok(false);
+        }
+        unsafe {
+            cu::memcpy_dtod_async(
+                self.ptr(),
+                src.ptr(),
+                self.buf.bytes(),
+                self.gpu().cu_stream(),
+            )
+        }
+        .call("cuMemcpyDtoDAsync")?;
+        Ok(true)
+    }
+
     /// Copies to the host (waits for the device's stream) as a CPU storage.
     pub fn to_cpu(&self) -> Result<CpuStorage> {
         let gpu = gpu(self.ordinal())?;
@@ -215,4 +233,14 @@ pub fn cast(t: &Tensor, dtype: DType) -> Result<Tensor> {
         }
     }
     Ok(y)
+}
+
+/// Copies CUDA tensor `src` into CUDA tensor `dst`'s buffer where it is (same dtype, length
+/// and device); `false`, copying nothing, when they differ or either is not on a GPU. A step
+/// replayed as a CUDA graph reads and writes fixed addresses: this keeps them fixed.
+pub fn overwrite(dst: &Tensor, src: &Tensor) -> Result<bool> {
+    match (dst.storage(), src.storage()) {
+        (Storage::Cuda(d), Storage::Cuda(s)) => d.overwrite_with(s),
+        _ => Ok(false),
+    }
 }

@@ -27,7 +27,9 @@ pub struct Config {
     /// Image folders and lists: `fail` (stop at an unreadable file, naming it) or `skip`
     /// (warn once naming it and use the next readable image).
     pub bad_images: String,
-    /// Write a metrics line every this many steps.
+    /// Write a metrics line every this many steps. Pretraining's `loss` and `contrastive_acc`
+    /// there are means over the steps since the previous line (on a GPU summed on the device
+    /// and read once per line, which is also when a non-finite loss is caught).
     pub log_every: usize,
     /// Off a terminal, print a progress line at most every this many seconds (0: every step).
     pub progress_every: f64,

@@ -22,8 +22,9 @@ pub fn hits(row: &[f64], label: usize, k: usize) -> (bool, bool) {
     (rank == 0, rank < k)
 }
 
-/// Stops training at the first non-finite loss, before the optimizer applies it; the last
-/// end-of-epoch state (all finite) stays on disk.
+/// Stops training at the first non-finite loss, before the optimizer applies it (a GPU
+/// pretraining step keeps its loss on the device: there, at the log line whose interval held
+/// it); the last end-of-epoch state (all finite) stays on disk.
 pub fn check_loss(stage: &str, step: usize, epoch: usize, loss: f64, lr: f64) -> Result<()> {
     if loss.is_finite() {
         return Ok(());

@@ -9,6 +9,7 @@ use super::dist_run;
 use super::grad_cache;
 use super::guard;
 use super::knn_monitor::KnnMonitor;
+use super::loss_window::LossWindow;
 use super::memory_plan;
 use super::model::{self, ModelMeta, SimClrNet};
 use super::progress::{Progress, Report};
@@ -162,6 +163,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
         (f64::NAN, f64::NAN, 0usize, 0usize);
     let mut uploader = BatchUploader::new();
+    // Loss and accuracy summed on the device between log lines (read once per line).
+    let mut window = LossWindow::new();
+    let mut shown = f64::NAN;
     let armed = signals::arm();
     for epoch in pos.epochs_done..pc.epochs {
         if env.stop_after_epochs == Some(epochs_this_run) {
@@ -182,7 +186,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 None
             };
             let (x, q, tau) = (&x_all, negatives.as_ref(), pc.temperature);
-            let (loss_v, acc) = match (replicas.as_mut(), &env.comm) {
+            let host = match (replicas.as_mut(), &env.comm) {
                 (_, Some(c)) if pc.micro_batch.is_some() => {
                     let m = micro_rows.unwrap_or(0);
                     let c1 = Some(c.as_ref());
@@ -190,24 +194,30 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                         c1, &net, &mut store, x, m, tau, q, true, policy,
                     )?;
                     dist_run::after_micro_step(c, &mut store)?;
-                    out.read()?
+                    Some(out.read()?)
                 }
                 (_, Some(c)) => {
                     let b = Some(&buckets);
                     let step = dist::contrastive_step_bucketed(c, &net, &mut store, x, tau, q, policy, b);
                     let out = step?.0;
-                    (out.loss, out.accuracy)
+                    Some((out.loss, out.accuracy))
                 }
                 (Some(r), None) => {
                     let out = r.step(&net, &mut store, x, tau, q, lr, policy)?;
-                    (out.loss, out.accuracy)
+                    Some((out.loss, out.accuracy))
                 }
                 (None, None) => {
-                    contrastive_step(&net, &mut store, x, micro_rows, tau, q, policy)?.read()?
+                    // Left where it was computed: nothing is read back in the step.
+                    let s = contrastive_step(&net, &mut store, x, micro_rows, tau, q, policy)?;
+                    window.add(&s)?;
+                    None
                 }
             };
-            guard::check_loss(STAGE, pos.step, epoch, loss_v, lr)?;
-            guard::check_grads(STAGE, pos.step, epoch, &store)?;
+            if let Some((loss_v, acc)) = host {
+                // Read already: checked before the update, as always.
+                guard::check_loss(STAGE, pos.step, epoch, loss_v, lr)?;
+                window.add_host(loss_v, acc);
+            }
             opt.step(&mut store, lr)?;
             if memory {
                 ema.update(&mut ema_store, &store)?;
@@ -231,18 +241,25 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             };
             images += n;
             let ips = n as f64 / t0.elapsed().as_secs_f64();
-            sum_loss += loss_v;
-            sum_acc += acc;
             n_batches += 1;
             if pos.step % env.cfg.log_every == 0 || n_batches + skip == per_epoch {
-                let mut r = step_record(STAGE, epoch, pos.step, loss_v, lr, ips);
-                r["contrastive_acc"] = json!(acc);
-                env.run.log(r)?;
+                // Means over the steps since the last line (one read of the device sums).
+                let steps = window.steps() as f64;
+                if let Some((loss_v, acc)) = window.take_means()? {
+                    // A non-finite loss anywhere in the interval makes its mean non-finite.
+                    guard::check_loss(STAGE, pos.step - 1, epoch, loss_v, lr)?;
+                    sum_loss += loss_v * steps;
+                    sum_acc += acc * steps;
+                    shown = loss_v;
+                    let mut r = step_record(STAGE, epoch, pos.step, loss_v, lr, ips);
+                    r["contrastive_acc"] = json!(acc);
+                    env.run.log(r)?;
+                }
             }
             progress.update(Report {
                 epoch,
                 step: pos.step,
-                loss: loss_v,
+                loss: shown,
                 lr,
                 images_per_s: ips,
             });

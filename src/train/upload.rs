@@ -23,4 +23,17 @@ impl BatchUploader {
             _ => t.to_device(device),
         }
     }
+
+    /// `t` (a CPU tensor) copied into the existing CUDA tensor `dst` of the same dtype and
+    /// size, without waiting: the fixed input buffer a step replayed as a CUDA graph reads.
+    pub fn put_into(&mut self, t: &Tensor, dst: &Tensor) -> Result<()> {
+        match dst.device() {
+            #[cfg(feature = "cuda")]
+            Device::Cuda(_) => self.pinned.upload_into(t, dst),
+            d => Err(crate::Error::device(
+                "put_into",
+                format!("the destination must be a CUDA tensor, not one on {d}"),
+            )),
+        }
+    }
 }

@@ -59,6 +59,10 @@ pub struct BenchArgs {
     /// (on a GPU the device is synchronised at every range boundary, which slows that step).
     #[arg(long)]
     pub profile: bool,
+    /// Replay the steady-state step as a CUDA graph: auto (when the step can be captured, else
+    /// eager with a message), on (an error if it cannot), off.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub cuda_graph: crate::train::graph_step::GraphMode,
     /// `--task input`: the options of that task (folder, workers, step comparison).
     #[command(flatten)]
     pub input: super::input::InputArgs,

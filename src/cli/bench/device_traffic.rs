@@ -45,7 +45,7 @@ pub fn describe(t: &Snapshot, device: Device) -> String {
             return "device traffic per step: none (CPU)".to_string();
         }
         format!(
-            "device traffic per step ({device}{}): {} kernel launches, {} library calls, \
+            "device traffic per step ({device}{}): {} graph launches, {} kernel launches, {} library calls, \
              {} uploads ({:.1} MiB), {} downloads ({:.3} MiB), {} device-to-device copies, \
              {} host synchronisations, {} allocations",
             if crate::cuda::driver::mode() == crate::cuda::driver::Mode::Real {
@@ -53,6 +53,7 @@ pub fn describe(t: &Snapshot, device: Device) -> String {
             } else {
                 ", emulated"
             },
+            t.graph_launches,
             t.launches,
             t.library_calls,
             t.uploads,

@@ -19,6 +19,8 @@ pub struct Counters {
     pub synchronizations: u64,
     /// Stream-ordered allocations.
     pub allocations: u64,
+    /// CUDA graph launches (the work inside a graph is not counted in `launches`).
+    pub graph_launches: u64,
 }
 
 impl Counters {
@@ -34,6 +36,7 @@ impl Counters {
             device_copies: self.device_copies - earlier.device_copies,
             synchronizations: self.synchronizations - earlier.synchronizations,
             allocations: self.allocations - earlier.allocations,
+            graph_launches: self.graph_launches - earlier.graph_launches,
         }
     }
 }
@@ -47,6 +50,7 @@ pub(crate) static DOWNLOAD_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static DEVICE_COPIES: AtomicU64 = AtomicU64::new(0);
 pub(crate) static SYNCHRONIZATIONS: AtomicU64 = AtomicU64::new(0);
 pub(crate) static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static GRAPH_LAUNCHES: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn bump(c: &AtomicU64, by: u64) {
     c.fetch_add(by, Relaxed);
@@ -64,5 +68,6 @@ pub fn counters() -> Counters {
         device_copies: DEVICE_COPIES.load(Relaxed),
         synchronizations: SYNCHRONIZATIONS.load(Relaxed),
         allocations: ALLOCATIONS.load(Relaxed),
+        graph_launches: GRAPH_LAUNCHES.load(Relaxed),
     }
 }

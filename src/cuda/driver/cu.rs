@@ -147,6 +147,7 @@ impl Context {
 
     /// Waits for everything enqueued on the stream.
     pub fn synchronize(&self) -> Result<()> {
+        super::graph::refuse_during_capture("cuStreamSynchronize")?;
         bump(&c::SYNCHRONIZATIONS, 1);
         match &self.inner {
             Inner::Real { stream, .. } => real(stream.synchronize()),
@@ -159,6 +160,7 @@ impl Context {
 /// # Safety
 /// A stream of a live context.
 pub unsafe fn malloc_async(stream: CUstream, bytes: usize) -> Result<CUdeviceptr> {
+    super::graph::refuse_during_capture("cuMemAllocAsync")?;
     bump(&c::ALLOCATIONS, 1);
     route!(
         real => real(result::malloc_async(stream, bytes)),
@@ -169,6 +171,7 @@ pub unsafe fn malloc_async(stream: CUstream, bytes: usize) -> Result<CUdeviceptr
 /// # Safety
 /// A context is current on this thread.
 pub unsafe fn malloc_sync(bytes: usize) -> Result<CUdeviceptr> {
+    super::graph::refuse_during_capture("cuMemAlloc")?;
     bump(&c::ALLOCATIONS, 1);
     route!(
         real => real(result::malloc_sync(bytes)),
@@ -236,6 +239,7 @@ pub unsafe fn memcpy_htod_async<T: Copy>(
     src: &[T],
     stream: CUstream,
 ) -> Result<()> {
+    super::graph::refuse_during_capture("cuMemcpyHtoDAsync")?;
     bump(&c::UPLOADS, 1);
     bump(&c::UPLOAD_BYTES, std::mem::size_of_val(src) as u64);
     route!(
@@ -255,6 +259,7 @@ pub unsafe fn memcpy_dtoh_async<T: Copy>(
     src: CUdeviceptr,
     stream: CUstream,
 ) -> Result<()> {
+    super::graph::refuse_during_capture("cuMemcpyDtoHAsync")?;
     bump(&c::DOWNLOADS, 1);
     bump(&c::DOWNLOAD_BYTES, std::mem::size_of_val(dst) as u64);
     route!(

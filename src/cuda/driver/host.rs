@@ -90,6 +90,7 @@ pub unsafe fn event_done(e: CUevent) -> Result<bool> {
 /// # Safety
 /// `e` came from [`event_create`].
 pub unsafe fn event_synchronize(e: CUevent) -> Result<()> {
+    super::graph::refuse_during_capture("cuEventSynchronize")?;
     bump(&c::SYNCHRONIZATIONS, 1);
     route!(real => real(result::event::synchronize(e)), emu => { let _ = e; Ok(()) })
 }

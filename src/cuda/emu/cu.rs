@@ -110,12 +110,21 @@ pub fn free(ptr: CUdeviceptr) -> Result<()> {
     call(|e| unsafe { ffi::emu_free(ptr, e) })
 }
 
+/// Runs a piece of work now, or records it when this thread captures (see [`super::graph`]).
+fn enqueue(work: impl FnMut() -> Result<()> + 'static) -> Result<()> {
+    let mut work = work;
+    super::graph::run_or_record(Box::new(move || work().map_err(|e| format!("{e:?}"))))
+        .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_LAUNCH_FAILED, m))
+}
+
 pub fn memset(ptr: CUdeviceptr, value: c_uchar, bytes: usize) -> Result<()> {
-    memory::check_write(ptr, bytes, "cuMemsetD8")
-        .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))?;
-    // SAFETY: the range lies inside one live allocation of the arena (checked).
-    unsafe { ptr::write_bytes(ptr as *mut u8, value, bytes) };
-    Ok(())
+    enqueue(move || {
+        memory::check_write(ptr, bytes, "cuMemsetD8")
+            .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))?;
+        // SAFETY: the range lies inside one live allocation of the arena (checked).
+        unsafe { ptr::write_bytes(ptr as *mut u8, value, bytes) };
+        Ok(())
+    })
 }
 
 /// cuMemsetD16/D32: `count` words of `width` (2 or 4) bytes, each `word`'s low bytes.
@@ -127,15 +136,17 @@ pub fn memset_words(ptr: CUdeviceptr, word: u32, width: usize, count: usize) -> 
             format!("cuMemsetD{}: {width}-byte words at {ptr:#x}", 8 * width),
         ));
     }
-    memory::check_write(ptr, bytes, "cuMemsetD16/D32")
-        .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))?;
-    let pattern = &word.to_le_bytes()[..width];
-    // SAFETY: the range lies inside one live allocation of the arena (checked).
-    let dst = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, bytes) };
-    for chunk in dst.chunks_exact_mut(width) {
-        chunk.copy_from_slice(pattern);
-    }
-    Ok(())
+    enqueue(move || {
+        memory::check_write(ptr, bytes, "cuMemsetD16/D32")
+            .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))?;
+        let pattern = &word.to_le_bytes()[..width];
+        // SAFETY: the range lies inside one live allocation of the arena (checked).
+        let dst = unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, bytes) };
+        for chunk in dst.chunks_exact_mut(width) {
+            chunk.copy_from_slice(pattern);
+        }
+        Ok(())
+    })
 }
 
 /// # Safety
@@ -161,7 +172,7 @@ pub unsafe fn copy_dtoh(dst: *mut u8, src: CUdeviceptr, bytes: usize) -> Result<
 /// Copies the data and which of its bytes were written.
 pub fn copy_dtod(dst: CUdeviceptr, src: CUdeviceptr, bytes: usize) -> Result<()> {
     // SAFETY: the runtime checks both ranges before copying.
-    call(|e| unsafe { ffi::emu_copy_dtod(dst, src, bytes as u64, e) })
+    enqueue(move || call(|e| unsafe { ffi::emu_copy_dtod(dst, src, bytes as u64, e) }))
 }
 
 pub fn module_load(family: &'static str) -> Result<CUmodule> {
@@ -183,8 +194,8 @@ pub fn module_get_function(m: CUmodule, name: &CStr) -> Result<CUfunction> {
         )
     })?;
     let name = name.to_string_lossy();
-    match kernels.iter().find(|(k, _)| *k == name) {
-        Some(entry) => Ok(entry as *const (&str, ffi::Thunk) as CUfunction),
+    match kernels.iter().find(|(k, _, _)| *k == name) {
+        Some(entry) => Ok(entry as *const ffi::Entry as CUfunction),
         None => Err(DriverError::new(
             CUresult::CUDA_ERROR_NOT_FOUND,
             format!("kernel {name} is not in module kernels/{family}.cu"),
@@ -201,20 +212,46 @@ pub unsafe fn launch(
     shared_mem_bytes: c_uint,
     params: &mut [*mut c_void],
 ) -> Result<()> {
-    let &(name, thunk) = &*(f as *const (&str, ffi::Thunk));
+    let &(name, thunk, sizes) = &*(f as *const ffi::Entry);
+    if sizes.len() != params.len() {
+        return Err(DriverError::new(
+            CUresult::CUDA_ERROR_INVALID_VALUE,
+            format!(
+                "{name} takes {} parameters, the launch passed {}",
+                sizes.len(),
+                params.len()
+            ),
+        ));
+    }
+    // The argument values as they are now (a captured launch keeps them, as cuGraph does).
+    let mut values: Vec<u64> = params
+        .iter()
+        .zip(sizes)
+        .map(|(&p, &n)| {
+            let mut v = 0u64;
+            ptr::copy_nonoverlapping(p as *const u8, &mut v as *mut u64 as *mut u8, n as usize);
+            v
+        })
+        .collect();
     let cname = CString::new(name).unwrap_or_default();
     let g = [grid.0, grid.1, grid.2];
     let b = [block.0, block.1, block.2];
-    call(|e| {
-        ffi::emu_launch(
-            cname.as_ptr(),
-            thunk,
-            g.as_ptr(),
-            b.as_ptr(),
-            shared_mem_bytes,
-            params.as_mut_ptr(),
-            e,
-        )
+    enqueue(move || {
+        let mut ptrs: Vec<*mut c_void> = values
+            .iter_mut()
+            .map(|v| v as *mut u64 as *mut c_void)
+            .collect();
+        call(|e| {
+            ffi::emu_launch(
+                cname.as_ptr(),
+                thunk,
+                g.as_ptr(),
+                b.as_ptr(),
+                shared_mem_bytes,
+                ptrs.as_mut_ptr(),
+                e,
+            )
+        })
     })
 }
 

@@ -5,6 +5,7 @@
 //!   `kernels/*.cu` compiled for the host (see `emu/` at the repository root);
 //! - `cublas`, `cudnn`, `nccl`: the library calls we make, with their arguments checked as the
 //!   real libraries document, computed with the CPU reference;
+//! - `graph`: stream capture (work recorded instead of run) and graph launches (replayed);
 //! - `elems`: reading and writing checked device ranges as f32/f64/bf16/f16 elements;
 //! - `registry`: live handles, descriptors and communicators (unknown or destroyed ones refused).
 
@@ -13,6 +14,7 @@ pub mod cublas;
 pub mod cudnn;
 pub mod elems;
 mod ffi;
+pub mod graph;
 pub mod memory;
 pub mod nccl;
 pub mod registry;

@@ -42,7 +42,7 @@ pub fn transposed(op: cublasOperation_t) -> Result<bool> {
 }
 
 /// The element types of (A and B, C) and whether the compute type is f64, per the table.
-fn types(call: &Call) -> Result<(Elem, Elem, bool)> {
+pub fn types(call: &Call) -> Result<(Elem, Elem, bool)> {
     use cublasComputeType_t::*;
     use cudaDataType::*;
     let (at, bt, ct) = (call.a.1, call.b.1, call.c.1);

@@ -28,6 +28,7 @@
 
 mod gemm;
 
+use super::graph;
 use super::registry::Registry;
 use crate::cuda::driver::cu::CUstream;
 use crate::cuda::driver::cublas::{
@@ -145,5 +146,19 @@ pub unsafe fn gemm_ex(
         c: (c as u64, c_type, ldc),
         compute,
     };
+    if graph::capturing() {
+        // α and β are read at capture, as cuBLAS does in host pointer mode.
+        let (_, _, wide) = gemm::types(&call)?;
+        let bytes = if wide { 8 } else { 4 };
+        let (al, be) = (
+            graph::host_scalar(alpha, bytes),
+            graph::host_scalar(beta, bytes),
+        );
+        return graph::run_or_record(Box::new(move || {
+            gemm::run(&call, graph::scalar_ptr(&al), graph::scalar_ptr(&be), ws)
+                .map_err(|e| format!("{e:?}"))
+        }))
+        .map_err(|m| BlasError::new(cublasStatus_t::CUBLAS_STATUS_EXECUTION_FAILED, m));
+    }
     gemm::run(&call, alpha, beta, ws)
 }

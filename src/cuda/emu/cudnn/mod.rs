@@ -194,13 +194,13 @@ unsafe fn workspace<A: std::fmt::Debug + PartialEq + Copy>(
 /// # Safety
 /// As the cuDNN call `who`.
 unsafe fn convolve<A: std::fmt::Debug + PartialEq + Copy>(
-    who: &str,
+    who: &'static str,
     dir: Dir,
     p: Problem,
     table: &'static [Algo<A>],
     algo: A,
-    inputs: [(*const c_void, &str); 2],
-    out: (*mut c_void, &str),
+    inputs: [(*const c_void, &'static str); 2],
+    out: (*mut c_void, &'static str),
     alpha: *const c_void,
     beta: *const c_void,
     ws: *mut c_void,
@@ -212,6 +212,13 @@ unsafe fn convolve<A: std::fmt::Debug + PartialEq + Copy>(
     )?;
     let s = compute::scalars(&p, alpha, beta)?;
     workspace(who, table, algo, &p, ws, ws_bytes)?;
+    if crate::cuda::emu::graph::capturing() {
+        // Descriptors and scalars are resolved now: the graph keeps the call as captured.
+        return crate::cuda::emu::graph::run_or_record(Box::new(move || {
+            compute::run(dir, &p, who, inputs, out, &s).map_err(|e| format!("{e:?}"))
+        }))
+        .map_err(compute::exec_failed);
+    }
     compute::run(dir, &p, who, inputs, out, &s)
 }
 
