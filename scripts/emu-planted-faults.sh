@@ -78,6 +78,9 @@ run warp-sum-half-mask kernel common.cuh \
   cuda_parity_loss ntxent_parity
 run cast-writes-past-the-end kernel cast.cu 'y[i] = __float2bfloat16_rn(x[i])' \
   'y[i + 1] = __float2bfloat16_rn(x[i])' cuda_parity transfers_and_casts_round_trip
+run avg-pool-leading-pad-of-the-wrong-axis kernel pool.cu \
+  'window(oh, s, ph, k, h, h0, h1);' 'window(oh, s, pw, k, h, h0, h1);' \
+  cuda_parity pool_parity
 run pool-launch-swaps-ho-wo rust src/cuda/ops/pool.rs \
   'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, ho, wo)' \
   'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, wo, ho)' \

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 mod support;
 use simclr::interop::embed::FeatureNet;
 use simclr::interop::simclr_tf::{self, Plan};
+use simclr::interop::simclr_tf2;
 use simclr::interop::tf_checkpoint::Bundle;
 use simclr::nn::{ActivationPolicy, BlockKind, ResNetConfig, StemPoolPadding};
 use simclr::params::ParamStore;
@@ -39,18 +40,41 @@ fn config(case: &str) -> ResNetConfig {
     }
 }
 
+/// Which fixture checkpoint of a case, and which weights in it.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    /// `<case>.ckpt`: TF1 names, online or EMA weights.
+    Tf1 { ema: bool },
+    /// `<case>_tf2.ckpt`: the same online weights under TF2 object-graph keys.
+    Tf2,
+}
+
 /// Our network for `case` with every tensor read from the fixture checkpoint.
-fn imported(case: &str, ema: bool, layer: usize) -> (FeatureNet, ParamStore, Plan) {
-    let bundle = Bundle::open(&fixture(&format!("{case}.ckpt"))).unwrap();
+fn imported(case: &str, src: Source, layer: usize) -> (FeatureNet, ParamStore, Plan) {
+    let file = match src {
+        Source::Tf1 { .. } => format!("{case}.ckpt"),
+        Source::Tf2 => format!("{case}_tf2.ckpt"),
+    };
+    let bundle = Bundle::open(&fixture(&file)).unwrap();
     let mut store = ParamStore::new(DType::F32, 9);
     let net = FeatureNet::from_config(&mut store, &config(case), 3, 16, layer).unwrap();
-    let mut plan = simclr_tf::encoder_plan(&net.encoder, ema);
-    plan.extend(simclr_tf::head_plan(&net.head, ema));
+    let plan = match src {
+        Source::Tf1 { ema } => [
+            simclr_tf::encoder_plan(&net.encoder, ema),
+            simclr_tf::head_plan(&net.head, ema),
+        ]
+        .concat(),
+        Source::Tf2 => [
+            simclr_tf2::encoder_plan(&net.encoder),
+            simclr_tf2::head_plan(&net.head),
+        ]
+        .concat(),
+    };
     simclr_tf::load(&mut store, &bundle, &plan, Path::new(case)).unwrap();
     (net, store, plan)
 }
 
-fn check_case(case: &str) {
+fn check_case(case: &str, sources: &[Source]) {
     let want = load_fixture(&fixture("expected.safetensors"));
     let images = want[&format!("{case}/images_nhwc")]
         .to_dtype(DType::F32)
@@ -58,37 +82,58 @@ fn check_case(case: &str) {
     // Longest reduction: the SK conv's 3x3 over 32 channels or the head's 128-wide dense;
     // stem, 5 blocks of up to 5 layers, head.
     let tol = tolerance(DType::F32, 9 * 32, 30);
-    for ema in [false, true] {
-        let tag = if ema { "ema_" } else { "" };
+    for &src in sources {
+        let tag = match src {
+            Source::Tf1 { ema: true } => "ema_",
+            _ => "",
+        };
         for (layer, key) in [(0, "encoder"), (1, "head1"), (3, "head3")] {
-            let (net, mut store, plan) = imported(case, ema, layer);
+            let (net, mut store, plan) = imported(case, src, layer);
             // Every tensor of the network comes from the checkpoint.
             assert_eq!(plan.len(), store.len(), "{case}");
             let got = net
                 .embed(&mut store, images.clone(), ActivationPolicy::default())
                 .unwrap();
-            let what = format!("{case} {tag}{key}");
+            let what = format!("{case} {src:?} {key}");
             let want = &want[&format!("{case}/{tag}{key}")];
             assert_close(&what, &got.to_dtype(DType::F64).unwrap(), want, tol);
         }
     }
 }
 
+const TF1: [Source; 2] = [Source::Tf1 { ema: false }, Source::Tf1 { ema: true }];
+
 #[test]
 fn sk1_with_the_resnet_d_stem_matches_the_official_forward() {
-    check_case("sk1_imagenet");
+    check_case("sk1_imagenet", &TF1);
 }
 
 /// The stem pool sees 18x18 (TF "SAME" pads only below and right) and the strided ResNet-D
 /// shortcuts 9, 5 and 3 (the appended zeros count in the average).
 #[test]
 fn sk1_at_even_stem_and_odd_shortcut_sizes_matches_the_official_forward() {
-    check_case("sk1_even");
+    check_case("sk1_even", &TF1);
 }
 
 #[test]
 fn sk0_with_the_cifar_stem_matches_the_official_forward() {
-    check_case("sk0_cifar");
+    check_case("sk0_cifar", &TF1);
+}
+
+/// The TF2 release: object-based keys (the tf2 code's Keras attribute paths), the same
+/// forward. sk1 covers the ResNet-D stem, shortcuts and SK convs; sk0 the CIFAR stem, plain
+/// 3x3 convs and strided 1x1 shortcuts.
+#[test]
+fn tf2_object_based_checkpoints_match_the_official_forward() {
+    for case in ["sk1_even", "sk0_cifar"] {
+        let b = Bundle::open(&fixture(&format!("{case}_tf2.ckpt"))).unwrap();
+        assert!(simclr_tf2::is_object_based(&b));
+        assert!(b.entries().contains_key("_CHECKPOINTABLE_OBJECT_GRAPH"));
+        check_case(case, &[Source::Tf2]);
+    }
+    assert!(!simclr_tf2::is_object_based(
+        &Bundle::open(&fixture("sk0_cifar.ckpt")).unwrap()
+    ));
 }
 
 #[test]
@@ -103,7 +148,7 @@ fn the_bundle_lists_every_tensor_with_its_shape_and_dtype() {
     let err = b.read_f32("global_step").unwrap_err().to_string();
     assert!(err.contains("dtype 9"), "{err}");
     let (convs, heads) = simclr_tf::count(&b, false);
-    let (net, _, plan) = imported("sk0_cifar", false, 3);
+    let (net, _, plan) = imported("sk0_cifar", Source::Tf1 { ema: false }, 3);
     let ours = plan
         .iter()
         .filter(|p| p.1.ends_with("/kernel") && p.1.contains("conv2d"))
@@ -207,8 +252,9 @@ fn snappy_blocks_written_by_a_real_compressor_decompress() {
 }
 
 /// A named architecture's tensors in TF layout under the official names (`ema`: scaled by 0.5,
-/// so the two copies differ), written as a release-style checkpoint in `dir/<model>/`.
-fn release_checkpoint(dir: &Path, model_name: &str) -> (PathBuf, ParamStore) {
+/// so the two copies differ), written as a release-style checkpoint in `dir/<model>/`. `tf2`:
+/// the TF2 release's object-graph keys instead (online weights only, as that release has).
+fn release_checkpoint(dir: &Path, model_name: &str, tf2: bool) -> (PathBuf, ParamStore) {
     use simclr::interop::simclr_tf::Layout;
     let meta = simclr::train::model::ModelMeta {
         stage: "pretrain".into(),
@@ -225,9 +271,25 @@ fn release_checkpoint(dir: &Path, model_name: &str) -> (PathBuf, ParamStore) {
     let net = simclr::train::model::SimClrNet::new(&mut store, meta).unwrap();
     simclr::testing::randomize_non_weights(&mut store, 4);
     let mut tensors = Vec::new();
-    for (ema, scale) in [(false, 1.0f32), (true, 0.5)] {
-        let mut plan = simclr_tf::encoder_plan(&net.encoder, ema);
-        plan.extend(simclr_tf::head_plan(&net.head, ema));
+    let copies: &[(bool, f32)] = if tf2 {
+        &[(false, 1.0)]
+    } else {
+        &[(false, 1.0), (true, 0.5)]
+    };
+    for &(ema, scale) in copies {
+        let plan = if tf2 {
+            [
+                simclr_tf2::encoder_plan(&net.encoder),
+                simclr_tf2::head_plan(&net.head),
+            ]
+            .concat()
+        } else {
+            [
+                simclr_tf::encoder_plan(&net.encoder, ema),
+                simclr_tf::head_plan(&net.head, ema),
+            ]
+            .concat()
+        };
         for (ours, tf, layout) in plan {
             let t = store.value(store.find(&ours).unwrap()).unwrap();
             let v: Vec<f32> = t.to_vec_f32().unwrap().iter().map(|x| x * scale).collect();
@@ -258,9 +320,12 @@ fn release_checkpoint(dir: &Path, model_name: &str) -> (PathBuf, ParamStore) {
         .map(|i| (i % 17) as f32 * 0.01 - 0.08)
         .collect();
     let bias: Vec<f32> = (0..10).map(|i| i as f32 * 0.1).collect();
-    let sup = "head_supervised/linear_layer/dense";
-    tensors.push((format!("{sup}/kernel"), vec![512, 10], kernel));
-    tensors.push((format!("{sup}/bias"), vec![10], bias));
+    let sup = |leaf: &str| match tf2 {
+        true => simclr_tf2::key(&format!("{}/{leaf}", simclr_tf2::SUPERVISED)),
+        false => format!("head_supervised/linear_layer/dense/{leaf}"),
+    };
+    tensors.push((sup("kernel"), vec![512, 10], kernel));
+    tensors.push((sup("bias"), vec![10], bias));
     let d = dir.join(model_name);
     std::fs::create_dir_all(&d).unwrap();
     let prefix = d.join("model.ckpt-250228");
@@ -271,7 +336,7 @@ fn release_checkpoint(dir: &Path, model_name: &str) -> (PathBuf, ParamStore) {
 #[test]
 fn cli_imports_a_release_checkpoint_online_and_ema() {
     let dir = support::scratch::scratch("tf", "release");
-    let (prefix, store) = release_checkpoint(&dir, "r50_0.25x_sk1");
+    let (prefix, store) = release_checkpoint(&dir, "r50_0.25x_sk1", false);
     for (ema, scale) in [(false, 1.0f32), (true, 0.5)] {
         let out = dir.join(format!("ours_{ema}.safetensors"));
         let mut args = vec!["import", "--from", "simclr-tf", "--image-size", "32"];
@@ -312,7 +377,7 @@ fn cli_imports_a_release_checkpoint_online_and_ema() {
 #[test]
 fn cli_imports_the_supervised_head_as_a_classifier_that_eval_reads() {
     let dir = support::scratch::scratch("tf", "classifier");
-    let (prefix, store) = release_checkpoint(&dir, "r50_0.25x_sk1");
+    let (prefix, store) = release_checkpoint(&dir, "r50_0.25x_sk1", false);
     let out = dir.join("clf.safetensors");
     let (p, o) = (prefix.to_str().unwrap(), out.to_str().unwrap());
     let args = [
@@ -375,4 +440,44 @@ fn cli_imports_the_supervised_head_as_a_classifier_that_eval_reads() {
     );
     let (rc, err) = support::bin::simclr(&[&args[..], &["--classifier-layer", "4"]].concat());
     assert!(rc != 0 && err.contains("--classifier-layer 4"), "{err}");
+}
+
+#[test]
+fn cli_imports_a_tf2_release_checkpoint_told_apart_by_its_keys() {
+    let dir = support::scratch::scratch("tf", "release_tf2");
+    let (prefix, store) = release_checkpoint(&dir, "r50_0.25x_sk1", true);
+    let (p, out) = (prefix.to_str().unwrap(), dir.join("ours.safetensors"));
+    let o = out.to_str().unwrap();
+    for from in ["simclr-tf", "simclr-tf2"] {
+        let args = ["import", "--from", from, "--image-size", "32", "--file", p];
+        let (rc, err) = support::bin::simclr(&[&args[..], &["--output", o]].concat());
+        assert_eq!(rc, 0, "{err}");
+        let meta = simclr::train::model::ModelMeta::read(&out).unwrap();
+        assert_eq!(meta.stem_pool_padding, StemPoolPadding::SameTf);
+        assert_eq!((meta.proj_layers, meta.proj_dim), (3, 128));
+        let got = simclr::checkpoint::read_weights(&std::fs::read(&out).unwrap(), &out).unwrap();
+        assert_eq!(got.len(), store.len());
+        for id in store.ids() {
+            let want = store.value(id).unwrap().to_vec_f32().unwrap();
+            let name = store.name(id);
+            assert!(got[name].to_vec_f32().unwrap() == want, "{name}");
+        }
+        let clf = ["--classifier-layer", "0", "--output", o];
+        let (rc, err) = support::bin::simclr(&[&args[..], &clf].concat());
+        assert_eq!(rc, 0, "{err}");
+        let got = simclr::checkpoint::read_weights(&std::fs::read(&out).unwrap(), &out).unwrap();
+        assert_eq!(got["classifier.weight"].shape(), &[10, 512]);
+    }
+    // No EMA copy in the TF2 release; and a TF2 file read as TF1 (or the reverse) is named.
+    let args = ["import", "--from", "simclr-tf", "--file", p, "--output", o];
+    let (rc, err) = support::bin::simclr(&[&args[..], &["--ema"]].concat());
+    assert!(
+        rc != 0 && err.contains("--ema") && err.contains("no EMA"),
+        "{err}"
+    );
+    let (tf1, _) = release_checkpoint(&dir.join("tf1"), "r50_0.25x_sk1", false);
+    let t = tf1.to_str().unwrap();
+    let args = ["import", "--from", "simclr-tf2", "--file", t, "--output", o];
+    let (rc, err) = support::bin::simclr(&args);
+    assert!(rc != 0 && err.contains("--from simclr-tf)"), "{err}");
 }

@@ -174,6 +174,25 @@ fn pipeline_writes_checkpoints_metrics_summary_and_plot() {
 }
 
 #[test]
+fn a_stage_shorter_than_log_every_still_logs_its_last_step() {
+    let dir = scratch("short_stage");
+    let mut cfg = tiny(&dir);
+    cfg.log_every = 1000;
+    let mut env = Env::open(cfg, false).unwrap();
+    finetune::run(&mut env, "finetune", None).unwrap();
+    drop(env);
+    let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["stage"] == "finetune" && v.get("images_per_s").is_some())
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    // 24 labelled images (half of 48) in batches of 8, 2 epochs: 6 steps, the last logged.
+    assert_eq!(steps, vec![6], "{lines}");
+}
+
+#[test]
 fn recomputing_activations_trains_to_the_same_weights() {
     let (a, b) = (scratch("kept"), scratch("recomputed"));
     let mut cfg = tiny(&a);

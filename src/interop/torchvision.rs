@@ -19,7 +19,7 @@
 //! reads it only when `momentum=None`).
 
 use super::st_io::{Named, Tensors, Value};
-use crate::nn::{BlockKind, ResNetConfig};
+use crate::nn::{BlockKind, ResNetConfig, StemPoolPadding};
 use crate::params::ParamStore;
 use crate::{Error, Result, Tensor};
 
@@ -32,6 +32,12 @@ pub fn check_mappable(cfg: &ResNetConfig) -> Result<()> {
         Some("our basic-block nets (r18, r34) give layer1.0 a projection shortcut (as the official TF2 code does) where torchvision has an identity; use depth 50, 101, 152 or 200".to_string())
     } else if cfg.small_stem {
         Some("trained at 32 px or less, it has the small-image stem (3x3/1 conv, no max pool) that torchvision lacks; only models with the ImageNet stem (image size above 32) map".to_string())
+    } else if cfg.stem_pool_padding != StemPoolPadding::Symmetric {
+        Some(format!(
+            "its stem max pool pads as TensorFlow's SAME ({} = {}, an imported official model), torchvision's pads every side: the features would differ",
+            StemPoolPadding::KEY,
+            cfg.stem_pool_padding.name()
+        ))
     } else {
         None
     };
@@ -184,4 +190,18 @@ pub fn import(store: &mut ParamStore, tv: &Tensors, file: &std::path::Path) -> R
         store.set_value(id, t)?;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tf_same_stem_pool_is_refused_by_name() {
+        let cfg = ResNetConfig::parse("r50_1x_sk0").unwrap();
+        assert!(check_mappable(&cfg).is_ok());
+        let tf = cfg.with_stem_pool_padding(StemPoolPadding::SameTf);
+        let e = check_mappable(&tf).unwrap_err().to_string();
+        assert!(e.contains("stem_pool_padding = same-tf"), "{e}");
+    }
 }

@@ -255,7 +255,7 @@ pub struct StepInfo<'a> {
 }
 
 /// The end of a supervised-style step: backward from `loss`, one LARS step, then the metrics
-/// line (every `log_every` steps) and the progress bar. Returns the loss value.
+/// line (every `log_every` steps and at the stage's last) and the progress bar. Returns the loss value.
 pub fn finish_step(
     env: &mut Env,
     tape: Tape,
@@ -274,7 +274,7 @@ pub fn finish_step(
     opt.step(store, info.lr)?;
     pos.step += 1;
     let ips = info.images as f64 / info.started.elapsed().as_secs_f64();
-    if pos.step % env.cfg.log_every == 0 {
+    if info.progress.log_due(pos.step, env.cfg.log_every) {
         env.run.log(super::run_dir::step_record(
             info.stage, info.epoch, pos.step, lv, info.lr, ips,
         ))?;

@@ -115,7 +115,7 @@ pub fn run(env: &mut Env, pretrained: &Path) -> Result<StageResult> {
             opt.step(&mut head, lr)?;
             step += 1;
             let ips = batch as f64 / t0.elapsed().as_secs_f64();
-            if step % env.cfg.log_every == 0 {
+            if progress.log_due(step, env.cfg.log_every) {
                 env.run.log(step_record(STAGE, epoch, step, lv, lr, ips))?;
             }
             progress.update(Report {

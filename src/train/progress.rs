@@ -93,6 +93,13 @@ impl Progress {
     }
 
     /// Whether a plain line is due at `now` (the first step's always is).
+    /// Whether step `step` (1-based, as counted after it ran) writes a metrics line: every
+    /// `log_every` steps, and the stage's last step, so a stage shorter than `log_every` steps
+    /// still logs.
+    pub fn log_due(&self, step: usize, log_every: usize) -> bool {
+        step % log_every.max(1) == 0 || step == self.total
+    }
+
     pub fn due(&self, now: Instant, step: usize) -> bool {
         match self.last_line.get() {
             None => true,
@@ -181,6 +188,16 @@ mod tests {
         let every_step = plain(0.0);
         every_step.last_line.set(Some(t0));
         assert!(every_step.due(t0, 2));
+    }
+
+    #[test]
+    fn metrics_lines_every_log_every_steps_and_at_the_last_step() {
+        let p = plain(0.0); // 200 steps
+        let due: Vec<usize> = (1..=200).filter(|&s| p.log_due(s, 70)).collect();
+        assert_eq!(due, vec![70, 140, 200]);
+        // A stage shorter than log_every logs its last step only.
+        let due: Vec<usize> = (1..=200).filter(|&s| p.log_due(s, 500)).collect();
+        assert_eq!(due, vec![200]);
     }
 
     #[test]
