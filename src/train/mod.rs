@@ -15,6 +15,7 @@ pub mod finetune;
 pub mod gain;
 pub mod grad_cache;
 pub mod guard;
+pub mod input;
 pub mod knn_monitor;
 pub mod labelled_stream;
 pub mod linear_eval;
