@@ -14,7 +14,7 @@
 
 #[path = "cuda_common.rs"]
 mod common;
-use common::gpu;
+use common::{augment_terms, augment_worst, gpu};
 
 use simclr::cuda::gpu_input::GpuInput;
 use simclr::data::stream::synth::{write_split, SynthFolder};
@@ -25,8 +25,6 @@ use simclr::data::{
 use simclr::testing::fresh_seed;
 use simclr::{DType, Rng};
 use std::sync::Arc;
-
-const L: f64 = 134.0;
 
 #[test]
 fn gpu_views_through_the_loader_match_the_cpu_views() {
@@ -98,8 +96,7 @@ fn gpu_views_through_the_loader_match_the_cpu_views() {
                 .map(|v| v.size.0.max(v.size.1))
                 .max()
                 .unwrap();
-            let taps = 2 * (2 * (max_side as f64 / cfg.size as f64).ceil() as usize + 1);
-            let m = (taps + cfg.size * cfg.size) as f64;
+            let m = augment_terms(max_side, cfg.size);
             for dt in [DType::F32, DType::BF16] {
                 let got = input.views(cfg, &r, dt).unwrap();
                 assert_eq!(got.shape(), &[8, cfg.size, cfg.size, 3]);
@@ -109,19 +106,7 @@ fn gpu_views_through_the_loader_match_the_cpu_views() {
                     .unwrap()
                     .to_vec_f64()
                     .unwrap();
-                let bf = if dt == DType::BF16 {
-                    2f64.powi(-9)
-                } else {
-                    0.0
-                };
-                let mut worst = (0.0, 0);
-                for (j, (g, w)) in got.iter().zip(&want).enumerate() {
-                    let tol = L * m * 2f64.powi(-24) + bf * w.abs() as f64;
-                    let r = (g - *w as f64).abs() / tol;
-                    if r > worst.0 {
-                        worst = (r, j);
-                    }
-                }
+                let worst = augment_worst(&got, &want, m, dt);
                 let (ratio, j) = worst;
                 println!(
                     "{}: worst difference {ratio:.3} of the tolerance",

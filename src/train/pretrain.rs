@@ -100,8 +100,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         next: 0,
     };
 
-    // In a multi-process job, this rank's share of every global batch.
     let aug = super::augment_choice::for_env(env);
+    // In a multi-process job, this rank's share of every global batch.
     let mut input = super::input::TrainInput::new(env, aug, pc.batch_size)?;
     let per_epoch = input.batches_per_epoch();
     let total = guard::total_steps(STAGE, pc.epochs, per_epoch)?;
