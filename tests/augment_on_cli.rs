@@ -10,43 +10,35 @@ use std::process::Command;
 #[test]
 fn augment_on_gpu_without_a_gpu_is_refused_by_name() {
     let out = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_simclr"))
-        .args(tiny_run::args(
-            "pretrain",
-            out.path(),
-            1,
-            &["--augment-on", "gpu"],
-        ))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "{err}");
-    assert!(
-        err.contains("--augment-on gpu needs a CUDA device"),
-        "{err}"
-    );
-    let o = Command::new(env!("CARGO_BIN_EXE_simclr"))
-        .args(tiny_run::args(
-            "pretrain",
-            out.path(),
-            1,
-            &["--augment-on", "tpu"],
-        ))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "{err}");
-    assert!(err.contains("'tpu' is not one of: cpu, gpu, auto"), "{err}");
+    for (value, says) in [
+        ("gpu", "--augment-on gpu needs a CUDA device"),
+        ("tpu", "'tpu' is not one of: cpu, gpu, auto"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_simclr"))
+            .args(tiny_run::args(
+                "pretrain",
+                out.path(),
+                1,
+                &["--augment-on", value],
+            ))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
 }
 
 #[cfg(feature = "cuda")]
 #[path = "cuda_common.rs"]
 mod common;
+#[cfg(feature = "cuda")]
+#[path = "support/mixed_folder.rs"]
+mod mixed_folder;
 
 #[cfg(feature = "cuda")]
 #[test]
 fn pretraining_on_a_folder_runs_with_the_augmentation_on_the_gpu() {
-    use simclr::data::stream::synth::{write_split, SynthFolder};
     if common::gpu().is_none() {
         return;
     }
@@ -54,17 +46,7 @@ fn pretraining_on_a_folder_runs_with_the_augmentation_on_the_gpu() {
         "pretraining_on_a_folder_runs_with_the_augmentation_on_the_gpu",
     ));
     let root = tempfile::tempdir().unwrap();
-    let spec = SynthFolder {
-        classes: 2,
-        per_class: 8,
-        sides: (24, 64),
-        png_every: 3,
-        gray_every: 4,
-        exif_every: 5,
-        quality: 85,
-    };
-    write_split(root.path(), "train", &spec, &mut rng).unwrap();
-    write_split(root.path(), "val", &spec, &mut rng).unwrap();
+    mixed_folder::mixed_folder(root.path(), 8, (24, 64), &mut rng);
     let out = tempfile::tempdir().unwrap();
     let data = root.path().to_str().unwrap();
     let run = out.path().join("run");

@@ -15,9 +15,11 @@
 #[path = "cuda_common.rs"]
 mod common;
 use common::{augment_terms, augment_worst, gpu};
+#[path = "support/mixed_folder.rs"]
+mod mixed_folder;
+use mixed_folder::mixed_folder;
 
 use simclr::cuda::gpu_input::GpuInput;
-use simclr::data::stream::synth::{write_split, SynthFolder};
 use simclr::data::stream::{open_folder, BadImages};
 use simclr::data::{
     AugmentConfig, Interpolation, Loader, LoaderConfig, Normalize, PretrainAugment, Transform,
@@ -34,17 +36,7 @@ fn gpu_views_through_the_loader_match_the_cpu_views() {
     let seed = fresh_seed("gpu_views_through_the_loader_match_the_cpu_views");
     let mut rng = Rng::new(seed);
     let root = tempfile::tempdir().unwrap();
-    let spec = SynthFolder {
-        classes: 2,
-        per_class: 5,
-        sides: (40, 150),
-        png_every: 3,
-        gray_every: 4,
-        exif_every: 5,
-        quality: 90,
-    };
-    write_split(root.path(), "train", &spec, &mut rng).unwrap();
-    write_split(root.path(), "val", &spec, &mut rng).unwrap();
+    mixed_folder(root.path(), 5, (40, 150), &mut rng);
     let (train, _) = open_folder(root.path(), BadImages::Fail).unwrap();
     let train: Arc<dyn simclr::data::Dataset> = Arc::new(train);
     let base = AugmentConfig {
