@@ -16,7 +16,7 @@
 
 #[path = "cuda_common.rs"]
 mod common;
-use common::gpu;
+use common::{augment_terms, augment_worst, gpu};
 
 use simclr::cuda::ops::augment_views;
 use simclr::data::augment::params::{apply, draw, ViewParams};
@@ -24,8 +24,6 @@ use simclr::data::{AugmentConfig, Image, Interpolation, Normalize};
 use simclr::testing::fresh_seed;
 use simclr::{DType, Rng};
 use std::borrow::Cow;
-
-const L: f64 = 134.0;
 
 fn image(h: usize, w: usize, rng: &mut Rng) -> Image<'static> {
     // Smooth content with noise: flat regions (hue's gray branch) and strong edges.
@@ -112,10 +110,8 @@ fn gpu_augmentation_matches_the_cpu_on_the_same_draws() {
             )
             .unwrap();
         }
-        // Taps per axis: 2·ceil(scale)+1 for the largest downscale of a crop.
         let max_side = images.iter().map(|m| m.height.max(m.width)).max().unwrap();
-        let taps = 2 * (2 * (max_side as f64 / cfg.size as f64).ceil() as usize + 1);
-        let m = (taps + cfg.size * cfg.size) as f64;
+        let m = augment_terms(max_side, cfg.size);
         for dt in [DType::F32, DType::BF16] {
             let got = augment_views(ordinal, cfg, &images, &views, dt).unwrap();
             assert_eq!(got.shape(), &[views.len(), cfg.size, cfg.size, 3]);
@@ -124,19 +120,7 @@ fn gpu_augmentation_matches_the_cpu_on_the_same_draws() {
                 .unwrap()
                 .to_vec_f64()
                 .unwrap();
-            let bf = if dt == DType::BF16 {
-                2f64.powi(-9)
-            } else {
-                0.0
-            };
-            let mut worst = (0.0, 0);
-            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
-                let tol = L * m * 2f64.powi(-24) + bf * w.abs() as f64;
-                let err = (g - *w as f64).abs();
-                if err / tol > worst.0 {
-                    worst = (err / tol, j);
-                }
-            }
+            let worst = augment_worst(&got, &want, m, dt);
             let (r, j) = worst;
             println!("{}: worst difference {r:.3} of the tolerance", dt.name());
             assert!(

@@ -44,6 +44,7 @@ const PRETRAIN: &[&str] = &[
     "ema-momentum",
     "color-strength",
     "blur",
+    "augment-on",
     "micro-batch",
     "world-size",
     "memory-limit",

@@ -77,6 +77,11 @@ pub struct PretrainArgs {
     /// Gaussian blur, true or false (default: on above 64 px, off at CIFAR sizes).
     #[arg(long)]
     pub blur: Option<bool>,
+    /// Where the augmentation runs: cpu (loader workers; bicubic resampling), gpu (workers
+    /// decode and draw the random parameters, the GPU crops with bilinear resampling, jitters,
+    /// blurs and normalises) or auto (gpu on a CUDA device with RGB data) [default: auto].
+    #[arg(long, value_name = "cpu|gpu|auto")]
+    pub augment_on: Option<String>,
     /// Run the network on at most this many images (two views each) at a time; the loss still
     /// sees the whole batch (gradient caching).
     #[arg(long, value_name = "IMAGES")]
@@ -145,6 +150,7 @@ impl PretrainArgs {
         set!(p.knn_every, self.knn_every);
         set!(p.color_strength, self.color_strength.map(Some));
         set!(p.blur, self.blur.map(Some));
+        set!(p.augment_on, self.augment_on);
         set!(p.micro_batch, self.micro_batch.map(Some));
         set!(c.memory_limit, self.memory_limit.map(Some));
     }

@@ -24,6 +24,7 @@ pub mod driver;
 pub mod emu;
 mod error;
 mod fill;
+pub mod gpu_input;
 pub mod graph;
 pub mod groups;
 pub mod kernels;

@@ -5,7 +5,7 @@
 //! contents depend only on (seed, epoch) — never on which thread ran first.
 
 use super::augment::{sample_rng, Transform};
-use super::dataset::Dataset;
+use super::dataset::{Dataset, Sample};
 use crate::{Error, Result, Rng, Tensor};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -150,28 +150,37 @@ impl Loader {
 
     /// Iterates the batches of `epoch`, starting the workers.
     pub fn epoch(&self, epoch: u64) -> Batches {
-        let order = Arc::new(self.order(epoch));
-        let n_batches = self.batches_per_epoch();
-        let job = Job {
+        let job = self.job(epoch);
+        self.spawn(Arc::new(move |k| job.build(k)))
+    }
+
+    /// What every batch of `epoch` is built from.
+    pub(crate) fn job(&self, epoch: u64) -> Job {
+        Job {
             dataset: self.dataset.clone(),
             transform: self.transform.clone(),
-            order,
+            order: Arc::new(self.order(epoch)),
             batch_size: self.cfg.batch_size,
             views: self.cfg.views,
             seed: self.cfg.seed,
             epoch,
-        };
+        }
+    }
+
+    /// Runs `build(k)` for every batch `k` of an epoch on the workers, in order.
+    pub(crate) fn spawn<T: Send + 'static>(&self, build: Build<T>) -> Ordered<T> {
+        let n_batches = self.batches_per_epoch();
         let workers = self.cfg.workers.min(n_batches);
         let mut rxs = Vec::new();
         let mut handles = Vec::new();
         if workers > 0 {
             let cap = self.cfg.prefetch.div_ceil(workers).max(1);
             for w in 0..workers {
-                let (tx, rx) = sync_channel::<Result<Batch>>(cap);
-                let job = job.clone();
+                let (tx, rx) = sync_channel::<Result<T>>(cap);
+                let build = build.clone();
                 handles.push(std::thread::spawn(move || {
                     for k in (w..n_batches).step_by(workers) {
-                        let b = job.build(k);
+                        let b = build(k);
                         let failed = b.is_err();
                         if tx.send(b).is_err() || failed {
                             return; // consumer gone, or the epoch ended with an error
@@ -181,8 +190,8 @@ impl Loader {
                 rxs.push(rx);
             }
         }
-        Batches {
-            job,
+        Ordered {
+            build,
             next: 0,
             n_batches,
             rxs,
@@ -192,8 +201,11 @@ impl Loader {
     }
 }
 
+/// Builds batch `k` of an epoch (on a worker thread).
+pub(crate) type Build<T> = Arc<dyn Fn(usize) -> Result<T> + Send + Sync>;
+
 #[derive(Clone)]
-struct Job {
+pub(crate) struct Job {
     dataset: Arc<dyn Dataset>,
     transform: Arc<dyn Transform>,
     order: Arc<Vec<usize>>,
@@ -204,33 +216,52 @@ struct Job {
 }
 
 impl Job {
-    fn build(&self, k: usize) -> Result<Batch> {
+    /// The dataset indices of batch `k`.
+    pub(crate) fn indices(&self, k: usize) -> Vec<usize> {
         let end = ((k + 1) * self.batch_size).min(self.order.len());
-        let indices = self.order[k * self.batch_size..end].to_vec();
+        self.order[k * self.batch_size..end].to_vec()
+    }
+
+    /// Image `i`, decoded once for all views at the smallest scale any of their crops needs.
+    pub(crate) fn decode(&self, i: usize) -> Result<Sample<'_>> {
+        let need = |fh: usize, fw: usize| {
+            (0..self.views).fold((1, 1), |(h, w), v| {
+                let (nh, nw) = self.transform.decode_need((fh, fw), &self.rng(i, v));
+                (h.max(nh), w.max(nw))
+            })
+        };
+        let sample = self.dataset.sample(i, &need)?;
+        let c = self.dataset.channels();
+        if sample.image.channels != c {
+            return Err(Error::Config(format!(
+                "dataset image {i} has {} channels, the dataset declares {c}",
+                sample.image.channels
+            )));
+        }
+        Ok(sample)
+    }
+
+    /// The generator of view `v` of image `i` (the same on every path).
+    pub(crate) fn rng(&self, i: usize, v: usize) -> Rng {
+        sample_rng(self.seed, self.epoch, i, v)
+    }
+
+    pub(crate) fn views(&self) -> usize {
+        self.views
+    }
+
+    fn build(&self, k: usize) -> Result<Batch> {
+        let indices = self.indices(k);
         let c = self.dataset.channels();
         let (h, w, oc) = self.transform.output_shape(c);
         let per = h * w * oc;
         let mut views: Vec<Vec<f32>> = vec![vec![0f32; indices.len() * per]; self.views];
         let mut labels = Vec::with_capacity(indices.len());
         for (j, &i) in indices.iter().enumerate() {
-            // Decode once for all views, at the smallest scale any of their crops needs.
-            let need = |fh: usize, fw: usize| {
-                (0..self.views).fold((1, 1), |(h, w), v| {
-                    let rng = sample_rng(self.seed, self.epoch, i, v);
-                    let (nh, nw) = self.transform.decode_need((fh, fw), &rng);
-                    (h.max(nh), w.max(nw))
-                })
-            };
-            let sample = self.dataset.sample(i, &need)?;
+            let sample = self.decode(i)?;
             let img = sample.image;
-            if img.channels != c {
-                return Err(Error::Config(format!(
-                    "dataset image {i} has {} channels, the dataset declares {c}",
-                    img.channels
-                )));
-            }
             for (v, buf) in views.iter_mut().enumerate() {
-                let mut rng = sample_rng(self.seed, self.epoch, i, v);
+                let mut rng = self.rng(i, v);
                 self.transform.apply_full(
                     &img,
                     sample.full,
@@ -253,26 +284,29 @@ impl Job {
 }
 
 /// The batches of one epoch, in order. After an error, iteration ends.
-pub struct Batches {
-    job: Job,
+pub type Batches = Ordered<Batch>;
+
+/// Batches of any kind, built by the workers, in order.
+pub struct Ordered<T> {
+    build: Build<T>,
     next: usize,
     n_batches: usize,
-    rxs: Vec<Receiver<Result<Batch>>>,
+    rxs: Vec<Receiver<Result<T>>>,
     handles: Vec<JoinHandle<()>>,
     done: bool,
 }
 
-impl Iterator for Batches {
-    type Item = Result<Batch>;
+impl<T> Iterator for Ordered<T> {
+    type Item = Result<T>;
 
-    fn next(&mut self) -> Option<Result<Batch>> {
+    fn next(&mut self) -> Option<Result<T>> {
         if self.done || self.next >= self.n_batches {
             return None;
         }
         let k = self.next;
         self.next += 1;
         let b = if self.rxs.is_empty() {
-            self.job.build(k)
+            (self.build)(k)
         } else {
             self.rxs[k % self.rxs.len()].recv().unwrap_or_else(|_| {
                 Err(Error::Config(format!(
@@ -294,7 +328,7 @@ impl Iterator for Batches {
     }
 }
 
-impl Drop for Batches {
+impl<T> Drop for Ordered<T> {
     fn drop(&mut self) {
         // Dropping the receivers unblocks workers waiting to send; then they exit.
         self.rxs.clear();

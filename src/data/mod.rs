@@ -28,6 +28,7 @@ pub mod idx;
 pub mod loader;
 pub mod mnist;
 pub mod native_size;
+pub mod raw_views;
 pub mod stream;
 pub mod synthetic;
 
@@ -40,7 +41,8 @@ pub use augment::{
 };
 pub use dataset::{class_balanced_subset, ArrayDataset, Dataset, DecodeNeed, Image, Sample};
 pub use folder::FolderDataset;
-pub use loader::{Batch, Batches, Loader, LoaderConfig};
+pub use loader::{Batch, Batches, Loader, LoaderConfig, Ordered};
+pub use raw_views::{RawBatch, RawBatches, RawView};
 
 use crate::{Error, Result};
 use std::path::PathBuf;

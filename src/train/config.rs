@@ -89,6 +89,8 @@ pub struct PretrainConfig {
     /// Gaussian blur (p = 0.5, σ in [0.1, 2.0], kernel 10% of the side); by default on above
     /// 64 px, off at CIFAR sizes, as in the paper.
     pub blur: Option<bool>,
+    /// Where the augmentation runs: cpu, gpu or auto (`--augment-on`; `train::input`).
+    pub augment_on: String,
     /// kNN monitor (k = 200, τ = 0.07, labelled images as memory) every this many epochs
     /// (0: off); the last epoch is always checked.
     pub knn_every: usize,
@@ -191,6 +193,7 @@ impl Default for PretrainConfig {
             ema_momentum: 0.999,
             color_strength: None,
             blur: None,
+            augment_on: "auto".into(),
             knn_every: 1,
             knn_test_images: 2000,
         }
@@ -308,6 +311,13 @@ impl Config {
             return bad(format!(
                 "--alpha must be in [0, 1], got {}",
                 self.distill.alpha
+            ));
+        }
+        if !super::input::AUGMENT_ON_VALUES.contains(&self.pretrain.augment_on.as_str()) {
+            return bad(format!(
+                "--augment-on '{}' is not one of: {}",
+                self.pretrain.augment_on,
+                super::input::AUGMENT_ON_VALUES.join(", ")
             ));
         }
         if matches!(self.pretrain.color_strength, Some(s) if !(0.0..=1.25).contains(&s)) {

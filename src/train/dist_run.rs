@@ -11,7 +11,7 @@ use super::common::Env;
 use super::config::Config;
 use super::state::Position;
 use crate::autograd::{Tape, Var};
-use crate::data::{Batches, Dataset, Loader, LoaderConfig, Transform};
+use crate::data::{AugmentConfig, Batches, Dataset, Loader, LoaderConfig, RawBatches, Transform};
 use crate::dist::launch::Launch;
 use crate::dist::{self, Comm};
 use crate::nn::{ActivationPolicy, Ctx};
@@ -102,8 +102,18 @@ impl ShardedLoader {
 
     /// This rank's batches of `epoch`: its share of each global batch, in order.
     pub fn epoch(&self, epoch: u64) -> Result<Batches> {
+        self.with_local(epoch, |l| l.epoch(epoch))
+    }
+
+    /// As [`Self::epoch`], as u8 sources and view parameters (`--augment-on gpu`).
+    pub fn raw_epoch(&self, epoch: u64, aug: &AugmentConfig) -> Result<RawBatches> {
+        self.with_local(epoch, |l| l.raw_epoch(epoch, aug))
+    }
+
+    /// `f` of the loader of this rank's share of `epoch`.
+    fn with_local<T>(&self, epoch: u64, f: impl FnOnce(&Loader) -> T) -> Result<T> {
         if self.world == 1 {
-            return Ok(self.global.epoch(epoch));
+            return Ok(f(&self.global));
         }
         let cfg = self.global.config();
         let order = self.global.order(epoch);
@@ -115,7 +125,11 @@ impl ShardedLoader {
             indices: Some(mine),
             ..cfg.clone()
         };
-        Ok(Loader::new(self.dataset.clone(), self.transform.clone(), local)?.epoch(epoch))
+        Ok(f(&Loader::new(
+            self.dataset.clone(),
+            self.transform.clone(),
+            local,
+        )?))
     }
 }
 

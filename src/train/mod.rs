@@ -16,6 +16,7 @@ pub mod gain;
 pub mod grad_cache;
 pub mod graph_step;
 pub mod guard;
+pub mod input;
 pub mod knn_monitor;
 pub mod labelled_stream;
 pub mod linear_eval;

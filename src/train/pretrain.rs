@@ -2,7 +2,7 @@
 //! L2-normalised projections; optionally a momentum (EMA) copy of the network whose projections
 //! of recent batches sit in a queue as extra negatives.
 
-use super::common::{lars, schedule, stack, Env};
+use super::common::{lars, schedule, Env};
 use super::config_checks;
 use super::contrastive_step::contrastive_step;
 use super::dist_run;
@@ -16,17 +16,14 @@ use super::progress::{Progress, Report};
 use super::run_dir::step_record;
 use super::signals;
 use super::state;
-use super::upload::BatchUploader;
 use super::StageResult;
 use crate::autograd::Tape;
-use crate::data::PretrainAugment;
 use crate::dist;
 use crate::ops;
 use crate::optim::{BufferRule, Ema};
 use crate::params::ParamStore;
 use crate::{Result, Tensor};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Instant;
 
 pub const STAGE: &str = "pretrain";
@@ -109,13 +106,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
 
     let aug = super::augment_choice::for_env(env);
     // In a multi-process job, this rank's share of every global batch.
-    let loader = super::dist_run::ShardedLoader::new(
-        env,
-        env.splits.train.clone(),
-        Arc::new(PretrainAugment::new(aug)?),
-        env.loader_config(pc.batch_size, 2, None, true),
-    )?;
-    let per_epoch = loader.batches_per_epoch();
+    let mut input = super::input::TrainInput::new(env, aug, pc.batch_size)?;
+    let per_epoch = input.batches_per_epoch();
     let total = guard::total_steps(STAGE, pc.epochs, per_epoch)?;
     let sched = schedule(&pc.lr_scaling, pc.lr, pc.batch_size, pc.warmup, total)?;
     let mut opt = lars(pc.weight_decay);
@@ -162,7 +154,6 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let started = Instant::now();
     let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
         (f64::NAN, f64::NAN, 0usize, 0usize);
-    let mut uploader = BatchUploader::new();
     // Loss and accuracy summed on the device between log lines (read once per line).
     let mut window = LossWindow::new();
     let mut shown = f64::NAN;
@@ -174,12 +165,12 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         let (mut sum_loss, mut sum_acc, mut n_batches) = (0.0, 0.0, 0usize);
         let t_epoch = Instant::now();
         let skip = signals::batches_done(&pos, epoch, per_epoch);
-        for batch in loader.epoch(epoch as u64)?.skip(skip) {
+        for batch in input.epoch(epoch as u64, skip)? {
             super::dist_run::planted_fault(env, pos.step);
             let b = batch?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
-            let x_all = uploader.put(stack(&b.views)?, env.device)?;
+            let x_all = b.x;
             let negatives = if memory {
                 queue.tensor(env.device)?
             } else {
@@ -237,7 +228,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             pos.step += 1;
             let n = match env.comm {
                 Some(_) => pc.batch_size,
-                None => b.views[0].shape()[0],
+                None => b.images,
             };
             images += n;
             let ips = n as f64 / t0.elapsed().as_secs_f64();

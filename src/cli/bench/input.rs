@@ -4,13 +4,17 @@
 //! The machine may be shared, so rates per core come from CPU time (user + system), not wall
 //! time: single-thread phases use the thread's CPU clock, the multi-threaded loader the
 //! process's. Phases: decode at full size, decode at the JPEG scale the crops need, the
-//! two-view augmentation alone, and the whole loader with `--workers` threads. With
+//! two-view augmentation alone, the whole loader with `--workers` threads, and the loader of
+//! `--augment-on gpu` (decode and parameter draws only); with `--device cuda` (or the emulated
+//! device), that path's GPU augmentation too. With
 //! `--with-step`, the pretraining step of `--model` is timed too and the slower side named.
 
 use super::{run_steps, BenchArgs, BenchTask};
 use crate::data::stream::decode::decode_path;
 use crate::data::stream::{listing::Listing, BadImages, StreamDataset};
-use crate::data::{sample_rng, AugmentConfig, Loader, LoaderConfig, PretrainAugment, Transform};
+use crate::data::{
+    sample_rng, AugmentConfig, Loader, LoaderConfig, Ordered, PretrainAugment, Transform,
+};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -131,7 +135,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
 
     let ds = Arc::new(StreamDataset::new(list, BadImages::Skip));
-    let dataset = ds.clone();
     let workers = if a.input.workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -155,17 +158,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             a.warmup()
         )));
     }
-    let mut it = loader.epoch(0);
-    for _ in 0..a.warmup() {
-        it.next().transpose()?;
-    }
-    let (t0, c0) = (Instant::now(), cpu_seconds(false));
+    // The CPU path (decode + augmentation), then the GPU path's share of the CPU (decode +
+    // drawing the parameters; the GPU augments).
     let timed_batches = batches - a.warmup();
-    for _ in 0..timed_batches {
-        it.next().transpose()?;
-    }
-    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds(false) - c0);
     let images = timed_batches * a.batch();
+    let (wall, cpu) = time_batches(loader.epoch(0), a.warmup(), timed_batches)?;
     line(
         &format!("loader, {workers} workers (process CPU time)"),
         images,
@@ -176,8 +173,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "loader wall rate: {input_rate:.1} images/s on {workers} workers ({:.2} cores busy)",
         cpu / wall
     );
+    let gpu_cfg = gpu_config(a.size());
+    let (raw_wall, raw_cpu) =
+        time_batches(loader.raw_epoch(0, &gpu_cfg), a.warmup(), timed_batches)?;
+    line(
+        &format!("--augment-on gpu loader (decode + draw), {workers} workers"),
+        images,
+        raw_cpu,
+    );
+    println!(
+        "--augment-on gpu loader wall rate: {:.1} images/s on {workers} workers",
+        images as f64 / raw_wall
+    );
     if let crate::Device::Cuda(ordinal) = a.device.resolve()? {
-        gpu_phase(a, &dataset, ordinal)?;
+        gpu_phase(a, &loader, &gpu_cfg, ordinal)?;
     }
     if a.input.with_step {
         let step = run_steps(&BenchArgs {
@@ -199,40 +208,45 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// With `--device cuda`: the two-view augmentation of whole batches on the GPU
-/// (`cuda::ops::augment_views`, bf16 out), images decoded on the CPU at the scale their crops
-/// need; wall time per batch including the upload of the decoded bytes.
-#[cfg(feature = "cuda")]
-fn gpu_phase(a: &BenchArgs, ds: &StreamDataset, ordinal: usize) -> Result<()> {
-    use crate::data::augment::params::draw;
-    use crate::data::Dataset;
-    let cfg = AugmentConfig {
+/// The augmentation `--augment-on gpu` runs at `size` (bilinear).
+fn gpu_config(size: usize) -> AugmentConfig {
+    AugmentConfig {
         interpolation: crate::data::Interpolation::Bilinear,
-        normalize: Some(crate::data::Normalize::imagenet()),
-        ..AugmentConfig::imagenet(a.size())
-    };
-    let aug = PretrainAugment::new(cfg.clone())?;
+        ..AugmentConfig::imagenet(size)
+    }
+}
+
+/// Wall and process CPU seconds of `timed` batches of `it` after `warmup`.
+fn time_batches<T>(mut it: Ordered<T>, warmup: usize, timed: usize) -> Result<(f64, f64)> {
+    for _ in 0..warmup {
+        it.next().transpose()?;
+    }
+    let (t0, c0) = (Instant::now(), cpu_seconds(false));
+    for _ in 0..timed {
+        it.next().transpose()?;
+    }
+    Ok((t0.elapsed().as_secs_f64(), cpu_seconds(false) - c0))
+}
+
+/// With `--device cuda`: the GPU half of `--augment-on gpu` as training runs it
+/// (`cuda::gpu_input`: one pinned upload of the u8 sources per batch, one launch for both
+/// views, bf16 out), on batches the loader has already built; device time per batch.
+#[cfg(feature = "cuda")]
+fn gpu_phase(a: &BenchArgs, loader: &Loader, cfg: &AugmentConfig, ordinal: usize) -> Result<()> {
+    let dev = crate::Device::Cuda(ordinal);
+    let steps = a.warmup() + a.steps();
+    let batches: Vec<_> = loader
+        .raw_epoch(0, cfg)
+        .take(steps.min(loader.batches_per_epoch()))
+        .collect::<Result<_>>()?;
+    let mut input = crate::cuda::gpu_input::GpuInput::new(ordinal)?;
     let mut secs = Vec::new();
-    for step in 0..a.warmup() + a.steps() {
-        let (mut images, mut views) = (Vec::new(), Vec::new());
-        for j in 0..a.batch() {
-            let i = (step * a.batch() + j) % ds.len();
-            let need = |h: usize, w: usize| {
-                (0..2).fold((1, 1), |m, v| {
-                    let (nh, nw) = aug.decode_need((h, w), &sample_rng(0, 0, i, v));
-                    (m.0.max(nh), m.1.max(nw))
-                })
-            };
-            let s = ds.sample(i, &need)?;
-            for v in 0..2 {
-                views.push((j, s.full, draw(&cfg, s.full, &mut sample_rng(0, 0, i, v))));
-            }
-            images.push(s.image);
-        }
+    for step in 0..steps {
+        let b = &batches[step % batches.len()];
+        crate::tensor::synchronize(dev)?;
         let t0 = Instant::now();
-        let out =
-            crate::cuda::ops::augment_views(ordinal, &cfg, &images, &views, crate::DType::BF16)?;
-        crate::tensor::synchronize(crate::Device::Cuda(ordinal))?;
+        let out = input.views(cfg, b, crate::DType::BF16)?;
+        crate::tensor::synchronize(dev)?;
         drop(out);
         if step >= a.warmup() {
             secs.push(t0.elapsed().as_secs_f64());
@@ -241,8 +255,8 @@ fn gpu_phase(a: &BenchArgs, ds: &StreamDataset, ordinal: usize) -> Result<()> {
     secs.sort_by(f64::total_cmp);
     let median = secs[secs.len() / 2];
     println!(
-        "GPU two-view augmentation on cuda:{ordinal} (upload included): {:.1} images/s \
-         (median of {} batches of {})",
+        "GPU two-view augmentation on cuda:{ordinal} ({} mode, pinned upload included):          {:.1} images/s (median of {} batches of {})",
+        crate::cuda::driver::mode().name(),
         a.batch() as f64 / median,
         secs.len(),
         a.batch()
@@ -251,6 +265,6 @@ fn gpu_phase(a: &BenchArgs, ds: &StreamDataset, ordinal: usize) -> Result<()> {
 }
 
 #[cfg(not(feature = "cuda"))]
-fn gpu_phase(_: &BenchArgs, _: &StreamDataset, _: usize) -> Result<()> {
+fn gpu_phase(_: &BenchArgs, _: &Loader, _: &AugmentConfig, _: usize) -> Result<()> {
     Ok(())
 }

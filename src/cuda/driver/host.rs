@@ -100,3 +100,30 @@ pub unsafe fn event_synchronize(e: CUevent) -> Result<()> {
 pub unsafe fn event_destroy(e: CUevent) -> Result<()> {
     route!(real => real(result::event::destroy(e)), emu => { let _ = e; Ok(()) })
 }
+
+/// A second stream that does not synchronise with the legacy default stream (for copies that
+/// overlap the compute stream's work).
+pub fn stream_create() -> Result<CUstream> {
+    route!(
+        real => real(result::stream::create(result::stream::StreamKind::NonBlocking)),
+        // Work runs when enqueued on the emulated device: any non-null handle will do.
+        emu => Ok(std::ptr::NonNull::<c_void>::dangling().as_ptr() as CUstream),
+    )
+}
+
+/// Work enqueued on `stream` after this waits for the event's last record (the host does not).
+///
+/// # Safety
+/// `e` came from [`event_create`]; `stream` is a live stream.
+pub unsafe fn stream_wait_event(stream: CUstream, e: CUevent) -> Result<()> {
+    route!(
+        real => real(result::stream::wait_event(stream, e, sys::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT)),
+        emu => { let _ = (stream, e); Ok(()) },
+    )
+}
+
+/// # Safety
+/// `stream` came from [`stream_create`], and nothing is enqueued on it afterwards.
+pub unsafe fn stream_destroy(stream: CUstream) -> Result<()> {
+    route!(real => real(result::stream::destroy(stream)), emu => { let _ = stream; Ok(()) })
+}

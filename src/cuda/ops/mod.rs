@@ -1,7 +1,7 @@
 //! Our kernels behind the CUDA arm of each op's dispatcher, one file per op family (matching
 //! `src/ops/<family>/` and `kernels/<family>.cu`).
 
-mod augment;
+pub(crate) mod augment;
 mod channels;
 mod elementwise;
 mod loss;

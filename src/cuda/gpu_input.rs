@@ -1,0 +1,201 @@
+//! The training input when the augmentation runs on the GPU (`--augment-on gpu`): each step's
+//! [`RawBatch`] (u8 sources and the views' parameter table) goes up in one copy from one of two
+//! page-locked buffers, on a copy stream of its own, and the augmentation kernel
+//! (`cuda::ops::augment`, one launch for both views of the batch) reads it on the compute
+//! stream once an event says the copy landed. The host never waits in the steady state:
+//!
+//! - the copy stream waits (on the device) for the event recorded after the last kernel that
+//!   read the slot's device buffer, so a copy never overwrites a batch still being augmented;
+//! - the host refills a pinned buffer only when the copy out of it is done: with two slots
+//!   that copy ran a step ago, so the poll finds it done (a wait, if needed, is counted).
+//!
+//! One upload carries, in order: the AugView rows (88 bytes per view), the normalisation
+//! constants (none by default) and the source pixels, each part 256-byte aligned.
+
+use super::alloc::DeviceBuffer;
+use super::device::{gpu, Gpu};
+use super::driver::{cu, host};
+use super::error::CudaCall;
+use super::ops::augment::{self as aug, Inputs};
+use crate::data::{AugmentConfig, RawBatch};
+use crate::{DType, Result, Tensor};
+use std::sync::Arc;
+
+/// Alignment of each part of the upload.
+const ALIGN: usize = 256;
+
+/// One pinned buffer, its device twin and the events that order their reuse.
+struct Slot {
+    host: *mut u8,
+    dev: DeviceBuffer,
+    bytes: usize,
+    /// Recorded on the copy stream after the copy out of `host` into `dev`.
+    copied: host::CUevent,
+    /// Recorded on the compute stream after the last kernel that read `dev`.
+    consumed: host::CUevent,
+}
+
+impl Slot {
+    fn new(g: &Arc<Gpu>, bytes: usize) -> Result<Self> {
+        g.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
+        // Freed in Drop with the same size.
+        let host = unsafe { host::malloc_host(bytes) }.call("cuMemHostAlloc(gpu input)")?;
+        let dev = DeviceBuffer::alloc(g, bytes)?;
+        let copied = host::event_create().call("cuEventCreate(gpu input)")?;
+        let consumed = host::event_create().call("cuEventCreate(gpu input)")?;
+        // The allocation is ordered on the compute stream: the first copy (on the copy stream)
+        // waits for this record.
+        unsafe { host::event_record(consumed, g.cu_stream()) }.call("cuEventRecord(gpu input)")?;
+        Ok(Slot {
+            host,
+            dev,
+            bytes,
+            copied,
+            consumed,
+        })
+    }
+
+    /// Waits (counted) only if the last copy out of the pinned buffer is still running.
+    fn wait_copied(&self) -> Result<()> {
+        // The event belongs to this slot.
+        unsafe {
+            if !host::event_done(self.copied).call("cuEventQuery(gpu input)")? {
+                host::event_synchronize(self.copied).call("cuEventSynchronize(gpu input)")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Best effort: a failed wait or free at teardown has no one to report to.
+        let _ = self.wait_copied();
+        unsafe {
+            let _ = host::event_destroy(self.copied);
+            let _ = host::event_destroy(self.consumed);
+            let _ = host::free_host(self.host, self.bytes);
+        }
+    }
+}
+
+/// Uploads raw batches and augments them on one GPU.
+pub struct GpuInput {
+    gpu: Arc<Gpu>,
+    copy: cu::CUstream,
+    slots: [Option<Slot>; 2],
+    next: usize,
+    /// The kernel's f32 work space, used on the compute stream only.
+    work: Option<DeviceBuffer>,
+}
+
+// The raw pointers are a stream and host buffers this value owns alone.
+unsafe impl Send for GpuInput {}
+
+fn aligned(n: usize) -> usize {
+    n.div_ceil(ALIGN) * ALIGN
+}
+
+/// Byte offsets of the table, the constants and the pixels in one upload, and its length.
+fn layout(views: usize, norm: usize, pixels: usize) -> [usize; 4] {
+    let table = 0;
+    let consts = aligned(views * aug::ROW_WORDS * 4);
+    let px = consts + aligned(norm * 4);
+    [table, consts, px, px + pixels]
+}
+
+impl GpuInput {
+    pub fn new(ordinal: usize) -> Result<Self> {
+        let g = gpu(ordinal)?;
+        g.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
+        let copy = host::stream_create().call("cuStreamCreate(gpu input)")?;
+        Ok(GpuInput {
+            gpu: g,
+            copy,
+            slots: [None, None],
+            next: 0,
+            work: None,
+        })
+    }
+
+    /// Bytes one step uploads for `batch` (table, constants, pixels, with alignment).
+    pub fn upload_bytes(cfg: &AugmentConfig, batch: &RawBatch) -> usize {
+        let n = aug::norm_constants(cfg).len();
+        layout(batch.views.len(), n, batch.pixels.len())[3]
+    }
+
+    /// Every view of `batch` augmented by `cfg` (bilinear), `[views, size, size, 3]` in
+    /// `dtype`, enqueued without the host waiting.
+    pub fn views(&mut self, cfg: &AugmentConfig, batch: &RawBatch, dtype: DType) -> Result<Tensor> {
+        let ksize = aug::check_config(cfg)?;
+        let g = self.gpu.clone();
+        g.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
+        let norm = aug::norm_constants(cfg);
+        let mut table = Vec::with_capacity(batch.views.len() * aug::ROW_WORDS);
+        for v in &batch.views {
+            table.extend(aug::row(&v.params, v.size, v.full, v.offset)?);
+        }
+        let [t0, n0, p0, total] = layout(batch.views.len(), norm.len(), batch.pixels.len());
+        let i = self.next;
+        self.next ^= 1;
+        if !matches!(&self.slots[i], Some(s) if s.bytes >= total) {
+            self.slots[i] = None; // waits for its copy, frees it
+            self.slots[i] = Some(Slot::new(&g, total)?);
+        }
+        let slot = self.slots[i].as_ref().expect("filled above");
+        slot.wait_copied()?;
+        // The pinned buffer holds `total` bytes and no copy reads it any more; the parts are
+        // plain old data written at their offsets.
+        unsafe {
+            let put = |off: usize, bytes: &[u8]| {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), slot.host.add(off), bytes.len())
+            };
+            put(t0, as_bytes(&table));
+            put(n0, as_bytes(&norm));
+            put(p0, &batch.pixels);
+        }
+        let need = aug::work_bytes(cfg, batch.views.len());
+        if !matches!(&self.work, Some(w) if w.bytes() >= need) {
+            self.work = None;
+            self.work = Some(DeviceBuffer::alloc(&g, need)?);
+        }
+        let work = self.work.as_ref().expect("filled above");
+        let compute = g.cu_stream();
+        let base = slot.dev.ptr();
+        // Ordering only: the copy waits for the last reader of `dev`, the kernel for the copy;
+        // the pinned buffer is not touched again before `copied` completes.
+        unsafe {
+            host::stream_wait_event(self.copy, slot.consumed).call("cuStreamWaitEvent(copy)")?;
+            let src = std::slice::from_raw_parts(slot.host as *const u8, total);
+            cu::memcpy_htod_async(base, src, self.copy).call("cuMemcpyHtoDAsync(gpu input)")?;
+            host::event_record(slot.copied, self.copy).call("cuEventRecord(copied)")?;
+            host::stream_wait_event(compute, slot.copied).call("cuStreamWaitEvent(compute)")?;
+        }
+        let inp = Inputs {
+            src: base + p0 as u64,
+            table: base + t0 as u64,
+            norm: if norm.is_empty() { 0 } else { base + n0 as u64 },
+            work: work.ptr(),
+            views: batch.views.len(),
+        };
+        // The device buffer holds the table, constants and pixels at these offsets.
+        let out = unsafe { aug::launch(&g, cfg, ksize, &inp, dtype)? };
+        unsafe { host::event_record(slot.consumed, compute) }.call("cuEventRecord(consumed)")?;
+        Ok(out)
+    }
+}
+
+impl Drop for GpuInput {
+    fn drop(&mut self) {
+        // The slots wait for their copies before the stream goes.
+        self.slots = [None, None];
+        let _ = self.gpu.ctx.bind_to_thread();
+        let _ = unsafe { host::stream_destroy(self.copy) };
+    }
+}
+
+/// Plain old data viewed as its bytes.
+fn as_bytes<T: Copy>(v: &[T]) -> &[u8] {
+    // u32 and f32 have no padding; the slice outlives the view.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+}
