@@ -62,6 +62,8 @@ impl GraphMode {
 
 enum State<R> {
     Eager,
+    // Never made without the CUDA backend (CudaGraph is then uninhabited).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     Graph(CudaGraph, R),
 }
 
