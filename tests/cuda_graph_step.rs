@@ -128,6 +128,9 @@ fn replayed_step_matches_eager_bit_for_bit_with_one_launch_and_no_wait() {
     refused_calls(dev);
 }
 
+/// Something run while capturing.
+type Work<'a> = Box<dyn FnOnce() -> simclr::Result<()> + 'a>;
+
 /// A capture that reads back, waits or allocates outside the graph pool fails naming the call.
 fn refused_calls(dev: Device) {
     let Device::Cuda(ordinal) = dev else {
@@ -136,7 +139,7 @@ fn refused_calls(dev: Device) {
     let g = simclr::cuda::gpu(ordinal).unwrap();
     let one = Tensor::full(&[1], 1.0, DType::F32, Device::Cpu).unwrap();
     let t = simclr::cuda::upload(&one, ordinal).unwrap();
-    let cases: [(&str, Box<dyn FnOnce() -> simclr::Result<()>>); 3] = [
+    let cases: [(&str, Work); 3] = [
         ("cuMemcpyDtoHAsync", Box::new(|| t.item().map(|_| ()))),
         ("cuStreamSynchronize", Box::new(|| g.synchronize())),
         (

@@ -49,6 +49,7 @@ const PRETRAIN: &[&str] = &[
     "world-size",
     "memory-limit",
     "knn-every",
+    "cuda-graph",
 ];
 const FINETUNE: &[&str] = &["ft-from-layer", "label-fraction", "labels-per-class"];
 const DISTILL: &[&str] = &["student-model", "alpha", "distill-temperature"];

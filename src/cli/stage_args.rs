@@ -55,6 +55,10 @@ pub struct OptimArgs {
 /// Contrastive pretraining.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PretrainArgs {
+    /// Replay the single-device step as a CUDA graph (off by default; auto falls back to eager
+    /// steps with a message when the step cannot be captured).
+    #[arg(long, value_enum)]
+    pub cuda_graph: Option<crate::train::graph_step::GraphMode>,
     /// NT-Xent temperature.
     #[arg(long)]
     pub temperature: Option<f64>,
@@ -142,6 +146,9 @@ impl PretrainArgs {
     pub fn apply(&self, c: &mut Config) {
         let p = &mut c.pretrain;
         set!(p.temperature, self.temperature);
+        if let Some(m) = self.cuda_graph {
+            p.cuda_graph = m.name().to_string();
+        }
         set!(p.head_depth, self.head_depth);
         set!(p.proj_dim, self.proj_dim);
         set!(p.queue_size, self.queue_size);

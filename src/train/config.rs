@@ -96,6 +96,10 @@ pub struct PretrainConfig {
     pub knn_every: usize,
     /// Test images the kNN monitor classifies (evenly spread; 0: the whole test split).
     pub knn_test_images: usize,
+    /// Replay the single-device step (no micro-batches, queue or ranks) as a CUDA graph:
+    /// `off`, `on`, or `auto` (when it can be captured); the LARS update stays outside the
+    /// graph so the learning-rate schedule needs no device scalar.
+    pub cuda_graph: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -196,6 +200,7 @@ impl Default for PretrainConfig {
             augment_on: "auto".into(),
             knn_every: 1,
             knn_test_images: 2000,
+            cuda_graph: "off".into(),
         }
     }
 }

@@ -40,6 +40,14 @@ pub enum GraphMode {
 }
 
 impl GraphMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            GraphMode::Auto => "auto",
+            GraphMode::On => "on",
+            GraphMode::Off => "off",
+        }
+    }
+
     pub fn parse(flag: &str, s: &str) -> Result<Self> {
         match s {
             "auto" => Ok(GraphMode::Auto),
@@ -54,6 +62,8 @@ impl GraphMode {
 
 enum State<R> {
     Eager,
+    // Never made without the CUDA backend (CudaGraph is then uninhabited).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     Graph(CudaGraph, R),
 }
 
@@ -88,6 +98,14 @@ impl<R: Clone> GraphedStep<R> {
             g.mode = GraphMode::Off;
         }
         Ok(g)
+    }
+
+    /// Back to eager steps, to capture again after the warm-up (the step's shapes changed, or
+    /// an eager step replaced tensors the graph reads).
+    pub fn reset(&mut self) {
+        self.steps = 0;
+        self.pool = None;
+        self.state = State::Eager;
     }
 
     /// Whether the steps will be captured (a CUDA device and a mode other than off).

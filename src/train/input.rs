@@ -49,6 +49,9 @@ pub struct InputBatch {
     pub x: Tensor,
     /// Images (B) in this rank's batch.
     pub images: usize,
+    /// Whether `x` is at a new address (always, unless [`TrainInput::keep_fixed`] is on and the
+    /// shape did not change): a step replayed as a CUDA graph must be captured again.
+    pub moved: bool,
 }
 
 enum Path {
@@ -64,6 +67,8 @@ pub struct TrainInput {
     aug: AugmentConfig,
     path: Path,
     device: Device,
+    /// `Some` when batches are kept at one address; holds the current buffer.
+    fixed: Option<Option<Tensor>>,
 }
 
 impl TrainInput {
@@ -102,7 +107,14 @@ impl TrainInput {
             aug,
             path,
             device: env.device,
+            fixed: None,
         })
+    }
+
+    /// From now on every batch of an unchanged shape is written into the same device tensor
+    /// (the fixed input a step replayed as a CUDA graph reads).
+    pub fn keep_fixed(&mut self) {
+        self.fixed.get_or_insert(None);
     }
 
     pub fn batches_per_epoch(&self) -> usize {
@@ -156,22 +168,53 @@ impl Iterator for Epoch<'_> {
 
     fn next(&mut self) -> Option<Result<InputBatch>> {
         let device = self.input.device;
+        let fixed = &mut self.input.fixed;
         Some(match (&mut self.source, &mut self.input.path) {
             (Source::Views(b), Path::Cpu(up)) => b.next()?.and_then(|b| {
-                Ok(InputBatch {
-                    images: b.views[0].shape()[0],
-                    x: up.put(stack(&b.views)?, device)?,
-                })
+                let host = stack(&b.views)?;
+                let images = b.views[0].shape()[0];
+                if let Some(Some(dst)) = fixed.as_ref() {
+                    if dst.shape() == host.shape() && dst.dtype() == host.dtype() {
+                        up.put_into(&host, dst)?;
+                        let x = dst.clone();
+                        return Ok(InputBatch {
+                            x,
+                            images,
+                            moved: false,
+                        });
+                    }
+                }
+                Ok(settle(fixed, up.put(host, device)?, images))
             }),
             #[cfg(feature = "cuda")]
             (Source::Raw(b), Path::Gpu(gi, dtype)) => b.next()?.and_then(|b| {
-                Ok(InputBatch {
-                    images: b.images(),
-                    x: gi.views(&self.input.aug, &b, *dtype)?,
-                })
+                let x = gi.views(&self.input.aug, &b, *dtype)?;
+                if let Some(Some(dst)) = fixed.as_ref() {
+                    if dst.shape() == x.shape() && crate::cuda::overwrite(dst, &x)? {
+                        let x = dst.clone();
+                        return Ok(InputBatch {
+                            x,
+                            images: b.images(),
+                            moved: false,
+                        });
+                    }
+                }
+                Ok(settle(fixed, x, b.images()))
             }),
             _ => Err(Error::Config("input batches of the other path".into())),
         })
+    }
+}
+
+/// A batch at a new address, kept as the fixed buffer when batches are kept at one.
+fn settle(fixed: &mut Option<Option<Tensor>>, x: Tensor, images: usize) -> InputBatch {
+    if let Some(slot) = fixed {
+        *slot = Some(x.clone());
+    }
+    InputBatch {
+        x,
+        images,
+        moved: true,
     }
 }
 

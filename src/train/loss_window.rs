@@ -65,6 +65,12 @@ impl LossWindow {
         Ok(())
     }
 
+    /// Counts a step whose figures a replayed CUDA graph added to the device sums (the graph
+    /// holds the captured [`LossWindow::add`]).
+    pub fn add_replayed(&mut self) {
+        self.steps += 1;
+    }
+
     /// Adds figures already on the host (the distributed and micro-batched steps read them).
     pub fn add_host(&mut self, loss: f64, accuracy: f64) {
         self.steps += 1;

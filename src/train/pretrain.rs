@@ -7,6 +7,7 @@ use super::config_checks;
 use super::contrastive_step::contrastive_step;
 use super::dist_run;
 use super::grad_cache;
+use super::graph_step::{GraphMode, GraphedStep};
 use super::guard;
 use super::knn_monitor::KnnMonitor;
 use super::loss_window::LossWindow;
@@ -21,8 +22,8 @@ use crate::autograd::Tape;
 use crate::dist;
 use crate::ops;
 use crate::optim::{BufferRule, Ema};
-use crate::params::ParamStore;
-use crate::{Result, Tensor};
+use crate::params::{ParamId, ParamStore};
+use crate::{Error, Result, Tensor};
 use serde_json::json;
 use std::time::Instant;
 
@@ -157,6 +158,11 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     // Loss and accuracy summed on the device between log lines (read once per line).
     let mut window = LossWindow::new();
     let mut shown = f64::NAN;
+    let mut graph = pretrain_graph(&pc.cuda_graph, env, replicas.is_some(), micro_rows, memory)?;
+    if graph.enabled() {
+        // The captured step reads one batch address: every upload rewrites it.
+        input.keep_fixed();
+    }
     let armed = signals::arm();
     for epoch in pos.epochs_done..pc.epochs {
         if env.stop_after_epochs == Some(epochs_this_run) {
@@ -171,6 +177,10 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
             let x_all = b.x;
+            if b.moved && graph.enabled() {
+                // A new batch buffer (first step, or new shapes): capture again after warm-up.
+                graph.reset();
+            }
             let negatives = if memory {
                 queue.tensor(env.device)?
             } else {
@@ -189,13 +199,34 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 }
                 (_, Some(c)) => {
                     let b = Some(&buckets);
-                    let step = dist::contrastive_step_bucketed(c, &net, &mut store, x, tau, q, policy, b);
+                    let step =
+                        dist::contrastive_step_bucketed(c, &net, &mut store, x, tau, q, policy, b);
                     let out = step?.0;
                     Some((out.loss, out.accuracy))
                 }
                 (Some(r), None) => {
                     let out = r.step(&net, &mut store, x, tau, q, lr, policy)?;
                     Some((out.loss, out.accuracy))
+                }
+                (None, None) if graph.enabled() => {
+                    // Forward + backward (+ the loss sums) as one graph launch once captured;
+                    // its gradients, at the graph's addresses, go back in the store for LARS.
+                    let mut ran = false;
+                    let grads = graph.step(&mut || {
+                        ran = true;
+                        let s = contrastive_step(&net, &mut store, x, None, tau, None, policy)?;
+                        window.add(&s)?;
+                        Ok(gradients(&store))
+                    })?;
+                    if !ran {
+                        window.add_replayed();
+                    }
+                    for (id, g) in &grads {
+                        if store.grad(*id).is_none() {
+                            store.accumulate_grad(*id, g)?;
+                        }
+                    }
+                    None
                 }
                 (None, None) => {
                     // Left where it was computed: nothing is read back in the step.
@@ -313,6 +344,42 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
 }
 
 /// The state beyond parameters and LARS: the EMA network and the queue, when there is a memory.
+/// The step runner of `pretrain.cuda_graph` (off when the step is distributed, micro-batched
+/// or has a memory queue: `on` is then an error naming the reason).
+fn pretrain_graph(
+    key: &str,
+    env: &Env,
+    replicas: bool,
+    micro: Option<usize>,
+    memory: bool,
+) -> Result<GraphedStep<Vec<(ParamId, Tensor)>>> {
+    let mode = GraphMode::parse("pretrain.cuda_graph (--cuda-graph)", key)?;
+    let why_not = if replicas || env.comm.is_some() {
+        Some("data-parallel ranks")
+    } else if micro.is_some() {
+        Some("--micro-batch")
+    } else if memory {
+        Some("a memory queue (--queue-size)")
+    } else {
+        None
+    };
+    match (mode, why_not) {
+        (GraphMode::On, Some(w)) => Err(Error::Config(format!(
+            "--cuda-graph on captures the single-device step, not one with {w}"
+        ))),
+        (_, Some(_)) => GraphedStep::new(GraphMode::Off, env.device),
+        (m, None) => GraphedStep::new(m, env.device),
+    }
+}
+
+/// The store's gradients (shared, not copied).
+fn gradients(store: &ParamStore) -> Vec<(ParamId, Tensor)> {
+    store
+        .ids()
+        .filter_map(|id| store.grad(id).map(|g| (id, g.clone())))
+        .collect()
+}
+
 fn state_extra(
     memory: bool,
     ema_store: &ParamStore,

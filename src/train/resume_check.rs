@@ -19,7 +19,7 @@ fn section(stage: &str) -> &'static str {
 }
 
 /// Keys that change how a step runs but not what it computes: memory and parallel strategy.
-const EXECUTION_ONLY: [&str; 2] = ["micro_batch", "world_size"];
+const EXECUTION_ONLY: [&str; 3] = ["micro_batch", "world_size", "cuda_graph"];
 
 /// The settings `stage`'s trajectory depends on, flattened to `section.key` → value (the seed
 /// is checked by `state::load`).

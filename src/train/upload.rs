@@ -32,7 +32,10 @@ impl BatchUploader {
             Device::Cuda(_) => self.pinned.upload_into(t, dst),
             d => Err(crate::Error::device(
                 "put_into",
-                format!("the destination must be a CUDA tensor, not one on {d}"),
+                format!(
+                    "the destination of a {:?} batch must be a CUDA tensor, not one on {d}",
+                    t.shape()
+                ),
             )),
         }
     }
