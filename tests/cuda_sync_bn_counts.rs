@@ -59,7 +59,13 @@ fn inputs(seed: u64, n: usize) -> Vec<Tensor> {
 }
 
 /// Forward, then backward of Σ y·w; returns y, dx, dresidual, then dγ, dβ, running mean, running var (in store order).
-fn forward_backward(bn: &BatchNorm, store: &mut ParamStore, act: Act, ins: &[Tensor], comm: Option<&Comm>) -> Vec<Tensor> {
+fn forward_backward(
+    bn: &BatchNorm,
+    store: &mut ParamStore,
+    act: Act,
+    ins: &[Tensor],
+    comm: Option<&Comm>,
+) -> Vec<Tensor> {
     let mut tape = Tape::new();
     let (x, r) = (tape.leaf(ins[0].clone()), tape.leaf(ins[1].clone()));
     let y = {
@@ -127,7 +133,12 @@ fn sync_bn_on_gpu_ranks_never_reaches_the_host_and_equals_one_process() {
                         let start: usize = split[..r].iter().sum();
                         let mine: Vec<Tensor> = ins
                             .iter()
-                            .map(|t| narrow_rows(t, start, split[r]).unwrap().to_device(dev).unwrap())
+                            .map(|t| {
+                                narrow_rows(t, start, split[r])
+                                    .unwrap()
+                                    .to_device(dev)
+                                    .unwrap()
+                            })
                             .collect();
                         let (_, mut store) = bn_store(seed);
                         store.to(dev, DType::F32).unwrap();
@@ -144,7 +155,9 @@ fn sync_bn_on_gpu_ranks_never_reaches_the_host_and_equals_one_process() {
                             window.lock().unwrap().1 = counters();
                         }
                         gate.wait();
-                        out.iter().map(|t| t.to_device(Device::Cpu).unwrap()).collect()
+                        out.iter()
+                            .map(|t| t.to_device(Device::Cpu).unwrap())
+                            .collect()
                     })
                 })
                 .collect();
@@ -167,7 +180,12 @@ fn sync_bn_on_gpu_ranks_never_reaches_the_host_and_equals_one_process() {
         }
         for (rank, o) in got.iter().enumerate() {
             for (i, w) in want.iter().enumerate().skip(3) {
-                assert_close(&format!("{act:?} rank {rank} store #{}", i - 3), &o[i], w, tol);
+                assert_close(
+                    &format!("{act:?} rank {rank} store #{}", i - 3),
+                    &o[i],
+                    w,
+                    tol,
+                );
             }
         }
     }

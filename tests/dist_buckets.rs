@@ -131,7 +131,10 @@ fn check(what: &str, bucketed: &[RankRun], plain: &[RankRun]) {
             assert_eq!(starts.len(), b.buckets, "{what}: one start per bucket");
             assert!(matches!(ev[0], Event::Started(_)), "{what}: a start first");
             // Overlap: every bucket but the one holding the first layers starts during backward.
-            assert!(done >= b.buckets - 1, "{what}: starts before backward's end");
+            assert!(
+                done >= b.buckets - 1,
+                "{what}: starts before backward's end"
+            );
             // One gradient all-reduce per bucket instead of one in all; sync BN's all-reduces
             // are the same in both.
             assert_eq!(
@@ -185,9 +188,7 @@ fn buckets_on_nccl_ranks_overlap_backward_and_equal_the_reduce_after_it() {
                 .into_iter()
                 .enumerate()
                 .map(|(r, c)| {
-                    s.spawn(move || {
-                        rank_run(Arc::new(c), Device::Cuda(r), seed, bucketed).unwrap()
-                    })
+                    s.spawn(move || rank_run(Arc::new(c), Device::Cuda(r), seed, bucketed).unwrap())
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
@@ -216,21 +217,13 @@ fn buckets_on_mpi_processes_overlap_backward_and_equal_the_reduce_after_it() {
     if !mpi_support::have_mpirun() {
         return;
     }
-    let out = std::process::Command::new("mpirun")
-        .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "mpi_rank_body", "--ignored", "--nocapture"])
-        .env("SIMCLR_TEST_SEED", fresh_seed("buckets_mpi").to_string())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let seed = fresh_seed("buckets_mpi").to_string();
+    let text = mpi_support::run_ranks(2, "mpi_rank_body", &[("SIMCLR_TEST_SEED", seed)]);
     for r in 0..2 {
-        assert!(text.contains(&format!("rank {r} of 2: buckets ok")), "{text}");
+        assert!(
+            text.contains(&format!("rank {r} of 2: buckets ok")),
+            "{text}"
+        );
     }
 }
 

@@ -245,16 +245,17 @@ impl Tape {
         }
         let finals = Finals::new(&self.nodes, &self.param_leaves);
         let mut pending = finals.pending.clone();
-        let mut finish = |pid: ParamId, grads: &mut HashMap<VarId, Tensor>, store: &mut ParamStore| {
-            for (vid, p) in &self.param_leaves {
-                if *p == pid {
-                    if let Some(g) = grads.remove(vid) {
-                        store.accumulate_grad(pid, &g)?;
+        let mut finish =
+            |pid: ParamId, grads: &mut HashMap<VarId, Tensor>, store: &mut ParamStore| {
+                for (vid, p) in &self.param_leaves {
+                    if *p == pid {
+                        if let Some(g) = grads.remove(vid) {
+                            store.accumulate_grad(pid, &g)?;
+                        }
                     }
                 }
-            }
-            on_final(pid, store)
-        };
+                on_final(pid, store)
+            };
         for &pid in &finals.at_start {
             finish(pid, &mut grads, store)?;
         }

@@ -126,7 +126,10 @@ impl<'a> BucketedReduce<'a> {
             .copied()
             .filter(|&id| store.grad(id).is_some())
             .collect();
-        let grads: Vec<Tensor> = ids.iter().filter_map(|&id| store.grad(id).cloned()).collect();
+        let grads: Vec<Tensor> = ids
+            .iter()
+            .filter_map(|&id| store.grad(id).cloned())
+            .collect();
         let pending = self.comm.all_reduce_sum_start(grads)?;
         self.events.push(Event::Started(b));
         self.started.push((b, ids, pending));

@@ -10,8 +10,6 @@
 //! gradients adds them up with everything else.
 
 use super::{global_moments, Comm, Communicator};
-use crate::ops::moments::moments_scale;
-use crate::Tensor;
 use crate::autograd::{Recompute, Saved, Tape, Var};
 use crate::ops::batch_norm::{
     batch_norm_backward_from_sums, batch_norm_eval_forward, batch_norm_grad_sums, BatchStats,
@@ -20,6 +18,8 @@ use crate::ops::bn_act::{
     batch_norm_add_relu_forward, batch_norm_relu_forward, bn_act_backward_from_sums,
     bn_act_grad_sums, bn_act_invstd, bn_act_stats, BnActSaved,
 };
+use crate::ops::moments::moments_scale;
+use crate::Tensor;
 use crate::{Error, Result};
 
 /// What follows the normalisation.
@@ -33,7 +33,12 @@ pub enum BnAct<'a> {
 /// Σdγ and Σdβ over every rank's rows, scaled by this rank's share of the rows: the backward
 /// applies then divide by the local row count, which gives the division by all rows without
 /// the global count reaching the host.
-fn global_sums(comm: &dyn Communicator, dg: &Tensor, db: &Tensor, share: &Tensor) -> Result<Vec<Tensor>> {
+fn global_sums(
+    comm: &dyn Communicator,
+    dg: &Tensor,
+    db: &Tensor,
+    share: &Tensor,
+) -> Result<Vec<Tensor>> {
     comm.all_reduce_sum(&[dg.clone(), db.clone()])?
         .iter()
         .map(|s| moments_scale(s, share))

@@ -193,7 +193,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 }
                 (_, Some(c)) => {
                     let b = Some(&buckets);
-                    let step = dist::contrastive_step_bucketed(c, &net, &mut store, x, tau, q, policy, b);
+                    let step =
+                        dist::contrastive_step_bucketed(c, &net, &mut store, x, tau, q, policy, b);
                     let out = step?.0;
                     (out.loss, out.accuracy)
                 }

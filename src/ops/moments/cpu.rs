@@ -7,7 +7,10 @@ use crate::dist::{combine_moments, Moments};
 use crate::{Float, Result, Tensor};
 
 pub fn pack<T: Float>(mean: &Tensor, var_u: &Tensor, rows: usize) -> Result<Tensor> {
-    let (ms, vs) = (mean.cpu_slice::<T>(super::OP)?, var_u.cpu_slice::<T>(super::OP)?);
+    let (ms, vs) = (
+        mean.cpu_slice::<T>(super::OP)?,
+        var_u.cpu_slice::<T>(super::OP)?,
+    );
     let c = ms.len();
     // var_u = M2/(rows − 1), and one row has M2 = 0.
     let m1 = T::from_usize(rows.saturating_sub(1));
@@ -48,6 +51,10 @@ pub fn combine<T: Float>(all: &Tensor, local: usize) -> Result<Combined> {
 
 pub fn scale<T: Float>(s: &Tensor, share: &Tensor) -> Result<Tensor> {
     let k = share.cpu_slice::<T>(super::OP)?[0];
-    let v: Vec<T> = s.cpu_slice::<T>(super::OP)?.iter().map(|&x| x * k).collect();
+    let v: Vec<T> = s
+        .cpu_slice::<T>(super::OP)?
+        .iter()
+        .map(|&x| x * k)
+        .collect();
     Tensor::from_vec(v, s.shape())
 }

@@ -51,11 +51,21 @@ fn packed_parts_combine_to_the_statistics_of_the_whole() {
             assert_close(&what("var"), &g.var, &t(&var), tol);
             assert_close(&what("var_u"), &g.var_unbiased, &t(&vu), tol);
             let share = parts[0] as f64 / n as f64;
-            assert_close(&what("share"), &g.share, &Tensor::from_f64(&[share], &[1], dtype).unwrap(), tol);
+            assert_close(
+                &what("share"),
+                &g.share,
+                &Tensor::from_f64(&[share], &[1], dtype).unwrap(),
+                tol,
+            );
             let s = Tensor::randn(&[c], 1.0, dtype, &mut rng).unwrap();
             let want: Vec<f64> = s.to_vec_f64().unwrap().iter().map(|v| v * share).collect();
             let got = moments_scale(&s, &g.share).unwrap();
-            assert_close(&what("scale"), &got, &Tensor::from_f64(&want, &[c], dtype).unwrap(), tol);
+            assert_close(
+                &what("scale"),
+                &got,
+                &Tensor::from_f64(&want, &[c], dtype).unwrap(),
+                tol,
+            );
         }
     }
 }
