@@ -217,19 +217,8 @@ fn buckets_on_mpi_processes_overlap_backward_and_equal_the_reduce_after_it() {
     if !mpi_support::have_mpirun() {
         return;
     }
-    let out = std::process::Command::new("mpirun")
-        .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "mpi_rank_body", "--ignored", "--nocapture"])
-        .env("SIMCLR_TEST_SEED", fresh_seed("buckets_mpi").to_string())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let seed = fresh_seed("buckets_mpi").to_string();
+    let text = mpi_support::run_ranks(2, "mpi_rank_body", &[("SIMCLR_TEST_SEED", seed)]);
     for r in 0..2 {
         assert!(
             text.contains(&format!("rank {r} of 2: buckets ok")),

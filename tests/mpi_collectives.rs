@@ -10,7 +10,6 @@ mod mpi_support;
 
 use simclr::dist::Communicator;
 use simclr::{DType, Tensor};
-use std::process::Command;
 use std::time::Duration;
 
 const WORLD: usize = 3;
@@ -20,20 +19,7 @@ fn collectives_on_three_processes() {
     if !mpi_support::have_mpirun() {
         return;
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("mpirun")
-        .args(["--allow-run-as-root", "--oversubscribe", "-np"])
-        .arg(WORLD.to_string())
-        .arg(exe)
-        .args(["--exact", "rank_body", "--ignored", "--nocapture"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let text = mpi_support::run_ranks(WORLD, "rank_body", &[]);
     for r in 0..WORLD {
         assert!(
             text.contains(&format!("rank {r} of {WORLD}: collectives ok")),

@@ -84,6 +84,15 @@ impl Buckets {
     }
 }
 
+/// The parameters of `ids` that have a gradient, and their gradients.
+pub(super) fn with_grads(
+    store: &ParamStore,
+    ids: impl Iterator<Item = ParamId>,
+) -> (Vec<ParamId>, Vec<Tensor>) {
+    ids.filter_map(|id| store.grad(id).map(|g| (id, g.clone())))
+        .unzip()
+}
+
 /// One backward's bucketed all-reduce: feed it every parameter the tape finishes
 /// ([`BucketedReduce::on_final`]), then [`BucketedReduce::finish`].
 pub struct BucketedReduce<'a> {
@@ -121,15 +130,7 @@ impl<'a> BucketedReduce<'a> {
 
     fn start(&mut self, b: usize, store: &ParamStore) -> Result<()> {
         self.left[b] = usize::MAX;
-        let ids: Vec<ParamId> = self.buckets.members[b]
-            .iter()
-            .copied()
-            .filter(|&id| store.grad(id).is_some())
-            .collect();
-        let grads: Vec<Tensor> = ids
-            .iter()
-            .filter_map(|&id| store.grad(id).cloned())
-            .collect();
+        let (ids, grads) = with_grads(store, self.buckets.members[b].iter().copied());
         let pending = self.comm.all_reduce_sum_start(grads)?;
         self.events.push(Event::Started(b));
         self.started.push((b, ids, pending));

@@ -200,6 +200,41 @@ impl Nccl {
         Ok(Tensor::from_storage(Storage::Cuda(s), shape))
     }
 
+    /// Enqueues `call(send, recv, count, dtype, comm, stream)` from `t` into a new tensor of
+    /// `shape` (nothing to send for an empty `t`).
+    fn one_to_new(
+        &self,
+        t: &Tensor,
+        shape: &[usize],
+        what: &'static str,
+        call: impl FnOnce(
+            *const c_void,
+            *mut c_void,
+            usize,
+            ns::ncclDataType_t,
+            ns::ncclComm_t,
+            dr::CUstream,
+        ) -> nr::Result<()>,
+    ) -> Result<Tensor> {
+        let comm = self.enter()?;
+        let dt = nccl_dtype(t.dtype())?;
+        let src = self.storage(t)?.ptr();
+        let out = self.alloc(t.dtype(), shape)?;
+        if t.numel() > 0 {
+            let dst = self.storage(&out)?.ptr();
+            call(
+                src as *const c_void,
+                dst as *mut c_void,
+                t.numel(),
+                dt,
+                comm.0,
+                self.stream(),
+            )
+            .map_err(nccl_err(what))?;
+        }
+        Ok(out)
+    }
+
     /// All-gathers one u64 triple per rank (rows, elements per row, dtype) through the device.
     fn gather_headers(&self, comm: ns::ncclComm_t, mine: [u64; 3]) -> Result<Vec<[u64; 3]>> {
         // f32 buffers of twice the length hold the u64s (NCCL sees raw bytes).
@@ -360,51 +395,30 @@ impl Communicator for Nccl {
     }
 
     fn all_gather_same(&self, t: &Tensor) -> Result<Tensor> {
-        let comm = self.enter()?;
-        let dt = nccl_dtype(t.dtype())?;
-        let src = self.storage(t)?.ptr();
         let mut shape = t.shape().to_vec();
         match shape.first_mut() {
             Some(n) => *n *= self.world,
             None => return Err(Error::shape(OP, "all_gather needs rows, got a scalar")),
         }
-        let out = self.alloc(t.dtype(), &shape)?;
-        if t.numel() > 0 {
-            unsafe {
-                nr::all_gather(
-                    src as *const c_void,
-                    self.storage(&out)?.ptr() as *mut c_void,
-                    t.numel(),
-                    dt,
-                    comm.0,
-                    self.stream(),
-                )
-            }
-            .map_err(nccl_err("ncclAllGather"))?;
-        }
-        Ok(out)
+        self.one_to_new(
+            t,
+            &shape,
+            "ncclAllGather",
+            |src, dst, n, dt, comm, stream| unsafe {
+                nr::all_gather(src, dst, n, dt, comm, stream)
+            },
+        )
     }
 
     fn broadcast(&self, t: &Tensor) -> Result<Tensor> {
-        let comm = self.enter()?;
-        let dt = nccl_dtype(t.dtype())?;
-        let src = self.storage(t)?.ptr();
-        let out = self.alloc(t.dtype(), t.shape())?;
-        if t.numel() > 0 {
-            unsafe {
-                nr::broadcast(
-                    src as *const c_void,
-                    self.storage(&out)?.ptr() as *mut c_void,
-                    t.numel(),
-                    dt,
-                    0,
-                    comm.0,
-                    self.stream(),
-                )
-            }
-            .map_err(nccl_err("ncclBroadcast"))?;
-        }
-        Ok(out)
+        self.one_to_new(
+            t,
+            t.shape(),
+            "ncclBroadcast",
+            |src, dst, n, dt, comm, stream| unsafe {
+                nr::broadcast(src, dst, n, dt, 0, comm, stream)
+            },
+        )
     }
 
     fn barrier(&self) -> Result<()> {

@@ -1,10 +1,11 @@
 //! One data-parallel contrastive step on a rank's shard (see the module doc of
 //! [`crate::dist`] for what it computes and why the gradients are summed).
 
+use super::buckets::with_grads;
 use super::{gather_views, BucketedReduce, Buckets, Comm, Communicator, Event, DEFAULT_BUCKET_MB};
 use crate::nn::ActivationPolicy;
 use crate::ops;
-use crate::params::{ParamId, ParamStore};
+use crate::params::ParamStore;
 use crate::profile::{self, Phase};
 use crate::train::contrastive_step::contrastive_step as single_step;
 use crate::train::model::SimClrNet;
@@ -100,15 +101,8 @@ pub fn all_reduce_grads(comm: &dyn Communicator, store: &mut ParamStore) -> Resu
     if comm.world_size() == 1 {
         return Ok(());
     }
-    let ids: Vec<ParamId> = store
-        .ids()
-        .filter(|&id| store.is_trainable(id))
-        .filter(|&id| store.grad(id).is_some())
-        .collect();
-    let grads: Vec<Tensor> = ids
-        .iter()
-        .filter_map(|&id| store.grad(id).cloned())
-        .collect();
+    let trainable = store.ids().filter(|&id| store.is_trainable(id));
+    let (ids, grads) = with_grads(store, trainable);
     let sums = comm.all_reduce_sum(&grads)?;
     store.zero_grads();
     for (id, g) in ids.into_iter().zip(sums) {

@@ -20,3 +20,23 @@ pub fn have_mpirun() -> bool {
     }
     ok
 }
+
+/// Runs the ignored test `body` of this test binary as `np` ranks under mpirun (with `env`),
+/// and returns their stdout and stderr together; panics with them when the job failed.
+pub fn run_ranks(np: usize, body: &str, env: &[(&str, String)]) -> String {
+    let out = Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np"])
+        .arg(np.to_string())
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", body, "--ignored", "--nocapture"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
