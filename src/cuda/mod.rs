@@ -25,6 +25,7 @@ pub mod emu;
 mod error;
 mod fill;
 pub mod groups;
+pub mod image_groups;
 pub mod kernels;
 pub mod memory;
 mod module;
