@@ -1,7 +1,8 @@
 //! CPU vs CUDA parity of selective-kernel attention (kernels/sk.cu), forward and backward, f32
 //! and bf16, on fresh random inputs: channel counts on the 16-byte path (C % 8 == 0) and off it
 //! (scalar tails), more channel groups than a block holds, images split into pixel chunks, and
-//! the linked pair through a tape (the backward in two launches, all of du in the second). Run
+//! the linked pair through a tape (the backward in two launches, all of du in the second)
+//! against the unlinked pair on the CPU, where the tape adds the two gradients of u. Run
 //! on the emulated device: `SIMCLR_CUDA=emu SIMCLR_REQUIRE_GPU=1 cargo test --features cuda-emu
 //! --test cuda_parity_sk`.
 #![cfg(feature = "cuda")]
@@ -67,23 +68,30 @@ fn sk_kernels_match_the_cpu() {
     }
 }
 
-/// The attention as SkConv wires it: logits z = zl + [s | −2s] from the pooled s.
-fn attention(t: &mut Tape, u: &Var, zl: &Var) -> Result<Var> {
+/// The attention as SkConv wires it: logits z = zl + [s | −2s] from the pooled s; linked, or
+/// not (the tape then adds the pool's and the mix's gradients of u: the reference).
+fn attention(t: &mut Tape, u: &Var, zl: &Var, linked: bool) -> Result<Var> {
     let (n, c) = (u.shape()[0], u.shape()[3] / 2);
-    let (s, link) = ops::sk_pool_linked(t, u)?;
+    let (s, link) = match linked {
+        true => ops::sk_pool_linked(t, u)?,
+        false => (ops::sk_pool(t, u)?, ops::SkLink::default()),
+    };
     let s = ops::reshape(t, &s, &[n, 1, 1, c])?;
     let s2 = ops::scale(t, &s, -2.0)?;
     let both = ops::concat_channels(t, &[&s, &s2])?;
     let both = ops::reshape(t, &both, &[n, 2 * c])?;
     let z = ops::add(t, zl, &both)?;
-    ops::sk_mix_linked(t, u, &z, &link)
+    match linked {
+        true => ops::sk_mix_linked(t, u, &z, &link),
+        false => ops::sk_mix(t, u, &z),
+    }
 }
 
-/// (y, du, dzl) of the linked pair under the loss Σ y·r.
-fn run(u: &Tensor, zl: &Tensor, r: &Tensor) -> (Tensor, Tensor, Tensor) {
+/// (y, du, dzl) of the pair under the loss Σ y·r.
+fn run(u: &Tensor, zl: &Tensor, r: &Tensor, linked: bool) -> (Tensor, Tensor, Tensor) {
     let mut t = Tape::new();
     let (uv, zv) = (t.leaf(u.clone()), t.leaf(zl.clone()));
-    let y = attention(&mut t, &uv, &zv).unwrap();
+    let y = attention(&mut t, &uv, &zv, linked).unwrap();
     let rv = t.constant(r.clone());
     let p = ops::mul(&mut t, &y, &rv).unwrap();
     let loss = ops::sum(&mut t, &p).unwrap();
@@ -106,9 +114,10 @@ fn linked_pair_matches_the_cpu_in_two_backward_launches_at_the_byte_count() {
             let (u, gu) = both(&randn(&[n, h, w, 2 * c], dt, &mut rng), dev);
             let (zl, gzl) = both(&randn(&[n, 2 * c], dt, &mut rng), dev);
             let (r, gr) = both(&randn(&[n, h, w, c], dt, &mut rng), dev);
-            let want = run(&u, &zl, &r);
+            // The reference: the unlinked pair on the CPU.
+            let want = run(&u, &zl, &r, false);
             let before = tf::tallies();
-            let got = run(&gu, &gzl, &gr);
+            let got = run(&gu, &gzl, &gr, true);
             let after = tf::tallies();
             check(&at("y"), dt, &got.0, &want.0, 2, 2);
             check(&at("du"), dt, &got.1, &want.1, h * w, 5);
