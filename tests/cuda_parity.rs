@@ -62,9 +62,9 @@ fn elementwise_parity() {
         .iter()
         .flat_map(|&dt| shapes.iter().map(move |&s| (dt, s)))
     {
-        let (a, ga) = both(&randn(&s, dt, &mut rng), dev);
-        let (b, gb) = both(&randn(&s, dt, &mut rng), dev);
-        let (p, gp) = both(&rand(&s, dt, &mut rng, 0.3, 1.5), dev);
+        let (a, ga) = both(&randn(s, dt, &mut rng), dev);
+        let (b, gb) = both(&randn(s, dt, &mut rng), dev);
+        let (p, gp) = both(&rand(s, dt, &mut rng, 0.3, 1.5), dev);
         check(
             "add",
             dt,

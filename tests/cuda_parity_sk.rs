@@ -137,6 +137,7 @@ fn linked_pair_matches_the_cpu_in_two_backward_launches_at_the_byte_count() {
             let whole = tf::sk_backward(shape);
             assert_eq!(b1.floor - b0.floor, whole.floor, "{}: floor", at(""));
             assert_eq!(b1.moved - b0.moved, whole.moved, "{}: moved", at(""));
+            assert_eq!(b1.old - b0.old, whole.old, "{}: old", at(""));
             let (f0, f1) = (
                 before[slot(Family::SkForward)],
                 after[slot(Family::SkForward)],

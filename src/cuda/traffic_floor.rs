@@ -204,16 +204,18 @@ pub fn sk_backward_dz(s: SkShape) -> Bytes {
 
 /// All of du in one pass: reads dy and z when the mix's gradient is there (`mix`), ds when the
 /// pool's is (`pool`), writes du. After [`sk_backward_dz`] only ds and du are new to the floor.
+/// With both terms, `old` is what the old kernels moved for them: the mix's du, the pool's du
+/// and the tape adding the two.
 pub fn sk_backward_du(s: SkShape, mix: bool, pool: bool, after_dz: bool) -> Bytes {
     let du = 2 * s.y();
     let (mix_in, ds) = (s.y() + s.z(), s.z() / 2);
     let moved = du + if mix { mix_in } else { 0 } + if pool { ds } else { 0 };
     let floor = if after_dz { du + ds } else { moved };
-    Bytes {
-        floor,
-        moved,
-        old: moved,
-    }
+    let old = match mix && pool {
+        true => (mix_in + du) + (ds + du) + 3 * du,
+        false => moved,
+    };
+    Bytes { floor, moved, old }
 }
 
 /// The whole backward of the linked pair (src/ops/sk), and what the kernels before issue 15
@@ -221,12 +223,10 @@ pub fn sk_backward_du(s: SkShape, mix: bool, pool: bool, after_dz: bool) -> Byte
 /// the tape adding the two du (two reads, one write).
 pub fn sk_backward(s: SkShape) -> Bytes {
     let (a, b) = (sk_backward_dz(s), sk_backward_du(s, true, true, true));
-    let du = 2 * s.y();
-    let old = (s.y() + s.z() + du) + a.floor + (s.z() / 2 + du) + 3 * du;
     Bytes {
         floor: a.floor + b.floor,
         moved: a.moved + b.moved,
-        old,
+        old: a.old + b.old,
     }
 }
 
