@@ -13,7 +13,7 @@ use simclr::ops::elementwise::{
     add_tensors, exp_tensor, full_like, ln_tensor, mul_tensors, scale_tensor, sub_tensors,
 };
 use simclr::ops::pool::{global_avg_pool_backward, global_avg_pool_forward};
-use simclr::ops::sk::{sk_mix_backward, sk_mix_forward, sk_pool_backward, sk_pool_forward};
+use simclr::ops::sk::{sk_backward_du, sk_mix_backward_dz, sk_mix_forward, sk_pool_forward};
 use simclr::{DType, Device, Result, Tensor};
 
 /// NHWC shapes of the paths u = [u0 | u1] in each ResNet-50 stage (SK width c, 2c channels):
@@ -27,12 +27,13 @@ fn shapes(device: Device) -> Vec<[usize; 4]> {
 }
 
 /// With T one path tensor [N, H, W, C]: the pool reads u (2T); the mix reads u and writes y
-/// (3T); the backward reads u and dy and writes du, the pool's gradient folded in (5T).
+/// (3T); the backward reads u and dy (3T) for dz, then dy again and writes du (3T), the pool's
+/// gradient folded in (6T; the floor reads dy once, 5T).
 fn work(shape: &[usize; 4], dtype: DType) -> Work {
     let n = shape.iter().product::<usize>() as f64 / 2.0;
     Work {
         flops: 12.0 * n,
-        bytes: 10.0 * n * dtype.size_in_bytes() as f64,
+        bytes: 11.0 * n * dtype.size_in_bytes() as f64,
     }
 }
 
@@ -54,14 +55,15 @@ fn inputs(shape: &[usize; 4], device: Device, dtype: DType) -> Result<Inputs> {
     })
 }
 
-/// (s, y, du, dz), the gradient of u summed over both halves as the tape sums it.
+/// (s, y, du, dz), the gradient of u summed over both halves.
 type Outputs = (Tensor, Tensor, Tensor, Tensor);
 
 fn fused(i: &Inputs) -> Result<Outputs> {
     let s = sk_pool_forward(&i.u)?;
     let y = sk_mix_forward(&i.u, &i.z)?;
-    let (du_mix, dz) = sk_mix_backward(&i.u, &i.z, &i.dy)?;
-    let du = add_tensors(&du_mix, &sk_pool_backward(&i.ds, i.u.shape())?)?;
+    // As the linked pair runs it: the logit gradient, then all of du in one pass.
+    let dz = sk_mix_backward_dz(&i.u, &i.z, &i.dy)?;
+    let du = sk_backward_du(Some((&i.dy, &i.z)), Some(&i.ds), i.u.shape())?;
     Ok((s, y, du, dz))
 }
 

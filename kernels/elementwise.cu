@@ -1,21 +1,44 @@
 // Same-shape elementwise ops and the full sum (src/ops/elementwise). fp32 arithmetic.
-#include "common.cuh"
+#include "vec.cuh"
+
+// Every op moves 8 elements per thread per step (one 16-byte access per operand for bf16, two
+// for f32, when every operand is 16-byte aligned; else element by element), the n % 8 tail
+// one element per thread (vec.cuh `flat_chunks`).
+template <typename T, typename Op>
+__device__ __forceinline__ void binary_impl(const T* a, const T* b, T* y, i64 n, Op op) {
+  bool vec = aligned16(a) && aligned16(b) && aligned16(y);
+  flat_chunks(n, [&](i64 i, auto w) {
+    constexpr int W = decltype(w)::value;
+    float p[W], q[W];
+    load_w<W>(a + i, vec, p);
+    load_w<W>(b + i, vec, q);
+#pragma unroll
+    for (int j = 0; j < W; ++j) p[j] = op(p[j], q[j]);
+    store_w<W>(y + i, vec, p);
+  });
+}
+template <typename T, typename Op>
+__device__ __forceinline__ void unary_impl(const T* x, T* y, i64 n, Op op) {
+  bool vec = aligned16(x) && aligned16(y);
+  flat_chunks(n, [&](i64 i, auto w) {
+    constexpr int W = decltype(w)::value;
+    float p[W];
+    load_w<W>(x + i, vec, p);
+#pragma unroll
+    for (int j = 0; j < W; ++j) p[j] = op(p[j]);
+    store_w<W>(y + i, vec, p);
+  });
+}
 
 #define DEF_BINARY(name, expr)                                                                \
   template <typename T> __device__ __forceinline__ void name##_impl(const T* a, const T* b,  \
                                                                     T* y, i64 n) {            \
-    GRID_LOOP(i, n) {                                                                         \
-      float p = to_f(a[i]), q = to_f(b[i]);                                                   \
-      y[i] = from_f<T>(expr);                                                                 \
-    }                                                                                         \
+    binary_impl(a, b, y, n, [](float p, float q) { return expr; });                           \
   }
 #define DEF_UNARY(name, expr)                                                                 \
   template <typename T> __device__ __forceinline__ void name##_impl(const T* x, T* y, i64 n,  \
                                                                     float s) {                \
-    GRID_LOOP(i, n) {                                                                         \
-      float p = to_f(x[i]);                                                                   \
-      y[i] = from_f<T>(expr);                                                                 \
-    }                                                                                         \
+    unary_impl(x, y, n, [s](float p) { return expr; });                                       \
   }
 
 DEF_BINARY(add, p + q)
@@ -51,7 +74,14 @@ FOR_DTYPES(UN_KERNELS)
 template <typename T>
 __device__ void sum_all_impl(const T* x, i64 n, float* partial, unsigned* done, T* out) {
   float v = 0.f;
-  GRID_LOOP(i, n) v += to_f(x[i]);
+  bool vec = aligned16(x);
+  flat_chunks(n, [&](i64 i, auto w) {
+    constexpr int W = decltype(w)::value;
+    float p[W];
+    load_w<W>(x + i, vec, p);
+#pragma unroll
+    for (int j = 0; j < W; ++j) v += p[j];
+  });
   v = block_sum(v);
   __shared__ bool last;
   if (threadIdx.x == 0) {

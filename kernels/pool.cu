@@ -3,7 +3,7 @@
 // Max-pool backward reads the forward's output to tell the window's choice without re-deriving
 // each covering window's argmax. Padding is per side: kernels take the leading offsets (ph, pw:
 // cells before the first row / column); the caller sizes the output from the totals.
-#include "common.cuh"
+#include "image_groups.cuh"
 
 // Window [lo, hi) of output o along one axis, clipped to the image.
 __device__ __forceinline__ void window(int o, int stride, int pad, int k, int len, int* lo, int* hi) {
@@ -142,24 +142,35 @@ __device__ void avg_bwd(const T* dy, T* dx, int n, int h, int w, int c, int k, i
   }
 }
 
-// Mean over H·W per (image, channel): grid (ceil(C/32), N), block (32, COL_ROWS).
-template <typename T>
+// Mean over H·W per (image, channel), one block per image and channel block
+// (image_groups.cuh, one pixel chunk).
+template <int W, typename T>
 __device__ void gap_fwd(const T* x, T* y, int hw, int c) {
-  int ch = blockIdx.x * 32 + threadIdx.x, b = blockIdx.y;
-  float acc = 0.f;
-  if (ch < c)
-    for (int p = threadIdx.y; p < hw; p += COL_ROWS) acc += to_f(x[((i64)b * hw + p) * c + ch]);
-  acc = column_sum(acc);
-  if (threadIdx.y == 0 && ch < c) y[(i64)b * c + ch] = from_f<T>(acc * (1.f / (float)hw));
+  ImagePlace s = image_place<W>(c, 1);
+  float acc[W] = {};
+  bool vec = aligned16(x);
+  if (s.live)
+    for (int p = s.first; p < hw; p += s.stride) {
+      float a[W];
+      load_w<W>(x + (s.n * hw + p) * c + s.ch, vec, a);
+#pragma unroll
+      for (int j = 0; j < W; ++j) acc[j] += a[j];
+    }
+  image_block_sum<W>(s, acc, [&](int ch, float t) {
+    if (ch < c) y[s.n * c + ch] = from_f<T>(t * (1.f / (float)hw));
+  });
 }
 
-template <typename T>
-__device__ void gap_bwd(const T* dy, T* dx, i64 total, int hw, int c) {
-  float inv = 1.f / (float)hw;
-  GRID_LOOP(i, total) {
-    int ch = i % c; i64 b = i / c / hw;
-    dx[i] = from_f<T>(to_f(dy[b * c + ch]) * inv);
-  }
+// dx = dy / (H·W) at every pixel: the thread's W values of dy stay in registers.
+template <int W, typename T>
+__device__ void gap_bwd(const T* dy, T* dx, int hw, int c, int chunks) {
+  ImagePlace s = image_place<W>(c, chunks);
+  if (!s.live) return;
+  float d[W];
+#pragma unroll
+  for (int j = 0; j < W; ++j) d[j] = to_f(dy[s.n * c + s.ch + j]) * (1.f / (float)hw);
+  bool vec = aligned16(dx);
+  for (int p = s.first; p < hw; p += s.stride) store_w<W>(dx + (s.n * hw + p) * c + s.ch, vec, d);
 }
 
 #define POOL_KERNELS(sfx, T)                                                                    \
@@ -180,8 +191,16 @@ __device__ void gap_bwd(const T* dy, T* dx, i64 total, int hw, int c) {
     avg_bwd(dy, dx, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                      \
   }                                                                                             \
   extern "C" __global__ void global_avg_pool_forward_##sfx(const T* x, T* y, int hw, int c) {   \
-    gap_fwd(x, y, hw, c);                                                                       \
+    if (c % 8 == 0)                                                                             \
+      gap_fwd<8>(x, y, hw, c);                                                                  \
+    else                                                                                        \
+      gap_fwd<1>(x, y, hw, c);                                                                  \
   }                                                                                             \
-  extern "C" __global__ void global_avg_pool_backward_##sfx(const T* dy, T* dx, i64 total,      \
-      int hw, int c) { gap_bwd(dy, dx, total, hw, c); }
+  extern "C" __global__ void global_avg_pool_backward_##sfx(const T* dy, T* dx, int hw, int c,  \
+                                                            int chunks) {                       \
+    if (c % 8 == 0)                                                                             \
+      gap_bwd<8>(dy, dx, hw, c, chunks);                                                        \
+    else                                                                                        \
+      gap_bwd<1>(dy, dx, hw, c, chunks);                                                        \
+  }
 FOR_DTYPES(POOL_KERNELS)

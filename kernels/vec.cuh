@@ -63,6 +63,23 @@ __device__ __forceinline__ void store_w(T* p, bool vec, const float (&f)[W]) {
   for (int j = 0; j < W; ++j) p[j] = from_f<T>(f[j]);
 }
 
+// A chunk width as a type, for the loop bodies of `flat_chunks`.
+template <int V>
+struct Width {
+  static constexpr int value = V;
+};
+
+// Flat loop over n elements: grid-stride over chunks of 8 (f(i, Width<8>) handles elements
+// [i, i + 8), 16-byte accesses when the caller's operands are aligned), then the n % 8 tail one
+// element per thread (f(i, Width<1>)). Launch with ceil(n / 8) threads or fewer.
+template <typename F>
+__device__ __forceinline__ void flat_chunks(i64 n, F f) {
+  i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x, stride = (i64)gridDim.x * blockDim.x;
+  i64 body = n / 8 * 8;
+  for (i64 i = t * 8; i < body; i += stride * 8) f(i, Width<8>{});
+  if (t < n - body) f(body + t, Width<1>{});
+}
+
 // The thread's place in the channel-group geometry: its first channel (a multiple of W), its
 // first row and the row stride; false for threads beyond groups·lanes (they have no work).
 struct Group {

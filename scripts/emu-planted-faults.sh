@@ -72,12 +72,36 @@ run bn-column-sum-missing-syncthreads kernel common.cuh \
   '  s[threadIdx.y][threadIdx.x] = v;\n  __syncthreads();' '  s[threadIdx.y][threadIdx.x] = v;' \
   cuda_parity_nn batch_norm_parity
 run grid-loop-off-by-one kernel common.cuh 'i < (n); i +=' 'i <= (n); i +=' \
-  cuda_parity elementwise_parity
+  cuda_parity pool_parity
 run warp-sum-half-mask kernel common.cuh \
   'v += __shfl_xor_sync(0xffffffffu, v, o)' 'v += __shfl_xor_sync(0x0000ffffu, v, o)' \
   cuda_parity_loss ntxent_parity
-run cast-writes-past-the-end kernel cast.cu 'y[i] = __float2bfloat16_rn(x[i])' \
-  'y[i + 1] = __float2bfloat16_rn(x[i])' cuda_parity transfers_and_casts_round_trip
+run cast-writes-past-the-end kernel cast.cu 'store_w<W>(y + i, vec, p)' \
+  'store_w<W>(y + i + 8, vec, p)' cuda_parity transfers_and_casts_round_trip
+run flat-chunks-drops-the-last-tail-element kernel vec.cuh 'if (t < n - body)' \
+  'if (t + 1 < n - body)' cuda_parity elementwise_parity
+run load-w-repeats-the-first-16-bytes kernel vec.cuh \
+  'raw[k] = reinterpret_cast<const v16*>(p)[k]' 'raw[k] = reinterpret_cast<const v16*>(p)[0]' \
+  cuda_parity elementwise_parity
+run sk-pool-block-sum-drops-lane-0 kernel image_groups.cuh 'for (int l = 0; l < s.lanes; ++l)' \
+  'for (int l = 1; l < s.lanes; ++l)' cuda_parity_sk sk_kernels_match_the_cpu
+run sk-mix-swaps-the-weights kernel sk.cu 'a[j] = a0[j] * a[j] + (1.f - a0[j]) * b[j]' \
+  'a[j] = (1.f - a0[j]) * a[j] + a0[j] * b[j]' cuda_parity_sk sk_kernels_match_the_cpu
+run sk-dz1-wrong-sign kernel sk.cu 'from_f<T>(-d)' 'from_f<T>(d)' \
+  cuda_parity_sk sk_kernels_match_the_cpu
+run sk-du-drops-the-pool-term kernel sk.cu 'b[j] = dy ? g[j] * (1.f - a0[j]) + d[j] : d[j]' \
+  'b[j] = dy ? g[j] * (1.f - a0[j]) : d[j]' cuda_parity_sk sk_kernels_match_the_cpu
+run sk-launch-drops-pixel-chunks rust src/cuda/image_groups.rs 'let blocks = n * chunks * gx;' \
+  'let blocks = n * gx;' cuda_parity_sk sk_kernels_match_the_cpu
+run sk-linked-pool-drops-the-mix-term rust src/ops/sk/mod.rs \
+  'let mix = pending.borrow_mut().take();' \
+  'let mix = pending.borrow_mut().take().filter(|_| false);' cuda_parity_sk linked_pair
+run global-pool-backward-misses-a-lane kernel pool.cu \
+  'for (int p = s.first; p < hw; p += s.stride) store_w' \
+  'for (int p = s.first + 1; p < hw; p += s.stride) store_w' cuda_parity pool_parity
+run channels-copy-drops-the-offset kernel channels.cu \
+  'store_w<W>(dst + r * dst_c + dst_off + g.ch, vec, v)' 'store_w<W>(dst + r * dst_c + g.ch, vec, v)' \
+  cuda_parity channels_and_sk_parity
 run avg-pool-leading-pad-of-the-wrong-axis kernel pool.cu \
   'window(oh, s, ph, k, h, h0, h1);' 'window(oh, s, pw, k, h, h0, h1);' \
   cuda_parity pool_parity

@@ -37,7 +37,8 @@ fn transfers_and_casts_round_trip() {
             dt.name()
         );
     }
-    let x = randn(&[1000], DType::F32, &mut rng);
+    // Chunks of 8 and a tail of 3.
+    let x = randn(&[1003], DType::F32, &mut rng);
     let down = x.to_device(dev).unwrap().to_dtype(DType::BF16).unwrap();
     assert_eq!(
         down.to_vec_f64().unwrap(),
@@ -55,11 +56,15 @@ fn transfers_and_casts_round_trip() {
 fn elementwise_parity() {
     let Some(dev) = gpu() else { return };
     let mut rng = Rng::new(fresh_seed("elementwise"));
-    for dt in DTYPES {
-        let s = [4, 9, 7, 33];
-        let (a, ga) = both(&randn(&s, dt, &mut rng), dev);
-        let (b, gb) = both(&randn(&s, dt, &mut rng), dev);
-        let (p, gp) = both(&rand(&s, dt, &mut rng, 0.3, 1.5), dev);
+    // Chunks of 8 and a tail of 4 over several blocks; a tail alone; chunks only.
+    let shapes: [&[usize]; 3] = [&[4, 9, 7, 33], &[7], &[3, 4096]];
+    for (dt, s) in DTYPES
+        .iter()
+        .flat_map(|&dt| shapes.iter().map(move |&s| (dt, s)))
+    {
+        let (a, ga) = both(&randn(s, dt, &mut rng), dev);
+        let (b, gb) = both(&randn(s, dt, &mut rng), dev);
+        let (p, gp) = both(&rand(s, dt, &mut rng, 0.3, 1.5), dev);
         check(
             "add",
             dt,
@@ -147,6 +152,38 @@ fn elementwise_parity() {
 }
 
 #[test]
+fn elementwise_and_casts_cover_more_than_65535_blocks_of_work() {
+    let Some(dev) = gpu() else { return };
+    let mut rng = Rng::new(fresh_seed("elementwise_big"));
+    // 2^24 + 5 elements: 65,536 blocks of 256 elements, and a tail of 5 after the chunks of 8.
+    let n = (1 << 24) + 5;
+    let (a, ga) = both(&randn(&[n], DType::BF16, &mut rng), dev);
+    let (b, gb) = both(&randn(&[n], DType::BF16, &mut rng), dev);
+    let got = ew::add_tensors(&ga, &gb).unwrap();
+    check(
+        "add, 2^24 + 5 elements",
+        DType::BF16,
+        &got,
+        &ew::add_tensors(&a, &b).unwrap(),
+        1,
+        1,
+    );
+    // bf16 → f32 is exact and f32 → bf16 rounds what was bf16: the round trip is the identity.
+    let up = got.to_dtype(DType::F32).unwrap();
+    assert_eq!(
+        up.to_vec_f64().unwrap(),
+        got.to_vec_f64().unwrap(),
+        "bf16 -> f32"
+    );
+    let back = up.to_dtype(DType::BF16).unwrap();
+    assert_eq!(
+        back.to_vec_f64().unwrap(),
+        got.to_vec_f64().unwrap(),
+        "cast round trip, 2^24 + 5 elements"
+    );
+}
+
+#[test]
 fn matmul_parity() {
     let Some(dev) = gpu() else { return };
     let mut rng = Rng::new(fresh_seed("matmul"));
@@ -189,8 +226,9 @@ fn pool_parity() {
     for dt in DTYPES {
         // The last case is post-ReLU-like: most windows tie (zeros), and the first maximum
         // in window order must take the gradient on both sides.
-        for (h, w, ties) in [(12, 12, false), (11, 13, false), (9, 10, true)] {
-            let mut x = randn(&[3, h, w, 20], dt, &mut rng);
+        // 20 channels take the scalar path of the channel-group kernels, 16 and 24 the 8-wide.
+        for (h, w, ties, c) in [(12, 12, false, 20), (11, 13, false, 16), (9, 10, true, 24)] {
+            let mut x = randn(&[3, h, w, c], dt, &mut rng);
             if ties {
                 let v: Vec<f64> = x.to_vec_f64().unwrap();
                 let q: Vec<f64> = v.iter().map(|a| (a - 0.8).max(0.0).round()).collect();
@@ -334,19 +372,22 @@ fn channels_and_sk_parity() {
     let Some(dev) = gpu() else { return };
     let mut rng = Rng::new(fresh_seed("channels_sk"));
     for dt in DTYPES {
-        let (a, ga) = both(&randn(&[2, 5, 3, 7], dt, &mut rng), dev);
-        let (b, gb) = both(&randn(&[2, 5, 3, 12], dt, &mut rng), dev);
-        let cat = channels::concat_forward(&[&a, &b]).unwrap();
-        let gcat = channels::concat_forward(&[&ga, &gb]).unwrap();
-        check("concat_channels", dt, &gcat, &cat, 1, 1);
-        check(
-            "narrow_channels",
-            dt,
-            &channels::narrow_forward(&gcat, 4, 9).unwrap(),
-            &channels::narrow_forward(&cat, 4, 9).unwrap(),
-            1,
-            1,
-        );
+        // Widths and offsets off multiples of 8 (one column per thread), then on them (8).
+        for (ca, cb, start, len) in [(7, 12, 4, 9), (16, 8, 8, 16)] {
+            let (a, ga) = both(&randn(&[2, 5, 3, ca], dt, &mut rng), dev);
+            let (b, gb) = both(&randn(&[2, 5, 3, cb], dt, &mut rng), dev);
+            let cat = channels::concat_forward(&[&a, &b]).unwrap();
+            let gcat = channels::concat_forward(&[&ga, &gb]).unwrap();
+            check("concat_channels", dt, &gcat, &cat, 1, 1);
+            check(
+                "narrow_channels",
+                dt,
+                &channels::narrow_forward(&gcat, start, len).unwrap(),
+                &channels::narrow_forward(&cat, start, len).unwrap(),
+                1,
+                1,
+            );
+        }
 
         let (n, h, w, c) = (3, 9, 7, 40);
         let (u, gu) = both(&randn(&[n, h, w, 2 * c], dt, &mut rng), dev);

@@ -1,4 +1,4 @@
-//! The predicted speed-up of issue 15's batch-norm kernels at the target shape (r50_1x_sk1,
+//! The predicted speed-up of issue 15's batch-norm, max-pool and selective-kernel kernels at the target shape (r50_1x_sk1,
 //! 224 px, 512 views, bf16): for each kernel family, the bytes the kernels before the issue
 //! moved, the bytes they move now and the floor, summed over every batch norm of the encoder and
 //! the projection head for one training step, from the formulas of src/cuda/traffic_floor.rs.
@@ -6,7 +6,7 @@
 #![cfg(feature = "cuda")]
 
 use simclr::cuda::groups::chunks;
-use simclr::cuda::traffic_floor::{self as tf, Bytes, Family, FAMILIES};
+use simclr::cuda::traffic_floor::{self as tf, Bytes, Family, SkShape, FAMILIES, N_FAMILIES};
 use simclr::nn::{ProjectionHead, ResNet, ResNetConfig, Summary};
 use simclr::params::ParamStore;
 
@@ -31,7 +31,13 @@ fn predicted_speed_up_at_r50_1x_sk1_224px_512_views_bf16() {
     let mut hs = Summary::default();
     head.describe(&[1, cfg.out_dim()], &mut hs);
     rows.extend(hs.rows);
-    let mut total = [Bytes::default(); 5];
+    let mut total = [Bytes::default(); N_FAMILIES];
+    let slot = |f: Family| FAMILIES.iter().position(|&x| x == f).unwrap();
+    let add = |t: &mut Bytes, b: Bytes| {
+        t.floor += b.floor;
+        t.moved += b.moved;
+        t.old += b.old;
+    };
     let mut count = 0;
     for r in rows.iter().filter(|r| r.kind == "batch_norm") {
         let c = *r.out_shape.last().unwrap();
@@ -45,15 +51,29 @@ fn predicted_speed_up_at_r50_1x_sk1_224px_512_views_bf16() {
             tf::bn_backward(n, c, e, relu, true, residual),
         ];
         for (t, b) in total.iter_mut().zip(per) {
-            t.floor += b.floor;
-            t.moved += b.moved;
-            t.old += b.old;
+            add(t, b);
         }
         count += 1;
     }
+    // Each SK conv's attention, from its path BN ([h, w, 2c] per view).
+    let mut sk_count = 0;
+    for r in rows.iter().filter(|r| r.name.ends_with("sk.bn")) {
+        let o = &r.out_shape[r.out_shape.len() - 3..];
+        let (hw, c) = (o[0] * o[1], o[2] / 2);
+        let s = SkShape { n: views, hw, c, e };
+        add(&mut total[slot(Family::SkForward)], tf::sk_pool_forward(s));
+        add(&mut total[slot(Family::SkForward)], tf::sk_mix_forward(s));
+        add(&mut total[slot(Family::SkBackward)], tf::sk_backward(s));
+        sk_count += 1;
+    }
+    assert_eq!(sk_count, 16, "SK convs of r50_1x_sk1");
     // The stem's 3x3 stride-2 max pool: [112, 112, 64] -> [56, 56, 64] per view.
     let (n_in, n_out) = (views * 112 * 112 * 64, views * 56 * 56 * 64);
-    total[4] = tf::max_pool_backward(n_in, n_out, e, 3, 2);
+    total[slot(Family::MaxPoolBackward)] = tf::max_pool_backward(n_in, n_out, e, 3, 2);
+    // The global average pool over [7, 7, 2048] per view, forward and backward.
+    let gap = views * 7 * 7 * 2048 + views * 2048;
+    add(&mut total[slot(Family::AvgPool)], tf::one_pass(gap, e));
+    add(&mut total[slot(Family::AvgPool)], tf::one_pass(gap, e));
     assert_eq!(count, 74, "batch norms of r50_1x_sk1 + a 3-layer head");
     println!("r50_1x_sk1, 224 px, {views} views, bf16: {count} batch norms, MB per step");
     println!(
@@ -76,7 +96,13 @@ fn predicted_speed_up_at_r50_1x_sk1_224px_512_views_bf16() {
     for (f, t) in FAMILIES.iter().zip(&total) {
         row(f.name(), t);
         assert!(t.floor <= t.moved && t.moved <= t.old, "{f:?}");
-        if *f != Family::MaxPoolBackward {
+        if ![
+            Family::MaxPoolBackward,
+            Family::SkForward,
+            Family::SkBackward,
+        ]
+        .contains(f)
+        {
             bn.floor += t.floor;
             bn.moved += t.moved;
             bn.old += t.old;
@@ -84,6 +110,16 @@ fn predicted_speed_up_at_r50_1x_sk1_224px_512_views_bf16() {
     }
     row("all batch norm", &bn);
     // One pass instead of two over the activation: the statistics' old bytes are about 2x.
-    let stats = total[FAMILIES.iter().position(|&f| f == Family::BnStats).unwrap()];
+    let stats = total[slot(Family::BnStats)];
     assert!(stats.old as f64 / stats.floor as f64 > 1.9);
+    // SK backward: 7 passes over u's size before, 3 now, against a floor of 2.5.
+    let skb = total[slot(Family::SkBackward)];
+    let (old, now) = (
+        skb.old as f64 / skb.floor as f64,
+        skb.moved as f64 / skb.floor as f64,
+    );
+    assert!(
+        old > 2.7 && now < 1.21,
+        "sk backward old {old:.3}x, now {now:.3}x"
+    );
 }

@@ -22,7 +22,13 @@ pub fn width(c: usize) -> usize {
 /// (launch, lanes) for [m, c] aiming at `target` threads: groups·lanes threads, each walking
 /// rows r, r + lanes, ... below m.
 pub fn group_launch_for(m: usize, c: usize, target: usize) -> (Launch, usize) {
-    let groups = (c / width(c)).max(1);
+    group_launch_w(m, c, width(c), target)
+}
+
+/// [`group_launch_for`] with the width `w` (8 or 1) chosen by the caller (kernels whose width
+/// depends on more than the channel count).
+pub fn group_launch_w(m: usize, c: usize, w: usize, target: usize) -> (Launch, usize) {
+    let groups = (c / w).max(1);
     let lanes = target.div_ceil(groups).clamp(1, m.max(1));
     let threads = groups * lanes;
     let launch = Launch {

@@ -27,6 +27,7 @@ mod fill;
 pub mod gpu_input;
 pub mod graph;
 pub mod groups;
+pub mod image_groups;
 pub mod kernels;
 pub mod memory;
 mod module;

@@ -104,6 +104,10 @@ impl Launch {
             block: (THREADS, 1, 1),
         }
     }
+    /// A grid-stride launch over n elements taken 8 per thread (kernels/vec.cuh `flat_chunks`).
+    pub fn flat8(n: usize) -> Self {
+        Launch::flat(n.div_ceil(8))
+    }
     /// One block of `threads` per row.
     pub fn rows(rows: usize, threads: u32) -> Self {
         Launch {

@@ -223,7 +223,7 @@ pub fn cast(t: &Tensor, dtype: DType) -> Result<Tensor> {
     let y = empty(&gpu, t.shape(), dtype)?;
     let n = t.numel();
     if n > 0 {
-        let (cfg, n64) = (Launch::flat(n), dim::<i64>(n, op)?);
+        let (cfg, n64) = (Launch::flat8(n), dim::<i64>(n, op)?);
         if from == DType::F32 {
             let (x, y) = (DevPtr::of(t, op)?, DevPtrMut::of(&y, op)?);
             k::cast_f32_to_bf16(&gpu, cfg, x, y, n64)?;

@@ -1,4 +1,5 @@
-//! Bytes each rewritten memory-bound kernel (batch norm, max-pool backward) must move (its floor: every input read once, every output
+//! Bytes each rewritten memory-bound kernel (batch norm, max-pool backward, selective-kernel
+//! attention) must move (its floor: every input read once, every output
 //! written once) and the bytes it does move, as functions of the shape, plus per-family tallies
 //! of both that the launchers bump and `simclr bench --profile` prints per step.
 //!
@@ -23,14 +24,27 @@ pub enum Family {
     BnBackward,
     /// Max-pool input gradient: `max_pool2d_backward`.
     MaxPoolBackward,
+    /// Average pools, forward and backward: `global_avg_pool_*`, `avg_pool2d_*`.
+    AvgPool,
+    /// Selective-kernel pool and mix: `sk_pool_forward`, `sk_mix_forward`.
+    SkForward,
+    /// Selective-kernel logit gradient and input gradient: `sk_mix_backward_dz`,
+    /// `sk_backward_du`.
+    SkBackward,
 }
 
-pub const FAMILIES: [Family; 5] = [
+/// Number of families.
+pub const N_FAMILIES: usize = 8;
+
+pub const FAMILIES: [Family; N_FAMILIES] = [
     Family::BnStats,
     Family::BnApply,
     Family::BnGradSums,
     Family::BnBackward,
     Family::MaxPoolBackward,
+    Family::AvgPool,
+    Family::SkForward,
+    Family::SkBackward,
 ];
 
 impl Family {
@@ -41,6 +55,9 @@ impl Family {
             Family::BnGradSums => "bn gradient sums",
             Family::BnBackward => "bn backward apply",
             Family::MaxPoolBackward => "max-pool backward",
+            Family::AvgPool => "avg pools",
+            Family::SkForward => "sk pool + mix",
+            Family::SkBackward => "sk backward",
         }
     }
 }
@@ -120,21 +137,116 @@ pub fn max_pool_backward(n_in: usize, n_out: usize, e: usize, k: usize, s: usize
     }
 }
 
+/// A kernel that reads and writes `elements` e-byte elements once in all, as it did before
+/// issue 15 (old = moved = floor): the pools, whose gain is in the access width alone.
+pub fn one_pass(elements: usize, e: usize) -> Bytes {
+    let floor = u(elements * e);
+    Bytes {
+        floor,
+        moved: floor,
+        old: floor,
+    }
+}
+
+/// Shape of one selective-kernel attention: n images of hw pixels, c channels per path (u is
+/// [n, hw, 2c], y and dy [n, hw, c], z and dz [n, 2c], s and ds [n, c]), e bytes per element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SkShape {
+    pub n: usize,
+    pub hw: usize,
+    pub c: usize,
+    pub e: usize,
+}
+
+impl SkShape {
+    /// Bytes of y (half of u).
+    fn y(&self) -> u64 {
+        u(self.n * self.hw * self.c * self.e)
+    }
+    /// Bytes of z (2c per image; ds and s are half of it).
+    fn z(&self) -> u64 {
+        u(self.n * 2 * self.c * self.e)
+    }
+}
+
+/// The pool: reads u, writes s. One pass, as before issue 15 (old = floor).
+pub fn sk_pool_forward(s: SkShape) -> Bytes {
+    let floor = 2 * s.y() + s.z() / 2;
+    Bytes {
+        floor,
+        moved: floor,
+        old: floor,
+    }
+}
+
+/// The mix: reads u and z, writes y. One pass, as before issue 15 (old = floor).
+pub fn sk_mix_forward(s: SkShape) -> Bytes {
+    let floor = 2 * s.y() + s.z() + s.y();
+    Bytes {
+        floor,
+        moved: floor,
+        old: floor,
+    }
+}
+
+/// The logit gradient, first launch of the backward: reads u, dy, z, writes dz. The floor of
+/// the whole backward (each of u, dy, z, ds read once, du and dz written once) is split over its
+/// two launches by charging each tensor to the first launch that touches it, so the floors of
+/// [`sk_backward_dz`] and [`sk_backward_du`] add up to [`sk_backward`]'s.
+pub fn sk_backward_dz(s: SkShape) -> Bytes {
+    let floor = 2 * s.y() + s.y() + 2 * s.z();
+    Bytes {
+        floor,
+        moved: floor,
+        old: floor,
+    }
+}
+
+/// All of du in one pass: reads dy and z when the mix's gradient is there (`mix`), ds when the
+/// pool's is (`pool`), writes du. After [`sk_backward_dz`] only ds and du are new to the floor.
+/// With both terms, `old` is what the old kernels moved for them: the mix's du, the pool's du
+/// and the tape adding the two.
+pub fn sk_backward_du(s: SkShape, mix: bool, pool: bool, after_dz: bool) -> Bytes {
+    let du = 2 * s.y();
+    let (mix_in, ds) = (s.y() + s.z(), s.z() / 2);
+    let moved = du + if mix { mix_in } else { 0 } + if pool { ds } else { 0 };
+    let floor = if after_dz { du + ds } else { moved };
+    let old = match mix && pool {
+        true => (mix_in + du) + (ds + du) + 3 * du,
+        false => moved,
+    };
+    Bytes { floor, moved, old }
+}
+
+/// The whole backward of the linked pair (src/ops/sk), and what the kernels before issue 15
+/// moved for it: the mix's du (dy, z → du), its dz (u, dy, z → dz), the pool's du (ds → du) and
+/// the tape adding the two du (two reads, one write).
+pub fn sk_backward(s: SkShape) -> Bytes {
+    let (a, b) = (sk_backward_dz(s), sk_backward_du(s, true, true, true));
+    Bytes {
+        floor: a.floor + b.floor,
+        moved: a.moved + b.moved,
+        old: a.old + b.old,
+    }
+}
+
 /// Per-family totals since the process started: launches, floor bytes, moved bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     pub launches: u64,
     pub floor: u64,
     pub moved: u64,
+    pub old: u64,
 }
 
-static TALLY: [[AtomicU64; 3]; 5] = [
-    [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-    [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-    [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-    [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-    [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+#[allow(clippy::declare_interior_mutable_const)] // a template for the array, never used alone
+const ZERO: [AtomicU64; 4] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
 ];
+static TALLY: [[AtomicU64; 4]; N_FAMILIES] = [ZERO; N_FAMILIES];
 
 fn slot(f: Family) -> usize {
     FAMILIES.iter().position(|&x| x == f).unwrap_or(0)
@@ -146,16 +258,18 @@ pub fn record(f: Family, b: Bytes) {
     t[0].fetch_add(1, Relaxed);
     t[1].fetch_add(b.floor, Relaxed);
     t[2].fetch_add(b.moved, Relaxed);
+    t[3].fetch_add(b.old, Relaxed);
 }
 
 /// The tallies now, in the order of [`FAMILIES`].
-pub fn tallies() -> [Tally; 5] {
-    let mut out = [Tally::default(); 5];
+pub fn tallies() -> [Tally; N_FAMILIES] {
+    let mut out = [Tally::default(); N_FAMILIES];
     for (o, t) in out.iter_mut().zip(&TALLY) {
         *o = Tally {
             launches: t[0].load(Relaxed),
             floor: t[1].load(Relaxed),
             moved: t[2].load(Relaxed),
+            old: t[3].load(Relaxed),
         };
     }
     out
@@ -179,5 +293,22 @@ mod tests {
         );
         let s = bn_stats(64_000, 64, 2, 16, false);
         assert!(s.moved >= s.floor && s.old > s.moved);
+    }
+
+    #[test]
+    fn sk_backward_reads_dy_twice_where_the_floor_reads_it_once() {
+        // u is 2 x 10 x 16 bf16 per image (640 B), dy 320 B, z 64 B, ds 32 B.
+        let s = SkShape {
+            n: 1,
+            hw: 10,
+            c: 16,
+            e: 2,
+        };
+        let b = sk_backward(s);
+        assert_eq!(b.floor, 640 + 320 + 64 + 32 + 640 + 64);
+        assert_eq!(b.moved, b.floor + 320 + 64);
+        // mix du 320 + 64 + 640, dz 640 + 320 + 128, pool du 32 + 640, add 3 x 640.
+        assert_eq!(b.old, 1024 + 1088 + 672 + 1920);
+        assert_eq!(sk_mix_forward(s).floor, 640 + 64 + 320);
     }
 }

@@ -43,13 +43,14 @@ impl SkConv {
         let u = self.conv.forward(ctx, x)?;
         let u = self.bn.forward_relu(ctx, &u)?;
         let n = u.shape()[0];
-        let s = ops::sk_pool(ctx.tape, &u)?;
+        // Linked: the pool's backward writes all of du, the mix's term included.
+        let (s, link) = ops::sk_pool_linked(ctx.tape, &u)?;
         let s = ops::reshape(ctx.tape, &s, &[n, 1, 1, self.channels])?;
         let z = self.fc1.forward(ctx, &s)?;
         let z = self.fc_bn.forward_relu(ctx, &z)?;
         let z = self.fc2.forward(ctx, &z)?;
         let z = ops::reshape(ctx.tape, &z, &[n, 2 * self.channels])?;
-        ops::sk_mix(ctx.tape, &u, &z)
+        ops::sk_mix_linked(ctx.tape, &u, &z, &link)
     }
 
     pub fn describe(&self, input: &[usize], s: &mut Summary) -> Result<Vec<usize>> {

@@ -35,5 +35,5 @@ pub use matmul::{linear, matmul};
 pub use normalize::l2_normalize;
 pub use ntxent::{ntxent, ntxent_accuracy};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, AvgPoolSpec, PoolSpec};
-pub use sk::{sk_mix, sk_pool};
+pub use sk::{sk_mix, sk_mix_linked, sk_pool, sk_pool_linked, SkLink};
 pub use softmax::{log_softmax, softmax};

@@ -7,12 +7,12 @@
 use crate::Device;
 
 #[cfg(feature = "cuda")]
-use crate::cuda::traffic_floor::{tallies, Tally, FAMILIES};
+use crate::cuda::traffic_floor::{tallies, Tally, FAMILIES, N_FAMILIES};
 #[cfg(feature = "cuda")]
 use std::sync::Mutex;
 
 #[cfg(feature = "cuda")]
-static MARK: Mutex<Option<[Tally; 5]>> = Mutex::new(None);
+static MARK: Mutex<Option<[Tally; N_FAMILIES]>> = Mutex::new(None);
 
 /// Remembers the tallies at the start of a step.
 pub fn mark() {
@@ -40,27 +40,40 @@ pub fn describe(device: Device) -> String {
         let mb = |b: u64| b as f64 / 1e6;
         let mut s = format!(
             "kernel bytes per step (floor: each input read once, each output written once; \
-             bandwidth ceiling 4.3 TB/s):\n  {:<24} {:>8} {:>12} {:>12} {:>11}  {}",
-            "family", "launches", "floor MB", "moved MB", "moved/floor", "achieved"
+             old: the kernels before issue 15; bandwidth ceiling 4.3 TB/s):\n  \
+             {:<24} {:>8} {:>12} {:>12} {:>12} {:>11} {:>11}  {}",
+            "family",
+            "launches",
+            "floor MB",
+            "moved MB",
+            "old MB",
+            "moved/floor",
+            "old/floor",
+            "achieved"
         );
         for (f, (now, then)) in FAMILIES.iter().zip(tallies().iter().zip(&start)) {
-            let (n, floor, moved) = (
+            let (n, floor, moved, old) = (
                 now.launches - then.launches,
                 now.floor - then.floor,
                 now.moved - then.moved,
+                now.old - then.old,
             );
-            let ratio = if floor > 0 {
-                format!("{:.3}x", moved as f64 / floor as f64)
-            } else {
-                "-".to_string()
+            let ratio = |v: u64| {
+                if floor > 0 {
+                    format!("{:.3}x", v as f64 / floor as f64)
+                } else {
+                    "-".to_string()
+                }
             };
             s += &format!(
-                "\n  {:<24} {:>8} {:>12.2} {:>12.2} {:>11}  {timing}",
+                "\n  {:<24} {:>8} {:>12.2} {:>12.2} {:>12.2} {:>11} {:>11}  {timing}",
                 f.name(),
                 n,
                 mb(floor),
                 mb(moved),
-                ratio
+                mb(old),
+                ratio(moved),
+                ratio(old)
             );
         }
         s

@@ -1,10 +1,22 @@
 //! Concatenation and slicing along the last dimension (kernels/channels.cu).
 
 use crate::cuda::dims::dim;
+use crate::cuda::groups::{group_launch_w, TARGET_THREADS};
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
-use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
 use crate::{Result, Tensor};
+
+/// The channel-group launch copying `len` columns of `rows` rows, 8 per thread when `w8`:
+/// (launch, lanes).
+fn launch(
+    rows: usize,
+    len: usize,
+    w8: bool,
+    op: &'static str,
+) -> Result<(crate::cuda::module::Launch, i64)> {
+    let (cfg, lanes) = group_launch_w(rows, len, if w8 { 8 } else { 1 }, TARGET_THREADS);
+    Ok((cfg, dim::<i64>(lanes, op)?))
+}
 
 pub fn concat_channels(xs: &[&Tensor]) -> Result<Tensor> {
     let op = "concat_channels";
@@ -22,8 +34,9 @@ pub fn concat_channels(xs: &[&Tensor]) -> Result<Tensor> {
             let (c32, off32) = (dim::<i32>(c, op)?, dim::<i32>(off, op)?);
             with_dtype!(x.dtype(), op, T => {
                 let (src, dst) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
-                let cfg = Launch::flat(rows * c);
-                k::concat_channels(&gpu, cfg, src, c32, dst, total32, off32, rows64)
+                let w8 = [c, total, off].iter().all(|v| v % 8 == 0);
+                let (cfg, lanes) = launch(rows, c, w8, op)?;
+                k::concat_channels(&gpu, cfg, src, c32, dst, total32, off32, rows64, lanes, i32::from(w8))
             })?;
         }
         off += c;
@@ -48,8 +61,9 @@ pub fn narrow_channels(x: &Tensor, start: usize, len: usize) -> Result<Tensor> {
         let rows64 = dim::<i64>(rows, op)?;
         with_dtype!(x.dtype(), op, T => {
             let (src, dst) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
-            let cfg = Launch::flat(rows * len);
-            k::narrow_channels(&gpu, cfg, src, c32, start32, dst, len32, rows64)
+            let w8 = [c, start, len].iter().all(|v| v % 8 == 0);
+            let (cfg, lanes) = launch(rows, len, w8, op)?;
+            k::narrow_channels(&gpu, cfg, src, c32, start32, dst, len32, rows64, lanes, i32::from(w8))
         })?;
     }
     Ok(y)

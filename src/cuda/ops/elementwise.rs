@@ -28,7 +28,7 @@ fn unary(op: &'static str, which: Unary, x: &Tensor) -> Result<Tensor> {
     let y = empty(&gpu, x.shape(), x.dtype())?;
     let n = x.numel();
     if n > 0 {
-        let (cfg, n64) = (Launch::flat(n), dim::<i64>(n, op)?);
+        let (cfg, n64) = (Launch::flat8(n), dim::<i64>(n, op)?);
         with_dtype!(x.dtype(), op, T => {
             let f = match which {
                 Unary::Relu => k::relu_forward::<T>,
@@ -47,7 +47,7 @@ fn binary(op: &'static str, which: Binary, a: &Tensor, b: &Tensor) -> Result<Ten
     let y = empty(&gpu, a.shape(), a.dtype())?;
     let n = a.numel();
     if n > 0 {
-        let (cfg, n64) = (Launch::flat(n), dim::<i64>(n, op)?);
+        let (cfg, n64) = (Launch::flat8(n), dim::<i64>(n, op)?);
         with_dtype!(a.dtype(), op, T => {
             let f = match which {
                 Binary::Add => k::add::<T>,
@@ -77,7 +77,7 @@ pub fn scale(x: &Tensor, s: f64) -> Result<Tensor> {
     let y = empty(&gpu, x.shape(), x.dtype())?;
     let n = x.numel();
     if n > 0 {
-        let (cfg, n64) = (Launch::flat(n), dim::<i64>(n, op)?);
+        let (cfg, n64) = (Launch::flat8(n), dim::<i64>(n, op)?);
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
             k::scale(&gpu, cfg, xp, yp, n64, s as f32)
@@ -108,7 +108,8 @@ pub fn sum_all(x: &Tensor) -> Result<Tensor> {
     let y = empty(&gpu, &[], x.dtype())?;
     let n = x.numel();
     let cfg = Launch {
-        grid: (n.div_ceil(THREADS as usize).clamp(1, SUM_BLOCKS), 1, 1),
+        // 8 elements per thread per step (kernels/vec.cuh `flat_chunks`).
+        grid: (n.div_ceil(8 * THREADS as usize).clamp(1, SUM_BLOCKS), 1, 1),
         block: (THREADS, 1, 1),
     };
     let (counter, partial) = gpu.sum_scratch;

@@ -21,7 +21,10 @@ pub use pool::{
     avg_pool2d_backward, avg_pool2d_forward, global_avg_pool_backward, global_avg_pool_forward,
     max_pool2d_backward, max_pool2d_forward,
 };
-pub use sk::{sk_mix_backward, sk_mix_forward, sk_pool_backward, sk_pool_forward};
+pub use sk::{
+    sk_backward_du, sk_mix_backward, sk_mix_backward_dz, sk_mix_forward, sk_pool_backward,
+    sk_pool_forward,
+};
 pub use softmax::{log_softmax_backward, log_softmax_forward, softmax_backward, softmax_forward};
 
 /// Threads per block of the row kernels (softmax, loss, normalisation): whole warps, 32 to 256

@@ -1,6 +1,7 @@
 //! Pooling over NHWC (kernels/pool.cu).
 
 use crate::cuda::dims::dim;
+use crate::cuda::image_groups::geometry;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
@@ -122,30 +123,32 @@ pub fn global_avg_pool_forward(x: &Tensor) -> Result<Tensor> {
     let y = empty(&gpu, &[n, c], x.dtype())?;
     if y.numel() > 0 {
         let (hw, c32) = (dim::<i32>(h * w, op)?, dim::<i32>(c, op)?);
+        let (cfg, _) = geometry(op, n, h * w, c, 1)?;
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
-            k::global_avg_pool_forward(&gpu, Launch::columns(c, n), xp, yp, hw, c32)
+            k::global_avg_pool_forward(&gpu, cfg, xp, yp, hw, c32)
         })?;
+        let e = x.dtype().size_in_bytes();
+        tf::record(Family::AvgPool, tf::one_pass(x.numel() + y.numel(), e));
     }
     Ok(y)
 }
 
 pub fn global_avg_pool_backward(dy: &Tensor, x_shape: &[usize]) -> Result<Tensor> {
     let op = "global_avg_pool_backward";
-    let (h, w, c) = (x_shape[1], x_shape[2], x_shape[3]);
+    let (n, h, w, c) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
     let gpu = gpu_of(dy, op)?;
     let dx = empty(&gpu, x_shape, dy.dtype())?;
     let total = dx.numel();
     if total > 0 {
-        let (t64, hw, c32) = (
-            dim::<i64>(total, op)?,
-            dim::<i32>(h * w, op)?,
-            dim::<i32>(c, op)?,
-        );
+        let (hw, c32) = (dim::<i32>(h * w, op)?, dim::<i32>(c, op)?);
+        let (cfg, chunks) = geometry(op, n, h * w, c, 0)?;
         with_dtype!(dy.dtype(), op, T => {
             let (dyp, dxp) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&dx, op)?);
-            k::global_avg_pool_backward(&gpu, Launch::flat(total), dyp, dxp, t64, hw, c32)
+            k::global_avg_pool_backward(&gpu, cfg, dyp, dxp, hw, c32, chunks)
         })?;
+        let e = dy.dtype().size_in_bytes();
+        tf::record(Family::AvgPool, tf::one_pass(total + dy.numel(), e));
     }
     Ok(dx)
 }

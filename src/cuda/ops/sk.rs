@@ -1,93 +1,131 @@
-//! Selective-kernel attention (kernels/sk.cu).
+//! Selective-kernel attention (kernels/sk.cu): the pool and the mix forward, the logit
+//! gradient and all of the input gradient backward, each one launch at its byte floor
+//! (src/cuda/traffic_floor.rs).
 
 use crate::cuda::dims::dim;
+use crate::cuda::image_groups::geometry;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
-use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
-use crate::{Result, Tensor};
+use crate::cuda::traffic_floor::{self as tf, Family, SkShape};
+use crate::{Error, Result, Tensor};
+
+/// (n, hw, c) of paths u = [n, h, w, 2c], with hw and c as the kernels' `int`s.
+fn paths(op: &'static str, u_shape: &[usize]) -> Result<(usize, usize, usize, i32, i32)> {
+    let [n, h, w, c2] = u_shape else {
+        return Err(Error::shape(
+            op,
+            format!("paths must be [N, H, W, 2C], got {u_shape:?}"),
+        ));
+    };
+    let (hw, c) = (h * w, c2 / 2);
+    Ok((*n, hw, c, dim::<i32>(hw, op)?, dim::<i32>(c, op)?))
+}
+
+fn shape(n: usize, hw: usize, c: usize, t: &Tensor) -> SkShape {
+    SkShape {
+        n,
+        hw,
+        c,
+        e: t.dtype().size_in_bytes(),
+    }
+}
 
 pub fn sk_pool_forward(u: &Tensor) -> Result<Tensor> {
     let op = "sk_pool_forward";
-    let (n, h, w, c2) = u.dims4(op)?;
-    let c = c2 / 2;
+    let (n, hw, c, hw32, c32) = paths(op, u.shape())?;
     let gpu = gpu_of(u, op)?;
     let y = empty(&gpu, &[n, c], u.dtype())?;
     if y.numel() > 0 {
-        let (hw, c32) = (dim::<i32>(h * w, op)?, dim::<i32>(c, op)?);
+        let (cfg, _) = geometry(op, n, hw, c, 1)?;
         with_dtype!(u.dtype(), op, T => {
             let (up, yp) = (DevPtr::<T>::of(u, op)?, DevPtrMut::of(&y, op)?);
-            k::sk_pool_forward(&gpu, Launch::columns(c, n), up, yp, hw, c32)
+            k::sk_pool_forward(&gpu, cfg, up, yp, hw32, c32)
         })?;
+        tf::record(Family::SkForward, tf::sk_pool_forward(shape(n, hw, c, u)));
     }
     Ok(y)
-}
-
-pub fn sk_pool_backward(dy: &Tensor, u_shape: &[usize]) -> Result<Tensor> {
-    let op = "sk_pool_backward";
-    let (h, w, c) = (u_shape[1], u_shape[2], u_shape[3] / 2);
-    let gpu = gpu_of(dy, op)?;
-    let du = empty(&gpu, u_shape, dy.dtype())?;
-    let total = du.numel();
-    if total > 0 {
-        let (t64, hw, c32) = (
-            dim::<i64>(total, op)?,
-            dim::<i32>(h * w, op)?,
-            dim::<i32>(c, op)?,
-        );
-        with_dtype!(dy.dtype(), op, T => {
-            let (dyp, dup) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&du, op)?);
-            k::sk_pool_backward(&gpu, Launch::flat(total), dyp, dup, t64, hw, c32)
-        })?;
-    }
-    Ok(du)
 }
 
 pub fn sk_mix_forward(u: &Tensor, z: &Tensor) -> Result<Tensor> {
     let op = "sk_mix_forward";
-    let (n, h, w, c2) = u.dims4(op)?;
-    let c = c2 / 2;
+    let (n, hw, c, hw32, c32) = paths(op, u.shape())?;
     let gpu = gpu_of(u, op)?;
+    let (_, h, w, _) = u.dims4(op)?;
     let y = empty(&gpu, &[n, h, w, c], u.dtype())?;
-    let total = y.numel();
-    if total > 0 {
-        let (t64, hw, c32) = (
-            dim::<i64>(total, op)?,
-            dim::<i32>(h * w, op)?,
-            dim::<i32>(c, op)?,
-        );
+    if y.numel() > 0 {
+        let (cfg, chunks) = geometry(op, n, hw, c, 0)?;
         with_dtype!(u.dtype(), op, T => {
             let (up, zp) = (DevPtr::<T>::of(u, op)?, DevPtr::of(z, op)?);
             let yp = DevPtrMut::of(&y, op)?;
-            k::sk_mix_forward(&gpu, Launch::flat(total), up, zp, yp, t64, hw, c32)
+            k::sk_mix_forward(&gpu, cfg, up, zp, yp, hw32, c32, chunks)
         })?;
+        tf::record(Family::SkForward, tf::sk_mix_forward(shape(n, hw, c, u)));
     }
     Ok(y)
 }
 
-/// Returns (du, dz).
-pub fn sk_mix_backward(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
-    let op = "sk_mix_backward";
-    let (n, h, w, c2) = u.dims4(op)?;
-    let c = c2 / 2;
+/// The gradient of the mixing logits: dz = Σ_hw dy·(u0 − u1) · a0·(1 − a0), with the sign
+/// flipped for z1.
+pub fn sk_mix_backward_dz(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    let op = "sk_mix_backward_dz";
+    let (n, hw, c, hw32, c32) = paths(op, u.shape())?;
     let gpu = gpu_of(u, op)?;
-    let du = empty(&gpu, u.shape(), u.dtype())?;
     let dz = empty(&gpu, z.shape(), z.dtype())?;
-    let total = du.numel();
-    let (hw, c32) = (dim::<i32>(h * w, op)?, dim::<i32>(c, op)?);
-    if total > 0 {
-        let t64 = dim::<i64>(total, op)?;
-        with_dtype!(u.dtype(), op, T => {
-            let (zp, dyp) = (DevPtr::<T>::of(z, op)?, DevPtr::of(dy, op)?);
-            let dup = DevPtrMut::of(&du, op)?;
-            k::sk_mix_backward(&gpu, Launch::flat(total), zp, dyp, dup, t64, hw, c32)
-        })?;
-    }
     if dz.numel() > 0 {
+        let (cfg, _) = geometry(op, n, hw, c, 1)?;
         with_dtype!(u.dtype(), op, T => {
             let (up, zp) = (DevPtr::<T>::of(u, op)?, DevPtr::of(z, op)?);
             let (dyp, dzp) = (DevPtr::of(dy, op)?, DevPtrMut::of(&dz, op)?);
-            k::sk_mix_backward_dz(&gpu, Launch::columns(c, n), up, zp, dyp, dzp, hw, c32)
+            k::sk_mix_backward_dz(&gpu, cfg, up, zp, dyp, dzp, hw32, c32)
         })?;
+        tf::record(Family::SkBackward, tf::sk_backward_dz(shape(n, hw, c, u)));
     }
+    Ok(dz)
+}
+
+/// All of the gradient of the paths u (shape `u_shape`) in one launch: the mix's term from
+/// `mix` = (dy, z) and the pool's from `ds`, either of which may be absent. `after_dz` says
+/// the logit gradient of the same backward already read dy and z (for the byte floor).
+pub fn sk_backward_du(
+    mix: Option<(&Tensor, &Tensor)>,
+    ds: Option<&Tensor>,
+    u_shape: &[usize],
+    after_dz: bool,
+) -> Result<Tensor> {
+    let op = "sk_backward_du";
+    let (n, hw, c, hw32, c32) = paths(op, u_shape)?;
+    let Some(any) = mix.map(|m| m.0).or(ds) else {
+        return Err(Error::shape(op, "neither dy nor ds was given"));
+    };
+    let gpu = gpu_of(any, op)?;
+    let du = empty(&gpu, u_shape, any.dtype())?;
+    if du.numel() > 0 {
+        let (cfg, chunks) = geometry(op, n, hw, c, 0)?;
+        with_dtype!(any.dtype(), op, T => {
+            let (zp, dyp) = match mix {
+                Some((dy, z)) => (DevPtr::<T>::of(z, op)?, DevPtr::of(dy, op)?),
+                None => (DevPtr::null(), DevPtr::null()),
+            };
+            let dsp = match ds {
+                Some(ds) => DevPtr::of(ds, op)?,
+                None => DevPtr::null(),
+            };
+            let dup = DevPtrMut::of(&du, op)?;
+            k::sk_backward_du(&gpu, cfg, zp, dyp, dsp, dup, hw32, c32, chunks)
+        })?;
+        let b = tf::sk_backward_du(shape(n, hw, c, any), mix.is_some(), ds.is_some(), after_dz);
+        tf::record(Family::SkBackward, b);
+    }
+    Ok(du)
+}
+
+pub fn sk_pool_backward(ds: &Tensor, u_shape: &[usize]) -> Result<Tensor> {
+    sk_backward_du(None, Some(ds), u_shape, false)
+}
+
+/// Returns (du, dz).
+pub fn sk_mix_backward(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+    let dz = sk_mix_backward_dz(u, z, dy)?;
+    let du = sk_backward_du(Some((dy, z)), None, u.shape(), true)?;
     Ok((du, dz))
 }

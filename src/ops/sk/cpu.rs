@@ -69,6 +69,45 @@ pub fn mix_forward<T: Float>(u: &Tensor, z: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(y, &[n, h, w, c])
 }
 
+/// All of du: dy·a0 + ds/hw for u0 and dy·(1 − a0) + ds/hw for u1, either term absent when
+/// its gradient is (`mix` = (dy, z)).
+pub fn backward_du<T: Float>(
+    mix: Option<(&Tensor, &Tensor)>,
+    ds: Option<&Tensor>,
+    u_shape: &[usize],
+) -> Result<Tensor> {
+    let op = "sk_backward_du";
+    let (hw, c2) = (u_shape[1] * u_shape[2], u_shape[3]);
+    let c = c2 / 2;
+    let mut du = match ds {
+        Some(ds) => pool_backward::<T>(ds, u_shape)?
+            .cpu_slice::<T>(op)?
+            .to_vec(),
+        None => vec![T::ZERO; u_shape.iter().product()],
+    };
+    if let Some((dy, z)) = mix {
+        let (dys, zs) = (dy.cpu_slice::<T>(op)?, z.cpu_slice::<T>(op)?);
+        du.par_chunks_mut((hw * c2).max(1))
+            .enumerate()
+            .for_each(|(i, dui)| {
+                let zi = &zs[i * c2..(i + 1) * c2];
+                let a0: Vec<T> = (0..c).map(|j| weight(zi[j], zi[c + j])).collect();
+                let dyi = &dys[i * hw * c..(i + 1) * hw * c];
+                for (dup, gp) in dui.chunks_mut(c2).zip(dyi.chunks(c)) {
+                    for j in 0..c {
+                        dup[j] += gp[j] * a0[j];
+                        dup[c + j] += gp[j] * (T::ONE - a0[j]);
+                    }
+                }
+            });
+    }
+    Tensor::from_vec(du, u_shape)
+}
+
+pub fn mix_backward_dz<T: Float>(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    Ok(mix_backward::<T>(u, z, dy)?.1)
+}
+
 pub fn mix_backward<T: Float>(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
     let (n, h, w, c2) = u.dims4("sk_mix_backward")?;
     let c = c2 / 2;

@@ -2,6 +2,10 @@
 //! - `sk_pool`: paths u = [u0 | u1] of shape [N, H, W, 2C] → mean over H, W of (u0 + u1), [N, C];
 //! - `sk_mix`: with mixing logits z = [z0 | z1] of shape [N, 2C], the per-channel softmax
 //!   across the two paths a = softmax(z0, z1), and y = a0·u0 + a1·u1, [N, H, W, C].
+//!
+//! Both read u, so each has a gradient for it. Recorded separately (`sk_pool`, `sk_mix`) the tape
+//! adds the two; recorded as a linked pair (`sk_pool_linked`, `sk_mix_linked`, as SkConv does)
+//! the mix's backward hands dy to the pool's, which writes all of du in one pass.
 
 pub mod cpu;
 #[cfg(test)]
@@ -9,6 +13,8 @@ mod tests;
 
 use crate::autograd::{Tape, Var};
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 fn paths(op: &'static str, u: &Tensor) -> Result<(usize, usize, usize, usize)> {
     let (n, h, w, c2) = u.dims4(op)?;
@@ -53,6 +59,79 @@ pub fn sk_mix_forward(u: &Tensor, z: &Tensor) -> Result<Tensor> {
 pub fn sk_mix_backward(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
     dispatch!("sk_mix_backward", [u, z, dy], cpu: |dt| float_dispatch!("sk_mix_backward", dt, cpu::mix_backward(u, z, dy)),
         cuda: crate::cuda::ops::sk_mix_backward(u, z, dy))
+}
+
+/// The gradient of the mixing logits alone (the second output of [`sk_mix_backward`]).
+pub fn sk_mix_backward_dz(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    dispatch!("sk_mix_backward_dz", [u, z, dy], cpu: |dt| float_dispatch!("sk_mix_backward_dz", dt, cpu::mix_backward_dz(u, z, dy)),
+        cuda: crate::cuda::ops::sk_mix_backward_dz(u, z, dy))
+}
+
+/// All of the gradient of the paths (shape `u_shape`): the mix's term from `mix` = (dy, z) plus
+/// the pool's from `ds`; at least one must be given.
+pub fn sk_backward_du(
+    mix: Option<(&Tensor, &Tensor)>,
+    ds: Option<&Tensor>,
+    u_shape: &[usize],
+) -> Result<Tensor> {
+    let op = "sk_backward_du";
+    let mut ts: Vec<&Tensor> = ds.into_iter().collect();
+    if let Some((dy, z)) = mix {
+        ts.extend([dy, z]);
+    }
+    if ts.is_empty() {
+        return Err(Error::shape(op, "neither dy nor ds was given"));
+    }
+    dispatch!(op, slice &ts, cpu: |dt| float_dispatch!(op, dt, cpu::backward_du(mix, ds, u_shape)),
+        cuda: crate::cuda::ops::sk_backward_du(mix, ds, u_shape, mix.is_some()))
+}
+
+/// What links the pool and the mix of one attention: the mix's backward leaves (dy, z) here
+/// for the pool's backward, which then writes all of du at once.
+#[derive(Clone, Default)]
+pub struct SkLink {
+    /// Whether the pool was recorded (its backward will run when the mix's gradient reaches
+    /// the logits), so the mix may leave its term of du to it.
+    pooled: Rc<RefCell<bool>>,
+    pending: Rc<RefCell<Option<(Tensor, Tensor)>>>,
+}
+
+/// [`sk_pool`] as the first half of a linked pair.
+pub fn sk_pool_linked(tape: &mut Tape, u: &Var) -> Result<(Var, SkLink)> {
+    let y = sk_pool_forward(u.value())?;
+    let shape = u.shape().to_vec();
+    let link = SkLink::default();
+    let pending = link.pending.clone();
+    let s = tape.record("sk_pool", &[u], y, move |ds, _| {
+        let mix = pending.borrow_mut().take();
+        let mix = mix.as_ref().map(|(dy, z)| (dy, z));
+        Ok(vec![Some(sk_backward_du(mix, Some(ds), &shape)?)])
+    });
+    *link.pooled.borrow_mut() = s.requires_grad();
+    Ok((s, link))
+}
+
+/// [`sk_mix`] as the second half of a linked pair: `z` must be computed from the pool's output
+/// (so the logits' gradient reaches the pool's backward, which adds the mix's term of du).
+pub fn sk_mix_linked(tape: &mut Tape, u: &Var, z: &Var, link: &SkLink) -> Result<Var> {
+    let y = sk_mix_forward(u.value(), z.value())?;
+    let (us, zv, link) = (tape.save(u), z.value().clone(), link.clone());
+    let shape = u.shape().to_vec();
+    Ok(tape.record("sk_mix", &[u, z], y, move |dy, needs| {
+        let dz = match needs[1] {
+            true => Some(sk_mix_backward_dz(&us.get()?, &zv, dy)?),
+            false => None,
+        };
+        if needs[0] && needs[1] && *link.pooled.borrow() {
+            *link.pending.borrow_mut() = Some((dy.clone(), zv));
+            return Ok(vec![None, dz]);
+        }
+        let du = match needs[0] {
+            true => Some(sk_backward_du(Some((dy, &zv)), None, &shape)?),
+            false => None,
+        };
+        Ok(vec![du, dz])
+    }))
 }
 
 pub fn sk_pool(tape: &mut Tape, u: &Var) -> Result<Var> {
