@@ -40,6 +40,8 @@ mod moments;
 pub mod mpi;
 #[cfg(feature = "cuda")]
 mod nccl;
+#[cfg(feature = "cuda")]
+mod nccl_watch;
 pub mod process;
 mod rendezvous;
 mod replicas;
@@ -56,7 +58,9 @@ pub use buckets::{BucketedReduce, Buckets, Event, DEFAULT_BUCKET_MB};
 pub use gather::{gather_views, gather_views_forward, own_rows};
 pub use moments::{combine_moments, global_moments, GlobalMoments, Moments};
 #[cfg(feature = "cuda")]
-pub use nccl::{Nccl, NcclId};
+pub use nccl::{
+    fault_message as nccl_fault_message, Nccl, NcclId, DEFAULT_TIMEOUT as NCCL_DEFAULT_TIMEOUT,
+};
 pub use replicas::{shard, ThreadReplicas};
 pub use rows::{concat_rows, narrow_rows};
 pub use single::Single;

@@ -9,7 +9,33 @@
 //! communicators of several GPUs at once.
 //!
 //! Sums are NCCL's (deterministic for a fixed topology, but not in rank order).
+//!
+//! **Faults** (a rank that died or hangs). [`Nccl::new`] makes a non-blocking communicator
+//! (ncclCommInitRankConfig, blocking = 0) and polls ncclCommGetAsyncError until the init is
+//! done; every collective is likewise polled after it is issued until NCCL says it is no longer
+//! in progress. Both polls keep a deadline (`timeout`, the trainer's `--dist-timeout-s`): on an
+//! asynchronous error or at the deadline the communicator is aborted (ncclCommAbort) and the
+//! call returns an error naming this rank, the world size, the collective and the timeout
+//! ([`fault_message`]); every later call returns the same error.
+//!
+//! Where the watch sits, and why there. Nothing here synchronises the stream or adds a host
+//! wait, so the step counts of tests/cuda_step_counts.rs and tests/cuda_sync_bn_counts.rs stay
+//! as they were:
+//! - the poll runs on the calling thread right after the collective is issued, where the host
+//!   already waits for NCCL to take the call: on a GPU ncclCommGetAsyncError says ncclSuccess
+//!   once the collective is enqueued (one cheap query per collective). On the emulated device,
+//!   whose streams are synchronous, a collective is in progress until every rank called it, so
+//!   this poll is the whole wait and ends a hung peer's collective at the deadline;
+//! - on a GPU the enqueued kernel then waits on the device for its peers; a watchdog thread per
+//!   communicator (`nccl_watch`) asks, without waiting, whether the device has passed an event
+//!   recorded after each collective, aborts the communicator when the oldest is older than the
+//!   timeout or NCCL reports an asynchronous error, and so frees a host stuck waiting for the
+//!   device; the next call returns the error.
+//!
+//! A communicator of [`Nccl::group`] is blocking (ncclCommInitAll has no config): it gets the
+//! same poll and watchdog, with the default timeout unless [`Nccl::group_with_timeout`].
 
+use super::nccl_watch::{Watched, Watcher};
 use super::Communicator;
 use crate::cuda::driver::cu as dr;
 use crate::cuda::driver::nccl as ns;
@@ -19,6 +45,7 @@ use crate::tensor::Storage;
 use crate::{DType, Device, Error, Result, Tensor};
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const OP: &str = "nccl";
 
@@ -87,22 +114,111 @@ impl NcclId {
     }
 }
 
+/// The timeout of communicators made without one (the trainer's `--dist-timeout-s` default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The error of a collective (`what`, e.g. "all_reduce_sum of 21 tensors") that failed on
+/// `rank` of `world`: with `failure` NCCL's asynchronous error, without it the deadline of
+/// `timeout` passed. `detail` is what the emulated library knows (the ranks it waits for);
+/// empty on a GPU.
+pub fn fault_message(
+    rank: usize,
+    world: usize,
+    what: &str,
+    timeout: Duration,
+    failure: Option<&str>,
+    detail: &str,
+) -> String {
+    let why = match failure {
+        Some(f) => format!("failed: {f}"),
+        None => format!(
+            "did not complete within {:.1} s (--dist-timeout-s): a rank died or hangs, or the \
+             ranks called different collectives",
+            timeout.as_secs_f64()
+        ),
+    };
+    let detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    };
+    format!(
+        "NCCL rank {rank} of {world}: {what} {why}; the communicator was aborted{detail} \
+         (timeout {:.1} s)",
+        timeout.as_secs_f64()
+    )
+}
+
 /// A raw communicator; NCCL allows its use from any thread, one call at a time (the mutex).
-struct Handle(ns::ncclComm_t);
+/// After a fault it is aborted and `failed` holds the error every later call returns.
+struct Handle {
+    comm: ns::ncclComm_t,
+    failed: Option<String>,
+}
 unsafe impl Send for Handle {}
 
+/// Aborts `h` after a fault of collective `what` and keeps the error for every later call.
+fn trip(h: &mut Handle, at: (usize, usize, Duration), what: &str, failure: Option<&str>) -> String {
+    let (rank, world, timeout) = at;
+    let detail = unsafe { nr::fault_detail(h.comm) };
+    let msg = fault_message(rank, world, what, timeout, failure, &detail);
+    // Abort: frees this rank without waiting for peers, and ends NCCL's kernels.
+    let _ = unsafe { nr::comm_abort(h.comm) };
+    h.failed = Some(msg.clone());
+    msg
+}
+
+/// The communicator as its watchdog sees it.
+struct Target {
+    comm: Arc<Mutex<Handle>>,
+    at: (usize, usize, Duration),
+}
+
+impl Watched for Target {
+    fn async_error(&self) -> Option<String> {
+        let h = self.comm.lock().ok()?;
+        if h.failed.is_some() {
+            return None;
+        }
+        match unsafe { nr::comm_get_async_error(h.comm) } {
+            Ok(ns::ncclResult_t::ncclSuccess | ns::ncclResult_t::ncclInProgress) => None,
+            Ok(code) => Some(nr::error_string(code)),
+            Err(e) => Some(format!(
+                "ncclCommGetAsyncError: {}",
+                nr::error_string(e.result)
+            )),
+        }
+    }
+
+    fn fail(&self, what: &str, failure: Option<&str>) {
+        let Ok(mut h) = self.comm.lock() else { return };
+        if h.failed.is_none() {
+            let what = format!("{what} (waited for on the device)");
+            let msg = trip(&mut h, self.at, &what, failure);
+            // The host may be inside a CUDA call that now returns a plainer error: say why.
+            eprintln!("simclr: {msg}");
+        }
+    }
+}
+
 pub struct Nccl {
-    comm: Mutex<Handle>,
+    comm: Arc<Mutex<Handle>>,
     rank: usize,
     world: usize,
     gpu: Arc<Gpu>,
+    timeout: Duration,
+    watcher: Option<Watcher>,
 }
 
 impl Drop for Nccl {
     fn drop(&mut self) {
+        // The watchdog first: it must not abort a communicator being torn down.
+        drop(self.watcher.take());
         if let Ok(h) = self.comm.lock() {
-            // Abort rather than destroy: does not wait for peers that may have failed.
-            let _ = unsafe { nr::comm_abort(h.0) };
+            if h.failed.is_none() {
+                // Abort rather than destroy: does not wait for peers that may have failed.
+                let _ = unsafe { nr::comm_abort(h.comm) };
+            }
         }
     }
 }
@@ -120,31 +236,71 @@ fn nccl_dtype(dtype: DType) -> Result<ns::ncclDataType_t> {
 
 impl Nccl {
     /// Joins group `id` as `rank` of `world`, on GPU `ordinal`. Blocks until every rank has
-    /// joined, so each rank must call it from its own thread or process.
-    pub fn new(ordinal: usize, rank: usize, world: usize, id: NcclId) -> Result<Self> {
+    /// joined, so each rank must call it from its own thread or process; fails when they have
+    /// not all joined within `timeout`, which also bounds each later collective (module doc).
+    pub fn new(
+        ordinal: usize,
+        rank: usize,
+        world: usize,
+        id: NcclId,
+        timeout: Duration,
+    ) -> Result<Self> {
         if rank >= world {
             return Err(Error::Config(format!(
                 "NCCL rank {rank} in a world of {world}"
             )));
         }
         let gpu = gpu(ordinal)?;
-        let comm = guarded("ncclCommInitRank", || {
+        let comm = guarded("ncclCommInitRankConfig", || {
             let mut comm = std::ptr::null_mut();
-            unsafe { nr::comm_init_rank(&mut comm, world as i32, id.0, rank as i32) }
-                .map_err(nccl_err("ncclCommInitRank"))?;
+            unsafe { nr::comm_init_rank_config(&mut comm, world as i32, id.0, rank as i32, false) }
+                .map_err(nccl_err("ncclCommInitRankConfig"))?;
             Ok(comm)
         })?;
-        Ok(Nccl {
-            comm: Mutex::new(Handle(comm)),
+        let nccl = Self::wrap(comm, rank, world, gpu, timeout)?;
+        let mut h = nccl.enter()?;
+        nccl.settle(&mut h, || {
+            "joining the communicator (ncclCommInitRankConfig)".into()
+        })?;
+        drop(h);
+        Ok(nccl)
+    }
+
+    /// A communicator and its watchdog.
+    fn wrap(
+        comm: ns::ncclComm_t,
+        rank: usize,
+        world: usize,
+        gpu: Arc<Gpu>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let comm = Arc::new(Mutex::new(Handle { comm, failed: None }));
+        let mut nccl = Nccl {
+            comm: comm.clone(),
             rank,
             world,
             gpu,
-        })
+            timeout,
+            watcher: None,
+        };
+        let target = Target {
+            comm,
+            at: (rank, world, timeout),
+        };
+        // Dropping `nccl` on an error aborts the communicator.
+        nccl.watcher = Some(Watcher::spawn(nccl.gpu.ordinal, timeout, target)?);
+        Ok(nccl)
     }
 
     /// The communicators of GPUs `ordinals` (rank i on `ordinals[i]`), made from one thread;
-    /// hand each to the thread that drives its GPU.
+    /// hand each to the thread that drives its GPU. Collectives time out after
+    /// [`DEFAULT_TIMEOUT`].
     pub fn group(ordinals: &[usize]) -> Result<Vec<Nccl>> {
+        Self::group_with_timeout(ordinals, DEFAULT_TIMEOUT)
+    }
+
+    /// As [`Nccl::group`], each collective failing after `timeout`.
+    pub fn group_with_timeout(ordinals: &[usize], timeout: Duration) -> Result<Vec<Nccl>> {
         let gpus: Vec<Arc<Gpu>> = ordinals.iter().map(|&o| gpu(o)).collect::<Result<_>>()?;
         let devs: Vec<i32> = ordinals.iter().map(|&o| o as i32).collect();
         let comms = guarded("ncclCommInitAll", || {
@@ -154,29 +310,64 @@ impl Nccl {
             Ok(comms)
         })?;
         let world = ordinals.len();
-        Ok(comms
+        comms
             .into_iter()
             .zip(gpus)
             .enumerate()
-            .map(|(rank, (c, gpu))| Nccl {
-                comm: Mutex::new(Handle(c)),
-                rank,
-                world,
-                gpu,
-            })
-            .collect())
+            .map(|(rank, (c, gpu))| Self::wrap(c, rank, world, gpu, timeout))
+            .collect()
     }
 
     fn stream(&self) -> dr::CUstream {
         self.gpu.cu_stream()
     }
 
-    /// Binds this GPU to the calling thread and locks the communicator.
+    /// Binds this GPU to the calling thread and locks the communicator; the communicator's
+    /// error once it was aborted after a fault.
     fn enter(&self) -> Result<std::sync::MutexGuard<'_, Handle>> {
         gpu(self.gpu.ordinal)?;
-        self.comm
+        let h = self
+            .comm
             .lock()
-            .map_err(|_| Error::Cuda("NCCL communicator poisoned by a panic".into()))
+            .map_err(|_| Error::Cuda("NCCL communicator poisoned by a panic".into()))?;
+        match &h.failed {
+            Some(e) => Err(Error::Cuda(e.clone())),
+            None => Ok(h),
+        }
+    }
+
+    /// [`Nccl::settle`], then a mark for the watchdog after the collective on the stream.
+    fn issued(&self, h: &mut Handle, what: impl Fn() -> String) -> Result<()> {
+        self.settle(h, &what)?;
+        match &self.watcher {
+            Some(w) => w.mark(self.stream(), what),
+            None => Ok(()),
+        }
+    }
+
+    /// Polls ncclCommGetAsyncError until the init or collective just issued (`what`) is no
+    /// longer in progress; on an asynchronous error or past the deadline, aborts the
+    /// communicator and fails with [`fault_message`]. Never synchronises the stream.
+    fn settle(&self, h: &mut Handle, what: impl Fn() -> String) -> Result<()> {
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(20);
+        loop {
+            let failure = match unsafe { nr::comm_get_async_error(h.comm) } {
+                Ok(ns::ncclResult_t::ncclSuccess) => return Ok(()),
+                Ok(ns::ncclResult_t::ncclInProgress) => None,
+                Ok(code) => Some(nr::error_string(code)),
+                Err(e) => Some(format!(
+                    "ncclCommGetAsyncError: {}",
+                    nr::error_string(e.result)
+                )),
+            };
+            if failure.is_some() || start.elapsed() >= self.timeout {
+                let at = (self.rank, self.world, self.timeout);
+                return Err(Error::Cuda(trip(h, at, &what(), failure.as_deref())));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
     }
 
     /// The GPU storage of `t`, which must live on this rank's GPU.
@@ -216,7 +407,7 @@ impl Nccl {
             dr::CUstream,
         ) -> nr::Result<()>,
     ) -> Result<Tensor> {
-        let comm = self.enter()?;
+        let mut comm = self.enter()?;
         let dt = nccl_dtype(t.dtype())?;
         let src = self.storage(t)?.ptr();
         let out = self.alloc(t.dtype(), shape)?;
@@ -227,16 +418,17 @@ impl Nccl {
                 dst as *mut c_void,
                 t.numel(),
                 dt,
-                comm.0,
+                comm.comm,
                 self.stream(),
             )
             .map_err(nccl_err(what))?;
+            self.issued(&mut comm, || format!("{what} of {:?}", t.shape()))?;
         }
         Ok(out)
     }
 
     /// All-gathers one u64 triple per rank (rows, elements per row, dtype) through the device.
-    fn gather_headers(&self, comm: ns::ncclComm_t, mine: [u64; 3]) -> Result<Vec<[u64; 3]>> {
+    fn gather_headers(&self, h: &mut Handle, mine: [u64; 3]) -> Result<Vec<[u64; 3]>> {
         // f32 buffers of twice the length hold the u64s (NCCL sees raw bytes).
         let send = self.alloc(DType::F32, &[6])?;
         let recv = self.alloc(DType::F32, &[6 * self.world])?;
@@ -250,11 +442,12 @@ impl Nccl {
                 rp as *mut c_void,
                 3,
                 ns::ncclDataType_t::ncclUint64,
-                comm,
+                h.comm,
                 self.stream(),
             )
         }
         .map_err(nccl_err("ncclAllGather"))?;
+        self.issued(h, || "all_gather of the ranks' row counts".into())?;
         let mut all = vec![0u64; 3 * self.world];
         unsafe { dr::memcpy_dtoh_async(&mut all, rp, stream) }
             .map_err(driver_err("cuMemcpyDtoHAsync"))?;
@@ -280,7 +473,7 @@ impl Communicator for Nccl {
     }
 
     fn all_reduce_sum(&self, ts: &[Tensor]) -> Result<Vec<Tensor>> {
-        let comm = self.enter()?;
+        let mut comm = self.enter()?;
         let mut outs = Vec::with_capacity(ts.len());
         let mut jobs = Vec::with_capacity(ts.len());
         for t in ts {
@@ -300,7 +493,7 @@ impl Communicator for Nccl {
                     n,
                     dt,
                     ns::ncclRedOp_t::ncclSum,
-                    comm.0,
+                    comm.comm,
                     self.stream(),
                 )
             };
@@ -313,11 +506,16 @@ impl Communicator for Nccl {
         let end = nr::group_end().map_err(nccl_err("ncclGroupEnd"));
         status?;
         end?;
+        if jobs.iter().any(|j| j.2 > 0) {
+            self.issued(&mut comm, || {
+                format!("all_reduce_sum of {} tensors", ts.len())
+            })?;
+        }
         Ok(outs)
     }
 
     fn all_gather(&self, t: &Tensor) -> Result<Tensor> {
-        let comm = self.enter()?;
+        let mut comm = self.enter()?;
         let dt = nccl_dtype(t.dtype())?;
         let src = self.storage(t)?;
         let (rows, per) = match t.shape() {
@@ -325,7 +523,7 @@ impl Communicator for Nccl {
             [] => return Err(Error::shape(OP, "all_gather needs rows, got a scalar")),
         };
         let headers =
-            self.gather_headers(comm.0, [rows as u64, per as u64, dtype_code(t.dtype())])?;
+            self.gather_headers(&mut comm, [rows as u64, per as u64, dtype_code(t.dtype())])?;
         if let Some((r, h)) = headers
             .iter()
             .enumerate()
@@ -350,18 +548,21 @@ impl Communicator for Nccl {
         }
         let bytes_per_row = per * t.dtype().size_in_bytes();
         let stream = self.gpu.cu_stream();
-        let gather = |send: u64, recv: u64, rows_each: usize| {
+        let mut gather = |send: u64, recv: u64, rows_each: usize| {
             unsafe {
                 nr::all_gather(
                     send as *const c_void,
                     recv as *mut c_void,
                     rows_each * per,
                     dt,
-                    comm.0,
+                    comm.comm,
                     self.stream(),
                 )
             }
-            .map_err(nccl_err("ncclAllGather"))
+            .map_err(nccl_err("ncclAllGather"))?;
+            self.issued(&mut comm, || {
+                format!("all_gather of {rows_each} rows of {per} elements per rank")
+            })
         };
         let dst = self.storage(&out)?.ptr();
         if counts.iter().all(|&c| c == most) {

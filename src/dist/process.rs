@@ -65,6 +65,7 @@ fn gpu(launch: &Launch, ordinal: usize, timeout: Duration) -> Result<Comm> {
         launch.rank,
         launch.world,
         super::NcclId::from_bytes(bytes),
+        timeout,
     )?;
     Ok(std::sync::Arc::new(comm))
 }

@@ -322,3 +322,93 @@ fn a_missing_peer_times_out_naming_it() {
     }
     std::env::remove_var("SIMCLR_EMU_NCCL_TIMEOUT_S");
 }
+
+/// Polls ncclCommGetAsyncError until it is not ncclInProgress (or 30 s pass).
+fn settle(comm: ncclComm_t) -> ncclResult_t {
+    let t0 = Instant::now();
+    loop {
+        let s = unsafe { nccl::comm_get_async_error(comm) }.unwrap();
+        if s != ncclResult_t::ncclInProgress || t0.elapsed() > Duration::from_secs(30) {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn non_blocking_init_and_collectives_report_progress_then_faults() {
+    let _timeout = default_timeout();
+    let id = nccl::get_unique_id().unwrap();
+    let init = move |r: usize| {
+        bind(r);
+        let mut comm = null_mut();
+        unsafe { nccl::comm_init_rank_config(&mut comm, 2, id, r as i32, false) }.unwrap();
+        comm
+    };
+    // Rank 0 alone: its init is in progress (and its collectives refused) until rank 1 joins.
+    let c0 = init(0);
+    let s = unsafe { nccl::comm_get_async_error(c0) }.unwrap();
+    assert_eq!(s, ncclResult_t::ncclInProgress);
+    assert!(unsafe { nccl::fault_detail(c0) }.contains("ranks [1] have not joined"));
+    let early = unsafe {
+        nccl::all_reduce(
+            null_mut(),
+            null_mut(),
+            0,
+            ncclDataType_t::ncclFloat32,
+            ncclRedOp_t::ncclSum,
+            c0,
+            null_mut(),
+        )
+    };
+    assert_eq!(early.unwrap_err().result, ncclResult_t::ncclInvalidUsage);
+    let c1 = std::thread::spawn(move || init(1) as usize).join().unwrap() as ncclComm_t;
+    assert_eq!(settle(c0), ncclResult_t::ncclSuccess);
+    assert_eq!(settle(c1), ncclResult_t::ncclSuccess);
+    // A collective returns once posted: in progress until the peer calls it.
+    let one = |c: ncclComm_t| unsafe {
+        nccl::all_reduce(
+            null_mut(),
+            null_mut(),
+            0,
+            ncclDataType_t::ncclFloat32,
+            ncclRedOp_t::ncclSum,
+            c,
+            null_mut(),
+        )
+        .unwrap()
+    };
+    one(c0);
+    let s = unsafe { nccl::comm_get_async_error(c0) }.unwrap();
+    assert_eq!(s, ncclResult_t::ncclInProgress);
+    assert!(unsafe { nccl::fault_detail(c0) }.contains("ranks [1] have not called"));
+    one(c1);
+    assert_eq!(settle(c0), ncclResult_t::ncclSuccess);
+    assert_eq!(settle(c1), ncclResult_t::ncclSuccess);
+    // Rank 1 dies: rank 0's next collective fails, and the error stays.
+    unsafe { nccl::comm_abort(c1) }.unwrap();
+    one(c0);
+    assert_eq!(settle(c0), ncclResult_t::ncclRemoteError);
+    let again = unsafe { nccl::comm_get_async_error(c0) }.unwrap();
+    assert_eq!(again, ncclResult_t::ncclRemoteError);
+    assert!(unsafe { nccl::fault_detail(c0) }.contains("rank 1 aborted"));
+    unsafe { nccl::comm_abort(c0) }.unwrap();
+}
+
+#[test]
+fn a_rank_that_aborts_during_a_non_blocking_init_fails_the_group() {
+    let _timeout = default_timeout();
+    let id = nccl::get_unique_id().unwrap();
+    let init = move |r: usize| {
+        bind(r);
+        let mut comm = null_mut();
+        unsafe { nccl::comm_init_rank_config(&mut comm, 3, id, r as i32, false) }.unwrap();
+        comm
+    };
+    let c0 = init(0);
+    let c1 = std::thread::spawn(move || init(1) as usize).join().unwrap() as ncclComm_t;
+    unsafe { nccl::comm_abort(c1) }.unwrap();
+    assert_eq!(settle(c0), ncclResult_t::ncclInvalidUsage);
+    assert!(unsafe { nccl::fault_detail(c0) }.contains("rank 1 aborted before every rank joined"));
+    unsafe { nccl::comm_abort(c0) }.unwrap();
+}

@@ -14,6 +14,7 @@ pub mod counters;
 pub mod cu;
 pub mod cublas;
 pub mod cudnn;
+pub mod event;
 pub mod graph;
 pub mod host;
 pub mod libraries;

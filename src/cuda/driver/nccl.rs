@@ -1,5 +1,6 @@
 //! The NCCL calls the backend makes: unique ids, communicators (one per rank, or all of one
-//! process's GPUs at once), the collectives, groups and error strings.
+//! process's GPUs at once, blocking or not), the asynchronous error query, the collectives,
+//! groups and error strings.
 
 use super::counters::{self as c, bump};
 use super::route;
@@ -77,6 +78,90 @@ pub unsafe fn comm_init_rank(
     route!(
         real => real(result::comm_init_rank(comm, nranks, id, rank)),
         emu => crate::cuda::emu::nccl::comm_init_rank(comm, nranks, id, rank),
+    )
+}
+
+/// ncclCommInitRankConfig with only `blocking` set (every other field left to NCCL). A
+/// non-blocking init returns at once; [`comm_get_async_error`] says when it is done.
+///
+/// # Safety
+/// `comm` is writable; the calling thread's current device is this rank's GPU.
+pub unsafe fn comm_init_rank_config(
+    comm: *mut ncclComm_t,
+    nranks: c_int,
+    id: ncclUniqueId,
+    rank: c_int,
+    blocking: bool,
+) -> Result<()> {
+    route!(
+        real => {
+            let mut config = default_config(blocking);
+            real(result::comm_init_rank_config(comm, nranks, id, rank, &mut config))
+        },
+        emu => crate::cuda::emu::nccl::comm_init_rank_config(comm, nranks, id, rank, blocking),
+    )
+}
+
+/// NCCL_CONFIG_INITIALIZER with `blocking`: the magic, this header's size and the library's
+/// version, every other field undefined (INT_MIN, null) so NCCL picks it.
+fn default_config(blocking: bool) -> sys::ncclConfig_t {
+    const UNDEF: c_int = c_int::MIN;
+    let mut version: c_int = 0;
+    // The library's own version tells it which fields this struct holds; 2.30 if it cannot say.
+    if unsafe { sys::ncclGetVersion(&mut version) } != ncclResult_t::ncclSuccess || version <= 0 {
+        version = 23000;
+    }
+    sys::ncclConfig_t {
+        size: std::mem::size_of::<sys::ncclConfig_t>(),
+        magic: 0xcafe_beef,
+        version: version as std::ffi::c_uint,
+        blocking: blocking as c_int,
+        cgaClusterSize: UNDEF,
+        minCTAs: UNDEF,
+        maxCTAs: UNDEF,
+        netName: std::ptr::null(),
+        splitShare: UNDEF,
+        trafficClass: UNDEF,
+        commName: std::ptr::null(),
+        collnetEnable: UNDEF,
+        CTAPolicy: UNDEF,
+        shrinkShare: UNDEF,
+        nvlsCTAs: UNDEF,
+        nChannelsPerNetPeer: UNDEF,
+        nvlinkCentricSched: UNDEF,
+        graphUsageMode: UNDEF,
+        numRmaCtx: UNDEF,
+        maxP2pPeers: UNDEF,
+    }
+}
+
+/// ncclCommGetAsyncError: ncclInProgress while a non-blocking init or call is under way,
+/// ncclSuccess, or the communicator's asynchronous error (a failed peer, a network error).
+///
+/// # Safety
+/// A live communicator.
+pub unsafe fn comm_get_async_error(comm: ncclComm_t) -> Result<ncclResult_t> {
+    route!(
+        real => {
+            let mut state = ncclResult_t::ncclSuccess;
+            match sys::ncclCommGetAsyncError(comm, &mut state) {
+                ncclResult_t::ncclSuccess => Ok(state),
+                r => Err(NcclError::new(r, "")),
+            }
+        },
+        emu => crate::cuda::emu::nccl::comm_get_async_error(comm),
+    )
+}
+
+/// What the emulated library knows of a communicator's fault or wait (the ranks it waits for);
+/// empty on a GPU, where NCCL does not say.
+///
+/// # Safety
+/// A communicator, live or aborted.
+pub unsafe fn fault_detail(_comm: ncclComm_t) -> String {
+    route!(
+        real => String::new(),
+        emu => crate::cuda::emu::nccl::fault_detail(_comm),
     )
 }
 

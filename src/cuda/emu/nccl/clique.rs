@@ -7,7 +7,8 @@
 //! rank then returns. Outside a group the call waits for that result (emulated streams are
 //! synchronous); inside a group, `ncclGroupEnd` waits. A rank that aborted, or a result that
 //! does not come within the timeout (`SIMCLR_EMU_NCCL_TIMEOUT_S`, default 60 s), fails the wait
-//! with an error naming the missing ranks, where real NCCL would hang.
+//! with an error naming the missing ranks, where real NCCL would hang. A non-blocking
+//! communicator does not wait: its caller polls ([`Clique::poll`]) and keeps its own deadline.
 
 use super::exec::{self, Arrival};
 use crate::cuda::driver::nccl::{ncclResult_t, NcclError, Result};
@@ -101,34 +102,47 @@ impl Clique {
         Ok(seq)
     }
 
+    /// Where collective `seq` of `rank` stands: `Some` with its outcome once every rank arrived
+    /// (the outcome is then collected), `None` while peers are missing; an error at once when a
+    /// missing peer aborted its communicator.
+    fn check(&self, st: &mut State, rank: usize, seq: u64, what: &str) -> Result<Option<()>> {
+        let n = self.nranks;
+        let aborted = st.aborted.clone();
+        let Some(op) = st.ops.get_mut(&seq) else {
+            return Err(NcclError::new(
+                ncclResult_t::ncclInternalError,
+                format!("{what}: collective {seq} of rank {rank} is unknown"),
+            ));
+        };
+        if let Some(r) = op.result.clone() {
+            op.collected += 1;
+            if op.collected == n {
+                st.ops.remove(&seq);
+            }
+            return r
+                .map(Some)
+                .map_err(|(code, d)| NcclError::new(code, format!("{what}: {d}")));
+        }
+        let missing = (0..n).filter(|&r| op.arrivals[r].is_none());
+        if let Some(dead) = missing.into_iter().find(|&r| aborted[r]) {
+            return Err(NcclError::new(
+                ncclResult_t::ncclRemoteError,
+                format!("{what}: rank {dead} aborted its communicator before joining this collective (rank {rank} waited)"),
+            ));
+        }
+        Ok(None)
+    }
+
     /// Waits until `deadline` for the result of collective `seq` on `rank`.
     pub fn wait(&self, rank: usize, seq: u64, what: &str, deadline: Instant) -> Result<()> {
         let mut st = self.lock()?;
         loop {
-            let n = self.nranks;
-            let aborted: Vec<bool> = st.aborted.clone();
-            let Some(op) = st.ops.get_mut(&seq) else {
-                return Err(NcclError::new(
-                    ncclResult_t::ncclInternalError,
-                    format!("{what}: collective {seq} of rank {rank} is unknown"),
-                ));
-            };
-            if let Some(r) = op.result.clone() {
-                op.collected += 1;
-                if op.collected == n {
-                    st.ops.remove(&seq);
-                }
-                return r.map_err(|(code, d)| NcclError::new(code, format!("{what}: {d}")));
-            }
-            let missing: Vec<usize> = (0..n).filter(|&r| op.arrivals[r].is_none()).collect();
-            if let Some(&dead) = missing.iter().find(|&&r| aborted[r]) {
-                return Err(NcclError::new(
-                    ncclResult_t::ncclRemoteError,
-                    format!("{what}: rank {dead} aborted its communicator before joining this collective (rank {rank} waited)"),
-                ));
+            if self.check(&mut st, rank, seq, what)?.is_some() {
+                return Ok(());
             }
             let now = Instant::now();
             if now >= deadline {
+                let missing = self.missing_in(&st, seq);
                 return Err(NcclError::new(
                     ncclResult_t::ncclSystemError,
                     format!(
@@ -143,6 +157,27 @@ impl Clique {
                 .wait_timeout(st, deadline - now)
                 .map_err(|_| poisoned())?
                 .0;
+        }
+    }
+
+    /// The outcome of collective `seq` of `rank` if it is there, without waiting (the
+    /// asynchronous error query of a non-blocking communicator).
+    pub fn poll(&self, rank: usize, seq: u64, what: &str) -> Result<Option<()>> {
+        let mut st = self.lock()?;
+        self.check(&mut st, rank, seq, what)
+    }
+
+    /// The ranks that have not yet called collective `seq`.
+    pub fn missing(&self, seq: u64) -> Result<Vec<usize>> {
+        Ok(self.missing_in(&*self.lock()?, seq))
+    }
+
+    fn missing_in(&self, st: &State, seq: u64) -> Vec<usize> {
+        match st.ops.get(&seq) {
+            Some(op) => (0..self.nranks)
+                .filter(|&r| op.arrivals[r].is_none())
+                .collect(),
+            None => Vec::new(),
         }
     }
 

@@ -12,11 +12,15 @@
 //! - `ncclCommInitAll`: ndev ≥ 1, `comms` non-null, device ordinals in range
 //!   (`ncclInvalidArgument`), no device twice (`ncclInvalidUsage`, NCCL's "Duplicate GPU
 //!   detected"); a null devlist means devices 0..ndev;
+//! - `ncclCommInitRankConfig`: as ncclCommInitRank when blocking; non-blocking (config.blocking
+//!   = 0) it returns at once and ncclCommGetAsyncError reports ncclInProgress until every rank
+//!   joined (no timeout of its own: the caller polls with its deadline, as with real NCCL);
 //! - `ncclCommAbort`: a live communicator (`ncclInvalidArgument`); it frees the rank and fails
-//!   its peers' pending and later collectives with an error naming it.
+//!   its peers' pending and later collectives with an error naming it (or, during a
+//!   non-blocking init, the group being formed).
 
 use super::clique::{poisoned, timeout, Clique};
-use super::{comm_handle, Comm, COMMS};
+use super::{comm_handle, Comm, Link, COMMS};
 use crate::cuda::driver::nccl::{ncclComm_t, ncclResult_t, ncclUniqueId, NcclError, Result};
 use crate::cuda::emu::memory;
 use std::collections::{HashMap, HashSet};
@@ -65,22 +69,12 @@ struct Pending {
 static PENDING: Mutex<Option<HashMap<u64, Pending>>> = Mutex::new(None);
 static JOINED: Condvar = Condvar::new();
 
-/// # Safety
-/// `comm` is null or writable.
-pub unsafe fn comm_init_rank(
-    comm: *mut ncclComm_t,
-    nranks: c_int,
-    id: ncclUniqueId,
-    rank: c_int,
-) -> Result<()> {
-    let who = "ncclCommInitRank";
-    if comm.is_null() {
-        return Err(arg(format!("{who}: comm is null")));
-    }
+/// Registers `rank` under `id` (the checks above); returns the id's key and the rank.
+fn join(who: &str, nranks: c_int, id: &ncclUniqueId, rank: c_int) -> Result<(u64, usize)> {
     if nranks < 1 {
         return Err(arg(format!("{who}: nranks = {nranks}; must be >= 1")));
     }
-    let key = serial(&id).ok_or_else(|| {
+    let key = serial(id).ok_or_else(|| {
         arg(format!(
             "{who}: the unique id was not made by ncclGetUniqueId"
         ))
@@ -125,7 +119,52 @@ pub unsafe fn comm_init_rank(
         p.clique = Some(Arc::new(Clique::new(devices)));
         JOINED.notify_all();
     }
+    Ok((key, r))
+}
+
+/// Where the group of `key` stands for `rank`: `None` while ranks are missing, its ranks once
+/// complete, or why it failed.
+pub fn join_state(key: u64, rank: usize) -> Result<Option<Result<Arc<Clique>>>> {
+    let guard = PENDING.lock().map_err(|_| poisoned())?;
+    let Some(p) = guard.as_ref().and_then(|t| t.get(&key)) else {
+        return Err(usage("the id's pending group vanished"));
+    };
+    if let Some(f) = &p.failed {
+        return Ok(Some(Err(usage(format!(
+            "ncclCommInitRankConfig: rank {rank}: the group failed: {f}"
+        )))));
+    }
+    Ok(p.clique.clone().map(Ok))
+}
+
+/// The ranks of group `key` that have not joined yet.
+pub fn join_missing(key: u64) -> Vec<usize> {
+    let Ok(guard) = PENDING.lock() else {
+        return Vec::new();
+    };
+    match guard.as_ref().and_then(|t| t.get(&key)) {
+        Some(p) if p.clique.is_none() => {
+            (0..p.nranks).filter(|&i| p.devices[i].is_none()).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// # Safety
+/// `comm` is null or writable.
+pub unsafe fn comm_init_rank(
+    comm: *mut ncclComm_t,
+    nranks: c_int,
+    id: ncclUniqueId,
+    rank: c_int,
+) -> Result<()> {
+    let who = "ncclCommInitRank";
+    if comm.is_null() {
+        return Err(arg(format!("{who}: comm is null")));
+    }
+    let (key, r) = join(who, nranks, &id, rank)?;
     let deadline = Instant::now() + timeout();
+    let mut guard = PENDING.lock().map_err(|_| poisoned())?;
     loop {
         let table = guard.get_or_insert_with(HashMap::new);
         let Some(p) = table.get(&key) else {
@@ -138,8 +177,10 @@ pub unsafe fn comm_init_rank(
             let c = c.clone();
             *comm = comm_handle(Comm {
                 device: c.devices[r],
-                clique: c,
+                link: Link::Ready(c),
                 rank: r,
+                blocking: true,
+                pending: Vec::new(),
             })?;
             return Ok(());
         }
@@ -159,6 +200,37 @@ pub unsafe fn comm_init_rank(
             .map_err(|_| poisoned())?
             .0;
     }
+}
+
+/// ncclCommInitRankConfig: with `blocking` as ncclCommInitRank; without, the communicator is
+/// made at once, still joining: ncclCommGetAsyncError says ncclInProgress until every rank
+/// joined, and the caller keeps the deadline (nothing times out here, as in real NCCL).
+///
+/// # Safety
+/// `comm` is null or writable.
+pub unsafe fn comm_init_rank_config(
+    comm: *mut ncclComm_t,
+    nranks: c_int,
+    id: ncclUniqueId,
+    rank: c_int,
+    blocking: bool,
+) -> Result<()> {
+    if blocking {
+        return comm_init_rank(comm, nranks, id, rank);
+    }
+    let who = "ncclCommInitRankConfig";
+    if comm.is_null() {
+        return Err(arg(format!("{who}: comm is null")));
+    }
+    let (key, r) = join(who, nranks, &id, rank)?;
+    *comm = comm_handle(Comm {
+        device: memory::current_device(),
+        link: Link::Joining(key),
+        rank: r,
+        blocking: false,
+        pending: Vec::new(),
+    })?;
+    Ok(())
 }
 
 /// # Safety
@@ -199,9 +271,11 @@ pub unsafe fn comm_init_all(
     let mut made = Vec::with_capacity(n);
     for (r, &d) in list.iter().enumerate() {
         made.push(comm_handle(Comm {
-            clique: clique.clone(),
+            link: Link::Ready(clique.clone()),
             rank: r,
             device: d as usize,
+            blocking: true,
+            pending: Vec::new(),
         })?);
     }
     for (r, c) in made.into_iter().enumerate() {
@@ -213,8 +287,8 @@ pub unsafe fn comm_init_all(
 /// # Safety
 /// A communicator from this module.
 pub unsafe fn comm_abort(comm: ncclComm_t) -> Result<()> {
-    let c = COMMS
-        .with(comm as usize, |c| (c.clique.clone(), c.rank))
+    let (link, rank) = COMMS
+        .with(comm as usize, |c| (c.link.clone(), c.rank))
         .map_err(|_| poisoned())?
         .ok_or_else(|| {
             arg(format!(
@@ -223,5 +297,21 @@ pub unsafe fn comm_abort(comm: ncclComm_t) -> Result<()> {
             ))
         })?;
     COMMS.remove(comm as usize).map_err(|_| poisoned())?;
-    c.0.abort(c.1)
+    match link {
+        Link::Ready(c) => c.abort(rank),
+        // A rank that leaves a group still forming fails it: its peers would wait for it.
+        Link::Joining(key) => {
+            let mut guard = PENDING.lock().map_err(|_| poisoned())?;
+            if let Some(p) = guard.as_mut().and_then(|t| t.get_mut(&key)) {
+                if p.clique.is_none() {
+                    p.failed.get_or_insert_with(|| {
+                        format!("rank {rank} aborted before every rank joined")
+                    });
+                    JOINED.notify_all();
+                }
+            }
+            Ok(())
+        }
+        Link::Failed(_) => Ok(()),
+    }
 }

@@ -17,6 +17,12 @@
 //! - ncclGroupStart/End: calls inside a group are posted and their completion awaited at the
 //!   outermost ncclGroupEnd (so one thread may drive every communicator of ncclCommInitAll);
 //!   ncclGroupEnd without ncclGroupStart is `ncclInvalidUsage`.
+//! - non-blocking communicators (ncclCommInitRankConfig with blocking = 0): a collective, or
+//!   the ncclGroupEnd of a group of them, returns once posted; ncclCommGetAsyncError says
+//!   ncclInProgress until it completed, then ncclSuccess, or the error (a peer that aborted,
+//!   a refused or disagreeing call), which stays. Nothing times out here: as with real NCCL,
+//!   the caller polls with its own deadline and aborts. A rank that "dies" simply stops calling
+//!   (or aborts); a rank that "hangs" never calls: its peers see ncclInProgress.
 //!
 //! Streams are ignored: emulated streams are synchronous.
 
@@ -26,7 +32,7 @@ mod clique;
 mod exec;
 mod init;
 
-pub use init::{comm_abort, comm_init_all, comm_init_rank, get_unique_id};
+pub use init::{comm_abort, comm_init_all, comm_init_rank, comm_init_rank_config, get_unique_id};
 
 use super::registry::Registry;
 use crate::cuda::driver::cu::CUstream;
@@ -39,9 +45,23 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub struct Comm {
-    pub clique: Arc<Clique>,
+    pub link: Link,
     pub rank: usize,
     pub device: usize,
+    /// False for a communicator of a non-blocking init: its calls return once posted, and
+    /// ncclCommGetAsyncError reports their progress.
+    pub blocking: bool,
+    /// Collectives of a non-blocking communicator not yet seen complete (sequence, call).
+    pub pending: Vec<(u64, &'static str)>,
+}
+
+/// A communicator's ranks: still joining (the id's key), complete, or failed for good (the
+/// sticky asynchronous error).
+#[derive(Clone)]
+pub enum Link {
+    Joining(u64),
+    Ready(Arc<Clique>),
+    Failed(NcclError),
 }
 
 pub static COMMS: Registry<Comm> = Registry::new();
@@ -53,8 +73,9 @@ fn comm_handle(c: Comm) -> Result<ncclComm_t> {
         .map_err(|_| poisoned())
 }
 
-/// A collective posted inside a group: its ranks, this rank, its sequence number, the call.
-type Posted = (Arc<Clique>, usize, u64, &'static str);
+/// A collective posted inside a group: its ranks, this rank, its sequence number, the call,
+/// and the communicator when it is non-blocking (its completion is then polled, not awaited).
+type Posted = (Arc<Clique>, usize, u64, &'static str, Option<usize>);
 
 thread_local! {
     /// The depth of ncclGroupStart nesting, and the collectives posted inside the group.
@@ -97,8 +118,10 @@ fn buffer(
 
 /// One collective call: local checks, post, and (outside a group) the wait.
 fn collective(who: &'static str, comm: ncclComm_t, mut a: Arrival) -> Result<()> {
-    let (clique, rank, device) = COMMS
-        .with(comm as usize, |c| (c.clique.clone(), c.rank, c.device))
+    let (link, rank, device, blocking) = COMMS
+        .with(comm as usize, |c| {
+            (c.link.clone(), c.rank, c.device, c.blocking)
+        })
         .map_err(|_| poisoned())?
         .ok_or_else(|| {
             arg(format!(
@@ -106,6 +129,16 @@ fn collective(who: &'static str, comm: ncclComm_t, mut a: Arrival) -> Result<()>
                 comm as usize
             ))
         })?;
+    let clique = match link {
+        Link::Ready(c) => c,
+        Link::Joining(_) => {
+            return Err(NcclError::new(
+                ncclResult_t::ncclInvalidUsage,
+                format!("{who}: the communicator is still joining (poll ncclCommGetAsyncError until it is not ncclInProgress)"),
+            ))
+        }
+        Link::Failed(e) => return Err(e),
+    };
     let n = clique.nranks;
     let local = (|| {
         let es = exec::size_of(a.dtype)
@@ -152,19 +185,122 @@ fn collective(who: &'static str, comm: ncclComm_t, mut a: Arrival) -> Result<()>
         // The refusal is posted (peers fail at once); this rank returns its own error.
         return Err(arg(d));
     }
+    let nonblocking = (!blocking).then_some(comm as usize);
     let in_group = GROUP.with(|g| {
         let mut g = g.borrow_mut();
         if g.0 > 0 {
-            g.1.push((clique.clone(), rank, seq, who));
+            g.1.push((clique.clone(), rank, seq, who, nonblocking));
             true
         } else {
             false
         }
     });
-    if in_group {
-        Ok(())
+    match (in_group, nonblocking) {
+        (true, _) => Ok(()),
+        (false, Some(addr)) => track(addr, seq, who),
+        (false, None) => clique.wait(rank, seq, who, Instant::now() + clique::timeout()),
+    }
+}
+
+/// Leaves collective `seq` to ncclCommGetAsyncError of the non-blocking communicator `addr`.
+fn track(addr: usize, seq: u64, who: &'static str) -> Result<()> {
+    COMMS
+        .with(addr, |c| c.pending.push((seq, who)))
+        .map_err(|_| poisoned())?
+        .ok_or_else(|| arg(format!("{who}: {addr:#x} is not a live communicator")))
+}
+
+/// ncclCommGetAsyncError: ncclInProgress while a non-blocking init or a posted collective is
+/// not complete, ncclSuccess once all are, else the communicator's error (sticky, as NCCL's).
+///
+/// # Safety
+/// A communicator from this module.
+pub unsafe fn comm_get_async_error(comm: ncclComm_t) -> Result<ncclResult_t> {
+    let addr = comm as usize;
+    let gone = || {
+        arg(format!(
+            "ncclCommGetAsyncError: {addr:#x} is not a live communicator"
+        ))
+    };
+    let (link, rank, pending) = COMMS
+        .with(addr, |c| (c.link.clone(), c.rank, c.pending.clone()))
+        .map_err(|_| poisoned())?
+        .ok_or_else(gone)?;
+    let fail = |e: NcclError| -> Result<ncclResult_t> {
+        let code = e.result;
+        COMMS
+            .with(addr, |c| c.link = Link::Failed(e))
+            .map_err(|_| poisoned())?;
+        Ok(code)
+    };
+    let clique = match link {
+        Link::Failed(e) => return Ok(e.result),
+        Link::Ready(c) => c,
+        // Read PENDING with COMMS unlocked: init locks them in the other order.
+        Link::Joining(key) => match init::join_state(key, rank)? {
+            None => return Ok(ncclResult_t::ncclInProgress),
+            Some(Err(e)) => return fail(e),
+            Some(Ok(c)) => {
+                COMMS
+                    .with(addr, |x| x.link = Link::Ready(c.clone()))
+                    .map_err(|_| poisoned())?;
+                c
+            }
+        },
+    };
+    let mut done = 0;
+    for &(seq, who) in &pending {
+        match clique.poll(rank, seq, who) {
+            Ok(Some(())) => done += 1,
+            Ok(None) => break,
+            Err(e) => {
+                COMMS
+                    .with(addr, |c| {
+                        c.pending.drain(..=done);
+                    })
+                    .map_err(|_| poisoned())?;
+                return fail(e);
+            }
+        }
+    }
+    COMMS
+        .with(addr, |c| {
+            c.pending.drain(..done);
+        })
+        .map_err(|_| poisoned())?;
+    Ok(if done < pending.len() {
+        ncclResult_t::ncclInProgress
     } else {
-        clique.wait(rank, seq, who, Instant::now() + clique::timeout())
+        ncclResult_t::ncclSuccess
+    })
+}
+
+/// What the emulation knows about a communicator's fault or wait, for error messages: its
+/// error, or the ranks it still waits for (real NCCL cannot say; empty then).
+///
+/// # Safety
+/// A communicator from this module, or one already aborted (then nothing is said).
+pub unsafe fn fault_detail(comm: ncclComm_t) -> String {
+    let Ok(Some((link, pending))) = COMMS.with(comm as usize, |c| {
+        (c.link.clone(), c.pending.first().copied())
+    }) else {
+        return String::new();
+    };
+    match (link, pending) {
+        (Link::Failed(e), _) => e.detail,
+        (Link::Joining(key), _) => {
+            format!(
+                "emulated NCCL: ranks {:?} have not joined",
+                init::join_missing(key)
+            )
+        }
+        (Link::Ready(c), Some((seq, who))) => match c.missing(seq) {
+            Ok(m) if !m.is_empty() => {
+                format!("emulated NCCL: ranks {m:?} have not called this {who}")
+            }
+            _ => String::new(),
+        },
+        (Link::Ready(_), None) => String::new(),
     }
 }
 
@@ -256,8 +392,11 @@ pub fn group_end() -> Result<()> {
     // One deadline for the whole group: a missing peer costs one timeout, not one per call.
     let deadline = Instant::now() + clique::timeout();
     let mut first = Ok(());
-    for (clique, rank, seq, who) in pending {
-        let r = clique.wait(rank, seq, who, deadline);
+    for (clique, rank, seq, who, nonblocking) in pending {
+        let r = match nonblocking {
+            Some(addr) => track(addr, seq, who),
+            None => clique.wait(rank, seq, who, deadline),
+        };
         if first.is_ok() {
             first = r;
         }
