@@ -14,6 +14,7 @@ use crate::params::ParamStore;
 use crate::train::model::SimClrNet;
 use crate::{Device, Error, Result, Tensor};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Rank `rank`'s share of a batch [2B, …] of B view-a rows then B view-b rows: images
 /// [start, start + n) of both views, with the B images dealt out as evenly as possible.
@@ -41,6 +42,10 @@ pub struct ThreadReplicas {
 }
 
 impl ThreadReplicas {
+    /// How long a GPU rank waits for the others in a collective unless told
+    /// ([`ThreadReplicas::with_timeout`]): the default of `--dist-timeout-s`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
     /// Replicas of `store` and `opt` for ranks 1..world; `fresh` builds an empty store and
     /// optimizer of the same model (same parameter names and order). On a GPU, rank r's
     /// replica moves to cuda:r and the ranks talk through NCCL.
@@ -49,6 +54,18 @@ impl ThreadReplicas {
         store: &ParamStore,
         opt: &Lars,
         fresh: impl Fn() -> Result<(ParamStore, Lars)>,
+    ) -> Result<Self> {
+        Self::with_timeout(world, store, opt, fresh, Self::DEFAULT_TIMEOUT)
+    }
+
+    /// As [`ThreadReplicas::new`], GPU ranks failing a collective that has not completed
+    /// within `timeout` (`--dist-timeout-s`) instead of waiting for ever.
+    pub fn with_timeout(
+        world: usize,
+        store: &ParamStore,
+        opt: &Lars,
+        fresh: impl Fn() -> Result<(ParamStore, Lars)>,
+        timeout: Duration,
     ) -> Result<Self> {
         if world < 2 {
             return Err(Error::Config(format!(
@@ -83,7 +100,7 @@ impl ThreadReplicas {
         }
         let comms = match device {
             Device::Cpu => None,
-            Device::Cuda(0) => Some(nccl_comms(world)?),
+            Device::Cuda(0) => Some(nccl_comms(world, timeout)?),
             Device::Cuda(d) => {
                 return Err(Error::Config(format!(
                     "data parallelism on GPUs puts rank r on cuda:r, so rank 0 must be on cuda:0, not cuda:{d}"
@@ -161,16 +178,16 @@ impl ThreadReplicas {
 }
 
 #[cfg(feature = "cuda")]
-fn nccl_comms(world: usize) -> Result<Vec<Comm>> {
+fn nccl_comms(world: usize, timeout: Duration) -> Result<Vec<Comm>> {
     let ordinals: Vec<usize> = (0..world).collect();
-    Ok(super::Nccl::group(&ordinals)?
+    Ok(super::Nccl::group_with_timeout(&ordinals, timeout)?
         .into_iter()
         .map(|c| std::sync::Arc::new(c) as Comm)
         .collect())
 }
 
 #[cfg(not(feature = "cuda"))]
-fn nccl_comms(_world: usize) -> Result<Vec<Comm>> {
+fn nccl_comms(_world: usize, _timeout: Duration) -> Result<Vec<Comm>> {
     Err(Error::device(
         "data parallel",
         crate::cuda_unavailable_reason(),

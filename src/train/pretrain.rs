@@ -131,11 +131,19 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     // Data parallelism: rank 0 is this store; replicas (copied after any resume) the others.
     // A world of one is the single-process step (micro-batched or not).
     let mut replicas = match pc.world_size {
-        w if w > 1 => Some(dist::ThreadReplicas::new(w, &store, &opt, || {
-            let mut s = env.store(0);
-            SimClrNet::new(&mut s, meta.clone())?;
-            Ok((s, lars(pc.weight_decay)))
-        })?),
+        w if w > 1 => {
+            // --dist-timeout-s was checked positive and finite (dist_run::check).
+            let timeout = std::time::Duration::try_from_secs_f64(env.cfg.dist_timeout_s)
+                .unwrap_or(dist::ThreadReplicas::DEFAULT_TIMEOUT);
+            let fresh = || {
+                let mut s = env.store(0);
+                SimClrNet::new(&mut s, meta.clone())?;
+                Ok((s, lars(pc.weight_decay)))
+            };
+            Some(dist::ThreadReplicas::with_timeout(
+                w, &store, &opt, fresh, timeout,
+            )?)
+        }
         _ => None,
     };
 
