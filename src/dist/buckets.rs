@@ -3,8 +3,9 @@
 //! which backward finishes them), into buckets of at least `--bucket-mb` MiB of gradients; the
 //! tape reports each parameter as soon as its gradient is complete
 //! ([`crate::autograd::Tape::backward_with`]), and once every parameter of a bucket is, its
-//! all-reduce is started ([`Communicator::all_reduce_sum_start`]: enqueued on the device's
-//! stream for NCCL, a non-blocking `MPI_Iallreduce` for MPI). The optimizer waits only at the
+//! all-reduce is started ([`Communicator::all_reduce_sum_start`]: enqueued on the
+//! communicator's side stream for NCCL, after the device's stream by an event, a non-blocking
+//! `MPI_Iallreduce` for MPI). The optimizer waits only at the
 //! end ([`BucketedReduce::finish`]).
 //!
 //! Every element is summed by the same collective over the same ranks as by

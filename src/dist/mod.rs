@@ -41,6 +41,8 @@ pub mod mpi;
 #[cfg(feature = "cuda")]
 mod nccl;
 #[cfg(feature = "cuda")]
+mod nccl_stream;
+#[cfg(feature = "cuda")]
 mod nccl_watch;
 pub mod process;
 mod rendezvous;

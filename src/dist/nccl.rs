@@ -8,7 +8,10 @@
 //! (the call returns once all ranks have joined). From one thread, [`Nccl::group`] makes the
 //! communicators of several GPUs at once.
 //!
-//! Sums are NCCL's (deterministic for a fixed topology, but not in rank order).
+//! Sums are NCCL's (deterministic for a fixed topology, but not in rank order). The bucketed
+//! all-reduce ([`Communicator::all_reduce_sum_start`]) runs on a side stream of the
+//! communicator, ordered with the device's stream by events (`nccl_stream`), so it overlaps
+//! the backward still running; every other collective runs on the device's stream.
 //!
 //! **Faults** (a rank that died or hangs). [`Nccl::new`] makes a non-blocking communicator
 //! (ncclCommInitRankConfig, blocking = 0) and polls ncclCommGetAsyncError until the init is
@@ -35,8 +38,9 @@
 //! A communicator of [`Nccl::group`] is blocking (ncclCommInitAll has no config): it gets the
 //! same poll and watchdog, with the default timeout unless [`Nccl::group_with_timeout`].
 
+use super::nccl_stream::{order, OnSide, SideStream};
 use super::nccl_watch::{Watched, Watcher};
-use super::Communicator;
+use super::{Communicator, PendingSum};
 use crate::cuda::driver::cu as dr;
 use crate::cuda::driver::nccl as ns;
 use crate::cuda::driver::nccl::{self as nr, NcclError};
@@ -44,7 +48,7 @@ use crate::cuda::{gpu, CudaStorage, Gpu};
 use crate::tensor::Storage;
 use crate::{DType, Device, Error, Result, Tensor};
 use std::ffi::c_void;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 const OP: &str = "nccl";
@@ -208,6 +212,8 @@ pub struct Nccl {
     gpu: Arc<Gpu>,
     timeout: Duration,
     watcher: Option<Watcher>,
+    /// The stream of the bucketed all-reduce (`nccl_stream`), made on its first use.
+    side: OnceLock<SideStream>,
 }
 
 impl Drop for Nccl {
@@ -282,6 +288,7 @@ impl Nccl {
             gpu,
             timeout,
             watcher: None,
+            side: OnceLock::new(),
         };
         let target = Target {
             comm,
@@ -337,12 +344,75 @@ impl Nccl {
     }
 
     /// [`Nccl::settle`], then a mark for the watchdog after the collective on the stream.
-    fn issued(&self, h: &mut Handle, what: impl Fn() -> String) -> Result<()> {
+    fn issued(
+        &self,
+        h: &mut Handle,
+        stream: dr::CUstream,
+        what: impl Fn() -> String,
+    ) -> Result<()> {
         self.settle(h, &what)?;
         match &self.watcher {
-            Some(w) => w.mark(self.stream(), what),
+            Some(w) => w.mark(stream, what),
             None => Ok(()),
         }
+    }
+
+    /// The sums of `ts`, enqueued on `stream`: the device's, or the side stream, which first
+    /// waits for the device's.
+    fn all_reduce_on(&self, ts: &[Tensor], stream: dr::CUstream) -> Result<Vec<Tensor>> {
+        let mut comm = self.enter()?;
+        let mut outs = Vec::with_capacity(ts.len());
+        let mut jobs = Vec::with_capacity(ts.len());
+        for t in ts {
+            let dt = nccl_dtype(t.dtype())?;
+            let src = self.storage(t)?.ptr();
+            let out = self.alloc(t.dtype(), t.shape())?;
+            jobs.push((src, self.storage(&out)?.ptr(), t.numel(), dt));
+            outs.push(out);
+        }
+        if stream != self.stream() {
+            // The gradients and the new outputs are the device stream's so far.
+            order(self.stream(), stream)?;
+        }
+        nr::group_start().map_err(nccl_err("ncclGroupStart"))?;
+        let mut status = Ok(());
+        for &(src, dst, n, dt) in jobs.iter().filter(|j| j.2 > 0) {
+            let r = unsafe {
+                nr::all_reduce(
+                    src as *const c_void,
+                    dst as *mut c_void,
+                    n,
+                    dt,
+                    ns::ncclRedOp_t::ncclSum,
+                    comm.comm,
+                    stream,
+                )
+            };
+            if let Err(e) = r {
+                status = Err(nccl_err("ncclAllReduce")(e));
+                break;
+            }
+        }
+        // The group must be closed even after a failed call.
+        let end = nr::group_end().map_err(nccl_err("ncclGroupEnd"));
+        status?;
+        end?;
+        if jobs.iter().any(|j| j.2 > 0) {
+            self.issued(&mut comm, stream, || {
+                format!("all_reduce_sum of {} tensors", ts.len())
+            })?;
+        }
+        Ok(outs)
+    }
+
+    /// The side stream, made on first use (with this GPU current: [`Nccl::enter`] binds it).
+    fn side_stream(&self) -> Result<dr::CUstream> {
+        if let Some(s) = self.side.get() {
+            return Ok(s.handle());
+        }
+        let _bound = self.enter()?;
+        let s = SideStream::new()?;
+        Ok(self.side.get_or_init(|| s).handle())
     }
 
     /// Polls ncclCommGetAsyncError until the init or collective just issued (`what`) is no
@@ -422,7 +492,9 @@ impl Nccl {
                 self.stream(),
             )
             .map_err(nccl_err(what))?;
-            self.issued(&mut comm, || format!("{what} of {:?}", t.shape()))?;
+            self.issued(&mut comm, self.stream(), || {
+                format!("{what} of {:?}", t.shape())
+            })?;
         }
         Ok(out)
     }
@@ -447,7 +519,9 @@ impl Nccl {
             )
         }
         .map_err(nccl_err("ncclAllGather"))?;
-        self.issued(h, || "all_gather of the ranks' row counts".into())?;
+        self.issued(h, self.stream(), || {
+            "all_gather of the ranks' row counts".into()
+        })?;
         let mut all = vec![0u64; 3 * self.world];
         unsafe { dr::memcpy_dtoh_async(&mut all, rp, stream) }
             .map_err(driver_err("cuMemcpyDtoHAsync"))?;
@@ -473,45 +547,24 @@ impl Communicator for Nccl {
     }
 
     fn all_reduce_sum(&self, ts: &[Tensor]) -> Result<Vec<Tensor>> {
-        let mut comm = self.enter()?;
-        let mut outs = Vec::with_capacity(ts.len());
-        let mut jobs = Vec::with_capacity(ts.len());
-        for t in ts {
-            let dt = nccl_dtype(t.dtype())?;
-            let src = self.storage(t)?.ptr();
-            let out = self.alloc(t.dtype(), t.shape())?;
-            jobs.push((src, self.storage(&out)?.ptr(), t.numel(), dt));
-            outs.push(out);
+        self.all_reduce_on(ts, self.stream())
+    }
+
+    /// On the communicator's side stream, ordered by events after the work enqueued so far on
+    /// the device's stream; the sums' `wait` orders the device's stream after it
+    /// (`nccl_stream`). While a CUDA graph is captured, on the device's stream.
+    fn all_reduce_sum_start(&self, ts: Vec<Tensor>) -> Result<Box<dyn PendingSum + '_>> {
+        if crate::cuda::driver::graph::capturing() {
+            return Ok(Box::new(super::Ready(self.all_reduce_sum(&ts)?)));
         }
-        nr::group_start().map_err(nccl_err("ncclGroupStart"))?;
-        let mut status = Ok(());
-        for &(src, dst, n, dt) in jobs.iter().filter(|j| j.2 > 0) {
-            let r = unsafe {
-                nr::all_reduce(
-                    src as *const c_void,
-                    dst as *mut c_void,
-                    n,
-                    dt,
-                    ns::ncclRedOp_t::ncclSum,
-                    comm.comm,
-                    self.stream(),
-                )
-            };
-            if let Err(e) = r {
-                status = Err(nccl_err("ncclAllReduce")(e));
-                break;
-            }
-        }
-        // The group must be closed even after a failed call.
-        let end = nr::group_end().map_err(nccl_err("ncclGroupEnd"));
-        status?;
-        end?;
-        if jobs.iter().any(|j| j.2 > 0) {
-            self.issued(&mut comm, || {
-                format!("all_reduce_sum of {} tensors", ts.len())
-            })?;
-        }
-        Ok(outs)
+        let side = self.side_stream()?;
+        let sums = self.all_reduce_on(&ts, side)?;
+        Ok(Box::new(OnSide {
+            sums,
+            inputs: ts,
+            side,
+            compute: self.stream(),
+        }))
     }
 
     fn all_gather(&self, t: &Tensor) -> Result<Tensor> {
@@ -560,7 +613,7 @@ impl Communicator for Nccl {
                 )
             }
             .map_err(nccl_err("ncclAllGather"))?;
-            self.issued(&mut comm, || {
+            self.issued(&mut comm, self.stream(), || {
                 format!("all_gather of {rows_each} rows of {per} elements per rank")
             })
         };

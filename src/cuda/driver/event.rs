@@ -1,7 +1,9 @@
-//! Events: a marker recorded on a stream, and the question whether the device has passed it
-//! (cuEventQuery), which never makes the host wait and is not counted as a synchronisation.
-//! On the emulated device, whose streams run each call to its end before returning, every
-//! recorded event has already completed.
+//! Events: a marker recorded on a stream, the question whether the device has passed it
+//! (cuEventQuery), and another stream waiting for it (cuStreamWaitEvent); none makes the host
+//! wait, and none is counted as a synchronisation. Also the extra streams that wait so (a
+//! communicator's, next to the device's one stream). On the emulated device, whose streams run
+//! each call to its end before returning, every recorded event has already completed and
+//! waiting is nothing to do.
 
 use super::cu::{CUstream, DriverError, Result};
 use super::route;
@@ -61,4 +63,56 @@ pub unsafe fn destroy(event: CUevent) -> Result<()> {
             Ok(())
         },
     )
+}
+
+/// Makes `stream` wait, on the device, for `event`'s last recording.
+///
+/// # Safety
+/// A live event and stream of the same context.
+pub unsafe fn stream_wait(stream: CUstream, event: CUevent) -> Result<()> {
+    route!(
+        real => real(result::stream::wait_event(
+            stream,
+            event,
+            sys::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT,
+        )),
+        emu => {
+            let _ = (stream, event);
+            Ok(())
+        },
+    )
+}
+
+/// A new stream of the current context that does not synchronise with the legacy default
+/// stream.
+pub fn stream_create() -> Result<CUstream> {
+    route!(
+        real => real(result::stream::create(result::stream::StreamKind::NonBlocking)),
+        emu => Ok(std::ptr::NonNull::dangling().as_ptr()),
+    )
+}
+
+/// # Safety
+/// A stream of [`stream_create`], not used after this call.
+pub unsafe fn stream_destroy(stream: CUstream) -> Result<()> {
+    route!(
+        real => real(result::stream::destroy(stream)),
+        emu => {
+            let _ = stream;
+            Ok(())
+        },
+    )
+}
+
+/// Orders everything enqueued on `to` from now on after everything enqueued on `from` so far
+/// (an event recorded on `from`, waited for by `to`).
+///
+/// # Safety
+/// Two live streams of the current context.
+pub unsafe fn order(from: CUstream, to: CUstream) -> Result<()> {
+    let e = create()?;
+    let r = record(e, from).and_then(|_| stream_wait(to, e));
+    // The wait took the event's state: destroying it now is allowed and frees it later.
+    let d = destroy(e);
+    r.and(d)
 }
