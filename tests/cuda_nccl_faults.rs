@@ -267,3 +267,47 @@ fn an_init_with_a_rank_missing_fails_at_the_deadline() {
     }
     assert!(at_deadline >= 1, "no rank reported the deadline");
 }
+
+/// The watchdog's case, which on a GPU is the common one: NCCL took the collective, but the
+/// device never finishes it (the emulated event recorded after it is held unpassed). The
+/// watchdog aborts the communicator at the deadline and the next call says why.
+#[cfg(feature = "cuda-emu")]
+#[test]
+fn the_watchdog_ends_a_collective_the_device_never_finishes() {
+    use simclr::cuda::driver::{mode, Mode};
+    use simclr::cuda::emu::event::hold_events;
+    if gpu().is_none() {
+        return;
+    }
+    if mode() != Mode::Emulated {
+        println!("skipped: holding events needs the emulated device (SIMCLR_CUDA=emu)");
+        return;
+    }
+    let timeout = Duration::from_secs(1);
+    let comm = Nccl::group_with_timeout(&[0], timeout).unwrap().remove(0);
+    let t0 = Instant::now();
+    hold_events(true);
+    let first = comm.all_reduce_sum(&three_tensors(0));
+    hold_events(false);
+    first.expect("NCCL takes the collective; only the device never finishes it");
+    let msg = loop {
+        match comm.broadcast(&three_tensors(0)[1]) {
+            Err(e) => break e.to_string(),
+            Ok(_) => {
+                assert!(t0.elapsed() < timeout + MARGIN, "the watchdog never fired");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    let took = t0.elapsed();
+    has(
+        &msg,
+        &[
+            "NCCL rank 0 of 1",
+            "all_reduce_sum of 3 tensors (waited for on the device)",
+            "did not complete within 1.0 s",
+            "aborted",
+        ],
+    );
+    assert!(took >= timeout, "the watchdog fired after {took:?}");
+}

@@ -78,8 +78,9 @@ pub struct RunArgs {
     /// seconds (0: every step) [default: 10].
     #[arg(long, value_name = "SECONDS")]
     pub progress_every: Option<f64>,
-    /// Multi-process jobs (mpirun, srun, torchrun): seconds a collective may wait for the other
-    /// ranks before the job ends with an error naming the rank and the collective [default: 300].
+    /// Data parallelism (mpirun, srun, torchrun, or --world-size on GPUs): seconds a collective
+    /// may wait for the other ranks before the job ends with an error naming the rank and the
+    /// collective [default: 300].
     #[arg(long, value_name = "SECONDS")]
     pub dist_timeout_s: Option<f64>,
     /// Data parallelism: MiB of gradients per all-reduce bucket, started while backward still

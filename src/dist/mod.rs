@@ -85,8 +85,8 @@ pub trait Communicator: Send + Sync {
     fn all_reduce_sum(&self, ts: &[Tensor]) -> Result<Vec<Tensor>>;
     /// Starts [`Communicator::all_reduce_sum`] of `ts`; the sums come from the handle's
     /// `wait`. Collectives started this way count in the order of calls like any other. The
-    /// default runs the collective at once (NCCL's only enqueues it on the device's stream, so
-    /// the host goes on at once anyway).
+    /// default runs the collective at once (NCCL's own enqueues it on a side stream ordered by
+    /// events, MPI's starts an `MPI_Iallreduce`).
     fn all_reduce_sum_start(&self, ts: Vec<Tensor>) -> Result<Box<dyn PendingSum + '_>> {
         Ok(Box::new(Ready(self.all_reduce_sum(&ts)?)))
     }

@@ -564,6 +564,7 @@ impl Communicator for Nccl {
             inputs: ts,
             side,
             compute: self.stream(),
+            joined: false,
         }))
     }
 

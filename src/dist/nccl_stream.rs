@@ -50,12 +50,24 @@ pub(super) struct OnSide {
     pub inputs: Vec<Tensor>,
     pub side: CUstream,
     pub compute: CUstream,
+    pub joined: bool,
 }
 
 impl PendingSum for OnSide {
-    fn wait(self: Box<Self>) -> Result<Vec<Tensor>> {
+    fn wait(mut self: Box<Self>) -> Result<Vec<Tensor>> {
+        self.joined = true;
         order(self.side, self.compute)?;
-        drop(self.inputs);
-        Ok(self.sums)
+        self.inputs.clear();
+        Ok(std::mem::take(&mut self.sums))
+    }
+}
+
+impl Drop for OnSide {
+    /// Never waited for (an error cut the step short): the compute stream still waits before
+    /// the buffers the side stream uses go back to its pool.
+    fn drop(&mut self) {
+        if !self.joined {
+            let _ = order(self.side, self.compute);
+        }
     }
 }

@@ -12,7 +12,8 @@
 //! also counts that compute: the timeout (`--dist-timeout-s`, 300 s by default) must exceed
 //! what the host runs ahead of the device, which one step never approaches.
 //! On the emulated device a collective has completed when its call returns, so the marks are
-//! passed at once and faults are found by the caller's own poll (`Nccl::settle`).
+//! passed at once and faults are found by the caller's own poll (`Nccl::settle`); a test makes
+//! a mark stay unpassed with `crate::cuda::emu::event::hold_events`.
 
 use crate::cuda::driver::cu::CUstream;
 use crate::cuda::driver::event::{self, CUevent};

@@ -1,9 +1,8 @@
 //! Events: a marker recorded on a stream, the question whether the device has passed it
 //! (cuEventQuery), and another stream waiting for it (cuStreamWaitEvent); none makes the host
 //! wait, and none is counted as a synchronisation. Also the extra streams that wait so (a
-//! communicator's, next to the device's one stream). On the emulated device, whose streams run
-//! each call to its end before returning, every recorded event has already completed and
-//! waiting is nothing to do.
+//! communicator's, next to the device's one stream). On the emulated device see
+//! `crate::cuda::emu::event`.
 
 use super::cu::{CUstream, DriverError, Result};
 use super::route;
@@ -19,7 +18,7 @@ fn real<T>(r: std::result::Result<T, result::DriverError>) -> Result<T> {
 pub fn create() -> Result<CUevent> {
     route!(
         real => real(result::event::create(sys::CUevent_flags::CU_EVENT_DISABLE_TIMING)),
-        emu => Ok(std::ptr::NonNull::dangling().as_ptr()),
+        emu => crate::cuda::emu::event::create(),
     )
 }
 
@@ -28,10 +27,7 @@ pub fn create() -> Result<CUevent> {
 pub unsafe fn record(event: CUevent, stream: CUstream) -> Result<()> {
     route!(
         real => real(result::event::record(event, stream)),
-        emu => {
-            let _ = (event, stream);
-            Ok(())
-        },
+        emu => crate::cuda::emu::event::record(event, stream),
     )
 }
 
@@ -46,10 +42,7 @@ pub unsafe fn query(event: CUevent) -> Result<bool> {
             sys::CUresult::CUDA_ERROR_NOT_READY => Ok(false),
             code => Err(DriverError::new(code, "")),
         },
-        emu => {
-            let _ = event;
-            Ok(true)
-        },
+        emu => crate::cuda::emu::event::query(event),
     )
 }
 
@@ -58,10 +51,7 @@ pub unsafe fn query(event: CUevent) -> Result<bool> {
 pub unsafe fn destroy(event: CUevent) -> Result<()> {
     route!(
         real => real(result::event::destroy(event)),
-        emu => {
-            let _ = event;
-            Ok(())
-        },
+        emu => crate::cuda::emu::event::destroy(event),
     )
 }
 
@@ -88,7 +78,7 @@ pub unsafe fn stream_wait(stream: CUstream, event: CUevent) -> Result<()> {
 pub fn stream_create() -> Result<CUstream> {
     route!(
         real => real(result::stream::create(result::stream::StreamKind::NonBlocking)),
-        emu => Ok(std::ptr::NonNull::dangling().as_ptr()),
+        emu => crate::cuda::emu::event::stream_create(),
     )
 }
 

@@ -13,6 +13,7 @@ pub mod cu;
 pub mod cublas;
 pub mod cudnn;
 pub mod elems;
+pub mod event;
 mod ffi;
 pub mod graph;
 pub mod memory;
