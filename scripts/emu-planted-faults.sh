@@ -78,17 +78,16 @@ run bn-fold-drops-part-0 kernel vec.cuh 'for (int q = 0; q < parts; ++q)' \
   'for (int q = 1; q < parts; ++q)' cuda_parity_nn batch_norm_parity
 run bn-finish-drops-the-last-row-chunk kernel vec.cuh 'fold(n, g, get, tmp, res);' \
   'fold(n, g - 1, get, tmp, res);' cuda_parity_nn batch_norm_parity
-run bn-stats-shift-from-the-wrong-row kernel batch_norm.cu 'load_w<W>(x + p.ch, vec, k);' \
-  'load_w<W>(x + c + p.ch, vec, k);' cuda_parity_nn batch_norm_parity
+run bn-stats-shift-differs-per-block kernel batch_norm.cu 'load_w<W>(x + p.ch, vec, k);' \
+  'load_w<W>(x + (i64)blockIdx.y * c + p.ch, vec, k);' cuda_parity_nn batch_norm_parity
 run bn-reduce-launch-one-column rust src/cuda/groups.rs 'grid: (col_blocks(c), g.max(1), 1),' \
   'grid: (1, g.max(1), 1),' cuda_parity_nn batch_norm_parity
 run bn-relu-sums-mask-drops-beta kernel batch_norm.cu 'bn_pre(v[j], mu[j], k[j], b[j]) > 0.f))' \
   'bn_pre(v[j], mu[j], k[j], 0.f) > 0.f))' cuda_parity_bn_act bn_act_parity
 run bn-relu-backward-mask-drops-beta kernel bn_act.cu 'b[j] = pre ? beta[ch] : 0.f;' \
   'b[j] = 0.f;' cuda_parity_bn_act bn_act_parity
-run avg-pool-backward-group-is-one-channel kernel pool.cu \
-  'int ch = (int)(i % groups) * W;\n    i64 r = i / groups;\n    int iw' \
-  'int ch = (int)(i % groups);\n    i64 r = i / groups;\n    int iw' cuda_parity pool_parity
+run avg-pool-backward-spreads-channel-0 kernel pool.cu 'g[j] += d[j] * inv;' \
+  'g[j] += d[0] * inv;' cuda_parity pool_parity
 run avg-pool-forward-drops-the-last-window-row kernel pool.cu \
   'for (int ih = h0; ih < h1; ++ih)\n      for (int iw = w0; iw < w1; ++iw) {\n        float a[W];' \
   'for (int ih = h0; ih < h1 - 1; ++ih)\n      for (int iw = w0; iw < w1; ++iw) {\n        float a[W];' \
