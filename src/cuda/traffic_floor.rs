@@ -1,5 +1,5 @@
-//! Bytes each rewritten memory-bound kernel (batch norm, max-pool backward, selective-kernel
-//! attention) must move (its floor: every input read once, every output
+//! Bytes each rewritten memory-bound kernel (batch norm, max-pool backward, average pools,
+//! selective-kernel attention) must move (its floor: every input read once, every output
 //! written once) and the bytes it does move, as functions of the shape, plus per-family tallies
 //! of both that the launchers bump and `simclr bench --profile` prints per step.
 //!

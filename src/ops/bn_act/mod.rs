@@ -163,6 +163,8 @@ pub fn bn_act_grad_sums(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<(
     ];
     check(s.x, &[("y", s.y), ("dy", dy)], &ch)?;
     let (x, y, m, i) = (s.x, s.y, s.mean, s.invstd);
+    // The CPU takes the mask from y with or without a residual.
+    let _ = residual;
     dispatch!(OP, [x, y, dy],
         cpu: |dt| float_dispatch!(OP, dt, cpu::grad_sums(x, y, dy, m, i)),
         cuda: crate::cuda::bn_act::grad_sums(&forward_of(s), dy, m, i, residual))
