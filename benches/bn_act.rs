@@ -84,6 +84,7 @@ fn fused(s: &Inputs) -> Result<(Tensor, Tensor, Tensor)> {
         x: &s.x,
         y: &y,
         gamma: &s.gamma32,
+        beta: &s.beta32,
         mean: &mean,
         invstd: &invstd,
         batch_stats: true,

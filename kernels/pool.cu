@@ -104,41 +104,58 @@ __device__ __forceinline__ float avg_inv(int oh, int ow, int h, int w, int k, in
   return 1.f / (float)(cp ? k * k : (*h1 - *h0) * (*w1 - *w0));
 }
 
-template <typename T>
+// A thread owns W channels (W = 8 when C % 8 == 0, else 1) of one output pixel (forward) or
+// one input pixel (backward): the window's bounds and divisor are worked out once for W
+// channels, read and written with 16-byte accesses when every tensor is 16-byte aligned.
+// Launch with ceil(pixels·C/W) threads or fewer (grid-stride).
+template <int W, typename T>
 __device__ void avg_fwd(const T* x, T* y, int n, int h, int w, int c, int k, int s, int ph, int pw,
                         int cp, int ho, int wo) {
-  i64 total = (i64)n * ho * wo * c;
+  int groups = c / W;
+  i64 total = (i64)n * ho * wo * groups;
+  bool vec = aligned16(x) && aligned16(y);
   GRID_LOOP(i, total) {
-    int ch = i % c; i64 r = i / c;
+    int ch = (int)(i % groups) * W;
+    i64 r = i / groups;
     int ow = r % wo; r /= wo;
     int oh = r % ho; int b = r / ho;
     int h0, h1, w0, w1;
-    float inv = avg_inv(oh, ow, h, w, k, s, ph, pw, cp, &h0, &h1, &w0, &w1), acc = 0.f;
+    float inv = avg_inv(oh, ow, h, w, k, s, ph, pw, cp, &h0, &h1, &w0, &w1), acc[W] = {};
     for (int ih = h0; ih < h1; ++ih)
-      for (int iw = w0; iw < w1; ++iw) acc += to_f(x[(((i64)b * h + ih) * w + iw) * c + ch]) * inv;
-    y[i] = from_f<T>(acc);
+      for (int iw = w0; iw < w1; ++iw) {
+        float a[W];
+        load_w<W>(x + (((i64)b * h + ih) * w + iw) * c + ch, vec, a);
+#pragma unroll
+        for (int j = 0; j < W; ++j) acc[j] += a[j] * inv;
+      }
+    store_w<W>(y + (((i64)b * ho + oh) * wo + ow) * c + ch, vec, acc);
   }
 }
 
-template <typename T>
+template <int W, typename T>
 __device__ void avg_bwd(const T* dy, T* dx, int n, int h, int w, int c, int k, int s, int ph, int pw,
                         int cp, int ho, int wo) {
-  i64 total = (i64)n * h * w * c;
+  int groups = c / W;
+  i64 total = (i64)n * h * w * groups;
+  bool vec = aligned16(dy) && aligned16(dx);
   GRID_LOOP(i, total) {
-    int ch = i % c; i64 r = i / c;
+    int ch = (int)(i % groups) * W;
+    i64 r = i / groups;
     int iw = r % w; r /= w;
     int ih = r % h; int b = r / h;
     int oh0, oh1, ow0, ow1;
     covering(ih, s, ph, k, ho, &oh0, &oh1);
     covering(iw, s, pw, k, wo, &ow0, &ow1);
-    float g = 0.f;
+    float g[W] = {};
     for (int oh = oh0; oh < oh1; ++oh)
       for (int ow = ow0; ow < ow1; ++ow) {
         int h0, h1, w0, w1;
-        float inv = avg_inv(oh, ow, h, w, k, s, ph, pw, cp, &h0, &h1, &w0, &w1);
-        g += to_f(dy[(((i64)b * ho + oh) * wo + ow) * c + ch]) * inv;
+        float inv = avg_inv(oh, ow, h, w, k, s, ph, pw, cp, &h0, &h1, &w0, &w1), d[W];
+        load_w<W>(dy + (((i64)b * ho + oh) * wo + ow) * c + ch, vec, d);
+#pragma unroll
+        for (int j = 0; j < W; ++j) g[j] += d[j] * inv;
       }
-    dx[i] = from_f<T>(g);
+    store_w<W>(dx + (((i64)b * h + ih) * w + iw) * c + ch, vec, g);
   }
 }
 
@@ -184,11 +201,17 @@ __device__ void gap_bwd(const T* dy, T* dx, int hw, int c, int chunks) {
   }                                                                                             \
   extern "C" __global__ void avg_pool2d_forward_##sfx(const T* x, T* y, int n, int h, int w,    \
       int c, int k, int s, int ph, int pw, int cp, int ho, int wo) {                            \
-    avg_fwd(x, y, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                        \
+    if (c % 8 == 0)                                                                             \
+      avg_fwd<8>(x, y, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                   \
+    else                                                                                        \
+      avg_fwd<1>(x, y, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                   \
   }                                                                                             \
   extern "C" __global__ void avg_pool2d_backward_##sfx(const T* dy, T* dx, int n, int h, int w, \
       int c, int k, int s, int ph, int pw, int cp, int ho, int wo) {                            \
-    avg_bwd(dy, dx, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                      \
+    if (c % 8 == 0)                                                                             \
+      avg_bwd<8>(dy, dx, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                 \
+    else                                                                                        \
+      avg_bwd<1>(dy, dx, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                 \
   }                                                                                             \
   extern "C" __global__ void global_avg_pool_forward_##sfx(const T* x, T* y, int hw, int c) {   \
     if (c % 8 == 0)                                                                             \

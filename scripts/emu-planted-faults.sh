@@ -68,9 +68,30 @@ run() {
 
 run ntxent-missing-syncthreads kernel ntxent.cu \
   '    __syncthreads();\n#pragma unroll 8' '#pragma unroll 8' cuda_parity_loss ntxent_parity
-run bn-column-sum-missing-syncthreads kernel common.cuh \
+run column-sum-missing-syncthreads kernel common.cuh \
   '  s[threadIdx.y][threadIdx.x] = v;\n  __syncthreads();' '  s[threadIdx.y][threadIdx.x] = v;' \
+  cuda_parity matmul_parity
+run bn-fold-missing-syncthreads kernel vec.cuh \
+  '    tmp[t] = s;\n  }\n  __syncthreads();' '    tmp[t] = s;\n  }' \
   cuda_parity_nn batch_norm_parity
+run bn-fold-drops-part-0 kernel vec.cuh 'for (int q = 0; q < parts; ++q)' \
+  'for (int q = 1; q < parts; ++q)' cuda_parity_nn batch_norm_parity
+run bn-finish-drops-the-last-row-chunk kernel vec.cuh 'fold(n, g, get, tmp, res);' \
+  'fold(n, g - 1, get, tmp, res);' cuda_parity_nn batch_norm_parity
+run bn-stats-shift-differs-per-block kernel batch_norm.cu 'load_w<W>(x + p.ch, vec, k);' \
+  'load_w<W>(x + (i64)blockIdx.y * c + p.ch, vec, k);' cuda_parity_nn batch_norm_parity
+run bn-reduce-launch-one-column rust src/cuda/groups.rs 'grid: (col_blocks(c), g.max(1), 1),' \
+  'grid: (1, g.max(1), 1),' cuda_parity_nn batch_norm_parity
+run bn-relu-sums-mask-drops-beta kernel batch_norm.cu 'bn_pre(v[j], mu[j], k[j], b[j]) > 0.f))' \
+  'bn_pre(v[j], mu[j], k[j], 0.f) > 0.f))' cuda_parity_bn_act bn_act_parity
+run bn-relu-backward-mask-drops-beta kernel bn_act.cu 'b[j] = pre ? beta[ch] : 0.f;' \
+  'b[j] = 0.f;' cuda_parity_bn_act bn_act_parity
+run avg-pool-backward-spreads-channel-0 kernel pool.cu 'g[j] += d[j] * inv;' \
+  'g[j] += d[0] * inv;' cuda_parity pool_parity
+run avg-pool-forward-drops-the-last-window-row kernel pool.cu \
+  'for (int ih = h0; ih < h1; ++ih)\n      for (int iw = w0; iw < w1; ++iw) {\n        float a[W];' \
+  'for (int ih = h0; ih < h1 - 1; ++ih)\n      for (int iw = w0; iw < w1; ++iw) {\n        float a[W];' \
+  cuda_parity pool_parity
 run grid-loop-off-by-one kernel common.cuh 'i < (n); i +=' 'i <= (n); i +=' \
   cuda_parity pool_parity
 run warp-sum-half-mask kernel common.cuh \

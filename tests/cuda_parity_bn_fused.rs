@@ -148,3 +148,80 @@ fn eight_channel_groups_at_a_misaligned_offset_take_the_scalar_path() {
         }
     }
 }
+
+#[test]
+fn statistics_at_a_misaligned_offset_take_the_scalar_path() {
+    let Some(dev) = gpu() else { return };
+    let Device::Cuda(ordinal) = dev else { return };
+    let gpu = simclr::cuda::gpu(ordinal).unwrap();
+    let mut rng = Rng::new(fresh_seed("bn_stats_misaligned"));
+    // 8-channel groups over 3 row chunks, x starting one element past a 16-byte boundary.
+    let (m, c) = (3000, 16);
+    let (g, rows) = simclr::cuda::groups::chunks(m, c);
+    assert!(g > 1, "a multi-block reduction");
+    for dt in DTYPES {
+        let host = rand(&[m * c + 1], dt, &mut rng, 1.0, 0.5);
+        let x = host.to_device(dev).unwrap();
+        let f32s = |n: usize| Tensor::zeros(&[n], DType::F32, dev).unwrap();
+        let (part, done) = (f32s(2 * g * c), f32s(simclr::cuda::groups::col_blocks(c)));
+        let outs = [f32s(c), f32s(c), f32s(c)];
+        let [mean, invstd, var] = outs
+            .each_ref()
+            .map(|t| DevPtrMut::<f32>::of(t, "test").unwrap());
+        let e = dt.size_in_bytes() as u64;
+        let (pp, dp) = (
+            DevPtrMut::<f32>::of(&part, "test").unwrap(),
+            // SAFETY: zeroed f32s are zeroed u32 tickets, one per column of blocks.
+            unsafe { DevPtrMut::<u32>::from_raw(DevPtr::<f32>::of(&done, "test").unwrap().addr()) },
+        );
+        let launch = simclr::cuda::groups::reduce_launch(c, g);
+        let (nul, nulm) = (DevPtr::<f32>::null(), DevPtrMut::<f32>::null());
+        macro_rules! launch {
+            ($t:ty) => {{
+                // SAFETY: the view from element 1 lies inside the m·c + 1 element buffer.
+                let xp = unsafe {
+                    DevPtr::<$t>::from_raw(DevPtr::<$t>::of(&x, "test").unwrap().addr() + e)
+                };
+                k::batch_norm_stats(
+                    &gpu,
+                    launch,
+                    xp,
+                    m as i64,
+                    c as i32,
+                    rows as i64,
+                    1e-5,
+                    0.0,
+                    nul,
+                    nul,
+                    pp,
+                    dp,
+                    mean,
+                    invstd,
+                    var,
+                    nulm,
+                    nulm,
+                )
+                .unwrap();
+            }};
+        }
+        match dt {
+            DType::F32 => launch!(f32),
+            _ => launch!(half::bf16),
+        }
+        let xs = host.to_dtype(DType::F64).unwrap().to_vec_f64().unwrap();
+        let got = outs.each_ref().map(|t| {
+            let t = t.to_device(Device::Cpu).unwrap();
+            t.to_dtype(DType::F64).unwrap().to_vec_f64().unwrap()
+        });
+        for j in 0..c {
+            let col: Vec<f64> = (0..m).map(|r| xs[1 + r * c + j]).collect();
+            let mu = col.iter().sum::<f64>() / m as f64;
+            let var = col.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / (m - 1) as f64;
+            assert!(
+                (got[0][j] - mu).abs() <= 1e-5 * (1.0 + mu.abs()),
+                "{dt:?} mean {j}"
+            );
+            assert!((got[2][j] - var).abs() <= 1e-4 * var, "{dt:?} var {j}");
+        }
+    }
+}

@@ -71,14 +71,18 @@ fn batch_norm_parity() {
     let mut rng = Rng::new(fresh_seed("batch_norm"));
     for dt in DTYPES {
         // NHWC with 8-channel groups; a channel tail (C % 8 != 0, one channel per thread);
-        // a reduction over many row chunks (47 blocks finished by the last one); and more rows
-        // than the channel-group grid has lanes (the row loop of kernels/vec.cuh).
+        // a reduction over many row chunks (blocks finished by the last one); more rows than
+        // the channel-group grid has lanes (the row loop of kernels/vec.cuh); and more channel
+        // groups than a reduction block holds (520 = 65 groups of 8, 45 of 1: 3 and 2 columns
+        // of blocks, the last one partial).
         for shape in [
             vec![4, 13, 11, 40],
             vec![64, 96],
             vec![2, 7, 5, 12],
             vec![3001, 24],
             vec![40_000, 64],
+            vec![37, 520],
+            vec![300, 45],
         ] {
             let c = shape[shape.len() - 1];
             let m: usize = shape.iter().product::<usize>() / c;

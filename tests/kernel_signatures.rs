@@ -258,10 +258,10 @@ fn the_real_kernels_make_one_generic_launcher_per_dtype_pair() {
         }
     }
     let reduce = ls.iter().find(|l| l.name == "batch_norm_reduce").unwrap();
-    // x, y, dy: T; mean, invstd: f32; m, c, rows; part: f32, done: u32; dbeta, dgamma: f32.
-    let t = [
-        true, true, true, false, false, false, false, false, false, false, false, false,
-    ];
+    // x, y, dy: T; gamma, beta, mean, invstd: f32; mask, m, c, rows; part: f32, done: u32;
+    // dbeta, dgamma: f32.
+    let mut t = [false; 15];
+    t[..3].fill(true);
     assert_eq!(reduce.generic, t);
     let cast = ls.iter().find(|l| l.name == "cast_f32_to_bf16").unwrap();
     assert_eq!(cast.kernels.len(), 1);

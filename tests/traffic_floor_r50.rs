@@ -6,8 +6,9 @@
 #![cfg(feature = "cuda")]
 
 use simclr::cuda::groups::chunks;
-use simclr::cuda::traffic_floor::{self as tf, Bytes, Family, SkShape, FAMILIES, N_FAMILIES};
+use simclr::cuda::traffic_floor::{self as tf, Bytes, Family, Mask, SkShape, FAMILIES, N_FAMILIES};
 use simclr::nn::{ProjectionHead, ResNet, ResNetConfig, Summary};
+use simclr::ops::AvgPoolSpec;
 use simclr::params::ParamStore;
 
 /// What follows a batch norm of the model, from its layer name (src/nn/resnet.rs, sk_conv.rs,
@@ -44,11 +45,17 @@ fn predicted_speed_up_at_r50_1x_sk1_224px_512_views_bf16() {
         let n = views * r.out_shape.iter().product::<usize>();
         let g = chunks(n / c, c).0;
         let (relu, residual) = activation(&r.name, head_layers);
+        // The mask comes from x but where a residual went into y.
+        let mask = match (relu, residual) {
+            (false, _) => Mask::Off,
+            (true, true) => Mask::FromOutput,
+            (true, false) => Mask::FromInput,
+        };
         let per = [
             tf::bn_stats(n, c, e, g, true),
             tf::bn_apply(n, c, e, residual),
-            tf::bn_grad_sums(n, c, e, g, relu),
-            tf::bn_backward(n, c, e, relu, true, residual),
+            tf::bn_grad_sums(n, c, e, g, mask),
+            tf::bn_backward(n, c, e, mask, true, residual),
         ];
         for (t, b) in total.iter_mut().zip(per) {
             add(t, b);
@@ -70,6 +77,37 @@ fn predicted_speed_up_at_r50_1x_sk1_224px_512_views_bf16() {
     // The stem's 3x3 stride-2 max pool: [112, 112, 64] -> [56, 56, 64] per view.
     let (n_in, n_out) = (views * 112 * 112 * 64, views * 56 * 56 * 64);
     total[slot(Family::MaxPoolBackward)] = tf::max_pool_backward(n_in, n_out, e, 3, 2);
+    // The ResNet-D shortcut pools (2x2 at the stage's stride, from the stage's input),
+    // forward and backward: each input in one window at stride 2, in four at stride 1.
+    let (mut side, mut pools) = (56, 0);
+    for stage in &net.stages {
+        let b = &stage[0];
+        let Some(st) = b.shortcut.as_ref().and_then(|s| s.pool_stride) else {
+            continue;
+        };
+        let spec = AvgPoolSpec::resnet_d_shortcut(side, side, st);
+        let (ho, _) = spec.window.output_size(side, side).unwrap();
+        let (n_in, n_out) = (
+            views * side * side * b.conv1.cin,
+            views * ho * ho * b.conv1.cin,
+        );
+        let per_axis = match st {
+            1 => 2 * side - 1,
+            _ => side,
+        };
+        let cells = views * per_axis * per_axis * b.conv1.cin;
+        add(
+            &mut total[slot(Family::AvgPool)],
+            tf::avg_pool2d(n_in, n_out, cells, e, false),
+        );
+        add(
+            &mut total[slot(Family::AvgPool)],
+            tf::avg_pool2d(n_in, n_out, cells, e, true),
+        );
+        side = ho;
+        pools += 1;
+    }
+    assert_eq!(pools, 4, "ResNet-D shortcut pools of r50_1x_sk1");
     // The global average pool over [7, 7, 2048] per view, forward and backward.
     let gap = views * 7 * 7 * 2048 + views * 2048;
     add(&mut total[slot(Family::AvgPool)], tf::one_pass(gap, e));
@@ -98,6 +136,7 @@ fn predicted_speed_up_at_r50_1x_sk1_224px_512_views_bf16() {
         assert!(t.floor <= t.moved && t.moved <= t.old, "{f:?}");
         if ![
             Family::MaxPoolBackward,
+            Family::AvgPool,
             Family::SkForward,
             Family::SkBackward,
         ]

@@ -6,6 +6,9 @@
 //!
 //! The backward lives in src/cuda/bn_backward.rs.
 //!
+//! The reductions read x in the channel groups of the elementwise passes (8 channels and one
+//! 16-byte load per thread when C % 8 == 0, src/cuda/groups.rs).
+//!
 //! Launches: a train forward is 2 (statistics with their finish and the running averages, then
 //! the apply), a backward 2 (gradient sums with their finish, then the apply); each reduction
 //! also zeroes its tickets with one memset. Bytes per launch: src/cuda/traffic_floor.rs.
@@ -13,7 +16,7 @@
 use super::alloc::DeviceBuffer;
 use super::device::Gpu;
 use super::dims::dim;
-use super::groups::{chunks, group_launch};
+use super::groups::{chunks, col_blocks, group_launch, reduce_launch};
 use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use super::module::Launch;
 use super::storage::{cast, empty, gpu_of};
@@ -45,7 +48,7 @@ impl Scratch {
     pub fn new(gpu: &Arc<Gpu>, m: usize, c: usize) -> Result<Self> {
         let (g, rows) = chunks(m, c);
         let part = DeviceBuffer::alloc(gpu, 4 * 2 * g * c)?;
-        let done = DeviceBuffer::zeroed(gpu, 4 * c.div_ceil(32))?;
+        let done = DeviceBuffer::zeroed(gpu, 4 * col_blocks(c))?;
         Ok(Scratch {
             part,
             done,
@@ -54,7 +57,7 @@ impl Scratch {
         })
     }
     pub fn launch(&self, c: usize) -> Launch {
-        Launch::columns(c, self.g)
+        reduce_launch(c, self.g)
     }
     /// # Safety
     /// The pointers are used by one kernel queued while `self` lives.

@@ -1,10 +1,12 @@
 //! Batch norm + (residual add +) ReLU on the GPU: the same kernels as plain batch norm
 //! (src/cuda/bn.rs) with the ReLU and residual switched on: one apply pass forward; one
-//! masked gradient-sum launch and one backward-apply pass backward. The ReLU mask is the saved
-//! output's sign. Parameters and statistics are read as f32 (cast when given in bf16).
+//! masked gradient-sum launch and one backward-apply pass backward. Without a residual the
+//! ReLU mask is recomputed from x (which both backward launches read anyway) with the
+//! forward's own device function, so y is not read; with one, the mask is the saved output's
+//! sign (kernels/bn.cuh). Parameters and statistics are read as f32 (cast when given in bf16).
 
 use super::bn::apply;
-use super::bn_backward::{backward_apply, sums, Saved};
+use super::bn_backward::{backward_apply, sums, Relu, Saved};
 use crate::{Result, Tensor};
 
 pub use super::bn::{invstd, stats};
@@ -21,55 +23,60 @@ pub fn forward(
     apply(x, residual, mean, invstd, gamma, Some(beta), true)
 }
 
+/// What the backward needs of the forward: x, its output y, gamma and beta.
+pub struct Forward<'a> {
+    pub x: &'a Tensor,
+    pub y: &'a Tensor,
+    pub gamma: &'a Tensor,
+    pub beta: &'a Tensor,
+}
+
+impl<'a> Forward<'a> {
+    /// The mask's source: y when a residual went into it, else the pre-activation from x.
+    fn relu(&self, residual: bool) -> Relu<'a> {
+        match residual {
+            true => Relu::FromOutput(self.y),
+            false => Relu::FromInput {
+                gamma: self.gamma,
+                beta: self.beta,
+            },
+        }
+    }
+}
+
 /// Returns (dx, dgamma f32, dbeta f32, dresidual when `residual`).
-#[allow(clippy::too_many_arguments)]
 pub fn backward(
-    x: &Tensor,
-    y: &Tensor,
+    f: &Forward,
     dy: &Tensor,
-    gamma: &Tensor,
     mean: &Tensor,
     invstd: &Tensor,
     batch_stats: bool,
     residual: bool,
 ) -> Result<(Tensor, Tensor, Tensor, Option<Tensor>)> {
-    let (dgamma, dbeta) = grad_sums(x, y, dy, mean, invstd)?;
-    let m = x.numel() / x.last_dim();
+    let (dgamma, dbeta) = grad_sums(f, dy, mean, invstd, residual)?;
+    let m = f.x.numel() / f.x.last_dim();
     let sums = (&dgamma, &dbeta);
-    let (dx, dres) = backward_from_sums(
-        x,
-        y,
-        dy,
-        gamma,
-        mean,
-        invstd,
-        sums,
-        m,
-        batch_stats,
-        residual,
-    )?;
+    let (dx, dres) = backward_from_sums(f, dy, mean, invstd, sums, m, batch_stats, residual)?;
     Ok((dx, dgamma, dbeta, dres))
 }
 
 /// (dgamma, dbeta) = (Σ dy'·x̂, Σ dy') over the masked dy' = dy·[y > 0], f32.
 pub fn grad_sums(
-    x: &Tensor,
-    y: &Tensor,
+    f: &Forward,
     dy: &Tensor,
     mean: &Tensor,
     invstd: &Tensor,
+    residual: bool,
 ) -> Result<(Tensor, Tensor)> {
-    sums(x, Some(y), dy, mean, invstd)
+    sums(f.x, f.relu(residual), dy, mean, invstd)
 }
 
 /// (dx, dresidual when `residual`) from the sums (dgamma, dbeta) over the `m` rows the
 /// statistics came from.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_from_sums(
-    x: &Tensor,
-    y: &Tensor,
+    f: &Forward,
     dy: &Tensor,
-    gamma: &Tensor,
     mean: &Tensor,
     invstd: &Tensor,
     sums: (&Tensor, &Tensor),
@@ -78,9 +85,9 @@ pub fn backward_from_sums(
     residual: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
     let saved = Saved {
-        x,
-        y: Some(y),
-        gamma,
+        x: f.x,
+        relu: f.relu(residual),
+        gamma: f.gamma,
         mean,
         invstd,
     };

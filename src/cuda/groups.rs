@@ -2,7 +2,8 @@
 //! thread owns W consecutive channels (W = 8 when C % 8 == 0, else 1) for its whole life and
 //! walks the rows with a stride of `lanes`, so the grid is sized by the device, not by the
 //! tensor: a tensor of any size (more than 65,535 blocks' worth of 256 elements included) is
-//! covered by the row loop. And the row chunks of the per-channel reductions.
+//! covered by the row loop. And the geometry of the per-channel reductions (kernels/vec.cuh
+//! `column_sums_w`): the same W-channel groups, 32 groups per block at most, row chunks down.
 
 use super::module::{Launch, THREADS};
 
@@ -43,11 +44,38 @@ pub fn group_launch(m: usize, c: usize) -> (Launch, usize) {
     group_launch_for(m, c, TARGET_THREADS)
 }
 
-/// Row chunking of the per-channel reductions (grid (ceil(C/32), G), block (32, 8)): (G, rows
-/// per chunk), sized so the grid has a couple of thousand blocks whatever the channel count.
+/// Threads of a reduction block and the most groups one holds (kernels/vec.cuh RED_THREADS,
+/// RED_GROUPS).
+const RED_THREADS: usize = 256;
+const RED_GROUPS: usize = 32;
+
+/// (groups per block, row lanes per block) of a reduction over `c` channels.
+fn red_block(c: usize) -> (usize, usize) {
+    let gb = (c / width(c)).clamp(1, RED_GROUPS);
+    (gb, RED_THREADS / gb)
+}
+
+/// Columns of blocks of a reduction over `c` channels: one ticket each.
+pub fn col_blocks(c: usize) -> usize {
+    (c / width(c)).max(1).div_ceil(RED_GROUPS)
+}
+
+/// Launch of a per-channel reduction over `c` channels in `g` row chunks.
+pub fn reduce_launch(c: usize, g: usize) -> Launch {
+    Launch {
+        grid: (col_blocks(c), g.max(1), 1),
+        block: (RED_THREADS as u32, 1, 1),
+    }
+}
+
+/// Row chunking of the per-channel reductions: (G, rows per chunk), at least 8 rows per row
+/// lane and at most about a thousand blocks whatever the channel count (the finishing block
+/// adds G partials per channel).
 pub fn chunks(m: usize, c: usize) -> (usize, usize) {
-    let col_blocks = c.div_ceil(32).max(1);
-    let g = m.div_ceil(64).clamp(1, (2048 / col_blocks).max(1));
+    let lanes = red_block(c).1;
+    let g = m
+        .div_ceil(8 * lanes)
+        .clamp(1, (1024 / col_blocks(c)).max(1));
     let rows = m.div_ceil(g).max(1);
     (m.div_ceil(rows).max(1), rows)
 }
@@ -97,6 +125,23 @@ mod tests {
             let (g, rows) = chunks(m, c);
             assert!(g * rows >= m && (g - 1) * rows < m, "{m}x{c}");
             assert!(g <= 65_535);
+            assert!(reduce_launch(c, g).checked().is_ok(), "{m}x{c}");
+        }
+    }
+
+    #[test]
+    fn reduction_blocks_hold_every_group_once() {
+        for c in [1, 3, 12, 40, 64, 96, 520, 2048, 6144] {
+            let (gb, lanes) = red_block(c);
+            let w = width(c);
+            assert!(
+                gb * lanes <= RED_THREADS && gb * w * 2 <= 2 * RED_THREADS,
+                "{c}"
+            );
+            assert!(
+                col_blocks(c) * gb >= c / w && (col_blocks(c) - 1) * gb < c / w,
+                "{c}"
+            );
         }
     }
 }

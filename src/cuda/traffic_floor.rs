@@ -1,5 +1,5 @@
-//! Bytes each rewritten memory-bound kernel (batch norm, max-pool backward, selective-kernel
-//! attention) must move (its floor: every input read once, every output
+//! Bytes each rewritten memory-bound kernel (batch norm, max-pool backward, average pools,
+//! selective-kernel attention) must move (its floor: every input read once, every output
 //! written once) and the bytes it does move, as functions of the shape, plus per-family tallies
 //! of both that the launchers bump and `simclr bench --profile` prints per step.
 //!
@@ -97,28 +97,57 @@ pub fn bn_apply(n: usize, c: usize, e: usize, residual: bool) -> Bytes {
     }
 }
 
-/// Gradient sums: reads x, dy (and y for the ReLU mask), 2 statistics, writes 2 vectors.
-pub fn bn_grad_sums(n: usize, c: usize, e: usize, g: usize, masked: bool) -> Bytes {
-    let floor = u(n * e) * (2 + u64::from(masked)) + 4 * u(4 * c);
+/// Where a BN + ReLU backward takes its ReLU mask from; the values are kernels/bn.cuh's MASK_*.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mask {
+    /// No ReLU.
+    Off = 0,
+    /// The saved output y (with a residual: y depends on it too): one more tensor read.
+    FromOutput = 1,
+    /// The pre-activation recomputed from x, which is read anyway: gamma and beta instead of y.
+    FromInput = 2,
+}
+
+impl Mask {
+    /// Bytes read for the mask alone: y, or the per-channel vectors not read otherwise
+    /// (`params` of them: gamma and beta for the sums, beta for the apply).
+    fn reads(self, n: usize, e: usize, c: usize, params: usize) -> u64 {
+        match self {
+            Mask::Off => 0,
+            Mask::FromOutput => u(n * e),
+            Mask::FromInput => u(params * 4 * c),
+        }
+    }
+}
+
+/// Gradient sums: reads x, dy (and what the ReLU mask needs), 2 statistics, writes 2 vectors.
+/// The kernels before issue 15 read y for every mask.
+pub fn bn_grad_sums(n: usize, c: usize, e: usize, g: usize, mask: Mask) -> Bytes {
+    let base = 2 * u(n * e) + 4 * u(4 * c);
+    let floor = base + mask.reads(n, e, c, 2);
     let partials = 2 * 2 * u(g * c * 4);
+    let old_mask = if mask == Mask::Off { 0 } else { u(n * e) };
     Bytes {
         floor,
         moved: floor + partials,
         // partials as now, through a second (finish) kernel
-        old: floor + partials,
+        old: base + old_mask + partials,
     }
 }
 
-/// Backward apply: reads dy (+ y for the mask) (+ x with batch statistics), writes dx (+ dres).
-pub fn bn_backward(n: usize, c: usize, e: usize, masked: bool, batch: bool, dres: bool) -> Bytes {
-    let tensors = 2 + u64::from(masked) + u64::from(dres) + u64::from(batch);
-    let floor = u(n * e) * tensors + 6 * u(4 * c);
-    // The old kernel read x whether or not it used it.
-    let old = floor + if batch { 0 } else { u(n * e) };
+/// Backward apply: reads dy (+ x with batch statistics or a mask from x) (+ y for a mask from
+/// y), writes dx (+ dres); gamma, mean, invstd, dgamma, dbeta and spare (+ beta for a mask from
+/// x). The kernels before issue 15 read x whether or not they used it, and y for every mask.
+pub fn bn_backward(n: usize, c: usize, e: usize, mask: Mask, batch: bool, dres: bool) -> Bytes {
+    let x = batch || mask == Mask::FromInput;
+    let tensors = 2 + u64::from(x) + u64::from(dres);
+    let vectors = 6 * u(4 * c);
+    let floor = u(n * e) * tensors + vectors + mask.reads(n, e, c, 1);
+    let old_tensors = 3 + u64::from(mask != Mask::Off) + u64::from(dres);
     Bytes {
         floor,
         moved: floor,
-        old,
+        old: u(n * e) * old_tensors + vectors,
     }
 }
 
@@ -145,6 +174,23 @@ pub fn one_pass(elements: usize, e: usize) -> Bytes {
         floor,
         moved: floor,
         old: floor,
+    }
+}
+
+/// An average pool between n_in inputs and n_out outputs whose windows hold `cells` in-image
+/// elements in all: the floor reads one side once and writes the other. The forward requests
+/// every window's cells and writes y; the backward gathers, for each input, the dy of every
+/// window holding it (`cells` again) and writes dx. Overlapping windows (stride 1) and the
+/// backward's gather re-request elements that mostly hit in cache: like
+/// [`max_pool_backward`]'s `old`, a load-traffic count, not DRAM's. The scalar kernels before
+/// issue 15 requested the same bytes, 2 or 4 at a time (old = moved).
+pub fn avg_pool2d(n_in: usize, n_out: usize, cells: usize, e: usize, backward: bool) -> Bytes {
+    let floor = u((n_in + n_out) * e);
+    let moved = u((cells + if backward { n_in } else { n_out }) * e);
+    Bytes {
+        floor,
+        moved,
+        old: moved,
     }
 }
 
@@ -288,11 +334,36 @@ mod tests {
         );
         assert_eq!(bn_apply(64_000, 64, 2, true).floor, 3 * 128_000 + 4 * 256);
         assert_eq!(
-            bn_backward(64_000, 64, 2, true, true, true).floor,
+            bn_backward(64_000, 64, 2, Mask::FromOutput, true, true).floor,
             5 * 128_000 + 6 * 256
         );
         let s = bn_stats(64_000, 64, 2, 16, false);
         assert!(s.moved >= s.floor && s.old > s.moved);
+    }
+
+    #[test]
+    fn relu_masks_from_x_read_no_output() {
+        let (n, c) = (64_000, 64);
+        // Sums: x and dy, plus y only when a residual forces the mask from the output; from x
+        // the mask costs gamma and beta (2 x 256 B) instead of y (128,000 B).
+        let off = bn_grad_sums(n, c, 2, 1, Mask::Off);
+        let from_y = bn_grad_sums(n, c, 2, 1, Mask::FromOutput);
+        let from_x = bn_grad_sums(n, c, 2, 1, Mask::FromInput);
+        assert_eq!(from_y.floor - off.floor, 128_000);
+        assert_eq!(from_x.floor - off.floor, 2 * 256);
+        assert_eq!(from_x.old, from_y.moved, "the old kernel read y");
+        assert_eq!(from_x.old - from_x.moved, 128_000 - 2 * 256);
+        // Apply: dy, x, dx (+ y) and the vectors (+ beta from x).
+        let y = bn_backward(n, c, 2, Mask::FromOutput, true, false);
+        let x = bn_backward(n, c, 2, Mask::FromInput, true, false);
+        assert_eq!(y.moved, 4 * 128_000 + 6 * 256);
+        assert_eq!(x.moved, 3 * 128_000 + 7 * 256);
+        assert_eq!(x.old, y.moved);
+        // Eval mode: x replaces y as the mask's source, the same bytes but beta.
+        let ye = bn_backward(n, c, 2, Mask::FromOutput, false, false);
+        let xe = bn_backward(n, c, 2, Mask::FromInput, false, false);
+        assert_eq!(xe.moved, ye.moved + 256);
+        assert_eq!(ye.old, ye.moved + 128_000, "the old kernel read x unused");
     }
 
     #[test]
@@ -310,5 +381,18 @@ mod tests {
         // mix du 320 + 64 + 640, dz 640 + 320 + 128, pool du 32 + 640, add 3 x 640.
         assert_eq!(b.old, 1024 + 1088 + 672 + 1920);
         assert_eq!(sk_mix_forward(s).floor, 640 + 64 + 320);
+    }
+
+    #[test]
+    fn avg_pool_counts_every_window_cell() {
+        // 8 x 8 -> 4 x 4, 2x2 windows at stride 2, 16 bf16 channels: each input once.
+        let (n_in, n_out) = (8 * 8 * 16, 4 * 4 * 16);
+        let f = avg_pool2d(n_in, n_out, n_in, 2, false);
+        assert_eq!((f.floor, f.moved), (2 * (n_in + n_out) as u64, f.floor));
+        // The backward gathers one dy per input, and writes dx.
+        assert_eq!(
+            avg_pool2d(n_in, n_out, n_in, 2, true).moved,
+            2 * 2 * n_in as u64
+        );
     }
 }

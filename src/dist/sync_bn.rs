@@ -123,6 +123,7 @@ pub fn sync_batch_norm(
                 Some(r) => Saved::Recompute(r.clone()),
                 None => Saved::Value(y.clone()),
             };
+            let bs = beta.value().clone();
             let mut inputs = vec![x, gamma, beta];
             inputs.extend(residual);
             let out = tape.record("sync_bn_act", &inputs, y, move |dy, needs| {
@@ -134,11 +135,12 @@ pub fn sync_batch_norm(
                     x: &xs,
                     y: &y,
                     gamma: &gs,
+                    beta: &bs,
                     mean: &mean,
                     invstd: &invstd,
                     batch_stats: true,
                 };
-                let (dg, db) = bn_act_grad_sums(&saved, dy)?;
+                let (dg, db) = bn_act_grad_sums(&saved, dy, with_res)?;
                 let wants_input = needs[0] || (with_res && needs[3]);
                 let (dx, dres) = if wants_input {
                     let s = global_sums(comm.as_ref(), &dg, &db, &share)?;

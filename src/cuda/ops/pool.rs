@@ -1,6 +1,9 @@
-//! Pooling over NHWC (kernels/pool.cu).
+//! Pooling over NHWC (kernels/pool.cu). The average pools and the global pool run in
+//! W-channel groups (8 channels and 16-byte accesses per thread when C % 8 == 0,
+//! src/cuda/groups.rs `width`); bytes per launch: src/cuda/traffic_floor.rs.
 
 use crate::cuda::dims::dim;
+use crate::cuda::groups::width;
 use crate::cuda::image_groups::geometry;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use crate::cuda::module::Launch;
@@ -71,6 +74,24 @@ pub fn max_pool2d_backward(x: &Tensor, y: &Tensor, dy: &Tensor, s: &PoolSpec) ->
     Ok(dx)
 }
 
+/// Elements an average pool reads in the forward (or dy elements its backward gathers): the
+/// in-image cells of every window, for every image and channel.
+fn window_cells(x: &[usize], s: &AvgPoolSpec, y: &[usize]) -> usize {
+    let axis = |len: usize, pad: usize, out: usize| -> usize {
+        let (k, st) = (s.window.kernel, s.window.stride);
+        (0..out)
+            .map(|o| {
+                let start = (o * st) as isize - pad as isize;
+                let (lo, hi) = (start.max(0), (start + k as isize).min(len as isize));
+                (hi - lo).max(0) as usize
+            })
+            .sum()
+    };
+    let rows = axis(x[1], s.window.pad_h.0, y[1]);
+    let cols = axis(x[2], s.window.pad_w.0, y[2]);
+    x[0] * rows * cols * x[3]
+}
+
 pub fn avg_pool2d_forward(x: &Tensor, s: &AvgPoolSpec, ho: usize, wo: usize) -> Result<Tensor> {
     let op = "avg_pool2d_forward";
     let (n, h, w, c) = x.dims4(op)?;
@@ -84,11 +105,19 @@ pub fn avg_pool2d_forward(x: &Tensor, s: &AvgPoolSpec, ho: usize, wo: usize) -> 
             dim::<i32>(ho, op)?,
             dim::<i32>(wo, op)?,
         );
-        let cfg = Launch::flat(y.numel());
+        let cfg = Launch::flat(y.numel() / width(x.last_dim()));
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
             k::avg_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, cp, ho, wo)
         })?;
+        let (e, cells) = (
+            x.dtype().size_in_bytes(),
+            window_cells(x.shape(), s, y.shape()),
+        );
+        tf::record(
+            Family::AvgPool,
+            tf::avg_pool2d(x.numel(), y.numel(), cells, e, false),
+        );
     }
     Ok(y)
 }
@@ -107,11 +136,19 @@ pub fn avg_pool2d_backward(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> R
             dim::<i32>(ho, op)?,
             dim::<i32>(wo, op)?,
         );
-        let cfg = Launch::flat(dx.numel());
+        let cfg = Launch::flat(dx.numel() / width(dy.last_dim()));
         with_dtype!(dy.dtype(), op, T => {
             let (dyp, dxp) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&dx, op)?);
             k::avg_pool2d_backward(&gpu, cfg, dyp, dxp, n, h, w, c, kk, st, ph, pw, cp, ho, wo)
         })?;
+        let (e, cells) = (
+            dy.dtype().size_in_bytes(),
+            window_cells(x_shape, s, dy.shape()),
+        );
+        tf::record(
+            Family::AvgPool,
+            tf::avg_pool2d(dx.numel(), dy.numel(), cells, e, true),
+        );
     }
     Ok(dx)
 }

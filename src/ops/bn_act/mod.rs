@@ -5,7 +5,9 @@
 //!
 //! The statistics are a separate reduction ([`bn_act_stats`]); the apply and the backward
 //! apply are one pass each, so the normalised tensor is never written. The backward takes the
-//! output y, whose sign is the ReLU mask, instead of the pre-activation. On the GPU the
+//! output y, whose sign is the ReLU mask, instead of the pre-activation; on the GPU, BN + ReLU
+//! without a residual recomputes the mask from x, gamma, beta and the statistics instead (x is
+//! read anyway; src/cuda/bn_act.rs), the same mask by construction. On the GPU the
 //! statistics and parameter gradients are f32 whatever the activations' dtype (as
 //! [`crate::ops::batch_norm`]).
 
@@ -112,8 +114,11 @@ pub fn batch_norm_add_relu_forward(
 /// The saved forward state of one fused BN + activation.
 pub struct BnActSaved<'a> {
     pub x: &'a Tensor,
+    /// The forward's output: the ReLU mask is y > 0.
     pub y: &'a Tensor,
     pub gamma: &'a Tensor,
+    /// The forward's beta (the GPU recomputes the mask from x without a residual).
+    pub beta: &'a Tensor,
     pub mean: &'a Tensor,
     pub invstd: &'a Tensor,
     /// Whether mean and invstd are the batch's own (train mode).
@@ -123,27 +128,46 @@ pub struct BnActSaved<'a> {
 type Grads = (Tensor, Tensor, Tensor, Option<Tensor>);
 
 fn backward(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<Grads> {
-    let ch = [("gamma", s.gamma), ("mean", s.mean), ("invstd", s.invstd)];
+    let ch = [
+        ("gamma", s.gamma),
+        ("beta", s.beta),
+        ("mean", s.mean),
+        ("invstd", s.invstd),
+    ];
     check(s.x, &[("y", s.y), ("dy", dy)], &ch)?;
     let (x, y, g, m, i, b) = (s.x, s.y, s.gamma, s.mean, s.invstd, s.batch_stats);
     dispatch!(OP, [x, y, dy],
         cpu: |dt| float_dispatch!(OP, dt, cpu::backward(x, y, dy, g, m, i, b, residual)),
-        cuda: crate::cuda::bn_act::backward(x, y, dy, g, m, i, b, residual))
+        cuda: crate::cuda::bn_act::backward(&forward_of(s), dy, m, i, b, residual))
+}
+
+#[cfg(feature = "cuda")]
+fn forward_of<'a>(s: &BnActSaved<'a>) -> crate::cuda::bn_act::Forward<'a> {
+    crate::cuda::bn_act::Forward {
+        x: s.x,
+        y: s.y,
+        gamma: s.gamma,
+        beta: s.beta,
+    }
 }
 
 /// The per-channel sums of the train-mode backward over the masked dy' = dy·[y > 0],
 /// (Σ dy'·x̂, Σ dy') = (dgamma, dbeta): what data-parallel BN adds up across ranks before
-/// [`bn_act_backward_from_sums`].
-pub fn bn_act_grad_sums(s: &BnActSaved, dy: &Tensor) -> Result<(Tensor, Tensor)> {
-    check(
-        s.x,
-        &[("y", s.y), ("dy", dy)],
-        &[("mean", s.mean), ("invstd", s.invstd)],
-    )?;
+/// [`bn_act_backward_from_sums`]. `residual`: whether a residual went into y.
+pub fn bn_act_grad_sums(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<(Tensor, Tensor)> {
+    let ch = [
+        ("gamma", s.gamma),
+        ("beta", s.beta),
+        ("mean", s.mean),
+        ("invstd", s.invstd),
+    ];
+    check(s.x, &[("y", s.y), ("dy", dy)], &ch)?;
     let (x, y, m, i) = (s.x, s.y, s.mean, s.invstd);
+    // The CPU takes the mask from y with or without a residual.
+    let _ = residual;
     dispatch!(OP, [x, y, dy],
         cpu: |dt| float_dispatch!(OP, dt, cpu::grad_sums(x, y, dy, m, i)),
-        cuda: crate::cuda::bn_act::grad_sums(x, y, dy, m, i))
+        cuda: crate::cuda::bn_act::grad_sums(&forward_of(s), dy, m, i, residual))
 }
 
 /// The train-mode (dx, dresidual when `residual`) from given sums (dgamma, dbeta) over
@@ -157,6 +181,7 @@ pub fn bn_act_backward_from_sums(
 ) -> Result<(Tensor, Option<Tensor>)> {
     let ch = [
         ("gamma", s.gamma),
+        ("beta", s.beta),
         ("mean", s.mean),
         ("invstd", s.invstd),
         ("dgamma", sums.0),
@@ -173,7 +198,7 @@ pub fn bn_act_backward_from_sums(
     let (x, y, g, m, i) = (s.x, s.y, s.gamma, s.mean, s.invstd);
     dispatch!(OP, [x, y, dy],
         cpu: |dt| float_dispatch!(OP, dt, cpu::backward_from_sums(x, y, dy, g, m, i, sums, Some(count), residual)),
-        cuda: crate::cuda::bn_act::backward_from_sums(x, y, dy, g, m, i, sums, count, true, residual))
+        cuda: crate::cuda::bn_act::backward_from_sums(&forward_of(s), dy, m, i, sums, count, true, residual))
 }
 
 /// Returns (dx, dgamma, dbeta).
@@ -250,7 +275,7 @@ fn record(
         Some(r) => Saved::Recompute(r.clone()),
         None => Saved::Value(y.clone()),
     };
-    let (xs, gs) = (xv.clone(), gv.clone());
+    let (xs, gs, bs) = (xv.clone(), gv.clone(), bv.clone());
     let mut inputs = vec![x, gamma, beta];
     inputs.extend(residual);
     let out = tape.record(OP, &inputs, y, move |dy, needs| {
@@ -263,6 +288,7 @@ fn record(
             x: &xs,
             y: &y,
             gamma: &gs,
+            beta: &bs,
             mean: &mean,
             invstd: &invstd,
             batch_stats,
