@@ -42,6 +42,17 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
+/// The loss shown: "-" before the first logged interval (pretraining reads its device sums
+/// once per `--log-every` steps, so the first lines have none yet; a non-finite loss that was
+/// read stops the run in `guard::check_loss` before it is shown).
+fn loss_text(loss: f64) -> String {
+    if loss.is_finite() {
+        format!("{loss:.4}")
+    } else {
+        "-".into()
+    }
+}
+
 impl Progress {
     /// `every_secs`: the plain form's interval (0: every step).
     pub fn new(stage: &'static str, total: usize, epochs: usize, every_secs: f64) -> Self {
@@ -79,20 +90,19 @@ impl Progress {
     /// The plain (not a terminal) line.
     pub fn line(&self, r: &Report, eta: f64) -> String {
         format!(
-            "{} epoch {}/{} step {}/{} loss {:.4} lr {:.4} {:.0} img/s ETA {}",
+            "{} epoch {}/{} step {}/{} loss {} lr {:.4} {:.0} img/s ETA {}",
             self.stage,
             r.epoch + 1,
             self.epochs,
             r.step,
             self.total,
-            r.loss,
+            loss_text(r.loss),
             r.lr,
             r.images_per_s,
             duration(eta)
         )
     }
 
-    /// Whether a plain line is due at `now` (the first step's always is).
     /// Whether step `step` (1-based, as counted after it ran) writes a metrics line: every
     /// `log_every` steps, and the stage's last step, so a stage shorter than `log_every` steps
     /// still logs.
@@ -100,6 +110,7 @@ impl Progress {
         step % log_every.max(1) == 0 || step == self.total
     }
 
+    /// Whether a plain line is due at `now` (the first step's always is).
     pub fn due(&self, now: Instant, step: usize) -> bool {
         match self.last_line.get() {
             None => true,
@@ -122,13 +133,13 @@ impl Progress {
             let filled = ((frac * 24.0) as usize).min(24);
             let bar = format!("{}{}", "#".repeat(filled), ".".repeat(24 - filled));
             eprint!(
-                "\r{:<11} [{bar}] {}/{} ep {}/{} loss {:.4} {:.0} img/s ETA {}   ",
+                "\r{:<11} [{bar}] {}/{} ep {}/{} loss {} {:.0} img/s ETA {}   ",
                 self.stage,
                 r.step,
                 self.total,
                 r.epoch + 1,
                 self.epochs,
-                r.loss,
+                loss_text(r.loss),
                 r.images_per_s,
                 duration(eta)
             );
@@ -171,6 +182,14 @@ mod tests {
         assert_eq!(
             p.line(&r, 200.0),
             "finetune epoch 2/4 step 60/200 loss 1.2346 lr 0.5000 321 img/s ETA 3m20s"
+        );
+        let unread = Report {
+            loss: f64::NAN,
+            ..r
+        };
+        assert_eq!(
+            p.line(&unread, 200.0),
+            "finetune epoch 2/4 step 60/200 loss - lr 0.5000 321 img/s ETA 3m20s"
         );
         assert_eq!(duration(3725.0), "1h02m");
         assert_eq!(duration(f64::NAN), "?");
