@@ -127,14 +127,19 @@ pub struct BnActSaved<'a> {
 
 type Grads = (Tensor, Tensor, Tensor, Option<Tensor>);
 
-fn backward(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<Grads> {
+/// The saved forward and dy agree in shape, dtype and device (both backward entries).
+fn check_saved(s: &BnActSaved, dy: &Tensor) -> Result<()> {
     let ch = [
         ("gamma", s.gamma),
         ("beta", s.beta),
         ("mean", s.mean),
         ("invstd", s.invstd),
     ];
-    check(s.x, &[("y", s.y), ("dy", dy)], &ch)?;
+    check(s.x, &[("y", s.y), ("dy", dy)], &ch)
+}
+
+fn backward(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<Grads> {
+    check_saved(s, dy)?;
     let (x, y, g, m, i, b) = (s.x, s.y, s.gamma, s.mean, s.invstd, s.batch_stats);
     dispatch!(OP, [x, y, dy],
         cpu: |dt| float_dispatch!(OP, dt, cpu::backward(x, y, dy, g, m, i, b, residual)),
@@ -155,13 +160,7 @@ fn forward_of<'a>(s: &BnActSaved<'a>) -> crate::cuda::bn_act::Forward<'a> {
 /// (Σ dy'·x̂, Σ dy') = (dgamma, dbeta): what data-parallel BN adds up across ranks before
 /// [`bn_act_backward_from_sums`]. `residual`: whether a residual went into y.
 pub fn bn_act_grad_sums(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<(Tensor, Tensor)> {
-    let ch = [
-        ("gamma", s.gamma),
-        ("beta", s.beta),
-        ("mean", s.mean),
-        ("invstd", s.invstd),
-    ];
-    check(s.x, &[("y", s.y), ("dy", dy)], &ch)?;
+    check_saved(s, dy)?;
     let (x, y, m, i) = (s.x, s.y, s.mean, s.invstd);
     // The CPU takes the mask from y with or without a residual.
     let _ = residual;
