@@ -182,7 +182,7 @@ impl Default for Config {
 impl Default for PretrainConfig {
     fn default() -> Self {
         PretrainConfig {
-            epochs: 10,
+            epochs: 6,
             batch_size: 64,
             lr: 0.3,
             lr_scaling: "sqrt".into(),
@@ -224,7 +224,7 @@ impl Default for FinetuneConfig {
 impl Default for DistillConfig {
     fn default() -> Self {
         DistillConfig {
-            epochs: 3,
+            epochs: 2,
             batch_size: 128,
             lr: 0.3,
             lr_scaling: "sqrt".into(),
