@@ -15,7 +15,7 @@ use serde_json::json;
 use simclr::nn::ActivationPolicy;
 use simclr::optim::Lars;
 use simclr::params::ParamStore;
-use simclr::train::contrastive_step::contrastive_step;
+use simclr::train::contrastive_step::ContrastiveStep;
 use simclr::train::model::SimClrNet;
 use simclr::{DType, Device, Result, Tensor};
 
@@ -75,7 +75,7 @@ fn policy(device: Device) -> ActivationPolicy {
 
 fn step(s: &mut Step) -> Result<()> {
     let device = s.x.device();
-    contrastive_step(&s.net, &mut s.store, &s.x, None, TAU, None, policy(device))?;
+    ContrastiveStep::new(TAU, policy(device)).run(&s.net, &mut s.store, &s.x)?;
     s.opt.step(&mut s.store, LR)
 }
 

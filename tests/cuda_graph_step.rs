@@ -20,7 +20,7 @@ use simclr::nn::ActivationPolicy;
 use simclr::optim::Lars;
 use simclr::params::ParamStore;
 use simclr::train::common::lars;
-use simclr::train::contrastive_step::contrastive_step;
+use simclr::train::contrastive_step::ContrastiveStep;
 use simclr::train::graph_step::{GraphMode, GraphedStep, FILL_STEPS, WARM_STEPS};
 use simclr::train::model::SimClrNet;
 use simclr::train::step_stats::StepStats;
@@ -70,7 +70,7 @@ fn run(dev: Device) -> Run {
 }
 
 fn one_step(r: &mut Run, policy: ActivationPolicy) -> simclr::Result<StepStats> {
-    let s = contrastive_step(&r.net, &mut r.store, &r.x, None, 0.2, None, policy)?;
+    let s = ContrastiveStep::new(0.2, policy).run(&r.net, &mut r.store, &r.x)?;
     r.opt.step(&mut r.store, 0.1)?;
     Ok(s)
 }

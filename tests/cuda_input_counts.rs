@@ -20,7 +20,7 @@ use simclr::data::{AugmentConfig, Interpolation, Loader, LoaderConfig, PretrainA
 use simclr::nn::ActivationPolicy;
 use simclr::params::ParamStore;
 use simclr::train::common::lars;
-use simclr::train::contrastive_step::contrastive_step;
+use simclr::train::contrastive_step::ContrastiveStep;
 use simclr::train::model::SimClrNet;
 use simclr::{DType, Device, Rng};
 use std::sync::Arc;
@@ -93,7 +93,7 @@ fn gpu_input_step_uploads_once_launches_one_augmentation_and_never_waits() {
                     .views(&cfg, &b, compute.unwrap_or(DType::F32))
                     .unwrap();
                 let aug = counters().since(&before);
-                let s = contrastive_step(&net, &mut store, &x, None, 0.2, None, policy);
+                let s = ContrastiveStep::new(0.2, policy).run(&net, &mut store, &x);
                 opt.step(&mut store, 0.1).unwrap();
                 let c = counters().since(&before);
                 stats.push(s.unwrap());

@@ -17,7 +17,7 @@ use simclr::cuda::staging::PinnedUploader;
 use simclr::nn::ActivationPolicy;
 use simclr::params::ParamStore;
 use simclr::train::common::lars;
-use simclr::train::contrastive_step::contrastive_step;
+use simclr::train::contrastive_step::ContrastiveStep;
 use simclr::train::loss_window::LossWindow;
 use simclr::train::model::SimClrNet;
 use simclr::{DType, Device, Rng, Tensor};
@@ -46,7 +46,7 @@ fn steady_state_step_uploads_once_and_never_waits() {
             let x = Tensor::randn(&[8, 16, 16, 3], 1.0, DType::F32, &mut rng).unwrap();
             let before = counters();
             let xd = up.upload(&x, ordinal).unwrap();
-            let s = contrastive_step(&net, &mut store, &xd, None, 0.2, None, policy);
+            let s = ContrastiveStep::new(0.2, policy).run(&net, &mut store, &xd);
             window.add(s.as_ref().unwrap()).unwrap();
             opt.step(&mut store, 0.1).unwrap();
             let c = counters().since(&before);

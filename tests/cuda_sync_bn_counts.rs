@@ -84,7 +84,7 @@ fn forward_backward(
     // seed on the host).
     let grads = tape.backward_from(&[(&y, ins[2].clone())], store).unwrap();
     if let Some(c) = comm {
-        dist::all_reduce_grads(c.as_ref(), store).unwrap();
+        simclr::train::data_parallel::all_reduce_grads(c.as_ref(), store).unwrap();
     }
     let mut out = vec![y.value().clone(), grads.get(&x).unwrap().clone()];
     out.push(match act {

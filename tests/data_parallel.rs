@@ -10,6 +10,8 @@ use simclr::ops;
 use simclr::optim::{Lars, LarsConfig};
 use simclr::params::{ParamKind, ParamStore};
 use simclr::testing::{assert_close, fresh_seed, relative_error, tolerance};
+use simclr::train::contrastive_step::ContrastiveStep;
+use simclr::train::data_parallel::{all_reduce_grads, shard as rank_shard, ThreadReplicas};
 use simclr::train::model::SimClrNet;
 use simclr::train::{pretrain, Config, Env};
 use simclr::{DType, Rng, Tensor};
@@ -131,7 +133,7 @@ fn sync_bn_matches_one_process(world: usize, split: &[usize], dtype: DType) {
             let start: usize = split[..r].iter().sum();
             let mine = rows(&ins, start, split[r]);
             let mut out = bn_run(seed, dtype, act, &mine, Some(comm.clone()));
-            dist::all_reduce_grads(comm.as_ref(), &mut out.store)?;
+            all_reduce_grads(comm.as_ref(), &mut out.store)?;
             Ok(out)
         })
         .unwrap();
@@ -305,7 +307,7 @@ fn data_parallel_step_matches(split: &[usize], dtype: DType) {
         let r = comm.rank();
         let start: usize = split[..r].iter().sum();
         let (net, mut store) = self::net(seed, dtype);
-        let out = dist::contrastive_step(
+        let out = rank_step(
             &comm,
             &net,
             &mut store,
@@ -377,7 +379,7 @@ fn a_world_of_one_is_bit_identical_to_the_plain_step() {
             };
             let (net, mut store) = self::net(seed, dtype);
             let out =
-                dist::contrastive_step(&comm, &net, &mut store, &x, TAU, Some(&q), policy).unwrap();
+                rank_step(&comm, &net, &mut store, &x, TAU, Some(&q), policy).unwrap();
             assert_eq!((out.loss, out.accuracy), (loss, acc));
             let got = snapshot(&mut store);
             assert_eq!(bits(&got.0), bits(&want.0), "gradients and buffers");
@@ -398,8 +400,8 @@ fn recomputation_leaves_a_data_parallel_step_bit_identical() {
                 recompute,
                 ..plain()
             };
-            let x = dist::shard(&x, comm.rank(), 2)?;
-            let out = dist::contrastive_step(&comm, &net, &mut store, &x, TAU, Some(&q), policy)?;
+            let x = rank_shard(&x, comm.rank(), 2)?;
+            let out = rank_step(&comm, &net, &mut store, &x, TAU, Some(&q), policy)?;
             Ok((out, snapshot(&mut store)))
         })
         .unwrap()
@@ -429,14 +431,18 @@ fn thread_replicas_follow_one_process_over_several_steps() {
     plain_step(&net_got, &mut got, &batches[0], &q);
     opt_got.step(&mut got, LR).unwrap();
     let mut replicas =
-        dist::ThreadReplicas::new(3, &got, &opt_got, || Ok((self::net(seed, dtype).1, lars())))
+        ThreadReplicas::new(3, &got, &opt_got, || Ok((self::net(seed, dtype).1, lars())))
             .unwrap();
     for (k, x) in batches.iter().enumerate().skip(1) {
         let (loss, _) = plain_step(&net, &mut want, x, &q);
         opt_want.step(&mut want, LR).unwrap();
-        let out = replicas
+        let (loss_got, accuracy) = replicas
             .step(&net_got, &mut got, x, TAU, Some(&q), LR, plain())
             .unwrap();
+        let out = Out {
+            loss: loss_got,
+            accuracy,
+        };
         opt_got.step(&mut got, LR).unwrap();
         let tol = k as f64 * tolerance(dtype, K, DEPTH);
         assert!(
@@ -463,7 +469,7 @@ fn shards_are_disjoint_and_cover_the_batch() {
     let x = views(fresh_seed("dp_shards"), DType::F64);
     for world in 1..=B {
         let shards: Vec<Tensor> = (0..world)
-            .map(|r| dist::shard(&x, r, world).unwrap())
+            .map(|r| rank_shard(&x, r, world).unwrap())
             .collect();
         let n: Vec<usize> = shards.iter().map(|s| s.shape()[0] / 2).collect();
         assert_eq!(n.iter().sum::<usize>(), B);
@@ -482,7 +488,7 @@ fn shards_are_disjoint_and_cover_the_batch() {
         let rebuilt = concat_rows(&[part(0), part(1)]).unwrap();
         assert_close(&format!("{world} shards"), &rebuilt, &x, 0.0);
     }
-    assert!(dist::shard(&x, 0, B + 1).is_err());
+    assert!(rank_shard(&x, 0, B + 1).is_err());
 }
 
 // ---------------------------------------------------------------- the trainer
@@ -636,11 +642,11 @@ fn time_two_thread_ranks_against_one_process() {
     // (wall, cpu) seconds per step after one warm-up step; ranks start after a barrier.
     let steps = |comm: &Comm, x: &Tensor| -> simclr::Result<(f64, f64)> {
         let (net, mut store) = self::net(seed, dtype);
-        dist::contrastive_step(comm, &net, &mut store, x, TAU, None, plain())?;
+        rank_step(comm, &net, &mut store, x, TAU, None, plain())?;
         comm.barrier()?;
         let (t, c) = (std::time::Instant::now(), cpu_seconds());
         for _ in 0..reps {
-            dist::contrastive_step(comm, &net, &mut store, x, TAU, None, plain())?;
+            rank_step(comm, &net, &mut store, x, TAU, None, plain())?;
         }
         comm.barrier()?;
         let r = reps as f64;
@@ -650,7 +656,7 @@ fn time_two_thread_ranks_against_one_process() {
     for _ in 0..3 {
         let o = steps(&dist::single(), &x).unwrap();
         let t =
-            ThreadGroup::run(2, |comm| steps(&comm, &dist::shard(&x, comm.rank(), 2)?)).unwrap()[0];
+            ThreadGroup::run(2, |comm| steps(&comm, &rank_shard(&x, comm.rank(), 2)?)).unwrap()[0];
         if o.0 < one.0 {
             one = o;
         }
@@ -667,4 +673,25 @@ fn time_two_thread_ranks_against_one_process() {
         two.1 * 1e3,
         two.0 / one.0
     );
+}
+
+/// One rank's step, read back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Out {
+    loss: f64,
+    accuracy: f64,
+}
+
+fn rank_step(
+    comm: &Comm,
+    net: &SimClrNet,
+    store: &mut ParamStore,
+    x: &Tensor,
+    tau: f64,
+    queue: Option<&Tensor>,
+    policy: ActivationPolicy,
+) -> simclr::Result<Out> {
+    let step = ContrastiveStep::new(tau, policy).queue(queue).comm(Some(comm));
+    let (loss, accuracy) = step.run(net, store, x)?.read()?;
+    Ok(Out { loss, accuracy })
 }

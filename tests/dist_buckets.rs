@@ -4,7 +4,9 @@
 //! one gradient collective per bucket, and the weights after several LARS steps are bit-identical
 //! to the all-reduce after backward.
 
-use simclr::dist::{self, Buckets, Comm, Communicator, Event, PendingSum, ThreadGroup};
+use simclr::dist::{self, Comm, Communicator, PendingSum, ThreadGroup};
+use simclr::train::contrastive_step::{ContrastiveStep, GradSum};
+use simclr::train::data_parallel::{Buckets, Event};
 use simclr::nn::ActivationPolicy;
 use simclr::optim::{Lars, LarsConfig};
 use simclr::params::ParamStore;
@@ -96,10 +98,13 @@ fn rank_run(comm: Comm, dev: Device, seed: u64, bucketed: bool) -> Result<RankRu
         ])?
         .to_device(dev)?;
         let before = counting.all_reduces.load(Ordering::SeqCst);
-        let b = bucketed.then_some(&buckets);
-        let policy = ActivationPolicy::default();
-        let (_, ev) =
-            dist::contrastive_step_bucketed(&comm, &net, &mut store, &views, 0.2, None, policy, b)?;
+        let sum = match bucketed {
+            true => GradSum::Buckets(&buckets),
+            false => GradSum::AfterBackward,
+        };
+        let step = ContrastiveStep::new(0.2, ActivationPolicy::default());
+        let step = step.comm(Some(&comm)).grad_sum(sum);
+        let (_, ev) = step.run_traced(&net, &mut store, &views)?;
         run.all_reduces
             .push(counting.all_reduces.load(Ordering::SeqCst) - before);
         run.events.push(ev);

@@ -11,7 +11,7 @@ use crate::nn::{ActivationPolicy, Linear, ResNet, ResNetConfig};
 use crate::params::ParamStore;
 use crate::profile::{self, Phase, Session, Table};
 use crate::train::common::lars;
-use crate::train::contrastive_step::contrastive_step;
+use crate::train::contrastive_step::ContrastiveStep;
 use crate::train::graph_step::{GraphedStep, FILL_STEPS, WARM_STEPS};
 use crate::train::memory_plan::{self, Budget, MemoryPlan, StepShape};
 use crate::train::model::{ModelMeta, SimClrNet};
@@ -121,7 +121,10 @@ fn forward_backward(
     micro: Option<usize>,
 ) -> Result<Tensor> {
     match kind {
-        Kind::Pretrain(net) => Ok(contrastive_step(net, store, x, micro, TAU, None, policy)?.loss),
+        Kind::Pretrain(net) => {
+            let step = ContrastiveStep::new(TAU, policy).micro(micro);
+            Ok(step.run(net, store, x)?.loss)
+        }
         Kind::Supervised(enc, fc) => {
             let n = x.shape()[0];
             let labels: Vec<usize> = (0..n).map(|i| i % CLASSES).collect();

@@ -7,7 +7,7 @@
 //! in rank order, so results do not depend on thread timing), and `Nccl` (feature `cuda`) one
 //! communicator per GPU.
 //!
-//! **What a step computes** ([`contrastive_step`]). Rank r holds the views [a_r; b_r] of its
+//! **What a step computes** ([`crate::train::contrastive_step`]). Rank r holds the views [a_r; b_r] of its
 //! n images. Its forward runs with *synchronised batch norm* ([`sync_batch_norm`]): the
 //! statistics are those of all ranks' rows together (per-rank mean, M2 and count combined
 //! exactly), so every rank normalises with the statistics of the global batch. It then gathers
@@ -32,7 +32,6 @@
 //! A world of one takes exactly the single-process path: no collective runs, and results are
 //! bit-identical to a step without a communicator.
 
-mod buckets;
 mod gather;
 pub mod launch;
 mod moments;
@@ -46,27 +45,22 @@ mod nccl_stream;
 mod nccl_watch;
 pub mod process;
 mod rendezvous;
-mod replicas;
 mod rows;
 pub mod sampler;
 mod single;
-mod step;
 mod sync_bn;
 #[cfg(test)]
 mod tests;
 mod thread_group;
 
-pub use buckets::{BucketedReduce, Buckets, Event, DEFAULT_BUCKET_MB};
 pub use gather::{gather_views, gather_views_forward, own_rows};
-pub use moments::{combine_moments, global_moments, GlobalMoments, Moments};
+pub use moments::{global_moments, GlobalMoments};
 #[cfg(feature = "cuda")]
 pub use nccl::{
     fault_message as nccl_fault_message, Nccl, NcclId, DEFAULT_TIMEOUT as NCCL_DEFAULT_TIMEOUT,
 };
-pub use replicas::{shard, ThreadReplicas};
 pub use rows::{concat_rows, narrow_rows};
 pub use single::Single;
-pub use step::{all_reduce_grads, contrastive_step, contrastive_step_bucketed, StepOutput};
 pub use sync_bn::{sync_batch_norm, BnAct};
 pub use thread_group::ThreadGroup;
 

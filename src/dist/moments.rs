@@ -1,58 +1,13 @@
 //! Batch statistics of rows spread over ranks. Each rank contributes its per-channel mean, sum
 //! of squared deviations M2 and row count; they are combined exactly by Chan, Golub and
 //! LeVeque's pairwise update, never through Σx² − n·mean² (which cancels catastrophically when
-//! a channel's mean is large against its spread). [`combine_moments`] is the host reference
-//! (f64); [`global_moments`] does the same on the statistics' device through
-//! [`crate::ops::moments`].
+//! a channel's mean is large against its spread). [`crate::ops::moments::combine_moments`] is
+//! the host reference (f64); [`global_moments`] does the same on the statistics' device
+//! through [`crate::ops::moments`].
 
 use super::Communicator;
 use crate::ops::moments::{moments_combine, moments_pack};
-use crate::{Error, Result, Tensor};
-
-const OP: &str = "sync batch_norm";
-
-/// Per-channel moments of `count` rows.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Moments {
-    pub count: usize,
-    pub mean: Vec<f64>,
-    /// Σ (x − mean)² per channel.
-    pub m2: Vec<f64>,
-}
-
-/// The moments of the union of the parts' rows, combined in order (f64).
-pub fn combine_moments(parts: &[Moments]) -> Result<Moments> {
-    let c = parts.first().map_or(0, |p| p.mean.len());
-    let mut acc = Moments {
-        count: 0,
-        mean: vec![0.0; c],
-        m2: vec![0.0; c],
-    };
-    for p in parts {
-        if p.mean.len() != c || p.m2.len() != c {
-            return Err(Error::shape(
-                OP,
-                format!("moments of {} and {c} channels", p.mean.len()),
-            ));
-        }
-        if p.count == 0 {
-            continue;
-        }
-        if acc.count == 0 {
-            acc = p.clone();
-            continue;
-        }
-        let (na, nb) = (acc.count as f64, p.count as f64);
-        let n = na + nb;
-        for j in 0..c {
-            let d = p.mean[j] - acc.mean[j];
-            acc.mean[j] += d * nb / n;
-            acc.m2[j] += p.m2[j] + d * d * na * nb / n;
-        }
-        acc.count += p.count;
-    }
-    Ok(acc)
-}
+use crate::{Result, Tensor};
 
 /// The statistics of the global batch, as tensors on the local statistics' device (f32 on the
 /// GPU, the statistics' dtype on the CPU).

@@ -1,5 +1,6 @@
 use super::*;
 use crate::autograd::Tape;
+use crate::ops::moments::{combine_moments, Moments};
 use crate::testing::{assert_close, fresh_seed, relative_error, tolerance};
 use crate::{DType, Rng, Tensor};
 

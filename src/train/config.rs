@@ -170,7 +170,7 @@ impl Default for Config {
             precision: "auto".into(),
             memory_limit: None,
             dist_timeout_s: 300.0,
-            bucket_mb: crate::dist::DEFAULT_BUCKET_MB,
+            bucket_mb: super::data_parallel::DEFAULT_BUCKET_MB,
             pretrain: PretrainConfig::default(),
             finetune: FinetuneConfig::default(),
             distill: DistillConfig::default(),

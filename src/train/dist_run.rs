@@ -133,20 +133,6 @@ impl ShardedLoader {
     }
 }
 
-/// After a micro-batched step of this rank ([`super::grad_cache::contrastive_step_cached`]): the gradients
-/// summed over the ranks, and every rank takes rank 0's BN running statistics (each rank folded
-/// only its own micro-batches into them).
-pub fn after_micro_step(comm: &Comm, store: &mut ParamStore) -> Result<()> {
-    let c = comm.as_ref();
-    dist::all_reduce_grads(c, store)?;
-    let buffers: Vec<_> = store.ids().filter(|&id| !store.is_trainable(id)).collect();
-    for id in buffers {
-        let v = c.broadcast(store.value(id)?)?;
-        store.set_value(id, v)?;
-    }
-    Ok(())
-}
-
 /// Before the first step: every rank must resume from the same position, and takes rank 0's
 /// values of every tensor of `stores` (parameters and buffers), so the replicas start equal.
 pub fn start(env: &Env, stores: &mut [&mut ParamStore], pos: &Position) -> Result<()> {
@@ -254,7 +240,7 @@ pub fn global_loss(env: &Env, part: f64) -> Result<f64> {
 /// After backward: every trainable gradient summed over the ranks (nothing in a world of one).
 pub fn reduce_grads(env: &Env, store: &mut ParamStore) -> Result<()> {
     match &env.comm {
-        Some(c) => dist::all_reduce_grads(c.as_ref(), store),
+        Some(c) => super::data_parallel::all_reduce_grads(c.as_ref(), store),
         None => Ok(()),
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod config_checks;
 pub mod config_keys;
 pub mod contrastive_step;
+pub mod data_parallel;
 pub mod dist_run;
 pub mod distill;
 pub mod finetune;

@@ -4,9 +4,9 @@
 
 use super::common::{lars, schedule, Env};
 use super::config_checks;
-use super::contrastive_step::contrastive_step;
+use super::contrastive_step::{ContrastiveStep, GradSum};
+use super::data_parallel::{Buckets, ThreadReplicas};
 use super::dist_run;
-use super::grad_cache;
 use super::graph_step::{GraphMode, GraphedStep};
 use super::guard;
 use super::knn_monitor::KnnMonitor;
@@ -88,7 +88,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let net = SimClrNet::new(&mut store, meta.clone())?;
     store.to(env.device, crate::DType::F32)?;
     // Multi-process data parallelism reduces the gradients in buckets during backward.
-    let buckets = dist::Buckets::new(&store, env.cfg.bucket_mb)?;
+    let buckets = Buckets::new(&store, env.cfg.bucket_mb)?;
     let memory = pc.queue_size > 0;
     let ema = Ema::new(pc.ema_momentum, BufferRule::Copy)?;
     let mut ema_store = ParamStore::new(crate::DType::F32, 0);
@@ -134,13 +134,13 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         w if w > 1 => {
             // --dist-timeout-s was checked positive and finite (dist_run::check).
             let timeout = std::time::Duration::try_from_secs_f64(env.cfg.dist_timeout_s)
-                .unwrap_or(dist::ThreadReplicas::DEFAULT_TIMEOUT);
+                .unwrap_or(ThreadReplicas::DEFAULT_TIMEOUT);
             let fresh = || {
                 let mut s = env.store(0);
                 SimClrNet::new(&mut s, meta.clone())?;
                 Ok((s, lars(pc.weight_decay)))
             };
-            Some(dist::ThreadReplicas::with_timeout(
+            Some(ThreadReplicas::with_timeout(
                 w, &store, &opt, fresh, timeout,
             )?)
         }
@@ -195,34 +195,22 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 None
             };
             let (x, q, tau) = (&x_all, negatives.as_ref(), pc.temperature);
-            let host = match (replicas.as_mut(), &env.comm) {
-                (_, Some(c)) if pc.micro_batch.is_some() => {
-                    let m = micro_rows.unwrap_or(0);
-                    let c1 = Some(c.as_ref());
-                    let out = grad_cache::contrastive_step_cached(
-                        c1, &net, &mut store, x, m, tau, q, true, policy,
-                    )?;
-                    dist_run::after_micro_step(c, &mut store)?;
-                    Some(out.read()?)
-                }
-                (_, Some(c)) => {
-                    let b = Some(&buckets);
-                    let step =
-                        dist::contrastive_step_bucketed(c, &net, &mut store, x, tau, q, policy, b);
-                    let out = step?.0;
-                    Some((out.loss, out.accuracy))
-                }
-                (Some(r), None) => {
-                    let out = r.step(&net, &mut store, x, tau, q, lr, policy)?;
-                    Some((out.loss, out.accuracy))
-                }
-                (None, None) if graph.enabled() => {
+            let step = ContrastiveStep::new(tau, policy)
+                .micro(micro_rows)
+                .queue(q)
+                .comm(env.comm.as_ref())
+                .grad_sum(GradSum::Buckets(&buckets));
+            let host = match (replicas.as_mut(), env.comm.is_some()) {
+                // One rank of several processes: read at once, as every rank must agree.
+                (_, true) => Some(step.run(&net, &mut store, x)?.read()?),
+                (Some(r), false) => Some(r.step(&net, &mut store, x, tau, q, lr, policy)?),
+                (None, false) if graph.enabled() => {
                     // Forward + backward (+ the loss sums) as one graph launch once captured;
                     // its gradients, at the graph's addresses, go back in the store for LARS.
                     let mut ran = false;
                     let grads = graph.step(&mut || {
                         ran = true;
-                        let s = contrastive_step(&net, &mut store, x, None, tau, None, policy)?;
+                        let s = ContrastiveStep::new(tau, policy).run(&net, &mut store, x)?;
                         window.add(&s)?;
                         Ok(gradients(&store))
                     })?;
@@ -236,10 +224,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                     }
                     None
                 }
-                (None, None) => {
+                (None, false) => {
                     // Left where it was computed: nothing is read back in the step.
-                    let s = contrastive_step(&net, &mut store, x, micro_rows, tau, q, policy)?;
-                    window.add(&s)?;
+                    window.add(&step.run(&net, &mut store, x)?)?;
                     None
                 }
             };
@@ -420,7 +407,9 @@ fn check_memory(env: &Env, net: &SimClrNet, store: &mut ParamStore) -> Result<()
             let mut rng = crate::Rng::new(99);
             let x = Tensor::randn(&[rows, size, size, c], 1.0, crate::DType::F32, &mut rng)?
                 .to_device(env.device)?;
-            contrastive_step(net, s, &x, None, pc.temperature, None, policy).map(|_| ())
+            ContrastiveStep::new(pc.temperature, policy)
+                .run(net, s, &x)
+                .map(|_| ())
         },
     )?;
     let what = format!("pretraining {} at batch {}", env.cfg.model, pc.batch_size);

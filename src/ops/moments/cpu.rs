@@ -3,7 +3,7 @@
 //! in f64.
 
 use super::{packed_len, Combined, COUNT_SPLIT};
-use crate::dist::{combine_moments, Moments};
+use super::{combine_moments, Moments};
 use crate::{Float, Result, Tensor};
 
 pub fn pack<T: Float>(mean: &Tensor, var_u: &Tensor, rows: usize) -> Result<Tensor> {

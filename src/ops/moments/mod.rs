@@ -14,9 +14,12 @@
 //! The counts never come back to the host. CPU: in the statistics' dtype (f32/f64); CUDA:
 //! f32 (kernels/moments.cu), as the batch-norm statistics there.
 
+mod combine;
 pub mod cpu;
 #[cfg(test)]
 mod tests;
+
+pub use combine::{combine_moments, Moments};
 
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 

@@ -4,13 +4,14 @@
 //!
 //! One loader builds the whole batch, as without data parallelism; rank r takes a contiguous
 //! share of its images (both views of each), so the shards are disjoint and their union is the
-//! single-process batch. Each step runs the ranks' [`contrastive_step`]s together; every rank
+//! single-process batch. Each step runs the ranks' [`ContrastiveStep`]s together; every rank
 //! then takes the same LARS step from the same summed gradient, so the replicas stay equal.
 
-use super::{concat_rows, contrastive_step, narrow_rows, Comm, StepOutput, ThreadGroup};
+use crate::dist::{concat_rows, narrow_rows, sampler, Comm, ThreadGroup};
 use crate::nn::ActivationPolicy;
 use crate::optim::Lars;
 use crate::params::ParamStore;
+use crate::train::contrastive_step::ContrastiveStep;
 use crate::train::model::SimClrNet;
 use crate::{Device, Error, Result, Tensor};
 use std::sync::Mutex;
@@ -26,7 +27,7 @@ pub fn shard(views: &Tensor, rank: usize, world: usize) -> Result<Tensor> {
             "data parallelism: {rows} rows are not two views of each image"
         )));
     }
-    let (start, n) = super::sampler::share(b, rank, world)?;
+    let (start, n) = sampler::share(b, rank, world)?;
     concat_rows(&[
         narrow_rows(views, start, n)?,
         narrow_rows(views, b + start, n)?,
@@ -116,7 +117,7 @@ impl ThreadReplicas {
 
     /// One data-parallel step over the whole batch `views` ([2B, …]) with rank 0 on `store`;
     /// ranks 1..W also take their LARS step at `lr` (rank 0's is the caller's, as without
-    /// data parallelism). Returns the global batch's loss and accuracy.
+    /// data parallelism). Returns the global batch's loss and contrastive accuracy.
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
@@ -127,14 +128,14 @@ impl ThreadReplicas {
         negatives: Option<&Tensor>,
         lr: f64,
         policy: ActivationPolicy,
-    ) -> Result<StepOutput> {
+    ) -> Result<(f64, f64)> {
         let world = self.world_size();
         let slots: Vec<Mutex<(&mut ParamStore, Option<&mut Lars>)>> =
             std::iter::once((store, None))
                 .chain(self.ranks.iter_mut().map(|(s, o)| (s, Some(o))))
                 .map(Mutex::new)
                 .collect();
-        let rank_step = |comm: Comm| -> Result<StepOutput> {
+        let rank_step = |comm: Comm| -> Result<(f64, f64)> {
             let r = comm.rank();
             let mut slot = slots[r]
                 .lock()
@@ -146,7 +147,8 @@ impl ThreadReplicas {
                 .unwrap_or(Device::Cpu);
             let x = shard(views, r, world)?.to_device(dev)?;
             let q = negatives.map(|q| q.to_device(dev)).transpose()?;
-            let out = contrastive_step(&comm, net, store, &x, tau, q.as_ref(), policy)?;
+            let step = ContrastiveStep::new(tau, policy).queue(q.as_ref());
+            let out = step.comm(Some(&comm)).run(net, store, &x)?.read()?;
             if let Some(opt) = opt {
                 opt.step(store, lr)?;
             }
@@ -180,7 +182,7 @@ impl ThreadReplicas {
 #[cfg(feature = "cuda")]
 fn nccl_comms(world: usize, timeout: Duration) -> Result<Vec<Comm>> {
     let ordinals: Vec<usize> = (0..world).collect();
-    Ok(super::Nccl::group_with_timeout(&ordinals, timeout)?
+    Ok(crate::dist::Nccl::group_with_timeout(&ordinals, timeout)?
         .into_iter()
         .map(|c| std::sync::Arc::new(c) as Comm)
         .collect())
