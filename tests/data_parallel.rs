@@ -378,8 +378,7 @@ fn a_world_of_one_is_bit_identical_to_the_plain_step() {
                 ..plain()
             };
             let (net, mut store) = self::net(seed, dtype);
-            let out =
-                rank_step(&comm, &net, &mut store, &x, TAU, Some(&q), policy).unwrap();
+            let out = rank_step(&comm, &net, &mut store, &x, TAU, Some(&q), policy).unwrap();
             assert_eq!((out.loss, out.accuracy), (loss, acc));
             let got = snapshot(&mut store);
             assert_eq!(bits(&got.0), bits(&want.0), "gradients and buffers");
@@ -431,8 +430,7 @@ fn thread_replicas_follow_one_process_over_several_steps() {
     plain_step(&net_got, &mut got, &batches[0], &q);
     opt_got.step(&mut got, LR).unwrap();
     let mut replicas =
-        ThreadReplicas::new(3, &got, &opt_got, || Ok((self::net(seed, dtype).1, lars())))
-            .unwrap();
+        ThreadReplicas::new(3, &got, &opt_got, || Ok((self::net(seed, dtype).1, lars()))).unwrap();
     for (k, x) in batches.iter().enumerate().skip(1) {
         let (loss, _) = plain_step(&net, &mut want, x, &q);
         opt_want.step(&mut want, LR).unwrap();
@@ -691,7 +689,9 @@ fn rank_step(
     queue: Option<&Tensor>,
     policy: ActivationPolicy,
 ) -> simclr::Result<Out> {
-    let step = ContrastiveStep::new(tau, policy).queue(queue).comm(Some(comm));
+    let step = ContrastiveStep::new(tau, policy)
+        .queue(queue)
+        .comm(Some(comm));
     let (loss, accuracy) = step.run(net, store, x)?.read()?;
     Ok(Out { loss, accuracy })
 }

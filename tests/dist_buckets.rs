@@ -5,12 +5,12 @@
 //! to the all-reduce after backward.
 
 use simclr::dist::{self, Comm, Communicator, PendingSum, ThreadGroup};
-use simclr::train::contrastive_step::{ContrastiveStep, GradSum};
-use simclr::train::data_parallel::{Buckets, Event};
 use simclr::nn::ActivationPolicy;
 use simclr::optim::{Lars, LarsConfig};
 use simclr::params::ParamStore;
 use simclr::testing::fresh_seed;
+use simclr::train::contrastive_step::{ContrastiveStep, GradSum};
+use simclr::train::data_parallel::{Buckets, Event};
 use simclr::{DType, Device, Result, Rng, Tensor};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

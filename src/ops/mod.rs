@@ -4,7 +4,8 @@
 //! - raw functions on [`Tensor`]s (`relu_forward`, `relu_backward`, ...) that check shapes and
 //!   dispatch to the CPU or CUDA implementation of the operands' device;
 //! - a tape-recording function on [`Var`](crate::autograd::Var)s (`relu`) that runs the forward
-//!   and records a closure calling the raw backward functions.
+//!   and records a closure calling the raw backward functions. These live in `<op>/tape.rs`, a
+//!   floor above the raw functions (ARCHITECTURE.md); `<op>/mod.rs` re-exports them.
 //!
 //! Naming rule, from Rust to kernel: the raw function `relu_forward` on the CPU is
 //! `ops::elementwise::cpu::relu_forward::<T>`, and on the GPU the kernel symbol

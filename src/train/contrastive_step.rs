@@ -84,7 +84,12 @@ impl<'a> ContrastiveStep<'a> {
     /// GPU the step enqueues its work and returns without waiting for the device;
     /// [`StepStats::read`] reads them). `views` is [2B, H, W, C]: this process's (or rank's) B
     /// first views, then its B second views.
-    pub fn run(&self, net: &SimClrNet, store: &mut ParamStore, views: &Tensor) -> Result<StepStats> {
+    pub fn run(
+        &self,
+        net: &SimClrNet,
+        store: &mut ParamStore,
+        views: &Tensor,
+    ) -> Result<StepStats> {
         Ok(self.run_traced(net, store, views)?.0)
     }
 

@@ -8,7 +8,9 @@ pub mod running;
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+mod tape;
+pub use tape::batch_norm;
+
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 pub use running::{
     batch_norm_train_forward_running, bn_act_stats_running, running_update, Running,
@@ -188,46 +190,4 @@ pub fn batch_norm_backward_from_sums(
     }
     dispatch!(op, [x, dy], cpu: |dt| float_dispatch!(op, dt, cpu::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, Some(count))),
         cuda: crate::cuda::bn::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count, true))
-}
-
-/// Batch norm on the tape. `beta` is optional (the projection head's last layer has none).
-/// Returns the output and, in train mode, the batch statistics.
-pub fn batch_norm(
-    tape: &mut Tape,
-    x: &Var,
-    gamma: &Var,
-    beta: Option<&Var>,
-    mode: BnMode,
-) -> Result<(Var, Option<BatchStats>)> {
-    let bv = beta.map(|b| b.value());
-    let (y, mean, invstd, stats) = match mode {
-        BnMode::Train { eps, running } => {
-            let (y, (mean, invstd, var_u, running)) =
-                batch_norm_train_forward_running(x.value(), gamma.value(), bv, eps, running)?;
-            let stats = BatchStats {
-                mean: mean.clone(),
-                var_unbiased: var_u,
-                running,
-            };
-            (y, mean, invstd, Some(stats))
-        }
-        BnMode::Eval { mean, var, eps } => {
-            let (y, invstd) =
-                batch_norm_eval_forward(x.value(), gamma.value(), bv, mean, var, eps)?;
-            (y, mean.clone(), invstd, None)
-        }
-    };
-    let batch_stats = stats.is_some();
-    let (xv, gv) = (x.value().clone(), gamma.value().clone());
-    let mut inputs = vec![x, gamma];
-    inputs.extend(beta);
-    let out = tape.record("batch_norm", &inputs, y, move |dy, needs| {
-        let (dx, dg, db) = batch_norm_backward(&xv, dy, &gv, &mean, &invstd, batch_stats)?;
-        let mut r = vec![needs[0].then_some(dx), needs[1].then_some(dg)];
-        if needs.len() == 3 {
-            r.push(needs[2].then_some(db));
-        }
-        Ok(r)
-    });
-    Ok((out, stats))
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::autograd::Tape;
 use crate::ops::batch_norm::batch_norm;
 use crate::ops::{add, relu};
 use crate::testing::{assert_close, check_gradients, fresh_seed, randn64};

@@ -5,7 +5,9 @@ pub mod cpu;
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+mod tape;
+pub use tape::conv2d;
+
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 
 /// Stride, padding (symmetric), dilation and groups of a convolution.
@@ -184,23 +186,4 @@ fn check_dy(dy: &Tensor, g: &Geometry) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-pub fn conv2d(tape: &mut Tape, x: &Var, w: &Var, spec: Conv2dSpec) -> Result<Var> {
-    let y = conv2d_forward(x.value(), w.value(), &spec)?;
-    let (xs, x_shape, wv) = (tape.save(x), x.shape().to_vec(), w.value().clone());
-    Ok(tape.record("conv2d", &[x, w], y, move |dy, needs| {
-        Ok(vec![
-            if needs[0] {
-                Some(conv2d_backward_input(dy, &wv, &x_shape, &spec)?)
-            } else {
-                None
-            },
-            if needs[1] {
-                Some(conv2d_backward_weight(&xs.get()?, dy, wv.shape(), &spec)?)
-            } else {
-                None
-            },
-        ])
-    }))
 }

@@ -15,7 +15,9 @@ pub mod cpu;
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+mod tape;
+pub use tape::distill;
+
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 
 const OP: &str = "distill";
@@ -102,21 +104,4 @@ pub fn distill_forward(
     dispatch!(OP, [student, teacher],
         cpu: |dt| float_dispatch!(OP, dt, cpu::forward(student, teacher, labels, spec)),
         cuda: crate::cuda::distill::forward(student, teacher, labels, spec))
-}
-
-/// The distillation loss on the tape; `teacher` is a constant.
-pub fn distill(
-    tape: &mut Tape,
-    student: &Var,
-    teacher: &Tensor,
-    labels: Option<&[usize]>,
-    spec: DistillSpec,
-) -> Result<Var> {
-    let (loss, ds) = distill_forward(student.value(), teacher, labels, spec)?;
-    Ok(tape.record(OP, &[student], loss, move |g, _| {
-        Ok(vec![Some(crate::ops::elementwise::scale_tensor(
-            &ds,
-            g.item()?,
-        )?)])
-    }))
 }

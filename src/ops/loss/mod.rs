@@ -3,7 +3,9 @@
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+mod tape;
+pub use tape::cross_entropy;
+
 use crate::ops::softmax::logsumexp;
 use crate::{dispatch, float_dispatch, Error, Float, Result, Tensor};
 
@@ -53,15 +55,4 @@ pub fn cross_entropy_forward(logits: &Tensor, labels: &[usize]) -> Result<(Tenso
     check(logits, labels)?;
     dispatch!("cross_entropy", [logits], cpu: |dt| float_dispatch!("cross_entropy", dt, forward_cpu(logits, labels)),
         cuda: crate::cuda::ops::cross_entropy(logits, labels))
-}
-
-/// Mean over rows of −log softmax(logits)[label].
-pub fn cross_entropy(tape: &mut Tape, logits: &Var, labels: &[usize]) -> Result<Var> {
-    let (loss, grad) = cross_entropy_forward(logits.value(), labels)?;
-    Ok(tape.record("cross_entropy", &[logits], loss, move |g, _| {
-        Ok(vec![Some(crate::ops::elementwise::scale_tensor(
-            &grad,
-            g.item()?,
-        )?)])
-    }))
 }

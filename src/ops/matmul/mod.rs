@@ -5,7 +5,9 @@ pub mod gemm;
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+mod tape;
+pub use tape::{linear, matmul};
+
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 
 /// op(A)·op(B) where op transposes when asked; A and B are matrices.
@@ -30,25 +32,6 @@ pub fn matmul_forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tens
         cuda: crate::cuda::blas::matmul(a, b, ta, tb, m, k, n))
 }
 
-pub fn matmul(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
-    let y = matmul_forward(a.value(), b.value(), false, false)?;
-    let (av, bv) = (a.value().clone(), b.value().clone());
-    Ok(tape.record("matmul", &[a, b], y, move |dy, needs| {
-        Ok(vec![
-            if needs[0] {
-                Some(matmul_forward(dy, &bv, false, true)?)
-            } else {
-                None
-            },
-            if needs[1] {
-                Some(matmul_forward(&av, dy, true, false)?)
-            } else {
-                None
-            },
-        ])
-    }))
-}
-
 /// Adds `b` [C] to every row of `x` [.., C].
 pub fn add_bias_forward(x: &Tensor, b: &Tensor) -> Result<Tensor> {
     if b.shape() != [x.last_dim()] {
@@ -65,49 +48,4 @@ pub fn add_bias_forward(x: &Tensor, b: &Tensor) -> Result<Tensor> {
 pub fn sum_rows_forward(x: &Tensor) -> Result<Tensor> {
     dispatch!("sum_rows", [x], cpu: |dt| float_dispatch!("sum_rows", dt, cpu::sum_rows(x)),
         cuda: crate::cuda::ops::sum_rows(x))
-}
-
-/// x [N, in] · Wᵀ (W [out, in]) + b [out].
-pub fn linear(tape: &mut Tape, x: &Var, w: &Var, b: Option<&Var>) -> Result<Var> {
-    let (_, fin) = x.value().dims2("linear")?;
-    let (_, win) = w.value().dims2("linear")?;
-    if fin != win {
-        return Err(Error::shape(
-            "linear",
-            format!(
-                "input {:?} has {fin} features, weight {:?} expects {win}",
-                x.shape(),
-                w.shape()
-            ),
-        ));
-    }
-    let mut y = matmul_forward(x.value(), w.value(), false, true)?;
-    if let Some(b) = b {
-        y = add_bias_forward(&y, b.value())?;
-    }
-    let (xv, wv) = (x.value().clone(), w.value().clone());
-    let mut inputs = vec![x, w];
-    inputs.extend(b);
-    Ok(tape.record("linear", &inputs, y, move |dy, needs| {
-        let mut r = vec![
-            if needs[0] {
-                Some(matmul_forward(dy, &wv, false, false)?)
-            } else {
-                None
-            },
-            if needs[1] {
-                Some(matmul_forward(dy, &xv, true, false)?)
-            } else {
-                None
-            },
-        ];
-        if needs.len() == 3 {
-            r.push(if needs[2] {
-                Some(sum_rows_forward(dy)?)
-            } else {
-                None
-            });
-        }
-        Ok(r)
-    }))
 }

@@ -2,8 +2,8 @@
 //! [`crate::ops::moments`]): the same arithmetic as kernels/moments.cu, in T, with the combine
 //! in f64.
 
-use super::{packed_len, Combined, COUNT_SPLIT};
 use super::{combine_moments, Moments};
+use super::{packed_len, Combined, COUNT_SPLIT};
 use crate::{Float, Result, Tensor};
 
 pub fn pack<T: Float>(mean: &Tensor, var_u: &Tensor, rows: usize) -> Result<Tensor> {

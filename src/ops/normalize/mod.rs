@@ -3,7 +3,9 @@
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+mod tape;
+pub use tape::l2_normalize;
+
 use crate::{dispatch, float_dispatch, Error, Float, Result, Tensor};
 use rayon::prelude::*;
 
@@ -66,12 +68,4 @@ pub fn l2_normalize_forward(x: &Tensor) -> Result<Tensor> {
 pub fn l2_normalize_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     dispatch!("l2_normalize_backward", [x, dy], cpu: |dt| float_dispatch!("l2_normalize_backward", dt, backward_cpu(x, dy)),
         cuda: crate::cuda::ops::l2_normalize_backward(x, dy))
-}
-
-pub fn l2_normalize(tape: &mut Tape, x: &Var) -> Result<Var> {
-    let y = l2_normalize_forward(x.value())?;
-    let xv = x.value().clone();
-    Ok(tape.record("l2_normalize", &[x], y, move |dy, _| {
-        Ok(vec![Some(l2_normalize_backward(&xv, dy)?)])
-    }))
 }

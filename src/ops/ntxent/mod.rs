@@ -21,7 +21,9 @@ mod deferred;
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+mod tape;
+pub use tape::ntxent;
+
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 pub use deferred::{ntxent_accuracy_deferred, Accuracy};
 
@@ -81,12 +83,4 @@ pub fn ntxent_forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(T
 /// projections (all rows equal) score 0, not 1. Independent of the temperature.
 pub fn ntxent_accuracy(z: &Tensor, queue: Option<&Tensor>) -> Result<f64> {
     ntxent_accuracy_deferred(z, queue)?.read()
-}
-
-/// NT-Xent on the tape (see the module doc for the convention). The queue is a constant.
-pub fn ntxent(tape: &mut Tape, z: &Var, queue: Option<&Tensor>, tau: f64) -> Result<Var> {
-    let (loss, dz) = ntxent_forward(z.value(), queue, tau)?;
-    Ok(tape.record(OP, &[z], loss, move |g, _| {
-        Ok(vec![Some(deferred::scale_by_upstream(&dz, g)?)])
-    }))
 }

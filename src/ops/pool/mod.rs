@@ -10,7 +10,9 @@ pub mod cpu;
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+mod tape;
+pub use tape::{avg_pool2d, global_avg_pool, max_pool2d};
+
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 
 /// Square window, stride and padding per side (padding counts as −∞ for max pooling; for the
@@ -99,14 +101,6 @@ pub fn max_pool2d_backward(x: &Tensor, y: &Tensor, dy: &Tensor, s: &PoolSpec) ->
         cuda: crate::cuda::ops::max_pool2d_backward(x, y, dy, s))
 }
 
-pub fn max_pool2d(tape: &mut Tape, x: &Var, s: PoolSpec) -> Result<Var> {
-    let y = max_pool2d_forward(x.value(), &s)?;
-    let (xv, yv) = (x.value().clone(), y.clone());
-    Ok(tape.record("max_pool2d", &[x], y, move |dy, _| {
-        Ok(vec![Some(max_pool2d_backward(&xv, &yv, dy, &s)?)])
-    }))
-}
-
 /// An average pool: its window, and whether padded cells count in the divisor (TF's explicit
 /// zero padding then a "VALID" pool; PyTorch's `count_include_pad=True`) or not (TF "SAME").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,15 +151,6 @@ pub fn avg_pool2d_backward(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> R
         cuda: crate::cuda::ops::avg_pool2d_backward(dy, s, x_shape))
 }
 
-/// Average pool (the ResNet-D shortcut: [`AvgPoolSpec::resnet_d_shortcut`]).
-pub fn avg_pool2d(tape: &mut Tape, x: &Var, s: AvgPoolSpec) -> Result<Var> {
-    let y = avg_pool2d_forward(x.value(), &s)?;
-    let shape = x.shape().to_vec();
-    Ok(tape.record("avg_pool2d", &[x], y, move |dy, _| {
-        Ok(vec![Some(avg_pool2d_backward(dy, &s, &shape)?)])
-    }))
-}
-
 pub fn global_avg_pool_forward(x: &Tensor) -> Result<Tensor> {
     x.dims4("global_avg_pool")?;
     dispatch!("global_avg_pool", [x], cpu: |dt| float_dispatch!("global_avg_pool", dt, cpu::global_avg_forward(x)),
@@ -175,13 +160,4 @@ pub fn global_avg_pool_forward(x: &Tensor) -> Result<Tensor> {
 pub fn global_avg_pool_backward(dy: &Tensor, x_shape: &[usize]) -> Result<Tensor> {
     dispatch!("global_avg_pool_backward", [dy], cpu: |dt| float_dispatch!("global_avg_pool_backward", dt, cpu::global_avg_backward(dy, x_shape)),
         cuda: crate::cuda::ops::global_avg_pool_backward(dy, x_shape))
-}
-
-/// [N, H, W, C] → [N, C].
-pub fn global_avg_pool(tape: &mut Tape, x: &Var) -> Result<Var> {
-    let y = global_avg_pool_forward(x.value())?;
-    let shape = x.shape().to_vec();
-    Ok(tape.record("global_avg_pool", &[x], y, move |dy, _| {
-        Ok(vec![Some(global_avg_pool_backward(dy, &shape)?)])
-    }))
 }

@@ -11,7 +11,9 @@ pub mod cpu;
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+mod tape;
+pub use tape::{sk_mix, sk_mix_linked, sk_pool, sk_pool_linked};
+
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -94,59 +96,4 @@ pub struct SkLink {
     /// the logits), so the mix may leave its term of du to it.
     pooled: Rc<RefCell<bool>>,
     pending: Rc<RefCell<Option<(Tensor, Tensor)>>>,
-}
-
-/// [`sk_pool`] as the first half of a linked pair.
-pub fn sk_pool_linked(tape: &mut Tape, u: &Var) -> Result<(Var, SkLink)> {
-    let y = sk_pool_forward(u.value())?;
-    let shape = u.shape().to_vec();
-    let link = SkLink::default();
-    let pending = link.pending.clone();
-    let s = tape.record("sk_pool", &[u], y, move |ds, _| {
-        let mix = pending.borrow_mut().take();
-        let mix = mix.as_ref().map(|(dy, z)| (dy, z));
-        Ok(vec![Some(sk_backward_du(mix, Some(ds), &shape)?)])
-    });
-    *link.pooled.borrow_mut() = s.requires_grad();
-    Ok((s, link))
-}
-
-/// [`sk_mix`] as the second half of a linked pair: `z` must be computed from the pool's output
-/// (so the logits' gradient reaches the pool's backward, which adds the mix's term of du).
-pub fn sk_mix_linked(tape: &mut Tape, u: &Var, z: &Var, link: &SkLink) -> Result<Var> {
-    let y = sk_mix_forward(u.value(), z.value())?;
-    let (us, zv, link) = (tape.save(u), z.value().clone(), link.clone());
-    let shape = u.shape().to_vec();
-    Ok(tape.record("sk_mix", &[u, z], y, move |dy, needs| {
-        let dz = match needs[1] {
-            true => Some(sk_mix_backward_dz(&us.get()?, &zv, dy)?),
-            false => None,
-        };
-        if needs[0] && needs[1] && *link.pooled.borrow() {
-            *link.pending.borrow_mut() = Some((dy.clone(), zv));
-            return Ok(vec![None, dz]);
-        }
-        let du = match needs[0] {
-            true => Some(sk_backward_du(Some((dy, &zv)), None, &shape)?),
-            false => None,
-        };
-        Ok(vec![du, dz])
-    }))
-}
-
-pub fn sk_pool(tape: &mut Tape, u: &Var) -> Result<Var> {
-    let y = sk_pool_forward(u.value())?;
-    let shape = u.shape().to_vec();
-    Ok(tape.record("sk_pool", &[u], y, move |dy, _| {
-        Ok(vec![Some(sk_pool_backward(dy, &shape)?)])
-    }))
-}
-
-pub fn sk_mix(tape: &mut Tape, u: &Var, z: &Var) -> Result<Var> {
-    let y = sk_mix_forward(u.value(), z.value())?;
-    let (us, zv) = (tape.save(u), z.value().clone());
-    Ok(tape.record("sk_mix", &[u, z], y, move |dy, needs| {
-        let (du, dz) = sk_mix_backward(&us.get()?, &zv, dy)?;
-        Ok(vec![needs[0].then_some(du), needs[1].then_some(dz)])
-    }))
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::autograd::{Tape, Var};
 use crate::testing::{check_gradients, fresh_seed, randn64};
 use crate::{DType, Rng};
 

@@ -3,7 +3,9 @@
 #[cfg(test)]
 mod tests;
 
-use crate::autograd::{Tape, Var};
+mod tape;
+pub use tape::{log_softmax, softmax};
+
 use crate::{dispatch, float_dispatch, Error, Float, Result, Tensor};
 use rayon::prelude::*;
 
@@ -102,20 +104,4 @@ pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
 pub fn log_softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     dispatch!("log_softmax_backward", [y, dy], cpu: |dt| float_dispatch!("log_softmax_backward", dt, log_softmax_backward_cpu(y, dy)),
         cuda: crate::cuda::ops::log_softmax_backward(y, dy))
-}
-
-pub fn softmax(tape: &mut Tape, x: &Var) -> Result<Var> {
-    let y = softmax_forward(x.value())?;
-    let yv = y.clone();
-    Ok(tape.record("softmax", &[x], y, move |dy, _| {
-        Ok(vec![Some(softmax_backward(&yv, dy)?)])
-    }))
-}
-
-pub fn log_softmax(tape: &mut Tape, x: &Var) -> Result<Var> {
-    let y = log_softmax_forward(x.value())?;
-    let yv = y.clone();
-    Ok(tape.record("log_softmax", &[x], y, move |dy, _| {
-        Ok(vec![Some(log_softmax_backward(&yv, dy)?)])
-    }))
 }

@@ -1,0 +1,101 @@
+//! The tape-recording form of the bn_act ops: each forward on [`Var`]s records a closure
+//! that calls the raw backward functions of [`super`].
+
+use super::*;
+use crate::autograd::{Recompute, Saved, Tape, Var};
+
+/// Fused BN + ReLU on the tape; returns the output and, in train mode, the batch statistics.
+pub fn batch_norm_relu(
+    tape: &mut Tape,
+    x: &Var,
+    gamma: &Var,
+    beta: &Var,
+    mode: BnMode,
+) -> Result<(Var, Option<BatchStats>)> {
+    record(tape, x, None, gamma, beta, mode)
+}
+
+/// Fused BN + residual add + ReLU on the tape (the residual gets the masked gradient).
+pub fn batch_norm_add_relu(
+    tape: &mut Tape,
+    x: &Var,
+    residual: &Var,
+    gamma: &Var,
+    beta: &Var,
+    mode: BnMode,
+) -> Result<(Var, Option<BatchStats>)> {
+    record(tape, x, Some(residual), gamma, beta, mode)
+}
+
+fn record(
+    tape: &mut Tape,
+    x: &Var,
+    residual: Option<&Var>,
+    gamma: &Var,
+    beta: &Var,
+    mode: BnMode,
+) -> Result<(Var, Option<BatchStats>)> {
+    let (mean, invstd, stats) = match mode {
+        BnMode::Train { eps, running } => {
+            let (mean, invstd, var_u, running) = bn_act_stats_running(x.value(), eps, running)?;
+            let stats = BatchStats {
+                mean: mean.clone(),
+                var_unbiased: var_u,
+                running,
+            };
+            (mean, invstd, Some(stats))
+        }
+        BnMode::Eval { mean, var, eps } => (mean.clone(), bn_act_invstd(var, eps)?, None),
+    };
+    let (xv, gv, bv) = (x.value(), gamma.value(), beta.value());
+    let y = apply(xv, residual.map(|r| r.value()), gv, bv, &mean, &invstd)?;
+    let batch_stats = stats.is_some();
+    let with_res = residual.is_some();
+    // Without a residual, y is a cheap function of what the backward keeps anyway: with
+    // recomputation on, neither this op nor its readers keep y (autograd::Saved).
+    let recipe = (tape.recomputes() && !with_res).then(|| {
+        let (x, g, b, m, i) = (
+            xv.clone(),
+            gv.clone(),
+            bv.clone(),
+            mean.clone(),
+            invstd.clone(),
+        );
+        Recompute::new(move || apply(&x, None, &g, &b, &m, &i))
+    });
+    let ys = match &recipe {
+        Some(r) => Saved::Recompute(r.clone()),
+        None => Saved::Value(y.clone()),
+    };
+    let (xs, gs, bs) = (xv.clone(), gv.clone(), bv.clone());
+    let mut inputs = vec![x, gamma, beta];
+    inputs.extend(residual);
+    let out = tape.record(OP, &inputs, y, move |dy, needs| {
+        // This op ran before every reader of y, so its backward is y's last use.
+        let y = match &ys {
+            Saved::Recompute(r) => r.take()?,
+            Saved::Value(t) => t.clone(),
+        };
+        let saved = BnActSaved {
+            x: &xs,
+            y: &y,
+            gamma: &gs,
+            beta: &bs,
+            mean: &mean,
+            invstd: &invstd,
+            batch_stats,
+        };
+        let (dx, dg, db, dr) = backward(&saved, dy, with_res)?;
+        let mut r = vec![needs[0].then_some(dx), needs[1].then_some(dg)];
+        r.push(needs[2].then_some(db));
+        if with_res {
+            r.push(if needs[3] { dr } else { None });
+        }
+        Ok(r)
+    });
+    let out = match recipe {
+        Some(r) => out.with_recompute(r),
+        None => out,
+    };
+    Ok((out, stats))
+}
