@@ -5,6 +5,7 @@
 
 use super::common::{finish_step, lars, schedule, Env, StepInfo};
 use super::dist_run;
+use super::epoch_loop::EpochLoop;
 use super::finetune::finish_classifier;
 use super::labelled_stream::{mixed_loss, LabelledStream};
 use super::model::{Classifier, ModelMeta};
@@ -104,12 +105,9 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
         .shown_if(env.run.is_writer());
     let started = Instant::now();
     let policy = env.activations();
-    let armed = super::signals::arm();
-    for (epochs_this_run, epoch) in (pos.epochs_done..dc.epochs).enumerate() {
-        if env.stop_after_epochs == Some(epochs_this_run) {
-            break;
-        }
-        let skip = super::signals::batches_done(&pos, epoch, per_epoch);
+    let epochs = EpochLoop::new(env, STAGE, dc.epochs, per_epoch, state_path);
+    for epoch in epochs.epochs(&pos) {
+        let skip = epochs.skip(&pos, epoch);
         if let Some(l) = labelled.as_mut() {
             l.restart(epoch);
             // A mid-epoch resume draws the labelled batches the skipped steps drew.
@@ -118,7 +116,7 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
             }
         }
         for b in loader.epoch(epoch as u64)?.skip(skip) {
-            dist_run::planted_fault(env, pos.step);
+            epochs.before_step(env, &pos);
             let b = b?;
             let t0 = Instant::now();
             let x = b.views[0].to_device(env.device)?;
@@ -158,23 +156,15 @@ pub fn run(env: &mut Env, teacher_path: &Path) -> Result<StageResult> {
                 progress: &progress,
             };
             finish_step(env, tape, &loss, &mut store, &mut opt, &mut pos, info)?;
-            let no_extra = || Ok(Vec::new());
-            dist_run::stop_if_requested(env, STAGE, &state_path, &store, &opt, &pos, no_extra)?;
+            epochs.after_step(env, &store, &opt, &pos, || Ok(Vec::new()))?;
         }
-        pos.epochs_done = epoch + 1;
-        dist_run::save_state(env, &state_path, &store, &opt, Vec::new(), &pos)?;
+        epochs.end_epoch(env, epoch, &store, &opt, &mut pos, Vec::new())?;
     }
-    drop(armed);
+    let complete = epochs.complete(&pos);
+    epochs.finish();
     progress.finish();
     let extra = json!({ "teacher": tmeta.model, "alpha": dc.alpha, "temperature": dc.temperature });
     finish_classifier(
-        env,
-        STAGE,
-        &student,
-        &mut store,
-        &smeta,
-        pos.epochs_done == dc.epochs,
-        started,
-        extra,
+        env, STAGE, &student, &mut store, &smeta, complete, started, extra,
     )
 }

@@ -3,7 +3,7 @@
 //! baseline on the same subset. Crop + flip augmentation, cross-entropy, LARS.
 
 use super::common::{evaluate, finish_step, label_subset, lars, schedule, Env, StepInfo};
-use super::dist_run;
+use super::epoch_loop::EpochLoop;
 use super::model::{self, Classifier, ModelMeta};
 use super::progress::Progress;
 use super::StageResult;
@@ -110,14 +110,11 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         .shown_if(env.run.is_writer());
     let started = Instant::now();
     let policy = env.activations();
-    let armed = super::signals::arm();
-    for (epochs_this_run, epoch) in (pos.epochs_done..fc.epochs).enumerate() {
-        if env.stop_after_epochs == Some(epochs_this_run) {
-            break;
-        }
-        let skip = super::signals::batches_done(&pos, epoch, per_epoch);
+    let epochs = EpochLoop::new(env, stage, fc.epochs, per_epoch, state_path);
+    for epoch in epochs.epochs(&pos) {
+        let skip = epochs.skip(&pos, epoch);
         for b in loader.epoch(epoch as u64)?.skip(skip) {
-            super::dist_run::planted_fault(env, pos.step);
+            epochs.before_step(env, &pos);
             let b = b?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
@@ -138,13 +135,12 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
                 progress: &progress,
             };
             finish_step(env, tape, &loss, &mut store, &mut opt, &mut pos, info)?;
-            let no_extra = || Ok(Vec::new());
-            dist_run::stop_if_requested(env, stage, &state_path, &store, &opt, &pos, no_extra)?;
+            epochs.after_step(env, &store, &opt, &pos, || Ok(Vec::new()))?;
         }
-        pos.epochs_done = epoch + 1;
-        dist_run::save_state(env, &state_path, &store, &opt, Vec::new(), &pos)?;
+        epochs.end_epoch(env, epoch, &store, &opt, &mut pos, Vec::new())?;
     }
-    drop(armed);
+    let complete = epochs.complete(&pos);
+    epochs.finish();
     progress.finish();
     finish_classifier(
         env,
@@ -152,7 +148,7 @@ pub fn run(env: &mut Env, stage: &'static str, pretrained: Option<&Path>) -> Res
         &clf,
         &mut store,
         &meta,
-        pos.epochs_done == fc.epochs,
+        complete,
         started,
         json!({ "labelled": indices.len() }),
     )

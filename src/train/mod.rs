@@ -12,6 +12,7 @@ pub mod contrastive_step;
 pub mod data_parallel;
 pub mod dist_run;
 pub mod distill;
+pub mod epoch_loop;
 pub mod finetune;
 pub mod gain;
 pub mod grad_cache;

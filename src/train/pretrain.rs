@@ -6,7 +6,7 @@ use super::common::{lars, schedule, Env};
 use super::config_checks;
 use super::contrastive_step::{ContrastiveStep, GradSum};
 use super::data_parallel::{Buckets, ThreadReplicas};
-use super::dist_run;
+use super::epoch_loop::EpochLoop;
 use super::graph_step::{GraphMode, GraphedStep};
 use super::guard;
 use super::knn_monitor::KnnMonitor;
@@ -15,7 +15,6 @@ use super::memory_plan;
 use super::model::{self, ModelMeta, SimClrNet};
 use super::progress::{Progress, Report};
 use super::run_dir::step_record;
-use super::signals;
 use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
@@ -161,8 +160,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let progress = Progress::new(STAGE, total, pc.epochs, env.cfg.progress_every)
         .shown_if(env.run.is_writer());
     let started = Instant::now();
-    let (mut last_loss, mut last_acc, mut images, mut epochs_this_run) =
-        (f64::NAN, f64::NAN, 0usize, 0usize);
+    let (mut last_loss, mut last_acc, mut images) = (f64::NAN, f64::NAN, 0usize);
     // Loss and accuracy summed on the device between log lines (read once per line).
     let mut window = LossWindow::new();
     let mut shown = f64::NAN;
@@ -171,16 +169,13 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
         // The captured step reads one batch address: every upload rewrites it.
         input.keep_fixed();
     }
-    let armed = signals::arm();
-    for epoch in pos.epochs_done..pc.epochs {
-        if env.stop_after_epochs == Some(epochs_this_run) {
-            break;
-        }
+    let epochs = EpochLoop::new(env, STAGE, pc.epochs, per_epoch, state_path);
+    for epoch in epochs.epochs(&pos) {
         let (mut sum_loss, mut sum_acc, mut n_batches) = (0.0, 0.0, 0usize);
         let t_epoch = Instant::now();
-        let skip = signals::batches_done(&pos, epoch, per_epoch);
+        let skip = epochs.skip(&pos, epoch);
         for batch in input.epoch(epoch as u64, skip)? {
-            super::dist_run::planted_fault(env, pos.step);
+            epochs.before_step(env, &pos);
             let b = batch?;
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
@@ -281,17 +276,15 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 images_per_s: ips,
             });
             (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
-            dist_run::stop_if_requested(env, STAGE, &state_path, &store, &opt, &pos, || {
+            epochs.after_step(env, &store, &opt, &pos, || {
                 state_extra(memory, &ema_store, &queue)
             })?;
         }
         last_loss = sum_loss / n_batches.max(1) as f64;
         last_acc = sum_acc / n_batches.max(1) as f64;
-        pos.epochs_done = epoch + 1;
         (pos.queue_filled, pos.queue_next) = (queue.filled, queue.next);
         let extra = state_extra(memory, &ema_store, &queue)?;
-        dist_run::save_state(env, &state_path, &store, &opt, extra, &pos)?;
-        epochs_this_run += 1;
+        epochs.end_epoch(env, epoch, &store, &opt, &mut pos, extra)?;
         progress.finish();
         println!(
             "{STAGE} epoch {}/{}: loss {last_loss:.4}, contrastive acc {last_acc:.3}, {:.0} img/s",
@@ -315,8 +308,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             last_knn = Some(acc);
         }
     }
-    drop(armed);
-    let done = pos.epochs_done == pc.epochs;
+    let done = epochs.complete(&pos);
+    epochs.finish();
     if done && env.run.is_writer() {
         model::save(&store, &meta, &env.path("pretrain.safetensors"))?;
     }
