@@ -61,9 +61,8 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     ("cuda/emu/cublas/gemm.rs", "ops"),
     ("cuda/emu/cudnn/compute.rs", "ops"),
     ("cuda/emu/cudnn/problem.rs", "ops"),
-    // Taped ops in the communication floor: gathered projections and sync BN.
+    // A taped op in the communication floor: the gathered projections.
     ("dist/gather.rs", "autograd"),
-    ("dist/sync_bn.rs", "autograd"),
 ];
 
 fn floor_of(module: &str) -> Option<usize> {

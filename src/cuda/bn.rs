@@ -24,7 +24,7 @@ use super::traffic_floor::{self as tf, Family};
 use crate::{DType, Result, Tensor};
 use std::sync::Arc;
 
-pub use super::bn_backward::{backward, backward_from_sums, grad_sums};
+pub use super::bn_backward::{backward_from_sums, grad_sums};
 
 const OP: &str = "batch_norm";
 

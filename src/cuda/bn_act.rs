@@ -44,22 +44,6 @@ impl<'a> Forward<'a> {
     }
 }
 
-/// Returns (dx, dgamma f32, dbeta f32, dresidual when `residual`).
-pub fn backward(
-    f: &Forward,
-    dy: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    batch_stats: bool,
-    residual: bool,
-) -> Result<(Tensor, Tensor, Tensor, Option<Tensor>)> {
-    let (dgamma, dbeta) = grad_sums(f, dy, mean, invstd, residual)?;
-    let m = f.x.numel() / f.x.last_dim();
-    let sums = (&dgamma, &dbeta);
-    let (dx, dres) = backward_from_sums(f, dy, mean, invstd, sums, m, batch_stats, residual)?;
-    Ok((dx, dgamma, dbeta, dres))
-}
-
 /// (dgamma, dbeta) = (Σ dy'·x̂, Σ dy') over the masked dy' = dy·[y > 0], f32.
 pub fn grad_sums(
     f: &Forward,

@@ -51,21 +51,6 @@ impl Relu<'_> {
     }
 }
 
-/// Returns (dx in x's dtype, dgamma f32, dbeta f32).
-pub fn backward(
-    x: &Tensor,
-    dy: &Tensor,
-    gamma: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    batch_stats: bool,
-) -> Result<(Tensor, Tensor, Tensor)> {
-    let (dgamma, dbeta) = sums(x, Relu::Off, dy, mean, invstd)?;
-    let m = x.numel() / x.last_dim();
-    let dx = backward_from_sums(x, dy, gamma, mean, invstd, &dgamma, &dbeta, m, batch_stats)?;
-    Ok((dx, dgamma, dbeta))
-}
-
 /// (dgamma, dbeta) = (Σ dy·x̂, Σ dy), f32.
 pub fn grad_sums(
     x: &Tensor,

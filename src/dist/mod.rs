@@ -8,7 +8,7 @@
 //! communicator per GPU.
 //!
 //! **What a step computes** ([`crate::train::contrastive_step`]). Rank r holds the views [a_r; b_r] of its
-//! n images. Its forward runs with *synchronised batch norm* ([`sync_batch_norm`]): the
+//! n images. Its forward runs with *synchronised batch norm* ([`crate::ops::batch_norm`]): the
 //! statistics are those of all ranks' rows together (per-rank mean, M2 and count combined
 //! exactly), so every rank normalises with the statistics of the global batch. It then gathers
 //! the normalised projections of all ranks ([`gather_views`]) into the global batch
@@ -48,7 +48,6 @@ mod rendezvous;
 mod rows;
 pub mod sampler;
 mod single;
-mod sync_bn;
 #[cfg(test)]
 mod tests;
 mod thread_group;
@@ -61,7 +60,6 @@ pub use nccl::{
 };
 pub use rows::{concat_rows, narrow_rows};
 pub use single::Single;
-pub use sync_bn::{sync_batch_norm, BnAct};
 pub use thread_group::ThreadGroup;
 
 use crate::{Result, Tensor};

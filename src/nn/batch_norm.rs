@@ -1,8 +1,7 @@
 //! Batch norm with running statistics (momentum 0.1, eps 1e-5, as PyTorch; TF's decay 0.9).
 
 use super::{Ctx, Summary};
-use crate::dist::{sync_batch_norm, BnAct};
-use crate::ops::batch_norm::{running_update, Running};
+use crate::ops::batch_norm::Running;
 use crate::ops::{self, BnMode};
 use crate::params::{Init, ParamId, ParamKind, ParamStore};
 use crate::{autograd::Var, Result};
@@ -97,17 +96,9 @@ impl BatchNorm {
         let acc = x.value().dtype().accumulator();
         let g = ctx.param_as(self.gamma, acc)?;
         let b = self.beta.map(|b| ctx.param_as(b, acc)).transpose()?;
-        if let Some(comm) = ctx.comm.clone().filter(|c| ctx.train && c.world_size() > 1) {
-            let act = match act {
-                Activation::None => BnAct::None,
-                Activation::Relu => BnAct::Relu,
-                Activation::AddRelu(r) => BnAct::AddRelu(r),
-            };
-            let (y, st) = sync_batch_norm(ctx.tape, &comm, x, &g, b.as_ref(), act, self.eps)?;
-            self.update_running(ctx, &st.mean, &st.var_unbiased)?;
-            return Ok(y);
-        }
         let (mean, var);
+        // With a communicator of several ranks, train mode is synchronised batch norm.
+        let comm = ctx.comm.clone();
         let mode = if ctx.train {
             // The running averages ride along: on the GPU their update comes out of the
             // statistics launch.
@@ -118,6 +109,7 @@ impl BatchNorm {
                     var: ctx.params.value(self.running_var)?,
                     momentum: self.momentum,
                 }),
+                comm: comm.as_ref(),
             }
         } else {
             mean = ctx.params.value(self.running_mean)?.to_dtype(acc)?;
@@ -146,23 +138,6 @@ impl BatchNorm {
             ctx.params.set_value(self.running_var, new_var)?;
         }
         Ok(y)
-    }
-
-    fn update_running(
-        &self,
-        ctx: &mut Ctx,
-        mean: &crate::Tensor,
-        var: &crate::Tensor,
-    ) -> Result<()> {
-        let running = Running {
-            mean: ctx.params.value(self.running_mean)?,
-            var: ctx.params.value(self.running_var)?,
-            momentum: self.momentum,
-        };
-        let (new_mean, new_var) = running_update(running, mean, var)?;
-        ctx.params.set_value(self.running_mean, new_mean)?;
-        ctx.params.set_value(self.running_var, new_var)?;
-        Ok(())
     }
 
     pub fn describe(&self, input: &[usize], s: &mut Summary) -> Vec<usize> {

@@ -136,32 +136,6 @@ pub fn eval_forward<T: Float>(
     ))
 }
 
-/// Gradients of batch norm. With `batch_stats`, mean and invstd are functions of x (train
-/// mode) and dx gets the two extra terms; without, they are constants (eval mode).
-/// Returns (dx, dgamma, dbeta).
-pub fn backward<T: Float>(
-    x: &Tensor,
-    dy: &Tensor,
-    gamma: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    batch_stats: bool,
-) -> Result<(Tensor, Tensor, Tensor)> {
-    let (dgamma, dbeta) = grad_sums::<T>(x, dy, mean, invstd)?;
-    let m = x.numel() / x.last_dim();
-    let dx = backward_from_sums::<T>(
-        x,
-        dy,
-        gamma,
-        mean,
-        invstd,
-        &dgamma,
-        &dbeta,
-        batch_stats.then_some(m),
-    )?;
-    Ok((dx, dgamma, dbeta))
-}
-
 /// The per-channel sums of the backward: (Σ dy·x̂, Σ dy) with x̂ = (x − mean)·invstd, which
 /// are also dgamma and dbeta.
 pub fn grad_sums<T: Float>(

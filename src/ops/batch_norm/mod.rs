@@ -1,7 +1,10 @@
 //! Batch normalisation over the last dimension (NHWC channels, or features of [N, C]).
 //!
 //! Train mode normalises with the batch's statistics and returns them, so the caller can update
-//! its running averages; eval mode normalises with given running statistics.
+//! its running averages; eval mode normalises with given running statistics. With a
+//! communicator of several ranks, train mode is *synchronised* batch norm: the statistics are
+//! those of every rank's rows together (the same function, with an all-reduce between the
+//! backward's two steps; see `tape.rs`).
 
 pub mod cpu;
 pub mod running;
@@ -9,25 +12,13 @@ pub mod running;
 mod tests;
 
 mod tape;
-pub use tape::batch_norm;
+pub use tape::{batch_norm, BnMode};
+pub(crate) use tape::{global_statistics, reduced_sums, sync_comm};
 
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 pub use running::{
     batch_norm_train_forward_running, bn_act_stats_running, running_update, Running,
 };
-
-pub enum BnMode<'a> {
-    /// Batch statistics; given running averages, the stats come back with their update.
-    Train {
-        eps: f64,
-        running: Option<Running<'a>>,
-    },
-    Eval {
-        mean: &'a Tensor,
-        var: &'a Tensor,
-        eps: f64,
-    },
-}
 
 /// The statistics of a train-mode batch: the mean and the *unbiased* variance (what PyTorch
 /// folds into its running variance).
@@ -115,6 +106,9 @@ pub fn batch_norm_eval_forward(
         cuda: crate::cuda::bn::eval_forward(x, gamma, beta, mean, var, eps))
 }
 
+/// Returns (dx, dgamma, dbeta), assembled from the backends' two primitive steps: the gradient
+/// sums, then dx from them. With `batch_stats`, mean and invstd are the batch's own (train
+/// mode) and dx gets their two extra terms; without, they are constants (eval mode).
 pub fn batch_norm_backward(
     x: &Tensor,
     dy: &Tensor,
@@ -123,14 +117,19 @@ pub fn batch_norm_backward(
     invstd: &Tensor,
     batch_stats: bool,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    if dy.shape() != x.shape() {
-        return Err(Error::shape(
-            "batch_norm_backward",
-            format!("gradient {:?} for input {:?}", dy.shape(), x.shape()),
-        ));
-    }
-    dispatch!("batch_norm_backward", [x, dy], cpu: |dt| float_dispatch!("batch_norm_backward", dt, cpu::backward(x, dy, gamma, mean, invstd, batch_stats)),
-        cuda: crate::cuda::bn::backward(x, dy, gamma, mean, invstd, batch_stats))
+    let (dgamma, dbeta) = batch_norm_grad_sums(x, dy, mean, invstd)?;
+    let rows = x.numel() / x.last_dim();
+    let sums = (&dgamma, &dbeta);
+    let dx = from_sums(
+        x,
+        dy,
+        gamma,
+        mean,
+        invstd,
+        sums,
+        batch_stats.then_some(rows),
+    )?;
+    Ok((dx, dgamma, dbeta))
 }
 
 /// The per-channel sums of the train-mode backward, (Σ dy·x̂, Σ dy) = (dgamma, dbeta): the
@@ -188,6 +187,22 @@ pub fn batch_norm_backward_from_sums(
             ),
         ));
     }
-    dispatch!(op, [x, dy], cpu: |dt| float_dispatch!(op, dt, cpu::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, Some(count))),
-        cuda: crate::cuda::bn::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count, true))
+    from_sums(x, dy, gamma, mean, invstd, (dgamma, dbeta), Some(count))
+}
+
+/// dx from the sums (dgamma, dbeta) over the `count` rows the statistics came from (`None`:
+/// eval mode, the statistics are constants).
+fn from_sums(
+    x: &Tensor,
+    dy: &Tensor,
+    gamma: &Tensor,
+    mean: &Tensor,
+    invstd: &Tensor,
+    (dgamma, dbeta): (&Tensor, &Tensor),
+    count: Option<usize>,
+) -> Result<Tensor> {
+    let op = "batch_norm_backward";
+    // The GPU takes the row count and whether the statistics are the batch's separately.
+    dispatch!(op, [x, dy], cpu: |dt| float_dispatch!(op, dt, cpu::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count)),
+        cuda: crate::cuda::bn::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count.unwrap_or(x.numel() / x.last_dim().max(1)), count.is_some()))
 }

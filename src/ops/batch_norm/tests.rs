@@ -74,6 +74,7 @@ fn gradients_match_finite_differences() {
                     BnMode::Train {
                         eps: 1e-5,
                         running: None,
+                        comm: None,
                     },
                 )?
                 .0)
@@ -93,6 +94,7 @@ fn gradients_match_finite_differences() {
                     BnMode::Train {
                         eps: 1e-5,
                         running: None,
+                        comm: None,
                     },
                 )?
                 .0)

@@ -83,35 +83,6 @@ pub fn forward<T: Float>(
     Tensor::from_vec(y, x.shape())
 }
 
-/// Gradients given the output y (its sign is the ReLU mask): returns (dx, dgamma, dbeta, and
-/// the residual's gradient, the masked dy, when `residual`).
-#[allow(clippy::too_many_arguments)]
-pub fn backward<T: Float>(
-    x: &Tensor,
-    y: &Tensor,
-    dy: &Tensor,
-    gamma: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    batch_stats: bool,
-    residual: bool,
-) -> Result<(Tensor, Tensor, Tensor, Option<Tensor>)> {
-    let (dgamma, dbeta) = grad_sums::<T>(x, y, dy, mean, invstd)?;
-    let m = x.numel() / x.last_dim();
-    let (dx, dres) = backward_from_sums::<T>(
-        x,
-        y,
-        dy,
-        gamma,
-        mean,
-        invstd,
-        (&dgamma, &dbeta),
-        batch_stats.then_some(m),
-        residual,
-    )?;
-    Ok((dx, dgamma, dbeta, dres))
-}
-
 /// dy masked by the ReLU (y > 0).
 fn masked<T: Float>(ys: &[T], dys: &[T]) -> Vec<T> {
     ys.iter()

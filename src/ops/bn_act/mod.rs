@@ -140,12 +140,14 @@ fn check_saved(s: &BnActSaved, dy: &Tensor) -> Result<()> {
     check(s.x, &[("y", s.y), ("dy", dy)], &ch)
 }
 
+/// (dx, dgamma, dbeta, dresidual when `residual`), assembled from the backends' two primitive
+/// steps: the gradient sums over the masked dy, then dx (and the masked dy for the residual).
 fn backward(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<Grads> {
-    check_saved(s, dy)?;
-    let (x, y, g, m, i, b) = (s.x, s.y, s.gamma, s.mean, s.invstd, s.batch_stats);
-    dispatch!(OP, [x, y, dy],
-        cpu: |dt| float_dispatch!(OP, dt, cpu::backward(x, y, dy, g, m, i, b, residual)),
-        cuda: crate::cuda::bn_act::backward(&forward_of(s), dy, m, i, b, residual))
+    let (dgamma, dbeta) = bn_act_grad_sums(s, dy, residual)?;
+    let rows = s.x.numel() / s.x.last_dim();
+    let count = s.batch_stats.then_some(rows);
+    let (dx, dres) = from_sums(s, dy, (&dgamma, &dbeta), count, residual)?;
+    Ok((dx, dgamma, dbeta, dres))
 }
 
 #[cfg(feature = "cuda")]
@@ -196,10 +198,23 @@ pub fn bn_act_backward_from_sums(
             format!("statistics over {count} rows cannot include the {rows} rows of the input"),
         ));
     }
+    from_sums(s, dy, sums, Some(count), residual)
+}
+
+/// (dx, dresidual when `residual`) from the sums over the `count` rows the statistics came
+/// from (`None`: eval mode, the statistics are constants).
+fn from_sums(
+    s: &BnActSaved,
+    dy: &Tensor,
+    sums: (&Tensor, &Tensor),
+    count: Option<usize>,
+    residual: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
     let (x, y, g, m, i) = (s.x, s.y, s.gamma, s.mean, s.invstd);
+    // The GPU takes the row count and whether the statistics are the batch's separately.
     dispatch!(OP, [x, y, dy],
-        cpu: |dt| float_dispatch!(OP, dt, cpu::backward_from_sums(x, y, dy, g, m, i, sums, Some(count), residual)),
-        cuda: crate::cuda::bn_act::backward_from_sums(&forward_of(s), dy, m, i, sums, count, true, residual))
+        cpu: |dt| float_dispatch!(OP, dt, cpu::backward_from_sums(x, y, dy, g, m, i, sums, count, residual)),
+        cuda: crate::cuda::bn_act::backward_from_sums(&forward_of(s), dy, m, i, sums, count.unwrap_or(x.numel() / x.last_dim().max(1)), count.is_some(), residual))
 }
 
 /// Returns (dx, dgamma, dbeta).

@@ -9,6 +9,7 @@ fn train() -> BnMode<'static> {
     BnMode::Train {
         eps: 1e-5,
         running: None,
+        comm: None,
     }
 }
 
