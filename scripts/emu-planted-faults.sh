@@ -114,7 +114,7 @@ run sk-du-drops-the-pool-term kernel sk.cu 'b[j] = dy ? g[j] * (1.f - a0[j]) + d
   'b[j] = dy ? g[j] * (1.f - a0[j]) : d[j]' cuda_parity_sk sk_kernels_match_the_cpu
 run sk-launch-drops-pixel-chunks rust src/cuda/image_groups.rs 'let blocks = n * chunks * gx;' \
   'let blocks = n * gx;' cuda_parity_sk sk_kernels_match_the_cpu
-run sk-linked-pool-drops-the-mix-term rust src/ops/sk/mod.rs \
+run sk-linked-pool-drops-the-mix-term rust src/ops/sk/tape.rs \
   'let mix = pending.borrow_mut().take();' \
   'let mix = pending.borrow_mut().take().filter(|_| false);' cuda_parity_sk linked_pair
 run global-pool-backward-misses-a-lane kernel pool.cu \
