@@ -1,4 +1,4 @@
-// SimCLR's pretraining augmentation on the GPU (src/cuda/ops/augment.rs): from u8 RGB images
+// SimCLR's pretraining augmentation on the GPU (src/data/augment/cuda.rs): from u8 RGB images
 // (HWC, packed one after another) to normalised f32/bf16 NHWC views, one block per view, all
 // views of a batch in one launch. The random parameters are drawn on the host
 // (src/data/augment/params.rs) and arrive in an AugView table; every stage mirrors the CPU

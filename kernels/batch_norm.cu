@@ -1,4 +1,4 @@
-// Batch norm's per-channel reductions over x viewed as [M, C] (src/cuda/bn.rs): the batch
+// Batch norm's per-channel reductions over x viewed as [M, C] (src/ops/batch_norm/cuda.rs): the batch
 // statistics of the forward and the parameter-gradient sums of the backward, each one pass over
 // its inputs with the finish folded in (kernels/vec.cuh, column_sums_w): one launch each. A
 // thread owns W = 8 channels when C % 8 == 0 (16-byte loads when every tensor operand is

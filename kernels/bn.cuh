@@ -6,7 +6,7 @@
 #pragma once
 #include "vec.cuh"
 
-// Where the backward's ReLU mask comes from (src/cuda/bn_backward.rs `Relu`).
+// Where the backward's ReLU mask comes from (src/ops/batch_norm/cuda_backward.rs `Relu`).
 #define MASK_NONE 0  // no ReLU: dy as is
 #define MASK_Y 1     // y > 0 of the saved output (BN + add + ReLU: y depends on the residual)
 #define MASK_PRE 2   // bn_pre(x) > 0 (BN + ReLU): needs gamma and beta

@@ -1,4 +1,4 @@
-// Batch norm's elementwise passes over x viewed as [M, C] (src/cuda/bn.rs, src/cuda/bn_act.rs),
+// Batch norm's elementwise passes over x viewed as [M, C] (src/ops/batch_norm/cuda.rs, src/ops/bn_act/cuda.rs),
 // optionally fused with a residual add and a ReLU: the forward apply and the backward apply,
 // each reading its inputs once and writing its outputs once. The reductions are
 // kernels/batch_norm.cu. Channel-group geometry and 16-byte accesses: kernels/vec.cuh (W = 8

@@ -1,4 +1,4 @@
-// Synchronised batch norm's statistics on the device (src/cuda/moments.rs): each rank packs its
+// Synchronised batch norm's statistics on the device (src/ops/moments/cuda.rs): each rank packs its
 // per-channel mean and sum of squared deviations M2 with its row count into one row, the rows of
 // all ranks are all-gathered on the device, and every rank combines them in rank order with
 // Chan, Golub and LeVeque's pairwise update (in double: the combine is tiny and its error would

@@ -5,7 +5,7 @@
 // - the channel-group geometry of NHWC kernels: a thread owns W consecutive channels of a
 //   [M, C] tensor for its whole life (its parameters stay in registers) and walks the rows with
 //   a stride of `lanes`; one integer division per thread, none per element. The host side of
-//   the geometry is src/cuda/bn_geometry.rs (W = 8 when C % 8 == 0, else 1);
+//   the geometry is src/cuda/groups.rs (W = 8 when C % 8 == 0, else 1);
 // - per-channel sums in one pass, two at a time, in the same W-channel groups, with the finish
 //   done by the last block of each column of blocks (a ticket counter, zeroed by the launcher),
 //   so a reduction plus its finish is one launch. Partials are added in a fixed order: results

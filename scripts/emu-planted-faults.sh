@@ -126,7 +126,7 @@ run channels-copy-drops-the-offset kernel channels.cu \
 run avg-pool-leading-pad-of-the-wrong-axis kernel pool.cu \
   'window(oh, s, ph, k, h, h0, h1);' 'window(oh, s, pw, k, h, h0, h1);' \
   cuda_parity pool_parity
-run pool-launch-swaps-ho-wo rust src/cuda/ops/pool.rs \
+run pool-launch-swaps-ho-wo rust src/ops/pool/cuda.rs \
   'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, ho, wo)' \
   'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, wo, ho)' \
   cuda_parity pool_parity

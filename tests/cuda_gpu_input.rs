@@ -1,7 +1,7 @@
 //! `--augment-on gpu` through the real loader: a generated folder of JPEGs and PNGs of mixed
 //! sizes (grayscale and EXIF-rotated files among them) is loaded once as augmented views (the
 //! CPU path, bilinear) and once as u8 sources and parameters (`Loader::raw_epoch`), which
-//! `cuda::gpu_input::GpuInput` uploads and augments. Same seed, so:
+//! `data::gpu_input::GpuInput` uploads and augments. Same seed, so:
 //!
 //! - the parameters are the CPU path's: the raw batch augmented on the CPU equals the loader's
 //!   views exactly;
@@ -19,7 +19,7 @@ use common::{augment_terms, augment_worst, gpu};
 mod mixed_folder;
 use mixed_folder::mixed_folder;
 
-use simclr::cuda::gpu_input::GpuInput;
+use simclr::data::gpu_input::GpuInput;
 use simclr::data::stream::{open_folder, BadImages};
 use simclr::data::{
     AugmentConfig, Interpolation, Loader, LoaderConfig, Normalize, PretrainAugment, Transform,

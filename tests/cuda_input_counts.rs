@@ -14,8 +14,8 @@ mod meta;
 use meta::pretrain_meta;
 
 use simclr::cuda::driver::counters;
-use simclr::cuda::gpu_input::GpuInput;
 use simclr::data::dataset::ArrayDataset;
+use simclr::data::gpu_input::GpuInput;
 use simclr::data::{AugmentConfig, Interpolation, Loader, LoaderConfig, PretrainAugment};
 use simclr::nn::ActivationPolicy;
 use simclr::params::ParamStore;

@@ -18,7 +18,7 @@
 mod common;
 use common::{augment_terms, augment_worst, gpu};
 
-use simclr::cuda::ops::augment_views;
+use simclr::data::augment::cuda::augment_views;
 use simclr::data::augment::params::{apply, draw, ViewParams};
 use simclr::data::{AugmentConfig, Image, Interpolation, Normalize};
 use simclr::testing::fresh_seed;

@@ -47,16 +47,10 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     ("tensor/mod.rs", "cuda_unavailable_reason"),
     ("tensor/mod.rs", "profile"),
     ("tensor/storage.rs", "cuda"),
-    // CUDA launchers that still live under src/cuda/ and take their op's types (they move to
-    // ops/<op>/cuda.rs).
+    // The convolution's launcher still lives under src/cuda/: the runtime's device holds its
+    // cuDNN handle and plan cache (src/cuda/device.rs).
     ("cuda/conv.rs", "ops"),
     ("cuda/conv_limits.rs", "ops"),
-    ("cuda/distill.rs", "ops"),
-    ("cuda/gpu_input.rs", "data"),
-    ("cuda/moments.rs", "ops"),
-    ("cuda/ops/augment.rs", "data"),
-    ("cuda/ops/normalize.rs", "ops"),
-    ("cuda/ops/pool.rs", "ops"),
     // The emulated cuBLAS and cuDNN compute with the ops' CPU reference kernels.
     ("cuda/emu/cublas/gemm.rs", "ops"),
     ("cuda/emu/cudnn/compute.rs", "ops"),

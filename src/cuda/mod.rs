@@ -8,36 +8,28 @@
 //! and parameter gradients (mean, invstd, var, dgamma, dbeta) are always f32.
 
 pub mod algo_cache;
-mod alloc;
+pub(crate) mod alloc;
 pub mod blas;
-pub mod bn;
-pub mod bn_act;
-mod bn_backward;
 pub mod conv;
 mod conv_algo;
 pub mod conv_limits;
-mod device;
+pub(crate) mod device;
 pub mod dims;
-pub mod distill;
 pub mod driver;
 #[cfg(feature = "cuda-emu")]
 pub mod emu;
-mod error;
+pub(crate) mod error;
 mod fill;
-pub mod gpu_input;
 pub mod graph;
 pub mod groups;
 pub mod image_groups;
 pub mod kernels;
 pub mod memory;
-mod module;
-pub mod moments;
-pub mod ntxent;
-pub mod ops;
+pub(crate) mod module;
 pub mod optim;
 pub mod report;
 pub mod staging;
-mod storage;
+pub(crate) mod storage;
 pub mod traffic_floor;
 
 pub use device::{device_count, gpu, is_available, unavailable_reason, Gpu};

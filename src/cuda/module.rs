@@ -243,3 +243,13 @@ mod tests {
         }
     }
 }
+
+/// Threads per block of the row kernels (softmax, loss, normalisation): whole warps, 32 to 256
+/// (so the cast below is exact; the launch checks block sizes anyway).
+pub(crate) fn row_threads(c: usize) -> u32 {
+    if c >= 1024 {
+        256
+    } else {
+        (c.div_ceil(32) * 32).clamp(32, 256) as u32
+    }
+}

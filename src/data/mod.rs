@@ -24,6 +24,8 @@ pub mod augment;
 pub mod cifar;
 pub mod dataset;
 pub mod folder;
+#[cfg(feature = "cuda")]
+pub mod gpu_input;
 pub mod idx;
 pub mod loader;
 pub mod mnist;

@@ -1,7 +1,7 @@
 //! Pretraining's input, on the path `--augment-on` chooses: `cpu` (the loader's workers decode
 //! and augment, bicubic resampling; the f32 views go up through pinned buffers) or `gpu` (the
 //! workers decode and draw the random parameters only, from the same generators; the u8
-//! sources go up in one copy per step and `cuda::gpu_input` augments them with bilinear
+//! sources go up in one copy per step and `data::gpu_input` augments them with bilinear
 //! resampling into views in the training dtype). `auto` is `gpu` on a CUDA device with RGB
 //! data, `cpu` otherwise.
 
@@ -57,7 +57,7 @@ pub struct InputBatch {
 enum Path {
     Cpu(BatchUploader),
     #[cfg(feature = "cuda")]
-    Gpu(crate::cuda::gpu_input::GpuInput, crate::DType),
+    Gpu(crate::data::gpu_input::GpuInput, crate::DType),
 }
 
 /// The loader and the path its batches take to the device.
@@ -87,7 +87,7 @@ impl TrainInput {
             #[cfg(feature = "cuda")]
             (AugmentOn::Gpu, Device::Cuda(i)) => {
                 let dtype = env.activations().compute.unwrap_or(crate::DType::F32);
-                Path::Gpu(crate::cuda::gpu_input::GpuInput::new(i)?, dtype)
+                Path::Gpu(crate::data::gpu_input::GpuInput::new(i)?, dtype)
             }
             (AugmentOn::Gpu, d) => {
                 return Err(Error::Config(format!(

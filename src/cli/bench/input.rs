@@ -229,7 +229,7 @@ fn time_batches<T>(mut it: Ordered<T>, warmup: usize, timed: usize) -> Result<(f
 }
 
 /// With `--device cuda`: the GPU half of `--augment-on gpu` as training runs it
-/// (`cuda::gpu_input`: one pinned upload of the u8 sources per batch, one launch for both
+/// (`data::gpu_input`: one pinned upload of the u8 sources per batch, one launch for both
 /// views, bf16 out), on batches the loader has already built; device time per batch.
 #[cfg(feature = "cuda")]
 fn gpu_phase(a: &BenchArgs, loader: &Loader, cfg: &AugmentConfig, ordinal: usize) -> Result<()> {
@@ -239,7 +239,7 @@ fn gpu_phase(a: &BenchArgs, loader: &Loader, cfg: &AugmentConfig, ordinal: usize
         .raw_epoch(0, cfg)
         .take(steps.min(loader.batches_per_epoch()))
         .collect::<Result<_>>()?;
-    let mut input = crate::cuda::gpu_input::GpuInput::new(ordinal)?;
+    let mut input = crate::data::gpu_input::GpuInput::new(ordinal)?;
     let mut secs = Vec::new();
     for step in 0..steps {
         let b = &batches[step % batches.len()];

@@ -6,6 +6,8 @@
 pub mod blur;
 pub mod color;
 pub mod crop;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod params;
 
 pub use crop::{CropBox, Interpolation};

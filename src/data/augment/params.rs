@@ -1,5 +1,5 @@
 //! SimCLR's pretraining augmentation split into drawing its random parameters and applying
-//! them, so the CPU and the GPU (`cuda::ops::augment`) apply the very same draws. The draw
+//! them, so the CPU and the GPU (`data::augment::cuda`) apply the very same draws. The draw
 //! order is the one the augmentation has always used (crop, flip, the three coin flips, then
 //! the jitter's and the blur's parameters), so seeds keep their streams.
 

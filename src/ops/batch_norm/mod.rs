@@ -7,6 +7,10 @@
 //! backward's two steps; see `tape.rs`).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda_backward;
 pub mod running;
 #[cfg(test)]
 mod tests;
@@ -80,7 +84,7 @@ pub fn batch_norm_train_forward(
 ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
     check(x, gamma, beta)?;
     dispatch!("batch_norm", [x], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::train_forward(x, gamma, beta, eps)),
-        cuda: crate::cuda::bn::train_forward(x, gamma, beta, eps, None).map(|(y, m, i, v, _)| (y, m, i, v)))
+        cuda: self::cuda::train_forward(x, gamma, beta, eps, None).map(|(y, m, i, v, _)| (y, m, i, v)))
 }
 
 pub fn batch_norm_eval_forward(
@@ -103,7 +107,7 @@ pub fn batch_norm_eval_forward(
         ));
     }
     dispatch!("batch_norm", [x], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::eval_forward(x, gamma, beta, mean, var, eps)),
-        cuda: crate::cuda::bn::eval_forward(x, gamma, beta, mean, var, eps))
+        cuda: self::cuda::eval_forward(x, gamma, beta, mean, var, eps))
 }
 
 /// Returns (dx, dgamma, dbeta), assembled from the backends' two primitive steps: the gradient
@@ -148,7 +152,7 @@ pub fn batch_norm_grad_sums(
         ));
     }
     dispatch!(op, [x, dy], cpu: |dt| float_dispatch!(op, dt, cpu::grad_sums(x, dy, mean, invstd)),
-        cuda: crate::cuda::bn::grad_sums(x, dy, mean, invstd))
+        cuda: self::cuda::grad_sums(x, dy, mean, invstd))
 }
 
 /// The train-mode dx from given sums (dgamma, dbeta) over `count` rows: the statistics were
@@ -204,5 +208,5 @@ fn from_sums(
     let op = "batch_norm_backward";
     // The GPU takes the row count and whether the statistics are the batch's separately.
     dispatch!(op, [x, dy], cpu: |dt| float_dispatch!(op, dt, cpu::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count)),
-        cuda: crate::cuda::bn::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count.unwrap_or(x.numel() / x.last_dim().max(1)), count.is_some()))
+        cuda: self::cuda::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count.unwrap_or(x.numel() / x.last_dim().max(1)), count.is_some()))
 }

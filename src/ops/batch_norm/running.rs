@@ -1,6 +1,6 @@
 //! Train-mode statistics folded into running averages (as PyTorch: new = (1 − momentum)·old +
 //! momentum·batch, with the unbiased batch variance). On the GPU, with f32 averages beside the
-//! input, the update comes out of the statistics launch itself (src/cuda/bn.rs); elsewhere it
+//! input, the update comes out of the statistics launch itself (src/ops/batch_norm/cuda.rs); elsewhere it
 //! is three elementwise ops per average, in the averages' own dtype.
 
 use super::{batch_norm_train_forward, check};
@@ -19,7 +19,7 @@ pub struct Running<'a> {
 impl Running<'_> {
     /// The pieces the GPU kernel takes, when it can take them: f32 averages on x's device.
     #[cfg(feature = "cuda")]
-    fn fusable(&self, x: &Tensor) -> Option<crate::cuda::bn::Running<'_>> {
+    fn fusable(&self, x: &Tensor) -> Option<super::cuda::Running<'_>> {
         let ok = |t: &Tensor| t.dtype() == crate::DType::F32 && t.device() == x.device();
         let shaped = x.rank() >= 2 && x.numel() > 0;
         (matches!(x.device(), crate::Device::Cuda(_)) && shaped && ok(self.mean) && ok(self.var))
@@ -77,7 +77,7 @@ pub fn batch_norm_train_forward_running(
     if let Some(f) = running.as_ref().and_then(|r| r.fusable(x)) {
         let _range = crate::profile::op("batch_norm");
         let (y, mean, invstd, var_u, new) =
-            crate::cuda::bn::train_forward(x, gamma, beta, eps, Some(f))?;
+            super::cuda::train_forward(x, gamma, beta, eps, Some(f))?;
         return Ok((y, (mean, invstd, var_u, new)));
     }
     let (y, mean, invstd, var_u) = batch_norm_train_forward(x, gamma, beta, eps)?;
@@ -95,7 +95,7 @@ pub fn bn_act_stats_running(x: &Tensor, eps: f64, running: Option<Running>) -> R
     #[cfg(feature = "cuda")]
     if let Some(f) = running.as_ref().and_then(|r| r.fusable(x)) {
         let _range = crate::profile::op("bn_act");
-        return crate::cuda::bn::stats_running(x, eps, Some(f));
+        return super::cuda::stats_running(x, eps, Some(f));
     }
     let (mean, invstd, var_u) = bn_act_stats(x, eps)?;
     let new = running

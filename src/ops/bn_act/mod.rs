@@ -7,11 +7,13 @@
 //! apply are one pass each, so the normalised tensor is never written. The backward takes the
 //! output y, whose sign is the ReLU mask, instead of the pre-activation; on the GPU, BN + ReLU
 //! without a residual recomputes the mask from x, gamma, beta and the statistics instead (x is
-//! read anyway; src/cuda/bn_act.rs), the same mask by construction. On the GPU the
+//! read anyway; src/ops/bn_act/cuda.rs), the same mask by construction. On the GPU the
 //! statistics and parameter gradients are f32 whatever the activations' dtype (as
 //! [`crate::ops::batch_norm`]).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(test)]
 mod tests;
 
@@ -58,14 +60,14 @@ pub fn bn_act_stats(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
     check(x, &[], &[])?;
     dispatch!(OP, [x],
         cpu: |dt| float_dispatch!(OP, dt, cpu::stats(x, eps)),
-        cuda: crate::cuda::bn_act::stats(x, eps))
+        cuda: self::cuda::stats(x, eps))
 }
 
 /// invstd = 1/sqrt(var + eps) of running statistics (eval mode).
 pub fn bn_act_invstd(var: &Tensor, eps: f64) -> Result<Tensor> {
     dispatch!(OP, [var],
         cpu: |dt| float_dispatch!(OP, dt, cpu::invstd(var, eps)),
-        cuda: crate::cuda::bn_act::invstd(var, eps))
+        cuda: self::cuda::invstd(var, eps))
 }
 
 fn apply(
@@ -87,7 +89,7 @@ fn apply(
     let ops: Vec<&Tensor> = std::iter::once(x).chain(residual).collect();
     dispatch!(OP, slice &ops,
         cpu: |dt| float_dispatch!(OP, dt, cpu::forward(x, residual, gamma, beta, mean, invstd)),
-        cuda: crate::cuda::bn_act::forward(x, residual, gamma, beta, mean, invstd))
+        cuda: self::cuda::forward(x, residual, gamma, beta, mean, invstd))
 }
 
 /// y = relu((x − mean)·invstd·gamma + beta).
@@ -151,8 +153,8 @@ fn backward(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<Grads> {
 }
 
 #[cfg(feature = "cuda")]
-fn forward_of<'a>(s: &BnActSaved<'a>) -> crate::cuda::bn_act::Forward<'a> {
-    crate::cuda::bn_act::Forward {
+fn forward_of<'a>(s: &BnActSaved<'a>) -> self::cuda::Forward<'a> {
+    self::cuda::Forward {
         x: s.x,
         y: s.y,
         gamma: s.gamma,
@@ -170,7 +172,7 @@ pub fn bn_act_grad_sums(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<(
     let _ = residual;
     dispatch!(OP, [x, y, dy],
         cpu: |dt| float_dispatch!(OP, dt, cpu::grad_sums(x, y, dy, m, i)),
-        cuda: crate::cuda::bn_act::grad_sums(&forward_of(s), dy, m, i, residual))
+        cuda: self::cuda::grad_sums(&forward_of(s), dy, m, i, residual))
 }
 
 /// The train-mode (dx, dresidual when `residual`) from given sums (dgamma, dbeta) over
@@ -214,7 +216,7 @@ fn from_sums(
     // The GPU takes the row count and whether the statistics are the batch's separately.
     dispatch!(OP, [x, y, dy],
         cpu: |dt| float_dispatch!(OP, dt, cpu::backward_from_sums(x, y, dy, g, m, i, sums, count, residual)),
-        cuda: crate::cuda::bn_act::backward_from_sums(&forward_of(s), dy, m, i, sums, count.unwrap_or(x.numel() / x.last_dim().max(1)), count.is_some(), residual))
+        cuda: self::cuda::backward_from_sums(&forward_of(s), dy, m, i, sums, count.unwrap_or(x.numel() / x.last_dim().max(1)), count.is_some(), residual))
 }
 
 /// Returns (dx, dgamma, dbeta).

@@ -1,5 +1,7 @@
 //! Concatenation and slicing along the last dimension (channels in NHWC).
 
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(test)]
 mod tests;
 
@@ -31,7 +33,7 @@ pub fn concat_forward(xs: &[&Tensor]) -> Result<Tensor> {
         }
     }
     dispatch!("concat_channels", slice xs, cpu: |dt| float_dispatch!("concat_channels", dt, concat_cpu(xs)),
-        cuda: crate::cuda::ops::concat_channels(xs))
+        cuda: self::cuda::concat_channels(xs))
 }
 
 fn concat_cpu<T: Float>(xs: &[&Tensor]) -> Result<Tensor> {
@@ -62,7 +64,7 @@ pub fn narrow_forward(x: &Tensor, start: usize, len: usize) -> Result<Tensor> {
         ));
     }
     dispatch!("narrow_channels", [x], cpu: |dt| float_dispatch!("narrow_channels", dt, narrow_cpu(x, start, len)),
-        cuda: crate::cuda::ops::narrow_channels(x, start, len))
+        cuda: self::cuda::narrow_channels(x, start, len))
 }
 
 fn narrow_cpu<T: Float>(x: &Tensor, start: usize, len: usize) -> Result<Tensor> {

@@ -12,6 +12,8 @@
 //! The teacher gets no gradient.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(test)]
 mod tests;
 
@@ -103,5 +105,5 @@ pub fn distill_forward(
     check(student, teacher, labels, spec)?;
     dispatch!(OP, [student, teacher],
         cpu: |dt| float_dispatch!(OP, dt, cpu::forward(student, teacher, labels, spec)),
-        cuda: crate::cuda::distill::forward(student, teacher, labels, spec))
+        cuda: self::cuda::forward(student, teacher, labels, spec))
 }

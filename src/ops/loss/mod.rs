@@ -1,5 +1,7 @@
 //! Cross-entropy of logits against integer labels, mean over the batch, fused with its gradient.
 
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(test)]
 mod tests;
 
@@ -54,5 +56,5 @@ fn forward_cpu<T: Float>(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, T
 pub fn cross_entropy_forward(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, Tensor)> {
     check(logits, labels)?;
     dispatch!("cross_entropy", [logits], cpu: |dt| float_dispatch!("cross_entropy", dt, forward_cpu(logits, labels)),
-        cuda: crate::cuda::ops::cross_entropy(logits, labels))
+        cuda: self::cuda::cross_entropy(logits, labels))
 }

@@ -1,6 +1,8 @@
 //! Matrix products: `matmul` (A·B with optional transposes) and `linear` (x·Wᵀ + b, W [out, in]).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 pub mod gemm;
 #[cfg(test)]
 mod tests;
@@ -41,11 +43,11 @@ pub fn add_bias_forward(x: &Tensor, b: &Tensor) -> Result<Tensor> {
         ));
     }
     dispatch!("add_bias", [x, b], cpu: |dt| float_dispatch!("add_bias", dt, cpu::add_bias(x, b)),
-        cuda: crate::cuda::ops::add_bias(x, b))
+        cuda: self::cuda::add_bias(x, b))
 }
 
 /// Sum over all rows of `x` [.., C] → [C] (the bias gradient).
 pub fn sum_rows_forward(x: &Tensor) -> Result<Tensor> {
     dispatch!("sum_rows", [x], cpu: |dt| float_dispatch!("sum_rows", dt, cpu::sum_rows(x)),
-        cuda: crate::cuda::ops::sum_rows(x))
+        cuda: self::cuda::sum_rows(x))
 }

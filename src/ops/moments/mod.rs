@@ -16,6 +16,8 @@
 
 mod combine;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(test)]
 mod tests;
 
@@ -71,7 +73,7 @@ pub fn moments_pack(mean: &Tensor, var_unbiased: &Tensor, rows: usize) -> Result
     check_rows(rows, "statistics")?;
     dispatch!(OP, [mean, var_unbiased],
         cpu: |dt| float_dispatch!(OP, dt, cpu::pack(mean, var_unbiased, rows)),
-        cuda: crate::cuda::moments::pack(mean, var_unbiased, rows))
+        cuda: self::cuda::pack(mean, var_unbiased, rows))
 }
 
 /// The global statistics from the packed rows of every rank (`all`: [W, 2c + 2]); `local` is
@@ -90,7 +92,7 @@ pub fn moments_combine(all: &Tensor, local: usize) -> Result<Combined> {
     check_rows(local, "this rank's statistics")?;
     dispatch!(OP, [all],
         cpu: |dt| float_dispatch!(OP, dt, cpu::combine(all, local)),
-        cuda: crate::cuda::moments::combine(all, local))
+        cuda: self::cuda::combine(all, local))
 }
 
 /// s · share[0], elementwise (`share`: [1] from [`moments_combine`]).
@@ -103,5 +105,5 @@ pub fn moments_scale(s: &Tensor, share: &Tensor) -> Result<Tensor> {
     }
     dispatch!(OP, [s, share],
         cpu: |dt| float_dispatch!(OP, dt, cpu::scale(s, share)),
-        cuda: crate::cuda::moments::scale(s, share))
+        cuda: self::cuda::scale(s, share))
 }

@@ -1,5 +1,7 @@
 //! L2 normalisation of each row (last dimension): y = x / max(‖x‖, eps), as F.normalize does.
 
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(test)]
 mod tests;
 
@@ -62,10 +64,10 @@ pub fn l2_normalize_forward(x: &Tensor) -> Result<Tensor> {
         ));
     }
     dispatch!("l2_normalize", [x], cpu: |dt| float_dispatch!("l2_normalize", dt, forward_cpu(x)),
-        cuda: crate::cuda::ops::l2_normalize_forward(x))
+        cuda: self::cuda::l2_normalize_forward(x))
 }
 
 pub fn l2_normalize_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     dispatch!("l2_normalize_backward", [x, dy], cpu: |dt| float_dispatch!("l2_normalize_backward", dt, backward_cpu(x, dy)),
-        cuda: crate::cuda::ops::l2_normalize_backward(x, dy))
+        cuda: self::cuda::l2_normalize_backward(x, dy))
 }

@@ -31,14 +31,14 @@ pub fn ntxent_accuracy_deferred(z: &Tensor, queue: Option<&Tensor>) -> Result<Ac
     check(z, queue, None)?;
     dispatch!("ntxent_accuracy", slice &operands(z, queue),
         cpu: |dt| Ok(Accuracy::Value(float_dispatch!("ntxent_accuracy", dt, cpu::accuracy(z, queue))?)),
-        cuda: crate::cuda::ntxent::hits(z, queue).map(|count| Accuracy::Hits { count, anchors: z.shape()[0] }))
+        cuda: super::cuda::hits(z, queue).map(|count| Accuracy::Hits { count, anchors: z.shape()[0] }))
 }
 
 /// `dz · g` for the upstream gradient `g` (shape []): on a GPU without reading `g` back.
 pub fn scale_by_upstream(dz: &Tensor, g: &Tensor) -> Result<Tensor> {
     match g.device() {
         #[cfg(feature = "cuda")]
-        crate::Device::Cuda(_) if g.dtype() == dz.dtype() => crate::cuda::ntxent::scale_by(dz, g),
+        crate::Device::Cuda(_) if g.dtype() == dz.dtype() => super::cuda::scale_by(dz, g),
         _ => scale_tensor(dz, g.item()?),
     }
 }

@@ -17,6 +17,8 @@
 //! anchor's log-sum-exp online, a second recomputes the similarities to build the gradient.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod deferred;
 #[cfg(test)]
 mod tests;
@@ -75,7 +77,7 @@ pub fn ntxent_forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(T
     check(z, queue, Some(tau))?;
     dispatch!(OP, slice &operands(z, queue),
         cpu: |dt| float_dispatch!(OP, dt, cpu::forward(z, queue, tau)),
-        cuda: crate::cuda::ntxent::forward(z, queue, tau))
+        cuda: self::cuda::forward(z, queue, tau))
 }
 
 /// Contrastive accuracy: the fraction of the 2N anchors whose positive is *strictly* more

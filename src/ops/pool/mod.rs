@@ -7,6 +7,8 @@
 //! uneven total at the end, which is what the official SimCLRv2 models were trained with.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(test)]
 mod tests;
 
@@ -81,7 +83,7 @@ pub fn max_pool2d_forward(x: &Tensor, s: &PoolSpec) -> Result<Tensor> {
     let (_, h, w, _) = x.dims4("max_pool2d")?;
     let (ho, wo) = s.checked_output("max_pool2d", h, w)?;
     dispatch!("max_pool2d", [x], cpu: |dt| float_dispatch!("max_pool2d", dt, cpu::max_forward(x, s, ho, wo)),
-        cuda: crate::cuda::ops::max_pool2d_forward(x, s, ho, wo))
+        cuda: self::cuda::max_pool2d_forward(x, s, ho, wo))
 }
 
 /// dx from the forward's input x and output y (the GPU reads y to tell each window's choice;
@@ -98,7 +100,7 @@ pub fn max_pool2d_backward(x: &Tensor, y: &Tensor, dy: &Tensor, s: &PoolSpec) ->
         ));
     }
     dispatch!("max_pool2d_backward", [x, y, dy], cpu: |dt| float_dispatch!("max_pool2d_backward", dt, cpu::max_backward(x, dy, s)),
-        cuda: crate::cuda::ops::max_pool2d_backward(x, y, dy, s))
+        cuda: self::cuda::max_pool2d_backward(x, y, dy, s))
 }
 
 /// An average pool: its window, and whether padded cells count in the divisor (TF's explicit
@@ -126,7 +128,7 @@ pub fn avg_pool2d_forward(x: &Tensor, s: &AvgPoolSpec) -> Result<Tensor> {
     let (_, h, w, _) = x.dims4("avg_pool2d")?;
     let (ho, wo) = s.window.checked_output("avg_pool2d", h, w)?;
     dispatch!("avg_pool2d", [x], cpu: |dt| float_dispatch!("avg_pool2d", dt, cpu::avg_forward(x, s, ho, wo)),
-        cuda: crate::cuda::ops::avg_pool2d_forward(x, s, ho, wo))
+        cuda: self::cuda::avg_pool2d_forward(x, s, ho, wo))
 }
 
 pub fn avg_pool2d_backward(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> Result<Tensor> {
@@ -148,16 +150,16 @@ pub fn avg_pool2d_backward(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> R
         ));
     }
     dispatch!(op, [dy], cpu: |dt| float_dispatch!(op, dt, cpu::avg_backward(dy, s, x_shape)),
-        cuda: crate::cuda::ops::avg_pool2d_backward(dy, s, x_shape))
+        cuda: self::cuda::avg_pool2d_backward(dy, s, x_shape))
 }
 
 pub fn global_avg_pool_forward(x: &Tensor) -> Result<Tensor> {
     x.dims4("global_avg_pool")?;
     dispatch!("global_avg_pool", [x], cpu: |dt| float_dispatch!("global_avg_pool", dt, cpu::global_avg_forward(x)),
-        cuda: crate::cuda::ops::global_avg_pool_forward(x))
+        cuda: self::cuda::global_avg_pool_forward(x))
 }
 
 pub fn global_avg_pool_backward(dy: &Tensor, x_shape: &[usize]) -> Result<Tensor> {
     dispatch!("global_avg_pool_backward", [dy], cpu: |dt| float_dispatch!("global_avg_pool_backward", dt, cpu::global_avg_backward(dy, x_shape)),
-        cuda: crate::cuda::ops::global_avg_pool_backward(dy, x_shape))
+        cuda: self::cuda::global_avg_pool_backward(dy, x_shape))
 }

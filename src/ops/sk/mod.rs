@@ -8,6 +8,8 @@
 //! the mix's backward hands dy to the pool's, which writes all of du in one pass.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(test)]
 mod tests;
 
@@ -32,12 +34,12 @@ fn paths(op: &'static str, u: &Tensor) -> Result<(usize, usize, usize, usize)> {
 pub fn sk_pool_forward(u: &Tensor) -> Result<Tensor> {
     paths("sk_pool", u)?;
     dispatch!("sk_pool", [u], cpu: |dt| float_dispatch!("sk_pool", dt, cpu::pool_forward(u)),
-        cuda: crate::cuda::ops::sk_pool_forward(u))
+        cuda: self::cuda::sk_pool_forward(u))
 }
 
 pub fn sk_pool_backward(dy: &Tensor, u_shape: &[usize]) -> Result<Tensor> {
     dispatch!("sk_pool_backward", [dy], cpu: |dt| float_dispatch!("sk_pool_backward", dt, cpu::pool_backward(dy, u_shape)),
-        cuda: crate::cuda::ops::sk_pool_backward(dy, u_shape))
+        cuda: self::cuda::sk_pool_backward(dy, u_shape))
 }
 
 pub fn sk_mix_forward(u: &Tensor, z: &Tensor) -> Result<Tensor> {
@@ -54,19 +56,19 @@ pub fn sk_mix_forward(u: &Tensor, z: &Tensor) -> Result<Tensor> {
         ));
     }
     dispatch!("sk_mix", [u, z], cpu: |dt| float_dispatch!("sk_mix", dt, cpu::mix_forward(u, z)),
-        cuda: crate::cuda::ops::sk_mix_forward(u, z))
+        cuda: self::cuda::sk_mix_forward(u, z))
 }
 
 /// Returns (du, dz).
 pub fn sk_mix_backward(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
     dispatch!("sk_mix_backward", [u, z, dy], cpu: |dt| float_dispatch!("sk_mix_backward", dt, cpu::mix_backward(u, z, dy)),
-        cuda: crate::cuda::ops::sk_mix_backward(u, z, dy))
+        cuda: self::cuda::sk_mix_backward(u, z, dy))
 }
 
 /// The gradient of the mixing logits alone (the second output of [`sk_mix_backward`]).
 pub fn sk_mix_backward_dz(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<Tensor> {
     dispatch!("sk_mix_backward_dz", [u, z, dy], cpu: |dt| float_dispatch!("sk_mix_backward_dz", dt, cpu::mix_backward_dz(u, z, dy)),
-        cuda: crate::cuda::ops::sk_mix_backward_dz(u, z, dy))
+        cuda: self::cuda::sk_mix_backward_dz(u, z, dy))
 }
 
 /// All of the gradient of the paths (shape `u_shape`): the mix's term from `mix` = (dy, z) plus
@@ -85,7 +87,7 @@ pub fn sk_backward_du(
         return Err(Error::shape(op, "neither dy nor ds was given"));
     }
     dispatch!(op, slice &ts, cpu: |dt| float_dispatch!(op, dt, cpu::backward_du(mix, ds, u_shape)),
-        cuda: crate::cuda::ops::sk_backward_du(mix, ds, u_shape, mix.is_some()))
+        cuda: self::cuda::sk_backward_du(mix, ds, u_shape, mix.is_some()))
 }
 
 /// What links the pool and the mix of one attention: the mix's backward leaves (dy, z) here

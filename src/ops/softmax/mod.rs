@@ -1,5 +1,7 @@
 //! Softmax and log-softmax over the last dimension.
 
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(test)]
 mod tests;
 
@@ -91,17 +93,17 @@ fn nonempty(op: &'static str, x: &Tensor) -> Result<()> {
 
 pub fn softmax_forward(x: &Tensor) -> Result<Tensor> {
     nonempty("softmax", x)?;
-    dispatch!("softmax", [x], cpu: |dt| float_dispatch!("softmax", dt, softmax_cpu(x)), cuda: crate::cuda::ops::softmax_forward(x))
+    dispatch!("softmax", [x], cpu: |dt| float_dispatch!("softmax", dt, softmax_cpu(x)), cuda: self::cuda::softmax_forward(x))
 }
 pub fn log_softmax_forward(x: &Tensor) -> Result<Tensor> {
     nonempty("log_softmax", x)?;
-    dispatch!("log_softmax", [x], cpu: |dt| float_dispatch!("log_softmax", dt, log_softmax_cpu(x)), cuda: crate::cuda::ops::log_softmax_forward(x))
+    dispatch!("log_softmax", [x], cpu: |dt| float_dispatch!("log_softmax", dt, log_softmax_cpu(x)), cuda: self::cuda::log_softmax_forward(x))
 }
 pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     dispatch!("softmax_backward", [y, dy], cpu: |dt| float_dispatch!("softmax_backward", dt, softmax_backward_cpu(y, dy)),
-        cuda: crate::cuda::ops::softmax_backward(y, dy))
+        cuda: self::cuda::softmax_backward(y, dy))
 }
 pub fn log_softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
     dispatch!("log_softmax_backward", [y, dy], cpu: |dt| float_dispatch!("log_softmax_backward", dt, log_softmax_backward_cpu(y, dy)),
-        cuda: crate::cuda::ops::log_softmax_backward(y, dy))
+        cuda: self::cuda::log_softmax_backward(y, dy))
 }

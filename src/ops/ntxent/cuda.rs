@@ -2,12 +2,12 @@
 //! is recomputed tile by tile and never stored. Semantics: src/ops/ntxent (mean over the 2N
 //! anchors; positive of row i is row (i + N) mod 2N; queue rows are extra negatives).
 
-use super::alloc::DeviceBuffer;
-use super::device::Gpu;
-use super::dims::dim;
-use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut, KernelDtype};
-use super::module::Launch;
-use super::storage::{empty, gpu_of};
+use crate::cuda::alloc::DeviceBuffer;
+use crate::cuda::device::Gpu;
+use crate::cuda::dims::dim;
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut, KernelDtype};
+use crate::cuda::module::Launch;
+use crate::cuda::storage::{empty, gpu_of};
 use crate::{DType, Result, Tensor};
 use std::sync::Arc;
 

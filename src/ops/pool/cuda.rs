@@ -2,6 +2,7 @@
 //! W-channel groups (8 channels and 16-byte accesses per thread when C % 8 == 0,
 //! src/cuda/groups.rs `width`); bytes per launch: src/cuda/traffic_floor.rs.
 
+use super::{AvgPoolSpec, PoolSpec};
 use crate::cuda::dims::dim;
 use crate::cuda::groups::width;
 use crate::cuda::image_groups::geometry;
@@ -9,7 +10,6 @@ use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
 use crate::cuda::traffic_floor::{self as tf, Family};
-use crate::ops::pool::{AvgPoolSpec, PoolSpec};
 use crate::{Result, Tensor};
 
 /// The window as the kernels' `int`s: (kernel, stride, leading padding along H, along W).

@@ -1,15 +1,15 @@
 //! Distillation loss fused with its gradient on the GPU (kernels/distill.cu), one block per
 //! row. Semantics: src/ops/distill.
 
-use super::alloc::DeviceBuffer;
-use super::dims::dim;
-use super::error::CudaCall;
-use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
-use super::module::Launch;
-use super::ops::row_threads;
-use super::storage::{empty, gpu_of};
+use super::DistillSpec;
+use crate::cuda::alloc::DeviceBuffer;
+use crate::cuda::dims::dim;
 use crate::cuda::driver::cu;
-use crate::ops::distill::DistillSpec;
+use crate::cuda::error::CudaCall;
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use crate::cuda::module::row_threads;
+use crate::cuda::module::Launch;
+use crate::cuda::storage::{empty, gpu_of};
 use crate::{Error, Result, Tensor};
 
 const OP: &str = "distill";

@@ -6,12 +6,12 @@
 //! the x both launches read anyway ([`Relu::FromInput`]); only with a residual is the saved
 //! output read for it. Bytes: src/cuda/traffic_floor.rs.
 
-use super::bn::{f32_of, shape_of, Scratch};
-use super::dims::dim;
-use super::groups::group_launch;
-use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
-use super::storage::{empty, gpu_of};
-use super::traffic_floor::{self as tf, Family, Mask};
+use super::cuda::{f32_of, shape_of, Scratch};
+use crate::cuda::dims::dim;
+use crate::cuda::groups::group_launch;
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use crate::cuda::storage::{empty, gpu_of};
+use crate::cuda::traffic_floor::{self as tf, Family, Mask};
 use crate::{DType, Result, Tensor};
 
 const OP: &str = "batch_norm";

@@ -2,12 +2,12 @@
 //! layout and the arithmetic: [`crate::ops::moments`]). Inputs are read as f32 (converted
 //! first if given in bf16); everything comes back in f32. One launch per call.
 
-use super::bn::f32_of;
-use super::dims::dim;
-use super::kernels::{self as k, DevPtr, DevPtrMut};
-use super::module::Launch;
-use super::storage::{empty, gpu_of};
-use crate::ops::moments::{packed_len, Combined, COUNT_SPLIT};
+use super::{packed_len, Combined, COUNT_SPLIT};
+use crate::cuda::dims::dim;
+use crate::cuda::kernels::{self as k, DevPtr, DevPtrMut};
+use crate::cuda::module::Launch;
+use crate::cuda::storage::{empty, gpu_of};
+use crate::ops::batch_norm::cuda::f32_of;
 use crate::{DType, Result, Tensor};
 
 const OP: &str = "moments";

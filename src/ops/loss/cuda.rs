@@ -1,11 +1,11 @@
 //! Cross-entropy fused with its gradient (kernels/loss.cu).
 
-use super::row_threads;
 use crate::cuda::alloc::DeviceBuffer;
 use crate::cuda::dims::dim;
 use crate::cuda::driver::cu;
 use crate::cuda::error::CudaCall;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use crate::cuda::module::row_threads;
 use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
 use crate::{Error, Result, Tensor};

@@ -1,15 +1,15 @@
 //! Batch norm + (residual add +) ReLU on the GPU: the same kernels as plain batch norm
-//! (src/cuda/bn.rs) with the ReLU and residual switched on: one apply pass forward; one
+//! (src/ops/batch_norm/cuda.rs) with the ReLU and residual switched on: one apply pass forward; one
 //! masked gradient-sum launch and one backward-apply pass backward. Without a residual the
 //! ReLU mask is recomputed from x (which both backward launches read anyway) with the
 //! forward's own device function, so y is not read; with one, the mask is the saved output's
 //! sign (kernels/bn.cuh). Parameters and statistics are read as f32 (cast when given in bf16).
 
-use super::bn::apply;
-use super::bn_backward::{backward_apply, sums, Relu, Saved};
+use crate::ops::batch_norm::cuda::apply;
+use crate::ops::batch_norm::cuda_backward::{backward_apply, sums, Relu, Saved};
 use crate::{Result, Tensor};
 
-pub use super::bn::{invstd, stats};
+pub use crate::ops::batch_norm::cuda::{invstd, stats};
 
 /// y = relu(bn(x) [+ residual]) in x's dtype.
 pub fn forward(

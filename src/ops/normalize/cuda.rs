@@ -1,11 +1,11 @@
 //! Row-wise L2 normalisation (kernels/normalize.cu), one block per row.
 
-use super::row_threads;
+use super::L2_EPS;
 use crate::cuda::dims::dim;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use crate::cuda::module::row_threads;
 use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
-use crate::ops::normalize::L2_EPS;
 use crate::{Result, Tensor};
 
 pub fn l2_normalize_forward(x: &Tensor) -> Result<Tensor> {

@@ -1,10 +1,10 @@
 //! Batch norm over the last dimension (kernels/batch_norm.cu for the reductions,
 //! kernels/bn_act.cu for the elementwise passes, which also serve BN + (add +) ReLU through
-//! src/cuda/bn_act.rs). x and dy may be f32 or bf16; gamma, beta and running statistics are read
+//! src/ops/bn_act/cuda.rs). x and dy may be f32 or bf16; gamma, beta and running statistics are read
 //! as f32 (converted first if given in bf16), and the statistics (mean, invstd, unbiased var)
 //! and parameter gradients come back as f32.
 //!
-//! The backward lives in src/cuda/bn_backward.rs.
+//! The backward lives in src/ops/batch_norm/cuda_backward.rs.
 //!
 //! The reductions read x in the channel groups of the elementwise passes (8 channels and one
 //! 16-byte load per thread when C % 8 == 0, src/cuda/groups.rs).
@@ -13,18 +13,18 @@
 //! the apply), a backward 2 (gradient sums with their finish, then the apply); each reduction
 //! also zeroes its tickets with one memset. Bytes per launch: src/cuda/traffic_floor.rs.
 
-use super::alloc::DeviceBuffer;
-use super::device::Gpu;
-use super::dims::dim;
-use super::groups::{chunks, col_blocks, group_launch, reduce_launch};
-use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
-use super::module::Launch;
-use super::storage::{cast, empty, gpu_of};
-use super::traffic_floor::{self as tf, Family};
+use crate::cuda::alloc::DeviceBuffer;
+use crate::cuda::device::Gpu;
+use crate::cuda::dims::dim;
+use crate::cuda::groups::{chunks, col_blocks, group_launch, reduce_launch};
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use crate::cuda::module::Launch;
+use crate::cuda::storage::{cast, empty, gpu_of};
+use crate::cuda::traffic_floor::{self as tf, Family};
 use crate::{DType, Result, Tensor};
 use std::sync::Arc;
 
-pub use super::bn_backward::{backward_from_sums, grad_sums};
+pub use super::cuda_backward::{backward_from_sums, grad_sums};
 
 const OP: &str = "batch_norm";
 

@@ -1,8 +1,8 @@
 //! Softmax and log-softmax over the last dimension (kernels/softmax.cu), one block per row.
 
-use super::row_threads;
 use crate::cuda::dims::dim;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use crate::cuda::module::row_threads;
 use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
 use crate::{Result, Tensor};

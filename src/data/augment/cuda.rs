@@ -4,6 +4,8 @@
 //! `AugView` table here; the kernel applies them as `params::apply` does with bilinear
 //! resampling, which the parity test (tests/cuda_parity_augment.rs) holds it to.
 
+use super::params::ViewParams;
+use super::{blur, crop, AugmentConfig, Interpolation};
 use crate::cuda::alloc::DeviceBuffer;
 use crate::cuda::device::{gpu, Gpu};
 use crate::cuda::dims::dim;
@@ -12,8 +14,6 @@ use crate::cuda::error::CudaCall;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use crate::cuda::module::Launch;
 use crate::cuda::storage::empty;
-use crate::data::augment::params::ViewParams;
-use crate::data::augment::{blur, crop, AugmentConfig, Interpolation};
 use crate::data::Image;
 use crate::{DType, Error, Result, Tensor};
 use std::sync::Arc;
@@ -141,7 +141,7 @@ pub(crate) unsafe fn launch(
 /// Augments `views` (image index into `images`, its full picture size, its parameters) on
 /// CUDA device `ordinal`: a `[views, size, size, 3]` tensor of `dtype`. Only 3-channel images
 /// and bilinear resampling (`cfg.interpolation`). Uploads from pageable memory and waits: the
-/// training path is `cuda::gpu_input`.
+/// training path is `data::gpu_input`.
 pub fn augment_views(
     ordinal: usize,
     cfg: &AugmentConfig,

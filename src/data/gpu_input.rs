@@ -1,7 +1,7 @@
 //! The training input when the augmentation runs on the GPU (`--augment-on gpu`): each step's
 //! [`RawBatch`] (u8 sources and the views' parameter table) goes up in one copy from one of two
 //! page-locked buffers, on a copy stream of its own, and the augmentation kernel
-//! (`cuda::ops::augment`, one launch for both views of the batch) reads it on the compute
+//! (`data::augment::cuda`, one launch for both views of the batch) reads it on the compute
 //! stream once an event says the copy landed. The host never waits in the steady state:
 //!
 //! - the copy stream waits (on the device) for the event recorded after the last kernel that
@@ -12,12 +12,12 @@
 //! One upload carries, in order: the AugView rows (88 bytes per view), the normalisation
 //! constants (none by default) and the source pixels, each part 256-byte aligned.
 
-use super::alloc::DeviceBuffer;
-use super::device::{gpu, Gpu};
-use super::driver::{cu, host};
-use super::error::CudaCall;
-use super::ops::augment::{self as aug, Inputs};
-use crate::data::{AugmentConfig, RawBatch};
+use super::augment::cuda::{self as aug, Inputs};
+use super::{AugmentConfig, RawBatch};
+use crate::cuda::alloc::DeviceBuffer;
+use crate::cuda::device::{gpu, Gpu};
+use crate::cuda::driver::{cu, host};
+use crate::cuda::error::CudaCall;
 use crate::{DType, Result, Tensor};
 use std::sync::Arc;
 
