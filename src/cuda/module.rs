@@ -167,6 +167,16 @@ pub unsafe fn launch(
         .map_err(|e| cuda_err(format!("cuLaunchKernel({}): {e:?}", symbol())))
 }
 
+/// Threads per block of the row kernels (softmax, loss, normalisation): whole warps, 32 to 256
+/// (so the cast below is exact; the launch checks block sizes anyway).
+pub(crate) fn row_threads(c: usize) -> u32 {
+    if c >= 1024 {
+        256
+    } else {
+        (c.div_ceil(32) * 32).clamp(32, 256) as u32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,15 +251,5 @@ mod tests {
                 }
             }
         }
-    }
-}
-
-/// Threads per block of the row kernels (softmax, loss, normalisation): whole warps, 32 to 256
-/// (so the cast below is exact; the launch checks block sizes anyway).
-pub(crate) fn row_threads(c: usize) -> u32 {
-    if c >= 1024 {
-        256
-    } else {
-        (c.div_ceil(32) * 32).clamp(32, 256) as u32
     }
 }
