@@ -55,8 +55,6 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     ("cuda/emu/cublas/gemm.rs", "ops"),
     ("cuda/emu/cudnn/compute.rs", "ops"),
     ("cuda/emu/cudnn/problem.rs", "ops"),
-    // A taped op in the communication floor: the gathered projections.
-    ("dist/gather.rs", "autograd"),
 ];
 
 fn floor_of(module: &str) -> Option<usize> {

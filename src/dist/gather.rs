@@ -1,4 +1,5 @@
-//! All-gather of the projections of both views, with gradient, for global negatives.
+//! All-gather of the projections of both views, for global negatives (the tape function is
+//! [`crate::ops::gather_views`]).
 //!
 //! Rank r's rows are [a_r; b_r] (its n_r images' view a, then view b); the gathered batch is
 //! [a_0; …; a_{W−1}; b_0; …; b_{W−1}], the rows one process holding the whole batch would have,
@@ -6,14 +7,13 @@
 //! so its gradient arrives whole on every rank; the backward keeps this rank's rows (see the
 //! module doc of [`crate::dist`] for why no reduction belongs here).
 
-use super::{concat_rows, narrow_rows, Comm, Communicator};
-use crate::autograd::{Tape, Var};
+use super::{concat_rows, narrow_rows, Communicator};
 use crate::{DType, Error, Result, Tensor};
 
 const OP: &str = "gather_views";
 
 /// Where this rank's images sit in the global batch: (offset, own count, global count).
-struct Placement {
+pub struct Placement {
     offset: usize,
     n: usize,
     total: usize,
@@ -42,11 +42,13 @@ fn place(comm: &dyn Communicator, z: &Tensor) -> Result<Placement> {
     })
 }
 
-/// This rank's rows [a_r; b_r] of `dz`, a gradient over the gathered batch.
-fn own(dz: &Tensor, p: &Placement) -> Result<Tensor> {
-    let a = narrow_rows(dz, p.offset, p.n)?;
-    let b = narrow_rows(dz, p.total + p.offset, p.n)?;
-    concat_rows(&[a, b])
+impl Placement {
+    /// This rank's rows [a_r; b_r] of `dz`, a gradient over the gathered batch.
+    pub fn own(&self, dz: &Tensor) -> Result<Tensor> {
+        let a = narrow_rows(dz, self.offset, self.n)?;
+        let b = narrow_rows(dz, self.total + self.offset, self.n)?;
+        concat_rows(&[a, b])
+    }
 }
 
 /// The backward of [`gather_views_forward`]: this rank's rows of `dz`, the gradient over the
@@ -55,7 +57,7 @@ pub fn own_rows(comm: &dyn Communicator, z: &Tensor, dz: &Tensor) -> Result<Tens
     if comm.world_size() == 1 {
         return Ok(dz.clone());
     }
-    own(dz, &place(comm, z)?)
+    place(comm, z)?.own(dz)
 }
 
 fn gather(comm: &dyn Communicator, z: &Tensor, p: &Placement) -> Result<Tensor> {
@@ -73,12 +75,8 @@ pub fn gather_views_forward(comm: &dyn Communicator, z: &Tensor) -> Result<Tenso
     gather(comm, z, &p)
 }
 
-/// The gathered global batch on the tape; its gradient flows back to this rank's rows.
-pub fn gather_views(tape: &mut Tape, comm: &Comm, z: &Var) -> Result<Var> {
-    if comm.world_size() == 1 {
-        return Ok(z.clone());
-    }
-    let p = place(comm.as_ref(), z.value())?;
-    let zg = gather(comm.as_ref(), z.value(), &p)?;
-    Ok(tape.record(OP, &[z], zg, move |dz, _| Ok(vec![Some(own(dz, &p)?)])))
+/// The gathered global batch and where this rank's rows sit in it (a world of several).
+pub fn gather_views_placed(comm: &dyn Communicator, z: &Tensor) -> Result<(Tensor, Placement)> {
+    let p = place(comm, z)?;
+    Ok((gather(comm, z, &p)?, p))
 }

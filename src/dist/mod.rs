@@ -11,7 +11,7 @@
 //! n images. Its forward runs with *synchronised batch norm* ([`crate::ops::batch_norm`]): the
 //! statistics are those of all ranks' rows together (per-rank mean, M2 and count combined
 //! exactly), so every rank normalises with the statistics of the global batch. It then gathers
-//! the normalised projections of all ranks ([`gather_views`]) into the global batch
+//! the normalised projections of all ranks ([`crate::ops::gather_views`]) into the global batch
 //! [a_0; …; a_{W−1}; b_0; …; b_{W−1}], exactly the rows one process would hold, and computes
 //! the NT-Xent loss L of that whole batch: every rank computes the same L (replicated; the
 //! loss is fused, so this costs O(N·d) memory). Backward gives dL/dZ for all of Z; each rank
@@ -52,7 +52,7 @@ mod single;
 mod tests;
 mod thread_group;
 
-pub use gather::{gather_views, gather_views_forward, own_rows};
+pub use gather::{gather_views_forward, gather_views_placed, own_rows, Placement};
 pub use moments::{global_moments, GlobalMoments};
 #[cfg(feature = "cuda")]
 pub use nccl::{

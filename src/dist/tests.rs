@@ -182,7 +182,7 @@ fn gathered_views_are_the_global_batch_and_gradients_return_to_their_rows() {
         let r = comm.rank();
         let mut tape = Tape::new();
         let zv = tape.leaf(z[r].clone());
-        let g = gather_views(&mut tape, &comm, &zv)?;
+        let g = crate::ops::gather_views::gather_views(&mut tape, &comm, &zv)?;
         let w = tape.constant(weights.clone());
         let p = crate::ops::mul(&mut tape, &g, &w)?;
         let loss = crate::ops::sum(&mut tape, &p)?;

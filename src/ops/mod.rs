@@ -17,6 +17,7 @@ pub mod channels;
 pub mod conv2d;
 pub mod distill;
 pub mod elementwise;
+pub mod gather_views;
 pub mod loss;
 pub mod matmul;
 pub mod moments;
