@@ -12,7 +12,7 @@ use simclr::ops::bn_act::{
     batch_norm_add_relu_backward, batch_norm_add_relu_forward, batch_norm_relu_backward,
     batch_norm_relu_forward, bn_act_stats, BnActSaved,
 };
-use simclr::ops::elementwise::{add_tensors, relu_backward, relu_forward};
+use simclr::ops::elementwise::{add_forward, relu_backward, relu_forward};
 use simclr::{DType, Device, Result, Tensor};
 
 const EPS: f64 = 1e-5;
@@ -103,7 +103,7 @@ fn fused(s: &Inputs) -> Result<(Tensor, Tensor, Tensor)> {
 fn unfused(s: &Inputs) -> Result<(Tensor, Tensor, Tensor)> {
     let (bn, mean, invstd, _) = batch_norm_train_forward(&s.x, &s.gamma, Some(&s.beta), EPS)?;
     let pre = match &s.residual {
-        Some(r) => add_tensors(&bn, r)?,
+        Some(r) => add_forward(&bn, r)?,
         None => bn,
     };
     let y = relu_forward(&pre)?;

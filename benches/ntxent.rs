@@ -7,7 +7,7 @@ mod common;
 use common::{data, run_case, Case, Work};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
-use simclr::ops::elementwise::{add_tensors, scale_tensor};
+use simclr::ops::elementwise::{add_forward, scale_forward};
 use simclr::ops::loss::cross_entropy_forward;
 use simclr::ops::matmul::matmul_forward;
 use simclr::ops::normalize::l2_normalize_forward;
@@ -66,11 +66,11 @@ fn unfused_setup(z: Tensor) -> Result<Unfused> {
 /// Returns (loss, dz) like `ntxent_forward`, through the [2N, 2N] logits.
 fn unfused(s: &Unfused) -> Result<(Tensor, Tensor)> {
     let sim = matmul_forward(&s.z, &s.z, false, true)?;
-    let logits = add_tensors(&scale_tensor(&sim, 1.0 / TAU)?, &s.mask)?;
+    let logits = add_forward(&scale_forward(&sim, 1.0 / TAU)?, &s.mask)?;
     let (loss, dlogits) = cross_entropy_forward(&logits, &s.labels)?;
-    let dsim = scale_tensor(&dlogits, 1.0 / TAU)?;
+    let dsim = scale_forward(&dlogits, 1.0 / TAU)?;
     // sim = z·zᵀ, so dz = dsim·z + dsimᵀ·z.
-    let dz = add_tensors(
+    let dz = add_forward(
         &matmul_forward(&dsim, &s.z, false, false)?,
         &matmul_forward(&dsim, &s.z, true, false)?,
     )?;

@@ -7,7 +7,7 @@ mod common;
 use common::{data, run_case, Case, Work};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
-use simclr::ops::elementwise::{add_tensors, scale_tensor, sub_tensors};
+use simclr::ops::elementwise::{add_forward, scale_forward, sub_forward};
 use simclr::optim::lars::{lars_norms, trust_ratio};
 use simclr::optim::{BufferRule, Ema, Lars, LarsConfig};
 use simclr::params::{ParamId, ParamStore};
@@ -38,7 +38,7 @@ fn lars_state(model: &str, device: Device) -> Result<LarsState> {
     let store = data::param_store(model, device, 21)?;
     let mut grads = Vec::new();
     for id in store.ids().filter(|&id| store.is_trainable(id)) {
-        grads.push((id, scale_tensor(store.value(id)?, 0.01)?));
+        grads.push((id, scale_forward(store.value(id)?, 0.01)?));
     }
     Ok(LarsState {
         store,
@@ -64,7 +64,7 @@ fn lars_unfused(s: &mut LarsState) -> Result<()> {
         decayed.push(if excluded(&s.store, *id) {
             g.clone()
         } else {
-            add_tensors(g, &scale_tensor(s.store.value(*id)?, cfg.weight_decay)?)?
+            add_forward(g, &scale_forward(s.store.value(*id)?, cfg.weight_decay)?)?
         });
     }
     let mut items = Vec::new();
@@ -82,12 +82,12 @@ fn lars_unfused(s: &mut LarsState) -> Result<()> {
                 None => 1.0,
             },
         };
-        let step = scale_tensor(g, LR * trust)?;
+        let step = scale_forward(g, LR * trust)?;
         let v = match s.velocity.get(id) {
-            Some(v) => add_tensors(&scale_tensor(v, cfg.momentum)?, &step)?,
+            Some(v) => add_forward(&scale_forward(v, cfg.momentum)?, &step)?,
             None => step,
         };
-        let w = sub_tensors(s.store.value(*id)?, &v)?;
+        let w = sub_forward(s.store.value(*id)?, &v)?;
         s.store.set_value(*id, w)?;
         s.velocity.insert(*id, v);
     }
@@ -141,9 +141,9 @@ fn ema_unfused(s: &mut EmaState) -> Result<()> {
     for id in ids {
         let o = s.online.value(id)?;
         let new = if s.target.is_trainable(id) {
-            add_tensors(
-                &scale_tensor(s.target.value(id)?, m)?,
-                &scale_tensor(o, 1.0 - m)?,
+            add_forward(
+                &scale_forward(s.target.value(id)?, m)?,
+                &scale_forward(o, 1.0 - m)?,
             )?
         } else {
             o.clone()

@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use simclr::ops::channels::{concat_forward, narrow_forward};
 use simclr::ops::elementwise::{
-    add_tensors, exp_tensor, full_like, ln_tensor, mul_tensors, scale_tensor, sub_tensors,
+    add_forward, exp_forward, full_like, ln_forward, mul_forward, scale_forward, sub_forward,
 };
 use simclr::ops::pool::{global_avg_pool_backward, global_avg_pool_forward};
 use simclr::ops::sk::{sk_backward_du, sk_mix_backward_dz, sk_mix_forward, sk_pool_forward};
@@ -69,7 +69,7 @@ fn fused(i: &Inputs) -> Result<Outputs> {
 
 /// a [N, C] repeated over H and W: the global pool's gradient spreads a/(H·W).
 fn broadcast(a: &Tensor, shape: &[usize]) -> Result<Tensor> {
-    scale_tensor(
+    scale_forward(
         &global_avg_pool_backward(a, shape)?,
         (shape[1] * shape[2]) as f64,
     )
@@ -85,24 +85,24 @@ fn unfused(i: &Inputs) -> Result<Outputs> {
     let c = c2 / 2;
     let path = [n, h, w, c];
     let (u0, u1) = (narrow_forward(&i.u, 0, c)?, narrow_forward(&i.u, c, c)?);
-    let s = global_avg_pool_forward(&add_tensors(&u0, &u1)?)?;
+    let s = global_avg_pool_forward(&add_forward(&u0, &u1)?)?;
     // Softmax over the pair: a0 = 1 / (1 + exp(z1 − z0)) = exp(−ln(1 + exp(z1 − z0))).
     let (z0, z1) = (narrow_forward(&i.z, 0, c)?, narrow_forward(&i.z, c, c)?);
     let ones = full_like(&z0, 1.0)?;
-    let softplus = ln_tensor(&add_tensors(&exp_tensor(&sub_tensors(&z1, &z0)?)?, &ones)?)?;
-    let a0 = exp_tensor(&scale_tensor(&softplus, -1.0)?)?;
-    let a1 = sub_tensors(&ones, &a0)?;
+    let softplus = ln_forward(&add_forward(&exp_forward(&sub_forward(&z1, &z0)?)?, &ones)?)?;
+    let a0 = exp_forward(&scale_forward(&softplus, -1.0)?)?;
+    let a1 = sub_forward(&ones, &a0)?;
     let (b0, b1) = (broadcast(&a0, &path)?, broadcast(&a1, &path)?);
-    let y = add_tensors(&mul_tensors(&b0, &u0)?, &mul_tensors(&b1, &u1)?)?;
+    let y = add_forward(&mul_forward(&b0, &u0)?, &mul_forward(&b1, &u1)?)?;
     // Backward: du_k = a_k·dy + ds/(H·W); da_k = Σ_hw dy·u_k; dz0 = a0·a1·(da0 − da1) = −dz1.
     let pool_grad = global_avg_pool_backward(&i.ds, &path)?;
-    let du0 = add_tensors(&mul_tensors(&b0, &i.dy)?, &pool_grad)?;
-    let du1 = add_tensors(&mul_tensors(&b1, &i.dy)?, &pool_grad)?;
+    let du0 = add_forward(&mul_forward(&b0, &i.dy)?, &pool_grad)?;
+    let du1 = add_forward(&mul_forward(&b1, &i.dy)?, &pool_grad)?;
     let hw = (h * w) as f64;
-    let da0 = scale_tensor(&global_avg_pool_forward(&mul_tensors(&i.dy, &u0)?)?, hw)?;
-    let da1 = scale_tensor(&global_avg_pool_forward(&mul_tensors(&i.dy, &u1)?)?, hw)?;
-    let dz0 = mul_tensors(&mul_tensors(&a0, &a1)?, &sub_tensors(&da0, &da1)?)?;
-    let dz1 = scale_tensor(&dz0, -1.0)?;
+    let da0 = scale_forward(&global_avg_pool_forward(&mul_forward(&i.dy, &u0)?)?, hw)?;
+    let da1 = scale_forward(&global_avg_pool_forward(&mul_forward(&i.dy, &u1)?)?, hw)?;
+    let dz0 = mul_forward(&mul_forward(&a0, &a1)?, &sub_forward(&da0, &da1)?)?;
+    let dz1 = scale_forward(&dz0, -1.0)?;
     Ok((
         s,
         y,

@@ -53,18 +53,18 @@ DEF_UNARY(ln, logf(p))
 DEF_UNARY(recip, 1.f / p)
 
 #define BIN_KERNELS(sfx, T)                                                                  \
-  extern "C" __global__ void add_##sfx(const T* a, const T* b, T* y, i64 n) { add_impl(a, b, y, n); } \
-  extern "C" __global__ void sub_##sfx(const T* a, const T* b, T* y, i64 n) { sub_impl(a, b, y, n); } \
-  extern "C" __global__ void mul_##sfx(const T* a, const T* b, T* y, i64 n) { mul_impl(a, b, y, n); } \
+  extern "C" __global__ void add_forward_##sfx(const T* a, const T* b, T* y, i64 n) { add_impl(a, b, y, n); } \
+  extern "C" __global__ void sub_forward_##sfx(const T* a, const T* b, T* y, i64 n) { sub_impl(a, b, y, n); } \
+  extern "C" __global__ void mul_forward_##sfx(const T* a, const T* b, T* y, i64 n) { mul_impl(a, b, y, n); } \
   extern "C" __global__ void relu_backward_##sfx(const T* x, const T* dy, T* dx, i64 n) {     \
     relu_backward_impl(x, dy, dx, n);                                                         \
   }
 #define UN_KERNELS(sfx, T)                                                                   \
-  extern "C" __global__ void scale_##sfx(const T* x, T* y, i64 n, float s) { scale_impl(x, y, n, s); } \
+  extern "C" __global__ void scale_forward_##sfx(const T* x, T* y, i64 n, float s) { scale_impl(x, y, n, s); } \
   extern "C" __global__ void relu_forward_##sfx(const T* x, T* y, i64 n) { relu_forward_impl(x, y, n, 0.f); } \
-  extern "C" __global__ void exp_##sfx(const T* x, T* y, i64 n) { exp_impl(x, y, n, 0.f); }    \
-  extern "C" __global__ void ln_##sfx(const T* x, T* y, i64 n) { ln_impl(x, y, n, 0.f); }      \
-  extern "C" __global__ void recip_##sfx(const T* x, T* y, i64 n) { recip_impl(x, y, n, 0.f); }
+  extern "C" __global__ void exp_forward_##sfx(const T* x, T* y, i64 n) { exp_impl(x, y, n, 0.f); }    \
+  extern "C" __global__ void ln_forward_##sfx(const T* x, T* y, i64 n) { ln_impl(x, y, n, 0.f); }      \
+  extern "C" __global__ void recip_forward_##sfx(const T* x, T* y, i64 n) { recip_impl(x, y, n, 0.f); }
 FOR_DTYPES(BIN_KERNELS)
 FOR_DTYPES(UN_KERNELS)
 

@@ -215,7 +215,7 @@ impl ParamStore {
             ));
         }
         e.grad = Some(match e.grad.take() {
-            Some(prev) => crate::ops::elementwise::add_tensors(&prev, g)?,
+            Some(prev) => crate::ops::elementwise::add_forward(&prev, g)?,
             None => g.clone(),
         });
         Ok(())

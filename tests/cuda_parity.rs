@@ -68,32 +68,32 @@ fn elementwise_parity() {
         check(
             "add",
             dt,
-            &ew::add_tensors(&ga, &gb).unwrap(),
-            &ew::add_tensors(&a, &b).unwrap(),
+            &ew::add_forward(&ga, &gb).unwrap(),
+            &ew::add_forward(&a, &b).unwrap(),
             1,
             1,
         );
         check(
             "sub",
             dt,
-            &ew::sub_tensors(&ga, &gb).unwrap(),
-            &ew::sub_tensors(&a, &b).unwrap(),
+            &ew::sub_forward(&ga, &gb).unwrap(),
+            &ew::sub_forward(&a, &b).unwrap(),
             1,
             1,
         );
         check(
             "mul",
             dt,
-            &ew::mul_tensors(&ga, &gb).unwrap(),
-            &ew::mul_tensors(&a, &b).unwrap(),
+            &ew::mul_forward(&ga, &gb).unwrap(),
+            &ew::mul_forward(&a, &b).unwrap(),
             1,
             1,
         );
         check(
             "scale",
             dt,
-            &ew::scale_tensor(&ga, -0.37).unwrap(),
-            &ew::scale_tensor(&a, -0.37).unwrap(),
+            &ew::scale_forward(&ga, -0.37).unwrap(),
+            &ew::scale_forward(&a, -0.37).unwrap(),
             1,
             1,
         );
@@ -116,16 +116,16 @@ fn elementwise_parity() {
         check(
             "exp",
             dt,
-            &ew::exp_tensor(&ga).unwrap(),
-            &ew::exp_tensor(&a).unwrap(),
+            &ew::exp_forward(&ga).unwrap(),
+            &ew::exp_forward(&a).unwrap(),
             1,
             2,
         );
         check(
-            "log",
+            "ln",
             dt,
-            &ew::ln_tensor(&gp).unwrap(),
-            &ew::ln_tensor(&p).unwrap(),
+            &ew::ln_forward(&gp).unwrap(),
+            &ew::ln_forward(&p).unwrap(),
             1,
             2,
         );
@@ -141,7 +141,7 @@ fn elementwise_parity() {
         let grad = |x: &Tensor, dy: &Tensor| {
             let mut tape = Tape::new();
             let v = tape.leaf(x.clone());
-            let y = simclr::ops::log(&mut tape, &v).unwrap();
+            let y = simclr::ops::ln(&mut tape, &v).unwrap();
             let g = tape
                 .backward_from(&[(&y, dy.clone())], &mut ParamStore::new(DType::F32, 0))
                 .unwrap();
@@ -159,12 +159,12 @@ fn elementwise_and_casts_cover_more_than_65535_blocks_of_work() {
     let n = (1 << 24) + 5;
     let (a, ga) = both(&randn(&[n], DType::BF16, &mut rng), dev);
     let (b, gb) = both(&randn(&[n], DType::BF16, &mut rng), dev);
-    let got = ew::add_tensors(&ga, &gb).unwrap();
+    let got = ew::add_forward(&ga, &gb).unwrap();
     check(
         "add, 2^24 + 5 elements",
         DType::BF16,
         &got,
-        &ew::add_tensors(&a, &b).unwrap(),
+        &ew::add_forward(&a, &b).unwrap(),
         1,
         1,
     );
@@ -435,13 +435,13 @@ fn sgd_update_parity() {
     let g2 = randn(&[1000], DType::F32, &mut rng);
     // CPU reference of two momentum steps: v = g + wd·w (then m·v + g + wd·w), w −= lr·v.
     let step = |w: &Tensor, v: Option<&Tensor>, g: &Tensor| {
-        let d = ew::add_tensors(g, &ew::scale_tensor(w, wd).unwrap()).unwrap();
+        let d = ew::add_forward(g, &ew::scale_forward(w, wd).unwrap()).unwrap();
         let v = match v {
-            Some(v) => ew::add_tensors(&ew::scale_tensor(v, mom).unwrap(), &d).unwrap(),
+            Some(v) => ew::add_forward(&ew::scale_forward(v, mom).unwrap(), &d).unwrap(),
             None => d,
         };
         (
-            ew::sub_tensors(w, &ew::scale_tensor(&v, lr).unwrap()).unwrap(),
+            ew::sub_forward(w, &ew::scale_forward(&v, lr).unwrap()).unwrap(),
             v,
         )
     };

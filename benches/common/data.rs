@@ -58,7 +58,7 @@ pub fn param_store(model: &str, device: Device, seed: u64) -> Result<ParamStore>
     for e in meta.entries() {
         let id = store.add(&e.name, &e.shape, e.kind, Init::Zeros)?;
         let v = uniform(&e.shape, seed ^ id.0 as u64, device, DType::F32)?;
-        store.set_value(id, simclr::ops::elementwise::scale_tensor(&v, 0.05)?)?;
+        store.set_value(id, simclr::ops::elementwise::scale_forward(&v, 0.05)?)?;
     }
     Ok(store)
 }

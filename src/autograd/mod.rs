@@ -338,7 +338,7 @@ impl Finals {
 fn accumulate(grads: &mut HashMap<VarId, Tensor>, id: VarId, g: Tensor) -> Result<()> {
     match grads.remove(&id) {
         Some(prev) => {
-            grads.insert(id, ops::elementwise::add_tensors(&prev, &g)?);
+            grads.insert(id, ops::elementwise::add_forward(&prev, &g)?);
         }
         None => {
             grads.insert(id, g);

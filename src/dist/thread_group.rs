@@ -8,7 +8,7 @@
 //! fail instead of hanging.
 
 use super::{concat_rows, Comm, Communicator};
-use crate::ops::elementwise::add_tensors;
+use crate::ops::elementwise::add_forward;
 use crate::{Error, Result, Tensor};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -247,7 +247,7 @@ fn reduce(deposits: Vec<Deposit>) -> Outcome {
                     let mut acc = deposits[0].tensors[i].clone();
                     for t in column(i).skip(1) {
                         acc = on_first(t)
-                            .and_then(|t| add_tensors(&acc, &t))
+                            .and_then(|t| add_forward(&acc, &t))
                             .map_err(|e| e.to_string())?;
                     }
                     Ok(acc)

@@ -31,7 +31,7 @@ pub use batch_norm::{batch_norm, BnMode};
 pub use channels::{concat_channels, narrow_channels};
 pub use conv2d::{conv2d, Conv2dSpec};
 pub use distill::{distill, DistillSpec};
-pub use elementwise::{add, exp, log, mean, mul, relu, reshape, scale, sub, sum};
+pub use elementwise::{add, exp, ln, mean, mul, relu, reshape, scale, sub, sum};
 pub use loss::cross_entropy;
 pub use matmul::{linear, matmul};
 pub use normalize::l2_normalize;

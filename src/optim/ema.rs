@@ -7,7 +7,7 @@
 //! running statistics are never used for its outputs, and copying keeps them equal to the
 //! online network's. [`BufferRule::Ema`] averages them like the weights instead.
 
-use crate::ops::elementwise::{add_tensors, scale_tensor};
+use crate::ops::elementwise::{add_forward, scale_forward};
 use crate::params::ParamStore;
 use crate::{Error, Result};
 
@@ -78,9 +78,9 @@ impl Ema {
             let new = if copy {
                 o.clone()
             } else {
-                add_tensors(
-                    &scale_tensor(t, self.momentum)?,
-                    &scale_tensor(o, 1.0 - self.momentum)?,
+                add_forward(
+                    &scale_forward(t, self.momentum)?,
+                    &scale_forward(o, 1.0 - self.momentum)?,
                 )?
             };
             target.set_value(id, new)?;

@@ -11,7 +11,7 @@
 //! A step runs in two phases, all norms first ([`lars_norms`]) and then all updates, so a fused
 //! multi-tensor GPU kernel can replace either phase without changing the optimizer.
 
-use crate::ops::elementwise::{add_tensors, mul_tensors, scale_tensor, sub_tensors, sum_all};
+use crate::ops::elementwise::{add_forward, mul_forward, scale_forward, sub_forward, sum_all};
 use crate::params::{ParamId, ParamKind, ParamStore};
 use crate::{Error, Result, Tensor};
 use std::collections::HashMap;
@@ -51,7 +51,7 @@ impl Default for LarsConfig {
 /// (‖w‖, ‖g + wd·w‖) of each (w, g, wd); wd = 0 for excluded tensors. The norm of g is taken
 /// after weight decay, as the trust ratio uses it.
 pub fn lars_norms(items: &[(&Tensor, &Tensor, f64)]) -> Result<Vec<(f64, f64)>> {
-    let norm = |t: &Tensor| -> Result<f64> { Ok(sum_all(&mul_tensors(t, t)?)?.item()?.sqrt()) };
+    let norm = |t: &Tensor| -> Result<f64> { Ok(sum_all(&mul_forward(t, t)?)?.item()?.sqrt()) };
     items
         .iter()
         .map(|&(w, g, wd)| Ok((norm(w)?, norm(&decayed(w, g, wd)?)?)))
@@ -62,7 +62,7 @@ fn decayed(w: &Tensor, g: &Tensor, wd: f64) -> Result<Tensor> {
     if wd == 0.0 {
         Ok(g.clone())
     } else {
-        add_tensors(g, &scale_tensor(w, wd)?)
+        add_forward(g, &scale_forward(w, wd)?)
     }
 }
 
@@ -141,12 +141,12 @@ impl Lars {
             };
             let w = store.value(id)?.clone();
             let g = decayed(&w, store.grad(id).expect("filtered above"), wd)?;
-            let step = scale_tensor(&g, lr * trust)?;
+            let step = scale_forward(&g, lr * trust)?;
             let v = match self.velocity.get(&id) {
-                Some(v) => add_tensors(&scale_tensor(v, self.config.momentum)?, &step)?,
+                Some(v) => add_forward(&scale_forward(v, self.config.momentum)?, &step)?,
                 None => step,
             };
-            store.set_value(id, sub_tensors(&w, &v)?)?;
+            store.set_value(id, sub_forward(&w, &v)?)?;
             self.velocity.insert(id, v);
         }
         store.zero_grads();

@@ -1,7 +1,7 @@
 //! Plain SGD with optional momentum and weight decay (PyTorch's formulation):
 //! g ← g + wd·w; v ← m·v + g; w ← w − lr·v.
 
-use crate::ops::elementwise::{add_tensors, scale_tensor, sub_tensors};
+use crate::ops::elementwise::{add_forward, scale_forward, sub_forward};
 use crate::params::{ParamId, ParamStore};
 use crate::{Result, Tensor};
 use std::collections::HashMap;
@@ -33,16 +33,16 @@ impl Sgd {
             let w = store.value(id)?.clone();
             let mut g = g;
             if self.weight_decay != 0.0 {
-                g = add_tensors(&g, &scale_tensor(&w, self.weight_decay)?)?;
+                g = add_forward(&g, &scale_forward(&w, self.weight_decay)?)?;
             }
             if self.momentum != 0.0 {
                 g = match self.velocity.get(&id) {
-                    Some(v) => add_tensors(&scale_tensor(v, self.momentum)?, &g)?,
+                    Some(v) => add_forward(&scale_forward(v, self.momentum)?, &g)?,
                     None => g,
                 };
                 self.velocity.insert(id, g.clone());
             }
-            store.set_value(id, sub_tensors(&w, &scale_tensor(&g, self.lr)?)?)?;
+            store.set_value(id, sub_forward(&w, &scale_forward(&g, self.lr)?)?)?;
         }
         store.zero_grads();
         Ok(())

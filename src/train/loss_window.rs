@@ -6,7 +6,7 @@
 //! `contrastive_acc` are means over the steps of the interval.
 
 use super::step_stats::StepStats;
-use crate::ops::elementwise::{add_tensors, scale_tensor};
+use crate::ops::elementwise::{add_forward, scale_forward};
 use crate::ops::ntxent::Accuracy;
 use crate::{DType, Device, Result, Tensor};
 
@@ -21,7 +21,7 @@ pub struct LossWindow {
 
 /// `sum + x` written into `sum`'s buffer on a GPU (a fixed address), else replacing it.
 fn accumulate(sum: &mut Tensor, x: &Tensor) -> Result<()> {
-    let next = add_tensors(sum, &x.to_dtype(DType::F32)?)?;
+    let next = add_forward(sum, &x.to_dtype(DType::F32)?)?;
     #[cfg(feature = "cuda")]
     if crate::cuda::overwrite(sum, &next)? {
         return Ok(());
@@ -48,7 +48,7 @@ impl LossWindow {
                 self.host.1 += v;
                 None
             }
-            Accuracy::Hits { count, anchors } => Some(scale_tensor(
+            Accuracy::Hits { count, anchors } => Some(scale_forward(
                 &count.to_dtype(DType::F32)?,
                 1.0 / *anchors as f64,
             )?),

@@ -5,7 +5,7 @@
 
 use super::{batch_norm_train_forward, check};
 use crate::ops::bn_act::bn_act_stats;
-use crate::ops::elementwise::{add_tensors, scale_tensor};
+use crate::ops::elementwise::{add_forward, scale_forward};
 use crate::{Result, Tensor};
 
 /// Running averages a train-mode batch folds its statistics into.
@@ -50,9 +50,9 @@ pub fn running_update(
 ) -> Result<(Tensor, Tensor)> {
     let m = r.momentum;
     let blend = |old: &Tensor, batch: &Tensor| {
-        add_tensors(
-            &scale_tensor(old, 1.0 - m)?,
-            &scale_tensor(&batch.to_dtype(old.dtype())?, m)?,
+        add_forward(
+            &scale_forward(old, 1.0 - m)?,
+            &scale_forward(&batch.to_dtype(old.dtype())?, m)?,
         )
     };
     Ok((blend(r.mean, mean)?, blend(r.var, var_unbiased)?))

@@ -14,7 +14,7 @@ pub fn distill(
 ) -> Result<Var> {
     let (loss, ds) = distill_forward(student.value(), teacher, labels, spec)?;
     Ok(tape.record(OP, &[student], loss, move |g, _| {
-        Ok(vec![Some(crate::ops::elementwise::scale_tensor(
+        Ok(vec![Some(crate::ops::elementwise::scale_forward(
             &ds,
             g.item()?,
         )?)])

@@ -34,16 +34,16 @@ pub fn map2<T: Float>(
     Tensor::from_vec(out, a.shape())
 }
 
-pub fn add<T: Float>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn add_forward<T: Float>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     map2::<T>("add", a, b, |p, q| p + q)
 }
-pub fn sub<T: Float>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn sub_forward<T: Float>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     map2::<T>("sub", a, b, |p, q| p - q)
 }
-pub fn mul<T: Float>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn mul_forward<T: Float>(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     map2::<T>("mul", a, b, |p, q| p * q)
 }
-pub fn scale<T: Float>(a: &Tensor, s: f64) -> Result<Tensor> {
+pub fn scale_forward<T: Float>(a: &Tensor, s: f64) -> Result<Tensor> {
     let s = T::from_f64(s);
     map1::<T>("scale", a, |p| p * s)
 }
@@ -60,11 +60,11 @@ pub fn relu_backward<T: Float>(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
         }
     })
 }
-pub fn exp<T: Float>(x: &Tensor) -> Result<Tensor> {
+pub fn exp_forward<T: Float>(x: &Tensor) -> Result<Tensor> {
     map1::<T>("exp", x, |p| p.exp())
 }
-pub fn ln<T: Float>(x: &Tensor) -> Result<Tensor> {
-    map1::<T>("log", x, |p| p.ln())
+pub fn ln_forward<T: Float>(x: &Tensor) -> Result<Tensor> {
+    map1::<T>("ln", x, |p| p.ln())
 }
 /// Sum of `v` by halves, a tree fixed by the length alone.
 fn pairwise<T: Float>(v: &[T]) -> T {

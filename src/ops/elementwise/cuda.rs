@@ -32,9 +32,9 @@ fn unary(op: &'static str, which: Unary, x: &Tensor) -> Result<Tensor> {
         with_dtype!(x.dtype(), op, T => {
             let f = match which {
                 Unary::Relu => k::relu_forward::<T>,
-                Unary::Exp => k::exp::<T>,
-                Unary::Ln => k::ln::<T>,
-                Unary::Recip => k::recip::<T>,
+                Unary::Exp => k::exp_forward::<T>,
+                Unary::Ln => k::ln_forward::<T>,
+                Unary::Recip => k::recip_forward::<T>,
             };
             f(&gpu, cfg, DevPtr::of(x, op)?, DevPtrMut::of(&y, op)?, n64)
         })?;
@@ -50,9 +50,9 @@ fn binary(op: &'static str, which: Binary, a: &Tensor, b: &Tensor) -> Result<Ten
         let (cfg, n64) = (Launch::flat8(n), dim::<i64>(n, op)?);
         with_dtype!(a.dtype(), op, T => {
             let f = match which {
-                Binary::Add => k::add::<T>,
-                Binary::Sub => k::sub::<T>,
-                Binary::Mul => k::mul::<T>,
+                Binary::Add => k::add_forward::<T>,
+                Binary::Sub => k::sub_forward::<T>,
+                Binary::Mul => k::mul_forward::<T>,
                 Binary::ReluBackward => k::relu_backward::<T>,
             };
             let (a, b) = (DevPtr::of(a, op)?, DevPtr::of(b, op)?);
@@ -62,16 +62,16 @@ fn binary(op: &'static str, which: Binary, a: &Tensor, b: &Tensor) -> Result<Ten
     Ok(y)
 }
 
-pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn add_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     binary("add", Binary::Add, a, b)
 }
-pub fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn sub_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     binary("sub", Binary::Sub, a, b)
 }
-pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn mul_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     binary("mul", Binary::Mul, a, b)
 }
-pub fn scale(x: &Tensor, s: f64) -> Result<Tensor> {
+pub fn scale_forward(x: &Tensor, s: f64) -> Result<Tensor> {
     let op = "scale";
     let gpu = gpu_of(x, op)?;
     let y = empty(&gpu, x.shape(), x.dtype())?;
@@ -80,7 +80,7 @@ pub fn scale(x: &Tensor, s: f64) -> Result<Tensor> {
         let (cfg, n64) = (Launch::flat8(n), dim::<i64>(n, op)?);
         with_dtype!(x.dtype(), op, T => {
             let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
-            k::scale(&gpu, cfg, xp, yp, n64, s as f32)
+            k::scale_forward(&gpu, cfg, xp, yp, n64, s as f32)
         })?;
     }
     Ok(y)
@@ -91,13 +91,13 @@ pub fn relu_forward(x: &Tensor) -> Result<Tensor> {
 pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     binary("relu_backward", Binary::ReluBackward, x, dy)
 }
-pub fn exp(x: &Tensor) -> Result<Tensor> {
+pub fn exp_forward(x: &Tensor) -> Result<Tensor> {
     unary("exp", Unary::Exp, x)
 }
-pub fn ln(x: &Tensor) -> Result<Tensor> {
+pub fn ln_forward(x: &Tensor) -> Result<Tensor> {
     unary("ln", Unary::Ln, x)
 }
-pub fn recip(x: &Tensor) -> Result<Tensor> {
+pub fn recip_forward(x: &Tensor) -> Result<Tensor> {
     unary("recip", Unary::Recip, x)
 }
 

@@ -1,4 +1,6 @@
-//! Same-shape elementwise ops (add, sub, mul, scale, relu, exp, log) and full reductions.
+//! Same-shape elementwise ops (add, sub, mul, scale, relu, exp, ln) and full reductions. Names
+//! follow the rule of [`crate::ops`]: the raw `add_forward` is `cpu::add_forward::<T>` on the
+//! CPU and the kernel `add_forward_<dtype>` on the GPU; the tape function is `add`.
 
 pub mod cpu;
 #[cfg(feature = "cuda")]
@@ -7,7 +9,7 @@ mod cuda;
 mod tests;
 
 mod tape;
-pub use tape::{add, cast, exp, log, mean, mul, relu, reshape, scale, sub, sum};
+pub use tape::{add, cast, exp, ln, mean, mul, relu, reshape, scale, sub, sum};
 
 use crate::{dispatch, float_dispatch, Error, Result, Tensor};
 
@@ -21,20 +23,20 @@ fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     Ok(())
 }
 
-pub fn add_tensors(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn add_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     same_shape("add", a, b)?;
-    dispatch!("add", [a, b], cpu: |dt| float_dispatch!("add", dt, cpu::add(a, b)), cuda: self::cuda::add(a, b))
+    dispatch!("add", [a, b], cpu: |dt| float_dispatch!("add", dt, cpu::add_forward(a, b)), cuda: self::cuda::add_forward(a, b))
 }
-pub fn sub_tensors(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn sub_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     same_shape("sub", a, b)?;
-    dispatch!("sub", [a, b], cpu: |dt| float_dispatch!("sub", dt, cpu::sub(a, b)), cuda: self::cuda::sub(a, b))
+    dispatch!("sub", [a, b], cpu: |dt| float_dispatch!("sub", dt, cpu::sub_forward(a, b)), cuda: self::cuda::sub_forward(a, b))
 }
-pub fn mul_tensors(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn mul_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     same_shape("mul", a, b)?;
-    dispatch!("mul", [a, b], cpu: |dt| float_dispatch!("mul", dt, cpu::mul(a, b)), cuda: self::cuda::mul(a, b))
+    dispatch!("mul", [a, b], cpu: |dt| float_dispatch!("mul", dt, cpu::mul_forward(a, b)), cuda: self::cuda::mul_forward(a, b))
 }
-pub fn scale_tensor(a: &Tensor, s: f64) -> Result<Tensor> {
-    dispatch!("scale", [a], cpu: |dt| float_dispatch!("scale", dt, cpu::scale(a, s)), cuda: self::cuda::scale(a, s))
+pub fn scale_forward(a: &Tensor, s: f64) -> Result<Tensor> {
+    dispatch!("scale", [a], cpu: |dt| float_dispatch!("scale", dt, cpu::scale_forward(a, s)), cuda: self::cuda::scale_forward(a, s))
 }
 pub fn relu_forward(x: &Tensor) -> Result<Tensor> {
     dispatch!("relu", [x], cpu: |dt| float_dispatch!("relu", dt, cpu::relu_forward(x)), cuda: self::cuda::relu_forward(x))
@@ -43,11 +45,11 @@ pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     same_shape("relu_backward", x, dy)?;
     dispatch!("relu_backward", [x, dy], cpu: |dt| float_dispatch!("relu_backward", dt, cpu::relu_backward(x, dy)), cuda: self::cuda::relu_backward(x, dy))
 }
-pub fn exp_tensor(x: &Tensor) -> Result<Tensor> {
-    dispatch!("exp", [x], cpu: |dt| float_dispatch!("exp", dt, cpu::exp(x)), cuda: self::cuda::exp(x))
+pub fn exp_forward(x: &Tensor) -> Result<Tensor> {
+    dispatch!("exp", [x], cpu: |dt| float_dispatch!("exp", dt, cpu::exp_forward(x)), cuda: self::cuda::exp_forward(x))
 }
-pub fn ln_tensor(x: &Tensor) -> Result<Tensor> {
-    dispatch!("log", [x], cpu: |dt| float_dispatch!("log", dt, cpu::ln(x)), cuda: self::cuda::ln(x))
+pub fn ln_forward(x: &Tensor) -> Result<Tensor> {
+    dispatch!("ln", [x], cpu: |dt| float_dispatch!("ln", dt, cpu::ln_forward(x)), cuda: self::cuda::ln_forward(x))
 }
 /// Sum of all elements, as a tensor of shape [].
 pub fn sum_all(x: &Tensor) -> Result<Tensor> {
@@ -58,9 +60,9 @@ pub fn full_like(x: &Tensor, v: f64) -> Result<Tensor> {
     Tensor::full(x.shape(), v, x.dtype(), x.device())
 }
 
-fn map_recip(x: &Tensor) -> Result<Tensor> {
+fn recip_forward(x: &Tensor) -> Result<Tensor> {
     // 1/x = exp(-log x) would lose accuracy; use a direct map on the CPU.
-    dispatch!("recip", [x], cpu: |dt| float_dispatch!("recip", dt, recip_cpu(x)), cuda: self::cuda::recip(x))
+    dispatch!("recip", [x], cpu: |dt| float_dispatch!("recip", dt, recip_cpu(x)), cuda: self::cuda::recip_forward(x))
 }
 fn recip_cpu<T: crate::Float>(x: &Tensor) -> Result<Tensor> {
     cpu::map1::<T>("recip", x, |p| T::ONE / p)

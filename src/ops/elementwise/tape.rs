@@ -5,19 +5,19 @@ use super::*;
 use crate::autograd::{Tape, Var};
 
 pub fn add(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
-    let y = add_tensors(a.value(), b.value())?;
+    let y = add_forward(a.value(), b.value())?;
     Ok(tape.record("add", &[a, b], y, |g, _| {
         Ok(vec![Some(g.clone()), Some(g.clone())])
     }))
 }
 
 pub fn sub(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
-    let y = sub_tensors(a.value(), b.value())?;
+    let y = sub_forward(a.value(), b.value())?;
     Ok(tape.record("sub", &[a, b], y, |g, needs| {
         Ok(vec![
             Some(g.clone()),
             if needs[1] {
-                Some(scale_tensor(g, -1.0)?)
+                Some(scale_forward(g, -1.0)?)
             } else {
                 None
             },
@@ -26,17 +26,17 @@ pub fn sub(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
 }
 
 pub fn mul(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
-    let y = mul_tensors(a.value(), b.value())?;
+    let y = mul_forward(a.value(), b.value())?;
     let (av, bv) = (a.value().clone(), b.value().clone());
     Ok(tape.record("mul", &[a, b], y, move |g, needs| {
         Ok(vec![
             if needs[0] {
-                Some(mul_tensors(g, &bv)?)
+                Some(mul_forward(g, &bv)?)
             } else {
                 None
             },
             if needs[1] {
-                Some(mul_tensors(g, &av)?)
+                Some(mul_forward(g, &av)?)
             } else {
                 None
             },
@@ -45,9 +45,9 @@ pub fn mul(tape: &mut Tape, a: &Var, b: &Var) -> Result<Var> {
 }
 
 pub fn scale(tape: &mut Tape, a: &Var, s: f64) -> Result<Var> {
-    let y = scale_tensor(a.value(), s)?;
+    let y = scale_forward(a.value(), s)?;
     Ok(tape.record("scale", &[a], y, move |g, _| {
-        Ok(vec![Some(scale_tensor(g, s)?)])
+        Ok(vec![Some(scale_forward(g, s)?)])
     }))
 }
 
@@ -60,19 +60,19 @@ pub fn relu(tape: &mut Tape, x: &Var) -> Result<Var> {
 }
 
 pub fn exp(tape: &mut Tape, x: &Var) -> Result<Var> {
-    let y = exp_tensor(x.value())?;
+    let y = exp_forward(x.value())?;
     let yv = y.clone();
     Ok(tape.record("exp", &[x], y, move |g, _| {
-        Ok(vec![Some(mul_tensors(g, &yv)?)])
+        Ok(vec![Some(mul_forward(g, &yv)?)])
     }))
 }
 
-pub fn log(tape: &mut Tape, x: &Var) -> Result<Var> {
-    let y = ln_tensor(x.value())?;
+pub fn ln(tape: &mut Tape, x: &Var) -> Result<Var> {
+    let y = ln_forward(x.value())?;
     let xv = x.value().clone();
-    Ok(tape.record("log", &[x], y, move |g, _| {
-        let inv = map_recip(&xv)?;
-        Ok(vec![Some(mul_tensors(g, &inv)?)])
+    Ok(tape.record("ln", &[x], y, move |g, _| {
+        let inv = recip_forward(&xv)?;
+        Ok(vec![Some(mul_forward(g, &inv)?)])
     }))
 }
 

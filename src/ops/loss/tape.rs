@@ -8,7 +8,7 @@ use crate::autograd::{Tape, Var};
 pub fn cross_entropy(tape: &mut Tape, logits: &Var, labels: &[usize]) -> Result<Var> {
     let (loss, grad) = cross_entropy_forward(logits.value(), labels)?;
     Ok(tape.record("cross_entropy", &[logits], loss, move |g, _| {
-        Ok(vec![Some(crate::ops::elementwise::scale_tensor(
+        Ok(vec![Some(crate::ops::elementwise::scale_forward(
             &grad,
             g.item()?,
         )?)])

@@ -4,7 +4,7 @@
 //! reads the figures once per log interval. On the CPU the values are exact f64s as before.
 
 use super::{check, cpu, operands};
-use crate::ops::elementwise::scale_tensor;
+use crate::ops::elementwise::scale_forward;
 use crate::{dispatch, float_dispatch, Result, Tensor};
 
 /// The contrastive accuracy of one batch, not yet read.
@@ -39,6 +39,6 @@ pub fn scale_by_upstream(dz: &Tensor, g: &Tensor) -> Result<Tensor> {
     match g.device() {
         #[cfg(feature = "cuda")]
         crate::Device::Cuda(_) if g.dtype() == dz.dtype() => super::cuda::scale_by(dz, g),
-        _ => scale_tensor(dz, g.item()?),
+        _ => scale_forward(dz, g.item()?),
     }
 }
