@@ -47,10 +47,6 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     ("tensor/mod.rs", "cuda_unavailable_reason"),
     ("tensor/mod.rs", "profile"),
     ("tensor/storage.rs", "cuda"),
-    // The convolution's launcher still lives under src/cuda/: the runtime's device holds its
-    // cuDNN handle and plan cache (src/cuda/device.rs).
-    ("cuda/conv.rs", "ops"),
-    ("cuda/conv_limits.rs", "ops"),
     // The emulated cuBLAS and cuDNN compute with the ops' CPU reference kernels.
     ("cuda/emu/cublas/gemm.rs", "ops"),
     ("cuda/emu/cudnn/compute.rs", "ops"),

@@ -19,7 +19,7 @@ pub struct Gpu {
     /// Counter (zero between launches) and partial sums of the one-launch `sum_all` kernel.
     pub(crate) sum_scratch: (cu::CUdeviceptr, cu::CUdeviceptr),
     pub(crate) blas: Mutex<Option<super::blas::Blas>>,
-    pub(crate) dnn: Mutex<Option<super::conv::Dnn>>,
+    pub(crate) dnn: Mutex<Option<super::dnn::Dnn>>,
     /// The graph pool serving this device's allocations, while one is active.
     pub(crate) graph_pool: Mutex<Option<Arc<super::graph::GraphPool>>>,
 }

@@ -10,11 +10,10 @@
 pub mod algo_cache;
 pub(crate) mod alloc;
 pub mod blas;
-pub mod conv;
 mod conv_algo;
-pub mod conv_limits;
 pub(crate) mod device;
 pub mod dims;
+pub(crate) mod dnn;
 pub mod driver;
 #[cfg(feature = "cuda-emu")]
 pub mod emu;

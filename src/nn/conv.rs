@@ -49,7 +49,7 @@ impl Conv2d {
         #[cfg(feature = "cuda")]
         if let crate::Device::Cuda(_) = x.value().device() {
             let g = Geometry::new(x.shape(), w.shape(), &self.spec)?;
-            if let Some(why) = crate::cuda::conv_limits::too_large(&g) {
+            if let Some(why) = crate::ops::conv2d::cuda_limits::too_large(&g) {
                 let msg = format!("layer {}: {why}", self.name);
                 return Err(crate::Error::shape("conv2d", msg));
             }

@@ -21,7 +21,7 @@ fn ty(dt: DType) -> cudnnDataType_t {
     }
 }
 
-/// A handle and the descriptors of one convolution (set as `src/cuda/conv.rs` sets them).
+/// A handle and the descriptors of one convolution (set as `src/ops/conv2d/cuda.rs` sets them).
 struct Setup {
     h: cudnnHandle_t,
     x: cudnnTensorDescriptor_t,

@@ -2,6 +2,10 @@
 //! (every convolution in a ResNet is followed by batch norm).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
+#[cfg(feature = "cuda")]
+pub mod cuda_limits;
 #[cfg(test)]
 mod tests;
 
@@ -146,7 +150,7 @@ impl Geometry {
 pub fn conv2d_forward(x: &Tensor, w: &Tensor, spec: &Conv2dSpec) -> Result<Tensor> {
     let g = Geometry::new(x.shape(), w.shape(), spec)?;
     dispatch!("conv2d", [x, w], cpu: |dt| float_dispatch!("conv2d", dt, cpu::forward(x, w, &g)),
-        cuda: crate::cuda::conv::forward(x, w, &g))
+        cuda: self::cuda::forward(x, w, &g))
 }
 
 pub fn conv2d_backward_input(
@@ -158,7 +162,7 @@ pub fn conv2d_backward_input(
     let g = Geometry::new(x_shape, w.shape(), spec)?;
     check_dy(dy, &g)?;
     dispatch!("conv2d_backward_input", [dy, w], cpu: |dt| float_dispatch!("conv2d_backward_input", dt, cpu::backward_input(dy, w, &g)),
-        cuda: crate::cuda::conv::backward_input(dy, w, &g))
+        cuda: self::cuda::backward_input(dy, w, &g))
 }
 
 pub fn conv2d_backward_weight(
@@ -170,7 +174,7 @@ pub fn conv2d_backward_weight(
     let g = Geometry::new(x.shape(), w_shape, spec)?;
     check_dy(dy, &g)?;
     dispatch!("conv2d_backward_weight", [x, dy], cpu: |dt| float_dispatch!("conv2d_backward_weight", dt, cpu::backward_weight(x, dy, &g)),
-        cuda: crate::cuda::conv::backward_weight(x, dy, &g))
+        cuda: self::cuda::backward_weight(x, dy, &g))
 }
 
 fn check_dy(dy: &Tensor, g: &Geometry) -> Result<()> {

@@ -3,7 +3,7 @@
 //! while the product does not (the r152_3x micro-batch's early activations), so the check is
 //! on the product of each tensor a convolution hands to cuDNN.
 
-use crate::ops::conv2d::Geometry;
+use super::Geometry;
 
 /// The largest element count cuDNN indexes (i32::MAX).
 pub const MAX_ELEMENTS: usize = i32::MAX as usize;

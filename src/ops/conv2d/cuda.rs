@@ -1,50 +1,18 @@
 //! Convolutions through cuDNN: NHWC activations, KRSC filters (cuDNN's NHWC filter format),
 //! f32 or bf16 data with fp32 accumulation, any stride, padding, dilation and groups.
 //! Each (direction, dtype, geometry) gets its algorithm from cuDNN's measured search
-//! (cudnnFind*AlgorithmEx) on first use, chosen and kept on disk by conv_algo.rs (deterministic,
-//! direct-sum algorithms for f32), cached here; workspaces come from the pool allocator.
+//! (cudnnFind*AlgorithmEx) on first use, chosen and kept on disk by src/cuda/conv_algo.rs
+//! (deterministic, direct-sum algorithms for f32), cached in the device's cuDNN state
+//! (src/cuda/dnn.rs); workspaces come from the pool allocator.
 
-use super::alloc::DeviceBuffer;
-use super::conv_algo::DiskChoices;
-use super::device::Gpu;
-use super::driver::cudnn::{self as dnn, *};
-use super::error::{cuda_err, CudaCall};
-use super::storage::{empty, gpu_of, storage};
-use crate::ops::conv2d::Geometry;
+use super::Geometry;
+use crate::cuda::alloc::DeviceBuffer;
+use crate::cuda::dnn::{find_workspace, with_dnn, Key};
+use crate::cuda::driver::cudnn::{self as dnn, *};
+use crate::cuda::error::{cuda_err, CudaCall};
+use crate::cuda::storage::{empty, gpu_of, storage};
 use crate::{DType, Result, Tensor};
-use std::collections::HashMap;
 use std::ffi::c_void;
-use std::sync::Arc;
-
-/// Workspace offered to the algorithm search; algorithms needing more are not considered.
-const FIND_WORKSPACE: usize = 256 << 20;
-
-type Key = (DType, [usize; 16]);
-
-pub struct Dnn {
-    handle: cudnnHandle_t,
-    fwd: HashMap<Key, (cudnnConvolutionFwdAlgo_t, usize)>,
-    bwd_data: HashMap<Key, (cudnnConvolutionBwdDataAlgo_t, usize)>,
-    bwd_filter: HashMap<Key, (cudnnConvolutionBwdFilterAlgo_t, usize)>,
-    disk: DiskChoices,
-}
-
-// The handle is used only under the device's mutex.
-unsafe impl Send for Dnn {}
-
-impl Dnn {
-    fn new(gpu: &Gpu) -> Result<Self> {
-        let handle = dnn::create_handle().call("cudnnCreate")?;
-        unsafe { dnn::set_stream(handle, gpu.cu_stream()) }.call("cudnnSetStream")?;
-        Ok(Dnn {
-            handle,
-            fwd: HashMap::new(),
-            bwd_data: HashMap::new(),
-            bwd_filter: HashMap::new(),
-            disk: DiskChoices::new(gpu.ctx.name().call("cuDeviceGetName")?, dnn::version()),
-        })
-    }
-}
 
 fn key(dt: DType, g: &Geometry) -> Key {
     let s = [
@@ -80,7 +48,7 @@ impl Descs {
         } else {
             cudnnMathType_t::CUDNN_TENSOR_OP_MATH
         };
-        if let Some(why) = super::conv_limits::too_large(g) {
+        if let Some(why) = super::cuda_limits::too_large(g) {
             return Err(crate::Error::shape("conv2d", why));
         }
         let d = Descs {
@@ -139,31 +107,9 @@ impl Drop for Descs {
     }
 }
 
-/// Runs `f` with the device's cuDNN state, creating it on first use.
-fn with_dnn<R>(gpu: &Arc<Gpu>, f: impl FnOnce(&mut Dnn) -> Result<R>) -> Result<R> {
-    let mut guard = gpu
-        .dnn
-        .lock()
-        .map_err(|_| cuda_err("cuDNN handle poisoned"))?;
-    if guard.is_none() {
-        *guard = Some(Dnn::new(gpu)?);
-    }
-    match guard.as_mut() {
-        Some(d) => f(d),
-        None => Err(cuda_err("no cuDNN handle")),
-    }
-}
-
-/// The search's workspace: as much as FIND_WORKSPACE, or none when memory is short.
-fn find_workspace(gpu: &Arc<Gpu>) -> (Option<DeviceBuffer>, usize) {
-    match DeviceBuffer::alloc(gpu, FIND_WORKSPACE) {
-        Ok(b) => (Some(b), FIND_WORKSPACE),
-        Err(_) => (None, 0),
-    }
-}
-
 const ALPHA: f32 = 1.0;
 const BETA: f32 = 0.0;
+
 fn cp(t: &Tensor) -> Result<*const c_void> {
     Ok(storage(t, "conv2d")?.ptr() as *const c_void)
 }

@@ -1,0 +1,67 @@
+//! The device's cuDNN state: the handle on the device's stream and, per convolution (dtype
+//! and geometry) and direction, the algorithm chosen by cuDNN's measured search and kept on disk
+//! by conv_algo.rs. The convolutions themselves are the op's launcher
+//! (src/ops/conv2d/cuda.rs).
+
+use super::alloc::DeviceBuffer;
+use super::conv_algo::DiskChoices;
+use super::device::Gpu;
+use super::driver::cudnn::{self as dnn, *};
+use super::error::{cuda_err, CudaCall};
+use crate::{DType, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Workspace offered to the algorithm search; algorithms needing more are not considered.
+const FIND_WORKSPACE: usize = 256 << 20;
+
+/// A convolution's dtype and geometry (the op's launcher builds it).
+pub(crate) type Key = (DType, [usize; 16]);
+
+pub struct Dnn {
+    pub(crate) handle: cudnnHandle_t,
+    pub(crate) fwd: HashMap<Key, (cudnnConvolutionFwdAlgo_t, usize)>,
+    pub(crate) bwd_data: HashMap<Key, (cudnnConvolutionBwdDataAlgo_t, usize)>,
+    pub(crate) bwd_filter: HashMap<Key, (cudnnConvolutionBwdFilterAlgo_t, usize)>,
+    pub(crate) disk: DiskChoices,
+}
+
+// The handle is used only under the device's mutex.
+unsafe impl Send for Dnn {}
+
+impl Dnn {
+    fn new(gpu: &Gpu) -> Result<Self> {
+        let handle = dnn::create_handle().call("cudnnCreate")?;
+        unsafe { dnn::set_stream(handle, gpu.cu_stream()) }.call("cudnnSetStream")?;
+        Ok(Dnn {
+            handle,
+            fwd: HashMap::new(),
+            bwd_data: HashMap::new(),
+            bwd_filter: HashMap::new(),
+            disk: DiskChoices::new(gpu.ctx.name().call("cuDeviceGetName")?, dnn::version()),
+        })
+    }
+}
+
+/// Runs `f` with the device's cuDNN state, creating it on first use.
+pub(crate) fn with_dnn<R>(gpu: &Arc<Gpu>, f: impl FnOnce(&mut Dnn) -> Result<R>) -> Result<R> {
+    let mut guard = gpu
+        .dnn
+        .lock()
+        .map_err(|_| cuda_err("cuDNN handle poisoned"))?;
+    if guard.is_none() {
+        *guard = Some(Dnn::new(gpu)?);
+    }
+    match guard.as_mut() {
+        Some(d) => f(d),
+        None => Err(cuda_err("no cuDNN handle")),
+    }
+}
+
+/// The search's workspace: as much as FIND_WORKSPACE, or none when memory is short.
+pub(crate) fn find_workspace(gpu: &Arc<Gpu>) -> (Option<DeviceBuffer>, usize) {
+    match DeviceBuffer::alloc(gpu, FIND_WORKSPACE) {
+        Ok(b) => (Some(b), FIND_WORKSPACE),
+        Err(_) => (None, 0),
+    }
+}
