@@ -14,7 +14,7 @@
 
 #define MT_CHUNK 16384
 
-// 56 bytes, laid out like the seven u64 words the host packs (src/cuda/optim/lars.rs).
+// 56 bytes, laid out like the seven u64 words the host packs (src/optim/cuda/lars.rs).
 struct LarsTensor {
   float* w_out;
   const float* w;
@@ -27,7 +27,7 @@ struct LarsTensor {
   int excluded;
 };
 
-// 40 bytes (src/cuda/optim/ema.rs).
+// 40 bytes (src/optim/cuda/ema.rs).
 struct EmaTensor {
   void* out;
   const void* target;

@@ -452,7 +452,7 @@ fn sgd_update_parity() {
     let mut gv = Tensor::zeros(&[1000], DType::F32, dev).unwrap();
     for (i, g) in [&g1, &g2].into_iter().enumerate() {
         let gg = g.to_device(dev).unwrap();
-        simclr::cuda::optim::sgd_update(&mut gw, &gg, Some(&mut gv), lr, mom, wd, i == 0).unwrap();
+        simclr::optim::cuda::sgd_update(&mut gw, &gg, Some(&mut gv), lr, mom, wd, i == 0).unwrap();
     }
     check("sgd_update", DType::F32, &gw, &w2, 2, 2);
     assert_eq!(shared.to_vec_f64().unwrap(), w.to_vec_f64().unwrap());

@@ -9,7 +9,7 @@
 
 pub mod algo_cache;
 pub(crate) mod alloc;
-pub mod blas;
+pub(crate) mod blas;
 mod conv_algo;
 pub(crate) mod device;
 pub mod dims;
@@ -25,7 +25,6 @@ pub mod image_groups;
 pub mod kernels;
 pub mod memory;
 pub(crate) mod module;
-pub mod optim;
 pub mod report;
 pub mod staging;
 pub(crate) mod storage;

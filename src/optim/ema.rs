@@ -129,7 +129,7 @@ impl Ema {
             let m = if copy { 0.0 } else { self.momentum };
             items.push((target.value(id)?, online.value(src)?, m));
         }
-        let new = crate::cuda::optim::ema_multi_tensor_update(&items)?;
+        let new = super::cuda::ema_multi_tensor_update(&items)?;
         for (&(id, _), t) in pairs.iter().zip(new) {
             target.set_value(id, t)?;
         }

@@ -80,7 +80,7 @@ pub struct Lars {
     velocity: HashMap<ParamId, Tensor>,
     /// The GPU step's resident tensor tables.
     #[cfg(feature = "cuda")]
-    tables: crate::cuda::optim::LarsTables,
+    tables: super::cuda::LarsTables,
 }
 
 impl Lars {
@@ -162,7 +162,7 @@ impl Lars {
         wds: &[f64],
         lr: f64,
     ) -> Result<()> {
-        use crate::cuda::optim::{lars_multi_tensor_step, LarsSlot};
+        use super::cuda::{lars_multi_tensor_step, LarsSlot};
         let mut vels = Vec::with_capacity(ids.len());
         for &id in ids {
             let w = store.value(id)?;

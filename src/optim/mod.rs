@@ -1,6 +1,8 @@
 //! Optimizers and schedules: plain SGD, LARS (SimCLRv2's optimizer), the warmup + cosine
 //! learning-rate schedule, and the parameter EMA of the momentum network.
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod ema;
 pub mod lars;
 pub mod schedule;

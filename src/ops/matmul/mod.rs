@@ -31,7 +31,7 @@ pub fn matmul_forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tens
         ));
     }
     dispatch!("matmul", [a, b], cpu: |dt| float_dispatch!("matmul", dt, cpu::matmul(a, b, ta, tb, m, k, n)),
-        cuda: crate::cuda::blas::matmul(a, b, ta, tb, m, k, n))
+        cuda: self::cuda::matmul(a, b, ta, tb, m, k, n))
 }
 
 /// Adds `b` [C] to every row of `x` [.., C].

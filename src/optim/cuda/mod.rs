@@ -10,10 +10,10 @@ mod table;
 pub use ema::ema_multi_tensor_update;
 pub use lars::{lars_multi_tensor_step, LarsSlot, LarsTables};
 
-use super::dims::dim;
-use super::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
-use super::module::Launch;
-use super::storage::gpu_of;
+use crate::cuda::dims::dim;
+use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
+use crate::cuda::module::Launch;
+use crate::cuda::storage::gpu_of;
 use crate::{DType, Error, Result, Tensor};
 
 /// w ← w − lr·v with v ← momentum·v + (g + wd·w) (v ← g + wd·w on the first step, `first`).
