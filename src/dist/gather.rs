@@ -51,15 +51,6 @@ impl Placement {
     }
 }
 
-/// The backward of [`gather_views_forward`]: this rank's rows of `dz`, the gradient over the
-/// batch gathered from this rank's `z`.
-pub fn own_rows(comm: &dyn Communicator, z: &Tensor, dz: &Tensor) -> Result<Tensor> {
-    if comm.world_size() == 1 {
-        return Ok(dz.clone());
-    }
-    place(comm, z)?.own(dz)
-}
-
 fn gather(comm: &dyn Communicator, z: &Tensor, p: &Placement) -> Result<Tensor> {
     let a = comm.all_gather(&narrow_rows(z, 0, p.n)?)?;
     let b = comm.all_gather(&narrow_rows(z, p.n, p.n)?)?;
@@ -71,11 +62,11 @@ pub fn gather_views_forward(comm: &dyn Communicator, z: &Tensor) -> Result<Tenso
     if comm.world_size() == 1 {
         return Ok(z.clone());
     }
-    let p = place(comm, z)?;
-    gather(comm, z, &p)
+    Ok(gather_views_placed(comm, z)?.0)
 }
 
-/// The gathered global batch and where this rank's rows sit in it (a world of several).
+/// The gathered global batch and where this rank's rows sit in it, whose [`Placement::own`]
+/// is the gather's backward (a world of several).
 pub fn gather_views_placed(comm: &dyn Communicator, z: &Tensor) -> Result<(Tensor, Placement)> {
     let p = place(comm, z)?;
     Ok((gather(comm, z, &p)?, p))

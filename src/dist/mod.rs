@@ -52,7 +52,7 @@ mod single;
 mod tests;
 mod thread_group;
 
-pub use gather::{gather_views_forward, gather_views_placed, own_rows, Placement};
+pub use gather::{gather_views_forward, gather_views_placed, Placement};
 pub use moments::{global_moments, GlobalMoments};
 #[cfg(feature = "cuda")]
 pub use nccl::{

@@ -25,7 +25,7 @@
 use super::model::SimClrNet;
 use super::step_stats::StepStats;
 use crate::autograd::Tape;
-use crate::dist::{gather_views_forward, narrow_rows, own_rows, Communicator};
+use crate::dist::{gather_views_placed, narrow_rows, Communicator};
 use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::params::{ParamId, ParamStore};
@@ -72,15 +72,19 @@ pub fn contrastive_step_cached(
     }
     let z_mine = concat_rows(&z_parts)?;
     drop(z_parts);
-    let z_all = match comm {
-        Some(c) => gather_views_forward(c, &z_mine)?,
-        None => z_mine.clone(),
+    // The gather's placement of this rank's rows also takes them back out of dz.
+    let (z_all, placement) = match comm.filter(|c| c.world_size() > 1) {
+        Some(c) => {
+            let (z, p) = gather_views_placed(c, &z_mine)?;
+            (z, Some(p))
+        }
+        None => (z_mine, None),
     };
 
     let (loss, dz) = ops::ntxent::ntxent_forward(&z_all, queue, tau)?;
     let accuracy = ops::ntxent::ntxent_accuracy_deferred(&z_all, queue)?;
-    let dz = match comm {
-        Some(c) => own_rows(c, &z_mine, &dz)?,
+    let dz = match &placement {
+        Some(p) => p.own(&dz)?,
         None => dz,
     };
     let dz_parts = split_rows(&dz, micro)?;

@@ -202,10 +202,11 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 (None, false) if graph.enabled() => {
                     // Forward + backward (+ the loss sums) as one graph launch once captured;
                     // its gradients, at the graph's addresses, go back in the store for LARS.
+                    // (The graph runs only without ranks, micro-batches or a queue.)
                     let mut ran = false;
                     let grads = graph.step(&mut || {
                         ran = true;
-                        let s = ContrastiveStep::new(tau, policy).run(&net, &mut store, x)?;
+                        let s = step.run(&net, &mut store, x)?;
                         window.add(&s)?;
                         Ok(gradients(&store))
                     })?;

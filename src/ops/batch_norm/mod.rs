@@ -124,15 +124,8 @@ pub fn batch_norm_backward(
     let (dgamma, dbeta) = batch_norm_grad_sums(x, dy, mean, invstd)?;
     let rows = x.numel() / x.last_dim();
     let sums = (&dgamma, &dbeta);
-    let dx = from_sums(
-        x,
-        dy,
-        gamma,
-        mean,
-        invstd,
-        sums,
-        batch_stats.then_some(rows),
-    )?;
+    let count = batch_stats.then_some(rows);
+    let dx = batch_norm_backward_from_sums(x, dy, gamma, mean, invstd, sums, count)?;
     Ok((dx, dgamma, dbeta))
 }
 
@@ -155,18 +148,17 @@ pub fn batch_norm_grad_sums(
         cuda: self::cuda::grad_sums(x, dy, mean, invstd))
 }
 
-/// The train-mode dx from given sums (dgamma, dbeta) over `count` rows: the statistics were
-/// taken over `count` rows (possibly on several ranks), of which `x` holds some.
-#[allow(clippy::too_many_arguments)]
+/// dx from the sums (dgamma, dbeta) of [`batch_norm_grad_sums`] over the `count` rows the
+/// statistics were taken from (possibly on several ranks, of which `x` holds some); `None`:
+/// eval mode, the statistics are constants.
 pub fn batch_norm_backward_from_sums(
     x: &Tensor,
     dy: &Tensor,
     gamma: &Tensor,
     mean: &Tensor,
     invstd: &Tensor,
-    dgamma: &Tensor,
-    dbeta: &Tensor,
-    count: usize,
+    (dgamma, dbeta): (&Tensor, &Tensor),
+    count: Option<usize>,
 ) -> Result<Tensor> {
     let op = "batch_norm_backward";
     let c = x.last_dim();
@@ -182,31 +174,14 @@ pub fn batch_norm_backward_from_sums(
             ),
         ));
     }
-    if count < x.numel() / c.max(1) {
+    let rows = x.numel() / c.max(1);
+    if let Some(count) = count.filter(|&n| n < rows) {
         return Err(Error::shape(
             op,
-            format!(
-                "statistics over {count} rows cannot include the {} rows of the input",
-                x.numel() / c.max(1)
-            ),
+            format!("statistics over {count} rows cannot include the {rows} rows of the input"),
         ));
     }
-    from_sums(x, dy, gamma, mean, invstd, (dgamma, dbeta), Some(count))
-}
-
-/// dx from the sums (dgamma, dbeta) over the `count` rows the statistics came from (`None`:
-/// eval mode, the statistics are constants).
-fn from_sums(
-    x: &Tensor,
-    dy: &Tensor,
-    gamma: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    (dgamma, dbeta): (&Tensor, &Tensor),
-    count: Option<usize>,
-) -> Result<Tensor> {
-    let op = "batch_norm_backward";
     // The GPU takes the row count and whether the statistics are the batch's separately.
     dispatch!(op, [x, dy], cpu: |dt| float_dispatch!(op, dt, cpu::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count)),
-        cuda: self::cuda::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count.unwrap_or(x.numel() / x.last_dim().max(1)), count.is_some()))
+        cuda: self::cuda::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count.unwrap_or(rows), count.is_some()))
 }

@@ -32,19 +32,18 @@ pub enum BnMode<'a> {
 
 /// The train-mode statistics of every rank's rows.
 pub(crate) struct GlobalStatistics {
-    pub mean: Tensor,
     /// The biased variance (what the normalisation uses).
     pub var: Tensor,
-    /// Mean, unbiased variance and the running averages' update, for the caller.
+    /// Mean, unbiased variance and the running averages' update.
     pub stats: BatchStats,
     /// What the backward needs to finish the sums over every rank's rows.
-    pub sync: Sync,
+    pub sync: RankShare,
 }
 
 /// A synchronised backward's communicator and this rank's share of the rows ([1], on the
 /// device).
 #[derive(Clone)]
-pub(crate) struct Sync {
+pub(crate) struct RankShare {
     comm: Comm,
     share: Tensor,
 }
@@ -72,13 +71,12 @@ pub(crate) fn global_statistics(
         .transpose()?;
     Ok(GlobalStatistics {
         stats: BatchStats {
-            mean: g.mean.clone(),
+            mean: g.mean,
             var_unbiased: g.var_unbiased,
             running,
         },
-        mean: g.mean,
         var: g.var,
-        sync: Sync {
+        sync: RankShare {
             comm: comm.clone(),
             share: g.share,
         },
@@ -88,7 +86,7 @@ pub(crate) fn global_statistics(
 /// The backward's sums as its second step takes them: this rank's own, or (synchronised) those
 /// of every rank's rows scaled by this rank's share.
 pub(crate) fn reduced_sums(
-    sync: Option<&Sync>,
+    sync: Option<&RankShare>,
     dgamma: &Tensor,
     dbeta: &Tensor,
 ) -> Result<(Tensor, Tensor)> {
@@ -118,8 +116,9 @@ pub fn batch_norm(
         BnMode::Train { eps, running, .. } => match sync_with {
             Some(comm) => {
                 let g = global_statistics(comm, xv, eps, running)?;
-                let (y, invstd) = batch_norm_eval_forward(xv, gv, bv, &g.mean, &g.var, eps)?;
-                (y, g.mean, invstd, Some(g.stats), Some(g.sync))
+                let mean = g.stats.mean.clone();
+                let (y, invstd) = batch_norm_eval_forward(xv, gv, bv, &mean, &g.var, eps)?;
+                (y, mean, invstd, Some(g.stats), Some(g.sync))
             }
             None => {
                 let (y, (mean, invstd, var_u, running)) =
@@ -151,15 +150,9 @@ pub fn batch_norm(
         let (dg, db) = batch_norm_grad_sums(&xs, dy, &mean, &invstd)?;
         let dx = if needs[0] {
             let sums = reduced_sums(sync.as_ref(), &dg, &db)?;
-            Some(from_sums(
-                &xs,
-                dy,
-                &gs,
-                &mean,
-                &invstd,
-                (&sums.0, &sums.1),
-                count,
-            )?)
+            let sums = (&sums.0, &sums.1);
+            let dx = batch_norm_backward_from_sums(&xs, dy, &gs, &mean, &invstd, sums, count)?;
+            Some(dx)
         } else {
             None
         };

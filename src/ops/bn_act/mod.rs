@@ -148,7 +148,7 @@ fn backward(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<Grads> {
     let (dgamma, dbeta) = bn_act_grad_sums(s, dy, residual)?;
     let rows = s.x.numel() / s.x.last_dim();
     let count = s.batch_stats.then_some(rows);
-    let (dx, dres) = from_sums(s, dy, (&dgamma, &dbeta), count, residual)?;
+    let (dx, dres) = bn_act_backward_from_sums(s, dy, (&dgamma, &dbeta), count, residual)?;
     Ok((dx, dgamma, dbeta, dres))
 }
 
@@ -175,13 +175,14 @@ pub fn bn_act_grad_sums(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<(
         cuda: self::cuda::grad_sums(&forward_of(s), dy, m, i, residual))
 }
 
-/// The train-mode (dx, dresidual when `residual`) from given sums (dgamma, dbeta) over
-/// `count` rows, of which `s.x` holds some (statistics taken across ranks).
+/// (dx, dresidual when `residual`) from the sums (dgamma, dbeta) of [`bn_act_grad_sums`] over
+/// the `count` rows the statistics were taken from (possibly on several ranks, of which `s.x`
+/// holds some); `None`: eval mode, the statistics are constants.
 pub fn bn_act_backward_from_sums(
     s: &BnActSaved,
     dy: &Tensor,
     sums: (&Tensor, &Tensor),
-    count: usize,
+    count: Option<usize>,
     residual: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
     let ch = [
@@ -194,29 +195,17 @@ pub fn bn_act_backward_from_sums(
     ];
     check(s.x, &[("y", s.y), ("dy", dy)], &ch)?;
     let rows = s.x.numel() / s.x.last_dim();
-    if count < rows {
+    if let Some(count) = count.filter(|&n| n < rows) {
         return Err(Error::shape(
             OP,
             format!("statistics over {count} rows cannot include the {rows} rows of the input"),
         ));
     }
-    from_sums(s, dy, sums, Some(count), residual)
-}
-
-/// (dx, dresidual when `residual`) from the sums over the `count` rows the statistics came
-/// from (`None`: eval mode, the statistics are constants).
-fn from_sums(
-    s: &BnActSaved,
-    dy: &Tensor,
-    sums: (&Tensor, &Tensor),
-    count: Option<usize>,
-    residual: bool,
-) -> Result<(Tensor, Option<Tensor>)> {
     let (x, y, g, m, i) = (s.x, s.y, s.gamma, s.mean, s.invstd);
     // The GPU takes the row count and whether the statistics are the batch's separately.
     dispatch!(OP, [x, y, dy],
         cpu: |dt| float_dispatch!(OP, dt, cpu::backward_from_sums(x, y, dy, g, m, i, sums, count, residual)),
-        cuda: self::cuda::backward_from_sums(&forward_of(s), dy, m, i, sums, count.unwrap_or(x.numel() / x.last_dim().max(1)), count.is_some(), residual))
+        cuda: self::cuda::backward_from_sums(&forward_of(s), dy, m, i, sums, count.unwrap_or(rows), count.is_some(), residual))
 }
 
 /// Returns (dx, dgamma, dbeta).

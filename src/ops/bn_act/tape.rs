@@ -44,7 +44,7 @@ fn record(
             Some(comm) => {
                 let g = global_statistics(comm, x.value(), eps, running)?;
                 let invstd = bn_act_invstd(&g.var, eps)?;
-                (g.mean, invstd, Some(g.stats), Some(g.sync))
+                (g.stats.mean.clone(), invstd, Some(g.stats), Some(g.sync))
             }
             None => {
                 let (mean, invstd, var_u, running) = bn_act_stats_running(x.value(), eps, running)?;
@@ -102,7 +102,8 @@ fn record(
         let wants_input = needs[0] || (with_res && needs[3]);
         let (dx, dres) = if wants_input {
             let sums = reduced_sums(sync.as_ref(), &dg, &db)?;
-            let (dx, dres) = from_sums(&saved, dy, (&sums.0, &sums.1), count, with_res)?;
+            let sums = (&sums.0, &sums.1);
+            let (dx, dres) = bn_act_backward_from_sums(&saved, dy, sums, count, with_res)?;
             (Some(dx), dres)
         } else {
             (None, None)
