@@ -4,7 +4,7 @@
 # of a PyTorch install and run them on a GPU machine:
 #   bash gpu-bundle/run.sh                 # every test executable, output shown
 #   bash gpu-bundle/run.sh memcheck        # the same under compute-sanitizer --tool memcheck
-#   bash gpu-bundle/run.sh '' cuda_parity  # only executables whose name contains cuda_parity
+#   bash gpu-bundle/run.sh '' simclr-lib -- cuda_tests  # the ops' parity tests only
 #   bash gpu-bundle/run-bench.sh           # benches + PyTorch baselines -> table (bench/table.py)
 #   bash gpu-bundle/validate.sh STAGE       # one stage of the GPU validation, logs into $OUT
 #   bash gpu-bundle/validate.sh first-contact  # every check in 8 minutes (first-contact.sh)

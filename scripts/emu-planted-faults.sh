@@ -33,7 +33,9 @@ PY
 run() {
   local name=$1 kind=$2 file=$3 old=$4 new=$5 test=$6 tfilter=$7
   [[ -n "$FILTER" && "$name" != *"$FILTER"* ]] && return
-  local log="$WORK/$name.log" dir env=()
+  local log="$WORK/$name.log" dir env=() target=(--test "$test")
+  # `lib`: the parity tests beside the ops (src/**/cuda_tests.rs), in the library's tests.
+  [[ $test == lib ]] && target=(--lib)
   echo "== $name: $file ($test $tfilter)" >&2
   if [[ $kind == kernel ]]; then
     dir="$WORK/kernels-$name"
@@ -49,7 +51,7 @@ run() {
     plant "$dir/$file" "$old" "$new" || { RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
   fi
   (cd "$dir" && env "${env[@]}" SIMCLR_CUDA=emu CARGO_TARGET_DIR="$TARGET" \
-    cargo test --features cuda-emu --test "$test" -- "$tfilter" >"$log" 2>&1)
+    cargo test --features cuda-emu "${target[@]}" -- "$tfilter" >"$log" 2>&1)
   local rc=$?
   if grep -q '^error\(\[E[0-9]*\]\)\?: could not compile\|^error: failed to run custom build' "$log"; then
     RESULTS+=("$name|BUILD FAILED (see $log)")
@@ -67,71 +69,71 @@ run() {
 }
 
 run ntxent-missing-syncthreads kernel ntxent.cu \
-  '    __syncthreads();\n#pragma unroll 8' '#pragma unroll 8' cuda_parity_loss ntxent_parity
+  '    __syncthreads();\n#pragma unroll 8' '#pragma unroll 8' lib ntxent::cuda_tests::ntxent_parity
 run column-sum-missing-syncthreads kernel common.cuh \
   '  s[threadIdx.y][threadIdx.x] = v;\n  __syncthreads();' '  s[threadIdx.y][threadIdx.x] = v;' \
-  cuda_parity matmul_parity
+  lib matmul::cuda_tests::matmul_parity
 run bn-fold-missing-syncthreads kernel vec.cuh \
   '    tmp[t] = s;\n  }\n  __syncthreads();' '    tmp[t] = s;\n  }' \
-  cuda_parity_nn batch_norm_parity
+  lib batch_norm::cuda_tests::batch_norm_parity
 run bn-fold-drops-part-0 kernel vec.cuh 'for (int q = 0; q < parts; ++q)' \
-  'for (int q = 1; q < parts; ++q)' cuda_parity_nn batch_norm_parity
+  'for (int q = 1; q < parts; ++q)' lib batch_norm::cuda_tests::batch_norm_parity
 run bn-finish-drops-the-last-row-chunk kernel vec.cuh 'fold(n, g, get, tmp, res);' \
-  'fold(n, g - 1, get, tmp, res);' cuda_parity_nn batch_norm_parity
+  'fold(n, g - 1, get, tmp, res);' lib batch_norm::cuda_tests::batch_norm_parity
 run bn-stats-shift-differs-per-block kernel batch_norm.cu 'load_w<W>(x + p.ch, vec, k);' \
-  'load_w<W>(x + (i64)blockIdx.y * c + p.ch, vec, k);' cuda_parity_nn batch_norm_parity
+  'load_w<W>(x + (i64)blockIdx.y * c + p.ch, vec, k);' lib batch_norm::cuda_tests::batch_norm_parity
 run bn-reduce-launch-one-column rust src/cuda/groups.rs 'grid: (col_blocks(c), g.max(1), 1),' \
-  'grid: (1, g.max(1), 1),' cuda_parity_nn batch_norm_parity
+  'grid: (1, g.max(1), 1),' lib batch_norm::cuda_tests::batch_norm_parity
 run bn-relu-sums-mask-drops-beta kernel batch_norm.cu 'bn_pre(v[j], mu[j], k[j], b[j]) > 0.f))' \
-  'bn_pre(v[j], mu[j], k[j], 0.f) > 0.f))' cuda_parity_bn_act bn_act_parity
+  'bn_pre(v[j], mu[j], k[j], 0.f) > 0.f))' lib bn_act::cuda_tests::bn_act_parity
 run bn-relu-backward-mask-drops-beta kernel bn_act.cu 'b[j] = pre ? beta[ch] : 0.f;' \
-  'b[j] = 0.f;' cuda_parity_bn_act bn_act_parity
+  'b[j] = 0.f;' lib bn_act::cuda_tests::bn_act_parity
 run avg-pool-backward-spreads-channel-0 kernel pool.cu 'g[j] += d[j] * inv;' \
-  'g[j] += d[0] * inv;' cuda_parity pool_parity
+  'g[j] += d[0] * inv;' lib pool::cuda_tests::pool_parity
 run avg-pool-forward-drops-the-last-window-row kernel pool.cu \
   'for (int ih = h0; ih < h1; ++ih)\n      for (int iw = w0; iw < w1; ++iw) {\n        float a[W];' \
   'for (int ih = h0; ih < h1 - 1; ++ih)\n      for (int iw = w0; iw < w1; ++iw) {\n        float a[W];' \
-  cuda_parity pool_parity
+  lib pool::cuda_tests::pool_parity
 run grid-loop-off-by-one kernel common.cuh 'i < (n); i +=' 'i <= (n); i +=' \
-  cuda_parity pool_parity
+  lib pool::cuda_tests::pool_parity
 run warp-sum-half-mask kernel common.cuh \
   'v += __shfl_xor_sync(0xffffffffu, v, o)' 'v += __shfl_xor_sync(0x0000ffffu, v, o)' \
-  cuda_parity_loss ntxent_parity
+  lib ntxent::cuda_tests::ntxent_parity
 run cast-writes-past-the-end kernel cast.cu 'store_w<W>(y + i, vec, p)' \
-  'store_w<W>(y + i + 8, vec, p)' cuda_parity transfers_and_casts_round_trip
+  'store_w<W>(y + i + 8, vec, p)' lib tensor::cuda_tests::transfers_and_casts_round_trip
 run flat-chunks-drops-the-last-tail-element kernel vec.cuh 'if (t < n - body)' \
-  'if (t + 1 < n - body)' cuda_parity elementwise_parity
+  'if (t + 1 < n - body)' lib elementwise::cuda_tests::elementwise_parity
 run load-w-repeats-the-first-16-bytes kernel vec.cuh \
   'raw[k] = reinterpret_cast<const v16*>(p)[k]' 'raw[k] = reinterpret_cast<const v16*>(p)[0]' \
-  cuda_parity elementwise_parity
+  lib elementwise::cuda_tests::elementwise_parity
 run sk-pool-block-sum-drops-lane-0 kernel image_groups.cuh 'for (int l = 0; l < s.lanes; ++l)' \
-  'for (int l = 1; l < s.lanes; ++l)' cuda_parity_sk sk_kernels_match_the_cpu
+  'for (int l = 1; l < s.lanes; ++l)' lib sk::cuda_tests::sk_kernels_match_the_cpu
 run sk-mix-swaps-the-weights kernel sk.cu 'a[j] = a0[j] * a[j] + (1.f - a0[j]) * b[j]' \
-  'a[j] = (1.f - a0[j]) * a[j] + a0[j] * b[j]' cuda_parity_sk sk_kernels_match_the_cpu
+  'a[j] = (1.f - a0[j]) * a[j] + a0[j] * b[j]' lib sk::cuda_tests::sk_kernels_match_the_cpu
 run sk-dz1-wrong-sign kernel sk.cu 'from_f<T>(-d)' 'from_f<T>(d)' \
-  cuda_parity_sk sk_kernels_match_the_cpu
+  lib sk::cuda_tests::sk_kernels_match_the_cpu
 run sk-du-drops-the-pool-term kernel sk.cu 'b[j] = dy ? g[j] * (1.f - a0[j]) + d[j] : d[j]' \
-  'b[j] = dy ? g[j] * (1.f - a0[j]) : d[j]' cuda_parity_sk sk_kernels_match_the_cpu
+  'b[j] = dy ? g[j] * (1.f - a0[j]) : d[j]' lib sk::cuda_tests::sk_kernels_match_the_cpu
 run sk-launch-drops-pixel-chunks rust src/cuda/image_groups.rs 'let blocks = n * chunks * gx;' \
-  'let blocks = n * gx;' cuda_parity_sk sk_kernels_match_the_cpu
+  'let blocks = n * gx;' lib sk::cuda_tests::sk_kernels_match_the_cpu
 run sk-linked-pool-drops-the-mix-term rust src/ops/sk/tape.rs \
   'let mix = pending.borrow_mut().take();' \
-  'let mix = pending.borrow_mut().take().filter(|_| false);' cuda_parity_sk linked_pair
+  'let mix = pending.borrow_mut().take().filter(|_| false);' cuda_op_counts linked_pair
 run global-pool-backward-misses-a-lane kernel pool.cu \
   'for (int p = s.first; p < hw; p += s.stride) store_w' \
-  'for (int p = s.first + 1; p < hw; p += s.stride) store_w' cuda_parity pool_parity
+  'for (int p = s.first + 1; p < hw; p += s.stride) store_w' lib pool::cuda_tests::pool_parity
 run channels-copy-drops-the-offset kernel channels.cu \
   'store_w<W>(dst + r * dst_c + dst_off + g.ch, vec, v)' 'store_w<W>(dst + r * dst_c + g.ch, vec, v)' \
-  cuda_parity channels_and_sk_parity
+  lib channels::cuda_tests::channels_parity
 run avg-pool-leading-pad-of-the-wrong-axis kernel pool.cu \
   'window(oh, s, ph, k, h, h0, h1);' 'window(oh, s, pw, k, h, h0, h1);' \
-  cuda_parity pool_parity
+  lib pool::cuda_tests::pool_parity
 run pool-launch-swaps-ho-wo rust src/ops/pool/cuda.rs \
   'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, ho, wo)' \
   'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, wo, ho)' \
-  cuda_parity pool_parity
+  lib pool::cuda_tests::pool_parity
 run moments-combine-skips-count-high-half kernel moments.cu \
-  '(double)p[2 * c + 1] * 16777216.0' '0.0' cuda_parity_moments moments_pack_combine
+  '(double)p[2 * c + 1] * 16777216.0' '0.0' lib moments::cuda_tests::moments_pack_combine
 
 printf '\n%-36s | %s\n' "planted fault" "caught by"
 printf '%s\n' "-------------------------------------+------------------------------------------"

@@ -24,7 +24,7 @@ log="$OUT/$stage.log"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
   case "$stage" in
     tests) bash run.sh ;;
-    memcheck) bash run.sh memcheck cuda_parity ;;
+    memcheck) bash run.sh memcheck simclr-lib -- cuda_tests ;;
     r50) "$simclr" bench --device cuda --model r50_1x_sk1 --batch-size 256 --image-size 224 \
            --warmup 3 --steps 10 --profile ;;
     r152)

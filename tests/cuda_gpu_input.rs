@@ -5,7 +5,7 @@
 //!
 //! - the parameters are the CPU path's: the raw batch augmented on the CPU equals the loader's
 //!   views exactly;
-//! - the GPU views equal them within the tolerance tests/cuda_parity_augment.rs derives
+//! - the GPU views equal them within the tolerance src/data/augment/cuda_tests.rs derives
 //!   (L·m·2^-24 with L = 134 the stages' Lipschitz bound and m the terms of the longest sum,
 //!   plus half a bf16 ulp for bf16 output).
 //!

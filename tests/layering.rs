@@ -68,13 +68,14 @@ fn module_of(rel: &Path) -> String {
     first.trim_end_matches(".rs").to_string()
 }
 
-/// Test code may reach anywhere: `tests.rs`, `*_tests.rs`, `src/**/tests/`, `testing.rs`.
+/// Test code may reach anywhere: `tests.rs`, `*_tests.rs`, `src/**/tests/`, `src/testing/`.
 fn is_test_code(rel: &Path) -> bool {
     let name = rel.file_name().unwrap().to_string_lossy();
     name == "tests.rs"
         || name.ends_with("_tests.rs")
-        || name == "testing.rs"
-        || rel.components().any(|c| c.as_os_str() == "tests")
+        || rel
+            .components()
+            .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "testing")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

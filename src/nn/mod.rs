@@ -4,6 +4,8 @@
 
 mod batch_norm;
 mod conv;
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests;
 mod head;
 mod linear;
 mod resnet;

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests;
 pub mod ema;
 pub mod lars;
 pub mod schedule;

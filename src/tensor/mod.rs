@@ -4,6 +4,8 @@
 //! Activations are NHWC, the layout the GPU path uses; linear weights are [out, in] and conv
 //! weights [out, kh, kw, in/groups] (cuDNN's KRSC for NHWC).
 
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests;
 mod device;
 mod dtype;
 pub mod memory;

@@ -2,7 +2,7 @@
 //! normalised f32 or bf16 NHWC views out, every view of a batch in one launch (one block per
 //! view). The random parameters are the CPU's (`data::augment::params::draw`), packed into an
 //! `AugView` table here; the kernel applies them as `params::apply` does with bilinear
-//! resampling, which the parity test (tests/cuda_parity_augment.rs) holds it to.
+//! resampling, which the parity test (src/data/augment/cuda_tests.rs) holds it to.
 
 use super::params::ViewParams;
 use super::{blur, crop, AugmentConfig, Interpolation};

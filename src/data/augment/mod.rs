@@ -8,6 +8,8 @@ pub mod color;
 pub mod crop;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests;
 pub mod params;
 
 pub use crop::{CropBox, Interpolation};

@@ -11,6 +11,8 @@ pub mod cpu;
 pub(crate) mod cuda;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_backward;
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests;
 pub mod running;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,8 @@ pub mod cpu;
 mod cuda;
 #[cfg(feature = "cuda")]
 pub mod cuda_limits;
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests;
 #[cfg(test)]
 mod tests;
 

@@ -3,6 +3,8 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests;
 pub mod gemm;
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,8 @@ mod combine;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests;
 #[cfg(test)]
 mod tests;
 

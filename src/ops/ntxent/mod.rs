@@ -19,6 +19,8 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests;
 mod deferred;
 #[cfg(test)]
 mod tests;

@@ -1,72 +1,27 @@
-//! CPU vs CUDA parity of selective-kernel attention (kernels/sk.cu), forward and backward, f32
-//! and bf16, on fresh random inputs: channel counts on the 16-byte path (C % 8 == 0) and off it
-//! (scalar tails), more channel groups than a block holds, images split into pixel chunks, and
-//! the linked pair through a tape (the backward in two launches, all of du in the second)
-//! against the unlinked pair on the CPU, where the tape adds the two gradients of u. Run
-//! on the emulated device: `SIMCLR_CUDA=emu SIMCLR_REQUIRE_GPU=1 cargo test --features cuda-emu
-//! --test cuda_parity_sk`.
+//! Op tests that count what crosses to the device (launches, bytes against the traffic floor).
+//! The counters are per process, so these run in their own process, one at a time, apart
+//! from the parity tests in `src/**/cuda_tests.rs`:
+//! - the linked selective-kernel pair through a tape (the backward in two launches, all of du
+//!   in the second) against the unlinked pair on the CPU, where the tape adds the two
+//!   gradients of u, at the byte count of the traffic floor;
+//! - batch norm's statistics launch, which also updates the running averages.
 #![cfg(feature = "cuda")]
 
 #[path = "cuda_common.rs"]
 mod common;
-use common::{both, check, gpu, randn, DTYPES};
+use common::{both, check, gpu, rand, randn, DTYPES};
 
 use simclr::autograd::{Tape, Var};
 use simclr::cuda::traffic_floor::{self as tf, Family, SkShape, FAMILIES};
-use simclr::ops::{self, sk};
+use simclr::ops;
+use simclr::ops::batch_norm::{batch_norm_train_forward_running, Running};
 use simclr::params::ParamStore;
 use simclr::testing::fresh_seed;
 use simclr::{DType, Device, Result, Rng, Tensor};
 use std::sync::Mutex;
 
-/// The byte tallies are per process: tests that read them run one at a time.
+/// The counters are per process: tests that read them run one at a time.
 static TALLY: Mutex<()> = Mutex::new(());
-
-/// (n, h, w, c): vector path, scalar path, 300 groups (two channel blocks), one image of many
-/// pixels (several pixel chunks), one pixel.
-const SHAPES: [(usize, usize, usize, usize); 5] = [
-    (3, 9, 7, 64),
-    (2, 5, 3, 13),
-    (2, 3, 2, 2400),
-    (1, 64, 64, 16),
-    (4, 1, 1, 8),
-];
-
-#[test]
-fn sk_kernels_match_the_cpu() {
-    let Some(dev) = gpu() else { return };
-    let _g = TALLY.lock().unwrap_or_else(|e| e.into_inner());
-    let mut rng = Rng::new(fresh_seed("sk_kernels"));
-    for dt in DTYPES {
-        for (n, h, w, c) in SHAPES {
-            let at = |what: &str| format!("{what} {n}x{h}x{w}x{c}");
-            let (u, gu) = both(&randn(&[n, h, w, 2 * c], dt, &mut rng), dev);
-            let (z, gz) = both(&randn(&[n, 2 * c], dt, &mut rng), dev);
-            let (dy, gdy) = both(&randn(&[n, h, w, c], dt, &mut rng), dev);
-            let (ds, gds) = both(&randn(&[n, c], dt, &mut rng), dev);
-            let pool = sk::sk_pool_forward(&u).unwrap();
-            let got = sk::sk_pool_forward(&gu).unwrap();
-            check(&at("sk_pool"), dt, &got, &pool, 2 * h * w, 1);
-            let mix = sk::sk_mix_forward(&u, &z).unwrap();
-            let got = sk::sk_mix_forward(&gu, &gz).unwrap();
-            check(&at("sk_mix"), dt, &got, &mix, 2, 2);
-            let dz = sk::sk_mix_backward_dz(&u, &z, &dy).unwrap();
-            let got = sk::sk_mix_backward_dz(&gu, &gz, &gdy).unwrap();
-            check(&at("sk_mix_backward_dz"), dt, &got, &dz, h * w, 3);
-            let shape = u.shape();
-            for (mixed, pooled) in [(true, true), (true, false), (false, true)] {
-                let what = at(&format!("sk_backward_du mix {mixed} pool {pooled}"));
-                let want =
-                    sk::sk_backward_du(mixed.then_some((&dy, &z)), pooled.then_some(&ds), shape)
-                        .unwrap();
-                let got =
-                    sk::sk_backward_du(mixed.then_some((&gdy, &gz)), pooled.then_some(&gds), shape)
-                        .unwrap();
-                check(&what, dt, &got, &want, 2, 3);
-            }
-        }
-    }
-}
 
 /// The attention as SkConv wires it: logits z = zl + [s | −2s] from the pooled s; linked, or
 /// not (the tape then adds the pool's and the mix's gradients of u: the reference).
@@ -144,6 +99,41 @@ fn linked_pair_matches_the_cpu_in_two_backward_launches_at_the_byte_count() {
             );
             assert_eq!(f1.launches - f0.launches, 2, "{}: forward launches", at(""));
             assert_eq!(got.1.device(), Device::Cuda(0));
+        }
+    }
+}
+
+#[test]
+fn batch_norm_statistics_update_the_running_averages_in_their_launch() {
+    let Some(dev) = gpu() else { return };
+    let _g = TALLY.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = Rng::new(fresh_seed("bn_running_launches"));
+    for dt in DTYPES {
+        for shape in [vec![6, 5, 7, 24], vec![3001, 12]] {
+            let c = shape[shape.len() - 1];
+            let m = shape.iter().product::<usize>() / c;
+            let (x, gx) = both(&rand(&shape, dt, &mut rng, 1.5, 3.0), dev);
+            let (g, gg) = both(&rand(&[c], DType::F32, &mut rng, 0.2, 1.0), dev);
+            let (rm, grm) = both(&randn(&[c], DType::F32, &mut rng), dev);
+            let (rv, grv) = both(&rand(&[c], DType::F32, &mut rng, 0.2, 1.0), dev);
+            let run = |mean, var| {
+                Some(Running {
+                    mean,
+                    var,
+                    momentum: 0.1,
+                })
+            };
+            let before = simclr::cuda::driver::counters();
+            let (gy, (_, _, _, gnew)) =
+                batch_norm_train_forward_running(&gx, &gg, None, 1e-5, run(&grm, &grv)).unwrap();
+            let launches = simclr::cuda::driver::counters().since(&before).launches;
+            assert_eq!(launches, 2, "statistics (+ running averages), then apply");
+            let (y, (_, _, _, new)) =
+                batch_norm_train_forward_running(&x, &g, None, 1e-5, run(&rm, &rv)).unwrap();
+            check("bn y", dt, &gy, &y, m, 2);
+            let ((nm, nv), (gnm, gnv)) = (new.unwrap(), gnew.unwrap());
+            check("running mean", DType::F32, &gnm, &nm, m, 1);
+            check("running var", DType::F32, &gnv, &nv, m, 2);
         }
     }
 }

@@ -1,17 +1,11 @@
-//! CPU vs CUDA parity of the fused losses (NT-Xent with its queue, distillation) in f32 and
-//! bf16. The CPU computes in f32 from the same (bf16-rounded) inputs. Without a usable GPU each
-//! test prints `skipped: <reason>`.
-#![cfg(feature = "cuda")]
+//! Device vs CPU parity of the fused NT-Xent loss with its queue, f32 and bf16; the CPU computes
+//! in f32 from the same (bf16-rounded) inputs.
 
-#[path = "cuda_common.rs"]
-mod common;
-use common::{both, check, gpu, rand, DTYPES};
-
-use simclr::ops::distill::{distill_forward, DistillSpec};
-use simclr::ops::normalize::l2_normalize_forward;
-use simclr::ops::ntxent::{ntxent_accuracy, ntxent_forward};
-use simclr::testing::fresh_seed;
-use simclr::{DType, Rng, Tensor};
+use crate::ops::normalize::l2_normalize_forward;
+use crate::ops::ntxent::{ntxent_accuracy, ntxent_forward};
+use crate::testing::device::{both, check, device_test, rand, DTYPES};
+use crate::testing::fresh_seed;
+use crate::{DType, Device, Rng, Tensor};
 
 /// Normalised projections [2N, d] whose view b is a noisy copy of view a (so accuracy is
 /// neither 0 nor 1), and a normalised queue [k, d].
@@ -24,9 +18,7 @@ fn projections(n: usize, d: usize, k: usize, dt: DType, rng: &mut Rng) -> (Tenso
     (norm(&z), norm(&q))
 }
 
-#[test]
-fn ntxent_parity() {
-    let Some(dev) = gpu() else { return };
+fn ntxent_parity(dev: Device) {
     let mut rng = Rng::new(fresh_seed("ntxent_parity"));
     // Sizes off the 64-row / 32-wide / 128-column tiles, with and without a queue.
     for (n, d, k, tau) in [(70, 130, 37, 0.1), (128, 128, 0, 0.5), (1, 3, 0, 1.0)] {
@@ -58,71 +50,31 @@ fn ntxent_parity() {
         }
     }
 }
+device_test!(ntxent_parity);
 
-#[test]
-fn ntxent_accuracy_counts_ties_as_misses() {
-    let Some(dev) = gpu() else { return };
+fn ntxent_accuracy_counts_ties_as_misses(dev: Device) {
     for dt in DTYPES {
         let z = Tensor::from_f64(&[0.6, 0.8].repeat(8), &[8, 2], dt).unwrap();
         let acc = ntxent_accuracy(&z.to_device(dev).unwrap(), None).unwrap();
         assert_eq!(acc, 0.0, "{}", dt.name());
     }
 }
-
-#[test]
-fn distill_parity() {
-    let Some(dev) = gpu() else { return };
-    let mut rng = Rng::new(fresh_seed("distill_parity"));
-    for dt in DTYPES {
-        for (b, c) in [(16, 10), (9, 1500)] {
-            let (s, gs) = both(&rand(&[b, c], dt, &mut rng, 3.0, 0.0), dev);
-            let (t, gt) = both(&rand(&[b, c], dt, &mut rng, 3.0, 0.5), dev);
-            let labels: Vec<usize> = (0..b).map(|_| rng.below(c)).collect();
-            let cases = [
-                (DistillSpec::unlabelled(2.0), None),
-                (
-                    DistillSpec {
-                        alpha: 0.3,
-                        tau: 0.5,
-                    },
-                    Some(&labels[..]),
-                ),
-                (
-                    DistillSpec {
-                        alpha: 0.0,
-                        tau: 1.0,
-                    },
-                    Some(&labels[..]),
-                ),
-            ];
-            for (spec, y) in cases {
-                let (l, g) = distill_forward(&s, &t, y, spec).unwrap();
-                let (gl, gg) = distill_forward(&gs, &gt, y, spec).unwrap();
-                let depth = (3.0 * (1.0 / spec.tau).max(1.0)).ceil() as usize;
-                let what = format!("distill b={b} c={c} {spec:?}");
-                check(&format!("{what} loss"), dt, &gl, &l, b * c, depth);
-                check(&format!("{what} grad"), dt, &gg, &g, c, depth);
-            }
-        }
-    }
-}
+device_test!(ntxent_accuracy_counts_ties_as_misses);
 
 /// The NT-Xent backward scales by the upstream gradient on the device (no host read): dz for
 /// an upstream gradient of -2.75 (exact in bf16) matches the CPU backward, f32 and bf16, with
 /// more elements than one block covers.
-#[test]
-fn ntxent_backward_scales_by_upstream_on_device() {
-    let Some(dev) = gpu() else { return };
+fn ntxent_backward_scales_by_upstream_on_device(dev: Device) {
     let mut rng = Rng::new(fresh_seed("ntxent_upstream"));
     let (n, d, tau) = (90, 70, 0.2);
     for dt in DTYPES {
         let (z, _) = projections(n, d, 1, dt, &mut rng);
         let grad = |z: &Tensor| {
-            let mut tape = simclr::autograd::Tape::new();
+            let mut tape = crate::autograd::Tape::new();
             let zv = tape.leaf(z.clone());
-            let loss = simclr::ops::ntxent::ntxent(&mut tape, &zv, None, tau).unwrap();
+            let loss = crate::ops::ntxent::ntxent(&mut tape, &zv, None, tau).unwrap();
             let seed = Tensor::full(&[], -2.75, dt, z.device()).unwrap();
-            let mut store = simclr::params::ParamStore::new(DType::F32, 0);
+            let mut store = crate::params::ParamStore::new(DType::F32, 0);
             let g = tape.backward_from(&[(&loss, seed)], &mut store).unwrap();
             g.get(&zv).unwrap().clone()
         };
@@ -138,3 +90,4 @@ fn ntxent_backward_scales_by_upstream_on_device() {
         );
     }
 }
+device_test!(ntxent_backward_scales_by_upstream_on_device);

@@ -1,17 +1,46 @@
 //! CPU vs CUDA parity of the multi-tensor optimizer steps: LARS (norms and updates of every
 //! tensor in two launches) and the EMA of the momentum network (one launch), on the same random
 //! stores. Without a usable GPU each test prints `skipped: <reason>`.
-#![cfg(feature = "cuda")]
 
-#[path = "cuda_common.rs"]
-mod common;
-use common::{check, gpu, randn};
+use crate::ops::elementwise as ew;
+use crate::optim::ema::{BufferRule, Ema};
+use crate::optim::lars::{Lars, LarsConfig};
+use crate::params::{Init, ParamKind, ParamStore};
+use crate::testing::device::{check, device_test, randn};
+use crate::testing::fresh_seed;
+use crate::{DType, Device, Rng, Tensor};
 
-use simclr::optim::ema::{BufferRule, Ema};
-use simclr::optim::lars::{Lars, LarsConfig};
-use simclr::params::{Init, ParamKind, ParamStore};
-use simclr::testing::fresh_seed;
-use simclr::{DType, Device, Rng};
+fn sgd_update_parity(dev: Device) {
+    let mut rng = Rng::new(fresh_seed("sgd"));
+    let (lr, mom, wd) = (0.1, 0.9, 1e-4);
+    let w = randn(&[1000], DType::F32, &mut rng);
+    let g1 = randn(&[1000], DType::F32, &mut rng);
+    let g2 = randn(&[1000], DType::F32, &mut rng);
+    // CPU reference of two momentum steps: v = g + wd·w (then m·v + g + wd·w), w −= lr·v.
+    let step = |w: &Tensor, v: Option<&Tensor>, g: &Tensor| {
+        let d = ew::add_forward(g, &ew::scale_forward(w, wd).unwrap()).unwrap();
+        let v = match v {
+            Some(v) => ew::add_forward(&ew::scale_forward(v, mom).unwrap(), &d).unwrap(),
+            None => d,
+        };
+        (
+            ew::sub_forward(w, &ew::scale_forward(&v, lr).unwrap()).unwrap(),
+            v,
+        )
+    };
+    let (w1, v1) = step(&w, None, &g1);
+    let (w2, _) = step(&w1, Some(&v1), &g2);
+    let mut gw = w.to_device(dev).unwrap();
+    let shared = gw.clone(); // in-place updates must not write through to other holders
+    let mut gv = Tensor::zeros(&[1000], DType::F32, dev).unwrap();
+    for (i, g) in [&g1, &g2].into_iter().enumerate() {
+        let gg = g.to_device(dev).unwrap();
+        crate::optim::cuda::sgd_update(&mut gw, &gg, Some(&mut gv), lr, mom, wd, i == 0).unwrap();
+    }
+    check("sgd_update", DType::F32, &gw, &w2, 2, 2);
+    assert_eq!(shared.to_vec_f64().unwrap(), w.to_vec_f64().unwrap());
+}
+device_test!(sgd_update_parity);
 
 /// Weights (one spanning several 16K-element chunks), a zero-initialised weight (trust 1),
 /// and the excluded kinds; BN running statistics when `buffers`.
@@ -48,8 +77,13 @@ fn compare(what: &str, gpu_store: &ParamStore, cpu: &ParamStore, k: usize, depth
 /// gradients; weights compared after each step, velocities after each step when
 /// `state_each_step` (reading them shares the buffers, so the next GPU step re-uploads its
 /// table) or else once at the end (every step after the first reuses the resident table).
-fn lars_parity(name: &str, build: impl Fn(u64) -> ParamStore, steps: usize, state_each_step: bool) {
-    let Some(dev) = gpu() else { return };
+fn lars_parity(
+    dev: Device,
+    name: &str,
+    build: impl Fn(u64) -> ParamStore,
+    steps: usize,
+    state_each_step: bool,
+) {
     let seed = fresh_seed(name);
     let mut rng = Rng::new(seed);
     let (mut cpu, mut gs) = (build(seed), build(seed));
@@ -78,15 +112,14 @@ fn lars_parity(name: &str, build: impl Fn(u64) -> ParamStore, steps: usize, stat
     }
 }
 
-#[test]
-fn lars_multi_tensor_matches_cpu() {
-    lars_parity("lars_multi_tensor", |seed| store(seed, false), 3, true);
+fn lars_multi_tensor_matches_cpu(dev: Device) {
+    lars_parity(dev, "lars_multi_tensor", |seed| store(seed, false), 3, true);
 }
+device_test!(lars_multi_tensor_matches_cpu);
 
 /// Steps that reuse the resident tensor table, over more tensors than one gradient-binding
 /// launch holds (16).
-#[test]
-fn lars_resident_table_matches_cpu_over_steps() {
+fn lars_resident_table_matches_cpu_over_steps(dev: Device) {
     let build = |seed| {
         let mut s = store(seed, false);
         for i in 0..19 {
@@ -101,12 +134,11 @@ fn lars_resident_table_matches_cpu_over_steps() {
         }
         s
     };
-    lars_parity("lars_resident_table", build, 4, false);
+    lars_parity(dev, "lars_resident_table", build, 4, false);
 }
+device_test!(lars_resident_table_matches_cpu_over_steps);
 
-#[test]
-fn ema_multi_tensor_matches_cpu() {
-    let Some(dev) = gpu() else { return };
+fn ema_multi_tensor_matches_cpu(dev: Device) {
     let seed = fresh_seed("ema_multi_tensor");
     for rule in [BufferRule::Copy, BufferRule::Ema] {
         let ema = Ema::new(0.99, rule).unwrap();
@@ -134,3 +166,4 @@ fn ema_multi_tensor_matches_cpu() {
         }
     }
 }
+device_test!(ema_multi_tensor_matches_cpu);

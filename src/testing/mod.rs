@@ -1,6 +1,10 @@
 //! Test support shared by unit and integration tests: fresh seeds, a finite-difference gradient
 //! checker in f64, and tolerances derived from the dtype rather than picked by eye.
 
+pub mod augment_tolerance;
+#[cfg(feature = "cuda")]
+pub mod device;
+
 use crate::autograd::{Tape, Var};
 use crate::{ops, DType, Result, Rng, Tensor};
 

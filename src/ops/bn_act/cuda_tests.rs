@@ -1,17 +1,13 @@
-//! CPU vs CUDA parity of the fused batch norm + (add +) ReLU, forward and backward, NHWC, in
-//! f32 and bf16. Without a usable GPU each test prints `skipped: <reason>`.
-#![cfg(feature = "cuda")]
+//! Device vs CPU parity of the fused batch norm + (add +) ReLU, forward and backward, NHWC, in
+//! f32 and bf16.
 
-#[path = "cuda_common.rs"]
-mod common;
-use common::{both, check, gpu, rand, randn, DTYPES};
-
-use simclr::ops::bn_act::{
+use crate::ops::bn_act::{
     batch_norm_add_relu_backward, batch_norm_add_relu_forward, batch_norm_relu_backward,
     batch_norm_relu_forward, bn_act_stats, BnActSaved,
 };
-use simclr::testing::fresh_seed;
-use simclr::{DType, Device, Rng, Tensor};
+use crate::testing::device::{both, check, device_test, rand, randn, DTYPES};
+use crate::testing::fresh_seed;
+use crate::{DType, Device, Rng, Tensor};
 
 /// The saved state from [x, y, gamma, beta, mean, invstd].
 fn saved<'a>(t: [&'a Tensor; 6], batch_stats: bool) -> BnActSaved<'a> {
@@ -27,9 +23,7 @@ fn saved<'a>(t: [&'a Tensor; 6], batch_stats: bool) -> BnActSaved<'a> {
     }
 }
 
-#[test]
-fn bn_act_parity() {
-    let Some(dev) = gpu() else { return };
+fn bn_act_parity(dev: Device) {
     let mut rng = Rng::new(fresh_seed("bn_act_parity"));
     for dt in DTYPES {
         // 8-channel groups (40, 24, 520: more groups than one reduction block holds), one
@@ -91,3 +85,4 @@ fn bn_act_parity() {
         }
     }
 }
+device_test!(bn_act_parity);

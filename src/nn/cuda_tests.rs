@@ -2,22 +2,18 @@
 //! with a classifier runs forward, backward and one SGD step on the CPU and on the GPU from the
 //! same f32 weights and inputs; logits, loss, every parameter gradient and every updated weight
 //! and BN running statistic must agree. Without a usable GPU the test prints `skipped: <reason>`.
-#![cfg(feature = "cuda")]
 
-#[path = "cuda_common.rs"]
-mod common;
-use common::gpu;
-
-use simclr::autograd::Tape;
-use simclr::nn::{Ctx, Linear, ResNet, ResNetConfig};
-use simclr::ops;
-use simclr::optim::Sgd;
-use simclr::params::ParamStore;
-use simclr::testing::{assert_close, fresh_seed, tolerance};
-use simclr::{DType, Device, Rng, Tensor};
+use crate::autograd::Tape;
+use crate::nn::{Ctx, Linear, ResNet, ResNetConfig};
+use crate::ops;
+use crate::optim::Sgd;
+use crate::params::ParamStore;
+use crate::testing::device::device_test;
+use crate::testing::{assert_close, fresh_seed, tolerance};
+use crate::{DType, Device, Rng, Tensor};
 
 fn config() -> ResNetConfig {
-    simclr::testing::tiny_sk_config(false)
+    crate::testing::tiny_sk_config(false)
 }
 
 /// One training step; returns the logits and loss, leaving gradients and new weights in `store`.
@@ -74,9 +70,7 @@ fn pair(seed: u64, dev: Device) -> Pair {
     }
 }
 
-#[test]
-fn small_sk_resnet_step_matches_the_cpu() {
-    let Some(dev) = gpu() else { return };
+fn small_sk_resnet_step_matches_the_cpu(dev: Device) {
     let seed = fresh_seed("model parity");
     let Pair {
         mut cpu,
@@ -123,13 +117,12 @@ fn small_sk_resnet_step_matches_the_cpu() {
         );
     }
 }
+device_test!(small_sk_resnet_step_matches_the_cpu);
 
 /// Mixed precision: the GPU step with bf16 activations and fp32 master weights against the CPU
 /// in f32. Same loss and gradients within bf16's tolerance; every gradient reaches the master
 /// weights in f32.
-#[test]
-fn bf16_activations_with_f32_master_weights_match_the_cpu() {
-    let Some(dev) = gpu() else { return };
+fn bf16_activations_with_f32_master_weights_match_the_cpu(dev: Device) {
     let seed = fresh_seed("bf16 model parity");
     let Pair {
         mut cpu,
@@ -167,3 +160,4 @@ fn bf16_activations_with_f32_master_weights_match_the_cpu() {
         }
     }
 }
+device_test!(bf16_activations_with_f32_master_weights_match_the_cpu);

@@ -1,23 +1,80 @@
-//! CPU vs CUDA parity of what issue 15 folded into batch norm's kernels, in f32 and bf16: the
-//! running averages coming out of the statistics launch, the channel-group apply over more
-//! than 65,535 blocks' worth of elements, and the scalar path of 8-channel groups whose
-//! tensors are not 16-byte aligned (raw launches at an offset: tensors themselves always are).
-#![cfg(feature = "cuda")]
+//! Device vs CPU parity of batch norm, forward and backward, f32 and bf16, and of what issue 15
+//! folded into its kernels: the running averages coming out of the statistics launch, the
+//! channel-group apply over more than 65,535 blocks' worth of elements, and the scalar path of
+//! 8-channel groups whose tensors are not 16-byte aligned (raw launches at an offset: tensors
+//! themselves always are). The launch count of the statistics is in tests/cuda_op_counts.rs.
 
-#[path = "cuda_common.rs"]
-mod common;
-use common::{both, check, gpu, rand, randn, DTYPES};
-
-use simclr::cuda::kernels::{self as k, DevPtr, DevPtrMut};
-use simclr::ops::batch_norm::{
+use crate::cuda::kernels::{self as k, DevPtr, DevPtrMut};
+use crate::ops::batch_norm as bn;
+use crate::ops::batch_norm::{
     batch_norm_eval_forward, batch_norm_train_forward_running, bn_act_stats_running, Running,
 };
-use simclr::testing::fresh_seed;
-use simclr::{DType, Device, Rng, Tensor};
+use crate::testing::device::{both, check, device_test, rand, randn, DTYPES};
+use crate::testing::fresh_seed;
+use crate::{DType, Device, Rng, Tensor};
 
-#[test]
-fn running_averages_come_out_of_the_statistics_launch() {
-    let Some(dev) = gpu() else { return };
+fn batch_norm_parity(dev: Device) {
+    let mut rng = Rng::new(fresh_seed("batch_norm"));
+    for dt in DTYPES {
+        // NHWC with 8-channel groups; a channel tail (C % 8 != 0, one channel per thread);
+        // a reduction over many row chunks (blocks finished by the last one); more rows than
+        // the channel-group grid has lanes (the row loop of kernels/vec.cuh); and more channel
+        // groups than a reduction block holds (520 = 65 groups of 8, 45 of 1: 3 and 2 columns
+        // of blocks, the last one partial).
+        for shape in [
+            vec![4, 13, 11, 40],
+            vec![64, 96],
+            vec![2, 7, 5, 12],
+            vec![3001, 24],
+            vec![40_000, 64],
+            vec![37, 520],
+            vec![300, 45],
+        ] {
+            let c = shape[shape.len() - 1];
+            let m: usize = shape.iter().product::<usize>() / c;
+            let (x, gx) = both(&rand(&shape, dt, &mut rng, 2.0, 0.5), dev);
+            let (g, gg) = both(&rand(&[c], dt, &mut rng, 0.2, 1.0), dev);
+            let (b, gb) = both(&randn(&[c], dt, &mut rng), dev);
+            let (y, mean, invstd, var) =
+                bn::batch_norm_train_forward(&x, &g, Some(&b), 1e-5).unwrap();
+            let (gy, gmean, ginvstd, gvar) =
+                bn::batch_norm_train_forward(&gx, &gg, Some(&gb), 1e-5).unwrap();
+            check("bn train y", dt, &gy, &y, m, 2);
+            // Statistics are fp32 on the GPU whatever the data type.
+            check("bn mean", DType::F32, &gmean, &mean, m, 1);
+            check("bn invstd", DType::F32, &ginvstd, &invstd, m, 2);
+            check("bn var", DType::F32, &gvar, &var, m, 2);
+            // Eval mode with running statistics given in the data type.
+            let (rm, grm) = both(&randn(&[c], dt, &mut rng), dev);
+            let (rv, grv) = both(&rand(&[c], dt, &mut rng, 0.3, 1.5), dev);
+            let (ye, ie) = bn::batch_norm_eval_forward(&x, &g, None, &rm, &rv, 1e-5).unwrap();
+            let (gye, gie) = bn::batch_norm_eval_forward(&gx, &gg, None, &grm, &grv, 1e-5).unwrap();
+            check("bn eval y", dt, &gye, &ye, 1, 2);
+            check("bn eval invstd", DType::F32, &gie, &ie, 1, 1);
+            let (dy, gdy) = both(&randn(&shape, dt, &mut rng), dev);
+            for stats in [true, false] {
+                let (dx, dg, db) =
+                    bn::batch_norm_backward(&x, &dy, &g, &mean, &invstd, stats).unwrap();
+                let (gm, gi) = (mean.to_device(dev).unwrap(), invstd.to_device(dev).unwrap());
+                let (gdx, gdg, gdb) =
+                    bn::batch_norm_backward(&gx, &gdy, &gg, &gm, &gi, stats).unwrap();
+                check(
+                    &format!("bn backward dx stats={stats}"),
+                    dt,
+                    &gdx,
+                    &dx,
+                    m,
+                    3,
+                );
+                check("bn backward dgamma", DType::F32, &gdg, &dg, m, 2);
+                check("bn backward dbeta", DType::F32, &gdb, &db, m, 1);
+            }
+        }
+    }
+}
+device_test!(batch_norm_parity);
+
+fn running_averages_come_out_of_the_statistics_launch(dev: Device) {
     let mut rng = Rng::new(fresh_seed("bn_running"));
     for dt in DTYPES {
         for shape in [vec![6, 5, 7, 24], vec![3001, 12]] {
@@ -34,11 +91,8 @@ fn running_averages_come_out_of_the_statistics_launch() {
                     momentum: 0.1,
                 })
             };
-            let before = simclr::cuda::driver::counters();
             let (gy, (_, _, _, gnew)) =
                 batch_norm_train_forward_running(&gx, &gg, None, 1e-5, run(&grm, &grv)).unwrap();
-            let launches = simclr::cuda::driver::counters().since(&before).launches;
-            assert_eq!(launches, 2, "statistics (+ running averages), then apply");
             let (y, (_, _, _, new)) =
                 batch_norm_train_forward_running(&x, &g, None, 1e-5, run(&rm, &rv)).unwrap();
             check("bn y", dt, &gy, &y, m, 2);
@@ -52,10 +106,9 @@ fn running_averages_come_out_of_the_statistics_launch() {
         }
     }
 }
+device_test!(running_averages_come_out_of_the_statistics_launch);
 
-#[test]
-fn apply_covers_more_than_65535_blocks_of_work() {
-    let Some(dev) = gpu() else { return };
+fn apply_covers_more_than_65535_blocks_of_work(dev: Device) {
     let mut rng = Rng::new(fresh_seed("bn_big"));
     // 2^21 + 3 rows x 8 channels: 65,536 blocks of 256 elements and a partial one.
     let shape = [(1 << 21) + 3, 8];
@@ -69,6 +122,7 @@ fn apply_covers_more_than_65535_blocks_of_work() {
     let (gy, _) = batch_norm_eval_forward(&gx, &gg, Some(&gb), &grm, &grv, 1e-5).unwrap();
     check("bn eval y, 2^24 elements", dt, &gy, &y, 1, 2);
 }
+device_test!(apply_covers_more_than_65535_blocks_of_work);
 
 /// y = relu((x − mean)·invstd·gamma + beta + res) on the CPU, in f64.
 fn reference(x: &[f64], res: &[f64], p: &[Vec<f64>; 4], c: usize) -> Vec<f64> {
@@ -81,11 +135,9 @@ fn reference(x: &[f64], res: &[f64], p: &[Vec<f64>; 4], c: usize) -> Vec<f64> {
         .collect()
 }
 
-#[test]
-fn eight_channel_groups_at_a_misaligned_offset_take_the_scalar_path() {
-    let Some(dev) = gpu() else { return };
+fn eight_channel_groups_at_a_misaligned_offset_take_the_scalar_path(dev: Device) {
     let Device::Cuda(ordinal) = dev else { return };
-    let gpu = simclr::cuda::gpu(ordinal).unwrap();
+    let gpu = crate::cuda::gpu(ordinal).unwrap();
     let mut rng = Rng::new(fresh_seed("bn_misaligned"));
     let (m, c) = (37, 16);
     let n = m * c;
@@ -99,11 +151,11 @@ fn eight_channel_groups_at_a_misaligned_offset_take_the_scalar_path() {
         let p = [0.1, 0.5, 0.3, -0.2].map(|s| rand(&[c], DType::F32, &mut rng, 0.2, s + 1.0));
         let gp = p.clone().map(|t| t.to_device(dev).unwrap());
         let y = Tensor::zeros(&[n + 1], dt, dev).unwrap();
-        let (launch, lanes) = simclr::cuda::groups::group_launch(m, c);
+        let (launch, lanes) = crate::cuda::groups::group_launch(m, c);
         let e = dt.size_in_bytes() as u64;
         let ptrs = gp.each_ref().map(|t| DevPtr::<f32>::of(t, "test").unwrap());
         let [mean, invstd, gamma, beta] = ptrs;
-        let ok = |r: simclr::Result<()>| r.unwrap();
+        let ok = |r: crate::Result<()>| r.unwrap();
         macro_rules! launch {
             ($t:ty) => {{
                 // SAFETY: each offset view lies inside its n + 1 element buffer.
@@ -148,22 +200,21 @@ fn eight_channel_groups_at_a_misaligned_offset_take_the_scalar_path() {
         }
     }
 }
+device_test!(eight_channel_groups_at_a_misaligned_offset_take_the_scalar_path);
 
-#[test]
-fn statistics_at_a_misaligned_offset_take_the_scalar_path() {
-    let Some(dev) = gpu() else { return };
+fn statistics_at_a_misaligned_offset_take_the_scalar_path(dev: Device) {
     let Device::Cuda(ordinal) = dev else { return };
-    let gpu = simclr::cuda::gpu(ordinal).unwrap();
+    let gpu = crate::cuda::gpu(ordinal).unwrap();
     let mut rng = Rng::new(fresh_seed("bn_stats_misaligned"));
     // 8-channel groups over 3 row chunks, x starting one element past a 16-byte boundary.
     let (m, c) = (3000, 16);
-    let (g, rows) = simclr::cuda::groups::chunks(m, c);
+    let (g, rows) = crate::cuda::groups::chunks(m, c);
     assert!(g > 1, "a multi-block reduction");
     for dt in DTYPES {
         let host = rand(&[m * c + 1], dt, &mut rng, 1.0, 0.5);
         let x = host.to_device(dev).unwrap();
         let f32s = |n: usize| Tensor::zeros(&[n], DType::F32, dev).unwrap();
-        let (part, done) = (f32s(2 * g * c), f32s(simclr::cuda::groups::col_blocks(c)));
+        let (part, done) = (f32s(2 * g * c), f32s(crate::cuda::groups::col_blocks(c)));
         let outs = [f32s(c), f32s(c), f32s(c)];
         let [mean, invstd, var] = outs
             .each_ref()
@@ -174,7 +225,7 @@ fn statistics_at_a_misaligned_offset_take_the_scalar_path() {
             // SAFETY: zeroed f32s are zeroed u32 tickets, one per column of blocks.
             unsafe { DevPtrMut::<u32>::from_raw(DevPtr::<f32>::of(&done, "test").unwrap().addr()) },
         );
-        let launch = simclr::cuda::groups::reduce_launch(c, g);
+        let launch = crate::cuda::groups::reduce_launch(c, g);
         let (nul, nulm) = (DevPtr::<f32>::null(), DevPtrMut::<f32>::null());
         macro_rules! launch {
             ($t:ty) => {{
@@ -225,3 +276,4 @@ fn statistics_at_a_misaligned_offset_take_the_scalar_path() {
         }
     }
 }
+device_test!(statistics_at_a_misaligned_offset_take_the_scalar_path);

@@ -1,20 +1,14 @@
 //! The packed batch statistics of synchronised batch norm (kernels/moments.cu) against the CPU
 //! reference on the same inputs: pack, combine (of several ranks' rows, counts uneven and one
 //! above 2^24, so the count's high half is used) and scale.
-#![cfg(feature = "cuda")]
 
-#[path = "cuda_common.rs"]
-mod common;
-use common::{gpu, rand};
+use crate::dist::concat_rows;
+use crate::ops::moments::{moments_combine, moments_pack, moments_scale};
+use crate::testing::device::{device_test, rand};
+use crate::testing::{assert_close, fresh_seed, tolerance};
+use crate::{DType, Device, Rng, Tensor};
 
-use simclr::dist::concat_rows;
-use simclr::ops::moments::{moments_combine, moments_pack, moments_scale};
-use simclr::testing::{assert_close, fresh_seed, tolerance};
-use simclr::{DType, Device, Rng, Tensor};
-
-#[test]
-fn moments_pack_combine_and_scale_match_the_cpu() {
-    let Some(dev) = gpu() else { return };
+fn moments_pack_combine_and_scale_match_the_cpu(dev: Device) {
     let mut rng = Rng::new(fresh_seed("moments parity"));
     let c = 37;
     let rows = [5usize, 1, (1 << 24) + 3];
@@ -48,3 +42,4 @@ fn moments_pack_combine_and_scale_match_the_cpu() {
     let got = moments_scale(&up(&s), &got.share).unwrap();
     assert_close("scale", &cpu(&got), &want, tol);
 }
+device_test!(moments_pack_combine_and_scale_match_the_cpu);

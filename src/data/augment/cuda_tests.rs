@@ -12,17 +12,14 @@
 //! 1 + 2·1.8 = 4.6, hue (piecewise linear HSV, slopes up to 6/6 per channel) 2, grayscale and
 //! blur 1, normalisation 1/min std = 1/0.224: together L = 1.8·1.8·4.6·2·4.47 < 134. A bf16
 //! output adds its rounding, half an ulp: 2^-9 relative to the value.
-#![cfg(feature = "cuda")]
 
-#[path = "cuda_common.rs"]
-mod common;
-use common::{augment_terms, augment_worst, gpu};
-
-use simclr::data::augment::cuda::augment_views;
-use simclr::data::augment::params::{apply, draw, ViewParams};
-use simclr::data::{AugmentConfig, Image, Interpolation, Normalize};
-use simclr::testing::fresh_seed;
-use simclr::{DType, Rng};
+use crate::data::augment::cuda::augment_views;
+use crate::data::augment::params::{apply, draw, ViewParams};
+use crate::data::{AugmentConfig, Image, Interpolation, Normalize};
+use crate::testing::augment_tolerance::{augment_terms, augment_worst};
+use crate::testing::device::device_test;
+use crate::testing::fresh_seed;
+use crate::{DType, Device, Rng};
 use std::borrow::Cow;
 
 fn image(h: usize, w: usize, rng: &mut Rng) -> Image<'static> {
@@ -50,10 +47,8 @@ fn image(h: usize, w: usize, rng: &mut Rng) -> Image<'static> {
     }
 }
 
-#[test]
-fn gpu_augmentation_matches_the_cpu_on_the_same_draws() {
-    let Some(dev) = gpu() else { return };
-    let simclr::Device::Cuda(ordinal) = dev else {
+fn gpu_augmentation_matches_the_cpu_on_the_same_draws(dev: Device) {
+    let crate::Device::Cuda(ordinal) = dev else {
         unreachable!()
     };
     let mut rng = Rng::new(fresh_seed(
@@ -116,7 +111,7 @@ fn gpu_augmentation_matches_the_cpu_on_the_same_draws() {
             let got = augment_views(ordinal, cfg, &images, &views, dt).unwrap();
             assert_eq!(got.shape(), &[views.len(), cfg.size, cfg.size, 3]);
             let got = got
-                .to_device(simclr::Device::Cpu)
+                .to_device(crate::Device::Cpu)
                 .unwrap()
                 .to_vec_f64()
                 .unwrap();
@@ -136,3 +131,4 @@ fn gpu_augmentation_matches_the_cpu_on_the_same_draws() {
         }
     }
 }
+device_test!(gpu_augmentation_matches_the_cpu_on_the_same_draws);
