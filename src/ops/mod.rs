@@ -2,15 +2,19 @@
 //!
 //! Each op comes in two forms:
 //! - raw functions on [`Tensor`]s (`relu_forward`, `relu_backward`, ...) that check shapes and
-//!   dispatch to the CPU or CUDA implementation of the operands' device;
+//!   call the op's backend trait (`<op>/mod.rs`: `ElementwiseKernels`, ...) for the operands'
+//!   device through [`on_backend!`](crate::on_backend): both backends implement the same
+//!   trait, so their argument lists cannot drift apart;
 //! - a tape-recording function on [`Var`](crate::autograd::Var)s (`relu`) that runs the forward
 //!   and records a closure calling the raw backward functions. These live in `<op>/tape.rs`, a
 //!   floor above the raw functions (ARCHITECTURE.md); `<op>/mod.rs` re-exports them.
 //!
-//! Naming rule, from Rust to kernel: the raw function `relu_forward` on the CPU is
+//! Naming rule, from Rust to kernel: the raw function `relu_forward` is the trait method
+//! `ElementwiseKernels::relu_forward`; on the CPU it runs
 //! `ops::elementwise::cpu::relu_forward::<T>`, and on the GPU the kernel symbol
 //! `relu_forward_<dtype>` (`relu_forward_f32`, `relu_forward_bf16`) in `kernels/elementwise.cu`.
 
+pub mod backend;
 pub mod batch_norm;
 pub mod bn_act;
 pub mod channels;

@@ -1,5 +1,5 @@
 //! Profiling aids: named ranges around every module forward (its path,
-//! `encoder.layer1.0.conv1`), every kernel dispatch (`conv2d`, from the `dispatch!` macro), every
+//! `encoder.layer1.0.conv1`), every kernel dispatch (`conv2d`, from the `on_backend!` macro), every
 //! backward node of the tape (`conv2d backward`) and the phases of a step (`backward`,
 //! `optimizer`).
 //!
@@ -80,7 +80,7 @@ impl Drop for Range {
     }
 }
 
-/// A kernel or raw op (the name its `dispatch!` carries).
+/// A kernel or raw op (the name its `on_backend!` carries).
 #[inline]
 pub fn op(name: &'static str) -> Range {
     nvtx::push(name, "");

@@ -325,24 +325,3 @@ macro_rules! float_dispatch {
         }
     };
 }
-
-/// Routes an op to its CPU or CUDA implementation after checking devices and dtypes agree,
-/// inside a profiler range named after the op. The CUDA arm is compiled only with the `cuda`
-/// feature.
-#[macro_export]
-macro_rules! dispatch {
-    ($op:expr, [$($t:expr),+ $(,)?], cpu: |$dt:ident| $cpu:expr, cuda: $cuda:expr $(,)?) => {
-        $crate::dispatch!($op, slice &[$($t),+], cpu: |$dt| $cpu, cuda: $cuda)
-    };
-    ($op:expr, slice $ts:expr, cpu: |$dt:ident| $cpu:expr, cuda: $cuda:expr $(,)?) => {{
-        let _range = $crate::profile::op($op);
-        let (device, $dt) = $crate::tensor::same_device_dtype($op, $ts)?;
-        match device {
-            $crate::Device::Cpu => $cpu,
-            #[cfg(feature = "cuda")]
-            $crate::Device::Cuda(_) => $cuda,
-            #[cfg(not(feature = "cuda"))]
-            $crate::Device::Cuda(_) => Err($crate::Error::device($op, $crate::cuda_unavailable_reason())),
-        }
-    }};
-}

@@ -1,7 +1,9 @@
 //! CPU batch norm over the last dimension (channels of NHWC, features of [N, C]).
 //! Statistics are two-pass (mean, then centred squares) for accuracy.
 
-use crate::{Float, Result, Tensor};
+use super::BatchNormKernels;
+use crate::ops::backend::Cpu;
+use crate::{float_dispatch, Float, Result, Tensor};
 use rayon::prelude::*;
 
 const ROWS_PER_TASK: usize = 256;
@@ -200,4 +202,60 @@ pub fn backward_from_sums<T: Float>(
             }
         });
     Tensor::from_vec(dx, x.shape())
+}
+
+impl BatchNormKernels for Cpu {
+    fn train_forward(
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
+        float_dispatch!("batch_norm", x.dtype(), train_forward(x, gamma, beta, eps))
+    }
+
+    fn eval_forward(
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: Option<&Tensor>,
+        mean: &Tensor,
+        var: &Tensor,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor)> {
+        let dt = x.dtype();
+        float_dispatch!(
+            "batch_norm",
+            dt,
+            eval_forward(x, gamma, beta, mean, var, eps)
+        )
+    }
+
+    fn grad_sums(
+        x: &Tensor,
+        dy: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        float_dispatch!(
+            "batch_norm_backward",
+            x.dtype(),
+            grad_sums(x, dy, mean, invstd)
+        )
+    }
+
+    fn backward_from_sums(
+        x: &Tensor,
+        dy: &Tensor,
+        gamma: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        (dgamma, dbeta): (&Tensor, &Tensor),
+        count: Option<usize>,
+    ) -> Result<Tensor> {
+        float_dispatch!(
+            "batch_norm_backward",
+            x.dtype(),
+            backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count)
+        )
+    }
 }

@@ -24,7 +24,9 @@ use crate::cuda::traffic_floor::{self as tf, Family};
 use crate::{DType, Result, Tensor};
 use std::sync::Arc;
 
-pub use super::cuda_backward::{backward_from_sums, grad_sums};
+use super::cuda_backward;
+use super::BatchNormKernels;
+use crate::ops::backend::Cuda;
 
 const OP: &str = "batch_norm";
 
@@ -208,4 +210,51 @@ pub fn eval_forward(
     let invstd = invstd(var, eps)?;
     let y = apply(x, None, mean, &invstd, gamma, beta, false)?;
     Ok((y, invstd))
+}
+
+impl BatchNormKernels for Cuda {
+    fn train_forward(
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
+        let (y, mean, invstd, var_u, _) = train_forward(x, gamma, beta, eps, None)?;
+        Ok((y, mean, invstd, var_u))
+    }
+
+    fn eval_forward(
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: Option<&Tensor>,
+        mean: &Tensor,
+        var: &Tensor,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor)> {
+        eval_forward(x, gamma, beta, mean, var, eps)
+    }
+
+    fn grad_sums(
+        x: &Tensor,
+        dy: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        cuda_backward::grad_sums(x, dy, mean, invstd)
+    }
+
+    fn backward_from_sums(
+        x: &Tensor,
+        dy: &Tensor,
+        gamma: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        (dgamma, dbeta): (&Tensor, &Tensor),
+        count: Option<usize>,
+    ) -> Result<Tensor> {
+        // The kernel takes the row count of the statistics and whether they are the batch's.
+        let rows = x.numel() / x.last_dim();
+        let (m, batch_stats) = (count.unwrap_or(rows), count.is_some());
+        cuda_backward::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, m, batch_stats)
+    }
 }

@@ -21,10 +21,48 @@ mod tape;
 pub use tape::{batch_norm, BnMode};
 pub(crate) use tape::{global_statistics, reduced_sums, sync_comm};
 
-use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+use crate::{on_backend, Error, Result, Tensor};
 pub use running::{
     batch_norm_train_forward_running, bn_act_stats_running, running_update, Running,
 };
+
+/// What each backend provides (the CPU in cpu.rs, the GPU in cuda.rs); `mod.rs` checks the
+/// operands and assembles the backward from the two steps.
+pub(crate) trait BatchNormKernels {
+    /// (y, batch mean, batch invstd, unbiased batch variance).
+    fn train_forward(
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: Option<&Tensor>,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor, Tensor, Tensor)>;
+    /// (y, invstd) with the running statistics (eval mode).
+    fn eval_forward(
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: Option<&Tensor>,
+        mean: &Tensor,
+        var: &Tensor,
+        eps: f64,
+    ) -> Result<(Tensor, Tensor)>;
+    /// (Σ dy·x̂, Σ dy) = (dgamma, dbeta).
+    fn grad_sums(
+        x: &Tensor,
+        dy: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+    ) -> Result<(Tensor, Tensor)>;
+    /// dx from the sums over the `count` rows of the statistics (`None`: eval mode).
+    fn backward_from_sums(
+        x: &Tensor,
+        dy: &Tensor,
+        gamma: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+        sums: (&Tensor, &Tensor),
+        count: Option<usize>,
+    ) -> Result<Tensor>;
+}
 
 /// The statistics of a train-mode batch: the mean and the *unbiased* variance (what PyTorch
 /// folds into its running variance).
@@ -85,8 +123,7 @@ pub fn batch_norm_train_forward(
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
     check(x, gamma, beta)?;
-    dispatch!("batch_norm", [x], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::train_forward(x, gamma, beta, eps)),
-        cuda: self::cuda::train_forward(x, gamma, beta, eps, None).map(|(y, m, i, v, _)| (y, m, i, v)))
+    on_backend!("batch_norm", [x], B => B::train_forward(x, gamma, beta, eps))
 }
 
 pub fn batch_norm_eval_forward(
@@ -108,8 +145,7 @@ pub fn batch_norm_eval_forward(
             ),
         ));
     }
-    dispatch!("batch_norm", [x], cpu: |dt| float_dispatch!("batch_norm", dt, cpu::eval_forward(x, gamma, beta, mean, var, eps)),
-        cuda: self::cuda::eval_forward(x, gamma, beta, mean, var, eps))
+    on_backend!("batch_norm", [x], B => B::eval_forward(x, gamma, beta, mean, var, eps))
 }
 
 /// Returns (dx, dgamma, dbeta), assembled from the backends' two primitive steps: the gradient
@@ -146,8 +182,7 @@ pub fn batch_norm_grad_sums(
             format!("gradient {:?} for input {:?}", dy.shape(), x.shape()),
         ));
     }
-    dispatch!(op, [x, dy], cpu: |dt| float_dispatch!(op, dt, cpu::grad_sums(x, dy, mean, invstd)),
-        cuda: self::cuda::grad_sums(x, dy, mean, invstd))
+    on_backend!(op, [x, dy], B => B::grad_sums(x, dy, mean, invstd))
 }
 
 /// dx from the sums (dgamma, dbeta) of [`batch_norm_grad_sums`] over the `count` rows the
@@ -183,7 +218,6 @@ pub fn batch_norm_backward_from_sums(
             format!("statistics over {count} rows cannot include the {rows} rows of the input"),
         ));
     }
-    // The GPU takes the row count and whether the statistics are the batch's separately.
-    dispatch!(op, [x, dy], cpu: |dt| float_dispatch!(op, dt, cpu::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count)),
-        cuda: self::cuda::backward_from_sums(x, dy, gamma, mean, invstd, dgamma, dbeta, count.unwrap_or(rows), count.is_some()))
+    let sums = (dgamma, dbeta);
+    on_backend!(op, [x, dy], B => B::backward_from_sums(x, dy, gamma, mean, invstd, sums, count))
 }

@@ -5,75 +5,72 @@
 //! forward's own device function, so y is not read; with one, the mask is the saved output's
 //! sign (kernels/bn.cuh). Parameters and statistics are read as f32 (cast when given in bf16).
 
-use crate::ops::batch_norm::cuda::apply;
+use super::{BnActKernels, BnActSaved};
+use crate::ops::backend::Cuda;
+use crate::ops::batch_norm::cuda::{apply, invstd, stats};
 use crate::ops::batch_norm::cuda_backward::{backward_apply, sums, Relu, Saved};
 use crate::{Result, Tensor};
 
-pub use crate::ops::batch_norm::cuda::{invstd, stats};
-
-/// y = relu(bn(x) [+ residual]) in x's dtype.
-pub fn forward(
-    x: &Tensor,
-    residual: Option<&Tensor>,
-    gamma: &Tensor,
-    beta: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-) -> Result<Tensor> {
-    apply(x, residual, mean, invstd, gamma, Some(beta), true)
-}
-
-/// What the backward needs of the forward: x, its output y, gamma and beta.
-pub struct Forward<'a> {
-    pub x: &'a Tensor,
-    pub y: &'a Tensor,
-    pub gamma: &'a Tensor,
-    pub beta: &'a Tensor,
-}
-
-impl<'a> Forward<'a> {
-    /// The mask's source: y when a residual went into it, else the pre-activation from x.
-    fn relu(&self, residual: bool) -> Relu<'a> {
-        match residual {
-            true => Relu::FromOutput(self.y),
-            false => Relu::FromInput {
-                gamma: self.gamma,
-                beta: self.beta,
-            },
-        }
+/// The mask's source: y when a residual went into it, else the pre-activation from x.
+fn relu<'a>(s: &BnActSaved<'a>, residual: bool) -> Relu<'a> {
+    match residual {
+        true => Relu::FromOutput(s.y),
+        false => Relu::FromInput {
+            gamma: s.gamma,
+            beta: s.beta,
+        },
     }
 }
 
-/// (dgamma, dbeta) = (Σ dy'·x̂, Σ dy') over the masked dy' = dy·[y > 0], f32.
-pub fn grad_sums(
-    f: &Forward,
-    dy: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    residual: bool,
-) -> Result<(Tensor, Tensor)> {
-    sums(f.x, f.relu(residual), dy, mean, invstd)
-}
+impl BnActKernels for Cuda {
+    fn stats(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+        stats(x, eps)
+    }
 
-/// (dx, dresidual when `residual`) from the sums (dgamma, dbeta) over the `m` rows the
-/// statistics came from.
-#[allow(clippy::too_many_arguments)]
-pub fn backward_from_sums(
-    f: &Forward,
-    dy: &Tensor,
-    mean: &Tensor,
-    invstd: &Tensor,
-    sums: (&Tensor, &Tensor),
-    m: usize,
-    batch_stats: bool,
-    residual: bool,
-) -> Result<(Tensor, Option<Tensor>)> {
-    let saved = Saved {
-        x: f.x,
-        relu: f.relu(residual),
-        gamma: f.gamma,
-        mean,
-        invstd,
-    };
-    backward_apply(&saved, dy, sums, m, batch_stats, residual)
+    fn invstd(var: &Tensor, eps: f64) -> Result<Tensor> {
+        invstd(var, eps)
+    }
+
+    /// y = relu(bn(x) [+ residual]) in x's dtype.
+    fn forward(
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        gamma: &Tensor,
+        beta: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+    ) -> Result<Tensor> {
+        apply(x, residual, mean, invstd, gamma, Some(beta), true)
+    }
+
+    /// (dgamma, dbeta) = (Σ dy'·x̂, Σ dy') over the masked dy' = dy·[y > 0], f32.
+    fn grad_sums(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<(Tensor, Tensor)> {
+        sums(s.x, relu(s, residual), dy, s.mean, s.invstd)
+    }
+
+    fn backward_from_sums(
+        s: &BnActSaved,
+        dy: &Tensor,
+        sums: (&Tensor, &Tensor),
+        count: Option<usize>,
+        residual: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let saved = Saved {
+            x: s.x,
+            relu: relu(s, residual),
+            gamma: s.gamma,
+            mean: s.mean,
+            invstd: s.invstd,
+        };
+        // The kernel takes the row count of the statistics and whether they are the batch's.
+        let rows = s.x.numel() / s.x.last_dim();
+        backward_apply(
+            &saved,
+            dy,
+            sums,
+            count.unwrap_or(rows),
+            count.is_some(),
+            residual,
+        )
+    }
 }

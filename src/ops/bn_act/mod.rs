@@ -23,9 +23,39 @@ mod tape;
 pub use tape::{batch_norm_add_relu, batch_norm_relu};
 
 use crate::ops::batch_norm::{bn_act_stats_running, BatchStats, BnMode};
-use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+use crate::{on_backend, Error, Result, Tensor};
 
 const OP: &str = "bn_act";
+
+/// What each backend provides (the CPU in cpu.rs, the GPU in cuda.rs); `mod.rs` checks the
+/// operands and assembles the backward from the two steps.
+pub(crate) trait BnActKernels {
+    /// Batch statistics: (mean, invstd, unbiased variance).
+    fn stats(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)>;
+    /// 1/sqrt(var + eps) of running statistics.
+    fn invstd(var: &Tensor, eps: f64) -> Result<Tensor>;
+    /// relu((x − mean)·invstd·gamma + beta [+ residual]).
+    fn forward(
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        gamma: &Tensor,
+        beta: &Tensor,
+        mean: &Tensor,
+        invstd: &Tensor,
+    ) -> Result<Tensor>;
+    /// (Σ dy'·x̂, Σ dy') over the masked dy' = dy·[y > 0]; `residual`: whether one went
+    /// into y.
+    fn grad_sums(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<(Tensor, Tensor)>;
+    /// (dx, dresidual when `residual`) from the sums over the `count` rows of the statistics
+    /// (`None`: eval mode).
+    fn backward_from_sums(
+        s: &BnActSaved,
+        dy: &Tensor,
+        sums: (&Tensor, &Tensor),
+        count: Option<usize>,
+        residual: bool,
+    ) -> Result<(Tensor, Option<Tensor>)>;
+}
 
 fn check(x: &Tensor, same: &[(&str, &Tensor)], channel: &[(&str, &Tensor)]) -> Result<()> {
     let c = x.last_dim();
@@ -60,16 +90,12 @@ fn check(x: &Tensor, same: &[(&str, &Tensor)], channel: &[(&str, &Tensor)]) -> R
 /// Batch statistics: (mean, invstd, unbiased variance).
 pub fn bn_act_stats(x: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
     check(x, &[], &[])?;
-    dispatch!(OP, [x],
-        cpu: |dt| float_dispatch!(OP, dt, cpu::stats(x, eps)),
-        cuda: self::cuda::stats(x, eps))
+    on_backend!(OP, [x], B => B::stats(x, eps))
 }
 
 /// invstd = 1/sqrt(var + eps) of running statistics (eval mode).
 pub fn bn_act_invstd(var: &Tensor, eps: f64) -> Result<Tensor> {
-    dispatch!(OP, [var],
-        cpu: |dt| float_dispatch!(OP, dt, cpu::invstd(var, eps)),
-        cuda: self::cuda::invstd(var, eps))
+    on_backend!(OP, [var], B => B::invstd(var, eps))
 }
 
 fn apply(
@@ -89,9 +115,7 @@ fn apply(
     ];
     check(x, &same, &ch)?;
     let ops: Vec<&Tensor> = std::iter::once(x).chain(residual).collect();
-    dispatch!(OP, slice &ops,
-        cpu: |dt| float_dispatch!(OP, dt, cpu::forward(x, residual, gamma, beta, mean, invstd)),
-        cuda: self::cuda::forward(x, residual, gamma, beta, mean, invstd))
+    on_backend!(OP, slice &ops, B => B::forward(x, residual, gamma, beta, mean, invstd))
 }
 
 /// y = relu((x − mean)·invstd·gamma + beta).
@@ -154,27 +178,12 @@ fn backward(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<Grads> {
     Ok((dx, dgamma, dbeta, dres))
 }
 
-#[cfg(feature = "cuda")]
-fn forward_of<'a>(s: &BnActSaved<'a>) -> self::cuda::Forward<'a> {
-    self::cuda::Forward {
-        x: s.x,
-        y: s.y,
-        gamma: s.gamma,
-        beta: s.beta,
-    }
-}
-
 /// The per-channel sums of the train-mode backward over the masked dy' = dy·[y > 0],
 /// (Σ dy'·x̂, Σ dy') = (dgamma, dbeta): what data-parallel BN adds up across ranks before
 /// [`bn_act_backward_from_sums`]. `residual`: whether a residual went into y.
 pub fn bn_act_grad_sums(s: &BnActSaved, dy: &Tensor, residual: bool) -> Result<(Tensor, Tensor)> {
     check_saved(s, dy)?;
-    let (x, y, m, i) = (s.x, s.y, s.mean, s.invstd);
-    // The CPU takes the mask from y with or without a residual.
-    let _ = residual;
-    dispatch!(OP, [x, y, dy],
-        cpu: |dt| float_dispatch!(OP, dt, cpu::grad_sums(x, y, dy, m, i)),
-        cuda: self::cuda::grad_sums(&forward_of(s), dy, m, i, residual))
+    on_backend!(OP, [s.x, s.y, dy], B => B::grad_sums(s, dy, residual))
 }
 
 /// (dx, dresidual when `residual`) from the sums (dgamma, dbeta) of [`bn_act_grad_sums`] over
@@ -203,11 +212,7 @@ pub fn bn_act_backward_from_sums(
             format!("statistics over {count} rows cannot include the {rows} rows of the input"),
         ));
     }
-    let (x, y, g, m, i) = (s.x, s.y, s.gamma, s.mean, s.invstd);
-    // The GPU takes the row count and whether the statistics are the batch's separately.
-    dispatch!(OP, [x, y, dy],
-        cpu: |dt| float_dispatch!(OP, dt, cpu::backward_from_sums(x, y, dy, g, m, i, sums, count, residual)),
-        cuda: self::cuda::backward_from_sums(&forward_of(s), dy, m, i, sums, count.unwrap_or(rows), count.is_some(), residual))
+    on_backend!(OP, [s.x, s.y, dy], B => B::backward_from_sums(s, dy, sums, count, residual))
 }
 
 /// Returns (dx, dgamma, dbeta).

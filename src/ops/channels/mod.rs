@@ -10,7 +10,15 @@ mod tests;
 mod tape;
 pub use tape::{concat_channels, narrow_channels};
 
-use crate::{dispatch, float_dispatch, Error, Float, Result, Tensor};
+use crate::ops::backend::Cpu;
+use crate::{float_dispatch, on_backend, Error, Float, Result, Tensor};
+
+/// What each backend provides for the channel copies (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait ChannelsKernels {
+    fn concat_forward(xs: &[&Tensor]) -> Result<Tensor>;
+    fn narrow_forward(x: &Tensor, start: usize, len: usize) -> Result<Tensor>;
+}
 
 fn leading(t: &Tensor) -> (Vec<usize>, usize) {
     let s = t.shape();
@@ -34,8 +42,7 @@ pub fn concat_forward(xs: &[&Tensor]) -> Result<Tensor> {
             ));
         }
     }
-    dispatch!("concat_channels", slice xs, cpu: |dt| float_dispatch!("concat_channels", dt, concat_cpu(xs)),
-        cuda: self::cuda::concat_channels(xs))
+    on_backend!("concat_channels", slice xs, B => B::concat_forward(xs))
 }
 
 fn concat_cpu<T: Float>(xs: &[&Tensor]) -> Result<Tensor> {
@@ -65,8 +72,7 @@ pub fn narrow_forward(x: &Tensor, start: usize, len: usize) -> Result<Tensor> {
             format!("channels {start}..{} of shape {:?}", start + len, x.shape()),
         ));
     }
-    dispatch!("narrow_channels", [x], cpu: |dt| float_dispatch!("narrow_channels", dt, narrow_cpu(x, start, len)),
-        cuda: self::cuda::narrow_channels(x, start, len))
+    on_backend!("narrow_channels", [x], B => B::narrow_forward(x, start, len))
 }
 
 fn narrow_cpu<T: Float>(x: &Tensor, start: usize, len: usize) -> Result<Tensor> {
@@ -78,4 +84,13 @@ fn narrow_cpu<T: Float>(x: &Tensor, start: usize, len: usize) -> Result<Tensor> 
         .collect();
     lead.push(len);
     Tensor::from_vec(out, &lead)
+}
+
+impl ChannelsKernels for Cpu {
+    fn concat_forward(xs: &[&Tensor]) -> Result<Tensor> {
+        float_dispatch!("concat_channels", xs[0].dtype(), concat_cpu(xs))
+    }
+    fn narrow_forward(x: &Tensor, start: usize, len: usize) -> Result<Tensor> {
+        float_dispatch!("narrow_channels", x.dtype(), narrow_cpu(x, start, len))
+    }
 }

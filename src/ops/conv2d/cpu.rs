@@ -1,9 +1,11 @@
 //! CPU convolution in NHWC with KRSC weights: im2col + GEMM per image, images in parallel.
 //! A 1x1 stride-1 unpadded convolution reads the input directly as the GEMM operand.
 
+use super::Conv2dKernels;
 use super::Geometry;
+use crate::ops::backend::Cpu;
 use crate::ops::matmul::gemm::{gemm, Layout};
-use crate::{Float, Result, Tensor};
+use crate::{float_dispatch, Float, Result, Tensor};
 use rayon::prelude::*;
 
 /// Copies the receptive fields of one image's group `g` into `cols` (rows: output pixels,
@@ -211,4 +213,24 @@ pub fn backward_weight<T: Float>(x: &Tensor, dy: &Tensor, g: &Geometry) -> Resul
         }
     }
     Tensor::from_vec(dw, &[g.cout, g.kh, g.kw, g.cin_g])
+}
+
+impl Conv2dKernels for Cpu {
+    fn conv2d_forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
+        float_dispatch!("conv2d", x.dtype(), forward(x, w, g))
+    }
+    fn conv2d_backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
+        float_dispatch!(
+            "conv2d_backward_input",
+            dy.dtype(),
+            backward_input(dy, w, g)
+        )
+    }
+    fn conv2d_backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> {
+        float_dispatch!(
+            "conv2d_backward_weight",
+            x.dtype(),
+            backward_weight(x, dy, g)
+        )
+    }
 }

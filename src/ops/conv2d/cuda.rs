@@ -5,12 +5,14 @@
 //! (deterministic, direct-sum algorithms for f32), cached in the device's cuDNN state
 //! (src/cuda/dnn.rs); workspaces come from the pool allocator.
 
+use super::Conv2dKernels;
 use super::Geometry;
 use crate::cuda::alloc::DeviceBuffer;
 use crate::cuda::dnn::{find_workspace, with_dnn, Key};
 use crate::cuda::driver::cudnn::{self as dnn, *};
 use crate::cuda::error::{cuda_err, CudaCall};
 use crate::cuda::storage::{empty, gpu_of, storage};
+use crate::ops::backend::Cuda;
 use crate::{DType, Result, Tensor};
 use std::ffi::c_void;
 
@@ -123,20 +125,22 @@ fn zero() -> *const c_void {
     &BETA as *const f32 as *const c_void
 }
 
-/// y [n, ho, wo, cout] = conv(x, w).
-pub fn forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
-    let gpu = gpu_of(x, "conv2d")?;
-    let y = empty(&gpu, &[g.n, g.ho, g.wo, g.cout], x.dtype())?;
-    let d = Descs::new(g, x.dtype())?;
-    with_dnn(&gpu, |dnn| unsafe {
-        let k = key(x.dtype(), g);
-        let (algo, ws) = match dnn.fwd.get(&k) {
-            Some(&c) => c,
-            None => {
-                let handle = dnn.handle;
-                let c =
-                    dnn.disk
-                        .choose::<cudnnConvolutionFwdAlgoPerf_t>(x.dtype(), &k.1, || {
+impl Conv2dKernels for Cuda {
+    /// y [n, ho, wo, cout] = conv(x, w).
+    fn conv2d_forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
+        let gpu = gpu_of(x, "conv2d")?;
+        let y = empty(&gpu, &[g.n, g.ho, g.wo, g.cout], x.dtype())?;
+        let d = Descs::new(g, x.dtype())?;
+        with_dnn(&gpu, |dnn| unsafe {
+            let k = key(x.dtype(), g);
+            let (algo, ws) = match dnn.fwd.get(&k) {
+                Some(&c) => c,
+                None => {
+                    let handle = dnn.handle;
+                    let c = dnn.disk.choose::<cudnnConvolutionFwdAlgoPerf_t>(
+                        x.dtype(),
+                        &k.1,
+                        || {
                             let (buf, size) = find_workspace(&gpu);
                             let wsp = buf
                                 .as_ref()
@@ -160,159 +164,162 @@ pub fn forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
                             )
                             .call("cudnnFindConvolutionForwardAlgorithmEx")?;
                             Ok(perf[..count.clamp(0, 8) as usize].to_vec())
-                        })?;
-                dnn.fwd.insert(k, c);
-                c
-            }
-        };
-        let buf = DeviceBuffer::alloc(&gpu, ws)?;
-        dnn::convolution_forward(
-            dnn.handle,
-            one(),
-            d.x,
-            cp(x)?,
-            d.w,
-            cp(w)?,
-            d.conv,
-            algo,
-            buf.ptr() as *mut c_void,
-            ws,
-            zero(),
-            d.y,
-            mp(&y)?,
-        )
-        .call("cudnnConvolutionForward")
-    })?;
-    Ok(y)
-}
+                        },
+                    )?;
+                    dnn.fwd.insert(k, c);
+                    c
+                }
+            };
+            let buf = DeviceBuffer::alloc(&gpu, ws)?;
+            dnn::convolution_forward(
+                dnn.handle,
+                one(),
+                d.x,
+                cp(x)?,
+                d.w,
+                cp(w)?,
+                d.conv,
+                algo,
+                buf.ptr() as *mut c_void,
+                ws,
+                zero(),
+                d.y,
+                mp(&y)?,
+            )
+            .call("cudnnConvolutionForward")
+        })?;
+        Ok(y)
+    }
 
-/// dx [n, h, w, cin] from dy and w.
-pub fn backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
-    let gpu = gpu_of(dy, "conv2d_backward_input")?;
-    let dx = empty(&gpu, &[g.n, g.h, g.w, g.cin], dy.dtype())?;
-    let d = Descs::new(g, dy.dtype())?;
-    with_dnn(&gpu, |dnn| unsafe {
-        let k = key(dy.dtype(), g);
-        let (algo, ws) = match dnn.bwd_data.get(&k) {
-            Some(&c) => c,
-            None => {
-                let handle = dnn.handle;
-                let c = dnn.disk.choose::<cudnnConvolutionBwdDataAlgoPerf_t>(
-                    dy.dtype(),
-                    &k.1,
-                    || {
-                        let (buf, size) = find_workspace(&gpu);
-                        let wsp = buf
-                            .as_ref()
-                            .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                        let mut perf = [std::mem::zeroed::<cudnnConvolutionBwdDataAlgoPerf_t>(); 8];
-                        let mut count = 0;
-                        dnn::find_convolution_backward_data_algorithm_ex(
-                            handle,
-                            d.w,
-                            cp(w)?,
-                            d.y,
-                            cp(dy)?,
-                            d.conv,
-                            d.x,
-                            mp(&dx)?,
-                            8,
-                            &mut count,
-                            perf.as_mut_ptr(),
-                            wsp,
-                            size,
-                        )
-                        .call("cudnnFindConvolutionBackwardDataAlgorithmEx")?;
-                        Ok(perf[..count.clamp(0, 8) as usize].to_vec())
-                    },
-                )?;
-                dnn.bwd_data.insert(k, c);
-                c
-            }
-        };
-        let buf = DeviceBuffer::alloc(&gpu, ws)?;
-        dnn::convolution_backward_data(
-            dnn.handle,
-            one(),
-            d.w,
-            cp(w)?,
-            d.y,
-            cp(dy)?,
-            d.conv,
-            algo,
-            buf.ptr() as *mut c_void,
-            ws,
-            zero(),
-            d.x,
-            mp(&dx)?,
-        )
-        .call("cudnnConvolutionBackwardData")
-    })?;
-    Ok(dx)
-}
+    /// dx [n, h, w, cin] from dy and w.
+    fn conv2d_backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
+        let gpu = gpu_of(dy, "conv2d_backward_input")?;
+        let dx = empty(&gpu, &[g.n, g.h, g.w, g.cin], dy.dtype())?;
+        let d = Descs::new(g, dy.dtype())?;
+        with_dnn(&gpu, |dnn| unsafe {
+            let k = key(dy.dtype(), g);
+            let (algo, ws) = match dnn.bwd_data.get(&k) {
+                Some(&c) => c,
+                None => {
+                    let handle = dnn.handle;
+                    let c = dnn.disk.choose::<cudnnConvolutionBwdDataAlgoPerf_t>(
+                        dy.dtype(),
+                        &k.1,
+                        || {
+                            let (buf, size) = find_workspace(&gpu);
+                            let wsp = buf
+                                .as_ref()
+                                .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
+                            let mut perf =
+                                [std::mem::zeroed::<cudnnConvolutionBwdDataAlgoPerf_t>(); 8];
+                            let mut count = 0;
+                            dnn::find_convolution_backward_data_algorithm_ex(
+                                handle,
+                                d.w,
+                                cp(w)?,
+                                d.y,
+                                cp(dy)?,
+                                d.conv,
+                                d.x,
+                                mp(&dx)?,
+                                8,
+                                &mut count,
+                                perf.as_mut_ptr(),
+                                wsp,
+                                size,
+                            )
+                            .call("cudnnFindConvolutionBackwardDataAlgorithmEx")?;
+                            Ok(perf[..count.clamp(0, 8) as usize].to_vec())
+                        },
+                    )?;
+                    dnn.bwd_data.insert(k, c);
+                    c
+                }
+            };
+            let buf = DeviceBuffer::alloc(&gpu, ws)?;
+            dnn::convolution_backward_data(
+                dnn.handle,
+                one(),
+                d.w,
+                cp(w)?,
+                d.y,
+                cp(dy)?,
+                d.conv,
+                algo,
+                buf.ptr() as *mut c_void,
+                ws,
+                zero(),
+                d.x,
+                mp(&dx)?,
+            )
+            .call("cudnnConvolutionBackwardData")
+        })?;
+        Ok(dx)
+    }
 
-/// dw [cout, kh, kw, cin/groups] from x and dy.
-pub fn backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> {
-    let gpu = gpu_of(x, "conv2d_backward_weight")?;
-    let dw = empty(&gpu, &[g.cout, g.kh, g.kw, g.cin_g], x.dtype())?;
-    let d = Descs::new(g, x.dtype())?;
-    with_dnn(&gpu, |dnn| unsafe {
-        let k = key(x.dtype(), g);
-        let (algo, ws) = match dnn.bwd_filter.get(&k) {
-            Some(&c) => c,
-            None => {
-                let handle = dnn.handle;
-                let c = dnn.disk.choose::<cudnnConvolutionBwdFilterAlgoPerf_t>(
-                    x.dtype(),
-                    &k.1,
-                    || {
-                        let (buf, size) = find_workspace(&gpu);
-                        let wsp = buf
-                            .as_ref()
-                            .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                        let mut perf =
-                            [std::mem::zeroed::<cudnnConvolutionBwdFilterAlgoPerf_t>(); 8];
-                        let mut count = 0;
-                        dnn::find_convolution_backward_filter_algorithm_ex(
-                            handle,
-                            d.x,
-                            cp(x)?,
-                            d.y,
-                            cp(dy)?,
-                            d.conv,
-                            d.w,
-                            mp(&dw)?,
-                            8,
-                            &mut count,
-                            perf.as_mut_ptr(),
-                            wsp,
-                            size,
-                        )
-                        .call("cudnnFindConvolutionBackwardFilterAlgorithmEx")?;
-                        Ok(perf[..count.clamp(0, 8) as usize].to_vec())
-                    },
-                )?;
-                dnn.bwd_filter.insert(k, c);
-                c
-            }
-        };
-        let buf = DeviceBuffer::alloc(&gpu, ws)?;
-        dnn::convolution_backward_filter(
-            dnn.handle,
-            one(),
-            d.x,
-            cp(x)?,
-            d.y,
-            cp(dy)?,
-            d.conv,
-            algo,
-            buf.ptr() as *mut c_void,
-            ws,
-            zero(),
-            d.w,
-            mp(&dw)?,
-        )
-        .call("cudnnConvolutionBackwardFilter")
-    })?;
-    Ok(dw)
+    /// dw [cout, kh, kw, cin/groups] from x and dy.
+    fn conv2d_backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> {
+        let gpu = gpu_of(x, "conv2d_backward_weight")?;
+        let dw = empty(&gpu, &[g.cout, g.kh, g.kw, g.cin_g], x.dtype())?;
+        let d = Descs::new(g, x.dtype())?;
+        with_dnn(&gpu, |dnn| unsafe {
+            let k = key(x.dtype(), g);
+            let (algo, ws) = match dnn.bwd_filter.get(&k) {
+                Some(&c) => c,
+                None => {
+                    let handle = dnn.handle;
+                    let c = dnn.disk.choose::<cudnnConvolutionBwdFilterAlgoPerf_t>(
+                        x.dtype(),
+                        &k.1,
+                        || {
+                            let (buf, size) = find_workspace(&gpu);
+                            let wsp = buf
+                                .as_ref()
+                                .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
+                            let mut perf =
+                                [std::mem::zeroed::<cudnnConvolutionBwdFilterAlgoPerf_t>(); 8];
+                            let mut count = 0;
+                            dnn::find_convolution_backward_filter_algorithm_ex(
+                                handle,
+                                d.x,
+                                cp(x)?,
+                                d.y,
+                                cp(dy)?,
+                                d.conv,
+                                d.w,
+                                mp(&dw)?,
+                                8,
+                                &mut count,
+                                perf.as_mut_ptr(),
+                                wsp,
+                                size,
+                            )
+                            .call("cudnnFindConvolutionBackwardFilterAlgorithmEx")?;
+                            Ok(perf[..count.clamp(0, 8) as usize].to_vec())
+                        },
+                    )?;
+                    dnn.bwd_filter.insert(k, c);
+                    c
+                }
+            };
+            let buf = DeviceBuffer::alloc(&gpu, ws)?;
+            dnn::convolution_backward_filter(
+                dnn.handle,
+                one(),
+                d.x,
+                cp(x)?,
+                d.y,
+                cp(dy)?,
+                d.conv,
+                algo,
+                buf.ptr() as *mut c_void,
+                ws,
+                zero(),
+                d.w,
+                mp(&dw)?,
+            )
+            .call("cudnnConvolutionBackwardFilter")
+        })?;
+        Ok(dw)
+    }
 }

@@ -14,7 +14,18 @@ mod tests;
 mod tape;
 pub use tape::conv2d;
 
-use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+use crate::{on_backend, Error, Result, Tensor};
+
+/// What each backend provides for the convolutions (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait Conv2dKernels {
+    /// y [n, ho, wo, cout] = conv(x, w).
+    fn conv2d_forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor>;
+    /// dx [n, h, w, cin] from dy and w.
+    fn conv2d_backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor>;
+    /// dw [cout, kh, kw, cin/groups] from x and dy.
+    fn conv2d_backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor>;
+}
 
 /// Stride, padding (symmetric), dilation and groups of a convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,8 +162,7 @@ impl Geometry {
 
 pub fn conv2d_forward(x: &Tensor, w: &Tensor, spec: &Conv2dSpec) -> Result<Tensor> {
     let g = Geometry::new(x.shape(), w.shape(), spec)?;
-    dispatch!("conv2d", [x, w], cpu: |dt| float_dispatch!("conv2d", dt, cpu::forward(x, w, &g)),
-        cuda: self::cuda::forward(x, w, &g))
+    on_backend!("conv2d", [x, w], B => B::conv2d_forward(x, w, &g))
 }
 
 pub fn conv2d_backward_input(
@@ -163,8 +173,7 @@ pub fn conv2d_backward_input(
 ) -> Result<Tensor> {
     let g = Geometry::new(x_shape, w.shape(), spec)?;
     check_dy(dy, &g)?;
-    dispatch!("conv2d_backward_input", [dy, w], cpu: |dt| float_dispatch!("conv2d_backward_input", dt, cpu::backward_input(dy, w, &g)),
-        cuda: self::cuda::backward_input(dy, w, &g))
+    on_backend!("conv2d_backward_input", [dy, w], B => B::conv2d_backward_input(dy, w, &g))
 }
 
 pub fn conv2d_backward_weight(
@@ -175,8 +184,7 @@ pub fn conv2d_backward_weight(
 ) -> Result<Tensor> {
     let g = Geometry::new(x.shape(), w_shape, spec)?;
     check_dy(dy, &g)?;
-    dispatch!("conv2d_backward_weight", [x, dy], cpu: |dt| float_dispatch!("conv2d_backward_weight", dt, cpu::backward_weight(x, dy, &g)),
-        cuda: self::cuda::backward_weight(x, dy, &g))
+    on_backend!("conv2d_backward_weight", [x, dy], B => B::conv2d_backward_weight(x, dy, &g))
 }
 
 fn check_dy(dy: &Tensor, g: &Geometry) -> Result<()> {

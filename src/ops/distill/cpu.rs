@@ -1,8 +1,9 @@
 //! CPU distillation loss: one row (image) per task.
 
-use super::DistillSpec;
+use super::{DistillKernels, DistillSpec, OP};
+use crate::ops::backend::Cpu;
 use crate::ops::softmax::logsumexp;
-use crate::{Float, Result, Tensor};
+use crate::{float_dispatch, Float, Result, Tensor};
 use rayon::prelude::*;
 
 /// One row: returns its loss and writes its (un-averaged) gradient into `g`.
@@ -65,4 +66,15 @@ pub fn forward<T: Float>(
         Tensor::from_vec(vec![loss], &[])?,
         Tensor::from_vec(grad, student.shape())?,
     ))
+}
+
+impl DistillKernels for Cpu {
+    fn distill_forward(
+        student: &Tensor,
+        teacher: &Tensor,
+        labels: Option<&[usize]>,
+        spec: DistillSpec,
+    ) -> Result<(Tensor, Tensor)> {
+        float_dispatch!(OP, student.dtype(), forward(student, teacher, labels, spec))
+    }
 }

@@ -22,7 +22,19 @@ mod tests;
 mod tape;
 pub use tape::distill;
 
-use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+use crate::{on_backend, Error, Result, Tensor};
+
+/// What each backend provides for the distillation loss (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait DistillKernels {
+    /// Returns (batch-mean loss [], gradient w.r.t. the student logits), in the student's dtype.
+    fn distill_forward(
+        student: &Tensor,
+        teacher: &Tensor,
+        labels: Option<&[usize]>,
+        spec: DistillSpec,
+    ) -> Result<(Tensor, Tensor)>;
+}
 
 const OP: &str = "distill";
 
@@ -105,7 +117,5 @@ pub fn distill_forward(
     spec: DistillSpec,
 ) -> Result<(Tensor, Tensor)> {
     check(student, teacher, labels, spec)?;
-    dispatch!(OP, [student, teacher],
-        cpu: |dt| float_dispatch!(OP, dt, cpu::forward(student, teacher, labels, spec)),
-        cuda: self::cuda::forward(student, teacher, labels, spec))
+    on_backend!(OP, [student, teacher], B => B::distill_forward(student, teacher, labels, spec))
 }

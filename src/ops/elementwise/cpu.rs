@@ -1,6 +1,8 @@
 //! CPU kernels for same-shape elementwise ops. Large arrays are split across threads.
 
-use crate::{Float, Result, Tensor};
+use super::ElementwiseKernels;
+use crate::ops::backend::Cpu;
+use crate::{float_dispatch, Float, Result, Tensor};
 use rayon::prelude::*;
 
 /// Below this many elements threading costs more than it saves.
@@ -75,6 +77,11 @@ fn pairwise<T: Float>(v: &[T]) -> T {
     }
 }
 
+/// 1/x as a direct map (exp(−ln x) would lose accuracy).
+pub fn recip_forward<T: Float>(x: &Tensor) -> Result<Tensor> {
+    map1::<T>("recip", x, |p| T::ONE / p)
+}
+
 pub fn sum_all<T: Float>(x: &Tensor) -> Result<Tensor> {
     let xs = x.cpu_slice::<T>("sum")?;
     // Fixed 4096-element partials, collected in order and added pairwise: the same tree on any
@@ -90,4 +97,37 @@ pub fn sum_all<T: Float>(x: &Tensor) -> Result<Tensor> {
         xs.iter().copied().sum()
     };
     Tensor::from_vec(vec![s], &[])
+}
+
+impl ElementwiseKernels for Cpu {
+    fn add_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        float_dispatch!("add", a.dtype(), add_forward(a, b))
+    }
+    fn sub_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        float_dispatch!("sub", a.dtype(), sub_forward(a, b))
+    }
+    fn mul_forward(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        float_dispatch!("mul", a.dtype(), mul_forward(a, b))
+    }
+    fn scale_forward(x: &Tensor, s: f64) -> Result<Tensor> {
+        float_dispatch!("scale", x.dtype(), scale_forward(x, s))
+    }
+    fn relu_forward(x: &Tensor) -> Result<Tensor> {
+        float_dispatch!("relu", x.dtype(), relu_forward(x))
+    }
+    fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        float_dispatch!("relu_backward", x.dtype(), relu_backward(x, dy))
+    }
+    fn exp_forward(x: &Tensor) -> Result<Tensor> {
+        float_dispatch!("exp", x.dtype(), exp_forward(x))
+    }
+    fn ln_forward(x: &Tensor) -> Result<Tensor> {
+        float_dispatch!("ln", x.dtype(), ln_forward(x))
+    }
+    fn recip_forward(x: &Tensor) -> Result<Tensor> {
+        float_dispatch!("recip", x.dtype(), recip_forward(x))
+    }
+    fn sum_all(x: &Tensor) -> Result<Tensor> {
+        float_dispatch!("sum", x.dtype(), sum_all(x))
+    }
 }

@@ -10,8 +10,16 @@ mod tests;
 mod tape;
 pub use tape::cross_entropy;
 
+use crate::ops::backend::Cpu;
 use crate::ops::softmax::logsumexp;
-use crate::{dispatch, float_dispatch, Error, Float, Result, Tensor};
+use crate::{float_dispatch, on_backend, Error, Float, Result, Tensor};
+
+/// What each backend provides for the cross-entropy (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait LossKernels {
+    /// Returns (mean loss [], gradient of the mean loss w.r.t. the logits).
+    fn cross_entropy_forward(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, Tensor)>;
+}
 
 fn check(logits: &Tensor, labels: &[usize]) -> Result<(usize, usize)> {
     let (n, k) = logits.dims2("cross_entropy")?;
@@ -57,6 +65,11 @@ fn forward_cpu<T: Float>(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, T
 
 pub fn cross_entropy_forward(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, Tensor)> {
     check(logits, labels)?;
-    dispatch!("cross_entropy", [logits], cpu: |dt| float_dispatch!("cross_entropy", dt, forward_cpu(logits, labels)),
-        cuda: self::cuda::cross_entropy(logits, labels))
+    on_backend!("cross_entropy", [logits], B => B::cross_entropy_forward(logits, labels))
+}
+
+impl LossKernels for Cpu {
+    fn cross_entropy_forward(logits: &Tensor, labels: &[usize]) -> Result<(Tensor, Tensor)> {
+        float_dispatch!("cross_entropy", logits.dtype(), forward_cpu(logits, labels))
+    }
 }

@@ -1,7 +1,9 @@
 //! CPU matrix products through the GEMM crate.
 
 use super::gemm::{gemm, Layout};
-use crate::{Float, Result, Tensor};
+use super::MatmulKernels;
+use crate::ops::backend::Cpu;
+use crate::{float_dispatch, Float, Result, Tensor};
 
 pub fn matmul<T: Float>(
     a: &Tensor,
@@ -54,4 +56,24 @@ pub fn sum_rows<T: Float>(x: &Tensor) -> Result<Tensor> {
         }
     }
     Tensor::from_vec(acc, &[c])
+}
+
+impl MatmulKernels for Cpu {
+    fn matmul_forward(
+        a: &Tensor,
+        b: &Tensor,
+        ta: bool,
+        tb: bool,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<Tensor> {
+        float_dispatch!("matmul", a.dtype(), matmul(a, b, ta, tb, m, k, n))
+    }
+    fn add_bias_forward(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+        float_dispatch!("add_bias", x.dtype(), add_bias(x, b))
+    }
+    fn sum_rows_forward(x: &Tensor) -> Result<Tensor> {
+        float_dispatch!("sum_rows", x.dtype(), sum_rows(x))
+    }
 }

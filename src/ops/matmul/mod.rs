@@ -12,7 +12,27 @@ mod tests;
 mod tape;
 pub use tape::{linear, matmul};
 
-use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+use crate::{on_backend, Error, Result, Tensor};
+
+/// What each backend provides for the matrix products (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait MatmulKernels {
+    /// Row-major C [m, n] = op(A)·op(B). cuBLAS is column-major, where a row-major matrix reads
+    /// as its transpose, so it computes Cᵀ = op(B)ᵀ·op(A)ᵀ.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_forward(
+        a: &Tensor,
+        b: &Tensor,
+        ta: bool,
+        tb: bool,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<Tensor>;
+    fn add_bias_forward(x: &Tensor, b: &Tensor) -> Result<Tensor>;
+    /// Sum over all rows of x [.., C] → [C].
+    fn sum_rows_forward(x: &Tensor) -> Result<Tensor>;
+}
 
 /// op(A)·op(B) where op transposes when asked; A and B are matrices.
 pub fn matmul_forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
@@ -32,8 +52,7 @@ pub fn matmul_forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tens
             ),
         ));
     }
-    dispatch!("matmul", [a, b], cpu: |dt| float_dispatch!("matmul", dt, cpu::matmul(a, b, ta, tb, m, k, n)),
-        cuda: self::cuda::matmul(a, b, ta, tb, m, k, n))
+    on_backend!("matmul", [a, b], B => B::matmul_forward(a, b, ta, tb, m, k, n))
 }
 
 /// Adds `b` [C] to every row of `x` [.., C].
@@ -44,12 +63,10 @@ pub fn add_bias_forward(x: &Tensor, b: &Tensor) -> Result<Tensor> {
             format!("bias {:?} for rows of {}", b.shape(), x.last_dim()),
         ));
     }
-    dispatch!("add_bias", [x, b], cpu: |dt| float_dispatch!("add_bias", dt, cpu::add_bias(x, b)),
-        cuda: self::cuda::add_bias(x, b))
+    on_backend!("add_bias", [x, b], B => B::add_bias_forward(x, b))
 }
 
 /// Sum over all rows of `x` [.., C] → [C] (the bias gradient).
 pub fn sum_rows_forward(x: &Tensor) -> Result<Tensor> {
-    dispatch!("sum_rows", [x], cpu: |dt| float_dispatch!("sum_rows", dt, cpu::sum_rows(x)),
-        cuda: self::cuda::sum_rows(x))
+    on_backend!("sum_rows", [x], B => B::sum_rows_forward(x))
 }

@@ -3,8 +3,9 @@
 //! in f64.
 
 use super::{combine_moments, Moments};
-use super::{packed_len, Combined, COUNT_SPLIT};
-use crate::{Float, Result, Tensor};
+use super::{packed_len, Combined, MomentsKernels, COUNT_SPLIT, OP};
+use crate::ops::backend::Cpu;
+use crate::{float_dispatch, Float, Result, Tensor};
 
 pub fn pack<T: Float>(mean: &Tensor, var_u: &Tensor, rows: usize) -> Result<Tensor> {
     let (ms, vs) = (
@@ -57,4 +58,16 @@ pub fn scale<T: Float>(s: &Tensor, share: &Tensor) -> Result<Tensor> {
         .map(|&x| x * k)
         .collect();
     Tensor::from_vec(v, s.shape())
+}
+
+impl MomentsKernels for Cpu {
+    fn moments_pack(mean: &Tensor, var_u: &Tensor, rows: usize) -> Result<Tensor> {
+        float_dispatch!(OP, mean.dtype(), pack(mean, var_u, rows))
+    }
+    fn moments_combine(all: &Tensor, local: usize) -> Result<Combined> {
+        float_dispatch!(OP, all.dtype(), combine(all, local))
+    }
+    fn moments_scale(s: &Tensor, share: &Tensor) -> Result<Tensor> {
+        float_dispatch!(OP, s.dtype(), scale(s, share))
+    }
 }

@@ -25,7 +25,15 @@ mod tests;
 
 pub use combine::{combine_moments, Moments};
 
-use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+use crate::{on_backend, Error, Result, Tensor};
+
+/// What each backend provides for the packed statistics (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait MomentsKernels {
+    fn moments_pack(mean: &Tensor, var_u: &Tensor, rows: usize) -> Result<Tensor>;
+    fn moments_combine(all: &Tensor, local: usize) -> Result<Combined>;
+    fn moments_scale(s: &Tensor, share: &Tensor) -> Result<Tensor>;
+}
 
 const OP: &str = "moments";
 
@@ -73,9 +81,7 @@ pub fn moments_pack(mean: &Tensor, var_unbiased: &Tensor, rows: usize) -> Result
         ));
     }
     check_rows(rows, "statistics")?;
-    dispatch!(OP, [mean, var_unbiased],
-        cpu: |dt| float_dispatch!(OP, dt, cpu::pack(mean, var_unbiased, rows)),
-        cuda: self::cuda::pack(mean, var_unbiased, rows))
+    on_backend!(OP, [mean, var_unbiased], B => B::moments_pack(mean, var_unbiased, rows))
 }
 
 /// The global statistics from the packed rows of every rank (`all`: [W, 2c + 2]); `local` is
@@ -92,9 +98,7 @@ pub fn moments_combine(all: &Tensor, local: usize) -> Result<Combined> {
         ));
     }
     check_rows(local, "this rank's statistics")?;
-    dispatch!(OP, [all],
-        cpu: |dt| float_dispatch!(OP, dt, cpu::combine(all, local)),
-        cuda: self::cuda::combine(all, local))
+    on_backend!(OP, [all], B => B::moments_combine(all, local))
 }
 
 /// s · share[0], elementwise (`share`: [1] from [`moments_combine`]).
@@ -105,7 +109,5 @@ pub fn moments_scale(s: &Tensor, share: &Tensor) -> Result<Tensor> {
             format!("share {:?}: expected [1]", share.shape()),
         ));
     }
-    dispatch!(OP, [s, share],
-        cpu: |dt| float_dispatch!(OP, dt, cpu::scale(s, share)),
-        cuda: self::cuda::scale(s, share))
+    on_backend!(OP, [s, share], B => B::moments_scale(s, share))
 }

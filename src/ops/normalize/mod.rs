@@ -10,8 +10,16 @@ mod tests;
 mod tape;
 pub use tape::l2_normalize;
 
-use crate::{dispatch, float_dispatch, Error, Float, Result, Tensor};
+use crate::ops::backend::Cpu;
+use crate::{float_dispatch, on_backend, Error, Float, Result, Tensor};
 use rayon::prelude::*;
+
+/// What each backend provides for the L2 normalisation (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait NormalizeKernels {
+    fn l2_normalize_forward(x: &Tensor) -> Result<Tensor>;
+    fn l2_normalize_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor>;
+}
 
 pub const L2_EPS: f64 = 1e-12;
 
@@ -65,11 +73,18 @@ pub fn l2_normalize_forward(x: &Tensor) -> Result<Tensor> {
             format!("needs a non-empty last dimension, got {:?}", x.shape()),
         ));
     }
-    dispatch!("l2_normalize", [x], cpu: |dt| float_dispatch!("l2_normalize", dt, forward_cpu(x)),
-        cuda: self::cuda::l2_normalize_forward(x))
+    on_backend!("l2_normalize", [x], B => B::l2_normalize_forward(x))
 }
 
 pub fn l2_normalize_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    dispatch!("l2_normalize_backward", [x, dy], cpu: |dt| float_dispatch!("l2_normalize_backward", dt, backward_cpu(x, dy)),
-        cuda: self::cuda::l2_normalize_backward(x, dy))
+    on_backend!("l2_normalize_backward", [x, dy], B => B::l2_normalize_backward(x, dy))
+}
+
+impl NormalizeKernels for Cpu {
+    fn l2_normalize_forward(x: &Tensor) -> Result<Tensor> {
+        float_dispatch!("l2_normalize", x.dtype(), forward_cpu(x))
+    }
+    fn l2_normalize_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        float_dispatch!("l2_normalize_backward", x.dtype(), backward_cpu(x, dy))
+    }
 }

@@ -3,8 +3,11 @@
 //! GEMM into a BLOCK x (2N + K) buffer, never the whole 2N x (2N + K) matrix. Memory is
 //! O(BLOCK·(2N + K)) per thread; every sum runs in a fixed order, so results are deterministic.
 
+use super::{Accuracy, NtXentKernels, OP};
+use crate::ops::backend::Cpu;
+use crate::ops::elementwise::scale_forward;
 use crate::ops::matmul::gemm::{gemm, Layout};
-use crate::{Float, Result, Tensor};
+use crate::{float_dispatch, Float, Result, Tensor};
 use rayon::prelude::*;
 
 /// Anchors per block: enough rows for the GEMM to run near its peak, few enough that a block's
@@ -181,4 +184,19 @@ pub fn accuracy<T: Float>(z: &Tensor, queue: Option<&Tensor>) -> Result<f64> {
         .filter(|&&(_, pos, neg)| pos > neg)
         .count();
     Ok(hits as f64 / r.rows() as f64)
+}
+
+impl NtXentKernels for Cpu {
+    fn ntxent_forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(Tensor, Tensor)> {
+        float_dispatch!(OP, z.dtype(), forward(z, queue, tau))
+    }
+
+    fn ntxent_accuracy(z: &Tensor, queue: Option<&Tensor>) -> Result<Accuracy> {
+        let v = float_dispatch!("ntxent_accuracy", z.dtype(), accuracy(z, queue))?;
+        Ok(Accuracy::Value(v))
+    }
+
+    fn scale_by_upstream(dz: &Tensor, g: &Tensor) -> Result<Tensor> {
+        scale_forward(dz, g.item()?)
+    }
 }

@@ -2,12 +2,15 @@
 //! is recomputed tile by tile and never stored. Semantics: src/ops/ntxent (mean over the 2N
 //! anchors; positive of row i is row (i + N) mod 2N; queue rows are extra negatives).
 
+use super::{Accuracy, NtXentKernels};
 use crate::cuda::alloc::DeviceBuffer;
 use crate::cuda::device::Gpu;
 use crate::cuda::dims::dim;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut, KernelDtype};
 use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
+use crate::ops::backend::Cuda;
+use crate::ops::elementwise::scale_forward;
 use crate::{DType, Result, Tensor};
 use std::sync::Arc;
 
@@ -73,7 +76,7 @@ fn stats(gpu: &Arc<Gpu>, z: &Tensor, queue: Option<&Tensor>, inv_tau: f32) -> Re
 }
 
 /// Returns (mean loss [], gradient of the mean loss w.r.t. `z`), both in `z`'s dtype.
-pub fn forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(Tensor, Tensor)> {
+fn forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(Tensor, Tensor)> {
     let (n2, d) = z.dims2(OP)?;
     let gpu = gpu_of(z, OP)?;
     let inv_tau = (1.0 / tau) as f32;
@@ -105,7 +108,7 @@ pub fn forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(Tensor, 
 
 /// How many anchors' positive logit beats every negative strictly (ties miss): a device f32
 /// scalar [] (exact below 2^24 anchors), read when the step's figures are logged.
-pub fn hits(z: &Tensor, queue: Option<&Tensor>) -> Result<Tensor> {
+fn hits(z: &Tensor, queue: Option<&Tensor>) -> Result<Tensor> {
     let n2 = z.dims2(OP)?.0;
     let gpu = gpu_of(z, OP)?;
     let st = stats(&gpu, z, queue, 1.0)?;
@@ -124,7 +127,7 @@ pub fn hits(z: &Tensor, queue: Option<&Tensor>) -> Result<Tensor> {
 }
 
 /// `dz · g` with the upstream gradient `g` (shape [], `dz`'s dtype) read on the device.
-pub fn scale_by(dz: &Tensor, g: &Tensor) -> Result<Tensor> {
+fn scale_by(dz: &Tensor, g: &Tensor) -> Result<Tensor> {
     let gpu = gpu_of(dz, OP)?;
     let out = empty(&gpu, dz.shape(), dz.dtype())?;
     let n = dz.numel();
@@ -136,4 +139,26 @@ pub fn scale_by(dz: &Tensor, g: &Tensor) -> Result<Tensor> {
         })?;
     }
     Ok(out)
+}
+
+impl NtXentKernels for Cuda {
+    fn ntxent_forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(Tensor, Tensor)> {
+        forward(z, queue, tau)
+    }
+
+    fn ntxent_accuracy(z: &Tensor, queue: Option<&Tensor>) -> Result<Accuracy> {
+        let count = hits(z, queue)?;
+        Ok(Accuracy::Hits {
+            count,
+            anchors: z.shape()[0],
+        })
+    }
+
+    /// On the device without reading `g` back, when it has `dz`'s dtype.
+    fn scale_by_upstream(dz: &Tensor, g: &Tensor) -> Result<Tensor> {
+        match g.dtype() == dz.dtype() && g.device() == dz.device() {
+            true => scale_by(dz, g),
+            false => scale_forward(dz, g.item()?),
+        }
+    }
 }

@@ -3,9 +3,8 @@
 //! upstream gradient on the device, so a training step waits for the device nowhere; the host
 //! reads the figures once per log interval. On the CPU the values are exact f64s as before.
 
-use super::{check, cpu, operands};
-use crate::ops::elementwise::scale_forward;
-use crate::{dispatch, float_dispatch, Result, Tensor};
+use super::{check, operands, NtXentKernels};
+use crate::{on_backend, Result, Tensor};
 
 /// The contrastive accuracy of one batch, not yet read.
 #[derive(Clone, Debug)]
@@ -29,16 +28,10 @@ impl Accuracy {
 /// [`super::ntxent_accuracy`] without reading it back.
 pub fn ntxent_accuracy_deferred(z: &Tensor, queue: Option<&Tensor>) -> Result<Accuracy> {
     check(z, queue, None)?;
-    dispatch!("ntxent_accuracy", slice &operands(z, queue),
-        cpu: |dt| Ok(Accuracy::Value(float_dispatch!("ntxent_accuracy", dt, cpu::accuracy(z, queue))?)),
-        cuda: super::cuda::hits(z, queue).map(|count| Accuracy::Hits { count, anchors: z.shape()[0] }))
+    on_backend!("ntxent_accuracy", slice &operands(z, queue), B => B::ntxent_accuracy(z, queue))
 }
 
 /// `dz · g` for the upstream gradient `g` (shape []): on a GPU without reading `g` back.
 pub fn scale_by_upstream(dz: &Tensor, g: &Tensor) -> Result<Tensor> {
-    match g.device() {
-        #[cfg(feature = "cuda")]
-        crate::Device::Cuda(_) if g.dtype() == dz.dtype() => super::cuda::scale_by(dz, g),
-        _ => scale_forward(dz, g.item()?),
-    }
+    on_backend!("ntxent_backward", [dz], B => B::scale_by_upstream(dz, g))
 }

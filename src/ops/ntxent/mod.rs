@@ -28,7 +28,18 @@ mod tests;
 mod tape;
 pub use tape::ntxent;
 
-use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+use crate::{on_backend, Error, Result, Tensor};
+
+/// What each backend provides for NT-Xent (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait NtXentKernels {
+    /// (mean loss of shape [], its gradient w.r.t. `z`).
+    fn ntxent_forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(Tensor, Tensor)>;
+    /// The contrastive accuracy, left where it was computed.
+    fn ntxent_accuracy(z: &Tensor, queue: Option<&Tensor>) -> Result<Accuracy>;
+    /// `dz · g` for the upstream gradient `g` (shape []).
+    fn scale_by_upstream(dz: &Tensor, g: &Tensor) -> Result<Tensor>;
+}
 pub use deferred::{ntxent_accuracy_deferred, Accuracy};
 
 const OP: &str = "ntxent";
@@ -77,9 +88,7 @@ fn operands<'a>(z: &'a Tensor, queue: Option<&'a Tensor>) -> Vec<&'a Tensor> {
 /// Returns (mean loss of shape [], gradient of that loss w.r.t. `z`).
 pub fn ntxent_forward(z: &Tensor, queue: Option<&Tensor>, tau: f64) -> Result<(Tensor, Tensor)> {
     check(z, queue, Some(tau))?;
-    dispatch!(OP, slice &operands(z, queue),
-        cpu: |dt| float_dispatch!(OP, dt, cpu::forward(z, queue, tau)),
-        cuda: self::cuda::forward(z, queue, tau))
+    on_backend!(OP, slice &operands(z, queue), B => B::ntxent_forward(z, queue, tau))
 }
 
 /// Contrastive accuracy: the fraction of the 2N anchors whose positive is *strictly* more

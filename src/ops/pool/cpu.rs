@@ -1,8 +1,9 @@
 //! CPU pooling kernels over NHWC, images in parallel. Windows start at `o·stride − before`
 //! (the leading padding of that axis) and are clipped to the image.
 
-use super::{AvgPoolSpec, PoolSpec};
-use crate::{Float, Result, Tensor};
+use super::{AvgPoolSpec, PoolKernels, PoolSpec};
+use crate::ops::backend::Cpu;
+use crate::{float_dispatch, Float, Result, Tensor};
 use rayon::prelude::*;
 
 fn window(o: usize, stride: usize, pad: usize, k: usize, len: usize) -> (usize, usize) {
@@ -178,4 +179,35 @@ pub fn global_avg_backward<T: Float>(dy: &Tensor, x_shape: &[usize]) -> Result<T
             }
         });
     Tensor::from_vec(dx, x_shape)
+}
+
+impl PoolKernels for Cpu {
+    fn max_pool2d_forward(x: &Tensor, s: &PoolSpec, ho: usize, wo: usize) -> Result<Tensor> {
+        float_dispatch!("max_pool2d", x.dtype(), max_forward(x, s, ho, wo))
+    }
+    fn max_pool2d_backward(x: &Tensor, y: &Tensor, dy: &Tensor, s: &PoolSpec) -> Result<Tensor> {
+        // The CPU re-derives each window's choice from x.
+        let _ = y;
+        float_dispatch!("max_pool2d_backward", x.dtype(), max_backward(x, dy, s))
+    }
+    fn avg_pool2d_forward(x: &Tensor, s: &AvgPoolSpec, ho: usize, wo: usize) -> Result<Tensor> {
+        float_dispatch!("avg_pool2d", x.dtype(), avg_forward(x, s, ho, wo))
+    }
+    fn avg_pool2d_backward(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> Result<Tensor> {
+        float_dispatch!(
+            "avg_pool2d_backward",
+            dy.dtype(),
+            avg_backward(dy, s, x_shape)
+        )
+    }
+    fn global_avg_pool_forward(x: &Tensor) -> Result<Tensor> {
+        float_dispatch!("global_avg_pool", x.dtype(), global_avg_forward(x))
+    }
+    fn global_avg_pool_backward(dy: &Tensor, x_shape: &[usize]) -> Result<Tensor> {
+        float_dispatch!(
+            "global_avg_pool_backward",
+            dy.dtype(),
+            global_avg_backward(dy, x_shape)
+        )
+    }
 }

@@ -17,7 +17,19 @@ mod tests;
 mod tape;
 pub use tape::{avg_pool2d, global_avg_pool, max_pool2d};
 
-use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+use crate::{on_backend, Error, Result, Tensor};
+
+/// What each backend provides for pooling (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait PoolKernels {
+    fn max_pool2d_forward(x: &Tensor, s: &PoolSpec, ho: usize, wo: usize) -> Result<Tensor>;
+    /// dx from the forward's input x and output y (which tells each window's choice).
+    fn max_pool2d_backward(x: &Tensor, y: &Tensor, dy: &Tensor, s: &PoolSpec) -> Result<Tensor>;
+    fn avg_pool2d_forward(x: &Tensor, s: &AvgPoolSpec, ho: usize, wo: usize) -> Result<Tensor>;
+    fn avg_pool2d_backward(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> Result<Tensor>;
+    fn global_avg_pool_forward(x: &Tensor) -> Result<Tensor>;
+    fn global_avg_pool_backward(dy: &Tensor, x_shape: &[usize]) -> Result<Tensor>;
+}
 
 /// Square window, stride and padding per side (padding counts as −∞ for max pooling; for the
 /// average pool, see [`avg_pool2d`]).
@@ -84,8 +96,7 @@ impl PoolSpec {
 pub fn max_pool2d_forward(x: &Tensor, s: &PoolSpec) -> Result<Tensor> {
     let (_, h, w, _) = x.dims4("max_pool2d")?;
     let (ho, wo) = s.checked_output("max_pool2d", h, w)?;
-    dispatch!("max_pool2d", [x], cpu: |dt| float_dispatch!("max_pool2d", dt, cpu::max_forward(x, s, ho, wo)),
-        cuda: self::cuda::max_pool2d_forward(x, s, ho, wo))
+    on_backend!("max_pool2d", [x], B => B::max_pool2d_forward(x, s, ho, wo))
 }
 
 /// dx from the forward's input x and output y (the GPU reads y to tell each window's choice;
@@ -101,8 +112,7 @@ pub fn max_pool2d_backward(x: &Tensor, y: &Tensor, dy: &Tensor, s: &PoolSpec) ->
             ),
         ));
     }
-    dispatch!("max_pool2d_backward", [x, y, dy], cpu: |dt| float_dispatch!("max_pool2d_backward", dt, cpu::max_backward(x, dy, s)),
-        cuda: self::cuda::max_pool2d_backward(x, y, dy, s))
+    on_backend!("max_pool2d_backward", [x, y, dy], B => B::max_pool2d_backward(x, y, dy, s))
 }
 
 /// An average pool: its window, and whether padded cells count in the divisor (TF's explicit
@@ -129,8 +139,7 @@ impl AvgPoolSpec {
 pub fn avg_pool2d_forward(x: &Tensor, s: &AvgPoolSpec) -> Result<Tensor> {
     let (_, h, w, _) = x.dims4("avg_pool2d")?;
     let (ho, wo) = s.window.checked_output("avg_pool2d", h, w)?;
-    dispatch!("avg_pool2d", [x], cpu: |dt| float_dispatch!("avg_pool2d", dt, cpu::avg_forward(x, s, ho, wo)),
-        cuda: self::cuda::avg_pool2d_forward(x, s, ho, wo))
+    on_backend!("avg_pool2d", [x], B => B::avg_pool2d_forward(x, s, ho, wo))
 }
 
 pub fn avg_pool2d_backward(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> Result<Tensor> {
@@ -151,17 +160,14 @@ pub fn avg_pool2d_backward(dy: &Tensor, s: &AvgPoolSpec, x_shape: &[usize]) -> R
             ),
         ));
     }
-    dispatch!(op, [dy], cpu: |dt| float_dispatch!(op, dt, cpu::avg_backward(dy, s, x_shape)),
-        cuda: self::cuda::avg_pool2d_backward(dy, s, x_shape))
+    on_backend!(op, [dy], B => B::avg_pool2d_backward(dy, s, x_shape))
 }
 
 pub fn global_avg_pool_forward(x: &Tensor) -> Result<Tensor> {
     x.dims4("global_avg_pool")?;
-    dispatch!("global_avg_pool", [x], cpu: |dt| float_dispatch!("global_avg_pool", dt, cpu::global_avg_forward(x)),
-        cuda: self::cuda::global_avg_pool_forward(x))
+    on_backend!("global_avg_pool", [x], B => B::global_avg_pool_forward(x))
 }
 
 pub fn global_avg_pool_backward(dy: &Tensor, x_shape: &[usize]) -> Result<Tensor> {
-    dispatch!("global_avg_pool_backward", [dy], cpu: |dt| float_dispatch!("global_avg_pool_backward", dt, cpu::global_avg_backward(dy, x_shape)),
-        cuda: self::cuda::global_avg_pool_backward(dy, x_shape))
+    on_backend!("global_avg_pool_backward", [dy], B => B::global_avg_pool_backward(dy, x_shape))
 }

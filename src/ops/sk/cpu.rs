@@ -1,6 +1,8 @@
 //! CPU kernels of selective-kernel attention; images in parallel.
 
-use crate::{Float, Result, Tensor};
+use super::SkKernels;
+use crate::ops::backend::Cpu;
+use crate::{float_dispatch, Float, Result, Tensor};
 use rayon::prelude::*;
 
 pub fn pool_forward<T: Float>(u: &Tensor) -> Result<Tensor> {
@@ -147,4 +149,33 @@ pub fn mix_backward<T: Float>(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Te
         Tensor::from_vec(du, u.shape())?,
         Tensor::from_vec(dz, z.shape())?,
     ))
+}
+
+impl SkKernels for Cpu {
+    fn sk_pool_forward(u: &Tensor) -> Result<Tensor> {
+        float_dispatch!("sk_pool", u.dtype(), pool_forward(u))
+    }
+    fn sk_pool_backward(ds: &Tensor, u_shape: &[usize]) -> Result<Tensor> {
+        float_dispatch!("sk_pool_backward", ds.dtype(), pool_backward(ds, u_shape))
+    }
+    fn sk_mix_forward(u: &Tensor, z: &Tensor) -> Result<Tensor> {
+        float_dispatch!("sk_mix", u.dtype(), mix_forward(u, z))
+    }
+    fn sk_mix_backward(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+        float_dispatch!("sk_mix_backward", u.dtype(), mix_backward(u, z, dy))
+    }
+    fn sk_mix_backward_dz(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        float_dispatch!("sk_mix_backward_dz", u.dtype(), mix_backward_dz(u, z, dy))
+    }
+    fn sk_backward_du(
+        mix: Option<(&Tensor, &Tensor)>,
+        ds: Option<&Tensor>,
+        u_shape: &[usize],
+    ) -> Result<Tensor> {
+        let dt = mix
+            .map(|m| m.0)
+            .or(ds)
+            .map_or(crate::DType::F32, |t| t.dtype());
+        float_dispatch!("sk_backward_du", dt, backward_du(mix, ds, u_shape))
+    }
 }

@@ -18,9 +18,28 @@ mod tests;
 mod tape;
 pub use tape::{sk_mix, sk_mix_linked, sk_pool, sk_pool_linked};
 
-use crate::{dispatch, float_dispatch, Error, Result, Tensor};
+use crate::{on_backend, Error, Result, Tensor};
 use std::cell::RefCell;
 use std::rc::Rc;
+
+/// What each backend provides for selective-kernel attention (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait SkKernels {
+    fn sk_pool_forward(u: &Tensor) -> Result<Tensor>;
+    fn sk_pool_backward(ds: &Tensor, u_shape: &[usize]) -> Result<Tensor>;
+    fn sk_mix_forward(u: &Tensor, z: &Tensor) -> Result<Tensor>;
+    /// Returns (du, dz).
+    fn sk_mix_backward(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)>;
+    /// The gradient of the mixing logits: dz = Σ_hw dy·(u0 − u1) · a0·(1 − a0), with the sign
+    /// flipped for z1.
+    fn sk_mix_backward_dz(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<Tensor>;
+    /// All of du, the mix's term (when given) after its logit gradient read dy and z.
+    fn sk_backward_du(
+        mix: Option<(&Tensor, &Tensor)>,
+        ds: Option<&Tensor>,
+        u_shape: &[usize],
+    ) -> Result<Tensor>;
+}
 
 fn paths(op: &'static str, u: &Tensor) -> Result<(usize, usize, usize, usize)> {
     let (n, h, w, c2) = u.dims4(op)?;
@@ -35,13 +54,11 @@ fn paths(op: &'static str, u: &Tensor) -> Result<(usize, usize, usize, usize)> {
 
 pub fn sk_pool_forward(u: &Tensor) -> Result<Tensor> {
     paths("sk_pool", u)?;
-    dispatch!("sk_pool", [u], cpu: |dt| float_dispatch!("sk_pool", dt, cpu::pool_forward(u)),
-        cuda: self::cuda::sk_pool_forward(u))
+    on_backend!("sk_pool", [u], B => B::sk_pool_forward(u))
 }
 
 pub fn sk_pool_backward(dy: &Tensor, u_shape: &[usize]) -> Result<Tensor> {
-    dispatch!("sk_pool_backward", [dy], cpu: |dt| float_dispatch!("sk_pool_backward", dt, cpu::pool_backward(dy, u_shape)),
-        cuda: self::cuda::sk_pool_backward(dy, u_shape))
+    on_backend!("sk_pool_backward", [dy], B => B::sk_pool_backward(dy, u_shape))
 }
 
 pub fn sk_mix_forward(u: &Tensor, z: &Tensor) -> Result<Tensor> {
@@ -57,20 +74,17 @@ pub fn sk_mix_forward(u: &Tensor, z: &Tensor) -> Result<Tensor> {
             ),
         ));
     }
-    dispatch!("sk_mix", [u, z], cpu: |dt| float_dispatch!("sk_mix", dt, cpu::mix_forward(u, z)),
-        cuda: self::cuda::sk_mix_forward(u, z))
+    on_backend!("sk_mix", [u, z], B => B::sk_mix_forward(u, z))
 }
 
 /// Returns (du, dz).
 pub fn sk_mix_backward(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
-    dispatch!("sk_mix_backward", [u, z, dy], cpu: |dt| float_dispatch!("sk_mix_backward", dt, cpu::mix_backward(u, z, dy)),
-        cuda: self::cuda::sk_mix_backward(u, z, dy))
+    on_backend!("sk_mix_backward", [u, z, dy], B => B::sk_mix_backward(u, z, dy))
 }
 
 /// The gradient of the mixing logits alone (the second output of [`sk_mix_backward`]).
 pub fn sk_mix_backward_dz(u: &Tensor, z: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    dispatch!("sk_mix_backward_dz", [u, z, dy], cpu: |dt| float_dispatch!("sk_mix_backward_dz", dt, cpu::mix_backward_dz(u, z, dy)),
-        cuda: self::cuda::sk_mix_backward_dz(u, z, dy))
+    on_backend!("sk_mix_backward_dz", [u, z, dy], B => B::sk_mix_backward_dz(u, z, dy))
 }
 
 /// All of the gradient of the paths (shape `u_shape`): the mix's term from `mix` = (dy, z) plus
@@ -88,8 +102,7 @@ pub fn sk_backward_du(
     if ts.is_empty() {
         return Err(Error::shape(op, "neither dy nor ds was given"));
     }
-    dispatch!(op, slice &ts, cpu: |dt| float_dispatch!(op, dt, cpu::backward_du(mix, ds, u_shape)),
-        cuda: self::cuda::sk_backward_du(mix, ds, u_shape, mix.is_some()))
+    on_backend!(op, slice &ts, B => B::sk_backward_du(mix, ds, u_shape))
 }
 
 /// What links the pool and the mix of one attention: the mix's backward leaves (dy, z) here

@@ -1,10 +1,12 @@
 //! Softmax and log-softmax over the last dimension (kernels/softmax.cu), one block per row.
 
+use super::SoftmaxKernels;
 use crate::cuda::dims::dim;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut};
 use crate::cuda::module::row_threads;
 use crate::cuda::module::Launch;
 use crate::cuda::storage::{empty, gpu_of};
+use crate::ops::backend::Cuda;
 use crate::{Result, Tensor};
 
 fn forward(op: &'static str, log: bool, x: &Tensor) -> Result<Tensor> {
@@ -38,15 +40,20 @@ fn backward(op: &'static str, log: bool, y: &Tensor, dy: &Tensor) -> Result<Tens
     Ok(dx)
 }
 
-pub fn softmax_forward(x: &Tensor) -> Result<Tensor> {
-    forward("softmax_forward", false, x)
-}
-pub fn log_softmax_forward(x: &Tensor) -> Result<Tensor> {
-    forward("log_softmax_forward", true, x)
-}
-pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    backward("softmax_backward", false, y, dy)
-}
-pub fn log_softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    backward("log_softmax_backward", true, y, dy)
+impl SoftmaxKernels for Cuda {
+    fn softmax_forward(x: &Tensor) -> Result<Tensor> {
+        forward("softmax_forward", false, x)
+    }
+
+    fn log_softmax_forward(x: &Tensor) -> Result<Tensor> {
+        forward("log_softmax_forward", true, x)
+    }
+
+    fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        backward("softmax_backward", false, y, dy)
+    }
+
+    fn log_softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        backward("log_softmax_backward", true, y, dy)
+    }
 }

@@ -10,8 +10,18 @@ mod tests;
 mod tape;
 pub use tape::{log_softmax, softmax};
 
-use crate::{dispatch, float_dispatch, Error, Float, Result, Tensor};
+use crate::ops::backend::Cpu;
+use crate::{float_dispatch, on_backend, Error, Float, Result, Tensor};
 use rayon::prelude::*;
+
+/// What each backend provides for softmax (the CPU's and the GPU's implementations take the
+/// same arguments: the compiler checks them against this trait).
+pub(crate) trait SoftmaxKernels {
+    fn softmax_forward(x: &Tensor) -> Result<Tensor>;
+    fn log_softmax_forward(x: &Tensor) -> Result<Tensor>;
+    fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor>;
+    fn log_softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor>;
+}
 
 fn rows<T: Float>(
     x: &Tensor,
@@ -95,17 +105,34 @@ fn nonempty(op: &'static str, x: &Tensor) -> Result<()> {
 
 pub fn softmax_forward(x: &Tensor) -> Result<Tensor> {
     nonempty("softmax", x)?;
-    dispatch!("softmax", [x], cpu: |dt| float_dispatch!("softmax", dt, softmax_cpu(x)), cuda: self::cuda::softmax_forward(x))
+    on_backend!("softmax", [x], B => B::softmax_forward(x))
 }
 pub fn log_softmax_forward(x: &Tensor) -> Result<Tensor> {
     nonempty("log_softmax", x)?;
-    dispatch!("log_softmax", [x], cpu: |dt| float_dispatch!("log_softmax", dt, log_softmax_cpu(x)), cuda: self::cuda::log_softmax_forward(x))
+    on_backend!("log_softmax", [x], B => B::log_softmax_forward(x))
 }
 pub fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    dispatch!("softmax_backward", [y, dy], cpu: |dt| float_dispatch!("softmax_backward", dt, softmax_backward_cpu(y, dy)),
-        cuda: self::cuda::softmax_backward(y, dy))
+    on_backend!("softmax_backward", [y, dy], B => B::softmax_backward(y, dy))
 }
 pub fn log_softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    dispatch!("log_softmax_backward", [y, dy], cpu: |dt| float_dispatch!("log_softmax_backward", dt, log_softmax_backward_cpu(y, dy)),
-        cuda: self::cuda::log_softmax_backward(y, dy))
+    on_backend!("log_softmax_backward", [y, dy], B => B::log_softmax_backward(y, dy))
+}
+
+impl SoftmaxKernels for Cpu {
+    fn softmax_forward(x: &Tensor) -> Result<Tensor> {
+        float_dispatch!("softmax", x.dtype(), softmax_cpu(x))
+    }
+    fn log_softmax_forward(x: &Tensor) -> Result<Tensor> {
+        float_dispatch!("log_softmax", x.dtype(), log_softmax_cpu(x))
+    }
+    fn softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        float_dispatch!("softmax_backward", y.dtype(), softmax_backward_cpu(y, dy))
+    }
+    fn log_softmax_backward(y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        float_dispatch!(
+            "log_softmax_backward",
+            y.dtype(),
+            log_softmax_backward_cpu(y, dy)
+        )
+    }
 }
