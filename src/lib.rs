@@ -3,13 +3,13 @@
 //! Layers, from the bottom: [`tensor`] (shapes, dtypes, devices, storage), [`ops`] (forward,
 //! backward and kernels of every op, CPU reference beside CUDA), [`autograd`] (an explicit
 //! tape), [`params`] (named parameters), [`nn`] (modules and the SK-ResNet family),
-//! [`checkpoint`] (safetensors I/O); [`dist`] runs data-parallel steps over several ranks.
+//! [`checkpoint`] (safetensors I/O); [`comm`] holds the collectives of data-parallel training over several ranks.
 
 pub mod autograd;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
-pub mod dist;
+pub mod comm;
 pub mod error;
 pub mod interop;
 pub mod nn;

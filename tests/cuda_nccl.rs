@@ -8,7 +8,7 @@
 mod common;
 use common::{gpu, randn, DTYPES};
 
-use simclr::dist::{Communicator, Nccl};
+use simclr::comm::{Communicator, Nccl};
 use simclr::testing::fresh_seed;
 use simclr::Rng;
 

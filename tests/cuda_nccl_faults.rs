@@ -10,7 +10,7 @@
 mod common;
 use common::gpu;
 
-use simclr::dist::{nccl_fault_message, Communicator, Nccl, NcclId};
+use simclr::comm::{nccl_fault_message, Communicator, Nccl, NcclId};
 use simclr::{DType, Device, Tensor};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

@@ -9,7 +9,7 @@
 mod common;
 use common::{gpu, randn, DTYPES};
 
-use simclr::dist::{Communicator, Nccl};
+use simclr::comm::{Communicator, Nccl};
 use simclr::testing::{assert_close, fresh_seed, tolerance};
 use simclr::{DType, Device, Rng, Tensor};
 

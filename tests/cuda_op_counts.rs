@@ -103,6 +103,8 @@ fn linked_pair_matches_the_cpu_in_two_backward_launches_at_the_byte_count() {
     }
 }
 
+/// The values are checked by `ops::batch_norm::cuda_tests::running_averages_come_out_of_the_
+/// statistics_launch`; here only the launches are counted.
 #[test]
 fn batch_norm_statistics_update_the_running_averages_in_their_launch() {
     let Some(dev) = gpu() else { return };
@@ -111,29 +113,25 @@ fn batch_norm_statistics_update_the_running_averages_in_their_launch() {
     for dt in DTYPES {
         for shape in [vec![6, 5, 7, 24], vec![3001, 12]] {
             let c = shape[shape.len() - 1];
-            let m = shape.iter().product::<usize>() / c;
-            let (x, gx) = both(&rand(&shape, dt, &mut rng, 1.5, 3.0), dev);
-            let (g, gg) = both(&rand(&[c], DType::F32, &mut rng, 0.2, 1.0), dev);
-            let (rm, grm) = both(&randn(&[c], DType::F32, &mut rng), dev);
-            let (rv, grv) = both(&rand(&[c], DType::F32, &mut rng, 0.2, 1.0), dev);
-            let run = |mean, var| {
-                Some(Running {
-                    mean,
-                    var,
-                    momentum: 0.1,
-                })
+            let x = rand(&shape, dt, &mut rng, 1.5, 3.0).to_device(dev).unwrap();
+            let g = rand(&[c], DType::F32, &mut rng, 0.2, 1.0)
+                .to_device(dev)
+                .unwrap();
+            let (mean, var) = (
+                Tensor::zeros(&[c], DType::F32, dev).unwrap(),
+                Tensor::full(&[c], 1.0, DType::F32, dev).unwrap(),
+            );
+            let running = Running {
+                mean: &mean,
+                var: &var,
+                momentum: 0.1,
             };
             let before = simclr::cuda::driver::counters();
-            let (gy, (_, _, _, gnew)) =
-                batch_norm_train_forward_running(&gx, &gg, None, 1e-5, run(&grm, &grv)).unwrap();
+            let (_, (_, _, _, new)) =
+                batch_norm_train_forward_running(&x, &g, None, 1e-5, Some(running)).unwrap();
             let launches = simclr::cuda::driver::counters().since(&before).launches;
             assert_eq!(launches, 2, "statistics (+ running averages), then apply");
-            let (y, (_, _, _, new)) =
-                batch_norm_train_forward_running(&x, &g, None, 1e-5, run(&rm, &rv)).unwrap();
-            check("bn y", dt, &gy, &y, m, 2);
-            let ((nm, nv), (gnm, gnv)) = (new.unwrap(), gnew.unwrap());
-            check("running mean", DType::F32, &gnm, &nm, m, 1);
-            check("running var", DType::F32, &gnv, &nv, m, 2);
+            assert!(new.is_some(), "the running averages came back");
         }
     }
 }

@@ -11,7 +11,7 @@ use common::gpu;
 
 use simclr::autograd::Tape;
 use simclr::cuda::driver::{counters, Counters};
-use simclr::dist::{concat_rows, narrow_rows, Comm, Nccl};
+use simclr::comm::{concat_rows, narrow_rows, Comm, Nccl};
 use simclr::nn::{BatchNorm, Ctx};
 use simclr::params::{ParamKind, ParamStore};
 use simclr::testing::{assert_close, fresh_seed, tolerance};

@@ -4,7 +4,7 @@
 //! bit-identical to the plain step.
 
 use simclr::autograd::Tape;
-use simclr::dist::{self, concat_rows, narrow_rows, Comm, ThreadGroup};
+use simclr::comm::{self, concat_rows, narrow_rows, Comm, ThreadGroup};
 use simclr::nn::{ActivationPolicy, BatchNorm, Ctx};
 use simclr::ops;
 use simclr::optim::{Lars, LarsConfig};
@@ -367,7 +367,7 @@ fn a_world_of_one_is_bit_identical_to_the_plain_step() {
     let (loss, acc) = plain_step(&net, &mut store, &x, &q);
     let want = snapshot(&mut store);
     let comms: [Comm; 2] = [
-        dist::single(),
+        comm::single(),
         Arc::new(ThreadGroup::new(1).unwrap().pop().unwrap()),
     ];
     for comm in comms {
@@ -652,7 +652,7 @@ fn time_two_thread_ranks_against_one_process() {
     };
     let (mut one, mut two) = ((f64::MAX, 0.0), (f64::MAX, 0.0));
     for _ in 0..3 {
-        let o = steps(&dist::single(), &x).unwrap();
+        let o = steps(&comm::single(), &x).unwrap();
         let t =
             ThreadGroup::run(2, |comm| steps(&comm, &rank_shard(&x, comm.rank(), 2)?)).unwrap()[0];
         if o.0 < one.0 {

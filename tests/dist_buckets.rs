@@ -4,7 +4,7 @@
 //! one gradient collective per bucket, and the weights after several LARS steps are bit-identical
 //! to the all-reduce after backward.
 
-use simclr::dist::{self, Comm, Communicator, PendingSum, ThreadGroup};
+use simclr::comm::{self, Comm, Communicator, PendingSum, ThreadGroup};
 use simclr::nn::ActivationPolicy;
 use simclr::optim::{Lars, LarsConfig};
 use simclr::params::ParamStore;
@@ -92,9 +92,9 @@ fn rank_run(comm: Comm, dev: Device, seed: u64, bucketed: bool) -> Result<RankRu
         let mut rng = Rng::derive(seed, 100 + step as u64);
         let x = Tensor::randn(&[2 * N * world, SIZE, SIZE, 3], 1.0, DType::F32, &mut rng)?;
         let r = comm.rank();
-        let views = dist::concat_rows(&[
-            dist::narrow_rows(&x, r * N, N)?,
-            dist::narrow_rows(&x, (world + r) * N, N)?,
+        let views = comm::concat_rows(&[
+            comm::narrow_rows(&x, r * N, N)?,
+            comm::narrow_rows(&x, (world + r) * N, N)?,
         ])?
         .to_device(dev)?;
         let before = counting.all_reduces.load(Ordering::SeqCst);
@@ -187,7 +187,7 @@ fn buckets_on_nccl_ranks_overlap_backward_and_equal_the_reduce_after_it() {
     }
     let seed = fresh_seed("buckets_nccl");
     let run = |bucketed| -> Vec<RankRun> {
-        let comms = dist::Nccl::group(&(0..world).collect::<Vec<_>>()).unwrap();
+        let comms = comm::Nccl::group(&(0..world).collect::<Vec<_>>()).unwrap();
         std::thread::scope(|s| {
             let hs: Vec<_> = comms
                 .into_iter()
@@ -241,7 +241,7 @@ fn mpi_rank_body() {
         std::env::var("OMPI_COMM_WORLD_SIZE").is_ok(),
         "run by buckets_on_mpi_processes_… under mpirun"
     );
-    let m = dist::mpi::world(std::time::Duration::from_secs(120)).unwrap();
+    let m = comm::mpi::world(std::time::Duration::from_secs(120)).unwrap();
     let seed: u64 = std::env::var("SIMCLR_TEST_SEED").unwrap().parse().unwrap();
     let comm: Comm = m.clone();
     let b = rank_run(comm.clone(), Device::Cpu, seed, true).unwrap();
@@ -249,5 +249,5 @@ fn mpi_rank_body() {
     let (r, w) = (m.rank(), m.world_size());
     check(&format!("MPI rank {r}"), &[b], &[p]);
     println!("rank {r} of {w}: buckets ok");
-    dist::finish().unwrap();
+    comm::finish().unwrap();
 }

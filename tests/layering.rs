@@ -18,7 +18,7 @@ const FLOORS: &[(&str, usize)] = &[
     ("cuda_unavailable_reason", 1),
     ("profile", 1),
     ("ops", 2),
-    ("dist", 3),
+    ("comm", 3),
     ("autograd", 4),
     ("params", 4),
     ("checkpoint", 4),
@@ -205,7 +205,7 @@ fn the_import_scanner_reads_groups_and_paths() {
         ["ops", "DType", "nn", "Result"]
     );
     assert_eq!(
-        crate_roots("let x = crate::cuda::gpu()?; crate::dist::single()"),
+        crate_roots("let x = crate::cuda::gpu()?; crate::comm::single()"),
         ["cuda", "dist"]
     );
     assert!(crate_roots("use super::model::SimClrNet;").is_empty());

@@ -8,7 +8,7 @@
 #[path = "support/mpi.rs"]
 mod mpi_support;
 
-use simclr::dist::Communicator;
+use simclr::comm::Communicator;
 use simclr::{DType, Tensor};
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ fn rank_body() {
         std::env::var("OMPI_COMM_WORLD_SIZE").is_ok(),
         "run by collectives_on_three_processes under mpirun"
     );
-    let m = simclr::dist::mpi::world(Duration::from_secs(60)).unwrap();
+    let m = simclr::comm::mpi::world(Duration::from_secs(60)).unwrap();
     let (r, w) = (m.rank(), m.world_size());
     assert_eq!(w, WORLD);
     let sum_of_ranks = (w * (w - 1) / 2) as f64;
@@ -81,5 +81,5 @@ fn rank_body() {
     m.barrier().unwrap();
 
     println!("rank {r} of {w}: collectives ok");
-    simclr::dist::mpi::finalize().unwrap();
+    simclr::comm::mpi::finalize().unwrap();
 }

@@ -8,7 +8,7 @@ fn main() {
     simclr::train::signals::install();
     // A multi-process job finalises MPI only after success; after a failure the process exits
     // without it, so the launcher ends the other ranks instead of leaving them waiting.
-    match run(cli).and_then(|()| simclr::dist::finish()) {
+    match run(cli).and_then(|()| simclr::comm::finish()) {
         Ok(()) => {}
         // 128 + signal, as a shell reports a process the signal ended.
         Err(simclr::Error::Interrupted { signal, msg }) => {

@@ -39,7 +39,7 @@ pub struct Ctx<'a> {
     /// The activations' dtype (mixed precision), if not the parameters' own: images are cast
     /// to it on entry, weights on use, and outputs back to the parameters' dtype.
     pub compute: Option<DType>,
-    pub comm: Option<crate::dist::Comm>,
+    pub comm: Option<crate::comm::Comm>,
 }
 
 impl<'a> Ctx<'a> {
@@ -54,7 +54,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Train-mode batch norm synchronises its statistics across `comm`'s ranks.
-    pub fn with_comm(mut self, comm: crate::dist::Comm) -> Self {
+    pub fn with_comm(mut self, comm: crate::comm::Comm) -> Self {
         self.comm = Some(comm);
         self
     }

@@ -29,15 +29,15 @@ pub struct Env {
     /// Testing aid: stop a stage after this many epochs of this process, as if interrupted.
     pub stop_after_epochs: Option<usize>,
     /// This process's place in a multi-process job (a world of one without a launcher).
-    pub launch: crate::dist::launch::Launch,
+    pub launch: crate::comm::launch::Launch,
     /// The communicator of this rank when the world has more than one process.
-    pub comm: Option<crate::dist::Comm>,
+    pub comm: Option<crate::comm::Comm>,
 }
 
 impl Env {
     pub fn open(cfg: Config, resume: bool) -> Result<Self> {
         cfg.validate()?;
-        let launch = crate::dist::launch::from_env()?;
+        let launch = crate::comm::launch::from_env()?;
         super::dist_run::check(&cfg, &launch)?;
         let device = launch.device_request(&cfg.device)?.resolve()?;
         if cfg.precision == "bf16" && device == Device::Cpu {

@@ -4,7 +4,7 @@
 //! same function, so the trainer, the bench, the memory planner and the data-parallel replicas
 //! all run what is measured and tested.
 //!
-//! As one rank (see [`crate::dist`] for what a data-parallel step computes and why the
+//! As one rank (see [`crate::comm`] for what a data-parallel step computes and why the
 //! gradients are summed): the forward runs with synchronised batch norm, the normalised
 //! projections of all ranks are gathered so that the loss is the global batch's, and the
 //! parameter gradients are summed over the ranks before the step returns.
@@ -14,7 +14,7 @@ use super::data_parallel::{Event, DEFAULT_BUCKET_MB};
 use super::grad_cache;
 use super::model::SimClrNet;
 use super::step_stats::StepStats;
-use crate::dist::Comm;
+use crate::comm::Comm;
 use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::ops::gather_views::gather_views;

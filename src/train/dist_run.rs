@@ -1,5 +1,5 @@
 //! What a stage does differently as one rank of a multi-process job (mpirun, srun, torchrun;
-//! see [`crate::dist::launch`]): each rank loads only its share of every global batch
+//! see [`crate::comm::launch`]): each rank loads only its share of every global batch
 //! ([`ShardedLoader`]), starts from rank 0's weights ([`start`]), and only rank 0 writes files
 //! (the run directory of the others is a [`super::run_dir::RunDir::follower`]).
 //!
@@ -12,8 +12,8 @@ use super::config::Config;
 use super::state::Position;
 use crate::autograd::{Tape, Var};
 use crate::data::{AugmentConfig, Batches, Dataset, Loader, LoaderConfig, RawBatches, Transform};
-use crate::dist::launch::Launch;
-use crate::dist::{self, Comm};
+use crate::comm::launch::Launch;
+use crate::comm::{self, Comm};
 use crate::nn::{ActivationPolicy, Ctx};
 use crate::params::ParamStore;
 use crate::{DType, Device, Error, Result, Tensor};
@@ -52,7 +52,7 @@ pub fn check(cfg: &Config, launch: &Launch) -> Result<()> {
 
 /// This rank's communicator (None in a world of one).
 pub fn join(cfg: &Config, launch: &Launch, device: Device) -> Result<Option<Comm>> {
-    dist::process::join(launch, device, Duration::from_secs_f64(cfg.dist_timeout_s))
+    comm::process::join(launch, device, Duration::from_secs_f64(cfg.dist_timeout_s))
 }
 
 /// The summary's record of the job: world size and the launcher that was detected.
@@ -61,7 +61,7 @@ pub fn summary(env: &Env) -> serde_json::Value {
 }
 
 /// A training loader that, in a multi-process job, builds only this rank's share of every
-/// global batch ([`dist::sampler`]).
+/// global batch ([`comm::sampler`]).
 pub struct ShardedLoader {
     global: Loader,
     dataset: Arc<dyn Dataset>,
@@ -85,7 +85,7 @@ impl ShardedLoader {
                     "a multi-process loader needs full batches (drop_last)".into(),
                 ));
             }
-            dist::sampler::share(cfg.batch_size, rank, world)?;
+            comm::sampler::share(cfg.batch_size, rank, world)?;
         }
         Ok(ShardedLoader {
             global: Loader::new(dataset.clone(), transform.clone(), cfg)?,
@@ -117,8 +117,8 @@ impl ShardedLoader {
         }
         let cfg = self.global.config();
         let order = self.global.order(epoch);
-        let mine = dist::sampler::rank_order(&order, cfg.batch_size, self.rank, self.world)?;
-        let (_, n) = dist::sampler::share(cfg.batch_size, self.rank, self.world)?;
+        let mine = comm::sampler::rank_order(&order, cfg.batch_size, self.rank, self.world)?;
+        let (_, n) = comm::sampler::share(cfg.batch_size, self.rank, self.world)?;
         let local = LoaderConfig {
             batch_size: n,
             shuffle: false,
@@ -213,7 +213,7 @@ pub fn ctx<'a>(
 
 /// This rank's part of a global mean loss: its own mean over `rows` rows weighted by its share
 /// of the `global` rows, so that the ranks' parts add up to the mean over the global batch and
-/// their summed gradients are its gradient (see [`crate::dist`]). Unchanged in a world of one.
+/// their summed gradients are its gradient (see [`crate::comm`]). Unchanged in a world of one.
 pub fn rank_loss(
     env: &Env,
     tape: &mut Tape,
@@ -285,7 +285,7 @@ pub fn split_share(env: &Env, indices: Option<Vec<usize>>, n: usize) -> Result<O
         return Ok(indices);
     }
     let all = indices.unwrap_or_else(|| (0..n).collect());
-    let (start, len) = dist::sampler::share(all.len(), env.launch.rank, env.launch.world)?;
+    let (start, len) = comm::sampler::share(all.len(), env.launch.rank, env.launch.world)?;
     Ok(Some(all[start..start + len].to_vec()))
 }
 

@@ -25,7 +25,7 @@
 use super::model::SimClrNet;
 use super::step_stats::StepStats;
 use crate::autograd::Tape;
-use crate::dist::{gather_views_placed, narrow_rows, Communicator};
+use crate::comm::{gather_views_placed, narrow_rows, Communicator};
 use crate::nn::ActivationPolicy;
 use crate::ops;
 use crate::params::{ParamId, ParamStore};
@@ -130,5 +130,5 @@ pub fn concat_rows(parts: &[Tensor]) -> Result<Tensor> {
             "needs at least one tensor with rows",
         ));
     }
-    crate::dist::concat_rows(parts)
+    crate::comm::concat_rows(parts)
 }

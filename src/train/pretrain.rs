@@ -18,7 +18,7 @@ use super::run_dir::step_record;
 use super::state;
 use super::StageResult;
 use crate::autograd::Tape;
-use crate::dist;
+use crate::comm;
 use crate::ops;
 use crate::optim::{BufferRule, Ema};
 use crate::params::{ParamId, ParamStore};
@@ -243,7 +243,7 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 let zm = ema_net.project(&mut ctx, &xm)?;
                 let zn = ops::normalize::l2_normalize_forward(zm.value())?;
                 queue.push(&match &env.comm {
-                    Some(c) => dist::gather_views_forward(c.as_ref(), &zn)?,
+                    Some(c) => comm::gather_views_forward(c.as_ref(), &zn)?,
                     None => zn,
                 })?;
             }

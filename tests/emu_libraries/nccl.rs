@@ -66,7 +66,7 @@ fn collectives_equal_plain_sums_and_copies() {
                 let mut sum = dev_nans(count, dt);
                 let mut gathered = dev_nans(count * n, dt);
                 let mut bcast = dev_nans(count, dt);
-                // The sum inside a group, as src/dist/nccl.rs issues it.
+                // The sum inside a group, as src/comm/nccl.rs issues it.
                 nccl::group_start().unwrap();
                 nccl::all_reduce(
                     ptr(&send),

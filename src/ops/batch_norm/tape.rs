@@ -12,7 +12,7 @@
 
 use super::*;
 use crate::autograd::{Tape, Var};
-use crate::dist::{global_moments, Comm};
+use crate::comm::{global_moments, Comm};
 use crate::ops::moments::moments_scale;
 
 pub enum BnMode<'a> {

@@ -1,9 +1,9 @@
 //! The tape-recording form of the gathered projections. The loss on the gathered batch is
 //! replicated on every rank, so its gradient arrives whole on every rank; the backward keeps
-//! this rank's rows (see the module doc of [`crate::dist`] for why no reduction belongs here).
+//! this rank's rows (see the module doc of [`crate::comm`] for why no reduction belongs here).
 
 use crate::autograd::{Tape, Var};
-use crate::dist::{gather_views_placed, Comm};
+use crate::comm::{gather_views_placed, Comm};
 use crate::Result;
 
 const OP: &str = "gather_views";

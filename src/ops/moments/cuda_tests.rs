@@ -2,7 +2,7 @@
 //! reference on the same inputs: pack, combine (of several ranks' rows, counts uneven and one
 //! above 2^24, so the count's high half is used) and scale.
 
-use crate::dist::concat_rows;
+use crate::comm::concat_rows;
 use crate::ops::moments::{moments_combine, moments_pack, moments_scale};
 use crate::testing::device::{device_test, rand};
 use crate::testing::{assert_close, fresh_seed, tolerance};

@@ -1,10 +1,10 @@
 //! Batch statistics of rows spread over ranks, on the device of the statistics (synchronised
-//! batch norm, [`crate::dist::global_moments`]):
+//! batch norm, [`crate::comm::global_moments`]):
 //!
 //! - [`moments_pack`]: one rank's per-channel mean and unbiased variance of `rows` rows →
 //!   one packed row `[mean, M2, rows mod 2^24, rows / 2^24]` (2c + 2 values; M2 the sum of
 //!   squared deviations, the count as two 24-bit halves, exact in f32);
-//! - the rows of all ranks are all-gathered ([`crate::dist::Communicator::all_gather_same`]);
+//! - the rows of all ranks are all-gathered ([`crate::comm::Communicator::all_gather_same`]);
 //! - [`moments_combine`]: the packed rows of all ranks → the global mean, biased and unbiased
 //!   variance (Chan, Golub and LeVeque's pairwise update in rank order, in f64, never through
 //!   Σx² − n·mean²), and `share` = this rank's rows / all rows, a one-element tensor;

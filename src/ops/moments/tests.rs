@@ -38,7 +38,7 @@ fn packed_parts_combine_to_the_statistics_of_the_whole() {
                     moments_pack(&t(&mean), &t(&vu), m).unwrap()
                 })
                 .collect();
-            let all = crate::dist::concat_rows(&packed).unwrap();
+            let all = crate::comm::concat_rows(&packed).unwrap();
             let g = moments_combine(&all, parts[0]).unwrap();
             let whole = data.concat();
             let n = whole.len() / c;

@@ -14,7 +14,7 @@
 //! MPI and NCCL on two ranks). Every rank runs the same graph, so the buckets start in the same
 //! order everywhere, as collectives must.
 
-use crate::dist::{Communicator, PendingSum};
+use crate::comm::{Communicator, PendingSum};
 use crate::params::{ParamId, ParamStore};
 use crate::{Error, Result, Tensor};
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 //! during backward are [`super::buckets`]).
 
 use super::buckets::with_grads;
-use crate::dist::Communicator;
+use crate::comm::Communicator;
 use crate::params::ParamStore;
 use crate::Result;
 

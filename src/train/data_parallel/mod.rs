@@ -1,4 +1,4 @@
-//! The trainer's side of data parallelism, built on the collectives of [`crate::dist`]: the
+//! The trainer's side of data parallelism, built on the collectives of [`crate::comm`]: the
 //! parameter gradients summed over the ranks (after backward, or in buckets while it runs) and
 //! the in-process thread replicas. The step itself is [`super::contrastive_step`].
 

@@ -7,7 +7,7 @@
 //! single-process batch. Each step runs the ranks' [`ContrastiveStep`]s together; every rank
 //! then takes the same LARS step from the same summed gradient, so the replicas stay equal.
 
-use crate::dist::{concat_rows, narrow_rows, sampler, Comm, ThreadGroup};
+use crate::comm::{concat_rows, narrow_rows, sampler, Comm, ThreadGroup};
 use crate::nn::ActivationPolicy;
 use crate::optim::Lars;
 use crate::params::ParamStore;
@@ -182,7 +182,7 @@ impl ThreadReplicas {
 #[cfg(feature = "cuda")]
 fn nccl_comms(world: usize, timeout: Duration) -> Result<Vec<Comm>> {
     let ordinals: Vec<usize> = (0..world).collect();
-    Ok(crate::dist::Nccl::group_with_timeout(&ordinals, timeout)?
+    Ok(crate::comm::Nccl::group_with_timeout(&ordinals, timeout)?
         .into_iter()
         .map(|c| std::sync::Arc::new(c) as Comm)
         .collect())

@@ -5,7 +5,7 @@
 //! [a_0; …; a_{W−1}; b_0; …; b_{W−1}], the rows one process holding the whole batch would have,
 //! in the layout NT-Xent expects. The loss on the gathered batch is replicated on every rank,
 //! so its gradient arrives whole on every rank; the backward keeps this rank's rows (see the
-//! module doc of [`crate::dist`] for why no reduction belongs here).
+//! module doc of [`crate::comm`] for why no reduction belongs here).
 
 use super::{concat_rows, narrow_rows, Communicator};
 use crate::{DType, Error, Result, Tensor};

@@ -3,7 +3,7 @@
 
 use super::ffi::Handle;
 use super::Mpi;
-use crate::dist::{Communicator, PendingSum};
+use crate::comm::{Communicator, PendingSum};
 use crate::{DType, Error, Result, Tensor};
 
 /// Whether tensors travel as f64 (all of them f64) or f32.
