@@ -1,8 +1,10 @@
-// Pooling over NHWC (src/ops/pool). Backward passes gather (each input element sums the outputs
-// whose windows hold it, in output order) instead of scattering with atomics: deterministic.
-// Max-pool backward reads the forward's output to tell the window's choice without re-deriving
-// each covering window's argmax. Padding is per side: kernels take the leading offsets (ph, pw:
-// cells before the first row / column); the caller sizes the output from the totals.
+// Pooling over NHWC (src/ops/pool), every kernel in W-channel groups (8 channels and 16-byte
+// accesses per thread when C % 8 == 0). Backward passes gather (each input element sums the
+// outputs whose windows hold it, in output order) instead of scattering with atomics:
+// deterministic. Max-pool backward reads the forward's output to tell the window's choice
+// without re-deriving each covering window's argmax. Padding is per side: kernels take the
+// leading offsets (ph, pw: cells before the first row / column); the caller sizes the output
+// from the totals.
 #include "image_groups.cuh"
 
 // Window [lo, hi) of output o along one axis, clipped to the image.
@@ -12,35 +14,37 @@ __device__ __forceinline__ void window(int o, int stride, int pad, int k, int le
   *hi = max(min(start + k, len), 0);
 }
 
-// Index within the image of the first maximum of output (oh, ow, ch): the CPU's tie rule.
-template <typename T>
-__device__ int argmax(const T* xi, int h, int w, int c, int k, int s, int ph, int pw, int oh, int ow,
-                      int ch) {
-  int h0, h1, w0, w1;
-  window(oh, s, ph, k, h, &h0, &h1);
-  window(ow, s, pw, k, w, &w0, &w1);
-  int best = -1;
-  float bv = -INFINITY;
-  for (int ih = h0; ih < h1; ++ih)
-    for (int iw = w0; iw < w1; ++iw) {
-      int i = (ih * w + iw) * c + ch;
-      float v = to_f(xi[i]);
-      if (best < 0 || v > bv) { bv = v; best = i; }
-    }
-  return best;
-}
-
-template <typename T>
+// Max pool, a thread owning W channels (W = 8 when C % 8 == 0, else 1) of one output pixel
+// (forward) or one input pixel (backward): the window's bounds are worked out once for W
+// channels, each cell read with one 16-byte access when every tensor is 16-byte aligned. The
+// CPU's tie rule: the first maximum in window order (strict >), so a NaN is chosen only as the
+// window's first cell; an empty window gives 0. Launch with ceil(pixels·C/W) threads or fewer.
+template <int W, typename T>
 __device__ void max_fwd(const T* x, T* y, int n, int h, int w, int c, int k, int s, int ph, int pw,
                         int ho, int wo) {
-  i64 total = (i64)n * ho * wo * c;
+  int groups = c / W;
+  i64 total = (i64)n * ho * wo * groups;
+  bool vec = aligned16(x) && aligned16(y);
   GRID_LOOP(i, total) {
-    int ch = i % c; i64 r = i / c;
+    int ch = (int)(i % groups) * W;
+    i64 r = i / groups;
     int ow = r % wo; r /= wo;
     int oh = r % ho; int b = r / ho;
-    const T* xi = x + (i64)b * h * w * c;
-    int j = argmax(xi, h, w, c, k, s, ph, pw, oh, ow, ch);
-    y[i] = j < 0 ? from_f<T>(0.f) : xi[j];
+    int h0, h1, w0, w1;
+    window(oh, s, ph, k, h, &h0, &h1);
+    window(ow, s, pw, k, w, &w0, &w1);
+    float best[W] = {};
+    bool first = true;
+    for (int ih = h0; ih < h1; ++ih)
+      for (int iw = w0; iw < w1; ++iw) {
+        float a[W];
+        load_w<W>(x + (((i64)b * h + ih) * w + iw) * c + ch, vec, a);
+#pragma unroll
+        for (int j = 0; j < W; ++j)
+          if (first || a[j] > best[j]) best[j] = a[j];
+        first = false;
+      }
+    store_w<W>(y + (((i64)b * ho + oh) * wo + ow) * c + ch, vec, best);
   }
 }
 
@@ -51,47 +55,69 @@ __device__ __forceinline__ void covering(int ih, int s, int p, int k, int len_ou
   *hi = min((ih + p) / s + 1, len_out);
 }
 
-// True when input index `self`, holding v, is the forward's choice for window (oh, ow), whose
-// maximum the forward saved as m: the first element (in window order) equal to m, or the
-// window's first element when m is NaN (the forward's strict > never moves past a leading NaN).
-// Most inputs fail v == m and cost one load of y; only candidates scan the window.
-template <typename T>
-__device__ bool chosen(const T* xi, float v, float m, int self, int h, int w, int c, int k, int s,
-                       int ph, int pw, int oh, int ow, int ch) {
+// Bit j set when input cell (ih, iw), holding v[j], is the forward's choice for channel ch + j
+// of window (oh, ow), whose maximum the forward saved as m[j]: the first cell (in window order)
+// equal to m[j], or the window's first cell when m[j] is NaN. Channels where v != m are decided
+// at once; the window is scanned, W channels a cell, only while some channel is undecided.
+template <int W, typename T>
+__device__ unsigned chosen(const T* xi, const float* v, const float* m, int ih, int iw, int h,
+                           int w, int c, int k, int s, int ph, int pw, int oh, int ow, int ch,
+                           bool vec) {
   int h0, h1, w0, w1;
   window(oh, s, ph, k, h, &h0, &h1);
   window(ow, s, pw, k, w, &w0, &w1);
-  if (isnan(m)) return self == (h0 * w + w0) * c + ch;
-  if (!(v == m)) return false;
-  for (int ih = h0; ih < h1; ++ih)
-    for (int iw = w0; iw < w1; ++iw) {
-      int i = (ih * w + iw) * c + ch;
-      if (i == self || to_f(xi[i]) == m) return i == self;
+  unsigned take = 0, pending = 0;
+  bool first_cell = ih == h0 && iw == w0;
+#pragma unroll
+  for (int j = 0; j < W; ++j) {
+    if (isnan(m[j])) take |= first_cell ? 1u << j : 0u;
+    else if (v[j] == m[j]) pending |= 1u << j;
+  }
+  for (int qh = h0; qh < h1 && pending; ++qh)
+    for (int qw = w0; qw < w1 && pending; ++qw) {
+      if (qh == ih && qw == iw) {
+        take |= pending;
+        pending = 0;
+        break;
+      }
+      float a[W];
+      load_w<W>(xi + ((i64)qh * w + qw) * c + ch, vec, a);
+#pragma unroll
+      for (int j = 0; j < W; ++j)
+        if (a[j] == m[j]) pending &= ~(1u << j);
     }
-  return false;
+  return take;
 }
 
-template <typename T>
+template <int W, typename T>
 __device__ void max_bwd(const T* x, const T* y, const T* dy, T* dx, int n, int h, int w, int c,
                         int k, int s, int ph, int pw, int ho, int wo) {
-  i64 total = (i64)n * h * w * c;
+  int groups = c / W;
+  i64 total = (i64)n * h * w * groups;
+  bool vec = aligned16(x) && aligned16(y) && aligned16(dy) && aligned16(dx);
   GRID_LOOP(i, total) {
-    int ch = i % c; i64 r = i / c;
+    int ch = (int)(i % groups) * W;
+    i64 r = i / groups;
     int iw = r % w; r /= w;
     int ih = r % h; int b = r / h;
     const T* xi = x + (i64)b * h * w * c;
-    i64 out0 = (i64)b * ho * wo * c;
-    int self = (ih * w + iw) * c + ch;
-    float v = to_f(xi[self]), g = 0.f;
+    float v[W], g[W] = {};
+    load_w<W>(xi + ((i64)ih * w + iw) * c + ch, vec, v);
     int oh0, oh1, ow0, ow1;
     covering(ih, s, ph, k, ho, &oh0, &oh1);
     covering(iw, s, pw, k, wo, &ow0, &ow1);
     for (int oh = oh0; oh < oh1; ++oh)
       for (int ow = ow0; ow < ow1; ++ow) {
-        i64 o = out0 + (oh * wo + ow) * c + ch;
-        if (chosen(xi, v, to_f(y[o]), self, h, w, c, k, s, ph, pw, oh, ow, ch)) g += to_f(dy[o]);
+        i64 o = (((i64)b * ho + oh) * wo + ow) * c + ch;
+        float m[W], d[W];
+        load_w<W>(y + o, vec, m);
+        load_w<W>(dy + o, vec, d);
+        unsigned take = chosen<W>(xi, v, m, ih, iw, h, w, c, k, s, ph, pw, oh, ow, ch, vec);
+#pragma unroll
+        for (int j = 0; j < W; ++j)
+          if (take >> j & 1u) g[j] += d[j];
       }
-    dx[i] = from_f<T>(g);
+    store_w<W>(dx + (((i64)b * h + ih) * w + iw) * c + ch, vec, g);
   }
 }
 
@@ -193,11 +219,17 @@ __device__ void gap_bwd(const T* dy, T* dx, int hw, int c, int chunks) {
 #define POOL_KERNELS(sfx, T)                                                                    \
   extern "C" __global__ void max_pool2d_forward_##sfx(const T* x, T* y, int n, int h, int w,    \
       int c, int k, int s, int ph, int pw, int ho, int wo) {                                    \
-    max_fwd(x, y, n, h, w, c, k, s, ph, pw, ho, wo);                                            \
+    if (c % 8 == 0)                                                                             \
+      max_fwd<8>(x, y, n, h, w, c, k, s, ph, pw, ho, wo);                                       \
+    else                                                                                        \
+      max_fwd<1>(x, y, n, h, w, c, k, s, ph, pw, ho, wo);                                       \
   }                                                                                             \
   extern "C" __global__ void max_pool2d_backward_##sfx(const T* x, const T* y, const T* dy,     \
       T* dx, int n, int h, int w, int c, int k, int s, int ph, int pw, int ho, int wo) {         \
-    max_bwd(x, y, dy, dx, n, h, w, c, k, s, ph, pw, ho, wo);                                    \
+    if (c % 8 == 0)                                                                             \
+      max_bwd<8>(x, y, dy, dx, n, h, w, c, k, s, ph, pw, ho, wo);                               \
+    else                                                                                        \
+      max_bwd<1>(x, y, dy, dx, n, h, w, c, k, s, ph, pw, ho, wo);                               \
   }                                                                                             \
   extern "C" __global__ void avg_pool2d_forward_##sfx(const T* x, T* y, int n, int h, int w,    \
       int c, int k, int s, int ph, int pw, int cp, int ho, int wo) {                            \

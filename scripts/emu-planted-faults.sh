@@ -128,6 +128,11 @@ run channels-copy-drops-the-offset kernel channels.cu \
 run avg-pool-leading-pad-of-the-wrong-axis kernel pool.cu \
   'window(oh, s, ph, k, h, h0, h1);' 'window(oh, s, pw, k, h, h0, h1);' \
   lib pool::cuda_tests::pool_parity
+run max-pool-forward-skips-the-first-cell kernel pool.cu 'if (first || a[j] > best[j])' \
+  'if (a[j] > best[j])' lib pool::cuda_tests::pool_parity
+run max-pool-backward-ties-share-the-gradient kernel pool.cu \
+  'if (a[j] == m[j]) pending &= ~(1u << j);' 'if (a[j] != a[j]) pending = 0;' \
+  lib pool::cuda_tests::pool_parity
 run pool-launch-swaps-ho-wo rust src/ops/pool/cuda.rs \
   'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, ho, wo)' \
   'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, wo, ho)' \

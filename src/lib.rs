@@ -8,8 +8,8 @@
 pub mod autograd;
 pub mod checkpoint;
 pub mod cli;
-pub mod data;
 pub mod comm;
+pub mod data;
 pub mod error;
 pub mod interop;
 pub mod nn;

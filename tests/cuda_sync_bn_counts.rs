@@ -10,8 +10,8 @@ mod common;
 use common::gpu;
 
 use simclr::autograd::Tape;
-use simclr::cuda::driver::{counters, Counters};
 use simclr::comm::{concat_rows, narrow_rows, Comm, Nccl};
+use simclr::cuda::driver::{counters, Counters};
 use simclr::nn::{BatchNorm, Ctx};
 use simclr::params::{ParamKind, ParamStore};
 use simclr::testing::{assert_close, fresh_seed, tolerance};

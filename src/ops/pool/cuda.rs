@@ -1,6 +1,6 @@
-//! Pooling over NHWC (kernels/pool.cu). The average pools and the global pool run in
-//! W-channel groups (8 channels and 16-byte accesses per thread when C % 8 == 0,
-//! src/cuda/groups.rs `width`); bytes per launch: src/cuda/traffic_floor.rs.
+//! Pooling over NHWC (kernels/pool.cu). Every pool runs in W-channel groups (8 channels and
+//! 16-byte accesses per thread when C % 8 == 0, src/cuda/groups.rs `width`); bytes per launch:
+//! src/cuda/traffic_floor.rs.
 
 use super::PoolKernels;
 use super::{AvgPoolSpec, PoolSpec};
@@ -62,7 +62,7 @@ impl PoolKernels for Cuda {
             let [n, h, w, c] = nhwc(op, n, h, w, c)?;
             let [kk, st, ph, pw] = window(op, s)?;
             let (ho, wo) = (dim::<i32>(ho, op)?, dim::<i32>(wo, op)?);
-            let cfg = Launch::flat(y.numel());
+            let cfg = Launch::flat(y.numel() / width(x.last_dim()));
             with_dtype!(x.dtype(), op, T => {
                 let (xp, yp) = (DevPtr::<T>::of(x, op)?, DevPtrMut::of(&y, op)?);
                 k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, ho, wo)
@@ -82,7 +82,7 @@ impl PoolKernels for Cuda {
             let [n, h, w, c] = nhwc(op, n, h, w, c)?;
             let [kk, st, ph, pw] = window(op, s)?;
             let (ho, wo) = (dim::<i32>(ho, op)?, dim::<i32>(wo, op)?);
-            let cfg = Launch::flat(dx.numel());
+            let cfg = Launch::flat(dx.numel() / width(x.last_dim()));
             with_dtype!(x.dtype(), op, T => {
                 let (xp, yp, dyp) = (DevPtr::<T>::of(x, op)?, DevPtr::of(y, op)?, DevPtr::of(dy, op)?);
                 let dxp = DevPtrMut::of(&dx, op)?;
