@@ -91,8 +91,8 @@ run bn-relu-backward-mask-drops-beta kernel bn_act.cu 'b[j] = pre ? beta[ch] : 0
 run avg-pool-backward-spreads-channel-0 kernel pool.cu 'g[j] += d[j] * inv;' \
   'g[j] += d[0] * inv;' lib pool::cuda_tests::pool_parity
 run avg-pool-forward-drops-the-last-window-row kernel pool.cu \
-  'for (int ih = h0; ih < h1; ++ih)\n      for (int iw = w0; iw < w1; ++iw) {\n        float a[W];' \
-  'for (int ih = h0; ih < h1 - 1; ++ih)\n      for (int iw = w0; iw < w1; ++iw) {\n        float a[W];' \
+  'acc[W] = {};\n    for (int ih = h0; ih < h1; ++ih)' \
+  'acc[W] = {};\n    for (int ih = h0; ih < h1 - 1; ++ih)' \
   lib pool::cuda_tests::pool_parity
 run grid-loop-off-by-one kernel common.cuh 'i < (n); i +=' 'i <= (n); i +=' \
   lib pool::cuda_tests::pool_parity
