@@ -10,6 +10,12 @@
 //                in place: each element is read before it is written, by the same thread).
 //                Excluded tensors have wd = 0 and trust = 1 (set by the host and here).
 //   ema_update:  out ← m·target + (1 − m)·online, m per tensor (m = 0 copies).
+//
+// The learning rate is either a launch parameter (`lr`) or, for a step replayed as a CUDA
+// graph, read on the device from a schedule table at a step counter kept there
+// (`lr_table[min(*lr_step, lr_steps − 1)]`; `lr_table` null means the parameter): a replayed
+// launch repeats its parameters, so a rate that changes every step cannot be one of them.
+// `lr_schedule_step` sets the counter (`set`) or advances it by one, at the end of each step.
 #include "common.cuh"
 
 #define MT_CHUNK 16384
@@ -60,8 +66,10 @@ __device__ void lars_norms(const LarsTensor* ts, const int* chunk_tensor, float*
 
 template <typename G>
 __device__ void lars_update(const LarsTensor* ts, const int* chunk_tensor, const float* partials,
-                            float lr, float m, float eta) {
+                            float lr, const float* lr_table, const unsigned* lr_step,
+                            unsigned lr_steps, float m, float eta) {
   int c = blockIdx.x;
+  if (lr_table) lr = lr_table[min(*lr_step, lr_steps - 1)];
   const LarsTensor& t = ts[chunk_tensor[c]];
   const G* g = (const G*)t.g;
   float trust = 1.f;
@@ -122,11 +130,17 @@ __device__ void lars_bind(LarsTensor* ts, int first, int count, const G* const* 
     lars_norms<T>(ts, chunk_tensor, partials);                                                    \
   }                                                                                               \
   extern "C" __global__ void lars_update_##sfx(const LarsTensor* ts, const int* chunk_tensor,     \
-                                               const float* partials, float lr, float m,          \
-                                               float eta) {                                       \
-    lars_update<T>(ts, chunk_tensor, partials, lr, m, eta);                                       \
+                                               const float* partials, float lr,                   \
+                                               const float* lr_table, const unsigned* lr_step,    \
+                                               unsigned lr_steps, float m, float eta) {           \
+    lars_update<T>(ts, chunk_tensor, partials, lr, lr_table, lr_step, lr_steps, m, eta);          \
   }                                                                                               \
   extern "C" __global__ void ema_update_##sfx(const EmaTensor* ts, const int* chunk_tensor) {     \
     ema_update<T>(ts, chunk_tensor);                                                              \
   }
 FOR_DTYPES(MULTI_TENSOR_KERNELS)
+
+// One thread: the schedule's step counter set to `value` (`set` ≠ 0) or advanced by one.
+extern "C" __global__ void lr_schedule_step(unsigned* step, unsigned value, int set) {
+  if (threadIdx.x == 0 && blockIdx.x == 0) *step = set ? value : *step + 1;
+}

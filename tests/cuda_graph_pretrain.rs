@@ -1,6 +1,6 @@
 //! `simclr pretrain --cuda-graph on` on the (emulated) device: the same logged losses and
 //! accuracies, step for step, and the same saved weights, bit for bit, as the eager run, with
-//! the learning-rate schedule (warmup, then cosine) applied outside the graph.
+//! the learning-rate schedule (warmup, then cosine) read inside the graph from the device.
 #![cfg(feature = "cuda")]
 
 mod support;

@@ -1,6 +1,7 @@
 //! The pretraining step replayed as a CUDA graph: the same bits as the eager step, step after
-//! step (loss, weights, BN running statistics, LARS velocities), in f32 and bf16; each replayed
-//! step is one graph launch and one upload, with no other launch, copy, allocation or wait
+//! step (loss, weights, BN running statistics, LARS velocities), in f32 and bf16, with a rate
+//! that changes every step (the eager step passes it, the graph reads the device schedule);
+//! each replayed step is one graph launch and one upload, with no other launch, copy, allocation or wait
 //! (exact counts of the driver floor on the emulated device); a capture that would wait, read
 //! back or allocate outside the graph pool is refused with an error naming the call.
 //! One test in this binary, so no other test's traffic mixes into the global counters.
@@ -17,7 +18,8 @@ use simclr::cuda::driver::counters;
 use simclr::cuda::graph::{CudaGraph, GraphPool};
 use simclr::cuda::staging::PinnedUploader;
 use simclr::nn::ActivationPolicy;
-use simclr::optim::Lars;
+use simclr::optim::cuda::LearningRate;
+use simclr::optim::{DeviceLr, Lars};
 use simclr::params::ParamStore;
 use simclr::train::common::lars;
 use simclr::train::contrastive_step::ContrastiveStep;
@@ -27,6 +29,11 @@ use simclr::train::step_stats::StepStats;
 use simclr::{DType, Device, Rng, Tensor};
 
 const STEPS: usize = 7;
+
+/// A different rate at every step, as a warmup then decay gives.
+fn rate(step: usize) -> f64 {
+    0.3 * (step as f64 + 1.0) / (1.0 + (step as f64 * 0.7).powi(2))
+}
 const SHAPE: [usize; 4] = [8, 16, 16, 3];
 
 /// Every tensor of the store (values and LARS state) as bits, by name.
@@ -69,9 +76,13 @@ fn run(dev: Device) -> Run {
     }
 }
 
-fn one_step(r: &mut Run, policy: ActivationPolicy) -> simclr::Result<StepStats> {
+/// One step at `lr`: a host value (eager) or the device schedule (graph).
+fn one_step(r: &mut Run, policy: ActivationPolicy, lr: LearningRate) -> simclr::Result<StepStats> {
     let s = ContrastiveStep::new(0.2, policy).run(&r.net, &mut r.store, &r.x)?;
-    r.opt.step(&mut r.store, 0.1)?;
+    match lr {
+        LearningRate::Host(v) => r.opt.step(&mut r.store, v)?,
+        LearningRate::Device(d) => r.opt.step_scheduled(&mut r.store, d)?,
+    }
     Ok(s)
 }
 
@@ -86,15 +97,22 @@ fn replayed_step_matches_eager_bit_for_bit_with_one_launch_and_no_wait() {
         let mut eager = run(dev);
         let mut graphed = run(dev);
         let mut g = GraphedStep::<StepStats>::new(GraphMode::On, dev).unwrap();
+        let rates: Vec<f64> = (0..STEPS).map(rate).collect();
+        let schedule = DeviceLr::new(dev, &rates, 0).unwrap();
         let mut rng = Rng::new(9);
         for step in 0..STEPS {
             let batch = Tensor::randn(&SHAPE, 1.0, DType::F32, &mut rng).unwrap();
             eager.up.upload_into(&batch, &eager.x).unwrap();
-            let want = one_step(&mut eager, policy).unwrap().read().unwrap();
+            let want = one_step(&mut eager, policy, LearningRate::Host(rate(step)))
+                .unwrap()
+                .read()
+                .unwrap();
 
             let before = counters();
             graphed.up.upload_into(&batch, &graphed.x).unwrap();
-            let stats = g.step(&mut || one_step(&mut graphed, policy)).unwrap();
+            let stats = g
+                .step(&mut || one_step(&mut graphed, policy, LearningRate::Device(&schedule)))
+                .unwrap();
             let c = counters().since(&before);
             let got = stats.read().unwrap();
             let what = format!("{compute:?} step {step}: {c:?}");

@@ -11,12 +11,23 @@
 //! A step runs in two phases, all norms first ([`lars_norms`]) and then all updates, so a fused
 //! multi-tensor GPU kernel can replace either phase without changing the optimizer.
 
+use super::DeviceLr;
 use crate::ops::elementwise::{add_forward, mul_forward, scale_forward, sub_forward, sum_all};
 use crate::params::{ParamId, ParamKind, ParamStore};
 use crate::{Error, Result, Tensor};
 use std::collections::HashMap;
 
 /// Prefix of the velocity tensors in a checkpoint: `lars.velocity.<param name>`.
+#[cfg(feature = "cuda")]
+use super::cuda::LearningRate as Rate;
+
+/// The rate of a step (without the CUDA backend, only a host value).
+#[cfg(not(feature = "cuda"))]
+#[derive(Clone, Copy)]
+enum Rate {
+    Host(f64),
+}
+
 pub const VELOCITY_PREFIX: &str = "lars.velocity.";
 
 /// Which parameters skip weight decay and the trust ratio, given name and kind.
@@ -100,6 +111,26 @@ impl Lars {
     /// Updates every trainable parameter that has a gradient with learning rate `lr` (from the
     /// schedule), then clears the gradients.
     pub fn step(&mut self, store: &mut ParamStore, lr: f64) -> Result<()> {
+        self.step_at(store, Rate::Host(lr))
+    }
+
+    /// One step at the device schedule's current rate, then the schedule's counter advanced:
+    /// the whole update stays on the device, so a step replayed as a CUDA graph takes the
+    /// rate of its own step. Needs f32 weights on the GPU (the multi-tensor kernels).
+    pub fn step_scheduled(&mut self, store: &mut ParamStore, lr: &DeviceLr) -> Result<()> {
+        #[cfg(feature = "cuda")]
+        {
+            self.step_at(store, Rate::Device(lr))?;
+            lr.advance()
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = store;
+            match *lr {}
+        }
+    }
+
+    fn step_at(&mut self, store: &mut ParamStore, lr: Rate) -> Result<()> {
         let _phase = crate::profile::optimizer_step();
         let ids: Vec<ParamId> = store
             .ids()
@@ -119,6 +150,19 @@ impl Lars {
         if on_gpu_in_f32(store, &ids)? {
             return self.step_cuda(store, &ids, &wds, lr);
         }
+        let lr = match lr {
+            Rate::Host(lr) => lr,
+            // Nothing to update (no gradients): no rate is read.
+            #[cfg(feature = "cuda")]
+            Rate::Device(_) if ids.is_empty() => 0.0,
+            #[cfg(feature = "cuda")]
+            Rate::Device(_) => {
+                return Err(Error::device(
+                    "lars step_scheduled",
+                    "the device schedule needs f32 weights on the GPU",
+                ))
+            }
+        };
         // Phase 1: every norm (only the non-excluded tensors need them).
         let mut items = Vec::new();
         for (&id, &wd) in ids.iter().zip(&wds) {
@@ -160,7 +204,7 @@ impl Lars {
         store: &mut ParamStore,
         ids: &[ParamId],
         wds: &[f64],
-        lr: f64,
+        lr: Rate,
     ) -> Result<()> {
         use super::cuda::{lars_multi_tensor_step, LarsSlot};
         let mut vels = Vec::with_capacity(ids.len());

@@ -7,10 +7,16 @@ pub mod cuda;
 mod cuda_tests;
 pub mod ema;
 pub mod lars;
+#[cfg(not(feature = "cuda"))]
+mod no_device_lr;
 pub mod schedule;
 pub mod sgd;
 
+#[cfg(feature = "cuda")]
+pub use cuda::DeviceLr;
 pub use ema::{BufferRule, Ema};
 pub use lars::{Lars, LarsConfig};
+#[cfg(not(feature = "cuda"))]
+pub use no_device_lr::DeviceLr;
 pub use schedule::{LrScaling, LrSchedule, Warmup};
 pub use sgd::Sgd;

@@ -20,8 +20,8 @@ use super::StageResult;
 use crate::autograd::Tape;
 use crate::comm;
 use crate::ops;
-use crate::optim::{BufferRule, Ema};
-use crate::params::{ParamId, ParamStore};
+use crate::optim::{BufferRule, DeviceLr, Ema};
+use crate::params::ParamStore;
 use crate::{Error, Result, Tensor};
 use serde_json::json;
 use std::time::Instant;
@@ -165,10 +165,15 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     let mut window = LossWindow::new();
     let mut shown = f64::NAN;
     let mut graph = pretrain_graph(&pc.cuda_graph, env, replicas.is_some(), micro_rows, memory)?;
-    if graph.enabled() {
-        // The captured step reads one batch address: every upload rewrites it.
+    // The captured step reads one batch address (every upload rewrites it) and its rate from
+    // the schedule on the device (a replay cannot take a new rate as a parameter).
+    let device_lr = if graph.enabled() {
         input.keep_fixed();
-    }
+        let rates: Vec<f64> = (0..total).map(|s| sched.lr_at(s)).collect();
+        Some(DeviceLr::new(env.device, &rates, pos.step)?)
+    } else {
+        None
+    };
     let epochs = EpochLoop::new(env, STAGE, pc.epochs, per_epoch, state_path);
     for epoch in epochs.epochs(&pos) {
         let (mut sum_loss, mut sum_acc, mut n_batches) = (0.0, 0.0, 0usize);
@@ -180,9 +185,10 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             let t0 = Instant::now();
             let lr = sched.lr_at(pos.step);
             let x_all = b.x;
-            if b.moved && graph.enabled() {
+            if let (true, Some(d)) = (b.moved, &device_lr) {
                 // A new batch buffer (first step, or new shapes): capture again after warm-up.
                 graph.reset();
+                d.set_step(pos.step)?;
             }
             let negatives = if memory {
                 queue.tensor(env.device)?
@@ -195,32 +201,27 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 .queue(q)
                 .comm(env.comm.as_ref())
                 .grad_sum(GradSum::Buckets(&buckets));
-            let host = match (replicas.as_mut(), env.comm.is_some()) {
+            let host = match (replicas.as_mut(), env.comm.is_some(), &device_lr) {
                 // One rank of several processes: read at once, as every rank must agree.
-                (_, true) => Some(step.run(&net, &mut store, x)?.read()?),
-                (Some(r), false) => Some(r.step(&net, &mut store, x, tau, q, lr, policy)?),
-                (None, false) if graph.enabled() => {
-                    // Forward + backward (+ the loss sums) as one graph launch once captured;
-                    // its gradients, at the graph's addresses, go back in the store for LARS.
-                    // (The graph runs only without ranks, micro-batches or a queue.)
+                (_, true, _) => Some(step.run(&net, &mut store, x)?.read()?),
+                (Some(r), false, _) => Some(r.step(&net, &mut store, x, tau, q, lr, policy)?),
+                (None, false, Some(d)) => {
+                    // Forward, backward, the loss sums and LARS at the device schedule's rate
+                    // as one graph launch once captured. (The graph runs only without ranks,
+                    // micro-batches or a queue.)
                     let mut ran = false;
-                    let grads = graph.step(&mut || {
+                    graph.step(&mut || {
                         ran = true;
                         let s = step.run(&net, &mut store, x)?;
                         window.add(&s)?;
-                        Ok(gradients(&store))
+                        opt.step_scheduled(&mut store, d)
                     })?;
                     if !ran {
                         window.add_replayed();
                     }
-                    for (id, g) in &grads {
-                        if store.grad(*id).is_none() {
-                            store.accumulate_grad(*id, g)?;
-                        }
-                    }
                     None
                 }
-                (None, false) => {
+                (None, false, None) => {
                     // Left where it was computed: nothing is read back in the step.
                     window.add(&step.run(&net, &mut store, x)?)?;
                     None
@@ -231,7 +232,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 guard::check_loss(STAGE, pos.step, epoch, loss_v, lr)?;
                 window.add_host(loss_v, acc);
             }
-            opt.step(&mut store, lr)?;
+            if device_lr.is_none() {
+                opt.step(&mut store, lr)?;
+            }
             if memory {
                 ema.update(&mut ema_store, &store)?;
                 let mut t = Tape::inference();
@@ -332,7 +335,6 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     })
 }
 
-/// The state beyond parameters and LARS: the EMA network and the queue, when there is a memory.
 /// The step runner of `pretrain.cuda_graph` (off when the step is distributed, micro-batched
 /// or has a memory queue: `on` is then an error naming the reason).
 fn pretrain_graph(
@@ -341,7 +343,7 @@ fn pretrain_graph(
     replicas: bool,
     micro: Option<usize>,
     memory: bool,
-) -> Result<GraphedStep<Vec<(ParamId, Tensor)>>> {
+) -> Result<GraphedStep<()>> {
     let mode = GraphMode::parse("pretrain.cuda_graph (--cuda-graph)", key)?;
     let why_not = if replicas || env.comm.is_some() {
         Some("data-parallel ranks")
@@ -361,14 +363,7 @@ fn pretrain_graph(
     }
 }
 
-/// The store's gradients (shared, not copied).
-fn gradients(store: &ParamStore) -> Vec<(ParamId, Tensor)> {
-    store
-        .ids()
-        .filter_map(|id| store.grad(id).map(|g| (id, g.clone())))
-        .collect()
-}
-
+/// The state beyond parameters and LARS: the EMA network and the queue, when there is a memory.
 fn state_extra(
     memory: bool,
     ema_store: &ParamStore,

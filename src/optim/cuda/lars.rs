@@ -7,6 +7,7 @@
 //! and otherwise only its gradient pointers are rebound, by launches that carry them as
 //! parameters. A steady-state step therefore copies nothing to the device and never waits.
 
+use super::device_lr::LearningRate;
 use super::table::{chunks, i64_field, int_field, pair, upload, CHUNK};
 use crate::cuda::alloc::DeviceBuffer;
 use crate::cuda::dims::dim;
@@ -84,7 +85,7 @@ pub struct LarsTables {
 /// present, the gradient binds (one launch per 16 tensors) and a pair of launches.
 pub fn lars_multi_tensor_step(
     slots: &mut [LarsSlot],
-    lr: f64,
+    lr: LearningRate,
     momentum: f64,
     eta: f64,
     tables: &mut LarsTables,
@@ -157,10 +158,20 @@ pub fn lars_multi_tensor_step(
                 DevPtrMut::<f32>::from_raw(r.partials.ptr()),
             )
         };
-        let (lr, m, eta) = (lr as f32, momentum as f32, eta as f32);
+        // The rate as a parameter (lr_table null), or read from the device schedule.
+        let (value, (table, step, steps)) = match lr {
+            LearningRate::Host(v) => (v as f32, (DevPtr::null(), DevPtr::null(), 0)),
+            LearningRate::Device(d) => {
+                if d.gpu().ordinal != gpu.ordinal {
+                    return Err(Error::device(OP, "the schedule is on another GPU"));
+                }
+                (0.0, d.args()?)
+            }
+        };
+        let (m, eta) = (momentum as f32, eta as f32);
         with_dtype!(dt, OP, T => {
             k::lars_norms::<T>(&gpu, cfg, t, o, p)?;
-            k::lars_update::<T>(&gpu, cfg, t, o, p.as_const(), lr, m, eta)
+            k::lars_update::<T>(&gpu, cfg, t, o, p.as_const(), value, table, step, steps, m, eta)
         })?;
     }
     Ok(())

@@ -3,10 +3,12 @@
 //! the gradient may be f32 or bf16. Multi-tensor LARS and EMA (one launch for all tensors)
 //! live in the submodules.
 
+mod device_lr;
 mod ema;
 mod lars;
 mod table;
 
+pub use device_lr::{DeviceLr, LearningRate};
 pub use ema::ema_multi_tensor_update;
 pub use lars::{lars_multi_tensor_step, LarsSlot, LarsTables};
 
