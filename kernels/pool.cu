@@ -185,6 +185,35 @@ __device__ void avg_bwd(const T* dy, T* dx, int n, int h, int w, int c, int k, i
   }
 }
 
+// Average-pool backward when the windows tile the image (k == s): each window's cells get its
+// one gradient, so a thread owns W channels of one output pixel, reads its dy once and writes
+// its window's dx, cells past the last window (no window covers them) as 0: dy read once, dx
+// written once, the floor. Launch with ceil(out pixels·C/W) threads or fewer (grid-stride).
+template <int W, typename T>
+__device__ void avg_bwd_tiles(const T* dy, T* dx, int n, int h, int w, int c, int k, int ph,
+                              int pw, int cp, int ho, int wo) {
+  int groups = c / W;
+  i64 total = (i64)n * ho * wo * groups;
+  bool vec = aligned16(dy) && aligned16(dx);
+  GRID_LOOP(i, total) {
+    int ch = (int)(i % groups) * W;
+    i64 r = i / groups;
+    int ow = r % wo; r /= wo;
+    int oh = r % ho; int b = r / ho;
+    int h0, h1, w0, w1;
+    float inv = avg_inv(oh, ow, h, w, k, k, ph, pw, cp, &h0, &h1, &w0, &w1), d[W], z[W] = {};
+    load_w<W>(dy + (((i64)b * ho + oh) * wo + ow) * c + ch, vec, d);
+#pragma unroll
+    for (int j = 0; j < W; ++j) d[j] *= inv;
+    // The last window along an axis also owns the uncovered cells after it.
+    int he = oh == ho - 1 ? h : h1, we = ow == wo - 1 ? w : w1;
+    for (int ih = h0; ih < he; ++ih)
+      for (int iw = w0; iw < we; ++iw)
+        store_w<W>(dx + (((i64)b * h + ih) * w + iw) * c + ch, vec,
+                   *(ih < h1 && iw < w1 ? &d : &z));
+  }
+}
+
 // Mean over H·W per (image, channel), one block per image and channel block
 // (image_groups.cuh, one pixel chunk).
 template <int W, typename T>
@@ -244,6 +273,13 @@ __device__ void gap_bwd(const T* dy, T* dx, int hw, int c, int chunks) {
       avg_bwd<8>(dy, dx, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                 \
     else                                                                                        \
       avg_bwd<1>(dy, dx, n, h, w, c, k, s, ph, pw, cp, ho, wo);                                 \
+  }                                                                                             \
+  extern "C" __global__ void avg_pool2d_backward_tiles_##sfx(const T* dy, T* dx, int n, int h,  \
+      int w, int c, int k, int ph, int pw, int cp, int ho, int wo) {                            \
+    if (c % 8 == 0)                                                                             \
+      avg_bwd_tiles<8>(dy, dx, n, h, w, c, k, ph, pw, cp, ho, wo);                              \
+    else                                                                                        \
+      avg_bwd_tiles<1>(dy, dx, n, h, w, c, k, ph, pw, cp, ho, wo);                              \
   }                                                                                             \
   extern "C" __global__ void global_avg_pool_forward_##sfx(const T* x, T* y, int hw, int c) {   \
     if (c % 8 == 0)                                                                             \

@@ -139,6 +139,9 @@ run pool-launch-swaps-ho-wo rust src/ops/pool/cuda.rs \
   lib pool::cuda_tests::pool_parity
 run moments-combine-skips-count-high-half kernel moments.cu \
   '(double)p[2 * c + 1] * 16777216.0' '0.0' lib moments::cuda_tests::moments_pack_combine
+run avg-pool-tiles-skip-uncovered-cells kernel pool.cu \
+  'int he = oh == ho - 1 ? h : h1, we = ow == wo - 1 ? w : w1;' 'int he = h1, we = w1;' \
+  lib pool::cuda_tests::pool_parity
 run lr-schedule-never-advances kernel multi_tensor.cu \
   '*step = set ? value : *step + 1;' '*step = set ? value : *step;' \
   cuda_graph_step replayed_step_matches_eager

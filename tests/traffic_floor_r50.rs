@@ -100,10 +100,12 @@ fn predicted_speed_up_at_r50_1x_sk1_224px_512_views_bf16() {
             &mut total[slot(Family::AvgPool)],
             tf::avg_pool2d(n_in, n_out, cells, e, false),
         );
-        add(
-            &mut total[slot(Family::AvgPool)],
-            tf::avg_pool2d(n_in, n_out, cells, e, true),
-        );
+        // Windows that tile (stride 2) take the one-read backward.
+        let backward = match st {
+            2 => tf::avg_pool2d_tiles_backward(n_in, n_out, e),
+            _ => tf::avg_pool2d(n_in, n_out, cells, e, true),
+        };
+        add(&mut total[slot(Family::AvgPool)], backward);
         side = ho;
         pools += 1;
     }

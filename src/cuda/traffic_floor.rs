@@ -194,6 +194,18 @@ pub fn avg_pool2d(n_in: usize, n_out: usize, cells: usize, e: usize, backward: b
     }
 }
 
+/// The backward of an average pool whose windows tile the image (k = s): one thread per
+/// window reads its dy once and writes its cells (and any cells past the last window) once:
+/// the floor. The gather kernel it replaces requested each dy once per cell of its window.
+pub fn avg_pool2d_tiles_backward(n_in: usize, n_out: usize, e: usize) -> Bytes {
+    let floor = u((n_in + n_out) * e);
+    Bytes {
+        floor,
+        moved: floor,
+        old: u(2 * n_in * e),
+    }
+}
+
 /// Shape of one selective-kernel attention: n images of hw pixels, c channels per path (u is
 /// [n, hw, 2c], y and dy [n, hw, c], z and dz [n, 2c], s and ds [n, c]), e bytes per element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -139,19 +139,27 @@ impl PoolKernels for Cuda {
                 dim::<i32>(ho, op)?,
                 dim::<i32>(wo, op)?,
             );
-            let cfg = Launch::flat(dx.numel() / width(dy.last_dim()));
+            // Windows that tile the image: one thread per window (each dy read once), else
+            // one per input cell gathering its covering windows.
+            let tiles = kk == st;
+            let threads = if tiles { dy.numel() } else { dx.numel() };
+            let cfg = Launch::flat(threads / width(dy.last_dim()));
             with_dtype!(dy.dtype(), op, T => {
                 let (dyp, dxp) = (DevPtr::<T>::of(dy, op)?, DevPtrMut::of(&dx, op)?);
-                k::avg_pool2d_backward(&gpu, cfg, dyp, dxp, n, h, w, c, kk, st, ph, pw, cp, ho, wo)
+                if tiles {
+                    k::avg_pool2d_backward_tiles(&gpu, cfg, dyp, dxp, n, h, w, c, kk, ph, pw, cp, ho, wo)
+                } else {
+                    k::avg_pool2d_backward(&gpu, cfg, dyp, dxp, n, h, w, c, kk, st, ph, pw, cp, ho, wo)
+                }
             })?;
-            let (e, cells) = (
-                dy.dtype().size_in_bytes(),
-                window_cells(x_shape, s, dy.shape()),
-            );
-            tf::record(
-                Family::AvgPool,
-                tf::avg_pool2d(dx.numel(), dy.numel(), cells, e, true),
-            );
+            let e = dy.dtype().size_in_bytes();
+            let bytes = if tiles {
+                tf::avg_pool2d_tiles_backward(dx.numel(), dy.numel(), e)
+            } else {
+                let cells = window_cells(x_shape, s, dy.shape());
+                tf::avg_pool2d(dx.numel(), dy.numel(), cells, e, true)
+            };
+            tf::record(Family::AvgPool, bytes);
         }
         Ok(dx)
     }
