@@ -150,19 +150,7 @@ impl Lars {
         if on_gpu_in_f32(store, &ids)? {
             return self.step_cuda(store, &ids, &wds, lr);
         }
-        let lr = match lr {
-            Rate::Host(lr) => lr,
-            // Nothing to update (no gradients): no rate is read.
-            #[cfg(feature = "cuda")]
-            Rate::Device(_) if ids.is_empty() => 0.0,
-            #[cfg(feature = "cuda")]
-            Rate::Device(_) => {
-                return Err(Error::device(
-                    "lars step_scheduled",
-                    "the device schedule needs f32 weights on the GPU",
-                ))
-            }
-        };
+        let lr = host_rate(lr, ids.is_empty())?;
         // Phase 1: every norm (only the non-excluded tensors need them).
         let mut items = Vec::new();
         for (&id, &wd) in ids.iter().zip(&wds) {
@@ -297,6 +285,26 @@ impl Lars {
         }
         self.velocity = velocity;
         Ok(())
+    }
+}
+
+/// The rate of the CPU path: a host value (a device schedule has none to give, which is an
+/// error unless there is nothing to update).
+fn host_rate(lr: Rate, nothing_to_update: bool) -> Result<f64> {
+    #[cfg(feature = "cuda")]
+    return match lr {
+        Rate::Host(v) => Ok(v),
+        Rate::Device(_) if nothing_to_update => Ok(0.0),
+        Rate::Device(_) => Err(Error::device(
+            "lars step_scheduled",
+            "the device schedule needs f32 weights on the GPU",
+        )),
+    };
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = nothing_to_update;
+        let Rate::Host(v) = lr;
+        Ok(v)
     }
 }
 
