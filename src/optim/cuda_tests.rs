@@ -73,6 +73,23 @@ fn compare(what: &str, gpu_store: &ParamStore, cpu: &ParamStore, k: usize, depth
     }
 }
 
+/// How the GPU steps of [`lars_parity`] take their rate.
+#[derive(Clone, Copy, PartialEq)]
+enum Rates {
+    /// 0.5 at every step, a launch parameter.
+    Fixed,
+    /// A different rate each step, read from the device schedule (`step_scheduled`), whose
+    /// counter starts past a first entry no step may use.
+    Scheduled,
+}
+
+fn rate(rates: Rates, step: usize) -> f64 {
+    match rates {
+        Rates::Fixed => 0.5,
+        Rates::Scheduled => [0.5, 0.1, 0.3, 0.05][step % 4],
+    }
+}
+
 /// `steps` LARS steps on a CPU store and its GPU copy (both from `build`) with the same random
 /// gradients; weights compared after each step, velocities after each step when
 /// `state_each_step` (reading them shares the buffers, so the next GPU step re-uploads its
@@ -83,6 +100,7 @@ fn lars_parity(
     build: impl Fn(u64) -> ParamStore,
     steps: usize,
     state_each_step: bool,
+    rates: Rates,
 ) {
     let seed = fresh_seed(name);
     let mut rng = Rng::new(seed);
@@ -93,6 +111,10 @@ fn lars_parity(
         ..LarsConfig::default()
     };
     let (mut lc, mut lg) = (Lars::new(config), Lars::new(config));
+    let table: Vec<f64> = std::iter::once(1e3)
+        .chain((0..steps).map(|s| rate(rates, s)))
+        .collect();
+    let schedule = crate::optim::DeviceLr::new(dev, &table, 1).unwrap();
     for step in 0..steps {
         for id in cpu.ids().collect::<Vec<_>>() {
             let g = randn(cpu.value(id).unwrap().shape(), DType::F32, &mut rng);
@@ -100,8 +122,11 @@ fn lars_parity(
             let gid = gs.find(cpu.name(id)).unwrap();
             gs.accumulate_grad(gid, &g.to_device(dev).unwrap()).unwrap();
         }
-        lc.step(&mut cpu, 0.5).unwrap();
-        lg.step(&mut gs, 0.5).unwrap();
+        lc.step(&mut cpu, rate(rates, step)).unwrap();
+        match rates {
+            Rates::Fixed => lg.step(&mut gs, 0.5).unwrap(),
+            Rates::Scheduled => lg.step_scheduled(&mut gs, &schedule).unwrap(),
+        }
         compare(&format!("{name} step {step}"), &gs, &cpu, 40_000, step + 2);
         if state_each_step || step + 1 == steps {
             for ((v_name, v), (_, want)) in lg.state(&gs).into_iter().zip(lc.state(&cpu)) {
@@ -113,9 +138,24 @@ fn lars_parity(
 }
 
 fn lars_multi_tensor_matches_cpu(dev: Device) {
-    lars_parity(dev, "lars_multi_tensor", |seed| store(seed, false), 3, true);
+    let build = |seed| store(seed, false);
+    lars_parity(dev, "lars_multi_tensor", build, 3, true, Rates::Fixed);
 }
 device_test!(lars_multi_tensor_matches_cpu);
+
+/// The rate read on the device from the schedule, a different one each step.
+fn lars_device_schedule_matches_cpu(dev: Device) {
+    let build = |seed| store(seed, false);
+    lars_parity(
+        dev,
+        "lars_device_schedule",
+        build,
+        4,
+        false,
+        Rates::Scheduled,
+    );
+}
+device_test!(lars_device_schedule_matches_cpu);
 
 /// Steps that reuse the resident tensor table, over more tensors than one gradient-binding
 /// launch holds (16).
@@ -134,7 +174,7 @@ fn lars_resident_table_matches_cpu_over_steps(dev: Device) {
         }
         s
     };
-    lars_parity(dev, "lars_resident_table", build, 4, false);
+    lars_parity(dev, "lars_resident_table", build, 4, false, Rates::Fixed);
 }
 device_test!(lars_resident_table_matches_cpu_over_steps);
 
