@@ -26,8 +26,9 @@ mod kernel_bytes;
 
 pub use args::{BenchArgs, BenchTask};
 
-/// Dense bf16 tensor-core rate measured on an H100 (PERFORMANCE.md), for the FLOP-rate line.
-const H100_BF16_MEASURED_TFLOPS: f64 = 800.0;
+/// Dense bf16 tensor-core rate measured on the lent H200 (an 8192³ GEMM through PyTorch,
+/// PERFORMANCE.md), for the FLOP-rate lines.
+const H200_BF16_MEASURED_TFLOPS: f64 = 790.0;
 const GIB: f64 = (1u64 << 30) as f64;
 
 /// The model and what one step of it does, for either task.
@@ -326,8 +327,8 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
         );
         match device {
             Device::Cuda(_) => println!(
-                "{line} = {:.1}% of the H100's measured dense bf16 rate",
-                100.0 * flops / secs.max(1e-12) / 1e12 / H100_BF16_MEASURED_TFLOPS
+                "{line} = {:.1}% of the H200's measured dense bf16 rate",
+                100.0 * flops / secs.max(1e-12) / 1e12 / H200_BF16_MEASURED_TFLOPS
             ),
             Device::Cpu => println!("{line}"),
         }
@@ -347,8 +348,8 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
     );
     match device {
         Device::Cuda(_) => println!(
-            "{rate} = {:.1}% of the H100's measured dense bf16 rate ({H100_BF16_MEASURED_TFLOPS} TFLOP/s)",
-            100.0 * tflops / H100_BF16_MEASURED_TFLOPS
+            "{rate} = {:.1}% of the H200's measured dense bf16 rate ({H200_BF16_MEASURED_TFLOPS} TFLOP/s)",
+            100.0 * tflops / H200_BF16_MEASURED_TFLOPS
         ),
         Device::Cpu => println!("{rate}"),
     }
