@@ -15,9 +15,9 @@ fn run(out: &std::path::Path, graph: &str) -> (i32, String, String) {
         .iter()
         .position(|s| s == "cpu")
         .expect("the tiny run names its device");
-    a[at] = "cuda-emu".to_string();
+    a[at] = support::cli::gpu_device().to_string();
     a.extend(["--cuda-graph".to_string(), graph.to_string()]);
-    support::cli::simclr(env!("CARGO_BIN_EXE_simclr"), &a)
+    support::cli::simclr(&support::cli::bin(), &a)
 }
 
 /// (step, loss, contrastive_acc) of every logged step.

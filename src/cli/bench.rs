@@ -21,6 +21,8 @@ use std::time::Instant;
 
 mod args;
 mod device_traffic;
+#[cfg(feature = "cuda")]
+mod end_to_end;
 mod input;
 mod kernel_bytes;
 

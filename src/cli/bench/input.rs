@@ -7,7 +7,8 @@
 //! two-view augmentation alone, the whole loader with `--workers` threads, and the loader of
 //! `--augment-on gpu` (decode and parameter draws only); with `--device cuda` (or the emulated
 //! device), that path's GPU augmentation too. With
-//! `--with-step`, the pretraining step of `--model` is timed too and the slower side named.
+//! `--with-step`, the pretraining step of `--model` is timed too and the slower side named,
+//! and on a CUDA device training on the folder is timed end to end (bench/end_to_end.rs).
 
 use super::{run_steps, BenchArgs, BenchTask};
 use crate::data::stream::decode::decode_path;
@@ -32,6 +33,46 @@ pub struct InputArgs {
     /// and say which side limits training.
     #[arg(long)]
     pub with_step: bool,
+    /// --task input: when --data-dir has no train/ folder yet, first write this many
+    /// synthetic JPEGs into <data-dir>/train (8 classes, sides 375-500 px, quality 90), for a
+    /// machine without an image folder.
+    #[arg(long, value_name = "IMAGES")]
+    pub make_folder: Option<usize>,
+}
+
+/// `--make-folder`: the synthetic folder, unless `dir` already has its train/ split.
+fn make_folder(dir: &Path, images: usize) -> Result<()> {
+    use crate::data::stream::synth::{write_split, SynthFolder};
+    if dir.join("train").is_dir() {
+        println!(
+            "--make-folder: {} has a train/ folder; reading it",
+            dir.display()
+        );
+        return Ok(());
+    }
+    if images < 8 {
+        return Err(Error::Config(format!(
+            "--make-folder is {images}; it writes 8 classes, so at least 8 images"
+        )));
+    }
+    let spec = SynthFolder {
+        classes: 8,
+        per_class: images / 8,
+        sides: (375, 500),
+        png_every: 0,
+        gray_every: 0,
+        exif_every: 0,
+        quality: 90,
+    };
+    let t0 = Instant::now();
+    let files = write_split(dir, "train", &spec, &mut crate::Rng::new(0))?;
+    println!(
+        "--make-folder: wrote {} JPEGs into {} in {:.1} s",
+        files.len(),
+        dir.join("train").display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// CPU seconds of this thread (`thread`) or of the whole process.
@@ -87,6 +128,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         return Err(Error::Config(
             "--batch-size and --steps must be at least 1".into(),
         ));
+    }
+    if let Some(n) = a.input.make_folder {
+        make_folder(dir, n)?;
     }
     let list = listing(dir)?;
     let aug = Arc::new(PretrainAugment::new(AugmentConfig::imagenet(a.size()))?);
@@ -204,6 +248,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             },
             step / per_core
         );
+        #[cfg(feature = "cuda")]
+        if let crate::Device::Cuda(ordinal) = a.device.resolve()? {
+            super::end_to_end::run(a, &loader, &gpu_cfg, ordinal, step, input_rate)?;
+        }
     }
     Ok(())
 }
