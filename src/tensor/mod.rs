@@ -12,7 +12,7 @@ mod dtype;
 pub mod memory;
 mod storage;
 
-pub use device::{synchronize, Device, DeviceRequest};
+pub use device::{Device, DeviceRequest};
 use device_storage::runtime;
 pub use device_storage::{register_runtime, DeviceRuntime, DeviceStorage};
 pub use dtype::{DType, Element, Float};
