@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod comm;
 pub mod data;
+pub mod device_select;
 pub mod error;
 pub mod interop;
 pub mod nn;

@@ -266,7 +266,7 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
             })?;
             traffic = device_traffic::since(before);
             // The step never waits for the device; the bench's timing does.
-            crate::tensor::synchronize(device)?;
+            crate::device_select::synchronize(device)?;
             // A replay rewrites the captured loss: read it now.
             losses.push(loss.item()?);
             Ok(t0.elapsed().as_secs_f64())

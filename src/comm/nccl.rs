@@ -45,7 +45,6 @@ use crate::cuda::driver::cu as dr;
 use crate::cuda::driver::nccl as ns;
 use crate::cuda::driver::nccl::{self as nr, NcclError};
 use crate::cuda::{gpu, CudaStorage, Gpu};
-use crate::tensor::Storage;
 use crate::{DType, Device, Error, Result, Tensor};
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -442,8 +441,8 @@ impl Nccl {
 
     /// The GPU storage of `t`, which must live on this rank's GPU.
     fn storage<'a>(&self, t: &'a Tensor) -> Result<&'a CudaStorage> {
-        match t.storage() {
-            Storage::Cuda(s) if t.device() == Device::Cuda(self.gpu.ordinal) => Ok(s),
+        match CudaStorage::of(t.storage()) {
+            Some(s) if t.device() == Device::Cuda(self.gpu.ordinal) => Ok(s),
             _ => Err(Error::device(
                 OP,
                 format!(
@@ -458,7 +457,7 @@ impl Nccl {
 
     fn alloc(&self, dtype: DType, shape: &[usize]) -> Result<Tensor> {
         let s = CudaStorage::alloc(&self.gpu, dtype, shape.iter().product())?;
-        Ok(Tensor::from_storage(Storage::Cuda(s), shape))
+        Ok(Tensor::from_storage(s.into(), shape))
     }
 
     /// Enqueues `call(send, recv, count, dtype, comm, stream)` from `t` into a new tensor of
@@ -626,7 +625,7 @@ impl Communicator for Nccl {
         // Uneven rows: pad every rank's rows to the most, gather, then close the gaps. The pad is
         // zeroed: NCCL reads all of it (the emulated device refuses reads of unwritten memory).
         let padded = Tensor::from_storage(
-            Storage::Cuda(CudaStorage::zeros(&self.gpu, t.dtype(), most * per)?),
+            CudaStorage::zeros(&self.gpu, t.dtype(), most * per)?.into(),
             &[most * per],
         );
         let pp = self.storage(&padded)?.ptr();

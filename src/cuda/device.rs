@@ -102,6 +102,8 @@ impl Gpu {
 fn probe() -> &'static std::result::Result<usize, String> {
     static PROBE: OnceLock<std::result::Result<usize, String>> = OnceLock::new();
     PROBE.get_or_init(|| {
+        // From here on the tensor reaches this runtime (its errors say why CUDA is unusable).
+        super::runtime::register();
         // cudarc panics on some failures of dynamic loading; report those as reasons too.
         std::panic::catch_unwind(probe_uncached)
             .unwrap_or_else(|_| Err("loading the CUDA driver library panicked".to_string()))

@@ -15,7 +15,7 @@
 
 use super::device::Gpu;
 use super::module::Launch;
-use super::storage::storage;
+use super::storage::{storage, CudaStorage};
 use crate::{DType, Error, Result, Tensor};
 use std::ffi::c_void;
 use std::marker::PhantomData;
@@ -202,12 +202,12 @@ impl<T: KernelDtype> DevPtrMut<T> {
     /// The elements of `t` for writing in place, copying a shared buffer first.
     pub fn of_mut(t: &mut Tensor, op: &'static str) -> Result<Self> {
         dtype_check::<T>(t, op)?;
-        match t.storage_mut() {
-            crate::tensor::Storage::Cuda(s) => Ok(DevPtrMut {
+        match CudaStorage::of_mut(t.storage_mut()) {
+            Some(s) => Ok(DevPtrMut {
                 addr: s.ptr_mut()?,
                 _p: PhantomData,
             }),
-            _ => Err(Error::device(op, "expected a CUDA tensor")),
+            None => Err(Error::device(op, "expected a CUDA tensor")),
         }
     }
 }

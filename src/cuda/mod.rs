@@ -26,6 +26,7 @@ pub mod kernels;
 pub mod memory;
 pub(crate) mod module;
 pub mod report;
+mod runtime;
 pub mod staging;
 pub(crate) mod storage;
 pub mod traffic_floor;

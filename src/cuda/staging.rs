@@ -79,12 +79,12 @@ impl PinnedUploader {
     pub fn upload(&mut self, t: &Tensor, ordinal: usize) -> Result<Tensor> {
         let cpu = match t.storage() {
             Storage::Cpu(s) => s,
-            Storage::Cuda(_) => return super::storage::upload(t, ordinal),
+            Storage::Device(_) => return super::storage::upload(t, ordinal),
         };
         let g = gpu(ordinal)?;
         let dst = CudaStorage::alloc(&g, cpu.dtype(), cpu.len())?;
         self.copy_up(host_bytes(cpu)?, &g, dst.ptr())?;
-        Ok(Tensor::from_storage(Storage::Cuda(dst), t.shape()))
+        Ok(Tensor::from_storage(dst.into(), t.shape()))
     }
 
     /// CPU tensor `t` copied into the existing device tensor `dst` (same dtype and element

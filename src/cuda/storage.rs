@@ -9,8 +9,9 @@ use super::driver::cu;
 use super::error::CudaCall;
 use super::kernels::{self as k, DevPtr, DevPtrMut};
 use super::module::Launch;
-use crate::tensor::{CpuStorage, Storage};
-use crate::{DType, Error, Result, Tensor};
+use crate::tensor::{CpuStorage, DeviceStorage, Storage};
+use crate::{DType, Device, Error, Result, Tensor};
+use std::any::Any;
 use std::sync::Arc;
 
 /// A tensor's elements on one GPU. Clones share the buffer; writers go through `ptr_mut`,
@@ -148,17 +149,63 @@ impl CudaStorage {
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
         Ok(self.to_cpu()?.to_f64_vec())
     }
+
+    /// The CUDA storage a tensor's storage holds, if it holds one.
+    pub fn of(s: &Storage) -> Option<&CudaStorage> {
+        match s {
+            Storage::Device(d) => d.as_any().downcast_ref(),
+            Storage::Cpu(_) => None,
+        }
+    }
+
+    /// `of`, for writing (through `ptr_mut`, which copies a shared buffer first).
+    pub fn of_mut(s: &mut Storage) -> Option<&mut CudaStorage> {
+        match s {
+            Storage::Device(d) => d.as_any_mut().downcast_mut(),
+            Storage::Cpu(_) => None,
+        }
+    }
+}
+
+/// How the tensor sees a GPU allocation. A clone shares the buffer, as `CudaStorage`'s own.
+impl DeviceStorage for CudaStorage {
+    fn device(&self) -> Device {
+        Device::Cuda(self.ordinal())
+    }
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn to_cpu(&self) -> Result<CpuStorage> {
+        CudaStorage::to_cpu(self)
+    }
+    fn clone_box(&self) -> Box<dyn DeviceStorage> {
+        Box::new(self.clone())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+impl From<CudaStorage> for Storage {
+    fn from(s: CudaStorage) -> Self {
+        Storage::Device(Box::new(s))
+    }
 }
 
 /// The GPU storage of a tensor (after the dispatcher has checked its device).
 pub fn storage<'a>(t: &'a Tensor, op: &'static str) -> Result<&'a CudaStorage> {
-    match t.storage() {
-        Storage::Cuda(s) => Ok(s),
-        _ => Err(Error::device(
+    CudaStorage::of(t.storage()).ok_or_else(|| {
+        Error::device(
             op,
             format!("expected a CUDA tensor, got one on {}", t.device()),
-        )),
-    }
+        )
+    })
 }
 
 /// The device of the first operand, bound to this thread.
@@ -169,20 +216,20 @@ pub fn gpu_of(t: &Tensor, op: &'static str) -> Result<Arc<Gpu>> {
 /// A new uninitialised tensor on `gpu`.
 pub fn empty(gpu: &Arc<Gpu>, shape: &[usize], dtype: DType) -> Result<Tensor> {
     let s = CudaStorage::alloc(gpu, dtype, shape.iter().product())?;
-    Ok(Tensor::from_storage(Storage::Cuda(s), shape))
+    Ok(Tensor::from_storage(s.into(), shape))
 }
 
 pub fn zeros(gpu: &Arc<Gpu>, shape: &[usize], dtype: DType) -> Result<Tensor> {
     let s = CudaStorage::zeros(gpu, dtype, shape.iter().product())?;
-    Ok(Tensor::from_storage(Storage::Cuda(s), shape))
+    Ok(Tensor::from_storage(s.into(), shape))
 }
 
 /// Copies a tensor to GPU `ordinal`, keeping its dtype (f32 or bf16).
 pub fn upload(t: &Tensor, ordinal: usize) -> Result<Tensor> {
     let cpu = match t.storage() {
         Storage::Cpu(s) => s.clone(),
-        Storage::Cuda(s) if s.ordinal() == ordinal => return Ok(t.clone()),
-        Storage::Cuda(s) => s.to_cpu()?,
+        Storage::Device(s) if s.device() == Device::Cuda(ordinal) => return Ok(t.clone()),
+        Storage::Device(s) => s.to_cpu()?,
     };
     check_dtype("to_device", cpu.dtype())?;
     let gpu = gpu(ordinal)?;
@@ -196,7 +243,7 @@ pub fn upload(t: &Tensor, ordinal: usize) -> Result<Tensor> {
     .call("cuMemcpyHtoDAsync")?;
     // The host vector must outlive the copy.
     gpu.synchronize()?;
-    Ok(Tensor::from_storage(Storage::Cuda(dst), t.shape()))
+    Ok(Tensor::from_storage(dst.into(), t.shape()))
 }
 
 /// Converts a GPU tensor between f32 and bf16 on the device.
@@ -239,8 +286,11 @@ pub fn cast(t: &Tensor, dtype: DType) -> Result<Tensor> {
 /// and device); `false`, copying nothing, when they differ or either is not on a GPU. A step
 /// replayed as a CUDA graph reads and writes fixed addresses: this keeps them fixed.
 pub fn overwrite(dst: &Tensor, src: &Tensor) -> Result<bool> {
-    match (dst.storage(), src.storage()) {
-        (Storage::Cuda(d), Storage::Cuda(s)) => d.overwrite_with(s),
+    match (
+        CudaStorage::of(dst.storage()),
+        CudaStorage::of(src.storage()),
+    ) {
+        (Some(d), Some(s)) => d.overwrite_with(s),
         _ => Ok(false),
     }
 }

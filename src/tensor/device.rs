@@ -19,6 +19,8 @@ impl fmt::Display for Device {
 }
 
 /// What the user asked for on the command line: a device, or `auto` (the GPU when one is there).
+/// `DeviceRequest::resolve` (`src/device_select.rs`, on the CUDA runtime's floor) turns it into a
+/// [`Device`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceRequest {
     Cpu,
@@ -47,59 +49,5 @@ impl FromStr for DeviceRequest {
                 )),
             },
         }
-    }
-}
-
-impl DeviceRequest {
-    /// Resolves the request against what this build and machine offer.
-    pub fn resolve(self) -> crate::Result<Device> {
-        match self {
-            DeviceRequest::Cpu => Ok(Device::Cpu),
-            DeviceRequest::Auto => Ok(if crate::cuda_available() {
-                Device::Cuda(0)
-            } else {
-                Device::Cpu
-            }),
-            DeviceRequest::CudaEmu(i) => {
-                #[cfg(feature = "cuda-emu")]
-                {
-                    crate::cuda::driver::select(crate::cuda::driver::Mode::Emulated)?;
-                    DeviceRequest::Cuda(i).resolve()
-                }
-                #[cfg(not(feature = "cuda-emu"))]
-                {
-                    let _ = i;
-                    Err(crate::Error::device(
-                        "device",
-                        "cuda-emu is the emulated CUDA device, which this build does not have \
-                         (build with --features cuda-emu)",
-                    ))
-                }
-            }
-            DeviceRequest::Cuda(i) => {
-                if crate::cuda_available() {
-                    Ok(Device::Cuda(i))
-                } else {
-                    Err(crate::Error::device(
-                        "device",
-                        crate::cuda_unavailable_reason(),
-                    ))
-                }
-            }
-        }
-    }
-}
-
-/// Waits until everything queued on `device` has run (a no-op on the CPU, which is synchronous).
-pub fn synchronize(device: Device) -> crate::Result<()> {
-    match device {
-        Device::Cpu => Ok(()),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(i) => crate::cuda::gpu(i)?.synchronize(),
-        #[cfg(not(feature = "cuda"))]
-        Device::Cuda(_) => Err(crate::Error::device(
-            "synchronize",
-            crate::cuda_unavailable_reason(),
-        )),
     }
 }

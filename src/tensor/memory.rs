@@ -74,8 +74,7 @@ impl Drop for Counted {
 fn storage_bytes(storage: &Storage) -> usize {
     let len = match storage {
         Storage::Cpu(s) => s.len(),
-        #[cfg(feature = "cuda")]
-        Storage::Cuda(s) => s.len(),
+        Storage::Device(s) => s.len(),
     };
     len * storage.dtype().size_in_bytes()
 }

@@ -7,11 +7,14 @@
 #[cfg(all(test, feature = "cuda"))]
 mod cuda_tests;
 mod device;
+mod device_storage;
 mod dtype;
 pub mod memory;
 mod storage;
 
-pub use device::{synchronize, Device, DeviceRequest};
+pub use device::{Device, DeviceRequest};
+use device_storage::runtime;
+pub use device_storage::{register_runtime, DeviceRuntime, DeviceStorage};
 pub use dtype::{DType, Element, Float};
 pub use storage::{CpuStorage, Storage};
 
@@ -92,18 +95,14 @@ impl Tensor {
                 Ok(Tensor::from_storage(Storage::Cpu(s), shape))
             }
             // Filled on the device: no upload, no wait.
-            #[cfg(feature = "cuda")]
-            Device::Cuda(i) => crate::cuda::full(shape, 0.0, dtype, i),
-            #[cfg(not(feature = "cuda"))]
-            _ => Tensor::zeros(shape, dtype, Device::Cpu)?.to_device(device),
+            Device::Cuda(i) => runtime("zeros")?.full(shape, 0.0, dtype, i),
         }
     }
 
     pub fn full(shape: &[usize], v: f64, dtype: DType, device: Device) -> Result<Self> {
         // On a GPU: filled there (no upload, no wait), same bits as the CPU's rounding.
-        #[cfg(feature = "cuda")]
         if let Device::Cuda(i) = device {
-            return crate::cuda::full(shape, v, dtype, i);
+            return runtime("full")?.full(shape, v, dtype, i);
         }
         Tensor::from_f64(&vec![v; numel(shape)], shape, dtype)?.to_device(device)
     }
@@ -211,8 +210,7 @@ impl Tensor {
                     ),
                 )
             }),
-            #[allow(unreachable_patterns)]
-            _ => Err(Error::device(
+            Storage::Device(_) => Err(Error::device(
                 op,
                 format!("expected a CPU tensor, got one on {}", self.device()),
             )),
@@ -232,8 +230,7 @@ impl Tensor {
                     )
                 })
             }
-            #[allow(unreachable_patterns)]
-            _ => Err(Error::device(
+            Storage::Device(_) => Err(Error::device(
                 op,
                 format!("expected a CPU tensor, got one on {dev}"),
             )),
@@ -244,8 +241,7 @@ impl Tensor {
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
         match &self.storage.storage {
             Storage::Cpu(s) => Ok(s.to_f64_vec()),
-            #[cfg(feature = "cuda")]
-            Storage::Cuda(s) => s.to_f64_vec(),
+            Storage::Device(s) => Ok(s.to_cpu()?.to_f64_vec()),
         }
     }
 
@@ -270,10 +266,7 @@ impl Tensor {
         }
         match self.device() {
             Device::Cpu => Tensor::from_f64(&self.to_vec_f64()?, &self.shape, dtype),
-            #[cfg(feature = "cuda")]
-            Device::Cuda(_) => crate::cuda::cast(self, dtype),
-            #[cfg(not(feature = "cuda"))]
-            Device::Cuda(_) => Err(Error::device("to_dtype", crate::cuda_unavailable_reason())),
+            Device::Cuda(_) => runtime("to_dtype")?.cast(self, dtype),
         }
     }
 
@@ -283,10 +276,7 @@ impl Tensor {
         }
         match device {
             Device::Cpu => Tensor::from_f64(&self.to_vec_f64()?, &self.shape, self.dtype()),
-            #[cfg(feature = "cuda")]
-            Device::Cuda(i) => crate::cuda::upload(self, i),
-            #[cfg(not(feature = "cuda"))]
-            Device::Cuda(_) => Err(Error::device("to_device", crate::cuda_unavailable_reason())),
+            Device::Cuda(i) => runtime("to_device")?.upload(self, i),
         }
     }
 }

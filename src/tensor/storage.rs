@@ -1,6 +1,7 @@
-//! Where a tensor's elements live. The CUDA variant is added by the `cuda` feature.
+//! Where a tensor's elements live: host memory, or a device's behind [`DeviceStorage`] (the
+//! CUDA runtime's allocations; a build without the `cuda` feature never makes one).
 
-use super::{DType, Device};
+use super::{DType, Device, DeviceStorage};
 
 /// Host memory, one vector per element type.
 #[derive(Clone, Debug)]
@@ -56,23 +57,21 @@ impl CpuStorage {
 #[derive(Clone, Debug)]
 pub enum Storage {
     Cpu(CpuStorage),
-    #[cfg(feature = "cuda")]
-    Cuda(crate::cuda::CudaStorage),
+    /// On a device; clones share the allocation (see [`DeviceStorage`]).
+    Device(Box<dyn DeviceStorage>),
 }
 
 impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
-            #[cfg(feature = "cuda")]
-            Storage::Cuda(s) => Device::Cuda(s.ordinal()),
+            Storage::Device(s) => s.device(),
         }
     }
     pub fn dtype(&self) -> DType {
         match self {
             Storage::Cpu(s) => s.dtype(),
-            #[cfg(feature = "cuda")]
-            Storage::Cuda(s) => s.dtype(),
+            Storage::Device(s) => s.dtype(),
         }
     }
 }

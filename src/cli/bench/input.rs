@@ -291,10 +291,10 @@ fn gpu_phase(a: &BenchArgs, loader: &Loader, cfg: &AugmentConfig, ordinal: usize
     let mut secs = Vec::new();
     for step in 0..steps {
         let b = &batches[step % batches.len()];
-        crate::tensor::synchronize(dev)?;
+        crate::device_select::synchronize(dev)?;
         let t0 = Instant::now();
         let out = input.views(cfg, b, crate::DType::BF16)?;
-        crate::tensor::synchronize(dev)?;
+        crate::device_select::synchronize(dev)?;
         drop(out);
         if step >= a.warmup() {
             secs.push(t0.elapsed().as_secs_f64());

@@ -14,7 +14,7 @@ use crate::cuda::dims::dim;
 use crate::cuda::kernels::{self as k, with_dtype, DevPtr, DevPtrMut, KernelDtype, LarsTensor};
 use crate::cuda::module::Launch;
 use crate::cuda::storage::gpu_of;
-use crate::tensor::Storage;
+use crate::cuda::CudaStorage;
 use crate::{DType, Error, Result, Tensor};
 
 const OP: &str = "lars_multi_tensor_step";
@@ -58,9 +58,9 @@ fn check(s: &LarsSlot) -> Result<()> {
 
 /// A device address to write through (copying first if the buffer is shared).
 fn ptr_mut(t: &mut Tensor) -> Result<u64> {
-    match t.storage_mut() {
-        Storage::Cuda(st) => st.ptr_mut(),
-        _ => Err(Error::device(OP, "weight or velocity is not on the GPU")),
+    match CudaStorage::of_mut(t.storage_mut()) {
+        Some(st) => st.ptr_mut(),
+        None => Err(Error::device(OP, "weight or velocity is not on the GPU")),
     }
 }
 
