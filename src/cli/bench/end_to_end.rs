@@ -52,7 +52,7 @@ pub fn run(
     let mut started = None;
     for step in 0..warmup + a.steps() {
         if step == warmup {
-            crate::tensor::synchronize(dev)?;
+            crate::device_select::synchronize(dev)?;
             started = Some(Instant::now());
         }
         let raw = match batches.next() {
@@ -80,7 +80,7 @@ pub fn run(
             Ok(loss)
         })?;
     }
-    crate::tensor::synchronize(dev)?;
+    crate::device_select::synchronize(dev)?;
     let secs = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
     let images_per_s = (a.steps() * a.batch()) as f64 / secs.max(1e-9);
     let fraction = images_per_s / step_rate.max(1e-9);
