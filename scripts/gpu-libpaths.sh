@@ -21,3 +21,5 @@ LD_LIBRARY_PATH="${_simclr_extra:+$_simclr_extra:}${_simclr_dirs}${LD_LIBRARY_PA
 LD_LIBRARY_PATH="${LD_LIBRARY_PATH#:}"
 export LD_LIBRARY_PATH
 unset _simclr_dirs _simclr_extra
+# The suites that run the CLI (tests/support/cli.rs `bin`) run the bundle's binary.
+[[ -x "$PWD/bin-tools/simclr" ]] && export SIMCLR_BIN="${SIMCLR_BIN:-$PWD/bin-tools/simclr}"

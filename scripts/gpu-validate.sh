@@ -7,6 +7,9 @@
 #   r50        pretraining step of r50_1x_sk1, batch 256, 224 px, bf16, with --profile
 #   r152       r152_3x_sk1 at an effective batch of 4096 (224 px), micro-batched, 4 steps
 #   train      a short pretraining run of r50_1x_sk1 on the synthetic data at 224 px
+#   input      the input pipeline on a generated folder of 2,048 JPEGs at 224 px: the loader on
+#              every core, the GPU augmentation, the r50_1x_sk1 step on random data and training
+#              on the folder end to end, against 95% of the random-data step (issue 18)
 set -uo pipefail
 cd "$(dirname "$0")"
 OUT="${OUT:-$PWD/out}"
@@ -17,7 +20,7 @@ mkdir -p "$OUT"
 source ./libpaths.sh
 export SIMCLR_REQUIRE_GPU=1
 simclr=bin-tools/simclr
-stage="${1:?usage: validate.sh first-contact|tests|memcheck|r50|r152|train}"
+stage="${1:?usage: validate.sh first-contact|tests|memcheck|r50|r152|train|input}"
 log="$OUT/$stage.log"
 {
   echo "# $(date -u +%FT%TZ) stage $stage"
@@ -42,6 +45,9 @@ log="$OUT/$stage.log"
     train) "$simclr" pretrain --device cuda --model r50_1x_sk1 --image-size 224 \
              --synthetic-train 8192 --synthetic-test 512 --batch-size 256 --epochs 1 \
              --out "$OUT/train-run" ;;
+    input) "$simclr" bench --task input --device cuda --data-dir "${INPUT_DIR:-/tmp/simclr-input}" \
+             --make-folder 2048 --with-step --model r50_1x_sk1 --batch-size 256 \
+             --image-size 224 --precision bf16 --warmup 2 --steps 6 ;;
     *) echo "unknown stage $stage"; exit 2 ;;
   esac
   echo "# exit $?"
