@@ -7,6 +7,24 @@
 // from the totals.
 #include "image_groups.cuh"
 
+// Grid item i over W-channel groups of every pixel of an [n, rows, cols, c] tensor: the image,
+// row, column and first channel it owns (c a multiple of W).
+struct PixelGroup {
+  int b, row, col, ch;
+};
+template <int W>
+__device__ __forceinline__ PixelGroup pixel_group(i64 i, int c, int rows, int cols) {
+  int groups = c / W;
+  i64 r = i / groups;
+  PixelGroup p;
+  p.ch = (int)(i % groups) * W;
+  p.col = (int)(r % cols);
+  r /= cols;
+  p.row = (int)(r % rows);
+  p.b = (int)(r / rows);
+  return p;
+}
+
 // Window [lo, hi) of output o along one axis, clipped to the image.
 __device__ __forceinline__ void window(int o, int stride, int pad, int k, int len, int* lo, int* hi) {
   int start = o * stride - pad;
@@ -22,14 +40,10 @@ __device__ __forceinline__ void window(int o, int stride, int pad, int k, int le
 template <int W, typename T>
 __device__ void max_fwd(const T* x, T* y, int n, int h, int w, int c, int k, int s, int ph, int pw,
                         int ho, int wo) {
-  int groups = c / W;
-  i64 total = (i64)n * ho * wo * groups;
   bool vec = aligned16(x) && aligned16(y);
-  GRID_LOOP(i, total) {
-    int ch = (int)(i % groups) * W;
-    i64 r = i / groups;
-    int ow = r % wo; r /= wo;
-    int oh = r % ho; int b = r / ho;
+  GRID_LOOP(i, (i64)n * ho * wo * (c / W)) {
+    PixelGroup p = pixel_group<W>(i, c, ho, wo);
+    int b = p.b, oh = p.row, ow = p.col, ch = p.ch;
     int h0, h1, w0, w1;
     window(oh, s, ph, k, h, &h0, &h1);
     window(ow, s, pw, k, w, &w0, &w1);
@@ -92,14 +106,10 @@ __device__ unsigned chosen(const T* xi, const float* v, const float* m, int ih, 
 template <int W, typename T>
 __device__ void max_bwd(const T* x, const T* y, const T* dy, T* dx, int n, int h, int w, int c,
                         int k, int s, int ph, int pw, int ho, int wo) {
-  int groups = c / W;
-  i64 total = (i64)n * h * w * groups;
   bool vec = aligned16(x) && aligned16(y) && aligned16(dy) && aligned16(dx);
-  GRID_LOOP(i, total) {
-    int ch = (int)(i % groups) * W;
-    i64 r = i / groups;
-    int iw = r % w; r /= w;
-    int ih = r % h; int b = r / h;
+  GRID_LOOP(i, (i64)n * h * w * (c / W)) {
+    PixelGroup p = pixel_group<W>(i, c, h, w);
+    int b = p.b, ih = p.row, iw = p.col, ch = p.ch;
     const T* xi = x + (i64)b * h * w * c;
     float v[W], g[W] = {};
     load_w<W>(xi + ((i64)ih * w + iw) * c + ch, vec, v);
@@ -137,14 +147,10 @@ __device__ __forceinline__ float avg_inv(int oh, int ow, int h, int w, int k, in
 template <int W, typename T>
 __device__ void avg_fwd(const T* x, T* y, int n, int h, int w, int c, int k, int s, int ph, int pw,
                         int cp, int ho, int wo) {
-  int groups = c / W;
-  i64 total = (i64)n * ho * wo * groups;
   bool vec = aligned16(x) && aligned16(y);
-  GRID_LOOP(i, total) {
-    int ch = (int)(i % groups) * W;
-    i64 r = i / groups;
-    int ow = r % wo; r /= wo;
-    int oh = r % ho; int b = r / ho;
+  GRID_LOOP(i, (i64)n * ho * wo * (c / W)) {
+    PixelGroup p = pixel_group<W>(i, c, ho, wo);
+    int b = p.b, oh = p.row, ow = p.col, ch = p.ch;
     int h0, h1, w0, w1;
     float inv = avg_inv(oh, ow, h, w, k, s, ph, pw, cp, &h0, &h1, &w0, &w1), acc[W] = {};
     for (int ih = h0; ih < h1; ++ih)
@@ -161,14 +167,10 @@ __device__ void avg_fwd(const T* x, T* y, int n, int h, int w, int c, int k, int
 template <int W, typename T>
 __device__ void avg_bwd(const T* dy, T* dx, int n, int h, int w, int c, int k, int s, int ph, int pw,
                         int cp, int ho, int wo) {
-  int groups = c / W;
-  i64 total = (i64)n * h * w * groups;
   bool vec = aligned16(dy) && aligned16(dx);
-  GRID_LOOP(i, total) {
-    int ch = (int)(i % groups) * W;
-    i64 r = i / groups;
-    int iw = r % w; r /= w;
-    int ih = r % h; int b = r / h;
+  GRID_LOOP(i, (i64)n * h * w * (c / W)) {
+    PixelGroup p = pixel_group<W>(i, c, h, w);
+    int b = p.b, ih = p.row, iw = p.col, ch = p.ch;
     int oh0, oh1, ow0, ow1;
     covering(ih, s, ph, k, ho, &oh0, &oh1);
     covering(iw, s, pw, k, wo, &ow0, &ow1);
@@ -192,14 +194,10 @@ __device__ void avg_bwd(const T* dy, T* dx, int n, int h, int w, int c, int k, i
 template <int W, typename T>
 __device__ void avg_bwd_tiles(const T* dy, T* dx, int n, int h, int w, int c, int k, int ph,
                               int pw, int cp, int ho, int wo) {
-  int groups = c / W;
-  i64 total = (i64)n * ho * wo * groups;
   bool vec = aligned16(dy) && aligned16(dx);
-  GRID_LOOP(i, total) {
-    int ch = (int)(i % groups) * W;
-    i64 r = i / groups;
-    int ow = r % wo; r /= wo;
-    int oh = r % ho; int b = r / ho;
+  GRID_LOOP(i, (i64)n * ho * wo * (c / W)) {
+    PixelGroup p = pixel_group<W>(i, c, ho, wo);
+    int b = p.b, oh = p.row, ow = p.col, ch = p.ch;
     int h0, h1, w0, w1;
     float inv = avg_inv(oh, ow, h, w, k, k, ph, pw, cp, &h0, &h1, &w0, &w1), d[W], z[W] = {};
     load_w<W>(dy + (((i64)b * ho + oh) * wo + ow) * c + ch, vec, d);
