@@ -29,6 +29,28 @@ fn augment_on_gpu_without_a_gpu_is_refused_by_name() {
     }
 }
 
+#[test]
+fn decode_on_gpu_without_the_gpu_augmentation_is_refused_by_name() {
+    let out = tempfile::tempdir().unwrap();
+    for (value, says) in [
+        ("gpu", "--decode-on gpu decodes into the GPU augmentation's sources"),
+        ("fpga", "--decode-on 'fpga' is not one of: cpu, gpu, auto"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_simclr"))
+            .args(tiny_run::args(
+                "pretrain",
+                out.path(),
+                1,
+                &["--decode-on", value],
+            ))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
+
 #[cfg(feature = "cuda")]
 #[path = "cuda_common.rs"]
 mod common;

@@ -1,6 +1,7 @@
 //! `simclr bench --task input --with-step` on the (emulated) device: it writes its own folder
 //! (`--make-folder`), measures the loader, the GPU augmentation and the step on random data,
-//! then trains on the folder end to end (GPU augmentation, the step replayed as a CUDA graph)
+//! then trains on the folder end to end (nvJPEG decoding, GPU augmentation, the step replayed
+//! as a CUDA graph)
 //! and reports that rate as a share of the random-data step's, against the 95% target.
 #![cfg(feature = "cuda")]
 
@@ -63,12 +64,16 @@ fn input_bench_trains_on_its_own_folder_end_to_end() {
         "8 class folders"
     );
     assert!(out.contains("GPU two-view augmentation on cuda:0"), "{out}");
+    // nvJPEG (emulated, or carried by the GPU bundle): the workers only read and draw.
+    assert!(out.contains("--decode-on gpu loader wall rate"), "{out}");
+    assert!(out.contains("GPU decode (nvJPEG, "), "{out}");
     let e2e = out
         .lines()
         .find(|l| l.starts_with("end to end on the folder"))
         .unwrap_or_else(|| panic!("no end-to-end line in {out}"));
     // The step replays its graph (the warm-up is raised to capture it), as in training.
     assert!(e2e.contains("graph replayed"), "{e2e}");
+    assert!(e2e.contains("JPEGs on the GPU (nvJPEG, "), "{e2e}");
     let rate = number_after(e2e, "):");
     let share = number_after(e2e, "=");
     assert!(rate > 0.0 && share > 0.0, "{e2e}");

@@ -69,7 +69,7 @@ fn gpu_views_through_the_loader_match_the_cpu_views() {
         let loader = Loader::new(train.clone(), aug, lc).unwrap();
         let mut input = GpuInput::new(ordinal).unwrap();
         let cpu = loader.epoch(1);
-        let raw = loader.raw_epoch(1, cfg);
+        let raw = loader.raw_epoch(1, cfg, simclr::data::SourceDecode::Host);
         let mut batches = 0;
         for (c, r) in cpu.zip(raw) {
             let (c, r) = (c.unwrap(), r.unwrap());

@@ -85,7 +85,7 @@ fn gpu_input_step_uploads_once_launches_one_augmentation_and_never_waits() {
         let mut stats = Vec::new();
         let mut step = 0;
         for epoch in 0..2 {
-            for b in loader.raw_epoch(epoch, &cfg) {
+            for b in loader.raw_epoch(epoch, &cfg, simclr::data::SourceDecode::Host) {
                 let b = b.unwrap();
                 assert_eq!(b.pixels.len() as u64, PIXEL_BYTES);
                 let before = counters();

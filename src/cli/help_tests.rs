@@ -45,6 +45,7 @@ const PRETRAIN: &[&str] = &[
     "color-strength",
     "blur",
     "augment-on",
+    "decode-on",
     "micro-batch",
     "world-size",
     "memory-limit",

@@ -86,6 +86,12 @@ pub struct PretrainArgs {
     /// blurs and normalises) or auto (gpu on a CUDA device with RGB data) [default: auto].
     #[arg(long, value_name = "cpu|gpu|auto")]
     pub augment_on: Option<String>,
+    /// Where JPEGs are decoded when the GPU augments: cpu (loader workers), gpu (nvJPEG, loaded
+    /// at run time; the workers only read files and draw parameters; PNGs, progressive, CMYK
+    /// and EXIF-rotated JPEGs still decode on the workers) or auto (gpu when nvJPEG loads, else
+    /// cpu with a message) [default: auto].
+    #[arg(long, value_name = "cpu|gpu|auto")]
+    pub decode_on: Option<String>,
     /// Run the network on at most this many images (two views each) at a time; the loss still
     /// sees the whole batch (gradient caching).
     #[arg(long, value_name = "IMAGES")]
@@ -158,6 +164,7 @@ impl PretrainArgs {
         set!(p.color_strength, self.color_strength.map(Some));
         set!(p.blur, self.blur.map(Some));
         set!(p.augment_on, self.augment_on);
+        set!(p.decode_on, self.decode_on);
         set!(p.micro_batch, self.micro_batch.map(Some));
         set!(c.memory_limit, self.memory_limit.map(Some));
     }

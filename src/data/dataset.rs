@@ -77,6 +77,13 @@ pub trait Dataset: Send + Sync {
     /// Image `i` for the loader. Datasets that decode files may decode at the smallest scale
     /// covering `need` and may substitute another image for an unreadable one (the label then
     /// follows the substitute); the default is the full image and its own label.
+    /// Image `i` left encoded for the GPU's JPEG decoder, when it is a file nvJPEG decodes to
+    /// the pixels the CPU would (`stream::encoded`); `None` (the default) decodes it here.
+    fn encoded_jpeg(&self, i: usize) -> Option<super::stream::encoded::EncodedJpeg> {
+        let _ = i;
+        None
+    }
+
     fn sample(&self, i: usize, need: DecodeNeed) -> Result<Sample<'_>> {
         let _ = need;
         let image = self.image(i)?;

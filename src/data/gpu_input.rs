@@ -10,9 +10,14 @@
 //!   that copy ran a step ago, so the poll finds it done (a wait, if needed, is counted).
 //!
 //! One upload carries, in order: the AugView rows (88 bytes per view), the normalisation
-//! constants (none by default) and the source pixels, each part 256-byte aligned.
+//! constants (none by default) and the source pixels, each part 256-byte aligned. With
+//! `--decode-on gpu` the batch's encoded JPEGs are decoded by nvJPEG (`data::gpu_decode`) on
+//! the compute stream, after the copy, into the device buffer right after those pixels; if
+//! nvJPEG refuses a batch, its JPEGs are decoded on the CPU and copied there instead (said once).
 
 use super::augment::cuda::{self as aug, Inputs};
+use super::gpu_decode::{GpuJpeg, JpegTarget};
+use super::raw_views::host_decode;
 use super::{AugmentConfig, RawBatch};
 use crate::cuda::alloc::DeviceBuffer;
 use crate::cuda::device::{gpu, Gpu};
@@ -24,11 +29,14 @@ use std::sync::Arc;
 /// Alignment of each part of the upload.
 const ALIGN: usize = 256;
 
-/// One pinned buffer, its device twin and the events that order their reuse.
+/// One pinned buffer, its device twin (which also holds the GPU-decoded sources) and the
+/// events that order their reuse.
 struct Slot {
     host: *mut u8,
     dev: DeviceBuffer,
     bytes: usize,
+    /// The JPEG bytes last handed to nvJPEG from this slot, kept until the slot's next use.
+    retained: Vec<Arc<[u8]>>,
     /// Recorded on the copy stream after the copy out of `host` into `dev`.
     copied: host::CUevent,
     /// Recorded on the compute stream after the last kernel that read `dev`.
@@ -36,11 +44,11 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(g: &Arc<Gpu>, bytes: usize) -> Result<Self> {
+    fn new(g: &Arc<Gpu>, bytes: usize, dev_bytes: usize) -> Result<Self> {
         g.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
         // Freed in Drop with the same size.
         let host = unsafe { host::malloc_host(bytes) }.call("cuMemHostAlloc(gpu input)")?;
-        let dev = DeviceBuffer::alloc(g, bytes)?;
+        let dev = DeviceBuffer::alloc(g, dev_bytes.max(bytes))?;
         let copied = host::event_create().call("cuEventCreate(gpu input)")?;
         let consumed = host::event_create().call("cuEventCreate(gpu input)")?;
         // The allocation is ordered on the compute stream: the first copy (on the copy stream)
@@ -50,9 +58,26 @@ impl Slot {
             host,
             dev,
             bytes,
+            retained: Vec::new(),
             copied,
             consumed,
         })
+    }
+
+    /// Waits (counted) only if the last augmentation from this slot is still running; needed
+    /// only before dropping the JPEG bytes nvJPEG was given from it.
+    fn release_jpegs(&mut self) -> Result<()> {
+        if self.retained.is_empty() {
+            return Ok(());
+        }
+        // The event belongs to this slot.
+        unsafe {
+            if !host::event_done(self.consumed).call("cuEventQuery(gpu input)")? {
+                host::event_synchronize(self.consumed).call("cuEventSynchronize(gpu input)")?;
+            }
+        }
+        self.retained.clear();
+        Ok(())
     }
 
     /// Waits (counted) only if the last copy out of the pinned buffer is still running.
@@ -87,6 +112,10 @@ pub struct GpuInput {
     next: usize,
     /// The kernel's f32 work space, used on the compute stream only.
     work: Option<DeviceBuffer>,
+    /// nvJPEG, once `decode_jpegs` set it up.
+    jpeg: Option<GpuJpeg>,
+    /// Whether the fallback to CPU decoding was reported.
+    fell_back: bool,
 }
 
 // The raw pointers are a stream and host buffers this value owns alone.
@@ -115,7 +144,18 @@ impl GpuInput {
             slots: [None, None],
             next: 0,
             work: None,
+            jpeg: None,
+            fell_back: false,
         })
+    }
+
+    /// Sets up nvJPEG for batches holding encoded JPEGs (`SourceDecode::Gpu`); returns its
+    /// backend ("hardware" or "default").
+    pub fn decode_jpegs(&mut self) -> Result<&'static str> {
+        let j = GpuJpeg::new(self.gpu.ordinal)?;
+        let backend = j.backend();
+        self.jpeg = Some(j);
+        Ok(backend)
     }
 
     /// Bytes one step uploads for `batch` (table, constants, pixels, with alignment).
@@ -136,13 +176,19 @@ impl GpuInput {
             table.extend(aug::row(&v.params, v.size, v.full, v.offset)?);
         }
         let [t0, n0, p0, total] = layout(batch.views.len(), norm.len(), batch.pixels.len());
+        // The device side also holds the sources nvJPEG decodes, after the pixels.
+        let dev_total = p0 + batch.sources_bytes();
         let i = self.next;
         self.next ^= 1;
-        if !matches!(&self.slots[i], Some(s) if s.bytes >= total) {
+        if !matches!(&self.slots[i], Some(s) if s.bytes >= total && s.dev.bytes() >= dev_total) {
+            if let Some(old) = self.slots[i].as_mut() {
+                old.release_jpegs()?;
+            }
             self.slots[i] = None; // waits for its copy, frees it
-            self.slots[i] = Some(Slot::new(&g, total)?);
+            self.slots[i] = Some(Slot::new(&g, total, dev_total)?);
         }
-        let slot = self.slots[i].as_ref().expect("filled above");
+        let slot = self.slots[i].as_mut().expect("filled above");
+        slot.release_jpegs()?;
         slot.wait_copied()?;
         // The pinned buffer holds `total` bytes and no copy reads it any more; the parts are
         // plain old data written at their offsets.
@@ -171,6 +217,11 @@ impl GpuInput {
             host::event_record(slot.copied, self.copy).call("cuEventRecord(copied)")?;
             host::stream_wait_event(compute, slot.copied).call("cuStreamWaitEvent(compute)")?;
         }
+        if !batch.encoded.is_empty() {
+            let src = base + p0 as u64;
+            slot.retained = batch.encoded.iter().map(|e| e.jpeg.bytes.clone()).collect();
+            decode_encoded(&mut self.jpeg, &mut self.fell_back, batch, src, compute)?;
+        }
         let inp = Inputs {
             src: base + p0 as u64,
             table: base + t0 as u64,
@@ -192,6 +243,50 @@ impl Drop for GpuInput {
         let _ = self.gpu.ctx.bind_to_thread();
         let _ = unsafe { host::stream_destroy(self.copy) };
     }
+}
+
+/// The batch's encoded JPEGs decoded into the sources at `src` on the compute stream: by
+/// nvJPEG, or, when it refuses the batch, on the CPU and copied (reported once).
+fn decode_encoded(
+    jpeg: &mut Option<GpuJpeg>,
+    fell_back: &mut bool,
+    batch: &RawBatch,
+    src: u64,
+    compute: cu::CUstream,
+) -> Result<()> {
+    let Some(j) = jpeg.as_mut() else {
+        return Err(crate::Error::device(
+            "gpu input",
+            "the batch holds encoded JPEGs and no GPU decoder was set up (GpuInput::decode_jpegs)",
+        ));
+    };
+    let targets: Vec<JpegTarget> = batch
+        .encoded
+        .iter()
+        .map(|e| JpegTarget {
+            bytes: &e.jpeg.bytes,
+            dst: src + e.offset as u64,
+            width: e.jpeg.size.1,
+        })
+        .collect();
+    let Err(e) = j.decode(&targets, compute) else {
+        return Ok(());
+    };
+    if !*fell_back {
+        eprintln!(
+            "warning: nvJPEG refused a batch ({e}); its {} JPEGs are decoded on the CPU \
+             (said once)",
+            targets.len()
+        );
+        *fell_back = true;
+    }
+    for enc in &batch.encoded {
+        let px = host_decode(&enc.jpeg)?;
+        // From pageable memory: the driver has staged `px` when the call returns.
+        unsafe { cu::memcpy_htod_async(src + enc.offset as u64, &px, compute) }
+            .call("cuMemcpyHtoDAsync(CPU-decoded JPEG)")?;
+    }
+    Ok(())
 }
 
 /// Plain old data viewed as its bytes.

@@ -241,6 +241,18 @@ impl Job {
         Ok(sample)
     }
 
+    /// Image `i` left encoded for the GPU's decoder, if the dataset offers it so.
+    pub(crate) fn encoded(&self, i: usize) -> Option<crate::data::stream::encoded::EncodedJpeg> {
+        (i < self.dataset.len())
+            .then(|| self.dataset.encoded_jpeg(i))
+            .flatten()
+    }
+
+    /// The label of image `i`.
+    pub(crate) fn label(&self, i: usize) -> usize {
+        self.dataset.label(i)
+    }
+
     /// The generator of view `v` of image `i` (the same on every path).
     pub(crate) fn rng(&self, i: usize, v: usize) -> Rng {
         sample_rng(self.seed, self.epoch, i, v)

@@ -25,6 +25,8 @@ pub mod cifar;
 pub mod dataset;
 pub mod folder;
 #[cfg(feature = "cuda")]
+pub mod gpu_decode;
+#[cfg(feature = "cuda")]
 pub mod gpu_input;
 pub mod idx;
 pub mod loader;
@@ -44,7 +46,7 @@ pub use augment::{
 pub use dataset::{class_balanced_subset, ArrayDataset, Dataset, DecodeNeed, Image, Sample};
 pub use folder::FolderDataset;
 pub use loader::{Batch, Batches, Loader, LoaderConfig, Ordered};
-pub use raw_views::{RawBatch, RawBatches, RawView};
+pub use raw_views::{RawBatch, RawBatches, RawView, SourceDecode};
 
 use crate::{Error, Result};
 use std::path::PathBuf;

@@ -5,19 +5,36 @@
 //! hand over is the batch's u8 source pixels packed one image after another and one
 //! [`RawView`] per view, views in the order the CPU path stacks them (view 0 of every image,
 //! then view 1).
+//!
+//! With [`SourceDecode::Gpu`] (`--decode-on gpu`) the JPEGs nvJPEG decodes as the CPU would
+//! (`stream::encoded`) are not decoded here: they travel as their file bytes
+//! ([`RawBatch::encoded`]), and the GPU decodes them, full size, into the sources right after
+//! the host-decoded pixels, at the offsets their views name.
 
 use super::augment::params::{self, ViewParams};
 use super::augment::AugmentConfig;
 use super::dataset::Image;
 use super::loader::{Job, Loader, Ordered};
+use super::stream::encoded::EncodedJpeg;
 use crate::{Error, Result};
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// One view to build: where its source image lies in [`RawBatch::pixels`] and its parameters.
+/// Where the workers leave a batch's JPEGs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SourceDecode {
+    /// Every source decoded on the workers.
+    #[default]
+    Host,
+    /// JPEGs the GPU decoder takes stay encoded (the rest are decoded on the workers).
+    Gpu,
+}
+
+/// One view to build: where its source image lies in the batch's sources and its parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RawView {
-    /// Byte offset of the source image in `pixels`.
+    /// Byte offset of the source image in the sources: [`RawBatch::pixels`], then the
+    /// [`RawBatch::encoded`] images decoded.
     pub offset: usize,
     /// The source as decoded (h, w); RGB.
     pub size: (usize, usize),
@@ -26,10 +43,19 @@ pub struct RawView {
     pub params: ViewParams,
 }
 
+/// A source the GPU decodes: its JPEG and where its RGB pixels go in the sources.
+#[derive(Clone, Debug)]
+pub struct EncodedSource {
+    pub jpeg: EncodedJpeg,
+    pub offset: usize,
+}
+
 /// One batch of undecorated sources and the parameters of all its views.
 #[derive(Debug)]
 pub struct RawBatch {
     pub pixels: Vec<u8>,
+    /// Sources left encoded (`SourceDecode::Gpu`), at offsets from `pixels.len()` on.
+    pub encoded: Vec<EncodedSource>,
     pub views: Vec<RawView>,
     pub labels: Vec<usize>,
     pub indices: Vec<usize>,
@@ -43,7 +69,34 @@ impl RawBatch {
         self.indices.len()
     }
 
-    /// The source image of view `v`.
+    /// Bytes of all sources once decoded: the pixels and every encoded image's RGB.
+    pub fn sources_bytes(&self) -> usize {
+        self.pixels.len()
+            + self
+                .encoded
+                .iter()
+                .map(|e| e.jpeg.size.0 * e.jpeg.size.1 * 3)
+                .sum::<usize>()
+    }
+
+    /// The same batch with its encoded sources decoded on the CPU (full size, appended to
+    /// `pixels` at their offsets): the reference for the GPU decoder, and its fallback.
+    pub fn decoded_on_host(&self) -> Result<RawBatch> {
+        let mut pixels = Vec::with_capacity(self.sources_bytes());
+        pixels.extend_from_slice(&self.pixels);
+        for e in &self.encoded {
+            pixels.extend_from_slice(&host_decode(&e.jpeg)?);
+        }
+        Ok(RawBatch {
+            pixels,
+            encoded: Vec::new(),
+            views: self.views.clone(),
+            labels: self.labels.clone(),
+            indices: self.indices.clone(),
+        })
+    }
+
+    /// The source image of view `v` (host-decoded sources only; see [`Self::decoded_on_host`]).
     pub fn source(&self, v: &RawView) -> Image<'_> {
         let (h, w) = v.size;
         Image {
@@ -57,6 +110,9 @@ impl RawBatch {
     /// Every view augmented on the CPU (`params::apply`), stacked `[views, size, size, 3]` as
     /// f32: the reference the GPU path is tested against.
     pub fn apply_cpu(&self, cfg: &AugmentConfig) -> Result<Vec<f32>> {
+        if !self.encoded.is_empty() {
+            return self.decoded_on_host()?.apply_cpu(cfg);
+        }
         let per = cfg.size * cfg.size * 3;
         let mut out = vec![0f32; self.views.len() * per];
         for (v, o) in self.views.iter().zip(out.chunks_exact_mut(per)) {
@@ -66,36 +122,92 @@ impl RawBatch {
     }
 }
 
-/// Batch `k` of `job`: decode and draw only.
-fn build(job: &Job, cfg: &AugmentConfig, k: usize) -> Result<RawBatch> {
+/// `jpeg` decoded on the CPU at full size, RGB, as nvJPEG decodes it.
+pub fn host_decode(jpeg: &EncodedJpeg) -> Result<Vec<u8>> {
+    let d = super::stream::decode::decode_bytes(&jpeg.path, &jpeg.bytes, &|h, w| (h, w))?;
+    if (d.image.height, d.image.width) != jpeg.size {
+        return Err(Error::Data {
+            path: jpeg.path.clone(),
+            msg: format!(
+                "decoded {}x{}, the header said {}x{}",
+                d.image.width, d.image.height, jpeg.size.1, jpeg.size.0
+            ),
+        });
+    }
+    Ok(d.image.data.into_owned())
+}
+
+/// A batch's image before the sources are laid out.
+enum Source {
+    Host(Vec<u8>),
+    Encoded(EncodedJpeg),
+}
+
+/// Batch `k` of `job`: decode (or keep encoded) and draw only.
+fn build(job: &Job, cfg: &AugmentConfig, decode: SourceDecode, k: usize) -> Result<RawBatch> {
     let indices = job.indices(k);
-    let mut pixels = Vec::new();
-    let mut per_view: Vec<Vec<RawView>> = vec![Vec::with_capacity(indices.len()); job.views()];
+    let mut sources = Vec::with_capacity(indices.len());
     let mut labels = Vec::with_capacity(indices.len());
     for &i in &indices {
-        let s = job.decode(i)?;
-        if s.image.channels != 3 {
-            return Err(Error::Config(format!(
-                "--augment-on gpu takes RGB images; dataset image {i} has {} channel(s) \
-                 (use --augment-on cpu)",
-                s.image.channels
-            )));
-        }
-        let offset = pixels.len();
-        pixels.extend_from_slice(&s.image.data);
+        let encoded = match decode {
+            SourceDecode::Gpu => job.encoded(i),
+            SourceDecode::Host => None,
+        };
+        let (size, full, label, source) = match encoded {
+            Some(e) => (e.size, e.size, job.label(i), Source::Encoded(e)),
+            None => {
+                let s = job.decode(i)?;
+                if s.image.channels != 3 {
+                    return Err(Error::Config(format!(
+                        "--augment-on gpu takes RGB images; dataset image {i} has {} \
+                         channel(s) (use --augment-on cpu)",
+                        s.image.channels
+                    )));
+                }
+                let size = (s.image.height, s.image.width);
+                (size, s.full, s.label, Source::Host(s.image.data.into_owned()))
+            }
+        };
+        sources.push((i, source, size, full));
+        labels.push(label);
+    }
+    // Host pixels first, then the encoded images in batch order.
+    let host: usize = sources
+        .iter()
+        .map(|(_, s, _, _)| match s {
+            Source::Host(p) => p.len(),
+            Source::Encoded(_) => 0,
+        })
+        .sum();
+    let (mut pixels, mut encoded) = (Vec::with_capacity(host), Vec::new());
+    let mut per_view: Vec<Vec<RawView>> = vec![Vec::with_capacity(indices.len()); job.views()];
+    let mut next_encoded = host;
+    for (i, source, size, full) in sources {
+        let offset = match source {
+            Source::Host(p) => {
+                pixels.extend_from_slice(&p);
+                pixels.len() - p.len()
+            }
+            Source::Encoded(jpeg) => {
+                let at = next_encoded;
+                next_encoded += size.0 * size.1 * 3;
+                encoded.push(EncodedSource { jpeg, offset: at });
+                at
+            }
+        };
         for (v, views) in per_view.iter_mut().enumerate() {
             let mut rng = job.rng(i, v);
             views.push(RawView {
                 offset,
-                size: (s.image.height, s.image.width),
-                full: s.full,
-                params: params::draw(cfg, s.full, &mut rng),
+                size,
+                full,
+                params: params::draw(cfg, full, &mut rng),
             });
         }
-        labels.push(s.label);
     }
     Ok(RawBatch {
         pixels,
+        encoded,
         views: per_view.into_iter().flatten().collect(),
         labels,
         indices,
@@ -105,10 +217,10 @@ fn build(job: &Job, cfg: &AugmentConfig, k: usize) -> Result<RawBatch> {
 impl Loader {
     /// The batches of `epoch` as sources and parameters (see the module header). `cfg` must be
     /// the configuration of the loader's `PretrainAugment`, whose decode needs are used.
-    pub fn raw_epoch(&self, epoch: u64, cfg: &AugmentConfig) -> RawBatches {
+    pub fn raw_epoch(&self, epoch: u64, cfg: &AugmentConfig, decode: SourceDecode) -> RawBatches {
         let job = self.job(epoch);
         let cfg = Arc::new(cfg.clone());
-        self.spawn(Arc::new(move |k| build(&job, &cfg, k)))
+        self.spawn(Arc::new(move |k| build(&job, &cfg, decode, k)))
     }
 }
 
@@ -158,7 +270,8 @@ mod tests {
             let aug = Arc::new(PretrainAugment::new(cfg.clone()).unwrap());
             let loader = Loader::new(ds.clone(), aug, lc).unwrap();
             let mut seen = 0;
-            for (c, r) in loader.epoch(3).zip(loader.raw_epoch(3, &cfg)) {
+            let raw = loader.raw_epoch(3, &cfg, SourceDecode::Host);
+            for (c, r) in loader.epoch(3).zip(raw) {
                 let (c, r) = (c.unwrap(), r.unwrap());
                 assert_eq!((&c.indices, &c.labels), (&r.indices, &r.labels));
                 assert_eq!(r.pixels.len(), r.images() * side * side * 3);
@@ -194,7 +307,11 @@ mod tests {
             ..LoaderConfig::default()
         };
         let loader = Loader::new(Arc::new(ds), aug, lc).unwrap();
-        let e = loader.raw_epoch(0, &cfg).next().unwrap().unwrap_err();
+        let e = loader
+            .raw_epoch(0, &cfg, SourceDecode::Host)
+            .next()
+            .unwrap()
+            .unwrap_err();
         assert!(e.to_string().contains("--augment-on gpu takes RGB"), "{e}");
     }
 }

@@ -91,6 +91,9 @@ pub struct PretrainConfig {
     pub blur: Option<bool>,
     /// Where the augmentation runs: cpu, gpu or auto (`--augment-on`; `train::input`).
     pub augment_on: String,
+    /// Where JPEGs are decoded with `--augment-on gpu`: cpu, gpu (nvJPEG) or auto
+    /// (`--decode-on`; `train::decode_on`).
+    pub decode_on: String,
     /// kNN monitor (k = 200, τ = 0.07, labelled images as memory) every this many epochs
     /// (0: off); the last epoch is always checked.
     pub knn_every: usize,
@@ -198,6 +201,7 @@ impl Default for PretrainConfig {
             color_strength: None,
             blur: None,
             augment_on: "auto".into(),
+            decode_on: "auto".into(),
             knn_every: 1,
             knn_test_images: 2000,
             cuda_graph: "off".into(),
@@ -323,6 +327,13 @@ impl Config {
                 "--augment-on '{}' is not one of: {}",
                 self.pretrain.augment_on,
                 super::input::AUGMENT_ON_VALUES.join(", ")
+            ));
+        }
+        if !super::decode_on::DECODE_ON_VALUES.contains(&self.pretrain.decode_on.as_str()) {
+            return bad(format!(
+                "--decode-on '{}' is not one of: {}",
+                self.pretrain.decode_on,
+                super::decode_on::DECODE_ON_VALUES.join(", ")
             ));
         }
         if matches!(self.pretrain.color_strength, Some(s) if !(0.0..=1.25).contains(&s)) {

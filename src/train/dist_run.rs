@@ -106,8 +106,13 @@ impl ShardedLoader {
     }
 
     /// As [`Self::epoch`], as u8 sources and view parameters (`--augment-on gpu`).
-    pub fn raw_epoch(&self, epoch: u64, aug: &AugmentConfig) -> Result<RawBatches> {
-        self.with_local(epoch, |l| l.raw_epoch(epoch, aug))
+    pub fn raw_epoch(
+        &self,
+        epoch: u64,
+        aug: &AugmentConfig,
+        decode: crate::data::SourceDecode,
+    ) -> Result<RawBatches> {
+        self.with_local(epoch, |l| l.raw_epoch(epoch, aug, decode))
     }
 
     /// `f` of the loader of this rank's share of `epoch`.

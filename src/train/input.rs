@@ -3,12 +3,15 @@
 //! workers decode and draw the random parameters only, from the same generators; the u8
 //! sources go up in one copy per step and `data::gpu_input` augments them with bilinear
 //! resampling into views in the training dtype). `auto` is `gpu` on a CUDA device with RGB
-//! data, `cpu` otherwise.
+//! data, `cpu` otherwise. With the GPU path, `--decode-on` (`train::decode_on`) may leave the
+//! JPEGs to nvJPEG.
 
 use super::common::{stack, Env};
 use super::dist_run::ShardedLoader;
 use super::upload::BatchUploader;
-use crate::data::{AugmentConfig, Batches, Interpolation, PretrainAugment, RawBatches};
+use crate::data::{
+    AugmentConfig, Batches, Interpolation, PretrainAugment, RawBatches, SourceDecode,
+};
 use crate::{Device, Error, Result, Tensor};
 use std::sync::Arc;
 
@@ -67,6 +70,9 @@ pub struct TrainInput {
     aug: AugmentConfig,
     path: Path,
     device: Device,
+    /// Where the GPU path's JPEGs are decoded.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    decode: SourceDecode,
     /// `Some` when batches are kept at one address; holds the current buffer.
     fixed: Option<Option<Tensor>>,
 }
@@ -83,11 +89,32 @@ impl TrainInput {
             },
             AugmentOn::Cpu => aug,
         };
+        let value = env.cfg.pretrain.decode_on.as_str();
+        #[cfg_attr(not(feature = "cuda"), allow(unused_mut))]
+        let (mut decode, mut said) =
+            super::decode_on::resolve(value, on, super::decode_on::nvjpeg_available)?;
         let path = match (on, env.device) {
             #[cfg(feature = "cuda")]
             (AugmentOn::Gpu, Device::Cuda(i)) => {
                 let dtype = env.activations().compute.unwrap_or(crate::DType::F32);
-                Path::Gpu(crate::data::gpu_input::GpuInput::new(i)?, dtype)
+                let mut gi = crate::data::gpu_input::GpuInput::new(i)?;
+                if decode == SourceDecode::Gpu {
+                    match gi.decode_jpegs() {
+                        Ok(backend) => {
+                            said = Some(format!(
+                                "decode: JPEGs on the GPU (nvJPEG, {backend} backend)"
+                            ))
+                        }
+                        Err(e) if value == "auto" => {
+                            said = Some(format!(
+                                "decode: nvJPEG cannot be used ({e}); JPEGs are decoded on the CPU"
+                            ));
+                            decode = SourceDecode::Host;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Path::Gpu(gi, dtype)
             }
             (AugmentOn::Gpu, d) => {
                 return Err(Error::Config(format!(
@@ -96,6 +123,9 @@ impl TrainInput {
             }
             (AugmentOn::Cpu, _) => Path::Cpu(BatchUploader::new()),
         };
+        if let (Some(s), true) = (said, env.run.is_writer()) {
+            eprintln!("{s}");
+        }
         let loader = ShardedLoader::new(
             env,
             env.splits.train.clone(),
@@ -107,6 +137,7 @@ impl TrainInput {
             aug,
             path,
             device: env.device,
+            decode,
             fixed: None,
         })
     }
@@ -126,7 +157,7 @@ impl TrainInput {
         let source = match &self.path {
             Path::Cpu(_) => Source::Views(self.loader.epoch(epoch)?),
             #[cfg(feature = "cuda")]
-            Path::Gpu(..) => Source::Raw(self.loader.raw_epoch(epoch, &self.aug)?),
+            Path::Gpu(..) => Source::Raw(self.loader.raw_epoch(epoch, &self.aug, self.decode)?),
         };
         let mut e = Epoch {
             source,

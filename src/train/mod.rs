@@ -10,6 +10,7 @@ pub mod config_checks;
 pub mod config_keys;
 pub mod contrastive_step;
 pub mod data_parallel;
+pub mod decode_on;
 pub mod dist_run;
 pub mod distill;
 pub mod epoch_loop;

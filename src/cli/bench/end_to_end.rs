@@ -1,6 +1,7 @@
 //! `bench --task input --with-step` on a CUDA device: pretraining fed from the folder as a
-//! training run feeds it with `--augment-on gpu` — the loader's workers decode and draw, each
-//! step uploads its sources once and augments both views in one launch (`data::gpu_input`),
+//! training run feeds it with `--augment-on gpu` — the loader's workers decode (or, with
+//! nvJPEG, only read) and draw, each step uploads its sources once, nvJPEG decodes the JPEGs
+//! into them, and both views are augmented in one launch (`data::gpu_input`),
 //! the views are copied into the one input buffer a replayed step reads, then the step
 //! (forward, backward, LARS; a CUDA graph unless `--cuda-graph off`) — timed end to end over
 //! `--steps` after `--warmup`, beside the same step on random data measured just before.
@@ -11,7 +12,7 @@
 
 use super::{forward_backward, BenchArgs, BenchTask};
 use crate::data::gpu_input::GpuInput;
-use crate::data::{AugmentConfig, Loader};
+use crate::data::{AugmentConfig, Loader, SourceDecode};
 use crate::train::common::lars;
 use crate::train::graph_step::{GraphedStep, FILL_STEPS, WARM_STEPS};
 use crate::{Device, Error, Result, Tensor};
@@ -27,6 +28,7 @@ pub fn run(
     loader: &Loader,
     cfg: &AugmentConfig,
     ordinal: usize,
+    decode: SourceDecode,
     step_rate: f64,
     loader_rate: f64,
 ) -> Result<()> {
@@ -39,10 +41,14 @@ pub fn run(
     let micro = pa.micro_rows(b.rows_per_image);
     let dtype = b.policy.compute.unwrap_or(crate::DType::F32);
     let mut input = GpuInput::new(ordinal)?;
+    let decoding = match decode {
+        SourceDecode::Gpu => format!("JPEGs on the GPU (nvJPEG, {})", input.decode_jpegs()?),
+        SourceDecode::Host => "JPEGs on the workers".to_string(),
+    };
     let mut graph = GraphedStep::<Tensor>::new(a.cuda_graph, dev)?;
     let mut opt = lars(1e-6);
     let mut fixed: Option<Tensor> = None;
-    let (mut epoch, mut batches) = (0u64, loader.raw_epoch(0, cfg));
+    let (mut epoch, mut batches) = (0u64, loader.raw_epoch(0, cfg, decode));
     // As for the random-data step: the graph is captured after its warm-up and fill steps.
     let warmup = if graph.enabled() {
         a.warmup().max(WARM_STEPS + FILL_STEPS + 1)
@@ -59,7 +65,7 @@ pub fn run(
             Some(r) => r?,
             None => {
                 epoch += 1;
-                batches = loader.raw_epoch(epoch, cfg);
+                batches = loader.raw_epoch(epoch, cfg, decode);
                 batches.next().ok_or_else(|| {
                     Error::Config("--task input: the folder holds no whole batch".into())
                 })??
@@ -99,8 +105,9 @@ pub fn run(
         )
     };
     println!(
-        "end to end on the folder ({}, --augment-on gpu, graph {}): {images_per_s:.1} images/s \
-         over {} steps = {:.1}% of the step on random data (target {:.0}%): {verdict}",
+        "end to end on the folder ({}, --augment-on gpu, {decoding}, graph {}): \
+         {images_per_s:.1} images/s over {} steps = {:.1}% of the step on random data \
+         (target {:.0}%): {verdict}",
         crate::cuda::driver::mode().name(),
         if graph.replaying() { "replayed" } else { "off" },
         a.steps(),

@@ -14,7 +14,8 @@ use super::{run_steps, BenchArgs, BenchTask};
 use crate::data::stream::decode::decode_path;
 use crate::data::stream::{listing::Listing, BadImages, StreamDataset};
 use crate::data::{
-    sample_rng, AugmentConfig, Loader, LoaderConfig, Ordered, PretrainAugment, Transform,
+    sample_rng, AugmentConfig, Loader, LoaderConfig, Ordered, PretrainAugment, SourceDecode,
+    Transform,
 };
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -218,8 +219,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         cpu / wall
     );
     let gpu_cfg = gpu_config(a.size());
-    let (raw_wall, raw_cpu) =
-        time_batches(loader.raw_epoch(0, &gpu_cfg), a.warmup(), timed_batches)?;
+    let raw = loader.raw_epoch(0, &gpu_cfg, SourceDecode::Host);
+    let (raw_wall, raw_cpu) = time_batches(raw, a.warmup(), timed_batches)?;
     line(
         &format!("--augment-on gpu loader (decode + draw), {workers} workers"),
         images,
@@ -229,8 +230,28 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "--augment-on gpu loader wall rate: {:.1} images/s on {workers} workers",
         images as f64 / raw_wall
     );
-    if let crate::Device::Cuda(ordinal) = a.device.resolve()? {
-        gpu_phase(a, &loader, &gpu_cfg, ordinal)?;
+    // With nvJPEG on a CUDA device, the workers only read files and draw parameters.
+    let device = a.device.resolve()?;
+    let nvjpeg = matches!(device, crate::Device::Cuda(_))
+        && crate::train::decode_on::nvjpeg_available().is_ok();
+    if nvjpeg {
+        let raw = loader.raw_epoch(0, &gpu_cfg, SourceDecode::Gpu);
+        let (wall, cpu) = time_batches(raw, a.warmup(), timed_batches)?;
+        line(
+            &format!("--decode-on gpu loader (read + draw), {workers} workers"),
+            images,
+            cpu,
+        );
+        println!(
+            "--decode-on gpu loader wall rate: {:.1} images/s on {workers} workers",
+            images as f64 / wall
+        );
+    }
+    if let crate::Device::Cuda(ordinal) = device {
+        gpu_phase(a, &loader, &gpu_cfg, ordinal, SourceDecode::Host)?;
+        if nvjpeg {
+            gpu_phase(a, &loader, &gpu_cfg, ordinal, SourceDecode::Gpu)?;
+        }
     }
     if a.input.with_step {
         let step = run_steps(&BenchArgs {
@@ -250,7 +271,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         );
         #[cfg(feature = "cuda")]
         if let crate::Device::Cuda(ordinal) = a.device.resolve()? {
-            super::end_to_end::run(a, &loader, &gpu_cfg, ordinal, step, input_rate)?;
+            let decode = if nvjpeg {
+                SourceDecode::Gpu
+            } else {
+                SourceDecode::Host
+            };
+            super::end_to_end::run(a, &loader, &gpu_cfg, ordinal, decode, step, input_rate)?;
         }
     }
     Ok(())
@@ -280,14 +306,24 @@ fn time_batches<T>(mut it: Ordered<T>, warmup: usize, timed: usize) -> Result<(f
 /// (`data::gpu_input`: one pinned upload of the u8 sources per batch, one launch for both
 /// views, bf16 out), on batches the loader has already built; device time per batch.
 #[cfg(feature = "cuda")]
-fn gpu_phase(a: &BenchArgs, loader: &Loader, cfg: &AugmentConfig, ordinal: usize) -> Result<()> {
+fn gpu_phase(
+    a: &BenchArgs,
+    loader: &Loader,
+    cfg: &AugmentConfig,
+    ordinal: usize,
+    decode: SourceDecode,
+) -> Result<()> {
     let dev = crate::Device::Cuda(ordinal);
     let steps = a.warmup() + a.steps();
     let batches: Vec<_> = loader
-        .raw_epoch(0, cfg)
+        .raw_epoch(0, cfg, decode)
         .take(steps.min(loader.batches_per_epoch()))
         .collect::<Result<_>>()?;
     let mut input = crate::data::gpu_input::GpuInput::new(ordinal)?;
+    let what = match decode {
+        SourceDecode::Gpu => format!("GPU decode (nvJPEG, {}) + ", input.decode_jpegs()?),
+        SourceDecode::Host => String::new(),
+    };
     let mut secs = Vec::new();
     for step in 0..steps {
         let b = &batches[step % batches.len()];
@@ -303,7 +339,7 @@ fn gpu_phase(a: &BenchArgs, loader: &Loader, cfg: &AugmentConfig, ordinal: usize
     secs.sort_by(f64::total_cmp);
     let median = secs[secs.len() / 2];
     println!(
-        "GPU two-view augmentation on cuda:{ordinal} ({} mode, pinned upload included):          {:.1} images/s (median of {} batches of {})",
+        "{what}GPU two-view augmentation on cuda:{ordinal} ({} mode, pinned upload included):          {:.1} images/s (median of {} batches of {})",
         crate::cuda::driver::mode().name(),
         a.batch() as f64 / median,
         secs.len(),
@@ -313,6 +349,6 @@ fn gpu_phase(a: &BenchArgs, loader: &Loader, cfg: &AugmentConfig, ordinal: usize
 }
 
 #[cfg(not(feature = "cuda"))]
-fn gpu_phase(_: &BenchArgs, _: &Loader, _: &AugmentConfig, _: usize) -> Result<()> {
+fn gpu_phase(_: &BenchArgs, _: &Loader, _: &AugmentConfig, _: usize, _: SourceDecode) -> Result<()> {
     Ok(())
 }

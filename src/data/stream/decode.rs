@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 /// Refuse images whose decoded pixels would pass this (a 16k x 16k RGB photo is 768 MiB).
-const MAX_DECODED_BYTES: usize = 1 << 30;
+pub(crate) const MAX_DECODED_BYTES: usize = 1 << 30;
 
 /// A decoded image and the displayed size of the full-resolution picture it was reduced from.
 pub struct Decoded {
@@ -130,11 +130,20 @@ fn decode_other(path: &Path, bytes: &[u8]) -> Result<Decoded> {
 /// input) is an `Error::Data` naming the file.
 pub fn decode_path(path: &Path, want: &dyn Fn(usize, usize) -> (usize, usize)) -> Result<Decoded> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode_bytes(path, &bytes, want)
+}
+
+/// [`decode_path`] of bytes already read from `path`.
+pub fn decode_bytes(
+    path: &Path,
+    bytes: &[u8],
+    want: &dyn Fn(usize, usize) -> (usize, usize),
+) -> Result<Decoded> {
     let run = || {
         if bytes.starts_with(&[0xFF, 0xD8]) {
-            decode_jpeg(path, &bytes, want)
+            decode_jpeg(path, bytes, want)
         } else {
-            decode_other(path, &bytes)
+            decode_other(path, bytes)
         }
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))

@@ -9,6 +9,7 @@
 //! by the next readable image in index order ([`BadImages::Skip`]), so batches keep their size.
 
 pub mod decode;
+pub mod encoded;
 pub mod listing;
 pub mod orient;
 pub mod shard;
@@ -95,6 +96,13 @@ impl Dataset for StreamDataset {
     fn channels(&self) -> usize {
         3
     }
+    fn encoded_jpeg(&self, i: usize) -> Option<encoded::EncodedJpeg> {
+        // An unreadable or unsuitable file is decoded (and reported) by `sample` instead.
+        let path = self.listing.path(i);
+        let bytes = std::fs::read(&path).ok()?;
+        encoded::gpu_decodable(&path, bytes).ok()
+    }
+
     fn sample(&self, i: usize, need: DecodeNeed) -> Result<Sample<'_>> {
         let n = self.listing.len();
         if i >= n {

@@ -1,0 +1,174 @@
+//! `--decode-on gpu` through the real loader: a generated folder of JPEGs and PNGs of mixed
+//! sizes (grayscale and EXIF-rotated JPEGs among them) is loaded as raw batches twice with the
+//! same seed, once decoded on the workers and once with the JPEGs nvJPEG takes left encoded,
+//! which `GpuInput` decodes on the device into the augmentation's sources. So:
+//!
+//! - the two loads hold the same images, labels and drawn parameters; only baseline JPEGs
+//!   without EXIF rotation travel encoded (PNGs and rotated JPEGs are decoded on the workers);
+//! - the views of the GPU-decoded batch equal the CPU's augmentation of the same batch decoded
+//!   on the CPU at full size, within the tolerance of tests/cuda_gpu_input.rs;
+//! - a JPEG neither nvJPEG nor the CPU can decode stops the step with an error naming it.
+//!
+//! Without a usable GPU the tests print `skipped: <reason>`; on a GPU, nvJPEG must load.
+#![cfg(feature = "cuda")]
+
+#[path = "cuda_common.rs"]
+mod common;
+use common::{augment_terms, augment_worst, gpu};
+#[path = "support/mixed_folder.rs"]
+mod mixed_folder;
+use mixed_folder::mixed_folder;
+
+use simclr::data::gpu_input::GpuInput;
+use simclr::data::stream::{open_folder, BadImages};
+use simclr::data::{
+    AugmentConfig, Interpolation, Loader, LoaderConfig, PretrainAugment, SourceDecode,
+    Transform,
+};
+use simclr::testing::fresh_seed;
+use simclr::{DType, Rng};
+use std::sync::Arc;
+
+fn loader(root: &std::path::Path, cfg: &AugmentConfig, seed: u64) -> Loader {
+    let (train, _) = open_folder(root, BadImages::Fail).unwrap();
+    let train: Arc<dyn simclr::data::Dataset> = Arc::new(train);
+    let aug: Arc<dyn Transform> = Arc::new(PretrainAugment::new(cfg.clone()).unwrap());
+    let lc = LoaderConfig {
+        batch_size: 4,
+        views: 2,
+        seed,
+        shuffle: true,
+        workers: 2,
+        prefetch: 2,
+        drop_last: true,
+        indices: None,
+        shard: None,
+    };
+    Loader::new(train, aug, lc).unwrap()
+}
+
+fn nvjpeg_ready() {
+    if let Err(why) = simclr::cuda::driver::nvjpeg::available() {
+        panic!("nvJPEG cannot be used on this device: {why}");
+    }
+}
+
+#[test]
+fn gpu_decoded_views_match_the_cpu_views_of_the_same_batch() {
+    let Some(simclr::Device::Cuda(ordinal)) = gpu() else {
+        return;
+    };
+    nvjpeg_ready();
+    let seed = fresh_seed("gpu_decoded_views_match_the_cpu_views_of_the_same_batch");
+    let mut rng = Rng::new(seed);
+    let root = tempfile::tempdir().unwrap();
+    mixed_folder(root.path(), 6, (40, 150), &mut rng);
+    let cfg = AugmentConfig {
+        interpolation: Interpolation::Bilinear,
+        color_p: 1.0,
+        blur_p: 1.0,
+        ..AugmentConfig::imagenet(24 + rng.below(16))
+    };
+    let l = loader(root.path(), &cfg, rng.next_u64());
+    let mut input = GpuInput::new(ordinal).unwrap();
+    let backend = input.decode_jpegs().unwrap();
+    println!("nvJPEG backend: {backend}");
+    let (mut encoded, mut images) = (0, 0);
+    let host = l.raw_epoch(1, &cfg, SourceDecode::Host);
+    let dev = l.raw_epoch(1, &cfg, SourceDecode::Gpu);
+    for (h, g) in host.zip(dev) {
+        let (h, g) = (h.unwrap(), g.unwrap());
+        assert_eq!((&h.indices, &h.labels), (&g.indices, &g.labels));
+        for (a, b) in h.views.iter().zip(&g.views) {
+            assert_eq!((a.full, a.params), (b.full, b.params), "the draws differ");
+        }
+        for e in &g.encoded {
+            assert!(e.jpeg.bytes.starts_with(&[0xFF, 0xD8]));
+            assert_eq!(e.jpeg.size.0 * e.jpeg.size.1, {
+                let v = g.views.iter().find(|v| v.offset == e.offset).unwrap();
+                v.size.0 * v.size.1
+            });
+        }
+        encoded += g.encoded.len();
+        images += g.images();
+        let want = g.apply_cpu(&cfg).unwrap();
+        let max_side = g
+            .views
+            .iter()
+            .map(|v| v.size.0.max(v.size.1))
+            .max()
+            .unwrap();
+        let m = augment_terms(max_side, cfg.size);
+        for dt in [DType::F32, DType::BF16] {
+            let got = input.views(&cfg, &g, dt).unwrap();
+            let got = got
+                .to_device(simclr::Device::Cpu)
+                .unwrap()
+                .to_vec_f64()
+                .unwrap();
+            let (ratio, j) = augment_worst(&got, &want, m, dt);
+            assert!(
+                ratio <= 1.0,
+                "{} value {j}: got {} want {} ({ratio}x tolerance)",
+                dt.name(),
+                got[j],
+                want[j]
+            );
+        }
+    }
+    // PNGs (every 3rd file) and EXIF-rotated JPEGs (every 5th) stay on the workers.
+    assert!(
+        encoded > 0 && encoded < images,
+        "{encoded} of {images} images went to nvJPEG"
+    );
+}
+
+#[test]
+fn a_jpeg_no_decoder_can_read_is_named() {
+    let Some(simclr::Device::Cuda(ordinal)) = gpu() else {
+        return;
+    };
+    nvjpeg_ready();
+    let root = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(fresh_seed("a_jpeg_no_decoder_can_read_is_named"));
+    mixed_folder(root.path(), 2, (40, 60), &mut rng);
+    // Every file a JPEG whose scan is cut short and closed with an end-of-image marker: the
+    // headers pass the workers' checks, the entropy-coded data does not decode.
+    for entry in walk(&root.path().join("train")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        if bytes.starts_with(&[0xFF, 0xD8]) {
+            let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+            let mut cut = bytes[..sos + 20].to_vec();
+            cut.extend([0xFF, 0xD9]);
+            std::fs::write(&entry, cut).unwrap();
+        } else {
+            std::fs::remove_file(&entry).unwrap();
+        }
+    }
+    let cfg = AugmentConfig {
+        interpolation: Interpolation::Bilinear,
+        ..AugmentConfig::imagenet(16)
+    };
+    let l = loader(root.path(), &cfg, 3);
+    let mut input = GpuInput::new(ordinal).unwrap();
+    input.decode_jpegs().unwrap();
+    let batch = l.raw_epoch(0, &cfg, SourceDecode::Gpu).next().unwrap().unwrap();
+    assert!(!batch.encoded.is_empty());
+    let e = input.views(&cfg, &batch, DType::F32).unwrap_err().to_string();
+    let first = batch.encoded[0].jpeg.path.display().to_string();
+    assert!(e.contains(&first), "{e}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
