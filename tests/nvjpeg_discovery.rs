@@ -40,7 +40,9 @@ fn simclr_cuda_libs_finds_the_real_nvjpeg() {
         d.folders.first().map(|(p, src)| (p.clone(), *src)),
         Some((tmp.path().to_path_buf(), "$SIMCLR_CUDA_LIBS"))
     );
-    let f = d.library(libraries::NVJPEG).expect("nvJPEG is among the libraries");
+    let f = d
+        .library(libraries::NVJPEG)
+        .expect("nvJPEG is among the libraries");
     assert!(f.optional);
     assert_eq!(
         f.path.as_deref(),

@@ -131,42 +131,52 @@ fn check(status: c_int) -> Result<()> {
     }
 }
 
+type GetProperty = unsafe extern "C" fn(c_int, *mut c_int) -> c_int;
+type CreateEx =
+    unsafe extern "C" fn(c_int, *mut c_void, *mut c_void, c_uint, *mut NvjpegHandle) -> c_int;
+type Destroy = unsafe extern "C" fn(NvjpegHandle) -> c_int;
+type StateCreate = unsafe extern "C" fn(NvjpegHandle, *mut NvjpegState) -> c_int;
+type StateDestroy = unsafe extern "C" fn(NvjpegState) -> c_int;
+type GetImageInfo = unsafe extern "C" fn(
+    NvjpegHandle,
+    *const u8,
+    usize,
+    *mut c_int,
+    *mut c_int,
+    *mut c_int,
+    *mut c_int,
+) -> c_int;
+type Decode = unsafe extern "C" fn(
+    NvjpegHandle,
+    NvjpegState,
+    *const u8,
+    usize,
+    c_int,
+    *mut NvjpegImage,
+    CUstream,
+) -> c_int;
+type BatchedInitialize =
+    unsafe extern "C" fn(NvjpegHandle, NvjpegState, c_int, c_int, c_int) -> c_int;
+type DecodeBatched = unsafe extern "C" fn(
+    NvjpegHandle,
+    NvjpegState,
+    *const *const u8,
+    *const usize,
+    *mut NvjpegImage,
+    CUstream,
+) -> c_int;
+
 /// The entry points we use (signatures from nvjpeg.h, CUDA 13.0).
 struct Table {
-    get_property: unsafe extern "C" fn(c_int, *mut c_int) -> c_int,
-    create_ex:
-        unsafe extern "C" fn(c_int, *mut c_void, *mut c_void, c_uint, *mut NvjpegHandle) -> c_int,
-    destroy: unsafe extern "C" fn(NvjpegHandle) -> c_int,
-    state_create: unsafe extern "C" fn(NvjpegHandle, *mut NvjpegState) -> c_int,
-    state_destroy: unsafe extern "C" fn(NvjpegState) -> c_int,
-    get_image_info: unsafe extern "C" fn(
-        NvjpegHandle,
-        *const u8,
-        usize,
-        *mut c_int,
-        *mut c_int,
-        *mut c_int,
-        *mut c_int,
-    ) -> c_int,
-    decode: unsafe extern "C" fn(
-        NvjpegHandle,
-        NvjpegState,
-        *const u8,
-        usize,
-        c_int,
-        *mut NvjpegImage,
-        CUstream,
-    ) -> c_int,
-    decode_batched_initialize:
-        unsafe extern "C" fn(NvjpegHandle, NvjpegState, c_int, c_int, c_int) -> c_int,
-    decode_batched: unsafe extern "C" fn(
-        NvjpegHandle,
-        NvjpegState,
-        *const *const u8,
-        *const usize,
-        *mut NvjpegImage,
-        CUstream,
-    ) -> c_int,
+    get_property: GetProperty,
+    create_ex: CreateEx,
+    destroy: Destroy,
+    state_create: StateCreate,
+    state_destroy: StateDestroy,
+    get_image_info: GetImageInfo,
+    decode: Decode,
+    decode_batched_initialize: BatchedInitialize,
+    decode_batched: DecodeBatched,
 }
 
 /// The function table of the real library, resolved once, or why it cannot be.
@@ -211,17 +221,27 @@ fn load() -> std::result::Result<Table, String> {
     // stays loaded for the life of the process.
     unsafe {
         Ok(Table {
-            get_property: std::mem::transmute::<*mut c_void, _>(sym("nvjpegGetProperty")?),
-            create_ex: std::mem::transmute::<*mut c_void, _>(sym("nvjpegCreateEx")?),
-            destroy: std::mem::transmute::<*mut c_void, _>(sym("nvjpegDestroy")?),
-            state_create: std::mem::transmute::<*mut c_void, _>(sym("nvjpegJpegStateCreate")?),
-            state_destroy: std::mem::transmute::<*mut c_void, _>(sym("nvjpegJpegStateDestroy")?),
-            get_image_info: std::mem::transmute::<*mut c_void, _>(sym("nvjpegGetImageInfo")?),
-            decode: std::mem::transmute::<*mut c_void, _>(sym("nvjpegDecode")?),
-            decode_batched_initialize: std::mem::transmute::<*mut c_void, _>(sym(
+            get_property: std::mem::transmute::<*mut c_void, GetProperty>(sym(
+                "nvjpegGetProperty",
+            )?),
+            create_ex: std::mem::transmute::<*mut c_void, CreateEx>(sym("nvjpegCreateEx")?),
+            destroy: std::mem::transmute::<*mut c_void, Destroy>(sym("nvjpegDestroy")?),
+            state_create: std::mem::transmute::<*mut c_void, StateCreate>(sym(
+                "nvjpegJpegStateCreate",
+            )?),
+            state_destroy: std::mem::transmute::<*mut c_void, StateDestroy>(sym(
+                "nvjpegJpegStateDestroy",
+            )?),
+            get_image_info: std::mem::transmute::<*mut c_void, GetImageInfo>(sym(
+                "nvjpegGetImageInfo",
+            )?),
+            decode: std::mem::transmute::<*mut c_void, Decode>(sym("nvjpegDecode")?),
+            decode_batched_initialize: std::mem::transmute::<*mut c_void, BatchedInitialize>(sym(
                 "nvjpegDecodeBatchedInitialize",
             )?),
-            decode_batched: std::mem::transmute::<*mut c_void, _>(sym("nvjpegDecodeBatched")?),
+            decode_batched: std::mem::transmute::<*mut c_void, DecodeBatched>(sym(
+                "nvjpegDecodeBatched",
+            )?),
         })
     }
 }
@@ -286,6 +306,8 @@ pub unsafe fn destroy(h: NvjpegHandle) -> Result<()> {
 }
 
 /// nvjpegJpegStateCreate.
+// nvJPEG checks its handles (NULL is INVALID_PARAMETER); the API keeps these calls safe.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn state_create(h: NvjpegHandle) -> Result<NvjpegState> {
     route!(
         real => {
@@ -313,6 +335,8 @@ pub unsafe fn state_destroy(s: NvjpegState) -> Result<()> {
 
 /// (components, widths[4], heights[4]) of a JPEG (nvjpegGetImageInfo; the subsampling is
 /// dropped).
+// nvJPEG checks its handles (NULL is INVALID_PARAMETER); the API keeps these calls safe.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn image_info(h: NvjpegHandle, data: &[u8]) -> Result<(i32, [i32; 4], [i32; 4])> {
     route!(
         real => {
