@@ -28,6 +28,33 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 # Library folders for every script of the bundle (sourced, no cd line: no unpack hook).
 cp scripts/gpu-libpaths.sh "$OUT/libpaths.sh"
+
+# nvJPEG (optional for simclr, src/cuda/driver/nvjpeg.rs): PyTorch's packages may lack the
+# nvidia-nvjpeg wheel, so the bundle carries libnvjpeg.so.13 in lib/, which libpaths.sh puts on
+# $SIMCLR_CUDA_LIBS. The wheel is downloaded once into a cache folder; without it (offline) the
+# bundle goes without and says so.
+NVJPEG_CACHE="${SIMCLR_NVJPEG_CACHE:-$HOME/.cache/simclr-nvjpeg}"
+mkdir -p "$NVJPEG_CACHE"
+if ! ls "$NVJPEG_CACHE"/nvidia_nvjpeg-13.0.*.whl >/dev/null 2>&1; then
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    --dest "$NVJPEG_CACHE" "nvidia-nvjpeg==13.0.*" >&2 ||
+    echo "gpu-bundle: could not download nvidia-nvjpeg==13.0.* (offline?); the bundle has no nvJPEG" >&2
+fi
+if python3 - "$NVJPEG_CACHE" "$OUT/lib" <<'PY'
+import glob, os, sys, zipfile
+wheels = sorted(glob.glob(os.path.join(sys.argv[1], "nvidia_nvjpeg-13.0.*.whl")))
+if not wheels:
+    sys.exit(1)
+member = "nvidia/cu13/lib/libnvjpeg.so.13"
+os.makedirs(sys.argv[2], exist_ok=True)
+with zipfile.ZipFile(wheels[-1]) as z, open(os.path.join(sys.argv[2], "libnvjpeg.so.13"), "wb") as out:
+    out.write(z.read(member))
+print(f"gpu-bundle: lib/libnvjpeg.so.13 from {os.path.basename(wheels[-1])}", file=sys.stderr)
+PY
+then :; else
+  echo "gpu-bundle: no nvidia-nvjpeg 13.0 wheel in $NVJPEG_CACHE; the bundle has no nvJPEG" >&2
+  rm -rf "$OUT/lib"
+fi
 if [[ "$WHAT" != bench ]]; then
 cargo test --features cuda --no-run --tests --message-format=json >"$json"
 mkdir -p "$OUT/bin"
@@ -105,10 +132,10 @@ if [[ "$WHAT" == all ]]; then
   chmod +x "$OUT/validate.sh" "$OUT/first-contact.sh"
 fi
 
-# Executables compress about 3x; the scripts unpack them on first use (Python's lzma, since
+# Executables (and lib/libnvjpeg.so.13) compress about 2-3x; the scripts unpack them on first use (Python's lzma, since
 # the GPU machine is only known to have Python).
 payload=()
-for d in bin bench bin-tools; do [[ -d "$OUT/$d" ]] && payload+=("$d"); done
+for d in bin bench bin-tools lib; do [[ -d "$OUT/$d" ]] && payload+=("$d"); done
 if (( ${#payload[@]} )); then
   tar -C "$OUT" -cJf "$OUT/payload.tar.xz" "${payload[@]}"
   (cd "$OUT" && rm -rf "${payload[@]}")

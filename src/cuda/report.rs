@@ -2,7 +2,8 @@
 //! looked for and found (or every path tried when it was not), the file and version of each
 //! library this process loaded, and the GPU (name, compute capability, memory, driver). It is
 //! the first thing the GPU validation runs; it fails (an error after the report) unless the
-//! driver, cuBLAS, cuDNN and NCCL all load and `cuda:0` opens with our kernels.
+//! driver, cuBLAS, cuDNN and NCCL all load and `cuda:0` opens with our kernels. nvJPEG is
+//! optional: listed with its path and version, or "not found" with what was tried.
 
 use super::driver::{self, cu, libraries, loaded};
 use super::error::{cuda_err, CudaCall};
@@ -50,13 +51,14 @@ pub fn report() -> std::result::Result<String, String> {
                 let tried: Vec<String> = f.tried.iter().map(|p| p.display().to_string()).collect();
                 let _ = writeln!(
                     r,
-                    "  {:<7} not found; tried: {}; left to the system's search",
+                    "  {:<7} not found; tried: {}; left to the system's search{}",
                     f.name,
                     if tried.is_empty() {
                         "(no folder to look in)".to_string()
                     } else {
                         tried.join(", ")
-                    }
+                    },
+                    if f.optional { " (optional)" } else { "" }
                 );
             }
         }
@@ -84,6 +86,14 @@ pub fn report() -> std::result::Result<String, String> {
                     l.name,
                     v.as_deref().unwrap_or("(version unknown)"),
                     p.display()
+                );
+            }
+            (None, _) if l.optional => {
+                let _ = writeln!(
+                    r,
+                    "  {:<7} not found (optional; GPU JPEG decoding is off): {}",
+                    l.name,
+                    l.missing.as_deref().unwrap_or("not loaded")
                 );
             }
             (None, _) => {

@@ -15,6 +15,10 @@
 //! separated), every `nvidia/*/lib` (and `torch/lib`) under the `sys.path` of `$SIMCLR_PYTHON`
 //! (default `python3`, run once), `$CUDA_HOME/lib64`, `/usr/local/cuda/lib64`; when none holds
 //! a library it is left to the system's search. Every path tried is kept for the report.
+//!
+//! nvJPEG (`libnvjpeg.so.13`, the `nvidia-nvjpeg` wheel in `nvidia/cu13/lib`) is optional: it
+//! is looked for and preloaded the same way, last, and its absence fails nothing (the probe and
+//! the report only need cuBLAS, cuDNN and NCCL); `super::nvjpeg` resolves its symbols.
 
 use std::ffi::{c_void, CStr, CString};
 use std::path::{Path, PathBuf};
@@ -31,29 +35,46 @@ struct Spec {
     /// Also load every file of the chosen folder whose name starts with the first string and
     /// holds the second (cuDNN 9's sub-libraries, which it opens by name at run time).
     family: Option<(&'static str, &'static str)>,
+    /// Not needed by the probe: its absence is reported, never a failure.
+    optional: bool,
 }
 
-const SPECS: [Spec; 4] = [
+/// The name of nvJPEG in reports and its file.
+pub const NVJPEG: &str = "nvJPEG";
+pub const NVJPEG_FILE: &str = "libnvjpeg.so.13";
+
+const SPECS: [Spec; 5] = [
     Spec {
         name: "cuBLAS",
         files: &["libcublasLt.so.13", "libcublas.so.13"],
         family: None,
+        optional: false,
     },
     // Before cuDNN: its runtime-compiled engines need NVRTC (in `nvidia/cu13/lib` on CUDA 13).
     Spec {
         name: "NVRTC",
         files: &["libnvrtc.so.13"],
         family: Some(("libnvrtc-builtins", ".so.13")),
+        optional: false,
     },
     Spec {
         name: "cuDNN",
         files: &["libcudnn.so.9"],
         family: Some(("libcudnn_", ".so.9")),
+        optional: false,
     },
     Spec {
         name: "NCCL",
         files: &["libnccl.so.2"],
         family: None,
+        optional: false,
+    },
+    // Self-contained (no CUDA library among its DT_NEEDED): last, so it changes nothing above.
+    Spec {
+        name: NVJPEG,
+        files: &[NVJPEG_FILE],
+        family: None,
+        optional: true,
     },
 ];
 
@@ -69,6 +90,15 @@ pub struct Found {
     pub errors: Vec<String>,
     /// The soname stub loaded after it, if any.
     pub stub: Option<&'static str>,
+    /// An optional library (nvJPEG): not finding it fails nothing.
+    pub optional: bool,
+}
+
+impl Discovery {
+    /// What discovery did for the library named `name` in reports.
+    pub fn library(&self, name: &str) -> Option<&Found> {
+        self.libraries.iter().find(|f| f.name == name)
+    }
 }
 
 /// The outcome of discovery: the folders searched (with where each came from) and each library.
@@ -199,6 +229,7 @@ fn load_spec(spec: &Spec, folders: &[(PathBuf, &'static str)]) -> Found {
     let main = spec.files[spec.files.len() - 1];
     let mut f = Found {
         name: spec.name,
+        optional: spec.optional,
         ..Found::default()
     };
     let Some(dir) = folders.iter().map(|(d, _)| d).find(|d| {
@@ -279,6 +310,19 @@ pub fn dlopen_global(path: &Path) -> Result<(), String> {
         Err(dlerror())
     } else {
         Ok(())
+    }
+}
+
+/// `dlopen(path, RTLD_NOW | RTLD_GLOBAL)` returning the handle (never closed): for a library
+/// preloaded by [`preload`], the object already loaded.
+pub fn open_path(path: &Path) -> Result<Handle, String> {
+    let c = cstring(&path.display().to_string())?;
+    // SAFETY: a NUL-terminated path; the handle is deliberately never closed.
+    let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if h.is_null() {
+        Err(dlerror())
+    } else {
+        Ok(Handle(h))
     }
 }
 

@@ -1,8 +1,9 @@
 //! What is loaded, for the library report (`simclr info --device cuda`): the file and the
-//! version of the driver, cuBLAS, cuDNN and NCCL in this process. Versions come from each
-//! library's own query (`cuDriverGetVersion`, `cublasGetProperty`, `cudnnGetVersion`,
-//! `ncclGetVersion`), looked up with `dlsym` on the already-loaded object (nothing new loads,
-//! except NCCL, which is opened by name as cudarc would).
+//! version of the driver, cuBLAS, cuDNN, NCCL and (optional) nvJPEG in this process. Versions
+//! come from each library's own query (`cuDriverGetVersion`, `cublasGetProperty`,
+//! `cudnnGetVersion`, `ncclGetVersion`, `nvjpegGetProperty`), looked up with `dlsym` on the
+//! already-loaded object (nothing new loads, except NCCL, which is opened by name as cudarc
+//! would, and nvJPEG, which is tried by name when discovery did not find it).
 
 use super::libraries::{loaded, mapped_path, open_by_name, symbol, Handle};
 use std::ffi::c_int;
@@ -14,11 +15,26 @@ pub struct Loaded {
     pub name: &'static str,
     pub path: Option<PathBuf>,
     pub version: Option<String>,
+    /// Optional (nvJPEG): its absence is reported, not a failure.
+    pub optional: bool,
+    /// Why it is not usable, when it is not (optional libraries).
+    pub missing: Option<String>,
 }
 
-/// The four libraries, in report order (real mode; call after the probe loaded the driver).
+/// The libraries, in report order (real mode; call after the probe loaded the driver).
 pub fn libraries() -> Vec<Loaded> {
-    vec![driver(), cublas(), cudnn(), nccl()]
+    vec![driver(), cublas(), cudnn(), nccl(), nvjpeg()]
+}
+
+fn nvjpeg() -> Loaded {
+    let missing = super::nvjpeg::available().err();
+    Loaded {
+        name: super::libraries::NVJPEG,
+        path: mapped_path("libnvjpeg.so"),
+        version: super::nvjpeg::version(),
+        optional: true,
+        missing,
+    }
 }
 
 fn driver() -> Loaded {
@@ -30,6 +46,8 @@ fn driver() -> Loaded {
         name: "driver",
         path: mapped_path("libcuda.so"),
         version,
+        optional: false,
+        missing: None,
     }
 }
 
@@ -51,6 +69,8 @@ fn cublas() -> Loaded {
         name: "cuBLAS",
         path: mapped_path("libcublas.so"),
         version,
+        optional: false,
+        missing: None,
     }
 }
 
@@ -71,6 +91,8 @@ fn cudnn() -> Loaded {
         name: "cuDNN",
         path: mapped_path("libcudnn.so"),
         version,
+        optional: false,
+        missing: None,
     }
 }
 
@@ -85,6 +107,8 @@ fn nccl() -> Loaded {
         name: "NCCL",
         path: mapped_path("libnccl.so"),
         version,
+        optional: false,
+        missing: None,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The lowest floor of the CUDA backend: every call into the CUDA driver, cuBLAS, cuDNN and
-//! NCCL goes through this module, and from here either to the real libraries (cudarc, loaded at
+//! The lowest floor of the CUDA backend: every call into the CUDA driver, cuBLAS, cuDNN, NCCL
+//! and nvJPEG goes through this module, and from here either to the real libraries (cudarc, loaded at
 //! run time) or to the emulated device (feature `cuda-emu`, `src/cuda/emu/`: our kernels
 //! compiled for the host and run on the CPU, and emulated libraries that check their arguments
 //! as the real ones document and compute with the CPU reference). Everything above this module
@@ -20,6 +20,7 @@ pub mod host;
 pub mod libraries;
 pub mod loaded;
 pub mod nccl;
+pub mod nvjpeg;
 
 pub use counters::{counters, Counters};
 

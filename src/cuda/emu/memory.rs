@@ -35,6 +35,21 @@ pub fn check_write(ptr: u64, bytes: usize, who: &str) -> Result<(), String> {
     check(ptr, bytes, true, who)
 }
 
+/// Checks that `[ptr, ptr + bytes)` lies inside one live allocation, changing nothing (neither
+/// the data nor which bytes count as written): the runtime's device-to-device copy of the range
+/// onto itself, which checks both ranges' bounds and allows never-written bytes.
+pub fn check_bounds(ptr: u64, bytes: usize, who: &str) -> Result<(), String> {
+    let mut err = ptr::null_mut();
+    // SAFETY: the runtime validates the range before it moves anything; a range copied onto
+    // itself leaves data and shadow as they were.
+    let code = unsafe { ffi::emu_copy_dtod(ptr, ptr, bytes as u64, &mut err) };
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(format!("{who}: {}", ffi::take(err)))
+    }
+}
+
 /// The emulated device that owns the allocation holding `ptr`.
 pub fn device_of(ptr: u64) -> Option<usize> {
     // SAFETY: pure arithmetic on the arena's bounds.

@@ -3,7 +3,7 @@
 //!
 //! - `cu`: devices, checked device memory, module loading and kernel launches of our
 //!   `kernels/*.cu` compiled for the host (see `emu/` at the repository root);
-//! - `cublas`, `cudnn`, `nccl`: the library calls we make, with their arguments checked as the
+//! - `cublas`, `cudnn`, `nccl`, `nvjpeg`: the library calls we make, with their arguments checked as the
 //!   real libraries document, computed with the CPU reference;
 //! - `graph`: stream capture (work recorded instead of run) and graph launches (replayed);
 //! - `elems`: reading and writing checked device ranges as f32/f64/bf16/f16 elements;
@@ -18,4 +18,5 @@ mod ffi;
 pub mod graph;
 pub mod memory;
 pub mod nccl;
+pub mod nvjpeg;
 pub mod registry;
