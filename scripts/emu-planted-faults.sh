@@ -142,6 +142,9 @@ run moments-combine-skips-count-high-half kernel moments.cu \
 run avg-pool-tiles-skip-uncovered-cells kernel pool.cu \
   'int he = oh == ho - 1 ? h : h1, we = ow == wo - 1 ? w : w1;' 'int he = h1, we = w1;' \
   lib pool::cuda_tests::pool_parity
+run gpu-decode-writes-every-jpeg-at-the-first-offset rust src/data/gpu_input.rs \
+  'dst: src + e.offset as u64,' 'dst: src,' \
+  cuda_gpu_decode gpu_decoded_views_match
 run lr-schedule-never-advances kernel multi_tensor.cu \
   '*step = set ? value : *step + 1;' '*step = set ? value : *step;' \
   cuda_graph_step replayed_step_matches_eager

@@ -33,7 +33,10 @@ fn augment_on_gpu_without_a_gpu_is_refused_by_name() {
 fn decode_on_gpu_without_the_gpu_augmentation_is_refused_by_name() {
     let out = tempfile::tempdir().unwrap();
     for (value, says) in [
-        ("gpu", "--decode-on gpu decodes into the GPU augmentation's sources"),
+        (
+            "gpu",
+            "--decode-on gpu decodes into the GPU augmentation's sources",
+        ),
         ("fpga", "--decode-on 'fpga' is not one of: cpu, gpu, auto"),
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_simclr"))

@@ -4,7 +4,8 @@
 //! saying why and `gpu` stops before training with an error naming the flag.
 #![cfg(feature = "cuda")]
 
-mod support;
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "cuda_common.rs"]
 mod common;
 #[path = "support/mixed_folder.rs"]
@@ -13,11 +14,25 @@ mod mixed_folder;
 use std::process::Command;
 
 fn pretrain(data: &str, out: &std::path::Path, decode: &str, hide: bool) -> (bool, String) {
-    let mut c = Command::new(support::cli::bin());
-    c.args(["pretrain", "--device", support::cli::gpu_device()])
+    let mut c = Command::new(cli::bin());
+    c.args(["pretrain", "--device", cli::gpu_device()])
         .args(["--augment-on", "gpu", "--decode-on", decode])
-        .args(["--dataset", "folder", "--data-dir", data, "--image-size", "16"])
-        .args(["--model", "r18_0.25x_sk0", "--batch-size", "8", "--epochs", "1"])
+        .args([
+            "--dataset",
+            "folder",
+            "--data-dir",
+            data,
+            "--image-size",
+            "16",
+        ])
+        .args([
+            "--model",
+            "r18_0.25x_sk0",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "1",
+        ])
         .args(["--knn-every", "0", "--out", out.to_str().unwrap()]);
     if hide {
         c.env("SIMCLR_EMU_NO_NVJPEG", "1");
@@ -45,19 +60,28 @@ fn decode_on_chooses_nvjpeg_or_says_why_not() {
 
     let (ok, text) = pretrain(data, &out.path().join("gpu"), "gpu", false);
     assert!(ok, "{text}");
-    assert!(text.contains("decode: JPEGs on the GPU (nvJPEG, "), "{text}");
+    assert!(
+        text.contains("decode: JPEGs on the GPU (nvJPEG, "),
+        "{text}"
+    );
     assert!(text.contains("pretrain epoch 1/1: loss"), "{text}");
 
     // Hiding nvJPEG is an emulated device's test hook: a GPU keeps its library.
-    if support::cli::gpu_device() != "cuda-emu" {
+    if cli::gpu_device() != "cuda-emu" {
         return;
     }
     let (ok, text) = pretrain(data, &out.path().join("auto"), "auto", true);
     assert!(ok, "{text}");
-    assert!(text.contains("decode: nvJPEG cannot be used (nvJPEG hidden"), "{text}");
+    assert!(
+        text.contains("decode: nvJPEG cannot be used (nvJPEG hidden"),
+        "{text}"
+    );
     assert!(text.contains("JPEGs are decoded on the CPU"), "{text}");
 
     let (ok, text) = pretrain(data, &out.path().join("refused"), "gpu", true);
     assert!(!ok, "{text}");
-    assert!(text.contains("--decode-on gpu: nvJPEG cannot be used"), "{text}");
+    assert!(
+        text.contains("--decode-on gpu: nvJPEG cannot be used"),
+        "{text}"
+    );
 }

@@ -22,8 +22,7 @@ use mixed_folder::mixed_folder;
 use simclr::data::gpu_input::GpuInput;
 use simclr::data::stream::{open_folder, BadImages};
 use simclr::data::{
-    AugmentConfig, Interpolation, Loader, LoaderConfig, PretrainAugment, SourceDecode,
-    Transform,
+    AugmentConfig, Interpolation, Loader, LoaderConfig, PretrainAugment, SourceDecode, Transform,
 };
 use simclr::testing::fresh_seed;
 use simclr::{DType, Rng};
@@ -132,15 +131,15 @@ fn a_jpeg_no_decoder_can_read_is_named() {
     let root = tempfile::tempdir().unwrap();
     let mut rng = Rng::new(fresh_seed("a_jpeg_no_decoder_can_read_is_named"));
     mixed_folder(root.path(), 2, (40, 60), &mut rng);
-    // Every file a JPEG whose scan is cut short and closed with an end-of-image marker: the
-    // headers pass the workers' checks, the entropy-coded data does not decode.
+    // Every file a JPEG whose scan names a component the frame does not have: the headers the
+    // workers check (up to the frame) pass, the scan cannot be decoded by either decoder.
     for entry in walk(&root.path().join("train")) {
-        let bytes = std::fs::read(&entry).unwrap();
+        let mut bytes = std::fs::read(&entry).unwrap();
         if bytes.starts_with(&[0xFF, 0xD8]) {
             let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
-            let mut cut = bytes[..sos + 20].to_vec();
-            cut.extend([0xFF, 0xD9]);
-            std::fs::write(&entry, cut).unwrap();
+            // FF DA, length (2 bytes), component count, then the first component's id.
+            bytes[sos + 5] = 0x77;
+            std::fs::write(&entry, bytes).unwrap();
         } else {
             std::fs::remove_file(&entry).unwrap();
         }
@@ -152,9 +151,16 @@ fn a_jpeg_no_decoder_can_read_is_named() {
     let l = loader(root.path(), &cfg, 3);
     let mut input = GpuInput::new(ordinal).unwrap();
     input.decode_jpegs().unwrap();
-    let batch = l.raw_epoch(0, &cfg, SourceDecode::Gpu).next().unwrap().unwrap();
+    let batch = l
+        .raw_epoch(0, &cfg, SourceDecode::Gpu)
+        .next()
+        .unwrap()
+        .unwrap();
     assert!(!batch.encoded.is_empty());
-    let e = input.views(&cfg, &batch, DType::F32).unwrap_err().to_string();
+    let e = input
+        .views(&cfg, &batch, DType::F32)
+        .unwrap_err()
+        .to_string();
     let first = batch.encoded[0].jpeg.path.display().to_string();
     assert!(e.contains(&first), "{e}");
 }

@@ -70,7 +70,11 @@ impl GpuJpeg {
 
     /// Decodes every target on `stream` (the GPU work is enqueued; the host returns at once
     /// with the hardware backend, after the Huffman decode with the default one).
-    pub fn decode(&mut self, targets: &[JpegTarget], stream: CUstream) -> Result<()> {
+    ///
+    /// # Safety
+    /// `stream` is a live stream of this GPU, and each target's `dst` is device memory with
+    /// room for its image's rows of `3·width` bytes.
+    pub unsafe fn decode(&mut self, targets: &[JpegTarget], stream: CUstream) -> Result<()> {
         if targets.is_empty() {
             return Ok(());
         }
@@ -89,7 +93,12 @@ impl GpuJpeg {
         let mut images: Vec<NvjpegImage> = targets
             .iter()
             .map(|t| NvjpegImage {
-                channel: [t.dst as *mut u8, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()],
+                channel: [
+                    t.dst as *mut u8,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                ],
                 pitch: [3 * t.width, 0, 0, 0],
             })
             .collect();

@@ -269,7 +269,8 @@ fn decode_encoded(
             width: e.jpeg.size.1,
         })
         .collect();
-    let Err(e) = j.decode(&targets, compute) else {
+    // The compute stream is the GPU's; the sources were sized for every decoded image.
+    let Err(e) = (unsafe { j.decode(&targets, compute) }) else {
         return Ok(());
     };
     if !*fell_back {

@@ -165,7 +165,12 @@ fn build(job: &Job, cfg: &AugmentConfig, decode: SourceDecode, k: usize) -> Resu
                     )));
                 }
                 let size = (s.image.height, s.image.width);
-                (size, s.full, s.label, Source::Host(s.image.data.into_owned()))
+                (
+                    size,
+                    s.full,
+                    s.label,
+                    Source::Host(s.image.data.into_owned()),
+                )
             }
         };
         sources.push((i, source, size, full));

@@ -69,9 +69,18 @@ mod tests {
     fn decode_on_follows_the_augmentation_and_nvjpeg() {
         let (gpu, cpu) = (AugmentOn::Gpu, AugmentOn::Cpu);
         assert_eq!(resolve("gpu", gpu, yes).unwrap(), (SourceDecode::Gpu, None));
-        assert_eq!(resolve("auto", gpu, yes).unwrap(), (SourceDecode::Gpu, None));
-        assert_eq!(resolve("cpu", gpu, yes).unwrap(), (SourceDecode::Host, None));
-        assert_eq!(resolve("auto", cpu, yes).unwrap(), (SourceDecode::Host, None));
+        assert_eq!(
+            resolve("auto", gpu, yes).unwrap(),
+            (SourceDecode::Gpu, None)
+        );
+        assert_eq!(
+            resolve("cpu", gpu, yes).unwrap(),
+            (SourceDecode::Host, None)
+        );
+        assert_eq!(
+            resolve("auto", cpu, yes).unwrap(),
+            (SourceDecode::Host, None)
+        );
         let (d, said) = resolve("auto", gpu, no).unwrap();
         assert_eq!(d, SourceDecode::Host);
         let said = said.unwrap();
@@ -86,7 +95,9 @@ mod tests {
         let e = resolve("gpu", AugmentOn::Gpu, no).unwrap_err().to_string();
         assert!(e.contains("--decode-on gpu: nvJPEG cannot be used"), "{e}");
         assert!(e.contains("libnvjpeg.so.13 not found"), "{e}");
-        let e = resolve("fpga", AugmentOn::Gpu, yes).unwrap_err().to_string();
+        let e = resolve("fpga", AugmentOn::Gpu, yes)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'fpga' is not one of: cpu, gpu, auto"), "{e}");
     }
 }

@@ -60,7 +60,7 @@ pub struct InputBatch {
 enum Path {
     Cpu(BatchUploader),
     #[cfg(feature = "cuda")]
-    Gpu(crate::data::gpu_input::GpuInput, crate::DType),
+    Gpu(Box<crate::data::gpu_input::GpuInput>, crate::DType),
 }
 
 /// The loader and the path its batches take to the device.
@@ -114,7 +114,7 @@ impl TrainInput {
                         Err(e) => return Err(e),
                     }
                 }
-                Path::Gpu(gi, dtype)
+                Path::Gpu(Box::new(gi), dtype)
             }
             (AugmentOn::Gpu, d) => {
                 return Err(Error::Config(format!(

@@ -349,6 +349,12 @@ fn gpu_phase(
 }
 
 #[cfg(not(feature = "cuda"))]
-fn gpu_phase(_: &BenchArgs, _: &Loader, _: &AugmentConfig, _: usize, _: SourceDecode) -> Result<()> {
+fn gpu_phase(
+    _: &BenchArgs,
+    _: &Loader,
+    _: &AugmentConfig,
+    _: usize,
+    _: SourceDecode,
+) -> Result<()> {
     Ok(())
 }

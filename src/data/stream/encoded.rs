@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn what_nvjpeg_would_decode_differently_stays_on_the_cpu() {
         let j = jpeg(false);
-        assert_eq!(why(j[..j.len() / 2].to_vec()), Some("no end-of-image marker (truncated)"));
+        assert_eq!(
+            why(j[..j.len() / 2].to_vec()),
+            Some("no end-of-image marker (truncated)")
+        );
         assert_eq!(why(with_exif_orientation(&j, 6)), Some("EXIF-rotated"));
         assert_eq!(why(b"\x89PNG\r\n\x1a\n".to_vec()), Some("not a JPEG"));
         // A header cut short but closed with an end-of-image marker.
