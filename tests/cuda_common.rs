@@ -3,5 +3,5 @@
 #![cfg(feature = "cuda")]
 #![allow(unused_imports)]
 
-pub use simclr::testing::augment_tolerance::{augment_terms, augment_worst};
+pub use simclr::testing::augment_tolerance::{assert_views_match, augment_terms, augment_worst};
 pub use simclr::testing::device::{both, check, gpu, rand, randn, DTYPES};

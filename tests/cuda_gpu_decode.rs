@@ -14,7 +14,7 @@
 
 #[path = "cuda_common.rs"]
 mod common;
-use common::{augment_terms, augment_worst, gpu};
+use common::{assert_views_match, gpu};
 #[path = "support/mixed_folder.rs"]
 mod mixed_folder;
 use mixed_folder::mixed_folder;
@@ -91,28 +91,9 @@ fn gpu_decoded_views_match_the_cpu_views_of_the_same_batch() {
         encoded += g.encoded.len();
         images += g.images();
         let want = g.apply_cpu(&cfg).unwrap();
-        let max_side = g
-            .views
-            .iter()
-            .map(|v| v.size.0.max(v.size.1))
-            .max()
-            .unwrap();
-        let m = augment_terms(max_side, cfg.size);
         for dt in [DType::F32, DType::BF16] {
             let got = input.views(&cfg, &g, dt).unwrap();
-            let got = got
-                .to_device(simclr::Device::Cpu)
-                .unwrap()
-                .to_vec_f64()
-                .unwrap();
-            let (ratio, j) = augment_worst(&got, &want, m, dt);
-            assert!(
-                ratio <= 1.0,
-                "{} value {j}: got {} want {} ({ratio}x tolerance)",
-                dt.name(),
-                got[j],
-                want[j]
-            );
+            assert_views_match(&got, &want, &g, cfg.size);
         }
     }
     // PNGs (every 3rd file) and EXIF-rotated JPEGs (every 5th) stay on the workers.

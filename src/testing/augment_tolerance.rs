@@ -31,3 +31,37 @@ pub fn augment_terms(max_side: usize, size: usize) -> f64 {
     let taps = 2 * (2 * (max_side as f64 / size as f64).ceil() as usize + 1);
     (taps + size * size) as f64
 }
+
+/// Asserts that the device views `got` of `batch` equal the CPU's `want` within the tolerance
+/// above (sources up to the batch's largest side, output `size`); prints the worst ratio.
+pub fn assert_views_match(
+    got: &crate::Tensor,
+    want: &[f32],
+    batch: &crate::data::RawBatch,
+    size: usize,
+) {
+    let max_side = batch
+        .views
+        .iter()
+        .map(|v| v.size.0.max(v.size.1))
+        .max()
+        .unwrap_or(1);
+    let dt = got.dtype();
+    let got = got
+        .to_device(crate::Device::Cpu)
+        .unwrap()
+        .to_vec_f64()
+        .unwrap();
+    let (ratio, j) = augment_worst(&got, want, augment_terms(max_side, size), dt);
+    println!(
+        "{}: worst difference {ratio:.3} of the tolerance",
+        dt.name()
+    );
+    assert!(
+        ratio <= 1.0,
+        "{} value {j}: got {} want {} ({ratio}x tolerance)",
+        dt.name(),
+        got[j],
+        want[j]
+    );
+}
