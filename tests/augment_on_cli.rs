@@ -1,6 +1,6 @@
-//! `simclr pretrain --augment-on`: `gpu` on a CPU device stops before training with an error
-//! naming the flag and the device; on a (possibly emulated) GPU, pretraining on a generated
-//! folder of JPEGs and PNGs of mixed sizes runs its epoch through the GPU path.
+//! `simclr pretrain --augment-on` and `--decode-on`: `gpu` without the GPU path stops before
+//! training with an error naming the flag and the device (the runs on a GPU, or the emulated
+//! device, are in tests/cuda_decode_on_cli.rs).
 
 #[path = "support/tiny_run.rs"]
 mod tiny_run;
@@ -52,53 +52,4 @@ fn decode_on_gpu_without_the_gpu_augmentation_is_refused_by_name() {
         assert!(!o.status.success(), "{err}");
         assert!(err.contains(says), "{err}");
     }
-}
-
-#[cfg(feature = "cuda")]
-#[path = "cuda_common.rs"]
-mod common;
-#[cfg(feature = "cuda")]
-#[path = "support/mixed_folder.rs"]
-mod mixed_folder;
-
-#[cfg(feature = "cuda")]
-#[test]
-fn pretraining_on_a_folder_runs_with_the_augmentation_on_the_gpu() {
-    if common::gpu().is_none() {
-        return;
-    }
-    let mut rng = simclr::Rng::new(simclr::testing::fresh_seed(
-        "pretraining_on_a_folder_runs_with_the_augmentation_on_the_gpu",
-    ));
-    let root = tempfile::tempdir().unwrap();
-    mixed_folder::mixed_folder(root.path(), 8, (24, 64), &mut rng);
-    let out = tempfile::tempdir().unwrap();
-    let data = root.path().to_str().unwrap();
-    let run = out.path().join("run");
-    let o = Command::new(env!("CARGO_BIN_EXE_simclr"))
-        .args(["pretrain", "--device", "cuda", "--augment-on", "gpu"])
-        .args([
-            "--dataset",
-            "folder",
-            "--data-dir",
-            data,
-            "--image-size",
-            "16",
-        ])
-        .args([
-            "--model",
-            "r18_0.25x_sk0",
-            "--batch-size",
-            "8",
-            "--epochs",
-            "1",
-        ])
-        .args(["--knn-every", "0", "--out", run.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    let said = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{err}\n{said}");
-    assert!(said.contains("pretrain epoch 1/1: loss"), "{said}");
-    assert!(run.join("pretrain.safetensors").exists(), "{said}");
 }

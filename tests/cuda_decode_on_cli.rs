@@ -1,5 +1,6 @@
 //! `simclr pretrain --augment-on gpu --decode-on ...` on the (emulated) device, on a generated
-//! folder: `gpu` decodes the JPEGs with nvJPEG and says so; without nvJPEG (hidden from the
+//! folder of JPEGs and PNGs of mixed sizes: `cpu` trains its epoch with the workers decoding;
+//! `gpu` decodes the JPEGs with nvJPEG and says so; without nvJPEG (hidden from the
 //! emulated device by `SIMCLR_EMU_NO_NVJPEG=1`), `auto` decodes on the CPU with a message
 //! saying why and `gpu` stops before training with an error naming the flag.
 #![cfg(feature = "cuda")]
@@ -57,6 +58,16 @@ fn decode_on_chooses_nvjpeg_or_says_why_not() {
     mixed_folder::mixed_folder(root.path(), 8, (24, 64), &mut rng);
     let data = root.path().to_str().unwrap();
     let out = tempfile::tempdir().unwrap();
+
+    // The augmentation on the GPU, every image decoded on the workers.
+    let (ok, text) = pretrain(data, &out.path().join("cpu"), "cpu", false);
+    assert!(ok, "{text}");
+    assert!(text.contains("pretrain epoch 1/1: loss"), "{text}");
+    assert!(!text.contains("decode: "), "{text}");
+    assert!(
+        out.path().join("cpu/pretrain.safetensors").exists(),
+        "{text}"
+    );
 
     let (ok, text) = pretrain(data, &out.path().join("gpu"), "gpu", false);
     assert!(ok, "{text}");
