@@ -2,7 +2,7 @@
 //! and nvJPEG goes through this module, and from here either to the real libraries (cudarc, loaded at
 //! run time) or to the emulated device (feature `cuda-emu`, `src/cuda/emu/`: our kernels
 //! compiled for the host and run on the CPU, and emulated libraries that check their arguments
-//! as the real ones document and compute with the CPU reference). Everything above this module
+//! as the real ones document and compute with numerics of their own). Everything above this module
 //! (allocation, streams, modules, launches, the memory plan) is the same code in both modes.
 //!
 //! The functions keep the names and argument lists of the cudarc calls they replace, so a call

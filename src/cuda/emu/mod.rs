@@ -4,7 +4,8 @@
 //! - `cu`: devices, checked device memory, module loading and kernel launches of our
 //!   `kernels/*.cu` compiled for the host (see `emu/` at the repository root);
 //! - `cublas`, `cudnn`, `nccl`, `nvjpeg`: the library calls we make, with their arguments checked as the
-//!   real libraries document, computed with the CPU reference;
+//!   real libraries document, computed with numerics of their own (a GEMM and a direct
+//!   convolution summed in f64, sharing no code with the ops' CPU kernels);
 //! - `graph`: stream capture (work recorded instead of run) and graph launches (replayed);
 //! - `elems`: reading and writing checked device ranges as f32/f64/bf16/f16 elements;
 //! - `registry`: live handles, descriptors and communicators (unknown or destroyed ones refused).

@@ -6,7 +6,7 @@ use crate::cuda::driver::cublas::{
     cublasComputeType_t, cublasOperation_t, cublasStatus_t, cudaDataType, BlasError, Result,
 };
 use crate::cuda::emu::elems::{self, Elem};
-use crate::ops::matmul::gemm::{gemm, Layout};
+use rayon::prelude::*;
 use std::ffi::c_void;
 
 pub struct Call {
@@ -208,58 +208,35 @@ pub unsafe fn run(
         )
         .map_err(failed)?;
     }
-    let la = Layout {
-        rows: ar,
-        cols: ac,
-        rs: 1,
-        cs: lda,
-        offset: 0,
-    };
-    let lb = Layout {
-        rows: br,
-        cols: bc,
-        rs: 1,
-        cs: ldb,
-        offset: 0,
-    };
-    let la = if call.ta { la.t() } else { la };
-    let lb = if call.tb { lb.t() } else { lb };
-    let lc = Layout {
-        rows: m,
-        cols: n,
-        rs: 1,
-        cs: m,
-        offset: 0,
-    };
-    let out = if wide {
-        let mut cbuf = old
-            .map(|o| elems::decode(&o, ce))
-            .unwrap_or_else(|| vec![0.0; m * n]);
-        if k > 0 {
-            let (av, bv) = (elems::decode(&a_bytes, ab), elems::decode(&b_bytes, ab));
-            gemm(alpha, &av, la, &bv, lb, beta, &mut cbuf, lc);
-        } else {
-            cbuf.iter_mut().for_each(|v| *v *= beta);
-        }
-        let mut out = Vec::new();
-        elems::encode(cbuf.into_iter(), ce, &mut out);
-        out
+    // The emulator's own product, summed in f64 as the definition reads (it shares no code
+    // with the CPU backend's GEMM): element (i, l) of op(A) and (l, j) of op(B), column-major.
+    let at = |i: usize, l: usize| if call.ta { l + i * lda } else { i + l * lda };
+    let bt = |l: usize, j: usize| if call.tb { j + l * ldb } else { l + j * ldb };
+    let sums: Vec<f64> = if k > 0 {
+        let (av, bv) = (elems::decode(&a_bytes, ab), elems::decode(&b_bytes, ab));
+        (0..m * n)
+            .into_par_iter()
+            .map(|e| {
+                let (i, j) = (e % m, e / m);
+                (0..k).map(|l| av[at(i, l)] * bv[bt(l, j)]).sum()
+            })
+            .collect()
     } else {
-        let (alpha, beta) = (alpha as f32, beta as f32);
-        let mut cbuf = old
-            .map(|o| elems::decode_f32(&o, ce))
-            .unwrap_or_else(|| vec![0.0; m * n]);
-        if k > 0 {
-            let (av, bv) = (
-                elems::decode_f32(&a_bytes, ab),
-                elems::decode_f32(&b_bytes, ab),
-            );
-            gemm(alpha, &av, la, &bv, lb, beta, &mut cbuf, lc);
-        } else {
-            cbuf.iter_mut().for_each(|v| *v *= beta);
-        }
-        elems::encode_f32(&cbuf, ce)
+        vec![0.0; m * n]
     };
+    let prev = old.map(|o| elems::decode(&o, ce));
+    // The blend in the compute type: f64 when wide, f32 otherwise.
+    let vals = sums
+        .iter()
+        .enumerate()
+        .map(|(e, &v)| match (prev.as_ref().map(|p| p[e]), wide) {
+            (Some(o), true) => alpha * v + beta * o,
+            (None, true) => alpha * v,
+            (Some(o), false) => f64::from((alpha as f32) * (v as f32) + (beta as f32) * (o as f32)),
+            (None, false) => f64::from((alpha as f32) * (v as f32)),
+        });
+    let mut out = Vec::with_capacity(m * n * ce.size());
+    elems::encode(vals, ce, &mut out);
     let col = m * ce.size();
     // Every column is checked before the first is written, so a bad extent writes nothing.
     for j in 0..n {

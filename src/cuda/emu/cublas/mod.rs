@@ -1,5 +1,6 @@
 //! Emulated cuBLAS: a handle is a live object (stream, workspace, math mode); `cublasGemmEx`
-//! checks its arguments as cuBLAS documents them and computes with the CPU reference GEMM.
+//! checks its arguments as cuBLAS documents them and computes the product as the definition
+//! reads, summed in f64 (no code shared with the CPU backend's GEMM).
 //!
 //! Rules enforced (cuBLAS 13 documentation of cublasGemmEx, cublasSetWorkspace):
 //! - a handle not created (or destroyed) is `NOT_INITIALIZED`;

@@ -1,17 +1,17 @@
-//! The numerics of the emulated convolutions: the CPU reference (`ops::conv2d::cpu`, NHWC with
-//! KRSC filters) in the compute type, then `out = α·result + β·out` as cuDNN documents it.
+//! The numerics of the emulated convolutions: the emulator's own direct convolution (`direct`,
+//! NHWC with KRSC filters, summed in f64), then `out = α·result + β·out` as cuDNN documents it.
 //!
-//! Compute type: f32 for FLOAT, HALF and BFLOAT16 data (16-bit inputs widened exactly, the
-//! result rounded once to the data type, nearest-even), f64 for DOUBLE. α and β are host
+//! Compute type: the sums are f64 (at least as accurate as cuDNN's f32 accumulation); the blend
+//! is f32 for FLOAT, HALF and BFLOAT16 data (16-bit inputs widened exactly, the result rounded
+//! once to the data type, nearest-even), f64 for DOUBLE. α and β are host
 //! scalars of the compute type (float, or double for DOUBLE data). β = 0 means the output is
 //! not read (it may hold garbage or NaN); β ≠ 0 reads it (`check_read`).
 
+use super::direct;
 use super::objects::bad;
 use super::problem::Problem;
 use crate::cuda::driver::cudnn::{cudnnStatus_t, DnnError, Result};
 use crate::cuda::emu::elems::{self, Elem};
-use crate::ops::conv2d::cpu;
-use crate::Tensor;
 use std::ffi::c_void;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,12 +23,6 @@ pub enum Dir {
 
 pub fn exec_failed(detail: impl Into<String>) -> DnnError {
     DnnError::new(cudnnStatus_t::CUDNN_STATUS_EXECUTION_FAILED, detail)
-}
-fn internal(e: crate::Error) -> DnnError {
-    DnnError::new(
-        cudnnStatus_t::CUDNN_STATUS_INTERNAL_ERROR,
-        format!("CPU reference: {e}"),
-    )
 }
 
 /// α and β read as the compute type (both widened to f64, exactly).
@@ -68,18 +62,12 @@ fn shapes(dir: Dir, p: &Problem) -> [[usize; 4]; 3] {
     }
 }
 
-fn run_typed<T: crate::Float + crate::tensor::Element>(
-    dir: Dir,
-    p: &Problem,
-    a: Vec<T>,
-    b: Vec<T>,
-) -> std::result::Result<Tensor, crate::Error> {
-    let [sa, sb, _] = shapes(dir, p);
-    let (ta, tb) = (Tensor::from_vec(a, &sa)?, Tensor::from_vec(b, &sb)?);
+/// The direction's result in f64 from its two inputs.
+fn compute(dir: Dir, p: &Problem, a: &[f64], b: &[f64]) -> Vec<f64> {
     match dir {
-        Dir::Forward => cpu::forward::<T>(&ta, &tb, &p.g),
-        Dir::BackwardData => cpu::backward_input::<T>(&ta, &tb, &p.g),
-        Dir::BackwardFilter => cpu::backward_weight::<T>(&ta, &tb, &p.g),
+        Dir::Forward => direct::forward(a, b, &p.g),
+        Dir::BackwardData => direct::backward_data(a, b, &p.g),
+        Dir::BackwardFilter => direct::backward_filter(a, b, &p.g),
     }
 }
 
@@ -120,37 +108,26 @@ pub unsafe fn run(
     } else {
         None
     };
-    let bytes = if p.elem == Elem::F64 {
-        let r = run_typed(dir, p, elems::decode(&a, p.elem), elems::decode(&b, p.elem))
-            .map_err(internal)?;
-        let r = r.cpu_slice::<f64>("emulated cuDNN").map_err(internal)?;
-        let prev = old.map(|o| elems::decode(&o, p.elem));
-        let vals = r.iter().enumerate().map(|(i, &v)| match &prev {
-            Some(pr) => s.alpha * v + s.beta * pr[i],
-            None => s.alpha * v,
-        });
-        let mut out = Vec::with_capacity(nout);
-        elems::encode(vals, p.elem, &mut out);
-        out
-    } else {
-        let r = run_typed(
-            dir,
-            p,
-            elems::decode_f32(&a, p.elem),
-            elems::decode_f32(&b, p.elem),
-        )
-        .map_err(internal)?;
-        let r = r.cpu_slice::<f32>("emulated cuDNN").map_err(internal)?;
-        let (alpha, beta) = (s.alpha as f32, s.beta as f32);
-        let vals: Vec<f32> = match old.map(|o| elems::decode_f32(&o, p.elem)) {
-            Some(pr) => r
-                .iter()
-                .zip(pr)
-                .map(|(&v, o)| alpha * v + beta * o)
-                .collect(),
-            None => r.iter().map(|&v| alpha * v).collect(),
-        };
-        elems::encode_f32(&vals, p.elem)
-    };
+    let r = compute(
+        dir,
+        p,
+        &elems::decode(&a, p.elem),
+        &elems::decode(&b, p.elem),
+    );
+    let prev = old.map(|o| elems::decode(&o, p.elem));
+    // The blend in the compute type: f64 for DOUBLE data, f32 otherwise.
+    let vals = r.iter().enumerate().map(|(i, &v)| {
+        let (old, f64_math) = (prev.as_ref().map(|pr| pr[i]), p.elem == Elem::F64);
+        match (old, f64_math) {
+            (Some(o), true) => s.alpha * v + s.beta * o,
+            (None, true) => s.alpha * v,
+            (Some(o), false) => {
+                f64::from((s.alpha as f32) * (v as f32) + (s.beta as f32) * (o as f32))
+            }
+            (None, false) => f64::from((s.alpha as f32) * (v as f32)),
+        }
+    });
+    let mut bytes = Vec::with_capacity(nout);
+    elems::encode(vals, p.elem, &mut bytes);
     elems::write_bytes(out.0 as u64, &bytes, &format!("{who} {}", out.1)).map_err(exec_failed)
 }

@@ -1,5 +1,5 @@
 //! Emulated cuDNN (9.10 legacy convolution API): real handle and descriptor objects, every
-//! argument checked as cuDNN documents it, computed with the CPU reference.
+//! argument checked as cuDNN documents it, computed by a direct convolution of its own (`direct`).
 //!
 //! - `objects`: handles and descriptors, and the rules of their setters;
 //! - `problem`: the checks shared by every convolution call (descriptor agreement, data/compute
@@ -24,6 +24,7 @@
 
 mod algos;
 mod compute;
+mod direct;
 mod find;
 mod objects;
 mod problem;

@@ -16,13 +16,13 @@
 //!   cudnnGetConvolution2dForwardOutputDim's `1 + (in + 2·pad − ((f − 1)·dil + 1)) / stride`
 //!   (`NOT_SUPPORTED`, as documented).
 
+use super::direct::Geometry;
 use super::objects::{self, bad, unsupported, with, ConvDesc, Dims4};
 use crate::cuda::driver::cudnn::{
     cudnnConvolutionDescriptor_t, cudnnConvolutionMode_t, cudnnDataType_t, cudnnFilterDescriptor_t,
     cudnnHandle_t, cudnnMathType_t, cudnnTensorDescriptor_t, cudnnTensorFormat_t, Result,
 };
 use crate::cuda::emu::elems::Elem;
-use crate::ops::conv2d::Geometry;
 
 /// A checked convolution: its geometry, element type, and whether it computes in f64.
 #[derive(Clone, Copy, Debug)]
