@@ -12,7 +12,7 @@ use crate::params::ParamStore;
 use crate::profile::{self, Phase, Session, Table};
 use crate::train::common::lars;
 use crate::train::contrastive_step::ContrastiveStep;
-use crate::train::graph_step::{GraphedStep, FILL_STEPS, WARM_STEPS};
+use crate::train::graph_step::GraphedStep;
 use crate::train::memory_plan::{self, Budget, MemoryPlan, StepShape};
 use crate::train::model::{ModelMeta, SimClrNet};
 use crate::train::upload::BatchUploader;
@@ -241,11 +241,7 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
     let mut up = BatchUploader::new();
     let mut graph = GraphedStep::<Tensor>::new(a.cuda_graph, device)?;
     // The graph is captured after its eager warm-up and pool-filling steps.
-    let warmup = if graph.enabled() {
-        a.warmup().max(WARM_STEPS + FILL_STEPS + 1)
-    } else {
-        a.warmup()
-    };
+    let warmup = graph.warmup(a.warmup());
     let mut opt = lars(1e-6);
     let mut times = Vec::with_capacity(a.steps());
     let mut losses = Vec::with_capacity(warmup + a.steps());

@@ -138,8 +138,8 @@ pub fn host_decode(jpeg: &EncodedJpeg) -> Result<Vec<u8>> {
 }
 
 /// A batch's image before the sources are laid out.
-enum Source {
-    Host(Vec<u8>),
+enum Source<'a> {
+    Host(Image<'a>),
     Encoded(EncodedJpeg),
 }
 
@@ -165,12 +165,7 @@ fn build(job: &Job, cfg: &AugmentConfig, decode: SourceDecode, k: usize) -> Resu
                     )));
                 }
                 let size = (s.image.height, s.image.width);
-                (
-                    size,
-                    s.full,
-                    s.label,
-                    Source::Host(s.image.data.into_owned()),
-                )
+                (size, s.full, s.label, Source::Host(s.image))
             }
         };
         sources.push((i, source, size, full));
@@ -180,7 +175,7 @@ fn build(job: &Job, cfg: &AugmentConfig, decode: SourceDecode, k: usize) -> Resu
     let host: usize = sources
         .iter()
         .map(|(_, s, _, _)| match s {
-            Source::Host(p) => p.len(),
+            Source::Host(p) => p.data.len(),
             Source::Encoded(_) => 0,
         })
         .sum();
@@ -190,8 +185,8 @@ fn build(job: &Job, cfg: &AugmentConfig, decode: SourceDecode, k: usize) -> Resu
     for (i, source, size, full) in sources {
         let offset = match source {
             Source::Host(p) => {
-                pixels.extend_from_slice(&p);
-                pixels.len() - p.len()
+                pixels.extend_from_slice(&p.data);
+                pixels.len() - p.data.len()
             }
             Source::Encoded(jpeg) => {
                 let at = next_encoded;

@@ -32,18 +32,18 @@ pub fn resolve(
         },
         ("auto", AugmentOn::Gpu) => Ok(match nvjpeg() {
             Ok(()) => (SourceDecode::Gpu, None),
-            Err(why) => (
-                SourceDecode::Host,
-                Some(format!(
-                    "decode: nvJPEG cannot be used ({why}); JPEGs are decoded on the CPU"
-                )),
-            ),
+            Err(why) => (SourceDecode::Host, Some(fallback_message(&why))),
         }),
         (other, _) => Err(Error::Config(format!(
             "--decode-on '{other}' is not one of: {}",
             DECODE_ON_VALUES.join(", ")
         ))),
     }
+}
+
+/// What `auto` says when it decodes on the CPU because nvJPEG cannot be used (`why`).
+pub fn fallback_message(why: &dyn std::fmt::Display) -> String {
+    format!("decode: nvJPEG cannot be used ({why}); JPEGs are decoded on the CPU")
 }
 
 /// Whether nvJPEG can be used in this process (or why not).

@@ -113,6 +113,16 @@ impl<R: Clone> GraphedStep<R> {
         self.mode != GraphMode::Off && matches!(self.device, Device::Cuda(_))
     }
 
+    /// The warm-up steps a timed run needs: `requested`, or enough for the capture to have
+    /// happened before timing starts (after its eager and pool-filling steps).
+    pub fn warmup(&self, requested: usize) -> usize {
+        if self.enabled() {
+            requested.max(WARM_STEPS + FILL_STEPS + 1)
+        } else {
+            requested
+        }
+    }
+
     /// Whether the steps now replay a graph.
     pub fn replaying(&self) -> bool {
         matches!(self.state, State::Graph(..))

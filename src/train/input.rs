@@ -106,9 +106,7 @@ impl TrainInput {
                             ))
                         }
                         Err(e) if value == "auto" => {
-                            said = Some(format!(
-                                "decode: nvJPEG cannot be used ({e}); JPEGs are decoded on the CPU"
-                            ));
+                            said = Some(super::decode_on::fallback_message(&e));
                             decode = SourceDecode::Host;
                         }
                         Err(e) => return Err(e),

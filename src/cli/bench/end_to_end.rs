@@ -14,7 +14,7 @@ use super::{forward_backward, BenchArgs, BenchTask};
 use crate::data::gpu_input::GpuInput;
 use crate::data::{AugmentConfig, Loader, SourceDecode};
 use crate::train::common::lars;
-use crate::train::graph_step::{GraphedStep, FILL_STEPS, WARM_STEPS};
+use crate::train::graph_step::GraphedStep;
 use crate::{Device, Error, Result, Tensor};
 use std::time::Instant;
 
@@ -49,12 +49,8 @@ pub fn run(
     let mut opt = lars(1e-6);
     let mut fixed: Option<Tensor> = None;
     let (mut epoch, mut batches) = (0u64, loader.raw_epoch(0, cfg, decode));
-    // As for the random-data step: the graph is captured after its warm-up and fill steps.
-    let warmup = if graph.enabled() {
-        a.warmup().max(WARM_STEPS + FILL_STEPS + 1)
-    } else {
-        a.warmup()
-    };
+    // The graph is captured after its eager warm-up and pool-filling steps.
+    let warmup = graph.warmup(a.warmup());
     let mut started = None;
     for step in 0..warmup + a.steps() {
         if step == warmup {

@@ -219,33 +219,27 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         cpu / wall
     );
     let gpu_cfg = gpu_config(a.size());
-    let raw = loader.raw_epoch(0, &gpu_cfg, SourceDecode::Host);
-    let (raw_wall, raw_cpu) = time_batches(raw, a.warmup(), timed_batches)?;
-    line(
-        &format!("--augment-on gpu loader (decode + draw), {workers} workers"),
-        images,
-        raw_cpu,
-    );
-    println!(
-        "--augment-on gpu loader wall rate: {:.1} images/s on {workers} workers",
-        images as f64 / raw_wall
-    );
+    let raw_phase = |decode: SourceDecode, what: &str, work: &str| -> Result<()> {
+        let raw = loader.raw_epoch(0, &gpu_cfg, decode);
+        let (wall, cpu) = time_batches(raw, a.warmup(), timed_batches)?;
+        line(
+            &format!("{what} loader ({work}), {workers} workers"),
+            images,
+            cpu,
+        );
+        println!(
+            "{what} loader wall rate: {:.1} images/s on {workers} workers",
+            images as f64 / wall
+        );
+        Ok(())
+    };
+    raw_phase(SourceDecode::Host, "--augment-on gpu", "decode + draw")?;
     // With nvJPEG on a CUDA device, the workers only read files and draw parameters.
     let device = a.device.resolve()?;
     let nvjpeg = matches!(device, crate::Device::Cuda(_))
         && crate::train::decode_on::nvjpeg_available().is_ok();
     if nvjpeg {
-        let raw = loader.raw_epoch(0, &gpu_cfg, SourceDecode::Gpu);
-        let (wall, cpu) = time_batches(raw, a.warmup(), timed_batches)?;
-        line(
-            &format!("--decode-on gpu loader (read + draw), {workers} workers"),
-            images,
-            cpu,
-        );
-        println!(
-            "--decode-on gpu loader wall rate: {:.1} images/s on {workers} workers",
-            images as f64 / wall
-        );
+        raw_phase(SourceDecode::Gpu, "--decode-on gpu", "read + draw")?;
     }
     if let crate::Device::Cuda(ordinal) = device {
         gpu_phase(a, &loader, &gpu_cfg, ordinal, SourceDecode::Host)?;
