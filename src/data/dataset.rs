@@ -1,6 +1,7 @@
 //! The one interface every dataset implements, and an in-memory implementation shared by the
 //! fixed-size formats (synthetic, IDX, CIFAR, preloaded folders).
 
+use super::stream::encoded::EncodedJpeg;
 use crate::{Error, Result};
 use std::borrow::Cow;
 use std::path::Path;
@@ -58,6 +59,14 @@ pub struct Sample<'a> {
 /// it needs at least.
 pub type DecodeNeed<'a> = &'a dyn Fn(usize, usize) -> (usize, usize);
 
+/// Image `i` as the loader takes it when the GPU decodes JPEGs.
+pub enum Routed<'a> {
+    /// The file's bytes for nvJPEG, and the image's label.
+    Encoded(EncodedJpeg, usize),
+    /// Decoded on the host.
+    Decoded(Sample<'a>),
+}
+
 /// A labelled image collection. Indices run over `0..len()`; every image has `channels()`
 /// channels (1 for grayscale data, 3 for colour), while height and width may vary (folders).
 pub trait Dataset: Send + Sync {
@@ -74,16 +83,16 @@ pub trait Dataset: Send + Sync {
     fn class_names(&self) -> &[String];
     fn channels(&self) -> usize;
 
+    /// Image `i` for the loader when the GPU decodes JPEGs: left encoded when it is a file
+    /// nvJPEG decodes to the pixels the CPU would (`stream::encoded`), else as
+    /// [`Dataset::sample`] gives it (the default, for datasets without files).
+    fn sample_or_encoded(&self, i: usize, need: DecodeNeed) -> Result<Routed<'_>> {
+        Ok(Routed::Decoded(self.sample(i, need)?))
+    }
+
     /// Image `i` for the loader. Datasets that decode files may decode at the smallest scale
     /// covering `need` and may substitute another image for an unreadable one (the label then
     /// follows the substitute); the default is the full image and its own label.
-    /// Image `i` left encoded for the GPU's JPEG decoder, when it is a file nvJPEG decodes to
-    /// the pixels the CPU would (`stream::encoded`); `None` (the default) decodes it here.
-    fn encoded_jpeg(&self, i: usize) -> Option<super::stream::encoded::EncodedJpeg> {
-        let _ = i;
-        None
-    }
-
     fn sample(&self, i: usize, need: DecodeNeed) -> Result<Sample<'_>> {
         let _ = need;
         let image = self.image(i)?;

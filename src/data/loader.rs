@@ -5,7 +5,7 @@
 //! contents depend only on (seed, epoch) — never on which thread ran first.
 
 use super::augment::{sample_rng, Transform};
-use super::dataset::{Dataset, Sample};
+use super::dataset::{Dataset, Routed, Sample};
 use crate::{Error, Result, Rng, Tensor};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -222,15 +222,17 @@ impl Job {
         self.order[k * self.batch_size..end].to_vec()
     }
 
-    /// Image `i`, decoded once for all views at the smallest scale any of their crops needs.
-    pub(crate) fn decode(&self, i: usize) -> Result<Sample<'_>> {
-        let need = |fh: usize, fw: usize| {
+    /// The smallest decoded size any of image `i`'s views' crops needs, given its full size.
+    fn need(&self, i: usize) -> impl Fn(usize, usize) -> (usize, usize) + '_ {
+        move |fh: usize, fw: usize| {
             (0..self.views).fold((1, 1), |(h, w), v| {
                 let (nh, nw) = self.transform.decode_need((fh, fw), &self.rng(i, v));
                 (h.max(nh), w.max(nw))
             })
-        };
-        let sample = self.dataset.sample(i, &need)?;
+        }
+    }
+
+    fn check_channels<'a>(&self, i: usize, sample: Sample<'a>) -> Result<Sample<'a>> {
         let c = self.dataset.channels();
         if sample.image.channels != c {
             return Err(Error::Config(format!(
@@ -241,16 +243,18 @@ impl Job {
         Ok(sample)
     }
 
-    /// Image `i` left encoded for the GPU's decoder, if the dataset offers it so.
-    pub(crate) fn encoded(&self, i: usize) -> Option<crate::data::stream::encoded::EncodedJpeg> {
-        (i < self.dataset.len())
-            .then(|| self.dataset.encoded_jpeg(i))
-            .flatten()
+    /// Image `i`, decoded once for all views at the smallest scale any of their crops needs.
+    pub(crate) fn decode(&self, i: usize) -> Result<Sample<'_>> {
+        self.check_channels(i, self.dataset.sample(i, &self.need(i))?)
     }
 
-    /// The label of image `i`.
-    pub(crate) fn label(&self, i: usize) -> usize {
-        self.dataset.label(i)
+    /// Image `i` left encoded for the GPU's decoder when the dataset offers it so, else as
+    /// [`Job::decode`] gives it.
+    pub(crate) fn decode_or_encoded(&self, i: usize) -> Result<Routed<'_>> {
+        match self.dataset.sample_or_encoded(i, &self.need(i))? {
+            Routed::Decoded(s) => Ok(Routed::Decoded(self.check_channels(i, s)?)),
+            encoded => Ok(encoded),
+        }
     }
 
     /// The generator of view `v` of image `i` (the same on every path).

@@ -43,7 +43,9 @@ pub use augment::{
     sample_rng, AugmentConfig, EvalTransform, FinetuneAugment, Interpolation, Normalize,
     PretrainAugment, Transform,
 };
-pub use dataset::{class_balanced_subset, ArrayDataset, Dataset, DecodeNeed, Image, Sample};
+pub use dataset::{
+    class_balanced_subset, ArrayDataset, Dataset, DecodeNeed, Image, Routed, Sample,
+};
 pub use folder::FolderDataset;
 pub use loader::{Batch, Batches, Loader, LoaderConfig, Ordered};
 pub use raw_views::{RawBatch, RawBatches, RawView, SourceDecode};

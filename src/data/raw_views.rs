@@ -13,7 +13,7 @@
 
 use super::augment::params::{self, ViewParams};
 use super::augment::AugmentConfig;
-use super::dataset::Image;
+use super::dataset::{Image, Routed};
 use super::loader::{Job, Loader, Ordered};
 use super::stream::encoded::EncodedJpeg;
 use crate::{Error, Result};
@@ -149,14 +149,13 @@ fn build(job: &Job, cfg: &AugmentConfig, decode: SourceDecode, k: usize) -> Resu
     let mut sources = Vec::with_capacity(indices.len());
     let mut labels = Vec::with_capacity(indices.len());
     for &i in &indices {
-        let encoded = match decode {
-            SourceDecode::Gpu => job.encoded(i),
-            SourceDecode::Host => None,
+        let routed = match decode {
+            SourceDecode::Gpu => job.decode_or_encoded(i)?,
+            SourceDecode::Host => Routed::Decoded(job.decode(i)?),
         };
-        let (size, full, label, source) = match encoded {
-            Some(e) => (e.size, e.size, job.label(i), Source::Encoded(e)),
-            None => {
-                let s = job.decode(i)?;
+        let (size, full, label, source) = match routed {
+            Routed::Encoded(e, label) => (e.size, e.size, label, Source::Encoded(e)),
+            Routed::Decoded(s) => {
                 if s.image.channels != 3 {
                     return Err(Error::Config(format!(
                         "--augment-on gpu takes RGB images; dataset image {i} has {} \

@@ -7,7 +7,7 @@
 
 use super::decode::MAX_DECODED_BYTES;
 use super::orient::exif_orientation;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A JPEG the GPU decodes, full size, to `size` (height, width) RGB.
@@ -25,16 +25,17 @@ fn complete(bytes: &[u8]) -> bool {
     end >= 2 && bytes[end - 2..end] == [0xFF, 0xD9]
 }
 
-/// `bytes` of `path` as a JPEG for the GPU, or why it stays with the CPU decoder.
-pub fn gpu_decodable(path: &Path, bytes: Vec<u8>) -> Result<EncodedJpeg, &'static str> {
+/// The (height, width) nvJPEG will decode `bytes` to, or why the file stays with the CPU
+/// decoder. Reads the headers only, so the caller keeps the bytes either way.
+pub fn gpu_decodable(bytes: &[u8]) -> Result<(usize, usize), &'static str> {
     use jpeg_decoder::{CodingProcess, PixelFormat};
     if !bytes.starts_with(&[0xFF, 0xD8]) {
         return Err("not a JPEG");
     }
-    if !complete(&bytes) {
+    if !complete(bytes) {
         return Err("no end-of-image marker (truncated)");
     }
-    let mut d = jpeg_decoder::Decoder::new(&bytes[..]);
+    let mut d = jpeg_decoder::Decoder::new(bytes);
     // Headers only; a decoder panic on hostile input is a "no" like any other.
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| d.read_info().is_ok()));
     if !read.unwrap_or(false) {
@@ -54,11 +55,7 @@ pub fn gpu_decodable(path: &Path, bytes: Vec<u8>) -> Result<EncodedJpeg, &'stati
     if h == 0 || w == 0 || h * w * 3 > MAX_DECODED_BYTES {
         return Err("empty or too large");
     }
-    Ok(EncodedJpeg {
-        bytes: bytes.into(),
-        size: (h, w),
-        path: path.to_path_buf(),
-    })
+    Ok((h, w))
 }
 
 #[cfg(test)]
@@ -78,14 +75,13 @@ mod tests {
     }
 
     fn why(bytes: Vec<u8>) -> Option<&'static str> {
-        gpu_decodable(Path::new("x.JPEG"), bytes).err()
+        gpu_decodable(&bytes).err()
     }
 
     #[test]
     fn baseline_rgb_and_gray_go_to_the_gpu_at_full_size() {
         for gray in [false, true] {
-            let e = gpu_decodable(Path::new("x.JPEG"), jpeg(gray)).unwrap();
-            assert_eq!(e.size, (30, 41));
+            assert_eq!(gpu_decodable(&jpeg(gray)), Ok((30, 41)));
         }
         // Zero padding after the end-of-image marker is still a complete stream.
         let mut padded = jpeg(false);

@@ -15,11 +15,13 @@ pub mod orient;
 pub mod shard;
 pub mod synth;
 
-use super::dataset::{Dataset, DecodeNeed, Image, Sample};
+use super::dataset::{Dataset, DecodeNeed, Image, Routed, Sample};
 use crate::{Error, Result};
+use encoded::EncodedJpeg;
 use listing::Listing;
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Consecutive unreadable images tolerated before `skip` gives up on a sample.
@@ -57,6 +59,8 @@ pub struct StreamDataset {
     bad: BadImages,
     /// Files already reported as skipped (grows only with the number of bad files).
     warned: Mutex<HashSet<usize>>,
+    /// Files read so far (each access reads its file once).
+    reads: AtomicUsize,
 }
 
 impl StreamDataset {
@@ -65,7 +69,67 @@ impl StreamDataset {
             listing,
             bad,
             warned: Mutex::new(HashSet::new()),
+            reads: AtomicUsize::new(0),
         }
+    }
+
+    /// How many files the dataset has read.
+    pub fn files_read(&self) -> usize {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    fn read(&self, i: usize) -> Result<Vec<u8>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let path = self.listing.path(i);
+        std::fs::read(&path).map_err(|e| Error::io(&path, e))
+    }
+
+    fn check_index(&self, i: usize) -> Result<()> {
+        let n = self.listing.len();
+        if i >= n {
+            return Err(Error::Config(format!(
+                "image index {i} out of range (dataset has {n})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`Dataset::sample`], given image `i`'s file when it has already been read.
+    fn sample_read(
+        &self,
+        i: usize,
+        need: DecodeNeed,
+        mut first: Option<Result<Vec<u8>>>,
+    ) -> Result<Sample<'_>> {
+        self.check_index(i)?;
+        let n = self.listing.len();
+        let mut last = None;
+        for k in 0..MAX_SKIPS.min(n) {
+            let j = (i + k) % n;
+            let bytes = first.take().unwrap_or_else(|| self.read(j));
+            match bytes.and_then(|b| decode::decode_bytes(&self.listing.path(j), &b, need)) {
+                Ok(d) => {
+                    return Ok(Sample {
+                        image: d.image,
+                        full: d.full,
+                        label: self.listing.label(j),
+                    })
+                }
+                Err(e) if self.bad == BadImages::Skip => {
+                    self.warn_once(j, &e);
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let last = last.map(|e| e.to_string()).unwrap_or_default();
+        Err(Error::Data {
+            path: self.listing.path(i),
+            msg: format!(
+                "this and the next {} images are all unreadable (last: {last})",
+                MAX_SKIPS.min(n) - 1
+            ),
+        })
     }
 
     pub fn listing(&self) -> &Listing {
@@ -96,46 +160,31 @@ impl Dataset for StreamDataset {
     fn channels(&self) -> usize {
         3
     }
-    fn encoded_jpeg(&self, i: usize) -> Option<encoded::EncodedJpeg> {
-        // An unreadable or unsuitable file is decoded (and reported) by `sample` instead.
-        let path = self.listing.path(i);
-        let bytes = std::fs::read(&path).ok()?;
-        encoded::gpu_decodable(&path, bytes).ok()
+    fn sample_or_encoded(&self, i: usize, need: DecodeNeed) -> Result<Routed<'_>> {
+        self.check_index(i)?;
+        // The file is read once: its bytes go to the GPU, or to the host decoder (where an
+        // unreadable one meets --bad-images).
+        let bytes = self.read(i);
+        let size = bytes
+            .as_deref()
+            .ok()
+            .and_then(|b| encoded::gpu_decodable(b).ok());
+        match (bytes, size) {
+            (Ok(bytes), Some(size)) => {
+                let path = self.listing.path(i);
+                let jpeg = EncodedJpeg {
+                    bytes: bytes.into(),
+                    size,
+                    path,
+                };
+                Ok(Routed::Encoded(jpeg, self.listing.label(i)))
+            }
+            (bytes, _) => Ok(Routed::Decoded(self.sample_read(i, need, Some(bytes))?)),
+        }
     }
 
     fn sample(&self, i: usize, need: DecodeNeed) -> Result<Sample<'_>> {
-        let n = self.listing.len();
-        if i >= n {
-            return Err(Error::Config(format!(
-                "image index {i} out of range (dataset has {n})"
-            )));
-        }
-        let mut last = None;
-        for k in 0..MAX_SKIPS.min(n) {
-            let j = (i + k) % n;
-            match decode::decode_path(&self.listing.path(j), need) {
-                Ok(d) => {
-                    return Ok(Sample {
-                        image: d.image,
-                        full: d.full,
-                        label: self.listing.label(j),
-                    })
-                }
-                Err(e) if self.bad == BadImages::Skip => {
-                    self.warn_once(j, &e);
-                    last = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let last = last.map(|e| e.to_string()).unwrap_or_default();
-        Err(Error::Data {
-            path: self.listing.path(i),
-            msg: format!(
-                "this and the next {} images are all unreadable (last: {last})",
-                MAX_SKIPS.min(n) - 1
-            ),
-        })
+        self.sample_read(i, need, None)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::data::stream::synth::{
 };
 use crate::data::stream::{decode::decode_path, open_folder, open_list, BadImages};
 use crate::data::{
-    AugmentConfig, Dataset, EvalTransform, Loader, LoaderConfig, PretrainAugment, Transform,
+    AugmentConfig, Dataset, EvalTransform, Loader, LoaderConfig, PretrainAugment, Routed, Transform,
 };
 use crate::testing::fresh_seed;
 use crate::Rng;
@@ -140,6 +140,65 @@ fn stream_refuses_or_skips_truncated_and_junk_files() {
     let n: usize = loader.epoch(0).map(|b| b.unwrap().labels.len()).sum();
     assert_eq!(n, 9);
     assert!("ignore".parse::<BadImages>().is_err());
+}
+
+#[test]
+fn gpu_routing_reads_each_file_once_and_sends_only_plain_jpegs() {
+    let mut rng = Rng::new(fresh_seed(
+        "gpu_routing_reads_each_file_once_and_sends_only_plain_jpegs",
+    ));
+    let root = tempfile::tempdir().unwrap();
+    let spec = SynthFolder {
+        classes: 2,
+        per_class: 6,
+        sides: (20, 60),
+        png_every: 3,
+        gray_every: 4,
+        exif_every: 5,
+        quality: 90,
+    };
+    write_split(root.path(), "train", &spec, &mut rng).unwrap();
+    write_split(root.path(), "val", &spec, &mut rng).unwrap();
+    // A JPEG cut in half: it goes to the host decoder, which skips it.
+    let cut = root.path().join("train/c001/00000.JPEG");
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let (train, _) = open_folder(root.path(), BadImages::Skip).unwrap();
+    let (mut encoded, mut decoded) = (0, 0);
+    for i in 0..train.len() {
+        let path = train.listing().path(i);
+        let before = train.files_read();
+        let routed = train.sample_or_encoded(i, &full).unwrap();
+        let reads = train.files_read() - before;
+        match routed {
+            Routed::Encoded(jpeg, label) => {
+                encoded += 1;
+                assert_eq!(reads, 1, "{path:?}");
+                assert_eq!(&jpeg.bytes[..], &std::fs::read(&path).unwrap()[..]);
+                assert_eq!(label, train.label(i));
+                let want = decode_path(&path, &full).unwrap().image;
+                assert_eq!(jpeg.size, (want.height, want.width), "{path:?}");
+            }
+            Routed::Decoded(s) if path == cut => {
+                // The cut file, then its stand-in: two files, each read once.
+                assert_eq!(reads, 2);
+                assert_eq!(s.label, train.label(i + 1));
+            }
+            Routed::Decoded(s) => {
+                decoded += 1;
+                assert_eq!(reads, 1, "{path:?}");
+                let want = decode_path(&path, &full).unwrap().image;
+                assert_eq!(s.image.data, want.data, "{path:?}");
+                assert_eq!(s.label, train.label(i));
+            }
+        }
+    }
+    // Per class: PNGs at 2 and 5 and an EXIF-rotated JPEG at 4 stay on the host; the
+    // grayscale JPEG at 3 and the plain ones go to the GPU (less the cut one).
+    assert_eq!((encoded, decoded), (5, 6));
+    let before = train.files_read();
+    train.sample(1, &full).unwrap();
+    assert_eq!(train.files_read() - before, 1, "sample reads its file once");
 }
 
 #[test]
