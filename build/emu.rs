@@ -19,6 +19,11 @@ use std::process::Command;
 const INSTRUMENT: &[&str] = &[
     "-fsanitize=kernel-address",
     "-fsanitize-recover=kernel-address",
+    // A GPU faults on an access not aligned to its type (the host does not): UBSan's check,
+    // made from the types before any optimisation widens an access, reaches the runtime's
+    // handler (emu/memory.cpp).
+    "-fsanitize=alignment",
+    "-fsanitize-recover=alignment",
     "--param",
     "asan-instrumentation-with-call-threshold=0",
     "--param",

@@ -407,3 +407,42 @@ extern "C" void emu_check_rmw(const void* p, unsigned bytes) {
   hook((uint64_t)p, bytes, false);
   hook((uint64_t)p, bytes, true);
 }
+
+// ---- UBSan's alignment check (kernels only, -fsanitize=alignment; see build/emu.rs) ----
+// A GPU stops the context on a load or store of device memory that is not aligned to the
+// accessed type (CUDA_ERROR_MISALIGNED_ADDRESS); the host would carry on. The layouts below are
+// the handler ABI GCC's UBSan calls (libsanitizer's ubsan_handlers.h).
+
+namespace {
+struct UbsanLocation {
+  const char* file;
+  uint32_t line, column;
+};
+struct UbsanType {
+  uint16_t kind, info;
+  char name[1];
+};
+struct UbsanTypeMismatch {
+  UbsanLocation loc;
+  const UbsanType* type;
+  uint8_t log_alignment;
+  uint8_t check_kind;
+};
+
+void misaligned(const UbsanTypeMismatch* d, uint64_t ptr) {
+  uint64_t align = 1ull << d->log_alignment;
+  // Host memory (shared arrays, locals) and null pointers are not the device's concern here.
+  if (!mem_in_arena(ptr) || (ptr & (align - 1)) == 0) return;
+  emu_fail_current("misaligned access (CUDA_ERROR_MISALIGNED_ADDRESS on a GPU): " +
+                   std::string(d->type->name) + " at " + hex(ptr) + " needs " +
+                   std::to_string(align) + "-byte alignment (" + d->loc.file + ":" +
+                   std::to_string(d->loc.line) + ")");
+}
+}  // namespace
+
+extern "C" void __ubsan_handle_type_mismatch_v1(const UbsanTypeMismatch* d, uint64_t ptr) {
+  misaligned(d, ptr);
+}
+extern "C" void __ubsan_handle_type_mismatch_v1_abort(const UbsanTypeMismatch* d, uint64_t ptr) {
+  misaligned(d, ptr);
+}

@@ -148,6 +148,12 @@ run gpu-decode-writes-every-jpeg-at-the-first-offset rust src/data/gpu_input.rs 
 run lr-schedule-never-advances kernel multi_tensor.cu \
   '*step = set ? value : *step + 1;' '*step = set ? value : *step;' \
   cuda_graph_step replayed_step_matches_eager
+# A 16-byte load at an 8-byte boundary: a fault on a GPU. Without the alignment check the
+# emulated build dies of SIGSEGV (GCC moves the 16-byte type with an aligned SSE instruction)
+# without naming the kernel; with it, the launch fails naming kernel, thread, type and line.
+run narrow-vectorises-an-unaligned-start rust src/ops/channels/cuda.rs \
+  'let w8 = [c, start, len].iter().all(|v| v % 8 == 0);' \
+  'let w8 = [c, len].iter().all(|v| v % 8 == 0);' lib channels::cuda_tests::channels_parity
 printf '\n%-36s | %s\n' "planted fault" "caught by"
 printf '%s\n' "-------------------------------------+------------------------------------------"
 for r in "${RESULTS[@]}"; do

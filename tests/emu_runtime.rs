@@ -136,6 +136,69 @@ fn read_of_never_written_memory_is_caught() {
 }
 
 #[test]
+fn misaligned_accesses_are_caught() {
+    let c = ctx();
+    let x: Vec<f32> = (0..16).map(|i| i as f32).collect();
+    let (mut px, mut py) = (upload(&c, &x), alloc(32));
+    // 16 bytes in: aligned, the 16-byte loads read elements 4..12.
+    let mut offset = 16i32;
+    launch(
+        &c,
+        "load_w_at",
+        (1, 1, 1),
+        (1, 1, 1),
+        &mut params!(px, py, offset),
+    )
+    .unwrap();
+    let y: Vec<f32> = download(&c, py, 8).unwrap();
+    assert_eq!(y, x[4..12]);
+    // 8 bytes in: every element is in bounds and written, but a GPU faults on the access.
+    offset = 8;
+    expect_err(
+        launch(
+            &c,
+            "load_w_at",
+            (1, 1, 1),
+            (1, 1, 1),
+            &mut params!(px, py, offset),
+        ),
+        &[
+            "kernel load_w_at block (0,0,0) thread (0,0,0)",
+            "misaligned access",
+            "needs 16-byte alignment",
+            "vec.cuh:",
+        ],
+    );
+    // A float 2 bytes in: x86 reads it (this one was silent before the check), a GPU faults.
+    offset = 4;
+    launch(
+        &c,
+        "read_float_at",
+        (1, 1, 1),
+        (1, 1, 1),
+        &mut params!(px, py, offset),
+    )
+    .unwrap();
+    assert_eq!(download::<f32>(&c, py, 1).unwrap(), [1.0]);
+    offset = 2;
+    expect_err(
+        launch(
+            &c,
+            "read_float_at",
+            (1, 1, 1),
+            (1, 1, 1),
+            &mut params!(px, py, offset),
+        ),
+        &[
+            "kernel read_float_at",
+            "'const float'",
+            "needs 4-byte alignment",
+            "faults.cu:",
+        ],
+    );
+}
+
+#[test]
 fn use_after_free_is_caught() {
     let c = ctx();
     let (mut px, mut py, mut n) = (upload(&c, &[1f32; 64]), alloc(256), 64i32);

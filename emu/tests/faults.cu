@@ -1,6 +1,7 @@
 // Test-only kernels of the emulated device (module `test_faults`, never built by nvcc): each
 // exercises one check of the runtime (tests/emu_runtime.rs).
 #include "common.cuh"
+#include "vec.cuh"
 
 // y[i] = i for i <= n: with n + 1 threads, the last one writes one element past the end.
 extern "C" __global__ void fill_index_inclusive(float* y, int n) {
@@ -66,4 +67,17 @@ extern "C" __global__ void block_sum_of(const float* x, float* out) {
 extern "C" __global__ void shuffle_masks_disagree(float* y) {
   unsigned mask = threadIdx.x < 16 ? 0x0000ffffu : 0xffffffffu;
   y[threadIdx.x] = __shfl_xor_sync(mask, (float)threadIdx.x, 1);
+}
+
+// y[0..8) = the 8 floats `offset` bytes past x, read with vec.cuh's 16-byte loads: a GPU
+// faults unless x + offset is 16-byte aligned.
+extern "C" __global__ void load_w_at(const float* x, float* y, int offset) {
+  float f[8];
+  load_w<8>(reinterpret_cast<const float*>(reinterpret_cast<const char*>(x) + offset), true, f);
+  for (int j = 0; j < 8; ++j) y[j] = f[j];
+}
+
+// y[0] = the float `offset` bytes past x: a GPU faults unless offset % 4 == 0 (x86 does not).
+extern "C" __global__ void read_float_at(const float* x, float* y, int offset) {
+  y[0] = *reinterpret_cast<const float*>(reinterpret_cast<const char*>(x) + offset);
 }
