@@ -8,7 +8,7 @@
 //! refinement and changes nothing here but the stream and one event wait.
 
 use super::device::{gpu, Gpu};
-use super::driver::{cu, host};
+use super::driver::{cu, event, host};
 use super::error::CudaCall;
 use super::storage::CudaStorage;
 use crate::tensor::{CpuStorage, Storage};
@@ -20,7 +20,7 @@ struct Slot {
     gpu: Arc<Gpu>,
     ptr: *mut u8,
     bytes: usize,
-    event: host::CUevent,
+    event: event::CUevent,
 }
 
 impl Slot {
@@ -28,7 +28,7 @@ impl Slot {
         gpu.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
         // Freed in Drop with the same size.
         let ptr = unsafe { host::malloc_host(bytes) }.call("cuMemHostAlloc(upload buffer)")?;
-        let event = host::event_create().call("cuEventCreate(upload)")?;
+        let event = event::create().call("cuEventCreate(upload)")?;
         Ok(Slot {
             gpu: gpu.clone(),
             ptr,
@@ -41,8 +41,8 @@ impl Slot {
     fn wait_free(&self) -> Result<()> {
         // The event belongs to this slot.
         unsafe {
-            if !host::event_done(self.event).call("cuEventQuery(upload)")? {
-                host::event_synchronize(self.event).call("cuEventSynchronize(upload)")?;
+            if !event::query(self.event).call("cuEventQuery(upload)")? {
+                event::synchronize(self.event).call("cuEventSynchronize(upload)")?;
             }
         }
         Ok(())
@@ -54,7 +54,7 @@ impl Drop for Slot {
         // Best effort: a failed wait or free at teardown has no one to report to.
         let _ = self.wait_free();
         unsafe {
-            let _ = host::event_destroy(self.event);
+            let _ = event::destroy(self.event);
             let _ = host::free_host(self.ptr, self.bytes);
         }
     }
@@ -132,7 +132,7 @@ impl PinnedUploader {
         unsafe {
             let src = std::slice::from_raw_parts(slot.ptr as *const u8, host.len());
             cu::memcpy_htod_async(dst, src, s).call("cuMemcpyHtoDAsync(pinned)")?;
-            host::event_record(slot.event, s).call("cuEventRecord(upload)")?;
+            event::record(slot.event, s).call("cuEventRecord(upload)")?;
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ use super::raw_views::host_decode;
 use super::{AugmentConfig, RawBatch};
 use crate::cuda::alloc::DeviceBuffer;
 use crate::cuda::device::{gpu, Gpu};
-use crate::cuda::driver::{cu, host};
+use crate::cuda::driver::{cu, event, host};
 use crate::cuda::error::CudaCall;
 use crate::{DType, Result, Tensor};
 use std::sync::Arc;
@@ -38,9 +38,9 @@ struct Slot {
     /// The JPEG bytes last handed to nvJPEG from this slot, kept until the slot's next use.
     retained: Vec<Arc<[u8]>>,
     /// Recorded on the copy stream after the copy out of `host` into `dev`.
-    copied: host::CUevent,
+    copied: event::CUevent,
     /// Recorded on the compute stream after the last kernel that read `dev`.
-    consumed: host::CUevent,
+    consumed: event::CUevent,
 }
 
 impl Slot {
@@ -49,11 +49,11 @@ impl Slot {
         // Freed in Drop with the same size.
         let host = unsafe { host::malloc_host(bytes) }.call("cuMemHostAlloc(gpu input)")?;
         let dev = DeviceBuffer::alloc(g, dev_bytes.max(bytes))?;
-        let copied = host::event_create().call("cuEventCreate(gpu input)")?;
-        let consumed = host::event_create().call("cuEventCreate(gpu input)")?;
+        let copied = event::create().call("cuEventCreate(gpu input)")?;
+        let consumed = event::create().call("cuEventCreate(gpu input)")?;
         // The allocation is ordered on the compute stream: the first copy (on the copy stream)
         // waits for this record.
-        unsafe { host::event_record(consumed, g.cu_stream()) }.call("cuEventRecord(gpu input)")?;
+        unsafe { event::record(consumed, g.cu_stream()) }.call("cuEventRecord(gpu input)")?;
         Ok(Slot {
             host,
             dev,
@@ -72,8 +72,8 @@ impl Slot {
         }
         // The event belongs to this slot.
         unsafe {
-            if !host::event_done(self.consumed).call("cuEventQuery(gpu input)")? {
-                host::event_synchronize(self.consumed).call("cuEventSynchronize(gpu input)")?;
+            if !event::query(self.consumed).call("cuEventQuery(gpu input)")? {
+                event::synchronize(self.consumed).call("cuEventSynchronize(gpu input)")?;
             }
         }
         self.retained.clear();
@@ -84,8 +84,8 @@ impl Slot {
     fn wait_copied(&self) -> Result<()> {
         // The event belongs to this slot.
         unsafe {
-            if !host::event_done(self.copied).call("cuEventQuery(gpu input)")? {
-                host::event_synchronize(self.copied).call("cuEventSynchronize(gpu input)")?;
+            if !event::query(self.copied).call("cuEventQuery(gpu input)")? {
+                event::synchronize(self.copied).call("cuEventSynchronize(gpu input)")?;
             }
         }
         Ok(())
@@ -97,8 +97,8 @@ impl Drop for Slot {
         // Best effort: a failed wait or free at teardown has no one to report to.
         let _ = self.wait_copied();
         unsafe {
-            let _ = host::event_destroy(self.copied);
-            let _ = host::event_destroy(self.consumed);
+            let _ = event::destroy(self.copied);
+            let _ = event::destroy(self.consumed);
             let _ = host::free_host(self.host, self.bytes);
         }
     }
@@ -137,7 +137,7 @@ impl GpuInput {
     pub fn new(ordinal: usize) -> Result<Self> {
         let g = gpu(ordinal)?;
         g.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
-        let copy = host::stream_create().call("cuStreamCreate(gpu input)")?;
+        let copy = event::stream_create().call("cuStreamCreate(gpu input)")?;
         Ok(GpuInput {
             gpu: g,
             copy,
@@ -211,11 +211,11 @@ impl GpuInput {
         // Ordering only: the copy waits for the last reader of `dev`, the kernel for the copy;
         // the pinned buffer is not touched again before `copied` completes.
         unsafe {
-            host::stream_wait_event(self.copy, slot.consumed).call("cuStreamWaitEvent(copy)")?;
+            event::stream_wait(self.copy, slot.consumed).call("cuStreamWaitEvent(copy)")?;
             let src = std::slice::from_raw_parts(slot.host as *const u8, total);
             cu::memcpy_htod_async(base, src, self.copy).call("cuMemcpyHtoDAsync(gpu input)")?;
-            host::event_record(slot.copied, self.copy).call("cuEventRecord(copied)")?;
-            host::stream_wait_event(compute, slot.copied).call("cuStreamWaitEvent(compute)")?;
+            event::record(slot.copied, self.copy).call("cuEventRecord(copied)")?;
+            event::stream_wait(compute, slot.copied).call("cuStreamWaitEvent(compute)")?;
         }
         if !batch.encoded.is_empty() {
             let src = base + p0 as u64;
@@ -231,7 +231,7 @@ impl GpuInput {
         };
         // The device buffer holds the table, constants and pixels at these offsets.
         let out = unsafe { aug::launch(&g, cfg, ksize, &inp, dtype)? };
-        unsafe { host::event_record(slot.consumed, compute) }.call("cuEventRecord(consumed)")?;
+        unsafe { event::record(slot.consumed, compute) }.call("cuEventRecord(consumed)")?;
         Ok(out)
     }
 }
@@ -241,7 +241,7 @@ impl Drop for GpuInput {
         // The slots wait for their copies before the stream goes.
         self.slots = [None, None];
         let _ = self.gpu.ctx.bind_to_thread();
-        let _ = unsafe { host::stream_destroy(self.copy) };
+        let _ = unsafe { event::stream_destroy(self.copy) };
     }
 }
 

@@ -1,9 +1,10 @@
 //! Events: a marker recorded on a stream, the question whether the device has passed it
-//! (cuEventQuery), and another stream waiting for it (cuStreamWaitEvent); none makes the host
-//! wait, and none is counted as a synchronisation. Also the extra streams that wait so (a
-//! communicator's, next to the device's one stream). On the emulated device see
-//! `crate::cuda::emu::event`.
+//! (cuEventQuery), and another stream waiting for it (cuStreamWaitEvent); none of these makes
+//! the host wait or counts as a synchronisation. [`synchronize`] makes the host wait, and
+//! counts. Also the extra streams that wait so (a communicator's, the input's copy stream, next
+//! to the device's one stream). On the emulated device see `crate::cuda::emu::event`.
 
+use super::counters::{self as c, bump};
 use super::cu::{CUstream, DriverError, Result};
 use super::route;
 use cudarc::driver::{result, sys};
@@ -43,6 +44,23 @@ pub unsafe fn query(event: CUevent) -> Result<bool> {
             code => Err(DriverError::new(code, "")),
         },
         emu => crate::cuda::emu::event::query(event),
+    )
+}
+
+/// Waits for the event's last recording (a host synchronisation). On the emulated device work
+/// ran when it was enqueued: there is nothing to wait for.
+///
+/// # Safety
+/// An event of [`create`], not destroyed.
+pub unsafe fn synchronize(event: CUevent) -> Result<()> {
+    super::graph::refuse_during_capture("cuEventSynchronize")?;
+    bump(&c::SYNCHRONIZATIONS, 1);
+    route!(
+        real => real(result::event::synchronize(event)),
+        emu => {
+            let _ = event;
+            Ok(())
+        },
     )
 }
 
