@@ -24,6 +24,19 @@ enum : int {
 std::string mem_access(uint64_t addr, uint64_t n, bool write);
 bool mem_in_arena(uint64_t addr);
 
+// The stream operation this host thread runs (src/cuda/emu/order.rs owns it): its stream, its
+// clock there, the vector clock (indexed by stream) of the work it is ordered after, and what
+// it is, for messages. Accesses outside any operation are not order-checked.
+struct EmuStreamOp {
+  uint32_t stream;
+  uint64_t clock;
+  const uint64_t* vc;
+  uint32_t nvc;
+  const char* what;
+};
+extern "C" void emu_op_set(const EmuStreamOp* op);
+const EmuStreamOp* emu_op_current();
+
 // runtime.cpp: the failing emulated thread (or the host call) reports `msg` and stops.
 [[noreturn]] void emu_fail_current(const std::string& msg);
 bool emu_in_kernel();

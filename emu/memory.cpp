@@ -21,7 +21,7 @@
 #include "emu.h"
 
 namespace {
-const uint64_t ALIGN = 256, RED = 256, QUARANTINE = 256ull << 20;
+const uint64_t ALIGN = 256, RED = 256, QUARANTINE = 256ull << 20, GRANULE = 256;
 enum : uint8_t { S_NONE = 0, S_UNWRITTEN = 1, S_WRITTEN = 2, S_FREED = 3 };
 
 struct Device {
@@ -41,6 +41,7 @@ struct Arena {
   uint64_t total = 0;  // bytes each device reports
   uint64_t base = 0, size = 0;
   uint8_t* shadow = nullptr;
+  uint64_t* stamps = nullptr;
   Device* dev = nullptr;
   std::string error;
 };
@@ -70,6 +71,10 @@ Arena& arena() {
     }
     a->base = (uint64_t)m;
     a->shadow = (uint8_t*)s;
+    // Two stream-order stamps (last write, last read) per 256-byte granule.
+    void* st = mmap(nullptr, a->size / GRANULE * 16, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    a->stamps = st == MAP_FAILED ? nullptr : (uint64_t*)st;
     a->dev = new Device[a->count];
     for (int i = 0; i < a->count; ++i) {
       a->dev[i].base = a->base + span * i;
@@ -82,6 +87,7 @@ Arena& arena() {
 }
 
 uint8_t* shadow_of(uint64_t addr) { return arena().shadow + (addr - arena().base); }
+
 
 std::string hex(uint64_t v) {
   char b[32];
@@ -134,6 +140,53 @@ Device* device_at(uint64_t addr) {
   return &a.dev[(addr - a.base) / a.dev[0].span];
 }
 
+// ---- stream order (emu/README.md "Stream order") ----
+// Work runs when it is enqueued, in program order; a GPU only orders work of one stream, and
+// work of two streams through events. Each access by a stream operation (its stream, its clock
+// on that stream, and the vector clock of what it is ordered after) is checked against the
+// granule's last write and last read: one by another stream must be ordered before it.
+// A stamp is (stream << 48) | clock; 0 is no access yet.
+thread_local const EmuStreamOp* tl_op = nullptr;
+
+bool ordered(uint64_t stamp, const EmuStreamOp& op) {
+  uint32_t st = (uint32_t)(stamp >> 48);
+  uint64_t clock = stamp & ((1ull << 48) - 1);
+  return stamp == 0 || st == op.stream || (st < op.nvc && clock <= op.vc[st]);
+}
+
+std::string stream_race(const EmuStreamOp& op, uint64_t addr, uint64_t n, bool write,
+                        uint64_t stamp, bool last_write) {
+  return std::string("stream order: ") + op.what + " on stream " + std::to_string(op.stream) +
+         " (its operation " + std::to_string(op.clock) + ") " + (write ? "writes " : "reads ") +
+         std::to_string(n) + " bytes at " + hex(addr) + ", last " +
+         (last_write ? "written" : "read") + " by operation " +
+         std::to_string(stamp & ((1ull << 48) - 1)) + " of stream " +
+         std::to_string(stamp >> 48) +
+         ", and no event orders the two: on a GPU they may run at the same time "
+         "(record an event after the first, cuStreamWaitEvent before the second)";
+}
+
+std::string stream_order(uint64_t addr, uint64_t n, bool write) {
+  const EmuStreamOp* op = tl_op;
+  Arena& a = arena();
+  if (!op || !a.stamps || n == 0) return "";
+  uint64_t me = ((uint64_t)op->stream << 48) | op->clock;
+  for (uint64_t g = (addr - a.base) / GRANULE; g <= (addr + n - 1 - a.base) / GRANULE; ++g) {
+    uint64_t* st = a.stamps + 2 * g;
+    uint64_t w = __atomic_load_n(&st[0], __ATOMIC_RELAXED);
+    if (!ordered(w, *op)) return stream_race(*op, addr, n, write, w, true);
+    if (write) {
+      uint64_t r = __atomic_load_n(&st[1], __ATOMIC_RELAXED);
+      if (!ordered(r, *op)) return stream_race(*op, addr, n, write, r, false);
+      if (w != me) __atomic_store_n(&st[0], me, __ATOMIC_RELAXED);
+      if (r) __atomic_store_n(&st[1], 0, __ATOMIC_RELAXED);
+    } else if (__atomic_load_n(&st[1], __ATOMIC_RELAXED) != me) {
+      __atomic_store_n(&st[1], me, __ATOMIC_RELAXED);
+    }
+  }
+  return "";
+}
+
 std::string slow_error(uint64_t addr, uint64_t n, bool write) {
   Device* d = device_at(addr);
   std::string what = std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " + hex(addr);
@@ -170,7 +223,7 @@ std::string mem_access(uint64_t addr, uint64_t n, bool write) {
     for (uint64_t i = 0; i < n; ++i)
       if (s[i] != S_WRITTEN) return slow_error(addr, n, write);
   }
-  return "";
+  return stream_order(addr, n, write);
 }
 
 // ---- C ABI for the Rust side (src/cuda/emu/ffi.rs) ----
@@ -239,6 +292,8 @@ extern "C" int emu_malloc(int dev, uint64_t bytes, uint64_t* out, char** err) {
   }
   memset(shadow_of(addr), S_UNWRITTEN, bytes);
   memset(shadow_of(addr + bytes), S_NONE, need - bytes);
+  // A new allocation starts unordered by nothing (the driver orders reuse of freed memory).
+  if (a.stamps) memset(a.stamps + 2 * ((addr - a.base) / GRANULE), 0, need / GRANULE * 16);
   d.live[addr] = bytes;
   d.chunk[addr] = need;
   d.used += rounded;
@@ -337,6 +392,13 @@ extern "C" int emu_copy_dtod(uint64_t dst, uint64_t src, uint64_t bytes, char** 
                           slow_error(p, bytes, k == 1));
         return EMU_ILLEGAL_ADDRESS;
       }
+  }
+  for (int k = 0; k < 2; ++k) {
+    std::string e = stream_order(k ? dst : src, bytes, k == 1);
+    if (!e.empty()) {
+      *err = emu_strdup(e);
+      return EMU_ILLEGAL_ADDRESS;
+    }
   }
   memmove((void*)dst, (const void*)src, bytes);
   memmove(shadow_of(dst), shadow_of(src), bytes);
@@ -446,3 +508,12 @@ extern "C" void __ubsan_handle_type_mismatch_v1(const UbsanTypeMismatch* d, uint
 extern "C" void __ubsan_handle_type_mismatch_v1_abort(const UbsanTypeMismatch* d, uint64_t ptr) {
   misaligned(d, ptr);
 }
+
+// ---- stream operations (src/cuda/emu/order.rs) ----
+
+extern "C" void emu_op_set(const EmuStreamOp* op) { tl_op = op; }
+const EmuStreamOp* emu_op_current() { return tl_op; }
+
+// The current stream operation allocated [ptr, ptr + bytes) (cuMemAllocAsync): the range counts
+// as written by it, so another stream must be ordered after the allocation to use it.
+extern "C" void emu_op_allocated(uint64_t ptr, uint64_t bytes) { stream_order(ptr, bytes, true); }

@@ -102,6 +102,8 @@ struct Launch {
   std::atomic<bool> failed{false};
   std::mutex m;
   std::string error;
+  // The stream operation of the launching thread; its blocks' accesses belong to it.
+  const EmuStreamOp* op = nullptr;
   // Helpers of the pool still working on this launch.
   std::mutex done_m;
   std::condition_variable done_cv;
@@ -231,6 +233,8 @@ void run_block(Launch& L, uint64_t index) {
   b.failed = false;
   b.error.clear();
   tl_block = &b;
+  const EmuStreamOp* outer = emu_op_current();
+  emu_op_set(L.op);
   while (!b.runnable.empty() && !b.failed && !L.failed.load(std::memory_order_relaxed)) {
     size_t k = splitmix(b.rng) % b.runnable.size();
     unsigned i = b.runnable[k];
@@ -263,6 +267,7 @@ void run_block(Launch& L, uint64_t index) {
       t.stack = nullptr;
     }
   tl_block = nullptr;
+  emu_op_set(outer);
   if (b.failed) {
     std::lock_guard<std::mutex> g(L.m);
     if (!L.failed.exchange(true)) L.error = b.error;
@@ -468,6 +473,7 @@ extern "C" int emu_launch(const char* name, void (*thunk)(void**), const unsigne
   L.grid = g;
   L.block = bl;
   L.nblocks = (uint64_t)g.x * g.y * g.z;
+  L.op = emu_op_current();
   uint64_t s = env_seed() ^ 0x51ed270b27a3f5ull;
   for (const char* c = name; *c; ++c) s = (s ^ (uint8_t)*c) * 0x100000001b3ull;
   // An affine permutation i -> (a·i + c) mod n with gcd(a, n) = 1.

@@ -154,6 +154,16 @@ run lr-schedule-never-advances kernel multi_tensor.cu \
 run narrow-vectorises-an-unaligned-start rust src/ops/channels/cuda.rs \
   'let w8 = [c, start, len].iter().all(|v| v % 8 == 0);' \
   'let w8 = [c, len].iter().all(|v| v % 8 == 0);' lib channels::cuda_tests::channels_parity
+# Orders missing between two streams: right values on the emulated device (work runs in
+# program order), a race on a GPU; caught by the stream-order check.
+run gpu-input-kernel-skips-the-copy-wait rust src/data/gpu_input.rs \
+  'event::stream_wait(compute, slot.copied).call("cuStreamWaitEvent(compute)")?;' '' \
+  cuda_gpu_input gpu_views_through_the_loader_match
+run gpu-input-copy-skips-the-consumed-wait rust src/data/gpu_input.rs \
+  'event::stream_wait(self.copy, slot.consumed).call("cuStreamWaitEvent(copy)")?;' '' \
+  cuda_gpu_input gpu_views_through_the_loader_match
+run nccl-sums-read-before-the-side-stream rust src/comm/nccl_stream.rs \
+  'order(self.side, self.compute)?;' '' dist_buckets buckets_on_nccl_ranks
 printf '\n%-36s | %s\n' "planted fault" "caught by"
 printf '%s\n' "-------------------------------------+------------------------------------------"
 for r in "${RESULTS[@]}"; do

@@ -70,7 +70,10 @@ fn gpu_views_through_the_loader_match_the_cpu_views() {
         let mut input = GpuInput::new(ordinal).unwrap();
         let cpu = loader.epoch(1);
         let raw = loader.raw_epoch(1, cfg, simclr::data::SourceDecode::Host);
-        let mut batches = 0;
+        // Every batch is enqueued before any result is read back, as training does (the host
+        // never waits between steps): the double buffer's reuse rests on the device's events
+        // alone, which the emulated device's stream-order check holds it to.
+        let (mut out, mut done) = (Vec::new(), Vec::new());
         for (c, r) in cpu.zip(raw) {
             let (c, r) = (c.unwrap(), r.unwrap());
             assert_eq!(c.indices, r.indices);
@@ -86,10 +89,15 @@ fn gpu_views_through_the_loader_match_the_cpu_views() {
                 let got = input.views(cfg, &r, dt).unwrap();
                 assert_eq!(got.shape(), &[8, cfg.size, cfg.size, 3]);
                 assert_eq!(got.dtype(), dt);
-                assert_views_match(&got, &want, &r, cfg.size);
+                out.push((got, done.len()));
             }
-            batches += 1;
+            done.push((r, want));
         }
+        for (got, k) in &out {
+            let (r, want) = &done[*k];
+            assert_views_match(got, want, r, cfg.size);
+        }
+        let batches = done.len();
         assert_eq!(batches, loader.batches_per_epoch());
         assert!(batches >= 2, "the double buffer is used in turn");
     }

@@ -164,7 +164,12 @@ pub unsafe fn malloc_async(stream: CUstream, bytes: usize) -> Result<CUdeviceptr
     bump(&c::ALLOCATIONS, 1);
     route!(
         real => real(result::malloc_async(stream, bytes)),
-        emu => crate::cuda::emu::cu::malloc(bytes),
+        emu => {
+            let _op = crate::cuda::emu::order::op(stream, c"cuMemAllocAsync");
+            let p = crate::cuda::emu::cu::malloc(bytes)?;
+            crate::cuda::emu::order::allocated(p, bytes);
+            Ok(p)
+        },
     )
 }
 
@@ -198,7 +203,10 @@ pub unsafe fn memset_d8_async(
 ) -> Result<()> {
     route!(
         real => real(result::memset_d8_async(ptr, value, bytes, stream)),
-        emu => crate::cuda::emu::cu::memset(ptr, value, bytes),
+        emu => {
+            let _op = crate::cuda::emu::order::op(stream, c"cuMemsetD8Async");
+            crate::cuda::emu::cu::memset(ptr, value, bytes)
+        },
     )
 }
 
@@ -219,7 +227,10 @@ pub unsafe fn memset_words_async(
             2 => real(sys::cuMemsetD16Async(ptr, word as u16, count, stream).result()),
             _ => real(sys::cuMemsetD32Async(ptr, word, count, stream).result()),
         },
-        emu => crate::cuda::emu::cu::memset_words(ptr, word, width, count),
+        emu => {
+            let _op = crate::cuda::emu::order::op(stream, c"cuMemsetD16/D32Async");
+            crate::cuda::emu::cu::memset_words(ptr, word, width, count)
+        },
     )
 }
 
@@ -244,11 +255,10 @@ pub unsafe fn memcpy_htod_async<T: Copy>(
     bump(&c::UPLOAD_BYTES, std::mem::size_of_val(src) as u64);
     route!(
         real => real(result::memcpy_htod_async(dst, src, stream)),
-        emu => crate::cuda::emu::cu::copy_htod(
-            dst,
-            src.as_ptr() as *const u8,
-            std::mem::size_of_val(src),
-        ),
+        emu => {
+            let _op = crate::cuda::emu::order::op(stream, c"cuMemcpyHtoDAsync");
+            crate::cuda::emu::cu::copy_htod(dst, src.as_ptr() as *const u8, std::mem::size_of_val(src))
+        },
     )
 }
 
@@ -264,11 +274,10 @@ pub unsafe fn memcpy_dtoh_async<T: Copy>(
     bump(&c::DOWNLOAD_BYTES, std::mem::size_of_val(dst) as u64);
     route!(
         real => real(result::memcpy_dtoh_async(dst, src, stream)),
-        emu => crate::cuda::emu::cu::copy_dtoh(
-            dst.as_mut_ptr() as *mut u8,
-            src,
-            std::mem::size_of_val(dst),
-        ),
+        emu => {
+            let _op = crate::cuda::emu::order::op(stream, c"cuMemcpyDtoHAsync");
+            crate::cuda::emu::cu::copy_dtoh(dst.as_mut_ptr() as *mut u8, src, std::mem::size_of_val(dst))
+        },
     )
 }
 
@@ -283,7 +292,10 @@ pub unsafe fn memcpy_dtod_async(
     bump(&c::DEVICE_COPIES, 1);
     route!(
         real => real(result::memcpy_dtod_async(dst, src, bytes, stream)),
-        emu => crate::cuda::emu::cu::copy_dtod(dst, src, bytes),
+        emu => {
+            let _op = crate::cuda::emu::order::op(stream, c"cuMemcpyDtoDAsync");
+            crate::cuda::emu::cu::copy_dtod(dst, src, bytes)
+        },
     )
 }
 
@@ -341,7 +353,10 @@ pub unsafe fn launch_kernel(
     bump(&c::LAUNCHES, 1);
     route!(
         real => real(result::launch_kernel(f, grid, block, shared_mem_bytes, stream, params)),
-        emu => crate::cuda::emu::cu::launch(f, grid, block, shared_mem_bytes, params),
+        emu => {
+            let _op = crate::cuda::emu::order::op(stream, c"a kernel launch");
+            crate::cuda::emu::cu::launch(f, grid, block, shared_mem_bytes, params)
+        },
     )
 }
 

@@ -48,7 +48,7 @@ pub unsafe fn query(event: CUevent) -> Result<bool> {
 }
 
 /// Waits for the event's last recording (a host synchronisation). On the emulated device work
-/// ran when it was enqueued: there is nothing to wait for.
+/// ran when it was enqueued: nothing to wait for, but the host now knows that work is done.
 ///
 /// # Safety
 /// An event of [`create`], not destroyed.
@@ -57,10 +57,7 @@ pub unsafe fn synchronize(event: CUevent) -> Result<()> {
     bump(&c::SYNCHRONIZATIONS, 1);
     route!(
         real => real(result::event::synchronize(event)),
-        emu => {
-            let _ = event;
-            Ok(())
-        },
+        emu => crate::cuda::emu::event::synchronize(event),
     )
 }
 
@@ -84,10 +81,7 @@ pub unsafe fn stream_wait(stream: CUstream, event: CUevent) -> Result<()> {
             event,
             sys::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT,
         )),
-        emu => {
-            let _ = (stream, event);
-            Ok(())
-        },
+        emu => crate::cuda::emu::event::stream_wait(stream, event),
     )
 }
 
@@ -105,10 +99,7 @@ pub fn stream_create() -> Result<CUstream> {
 pub unsafe fn stream_destroy(stream: CUstream) -> Result<()> {
     route!(
         real => real(result::stream::destroy(stream)),
-        emu => {
-            let _ = stream;
-            Ok(())
-        },
+        emu => crate::cuda::emu::event::stream_destroy(stream),
     )
 }
 

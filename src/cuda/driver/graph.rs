@@ -116,7 +116,7 @@ pub unsafe fn graph_launch(e: CUgraphExec, stream: CUstream) -> Result<()> {
     route!(
         real => sys::cuGraphLaunch(e, stream).result().map_err(DriverError::from),
         emu => {
-            let _ = stream;
+            let _op = crate::cuda::emu::order::op(stream, c"cuGraphLaunch");
             crate::cuda::emu::graph::launch(e as usize)
                 .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_LAUNCH_FAILED, m))
         },

@@ -90,8 +90,10 @@ impl Context {
     pub fn stream(&self) -> CUstream {
         ptr::null_mut()
     }
-    /// Work ran at enqueue time and reported its errors there: nothing is pending.
+    /// Work ran at enqueue time and reported its errors there: nothing is pending, but the host
+    /// now knows this stream's work is done (`super::order`).
     pub fn synchronize(&self) -> Result<()> {
+        super::order::host_waited(&super::order::snapshot(self.stream()));
         Ok(())
     }
 }

@@ -1,13 +1,15 @@
 //! Events of the emulated device. Its streams run each call to its end before returning, so an
-//! event is passed as soon as it is recorded, and a stream never has anything to wait for;
-//! extra streams are names only. For tests of what waits on the device, a thread may
+//! event is passed as soon as it is recorded, and a stream never has anything to wait for; what
+//! events and waits would order on a GPU is followed by `super::order`. For tests of what waits on the device, a thread may
 //! [`hold_events`]: the events it records then stay unpassed for ever, as behind a kernel that
 //! never ends (a hung NCCL collective on a GPU).
 
+use super::order;
 use crate::cuda::driver::cu::{CUresult, CUstream, DriverError, Result};
 use crate::cuda::driver::event::CUevent;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 thread_local! {
     static HOLD: Cell<bool> = const { Cell::new(false) };
@@ -18,38 +20,87 @@ pub fn hold_events(hold: bool) {
     HOLD.with(|h| h.set(hold));
 }
 
-fn passed(e: CUevent) -> Result<&'static AtomicBool> {
+/// An emulated event: whether it is passed, and the clock of its stream at its last record
+/// (`super::order`).
+struct Event {
+    passed: AtomicBool,
+    clock: Mutex<Vec<u64>>,
+}
+
+fn event(e: CUevent) -> Result<&'static Event> {
     if e.is_null() {
         return Err(DriverError::new(
             CUresult::CUDA_ERROR_INVALID_HANDLE,
             "a null event",
         ));
     }
-    // SAFETY: every event handle of the emulator is a leaked-until-destroyed AtomicBool.
-    Ok(unsafe { &*(e as *const AtomicBool) })
+    // SAFETY: every event handle of the emulator is a leaked-until-destroyed Event.
+    Ok(unsafe { &*(e as *const Event) })
+}
+
+fn clock(e: &Event) -> MutexGuard<'_, Vec<u64>> {
+    e.clock.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub fn create() -> Result<CUevent> {
-    Ok(Box::into_raw(Box::new(AtomicBool::new(true))) as CUevent)
+    let e = Event {
+        passed: AtomicBool::new(true),
+        clock: Mutex::new(Vec::new()),
+    };
+    Ok(Box::into_raw(Box::new(e)) as CUevent)
 }
 
-pub fn record(e: CUevent, _stream: CUstream) -> Result<()> {
-    passed(e)?.store(!HOLD.with(|h| h.get()), Ordering::SeqCst);
+pub fn record(e: CUevent, stream: CUstream) -> Result<()> {
+    let ev = event(e)?;
+    *clock(ev) = order::snapshot(stream);
+    ev.passed.store(!HOLD.with(|h| h.get()), Ordering::SeqCst);
     Ok(())
 }
 
+/// Whether the event is passed; when it is, the host knows the work before it is done.
 pub fn query(e: CUevent) -> Result<bool> {
-    Ok(passed(e)?.load(Ordering::SeqCst))
+    let ev = event(e)?;
+    let done = ev.passed.load(Ordering::SeqCst);
+    if done {
+        order::host_waited(&clock(ev));
+    }
+    Ok(done)
+}
+
+/// The host waits for the event (work ran at enqueue: it is passed unless held).
+pub fn synchronize(e: CUevent) -> Result<()> {
+    order::host_waited(&clock(event(e)?));
+    Ok(())
+}
+
+/// Work enqueued on `stream` from now on is ordered after the event's last record.
+pub fn stream_wait(stream: CUstream, e: CUevent) -> Result<()> {
+    order::wait(stream, &clock(event(e)?));
+    Ok(())
 }
 
 /// # Safety
 /// An event of [`create`], not used after this call.
 pub unsafe fn destroy(e: CUevent) -> Result<()> {
-    passed(e)?;
-    drop(Box::from_raw(e as *mut AtomicBool));
+    event(e)?;
+    drop(Box::from_raw(e as *mut Event));
     Ok(())
 }
 
+/// A stream of its own (a distinct handle, so that `super::order` tells streams apart).
 pub fn stream_create() -> Result<CUstream> {
-    Ok(std::ptr::NonNull::dangling().as_ptr())
+    Ok(Box::into_raw(Box::new(0u64)) as CUstream)
+}
+
+/// # Safety
+/// A stream of [`stream_create`], not used after this call.
+pub unsafe fn stream_destroy(stream: CUstream) -> Result<()> {
+    if stream.is_null() {
+        return Err(DriverError::new(
+            CUresult::CUDA_ERROR_INVALID_HANDLE,
+            "a null stream",
+        ));
+    }
+    drop(Box::from_raw(stream as *mut u64));
+    Ok(())
 }

@@ -26,6 +26,8 @@ unsafe extern "C" {
         err: *mut *mut c_char,
     ) -> c_int;
     pub fn emu_string_free(s: *mut c_char);
+    pub fn emu_op_set(op: *const super::order::StreamOp);
+    pub fn emu_op_allocated(ptr: u64, bytes: u64);
 }
 
 /// The runtime's message (and frees it); empty for a null pointer.

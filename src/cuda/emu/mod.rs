@@ -6,6 +6,7 @@
 //! - `cublas`, `cudnn`, `nccl`, `nvjpeg`: the library calls we make, with their arguments checked as the
 //!   real libraries document, computed with numerics of their own (a GEMM and a direct
 //!   convolution summed in f64, sharing no code with the ops' CPU kernels);
+//! - `order`: stream order (vector clocks of streams and events; the runtime checks accesses);
 //! - `graph`: stream capture (work recorded instead of run) and graph launches (replayed);
 //! - `elems`: reading and writing checked device ranges as f32/f64/bf16/f16 elements;
 //! - `registry`: live handles, descriptors and communicators (unknown or destroyed ones refused).
@@ -20,4 +21,5 @@ pub mod graph;
 pub mod memory;
 pub mod nccl;
 pub mod nvjpeg;
+pub mod order;
 pub mod registry;

@@ -526,8 +526,9 @@ pub unsafe fn decode_batched(
     s: NvjpegState,
     data: &[&[u8]],
     destinations: &mut [NvjpegImage],
-    _stream: CUstream,
+    stream: CUstream,
 ) -> Result<()> {
+    let _op = crate::cuda::emu::order::op(stream, c"nvjpegDecodeBatched");
     let who = "nvjpegDecodeBatched";
     let (backend, batch) = state_of(h, s, who)?;
     let Some((size, format)) = batch else {
@@ -576,8 +577,9 @@ pub unsafe fn decode(
     data: &[u8],
     output_format: i32,
     destination: &mut NvjpegImage,
-    _stream: CUstream,
+    stream: CUstream,
 ) -> Result<()> {
+    let _op = crate::cuda::emu::order::op(stream, c"nvjpegDecode");
     let who = "nvjpegDecode";
     let (backend, _) = state_of(h, s, who)?;
     rgbi_only(who, output_format)?;

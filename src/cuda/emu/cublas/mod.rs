@@ -135,7 +135,8 @@ pub unsafe fn gemm_ex(
     compute: cublasComputeType_t,
     _algo: cublasGemmAlgo_t,
 ) -> Result<()> {
-    let ws = with_handle(handle, |h| h.workspace)?;
+    let (ws, stream) = with_handle(handle, |h| (h.workspace, h.stream))?;
+    let _op = crate::cuda::emu::order::op(stream as CUstream, c"cublasGemmEx");
     let call = gemm::Call {
         ta: gemm::transposed(transa)?,
         tb: gemm::transposed(transb)?,

@@ -121,6 +121,10 @@ pub unsafe fn find_convolution_forward_algorithm_ex(
     workspace: *mut c_void,
     workspace_bytes: usize,
 ) -> Result<()> {
+    let _op = crate::cuda::emu::order::op(
+        super::stream_of(handle),
+        c"cudnnFindConvolutionForwardAlgorithmEx",
+    );
     let who = "cudnnFindConvolutionForwardAlgorithmEx";
     let p = problem::check(
         handle,
@@ -162,6 +166,10 @@ pub unsafe fn find_convolution_backward_data_algorithm_ex(
     workspace: *mut c_void,
     workspace_bytes: usize,
 ) -> Result<()> {
+    let _op = crate::cuda::emu::order::op(
+        super::stream_of(handle),
+        c"cudnnFindConvolutionBackwardDataAlgorithmEx",
+    );
     let who = "cudnnFindConvolutionBackwardDataAlgorithmEx";
     let p = problem::check(
         handle,
@@ -203,6 +211,10 @@ pub unsafe fn find_convolution_backward_filter_algorithm_ex(
     workspace: *mut c_void,
     workspace_bytes: usize,
 ) -> Result<()> {
+    let _op = crate::cuda::emu::order::op(
+        super::stream_of(handle),
+        c"cudnnFindConvolutionBackwardFilterAlgorithmEx",
+    );
     let who = "cudnnFindConvolutionBackwardFilterAlgorithmEx";
     let p = problem::check(
         handle,

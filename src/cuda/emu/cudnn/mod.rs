@@ -55,6 +55,11 @@ pub unsafe fn set_stream(h: cudnnHandle_t, s: CUstream) -> Result<()> {
         x.stream = s as usize
     })
 }
+/// The stream of a handle (null for an unknown one: its call is refused by its own checks).
+pub(super) fn stream_of(h: cudnnHandle_t) -> CUstream {
+    objects::with(&objects::HANDLES, h as usize, "handle", |x| x.stream)
+        .map_or(std::ptr::null_mut(), |s| s as CUstream)
+}
 pub fn create_tensor_descriptor() -> Result<cudnnTensorDescriptor_t> {
     Ok(objects::create(&objects::TENSORS, objects::TensorDesc(None))? as _)
 }
@@ -240,6 +245,7 @@ pub unsafe fn convolution_forward(
     y_desc: cudnnTensorDescriptor_t,
     y: *mut c_void,
 ) -> Result<()> {
+    let _op = crate::cuda::emu::order::op(stream_of(handle), c"cudnnConvolutionForward");
     let p = problem::check(
         handle,
         (x_desc, "xDesc"),
@@ -278,6 +284,7 @@ pub unsafe fn convolution_backward_data(
     dx_desc: cudnnTensorDescriptor_t,
     dx: *mut c_void,
 ) -> Result<()> {
+    let _op = crate::cuda::emu::order::op(stream_of(handle), c"cudnnConvolutionBackwardData");
     let p = problem::check(
         handle,
         (dx_desc, "dxDesc"),
@@ -316,6 +323,7 @@ pub unsafe fn convolution_backward_filter(
     dw_desc: cudnnFilterDescriptor_t,
     dw: *mut c_void,
 ) -> Result<()> {
+    let _op = crate::cuda::emu::order::op(stream_of(handle), c"cudnnConvolutionBackwardFilter");
     let p = problem::check(
         handle,
         (x_desc, "xDesc"),

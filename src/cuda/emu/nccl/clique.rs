@@ -96,7 +96,9 @@ impl Clique {
             let all: Vec<&Arrival> = op.arrivals.iter().flatten().collect();
             // SAFETY: every arrival's buffers were validated at its call; `execute` checks each
             // range again before it touches it.
-            op.result = Some(unsafe { exec::execute(&all, &self.devices) });
+            op.result = Some(crate::cuda::emu::order::untracked(|| unsafe {
+                exec::execute(&all, &self.devices)
+            }));
             self.cv.notify_all();
         }
         Ok(seq)

@@ -24,7 +24,8 @@
 //!   the caller polls with its own deadline and aborts. A rank that "dies" simply stops calling
 //!   (or aborts); a rank that "hangs" never calls: its peers see ncclInProgress.
 //!
-//! Streams are ignored: emulated streams are synchronous.
+//! Emulated streams are synchronous; each rank's buffers are checked under its stream's
+//! operation (`super::order`), so a missing event before or after a collective is caught.
 
 #![allow(clippy::too_many_arguments)]
 
@@ -313,8 +314,11 @@ pub unsafe fn all_reduce(
     dtype: ncclDataType_t,
     op: ncclRedOp_t,
     comm: ncclComm_t,
-    _stream: CUstream,
+    stream: CUstream,
 ) -> Result<()> {
+    // Each rank checks its own buffers under its own stream (`buffer`); the data moves later,
+    // once for all ranks, outside any stream operation.
+    let _op = crate::cuda::emu::order::op(stream, c"ncclAllReduce");
     let a = Arrival {
         kind: Kind::AllReduce(op),
         send: send as u64,
@@ -333,8 +337,11 @@ pub unsafe fn all_gather(
     count: usize,
     dtype: ncclDataType_t,
     comm: ncclComm_t,
-    _stream: CUstream,
+    stream: CUstream,
 ) -> Result<()> {
+    // Each rank checks its own buffers under its own stream (`buffer`); the data moves later,
+    // once for all ranks, outside any stream operation.
+    let _op = crate::cuda::emu::order::op(stream, c"ncclAllGather");
     let a = Arrival {
         kind: Kind::AllGather,
         send: send as u64,
@@ -354,8 +361,11 @@ pub unsafe fn broadcast(
     dtype: ncclDataType_t,
     root: c_int,
     comm: ncclComm_t,
-    _stream: CUstream,
+    stream: CUstream,
 ) -> Result<()> {
+    // Each rank checks its own buffers under its own stream (`buffer`); the data moves later,
+    // once for all ranks, outside any stream operation.
+    let _op = crate::cuda::emu::order::op(stream, c"ncclBroadcast");
     let a = Arrival {
         kind: Kind::Broadcast(root),
         send: send as u64,
