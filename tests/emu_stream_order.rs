@@ -6,16 +6,32 @@
 use simclr::cuda::driver::{self, cu, event, Mode};
 use std::ffi::c_void;
 
-fn ctx() -> cu::Context {
+/// Two new streams of device 0, and two 256-byte buffers (cuMemAlloc: every stream's).
+fn setup() -> (cu::Context, [cu::CUstream; 2], [u64; 2]) {
     driver::select(Mode::Emulated).unwrap();
     let c = cu::Context::new(0).unwrap();
     c.bind_to_thread().unwrap();
-    c
+    let streams = [(); 2].map(|_| event::stream_create().unwrap());
+    let buffers = [(); 2].map(|_| unsafe { cu::malloc_sync(256).unwrap() });
+    (c, streams, buffers)
 }
 
-/// y[i] = 2·x[i] over n floats, on `stream`.
-fn twice(stream: cu::CUstream, x: u64, y: u64, n: i32) -> Result<(), String> {
-    let (mut x, mut y, mut n) = (x, y, n);
+/// An event recorded on `from` now; `to` waits for it when `wait`, the host when not.
+fn order(from: cu::CUstream, to: Option<cu::CUstream>) -> event::CUevent {
+    let e = event::create().unwrap();
+    unsafe {
+        event::record(e, from).unwrap();
+        match to {
+            Some(s) => event::stream_wait(s, e).unwrap(),
+            None => event::synchronize(e).unwrap(),
+        }
+    }
+    e
+}
+
+/// y[i] = 2·x[i] over 64 floats, on `stream`.
+fn twice(stream: cu::CUstream, x: u64, y: u64) -> Result<(), String> {
+    let (mut x, mut y, mut n) = (x, y, 64i32);
     let mut params = [
         &mut x as *mut _ as *mut c_void,
         &mut y as *mut _ as *mut c_void,
@@ -29,8 +45,8 @@ fn twice(stream: cu::CUstream, x: u64, y: u64, n: i32) -> Result<(), String> {
     .map_err(|e| format!("{e:?}"))
 }
 
-fn fill(stream: cu::CUstream, p: u64, bytes: usize) -> Result<(), String> {
-    unsafe { cu::memset_d8_async(p, 0, bytes, stream) }.map_err(|e| format!("{e:?}"))
+fn fill(stream: cu::CUstream, p: u64) -> Result<(), String> {
+    unsafe { cu::memset_d8_async(p, 0, 256, stream) }.map_err(|e| format!("{e:?}"))
 }
 
 fn expect_race(r: Result<(), String>, parts: &[&str]) {
@@ -45,106 +61,58 @@ fn expect_race(r: Result<(), String>, parts: &[&str]) {
 
 #[test]
 fn a_read_on_another_stream_needs_an_event_after_the_write() {
-    let _c = ctx();
-    let (a, b) = (
-        event::stream_create().unwrap(),
-        event::stream_create().unwrap(),
-    );
-    let (x, y) = unsafe { (cu::malloc_sync(256).unwrap(), cu::malloc_sync(256).unwrap()) };
-    fill(a, x, 256).unwrap();
+    let (_c, [a, b], [x, y]) = setup();
+    fill(a, x).unwrap();
     expect_race(
-        twice(b, x, y, 64),
+        twice(b, x, y),
         &["a kernel launch", "reads", "last written"],
     );
-
     // Recorded on `a` after the write, waited for by `b`: ordered.
-    fill(a, x, 256).unwrap();
-    let e = event::create().unwrap();
-    unsafe {
-        event::record(e, a).unwrap();
-        event::stream_wait(b, e).unwrap();
-    }
-    twice(b, x, y, 64).unwrap();
+    fill(a, x).unwrap();
+    order(a, Some(b));
+    twice(b, x, y).unwrap();
     // The same stream needs nothing.
-    twice(b, x, y, 64).unwrap();
+    twice(b, x, y).unwrap();
 }
 
 #[test]
 fn a_write_on_another_stream_needs_an_event_after_the_read() {
-    let _c = ctx();
-    let (a, b) = (
-        event::stream_create().unwrap(),
-        event::stream_create().unwrap(),
-    );
-    let (x, y) = unsafe { (cu::malloc_sync(256).unwrap(), cu::malloc_sync(256).unwrap()) };
-    fill(a, x, 256).unwrap();
-    let e = event::create().unwrap();
-    unsafe {
-        event::record(e, a).unwrap();
-        event::stream_wait(b, e).unwrap();
-    }
+    let (_c, [a, b], [x, y]) = setup();
+    fill(a, x).unwrap();
+    order(a, Some(b));
     // `b` is ordered after the fill, not after the read that follows it on `a`: overwriting the
     // input `a` reads is the buffer-reuse race of a double-buffered upload.
-    twice(a, x, y, 64).unwrap();
-    expect_race(fill(b, x, 256), &["cuMemsetD8Async", "writes", "last read"]);
-    expect_race(
-        fill(b, y, 256),
-        &["cuMemsetD8Async", "writes", "last written"],
-    );
+    twice(a, x, y).unwrap();
+    expect_race(fill(b, x), &["cuMemsetD8Async", "writes", "last read"]);
+    expect_race(fill(b, y), &["cuMemsetD8Async", "writes", "last written"]);
 }
 
 #[test]
 fn the_host_waiting_for_an_event_orders_what_it_enqueues_next() {
-    let _c = ctx();
-    let (a, b) = (
-        event::stream_create().unwrap(),
-        event::stream_create().unwrap(),
-    );
-    let (x, y) = unsafe { (cu::malloc_sync(256).unwrap(), cu::malloc_sync(256).unwrap()) };
-    fill(a, x, 256).unwrap();
-    let e = event::create().unwrap();
-    unsafe {
-        event::record(e, a).unwrap();
-        event::synchronize(e).unwrap();
-    }
-    twice(b, x, y, 64).unwrap();
+    let (_c, [a, b], [x, y]) = setup();
+    fill(a, x).unwrap();
+    order(a, None);
+    twice(b, x, y).unwrap();
 }
 
 #[test]
 fn an_event_recorded_before_the_write_does_not_order_it() {
-    let _c = ctx();
-    let (a, b) = (
-        event::stream_create().unwrap(),
-        event::stream_create().unwrap(),
-    );
-    let (x, y) = unsafe { (cu::malloc_sync(256).unwrap(), cu::malloc_sync(256).unwrap()) };
+    let (_c, [a, b], [x, y]) = setup();
     let e = event::create().unwrap();
     unsafe { event::record(e, a).unwrap() };
-    fill(a, x, 256).unwrap();
+    fill(a, x).unwrap();
     unsafe { event::stream_wait(b, e).unwrap() };
-    expect_race(twice(b, x, y, 64), &["reads", "last written"]);
+    expect_race(twice(b, x, y), &["reads", "last written"]);
 }
 
 #[test]
 fn memory_allocated_in_stream_order_is_another_streams_after_an_event() {
-    let _c = ctx();
-    let (a, b) = (
-        event::stream_create().unwrap(),
-        event::stream_create().unwrap(),
-    );
+    let (_c, [a, b], [y, _]) = setup();
     let x = unsafe { cu::malloc_async(a, 256).unwrap() };
-    expect_race(
-        fill(b, x, 256),
-        &["cuMemsetD8Async", "writes", "last written"],
-    );
+    expect_race(fill(b, x), &["cuMemsetD8Async", "writes", "last written"]);
     let x = unsafe { cu::malloc_async(a, 256).unwrap() };
-    let e = event::create().unwrap();
-    unsafe {
-        event::record(e, a).unwrap();
-        event::stream_wait(b, e).unwrap();
-    }
-    fill(b, x, 256).unwrap();
+    order(a, Some(b));
+    fill(b, x).unwrap();
     // cuMemAlloc (not stream-ordered) is every stream's at once.
-    let y = unsafe { cu::malloc_sync(256).unwrap() };
-    fill(b, y, 256).unwrap();
+    fill(b, y).unwrap();
 }
