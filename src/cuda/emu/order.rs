@@ -94,16 +94,6 @@ pub fn host_waited(clock: &[u64]) {
     join(&mut g.get_or_insert_with(Clocks::default).host, clock);
 }
 
-/// The host waited for every stream (cuCtxSynchronize).
-pub fn host_waited_for_all() {
-    let mut g = clocks();
-    let c = g.get_or_insert_with(Clocks::default);
-    let all: Vec<Vec<u64>> = c.vc.clone();
-    for v in &all {
-        join(&mut c.host, v);
-    }
-}
-
 struct Active {
     op: StreamOp,
     _vc: Vec<u64>,
