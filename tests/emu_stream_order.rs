@@ -116,3 +116,16 @@ fn memory_allocated_in_stream_order_is_another_streams_after_an_event() {
     // cuMemAlloc (not stream-ordered) is every stream's at once.
     fill(b, y).unwrap();
 }
+
+#[test]
+fn the_null_stream_is_not_the_devices_compute_stream() {
+    // On a GPU the context's stream is a created non-blocking one: work sent to the null
+    // (legacy default) stream by mistake is not ordered with it.
+    let (c, _, [x, y]) = setup();
+    fill(c.stream(), x).unwrap();
+    expect_race(
+        twice(std::ptr::null_mut(), x, y),
+        &["reads", "last written"],
+    );
+    twice(c.stream(), x, y).unwrap();
+}

@@ -15,6 +15,13 @@ pub fn bind(ordinal: usize) {
     cu::Context::new(ordinal).unwrap().bind_to_thread().unwrap();
 }
 
+/// The stream of the uploads and downloads: the null stream, the one the library calls of these
+/// tests go to (handles left at their default stream, collectives given none), so that the
+/// emulated device's stream-order check sees one stream.
+fn stream() -> cu::CUstream {
+    std::ptr::null_mut()
+}
+
 /// A buffer of emulated device memory on the device bound to the calling thread when it was
 /// made, freed on drop.
 pub struct DevBuf {
@@ -35,7 +42,7 @@ impl DevBuf {
     /// A copy of `data` on the device.
     pub fn upload(data: &[u8]) -> DevBuf {
         let b = DevBuf::alloc(data.len());
-        unsafe { cu::memcpy_htod_async(b.ptr, data, b.ctx.stream()) }.unwrap();
+        unsafe { cu::memcpy_htod_async(b.ptr, data, stream()) }.unwrap();
         b.ctx.synchronize().unwrap();
         b
     }
@@ -43,8 +50,13 @@ impl DevBuf {
     /// The buffer's bytes (every one must have been written).
     pub fn download(&self) -> Vec<u8> {
         let mut out = vec![0u8; self.bytes];
-        unsafe { cu::memcpy_dtoh_async(&mut out, self.ptr, self.ctx.stream()) }.unwrap();
+        // On the buffer's device's null stream, where its library calls went; the thread's
+        // device is restored after.
+        let bound = simclr::cuda::emu::memory::current_device();
+        self.ctx.bind_to_thread().unwrap();
+        unsafe { cu::memcpy_dtoh_async(&mut out, self.ptr, stream()) }.unwrap();
         self.ctx.synchronize().unwrap();
+        cu::Context::new(bound).unwrap().bind_to_thread().unwrap();
         out
     }
 

@@ -87,8 +87,11 @@ impl Context {
         memory::set_current_device(self.ordinal);
         Ok(())
     }
+    /// The device's compute stream: a handle of its own per device, not the null (legacy
+    /// default) stream, as on a GPU, where the context's stream is a created non-blocking one;
+    /// so work sent to the null stream by mistake is a stream of its own to `super::order`.
     pub fn stream(&self) -> CUstream {
-        ptr::null_mut()
+        ((self.ordinal + 1) << 4) as CUstream
     }
     /// Work ran at enqueue time and reported its errors there: nothing is pending, but the host
     /// now knows this stream's work is done (`super::order`).

@@ -50,10 +50,10 @@ fn join(a: &mut Vec<u64>, b: &[u64]) {
 }
 
 impl Clocks {
-    fn id(&mut self, stream: CUstream) -> usize {
-        // The emulated contexts' stream is null on every device: one stream per device.
+    /// The id of `stream`; the null (legacy default) stream is one per device, `null_device`'s.
+    fn id_on(&mut self, stream: CUstream, null_device: usize) -> usize {
         let device = if stream.is_null() {
-            super::memory::current_device()
+            null_device
         } else {
             usize::MAX
         };
@@ -69,6 +69,11 @@ impl Clocks {
             self.vc.push(Vec::new());
         }
         id
+    }
+
+    /// The id of `stream`, the null stream being the current device's.
+    fn id(&mut self, stream: CUstream) -> usize {
+        self.id_on(stream, super::memory::current_device())
     }
 }
 
@@ -122,13 +127,19 @@ impl Drop for OpGuard {
 /// after the host's waits, plus one of its own. Inside another operation (a library call made
 /// by an op, a graph's node) it is part of that one.
 pub fn op(stream: CUstream, what: &'static CStr) -> OpGuard {
+    op_on(stream, super::memory::current_device(), what)
+}
+
+/// [`op`] for a call whose null stream is `device`'s whatever the thread's current device (an
+/// NCCL call: its communicator's device).
+pub fn op_on(stream: CUstream, device: usize, what: &'static CStr) -> OpGuard {
     if ACTIVE.with(|a| a.borrow().is_some()) {
         return OpGuard { owner: false };
     }
     let (id, vc) = {
         let mut g = clocks();
         let c = g.get_or_insert_with(Clocks::default);
-        let id = c.id(stream);
+        let id = c.id_on(stream, device);
         let host = c.host.clone();
         let v = &mut c.vc[id];
         join(v, &host);

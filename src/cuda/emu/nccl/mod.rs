@@ -118,6 +118,16 @@ fn buffer(
 }
 
 /// One collective call: local checks, post, and (outside a group) the wait.
+/// The device of a communicator's rank (the calling thread's for an unknown one, which the call
+/// then refuses): a null stream given to a collective is that device's.
+fn comm_device(comm: ncclComm_t) -> usize {
+    COMMS
+        .with(comm as usize, |c| c.device)
+        .ok()
+        .flatten()
+        .unwrap_or_else(crate::cuda::emu::memory::current_device)
+}
+
 fn collective(who: &'static str, comm: ncclComm_t, mut a: Arrival) -> Result<()> {
     let (link, rank, device, blocking) = COMMS
         .with(comm as usize, |c| {
@@ -318,7 +328,7 @@ pub unsafe fn all_reduce(
 ) -> Result<()> {
     // Each rank checks its own buffers under its own stream (`buffer`); the data moves later,
     // once for all ranks, outside any stream operation.
-    let _op = crate::cuda::emu::order::op(stream, c"ncclAllReduce");
+    let _op = crate::cuda::emu::order::op_on(stream, comm_device(comm), c"ncclAllReduce");
     let a = Arrival {
         kind: Kind::AllReduce(op),
         send: send as u64,
@@ -341,7 +351,7 @@ pub unsafe fn all_gather(
 ) -> Result<()> {
     // Each rank checks its own buffers under its own stream (`buffer`); the data moves later,
     // once for all ranks, outside any stream operation.
-    let _op = crate::cuda::emu::order::op(stream, c"ncclAllGather");
+    let _op = crate::cuda::emu::order::op_on(stream, comm_device(comm), c"ncclAllGather");
     let a = Arrival {
         kind: Kind::AllGather,
         send: send as u64,
@@ -365,7 +375,7 @@ pub unsafe fn broadcast(
 ) -> Result<()> {
     // Each rank checks its own buffers under its own stream (`buffer`); the data moves later,
     // once for all ranks, outside any stream operation.
-    let _op = crate::cuda::emu::order::op(stream, c"ncclBroadcast");
+    let _op = crate::cuda::emu::order::op_on(stream, comm_device(comm), c"ncclBroadcast");
     let a = Arrival {
         kind: Kind::Broadcast(root),
         send: send as u64,
