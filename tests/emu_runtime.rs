@@ -139,29 +139,25 @@ fn read_of_never_written_memory_is_caught() {
 fn misaligned_accesses_are_caught() {
     let c = ctx();
     let x: Vec<f32> = (0..16).map(|i| i as f32).collect();
-    let (mut px, mut py) = (upload(&c, &x), alloc(32));
-    // 16 bytes in: aligned, the 16-byte loads read elements 4..12.
-    let mut offset = 16i32;
-    launch(
-        &c,
-        "load_w_at",
-        (1, 1, 1),
-        (1, 1, 1),
-        &mut params!(px, py, offset),
-    )
-    .unwrap();
-    let y: Vec<f32> = download(&c, py, 8).unwrap();
-    assert_eq!(y, x[4..12]);
-    // 8 bytes in: every element is in bounds and written, but a GPU faults on the access.
-    offset = 8;
-    expect_err(
+    let (px, py) = (upload(&c, &x), alloc(32));
+    // One thread of `kernel(x, y, offset)`: it reads x `offset` bytes in.
+    let at = |kernel: &str, offset: i32| {
+        let (mut px, mut py, mut offset) = (px, py, offset);
         launch(
             &c,
-            "load_w_at",
+            kernel,
             (1, 1, 1),
             (1, 1, 1),
             &mut params!(px, py, offset),
-        ),
+        )
+    };
+    // 16 bytes in: aligned, the 16-byte loads read elements 4..12.
+    at("load_w_at", 16).unwrap();
+    let y: Vec<f32> = download(&c, py, 8).unwrap();
+    assert_eq!(y, x[4..12]);
+    // 8 bytes in: every element is in bounds and written, but a GPU faults on the access.
+    expect_err(
+        at("load_w_at", 8),
         &[
             "kernel load_w_at block (0,0,0) thread (0,0,0)",
             "misaligned access",
@@ -170,25 +166,10 @@ fn misaligned_accesses_are_caught() {
         ],
     );
     // A float 2 bytes in: x86 reads it (this one was silent before the check), a GPU faults.
-    offset = 4;
-    launch(
-        &c,
-        "read_float_at",
-        (1, 1, 1),
-        (1, 1, 1),
-        &mut params!(px, py, offset),
-    )
-    .unwrap();
+    at("read_float_at", 4).unwrap();
     assert_eq!(download::<f32>(&c, py, 1).unwrap(), [1.0]);
-    offset = 2;
     expect_err(
-        launch(
-            &c,
-            "read_float_at",
-            (1, 1, 1),
-            (1, 1, 1),
-            &mut params!(px, py, offset),
-        ),
+        at("read_float_at", 2),
         &[
             "kernel read_float_at",
             "'const float'",

@@ -140,9 +140,8 @@ pub fn op_on(stream: CUstream, device: usize, what: &'static CStr) -> OpGuard {
         let mut g = clocks();
         let c = g.get_or_insert_with(Clocks::default);
         let id = c.id_on(stream, device);
-        let host = c.host.clone();
         let v = &mut c.vc[id];
-        join(v, &host);
+        join(v, &c.host);
         if v.len() <= id {
             v.resize(id + 1, 0);
         }
