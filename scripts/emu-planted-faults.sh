@@ -4,16 +4,22 @@
 # that covers the faulty code on the emulated device, and check that it FAILS. Prints a table
 # fault -> caught by (the failure's message); exits 0 only if every fault was caught.
 #
-# Kernel faults patch a copy of kernels/ that build.rs compiles for the emulated build only
-# (SIMCLR_EMU_KERNELS_DIR), so nvcc's fatbins stay as they are; the launcher fault patches a copy
-# of the repository (built into the same target dir, so dependencies are reused).
+# Every fault builds in one copy of the repository ($WORK/repo, made once) into the same target
+# dir: the copy's paths never change, so each fault is an incremental rebuild of one crate (a
+# fresh copy per fault, or switching between a copy and the checkout, rebuilt it whole: about
+# 70 s each). Kernel faults patch a copy of kernels/ that build.rs compiles for the emulated build
+# only (SIMCLR_EMU_KERNELS_DIR), so nvcc's fatbins stay as they are; a launcher fault patches one
+# file of the repository copy, which is put back after its test.
 # Needs nvcc as for any cuda build ($NVCC). Usage: bash scripts/emu-planted-faults.sh [filter]
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${TMPDIR:-/tmp}/simclr-planted-faults
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 FILTER=${1:-}
+REPO=$WORK/repo
 mkdir -p "$WORK"
+rm -rf "$REPO" && mkdir -p "$REPO"
+tar -C "$ROOT" --exclude=./target --exclude=./.git --exclude=./gpu-bundle -cf - . | tar -C "$REPO" -xf -
 RESULTS=()
 ALL_CAUGHT=1
 
@@ -33,6 +39,7 @@ PY
 run() {
   local name=$1 kind=$2 file=$3 old=$4 new=$5 test=$6 tfilter=$7
   [[ -n "$FILTER" && "$name" != *"$FILTER"* ]] && return
+  [[ $kind == "$PASS" ]] || return
   local log="$WORK/$name.log" dir env=() target=(--test "$test")
   # `lib`: the parity tests beside the ops (src/**/cuda_tests.rs), in the library's tests.
   [[ $test == lib ]] && target=(--lib)
@@ -42,17 +49,14 @@ run() {
     rm -rf "$dir" && cp -r "$ROOT/kernels" "$dir"
     plant "$dir/$file" "$old" "$new" || { RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
     env=(SIMCLR_EMU_KERNELS_DIR="$dir")
-    dir=$ROOT
   else
-    dir="$WORK/repo"
-    rm -rf "$dir" && mkdir -p "$dir"
-    tar -C "$ROOT" --exclude=./target --exclude=./.git --exclude=./gpu-bundle -cf - . |
-      tar -C "$dir" -xf -
-    plant "$dir/$file" "$old" "$new" || { RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
+    plant "$REPO/$file" "$old" "$new" || { RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
   fi
-  (cd "$dir" && env "${env[@]}" SIMCLR_CUDA=emu CARGO_TARGET_DIR="$TARGET" \
+  (cd "$REPO" && env "${env[@]}" SIMCLR_CUDA=emu CARGO_TARGET_DIR="$TARGET" \
     cargo test --features cuda-emu "${target[@]}" -- "$tfilter" >"$log" 2>&1)
   local rc=$?
+  # The fault out of the copy: written anew (not cp -p), so the file is newer than the faulty build.
+  [[ $kind == kernel ]] || cat "$ROOT/$file" >"$REPO/$file"
   if grep -q '^error\(\[E[0-9]*\]\)\?: could not compile\|^error: failed to run custom build' "$log"; then
     RESULTS+=("$name|BUILD FAILED (see $log)")
     ALL_CAUGHT=0
@@ -68,102 +72,108 @@ run() {
   fi
 }
 
-run ntxent-missing-syncthreads kernel ntxent.cu \
-  '    __syncthreads();\n#pragma unroll 8' '#pragma unroll 8' lib ntxent::cuda_tests::ntxent_parity
-run column-sum-missing-syncthreads kernel common.cuh \
-  '  s[threadIdx.y][threadIdx.x] = v;\n  __syncthreads();' '  s[threadIdx.y][threadIdx.x] = v;' \
-  lib matmul::cuda_tests::matmul_parity
-run bn-fold-missing-syncthreads kernel vec.cuh \
-  '    tmp[t] = s;\n  }\n  __syncthreads();' '    tmp[t] = s;\n  }' \
-  lib batch_norm::cuda_tests::batch_norm_parity
-run bn-fold-drops-part-0 kernel vec.cuh 'for (int q = 0; q < parts; ++q)' \
-  'for (int q = 1; q < parts; ++q)' lib batch_norm::cuda_tests::batch_norm_parity
-run bn-finish-drops-the-last-row-chunk kernel vec.cuh 'fold(n, g, get, tmp, res);' \
-  'fold(n, g - 1, get, tmp, res);' lib batch_norm::cuda_tests::batch_norm_parity
-run bn-stats-shift-differs-per-block kernel batch_norm.cu 'load_w<W>(x + p.ch, vec, k);' \
-  'load_w<W>(x + (i64)blockIdx.y * c + p.ch, vec, k);' lib batch_norm::cuda_tests::batch_norm_parity
-run bn-reduce-launch-one-column rust src/cuda/groups.rs 'grid: (col_blocks(c), g.max(1), 1),' \
-  'grid: (1, g.max(1), 1),' lib batch_norm::cuda_tests::batch_norm_parity
-run bn-relu-sums-mask-drops-beta kernel batch_norm.cu 'bn_pre(v[j], mu[j], k[j], b[j]) > 0.f))' \
-  'bn_pre(v[j], mu[j], k[j], 0.f) > 0.f))' lib bn_act::cuda_tests::bn_act_parity
-run bn-relu-backward-mask-drops-beta kernel bn_act.cu 'b[j] = pre ? beta[ch] : 0.f;' \
-  'b[j] = 0.f;' lib bn_act::cuda_tests::bn_act_parity
-run avg-pool-backward-spreads-channel-0 kernel pool.cu 'g[j] += d[j] * inv;' \
-  'g[j] += d[0] * inv;' lib pool::cuda_tests::pool_parity
-run avg-pool-forward-drops-the-last-window-row kernel pool.cu \
-  'acc[W] = {};\n    for (int ih = h0; ih < h1; ++ih)' \
-  'acc[W] = {};\n    for (int ih = h0; ih < h1 - 1; ++ih)' \
-  lib pool::cuda_tests::pool_parity
-run grid-loop-off-by-one kernel common.cuh 'i < (n); i +=' 'i <= (n); i +=' \
-  lib pool::cuda_tests::pool_parity
-run warp-sum-half-mask kernel common.cuh \
-  'v += __shfl_xor_sync(0xffffffffu, v, o)' 'v += __shfl_xor_sync(0x0000ffffu, v, o)' \
-  lib ntxent::cuda_tests::ntxent_parity
-run cast-writes-past-the-end kernel cast.cu 'store_w<W>(y + i, vec, p)' \
-  'store_w<W>(y + i + 8, vec, p)' lib tensor::cuda_tests::transfers_and_casts_round_trip
-run flat-chunks-drops-the-last-tail-element kernel vec.cuh 'if (t < n - body)' \
-  'if (t + 1 < n - body)' lib elementwise::cuda_tests::elementwise_parity
-run load-w-repeats-the-first-16-bytes kernel vec.cuh \
-  'raw[k] = reinterpret_cast<const v16*>(p)[k]' 'raw[k] = reinterpret_cast<const v16*>(p)[0]' \
-  lib elementwise::cuda_tests::elementwise_parity
-run sk-pool-block-sum-drops-lane-0 kernel image_groups.cuh 'for (int l = 0; l < s.lanes; ++l)' \
-  'for (int l = 1; l < s.lanes; ++l)' lib sk::cuda_tests::sk_kernels_match_the_cpu
-run sk-mix-swaps-the-weights kernel sk.cu 'a[j] = a0[j] * a[j] + (1.f - a0[j]) * b[j]' \
-  'a[j] = (1.f - a0[j]) * a[j] + a0[j] * b[j]' lib sk::cuda_tests::sk_kernels_match_the_cpu
-run sk-dz1-wrong-sign kernel sk.cu 'from_f<T>(-d)' 'from_f<T>(d)' \
-  lib sk::cuda_tests::sk_kernels_match_the_cpu
-run sk-du-drops-the-pool-term kernel sk.cu 'b[j] = dy ? g[j] * (1.f - a0[j]) + d[j] : d[j]' \
-  'b[j] = dy ? g[j] * (1.f - a0[j]) : d[j]' lib sk::cuda_tests::sk_kernels_match_the_cpu
-run sk-launch-drops-pixel-chunks rust src/cuda/image_groups.rs 'let blocks = n * chunks * gx;' \
-  'let blocks = n * gx;' lib sk::cuda_tests::sk_kernels_match_the_cpu
-run sk-linked-pool-drops-the-mix-term rust src/ops/sk/tape.rs \
-  'let mix = pending.borrow_mut().take();' \
-  'let mix = pending.borrow_mut().take().filter(|_| false);' cuda_op_counts linked_pair
-run global-pool-backward-misses-a-lane kernel pool.cu \
-  'for (int p = s.first; p < hw; p += s.stride) store_w' \
-  'for (int p = s.first + 1; p < hw; p += s.stride) store_w' lib pool::cuda_tests::pool_parity
-run channels-copy-drops-the-offset kernel channels.cu \
-  'store_w<W>(dst + r * dst_c + dst_off + g.ch, vec, v)' 'store_w<W>(dst + r * dst_c + g.ch, vec, v)' \
-  lib channels::cuda_tests::channels_parity
-run avg-pool-leading-pad-of-the-wrong-axis kernel pool.cu \
-  'window(oh, s, ph, k, h, h0, h1);' 'window(oh, s, pw, k, h, h0, h1);' \
-  lib pool::cuda_tests::pool_parity
-run max-pool-forward-skips-the-first-cell kernel pool.cu 'if (first || a[j] > best[j])' \
-  'if (a[j] > best[j])' lib pool::cuda_tests::pool_parity
-run max-pool-backward-ties-share-the-gradient kernel pool.cu \
-  'if (a[j] == m[j]) pending &= ~(1u << j);' 'if (a[j] != a[j]) pending = 0;' \
-  lib pool::cuda_tests::pool_parity
-run pool-launch-swaps-ho-wo rust src/ops/pool/cuda.rs \
-  'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, ho, wo)' \
-  'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, wo, ho)' \
-  lib pool::cuda_tests::pool_parity
-run moments-combine-skips-count-high-half kernel moments.cu \
-  '(double)p[2 * c + 1] * 16777216.0' '0.0' lib moments::cuda_tests::moments_pack_combine
-run avg-pool-tiles-skip-uncovered-cells kernel pool.cu \
-  'int he = oh == ho - 1 ? h : h1, we = ow == wo - 1 ? w : w1;' 'int he = h1, we = w1;' \
-  lib pool::cuda_tests::pool_parity
-run gpu-decode-writes-every-jpeg-at-the-first-offset rust src/data/gpu_input.rs \
-  'dst: src + e.offset as u64,' 'dst: src,' \
-  cuda_gpu_decode gpu_decoded_views_match
-run lr-schedule-never-advances kernel multi_tensor.cu \
-  '*step = set ? value : *step + 1;' '*step = set ? value : *step;' \
-  cuda_graph_step replayed_step_matches_eager
-# A 16-byte load at an 8-byte boundary: a fault on a GPU. Without the alignment check the
-# emulated build dies of SIGSEGV (GCC moves the 16-byte type with an aligned SSE instruction)
-# without naming the kernel; with it, the launch fails naming kernel, thread, type and line.
-run narrow-vectorises-an-unaligned-start rust src/ops/channels/cuda.rs \
-  'let w8 = [c, start, len].iter().all(|v| v % 8 == 0);' \
-  'let w8 = [c, len].iter().all(|v| v % 8 == 0);' lib channels::cuda_tests::channels_parity
-# Orders missing between two streams: right values on the emulated device (work runs in
-# program order), a race on a GPU; caught by the stream-order check.
-run gpu-input-kernel-skips-the-copy-wait rust src/data/gpu_input.rs \
-  'event::stream_wait(compute, slot.copied).call("cuStreamWaitEvent(compute)")?;' '' \
-  cuda_gpu_input gpu_views_through_the_loader_match
-run gpu-input-copy-skips-the-consumed-wait rust src/data/gpu_input.rs \
-  'event::stream_wait(self.copy, slot.consumed).call("cuStreamWaitEvent(copy)")?;' '' \
-  cuda_gpu_input gpu_views_through_the_loader_match
-run nccl-sums-read-before-the-side-stream rust src/comm/nccl_stream.rs \
-  'order(self.side, self.compute)?;' '' dist_buckets buckets_on_nccl_ranks
+# The faults, run in two passes: every kernel fault, then the launcher faults back to back, so
+# that putting one launcher file back and planting the next cost one incremental build, not two.
+faults() {
+  run ntxent-missing-syncthreads kernel ntxent.cu \
+    '    __syncthreads();\n#pragma unroll 8' '#pragma unroll 8' lib ntxent::cuda_tests::ntxent_parity
+  run column-sum-missing-syncthreads kernel common.cuh \
+    '  s[threadIdx.y][threadIdx.x] = v;\n  __syncthreads();' '  s[threadIdx.y][threadIdx.x] = v;' \
+    lib matmul::cuda_tests::matmul_parity
+  run bn-fold-missing-syncthreads kernel vec.cuh \
+    '    tmp[t] = s;\n  }\n  __syncthreads();' '    tmp[t] = s;\n  }' \
+    lib batch_norm::cuda_tests::batch_norm_parity
+  run bn-fold-drops-part-0 kernel vec.cuh 'for (int q = 0; q < parts; ++q)' \
+    'for (int q = 1; q < parts; ++q)' lib batch_norm::cuda_tests::batch_norm_parity
+  run bn-finish-drops-the-last-row-chunk kernel vec.cuh 'fold(n, g, get, tmp, res);' \
+    'fold(n, g - 1, get, tmp, res);' lib batch_norm::cuda_tests::batch_norm_parity
+  run bn-stats-shift-differs-per-block kernel batch_norm.cu 'load_w<W>(x + p.ch, vec, k);' \
+    'load_w<W>(x + (i64)blockIdx.y * c + p.ch, vec, k);' lib batch_norm::cuda_tests::batch_norm_parity
+  run bn-reduce-launch-one-column rust src/cuda/groups.rs 'grid: (col_blocks(c), g.max(1), 1),' \
+    'grid: (1, g.max(1), 1),' lib batch_norm::cuda_tests::batch_norm_parity
+  run bn-relu-sums-mask-drops-beta kernel batch_norm.cu 'bn_pre(v[j], mu[j], k[j], b[j]) > 0.f))' \
+    'bn_pre(v[j], mu[j], k[j], 0.f) > 0.f))' lib bn_act::cuda_tests::bn_act_parity
+  run bn-relu-backward-mask-drops-beta kernel bn_act.cu 'b[j] = pre ? beta[ch] : 0.f;' \
+    'b[j] = 0.f;' lib bn_act::cuda_tests::bn_act_parity
+  run avg-pool-backward-spreads-channel-0 kernel pool.cu 'g[j] += d[j] * inv;' \
+    'g[j] += d[0] * inv;' lib pool::cuda_tests::pool_parity
+  run avg-pool-forward-drops-the-last-window-row kernel pool.cu \
+    'acc[W] = {};\n    for (int ih = h0; ih < h1; ++ih)' \
+    'acc[W] = {};\n    for (int ih = h0; ih < h1 - 1; ++ih)' \
+    lib pool::cuda_tests::pool_parity
+  run grid-loop-off-by-one kernel common.cuh 'i < (n); i +=' 'i <= (n); i +=' \
+    lib pool::cuda_tests::pool_parity
+  run warp-sum-half-mask kernel common.cuh \
+    'v += __shfl_xor_sync(0xffffffffu, v, o)' 'v += __shfl_xor_sync(0x0000ffffu, v, o)' \
+    lib ntxent::cuda_tests::ntxent_parity
+  run cast-writes-past-the-end kernel cast.cu 'store_w<W>(y + i, vec, p)' \
+    'store_w<W>(y + i + 8, vec, p)' lib tensor::cuda_tests::transfers_and_casts_round_trip
+  run flat-chunks-drops-the-last-tail-element kernel vec.cuh 'if (t < n - body)' \
+    'if (t + 1 < n - body)' lib elementwise::cuda_tests::elementwise_parity
+  run load-w-repeats-the-first-16-bytes kernel vec.cuh \
+    'raw[k] = reinterpret_cast<const v16*>(p)[k]' 'raw[k] = reinterpret_cast<const v16*>(p)[0]' \
+    lib elementwise::cuda_tests::elementwise_parity
+  run sk-pool-block-sum-drops-lane-0 kernel image_groups.cuh 'for (int l = 0; l < s.lanes; ++l)' \
+    'for (int l = 1; l < s.lanes; ++l)' lib sk::cuda_tests::sk_kernels_match_the_cpu
+  run sk-mix-swaps-the-weights kernel sk.cu 'a[j] = a0[j] * a[j] + (1.f - a0[j]) * b[j]' \
+    'a[j] = (1.f - a0[j]) * a[j] + a0[j] * b[j]' lib sk::cuda_tests::sk_kernels_match_the_cpu
+  run sk-dz1-wrong-sign kernel sk.cu 'from_f<T>(-d)' 'from_f<T>(d)' \
+    lib sk::cuda_tests::sk_kernels_match_the_cpu
+  run sk-du-drops-the-pool-term kernel sk.cu 'b[j] = dy ? g[j] * (1.f - a0[j]) + d[j] : d[j]' \
+    'b[j] = dy ? g[j] * (1.f - a0[j]) : d[j]' lib sk::cuda_tests::sk_kernels_match_the_cpu
+  run sk-launch-drops-pixel-chunks rust src/cuda/image_groups.rs 'let blocks = n * chunks * gx;' \
+    'let blocks = n * gx;' lib sk::cuda_tests::sk_kernels_match_the_cpu
+  run sk-linked-pool-drops-the-mix-term rust src/ops/sk/tape.rs \
+    'let mix = pending.borrow_mut().take();' \
+    'let mix = pending.borrow_mut().take().filter(|_| false);' cuda_op_counts linked_pair
+  run global-pool-backward-misses-a-lane kernel pool.cu \
+    'for (int p = s.first; p < hw; p += s.stride) store_w' \
+    'for (int p = s.first + 1; p < hw; p += s.stride) store_w' lib pool::cuda_tests::pool_parity
+  run channels-copy-drops-the-offset kernel channels.cu \
+    'store_w<W>(dst + r * dst_c + dst_off + g.ch, vec, v)' 'store_w<W>(dst + r * dst_c + g.ch, vec, v)' \
+    lib channels::cuda_tests::channels_parity
+  run avg-pool-leading-pad-of-the-wrong-axis kernel pool.cu \
+    'window(oh, s, ph, k, h, h0, h1);' 'window(oh, s, pw, k, h, h0, h1);' \
+    lib pool::cuda_tests::pool_parity
+  run max-pool-forward-skips-the-first-cell kernel pool.cu 'if (first || a[j] > best[j])' \
+    'if (a[j] > best[j])' lib pool::cuda_tests::pool_parity
+  run max-pool-backward-ties-share-the-gradient kernel pool.cu \
+    'if (a[j] == m[j]) pending &= ~(1u << j);' 'if (a[j] != a[j]) pending = 0;' \
+    lib pool::cuda_tests::pool_parity
+  run pool-launch-swaps-ho-wo rust src/ops/pool/cuda.rs \
+    'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, ho, wo)' \
+    'k::max_pool2d_forward(&gpu, cfg, xp, yp, n, h, w, c, kk, st, ph, pw, wo, ho)' \
+    lib pool::cuda_tests::pool_parity
+  run moments-combine-skips-count-high-half kernel moments.cu \
+    '(double)p[2 * c + 1] * 16777216.0' '0.0' lib moments::cuda_tests::moments_pack_combine
+  run avg-pool-tiles-skip-uncovered-cells kernel pool.cu \
+    'int he = oh == ho - 1 ? h : h1, we = ow == wo - 1 ? w : w1;' 'int he = h1, we = w1;' \
+    lib pool::cuda_tests::pool_parity
+  run gpu-decode-writes-every-jpeg-at-the-first-offset rust src/data/gpu_input.rs \
+    'dst: src + e.offset as u64,' 'dst: src,' \
+    cuda_gpu_decode gpu_decoded_views_match
+  run lr-schedule-never-advances kernel multi_tensor.cu \
+    '*step = set ? value : *step + 1;' '*step = set ? value : *step;' \
+    cuda_graph_step replayed_step_matches_eager
+  # A 16-byte load at an 8-byte boundary: a fault on a GPU. Without the alignment check the
+  # emulated build dies of SIGSEGV (GCC moves the 16-byte type with an aligned SSE instruction)
+  # without naming the kernel; with it, the launch fails naming kernel, thread, type and line.
+  run narrow-vectorises-an-unaligned-start rust src/ops/channels/cuda.rs \
+    'let w8 = [c, start, len].iter().all(|v| v % 8 == 0);' \
+    'let w8 = [c, len].iter().all(|v| v % 8 == 0);' lib channels::cuda_tests::channels_parity
+  # Orders missing between two streams: right values on the emulated device (work runs in
+  # program order), a race on a GPU; caught by the stream-order check.
+  run gpu-input-kernel-skips-the-copy-wait rust src/data/gpu_input.rs \
+    'event::stream_wait(compute, slot.copied).call("cuStreamWaitEvent(compute)")?;' '' \
+    cuda_gpu_input gpu_views_through_the_loader_match
+  run gpu-input-copy-skips-the-consumed-wait rust src/data/gpu_input.rs \
+    'event::stream_wait(self.copy, slot.consumed).call("cuStreamWaitEvent(copy)")?;' '' \
+    cuda_gpu_input gpu_views_through_the_loader_match
+  run nccl-sums-read-before-the-side-stream rust src/comm/nccl_stream.rs \
+    'order(self.side, self.compute)?;' '' dist_buckets buckets_on_nccl_ranks
+}
+PASS=kernel faults
+PASS=rust faults
 printf '\n%-36s | %s\n' "planted fault" "caught by"
 printf '%s\n' "-------------------------------------+------------------------------------------"
 for r in "${RESULTS[@]}"; do
