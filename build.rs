@@ -17,6 +17,8 @@ mod emu;
 #[path = "build/kernel_signatures.rs"]
 #[allow(dead_code)]
 mod kernel_signatures;
+#[path = "build/object_cache.rs"]
+mod object_cache;
 #[path = "build/soname_stubs.rs"]
 mod soname_stubs;
 #[path = "build/typed_launch.rs"]

@@ -13,6 +13,7 @@
 //! kernel sources of the emulated build only; emu/tests/*.cu add test-only modules.
 
 use super::kernel_signatures::{self as sig, CType, Kernel, Scalar};
+use super::object_cache::ObjectCache;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -73,36 +74,51 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
         sources.push((module, src));
     }
 
-    // Compile: the runtime without instrumentation, the modules with it.
-    let mut jobs: Vec<(PathBuf, Vec<String>, PathBuf)> = Vec::new();
+    // Compile: the runtime without instrumentation, the modules with it; a unit already in the
+    // cache (same text, headers and flags) is not compiled again.
+    let include = [emu.join("include"), emu.clone(), kernels_dir.clone()];
+    let cache = ObjectCache::new(dir.join("objects"), cxx, &include)?;
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut add = |src: PathBuf, flags: Vec<String>, texts: &[&[u8]]| {
+        let mut args: Vec<String> = BASE_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.extend(flags);
+        let (obj, hit) = cache.object(&args, texts);
+        jobs.push(Job {
+            src,
+            args,
+            obj,
+            hit,
+        });
+    };
     for f in ["runtime", "memory", "fiber"] {
         let src = emu.join(format!("{f}.cpp"));
         println!("cargo:rerun-if-changed={}", src.display());
-        jobs.push((src, Vec::new(), dir.join(format!("rt_{f}.o"))));
+        let text = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+        add(src, Vec::new(), &[&text]);
     }
     for (module, src) in &sources {
         let wrapper = dir.join(format!("mod_{module}.cpp"));
         let body = wrapper_source(module, src, &kernels)?;
-        // Rewrite only on change, so unchanged modules keep their objects' timestamps.
-        if std::fs::read_to_string(&wrapper).ok().as_deref() != Some(body.as_str()) {
-            std::fs::write(&wrapper, body).map_err(|e| e.to_string())?;
-        }
+        std::fs::write(&wrapper, &body).map_err(|e| e.to_string())?;
+        let text = std::fs::read(src).map_err(|e| format!("{}: {e}", src.display()))?;
+        // The wrapper names the source's path; its text stands in the key instead.
+        let wrapper_key = body.replace(&src.display().to_string(), module);
         let flags = INSTRUMENT.iter().map(|s| s.to_string()).collect();
-        jobs.push((wrapper, flags, dir.join(format!("mod_{module}.o"))));
+        add(wrapper, flags, &[wrapper_key.as_bytes(), &text]);
     }
-    let include = [emu.join("include"), emu.clone(), kernels_dir.clone()];
+    let todo: Vec<&Job> = jobs.iter().filter(|j| !j.hit).collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let results: Vec<Result<(), String>> = std::thread::scope(|s| {
-        let chunks: Vec<Vec<&(PathBuf, Vec<String>, PathBuf)>> = (0..threads)
-            .map(|t| jobs.iter().skip(t).step_by(threads).collect())
+        let chunks: Vec<Vec<&Job>> = (0..threads)
+            .map(|t| todo.iter().copied().skip(t).step_by(threads).collect())
             .collect();
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
                 let include = &include;
                 s.spawn(move || {
-                    for (src, flags, obj) in chunk {
-                        compile(cxx, include, src, flags, obj)?;
+                    for job in chunk {
+                        compile(cxx, include, job)?;
                     }
                     Ok(())
                 })
@@ -119,12 +135,13 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
     for r in results {
         r?;
     }
+    cache.prune();
     let lib = dir.join("libsimclr_emu.a");
     let _ = std::fs::remove_file(&lib);
     let status = Command::new("ar")
         .arg("crs")
         .arg(&lib)
-        .args(jobs.iter().map(|j| &j.2))
+        .args(jobs.iter().map(|j| &j.obj))
         .status()
         .map_err(|e| format!("running ar: {e}"))?;
     if !status.success() {
@@ -178,36 +195,52 @@ fn wrapper_source(module: &str, src: &Path, kernels: &[Kernel]) -> Result<String
     Ok(s)
 }
 
-fn compile(
-    cxx: &str,
-    include: &[PathBuf],
-    src: &Path,
-    flags: &[String],
-    obj: &Path,
-) -> Result<(), String> {
+/// One unit to compile: its source, its arguments (the include folders aside) and its object
+/// in the cache, there already or not.
+struct Job {
+    src: PathBuf,
+    args: Vec<String>,
+    obj: PathBuf,
+    hit: bool,
+}
+
+/// Every unit's flags. The library links into executables: thread-locals (emu_cur, shared
+/// memory) need no __tls_get_addr call per access.
+const BASE_FLAGS: &[&str] = &[
+    "-std=c++17",
+    "-O2",
+    "-fPIC",
+    "-fno-strict-aliasing",
+    "-c",
+    "-ftls-model=initial-exec",
+];
+
+/// Compiles `job` into a temporary file renamed to its object, so an interrupted compiler
+/// never leaves a partial object for a later build to take as a hit.
+fn compile(cxx: &str, include: &[PathBuf], job: &Job) -> Result<(), String> {
+    let tmp = job
+        .obj
+        .with_extension(format!("{}.tmp", std::process::id()));
     let mut cmd = Command::new(cxx);
-    cmd.args(["-std=c++17", "-O2", "-fPIC", "-fno-strict-aliasing", "-c"]);
-    // The library links into executables: thread-locals (emu_cur, shared memory) need no
-    // __tls_get_addr call per access.
-    cmd.arg("-ftls-model=initial-exec");
     for i in include {
         cmd.arg("-I").arg(i);
     }
     let out = cmd
-        .args(flags)
+        .args(&job.args)
         .arg("-o")
-        .arg(obj)
-        .arg(src)
+        .arg(&tmp)
+        .arg(&job.src)
         .output()
         .map_err(|e| format!("running the host C++ compiler `{cxx}`: {e}"))?;
     if !out.status.success() {
+        let _ = std::fs::remove_file(&tmp);
         return Err(format!(
             "the emulated build failed on {}:\n{}",
-            src.display(),
+            job.src.display(),
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok(())
+    std::fs::rename(&tmp, &job.obj).map_err(|e| format!("{}: {e}", job.obj.display()))
 }
 
 /// `$OUT_DIR/emu_modules.rs`: the thunks' declarations and the per-module table.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The bench part of the GPU bundle (called by scripts/build-gpu-bundle.sh with the bundle folder):
-# the criterion benches built with --features cuda (bench profile, stripped) in bench/, the
-# table script and the PyTorch baselines, and run-bench.sh, which needs no Rust on the GPU
+# the criterion benches built with --features cuda (release profile, as the bench profile
+# inherits it; stripped) in bench/, the trainer built in the same cargo call (one build of the
+# library: a call of its own resolves other dependency features and builds it again) in
+# bin-tools/, the table script and the PyTorch baselines, and run-bench.sh, which needs no Rust on the GPU
 # machine, only a python3 with torch:
 #   bash gpu-bundle/run-bench.sh                       # our CUDA benches, PyTorch eager+compile, table
 #   bash gpu-bundle/run-bench.sh --torch skip          # ours only (about 5 minutes)
@@ -15,9 +17,9 @@ DEST="${1:?usage: $0 <bundle folder>}"
 
 json="$(mktemp)"
 trap 'rm -f "$json"' EXIT
-cargo bench --features cuda --no-run --message-format=json >"$json"
-mkdir -p "$DEST/bench" "$DEST/pytorch"
-python3 - "$json" "$DEST/bench" <<'PY'
+cargo build --release --features cuda --benches --bin simclr --message-format=json >"$json"
+mkdir -p "$DEST/bench" "$DEST/pytorch" "$DEST/bin-tools"
+python3 - "$json" "$DEST" <<'PY'
 import json, shutil, sys, os
 src, dst = sys.argv[1], sys.argv[2]
 for line in open(src):
@@ -25,11 +27,17 @@ for line in open(src):
         m = json.loads(line)
     except ValueError:
         continue
-    if m.get("reason") == "compiler-artifact" and m["target"]["kind"] == ["bench"] and m.get("executable"):
-        shutil.copy2(m["executable"], os.path.join(dst, m["target"]["name"]))
+    if m.get("reason") != "compiler-artifact" or not m.get("executable"):
+        continue
+    if m["target"]["kind"] == ["bench"]:
+        shutil.copy2(m["executable"], os.path.join(dst, "bench", m["target"]["name"]))
         print(f"bundled bench {m['target']['name']}", file=sys.stderr)
+    elif m["target"]["kind"] == ["bin"] and m["target"]["name"] == "simclr" and not m["profile"]["test"]:
+        shutil.copy2(m["executable"], os.path.join(dst, "bin-tools", "simclr"))
+        print("bundled the trainer bin-tools/simclr", file=sys.stderr)
 PY
-strip "$DEST"/bench/* 2>/dev/null || true
+[[ -x "$DEST/bin-tools/simclr" ]] || { echo "bench-bundle: cargo built no simclr executable" >&2; exit 1; }
+strip "$DEST"/bench/* "$DEST/bin-tools/simclr"
 cp bench/table.py "$DEST/table.py"
 cp bench/pytorch/*.py "$DEST/pytorch/"
 

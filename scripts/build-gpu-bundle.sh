@@ -121,12 +121,8 @@ if [[ "$WHAT" != tests ]]; then
   bash scripts/bench-bundle.sh "$OUT"
 fi
 
-# The trainer itself, for the bench and training runs of the validation.
+# The validation scripts; the trainer they run (bin-tools/simclr) comes with the benches.
 if [[ "$WHAT" == all ]]; then
-  cargo build --release --features cuda --bin simclr
-  mkdir -p "$OUT/bin-tools"
-  cp target/release/simclr "$OUT/bin-tools/simclr"
-  strip "$OUT/bin-tools/simclr"
   cp scripts/gpu-validate.sh "$OUT/validate.sh"
   cp scripts/gpu-first-contact.sh "$OUT/first-contact.sh"
   chmod +x "$OUT/validate.sh" "$OUT/first-contact.sh"
