@@ -3,8 +3,8 @@
 # the criterion benches built with --features cuda (release profile, as the bench profile
 # inherits it; stripped) in bench/, the trainer built in the same cargo call (one build of the
 # library: a call of its own resolves other dependency features and builds it again) in
-# bin-tools/, the table script and the PyTorch baselines, and run-bench.sh, which needs no Rust on the GPU
-# machine, only a python3 with torch:
+# bin-tools/, the table script and the PyTorch baselines, and run-bench.sh, which needs no Rust
+# on the GPU machine, only a python3 with torch:
 #   bash gpu-bundle/run-bench.sh                       # our CUDA benches, PyTorch eager+compile, table
 #   bash gpu-bundle/run-bench.sh --torch skip          # ours only (about 5 minutes)
 #   bash gpu-bundle/run-bench.sh --ours skip --modes eager   # PyTorch only, reusing ours.json in --out

@@ -117,17 +117,24 @@ fn buffer(
     }
 }
 
-/// One collective call: local checks, post, and (outside a group) the wait.
-/// The device of a communicator's rank (the calling thread's for an unknown one, which the call
-/// then refuses): a null stream given to a collective is that device's.
-fn comm_device(comm: ncclComm_t) -> usize {
-    COMMS
+/// The stream operation of a collective on `comm`: each rank checks its own buffers under its
+/// own stream (`buffer`); the data moves later, once for all ranks, outside any stream operation.
+/// A null stream is the device of the communicator's rank (the calling thread's for an unknown
+/// communicator, which the call then refuses).
+fn stream_op(
+    comm: ncclComm_t,
+    stream: CUstream,
+    what: &'static std::ffi::CStr,
+) -> crate::cuda::emu::order::OpGuard {
+    let device = COMMS
         .with(comm as usize, |c| c.device)
         .ok()
         .flatten()
-        .unwrap_or_else(crate::cuda::emu::memory::current_device)
+        .unwrap_or_else(crate::cuda::emu::memory::current_device);
+    crate::cuda::emu::order::op_on(stream, device, what)
 }
 
+/// One collective call: local checks, post, and (outside a group) the wait.
 fn collective(who: &'static str, comm: ncclComm_t, mut a: Arrival) -> Result<()> {
     let (link, rank, device, blocking) = COMMS
         .with(comm as usize, |c| {
@@ -326,9 +333,7 @@ pub unsafe fn all_reduce(
     comm: ncclComm_t,
     stream: CUstream,
 ) -> Result<()> {
-    // Each rank checks its own buffers under its own stream (`buffer`); the data moves later,
-    // once for all ranks, outside any stream operation.
-    let _op = crate::cuda::emu::order::op_on(stream, comm_device(comm), c"ncclAllReduce");
+    let _op = stream_op(comm, stream, c"ncclAllReduce");
     let a = Arrival {
         kind: Kind::AllReduce(op),
         send: send as u64,
@@ -349,9 +354,7 @@ pub unsafe fn all_gather(
     comm: ncclComm_t,
     stream: CUstream,
 ) -> Result<()> {
-    // Each rank checks its own buffers under its own stream (`buffer`); the data moves later,
-    // once for all ranks, outside any stream operation.
-    let _op = crate::cuda::emu::order::op_on(stream, comm_device(comm), c"ncclAllGather");
+    let _op = stream_op(comm, stream, c"ncclAllGather");
     let a = Arrival {
         kind: Kind::AllGather,
         send: send as u64,
@@ -373,9 +376,7 @@ pub unsafe fn broadcast(
     comm: ncclComm_t,
     stream: CUstream,
 ) -> Result<()> {
-    // Each rank checks its own buffers under its own stream (`buffer`); the data moves later,
-    // once for all ranks, outside any stream operation.
-    let _op = crate::cuda::emu::order::op_on(stream, comm_device(comm), c"ncclBroadcast");
+    let _op = stream_op(comm, stream, c"ncclBroadcast");
     let a = Arrival {
         kind: Kind::Broadcast(root),
         send: send as u64,
