@@ -169,6 +169,10 @@ faults() {
   run gpu-input-copy-skips-the-consumed-wait rust src/data/gpu_input.rs \
     'event::stream_wait(self.copy, slot.consumed).call("cuStreamWaitEvent(copy)")?;' '' \
     cuda_gpu_input gpu_views_through_the_loader_match
+  # The backward-data pass describes dy with dx's descriptor: caught by the emulated cuDNN's
+  # descriptor checks (a GPU's cuDNN would read dy with the wrong shape).
+  run conv-bwd-data-describes-dy-as-dx rust src/ops/conv2d/cuda.rs \
+    '    (w, y, x)' '    (w, x, y)' lib conv2d::cuda_tests
   run nccl-sums-read-before-the-side-stream rust src/comm/nccl_stream.rs \
     'order(self.side, self.compute)?;' '' dist_buckets buckets_on_nccl_ranks
 }

@@ -33,7 +33,7 @@ pub struct Candidate {
 }
 
 /// A convolution direction: its name in cache keys, its algorithms, those excluded for f32.
-pub trait Direction: Copy {
+pub(crate) trait Direction: Copy {
     const NAME: &'static str;
     type Algo: Copy;
     fn candidate(&self) -> Candidate;

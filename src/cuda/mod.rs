@@ -10,7 +10,7 @@
 pub mod algo_cache;
 pub(crate) mod alloc;
 pub(crate) mod blas;
-mod conv_algo;
+pub(crate) mod conv_algo;
 pub(crate) mod device;
 pub mod dims;
 pub(crate) mod dnn;

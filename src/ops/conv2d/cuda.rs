@@ -8,13 +8,15 @@
 use super::Conv2dKernels;
 use super::Geometry;
 use crate::cuda::alloc::DeviceBuffer;
-use crate::cuda::dnn::{find_workspace, with_dnn, Key};
+use crate::cuda::conv_algo::Direction;
+use crate::cuda::dnn::{find_workspace, with_dnn, Dnn, Key};
 use crate::cuda::driver::cudnn::{self as dnn, *};
 use crate::cuda::error::{cuda_err, CudaCall};
 use crate::cuda::storage::{empty, gpu_of, storage};
 use crate::ops::backend::Cuda;
 use crate::{DType, Result, Tensor};
-use std::ffi::c_void;
+use std::collections::HashMap;
+use std::ffi::{c_int, c_void};
 
 fn key(dt: DType, g: &Geometry) -> Key {
     let s = [
@@ -125,201 +127,174 @@ fn zero() -> *const c_void {
     &BETA as *const f32 as *const c_void
 }
 
+/// How many algorithms the search asks cuDNN to time.
+const SEARCHED: usize = 8;
+
+/// One direction's device pointers: its two inputs in cuDNN's argument order, and its result.
+#[derive(Clone, Copy)]
+struct Io {
+    a: *const c_void,
+    b: *const c_void,
+    out: *mut c_void,
+}
+
+/// One direction of a convolution: where the device's cuDNN state keeps its choice, cuDNN's
+/// timed search and the run.
+trait Pass: Direction {
+    const FIND: &'static str;
+    const RUN: &'static str;
+    fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, (Self::Algo, usize)>;
+    /// # Safety
+    /// Live descriptors; `io` points to device memory of the described sizes, `perf` to
+    /// SEARCHED entries.
+    unsafe fn find(
+        h: cudnnHandle_t,
+        d: &Descs,
+        io: Io,
+        count: *mut c_int,
+        perf: *mut Self,
+        ws: (*mut c_void, usize),
+    ) -> dnn::Result<()>;
+    /// # Safety
+    /// As `find`, with a workspace of the chosen algorithm's size.
+    unsafe fn run(
+        h: cudnnHandle_t,
+        d: &Descs,
+        io: Io,
+        algo: Self::Algo,
+        ws: (*mut c_void, usize),
+    ) -> dnn::Result<()>;
+}
+
+/// The directions differ only in their cuDNN calls, their memo and which descriptors describe
+/// `a`, `b` and `out`.
+macro_rules! pass {
+    ($perf:ty, $memo:ident, $find:ident = $fname:literal, $run:ident = $rname:literal,
+     ($a:ident, $b:ident, $out:ident)) => {
+        impl Pass for $perf {
+            const FIND: &'static str = $fname;
+            const RUN: &'static str = $rname;
+            fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, (Self::Algo, usize)> {
+                &mut dnn.$memo
+            }
+            unsafe fn find(
+                h: cudnnHandle_t,
+                d: &Descs,
+                io: Io,
+                count: *mut c_int,
+                perf: *mut Self,
+                ws: (*mut c_void, usize),
+            ) -> dnn::Result<()> {
+                let n = SEARCHED as c_int;
+                let (a, b, out, conv) = (d.$a, d.$b, d.$out, d.conv);
+                dnn::$find(
+                    h, a, io.a, b, io.b, conv, out, io.out, n, count, perf, ws.0, ws.1,
+                )
+            }
+            unsafe fn run(
+                h: cudnnHandle_t,
+                d: &Descs,
+                io: Io,
+                algo: Self::Algo,
+                ws: (*mut c_void, usize),
+            ) -> dnn::Result<()> {
+                let (a, b, out, conv) = (d.$a, d.$b, d.$out, d.conv);
+                let (one, zero) = (one(), zero());
+                dnn::$run(
+                    h, one, a, io.a, b, io.b, conv, algo, ws.0, ws.1, zero, out, io.out,
+                )
+            }
+        }
+    };
+}
+
+pass!(
+    cudnnConvolutionFwdAlgoPerf_t,
+    fwd,
+    find_convolution_forward_algorithm_ex = "cudnnFindConvolutionForwardAlgorithmEx",
+    convolution_forward = "cudnnConvolutionForward",
+    (x, w, y)
+);
+pass!(
+    cudnnConvolutionBwdDataAlgoPerf_t,
+    bwd_data,
+    find_convolution_backward_data_algorithm_ex = "cudnnFindConvolutionBackwardDataAlgorithmEx",
+    convolution_backward_data = "cudnnConvolutionBackwardData",
+    (w, y, x)
+);
+pass!(
+    cudnnConvolutionBwdFilterAlgoPerf_t,
+    bwd_filter,
+    find_convolution_backward_filter_algorithm_ex = "cudnnFindConvolutionBackwardFilterAlgorithmEx",
+    convolution_backward_filter = "cudnnConvolutionBackwardFilter",
+    (x, y, w)
+);
+
+/// Runs one direction into `out`: the algorithm comes from the device's memo, else from the
+/// choice kept on disk, else from cuDNN's timed search (then kept in both).
+fn convolve<P: Pass>(
+    a: &Tensor,
+    b: &Tensor,
+    out: &Tensor,
+    g: &Geometry,
+    what: &'static str,
+) -> Result<()> {
+    let gpu = gpu_of(a, what)?;
+    let dt = a.dtype();
+    let d = Descs::new(g, dt)?;
+    let io = Io {
+        a: cp(a)?,
+        b: cp(b)?,
+        out: mp(out)?,
+    };
+    with_dnn(&gpu, |dnn| unsafe {
+        let k = key(dt, g);
+        let (algo, ws) = match P::chosen(dnn).get(&k) {
+            Some(&c) => c,
+            None => {
+                let handle = dnn.handle;
+                let c = dnn.disk.choose::<P>(dt, &k.1, || {
+                    let (buf, size) = find_workspace(&gpu);
+                    let wsp = buf
+                        .as_ref()
+                        .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
+                    let mut perf = [std::mem::zeroed::<P>(); SEARCHED];
+                    let mut count = 0;
+                    P::find(handle, &d, io, &mut count, perf.as_mut_ptr(), (wsp, size))
+                        .call(P::FIND)?;
+                    Ok(perf[..count.clamp(0, SEARCHED as c_int) as usize].to_vec())
+                })?;
+                P::chosen(dnn).insert(k, c);
+                c
+            }
+        };
+        let buf = DeviceBuffer::alloc(&gpu, ws)?;
+        let wsp = buf.ptr() as *mut c_void;
+        P::run(dnn.handle, &d, io, algo, (wsp, ws)).call(P::RUN)
+    })
+}
+
 impl Conv2dKernels for Cuda {
     /// y [n, ho, wo, cout] = conv(x, w).
     fn conv2d_forward(x: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
-        let gpu = gpu_of(x, "conv2d")?;
-        let y = empty(&gpu, &[g.n, g.ho, g.wo, g.cout], x.dtype())?;
-        let d = Descs::new(g, x.dtype())?;
-        with_dnn(&gpu, |dnn| unsafe {
-            let k = key(x.dtype(), g);
-            let (algo, ws) = match dnn.fwd.get(&k) {
-                Some(&c) => c,
-                None => {
-                    let handle = dnn.handle;
-                    let c = dnn.disk.choose::<cudnnConvolutionFwdAlgoPerf_t>(
-                        x.dtype(),
-                        &k.1,
-                        || {
-                            let (buf, size) = find_workspace(&gpu);
-                            let wsp = buf
-                                .as_ref()
-                                .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                            let mut perf = [std::mem::zeroed::<cudnnConvolutionFwdAlgoPerf_t>(); 8];
-                            let mut count = 0;
-                            dnn::find_convolution_forward_algorithm_ex(
-                                handle,
-                                d.x,
-                                cp(x)?,
-                                d.w,
-                                cp(w)?,
-                                d.conv,
-                                d.y,
-                                mp(&y)?,
-                                8,
-                                &mut count,
-                                perf.as_mut_ptr(),
-                                wsp,
-                                size,
-                            )
-                            .call("cudnnFindConvolutionForwardAlgorithmEx")?;
-                            Ok(perf[..count.clamp(0, 8) as usize].to_vec())
-                        },
-                    )?;
-                    dnn.fwd.insert(k, c);
-                    c
-                }
-            };
-            let buf = DeviceBuffer::alloc(&gpu, ws)?;
-            dnn::convolution_forward(
-                dnn.handle,
-                one(),
-                d.x,
-                cp(x)?,
-                d.w,
-                cp(w)?,
-                d.conv,
-                algo,
-                buf.ptr() as *mut c_void,
-                ws,
-                zero(),
-                d.y,
-                mp(&y)?,
-            )
-            .call("cudnnConvolutionForward")
-        })?;
+        let y = empty(&gpu_of(x, "conv2d")?, &[g.n, g.ho, g.wo, g.cout], x.dtype())?;
+        convolve::<cudnnConvolutionFwdAlgoPerf_t>(x, w, &y, g, "conv2d")?;
         Ok(y)
     }
 
     /// dx [n, h, w, cin] from dy and w.
     fn conv2d_backward_input(dy: &Tensor, w: &Tensor, g: &Geometry) -> Result<Tensor> {
-        let gpu = gpu_of(dy, "conv2d_backward_input")?;
-        let dx = empty(&gpu, &[g.n, g.h, g.w, g.cin], dy.dtype())?;
-        let d = Descs::new(g, dy.dtype())?;
-        with_dnn(&gpu, |dnn| unsafe {
-            let k = key(dy.dtype(), g);
-            let (algo, ws) = match dnn.bwd_data.get(&k) {
-                Some(&c) => c,
-                None => {
-                    let handle = dnn.handle;
-                    let c = dnn.disk.choose::<cudnnConvolutionBwdDataAlgoPerf_t>(
-                        dy.dtype(),
-                        &k.1,
-                        || {
-                            let (buf, size) = find_workspace(&gpu);
-                            let wsp = buf
-                                .as_ref()
-                                .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                            let mut perf =
-                                [std::mem::zeroed::<cudnnConvolutionBwdDataAlgoPerf_t>(); 8];
-                            let mut count = 0;
-                            dnn::find_convolution_backward_data_algorithm_ex(
-                                handle,
-                                d.w,
-                                cp(w)?,
-                                d.y,
-                                cp(dy)?,
-                                d.conv,
-                                d.x,
-                                mp(&dx)?,
-                                8,
-                                &mut count,
-                                perf.as_mut_ptr(),
-                                wsp,
-                                size,
-                            )
-                            .call("cudnnFindConvolutionBackwardDataAlgorithmEx")?;
-                            Ok(perf[..count.clamp(0, 8) as usize].to_vec())
-                        },
-                    )?;
-                    dnn.bwd_data.insert(k, c);
-                    c
-                }
-            };
-            let buf = DeviceBuffer::alloc(&gpu, ws)?;
-            dnn::convolution_backward_data(
-                dnn.handle,
-                one(),
-                d.w,
-                cp(w)?,
-                d.y,
-                cp(dy)?,
-                d.conv,
-                algo,
-                buf.ptr() as *mut c_void,
-                ws,
-                zero(),
-                d.x,
-                mp(&dx)?,
-            )
-            .call("cudnnConvolutionBackwardData")
-        })?;
+        let what = "conv2d_backward_input";
+        let dx = empty(&gpu_of(dy, what)?, &[g.n, g.h, g.w, g.cin], dy.dtype())?;
+        convolve::<cudnnConvolutionBwdDataAlgoPerf_t>(w, dy, &dx, g, what)?;
         Ok(dx)
     }
 
     /// dw [cout, kh, kw, cin/groups] from x and dy.
     fn conv2d_backward_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Result<Tensor> {
-        let gpu = gpu_of(x, "conv2d_backward_weight")?;
-        let dw = empty(&gpu, &[g.cout, g.kh, g.kw, g.cin_g], x.dtype())?;
-        let d = Descs::new(g, x.dtype())?;
-        with_dnn(&gpu, |dnn| unsafe {
-            let k = key(x.dtype(), g);
-            let (algo, ws) = match dnn.bwd_filter.get(&k) {
-                Some(&c) => c,
-                None => {
-                    let handle = dnn.handle;
-                    let c = dnn.disk.choose::<cudnnConvolutionBwdFilterAlgoPerf_t>(
-                        x.dtype(),
-                        &k.1,
-                        || {
-                            let (buf, size) = find_workspace(&gpu);
-                            let wsp = buf
-                                .as_ref()
-                                .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                            let mut perf =
-                                [std::mem::zeroed::<cudnnConvolutionBwdFilterAlgoPerf_t>(); 8];
-                            let mut count = 0;
-                            dnn::find_convolution_backward_filter_algorithm_ex(
-                                handle,
-                                d.x,
-                                cp(x)?,
-                                d.y,
-                                cp(dy)?,
-                                d.conv,
-                                d.w,
-                                mp(&dw)?,
-                                8,
-                                &mut count,
-                                perf.as_mut_ptr(),
-                                wsp,
-                                size,
-                            )
-                            .call("cudnnFindConvolutionBackwardFilterAlgorithmEx")?;
-                            Ok(perf[..count.clamp(0, 8) as usize].to_vec())
-                        },
-                    )?;
-                    dnn.bwd_filter.insert(k, c);
-                    c
-                }
-            };
-            let buf = DeviceBuffer::alloc(&gpu, ws)?;
-            dnn::convolution_backward_filter(
-                dnn.handle,
-                one(),
-                d.x,
-                cp(x)?,
-                d.y,
-                cp(dy)?,
-                d.conv,
-                algo,
-                buf.ptr() as *mut c_void,
-                ws,
-                zero(),
-                d.w,
-                mp(&dw)?,
-            )
-            .call("cudnnConvolutionBackwardFilter")
-        })?;
+        let what = "conv2d_backward_weight";
+        let dw = empty(&gpu_of(x, what)?, &[g.cout, g.kh, g.kw, g.cin_g], x.dtype())?;
+        convolve::<cudnnConvolutionBwdFilterAlgoPerf_t>(x, dy, &dw, g, what)?;
         Ok(dw)
     }
 }
