@@ -118,154 +118,89 @@ enum Dir {
     Filter,
 }
 
+/// Find into an output of NaNs, then the fastest algorithm found into another; asserts Find's
+/// results succeeded and are sorted by time. The inputs and the output are named by their
+/// descriptors in the Setup, in cuDNN's argument order for the direction.
+macro_rules! find_then_run {
+    ($s:ident, $dir:ident, $len:ident, $dt:ident; $find:ident, $run:ident, $perf:ty;
+     ($da:ident, $a:ident), ($db:ident, $b:ident) => $dout:ident) => {{
+        let (s, a, b) = ($s, ptr($a), ptr($b));
+        let mut found = dev_nans($len, $dt);
+        let mut ws = DevBuf::alloc(64 << 20);
+        let mut count = 0;
+        let mut perf = [std::mem::zeroed::<$perf>(); 8];
+        let (wsp, wsn) = (mptr(&mut ws), ws.len());
+        dnn::$find(
+            s.h,
+            s.$da,
+            a,
+            s.$db,
+            b,
+            s.c,
+            s.$dout,
+            mptr(&mut found),
+            8,
+            &mut count,
+            perf.as_mut_ptr(),
+            wsp,
+            wsn,
+        )
+        .unwrap();
+        assert!((1..=8).contains(&count), "{:?}: returned {count}", $dir);
+        let p = &perf[..count as usize];
+        let ok = sorted(p.iter().map(|q| (q.time, q.status)));
+        assert!(
+            ok,
+            "{:?}: Find's results are not sorted by time, or one failed",
+            $dir
+        );
+        let (algo, mem) = (p[0].algo, p[0].memory);
+        let mut out = dev_nans($len, $dt);
+        let mut ws = DevBuf::alloc(mem.max(1));
+        let wsp = if mem > 0 {
+            mptr(&mut ws)
+        } else {
+            std::ptr::null_mut()
+        };
+        dnn::$run(
+            s.h,
+            one(),
+            s.$da,
+            a,
+            s.$db,
+            b,
+            s.c,
+            algo,
+            wsp,
+            mem,
+            zero(),
+            s.$dout,
+            mptr(&mut out),
+        )
+        .unwrap();
+        (found.download(), out.download())
+    }};
+}
+
 /// Runs Find then the chosen algorithm for `dir`; returns (Find's output, the call's output).
+/// `a` is x (forward, filter) or dy (data), `b` is w (forward, data) or dy (filter).
 unsafe fn run(
     s: &Setup,
     dir: Dir,
     a: &DevBuf,
     b: &DevBuf,
-    out_len: usize,
+    len: usize,
     dt: DType,
 ) -> (Vec<u8>, Vec<u8>) {
-    let mut found = dev_nans(out_len, dt);
-    let mut ws = DevBuf::alloc(64 << 20);
-    let mut count = 0;
-    let (algo_ws, perf_ok) = match dir {
-        Dir::Fwd => {
-            let mut perf = [std::mem::zeroed::<cudnnConvolutionFwdAlgoPerf_t>(); 8];
-            dnn::find_convolution_forward_algorithm_ex(
-                s.h,
-                s.x,
-                ptr(a),
-                s.w,
-                ptr(b),
-                s.c,
-                s.y,
-                mptr(&mut found),
-                8,
-                &mut count,
-                perf.as_mut_ptr(),
-                mptr(&mut ws),
-                ws.len(),
-            )
-            .unwrap();
-            let p = &perf[..count as usize];
-            (
-                Some((p[0].algo as u32, p[0].memory)),
-                sorted(p.iter().map(|q| (q.time, q.status))),
-            )
-        }
-        Dir::Data => {
-            let mut perf = [std::mem::zeroed::<cudnnConvolutionBwdDataAlgoPerf_t>(); 8];
-            dnn::find_convolution_backward_data_algorithm_ex(
-                s.h,
-                s.w,
-                ptr(b),
-                s.y,
-                ptr(a),
-                s.c,
-                s.x,
-                mptr(&mut found),
-                8,
-                &mut count,
-                perf.as_mut_ptr(),
-                mptr(&mut ws),
-                ws.len(),
-            )
-            .unwrap();
-            let p = &perf[..count as usize];
-            (
-                Some((p[0].algo as u32, p[0].memory)),
-                sorted(p.iter().map(|q| (q.time, q.status))),
-            )
-        }
-        Dir::Filter => {
-            let mut perf = [std::mem::zeroed::<cudnnConvolutionBwdFilterAlgoPerf_t>(); 8];
-            dnn::find_convolution_backward_filter_algorithm_ex(
-                s.h,
-                s.x,
-                ptr(a),
-                s.y,
-                ptr(b),
-                s.c,
-                s.w,
-                mptr(&mut found),
-                8,
-                &mut count,
-                perf.as_mut_ptr(),
-                mptr(&mut ws),
-                ws.len(),
-            )
-            .unwrap();
-            let p = &perf[..count as usize];
-            (
-                Some((p[0].algo as u32, p[0].memory)),
-                sorted(p.iter().map(|q| (q.time, q.status))),
-            )
-        }
-    };
-    assert!(
-        perf_ok,
-        "{dir:?}: Find's results are not sorted by time, or one failed"
-    );
-    assert!((1..=8).contains(&count), "{dir:?}: returned {count}");
-    let (code, mem) = algo_ws.unwrap();
-    let mut out = dev_nans(out_len, dt);
-    let mut ws = DevBuf::alloc(mem.max(1));
-    let wsp = if mem > 0 {
-        mptr(&mut ws)
-    } else {
-        std::ptr::null_mut()
-    };
     match dir {
-        Dir::Fwd => dnn::convolution_forward(
-            s.h,
-            one(),
-            s.x,
-            ptr(a),
-            s.w,
-            ptr(b),
-            s.c,
-            std::mem::transmute::<u32, cudnnConvolutionFwdAlgo_t>(code),
-            wsp,
-            mem,
-            zero(),
-            s.y,
-            mptr(&mut out),
-        ),
-        Dir::Data => dnn::convolution_backward_data(
-            s.h,
-            one(),
-            s.w,
-            ptr(b),
-            s.y,
-            ptr(a),
-            s.c,
-            std::mem::transmute::<u32, cudnnConvolutionBwdDataAlgo_t>(code),
-            wsp,
-            mem,
-            zero(),
-            s.x,
-            mptr(&mut out),
-        ),
-        Dir::Filter => dnn::convolution_backward_filter(
-            s.h,
-            one(),
-            s.x,
-            ptr(a),
-            s.y,
-            ptr(b),
-            s.c,
-            std::mem::transmute::<u32, cudnnConvolutionBwdFilterAlgo_t>(code),
-            wsp,
-            mem,
-            zero(),
-            s.w,
-            mptr(&mut out),
-        ),
+        Dir::Fwd => find_then_run!(s, dir, len, dt; find_convolution_forward_algorithm_ex,
+            convolution_forward, cudnnConvolutionFwdAlgoPerf_t; (x, a), (w, b) => y),
+        Dir::Data => find_then_run!(s, dir, len, dt; find_convolution_backward_data_algorithm_ex,
+            convolution_backward_data, cudnnConvolutionBwdDataAlgoPerf_t; (w, b), (y, a) => x),
+        Dir::Filter => find_then_run!(s, dir, len, dt;
+            find_convolution_backward_filter_algorithm_ex, convolution_backward_filter,
+            cudnnConvolutionBwdFilterAlgoPerf_t; (x, a), (y, b) => w),
     }
-    .unwrap();
-    (found.download(), out.download())
 }
 
 fn sorted(it: impl Iterator<Item = (f32, cudnnStatus_t)>) -> bool {
