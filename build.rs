@@ -5,7 +5,9 @@
 //! against the header-only NVTX v3 found next to nvcc.
 //! From the kernels' parameter lists (build/kernel_signatures.rs) it also writes
 //! `$OUT_DIR/kernel_signatures.txt` and the typed launchers `$OUT_DIR/kernel_launchers.rs`
-//! (build/typed_launch.rs, included by src/cuda/kernels.rs).
+//! (build/typed_launch.rs, included by src/cuda/kernels.rs), and from ptxas's report on the
+//! same compile, every kernel's sm_90 registers, shared and local memory and spills
+//! (build/kernel_resources.rs, `$OUT_DIR/kernel_resources.rs`).
 //! With `cuda-emu`, also compiles the same kernels for the host, instrumented, with the emulated
 //! device's runtime (build/emu.rs). Without the features it does nothing.
 
@@ -14,6 +16,8 @@ use std::process::Command;
 
 #[path = "build/emu.rs"]
 mod emu;
+#[path = "build/kernel_resources.rs"]
+mod kernel_resources;
 #[path = "build/kernel_signatures.rs"]
 #[allow(dead_code)]
 mod kernel_signatures;
@@ -150,7 +154,44 @@ fn build_kernels() -> Result<(), String> {
         );
     }
     rs += "];\n";
-    std::fs::write(out.join("kernels.rs"), rs).map_err(|e| e.to_string())
+    std::fs::write(out.join("kernels.rs"), rs).map_err(|e| e.to_string())?;
+    write_resources(&kernels, &out)
+}
+
+/// `$OUT_DIR/kernel_resources.rs` from each module's saved ptxas report; every kernel of the
+/// sources must be in it, and nothing else.
+fn write_resources(kernels: &[kernel_signatures::Kernel], out: &Path) -> Result<(), String> {
+    let mut table = Vec::new();
+    let mut modules: Vec<&str> = kernels.iter().map(|k| k.module.as_str()).collect();
+    modules.sort();
+    modules.dedup();
+    for module in modules {
+        let report = std::fs::read_to_string(ptxas_report(out, module))
+            .map_err(|e| format!("ptxas report of {module}.cu: {e}"))?;
+        table.extend(kernel_resources::parse(module, NATIVE_ARCH, &report)?);
+    }
+    let mut reported: Vec<&str> = table.iter().map(|r| r.kernel.as_str()).collect();
+    let mut declared: Vec<&str> = kernels.iter().map(|k| k.name.as_str()).collect();
+    reported.sort();
+    declared.sort();
+    if reported != declared {
+        return Err(format!(
+            "ptxas reported resources for the kernels {reported:?}, but the sources declare              {declared:?}"
+        ));
+    }
+    std::fs::write(
+        out.join("kernel_resources.rs"),
+        kernel_resources::render(&table),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The architecture the fatbins hold machine code for (the rest is PTX).
+const NATIVE_ARCH: &str = "sm_90";
+
+/// Where ptxas's report of one module's compile is kept (beside its fatbin, reused with it).
+fn ptxas_report(out: &Path, module: &str) -> PathBuf {
+    out.join(format!("{module}.ptxas.txt"))
 }
 
 fn compile(
@@ -165,11 +206,18 @@ fn compile(
         .ok_or_else(|| format!("odd kernel file name {}", src.display()))?
         .to_string();
     let fatbin = out.join(format!("{name}.fatbin"));
-    if fresh(&fatbin, include, src) {
+    let report = ptxas_report(out, &name);
+    if fresh(&fatbin, include, src) && report.is_file() {
         return Ok((name, fatbin));
     }
     let output = Command::new(nvcc)
-        .args(["-fatbin", "-O3", "-std=c++17", "-lineinfo"])
+        .args([
+            "-fatbin",
+            "-O3",
+            "-std=c++17",
+            "-lineinfo",
+            "--resource-usage",
+        ])
         .args(["-gencode", "arch=compute_80,code=compute_80"])
         .args(["-gencode", "arch=compute_90,code=sm_90"])
         .arg("-I")
@@ -187,6 +235,9 @@ fn compile(
             String::from_utf8_lossy(&output.stderr)
         ));
     }
+    let mut text = output.stdout;
+    text.extend_from_slice(&output.stderr);
+    std::fs::write(&report, text).map_err(|e| format!("{}: {e}", report.display()))?;
     Ok((name, fatbin))
 }
 

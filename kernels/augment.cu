@@ -90,10 +90,19 @@ __device__ void hue_shift(float* p, float shift) {
   int sector = min((int)floorf(h), 5);
   float f = h - (float)sector;
   float pp = v * (1.f - s), q = v * (1.f - s * f), tt = v * (1.f - s * (1.f - f));
-  float o[6][3] = {{v, tt, pp}, {q, v, pp}, {pp, v, tt}, {pp, q, v}, {tt, pp, v}, {v, pp, q}};
-  p[0] = clip01(o[sector][0]);
-  p[1] = clip01(o[sector][1]);
-  p[2] = clip01(o[sector][2]);
+  // The sector's (r, g, b) picked by a switch: a table indexed at run time lives in local memory.
+  float r2, g2, b2;
+  switch (sector) {
+    case 0: r2 = v, g2 = tt, b2 = pp; break;
+    case 1: r2 = q, g2 = v, b2 = pp; break;
+    case 2: r2 = pp, g2 = v, b2 = tt; break;
+    case 3: r2 = pp, g2 = q, b2 = v; break;
+    case 4: r2 = tt, g2 = pp, b2 = v; break;
+    default: r2 = v, g2 = pp, b2 = q; break;
+  }
+  p[0] = clip01(r2);
+  p[1] = clip01(g2);
+  p[2] = clip01(b2);
 }
 
 // One pass of the separable blur, along x or y, edges replicated; the vertical (last) pass

@@ -114,7 +114,12 @@ __device__ void ema_update(const EmaTensor* ts, const int* chunk_tensor) {
 template <typename G>
 __device__ void lars_bind(LarsTensor* ts, int first, int count, const G* const* g) {
   int k = threadIdx.x;
-  if (k < count && k < MT_BIND) ts[first + k].g = g[k];
+  // Thread k's pointer by a chain of selects at constant indices: the table indexed by the
+  // thread would be copied to local memory (128 bytes per thread).
+  const G* p = g[0];
+#pragma unroll
+  for (int j = 1; j < MT_BIND; ++j) p = j == k ? g[j] : p;
+  if (k < count && k < MT_BIND) ts[first + k].g = p;
 }
 
 #define MULTI_TENSOR_KERNELS(sfx, T)                                                              \

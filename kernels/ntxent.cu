@@ -217,8 +217,10 @@ extern "C" __global__ void ntxent_hits(const float* pos, const float* neg, int n
   if (threadIdx.x == 0) hits[0] = c;
 }
 
+// stats at 4 blocks per SM: ptxas then fits it in 64 registers without spilling (with the
+// block size alone it spilled 12 bytes per thread at 64 registers; tests/kernel_resources.rs).
 #define NTXENT_KERNELS(sfx, T)                                                                  \
-  extern "C" __global__ void __launch_bounds__(TPB) ntxent_stats_##sfx(                          \
+  extern "C" __global__ void __launch_bounds__(TPB, 4) ntxent_stats_##sfx(                       \
       const T* z, const T* q, int n2, int nq, int d, float inv_tau, float* lse, float* pos,     \
       float* neg) {                                                                             \
     stats(z, q, n2, nq, d, inv_tau, lse, pos, neg);                                             \

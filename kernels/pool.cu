@@ -199,16 +199,21 @@ __device__ void avg_bwd_tiles(const T* dy, T* dx, int n, int h, int w, int c, in
     PixelGroup p = pixel_group<W>(i, c, ho, wo);
     int b = p.b, oh = p.row, ow = p.col, ch = p.ch;
     int h0, h1, w0, w1;
-    float inv = avg_inv(oh, ow, h, w, k, k, ph, pw, cp, &h0, &h1, &w0, &w1), d[W], z[W] = {};
+    float inv = avg_inv(oh, ow, h, w, k, k, ph, pw, cp, &h0, &h1, &w0, &w1), d[W];
     load_w<W>(dy + (((i64)b * ho + oh) * wo + ow) * c + ch, vec, d);
 #pragma unroll
     for (int j = 0; j < W; ++j) d[j] *= inv;
     // The last window along an axis also owns the uncovered cells after it.
     int he = oh == ho - 1 ? h : h1, we = ow == wo - 1 ? w : w1;
+    // Values chosen lane by lane: a pointer to one of two arrays would put both in local memory.
     for (int ih = h0; ih < he; ++ih)
-      for (int iw = w0; iw < we; ++iw)
-        store_w<W>(dx + (((i64)b * h + ih) * w + iw) * c + ch, vec,
-                   *(ih < h1 && iw < w1 ? &d : &z));
+      for (int iw = w0; iw < we; ++iw) {
+        bool covered = ih < h1 && iw < w1;
+        float o[W];
+#pragma unroll
+        for (int j = 0; j < W; ++j) o[j] = covered ? d[j] : 0.f;
+        store_w<W>(dx + (((i64)b * h + ih) * w + iw) * c + ch, vec, o);
+      }
   }
 }
 

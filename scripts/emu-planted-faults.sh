@@ -152,6 +152,10 @@ faults() {
   run gpu-decode-writes-every-jpeg-at-the-first-offset rust src/data/gpu_input.rs \
     'dst: src + e.offset as u64,' 'dst: src,' \
     cuda_gpu_decode gpu_decoded_views_match
+  run lars-bind-takes-the-next-gradient kernel multi_tensor.cu 'p = j == k ? g[j] : p;' \
+    'p = j == k + 1 ? g[j] : p;' lib optim::cuda_tests::lars_resident_table_matches_cpu_over_steps
+  run augment-hue-swaps-two-sectors kernel augment.cu 'case 1: r2 = q, g2 = v, b2 = pp;' \
+    'case 1: r2 = v, g2 = q, b2 = pp;' lib augment::cuda_tests::gpu_augmentation_matches
   run lr-schedule-never-advances kernel multi_tensor.cu \
     '*step = set ? value : *step + 1;' '*step = set ? value : *step;' \
     cuda_graph_step replayed_step_matches_eager

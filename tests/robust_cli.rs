@@ -295,3 +295,29 @@ fn checkpoint_metadata_is_checked_against_the_header_before_building() {
     assert!(err.contains("its metadata says r200_4x_sk1"), "{err}");
     assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    // A pipe whose read end is closed before the trainer starts: its first write meets a
+    // closed pipe, as `simclr info | head -1` does once head has its line.
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let out = Command::new(env!("CARGO_BIN_EXE_simclr"))
+        .args(["info", "--model", "r18_1x_sk0"])
+        .stdout(Stdio::from(write))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {err}",
+        out.status
+    );
+}

@@ -4,6 +4,12 @@
 use simclr::cli::{parse, run};
 
 fn main() {
+    // Output read by a reader that stops early (`simclr info | head`) ends the process quietly, as
+    // it ends any Unix tool, instead of println! panicking on the closed pipe.
+    // SAFETY: sets a signal disposition before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = parse();
     simclr::train::signals::install();
     // A multi-process job finalises MPI only after success; after a failure the process exits

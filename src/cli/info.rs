@@ -31,11 +31,19 @@ pub struct InfoArgs {
     /// and version (or the paths tried) and the GPU; exits non-zero when it cannot be used.
     #[arg(long)]
     pub device: Option<String>,
+    /// Instead of a model summary, list every GPU kernel's sm_90 resources as ptxas reported
+    /// them at build time (registers, shared and local memory, spills) and how many of its
+    /// blocks an SM holds at 256 threads each. Needs a build with --features cuda.
+    #[arg(long, conflicts_with_all = ["device", "checkpoint"])]
+    pub kernels: bool,
 }
 
 pub fn run(a: &InfoArgs) -> Result<()> {
     if let Some(d) = &a.device {
         return super::device_report::run(d);
+    }
+    if a.kernels {
+        return super::kernels_report::run();
     }
     let mut a = a.clone();
     if let Some(path) = a.checkpoint.clone() {

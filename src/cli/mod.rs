@@ -6,6 +6,7 @@ mod convert;
 mod device_report;
 mod embed;
 mod info;
+mod kernels_report;
 mod stage_args;
 mod train_args;
 

@@ -22,6 +22,7 @@ mod fill;
 pub mod graph;
 pub mod groups;
 pub mod image_groups;
+pub mod kernel_resources;
 pub mod kernels;
 pub mod memory;
 pub(crate) mod module;
