@@ -4,11 +4,15 @@
 use simclr::cli::{parse, run};
 
 fn main() {
-    // Output read by a reader that stops early (`simclr info | head`) ends the process quietly, as
-    // it ends any Unix tool, instead of println! panicking on the closed pipe.
-    // SAFETY: sets a signal disposition before any thread is started.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    // Output read by a reader that stops early (`simclr bench | head`) ends a single process
+    // quietly, as it ends any Unix tool, instead of println! panicking on the closed pipe. A rank
+    // of a multi-process job keeps SIGPIPE ignored: a peer's closed socket must come back from the
+    // communication library as an error that names it, not kill the rank without a word.
+    if simclr::comm::launch::from_env().is_ok_and(|l| l.world == 1) {
+        // SAFETY: sets a signal disposition before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
     }
     let cli = parse();
     simclr::train::signals::install();
