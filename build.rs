@@ -176,7 +176,8 @@ fn write_resources(kernels: &[kernel_signatures::Kernel], out: &Path) -> Result<
     declared.sort();
     if reported != declared {
         return Err(format!(
-            "ptxas reported resources for the kernels {reported:?}, but the sources declare              {declared:?}"
+            "ptxas reported resources for the kernels {reported:?}, but the sources declare \
+             {declared:?}"
         ));
     }
     std::fs::write(
