@@ -74,6 +74,8 @@ pub struct Kernel {
     pub module: String,
     pub name: String,
     pub params: Vec<Param>,
+    /// The largest block its `__launch_bounds__` allows (a GPU refuses a larger launch).
+    pub max_threads: Option<u32>,
 }
 
 /// Runs the host C++ preprocessor over `src`. `<cuda_bf16.h>` resolves to an empty stub in
@@ -121,10 +123,19 @@ pub fn parse_module(module: &str, text: &str) -> Result<Vec<Kernel>, String> {
     let mut rest = flat.as_str();
     while let Some(at) = rest.find(HEAD) {
         rest = rest[at + HEAD.len()..].trim_start();
+        let mut max_threads = None;
         if let Some(after) = rest.strip_prefix("__launch_bounds__") {
             let close = after
                 .find(')')
                 .ok_or_else(|| format!("kernels/{module}.cu: unclosed __launch_bounds__"))?;
+            let args = after[..close].trim().trim_start_matches('(');
+            let first = args.split(',').next().unwrap_or_default().trim();
+            max_threads = Some(first.parse::<u32>().map_err(|_| {
+                format!(
+                    "kernels/{module}.cu: __launch_bounds__({args}): its first argument must be a \
+                     number of threads after preprocessing"
+                )
+            })?);
             rest = after[close + 1..].trim_start();
         }
         let open = rest
@@ -154,6 +165,7 @@ pub fn parse_module(module: &str, text: &str) -> Result<Vec<Kernel>, String> {
             module: module.to_string(),
             name,
             params,
+            max_threads,
         });
         rest = &rest[close..];
     }

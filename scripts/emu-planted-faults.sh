@@ -165,6 +165,10 @@ faults() {
   run narrow-vectorises-an-unaligned-start rust src/ops/channels/cuda.rs \
     'let w8 = [c, start, len].iter().all(|v| v % 8 == 0);' \
     'let w8 = [c, len].iter().all(|v| v % 8 == 0);' lib channels::cuda_tests::channels_parity
+  # A block larger than the kernel's __launch_bounds__: a GPU refuses the launch, and so must
+  # the emulator (its threads would otherwise run past the 16 x 16 tile the kernel assumes).
+  run ntxent-launch-exceeds-its-bounds rust src/ops/ntxent/cuda.rs 'const THREADS: u32 = 256;' \
+    'const THREADS: u32 = 512;' lib ntxent::cuda_tests::ntxent_parity
   # Orders missing between two streams: right values on the emulated device (work runs in
   # program order), a race on a GPU; caught by the stream-order check.
   run gpu-input-kernel-skips-the-copy-wait rust src/data/gpu_input.rs \

@@ -368,3 +368,55 @@ fn used_of(dev: cu::CUdevice) -> u64 {
     )
     .unwrap()
 }
+
+/// Launches `module`'s `name` with no arguments: only the checks made before the arguments
+/// are read can pass or fail it.
+fn launch_bare(
+    c: &cu::Context,
+    module: &'static str,
+    name: &str,
+    threads: u32,
+) -> Result<(), String> {
+    unsafe {
+        let f = cu::module_get_function(cu::module_load(module, &[]).unwrap(), name).unwrap();
+        cu::launch_kernel(f, (1, 1, 1), (threads, 1, 1), 0, c.stream(), &mut [])
+    }
+    .map_err(|e| format!("{e:?}"))
+}
+
+#[test]
+fn blocks_a_gpu_would_refuse_are_refused() {
+    let c = ctx();
+    // ntxent_grad is compiled with __launch_bounds__(256): 512 threads exceed it.
+    expect_err(
+        launch_bare(&c, "ntxent", "ntxent_grad_f32", 512),
+        &[
+            "CUDA_ERROR_INVALID_VALUE",
+            "ntxent_grad_f32",
+            "512",
+            "__launch_bounds__ of 256",
+        ],
+    );
+    // At 256 threads the launch gets as far as its arguments.
+    expect_err(
+        launch_bare(&c, "ntxent", "ntxent_grad_f32", 256),
+        &["takes 9 parameters, the launch passed 0"],
+    );
+    // batch_norm_reduce_f32 has no launch bounds, but its registers (over 64 per thread)
+    // do not fit 1024 threads on one SM; 512 fit.
+    let regs = simclr::cuda::kernel_resources::of("batch_norm_reduce_f32")
+        .unwrap()
+        .registers;
+    assert!(regs > 64, "{regs}");
+    expect_err(
+        launch_bare(&c, "batch_norm", "batch_norm_reduce_f32", 1024),
+        &[
+            "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
+            &format!("{regs} registers"),
+        ],
+    );
+    expect_err(
+        launch_bare(&c, "batch_norm", "batch_norm_reduce_f32", 512),
+        &["parameters, the launch passed 0"],
+    );
+}

@@ -59,7 +59,16 @@ fn reads_const_and_mutable_pointers_and_values() {
 }
 
 #[test]
-fn skips_launch_bounds_and_reads_struct_pointers() {
+fn a_launch_bound_must_be_a_number_after_preprocessing() {
+    let text = "extern \"C\" __global__ void __launch_bounds__(TPB * 2) k(float* y) { }";
+    let err = parse_module("m", text).unwrap_err();
+    assert!(err.contains("m.cu") && err.contains("TPB * 2"), "{err}");
+    let ok = "extern \"C\" __global__ void __launch_bounds__( 512 ) k(float* y) { }";
+    assert_eq!(parse_module("m", ok).unwrap()[0].max_threads, Some(512));
+}
+
+#[test]
+fn reads_launch_bounds_and_struct_pointers() {
     let text = "extern \"C\" __global__ void __launch_bounds__(256, 2) ntxent_stats_f32(\n\
                   const float* z, int n2, float inv_tau, float* lse) { }\n\
                 extern \"C\" __global__ void lars_norms_f32(const LarsTensor* ts, const int* chunk_tensor,\n\
@@ -78,6 +87,7 @@ fn skips_launch_bounds_and_reads_struct_pointers() {
     )
     .unwrap();
     assert_eq!(ks[0].name, "ntxent_stats_f32");
+    assert_eq!((ks[0].max_threads, ks[1].max_threads), (Some(256), None));
     assert_eq!(ks[0].params.len(), 4);
     assert_eq!(ks[0].params[2], param("inv_tau", CType::Value(Scalar::F32)));
     assert_eq!(
@@ -149,6 +159,7 @@ fn kernel(module: &str, name: &str, params: Vec<Param>) -> Kernel {
         module: module.into(),
         name: name.into(),
         params,
+        max_threads: None,
     }
 }
 

@@ -199,7 +199,7 @@ pub fn module_get_function(m: CUmodule, name: &CStr) -> Result<CUfunction> {
         )
     })?;
     let name = name.to_string_lossy();
-    match kernels.iter().find(|(k, _, _)| *k == name) {
+    match kernels.iter().find(|(k, ..)| *k == name) {
         Some(entry) => Ok(entry as *const ffi::Entry as CUfunction),
         None => Err(DriverError::new(
             CUresult::CUDA_ERROR_NOT_FOUND,
@@ -217,7 +217,8 @@ pub unsafe fn launch(
     shared_mem_bytes: c_uint,
     params: &mut [*mut c_void],
 ) -> Result<()> {
-    let &(name, thunk, sizes) = &*(f as *const ffi::Entry);
+    let &(name, thunk, sizes, max_threads) = &*(f as *const ffi::Entry);
+    launch_fits(name, block, max_threads)?;
     if sizes.len() != params.len() {
         return Err(DriverError::new(
             CUresult::CUDA_ERROR_INVALID_VALUE,
@@ -258,6 +259,35 @@ pub unsafe fn launch(
             )
         })
     })
+}
+
+/// What a GPU checks of a block against the kernel before it runs: no more threads than the
+/// kernel's `__launch_bounds__` (`max_threads`, 0 when it has none: CUDA_ERROR_INVALID_VALUE),
+/// and registers enough on one SM for the whole block at the kernel's sm_90 count from ptxas
+/// (CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES). Test kernels (emu/tests) have no ptxas count.
+fn launch_fits(name: &str, block: (c_uint, c_uint, c_uint), max_threads: u32) -> Result<()> {
+    let threads = u64::from(block.0) * u64::from(block.1) * u64::from(block.2);
+    if max_threads > 0 && threads > u64::from(max_threads) {
+        return Err(DriverError::new(
+            CUresult::CUDA_ERROR_INVALID_VALUE,
+            format!(
+                "{name}: a block of {threads} threads exceeds its __launch_bounds__ of \
+                 {max_threads}"
+            ),
+        ));
+    }
+    let resources = crate::cuda::kernel_resources::of(name);
+    match resources.filter(|r| threads <= 1024 && r.occupancy(threads as u32).blocks == 0) {
+        Some(r) => Err(DriverError::new(
+            CUresult::CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+            format!(
+                "{name}: a block of {threads} threads at {} registers each needs more than an \
+                 SM's 65536 registers or its shared memory ({} bytes static)",
+                r.registers, r.shared_bytes
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 pub fn mem_get_info() -> Result<(usize, usize)> {
