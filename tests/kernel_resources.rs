@@ -5,9 +5,11 @@
 
 #[path = "../build/kernel_resources.rs"]
 mod kernel_resources;
+#[allow(dead_code)] // this suite runs the binary only
+mod support;
 
 use kernel_resources::{parse, render, Resources};
-use std::process::Command;
+use support::cli::{bin, simclr};
 
 /// What nvcc --resource-usage printed for a module built for PTX and sm_90, with a callee that
 /// was not inlined (its properties must not land on the entry) and another architecture.
@@ -97,12 +99,8 @@ fn renders_a_sorted_rust_table() {
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn the_report_needs_the_cuda_build() {
-    let out = Command::new(env!("CARGO_BIN_EXE_simclr"))
-        .args(["info", "--kernels"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, _, err) = simclr(&bin(), &["info", "--kernels"]);
+    assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("--kernels") && err.contains("--features cuda"),
         "{err}"
@@ -111,7 +109,7 @@ fn the_report_needs_the_cuda_build() {
 
 #[cfg(feature = "cuda")]
 mod built {
-    use super::Command;
+    use super::{bin, simclr};
     use simclr::cuda::kernel_resources::{of, KernelResources, KERNEL_RESOURCES};
 
     fn kernel(registers: u32, shared_bytes: u32) -> KernelResources {
@@ -185,12 +183,8 @@ mod built {
 
     #[test]
     fn info_prints_every_kernel() {
-        let out = Command::new(env!("CARGO_BIN_EXE_simclr"))
-            .args(["info", "--kernels"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let text = String::from_utf8_lossy(&out.stdout);
+        let (code, text, err) = simclr(&bin(), &["info", "--kernels"]);
+        assert_eq!(code, 0, "{err}");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), KERNEL_RESOURCES.len() + 2, "{text}");
         assert!(
