@@ -93,3 +93,23 @@ pub fn check(what: &str, dt: DType, got: &Tensor, want: &Tensor, k: usize, depth
         tolerance(dt, k, depth),
     );
 }
+
+/// `got`, the device's sum of the terms of `x` (the kernel accumulates in f32 and rounds the
+/// result once to `dt`), against the CPU's f32 `want`. Rounding bounds a sum's error relative to
+/// Σ|xᵢ|, not to the result (terms that cancel leave a small result with the error of the large
+/// ones), so the accumulation is allowed `tolerance(F32, n, 1)·Σ|xᵢ|`, and the final rounding
+/// `2·u(dt)·|want|`.
+pub fn check_sum(what: &str, dt: DType, got: &Tensor, want: &Tensor, x: &Tensor) {
+    assert_eq!(got.device(), Device::Cuda(0), "{what}: result left the GPU");
+    let magnitude: f64 = x.to_vec_f64().unwrap().iter().map(|v| v.abs()).sum();
+    let (g, w) = (got.to_vec_f64().unwrap()[0], want.to_vec_f64().unwrap()[0]);
+    let allowed =
+        tolerance(DType::F32, x.numel(), 1) * magnitude + 2.0 * dt.unit_roundoff() * w.abs();
+    assert!(
+        (g - w).abs() <= allowed,
+        "{what} ({}): got {g} want {w}: |difference| {:.3e} > {allowed:.3e} allowed (terms' \
+         magnitudes sum to {magnitude})",
+        dt.name(),
+        (g - w).abs()
+    );
+}
