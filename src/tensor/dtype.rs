@@ -179,7 +179,7 @@ impl Element for half::bf16 {
         self.to_f64()
     }
     fn from_f64(v: f64) -> Self {
-        half::bf16::from_f64(v)
+        super::bf16_from_f64(v)
     }
     fn wrap(v: Vec<Self>) -> CpuStorage {
         CpuStorage::BF16(v)

@@ -10,12 +10,14 @@ mod device;
 mod device_storage;
 mod dtype;
 pub mod memory;
+mod round;
 mod storage;
 
 pub use device::{Device, DeviceRequest};
 use device_storage::runtime;
 pub use device_storage::{register_runtime, DeviceRuntime, DeviceStorage};
 pub use dtype::{DType, Element, Float};
+pub use round::{bf16_from_f64, f16_from_f64};
 pub use storage::{CpuStorage, Storage};
 
 use crate::{Error, Result};

@@ -40,7 +40,7 @@ impl CpuStorage {
         Some(match dtype {
             DType::F32 => CpuStorage::F32(v.iter().map(|&x| x as f32).collect()),
             DType::F64 => CpuStorage::F64(v.to_vec()),
-            DType::BF16 => CpuStorage::BF16(v.iter().map(|&x| half::bf16::from_f64(x)).collect()),
+            DType::BF16 => CpuStorage::BF16(v.iter().map(|&x| super::bf16_from_f64(x)).collect()),
             DType::F16 => return None,
         })
     }

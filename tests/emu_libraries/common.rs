@@ -85,9 +85,9 @@ pub fn encode(v: &[f64], dt: DType) -> Vec<u8> {
     for &x in v {
         match dt {
             DType::F32 => out.extend_from_slice(&(x as f32).to_le_bytes()),
-            DType::BF16 => out.extend_from_slice(&bf16::from_f64(x).to_le_bytes()),
+            DType::BF16 => out.extend_from_slice(&simclr::tensor::bf16_from_f64(x).to_le_bytes()),
             DType::F64 => out.extend_from_slice(&x.to_le_bytes()),
-            DType::F16 => out.extend_from_slice(&half::f16::from_f64(x).to_le_bytes()),
+            DType::F16 => out.extend_from_slice(&simclr::tensor::f16_from_f64(x).to_le_bytes()),
         }
     }
     out

@@ -8,6 +8,7 @@
 //! rounded to bf16/f16 with round-to-nearest-even (the `half` crate), as the GPU libraries do.
 
 use super::memory;
+use crate::tensor::{bf16_from_f64, f16_from_f64};
 use half::{bf16, f16};
 
 /// The element types the emulated libraries compute with.
@@ -107,8 +108,8 @@ pub fn encode(values: impl Iterator<Item = f64>, e: Elem, out: &mut Vec<u8>) {
         match e {
             Elem::F32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
             Elem::F64 => out.extend_from_slice(&v.to_le_bytes()),
-            Elem::Bf16 => out.extend_from_slice(&bf16::from_f64(v).to_le_bytes()),
-            Elem::F16 => out.extend_from_slice(&f16::from_f64(v).to_le_bytes()),
+            Elem::Bf16 => out.extend_from_slice(&bf16_from_f64(v).to_le_bytes()),
+            Elem::F16 => out.extend_from_slice(&f16_from_f64(v).to_le_bytes()),
             Elem::U64 => out.extend_from_slice(&(v as u64).to_le_bytes()),
         }
     }
@@ -150,8 +151,8 @@ pub unsafe fn host_scalar_f64(p: *const std::ffi::c_void) -> Option<f64> {
 pub fn round(v: f64, e: Elem) -> f64 {
     match e {
         Elem::F32 => v as f32 as f64,
-        Elem::Bf16 => bf16::from_f64(v).to_f64(),
-        Elem::F16 => f16::from_f64(v).to_f64(),
+        Elem::Bf16 => bf16_from_f64(v).to_f64(),
+        Elem::F16 => f16_from_f64(v).to_f64(),
         Elem::F64 => v,
         Elem::U64 => v.round(),
     }
