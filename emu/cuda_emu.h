@@ -46,7 +46,11 @@ static inline void __syncwarp(unsigned mask = 0xffffffffu) {
   emu_warp(EMU_SYNCWARP, mask, 0, 0, 32);
   EMU_COMPILER_BARRIER();
 }
-static inline void __threadfence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+static inline void __threadfence(void) {
+  EMU_COMPILER_BARRIER();
+  emu_threadfence();
+  EMU_COMPILER_BARRIER();
+}
 static inline void __threadfence_block(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
 template <typename T>
@@ -84,17 +88,20 @@ static inline int __all_sync(unsigned mask, int pred) {
 }
 
 // Atomics: the access is checked (read of written bytes, inside an allocation), then done with a
-// host atomic (blocks run on several host threads).
-template <typename T> static inline T emu_atomic_add(T* p, T v) {
+// host atomic (blocks run on several host threads). The host atomic itself is left out of the
+// address instrumentation, which would check it as a plain store: atomics are coherent between
+// blocks, plain stores are not (memory.cpp, "between the blocks of one launch").
+#define EMU_ATOMIC static inline __attribute__((no_sanitize_address))
+template <typename T> EMU_ATOMIC T emu_atomic_add(T* p, T v) {
   emu_check_rmw(p, sizeof(T));
   return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
 }
-static inline int atomicAdd(int* p, int v) { return emu_atomic_add(p, v); }
-static inline unsigned atomicAdd(unsigned* p, unsigned v) { return emu_atomic_add(p, v); }
-static inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+EMU_ATOMIC int atomicAdd(int* p, int v) { return emu_atomic_add(p, v); }
+EMU_ATOMIC unsigned atomicAdd(unsigned* p, unsigned v) { return emu_atomic_add(p, v); }
+EMU_ATOMIC unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
   return emu_atomic_add(p, v);
 }
-static inline float atomicAdd(float* p, float v) {
+EMU_ATOMIC float atomicAdd(float* p, float v) {
   emu_check_rmw(p, 4);
   float old, nv;
   __atomic_load(p, &old, __ATOMIC_SEQ_CST);
@@ -103,16 +110,16 @@ static inline float atomicAdd(float* p, float v) {
   } while (!__atomic_compare_exchange(p, &old, &nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
   return old;
 }
-template <typename T> static inline T atomicExch(T* p, T v) {
+template <typename T> EMU_ATOMIC T atomicExch(T* p, T v) {
   emu_check_rmw(p, sizeof(T));
   return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
 }
-template <typename T> static inline T atomicCAS(T* p, T cmp, T v) {
+template <typename T> EMU_ATOMIC T atomicCAS(T* p, T cmp, T v) {
   emu_check_rmw(p, sizeof(T));
   __atomic_compare_exchange_n(p, &cmp, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   return cmp;
 }
-template <typename T> static inline T atomicMax(T* p, T v) {
+template <typename T> EMU_ATOMIC T atomicMax(T* p, T v) {
   emu_check_rmw(p, sizeof(T));
   T old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
   while (old < v && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_SEQ_CST,
@@ -120,7 +127,7 @@ template <typename T> static inline T atomicMax(T* p, T v) {
   }
   return old;
 }
-template <typename T> static inline T atomicMin(T* p, T v) {
+template <typename T> EMU_ATOMIC T atomicMin(T* p, T v) {
   emu_check_rmw(p, sizeof(T));
   T old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
   while (v < old && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_SEQ_CST,

@@ -31,3 +31,5 @@ enum {
 extern "C" void emu_syncthreads(void);
 extern "C" uint64_t emu_warp(int kind, unsigned mask, uint64_t value, int arg, int width);
 extern "C" void emu_check_rmw(const void* p, unsigned bytes);
+// __threadfence(): the block's stores so far become visible to the other blocks (memory.cpp).
+extern "C" void emu_threadfence(void);

@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 enum : int {
   EMU_OK = 0,
@@ -20,9 +22,14 @@ enum : int {
 
 // memory.cpp: the device arena and its shadow.
 // Checks an access of `n` bytes at `addr`; returns "" when fine, else the problem (without the
-// kernel/thread prefix). Stores mark the bytes written. Addresses outside the arena pass.
-std::string mem_access(uint64_t addr, uint64_t n, bool write);
+// kernel/thread prefix). Stores mark the bytes written (pending, in a kernel: memory.cpp).
+// `coherent`: an atomic, which needs no fence between blocks. Addresses outside the arena pass.
+std::string mem_access(uint64_t addr, uint64_t n, bool write, bool coherent = false);
 bool mem_in_arena(uint64_t addr);
+// The running block's tag (1..127; 0 when it ends, handing its pending stores to `launch`,
+// whose lock the caller holds), and the publication of a launch's pending stores at its end.
+void mem_block_tag(uint8_t tag, std::vector<std::pair<uint64_t, uint64_t>>* launch);
+void mem_publish(const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
 
 // The stream operation this host thread runs (src/cuda/emu/order.rs owns it): its stream, its
 // clock there, the vector clock (indexed by stream) of the work it is ordered after, and what

@@ -2,7 +2,8 @@
 // initcheck). One arena is mapped once (MAP_NORESERVE): DEVICE_COUNT equal regions, plus a shadow
 // byte per arena byte:
 //   0 = not allocated (red zones, never used), 1 = allocated and never written, 2 = written,
-//   3 = freed.
+//   3 = freed, 0x80 | tag = written in the running launch by the block of that tag (1..127) and
+//   not yet published to the other blocks (see "Between the blocks of one launch" below).
 // Allocations are 256-byte aligned with at least 256 bytes of red zone after each (and before
 // the first). Freed ranges wait in a quarantine (FIFO, 256 MiB per device) before their addresses
 // can be handed out again, so a use after free is caught. Kernels' loads and stores reach
@@ -14,15 +15,20 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "emu.h"
 
 namespace {
 const uint64_t ALIGN = 256, RED = 256, QUARANTINE = 256ull << 20, GRANULE = 256;
-enum : uint8_t { S_NONE = 0, S_UNWRITTEN = 1, S_WRITTEN = 2, S_FREED = 3 };
+enum : uint8_t { S_NONE = 0, S_UNWRITTEN = 1, S_WRITTEN = 2, S_FREED = 3, S_PENDING = 0x80 };
+
+// Holds data: allocated and not freed (written, never written, or pending).
+inline bool live_byte(uint8_t v) { return v == S_UNWRITTEN || v == S_WRITTEN || (v & S_PENDING); }
 
 struct Device {
   std::mutex m;
@@ -187,6 +193,78 @@ std::string stream_order(uint64_t addr, uint64_t n, bool write) {
   return "";
 }
 
+// ---- between the blocks of one launch (emu/README.md "Between the blocks of one launch") ----
+// CUDA orders nothing between the blocks of a launch: a block's store reaches another block only
+// through a __threadfence() after it (then, say, an atomic ticket the other block reads). So a
+// plain store in a kernel marks its bytes pending with the block's tag; __threadfence() publishes
+// the block's pending stores (all of them: fences are cumulative over what the block's barriers
+// ordered before, and publishing more can only hide a bug, never report a false one); the end
+// of the launch publishes the rest. A read of bytes another block left pending, or a plain store
+// over them, is reported. Tags are the block index mod 127 plus one: neighbouring blocks always
+// differ; two blocks 127 apart share one and are not told apart.
+thread_local uint8_t tl_tag = 0;  // the running block's tag; 0 outside kernels
+// The running block's pending ranges (address, length), in store order, merged when adjacent.
+thread_local std::vector<std::pair<uint64_t, uint64_t>> tl_pending;
+thread_local size_t tl_merge_at = 4096;  // merge the list when it grows past this
+
+void merge_ranges(std::vector<std::pair<uint64_t, uint64_t>>& v);
+
+void note_pending(uint64_t addr, uint64_t n) {
+  auto& v = tl_pending;
+  if (!v.empty() && v.back().first + v.back().second == addr) {
+    v.back().second += n;
+    return;
+  }
+  if (!v.empty() && v.back().first <= addr && addr + n <= v.back().first + v.back().second) return;
+  v.emplace_back(addr, n);
+  // Stores that revisit addresses (a sum kept in device memory) would grow the list without end.
+  if (v.size() > tl_merge_at) {
+    merge_ranges(v);
+    tl_merge_at = std::max<size_t>(4096, 2 * v.size());
+  }
+}
+
+// Sorts and merges ranges (a block's threads store in scheduled, not address, order).
+void merge_ranges(std::vector<std::pair<uint64_t, uint64_t>>& v) {
+  std::sort(v.begin(), v.end());
+  size_t k = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (k && v[i].first <= v[k - 1].first + v[k - 1].second) {
+      uint64_t end = std::max(v[k - 1].first + v[k - 1].second, v[i].first + v[i].second);
+      v[k - 1].second = end - v[k - 1].first;
+    } else {
+      v[k++] = v[i];
+    }
+  }
+  v.resize(k);
+}
+
+// Marks the pending bytes of `ranges` written (published to every block).
+void publish(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  for (auto& r : ranges) {
+    uint8_t* s = shadow_of(r.first);
+    for (uint64_t i = 0; i < r.second; ++i)
+      if (s[i] & S_PENDING) s[i] = S_WRITTEN;
+  }
+}
+
+std::string unpublished(uint64_t addr, uint64_t n, bool write) {
+  uint8_t tag = shadow_of(addr)[0] & ~S_PENDING;
+  std::string at = std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " + hex(addr);
+  if (Device* d = device_at(addr)) {
+    std::lock_guard<std::mutex> g(d->m);
+    at += " (" + describe(*d, addr, 1) + ")";
+  }
+  std::string who = "another block of this launch (tag " + std::to_string(tag) + ")";
+  if (write)
+    return at + " over bytes " + who +
+           " stored: two blocks store to the same bytes in one launch, and which store lands "
+           "last is up to the GPU (use an atomic, or one block per output)";
+  return at + " of bytes " + who +
+         " stored without a __threadfence() after them: on a GPU they may not be visible to "
+         "this block yet (store, __threadfence(), then signal, e.g. with an atomic ticket)";
+}
+
 std::string slow_error(uint64_t addr, uint64_t n, bool write) {
   Device* d = device_at(addr);
   std::string what = std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " + hex(addr);
@@ -196,7 +274,7 @@ std::string slow_error(uint64_t addr, uint64_t n, bool write) {
   bool bounds = true;
   uint64_t first_unwritten = n;
   for (uint64_t i = 0; i < n; ++i) {
-    if (s[i] == S_NONE || s[i] == S_FREED) bounds = false;
+    if (!live_byte(s[i])) bounds = false;
     if (s[i] == S_UNWRITTEN && first_unwritten == n) first_unwritten = i;
   }
   if (!bounds) return what + ": " + describe(*d, addr, n);
@@ -209,19 +287,23 @@ bool mem_in_arena(uint64_t addr) {
   return addr - a.base < a.size;
 }
 
-std::string mem_access(uint64_t addr, uint64_t n, bool write) {
+std::string mem_access(uint64_t addr, uint64_t n, bool write, bool coherent) {
   Arena& a = arena();
   if (addr - a.base >= a.size) return "";
   if (n == 0) return "";
   if (addr + n - a.base > a.size) return slow_error(addr, n, write);
   uint8_t* s = shadow_of(addr);
+  // Outside kernels, and for atomics (coherent at the device's L2), nothing is pending.
+  uint8_t mine = tl_tag && !coherent ? (uint8_t)(S_PENDING | tl_tag) : S_WRITTEN;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint8_t v = s[i];
+    if (v == S_WRITTEN || v == mine || (write && v == S_UNWRITTEN)) continue;
+    if (!(v & S_PENDING)) return slow_error(addr, n, write);
+    if (mine != S_WRITTEN) return unpublished(addr + i, n - i, write);
+  }
   if (write) {
-    for (uint64_t i = 0; i < n; ++i)
-      if (s[i] != S_UNWRITTEN && s[i] != S_WRITTEN) return slow_error(addr, n, write);
-    memset(s, S_WRITTEN, n);
-  } else {
-    for (uint64_t i = 0; i < n; ++i)
-      if (s[i] != S_WRITTEN) return slow_error(addr, n, write);
+    memset(s, mine, n);
+    if (mine != S_WRITTEN) note_pending(addr, n);
   }
   return stream_order(addr, n, write);
 }
@@ -387,7 +469,7 @@ extern "C" int emu_copy_dtod(uint64_t dst, uint64_t src, uint64_t bytes, char** 
     }
     uint8_t* s = shadow_of(p);
     for (uint64_t i = 0; i < bytes; ++i)
-      if (s[i] != S_UNWRITTEN && s[i] != S_WRITTEN) {
+      if (!live_byte(s[i])) {
         *err = emu_strdup(std::string(k ? "destination: " : "source: ") +
                           slow_error(p, bytes, k == 1));
         return EMU_ILLEGAL_ADDRESS;
@@ -441,10 +523,10 @@ extern "C" uint64_t emu_pool_counter(int dev, int which, int reset) {
 
 // ---- GCC kernel-address instrumentation hooks (kernels only; see build/emu.rs) ----
 
-static inline void hook(uint64_t addr, uint64_t n, bool write) {
+static inline void hook(uint64_t addr, uint64_t n, bool write, bool coherent = false) {
   Arena& a = arena();
   if (__builtin_expect(addr - a.base >= a.size, 1)) return;
-  std::string e = mem_access(addr, n, write);
+  std::string e = mem_access(addr, n, write, coherent);
   if (!e.empty()) emu_fail_current(e);
 }
 
@@ -464,11 +546,34 @@ extern "C" void __asan_loadN(uint64_t p, uint64_t n) { hook(p, n, false); }
 extern "C" void __asan_storeN(uint64_t p, uint64_t n) { hook(p, n, true); }
 extern "C" void __asan_handle_no_return() {}
 
-// Atomics in kernels (cuda_emu.h): a read-modify-write must read written bytes.
+// Atomics in kernels (cuda_emu.h): a read-modify-write must read written bytes. Atomics are
+// coherent between blocks: they neither wait for a fence nor leave bytes pending.
 extern "C" void emu_check_rmw(const void* p, unsigned bytes) {
-  hook((uint64_t)p, bytes, false);
-  hook((uint64_t)p, bytes, true);
+  hook((uint64_t)p, bytes, false, true);
+  hook((uint64_t)p, bytes, true, true);
 }
+
+// __threadfence() in a kernel: the block's pending stores become visible to every block.
+extern "C" void emu_threadfence(void) {
+  merge_ranges(tl_pending);
+  publish(tl_pending);
+  tl_pending.clear();
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+// A block starts (tag 1..127) or ends (tag 0): an ending block hands its still-pending ranges,
+// merged, to `launch` (under the launch's lock, held by the caller), published at its end.
+void mem_block_tag(uint8_t tag, std::vector<std::pair<uint64_t, uint64_t>>* launch) {
+  if (launch && !tl_pending.empty()) {
+    merge_ranges(tl_pending);
+    launch->insert(launch->end(), tl_pending.begin(), tl_pending.end());
+  }
+  tl_pending.clear();
+  tl_merge_at = 4096;
+  tl_tag = tag;
+}
+
+void mem_publish(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) { publish(ranges); }
 
 // ---- UBSan's alignment check (kernels only, -fsanitize=alignment; see build/emu.rs) ----
 // A GPU stops the context on a load or store of device memory that is not aligned to the

@@ -102,6 +102,8 @@ struct Launch {
   std::atomic<bool> failed{false};
   std::mutex m;
   std::string error;
+  // Stores its blocks left unpublished (no __threadfence after them), published at its end.
+  std::vector<std::pair<uint64_t, uint64_t>> pending;
   // The stream operation of the launching thread; its blocks' accesses belong to it.
   const EmuStreamOp* op = nullptr;
   // Helpers of the pool still working on this launch.
@@ -235,6 +237,7 @@ void run_block(Launch& L, uint64_t index) {
   tl_block = &b;
   const EmuStreamOp* outer = emu_op_current();
   emu_op_set(L.op);
+  mem_block_tag((uint8_t)(1 + index % 127), nullptr);
   while (!b.runnable.empty() && !b.failed && !L.failed.load(std::memory_order_relaxed)) {
     size_t k = splitmix(b.rng) % b.runnable.size();
     unsigned i = b.runnable[k];
@@ -268,10 +271,9 @@ void run_block(Launch& L, uint64_t index) {
     }
   tl_block = nullptr;
   emu_op_set(outer);
-  if (b.failed) {
-    std::lock_guard<std::mutex> g(L.m);
-    if (!L.failed.exchange(true)) L.error = b.error;
-  }
+  std::lock_guard<std::mutex> g(L.m);
+  mem_block_tag(0, &L.pending);
+  if (b.failed && !L.failed.exchange(true)) L.error = b.error;
 }
 
 void run_blocks(Launch& L) {
@@ -517,6 +519,7 @@ extern "C" int emu_launch(const char* name, void (*thunk)(void**), const unsigne
     std::unique_lock<std::mutex> gd(L.done_m);
     L.done_cv.wait(gd, [&] { return L.helpers == 0; });
   }
+  mem_publish(L.pending);
   if (L.failed.load()) {
     *err = emu_strdup(L.error);
     return EMU_LAUNCH_FAILED;

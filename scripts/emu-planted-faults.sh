@@ -116,6 +116,12 @@ faults() {
   run sum-all-drops-the-first-block kernel elementwise.cu \
     'for (unsigned b = threadIdx.x; b < gridDim.x' 'for (unsigned b = threadIdx.x + 1; b < gridDim.x' \
     lib elementwise::cuda_tests::elementwise_parity
+  run sum-all-publishes-without-a-fence kernel elementwise.cu \
+    '    partial[blockIdx.x] = v;\n    __threadfence();' '    partial[blockIdx.x] = v;' \
+    lib elementwise::cuda_tests::elementwise_parity
+  run bn-partials-without-a-fence kernel vec.cuh \
+    '  __threadfence();  // the partials are visible before the ticket is taken' '' \
+    lib batch_norm::cuda_tests::batch_norm_parity
   run sk-pool-block-sum-drops-lane-0 kernel image_groups.cuh 'for (int l = 0; l < s.lanes; ++l)' \
     'for (int l = 1; l < s.lanes; ++l)' lib sk::cuda_tests::sk_kernels_match_the_cpu
   run sk-mix-swaps-the-weights kernel sk.cu 'a[j] = a0[j] * a[j] + (1.f - a0[j]) * b[j]' \

@@ -420,3 +420,75 @@ fn blocks_a_gpu_would_refuse_are_refused() {
         &["parameters, the launch passed 0"],
     );
 }
+
+/// CUDA orders nothing between the blocks of one launch: a block sees another's store only
+/// after a __threadfence() of the storing block (then, say, an atomic ticket). The emulator
+/// keeps each store pending until then, and refuses a read of another block's pending bytes.
+#[test]
+fn reads_of_another_blocks_unfenced_stores_are_caught() {
+    let c = ctx();
+    let x: Vec<f32> = (0..6).map(|i| i as f32 + 0.5).collect();
+    for (mut fence, ok) in [(1i32, true), (0, false)] {
+        let (mut px, mut pp, mut pd, mut po) =
+            (upload(&c, &x), alloc(24), upload(&c, &[0u32]), alloc(4));
+        let r = launch(
+            &c,
+            "last_block_sum",
+            (6, 1, 1),
+            (32, 1, 1),
+            &mut params!(px, pp, pd, po, fence),
+        );
+        if ok {
+            r.unwrap();
+            assert_eq!(download::<f32>(&c, po, 1).unwrap(), vec![18.0]);
+        } else {
+            expect_err(
+                r,
+                &[
+                    "kernel last_block_sum",
+                    "4-byte read",
+                    "of a 24-byte allocation",
+                    "another block of this launch",
+                    "without a __threadfence()",
+                ],
+            );
+        }
+    }
+    // The end of a launch publishes everything: the host and the next launch read it.
+    let (mut px, mut py, mut n) = (upload(&c, &x), alloc(24), 6i32);
+    launch(&c, "twice", (3, 1, 1), (2, 1, 1), &mut params!(px, py, n)).unwrap();
+    let (mut pz, mut n) = (alloc(24), 6i32);
+    launch(&c, "twice", (6, 1, 1), (1, 1, 1), &mut params!(py, pz, n)).unwrap();
+    let z: Vec<f32> = download(&c, pz, 6).unwrap();
+    assert_eq!(z, x.iter().map(|v| 4.0 * v).collect::<Vec<_>>());
+}
+
+#[test]
+fn plain_stores_of_two_blocks_to_the_same_bytes_are_caught() {
+    let c = ctx();
+    let (mut py, mut atomic) = (upload(&c, &[0u32]), 1i32);
+    launch(
+        &c,
+        "all_blocks_store_one_place",
+        (4, 1, 1),
+        (32, 1, 1),
+        &mut params!(py, atomic),
+    )
+    .unwrap();
+    assert!(download::<u32>(&c, py, 1).unwrap()[0] < 4);
+    let mut atomic = 0i32;
+    expect_err(
+        launch(
+            &c,
+            "all_blocks_store_one_place",
+            (4, 1, 1),
+            (32, 1, 1),
+            &mut params!(py, atomic),
+        ),
+        &[
+            "kernel all_blocks_store_one_place",
+            "4-byte write",
+            "two blocks store to the same bytes in one launch",
+        ],
+    );
+}

@@ -81,3 +81,29 @@ extern "C" __global__ void load_w_at(const float* x, float* y, int offset) {
 extern "C" __global__ void read_float_at(const float* x, float* y, int offset) {
   y[0] = *reinterpret_cast<const float*>(reinterpret_cast<const char*>(x) + offset);
 }
+
+// The last-block pattern: each block stores its value in partial[blockIdx.x] and takes a ticket;
+// the last one sums the partials into out[0]. With `fence` = 0 the __threadfence() between the
+// store and the ticket is missing, so on a GPU the last block may read a stale partial.
+extern "C" __global__ void last_block_sum(const float* x, float* partial, unsigned* done,
+                                          float* out, int fence) {
+  __shared__ bool last;
+  if (threadIdx.x == 0) {
+    partial[blockIdx.x] = x[blockIdx.x];
+    if (fence) __threadfence();
+    last = atomicAdd(done, 1u) == gridDim.x - 1;
+  }
+  __syncthreads();
+  if (!last || threadIdx.x != 0) return;
+  float t = 0.f;
+  for (unsigned b = 0; b < gridDim.x; ++b) t += ((volatile float*)partial)[b];
+  out[0] = t;
+}
+
+// Every block stores its index in y[0] (plain stores, no atomic): which one lands is up to the
+// GPU. With `atomic` = 1 they use atomicExch instead.
+extern "C" __global__ void all_blocks_store_one_place(unsigned* y, int atomic) {
+  if (threadIdx.x != 0) return;
+  if (atomic) atomicExch(y, blockIdx.x);
+  else y[0] = blockIdx.x;
+}
