@@ -466,29 +466,19 @@ fn reads_of_another_blocks_unfenced_stores_are_caught() {
 #[test]
 fn plain_stores_of_two_blocks_to_the_same_bytes_are_caught() {
     let c = ctx();
-    let (mut py, mut atomic) = (upload(&c, &[0u32]), 1i32);
-    launch(
-        &c,
-        "all_blocks_store_one_place",
-        (4, 1, 1),
-        (32, 1, 1),
-        &mut params!(py, atomic),
-    )
-    .unwrap();
-    assert!(download::<u32>(&c, py, 1).unwrap()[0] < 4);
-    let mut atomic = 0i32;
+    let mut py = upload(&c, &[0u32]);
+    let mut store = |mut atomic: i32| {
+        let p = &mut params!(py, atomic);
+        launch(&c, "all_blocks_store_one_place", (4, 1, 1), (32, 1, 1), p)
+    };
+    store(1).unwrap();
     expect_err(
-        launch(
-            &c,
-            "all_blocks_store_one_place",
-            (4, 1, 1),
-            (32, 1, 1),
-            &mut params!(py, atomic),
-        ),
+        store(0),
         &[
             "kernel all_blocks_store_one_place",
             "4-byte write",
             "two blocks store to the same bytes in one launch",
         ],
     );
+    assert!(download::<u32>(&c, py, 1).unwrap()[0] < 4);
 }
