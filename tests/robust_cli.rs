@@ -224,11 +224,21 @@ fn sizes_are_checked_before_allocating() {
         ("--queue-size", "4611686018427387904"),
         ("--queue-size", "100000000000"),
         ("--synthetic-train", "100000000000"),
+        // The head's last layer: an allocation this size aborted the process (exit 134).
+        ("--proj-dim", "4294967296"),
     ] {
         let (code, _, err) = tiny("pretrain", &out, &[flag, v]);
         assert_eq!(code, 1, "{flag} {v}: {err}");
         assert!(err.contains(flag) && err.contains(v), "{err}");
     }
+    // A labelled subset larger than the data: refused by its class count, not allocated for
+    // (exit 134 before).
+    let (code, _, err) = tiny("supervised", &out, &["--labels-per-class", "4294967296"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--labels-per-class 4294967296: class 0 has only"),
+        "{err}"
+    );
     std::fs::create_dir_all(&out).unwrap();
     let cfg = out.join("c.toml");
     std::fs::write(&cfg, "log_every = 0\n").unwrap();
@@ -263,6 +273,30 @@ fn refusals_name_the_flag_the_value_and_what_is_allowed() {
         let (code, _, err) = tiny("pretrain", &out, &["--config", cfg.to_str().unwrap()]);
         assert_eq!(code, 1);
         assert!(err.contains(want) && !err.contains("--ema"), "{err}");
+    }
+}
+
+/// Intervals become a `Duration`, which panicked on 1e99 or inf seconds (exit 101) before
+/// these were range-checked.
+#[test]
+fn intervals_beyond_a_duration_are_refused_not_a_panic() {
+    let out = scratch("intervals");
+    for v in ["1e99", "inf", "-1", "NaN"] {
+        let (code, _, err) = tiny("pretrain", &out, &[&format!("--progress-every={v}")]);
+        assert_eq!(code, 1, "--progress-every {v}: {err}");
+        assert!(
+            err.contains("progress_every (--progress-every) =")
+                && err.contains("must be a number of seconds in [0, 1e9]"),
+            "{err}"
+        );
+    }
+    for v in ["1e99", "18446744073709551616", "inf", "0"] {
+        let (code, _, err) = tiny("pretrain", &out, &[&format!("--dist-timeout-s={v}")]);
+        assert_eq!(code, 1, "--dist-timeout-s {v}: {err}");
+        assert!(
+            err.contains("--dist-timeout-s must be a positive number of seconds, at most 1e9"),
+            "{err}"
+        );
     }
 }
 

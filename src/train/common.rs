@@ -348,7 +348,8 @@ pub fn label_subset(
         by_class[ds.label(i)].push(i);
     }
     let mut rng = crate::Rng::derive(seed, 0x6c61_6265);
-    let mut out = Vec::with_capacity(n * by_class.len());
+    // At most the whole dataset (a huge n is refused below, not allocated for).
+    let mut out = Vec::with_capacity(n.saturating_mul(by_class.len()).min(ds.len()));
     for (c, mut members) in by_class.into_iter().enumerate() {
         if members.len() < n {
             return Err(Error::Config(format!(

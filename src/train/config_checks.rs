@@ -37,6 +37,10 @@ fn unit(key: &str, flag: Option<&str>, v: f64) -> Result<()> {
 /// Most loader threads a run may ask for (each holds a prefetched batch).
 const MAX_WORKERS: usize = 1024;
 
+/// Longest interval in seconds a setting may ask for (about 31 years): an interval becomes a
+/// `Duration`, which holds at most 2^64 seconds.
+pub const MAX_SECONDS: f64 = 1e9;
+
 pub fn check(c: &Config) -> Result<()> {
     let p = &c.pretrain;
     for (stage, lr, wd) in [
@@ -76,6 +80,14 @@ pub fn check(c: &Config) -> Result<()> {
     if let Some(m) = c.memory_limit {
         positive("memory_limit", Some("memory-limit"), m)?;
     }
+    if !(0.0..=MAX_SECONDS).contains(&c.progress_every) {
+        return Err(refuse(
+            "progress_every",
+            Some("progress-every"),
+            c.progress_every,
+            "must be a number of seconds in [0, 1e9] (0: a line every step)",
+        ));
+    }
     if c.log_every == 0 {
         return Err(refuse("log_every", None, 0, "must be at least 1 (steps)"));
     }
@@ -86,6 +98,14 @@ pub fn check(c: &Config) -> Result<()> {
             0,
             "must be at least 1 (the projection width)",
         ));
+    }
+    // The head's last layer holds out_dim × proj_dim weights in four copies (weights,
+    // gradients, LARS velocities, EMA weights): a width the host cannot hold is refused here,
+    // since a failed allocation aborts the process.
+    if let Ok(arch) = crate::nn::ResNetConfig::parse(&c.model) {
+        let key = format!("pretrain.proj_dim (--proj-dim) = {}", p.proj_dim);
+        let weights = arch.out_dim().saturating_mul(p.proj_dim);
+        check_alloc("the projection head's last layer", &key, weights, 16)?;
     }
     if c.workers > MAX_WORKERS {
         return Err(refuse(
@@ -100,7 +120,12 @@ pub fn check(c: &Config) -> Result<()> {
     }
     if p.queue_size > 0 {
         let key = format!("pretrain.queue_size (--queue-size) = {}", p.queue_size);
-        check_alloc("the memory queue", &key, p.queue_size, p.proj_dim * 4)?;
+        check_alloc(
+            "the memory queue",
+            &key,
+            p.queue_size,
+            p.proj_dim.saturating_mul(4),
+        )?;
     }
     if c.dataset == "synthetic" {
         let side = c.image_size.unwrap_or(32);

@@ -23,9 +23,10 @@ use std::time::Duration;
 
 /// Refuses settings a multi-process job cannot run.
 pub fn check(cfg: &Config, launch: &Launch) -> Result<()> {
-    if !(cfg.dist_timeout_s.is_finite() && cfg.dist_timeout_s > 0.0) {
+    let t = cfg.dist_timeout_s;
+    if !(t.is_finite() && t > 0.0 && t <= super::config_checks::MAX_SECONDS) {
         return Err(Error::Config(format!(
-            "--dist-timeout-s must be a positive number of seconds, got {}",
+            "--dist-timeout-s must be a positive number of seconds, at most 1e9, got {}",
             cfg.dist_timeout_s
         )));
     }
