@@ -289,6 +289,9 @@ fn intervals_beyond_a_duration_are_refused_not_a_panic() {
                 && err.contains("must be a number of seconds in [0, 1e9]"),
             "{err}"
         );
+        if v == "1e99" {
+            assert!(err.contains("= 1e99:"), "{err}");
+        }
     }
     for v in ["1e99", "18446744073709551616", "inf", "0"] {
         let (code, _, err) = tiny("pretrain", &out, &[&format!("--dist-timeout-s={v}")]);
@@ -297,6 +300,9 @@ fn intervals_beyond_a_duration_are_refused_not_a_panic() {
             err.contains("--dist-timeout-s must be a positive number of seconds, at most 1e9"),
             "{err}"
         );
+        if v == "1e99" {
+            assert!(err.contains("got 1e99"), "{err}");
+        }
     }
 }
 

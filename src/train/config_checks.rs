@@ -84,7 +84,7 @@ pub fn check(c: &Config) -> Result<()> {
         return Err(refuse(
             "progress_every",
             Some("progress-every"),
-            c.progress_every,
+            format!("{:?}", c.progress_every), // 1e99, not 100 digits
             "must be a number of seconds in [0, 1e9] (0: a line every step)",
         ));
     }

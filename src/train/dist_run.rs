@@ -26,8 +26,7 @@ pub fn check(cfg: &Config, launch: &Launch) -> Result<()> {
     let t = cfg.dist_timeout_s;
     if !(t.is_finite() && t > 0.0 && t <= super::config_checks::MAX_SECONDS) {
         return Err(Error::Config(format!(
-            "--dist-timeout-s must be a positive number of seconds, at most 1e9, got {}",
-            cfg.dist_timeout_s
+            "--dist-timeout-s must be a positive number of seconds, at most 1e9, got {t:?}"
         )));
     }
     if !(cfg.bucket_mb.is_finite() && cfg.bucket_mb > 0.0) {
