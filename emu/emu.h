@@ -26,10 +26,12 @@ enum : int {
 // `coherent`: an atomic, which needs no fence between blocks. Addresses outside the arena pass.
 std::string mem_access(uint64_t addr, uint64_t n, bool write, bool coherent = false);
 bool mem_in_arena(uint64_t addr);
+// Byte ranges (address, length) of device memory.
+using EmuRanges = std::vector<std::pair<uint64_t, uint64_t>>;
 // The running block's tag (1..127; 0 when it ends, handing its pending stores to `launch`,
 // whose lock the caller holds), and the publication of a launch's pending stores at its end.
-void mem_block_tag(uint8_t tag, std::vector<std::pair<uint64_t, uint64_t>>* launch);
-void mem_publish(const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
+void mem_block_tag(uint8_t tag, EmuRanges* launch);
+void mem_publish(const EmuRanges& ranges);
 
 // The stream operation this host thread runs (src/cuda/emu/order.rs owns it): its stream, its
 // clock there, the vector clock (indexed by stream) of the work it is ordered after, and what

@@ -204,28 +204,11 @@ std::string stream_order(uint64_t addr, uint64_t n, bool write) {
 // differ; two blocks 127 apart share one and are not told apart.
 thread_local uint8_t tl_tag = 0;  // the running block's tag; 0 outside kernels
 // The running block's pending ranges (address, length), in store order, merged when adjacent.
-thread_local std::vector<std::pair<uint64_t, uint64_t>> tl_pending;
+thread_local EmuRanges tl_pending;
 thread_local size_t tl_merge_at = 4096;  // merge the list when it grows past this
 
-void merge_ranges(std::vector<std::pair<uint64_t, uint64_t>>& v);
-
-void note_pending(uint64_t addr, uint64_t n) {
-  auto& v = tl_pending;
-  if (!v.empty() && v.back().first + v.back().second == addr) {
-    v.back().second += n;
-    return;
-  }
-  if (!v.empty() && v.back().first <= addr && addr + n <= v.back().first + v.back().second) return;
-  v.emplace_back(addr, n);
-  // Stores that revisit addresses (a sum kept in device memory) would grow the list without end.
-  if (v.size() > tl_merge_at) {
-    merge_ranges(v);
-    tl_merge_at = std::max<size_t>(4096, 2 * v.size());
-  }
-}
-
 // Sorts and merges ranges (a block's threads store in scheduled, not address, order).
-void merge_ranges(std::vector<std::pair<uint64_t, uint64_t>>& v) {
+void merge_ranges(EmuRanges& v) {
   std::sort(v.begin(), v.end());
   size_t k = 0;
   for (size_t i = 0; i < v.size(); ++i) {
@@ -239,12 +222,18 @@ void merge_ranges(std::vector<std::pair<uint64_t, uint64_t>>& v) {
   v.resize(k);
 }
 
-// Marks the pending bytes of `ranges` written (published to every block).
-void publish(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
-  for (auto& r : ranges) {
-    uint8_t* s = shadow_of(r.first);
-    for (uint64_t i = 0; i < r.second; ++i)
-      if (s[i] & S_PENDING) s[i] = S_WRITTEN;
+void note_pending(uint64_t addr, uint64_t n) {
+  auto& v = tl_pending;
+  if (!v.empty() && v.back().first + v.back().second == addr) {
+    v.back().second += n;
+    return;
+  }
+  if (!v.empty() && v.back().first <= addr && addr + n <= v.back().first + v.back().second) return;
+  v.emplace_back(addr, n);
+  // Stores that revisit addresses (a sum kept in device memory) would grow the list without end.
+  if (v.size() > tl_merge_at) {
+    merge_ranges(v);
+    tl_merge_at = std::max<size_t>(4096, 2 * v.size());
   }
 }
 
@@ -556,14 +545,14 @@ extern "C" void emu_check_rmw(const void* p, unsigned bytes) {
 // __threadfence() in a kernel: the block's pending stores become visible to every block.
 extern "C" void emu_threadfence(void) {
   merge_ranges(tl_pending);
-  publish(tl_pending);
+  mem_publish(tl_pending);
   tl_pending.clear();
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 // A block starts (tag 1..127) or ends (tag 0): an ending block hands its still-pending ranges,
 // merged, to `launch` (under the launch's lock, held by the caller), published at its end.
-void mem_block_tag(uint8_t tag, std::vector<std::pair<uint64_t, uint64_t>>* launch) {
+void mem_block_tag(uint8_t tag, EmuRanges* launch) {
   if (launch && !tl_pending.empty()) {
     merge_ranges(tl_pending);
     launch->insert(launch->end(), tl_pending.begin(), tl_pending.end());
@@ -573,7 +562,14 @@ void mem_block_tag(uint8_t tag, std::vector<std::pair<uint64_t, uint64_t>>* laun
   tl_tag = tag;
 }
 
-void mem_publish(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) { publish(ranges); }
+// Marks the pending bytes of `ranges` written (published to every block).
+void mem_publish(const EmuRanges& ranges) {
+  for (auto& r : ranges) {
+    uint8_t* s = shadow_of(r.first);
+    for (uint64_t i = 0; i < r.second; ++i)
+      if (s[i] & S_PENDING) s[i] = S_WRITTEN;
+  }
+}
 
 // ---- UBSan's alignment check (kernels only, -fsanitize=alignment; see build/emu.rs) ----
 // A GPU stops the context on a load or store of device memory that is not aligned to the

@@ -103,7 +103,7 @@ struct Launch {
   std::mutex m;
   std::string error;
   // Stores its blocks left unpublished (no __threadfence after them), published at its end.
-  std::vector<std::pair<uint64_t, uint64_t>> pending;
+  EmuRanges pending;
   // The stream operation of the launching thread; its blocks' accesses belong to it.
   const EmuStreamOp* op = nullptr;
   // Helpers of the pool still working on this launch.

@@ -5,7 +5,9 @@
 //! Conventions: a device pointer is a host address owned by the emulator runtime; every range is
 //! first validated with `memory::check_read` / `check_write` over its exact byte extent, then
 //! copied byte-wise (so no alignment is assumed). 16-bit floats are widened exactly; results are
-//! rounded to bf16/f16 with round-to-nearest-even (the `half` crate), as the GPU libraries do.
+//! rounded to bf16/f16 with round-to-nearest-even from the value itself (`tensor::bf16_from_f64`:
+//! the `half` crate's own f64 conversions misround values just above a tie), as the GPU
+//! libraries do.
 
 use super::memory;
 use crate::tensor::{bf16_from_f64, f16_from_f64};
