@@ -190,6 +190,12 @@ faults() {
   # descriptor checks (a GPU's cuDNN would read dy with the wrong shape).
   run conv-bwd-data-describes-dy-as-dx rust src/ops/conv2d/cuda.rs \
     '    (w, y, x)' '    (w, x, y)' lib conv2d::cuda_tests
+  # The emulation drifting from the real cuDNN: filters held to the tensors' 2^31-element
+  # limit, which cuDNN 9.19 does not apply (the case table, pinned to the real library by
+  # tests/real_cuda_libraries.rs, says so).
+  run emu-cudnn-limits-filters-like-tensors rust src/cuda/emu/cudnn/objects.rs \
+    '["k", "c", "h (r)", "w (s)"], false,' '["k", "c", "h (r)", "w (s)"], true,' \
+    emu_libraries descriptor_rules_are_cudnn_9_19s
   run nccl-sums-read-before-the-side-stream rust src/comm/nccl_stream.rs \
     'order(self.side, self.compute)?;' '' dist_buckets buckets_on_nccl_ranks
 }

@@ -10,6 +10,8 @@
 mod blas;
 #[path = "emu_libraries/common.rs"]
 mod common;
+#[path = "support/cudnn_descriptor_cases.rs"]
+mod cudnn_descriptor_cases;
 #[path = "emu_libraries/dnn.rs"]
 mod dnn;
 #[path = "emu_libraries/nccl.rs"]

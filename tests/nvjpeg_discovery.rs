@@ -6,7 +6,9 @@
 //!
 //! The library comes from `$SIMCLR_TEST_NVJPEG_DIR` (a folder holding `libnvjpeg.so.13`, for
 //! example `site-packages/nvidia/cu13/lib` of the `nvidia-nvjpeg` wheel), else
-//! `/tmp/nvj/x/nvidia/cu13/lib`; without one the test prints `skipped:`.
+//! `$SIMCLR_TEST_REAL_CUDA_SITE/nvidia/cu13/lib` (the folder scripts/fetch-real-cuda-libs.sh
+//! prints); without one the test prints `skipped:`, and fails when
+//! `SIMCLR_REQUIRE_REAL_LIBS=1` (as CI sets).
 #![cfg(feature = "cuda")]
 
 use simclr::cuda::driver::{self, libraries, nvjpeg};
@@ -18,10 +20,30 @@ fn simclr_cuda_libs_finds_the_real_nvjpeg() {
         println!("skipped: real-mode discovery (this process runs the emulated device)");
         return;
     }
+    let required = std::env::var("SIMCLR_REQUIRE_REAL_LIBS").as_deref() == Ok("1");
     let src = std::env::var_os("SIMCLR_TEST_NVJPEG_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/nvj/x/nvidia/cu13/lib"));
+        .or_else(|| {
+            std::env::var_os("SIMCLR_TEST_REAL_CUDA_SITE")
+                .map(|s| PathBuf::from(s).join("nvidia/cu13/lib"))
+        });
+    let Some(src) = src else {
+        assert!(
+            !required,
+            "SIMCLR_REQUIRE_REAL_LIBS=1 but neither SIMCLR_TEST_NVJPEG_DIR nor \
+             SIMCLR_TEST_REAL_CUDA_SITE is set"
+        );
+        println!(
+            "skipped: no nvJPEG folder (SIMCLR_TEST_NVJPEG_DIR or SIMCLR_TEST_REAL_CUDA_SITE)"
+        );
+        return;
+    };
     let lib = src.join(libraries::NVJPEG_FILE);
+    assert!(
+        !required || lib.is_file(),
+        "SIMCLR_REQUIRE_REAL_LIBS=1 but {} is missing",
+        lib.display()
+    );
     if !lib.is_file() {
         println!(
             "skipped: no {} (set SIMCLR_TEST_NVJPEG_DIR to the folder of the nvidia-nvjpeg wheel)",

@@ -66,14 +66,8 @@ impl Conv2d {
             &[self.cout, self.kernel, self.kernel, self.cin],
             &self.spec,
         )?;
-        let out = vec![g.n, g.ho, g.wo, g.cout];
-        s.push(
-            &self.name,
-            "conv",
-            &out,
-            self.cout * self.kernel * self.kernel * self.cin,
-            g.macs(),
-        );
-        Ok(out)
+        let params = self.cout * self.kernel * self.kernel * self.cin;
+        s.push_conv(&self.name, &g, params);
+        Ok(vec![g.n, g.ho, g.wo, g.cout])
     }
 }

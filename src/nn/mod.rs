@@ -22,6 +22,8 @@ pub use linear::Linear;
 pub use resnet::{Block, Middle, ResNet};
 pub use resnet_config::{BlockKind, ResNetConfig};
 pub use sk_conv::SkConv;
+/// The channels the RGB stem's convolution runs with on a GPU (zero-padded from 3).
+pub use stem_pad::PADDED_CHANNELS as STEM_CHANNELS_ON_GPU;
 pub use stem_pool::StemPoolPadding;
 pub use summary::{LayerRow, Summary};
 

@@ -1,6 +1,7 @@
 //! Layer-by-layer description of a model: output shapes, parameters, multiply-accumulates.
 //! Computed from shapes alone, so it works on meta (unallocated) models of any size.
 
+use crate::ops::conv2d::Geometry;
 use std::fmt;
 
 #[derive(Clone, Debug)]
@@ -10,6 +11,8 @@ pub struct LayerRow {
     pub out_shape: Vec<usize>,
     pub params: usize,
     pub macs: u64,
+    /// The sizes of a convolution layer (batch 1).
+    pub conv: Option<Geometry>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -32,7 +35,19 @@ impl Summary {
             out_shape: out_shape.to_vec(),
             params,
             macs,
+            conv: None,
         });
+    }
+    /// A convolution layer's row, with its sizes.
+    pub fn push_conv(&mut self, name: &str, g: &Geometry, params: usize) {
+        self.push(name, "conv", &[g.n, g.ho, g.wo, g.cout], params, g.macs());
+        if let Some(row) = self.rows.last_mut() {
+            row.conv = Some(*g);
+        }
+    }
+    /// Every convolution of the model, in order.
+    pub fn convolutions(&self) -> impl Iterator<Item = &Geometry> {
+        self.rows.iter().filter_map(|r| r.conv.as_ref())
     }
     pub fn total_params(&self) -> usize {
         self.rows.iter().map(|r| r.params).sum()

@@ -340,6 +340,14 @@ pub fn refused(r: std::result::Result<(), DnnError>, status: cudnnStatus_t, need
     }
 }
 
+/// The descriptor setters and cudnnGetConvolution2dForwardOutputDim give what the real cuDNN
+/// 9.19 gives (the table is checked against it by tests/real_cuda_libraries.rs).
+#[test]
+fn descriptor_rules_are_cudnn_9_19s() {
+    bind(0);
+    super::cudnn_descriptor_cases::check_all();
+}
+
 #[test]
 fn documented_refusals() {
     use cudnnStatus_t::{CUDNN_STATUS_BAD_PARAM as BAD, CUDNN_STATUS_NOT_SUPPORTED as NS};

@@ -136,6 +136,14 @@ status_fn!(set_convolution_math_type => cudnnSetConvolutionMathType(
     d: cudnnConvolutionDescriptor_t, math: cudnnMathType_t,
 ););
 status_fn!(
+    /// The output's (n, c, h, w) of a forward convolution of `x_desc` by `w_desc`: BAD_PARAM
+    /// when a descriptor is unset, x's channels are not the filter's c × groups, or the dilated
+    /// filter is larger than the padded input. Host-only: needs no GPU.
+    get_convolution_2d_forward_output_dim => cudnnGetConvolution2dForwardOutputDim(
+    conv: cudnnConvolutionDescriptor_t, x_desc: cudnnTensorDescriptor_t,
+    w_desc: cudnnFilterDescriptor_t, n: *mut c_int, c: *mut c_int, h: *mut c_int, w: *mut c_int,
+););
+status_fn!(
     /// Runs and times the forward algorithms; results sorted by time.
     find_convolution_forward_algorithm_ex => cudnnFindConvolutionForwardAlgorithmEx(
     handle: cudnnHandle_t, x_desc: cudnnTensorDescriptor_t, x: *const c_void,

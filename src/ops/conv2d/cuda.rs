@@ -95,9 +95,27 @@ impl Descs {
             dnn::set_convolution_group_count(d.conv, i(g.groups)?)
                 .call("cudnnSetConvolutionGroupCount")?;
             dnn::set_convolution_math_type(d.conv, math).call("cudnnSetConvolutionMathType")?;
+            // cuDNN's shape arithmetic must be ours: the output buffer is sized by ours.
+            let mut o: [c_int; 4] = [0; 4];
+            let [on, oc, oh, ow] = o.each_mut().map(|v| v as *mut c_int);
+            dnn::get_convolution_2d_forward_output_dim(d.conv, d.x, d.w, on, oc, oh, ow)
+                .call("cudnnGetConvolution2dForwardOutputDim")?;
+            let ours = [g.n, g.cout, g.ho, g.wo];
+            if o.map(|v| usize::try_from(v).unwrap_or(usize::MAX)) != ours {
+                return Err(cuda_err(format!(
+                    "conv2d {g:?}: cuDNN's output (n, c, h, w) is {o:?}, ours {ours:?}"
+                )));
+            }
         }
         Ok(d)
     }
+}
+
+/// Builds and frees the cuDNN descriptors of a convolution of `g` in `dt`, as every GPU call
+/// does (with the check that cuDNN's output shape is ours). Host-only: cuDNN must be loaded,
+/// no GPU is needed.
+pub fn describe(g: &Geometry, dt: DType) -> Result<()> {
+    Descs::new(g, dt).map(drop)
 }
 
 impl Drop for Descs {

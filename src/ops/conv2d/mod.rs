@@ -14,6 +14,14 @@ mod tests;
 mod tape;
 pub use tape::conv2d;
 
+/// Builds and frees the cuDNN descriptors a GPU convolution of `g` in `dt` uses, and checks
+/// that cuDNN's output shape is `g`'s; host-only (cuDNN loaded, no GPU needed), for checking
+/// every model's convolutions against the real cuDNN on a machine without a GPU.
+#[cfg(feature = "cuda")]
+pub fn cudnn_describe(g: &Geometry, dt: crate::DType) -> Result<()> {
+    cuda::describe(g, dt)
+}
+
 use crate::{on_backend, Error, Result, Tensor};
 
 /// What each backend provides for the convolutions (the CPU's and the GPU's implementations take the
@@ -70,7 +78,7 @@ impl Conv2dSpec {
 }
 
 /// Every size of one convolution, checked once and shared by the forward and both backwards.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Geometry {
     pub n: usize,
     pub h: usize,

@@ -149,6 +149,31 @@ pub unsafe fn set_convolution_math_type(
     objects::set_math(d as usize, math)
 }
 
+/// # Safety
+/// Descriptors from this module; the four outputs writable (null ones are `BAD_PARAM`).
+pub unsafe fn get_convolution_2d_forward_output_dim(
+    conv: cudnnConvolutionDescriptor_t,
+    x_desc: cudnnTensorDescriptor_t,
+    w_desc: cudnnFilterDescriptor_t,
+    n: *mut c_int,
+    c: *mut c_int,
+    h: *mut c_int,
+    w: *mut c_int,
+) -> Result<()> {
+    let outs = [n, c, h, w];
+    if outs.iter().any(|p| p.is_null()) {
+        return Err(bad(
+            "cudnnGetConvolution2dForwardOutputDim: an output pointer (n, c, h or w) is null",
+        ));
+    }
+    let dims = problem::forward_output_dims(conv, x_desc, w_desc)?;
+    for (p, v) in outs.into_iter().zip(dims) {
+        // Every dimension came from a c_int setter, and an output is never larger.
+        *p = v as c_int;
+    }
+    Ok(())
+}
+
 /// Refuses null data pointers, naming them.
 pub(super) fn non_null(ptrs: &[(*const c_void, &str)], who: &str) -> Result<()> {
     match ptrs.iter().find(|(p, _)| p.is_null()) {

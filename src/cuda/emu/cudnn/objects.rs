@@ -5,7 +5,13 @@
 //!   (NCHW_VECT_C, and the vectorised INT8x4/INT8x32/UINT8x4 types that need it, are
 //!   `NOT_SUPPORTED` here); a data type cuDNN knows for tensors; at most 2^31 − 1 elements in
 //!   all (`NOT_SUPPORTED`, the documented 2 Giga-element limit).
-//! - `cudnnSetFilter4dDescriptor`: the same rules for k, c, h, w; format NHWC means KRSC layout.
+//! - `cudnnSetFilter4dDescriptor`: the same rules for k, c, h, w but no element limit (cuDNN
+//!   9.19 accepts a filter of 2^31 elements and more); format NHWC means KRSC layout.
+//!
+//! These rules and the output-dims rule (`problem`) are pinned to the real cuDNN 9.19 by one
+//! table of cases (tests/support/cudnn_descriptor_cases.rs), run here by
+//! tests/emu_libraries.rs and against the real library, without a GPU, by
+//! tests/real_cuda_libraries.rs.
 //! - `cudnnSetConvolution2dDescriptor`: pad ≥ 0, stride > 0, dilation > 0 (`BAD_PARAM`); compute
 //!   type FLOAT, DOUBLE or HALF (others `BAD_PARAM`); mode convolution or cross-correlation.
 //! - `cudnnSetConvolutionGroupCount`: groups ≥ 1 (`BAD_PARAM`).
@@ -113,6 +119,7 @@ pub fn elem_of(dtype: cudnnDataType_t, what: &str) -> Result<super::super::elems
 fn dims4(
     what: &str,
     names: [&str; 4],
+    limited: bool,
     dtype: cudnnDataType_t,
     format: cudnnTensorFormat_t,
     d: [c_int; 4],
@@ -145,6 +152,7 @@ fn dims4(
     }
     let total = d.iter().try_fold(1i64, |acc, &v| acc.checked_mul(v as i64));
     match total {
+        _ if !limited => {}
         Some(t) if t <= i32::MAX as i64 => {}
         _ => {
             return Err(unsupported(format!(
@@ -169,7 +177,7 @@ pub fn set_tensor(
     let what = "cudnnSetTensor4dDescriptor";
     // The descriptor is looked up first: a dead descriptor is the first thing cuDNN rejects.
     with(&TENSORS, addr, "tensor descriptor", |_| ())?;
-    let v = dims4(what, ["n", "c", "h", "w"], dtype, format, d)?;
+    let v = dims4(what, ["n", "c", "h", "w"], true, dtype, format, d)?;
     with(&TENSORS, addr, "tensor descriptor", |t| t.0 = Some(v))
 }
 
@@ -181,7 +189,7 @@ pub fn set_filter(
 ) -> Result<()> {
     let what = "cudnnSetFilter4dDescriptor";
     with(&FILTERS, addr, "filter descriptor", |_| ())?;
-    let v = dims4(what, ["k", "c", "h (r)", "w (s)"], dtype, format, d)?;
+    let v = dims4(what, ["k", "c", "h (r)", "w (s)"], false, dtype, format, d)?;
     with(&FILTERS, addr, "filter descriptor", |f| f.0 = Some(v))
 }
 

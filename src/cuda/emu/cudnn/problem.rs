@@ -52,6 +52,54 @@ fn conv(d: cudnnConvolutionDescriptor_t) -> Result<ConvDesc> {
     Ok(c)
 }
 
+/// cudnnGetConvolution2dForwardOutputDim's rule, as cuDNN 9.19 applies it (checked against
+/// the real library by tests/real_cuda_libraries.rs): x's channels are the filter's
+/// c × groups and the dilated filter fits the padded input (else `BAD_PARAM`); data types,
+/// formats and k's divisibility by the groups are not its business (the convolution calls
+/// check them). (n, k, ho, wo).
+fn output_dims(xd: &Dims4, wd: &Dims4, cd: &ConvDesc, xn: &str, wn: &str) -> Result<[usize; 4]> {
+    let [n, cin, h, wi] = xd.dims;
+    let [k, cg, r, s] = wd.dims;
+    let groups = cd.groups as usize;
+    if cin != cg * groups {
+        return Err(bad(format!(
+            "{xn} has {cin} channels; {wn} has c = {cg} per group × {groups} groups = {}",
+            cg * groups
+        )));
+    }
+    let [ph, pw] = cd.pad.map(|v| v as usize);
+    let [sh, sw] = cd.stride.map(|v| v as usize);
+    let [dh, dw] = cd.dilation.map(|v| v as usize);
+    let (eh, ew) = ((r - 1) * dh + 1, (s - 1) * dw + 1);
+    if eh > h + 2 * ph || ew > wi + 2 * pw {
+        return Err(bad(format!(
+            "the dilated {wn} ({eh}x{ew}) is larger than the padded {xn} ({}x{})",
+            h + 2 * ph,
+            wi + 2 * pw
+        )));
+    }
+    Ok([
+        n,
+        k,
+        1 + (h + 2 * ph - eh) / sh,
+        1 + (wi + 2 * pw - ew) / sw,
+    ])
+}
+
+/// The emulated cudnnGetConvolution2dForwardOutputDim: (n, c, h, w) of the output.
+pub fn forward_output_dims(
+    c: cudnnConvolutionDescriptor_t,
+    x: cudnnTensorDescriptor_t,
+    w: cudnnFilterDescriptor_t,
+) -> Result<[usize; 4]> {
+    let (xd, wd, cd) = (
+        tensor(x, "inputTensorDesc")?,
+        filter(w, "filterDesc")?,
+        conv(c)?,
+    );
+    output_dims(&xd, &wd, &cd, "inputTensorDesc", "filterDesc")
+}
+
 pub fn handle(h: cudnnHandle_t) -> Result<()> {
     with(&objects::HANDLES, h as usize, "handle", |_| ())
 }
@@ -116,32 +164,26 @@ pub fn check(
             "CUDNN_CONVOLUTION mode (flipped filter) is not emulated; use CUDNN_CROSS_CORRELATION",
         ));
     }
-    let [n, cin, h, wi] = xd.dims;
     let [k, cg, r, s] = wd.dims;
-    let groups = cd.groups as usize;
-    if cin != cg * groups {
-        return Err(bad(format!(
-            "{xn} has {cin} channels; {wn} has c = {cg} per group × {groups} groups = {}",
-            cg * groups
+    let elements = wd.dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if elements.is_none_or(|e| e > i32::MAX as usize) {
+        // cuDNN 9.19's setter takes such a filter; what its convolutions do with one is not
+        // known without a GPU, so the emulation refuses rather than guess.
+        return Err(unsupported(format!(
+            "{wn} holds {k}x{cg}x{r}x{s} elements, more than 2^31 - 1: not emulated"
         )));
     }
+    let groups = cd.groups as usize;
     if k % groups != 0 {
         return Err(bad(format!(
             "{wn} has k = {k} output channels, not a multiple of the group count {groups}"
         )));
     }
+    let [n, cin, h, wi] = xd.dims;
+    let [_, _, ho, wo] = output_dims(&xd, &wd, &cd, xn, wn)?;
     let [ph, pw] = cd.pad.map(|v| v as usize);
     let [sh, sw] = cd.stride.map(|v| v as usize);
     let [dh, dw] = cd.dilation.map(|v| v as usize);
-    let (eh, ew) = ((r - 1) * dh + 1, (s - 1) * dw + 1);
-    if eh > h + 2 * ph || ew > wi + 2 * pw {
-        return Err(bad(format!(
-            "the dilated {wn} ({eh}x{ew}) is larger than the padded {xn} ({}x{})",
-            h + 2 * ph,
-            wi + 2 * pw
-        )));
-    }
-    let (ho, wo) = (1 + (h + 2 * ph - eh) / sh, 1 + (wi + 2 * pw - ew) / sw);
     let [yn_, yc, yh, yw] = yd.dims;
     if yn_ != n || yc != k {
         return Err(bad(format!(
