@@ -30,10 +30,12 @@ SITE="$(bash scripts/fetch-real-cuda-libs.sh | tail -n1)"
 NVCC="${NVCC:-$(bash scripts/install-cuda-compiler.sh | tail -n1)}"
 CUDA_H="$(dirname "$(dirname "$NVCC")")/include/cuda.h"
 [[ -f "$CUDA_H" ]] || { echo "check-library-symbols: no cuda.h beside $NVCC ($CUDA_H)" >&2; exit 2; }
-CUDARC="$(cargo metadata --format-version 1 --features cuda 2>/dev/null | python3 -c '
+# cudarc's source, as cargo resolved it (the version in Cargo.lock).
+CUDARC="$(cargo metadata --format-version 1 --features cuda | python3 -c '
 import json, os, sys
 m = json.load(sys.stdin)
-print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"] == "cudarc"))')"
+print(next((os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"] == "cudarc"), ""))')" || true
+[[ -d "$CUDARC/src" ]] || { echo "check-library-symbols: cargo metadata names no cudarc source (found: '$CUDARC')" >&2; exit 2; }
 
 python3 - "$CUDARC" "$CUDA_H" "$SITE" "${exes[@]}" <<'PY'
 import os, re, subprocess, sys
