@@ -66,6 +66,33 @@ const CONV: Conv = Conv {
     groups: 1,
 };
 
+impl Conv {
+    const fn pad(self, h: c_int, w: c_int) -> Self {
+        Conv {
+            pad: [h, w],
+            ..self
+        }
+    }
+    const fn stride(self, u: c_int, v: c_int) -> Self {
+        Conv {
+            stride: [u, v],
+            ..self
+        }
+    }
+    const fn dilation(self, h: c_int, w: c_int) -> Self {
+        Conv {
+            dilation: [h, w],
+            ..self
+        }
+    }
+    const fn compute(self, compute: cudnnDataType_t) -> Self {
+        Conv { compute, ..self }
+    }
+    const fn groups(self, groups: c_int) -> Self {
+        Conv { groups, ..self }
+    }
+}
+
 fn set_conv(d: cudnnConvolutionDescriptor_t, c: Conv) -> Result<()> {
     let mode = cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION;
     let ([ph, pw], [u, v], [dh, dw]) = (c.pad, c.stride, c.dilation);
@@ -122,224 +149,71 @@ fn output_dims(x: Desc, w: Desc, c: Option<Conv>) -> Answer {
     r.map(Some)
 }
 
+/// `name: calls => outcome;` rows into (name, outcome here, cuDNN 9.19's outcome), one line each.
+macro_rules! table {
+    ($($name:literal: $got:expr => $want:expr;)*) => {
+        vec![$(($name, outcome($got), $want)),*]
+    };
+}
+
 /// Every case: its name, its outcome here, and the outcome cuDNN 9.19 gives.
 pub fn run() -> Vec<(&'static str, Outcome, Outcome)> {
+    use cudnnDataType_t::{CUDNN_DATA_HALF as HALF, CUDNN_DATA_INT8 as INT8};
     use Outcome::{Dims, Ok as Accepted, Refused};
     const BIG: c_int = 1 << 30;
-    let x = t([8, 16, 32, 32]);
-    let w = t([24, 16, 3, 3]);
-    let down = Conv {
-        stride: [2, 2],
-        ..CONV
-    };
-    let pairs: Vec<(&'static str, Answer, Outcome)> = vec![
-        (
-            "tensor of 2^31 - 1 elements",
-            tensor([1, 1, 1, i32::MAX], BF16),
-            Accepted,
-        ),
-        (
-            "tensor of 2^31 elements",
-            tensor([2, 1, 1, BIG], BF16),
-            Refused(NOT_SUPPORTED),
-        ),
-        ("tensor with n = 0", tensor([0, 1, 1, 1], F32), Refused(BAD)),
-        (
-            "tensor with c = -1",
-            tensor([1, -1, 1, 1], F32),
-            Refused(BAD),
-        ),
-        (
-            "tensor with h = 0",
-            tensor([1, 1, 0, 1], BF16),
-            Refused(BAD),
-        ),
-        (
-            "filter of 2^31 elements",
-            filter([1 << 16, 1 << 15, 1, 1]),
-            Accepted,
-        ),
-        (
-            "filter of over 2^31 elements",
-            filter([1 << 16, (1 << 15) + 1, 1, 1]),
-            Accepted,
-        ),
-        ("filter with k = 0", filter([0, 1, 1, 1]), Refused(BAD)),
-        ("filter with h = -1", filter([1, 1, -1, 1]), Refused(BAD)),
-        (
-            "convolution with pad_h = -1",
-            conv(Conv {
-                pad: [-1, 1],
-                ..CONV
-            }),
-            Refused(BAD),
-        ),
-        (
-            "convolution with u = 0",
-            conv(Conv {
-                stride: [0, 1],
-                ..CONV
-            }),
-            Refused(BAD),
-        ),
-        (
-            "convolution with v = -1",
-            conv(Conv {
-                stride: [1, -1],
-                ..CONV
-            }),
-            Refused(BAD),
-        ),
-        (
-            "convolution with dilation_h = 0",
-            conv(Conv {
-                dilation: [0, 1],
-                ..CONV
-            }),
-            Refused(BAD),
-        ),
-        (
-            "BFLOAT16 compute",
-            conv(Conv {
-                compute: BF16,
-                ..CONV
-            }),
-            Refused(BAD),
-        ),
-        (
-            "HALF compute",
-            conv(Conv {
-                compute: cudnnDataType_t::CUDNN_DATA_HALF,
-                ..CONV
-            }),
-            Accepted,
-        ),
-        (
-            "INT8 compute",
-            conv(Conv {
-                compute: cudnnDataType_t::CUDNN_DATA_INT8,
-                ..CONV
-            }),
-            Refused(BAD),
-        ),
-        (
-            "group count 0",
-            conv(Conv { groups: 0, ..CONV }),
-            Refused(BAD),
-        ),
-        (
-            "group count -2",
-            conv(Conv { groups: -2, ..CONV }),
-            Refused(BAD),
-        ),
-        ("group count 3", conv(Conv { groups: 3, ..CONV }), Accepted),
-        (
-            "output of a strided 3x3",
-            output_dims(x, w, Some(down)),
-            Dims([8, 24, 16, 16]),
-        ),
-        (
-            "output with pad, stride and dilation differing by axis",
-            output_dims(
-                t([2, 4, 7, 9]),
-                t([6, 4, 3, 2]),
-                Some(Conv {
-                    pad: [1, 0],
-                    stride: [2, 3],
-                    dilation: [2, 1],
-                    ..CONV
-                }),
-            ),
-            Dims([2, 6, 3, 3]),
-        ),
-        (
-            "output of a dilated filter exactly as large as the input",
-            output_dims(
-                t([1, 3, 5, 5]),
-                t([2, 3, 3, 3]),
-                Some(Conv {
-                    pad: [0, 0],
-                    dilation: [2, 2],
-                    ..CONV
-                }),
-            ),
-            Dims([1, 2, 1, 1]),
-        ),
-        (
-            "output of a dilated filter one row larger than the input",
-            output_dims(
-                t([1, 3, 5, 5]),
-                t([2, 3, 4, 3]),
-                Some(Conv {
-                    pad: [0, 0],
-                    dilation: [2, 2],
-                    ..CONV
-                }),
-            ),
-            Refused(BAD),
-        ),
-        (
-            "output of a filter taller than the padded input",
-            output_dims(x, t([24, 16, 40, 3]), Some(down)),
-            Refused(BAD),
-        ),
-        (
-            "output with the filter's c not the input's channels",
-            output_dims(x, t([24, 8, 3, 3]), Some(down)),
-            Refused(BAD),
-        ),
-        (
-            "output of 2 groups",
-            output_dims(x, t([24, 8, 3, 3]), Some(Conv { groups: 2, ..CONV })),
-            Dims([8, 24, 32, 32]),
-        ),
-        (
-            "output of 2 groups with k = 25 (not a multiple: not this call's business)",
-            output_dims(x, t([25, 8, 3, 3]), Some(Conv { groups: 2, ..CONV })),
-            Dims([8, 25, 32, 32]),
-        ),
-        (
-            "output with input and filter of different data types",
-            output_dims(Some(([8, 16, 32, 32], F32, NHWC)), w, Some(down)),
-            Dims([8, 24, 16, 16]),
-        ),
-        (
-            "output with an NHWC input and a KCRS filter",
-            output_dims(x, Some(([24, 16, 3, 3], BF16, NCHW)), Some(down)),
-            Dims([8, 24, 16, 16]),
-        ),
-        (
-            "output with an unset convolution",
-            output_dims(x, w, None),
-            Refused(BAD),
-        ),
-        (
-            "output with an unset input",
-            output_dims(None, w, Some(down)),
-            Refused(BAD),
-        ),
-        (
-            "output with an unset filter",
-            output_dims(x, None, Some(down)),
-            Refused(BAD),
-        ),
-        (
-            "output of a filter of 2^31 elements",
-            output_dims(
-                t([1, 1 << 15, 1, 1]),
-                t([1 << 16, 1 << 15, 1, 1]),
-                Some(Conv {
-                    pad: [0, 0],
-                    ..CONV
-                }),
-            ),
-            Dims([1, 1 << 16, 1, 1]),
-        ),
-    ];
-    pairs
-        .into_iter()
-        .map(|(name, got, want)| (name, outcome(got), want))
-        .collect()
+    let (x, w) = (t([8, 16, 32, 32]), t([24, 16, 3, 3]));
+    let (down, dilated) = (CONV.stride(2, 2), CONV.pad(0, 0).dilation(2, 2));
+    let uneven = CONV.pad(1, 0).stride(2, 3).dilation(2, 1);
+    let (x_f32, w_kcrs) = (
+        Some(([8, 16, 32, 32], F32, NHWC)),
+        Some(([24, 16, 3, 3], BF16, NCHW)),
+    );
+    table![
+        "tensor of 2^31 - 1 elements": tensor([1, 1, 1, i32::MAX], BF16) => Accepted;
+        "tensor of 2^31 elements": tensor([2, 1, 1, BIG], BF16) => Refused(NOT_SUPPORTED);
+        "tensor with n = 0": tensor([0, 1, 1, 1], F32) => Refused(BAD);
+        "tensor with c = -1": tensor([1, -1, 1, 1], F32) => Refused(BAD);
+        "tensor with h = 0": tensor([1, 1, 0, 1], BF16) => Refused(BAD);
+        "filter of 2^31 elements": filter([1 << 16, 1 << 15, 1, 1]) => Accepted;
+        "filter over 2^31 elements": filter([1 << 16, (1 << 15) + 1, 1, 1]) => Accepted;
+        "filter with k = 0": filter([0, 1, 1, 1]) => Refused(BAD);
+        "filter with h = -1": filter([1, 1, -1, 1]) => Refused(BAD);
+        "convolution with pad_h = -1": conv(CONV.pad(-1, 1)) => Refused(BAD);
+        "convolution with u = 0": conv(CONV.stride(0, 1)) => Refused(BAD);
+        "convolution with v = -1": conv(CONV.stride(1, -1)) => Refused(BAD);
+        "convolution with dilation_h = 0": conv(CONV.dilation(0, 1)) => Refused(BAD);
+        "BFLOAT16 compute": conv(CONV.compute(BF16)) => Refused(BAD);
+        "HALF compute": conv(CONV.compute(HALF)) => Accepted;
+        "INT8 compute": conv(CONV.compute(INT8)) => Refused(BAD);
+        "group count 0": conv(CONV.groups(0)) => Refused(BAD);
+        "group count -2": conv(CONV.groups(-2)) => Refused(BAD);
+        "group count 3": conv(CONV.groups(3)) => Accepted;
+        "output of a strided 3x3": output_dims(x, w, Some(down)) => Dims([8, 24, 16, 16]);
+        "output with pad, stride and dilation differing by axis":
+            output_dims(t([2, 4, 7, 9]), t([6, 4, 3, 2]), Some(uneven)) => Dims([2, 6, 3, 3]);
+        "output of a dilated filter exactly as large as the input":
+            output_dims(t([1, 3, 5, 5]), t([2, 3, 3, 3]), Some(dilated)) => Dims([1, 2, 1, 1]);
+        "output of a dilated filter one row larger than the input":
+            output_dims(t([1, 3, 5, 5]), t([2, 3, 4, 3]), Some(dilated)) => Refused(BAD);
+        "output of a filter taller than the padded input":
+            output_dims(x, t([24, 16, 40, 3]), Some(down)) => Refused(BAD);
+        "output with the filter's c not the input's channels":
+            output_dims(x, t([24, 8, 3, 3]), Some(down)) => Refused(BAD);
+        "output of 2 groups":
+            output_dims(x, t([24, 8, 3, 3]), Some(CONV.groups(2))) => Dims([8, 24, 32, 32]);
+        "output of 2 groups with k = 25 (not a multiple: not this call's business)":
+            output_dims(x, t([25, 8, 3, 3]), Some(CONV.groups(2))) => Dims([8, 25, 32, 32]);
+        "output with input and filter of different data types":
+            output_dims(x_f32, w, Some(down)) => Dims([8, 24, 16, 16]);
+        "output with an NHWC input and a KCRS filter":
+            output_dims(x, w_kcrs, Some(down)) => Dims([8, 24, 16, 16]);
+        "output with an unset convolution": output_dims(x, w, None) => Refused(BAD);
+        "output with an unset input": output_dims(None, w, Some(down)) => Refused(BAD);
+        "output with an unset filter": output_dims(x, None, Some(down)) => Refused(BAD);
+        "output of a filter of 2^31 elements":
+            output_dims(t([1, 1 << 15, 1, 1]), t([1 << 16, 1 << 15, 1, 1]), Some(CONV.pad(0, 0)))
+            => Dims([1, 1 << 16, 1, 1]);
+    ]
 }
 
 /// Runs the table; panics listing every case whose outcome is not cuDNN 9.19's.
