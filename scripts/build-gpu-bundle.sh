@@ -128,6 +128,14 @@ if [[ "$WHAT" == all ]]; then
   chmod +x "$OUT/validate.sh" "$OUT/first-contact.sh"
 fi
 
+# The CUDA library functions the executables can look up, which first-contact.sh looks up in
+# the GPU machine's own libraries (library-names.py), the driver's included.
+shopt -s nullglob
+exes=("$OUT"/bin/* "$OUT"/bin-tools/* "$OUT"/bench/*)
+shopt -u nullglob
+bash scripts/check-library-symbols.sh --names "$OUT/library-names.txt" "${exes[@]}" >&2
+cp scripts/gpu-library-names.py "$OUT/library-names.py"
+
 # Executables (and lib/libnvjpeg.so.13) compress about 2-3x; the scripts unpack them on first use (Python's lzma, since
 # the GPU machine is only known to have Python).
 payload=()

@@ -6,6 +6,9 @@
 #
 # Usage: check-library-symbols.sh EXECUTABLE...   (exit 0: every name found; 1: some missing
 # or nothing to check; 2: bad usage or the libraries could not be had)
+#        check-library-symbols.sh --names FILE EXECUTABLE...   only writes the names found,
+#        "library name" per line (the GPU bundle's library-names.txt, which the bundle's
+#        library-names.py looks up in the GPU machine's own libraries, the driver included)
 #
 # - Names asked for: every name cudarc's driver, cuBLAS, cuDNN and NCCL bindings look up
 #   (`load::<_F>("name")` in its sys modules, read from the cudarc source `cargo metadata`
@@ -17,7 +20,13 @@
 #   from CUDA 13.0's cuda.h (the GPU machine's driver, 580, is CUDA 13.0; libcuda itself is not
 #   on PyPI). nvJPEG's names are resolved by our own table, checked by tests/nvjpeg_discovery.rs.
 set -euo pipefail
-(($# > 0)) || { echo "usage: $0 EXECUTABLE..." >&2; exit 2; }
+names_out=""
+if [[ "${1:-}" == --names ]]; then
+  (($# > 2)) || { echo "usage: $0 --names FILE EXECUTABLE..." >&2; exit 2; }
+  names_out="$(realpath "$2")"
+  shift 2
+fi
+(($# > 0)) || { echo "usage: $0 [--names FILE] EXECUTABLE..." >&2; exit 2; }
 exes=()
 for e in "$@"; do
   [[ -f "$e" ]] || { echo "check-library-symbols: $e is not a file" >&2; exit 2; }
@@ -25,11 +34,13 @@ for e in "$@"; do
 done
 cd "$(dirname "$0")/.."
 
-SITE="$(bash scripts/fetch-real-cuda-libs.sh | tail -n1)"
-
-NVCC="${NVCC:-$(bash scripts/install-cuda-compiler.sh | tail -n1)}"
-CUDA_H="$(dirname "$(dirname "$NVCC")")/include/cuda.h"
-[[ -f "$CUDA_H" ]] || { echo "check-library-symbols: no cuda.h beside $NVCC ($CUDA_H)" >&2; exit 2; }
+SITE="" CUDA_H=""
+if [[ -z "$names_out" ]]; then
+  SITE="$(bash scripts/fetch-real-cuda-libs.sh | tail -n1)"
+  NVCC="${NVCC:-$(bash scripts/install-cuda-compiler.sh | tail -n1)}"
+  CUDA_H="$(dirname "$(dirname "$NVCC")")/include/cuda.h"
+  [[ -f "$CUDA_H" ]] || { echo "check-library-symbols: no cuda.h beside $NVCC ($CUDA_H)" >&2; exit 2; }
+fi
 # cudarc's source, as cargo resolved it (the version in Cargo.lock).
 CUDARC="$(cargo metadata --format-version 1 --features cuda | python3 -c '
 import json, os, sys
@@ -37,9 +48,9 @@ m = json.load(sys.stdin)
 print(next((os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"] == "cudarc"), ""))')" || true
 [[ -d "$CUDARC/src" ]] || { echo "check-library-symbols: cargo metadata names no cudarc source (found: '$CUDARC')" >&2; exit 2; }
 
-python3 - "$CUDARC" "$CUDA_H" "$SITE" "${exes[@]}" <<'PY'
+python3 - "$names_out" "$CUDARC" "$CUDA_H" "$SITE" "${exes[@]}" <<'PY'
 import os, re, subprocess, sys
-cudarc, cuda_h, site, exes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+names_out, cudarc, cuda_h, site, exes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 
 # The library behind each cudarc binding module.
 modules = {"driver": "libcuda.so.1", "cublas": "libcublas.so.13", "cudnn": "libcudnn.so.9",
@@ -51,19 +62,6 @@ for module, lib in modules.items():
         asked[name] = lib
 if len(asked) < 1000:
     sys.exit(f"check-library-symbols: only {len(asked)} lookups found in {cudarc}; the binding layout changed")
-
-folders = {"libcublas.so.13": "cu13", "libcudnn.so.9": "cudnn", "libnccl.so.2": "nccl"}
-exported = {}
-for lib, folder in folders.items():
-    nm = subprocess.run(["nm", "-D", "--defined-only", os.path.join(site, "nvidia", folder, "lib", lib)],
-                        check=True, capture_output=True, text=True).stdout
-    exported[lib] = {line.split()[-1].split("@")[0] for line in nm.splitlines()}
-# Every identifier of cuda.h: the versioned names its macros map to (cuMemAlloc_v2) and the
-# older ones it still declares, all exported by a CUDA 13.0 driver.
-exported["libcuda.so.1"] = set(re.findall(r"\bcu[A-Z]\w*", open(cuda_h).read()))
-for lib, syms in exported.items():
-    if len(syms) < 50:
-        sys.exit(f"check-library-symbols: only {len(syms)} exported names for {lib}")
 
 starts = re.compile(rb"cu[A-Z]|cublas[A-Z]|cudnn[A-Z]|nccl[A-Z]")
 ident = re.compile(rb"[A-Za-z0-9_]{1,96}")
@@ -80,6 +78,25 @@ for exe in exes:
             pos = m.start() + len(hit)
         else:
             pos = m.start() + 1
+
+if names_out:
+    with open(names_out, "w") as f:
+        f.writelines(f"{asked[n]} {n}\n" for n in sorted(used, key=lambda n: (asked[n], n)))
+    print(f"check-library-symbols: {len(used)} names written to {names_out}")
+    sys.exit(0 if used else 1)
+
+folders = {"libcublas.so.13": "cu13", "libcudnn.so.9": "cudnn", "libnccl.so.2": "nccl"}
+exported = {}
+for lib, folder in folders.items():
+    nm = subprocess.run(["nm", "-D", "--defined-only", os.path.join(site, "nvidia", folder, "lib", lib)],
+                        check=True, capture_output=True, text=True).stdout
+    exported[lib] = {line.split()[-1].split("@")[0] for line in nm.splitlines()}
+# Every identifier of cuda.h: the versioned names its macros map to (cuMemAlloc_v2) and the
+# older ones it still declares, all exported by a CUDA 13.0 driver.
+exported["libcuda.so.1"] = set(re.findall(r"\bcu[A-Z]\w*", open(cuda_h).read()))
+for lib, syms in exported.items():
+    if len(syms) < 50:
+        sys.exit(f"check-library-symbols: only {len(syms)} exported names for {lib}")
 
 failed = False
 for lib in modules.values():

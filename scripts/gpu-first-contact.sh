@@ -5,8 +5,10 @@
 #
 # Stages, each under `timeout`; a stage that would not fit in what is left of the budget is
 # marked "not run (budget spent)", which fails the run:
-#   0 (30 s)  library report (`simclr info --device cuda`) and one tiny training step on the
-#             GPU; if this fails, stop at once with the diagnostics (exit 1)
+#   0 (30 s)  every library function the executables can look up, looked up in this
+#             machine's libraries (informational), the library report (`simclr info --device
+#             cuda`) and one tiny training step on the GPU; if the last two fail, stop at once
+#             with the diagnostics (exit 1)
 #   1         every GPU parity test (bin/simclr-lib cuda_tests, bin/cuda_*), SIMCLR_REQUIRE_GPU=1
 #   2         ours: r50_1x_sk1 pretraining step, 256 images (512 views), 224 px, bf16, --profile
 #   3         PyTorch eager (AMP bf16, channels_last, cudnn.benchmark) on the same step
@@ -67,6 +69,13 @@ say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 
 # ---- stage 0: the library report and one tiny step; nothing else runs without them.
 log0="$OUT/stage0-contact.log"
+# Every library function the executables can look up, in this machine's libraries (a missing
+# one would stop a run at its first call). Informational: it does not decide stage 0.
+if [[ -f library-names.txt ]]; then
+  boxed "$(box 8)" "$log0" python3 library-names.py library-names.txt
+  figure "library names" "$(grep -o '^library names: .*' "$log0" | tail -n1 | cut -d' ' -f3-)"
+  grep -E '^  (MISSING|.* not loadable)' "$log0" | head -n 20 | tee -a "$SUMMARY"
+fi
 boxed "$(box 14)" "$log0" "$simclr" info --device cuda; s=$?
 if ((s == 0)); then
   boxed "$(box 16)" "$log0" "$simclr" bench --device cuda --model r18_0.25x_sk1 --batch-size 4 \

@@ -7,11 +7,6 @@
 //!   all (`NOT_SUPPORTED`, the documented 2 Giga-element limit).
 //! - `cudnnSetFilter4dDescriptor`: the same rules for k, c, h, w but no element limit (cuDNN
 //!   9.19 accepts a filter of 2^31 elements and more); format NHWC means KRSC layout.
-//!
-//! These rules and the output-dims rule (`problem`) are pinned to the real cuDNN 9.19 by one
-//! table of cases (tests/support/cudnn_descriptor_cases.rs), run here by
-//! tests/emu_libraries.rs and against the real library, without a GPU, by
-//! tests/real_cuda_libraries.rs.
 //! - `cudnnSetConvolution2dDescriptor`: pad ≥ 0, stride > 0, dilation > 0 (`BAD_PARAM`); compute
 //!   type FLOAT, DOUBLE or HALF (others `BAD_PARAM`); mode convolution or cross-correlation.
 //! - `cudnnSetConvolutionGroupCount`: groups ≥ 1 (`BAD_PARAM`).
@@ -19,6 +14,11 @@
 //!
 //! A descriptor holds `None` until set; using an unset descriptor is `BAD_PARAM` (cuDNN calls it
 //! "not initialised").
+//!
+//! These rules and the output-dims rule (`problem`) are pinned to the real cuDNN 9.19 by one
+//! table of cases (tests/support/cudnn_descriptor_cases.rs), run here by
+//! tests/emu_libraries.rs and against the real library, without a GPU, by
+//! tests/real_cuda_libraries.rs.
 
 use super::super::registry::Registry;
 use crate::cuda::driver::cudnn::{
