@@ -22,8 +22,19 @@ use crate::testing::fresh_seed;
 use crate::{DType, Device, Rng};
 use std::borrow::Cow;
 
+/// The six orders of three channel gains: each puts a pixel in its own sixth of the hue circle,
+/// so every branch of the HSV conversion runs in every image (bands of 4 rows take turns).
+const GAINS: [[f64; 3]; 6] = [
+    [0.6, 0.8, 1.0],
+    [0.6, 1.0, 0.8],
+    [0.8, 0.6, 1.0],
+    [0.8, 1.0, 0.6],
+    [1.0, 0.6, 0.8],
+    [1.0, 0.8, 0.6],
+];
+
 fn image(h: usize, w: usize, rng: &mut Rng) -> Image<'static> {
-    // Smooth content with noise: flat regions (hue's gray branch) and strong edges.
+    // Smooth content with noise: flat regions (hue's gray branch), strong edges, every hue sector.
     let (a, b) = (rng.range(0.5, 6.0), rng.range(0.5, 6.0));
     let mut data = Vec::with_capacity(h * w * 3);
     for y in 0..h {
@@ -33,7 +44,7 @@ fn image(h: usize, w: usize, rng: &mut Rng) -> Image<'static> {
                 let v = if (x / 7 + y / 5) % 4 == 0 {
                     128.0
                 } else {
-                    255.0 * t * (0.6 + 0.2 * c as f64) + rng.range(0.0, 30.0)
+                    255.0 * t * GAINS[(y / 4) % 6][c] + rng.range(0.0, 30.0)
                 };
                 data.push(v.clamp(0.0, 255.0) as u8);
             }
