@@ -40,11 +40,11 @@ fn image(h: usize, w: usize, rng: &mut Rng) -> Image<'static> {
     for y in 0..h {
         for x in 0..w {
             let t = ((x as f64 / w as f64 * a).sin() + (y as f64 / h as f64 * b).cos() + 2.0) / 4.0;
-            for c in 0..3 {
+            for gain in GAINS[(y / 4) % 6] {
                 let v = if (x / 7 + y / 5) % 4 == 0 {
                     128.0
                 } else {
-                    255.0 * t * GAINS[(y / 4) % 6][c] + rng.range(0.0, 30.0)
+                    255.0 * t * gain + rng.range(0.0, 30.0)
                 };
                 data.push(v.clamp(0.0, 255.0) as u8);
             }
