@@ -95,27 +95,34 @@ impl Descs {
             dnn::set_convolution_group_count(d.conv, i(g.groups)?)
                 .call("cudnnSetConvolutionGroupCount")?;
             dnn::set_convolution_math_type(d.conv, math).call("cudnnSetConvolutionMathType")?;
-            // cuDNN's shape arithmetic must be ours: the output buffer is sized by ours.
-            let mut o: [c_int; 4] = [0; 4];
-            let [on, oc, oh, ow] = o.each_mut().map(|v| v as *mut c_int);
-            dnn::get_convolution_2d_forward_output_dim(d.conv, d.x, d.w, on, oc, oh, ow)
-                .call("cudnnGetConvolution2dForwardOutputDim")?;
-            let ours = [g.n, g.cout, g.ho, g.wo];
-            if o.map(|v| usize::try_from(v).unwrap_or(usize::MAX)) != ours {
-                return Err(cuda_err(format!(
-                    "conv2d {g:?}: cuDNN's output (n, c, h, w) is {o:?}, ours {ours:?}"
-                )));
-            }
         }
         Ok(d)
     }
+
+    /// cuDNN's shape arithmetic must be ours: the output buffer is sized by ours. Checked once
+    /// per geometry and direction (when its algorithm is chosen), not on every call.
+    fn check_output_shape(&self, g: &Geometry) -> Result<()> {
+        let mut o: [c_int; 4] = [0; 4];
+        let [on, oc, oh, ow] = o.each_mut().map(|v| v as *mut c_int);
+        unsafe {
+            dnn::get_convolution_2d_forward_output_dim(self.conv, self.x, self.w, on, oc, oh, ow)
+        }
+        .call("cudnnGetConvolution2dForwardOutputDim")?;
+        let ours = [g.n, g.cout, g.ho, g.wo];
+        if o.map(|v| usize::try_from(v).unwrap_or(usize::MAX)) != ours {
+            return Err(cuda_err(format!(
+                "conv2d {g:?}: cuDNN's output (n, c, h, w) is {o:?}, ours {ours:?}"
+            )));
+        }
+        Ok(())
+    }
 }
 
-/// Builds and frees the cuDNN descriptors of a convolution of `g` in `dt`, as every GPU call
-/// does (with the check that cuDNN's output shape is ours). Host-only: cuDNN must be loaded,
-/// no GPU is needed.
+/// Builds the cuDNN descriptors of a convolution of `g` in `dt` as a GPU call does, checks that
+/// cuDNN's output shape is ours (as a GPU call does on its geometry's first use), and frees
+/// them. Host-only: cuDNN must be loaded, no GPU is needed.
 pub fn describe(g: &Geometry, dt: DType) -> Result<()> {
-    Descs::new(g, dt).map(drop)
+    Descs::new(g, dt)?.check_output_shape(g)
 }
 
 impl Drop for Descs {
@@ -270,6 +277,7 @@ fn convolve<P: Pass>(
         let (algo, ws) = match P::chosen(dnn).get(&k) {
             Some(&c) => c,
             None => {
+                d.check_output_shape(g)?;
                 let handle = dnn.handle;
                 let c = dnn.disk.choose::<P>(dt, &k.1, || {
                     let (buf, size) = find_workspace(&gpu);
