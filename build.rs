@@ -23,6 +23,8 @@ mod kernel_resources;
 mod kernel_signatures;
 #[path = "build/object_cache.rs"]
 mod object_cache;
+#[path = "build/shared_rewrite.rs"]
+mod shared_rewrite;
 #[path = "build/soname_stubs.rs"]
 mod soname_stubs;
 #[path = "build/typed_launch.rs"]

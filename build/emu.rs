@@ -14,10 +14,13 @@
 
 use super::kernel_signatures::{self as sig, CType, Kernel, Scalar};
 use super::object_cache::ObjectCache;
+use super::shared_rewrite;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const INSTRUMENT: &[&str] = &[
+    // Line tables: the shared-memory checks name the source line of a racing access.
+    "-g1",
     "-fsanitize=kernel-address",
     "-fsanitize-recover=kernel-address",
     // A GPU faults on an access not aligned to its type (the host does not): UBSan's check,
@@ -54,7 +57,10 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
     }
 
     let mut kernels = sig::all_kernels(cxx, &kernels_dir, &dir.join("signature-pass"))?;
-    let mut sources: Vec<(String, PathBuf)> = modules_of(&kernels, &kernels_dir);
+    // What is compiled: copies with every `__shared__` declaration rewritten (shared_rewrite.rs).
+    let (compiled_kernels, compiled_tests) = (dir.join("kernels"), dir.join("tests"));
+    shared_rewrite::rewrite_dir(&kernels_dir, &compiled_kernels)?;
+    let mut sources: Vec<(String, PathBuf)> = modules_of(&kernels, &compiled_kernels);
     // Test-only modules (emu/tests/<m>.cu), named test_<m>.
     let tests = emu.join("tests");
     let mut test_files: Vec<PathBuf> = std::fs::read_dir(&tests)
@@ -71,12 +77,13 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
         let module = format!("test_{stem}");
         let text = sig::preprocess(cxx, &src, &kernels_dir, &dir.join("signature-pass"))?;
         kernels.extend(sig::parse_module(&module, &text)?);
-        sources.push((module, src));
+        sources.push((module, compiled_tests.join(format!("{stem}.cu"))));
     }
+    shared_rewrite::rewrite_dir(&tests, &compiled_tests)?;
 
     // Compile: the runtime without instrumentation, the modules with it; a unit already in the
     // cache (same text, headers and flags) is not compiled again.
-    let include = [emu.join("include"), emu.clone(), kernels_dir.clone()];
+    let include = [emu.join("include"), emu.clone(), compiled_kernels.clone()];
     let cache = ObjectCache::new(dir.join("objects"), cxx, &include)?;
     let mut jobs: Vec<Job> = Vec::new();
     let mut add = |src: PathBuf, flags: Vec<String>, texts: &[&[u8]]| {
@@ -90,7 +97,7 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
             hit,
         });
     };
-    for f in ["runtime", "memory", "fiber"] {
+    for f in ["runtime", "memory", "fiber", "shared"] {
         let src = emu.join(format!("{f}.cpp"));
         println!("cargo:rerun-if-changed={}", src.display());
         let text = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;

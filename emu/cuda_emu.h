@@ -3,9 +3,11 @@
 //
 // - threadIdx/blockIdx/blockDim/gridDim read the *current fiber's* coordinates through the
 //   thread-local pointer `emu_cur`, which the scheduler sets before it resumes a fiber;
-// - `__shared__` is `static thread_local`: every thread of a block runs as a fiber on one host
-//   thread, so a thread-local static is exactly block-shared (dynamic `extern __shared__` is not
-//   supported: no kernel uses it);
+// - shared memory is thread-local: every thread of a block runs as a fiber on one host thread,
+//   so a `static thread_local` is exactly block-shared. The build rewrites each `__shared__`
+//   declaration into one, reached through `emu_launder` (build/shared_rewrite.rs) so that every
+//   access is instrumented and checked (emu/shared.cpp); a `__shared__` left over fails to
+//   compile (dynamic `extern __shared__` is not supported: no kernel uses it);
 // - barriers and warp collectives are opaque calls into the runtime wrapped in compiler memory
 //   barriers, so no shared value is kept in a register across them;
 // - atomics are host atomics, checked like any other access.
@@ -31,7 +33,14 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
-#define __shared__ static thread_local
+#define __shared__ static_assert(false, "__shared__ where build/shared_rewrite.rs did not rewrite it");
+
+// The pointer, hidden from the optimiser: GCC does not instrument an access to a thread-local
+// variable at a constant offset, but does every access through a pointer it cannot follow.
+template <typename T> static inline T* emu_launder(T* p) {
+  asm volatile("" : "+r"(p));
+  return p;
+}
 #define __constant__ static
 
 #define EMU_COMPILER_BARRIER() asm volatile("" ::: "memory")

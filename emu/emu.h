@@ -50,3 +50,19 @@ const EmuStreamOp* emu_op_current();
 [[noreturn]] void emu_fail_current(const std::string& msg);
 bool emu_in_kernel();
 char* emu_strdup(const std::string& s);
+
+// shared.cpp: block-shared memory (the running host thread's static TLS block, where
+// `__shared__` variables live) and its race and initialisation checks. The hooks call
+// shared_access for addresses in [lo, lo + size); the runtime reports blocks, barriers and
+// __syncwarps.
+struct EmuSharedRange {
+  uint64_t lo, size;
+};
+extern __thread EmuSharedRange emu_shared;
+void shared_block_begin(unsigned warps);
+void shared_barrier();
+void shared_syncwarp(unsigned warp, unsigned mask);
+void shared_access(uint64_t addr, uint64_t n, bool write, bool atomic, const void* pc);
+// runtime.cpp: the running emulated thread's index in its block, and coordinates as "(x,y,z)".
+unsigned emu_thread_linear();
+std::string emu_thread_coords(unsigned linear);

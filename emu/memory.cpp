@@ -512,34 +512,42 @@ extern "C" uint64_t emu_pool_counter(int dev, int which, int reset) {
 
 // ---- GCC kernel-address instrumentation hooks (kernels only; see build/emu.rs) ----
 
-static inline void hook(uint64_t addr, uint64_t n, bool write, bool coherent = false) {
+// Device memory (the arena), then block-shared memory (shared.cpp); the rest (fiber stacks,
+// constants) is not checked. `pc`: the kernel code that made the access, for messages.
+static inline void hook(uint64_t addr, uint64_t n, bool write, const void* pc,
+                        bool coherent = false) {
   Arena& a = arena();
-  if (__builtin_expect(addr - a.base >= a.size, 1)) return;
+  if (__builtin_expect(addr - a.base >= a.size, 1)) {
+    if (addr - emu_shared.lo < emu_shared.size) shared_access(addr, n, write, coherent, pc);
+    return;
+  }
   std::string e = mem_access(addr, n, write, coherent);
   if (!e.empty()) emu_fail_current(e);
 }
 
+#define EMU_PC __builtin_return_address(0)
 #define EMU_HOOKS(n)                                                                         \
-  extern "C" void __asan_load##n##_noabort(uint64_t p) { hook(p, n, false); }              \
-  extern "C" void __asan_store##n##_noabort(uint64_t p) { hook(p, n, true); }              \
-  extern "C" void __asan_load##n(uint64_t p) { hook(p, n, false); }                        \
-  extern "C" void __asan_store##n(uint64_t p) { hook(p, n, true); }
+  extern "C" void __asan_load##n##_noabort(uint64_t p) { hook(p, n, false, EMU_PC); }      \
+  extern "C" void __asan_store##n##_noabort(uint64_t p) { hook(p, n, true, EMU_PC); }      \
+  extern "C" void __asan_load##n(uint64_t p) { hook(p, n, false, EMU_PC); }                \
+  extern "C" void __asan_store##n(uint64_t p) { hook(p, n, true, EMU_PC); }
 EMU_HOOKS(1)
 EMU_HOOKS(2)
 EMU_HOOKS(4)
 EMU_HOOKS(8)
 EMU_HOOKS(16)
-extern "C" void __asan_loadN_noabort(uint64_t p, uint64_t n) { hook(p, n, false); }
-extern "C" void __asan_storeN_noabort(uint64_t p, uint64_t n) { hook(p, n, true); }
-extern "C" void __asan_loadN(uint64_t p, uint64_t n) { hook(p, n, false); }
-extern "C" void __asan_storeN(uint64_t p, uint64_t n) { hook(p, n, true); }
+extern "C" void __asan_loadN_noabort(uint64_t p, uint64_t n) { hook(p, n, false, EMU_PC); }
+extern "C" void __asan_storeN_noabort(uint64_t p, uint64_t n) { hook(p, n, true, EMU_PC); }
+extern "C" void __asan_loadN(uint64_t p, uint64_t n) { hook(p, n, false, EMU_PC); }
+extern "C" void __asan_storeN(uint64_t p, uint64_t n) { hook(p, n, true, EMU_PC); }
 extern "C" void __asan_handle_no_return() {}
 
 // Atomics in kernels (cuda_emu.h): a read-modify-write must read written bytes. Atomics are
-// coherent between blocks: they neither wait for a fence nor leave bytes pending.
+// coherent between blocks: they neither wait for a fence nor leave bytes pending; in shared
+// memory they do not race with each other.
 extern "C" void emu_check_rmw(const void* p, unsigned bytes) {
-  hook((uint64_t)p, bytes, false, true);
-  hook((uint64_t)p, bytes, true, true);
+  hook((uint64_t)p, bytes, false, EMU_PC, true);
+  hook((uint64_t)p, bytes, true, EMU_PC, true);
 }
 
 // __threadfence() in a kernel: the block's pending stores become visible to every block.

@@ -235,6 +235,7 @@ void run_block(Launch& L, uint64_t index) {
   b.failed = false;
   b.error.clear();
   tl_block = &b;
+  shared_block_begin(nw);
   const EmuStreamOp* outer = emu_op_current();
   emu_op_set(L.op);
   mem_block_tag((uint8_t)(1 + index % 127), nullptr);
@@ -337,6 +338,12 @@ char* emu_strdup(const std::string& s) { return strdup(s.c_str()); }
 
 bool emu_in_kernel() { return tl_block && tl_block->cur; }
 
+unsigned emu_thread_linear() { return tl_block->cur->linear; }
+
+std::string emu_thread_coords(unsigned linear) {
+  return coords(tl_block->threads[linear].st.tid);
+}
+
 void emu_fail_current(const std::string& msg) {
   // Only kernels (running in fibers) reach the instrumentation hooks.
   if (!emu_in_kernel()) {
@@ -356,6 +363,7 @@ extern "C" void emu_syncthreads(void) {
   t->state = AT_BARRIER;
   if (++b.at_barrier == b.nthreads) {
     b.at_barrier = 0;
+    shared_barrier();
     for (Thread& o : b.threads)
       if (o.state == AT_BARRIER) make_runnable(b, o);
   }
@@ -439,6 +447,7 @@ extern "C" uint64_t emu_warp(int kind, unsigned mask, uint64_t value, int arg, i
       }
     }
     unsigned warp0 = t->linear & ~31u;
+    if (kind == EMU_SYNCWARP) shared_syncwarp(t->linear >> 5, mask);
     w.open.erase(w.open.begin() + (c - w.open.data()));
     for (unsigned l = 0; l < 32; ++l)
       if ((mask >> l & 1) && l != lane) make_runnable(b, b.threads[warp0 + l]);

@@ -80,6 +80,16 @@ faults() {
   run column-sum-missing-syncthreads kernel common.cuh \
     '  s[threadIdx.y][threadIdx.x] = v;\n  __syncthreads();' '  s[threadIdx.y][threadIdx.x] = v;' \
     lib matmul::cuda_tests::matmul_parity
+  # Races in shared memory that rarely change a result here (the emulator's threads run from
+  # barrier to barrier), caught by its shared-memory checks (emu/shared.cpp) every time.
+  run block-sum-reuses-its-slots-without-a-barrier kernel common.cuh \
+    '  __syncthreads();  // s may still be read by a previous call' '' \
+    lib optim::cuda_tests::lars_multi_tensor_matches_cpu
+  run blur-reads-its-weights-before-the-barrier kernel augment.cu \
+    '/ sum);\n    __syncthreads();' '/ sum);' lib augment::cuda_tests::gpu_augmentation_matches
+  run sum-all-reads-the-last-flag-before-the-barrier kernel elementwise.cu \
+    'gridDim.x - 1;\n  }\n  __syncthreads();' 'gridDim.x - 1;\n  }' \
+    lib elementwise::cuda_tests::elementwise_parity
   run bn-fold-missing-syncthreads kernel vec.cuh \
     '    tmp[t] = s;\n  }\n  __syncthreads();' '    tmp[t] = s;\n  }' \
     lib batch_norm::cuda_tests::batch_norm_parity

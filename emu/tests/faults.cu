@@ -107,3 +107,57 @@ extern "C" __global__ void all_blocks_store_one_place(unsigned* y, int atomic) {
   if (atomic) atomicExch(y, blockIdx.x);
   else y[0] = blockIdx.x;
 }
+
+// ---- block-shared memory (emu/shared.cpp) ----
+
+// s[0] passes from thread 0 to thread `second` (kind 0: write then read; 1: read then write;
+// 2: write then write). With `second` in warp 0 a shuffle holds it back until thread 0 is done
+// (a shuffle orders no memory); `order` 1 adds a __syncwarp(), 2 a __syncthreads() between.
+extern "C" __global__ void shared_handoff(float* out, int kind, int second, int order) {
+  __shared__ float s[2];
+  unsigned t = threadIdx.x;
+  if (t == 0) s[0] = 1.f;
+  __syncthreads();
+  if (t == 0) {
+    if (kind == 1) out[0] = s[0];
+    else s[0] = 2.f;
+  }
+  if (t < 32) (void)__shfl_sync(0xffffffffu, 0.f, 0);
+  if (order == 1) __syncwarp();
+  if (order == 2) __syncthreads();
+  if (t == (unsigned)second) {
+    if (kind == 0) out[1] = s[0];
+    else s[0] = 3.f;
+  }
+}
+
+// Every thread reads s[0], then thread 0 overwrites it: after a __syncwarp (`order` 1) that is
+// fine within one warp; with more warps, or nothing between, it is a race.
+extern "C" __global__ void readers_then_writer(float* out, int order) {
+  __shared__ float s[1];
+  if (threadIdx.x == 0) s[0] = 5.f;
+  __syncthreads();
+  out[threadIdx.x] = s[0];
+  if (order == 1) __syncwarp();
+  if (threadIdx.x == 0) s[0] = 6.f;
+}
+
+// out[t] = s[t ^ 1] after a barrier, where only the blocks below `writers` filled s.
+extern "C" __global__ void shared_neighbour(float* out, unsigned writers) {
+  __shared__ float s[64];
+  unsigned t = threadIdx.x;
+  if (blockIdx.x < writers) s[t] = (float)t;
+  __syncthreads();
+  out[blockIdx.x * blockDim.x + t] = s[t ^ 1];
+}
+
+// Every thread adds one to a shared counter with an atomic; thread 0 reads it after a barrier
+// (`sync` 1) or without one.
+extern "C" __global__ void shared_atomic_count(unsigned* out, int sync) {
+  __shared__ unsigned n;
+  if (threadIdx.x == 0) n = 0;
+  __syncthreads();
+  atomicAdd(&n, 1u);
+  if (sync) __syncthreads();
+  if (threadIdx.x == 0) out[blockIdx.x] = n;
+}

@@ -1,0 +1,61 @@
+//! Launching the test-only kernels of the emulated device (module `test_faults`,
+//! emu/tests/faults.cu) through the driver floor, for the emulator's own tests.
+
+#![allow(dead_code)]
+
+use simclr::cuda::driver::{self, cu, Mode};
+use std::ffi::c_void;
+
+pub fn ctx() -> cu::Context {
+    driver::select(Mode::Emulated).unwrap();
+    let c = cu::Context::new(0).unwrap();
+    c.bind_to_thread().unwrap();
+    c
+}
+
+pub fn kernel(name: &str) -> cu::CUfunction {
+    unsafe {
+        let m = cu::module_load("test_faults", &[]).unwrap();
+        cu::module_get_function(m, name).unwrap()
+    }
+}
+
+pub fn alloc(bytes: usize) -> u64 {
+    unsafe { cu::malloc_sync(bytes) }.unwrap()
+}
+
+pub fn upload<T: Copy>(c: &cu::Context, v: &[T]) -> u64 {
+    let p = alloc(std::mem::size_of_val(v));
+    unsafe { cu::memcpy_htod_async(p, v, c.stream()) }.unwrap();
+    p
+}
+
+pub fn download<T: Copy + Default>(c: &cu::Context, p: u64, n: usize) -> Result<Vec<T>, String> {
+    let mut v = vec![T::default(); n];
+    unsafe { cu::memcpy_dtoh_async(&mut v, p, c.stream()) }.map_err(|e| format!("{e:?}"))?;
+    Ok(v)
+}
+
+/// A pointer to each argument, as cuLaunchKernel takes them.
+#[macro_export]
+macro_rules! params {
+    ($($a:expr),*) => { [$(&mut $a as *mut _ as *mut std::ffi::c_void),*] };
+}
+
+pub fn launch(
+    c: &cu::Context,
+    name: &str,
+    grid: (u32, u32, u32),
+    block: (u32, u32, u32),
+    params: &mut [*mut c_void],
+) -> Result<(), String> {
+    unsafe { cu::launch_kernel(kernel(name), grid, block, 0, c.stream(), params) }
+        .map_err(|e| format!("{e:?}"))
+}
+
+pub fn expect_err(r: Result<(), String>, parts: &[&str]) {
+    let e = r.expect_err("the emulated device must refuse this");
+    for p in parts {
+        assert!(e.contains(p), "message {e:?} lacks {p:?}");
+    }
+}
