@@ -38,11 +38,13 @@ constexpr uint16_t NONE = 0xffff, MANY = 0xfffe;
 // last written (initcheck). Fields of an older interval are void.
 struct Cell {
   uint32_t epoch, written;
-  uint16_t writer, wseq;   // the writer (MANY: several atomics), its warp's __syncwarp count then
-  uint16_t reader, rseq;   // the reader (MANY: several), the latest warp count at a read
-  uint16_t rwarp;          // the warp of every reader (MANY: several warps)
-  uint16_t atomic;         // the writes of this interval were atomics
-  uint32_t rlanes;         // lanes of the readers, when they share a warp
+  uint32_t wseq;     // the writer's warp's __syncwarp count at the write
+  uint32_t rseq;     // the latest warp count at a read
+  uint32_t rlanes;   // lanes of the readers, when they share a warp
+  uint16_t writer;   // the writer (MANY: several atomics)
+  uint16_t reader;   // the reader (MANY: several)
+  uint16_t rwarp;    // the warp of every reader (MANY: several warps)
+  uint16_t atomic;   // the writes of this interval were atomics
 };
 
 struct State {
@@ -87,8 +89,8 @@ void prepare() {
   tl.ready = true;
 }
 
-// Is an access by thread `u` when its warp had seen `useq` __syncwarps ordered before the
-// running thread `t` (in warp `w`, lane `lane`)?
+// Is an access by thread `u`, made when its warp had completed `useq` __syncwarps in this
+// interval, ordered before the running thread `t`?
 bool ordered(unsigned u, unsigned useq, unsigned t) {
   if (u == t) return true;
   if (u == MANY || u >> 5 != t >> 5) return false;
@@ -213,7 +215,7 @@ void shared_access(uint64_t addr, uint64_t n, bool write, bool atomic, const voi
   uint64_t off = addr - emu_shared.lo;
   if (n > emu_shared.size - off) n = emu_shared.size - off;
   unsigned t = emu_thread_linear(), w = t >> 5, lane = t & 31;
-  uint16_t seq = (uint16_t)tl.syncs[w].size();
+  uint32_t seq = (uint32_t)tl.syncs[w].size();
   for (uint64_t i = 0; i < n; ++i) {
     Cell& c = tl.cells[off + i];
     if (c.epoch != tl.epoch) {
@@ -223,7 +225,8 @@ void shared_access(uint64_t addr, uint64_t n, bool write, bool atomic, const voi
       c.written = written;
       c.writer = c.reader = c.rwarp = NONE;
     }
-    bool writer_ordered = c.writer == NONE || (atomic && c.atomic) || ordered(c.writer, c.wseq, t);
+    bool writer_ordered =
+        c.writer == NONE || (atomic && c.atomic) || ordered(c.writer, c.wseq, t);
     if (!write) {
       if (c.written < tl.first)
         emu_fail_current("reads " + where(addr, n, pc) +
