@@ -97,7 +97,7 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
             hit,
         });
     };
-    for f in ["runtime", "memory", "fiber", "shared"] {
+    for f in ["runtime", "memory", "fiber", "shared", "shared_vars"] {
         let src = emu.join(format!("{f}.cpp"));
         println!("cargo:rerun-if-changed={}", src.display());
         let text = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;

@@ -7,13 +7,21 @@
 //!
 //! ```text
 //! struct emu_shared_<file>_<line> { DECL; }; static thread_local emu_shared_<file>_<line> <v>;
-//! auto& name = emu_launder(&<v>)->name; ...
+//! static const bool <v>_name =
+//!     emu_shared_declared(&<v>.name, sizeof(<v>.name), "name (file:line)");
+//! (void)<v>_name; auto& name = emu_launder(&<v>)->name; ...
 //! ```
 //!
-//! a reference per declared name through a pointer the compiler cannot see through
-//! (`emu_launder`, cuda_emu.h), so every access is instrumented. Line numbers stay as they were.
+//! per declared name: its registration, once per process, so the emulator knows each variable's
+//! bytes and name (emu/shared_vars.cpp), and a reference through a pointer the compiler cannot
+//! see through (`emu_launder`, cuda_emu.h), so every access is instrumented. Line numbers stay
+//! as they were.
 
 use std::path::Path;
+
+/// The red zone after each shared variable (and before the first of a declaration).
+const RED: &str = "unsigned char";
+const RED_BYTES: usize = 64;
 
 /// Copies every file of `src` into `dst`, `__shared__` declarations rewritten.
 pub fn rewrite_dir(src: &Path, dst: &Path) -> Result<(), String> {
@@ -68,18 +76,38 @@ pub fn rewrite(text: &str, file: &str) -> Result<String, String> {
         let semi = statement_end(b, start)
             .ok_or_else(|| format!("line {line}: a __shared__ declaration without its `;`"))?;
         let decl = &text[start..semi];
-        let names = declared_names(decl);
-        if names.is_empty() {
+        let parts = declarators(decl);
+        if parts.is_empty() {
             return Err(format!("line {line}: no name in `__shared__{decl};`"));
         }
         let ty = format!("emu_shared_{tag}_{line}");
         let var = format!("{ty}_v");
         out.push_str(&text[copied..i]);
-        out.push_str(&format!(
-            "struct {ty} {{{decl}; }}; static thread_local {ty} {var};"
-        ));
-        for n in names {
-            out.push_str(&format!(" auto& {n} = emu_launder(&{var})->{n};"));
+        out.push_str(&format!("struct {ty} {{ {RED} emu_red_0[{RED_BYTES}];"));
+        // One member per declarator, each followed by a red zone: an access past a variable's
+        // end lands in bytes that belong to no variable.
+        let base = &parts[0].text[..parts[0].name_at];
+        for (k, d) in parts.iter().enumerate() {
+            if k > 0 && (base.contains(['*', '&', '{']) || d.text[..d.name_at].contains(['*', '&']))
+            {
+                return Err(format!(
+                    "line {line}: declare each __shared__ pointer, reference or struct on its own"
+                ));
+            }
+            let member = if k == 0 {
+                d.text.clone()
+            } else {
+                format!("{} {}", base.trim(), d.text.trim())
+            };
+            out.push_str(&format!("{member}; {RED} emu_red_{}[{RED_BYTES}];", k + 1));
+        }
+        out.push_str(&format!(" }}; static thread_local {ty} {var};"));
+        for d in &parts {
+            let n = &d.name;
+            out.push_str(&format!(
+                " static const bool {var}_{n} = emu_shared_declared(&{var}.{n}, sizeof({var}.{n}), \
+                 \"{n} ({file}:{line})\"); (void){var}_{n}; auto& {n} = emu_launder(&{var})->{n};"
+            ));
         }
         i = semi + 1;
         copied = i;
@@ -143,31 +171,47 @@ fn statement_end(b: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
-/// The names a declaration declares: per declarator (split at commas outside brackets and
-/// template arguments), its last identifier outside brackets.
-fn declared_names(decl: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let (mut depth, mut last, mut word) = (0i32, None::<String>, String::new());
-    let flush = |word: &mut String, depth: i32, last: &mut Option<String>| {
-        if depth == 0 && !word.is_empty() && !word.as_bytes()[0].is_ascii_digit() {
-            *last = Some(word.clone());
-        }
-        word.clear();
-    };
-    for c in decl.bytes() {
-        if is_ident(c) {
-            word.push(c as char);
+/// One declarator of a declaration: its text and its name's place in it.
+struct Declarator {
+    text: String,
+    name: String,
+    name_at: usize,
+}
+
+/// The declarators of a declaration (split at commas outside brackets and template arguments),
+/// each named by its last identifier outside brackets.
+fn declarators(decl: &str) -> Vec<Declarator> {
+    let mut out = Vec::new();
+    let (mut depth, mut seg_start) = (0i32, 0usize);
+    let mut last: Option<(String, usize)> = None;
+    let mut word_start: Option<usize> = None;
+    let b = decl.as_bytes();
+    for i in 0..=b.len() {
+        let c = b.get(i).copied().unwrap_or(b',');
+        if is_ident(c) && i < b.len() {
+            word_start.get_or_insert(i);
             continue;
         }
-        flush(&mut word, depth, &mut last);
+        if let Some(w) = word_start.take() {
+            if depth == 0 && !b[w].is_ascii_digit() {
+                last = Some((decl[w..i].to_string(), w - seg_start));
+            }
+        }
         match c {
             b'(' | b'[' | b'{' | b'<' => depth += 1,
             b')' | b']' | b'}' | b'>' => depth -= 1,
-            b',' if depth == 0 => names.extend(last.take()),
+            b',' if depth == 0 => {
+                if let Some((name, name_at)) = last.take() {
+                    out.push(Declarator {
+                        text: decl[seg_start..i.min(b.len())].to_string(),
+                        name,
+                        name_at,
+                    });
+                }
+                seg_start = i + 1;
+            }
             _ => {}
         }
     }
-    flush(&mut word, depth, &mut last);
-    names.extend(last.take());
-    names
+    out
 }

@@ -33,3 +33,6 @@ extern "C" uint64_t emu_warp(int kind, unsigned mask, uint64_t value, int arg, i
 extern "C" void emu_check_rmw(const void* p, unsigned bytes);
 // __threadfence(): the block's stores so far become visible to the other blocks (memory.cpp).
 extern "C" void emu_threadfence(void);
+// A `__shared__` variable of `size` bytes at `p` (the calling host thread's copy), described as
+// "name (file:line)": registered once per process (build/shared_rewrite.rs, emu/shared_vars.cpp).
+extern "C" bool emu_shared_declared(const void* p, uint64_t size, const char* what);

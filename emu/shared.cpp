@@ -86,6 +86,7 @@ void prepare() {
   emu_shared = {f.lo, f.size};
   tl.skip = (uint64_t)&emu_cur;
   tl.cells.assign(f.size, Cell{});
+  shared_vars_init(f.size);
   tl.ready = true;
 }
 
@@ -147,41 +148,14 @@ std::string source_of(const void* pc, std::string* exe) {
   return line.substr(0, line.find(" (discriminator"));
 }
 
-// The declaration holding thread-local offset `off`: build/shared_rewrite.rs names each one's
-// variable emu_shared_<file, '.' as '_'>_<line>_v, and a thread-local symbol's value is its
-// offset in the block.
-std::string declaration_of(uint64_t off, const std::string& exe) {
-  if (exe.empty()) return "";
-  std::string found;
-  if (FILE* p = popen(("nm -S --defined-only '" + exe + "' 2>/dev/null").c_str(), "r")) {
-    char line[8192];
-    while (found.empty() && fgets(line, sizeof line, p)) {
-      unsigned long long value, size;
-      char type, name[4096];
-      const char* tag = strstr(line, "emu_shared_");
-      if (!tag || sscanf(line, "%llx %llx %c %4095s", &value, &size, &type, name) != 4) continue;
-      if (off - value >= size) continue;
-      std::string t(tag + strlen("emu_shared_"));
-      t = t.substr(0, t.rfind("_v"));
-      size_t at_line = t.rfind('_'), dot = t.rfind('_', at_line - 1);
-      if (at_line == std::string::npos || dot == std::string::npos) continue;
-      found = "the __shared__ declared at " + t.substr(0, dot) + "." +
-              t.substr(dot + 1, at_line - dot - 1) + ":" + t.substr(at_line + 1) + " (its byte " +
-              std::to_string(off - value) + ")";
-    }
-    pclose(p);
-  }
-  return found;
-}
-
 std::string where(uint64_t addr, uint64_t n, const void* pc) {
-  std::string exe, code = source_of(pc, &exe), what = declaration_of(addr - emu_shared.lo, exe);
+  std::string exe, code = source_of(pc, &exe), what = shared_var_name(addr - emu_shared.lo);
   if (what.empty()) {
     char off[32];
     snprintf(off, sizeof off, "0x%llx", (unsigned long long)(addr - emu_shared.lo));
-    what = std::string("shared memory at thread-local offset ") + off;
+    what = std::string("thread-local offset ") + off + " (shared memory)";
   }
-  return std::to_string(n) + (n == 1 ? " byte of " : " bytes of ") + what + " at " + code;
+  return std::to_string(n) + (n == 1 ? " byte at " : " bytes at ") + what + ", in " + code;
 }
 
 [[noreturn]] void hazard(const char* kind, const std::string& what, const std::string& other) {
@@ -214,6 +188,12 @@ void shared_access(uint64_t addr, uint64_t n, bool write, bool atomic, const voi
   if (addr - tl.skip < sizeof(emu_cur)) return;
   uint64_t off = addr - emu_shared.lo;
   if (n > emu_shared.size - off) n = emu_shared.size - off;
+  std::string outside = shared_var_bounds(off, n);
+  if (!outside.empty()) {
+    std::string exe;
+    emu_fail_current("a " + std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " +
+                     source_of(pc, &exe) + " " + outside);
+  }
   unsigned t = emu_thread_linear(), w = t >> 5, lane = t & 31;
   uint32_t seq = (uint32_t)tl.syncs[w].size();
   for (uint64_t i = 0; i < n; ++i) {

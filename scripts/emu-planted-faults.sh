@@ -90,6 +90,9 @@ faults() {
   run sum-all-reads-the-last-flag-before-the-barrier kernel elementwise.cu \
     'gridDim.x - 1;\n  }\n  __syncthreads();' 'gridDim.x - 1;\n  }' \
     lib elementwise::cuda_tests::elementwise_parity
+  run column-sum-writes-a-row-past-the-end kernel common.cuh \
+    '  s[threadIdx.y][threadIdx.x] = v;' '  s[threadIdx.y + 1][threadIdx.x] = v;' \
+    lib matmul::cuda_tests::matmul_parity
   run bn-fold-missing-syncthreads kernel vec.cuh \
     '    tmp[t] = s;\n  }\n  __syncthreads();' '    tmp[t] = s;\n  }' \
     lib batch_norm::cuda_tests::batch_norm_parity

@@ -62,7 +62,7 @@ fn two_lanes_need_a_syncwarp_or_a_barrier_between_them() {
             "kernel shared_handoff block (0,0,0) thread (1,0,0)",
             &format!("shared-memory race ({name})"),
             what,
-            " of the __shared__ declared at faults.cu:117 (its byte 0) at faults.cu:",
+            " at byte 0 of __shared__ s (faults.cu:117), in faults.cu:",
             line,
             &format!("that thread (0,0,0) {verb}"),
         ] {
@@ -136,7 +136,7 @@ fn reads_of_shared_bytes_the_block_never_wrote_are_caught() {
         let e = run(blocks, writers).unwrap_err();
         for part in [
             &format!("kernel shared_neighbour block {block} thread"),
-            "reads 4 bytes of the __shared__ declared at faults.cu:147",
+            "of __shared__ s (faults.cu:147), in faults.cu:151",
             "which no thread of its block has written",
         ] {
             assert!(e.contains(part), "{e:?} lacks {part:?}");
@@ -167,4 +167,44 @@ fn shared_atomics_race_only_with_plain_accesses() {
                 && e.contains("thread (0,0,0) read"),
         "{e}"
     );
+}
+
+#[test]
+fn accesses_outside_a_shared_variable_are_caught() {
+    let c = ctx();
+    let run = |shift: i32, read: i32| {
+        let (mut out, mut sh, mut r) = (alloc(256), shift, read);
+        launch(
+            &c,
+            "shared_out_of_bounds",
+            (1, 1, 1),
+            (64, 1, 1),
+            &mut params!(out, sh, r),
+        )
+        .map(|()| download::<f32>(&c, out, 64).unwrap())
+    };
+    assert_eq!(run(0, 1).unwrap(), vec![1.0; 64]);
+    for (shift, read, parts) in [
+        (
+            1,
+            1,
+            [
+                "thread (63,0,0): a 4-byte read at faults.cu:175 ",
+                "starts 0 bytes past the end of the 256 bytes of __shared__ s (faults.cu:168)",
+            ],
+        ),
+        (
+            -1,
+            0,
+            [
+                "thread (0,0,0): a 4-byte write at faults.cu:177 ",
+                "ends 0 bytes before the start of __shared__ s (faults.cu:168)",
+            ],
+        ),
+    ] {
+        let e = run(shift, read).unwrap_err();
+        for part in parts {
+            assert!(e.contains(part), "shift {shift}: {e:?} lacks {part:?}");
+        }
+    }
 }

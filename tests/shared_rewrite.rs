@@ -15,13 +15,20 @@ fn declarations_become_references_on_the_same_lines() {
                const char* s = \"__shared__ x;\";\n}\n";
     let out = rewrite(src, "vec.cuh").unwrap();
     assert_eq!(out.lines().count(), src.lines().count());
+    let v = "emu_shared_vec_cuh_2_v";
+    assert!(out.contains(&format!(
+        "struct emu_shared_vec_cuh_2 {{ unsigned char emu_red_0[64]; float tmp[RED_THREADS]; \
+         unsigned char emu_red_1[64];float res[2 * RED_THREADS]; unsigned char emu_red_2[64]; }}; \
+         static thread_local emu_shared_vec_cuh_2 {v}; \
+         static const bool {v}_tmp = emu_shared_declared(&{v}.tmp, sizeof({v}.tmp), \
+         \"tmp (vec.cuh:2)\"); (void){v}_tmp; auto& tmp = emu_launder(&{v})->tmp; \
+         static const bool {v}_res = emu_shared_declared(&{v}.res, sizeof({v}.res), \
+         \"res (vec.cuh:2)\"); (void){v}_res; auto& res = emu_launder(&{v})->res;"
+    )));
     assert!(out.contains(
-        "struct emu_shared_vec_cuh_2 { float tmp[RED_THREADS], res[2 * RED_THREADS]; }; \
-         static thread_local emu_shared_vec_cuh_2 emu_shared_vec_cuh_2_v; \
-         auto& tmp = emu_launder(&emu_shared_vec_cuh_2_v)->tmp; \
-         auto& res = emu_launder(&emu_shared_vec_cuh_2_v)->res;"
+        "  } sm; unsigned char emu_red_1[64]; }; static thread_local emu_shared_vec_cuh_3 "
     ));
-    assert!(out.contains("  } sm; }; static thread_local emu_shared_vec_cuh_3 "));
+    assert!(out.contains("\"sm (vec.cuh:3)\""));
     assert!(out.contains("auto& sm = emu_launder(&emu_shared_vec_cuh_3_v)->sm;"));
     assert!(out.contains("auto& last = emu_launder(&emu_shared_vec_cuh_7_v)->last;"));
     // Comments and strings are left alone.
@@ -42,6 +49,14 @@ fn what_cannot_be_rewritten_is_refused() {
             "line 2: a __shared__ declaration without its `;`",
         ),
         ("__shared__ ;", "line 1: no name"),
+        (
+            "__shared__ float* p, q;",
+            "line 1: declare each __shared__ pointer",
+        ),
+        (
+            "__shared__ float p, *q;",
+            "line 1: declare each __shared__ pointer",
+        ),
     ] {
         let e = rewrite(src, "k.cu").unwrap_err();
         assert!(e.contains(want), "{src:?}: {e}");

@@ -161,3 +161,19 @@ extern "C" __global__ void shared_atomic_count(unsigned* out, int sync) {
   if (sync) __syncthreads();
   if (threadIdx.x == 0) out[blockIdx.x] = n;
 }
+
+// s[t + shift] = t over a 64-float array with blockDim.x threads: past its end when
+// t + shift >= 64 (on a GPU: the next shared variable, or another block's memory).
+extern "C" __global__ void shared_out_of_bounds(float* out, int shift, int read) {
+  __shared__ float s[64];
+  __shared__ float after[64];
+  int t = (int)threadIdx.x;
+  after[t] = 0.f;
+  if (read) {
+    s[t] = 1.f;
+    __syncthreads();
+    out[t] = s[t + shift];
+  } else {
+    s[t + shift] = (float)t;
+  }
+}
