@@ -50,6 +50,9 @@ const EmuStreamOp* emu_op_current();
 [[noreturn]] void emu_fail_current(const std::string& msg);
 bool emu_in_kernel();
 char* emu_strdup(const std::string& s);
+// memory.cpp: "0x…" and "N byte(s)", for messages.
+std::string hex(uint64_t v);
+std::string emu_bytes(uint64_t n);
 
 // shared.cpp: block-shared memory (the running host thread's static TLS block, where
 // `__shared__` variables live) and its race and initialisation checks. The hooks call

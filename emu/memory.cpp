@@ -95,11 +95,6 @@ Arena& arena() {
 uint8_t* shadow_of(uint64_t addr) { return arena().shadow + (addr - arena().base); }
 
 
-std::string hex(uint64_t v) {
-  char b[32];
-  snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
-  return b;
-}
 
 // Where `addr` lies relative to the allocations of its device (for messages). Lock held.
 std::string describe(Device& d, uint64_t addr, uint64_t n) {
@@ -270,6 +265,14 @@ std::string slow_error(uint64_t addr, uint64_t n, bool write) {
   return what + " of never-written memory (initcheck): " + describe(*d, addr + first_unwritten, 1);
 }
 }  // namespace
+
+std::string hex(uint64_t v) {
+  char b[32];
+  snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
+  return b;
+}
+
+std::string emu_bytes(uint64_t n) { return std::to_string(n) + (n == 1 ? " byte" : " bytes"); }
 
 bool mem_in_arena(uint64_t addr) {
   Arena& a = arena();

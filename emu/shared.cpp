@@ -7,11 +7,12 @@
 // the right answer here and a wrong one on a GPU. These checks do not depend on the schedule:
 // each access is compared with the earlier ones of its interval.
 //
-// Where shared memory is: `__shared__` is `static thread_local` (cuda_emu.h), so every shared
-// variable lies in the static TLS block of the host thread that runs the block. The kernels'
-// instrumented accesses (memory.cpp's hooks) that fall there are shared memory, except
-// `emu_cur` (threadIdx & co.), which kernels only read and is left out. Fiber stacks are private
-// and constants read-only: neither is tracked.
+// Where shared memory is: every `__shared__` declaration becomes a `static thread_local`
+// (build/shared_rewrite.rs), so every shared variable lies in the static TLS block of the host
+// thread that runs the block. The kernels' instrumented accesses (memory.cpp's hooks) that fall
+// there are shared memory, except `emu_cur` (threadIdx & co.), which kernels only read and is
+// left out. Fiber stacks are private and constants read-only: neither is tracked. Bounds and
+// names come from the variables' registry (shared_vars.cpp).
 //
 // What orders two accesses: a __syncthreads between them, or, for two lanes of one warp, a
 // __syncwarp whose mask names both. Shuffles and votes order no memory (CUDA promises ordering
@@ -44,7 +45,7 @@ struct Cell {
   uint16_t writer;   // the writer (MANY: several atomics)
   uint16_t reader;   // the reader (MANY: several)
   uint16_t rwarp;    // the warp of every reader (MANY: several warps)
-  uint16_t atomic;   // the writes of this interval were atomics
+  bool atomic;       // the writes of this interval were atomics
 };
 
 struct State {
@@ -138,10 +139,8 @@ std::string source_of(const void* pc, std::string* exe) {
   Dl_info info;
   if (!pc || !dladdr(pc, &info) || !info.dli_fname) return "unknown code";
   *exe = info.dli_fname;
-  char off[32];
   // The return address is one past the call: the access is the instruction before.
-  snprintf(off, sizeof off, "0x%llx",
-           (unsigned long long)((uint64_t)pc - (uint64_t)info.dli_fbase - 1));
+  std::string off = hex((uint64_t)pc - (uint64_t)info.dli_fbase - 1);
   std::string line = first_line_of("addr2line -i -e '" + *exe + "' " + off);
   if (line.empty() || line[0] == '?') return *exe + "+" + off;
   line = line.substr(line.rfind('/') == std::string::npos ? 0 : line.rfind('/') + 1);
@@ -150,12 +149,8 @@ std::string source_of(const void* pc, std::string* exe) {
 
 std::string where(uint64_t addr, uint64_t n, const void* pc) {
   std::string exe, code = source_of(pc, &exe), what = shared_var_name(addr - emu_shared.lo);
-  if (what.empty()) {
-    char off[32];
-    snprintf(off, sizeof off, "0x%llx", (unsigned long long)(addr - emu_shared.lo));
-    what = std::string("thread-local offset ") + off + " (shared memory)";
-  }
-  return std::to_string(n) + (n == 1 ? " byte at " : " bytes at ") + what + ", in " + code;
+  if (what.empty()) what = "thread-local offset " + hex(addr - emu_shared.lo) + " (shared memory)";
+  return emu_bytes(n) + " at " + what + ", in " + code;
 }
 
 [[noreturn]] void hazard(const char* kind, const std::string& what, const std::string& other) {

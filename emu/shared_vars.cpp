@@ -32,8 +32,6 @@ Registry& registry() {
   static Registry* r = new Registry();
   return *r;
 }
-
-std::string bytes(uint64_t n) { return std::to_string(n) + (n == 1 ? " byte" : " bytes"); }
 }  // namespace
 
 void shared_vars_init(uint64_t tls_size) {
@@ -62,8 +60,8 @@ std::string shared_var_bounds(uint64_t off, uint64_t n) {
   std::lock_guard<std::mutex> g(r.m);
   if (id) {
     const Var& v = r.vars[id - 1];
-    return "runs " + bytes(off + n - (v.off + v.size)) + " past the end of the " +
-           bytes(v.size) + " of __shared__ " + v.what;
+    return "runs " + emu_bytes(off + n - (v.off + v.size)) + " past the end of the " +
+           emu_bytes(v.size) + " of __shared__ " + v.what;
   }
   // The nearest variable before the access, else after it.
   const Var* below = nullptr;
@@ -75,10 +73,10 @@ std::string shared_var_bounds(uint64_t off, uint64_t n) {
   uint64_t past = below ? off - (below->off + below->size) : UINT64_MAX;
   uint64_t before = above ? above->off - (off + n) : UINT64_MAX;
   if (past < 4096 && past <= before)
-    return "starts " + bytes(past) + " past the end of the " + bytes(below->size) +
+    return "starts " + emu_bytes(past) + " past the end of the " + emu_bytes(below->size) +
            " of __shared__ " + below->what;
   if (before < 4096)
-    return "ends " + bytes(before) + " before the start of __shared__ " + above->what;
+    return "ends " + emu_bytes(before) + " before the start of __shared__ " + above->what;
   return "touches no __shared__ variable";
 }
 

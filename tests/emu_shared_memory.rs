@@ -20,14 +20,15 @@ fn handoff(kind: i32, second: i32, order: i32) -> Result<Vec<f32>, String> {
     let c = ctx();
     let mut out = upload(&c, &[0f32; 2]);
     let (mut k, mut s, mut o) = (kind, second, order);
-    launch(
+    launch_read(
         &c,
         "shared_handoff",
-        (1, 1, 1),
-        (64, 1, 1),
+        1,
+        64,
         &mut params!(out, k, s, o),
-    )?;
-    download(&c, out, 2)
+        out,
+        2,
+    )
 }
 
 #[test]
@@ -94,14 +95,15 @@ fn many_readers_then_one_writer() {
     let c = ctx();
     let run = |threads: u32, order: i32| {
         let (mut out, mut o) = (alloc(4 * threads as usize), order);
-        launch(
+        launch_read::<f32>(
             &c,
             "readers_then_writer",
-            (1, 1, 1),
-            (threads, 1, 1),
+            1,
+            threads,
             &mut params!(out, o),
+            out,
+            threads as usize,
         )
-        .map(|()| download::<f32>(&c, out, threads as usize).unwrap())
     };
     assert_eq!(run(32, SYNCWARP).unwrap(), vec![5.0; 32]);
     for (threads, order) in [(32, NOTHING), (64, SYNCWARP), (64, NOTHING)] {
@@ -119,14 +121,15 @@ fn reads_of_shared_bytes_the_block_never_wrote_are_caught() {
     let c = ctx();
     let run = |blocks: u32, writers: u32| {
         let (mut out, mut w) = (alloc(256 * blocks as usize), writers);
-        launch(
+        launch_read::<f32>(
             &c,
             "shared_neighbour",
-            (blocks, 1, 1),
-            (64, 1, 1),
+            blocks,
+            64,
             &mut params!(out, w),
+            out,
+            64 * blocks as usize,
         )
-        .map(|()| download::<f32>(&c, out, 64 * blocks as usize).unwrap())
     };
     let want: Vec<f32> = (0..128).map(|i| ((i % 64) ^ 1) as f32).collect();
     assert_eq!(run(2, 2).unwrap(), want);
@@ -149,14 +152,15 @@ fn shared_atomics_race_only_with_plain_accesses() {
     let c = ctx();
     let run = |sync: i32| {
         let (mut out, mut s) = (alloc(8), sync);
-        launch(
+        launch_read::<u32>(
             &c,
             "shared_atomic_count",
-            (2, 1, 1),
-            (96, 1, 1),
+            2,
+            96,
             &mut params!(out, s),
+            out,
+            2,
         )
-        .map(|()| download::<u32>(&c, out, 2).unwrap())
     };
     assert_eq!(run(1).unwrap(), [96, 96]);
     let e = run(0).unwrap_err();
@@ -174,14 +178,15 @@ fn accesses_outside_a_shared_variable_are_caught() {
     let c = ctx();
     let run = |shift: i32, read: i32| {
         let (mut out, mut sh, mut r) = (alloc(256), shift, read);
-        launch(
+        launch_read::<f32>(
             &c,
             "shared_out_of_bounds",
-            (1, 1, 1),
-            (64, 1, 1),
+            1,
+            64,
             &mut params!(out, sh, r),
+            out,
+            64,
         )
-        .map(|()| download::<f32>(&c, out, 64).unwrap())
     };
     assert_eq!(run(0, 1).unwrap(), vec![1.0; 64]);
     for (shift, read, parts) in [

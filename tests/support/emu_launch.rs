@@ -59,3 +59,18 @@ pub fn expect_err(r: Result<(), String>, parts: &[&str]) {
         assert!(e.contains(p), "message {e:?} lacks {p:?}");
     }
 }
+
+/// One block of `threads` threads, or `blocks` such blocks, of `name`, then the first `n`
+/// elements of `out`: what most of the emulator's own tests do.
+pub fn launch_read<T: Copy + Default>(
+    c: &cu::Context,
+    name: &str,
+    blocks: u32,
+    threads: u32,
+    params: &mut [*mut c_void],
+    out: u64,
+    n: usize,
+) -> Result<Vec<T>, String> {
+    launch(c, name, (blocks, 1, 1), (threads, 1, 1), params)?;
+    download(c, out, n)
+}
