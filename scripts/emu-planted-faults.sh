@@ -1,25 +1,60 @@
 #!/usr/bin/env bash
 # Proof that the emulated device catches real bugs (issue 12, item 7): for each planted fault,
-# build with --features cuda-emu against a patched copy of the sources, run the GPU parity test
-# that covers the faulty code on the emulated device, and check that it FAILS. Prints a table
+# build with --features cuda-emu against patched sources, run the GPU parity test that covers
+# the faulty code on the emulated device, and check that it FAILS. Prints a table
 # fault -> caught by (the failure's message); exits 0 only if every fault was caught.
 #
-# Every fault builds in one copy of the repository ($WORK/repo, made once) into the same target
-# dir: the copy's paths never change, so each fault is an incremental rebuild of one crate (a
-# fresh copy per fault, or switching between a copy and the checkout, rebuilt it whole: about
-# 70 s each). Kernel faults patch a copy of kernels/ that build.rs compiles for the emulated build
-# only (SIMCLR_EMU_KERNELS_DIR), so nvcc's fatbins stay as they are; a launcher fault patches one
-# file of the repository copy, which is put back after its test.
-# Needs nvcc as for any cuda build ($NVCC). Usage: bash scripts/emu-planted-faults.sh [filter]
+# Kernel faults patch a copy of kernels/ that build.rs compiles for the emulated build only
+# (SIMCLR_EMU_KERNELS_DIR), so nvcc's fatbins and the Rust sources stay as they are. A launcher
+# fault patches one Rust file, which is put back after its test.
+# - By default every fault builds in one copy of the repository ($WORK/repo, made once) into the
+#   same target dir: the copy's paths never change, so each fault is an incremental rebuild of
+#   one crate. The first fault builds the whole crate (about 4 minutes on 2 cores): the copy's
+#   path is not the checkout's.
+# - --in-place (CI, on a clean clone): launcher faults patch the checkout itself, so the faults
+#   reuse the checkout's own `cargo test --features cuda-emu` build (made with
+#   CARGO_INCREMENTAL=1) and no first build is needed. Each patched file's original is kept in
+#   $WORK/originals and put back after its test, on exit, on interrupt, and at the start of the
+#   next run if a killed run left one planted.
+# Needs nvcc as for any cuda build ($NVCC).
+# Usage: bash scripts/emu-planted-faults.sh [--in-place] [filter]
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${TMPDIR:-/tmp}/simclr-planted-faults
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+IN_PLACE=0
+if [[ ${1:-} == --in-place ]]; then
+  IN_PLACE=1
+  shift
+fi
 FILTER=${1:-}
-REPO=$WORK/repo
+ORIGINALS=$WORK/originals
 mkdir -p "$WORK"
-rm -rf "$REPO" && mkdir -p "$REPO"
-tar -C "$ROOT" --exclude=./target --exclude=./.git --exclude=./gpu-bundle -cf - . | tar -C "$REPO" -xf -
+
+# Puts every planted launcher file back from its kept original.
+put_back() {
+  local orig
+  [[ -d $ORIGINALS ]] || return 0
+  while IFS= read -r -d '' orig; do
+    # Written anew (not cp -p), so the file is newer than the faulty build.
+    cat "$orig" >"$REPO/${orig#"$ORIGINALS"/}" && rm -f "$orig"
+  done < <(find "$ORIGINALS" -type f -print0)
+}
+
+if ((IN_PLACE)); then
+  REPO=$ROOT
+  left=$(find "$ORIGINALS" -type f 2>/dev/null | wc -l)
+  if ((left > 0)); then
+    echo "putting back $left file(s) a killed run left planted in $ROOT" >&2
+    put_back
+  fi
+else
+  REPO=$WORK/repo
+  rm -rf "$REPO" "$ORIGINALS" && mkdir -p "$REPO"
+  tar -C "$ROOT" --exclude=./target --exclude=./.git --exclude=./gpu-bundle -cf - . | tar -C "$REPO" -xf -
+fi
+trap put_back EXIT
+trap 'put_back; exit 130' INT TERM HUP
 RESULTS=()
 ALL_CAUGHT=1
 
@@ -50,13 +85,14 @@ run() {
     plant "$dir/$file" "$old" "$new" || { RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
     env=(SIMCLR_EMU_KERNELS_DIR="$dir")
   else
-    plant "$REPO/$file" "$old" "$new" || { RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
+    mkdir -p "$(dirname "$ORIGINALS/$file")"
+    cp "$REPO/$file" "$ORIGINALS/$file"
+    plant "$REPO/$file" "$old" "$new" || { put_back; RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
   fi
   (cd "$REPO" && env "${env[@]}" SIMCLR_CUDA=emu CARGO_TARGET_DIR="$TARGET" \
     cargo test --features cuda-emu "${target[@]}" -- "$tfilter" >"$log" 2>&1)
   local rc=$?
-  # The fault out of the copy: written anew (not cp -p), so the file is newer than the faulty build.
-  [[ $kind == kernel ]] || cat "$ROOT/$file" >"$REPO/$file"
+  put_back
   if grep -q '^error\(\[E[0-9]*\]\)\?: could not compile\|^error: failed to run custom build' "$log"; then
     RESULTS+=("$name|BUILD FAILED (see $log)")
     ALL_CAUGHT=0
@@ -214,6 +250,10 @@ faults() {
 }
 PASS=kernel faults
 PASS=rust faults
+if ((${#RESULTS[@]} == 0)); then
+  echo "no planted fault's name contains \"$FILTER\"" >&2
+  exit 2
+fi
 printf '\n%-36s | %s\n' "planted fault" "caught by"
 printf '%s\n' "-------------------------------------+------------------------------------------"
 for r in "${RESULTS[@]}"; do
