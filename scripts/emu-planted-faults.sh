@@ -16,7 +16,8 @@
 #   reuse the checkout's own `cargo test --features cuda-emu` build (made with
 #   CARGO_INCREMENTAL=1) and no first build is needed. Each patched file's original is kept in
 #   $WORK/originals and put back after its test, on exit, on interrupt, and at the start of the
-#   next run if a killed run left one planted.
+#   next run if a killed run left one planted. It is written back anew, newer than the faulty
+#   build: so also newer than the checkout's other builds, which cargo then builds again.
 # Needs nvcc as for any cuda build ($NVCC).
 # Usage: bash scripts/emu-planted-faults.sh [--in-place] [filter]
 set -uo pipefail
