@@ -67,10 +67,11 @@ void shared_barrier();
 void shared_syncwarp(unsigned warp, unsigned mask);
 void shared_access(uint64_t addr, uint64_t n, bool write, bool atomic, const void* pc);
 // shared_vars.cpp: the `__shared__` variables by offset in the TLS block (registered by the
-// kernels, emu_shared_declared): "" when [off, off + n) lies in one, else what it touches; the
-// variable holding a byte ("" if none).
+// kernels, emu_shared_declared): whether [off, off + n) lies in one (checked on every access),
+// else what it touches (for the message); the variable holding a byte ("" if none).
 void shared_vars_init(uint64_t tls_size);
-std::string shared_var_bounds(uint64_t off, uint64_t n);
+bool shared_var_within(uint64_t off, uint64_t n);
+std::string shared_var_outside(uint64_t off, uint64_t n);
 std::string shared_var_name(uint64_t off);
 // runtime.cpp: the running emulated thread's index in its block, and coordinates as "(x,y,z)".
 unsigned emu_thread_linear();

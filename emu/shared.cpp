@@ -134,21 +134,21 @@ std::string first_line_of(const std::string& cmd) {
 }
 
 // The source line of the kernel code at `pc` (the kernels carry line tables, build/emu.rs), by
-// addr2line; `exe` gets the file that holds it.
-std::string source_of(const void* pc, std::string* exe) {
+// addr2line.
+std::string source_of(const void* pc) {
   Dl_info info;
   if (!pc || !dladdr(pc, &info) || !info.dli_fname) return "unknown code";
-  *exe = info.dli_fname;
+  std::string exe = info.dli_fname;
   // The return address is one past the call: the access is the instruction before.
   std::string off = hex((uint64_t)pc - (uint64_t)info.dli_fbase - 1);
-  std::string line = first_line_of("addr2line -i -e '" + *exe + "' " + off);
-  if (line.empty() || line[0] == '?') return *exe + "+" + off;
+  std::string line = first_line_of("addr2line -i -e '" + exe + "' " + off);
+  if (line.empty() || line[0] == '?') return exe + "+" + off;
   line = line.substr(line.rfind('/') == std::string::npos ? 0 : line.rfind('/') + 1);
   return line.substr(0, line.find(" (discriminator"));
 }
 
 std::string where(uint64_t addr, uint64_t n, const void* pc) {
-  std::string exe, code = source_of(pc, &exe), what = shared_var_name(addr - emu_shared.lo);
+  std::string code = source_of(pc), what = shared_var_name(addr - emu_shared.lo);
   if (what.empty()) what = "thread-local offset " + hex(addr - emu_shared.lo) + " (shared memory)";
   return emu_bytes(n) + " at " + what + ", in " + code;
 }
@@ -183,12 +183,9 @@ void shared_access(uint64_t addr, uint64_t n, bool write, bool atomic, const voi
   if (addr - tl.skip < sizeof(emu_cur)) return;
   uint64_t off = addr - emu_shared.lo;
   if (n > emu_shared.size - off) n = emu_shared.size - off;
-  std::string outside = shared_var_bounds(off, n);
-  if (!outside.empty()) {
-    std::string exe;
+  if (!shared_var_within(off, n))
     emu_fail_current("a " + std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " +
-                     source_of(pc, &exe) + " " + outside);
-  }
+                     source_of(pc) + " " + shared_var_outside(off, n));
   unsigned t = emu_thread_linear(), w = t >> 5, lane = t & 31;
   uint32_t seq = (uint32_t)tl.syncs[w].size();
   for (uint64_t i = 0; i < n; ++i) {

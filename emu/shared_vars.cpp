@@ -53,10 +53,15 @@ extern "C" bool emu_shared_declared(const void* p, uint64_t size, const char* wh
   return true;
 }
 
-std::string shared_var_bounds(uint64_t off, uint64_t n) {
+bool shared_var_within(uint64_t off, uint64_t n) {
   Registry& r = registry();
   uint16_t id = r.var_of[off].load(std::memory_order_relaxed);
-  if (id && r.var_of[off + n - 1].load(std::memory_order_relaxed) == id) return "";
+  return id && r.var_of[off + n - 1].load(std::memory_order_relaxed) == id;
+}
+
+std::string shared_var_outside(uint64_t off, uint64_t n) {
+  Registry& r = registry();
+  uint16_t id = r.var_of[off].load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> g(r.m);
   if (id) {
     const Var& v = r.vars[id - 1];
