@@ -58,10 +58,10 @@ std::string emu_bytes(uint64_t n);
 // `__shared__` variables live) and its race and initialisation checks. The hooks call
 // shared_access for addresses in [lo, lo + size); the runtime reports blocks, barriers and
 // __syncwarps.
-struct EmuSharedRange {
+struct EmuRange {
   uint64_t lo, size;
 };
-extern __thread EmuSharedRange emu_shared;
+extern __thread EmuRange emu_shared;
 void shared_block_begin(unsigned warps);
 void shared_barrier();
 void shared_syncwarp(unsigned warp, unsigned mask);
@@ -73,6 +73,14 @@ void shared_vars_init(uint64_t tls_size);
 bool shared_var_within(uint64_t off, uint64_t n);
 std::string shared_var_outside(uint64_t off, uint64_t n);
 std::string shared_var_name(uint64_t off);
+// shared.cpp: the source line of the kernel code that returns to `pc` ("faults.cu:15").
+std::string source_of(const void* pc);
 // runtime.cpp: the running emulated thread's index in its block, and coordinates as "(x,y,z)".
 unsigned emu_thread_linear();
 std::string emu_thread_coords(unsigned linear);
+// runtime.cpp: the running fiber's stack, [lo, lo + size): the thread's own local memory, the
+// one place outside device and shared memory a kernel's pointers may reach (memory.cpp). And,
+// for a message, "thread (x,y,z)" when `addr` lies on the stack of another thread of the block,
+// else "".
+extern __thread EmuRange emu_stack;
+std::string emu_stack_owner(uint64_t addr);

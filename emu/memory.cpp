@@ -10,6 +10,7 @@
 // mem_access through GCC's kernel-address instrumentation hooks (__asan_*_noabort, below).
 // Pool counters mirror cuMemPool's: used (requested bytes rounded to 256) and its high-water
 // mark, reserved (the region's extent in use) and its high-water mark.
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <mutex>
 #include <vector>
 
+#include "cuda_emu_abi.h"
 #include "emu.h"
 
 namespace {
@@ -50,7 +52,28 @@ struct Arena {
   uint64_t* stamps = nullptr;
   Device* dev = nullptr;
   std::string error;
+  // The loaded image (code, constants, static data) of the object holding the kernels:
+  // `__constant__` tables and function-local statics live there.
+  uint64_t image_lo = 0, image_size = 0;
 };
+
+// [lo, hi) spanned by the loadable segments of the object that holds `arena`'s code.
+int find_image(dl_phdr_info* info, size_t, void* out) {
+  uint64_t anchor = (uint64_t)&find_image, lo = UINT64_MAX, hi = 0;
+  bool mine = false;
+  for (int k = 0; k < info->dlpi_phnum; ++k) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[k];
+    if (ph.p_type != PT_LOAD) continue;
+    uint64_t a = info->dlpi_addr + ph.p_vaddr;
+    lo = std::min(lo, a);
+    hi = std::max(hi, a + ph.p_memsz);
+    mine |= anchor - a < ph.p_memsz;
+  }
+  if (!mine) return 0;
+  ((uint64_t*)out)[0] = lo;
+  ((uint64_t*)out)[1] = hi - lo;
+  return 1;
+}
 
 Arena& arena() {
   static Arena* a = [] {
@@ -81,6 +104,10 @@ Arena& arena() {
     void* st = mmap(nullptr, a->size / GRANULE * 16, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     a->stamps = st == MAP_FAILED ? nullptr : (uint64_t*)st;
+    uint64_t image[2] = {0, 0};
+    dl_iterate_phdr(find_image, image);
+    a->image_lo = image[0];
+    a->image_size = image[1];
     a->dev = new Device[a->count];
     for (int i = 0; i < a->count; ++i) {
       a->dev[i].base = a->base + span * i;
@@ -515,17 +542,64 @@ extern "C" uint64_t emu_pool_counter(int dev, int which, int reset) {
 
 // ---- GCC kernel-address instrumentation hooks (kernels only; see build/emu.rs) ----
 
-// Device memory (the arena), then block-shared memory (shared.cpp); the rest (fiber stacks,
-// constants) is not checked. `pc`: the kernel code that made the access, for messages.
+// Page-locked host memory (cuMemHostAlloc, src/cuda/driver/host.rs): with unified addressing a
+// GPU's kernels may read and write it over the bus, so the emulated ones may too.
+static std::mutex pinned_m;
+static std::map<uint64_t, uint64_t> pinned;  // address -> bytes
+
+extern "C" void emu_host_pinned(uint64_t p, uint64_t bytes, int live) {
+  std::lock_guard<std::mutex> g(pinned_m);
+  if (live) pinned[p] = bytes;
+  else pinned.erase(p);
+}
+
+static bool in_pinned(uint64_t addr, uint64_t n) {
+  std::lock_guard<std::mutex> g(pinned_m);
+  auto it = pinned.upper_bound(addr);
+  if (it == pinned.begin()) return false;
+  --it;
+  return addr - it->first < it->second && n <= it->second - (addr - it->first);
+}
+
+// An access outside device memory, shared memory, the thread's own stack, its coordinates, the
+// kernels' image and pinned host memory: a host pointer, another thread's local variable, null
+// or a wild pointer. A GPU fails the launch (CUDA_ERROR_ILLEGAL_ADDRESS); x86 would read or
+// write whatever is there, or kill the process.
+__attribute__((noinline, cold)) static void outside_device_memory(uint64_t addr, uint64_t n,
+                                                                  bool write, const void* pc) {
+  if (in_pinned(addr, n)) return;
+  std::string what = std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " +
+                     hex(addr) + ", in " + source_of(pc) + ": ";
+  std::string owner = emu_stack_owner(addr);
+  if (!owner.empty())
+    emu_fail_current(what + "the stack (local memory) of " + owner +
+                     "; on a GPU a thread's local memory is its own, another thread cannot "
+                     "reach it");
+  emu_fail_current(what +
+                   (addr < 4096 ? "through a null pointer (the address lies in the first page)"
+                                : "not device memory (no emulated device's allocation, nor "
+                                  "__shared__ or __constant__ data, nor the thread's own stack, "
+                                  "nor pinned host memory): a host pointer or a wild one") +
+                   "; on a GPU an illegal address (CUDA_ERROR_ILLEGAL_ADDRESS)");
+}
+
+// Device memory (the arena); else the thread's own stack (unchecked: private), block-shared
+// memory (shared.cpp), the thread's coordinates, the kernels' image (read-only constants) and
+// pinned host memory (unchecked); anything else fails. `pc`: the kernel code that made the access, for messages.
 static inline void hook(uint64_t addr, uint64_t n, bool write, const void* pc,
                         bool coherent = false) {
   Arena& a = arena();
   if (__builtin_expect(addr - a.base >= a.size, 1)) {
-    if (addr - emu_shared.lo < emu_shared.size) shared_access(addr, n, write, coherent, pc);
+    if (addr - emu_stack.lo < emu_stack.size) return;
+    if (addr - emu_shared.lo < emu_shared.size)
+      shared_access(addr, n, write, coherent, pc);
+    else if (addr - (uint64_t)emu_cur >= sizeof(EmuThreadState) &&
+             addr - a.image_lo >= a.image_size)
+      outside_device_memory(addr, n, write, pc);
     return;
   }
   std::string e = mem_access(addr, n, write, coherent);
-  if (!e.empty()) emu_fail_current(e);
+  if (!e.empty()) emu_fail_current(e + ", in " + source_of(pc));
 }
 
 #define EMU_PC __builtin_return_address(0)

@@ -38,6 +38,7 @@
 extern "C" {
 __thread const EmuThreadState* emu_cur = nullptr;
 }
+__thread EmuRange emu_stack = {0, 0};
 
 namespace {
 
@@ -75,6 +76,7 @@ struct Thread {
   EmuThreadState st;  // first: emu_cur points here
   FiberCtx ctx;
   void* stack = nullptr;
+  size_t stack_size = 0;
   State state = NOT_STARTED;
   unsigned linear = 0;
 };
@@ -246,15 +248,16 @@ void run_block(Launch& L, uint64_t index) {
     b.runnable.pop_back();
     Thread& t = b.threads[i];
     if (t.state == NOT_STARTED) {
-      size_t size;
-      t.stack = stack_get(&size);
-      fiber_make(&t.ctx, t.stack, size, fiber_main, &t);
+      t.stack = stack_get(&t.stack_size);
+      fiber_make(&t.ctx, t.stack, t.stack_size, fiber_main, &t);
     }
     t.state = RUNNABLE;
     b.cur = &t;
     emu_cur = &t.st;
+    emu_stack = {(uint64_t)t.stack, t.stack_size};
     fiber_switch(&b.sched, &t.ctx);
     emu_cur = nullptr;
+    emu_stack = {0, 0};
     if (t.state == EXITED && !b.failed) {
       stack_put(t.stack);
       t.stack = nullptr;
@@ -342,6 +345,13 @@ unsigned emu_thread_linear() { return tl_block->cur->linear; }
 
 std::string emu_thread_coords(unsigned linear) {
   return coords(tl_block->threads[linear].st.tid);
+}
+
+std::string emu_stack_owner(uint64_t addr) {
+  if (!emu_in_kernel()) return "";
+  for (Thread& t : tl_block->threads)
+    if (t.stack && addr - (uint64_t)t.stack < t.stack_size) return "thread " + coords(t.st.tid);
+  return "";
 }
 
 void emu_fail_current(const std::string& msg) {

@@ -30,7 +30,7 @@
 #include "cuda_emu_abi.h"
 #include "emu.h"
 
-__thread EmuSharedRange emu_shared = {0, 0};
+__thread EmuRange emu_shared = {0, 0};
 
 namespace {
 constexpr uint16_t NONE = 0xffff, MANY = 0xfffe;
@@ -119,8 +119,10 @@ std::string who(uint16_t u, const char* many) {
   return u == MANY ? std::string(many) : "thread " + emu_thread_coords(u);
 }
 
+}  // namespace
+
 // The first line `cmd` prints, or "" (only on the way to an error).
-std::string first_line_of(const std::string& cmd) {
+static std::string first_line_of(const std::string& cmd) {
   std::string found;
   if (FILE* p = popen((cmd + " 2>/dev/null").c_str(), "r")) {
     char line[8192];
@@ -146,6 +148,8 @@ std::string source_of(const void* pc) {
   line = line.substr(line.rfind('/') == std::string::npos ? 0 : line.rfind('/') + 1);
   return line.substr(0, line.find(" (discriminator"));
 }
+
+namespace {
 
 std::string where(uint64_t addr, uint64_t n, const void* pc) {
   std::string code = source_of(pc), what = shared_var_name(addr - emu_shared.lo);

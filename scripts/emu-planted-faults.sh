@@ -247,6 +247,13 @@ faults() {
   run gpu-input-copy-skips-the-consumed-wait rust src/data/gpu_input.rs \
     'event::stream_wait(self.copy, slot.consumed).call("cuStreamWaitEvent(copy)")?;' '' \
     cuda_gpu_input gpu_views_through_the_loader_match
+  # The augmentation kernel handed the host's copy of the pixels (`Inputs` holds raw u64
+  # addresses) instead of the device buffer's: a GPU faults on the address; the emulated kernel
+  # used to read the host bytes, which hold the same pixels, and pass. Caught by the check of
+  # addresses outside device memory (emu/memory.cpp, outside_device_memory).
+  run gpu-input-kernel-reads-the-host-pixels rust src/data/gpu_input.rs \
+    '            src: base + p0 as u64,' '            src: batch.pixels.as_ptr() as u64,' \
+    cuda_gpu_input gpu_views_through_the_loader_match
   # The backward-data pass describes dy with dx's descriptor: caught by the emulated cuDNN's
   # descriptor checks (a GPU's cuDNN would read dy with the wrong shape).
   run conv-bwd-data-describes-dy-as-dx rust src/ops/conv2d/cuda.rs \

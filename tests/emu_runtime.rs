@@ -72,6 +72,81 @@ fn read_past_the_end_is_caught() {
     );
 }
 
+/// Messages name the source line of the access, in a template's instance too.
+#[test]
+fn messages_name_the_kernel_source_line() {
+    let c = ctx();
+    let (mut px, mut py, mut i) = (upload(&c, &[1f32; 8]), alloc(4), 8i32);
+    let e = launch(
+        &c,
+        "template_reads_at",
+        (1, 1, 1),
+        (1, 1, 1),
+        &mut params!(px, py, i),
+    )
+    .unwrap_err();
+    assert!(e.contains("past the end of a 32-byte allocation"), "{e}");
+    let src = include_str!("../emu/tests/faults.cu");
+    let line = 1 + src
+        .lines()
+        .position(|l| l.contains("return f[0] + p[i];"))
+        .unwrap();
+    assert!(
+        e.contains(&format!(", in faults.cu:{line}")),
+        "{e} does not name faults.cu:{line}"
+    );
+}
+
+/// Those lines come from addr2line over the kernels' line tables, which must name the kernel
+/// sources for every function of every module, never the generated wrappers (`mod_<m>.cpp`,
+/// which include them): GCC 12's DWARF 5 tables did, for template instances.
+#[test]
+fn line_tables_name_the_kernel_sources() {
+    use std::process::Command;
+    let exe = std::env::current_exe().unwrap();
+    let nm = Command::new("nm")
+        .arg("--defined-only")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(nm.status.success(), "nm failed");
+    // The modules' own functions: C++ names inside their namespaces (emu_mod_<m>).
+    let addrs: Vec<String> = String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            [a, "T" | "W" | "t" | "w", s] if s.contains("emu_mod_") => Some(format!("0x{a}")),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        addrs.len() > 100,
+        "{} functions of emulated modules",
+        addrs.len()
+    );
+    let out = Command::new("addr2line")
+        .arg("-e")
+        .arg(&exe)
+        .args(&addrs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "addr2line failed");
+    let lines = String::from_utf8_lossy(&out.stdout).into_owned();
+    let files: Vec<&str> = lines
+        .lines()
+        .map(|l| l.rsplit('/').next().unwrap_or(l))
+        .collect();
+    assert_eq!(files.len(), addrs.len());
+    let wrong: Vec<&&str> = files.iter().filter(|f| f.starts_with("mod_")).collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {} functions name a wrapper, e.g. {:?}",
+        wrong.len(),
+        files.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    assert!(files.iter().any(|f| f.starts_with("pool.cu:")), "{files:?}");
+}
+
 #[test]
 fn read_of_never_written_memory_is_caught() {
     let c = ctx();
@@ -438,4 +513,91 @@ fn plain_stores_of_two_blocks_to_the_same_bytes_are_caught() {
         ],
     );
     assert!(download::<u32>(&c, py, 1).unwrap()[0] < 4);
+}
+
+/// A kernel may reach device memory, its block's shared memory, its own stack (local memory),
+/// `__constant__` data and pinned host memory; any other address (a host pointer, null,
+/// another thread's local variable) faults on a GPU (CUDA_ERROR_ILLEGAL_ADDRESS). Without the
+/// check the emulated kernel read host memory as if nothing were wrong, or killed the process.
+#[test]
+fn accesses_outside_device_memory_are_caught() {
+    let c = ctx();
+    let x: Vec<f32> = (0..8).map(|i| i as f32 - 2.5).collect();
+    let (mut px, mut py, mut n) = (upload(&c, &x), alloc(32), 8i32);
+    let y: Vec<f32> = launch_read(
+        &c,
+        "constants_and_locals",
+        1,
+        8,
+        &mut params!(px, py, n),
+        py,
+        8,
+    )
+    .unwrap();
+    let want: Vec<f32> = (0..8)
+        .map(|t| x[t] * (1 + t % 4) as f32 + (10 * (t % 4) + t) as f32)
+        .collect();
+    assert_eq!(y, want);
+
+    // A host vector's address where a device pointer belongs (one thread: the first access).
+    let (mut host, mut n) = (x.as_ptr() as u64, 8i32);
+    expect_err(
+        launch(&c, "twice", (1, 1, 1), (1, 1, 1), &mut params!(host, py, n)),
+        &[
+            "kernel twice block (0,0,0) thread (0,0,0)",
+            &format!("4-byte read at {:#x}", x.as_ptr() as u64),
+            "faults.cu:",
+            "not device memory",
+            "CUDA_ERROR_ILLEGAL_ADDRESS",
+        ],
+    );
+    // Null: before the check, a SIGSEGV of the whole test process.
+    let (mut null, mut n) = (0u64, 8i32);
+    expect_err(
+        launch(&c, "twice", (1, 1, 1), (1, 1, 1), &mut params!(null, py, n)),
+        &[
+            "4-byte read at 0x0,",
+            "through a null pointer",
+            "CUDA_ERROR_ILLEGAL_ADDRESS",
+        ],
+    );
+    // Pinned host memory: a GPU's kernels reach it through unified addressing.
+    let pinned = unsafe { simclr::cuda::driver::host::malloc_host(32) }.unwrap();
+    unsafe { std::ptr::copy_nonoverlapping(x.as_ptr(), pinned as *mut f32, 8) };
+    let (mut pp, mut n) = (pinned as u64, 8i32);
+    let y: Vec<f32> = launch_read(&c, "twice", 1, 8, &mut params!(pp, py, n), py, 8).unwrap();
+    assert_eq!(y, x.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
+    unsafe { simclr::cuda::driver::host::free_host(pinned, 32) }.unwrap();
+    // Once freed, it is host memory like any other.
+    let mut n = 8i32;
+    expect_err(
+        launch(&c, "twice", (1, 1, 1), (8, 1, 1), &mut params!(pp, py, n)),
+        &["not device memory"],
+    );
+
+    // Another thread's local array, its address handed over through shared memory.
+    let mut po = alloc(4 * 32);
+    let mut neighbour = |mut reader: i32| {
+        launch_read::<f32>(
+            &c,
+            "reads_a_neighbours_local",
+            1,
+            32,
+            &mut params!(po, reader),
+            po,
+            32,
+        )
+    };
+    let own = neighbour(0).unwrap();
+    assert_eq!(
+        own,
+        (0..32).map(|t| (4 * t + t % 4) as f32).collect::<Vec<_>>()
+    );
+    expect_err(
+        neighbour(5).map(drop),
+        &[
+            "kernel reads_a_neighbours_local block (0,0,0) thread (5,0,0)",
+            "the stack (local memory) of thread (0,0,0)",
+        ],
+    );
 }

@@ -177,3 +177,42 @@ extern "C" __global__ void shared_out_of_bounds(float* out, int shift, int read)
     s[t + shift] = (float)t;
   }
 }
+
+// ---- memory that is not the device's (memory.cpp, outside_device_memory) ----
+
+__constant__ float k_scale[4] = {1.f, 2.f, 3.f, 4.f};
+
+// y[t] = x[t] * k_scale[t % 4] + local[t % 4]: `__constant__` data and the thread's own local
+// array (indexed at run time, so kept in memory) are the kernel's to read.
+extern "C" __global__ void constants_and_locals(const float* x, float* y, int n) {
+  float local[4];
+  int t = (int)threadIdx.x;
+  for (int i = 0; i < 4; ++i) local[i] = (float)(10 * i + t);
+  if (t < n) y[t] = x[t] * k_scale[t % 4] + local[t % 4];
+}
+
+// Thread 0 hands the address of its local array to the block through shared memory; thread
+// `reader` reads through it (on a GPU it would read its own local memory at that offset, or
+// fault). The closing barrier keeps thread 0 alive meanwhile.
+extern "C" __global__ void reads_a_neighbours_local(float* out, int reader) {
+  __shared__ unsigned long long handed;
+  float local[4];
+  int t = (int)threadIdx.x;
+  for (int i = 0; i < 4; ++i) local[i] = (float)(4 * t + i);
+  if (t == 0) handed = (unsigned long long)local;
+  __syncthreads();
+  const float* p = t == reader ? (const float*)handed : local;
+  out[t] = p[t % 4];
+  __syncthreads();
+}
+
+// y[0] = x[0] + x[i], in a template's instance after code inlined from a header: an access
+// past the end names its line here.
+template <typename T> __noinline__ __device__ float element_of(const T* p, int i) {
+  float f[8];
+  load_w<8>(p, true, f);
+  return f[0] + p[i];
+}
+extern "C" __global__ void template_reads_at(const float* x, float* y, int i) {
+  y[0] = element_of(x, i);
+}

@@ -1,22 +1,16 @@
 //! Page-locked host memory on the driver floor: what an upload needs to run without the host
 //! waiting. A copy from pinned memory is a true DMA the driver never stages, so the source must
 //! stay untouched until the copy ran; an event recorded after it says when (`super::event`).
-//! On the emulated device pinned memory is ordinary aligned host memory.
+//! On the emulated device pinned memory is ordinary aligned host memory (`emu::cu::malloc_host`).
 
 use super::cu::{DriverError, Result};
 use super::route;
 use cudarc::driver::result;
-#[cfg(feature = "cuda-emu")]
-use cudarc::driver::sys;
 use std::ffi::c_void;
 
 fn real<T>(r: std::result::Result<T, result::DriverError>) -> Result<T> {
     r.map_err(DriverError::from)
 }
-
-/// Alignment of emulated pinned buffers (what a DMA engine would want).
-#[cfg(feature = "cuda-emu")]
-const EMU_ALIGN: usize = 256;
 
 /// `bytes` (at least 1) of page-locked host memory.
 ///
@@ -25,16 +19,7 @@ const EMU_ALIGN: usize = 256;
 pub unsafe fn malloc_host(bytes: usize) -> Result<*mut u8> {
     route!(
         real => real(result::malloc_host(bytes.max(1), 0)).map(|p| p as *mut u8),
-        emu => {
-            let layout = std::alloc::Layout::from_size_align(bytes.max(1), EMU_ALIGN)
-                .map_err(|e| DriverError::new(sys::CUresult::CUDA_ERROR_INVALID_VALUE, e.to_string()))?;
-            let p = std::alloc::alloc(layout);
-            if p.is_null() {
-                Err(DriverError::new(sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY, format!("{bytes} pinned bytes")))
-            } else {
-                Ok(p)
-            }
-        },
+        emu => crate::cuda::emu::cu::malloc_host(bytes),
     )
 }
 
@@ -43,11 +28,6 @@ pub unsafe fn malloc_host(bytes: usize) -> Result<*mut u8> {
 pub unsafe fn free_host(p: *mut u8, bytes: usize) -> Result<()> {
     route!(
         real => { let _ = bytes; real(result::free_host(p as *mut c_void)) },
-        emu => {
-            // Same layout as allocated (checked there).
-            let layout = std::alloc::Layout::from_size_align_unchecked(bytes.max(1), EMU_ALIGN);
-            std::alloc::dealloc(p, layout);
-            Ok(())
-        },
+        emu => crate::cuda::emu::cu::free_host(p, bytes),
     )
 }

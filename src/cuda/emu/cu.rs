@@ -115,6 +115,41 @@ pub fn free(ptr: CUdeviceptr) -> Result<()> {
     call(|e| unsafe { ffi::emu_free(ptr, e) })
 }
 
+/// Alignment of emulated pinned buffers (what a DMA engine would want).
+const PINNED_ALIGN: usize = 256;
+
+/// `bytes` (at least 1) of "page-locked" host memory: ordinary aligned host memory, registered
+/// with the runtime because a GPU's kernels may reach pinned memory through unified addressing
+/// (emu/memory.cpp refuses every other host address a kernel touches).
+pub fn malloc_host(bytes: usize) -> Result<*mut u8> {
+    let layout = pinned_layout(bytes)?;
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { std::alloc::alloc(layout) };
+    if p.is_null() {
+        return Err(DriverError::new(
+            sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY,
+            format!("{bytes} pinned bytes"),
+        ));
+    }
+    // SAFETY: a plain registration of an address range.
+    unsafe { ffi::emu_host_pinned(p as u64, layout.size() as u64, 1) };
+    Ok(p)
+}
+
+/// # Safety
+/// `p` came from [`malloc_host`] with `bytes`.
+pub unsafe fn free_host(p: *mut u8, bytes: usize) -> Result<()> {
+    let layout = pinned_layout(bytes)?;
+    ffi::emu_host_pinned(p as u64, 0, 0);
+    std::alloc::dealloc(p, layout);
+    Ok(())
+}
+
+fn pinned_layout(bytes: usize) -> Result<std::alloc::Layout> {
+    std::alloc::Layout::from_size_align(bytes.max(1), PINNED_ALIGN)
+        .map_err(|e| DriverError::new(sys::CUresult::CUDA_ERROR_INVALID_VALUE, e.to_string()))
+}
+
 /// Runs a piece of work now, or records it when this thread captures (see [`super::graph`]).
 fn enqueue(work: impl FnMut() -> Result<()> + 'static) -> Result<()> {
     let mut work = work;
