@@ -32,6 +32,9 @@ using EmuRanges = std::vector<std::pair<uint64_t, uint64_t>>;
 // whose lock the caller holds), and the publication of a launch's pending stores at its end.
 void mem_block_tag(uint8_t tag, EmuRanges* launch);
 void mem_publish(const EmuRanges& ranges);
+// The emulated thread the runtime resumes (its index in the block), in the block's current
+// barrier interval: its stores are stamped with both, for the races between a block's threads.
+void mem_thread_running(unsigned linear);
 
 // The stream operation this host thread runs (src/cuda/emu/order.rs owns it): its stream, its
 // clock there, the vector clock (indexed by stream) of the work it is ordered after, and what
@@ -66,6 +69,10 @@ void shared_block_begin(unsigned warps);
 void shared_barrier();
 void shared_syncwarp(unsigned warp, unsigned mask);
 void shared_access(uint64_t addr, uint64_t n, bool write, bool atomic, const void* pc);
+// The running block's barrier interval (numbered per host thread, never repeated among its
+// blocks), and whether warp `warp` passed a __syncwarp in it (memory.cpp's global-memory check).
+uint32_t shared_interval();
+bool shared_warp_synced(unsigned warp);
 // shared_vars.cpp: the `__shared__` variables by offset in the TLS block (registered by the
 // kernels, emu_shared_declared): whether [off, off + n) lies in one (checked on every access),
 // else what it touches (for the message); the variable holding a byte ("" if none).

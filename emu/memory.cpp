@@ -50,6 +50,7 @@ struct Arena {
   uint64_t base = 0, size = 0;
   uint8_t* shadow = nullptr;
   uint64_t* stamps = nullptr;
+  uint32_t* owners = nullptr;  // per byte: the stamp of its last store in a kernel
   Device* dev = nullptr;
   std::string error;
   // The loaded image (code, constants, static data) of the object holding the kernels:
@@ -104,6 +105,13 @@ Arena& arena() {
     void* st = mmap(nullptr, a->size / GRANULE * 16, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     a->stamps = st == MAP_FAILED ? nullptr : (uint64_t*)st;
+    void* ow = mmap(nullptr, a->size * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    a->owners = ow == MAP_FAILED ? nullptr : (uint32_t*)ow;
+    if (!a->owners)
+      fprintf(stderr,
+              "simclr emulated device: no address space for the store stamps; races between "
+              "the threads of a block in device memory are not checked\n");
     uint64_t image[2] = {0, 0};
     dl_iterate_phdr(find_image, image);
     a->image_lo = image[0];
@@ -229,6 +237,46 @@ thread_local uint8_t tl_tag = 0;  // the running block's tag; 0 outside kernels
 thread_local EmuRanges tl_pending;
 thread_local size_t tl_merge_at = 4096;  // merge the list when it grows past this
 
+// ---- between the threads of one block (emu/README.md "Between the threads of a block") ----
+// Bytes pending with the running block's tag were stored in this launch by this block; each
+// such store left a stamp (barrier interval << 10 | thread index in the block). A load or store
+// by another thread in the same interval, with no __syncthreads between, is a race: a GPU may
+// show the load the old bytes, and which of two stores lands is up to it. Two lanes of one warp
+// count as ordered once the warp passed a __syncwarp in the interval (CUDA's order needs one
+// naming both lanes after the first access; this check assumes it did: it may miss a race,
+// never invent one). Intervals are numbered per host thread, 22 bits kept: two stamps of one
+// launch alias only if a block runs 4 million barriers. Bytes pending from another block with
+// the same tag (127 blocks apart), run on another host thread, can match by chance: that is a
+// race between blocks, reported as one between threads.
+constexpr uint32_t STAMP_THREAD_BITS = 10, STAMP_INTERVALS = (1u << 22) - 1;
+thread_local uint32_t tl_stamp = 0;
+
+bool same_interval_unordered(uint32_t stamp) {
+  if (stamp == tl_stamp || (stamp >> STAMP_THREAD_BITS) != (tl_stamp >> STAMP_THREAD_BITS))
+    return false;
+  unsigned other = stamp & ((1u << STAMP_THREAD_BITS) - 1);
+  unsigned me = tl_stamp & ((1u << STAMP_THREAD_BITS) - 1);
+  return (other >> 5) != (me >> 5) || !shared_warp_synced(me >> 5);
+}
+
+std::string block_race(uint64_t addr, uint64_t n, bool write, uint32_t stamp) {
+  std::string at = std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " + hex(addr);
+  if (Device* d = device_at(addr)) {
+    std::lock_guard<std::mutex> g(d->m);
+    at += " (" + describe(*d, addr, 1) + ")";
+  }
+  std::string other =
+      "thread " + emu_thread_coords(stamp & ((1u << STAMP_THREAD_BITS) - 1)) + " of this block";
+  std::string unordered =
+      " in the same barrier interval, with no __syncthreads (or __syncwarp naming both lanes) "
+      "between them";
+  if (write)
+    return "global-memory race (write after write): " + at + " over bytes " + other + " stored" +
+           unordered + ": which store lands is up to the GPU";
+  return "global-memory race (read after write): " + at + " of bytes " + other + " stored" +
+         unordered + ": on a GPU the read may see the bytes before the store";
+}
+
 // Sorts and merges ranges (a block's threads store in scheduled, not address, order).
 void merge_ranges(EmuRanges& v) {
   std::sort(v.begin(), v.end());
@@ -314,8 +362,11 @@ std::string mem_access(uint64_t addr, uint64_t n, bool write, bool coherent) {
   uint8_t* s = shadow_of(addr);
   // Outside kernels, and for atomics (coherent at the device's L2), nothing is pending.
   uint8_t mine = tl_tag && !coherent ? (uint8_t)(S_PENDING | tl_tag) : S_WRITTEN;
+  uint32_t* own = mine != S_WRITTEN && a.owners ? a.owners + (addr - a.base) : nullptr;
   for (uint64_t i = 0; i < n; ++i) {
     uint8_t v = s[i];
+    if (v == mine && own && same_interval_unordered(own[i]))
+      return block_race(addr + i, n - i, write, own[i]);
     if (v == S_WRITTEN || v == mine || (write && v == S_UNWRITTEN)) continue;
     if (!(v & S_PENDING)) return slow_error(addr, n, write);
     if (mine != S_WRITTEN) return unpublished(addr + i, n - i, write);
@@ -323,6 +374,7 @@ std::string mem_access(uint64_t addr, uint64_t n, bool write, bool coherent) {
   if (write) {
     memset(s, mine, n);
     if (mine != S_WRITTEN) note_pending(addr, n);
+    if (own) std::fill(own, own + n, tl_stamp);
   }
   return stream_order(addr, n, write);
 }
@@ -450,7 +502,11 @@ extern "C" int emu_free(uint64_t ptr, char** err) {
     d.quarantined -= q.second;
     // Give the pages back to the host (their contents are dead).
     uint64_t lo = (d.base + q.first + 4095) & ~4095ull, hi = (d.base + q.first + q.second) & ~4095ull;
-    if (hi > lo) madvise((void*)lo, hi - lo, MADV_DONTNEED);
+    if (hi > lo) {
+      madvise((void*)lo, hi - lo, MADV_DONTNEED);
+      if (Arena& a = arena(); a.owners)
+        madvise(a.owners + (lo - a.base), (hi - lo) * sizeof(uint32_t), MADV_DONTNEED);
+    }
     coalesce_insert(d, q.first, q.second);
   }
   // The extent shrinks when the top of the region is free again.
@@ -645,6 +701,10 @@ void mem_block_tag(uint8_t tag, EmuRanges* launch) {
   tl_pending.clear();
   tl_merge_at = 4096;
   tl_tag = tag;
+}
+
+void mem_thread_running(unsigned linear) {
+  tl_stamp = (shared_interval() & STAMP_INTERVALS) << STAMP_THREAD_BITS | linear;
 }
 
 // Marks the pending bytes of `ranges` written (published to every block).

@@ -255,6 +255,7 @@ void run_block(Launch& L, uint64_t index) {
     b.cur = &t;
     emu_cur = &t.st;
     emu_stack = {(uint64_t)t.stack, t.stack_size};
+    mem_thread_running(t.linear);
     fiber_switch(&b.sched, &t.ctx);
     emu_cur = nullptr;
     emu_stack = {0, 0};

@@ -183,6 +183,10 @@ void shared_barrier() {
 
 void shared_syncwarp(unsigned warp, unsigned mask) { tl.syncs[warp].push_back(mask); }
 
+uint32_t shared_interval() { return tl.epoch; }
+
+bool shared_warp_synced(unsigned warp) { return !tl.syncs[warp].empty(); }
+
 void shared_access(uint64_t addr, uint64_t n, bool write, bool atomic, const void* pc) {
   if (addr - tl.skip < sizeof(emu_cur)) return;
   uint64_t off = addr - emu_shared.lo;

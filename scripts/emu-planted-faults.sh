@@ -141,6 +141,14 @@ faults() {
   run column-sum-writes-a-row-past-the-end kernel common.cuh \
     '  s[threadIdx.y][threadIdx.x] = v;' '  s[threadIdx.y + 1][threadIdx.x] = v;' \
     lib matmul::cuda_tests::matmul_parity
+  # The blur's vertical pass reading the horizontal pass's image in device memory (a per-block
+  # scratch) with no barrier between the passes. In a fresh scratch the first thread to run
+  # reads its neighbours' unwritten pixels (initcheck); in one an earlier launch wrote, a thread
+  # reading what another stored in the same interval fails as a race between a block's threads
+  # (emu/memory.cpp, block_race; tests/emu_runtime.rs).
+  run augment-blur-passes-without-a-barrier kernel augment.cu \
+    '    blur_pass(img, tmp, bw, ksize, size, true);\n    __syncthreads();' \
+    '    blur_pass(img, tmp, bw, ksize, size, true);' lib augment::cuda_tests::gpu_augmentation_matches
   run bn-fold-missing-syncthreads kernel vec.cuh \
     '    tmp[t] = s;\n  }\n  __syncthreads();' '    tmp[t] = s;\n  }' \
     lib batch_norm::cuda_tests::batch_norm_parity

@@ -601,3 +601,50 @@ fn accesses_outside_device_memory_are_caught() {
         ],
     );
 }
+
+/// Two threads of one block touching the same bytes of device memory in one barrier interval,
+/// one storing, with nothing ordering them: a race on a GPU, whatever the emulated order gave.
+#[test]
+fn races_between_the_threads_of_a_block_in_device_memory_are_caught() {
+    let c = ctx();
+    // (kind: 0 read after thread 0's store, 1 a second store; the other thread; what orders
+    // them: 0 nothing, 1 __syncwarp, 2 __syncthreads) -> y, or the message's parts.
+    let run = |kind: i32, second: i32, order: i32| {
+        let (mut py, mut kind, mut second, mut order) =
+            (upload(&c, &[0f32; 2]), kind, second, order);
+        launch_read::<f32>(
+            &c,
+            "global_handoff",
+            1,
+            64,
+            &mut params!(py, kind, second, order),
+            py,
+            2,
+        )
+    };
+    assert_eq!(run(0, 1, 1).unwrap(), [1.0, 1.0]);
+    assert_eq!(run(0, 40, 2).unwrap(), [1.0, 1.0]);
+    assert_eq!(run(1, 40, 2).unwrap(), [2.0, 0.0]);
+    assert_eq!(run(1, 0, 0).unwrap(), [2.0, 0.0]);
+    expect_err(
+        run(0, 1, 0).map(drop),
+        &[
+            "kernel global_handoff block (0,0,0) thread (1,0,0)",
+            "global-memory race (read after write): 4-byte read at 0x",
+            "of bytes thread (0,0,0) of this block stored in the same barrier interval",
+            ", in faults.cu:",
+        ],
+    );
+    for order in [0, 1] {
+        // A __syncwarp orders nothing between two warps (which of the two stores first is
+        // up to the seeded schedule: the second one fails).
+        expect_err(
+            run(1, 40, order).map(drop),
+            &[
+                "global-memory race (write after write)",
+                "0,0) of this block stored",
+                "which store lands is up to the GPU",
+            ],
+        );
+    }
+}

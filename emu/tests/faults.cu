@@ -216,3 +216,20 @@ template <typename T> __noinline__ __device__ float element_of(const T* p, int i
 extern "C" __global__ void template_reads_at(const float* x, float* y, int i) {
   y[0] = element_of(x, i);
 }
+
+// ---- between the threads of one block, in device memory (memory.cpp, block_race) ----
+
+// Thread 0 stores y[0]; thread `second` then reads it into y[1] (kind 0) or stores y[0] too
+// (kind 1). A shuffle of warp 0 holds a second thread of that warp back until thread 0 stored
+// (a shuffle orders no memory); `order` 1 adds a __syncwarp(), 2 a __syncthreads() between.
+extern "C" __global__ void global_handoff(float* y, int kind, int second, int order) {
+  unsigned t = threadIdx.x;
+  if (t == 0) y[0] = 1.f;
+  if (t < 32) (void)__shfl_sync(0xffffffffu, 0.f, 0);
+  if (order == 1) __syncwarp();
+  if (order == 2) __syncthreads();
+  if (t == (unsigned)second) {
+    if (kind == 0) y[1] = y[0];
+    else y[0] = 2.f;
+  }
+}
