@@ -42,10 +42,19 @@ const INSTRUMENT: &[&str] = &[
 /// Builds the emulated kernels and runtime; `kernels` are the signatures of `kernels_dir`.
 pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Result<(), String> {
     println!("cargo:rerun-if-env-changed=SIMCLR_EMU_KERNELS_DIR");
+    println!("cargo:rerun-if-env-changed=SIMCLR_EMU_KERNELS_FOR");
+    let base_dir = kernels_dir.to_path_buf();
     let kernels_dir = match std::env::var_os("SIMCLR_EMU_KERNELS_DIR") {
         Some(d) => PathBuf::from(d),
-        None => kernels_dir.to_path_buf(),
+        None => base_dir.clone(),
     };
+    // A planted fault in a shared header (scripts/emu-planted-faults.sh) can be confined to the
+    // modules its test runs: the others, and the runtime, compile from kernels/ and hit the
+    // object cache instead of all being compiled again.
+    let planted_only: Option<Vec<String>> = std::env::var("SIMCLR_EMU_KERNELS_FOR")
+        .ok()
+        .filter(|_| kernels_dir != base_dir)
+        .map(|v| v.split(',').map(|m| m.trim().to_string()).collect());
     let emu = manifest.join("emu");
     let dir = out.join("emu");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -63,7 +72,26 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
     // What is compiled: copies with every `__shared__` declaration rewritten (shared_rewrite.rs).
     let (compiled_kernels, compiled_tests) = (dir.join("kernels"), dir.join("tests"));
     shared_rewrite::rewrite_dir(&kernels_dir, &compiled_kernels)?;
-    let mut sources: Vec<(String, PathBuf)> = modules_of(&kernels, &compiled_kernels);
+    let compiled_base = match &planted_only {
+        Some(_) => {
+            let d = dir.join("kernels-base");
+            shared_rewrite::rewrite_dir(&base_dir, &d)?;
+            d
+        }
+        None => compiled_kernels.clone(),
+    };
+    let planted = |m: &str| {
+        planted_only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == m))
+    };
+    let mut sources: Vec<(String, PathBuf)> = modules_of(&kernels, &compiled_kernels)
+        .into_iter()
+        .map(|(m, p)| match planted(&m) {
+            true => (m, p),
+            false => (m.clone(), compiled_base.join(format!("{m}.cu"))),
+        })
+        .collect();
     // Test-only modules (emu/tests/<m>.cu), named test_<m>.
     let tests = emu.join("tests");
     let mut test_files: Vec<PathBuf> = std::fs::read_dir(&tests)
@@ -86,15 +114,24 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
 
     // Compile: the runtime without instrumentation, the modules with it; a unit already in the
     // cache (same text, headers and flags) is not compiled again.
-    let include = [emu.join("include"), emu.clone(), compiled_kernels.clone()];
+    // Two include sets differ only while a header fault is confined (`planted_only`): the
+    // planted modules and the test modules see the planted headers, the rest kernels/' own.
+    let include = vec![emu.join("include"), emu.clone(), compiled_kernels.clone()];
+    let include_base = vec![emu.join("include"), emu.clone(), compiled_base.clone()];
     let cache = ObjectCache::new(dir.join("objects"), cxx, &include)?;
+    let cache_base = ObjectCache::new(dir.join("objects"), cxx, &include_base)?;
     let mut jobs: Vec<Job> = Vec::new();
-    let mut add = |src: PathBuf, flags: Vec<String>, texts: &[&[u8]]| {
+    let mut add = |src: PathBuf, flags: Vec<String>, texts: &[&[u8]], planted: bool| {
         let mut args: Vec<String> = BASE_FLAGS.iter().map(|s| s.to_string()).collect();
         args.extend(flags);
+        let (cache, include) = match planted {
+            true => (&cache, &include),
+            false => (&cache_base, &include_base),
+        };
         let (obj, hit) = cache.object(&args, texts);
         jobs.push(Job {
             src,
+            include: include.clone(),
             args,
             obj,
             hit,
@@ -104,7 +141,7 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
         let src = emu.join(format!("{f}.cpp"));
         println!("cargo:rerun-if-changed={}", src.display());
         let text = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
-        add(src, Vec::new(), &[&text]);
+        add(src, Vec::new(), &[&text], false);
     }
     for (module, src) in &sources {
         let wrapper = dir.join(format!("mod_{module}.cpp"));
@@ -114,7 +151,8 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
         // The wrapper names the source's path; its text stands in the key instead.
         let wrapper_key = body.replace(&src.display().to_string(), module);
         let flags = INSTRUMENT.iter().map(|s| s.to_string()).collect();
-        add(wrapper, flags, &[wrapper_key.as_bytes(), &text]);
+        let planted = module.starts_with("test_") || planted(module);
+        add(wrapper, flags, &[wrapper_key.as_bytes(), &text], planted);
     }
     let todo: Vec<&Job> = jobs.iter().filter(|j| !j.hit).collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -125,10 +163,9 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
-                let include = &include;
                 s.spawn(move || {
                     for job in chunk {
-                        compile(cxx, include, job)?;
+                        compile(cxx, job)?;
                     }
                     Ok(())
                 })
@@ -145,7 +182,7 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
     for r in results {
         r?;
     }
-    cache.prune();
+    cache_base.prune();
     let lib = dir.join("libsimclr_emu.a");
     let _ = std::fs::remove_file(&lib);
     let status = Command::new("ar")
@@ -208,10 +245,11 @@ fn wrapper_source(module: &str, src: &Path, kernels: &[Kernel]) -> Result<String
     Ok(s)
 }
 
-/// One unit to compile: its source, its arguments (the include folders aside) and its object
-/// in the cache, there already or not.
+/// One unit to compile: its source, its include folders, its other arguments and its object in
+/// the cache, there already or not.
 struct Job {
     src: PathBuf,
+    include: Vec<PathBuf>,
     args: Vec<String>,
     obj: PathBuf,
     hit: bool,
@@ -230,12 +268,12 @@ const BASE_FLAGS: &[&str] = &[
 
 /// Compiles `job` into a temporary file renamed to its object, so an interrupted compiler
 /// never leaves a partial object for a later build to take as a hit.
-fn compile(cxx: &str, include: &[PathBuf], job: &Job) -> Result<(), String> {
+fn compile(cxx: &str, job: &Job) -> Result<(), String> {
     let tmp = job
         .obj
         .with_extension(format!("{}.tmp", std::process::id()));
     let mut cmd = Command::new(cxx);
-    for i in include {
+    for i in &job.include {
         cmd.arg("-I").arg(i);
     }
     let out = cmd

@@ -72,9 +72,12 @@ open(path, "w").write(s.replace(old, new, 1))
 PY
 }
 
-# run NAME KIND(kernel|rust) FILE OLD NEW TEST FILTER
+# run NAME KIND(kernel|rust) FILE OLD NEW TEST FILTER [MODULES]
+# MODULES (a fault in a shared header): the kernel modules that get the planted copy, the ones
+# the test runs (SIMCLR_EMU_KERNELS_FOR, build/emu.rs); every other module compiles from
+# kernels/ and comes from the object cache, instead of all of them being compiled again.
 run() {
-  local name=$1 kind=$2 file=$3 old=$4 new=$5 test=$6 tfilter=$7
+  local name=$1 kind=$2 file=$3 old=$4 new=$5 test=$6 tfilter=$7 modules=${8:-}
   [[ -n "$FILTER" && "$name" != *"$FILTER"* ]] && return
   [[ $kind == "$PASS" ]] || return
   local log="$WORK/$name.log" dir env=() target=(--test "$test")
@@ -86,6 +89,7 @@ run() {
     rm -rf "$dir" && cp -r "$ROOT/kernels" "$dir"
     plant "$dir/$file" "$old" "$new" || { RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
     env=(SIMCLR_EMU_KERNELS_DIR="$dir")
+    [[ -n $modules ]] && env+=(SIMCLR_EMU_KERNELS_FOR="$modules")
   else
     mkdir -p "$(dirname "$ORIGINALS/$file")"
     cp "$REPO/$file" "$ORIGINALS/$file"
@@ -127,12 +131,12 @@ faults() {
     '    __syncthreads();\n#pragma unroll 8' '#pragma unroll 8' lib ntxent::cuda_tests::ntxent_parity
   run column-sum-missing-syncthreads kernel common.cuh \
     '  s[threadIdx.y][threadIdx.x] = v;\n  __syncthreads();' '  s[threadIdx.y][threadIdx.x] = v;' \
-    lib matmul::cuda_tests::matmul_parity
+    lib matmul::cuda_tests::matmul_parity matmul
   # Races in shared memory that rarely change a result here (the emulator's threads run from
   # barrier to barrier), caught by its shared-memory checks (emu/shared.cpp) every time.
   run block-sum-reuses-its-slots-without-a-barrier kernel common.cuh \
     '  __syncthreads();  // s may still be read by a previous call' '' \
-    lib optim::cuda_tests::lars_multi_tensor_matches_cpu
+    lib optim::cuda_tests::lars_multi_tensor_matches_cpu multi_tensor
   run blur-reads-its-weights-before-the-barrier kernel augment.cu \
     '/ sum);\n    __syncthreads();' '/ sum);' lib augment::cuda_tests::gpu_augmentation_matches
   run sum-all-reads-the-last-flag-before-the-barrier kernel elementwise.cu \
@@ -140,7 +144,7 @@ faults() {
     lib elementwise::cuda_tests::elementwise_parity
   run column-sum-writes-a-row-past-the-end kernel common.cuh \
     '  s[threadIdx.y][threadIdx.x] = v;' '  s[threadIdx.y + 1][threadIdx.x] = v;' \
-    lib matmul::cuda_tests::matmul_parity
+    lib matmul::cuda_tests::matmul_parity matmul
   # The blur's vertical pass reading the horizontal pass's image in device memory (a per-block
   # scratch) with no barrier between the passes. In a fresh scratch the first thread to run
   # reads its neighbours' unwritten pixels (initcheck); in one an earlier launch wrote, a thread
@@ -151,11 +155,11 @@ faults() {
     '    blur_pass(img, tmp, bw, ksize, size, true);' lib augment::cuda_tests::gpu_augmentation_matches
   run bn-fold-missing-syncthreads kernel vec.cuh \
     '    tmp[t] = s;\n  }\n  __syncthreads();' '    tmp[t] = s;\n  }' \
-    lib batch_norm::cuda_tests::batch_norm_parity
+    lib batch_norm::cuda_tests::batch_norm_parity batch_norm
   run bn-fold-drops-part-0 kernel vec.cuh 'for (int q = 0; q < parts; ++q)' \
-    'for (int q = 1; q < parts; ++q)' lib batch_norm::cuda_tests::batch_norm_parity
+    'for (int q = 1; q < parts; ++q)' lib batch_norm::cuda_tests::batch_norm_parity batch_norm
   run bn-finish-drops-the-last-row-chunk kernel vec.cuh 'fold(n, g, get, tmp, res);' \
-    'fold(n, g - 1, get, tmp, res);' lib batch_norm::cuda_tests::batch_norm_parity
+    'fold(n, g - 1, get, tmp, res);' lib batch_norm::cuda_tests::batch_norm_parity batch_norm
   run bn-stats-shift-differs-per-block kernel batch_norm.cu 'load_w<W>(x + p.ch, vec, k);' \
     'load_w<W>(x + (i64)blockIdx.y * c + p.ch, vec, k);' lib batch_norm::cuda_tests::batch_norm_parity
   run bn-reduce-launch-one-column rust src/cuda/groups.rs 'grid: (col_blocks(c), g.max(1), 1),' \
@@ -171,17 +175,17 @@ faults() {
     'acc[W] = {};\n    for (int ih = h0; ih < h1 - 1; ++ih)' \
     lib pool::cuda_tests::pool_parity
   run grid-loop-off-by-one kernel common.cuh 'i < (n); i +=' 'i <= (n); i +=' \
-    lib pool::cuda_tests::pool_parity
+    lib pool::cuda_tests::pool_parity pool
   run warp-sum-half-mask kernel common.cuh \
     'v += __shfl_xor_sync(0xffffffffu, v, o)' 'v += __shfl_xor_sync(0x0000ffffu, v, o)' \
-    lib ntxent::cuda_tests::ntxent_parity
+    lib ntxent::cuda_tests::ntxent_parity ntxent
   run cast-writes-past-the-end kernel cast.cu 'store_w<W>(y + i, vec, p)' \
     'store_w<W>(y + i + 8, vec, p)' lib tensor::cuda_tests::transfers_and_casts_round_trip
   run flat-chunks-drops-the-last-tail-element kernel vec.cuh 'if (t < n - body)' \
-    'if (t + 1 < n - body)' lib elementwise::cuda_tests::elementwise_parity
+    'if (t + 1 < n - body)' lib elementwise::cuda_tests::elementwise_parity elementwise
   run load-w-repeats-the-first-16-bytes kernel vec.cuh \
     'raw[k] = reinterpret_cast<const v16*>(p)[k]' 'raw[k] = reinterpret_cast<const v16*>(p)[0]' \
-    lib elementwise::cuda_tests::elementwise_parity
+    lib elementwise::cuda_tests::elementwise_parity elementwise
   run sum-all-drops-the-first-block kernel elementwise.cu \
     'for (unsigned b = threadIdx.x; b < gridDim.x' 'for (unsigned b = threadIdx.x + 1; b < gridDim.x' \
     lib elementwise::cuda_tests::elementwise_parity
@@ -190,9 +194,9 @@ faults() {
     lib elementwise::cuda_tests::elementwise_parity
   run bn-partials-without-a-fence kernel vec.cuh \
     '  __threadfence();  // the partials are visible before the ticket is taken' '' \
-    lib batch_norm::cuda_tests::batch_norm_parity
+    lib batch_norm::cuda_tests::batch_norm_parity batch_norm
   run sk-pool-block-sum-drops-lane-0 kernel image_groups.cuh 'for (int l = 0; l < s.lanes; ++l)' \
-    'for (int l = 1; l < s.lanes; ++l)' lib sk::cuda_tests::sk_kernels_match_the_cpu
+    'for (int l = 1; l < s.lanes; ++l)' lib sk::cuda_tests::sk_kernels_match_the_cpu sk
   run sk-mix-swaps-the-weights kernel sk.cu 'a[j] = a0[j] * a[j] + (1.f - a0[j]) * b[j]' \
     'a[j] = (1.f - a0[j]) * a[j] + a0[j] * b[j]' lib sk::cuda_tests::sk_kernels_match_the_cpu
   run sk-dz1-wrong-sign kernel sk.cu 'from_f<T>(-d)' 'from_f<T>(d)' \
