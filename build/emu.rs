@@ -144,14 +144,19 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
         add(src, Vec::new(), &[&text], false);
     }
     for (module, src) in &sources {
+        // Outside a confined header fault's modules, kernels/' own copy of the source.
+        let planted = module.starts_with("test_") || planted(module);
+        let src = match planted {
+            true => src.clone(),
+            false => compiled_base.join(format!("{module}.cu")),
+        };
         let wrapper = dir.join(format!("mod_{module}.cpp"));
-        let body = wrapper_source(module, src, &kernels)?;
+        let body = wrapper_source(module, &src, &kernels)?;
         std::fs::write(&wrapper, &body).map_err(|e| e.to_string())?;
-        let text = std::fs::read(src).map_err(|e| format!("{}: {e}", src.display()))?;
+        let text = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
         // The wrapper names the source's path; its text stands in the key instead.
         let wrapper_key = body.replace(&src.display().to_string(), module);
         let flags = INSTRUMENT.iter().map(|s| s.to_string()).collect();
-        let planted = module.starts_with("test_") || planted(module);
         add(wrapper, flags, &[wrapper_key.as_bytes(), &text], planted);
     }
     let todo: Vec<&Job> = jobs.iter().filter(|j| !j.hit).collect();

@@ -237,6 +237,21 @@ thread_local uint8_t tl_tag = 0;  // the running block's tag; 0 outside kernels
 thread_local EmuRanges tl_pending;
 thread_local size_t tl_merge_at = 4096;  // merge the list when it grows past this
 
+// "4-byte read at 0x…", how every message names an access.
+std::string access_at(uint64_t addr, uint64_t n, bool write) {
+  return std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " + hex(addr);
+}
+
+// The same, with where `addr` lies among its device's allocations.
+std::string access_in_allocation(uint64_t addr, uint64_t n, bool write) {
+  std::string at = access_at(addr, n, write);
+  if (Device* d = device_at(addr)) {
+    std::lock_guard<std::mutex> g(d->m);
+    at += " (" + describe(*d, addr, 1) + ")";
+  }
+  return at;
+}
+
 // ---- between the threads of one block (emu/README.md "Between the threads of a block") ----
 // Bytes pending with the running block's tag were stored in this launch by this block; each
 // such store left a stamp (barrier interval << 10 | thread index in the block). A load or store
@@ -251,22 +266,18 @@ thread_local size_t tl_merge_at = 4096;  // merge the list when it grows past th
 constexpr uint32_t STAMP_THREAD_BITS = 10, STAMP_INTERVALS = (1u << 22) - 1;
 thread_local uint32_t tl_stamp = 0;
 
+unsigned stamp_thread(uint32_t stamp) { return stamp & ((1u << STAMP_THREAD_BITS) - 1); }
+
 bool same_interval_unordered(uint32_t stamp) {
   if (stamp == tl_stamp || (stamp >> STAMP_THREAD_BITS) != (tl_stamp >> STAMP_THREAD_BITS))
     return false;
-  unsigned other = stamp & ((1u << STAMP_THREAD_BITS) - 1);
-  unsigned me = tl_stamp & ((1u << STAMP_THREAD_BITS) - 1);
-  return (other >> 5) != (me >> 5) || !shared_warp_synced(me >> 5);
+  unsigned warp = stamp_thread(tl_stamp) >> 5;
+  return stamp_thread(stamp) >> 5 != warp || !shared_warp_synced(warp);
 }
 
 std::string block_race(uint64_t addr, uint64_t n, bool write, uint32_t stamp) {
-  std::string at = std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " + hex(addr);
-  if (Device* d = device_at(addr)) {
-    std::lock_guard<std::mutex> g(d->m);
-    at += " (" + describe(*d, addr, 1) + ")";
-  }
-  std::string other =
-      "thread " + emu_thread_coords(stamp & ((1u << STAMP_THREAD_BITS) - 1)) + " of this block";
+  std::string at = access_in_allocation(addr, n, write);
+  std::string other = "thread " + emu_thread_coords(stamp_thread(stamp)) + " of this block";
   std::string unordered =
       " in the same barrier interval, with no __syncthreads (or __syncwarp naming both lanes) "
       "between them";
@@ -309,11 +320,7 @@ void note_pending(uint64_t addr, uint64_t n) {
 
 std::string unpublished(uint64_t addr, uint64_t n, bool write) {
   uint8_t tag = shadow_of(addr)[0] & ~S_PENDING;
-  std::string at = std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " + hex(addr);
-  if (Device* d = device_at(addr)) {
-    std::lock_guard<std::mutex> g(d->m);
-    at += " (" + describe(*d, addr, 1) + ")";
-  }
+  std::string at = access_in_allocation(addr, n, write);
   std::string who = "another block of this launch (tag " + std::to_string(tag) + ")";
   if (write)
     return at + " over bytes " + who +
@@ -326,7 +333,7 @@ std::string unpublished(uint64_t addr, uint64_t n, bool write) {
 
 std::string slow_error(uint64_t addr, uint64_t n, bool write) {
   Device* d = device_at(addr);
-  std::string what = std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " + hex(addr);
+  std::string what = access_at(addr, n, write);
   if (!d) return what + ": outside device memory";
   std::lock_guard<std::mutex> g(d->m);
   uint8_t* s = shadow_of(addr);
@@ -520,8 +527,7 @@ extern "C" int emu_free(uint64_t ptr, char** err) {
 extern "C" int emu_check(uint64_t ptr, uint64_t bytes, int write, char** err) {
   if (bytes == 0) return EMU_OK;  // an empty range touches nothing (empty tensors)
   if (!mem_in_arena(ptr)) {
-    *err = emu_strdup(std::to_string(bytes) + "-byte " + (write ? "write" : "read") + " at " +
-                      hex(ptr) + ": not emulated device memory");
+    *err = emu_strdup(access_at(ptr, bytes, write) + ": not emulated device memory");
     return EMU_INVALID_VALUE;
   }
   std::string e = mem_access(ptr, bytes, write != 0);
@@ -624,8 +630,7 @@ static bool in_pinned(uint64_t addr, uint64_t n) {
 __attribute__((noinline, cold)) static void outside_device_memory(uint64_t addr, uint64_t n,
                                                                   bool write, const void* pc) {
   if (in_pinned(addr, n)) return;
-  std::string what = std::to_string(n) + "-byte " + (write ? "write" : "read") + " at " +
-                     hex(addr) + ", in " + source_of(pc) + ": ";
+  std::string what = access_at(addr, n, write) + ", in " + source_of(pc) + ": ";
   std::string owner = emu_stack_owner(addr);
   if (!owner.empty())
     emu_fail_current(what + "the stack (local memory) of " + owner +
