@@ -648,3 +648,38 @@ fn races_between_the_threads_of_a_block_in_device_memory_are_caught() {
         );
     }
 }
+
+/// A load and another thread's store of the same bytes in one interval, the load first in the
+/// emulated order (write after read), leave no trace: loads leave no stamp. Each block draws its
+/// own order, so where a launch has the pair in several blocks, a block that ran the store first
+/// reports the race as a read after write: all 16 blocks miss it with probability 2^-16.
+#[test]
+fn a_write_after_read_race_shows_in_a_block_that_stored_first() {
+    let c = ctx();
+    let run = |blocks: usize| {
+        let zeros = vec![0f32; blocks];
+        let (mut py, mut pz) = (upload(&c, &zeros), upload(&c, &zeros));
+        launch_read::<f32>(
+            &c,
+            "global_read_beside_store",
+            blocks as u32,
+            64,
+            &mut params!(py, pz),
+            pz,
+            blocks,
+        )
+    };
+    // One block: whichever order seed 1 drew, nothing but this race can be reported.
+    match run(1) {
+        Ok(z) => assert_eq!(z, [0.0], "the load ran first and read the old value"),
+        Err(e) => assert!(e.contains("read after write"), "{e}"),
+    }
+    expect_err(
+        run(16).map(drop),
+        &[
+            "kernel global_read_beside_store block (",
+            "thread (0,0,0): global-memory race (read after write): 4-byte read at 0x",
+            "of bytes thread (1,0,0) of this block stored in the same barrier interval",
+        ],
+    );
+}

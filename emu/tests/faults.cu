@@ -233,3 +233,12 @@ extern "C" __global__ void global_handoff(float* y, int kind, int second, int or
     else y[0] = 2.f;
   }
 }
+
+// Thread 0 copies y[b] to z[b] while thread 1 stores y[b] (b the block), nothing between: a
+// race whichever runs first. Where the emulated order ran the load first (write after read),
+// nothing is seen; where it ran the store first, the load reports a read after write.
+extern "C" __global__ void global_read_beside_store(float* y, float* z) {
+  unsigned b = blockIdx.x;
+  if (threadIdx.x == 0) z[b] = y[b];
+  if (threadIdx.x == 1) y[b] = 2.f;
+}
