@@ -129,3 +129,19 @@ fn the_null_stream_is_not_the_devices_compute_stream() {
     );
     twice(c.stream(), x, y).unwrap();
 }
+
+#[test]
+fn a_plain_memset_runs_on_the_null_stream() {
+    // cuMemsetD8 (no stream) is work of the legacy default stream, asynchronous to the host:
+    // a kernel on the compute stream that reads what it set is unordered with it (how the
+    // one-launch sum's counter was first zeroed).
+    let (c, _, [x, y]) = setup();
+    unsafe { cu::memset_d8_sync(x, 0, 256) }.unwrap();
+    expect_race(
+        twice(c.stream(), x, y),
+        &["kernel launch on stream", "reads"],
+    );
+    // The host waiting for the null stream orders it before what it enqueues next.
+    order(std::ptr::null_mut(), None);
+    twice(c.stream(), x, y).unwrap();
+}

@@ -52,7 +52,10 @@ impl Gpu {
         // Device-lifetime scratch, never freed (devices live until the process ends).
         let sum_scratch = unsafe {
             let counter = cu::malloc_sync(4).call("cuMemAlloc(sum counter)")?;
-            cu::memset_d8_sync(counter, 0, 4).call("cuMemsetD8(sum counter)")?;
+            // On the compute stream: a plain cuMemsetD8 runs on the legacy stream, which
+            // orders nothing before the non-blocking compute stream's first sum.
+            cu::memset_d8_async(counter, 0, 4, ctx.stream())
+                .call("cuMemsetD8Async(sum counter)")?;
             let partial = cu::malloc_sync(SUM_BLOCKS * 4).call("cuMemAlloc(sum partials)")?;
             (counter, partial)
         };

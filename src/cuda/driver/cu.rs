@@ -234,12 +234,19 @@ pub unsafe fn memset_words_async(
     )
 }
 
+/// cuMemsetD8: work on the null (legacy default) stream, asynchronous to the host (CUDA's
+/// "API synchronization behavior"), so nothing orders it before work on a non-blocking stream;
+/// the emulator runs it as an operation of the null stream.
+///
 /// # Safety
 /// `[ptr, ptr + bytes)` is device memory.
 pub unsafe fn memset_d8_sync(ptr: CUdeviceptr, value: c_uchar, bytes: usize) -> Result<()> {
     route!(
         real => real(result::memset_d8_sync(ptr, value, bytes)),
-        emu => crate::cuda::emu::cu::memset(ptr, value, bytes),
+        emu => {
+            let _op = crate::cuda::emu::order::op(std::ptr::null_mut(), c"cuMemsetD8");
+            crate::cuda::emu::cu::memset(ptr, value, bytes)
+        },
     )
 }
 
