@@ -5,8 +5,10 @@
 //!
 //! - the two loads hold the same images, labels and drawn parameters; only baseline JPEGs
 //!   without EXIF rotation travel encoded (PNGs and rotated JPEGs are decoded on the workers);
-//! - the views of the GPU-decoded batch equal the CPU's augmentation of the same batch decoded
-//!   on the CPU at full size, within the tolerance of tests/cuda_gpu_input.rs;
+//! - the JPEGs the GPU decoded are the CPU decoder's pixels (equal on the emulated device,
+//!   within nvJPEG's few levels on a GPU), and the views of the GPU-decoded batch equal the
+//!   CPU's augmentation of the sources the device holds, within the tolerance of
+//!   tests/cuda_gpu_input.rs;
 //! - a JPEG neither nvJPEG nor the CPU can decode stops the step with an error naming it.
 //!
 //! Without a usable GPU the tests print `skipped: <reason>`; on a GPU, nvJPEG must load.
@@ -21,9 +23,11 @@ use mixed_folder::mixed_folder;
 
 use simclr::data::gpu_input::GpuInput;
 use simclr::data::stream::{open_folder, BadImages};
+use simclr::data::RawBatch;
 use simclr::data::{
     AugmentConfig, Interpolation, Loader, LoaderConfig, PretrainAugment, SourceDecode, Transform,
 };
+use simclr::testing::decode_tolerance::assert_decoded_like_cpu;
 use simclr::testing::fresh_seed;
 use simclr::{DType, Rng};
 use std::sync::Arc;
@@ -90,9 +94,29 @@ fn gpu_decoded_views_match_the_cpu_views_of_the_same_batch() {
         }
         encoded += g.encoded.len();
         images += g.images();
-        let want = g.apply_cpu(&cfg).unwrap();
+        let host_decoded = g.decoded_on_host().unwrap();
         for dt in [DType::F32, DType::BF16] {
             let got = input.views(&cfg, &g, dt).unwrap();
+            // The device's sources: the uploaded pixels, then nvJPEG's, which are the CPU
+            // decoder's within its differences (equal on the emulated device).
+            let sources = input.last_sources(&cfg, &g).unwrap();
+            let n = g.pixels.len();
+            assert_eq!(sources[..n], g.pixels[..], "the uploaded pixels");
+            for e in &g.encoded {
+                let (at, len) = (e.offset, e.jpeg.size.0 * e.jpeg.size.1 * 3);
+                let what = format!("{} ({dt:?})", e.jpeg.path.display());
+                let want = &host_decoded.pixels[at..at + len];
+                assert_decoded_like_cpu(&sources[at..at + len], want, e.jpeg.size.1, &what);
+            }
+            // The views are the CPU's augmentation of those sources.
+            let on_device = RawBatch {
+                pixels: sources,
+                encoded: Vec::new(),
+                views: g.views.clone(),
+                labels: g.labels.clone(),
+                indices: g.indices.clone(),
+            };
+            let want = on_device.apply_cpu(&cfg).unwrap();
             assert_views_match(&got, &want, &g, cfg.size);
         }
     }

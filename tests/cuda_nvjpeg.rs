@@ -21,6 +21,7 @@ use simclr::cuda::driver::cu::{self, CUdeviceptr};
 use simclr::cuda::driver::nvjpeg::{self as nj, NvjpegImage};
 use simclr::cuda::Gpu;
 use simclr::data::stream::synth::{jpeg_bytes, picture};
+use simclr::testing::decode_tolerance::assert_decoded_like_cpu;
 use simclr::Rng;
 use std::sync::Arc;
 
@@ -123,29 +124,7 @@ fn rows(buf: &Buf, case: &Case, pitch: usize) -> Vec<u8> {
 
 /// Exact on the emulated device; on a GPU within nvJPEG's differences from the CPU decoder.
 fn assert_like_cpu(got: &[u8], case: &Case, what: &str) {
-    let want = case.cpu();
-    assert_eq!(got.len(), want.len(), "{what}");
-    if emulated() {
-        if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
-            panic!(
-                "{what}: byte {i} (row {}, column {}) is {} on the device, {} on the CPU",
-                i / (3 * case.w),
-                (i % (3 * case.w)) / 3,
-                got[i],
-                want[i]
-            );
-        }
-        return;
-    }
-    let diffs: Vec<u32> = got
-        .iter()
-        .zip(&want)
-        .map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs())
-        .collect();
-    let max = diffs.iter().copied().max().unwrap_or(0);
-    let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64;
-    println!("{what}: max |GPU − CPU| {max}, mean {mean:.3}");
-    assert!(mean < 2.0 && max <= 64, "{what}: max {max}, mean {mean}");
+    assert_decoded_like_cpu(got, &case.cpu(), case.w, what);
 }
 
 fn cases(rng: &mut Rng) -> Vec<Case> {

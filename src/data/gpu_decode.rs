@@ -5,6 +5,7 @@
 
 use crate::cuda::device::{gpu, Gpu};
 use crate::cuda::driver::cu::CUstream;
+use crate::cuda::driver::event::{self, CUevent};
 use crate::cuda::driver::nvjpeg::{self as nj, NvjpegHandle, NvjpegImage, NvjpegState};
 use crate::cuda::error::CudaCall;
 use crate::{Error, Result};
@@ -25,6 +26,10 @@ pub struct GpuJpeg {
     backend: &'static str,
     /// The batch size the state was initialised for (0: none yet).
     batch: usize,
+    /// Recorded after each decode: the state (its pinned staging buffers) is not handed to
+    /// nvJPEG again, nor destroyed, before the decode that uses it has run, as NVIDIA's own
+    /// integrations (DALI, nvImageCodec) wait.
+    decoded: CUevent,
 }
 
 // The handle and state are used by one thread at a time, through `&mut self`.
@@ -54,13 +59,36 @@ impl GpuJpeg {
                 return Err(failed("nvjpegJpegStateCreate", e));
             }
         };
+        let decoded = match event::create() {
+            Ok(e) => e,
+            Err(e) => {
+                // The state and handle are ours alone.
+                unsafe {
+                    let _ = nj::state_destroy(state);
+                    let _ = nj::destroy(handle);
+                }
+                return Err(e).call("cuEventCreate(nvjpeg)");
+            }
+        };
         Ok(GpuJpeg {
             gpu,
             handle,
             state,
             backend,
             batch: 0,
+            decoded,
         })
+    }
+
+    /// Waits (counted) only if the last decode has not run yet; a step behind, it usually has.
+    fn wait_decoded(&self) -> Result<()> {
+        // The event belongs to this decoder; before the first decode it is complete.
+        unsafe {
+            if !event::query(self.decoded).call("cuEventQuery(nvjpeg)")? {
+                event::synchronize(self.decoded).call("cuEventSynchronize(nvjpeg)")?;
+            }
+        }
+        Ok(())
     }
 
     /// "hardware" or "default".
@@ -79,6 +107,7 @@ impl GpuJpeg {
             return Ok(());
         }
         self.gpu.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
+        self.wait_decoded()?;
         if self.batch != targets.len() {
             let n = i32::try_from(targets.len())
                 .map_err(|_| Error::device("nvjpeg", "batch too large"))?;
@@ -109,7 +138,7 @@ impl GpuJpeg {
             self.batch = 0;
             return Err(failed("nvjpegDecodeBatched", e));
         }
-        Ok(())
+        unsafe { event::record(self.decoded, stream) }.call("cuEventRecord(nvjpeg)")
     }
 }
 
@@ -117,7 +146,9 @@ impl Drop for GpuJpeg {
     fn drop(&mut self) {
         // Best effort at teardown.
         let _ = self.gpu.ctx.bind_to_thread();
+        let _ = self.wait_decoded();
         unsafe {
+            let _ = event::destroy(self.decoded);
             let _ = nj::state_destroy(self.state);
             let _ = nj::destroy(self.handle);
         }

@@ -94,8 +94,10 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        // Best effort: a failed wait or free at teardown has no one to report to.
+        // Best effort: a failed wait or free at teardown has no one to report to. The JPEG
+        // bytes nvJPEG was given stay alive until the step that decoded them has run.
         let _ = self.wait_copied();
+        let _ = self.release_jpegs();
         unsafe {
             let _ = event::destroy(self.copied);
             let _ = event::destroy(self.consumed);
@@ -232,6 +234,33 @@ impl GpuInput {
         // The device buffer holds the table, constants and pixels at these offsets.
         let out = unsafe { aug::launch(&g, cfg, ksize, &inp, dtype)? };
         unsafe { event::record(slot.consumed, compute) }.call("cuEventRecord(consumed)")?;
+        Ok(out)
+    }
+}
+
+impl GpuInput {
+    /// The sources the last [`Self::views`] call of `batch` (with `cfg`) built its views from,
+    /// as the device holds them: the host-decoded pixels, then the JPEGs the device decoded.
+    /// Waits for the device. For tests: nvJPEG's pixels differ from the CPU decoder's by a few
+    /// levels, so the GPU's views are checked against the CPU augmentation of these.
+    pub fn last_sources(&self, cfg: &AugmentConfig, batch: &RawBatch) -> Result<Vec<u8>> {
+        let slot = self.slots[self.next ^ 1]
+            .as_ref()
+            .ok_or_else(|| crate::Error::device("gpu input", "no views were built yet"))?;
+        let p0 = layout(batch.views.len(), aug::norm_constants(cfg).len(), 0)[2];
+        let mut out = vec![0u8; batch.sources_bytes()];
+        if p0 + out.len() > slot.dev.bytes() {
+            return Err(crate::Error::device(
+                "gpu input",
+                "the batch is not the one the last views were built from",
+            ));
+        }
+        let g = &self.gpu;
+        g.ctx.bind_to_thread().call("cuCtxSetCurrent")?;
+        // In bounds of the slot's device buffer (checked above); the host waits below.
+        unsafe { cu::memcpy_dtoh_async(&mut out, slot.dev.ptr() + p0 as u64, g.cu_stream()) }
+            .call("cuMemcpyDtoHAsync(gpu input sources)")?;
+        g.synchronize()?;
         Ok(out)
     }
 }

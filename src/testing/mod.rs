@@ -3,6 +3,8 @@
 
 pub mod augment_tolerance;
 #[cfg(feature = "cuda")]
+pub mod decode_tolerance;
+#[cfg(feature = "cuda")]
 pub mod device;
 
 use crate::autograd::{Tape, Var};

@@ -1,8 +1,9 @@
 //! JPEGs left encoded for the GPU's decoder (`--decode-on gpu`, nvJPEG): a worker reads the
-//! file and checks, from its headers alone, that nvJPEG will produce the pixels the CPU path
-//! would: 8-bit sequential (baseline) coding, one or three components, no EXIF rotation (nvJPEG
-//! ignores EXIF), a complete stream (it ends with the end-of-image marker), within the decode
-//! size limit. Anything else (PNG, progressive, CMYK, rotated, truncated) is decoded on the CPU
+//! file and checks, from its headers alone, that nvJPEG will produce the picture the CPU path
+//! would (its pixels differ by a few levels: another IDCT and chroma upsampling): 8-bit
+//! sequential (baseline) coding, one or three components, no EXIF rotation (nvJPEG ignores
+//! EXIF), a complete stream (it ends with the end-of-image marker), within the decode size
+//! limit. Anything else (PNG, progressive, CMYK, rotated, truncated) is decoded on the CPU
 //! as before, where an unreadable file meets `--bad-images`.
 
 use super::decode::MAX_DECODED_BYTES;
