@@ -43,6 +43,18 @@ pub fn cuda_available() -> bool {
     }
 }
 
+/// How many CUDA devices this process sees (0 when CUDA cannot be used or is not built in).
+pub fn cuda_device_count() -> usize {
+    #[cfg(feature = "cuda")]
+    {
+        cuda::device_count()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        0
+    }
+}
+
 /// Why CUDA cannot be used, for error messages.
 pub fn cuda_unavailable_reason() -> String {
     #[cfg(feature = "cuda")]

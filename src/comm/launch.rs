@@ -15,7 +15,9 @@
 //! without a world size or the reverse), and a `MASTER_PORT` that is not a port.
 //!
 //! The local rank picks the GPU: `--device cuda` (or `auto` on a GPU machine) becomes
-//! `cuda:<local rank>`; an explicit `cuda:N` is kept (several processes may share one GPU).
+//! `cuda:<local rank>`, or `cuda:0` in a process that sees one GPU (a launcher that gives each
+//! task its own, as `srun --gpus-per-task=1` does); an explicit `cuda:N` is kept (several
+//! processes may share one GPU).
 
 use crate::{DeviceRequest, Error, Result};
 
@@ -70,17 +72,34 @@ impl Launch {
     }
 
     /// The device this rank runs on: a GPU request without an explicit ordinal (or `auto`)
-    /// takes the local rank's GPU.
+    /// takes the local rank's GPU ([`Launch::local_gpu`] among the GPUs this process sees).
     pub fn device_request(&self, requested: &str) -> Result<DeviceRequest> {
+        self.device_request_among(requested, crate::cuda_device_count())
+    }
+
+    /// [`Launch::device_request`] for a process that sees `visible` GPUs.
+    pub fn device_request_among(&self, requested: &str, visible: usize) -> Result<DeviceRequest> {
         let req = requested.parse::<DeviceRequest>().map_err(Error::Config)?;
         Ok(match (req, requested) {
-            (DeviceRequest::Cuda(_), "cuda") => DeviceRequest::Cuda(self.local_rank),
+            (DeviceRequest::Cuda(_), "cuda") => DeviceRequest::Cuda(self.local_gpu(visible)),
             (DeviceRequest::CudaEmu(_), "cuda-emu") => DeviceRequest::CudaEmu(self.local_rank),
             (DeviceRequest::Auto, _) if crate::cuda_available() => {
-                DeviceRequest::Cuda(self.local_rank)
+                DeviceRequest::Cuda(self.local_gpu(visible))
             }
             (r, _) => r,
         })
+    }
+
+    /// The local rank's GPU among the `visible` ones: its local rank, except where the launcher
+    /// gave each task a GPU of its own (`srun --gpus-per-task=1`, or a `CUDA_VISIBLE_DEVICES`
+    /// per rank), so every rank sees just one GPU, its cuda:0. More ranks than GPUs otherwise
+    /// is left to the device's own error, which names the ordinal and the count.
+    pub fn local_gpu(&self, visible: usize) -> usize {
+        if visible == 1 {
+            0
+        } else {
+            self.local_rank
+        }
     }
 }
 

@@ -133,8 +133,31 @@ fn master_address_is_read() {
 #[test]
 fn local_rank_picks_the_gpu() {
     let l = env(&[("RANK", "5"), ("WORLD_SIZE", "8"), ("LOCAL_RANK", "1")]).unwrap();
-    assert_eq!(l.device_request("cuda").unwrap(), DeviceRequest::Cuda(1));
-    assert_eq!(l.device_request("cuda:0").unwrap(), DeviceRequest::Cuda(0));
-    assert_eq!(l.device_request("cpu").unwrap(), DeviceRequest::Cpu);
-    assert!(l.device_request("tpu").is_err());
+    let on = |req: &str, visible: usize| l.device_request_among(req, visible);
+    assert_eq!(on("cuda", 4).unwrap(), DeviceRequest::Cuda(1));
+    assert_eq!(on("cuda", 0).unwrap(), DeviceRequest::Cuda(1));
+    assert_eq!(on("cuda:0", 4).unwrap(), DeviceRequest::Cuda(0));
+    assert_eq!(on("cuda:3", 1).unwrap(), DeviceRequest::Cuda(3));
+    assert_eq!(on("cuda-emu", 1).unwrap(), DeviceRequest::CudaEmu(1));
+    assert_eq!(on("cpu", 4).unwrap(), DeviceRequest::Cpu);
+    assert!(on("tpu", 4).is_err());
+}
+
+#[test]
+fn a_process_that_sees_one_gpu_takes_it_whatever_its_local_rank() {
+    // `srun --gpus-per-task=1`: each task's CUDA_VISIBLE_DEVICES names its own GPU.
+    let l = env(&[
+        ("SLURM_PROCID", "3"),
+        ("SLURM_NTASKS", "4"),
+        ("SLURM_LOCALID", "3"),
+    ])
+    .unwrap();
+    assert_eq!(
+        l.device_request_among("cuda", 1).unwrap(),
+        DeviceRequest::Cuda(0)
+    );
+    assert_eq!(l.local_gpu(1), 0);
+    assert_eq!(l.local_gpu(4), 3);
+    // Fewer GPUs than local ranks, but more than one: cuda:3, whose opening names the count.
+    assert_eq!(l.local_gpu(2), 3);
 }

@@ -35,13 +35,15 @@
 //!   timeout or NCCL reports an asynchronous error, and so frees a host stuck waiting for the
 //!   device; the next call returns the error.
 //!
-//! A communicator of [`Nccl::group`] is blocking (ncclCommInitAll has no config): it gets the
-//! same poll and watchdog, with the default timeout unless [`Nccl::group_with_timeout`].
+//! The communicators of [`Nccl::group`] are non-blocking too (made from one thread inside one
+//! NCCL group): the same poll and watchdog, with the default timeout unless
+//! [`Nccl::group_with_timeout`].
 
 use super::nccl_stream::{order, OnSide, SideStream};
 use super::nccl_watch::{Watched, Watcher};
 use super::{Communicator, PendingSum};
 use crate::cuda::driver::cu as dr;
+use crate::cuda::driver::event as ev;
 use crate::cuda::driver::nccl as ns;
 use crate::cuda::driver::nccl::{self as nr, NcclError};
 use crate::cuda::{gpu, CudaStorage, Gpu};
@@ -306,22 +308,75 @@ impl Nccl {
     }
 
     /// As [`Nccl::group`], each collective failing after `timeout`.
+    ///
+    /// One non-blocking communicator per GPU (ncclCommInitRankConfig, blocking = 0), made from
+    /// this thread inside one ncclGroupStart/End (NCCL needs the group to make several ranks
+    /// from one thread), each with its GPU current; then each joins under the deadline, as in
+    /// [`Nccl::new`]. Blocking ones (ncclCommInitAll) would run each rank's first collective's
+    /// connection setup inside the call, where a peer that failed before it leaves the call
+    /// waiting for good, with the communicator's lock held and the watchdog shut out.
     pub fn group_with_timeout(ordinals: &[usize], timeout: Duration) -> Result<Vec<Nccl>> {
         let gpus: Vec<Arc<Gpu>> = ordinals.iter().map(|&o| gpu(o)).collect::<Result<_>>()?;
-        let devs: Vec<i32> = ordinals.iter().map(|&o| o as i32).collect();
-        let comms = guarded("ncclCommInitAll", || {
-            let mut comms = vec![std::ptr::null_mut(); devs.len()];
-            unsafe { nr::comm_init_all(comms.as_mut_ptr(), devs.len() as i32, devs.as_ptr()) }
-                .map_err(nccl_err("ncclCommInitAll"))?;
-            Ok(comms)
-        })?;
+        if let Some((i, o)) = ordinals
+            .iter()
+            .enumerate()
+            .find(|(i, o)| ordinals[..*i].contains(o))
+        {
+            return Err(Error::Config(format!(
+                "NCCL ranks need one GPU each: cuda:{o} is given to ranks {} and {i}",
+                ordinals.iter().position(|x| x == o).unwrap_or(0)
+            )));
+        }
         let world = ordinals.len();
-        comms
+        let id = NcclId::new()?;
+        let mut comms = vec![std::ptr::null_mut(); world];
+        let made = guarded("ncclCommInitRankConfig", || {
+            nr::group_start().map_err(nccl_err("ncclGroupStart"))?;
+            let mut status = Ok(());
+            for (rank, g) in gpus.iter().enumerate() {
+                // The rank's device is the current one when it is made.
+                let r = g
+                    .ctx
+                    .bind_to_thread()
+                    .map_err(driver_err("cuCtxSetCurrent"))
+                    .and_then(|_| {
+                        unsafe {
+                            nr::comm_init_rank_config(
+                                &mut comms[rank],
+                                world as i32,
+                                id.0,
+                                rank as i32,
+                                false,
+                            )
+                        }
+                        .map_err(nccl_err("ncclCommInitRankConfig"))
+                    });
+                if r.is_err() {
+                    status = r;
+                    break;
+                }
+            }
+            // The group must be closed even after a failed call.
+            let end = nr::group_end().map_err(nccl_err("ncclGroupEnd"));
+            status.and(end)
+        });
+        // Every communicator made is wrapped, so an error below aborts it (on drop).
+        let group: Vec<Nccl> = comms
             .into_iter()
             .zip(gpus)
             .enumerate()
+            .filter(|(_, (c, _))| !c.is_null())
             .map(|(rank, (c, gpu))| Self::wrap(c, rank, world, gpu, timeout))
-            .collect()
+            .collect::<Result<_>>()?;
+        made?;
+        for nccl in &group {
+            let mut h = nccl.enter()?;
+            nccl.settle(&mut h, || {
+                "joining the communicator (ncclCommInitRankConfig, every GPU from one thread)"
+                    .into()
+            })?;
+        }
+        Ok(group)
     }
 
     fn stream(&self) -> dr::CUstream {
@@ -439,6 +494,36 @@ impl Nccl {
         }
     }
 
+    /// Waits on the host, under the deadline, until the device has run what `stream` holds
+    /// (the collective `what` last): the caller holds the communicator's lock, which keeps
+    /// the watchdog out, so a peer that never calls must end this wait here, by an abort and
+    /// [`fault_message`], and not in a stream synchronisation nothing could end.
+    fn wait_device(
+        &self,
+        h: &mut Handle,
+        stream: dr::CUstream,
+        what: impl Fn() -> String,
+    ) -> Result<()> {
+        let done = ev::create().map_err(driver_err("cuEventCreate"))?;
+        let waited = (|| {
+            unsafe { ev::record(done, stream) }.map_err(driver_err("cuEventRecord"))?;
+            let start = Instant::now();
+            let mut pause = Duration::from_micros(20);
+            while !unsafe { ev::query(done) }.map_err(driver_err("cuEventQuery"))? {
+                if start.elapsed() >= self.timeout {
+                    let at = (self.rank, self.world, self.timeout);
+                    return Err(Error::Cuda(trip(h, at, &what(), None)));
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+            Ok(())
+        })();
+        // The event is this call's alone; after an abort the device has let go of it.
+        let _ = unsafe { ev::destroy(done) };
+        waited
+    }
+
     /// The GPU storage of `t`, which must live on this rank's GPU.
     fn storage<'a>(&self, t: &'a Tensor) -> Result<&'a CudaStorage> {
         match CudaStorage::of(t.storage()) {
@@ -518,9 +603,9 @@ impl Nccl {
             )
         }
         .map_err(nccl_err("ncclAllGather"))?;
-        self.issued(h, self.stream(), || {
-            "all_gather of the ranks' row counts".into()
-        })?;
+        let what = || "all_gather of the ranks' row counts".to_string();
+        self.issued(h, self.stream(), what)?;
+        self.wait_device(h, stream, what)?;
         let mut all = vec![0u64; 3 * self.world];
         unsafe { dr::memcpy_dtoh_async(&mut all, rp, stream) }
             .map_err(driver_err("cuMemcpyDtoHAsync"))?;

@@ -122,7 +122,8 @@ impl RawBatch {
     }
 }
 
-/// `jpeg` decoded on the CPU at full size, RGB, as nvJPEG decodes it.
+/// `jpeg` decoded on the CPU at full size, RGB: the picture nvJPEG decodes (its pixels within a
+/// few levels of these).
 pub fn host_decode(jpeg: &EncodedJpeg) -> Result<Vec<u8>> {
     let d = super::stream::decode::decode_bytes(&jpeg.path, &jpeg.bytes, &|h, w| (h, w))?;
     if (d.image.height, d.image.width) != jpeg.size {
