@@ -24,8 +24,17 @@ pub struct DeviceBuffer {
 
 impl DeviceBuffer {
     pub fn alloc(gpu: &Arc<Gpu>, bytes: usize) -> Result<Self> {
+        Self::alloc_from(gpu, bytes, gpu.active_graph_pool())
+    }
+
+    /// From the device's pool even while a graph pool is active: for buffers the device keeps
+    /// for good (a library's workspace), which must not hold a graph pool alive.
+    pub fn alloc_lasting(gpu: &Arc<Gpu>, bytes: usize) -> Result<Self> {
+        Self::alloc_from(gpu, bytes, None)
+    }
+
+    fn alloc_from(gpu: &Arc<Gpu>, bytes: usize, pool: Option<Arc<GraphPool>>) -> Result<Self> {
         // Zero-byte allocations are errors in CUDA; a tiny one keeps every pointer valid.
-        let pool = gpu.active_graph_pool();
         let got = match &pool {
             Some(p) => p.take(bytes.max(1)),
             None => unsafe { cu::malloc_async(gpu.cu_stream(), bytes.max(1)) },

@@ -22,14 +22,28 @@ unsafe impl Send for Blas {}
 
 impl Blas {
     fn new(gpu: &Arc<Gpu>) -> Result<Self> {
+        // Kept for good: not from a graph pool that may be active at the first product.
+        let ws = DeviceBuffer::alloc_lasting(gpu, WORKSPACE)?;
         let handle = cublas::create_handle().call("cublasCreate")?;
-        let ws = DeviceBuffer::alloc(gpu, WORKSPACE)?;
-        unsafe {
-            cublas::set_stream(handle, gpu.cu_stream()).call("cublasSetStream")?;
-            cublas::set_workspace(handle, ws.ptr() as *mut c_void, WORKSPACE)
-                .call("cublasSetWorkspace")?;
-            cublas::set_math_mode(handle, cublasMath_t::CUBLAS_DEFAULT_MATH)
-                .call("cublasSetMathMode")?;
+        // The stream first: cublasSetStream resets the workspace to cuBLAS's own.
+        let set = unsafe {
+            cublas::set_stream(handle, gpu.cu_stream())
+                .call("cublasSetStream")
+                .and_then(|_| {
+                    cublas::set_workspace(handle, ws.ptr() as *mut c_void, WORKSPACE)
+                        .call("cublasSetWorkspace")
+                })
+                .and_then(|_| {
+                    // Default math (no TF32), and split-K partial sums kept in f32: by default
+                    // cuBLAS may add them in the output type, rounding each to bf16.
+                    let mode = cublasMath_t::CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION;
+                    cublas::set_math_mode(handle, mode).call("cublasSetMathMode")
+                })
+        };
+        if let Err(e) = set {
+            // The handle is ours alone; a retry makes a new one.
+            let _ = unsafe { cublas::destroy_handle(handle) };
+            return Err(e);
         }
         Ok(Blas {
             handle,

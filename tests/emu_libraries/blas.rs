@@ -209,3 +209,27 @@ fn gemm_refusals() {
         "256 bytes",
     );
 }
+
+#[test]
+fn set_stream_resets_the_workspace_and_destroy_ends_the_handle() {
+    use cublasStatus_t::*;
+    let h = blas::create_handle().unwrap();
+    let mut ws = DevBuf::alloc(4096);
+    unsafe { blas::set_workspace(h, ws.at(0), 4096).unwrap() };
+    let of = |h| blas::with_handle(h, |s| s.workspace).unwrap();
+    assert_eq!(of(h), (ws.at(0) as u64, 4096));
+    // As cuBLAS documents: cublasSetStream sets the library's own workspace back.
+    unsafe { blas::set_stream(h, std::ptr::null_mut()).unwrap() };
+    assert_eq!(of(h), (0, 0));
+    unsafe { blas::destroy_handle(h).unwrap() };
+    refused(
+        unsafe { blas::set_stream(h, std::ptr::null_mut()) },
+        CUBLAS_STATUS_NOT_INITIALIZED,
+        "not a live",
+    );
+    refused(
+        unsafe { blas::destroy_handle(h) },
+        CUBLAS_STATUS_NOT_INITIALIZED,
+        "not a live",
+    );
+}

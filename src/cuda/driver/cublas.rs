@@ -54,6 +54,15 @@ pub fn create_handle() -> Result<cublasHandle_t> {
 }
 
 /// # Safety
+/// A live handle, not used after this.
+pub unsafe fn destroy_handle(handle: cublasHandle_t) -> Result<()> {
+    route!(
+        real => real(result::destroy_handle(handle)),
+        emu => crate::cuda::emu::cublas::destroy_handle(handle),
+    )
+}
+
+/// # Safety
 /// A live handle and stream.
 pub unsafe fn set_stream(handle: cublasHandle_t, stream: super::cu::CUstream) -> Result<()> {
     route!(

@@ -4,6 +4,8 @@
 //!
 //! Rules enforced (cuBLAS 13 documentation of cublasGemmEx, cublasSetWorkspace):
 //! - a handle not created (or destroyed) is `NOT_INITIALIZED`;
+//! - `cublasSetStream` sets the workspace back to the library's own (cuBLAS documents that it
+//!   "unconditionally resets the cuBLAS library workspace back to the default workspace pool");
 //! - `cublasSetWorkspace`: the pointer aligned to 256 bytes (`INVALID_VALUE`), non-null when the
 //!   size is nonzero; the range must lie in device memory (`check_write`, used as scratch by
 //!   every GEMM, as the real library may);
@@ -79,8 +81,23 @@ pub fn create_handle() -> Result<cublasHandle_t> {
 }
 /// # Safety
 /// A handle from [`create_handle`].
+pub unsafe fn destroy_handle(handle: cublasHandle_t) -> Result<()> {
+    with_handle(handle, |_| ())?;
+    HANDLES
+        .remove(handle as usize)
+        .map(drop)
+        .map_err(|e| BlasError::new(cublasStatus_t::CUBLAS_STATUS_INTERNAL_ERROR, e))
+}
+/// cublasSetStream, which also sets the workspace back to cuBLAS's own (none here), as the
+/// real one does: a workspace must be set again after it.
+///
+/// # Safety
+/// A handle from [`create_handle`].
 pub unsafe fn set_stream(handle: cublasHandle_t, stream: CUstream) -> Result<()> {
-    with_handle(handle, |h| h.stream = stream as usize)
+    with_handle(handle, |h| {
+        h.stream = stream as usize;
+        h.workspace = (0, 0);
+    })
 }
 /// # Safety
 /// A handle from [`create_handle`].
