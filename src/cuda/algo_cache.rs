@@ -3,9 +3,11 @@
 //! not once per process and probe size.
 //!
 //! One JSON file, `cudnn-algos.json`, in `$SIMCLR_CACHE_DIR`, else `$XDG_CACHE_HOME/simclr`,
-//! else `~/.cache/simclr`: `{"format": 1, "entries": {key: {"algo": n, "workspace": bytes}}}`.
-//! A key is `direction|gpu name|cudnn version|dtype|geometry` ([`key`]); `algo` is the cuDNN
-//! enum's value for that direction. Writes merge with what another process wrote meanwhile and
+//! else `~/.cache/simclr`: `{"format": 2, "entries": {key: {"algo": n, "math": m, "workspace":
+//! bytes}}}`. A key is `direction|gpu name|cudnn version|dtype|geometry` ([`key`]); `algo` is
+//! the cuDNN enum's value for that direction, `math` the cudnnMathType_t it was measured with
+//! (a search returns algorithm and math type in pairs; format 1 had no math type and is read
+//! as no cache). Writes merge with what another process wrote meanwhile and
 //! replace the file atomically (temporary file in the same folder, then rename). A file that
 //! cannot be read or parsed is ignored with one warning (and overwritten by the next write);
 //! the cache never makes a convolution fail.
@@ -15,13 +17,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const FILE: &str = "cudnn-algos.json";
 
-/// One cached choice: the algorithm (the cuDNN enum's value) and its workspace in bytes.
+/// One cached choice: the algorithm (the cuDNN enum's value), the math type to run it with
+/// (cudnnMathType_t's value) and its workspace in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Choice {
     pub algo: u32,
+    pub math: u32,
     pub workspace: usize,
 }
 
@@ -92,6 +96,23 @@ impl AlgoCache {
 
     pub fn get(&self, key: &str) -> Option<Choice> {
         self.entries.get(key).copied()
+    }
+
+    /// Drops a choice (one that failed when run) and writes the file without it, so the next
+    /// process searches again. A failed write is returned, as for [`AlgoCache::insert`].
+    pub fn remove(&mut self, key: &str) -> Result<(), String> {
+        if self.entries.remove(key).is_none() {
+            return Ok(());
+        }
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut on_disk = read(path).unwrap_or_default();
+        on_disk.remove(key);
+        for (k, v) in on_disk {
+            self.entries.entry(k).or_insert(v);
+        }
+        write_atomic(path, &self.entries)
     }
 
     /// Records a choice and writes the file (merged with its current content). A failed write
@@ -173,6 +194,7 @@ mod tests {
         assert!(a.is_empty());
         let c = Choice {
             algo: 1,
+            math: 0,
             workspace: 4096,
         };
         a.insert(k("f32", 8), c).unwrap();
@@ -183,6 +205,7 @@ mod tests {
             k("bf16", 8),
             Choice {
                 algo: 0,
+                math: 0,
                 workspace: 0,
             },
         )
@@ -199,6 +222,28 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from(FILE)]);
+    }
+
+    #[test]
+    fn a_removed_choice_is_gone_for_the_next_process_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let c = Choice {
+            algo: 1,
+            math: 1,
+            workspace: 64,
+        };
+        let mut a = AlgoCache::open(path.clone());
+        a.insert(k("bf16", 8), c).unwrap();
+        // Another process adds one meanwhile; removing ours keeps theirs.
+        AlgoCache::open(path.clone())
+            .insert(k("bf16", 16), c)
+            .unwrap();
+        a.remove(&k("bf16", 8)).unwrap();
+        let b = AlgoCache::open(path);
+        assert_eq!(b.get(&k("bf16", 8)), None);
+        assert_eq!(b.get(&k("bf16", 16)), Some(c));
+        a.remove(&k("bf16", 8)).unwrap();
     }
 
     #[test]
@@ -220,6 +265,7 @@ mod tests {
             base,
             Choice {
                 algo: 2,
+                math: 0,
                 workspace: 1,
             },
         )
@@ -236,7 +282,9 @@ mod tests {
         for bad in [
             "{ not json",
             r#"{"format": 99, "entries": {}}"#,
-            r#"{"format": 1, "entries": {"k": {"algo": -1}}}"#,
+            r#"{"format": 2, "entries": {"k": {"algo": -1}}}"#,
+            // Format 1 had no math type: its choices are not used.
+            r#"{"format": 1, "entries": {"k": {"algo": 1, "workspace": 0}}}"#,
         ] {
             std::fs::write(&path, bad).unwrap();
             let mut c = AlgoCache::open(path.clone());
@@ -245,6 +293,7 @@ mod tests {
                 k("f32", 1),
                 Choice {
                     algo: 1,
+                    math: 0,
                     workspace: 0,
                 },
             )

@@ -1,10 +1,17 @@
 //! Which cuDNN convolution algorithm to use, from a measured search (results sorted by time),
 //! and the on-disk cache of those choices (`algo_cache.rs`).
 //!
-//! bf16 (training): the fastest algorithm that succeeded.
+//! A search returns (algorithm, math type) pairs: an algorithm without a tensor-core variant
+//! comes back with CUDNN_DEFAULT_MATH although the descriptor asked for tensor ops, and its
+//! measured time and workspace are those of that math type. The choice keeps the pair, and the
+//! convolution sets the descriptor's math type from it before running (as PyTorch does).
+//!
+//! bf16 (training): the fastest algorithm that succeeded, with the math type it was measured
+//! with.
 //! f32 (the CPU parity tests and f32 runs): the fastest that succeeded, is
 //! `CUDNN_DETERMINISTIC` (the same bits on every run, so a failing parity test replays), and
-//! is not in the excluded families below; f32 runs are about accuracy, not speed.
+//! is not in the excluded families below; f32 runs are about accuracy, not speed. f32 runs
+//! with CUDNN_FMA_MATH whatever the search says: CUDNN_DEFAULT_MATH lets cuDNN use TF32.
 //! Excluded for f32, in every direction:
 //! - `FFT`, `FFT_TILING`: the convolution is a product in the frequency domain; the rounding
 //!   error of the transforms grows with the transform size and is not the `8·u·sqrt(k)` of a
@@ -19,7 +26,7 @@ use super::driver::cudnn::{
     cudnnConvolutionBwdDataAlgoPerf_t as DataPerf, cudnnConvolutionBwdDataAlgo_t as DataAlgo,
     cudnnConvolutionBwdFilterAlgoPerf_t as FilterPerf,
     cudnnConvolutionBwdFilterAlgo_t as FilterAlgo, cudnnConvolutionFwdAlgoPerf_t as FwdPerf,
-    cudnnConvolutionFwdAlgo_t as FwdAlgo, cudnnDeterminism_t, cudnnStatus_t,
+    cudnnConvolutionFwdAlgo_t as FwdAlgo, cudnnDeterminism_t, cudnnMathType_t, cudnnStatus_t,
 };
 use crate::DType;
 
@@ -27,6 +34,8 @@ use crate::DType;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Candidate {
     pub algo: u32,
+    /// The math type it was measured with (cudnnMathType_t's value).
+    pub math: u32,
     pub ok: bool,
     pub deterministic: bool,
     pub workspace: usize,
@@ -49,6 +58,7 @@ macro_rules! direction {
             fn candidate(&self) -> Candidate {
                 Candidate {
                     algo: self.algo as u32,
+                    math: self.mathType as u32,
                     ok: self.status == cudnnStatus_t::CUDNN_STATUS_SUCCESS,
                     deterministic: self.determinism == cudnnDeterminism_t::CUDNN_DETERMINISTIC,
                     workspace: self.memory,
@@ -94,6 +104,11 @@ pub fn pick<D: Direction>(results: &[D], dtype: DType) -> Result<Choice, String>
         .find(|c| c.ok && (!strict || (c.deterministic && !D::excluded_for_f32(c.algo))))
         .map(|c| Choice {
             algo: c.algo,
+            math: if strict {
+                cudnnMathType_t::CUDNN_FMA_MATH as u32
+            } else {
+                c.math
+            },
             workspace: c.workspace,
         })
         .ok_or_else(|| {
@@ -120,18 +135,46 @@ pub fn disk_key<D: Direction>(gpu: &str, cudnn: usize, dtype: DType, geometry: &
     algo_cache::key(D::NAME, gpu, cudnn, dtype.name(), geometry)
 }
 
-/// A cached choice for direction `D`, if the cache holds one naming a known algorithm that the
-/// policy still allows for `dtype`.
-pub fn cached<D: Direction>(
-    cache: &AlgoCache,
-    key: &str,
-    dtype: DType,
-) -> Option<(D::Algo, usize)> {
-    let c = cache.get(key)?;
-    if dtype == DType::F32 && D::excluded_for_f32(c.algo) {
+/// A choice ready to run: the algorithm, the math type to set on the descriptor, the workspace.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Chosen<A> {
+    pub algo: A,
+    pub math: cudnnMathType_t,
+    pub workspace: usize,
+}
+
+/// The math type of value `v`.
+pub fn math_from(v: u32) -> Option<cudnnMathType_t> {
+    use cudnnMathType_t::*;
+    [
+        CUDNN_DEFAULT_MATH,
+        CUDNN_TENSOR_OP_MATH,
+        CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION,
+        CUDNN_FMA_MATH,
+    ]
+    .into_iter()
+    .find(|m| *m as u32 == v)
+}
+
+/// `c` for direction `D`, if it names a known algorithm and math type that the policy allows
+/// for `dtype`.
+fn chosen<D: Direction>(c: Choice, dtype: DType) -> Option<Chosen<D::Algo>> {
+    if dtype == DType::F32
+        && (D::excluded_for_f32(c.algo) || c.math != cudnnMathType_t::CUDNN_FMA_MATH as u32)
+    {
         return None;
     }
-    Some((D::algo_from(c.algo)?, c.workspace))
+    Some(Chosen {
+        algo: D::algo_from(c.algo)?,
+        math: math_from(c.math)?,
+        workspace: c.workspace,
+    })
+}
+
+/// A cached choice for direction `D`, if the cache holds one naming a known algorithm that the
+/// policy still allows for `dtype`.
+pub fn cached<D: Direction>(cache: &AlgoCache, key: &str, dtype: DType) -> Option<Chosen<D::Algo>> {
+    chosen::<D>(cache.get(key)?, dtype)
 }
 
 /// One device's choices: the disk cache and what keys it (GPU name, cuDNN version).
@@ -160,18 +203,19 @@ impl DiskChoices {
         dtype: DType,
         geometry: &[usize],
         search: impl FnOnce() -> crate::Result<Vec<D>>,
-    ) -> crate::Result<(D::Algo, usize)> {
+    ) -> crate::Result<Chosen<D::Algo>> {
         let key = disk_key::<D>(&self.gpu, self.cudnn, dtype, geometry);
         if let Some(c) = cached::<D>(&self.cache, &key, dtype) {
             return Ok(c);
         }
         let results = search()?;
         let choice = pick(&results, dtype).map_err(crate::Error::Cuda)?;
-        let algo = D::algo_from(choice.algo).ok_or_else(|| {
+        let run = chosen::<D>(choice, dtype).ok_or_else(|| {
             crate::Error::Cuda(format!(
-                "cuDNN returned unknown {} algorithm {}",
+                "cuDNN returned unknown {} algorithm {} or math type {}",
                 D::NAME,
-                choice.algo
+                choice.algo,
+                choice.math
             ))
         })?;
         if let Err(e) = self.cache.insert(key, choice) {
@@ -180,7 +224,15 @@ impl DiskChoices {
                 self.warned = true;
             }
         }
-        Ok((algo, choice.workspace))
+        Ok(run)
+    }
+
+    /// Forgets the choice for one convolution (it failed when run), here and on disk.
+    pub fn forget<D: Direction>(&mut self, dtype: DType, geometry: &[usize]) {
+        let key = disk_key::<D>(&self.gpu, self.cudnn, dtype, geometry);
+        if let Err(e) = self.cache.remove(&key) {
+            eprintln!("warning: a failed cuDNN algorithm choice stays on disk: {e}");
+        }
     }
 }
 
@@ -227,6 +279,7 @@ mod tests {
             CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM as u32
         );
         assert_eq!(f.workspace, 40);
+        assert_eq!(f.math, cudnnMathType_t::CUDNN_FMA_MATH as u32);
         let b = pick(&results, DType::BF16).unwrap();
         assert_eq!(b.algo, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED as u32);
         let none = pick(&results[..4], DType::F32).unwrap_err();
@@ -234,36 +287,63 @@ mod tests {
     }
 
     #[test]
+    fn the_math_type_travels_with_the_algorithm() {
+        use FwdAlgo::*;
+        let mut tc = fwd(
+            CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+            true,
+            true,
+            8,
+        );
+        tc.mathType = cudnnMathType_t::CUDNN_TENSOR_OP_MATH;
+        // Measured without tensor cores (cuDNN returns it so when the algorithm has none).
+        let plain = fwd(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, true, true, 0);
+        let b = pick(&[plain, tc], DType::BF16).unwrap();
+        assert_eq!(
+            (b.algo, b.math),
+            (
+                CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM as u32,
+                cudnnMathType_t::CUDNN_DEFAULT_MATH as u32
+            )
+        );
+        let b = pick(&[tc, plain], DType::BF16).unwrap();
+        assert_eq!(b.math, cudnnMathType_t::CUDNN_TENSOR_OP_MATH as u32);
+        // f32 runs FMA whatever the search reports (DEFAULT would allow TF32).
+        for r in [[plain, tc], [tc, plain]] {
+            let f = pick(&r, DType::F32).unwrap();
+            assert_eq!(f.math, cudnnMathType_t::CUDNN_FMA_MATH as u32);
+        }
+    }
+
+    #[test]
     fn cached_values_map_back_and_respect_the_f32_policy() {
+        use cudnnMathType_t::*;
         let dir = tempfile::tempdir().unwrap();
         let mut cache = AlgoCache::open(dir.path().join("c.json"));
         let g = [8, 32, 32, 16, 16, 3, 3];
         let kf = disk_key::<FwdPerf>("GPU", 91000, DType::F32, &g);
         let kb = disk_key::<FilterPerf>("GPU", 91000, DType::F32, &g);
         assert_ne!(kf, kb, "directions share a key");
+        let choice = |algo: u32, math: cudnnMathType_t, workspace: usize| Choice {
+            algo,
+            math: math as u32,
+            workspace,
+        };
         let fft = FwdAlgo::CUDNN_CONVOLUTION_FWD_ALGO_FFT as u32;
         cache
-            .insert(
-                kf.clone(),
-                Choice {
-                    algo: fft,
-                    workspace: 5,
-                },
-            )
+            .insert(kf.clone(), choice(fft, CUDNN_TENSOR_OP_MATH, 5))
             .unwrap();
         assert!(cached::<FwdPerf>(&cache, &kf, DType::F32).is_none());
         assert_eq!(
             cached::<FwdPerf>(&cache, &kf, DType::BF16),
-            Some((FwdAlgo::CUDNN_CONVOLUTION_FWD_ALGO_FFT, 5))
+            Some(Chosen {
+                algo: FwdAlgo::CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+                math: CUDNN_TENSOR_OP_MATH,
+                workspace: 5
+            })
         );
         cache
-            .insert(
-                kb.clone(),
-                Choice {
-                    algo: 77,
-                    workspace: 0,
-                },
-            )
+            .insert(kb.clone(), choice(77, CUDNN_FMA_MATH, 0))
             .unwrap();
         assert!(
             cached::<FilterPerf>(&cache, &kb, DType::BF16).is_none(),
@@ -274,13 +354,30 @@ mod tests {
                 kb.clone(),
                 Choice {
                     algo: 3,
-                    workspace: 9,
+                    math: 9,
+                    workspace: 0,
                 },
             )
             .unwrap();
+        assert!(
+            cached::<FilterPerf>(&cache, &kb, DType::BF16).is_none(),
+            "unknown math type used"
+        );
+        // An f32 choice to run with anything but FMA is not used.
+        cache
+            .insert(kb.clone(), choice(3, CUDNN_DEFAULT_MATH, 9))
+            .unwrap();
+        assert!(cached::<FilterPerf>(&cache, &kb, DType::F32).is_none());
+        cache
+            .insert(kb.clone(), choice(3, CUDNN_FMA_MATH, 9))
+            .unwrap();
         assert_eq!(
             cached::<FilterPerf>(&cache, &kb, DType::F32),
-            Some((FilterAlgo::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3, 9))
+            Some(Chosen {
+                algo: FilterAlgo::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3,
+                math: CUDNN_FMA_MATH,
+                workspace: 9
+            })
         );
     }
 }

@@ -4,7 +4,7 @@
 //! (src/ops/conv2d/cuda.rs).
 
 use super::alloc::DeviceBuffer;
-use super::conv_algo::DiskChoices;
+use super::conv_algo::{Chosen, DiskChoices};
 use super::device::Gpu;
 use super::driver::cudnn::{self as dnn, *};
 use super::error::{cuda_err, CudaCall};
@@ -20,9 +20,9 @@ pub(crate) type Key = (DType, [usize; 16]);
 
 pub struct Dnn {
     pub(crate) handle: cudnnHandle_t,
-    pub(crate) fwd: HashMap<Key, (cudnnConvolutionFwdAlgo_t, usize)>,
-    pub(crate) bwd_data: HashMap<Key, (cudnnConvolutionBwdDataAlgo_t, usize)>,
-    pub(crate) bwd_filter: HashMap<Key, (cudnnConvolutionBwdFilterAlgo_t, usize)>,
+    pub(crate) fwd: HashMap<Key, Chosen<cudnnConvolutionFwdAlgo_t>>,
+    pub(crate) bwd_data: HashMap<Key, Chosen<cudnnConvolutionBwdDataAlgo_t>>,
+    pub(crate) bwd_filter: HashMap<Key, Chosen<cudnnConvolutionBwdFilterAlgo_t>>,
     pub(crate) disk: DiskChoices,
 }
 

@@ -664,3 +664,59 @@ fn documented_refusals() {
     );
     bogus.h = real;
 }
+
+/// The math type each search result reports: cuDNN returns an algorithm without tensor-op
+/// availability with CUDNN_DEFAULT_MATH although the descriptor asks for tensor ops. In the
+/// emulation: the algorithms without a tensor-core variant, and bf16 problems whose channels
+/// per group are not multiples of 8.
+#[test]
+fn a_search_reports_the_math_type_each_algorithm_ran_with() {
+    use cudnnConvolutionFwdAlgo_t::*;
+    use cudnnMathType_t::*;
+    bind(0);
+    let search = |cin: usize, cout: usize| {
+        let g = geometry(&[2, 6, 6, cin, cout, 3, 1, 1, 1, 1]);
+        let dt = DType::BF16;
+        let s = Setup::new(&g, dt);
+        let x = DevBuf::upload(&vec![0u8; g.n * g.h * g.w * g.cin * 2]);
+        let w = DevBuf::upload(&vec![0u8; g.cout * g.k() * 2]);
+        let mut y = dev_nans(g.n * g.ho * g.wo * g.cout, dt);
+        let mut ws = DevBuf::alloc(64 << 20);
+        let (mut count, mut perf) = (0, [unsafe { std::mem::zeroed() }; 8]);
+        unsafe {
+            dnn::find_convolution_forward_algorithm_ex(
+                s.h,
+                s.x,
+                ptr(&x),
+                s.w,
+                ptr(&w),
+                s.c,
+                s.y,
+                mptr(&mut y),
+                8,
+                &mut count,
+                perf.as_mut_ptr(),
+                mptr(&mut ws),
+                ws.len(),
+            )
+            .unwrap()
+        };
+        let found: &[cudnnConvolutionFwdAlgoPerf_t] = &perf[..count as usize];
+        found
+            .iter()
+            .map(|p| (p.algo, p.mathType))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        search(8, 16),
+        [
+            (
+                CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                CUDNN_TENSOR_OP_MATH
+            ),
+            (CUDNN_CONVOLUTION_FWD_ALGO_GEMM, CUDNN_DEFAULT_MATH),
+            (CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_DEFAULT_MATH),
+        ]
+    );
+    assert!(search(5, 16).iter().all(|r| r.1 == CUDNN_DEFAULT_MATH));
+}

@@ -8,7 +8,7 @@
 use super::Conv2dKernels;
 use super::Geometry;
 use crate::cuda::alloc::DeviceBuffer;
-use crate::cuda::conv_algo::Direction;
+use crate::cuda::conv_algo::{Chosen, Direction};
 use crate::cuda::dnn::{find_workspace, with_dnn, Dnn, Key};
 use crate::cuda::driver::cudnn::{self as dnn, *};
 use crate::cuda::error::{cuda_err, CudaCall};
@@ -168,7 +168,7 @@ struct Io {
 trait Pass: Direction {
     const FIND: &'static str;
     const RUN: &'static str;
-    fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, (Self::Algo, usize)>;
+    fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, Chosen<Self::Algo>>;
     /// # Safety
     /// Live descriptors; `io` points to device memory of the described sizes, `perf` to
     /// SEARCHED entries.
@@ -199,7 +199,7 @@ macro_rules! pass {
         impl Pass for $perf {
             const FIND: &'static str = $fname;
             const RUN: &'static str = $rname;
-            fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, (Self::Algo, usize)> {
+            fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, Chosen<Self::Algo>> {
                 &mut dnn.$memo
             }
             unsafe fn find(
@@ -274,8 +274,15 @@ fn convolve<P: Pass>(
     };
     with_dnn(&gpu, |dnn| unsafe {
         let k = key(dt, g);
-        let (algo, ws) = match P::chosen(dnn).get(&k) {
+        let c = match P::chosen(dnn).get(&k) {
             Some(&c) => c,
+            None if crate::cuda::driver::graph::capturing() => {
+                // A search runs every algorithm and allocates: not inside a captured step.
+                return Err(cuda_err(format!(
+                    "{what}: no cuDNN algorithm was chosen for this convolution before the \
+                     CUDA graph capture (an eager step chooses them)"
+                )));
+            }
             None => {
                 d.check_output_shape(g)?;
                 let handle = dnn.handle;
@@ -294,9 +301,18 @@ fn convolve<P: Pass>(
                 c
             }
         };
-        let buf = DeviceBuffer::alloc(&gpu, ws)?;
+        // The math type the algorithm was measured with (its workspace is that variant's).
+        dnn::set_convolution_math_type(d.conv, c.math).call("cudnnSetConvolutionMathType")?;
+        let buf = DeviceBuffer::alloc(&gpu, c.workspace)?;
         let wsp = buf.ptr() as *mut c_void;
-        P::run(dnn.handle, &d, io, algo, (wsp, ws)).call(P::RUN)
+        let ran = P::run(dnn.handle, &d, io, c.algo, (wsp, c.workspace));
+        if ran.is_err() {
+            // A choice that fails (a cache from another driver, say) is not kept: the next
+            // call, and the next process, search again.
+            P::chosen(dnn).remove(&k);
+            dnn.disk.forget::<P>(dt, &k.1);
+        }
+        ran.call(P::RUN)
     })
 }
 

@@ -10,12 +10,15 @@
 use super::problem::Problem;
 use crate::cuda::driver::cudnn::{
     cudnnConvolutionBwdDataAlgo_t as Bd, cudnnConvolutionBwdFilterAlgo_t as Bf,
-    cudnnConvolutionFwdAlgo_t as Fw,
+    cudnnConvolutionFwdAlgo_t as Fw, cudnnMathType_t,
 };
 
 pub struct Algo<A> {
     pub algo: A,
     pub deterministic: bool,
+    /// Has a tensor-core variant (run under CUDNN_TENSOR_OP_MATH when asked and the problem
+    /// allows it; see [`math_of`]).
+    pub tensor_ops: bool,
     /// Modelled milliseconds per 10^6 multiply-adds.
     pub ms_per_mmac: f64,
     pub workspace: fn(&Problem) -> usize,
@@ -41,18 +44,21 @@ pub const FWD: &[Algo<Fw>] = &[
     Algo {
         algo: Fw::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
         deterministic: true,
+        tensor_ops: true,
         ms_per_mmac: 0.6e-3,
         workspace: offsets,
     },
     Algo {
         algo: Fw::CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
         deterministic: true,
+        tensor_ops: false,
         ms_per_mmac: 0.8e-3,
         workspace: im2col,
     },
     Algo {
         algo: Fw::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
         deterministic: true,
+        tensor_ops: false,
         ms_per_mmac: 1.0e-3,
         workspace: none,
     },
@@ -62,12 +68,14 @@ pub const BWD_DATA: &[Algo<Bd>] = &[
     Algo {
         algo: Bd::CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
         deterministic: true,
+        tensor_ops: true,
         ms_per_mmac: 0.7e-3,
         workspace: im2col,
     },
     Algo {
         algo: Bd::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
         deterministic: false,
+        tensor_ops: false,
         ms_per_mmac: 1.0e-3,
         workspace: none,
     },
@@ -77,22 +85,44 @@ pub const BWD_FILTER: &[Algo<Bf>] = &[
     Algo {
         algo: Bf::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
         deterministic: true,
+        tensor_ops: true,
         ms_per_mmac: 0.7e-3,
         workspace: f32_filter,
     },
     Algo {
         algo: Bf::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3,
         deterministic: false,
+        tensor_ops: false,
         ms_per_mmac: 0.8e-3,
         workspace: im2col,
     },
     Algo {
         algo: Bf::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
         deterministic: false,
+        tensor_ops: false,
         ms_per_mmac: 1.0e-3,
         workspace: none,
     },
 ];
+
+/// The math type algorithm `a` runs (and a search reports it) with for problem `p`, whose
+/// descriptor asks for `p.math`: cuDNN returns an algorithm without tensor-op availability with
+/// CUDNN_DEFAULT_MATH. Here that is an algorithm without a tensor-core variant, or a 16-bit
+/// problem whose channels per group are not multiples of 8 (the tensor-core kernels' NHWC
+/// alignment).
+pub fn math_of<A>(a: &Algo<A>, p: &Problem) -> cudnnMathType_t {
+    use cudnnMathType_t::*;
+    let asks = matches!(
+        p.math,
+        CUDNN_TENSOR_OP_MATH | CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+    );
+    let aligned = p.elem.size() != 2 || (p.g.cin_g % 8 == 0 && p.g.cout_g % 8 == 0);
+    if asks && !(a.tensor_ops && aligned) {
+        CUDNN_DEFAULT_MATH
+    } else {
+        p.math
+    }
+}
 
 /// The listed algorithm `a` of `table`, if any.
 pub fn lookup<A: PartialEq>(table: &'static [Algo<A>], a: A) -> Option<&'static Algo<A>> {

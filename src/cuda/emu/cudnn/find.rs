@@ -3,7 +3,8 @@
 //! size 0 (all `BAD_PARAM`); only algorithms whose workspace fits the one offered are
 //! considered; the convolution runs once (writing the output, as the real search does, and the
 //! workspace the returned algorithms use); `perf` is filled fastest first with status SUCCESS,
-//! the modelled time, the workspace, the determinism and the descriptor's math type, and
+//! the modelled time, the workspace, the determinism and the math type it runs with
+//! (`algos::math_of`: CUDNN_DEFAULT_MATH for one without tensor-op availability), and
 //! `*returned <= requested`.
 
 #![allow(clippy::too_many_arguments)]
@@ -22,6 +23,7 @@ struct Found<A> {
     time: f32,
     memory: usize,
     determinism: cudnnDeterminism_t,
+    math: cudnnMathType_t,
 }
 
 /// A `Find*AlgorithmEx`: the checks, one run writing the output, and the ranked algorithms.
@@ -79,6 +81,7 @@ unsafe fn find<A: Copy>(
             algo: a.algo,
             time: algos::time_ms(a, &p),
             memory: (a.workspace)(&p),
+            math: algos::math_of(a, &p),
             determinism: if a.deterministic {
                 cudnnDeterminism_t::CUDNN_DETERMINISTIC
             } else {
@@ -90,7 +93,7 @@ unsafe fn find<A: Copy>(
 
 /// Fills a perf array from a search's results (one macro for the three perf struct types).
 macro_rules! fill_perf {
-    ($perf:expr, $found:expr, $math:expr) => {
+    ($perf:expr, $found:expr) => {
         for (i, f) in $found.into_iter().enumerate() {
             let slot = &mut *$perf.add(i);
             slot.algo = f.algo;
@@ -98,7 +101,7 @@ macro_rules! fill_perf {
             slot.time = f.time;
             slot.memory = f.memory;
             slot.determinism = f.determinism;
-            slot.mathType = $math;
+            slot.mathType = f.math;
             slot.reserved = [0; 3];
         }
     };
@@ -146,7 +149,7 @@ pub unsafe fn find_convolution_forward_algorithm_ex(
         workspace,
         workspace_bytes,
     )?;
-    fill_perf!(perf, found, p.math);
+    fill_perf!(perf, found);
     Ok(())
 }
 /// # Safety
@@ -191,7 +194,7 @@ pub unsafe fn find_convolution_backward_data_algorithm_ex(
         workspace,
         workspace_bytes,
     )?;
-    fill_perf!(perf, found, p.math);
+    fill_perf!(perf, found);
     Ok(())
 }
 /// # Safety
@@ -236,6 +239,6 @@ pub unsafe fn find_convolution_backward_filter_algorithm_ex(
         workspace,
         workspace_bytes,
     )?;
-    fill_perf!(perf, found, p.math);
+    fill_perf!(perf, found);
     Ok(())
 }

@@ -14,8 +14,9 @@
 //!   range written (`check_write`). `Find*AlgorithmEx`: requestedAlgoCount ≥ 1, `perf` and
 //!   `returnedAlgoCount` non-null (`BAD_PARAM`); it runs the convolution (writing the output, as
 //!   the real search does), fills `perf` fastest first with status SUCCESS, time, memory,
-//!   determinism and math type, and returns at most `requested` results, considering only the
-//!   algorithms whose workspace fits the one offered.
+//!   determinism and the math type the algorithm ran with (CUDNN_DEFAULT_MATH for one without
+//!   tensor-op availability, `algos::math_of`), and returns at most `requested` results,
+//!   considering only the algorithms whose workspace fits the one offered.
 //!
 //! Refusals return before anything is written. A memory check failing (out of bounds, unwritten
 //! input) is `EXECUTION_FAILED`, the status of a kernel that faulted.
