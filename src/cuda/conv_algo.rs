@@ -10,7 +10,8 @@
 //! with.
 //! f32 (the CPU parity tests and f32 runs): the fastest that succeeded, is
 //! `CUDNN_DETERMINISTIC` (the same bits on every run, so a failing parity test replays), and
-//! is not in the excluded families below; f32 runs are about accuracy, not speed. f32 runs
+//! is not in the excluded families below; when no deterministic one qualifies, the fastest
+//! that is not excluded; f32 runs are about accuracy, not speed. f32 runs
 //! with CUDNN_FMA_MATH whatever the search says: CUDNN_DEFAULT_MATH lets cuDNN use TF32.
 //! Excluded for f32, in every direction:
 //! - `FFT`, `FFT_TILING`: the convolution is a product in the frequency domain; the rounding
@@ -98,10 +99,15 @@ direction!(FilterPerf, FilterAlgo, "bwd_filter",
 /// The choice among search results (sorted fastest first) under this file's policy.
 pub fn pick<D: Direction>(results: &[D], dtype: DType) -> Result<Choice, String> {
     let strict = dtype == DType::F32;
-    results
+    let candidates: Vec<Candidate> = results.iter().map(D::candidate).collect();
+    let allowed = |c: &&Candidate| c.ok && (!strict || !D::excluded_for_f32(c.algo));
+    // f32: a deterministic one if any; else (cuDNN may offer none for some layouts, groups
+    // or dilations) the fastest allowed one rather than no convolution at all.
+    candidates
         .iter()
-        .map(D::candidate)
-        .find(|c| c.ok && (!strict || (c.deterministic && !D::excluded_for_f32(c.algo))))
+        .filter(allowed)
+        .find(|c| !strict || c.deterministic)
+        .or_else(|| candidates.iter().find(allowed))
         .map(|c| Choice {
             algo: c.algo,
             math: if strict {
@@ -121,7 +127,7 @@ pub fn pick<D: Direction>(results: &[D], dtype: DType) -> Result<Choice, String>
                 D::NAME,
                 dtype.name(),
                 if strict {
-                    "f32 needs a deterministic, non-FFT, non-Winograd one"
+                    "f32 needs a non-FFT, non-Winograd one that succeeded"
                 } else {
                     "none succeeded"
                 },
@@ -259,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn f32_skips_fft_winograd_and_nondeterministic_bf16_takes_the_fastest() {
+    fn f32_skips_fft_and_winograd_and_prefers_deterministic_bf16_takes_the_fastest() {
         use FwdAlgo::*;
         let results = [
             fwd(CUDNN_CONVOLUTION_FWD_ALGO_DIRECT, false, true, 0),
@@ -282,8 +288,11 @@ mod tests {
         assert_eq!(f.math, cudnnMathType_t::CUDNN_FMA_MATH as u32);
         let b = pick(&results, DType::BF16).unwrap();
         assert_eq!(b.algo, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED as u32);
-        let none = pick(&results[..4], DType::F32).unwrap_err();
-        assert!(none.contains("deterministic"), "{none}");
+        // No deterministic one allowed: the fastest allowed one.
+        let f = pick(&results[..4], DType::F32).unwrap();
+        assert_eq!(f.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32);
+        let none = pick(&results[..3], DType::F32).unwrap_err();
+        assert!(none.contains("non-FFT, non-Winograd"), "{none}");
     }
 
     #[test]
