@@ -194,6 +194,17 @@ fn gemm_refusals() {
         CUBLAS_STATUS_NOT_INITIALIZED,
         "not a live",
     );
+    // While a graph is captured too: cuBLAS checks the arguments at the call.
+    let stream = simclr::cuda::driver::event::stream_create().unwrap();
+    unsafe {
+        blas::set_stream(h, stream).unwrap();
+        simclr::cuda::driver::graph::stream_begin_capture(stream).unwrap();
+    }
+    let during = call(h, 4, 3, f32t, f32t, &mut c);
+    let captured = unsafe { simclr::cuda::driver::graph::stream_end_capture(stream) }.unwrap();
+    unsafe { simclr::cuda::driver::graph::graph_destroy(captured) }.unwrap();
+    refused(during, CUBLAS_STATUS_INVALID_VALUE, "lda = 3; must be >= 4");
+    unsafe { blas::set_stream(h, std::ptr::null_mut()).unwrap() };
     assert!(
         decode(&c.download(), DType::F32).iter().all(|v| v.is_nan()),
         "a refused call wrote C"

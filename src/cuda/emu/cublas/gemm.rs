@@ -101,16 +101,26 @@ fn span(rows: usize, cols: usize, ld: usize) -> usize {
     }
 }
 
-/// The checks, then C = α·op(A)·op(B) + β·C.
+/// A call that passed the argument checks: sizes, stored shapes, element types, α and β.
+pub struct Checked {
+    m: usize,
+    n: usize,
+    k: usize,
+    a_shape: (usize, usize),
+    b_shape: (usize, usize),
+    ab: Elem,
+    ce: Elem,
+    wide: bool,
+    alpha: f64,
+    beta: f64,
+}
+
+/// The argument checks cuBLAS makes when it is called (during a graph capture too), before
+/// any memory is touched.
 ///
 /// # Safety
-/// The pointers are device addresses of the emulator runtime; α and β host scalars.
-pub unsafe fn run(
-    call: &Call,
-    alpha: *const c_void,
-    beta: *const c_void,
-    ws: (u64, usize),
-) -> Result<()> {
+/// α and β are null or host scalars of the scale type.
+pub unsafe fn check(call: &Call, alpha: *const c_void, beta: *const c_void) -> Result<Checked> {
     let who = "cublasGemmEx";
     for (name, v) in [("m", call.m), ("n", call.n), ("k", call.k)] {
         if v < 0 {
@@ -163,16 +173,53 @@ pub unsafe fn run(
     let (Some(alpha), Some(beta)) = (alpha, beta) else {
         return Err(invalid(format!("{who}: alpha or beta is null")));
     };
-    if m * n == 0 {
-        return Ok(());
-    }
-    if k > 0 && (call.a.0 == 0 || call.b.0 == 0) {
+    if m * n > 0 && k > 0 && (call.a.0 == 0 || call.b.0 == 0) {
         return Err(invalid(format!(
             "{who}: A or B is null with m, n, k = {m}, {n}, {k}"
         )));
     }
-    if call.c.0 == 0 {
+    if m * n > 0 && call.c.0 == 0 {
         return Err(invalid(format!("{who}: C is null with m, n = {m}, {n}")));
+    }
+    Ok(Checked {
+        m,
+        n,
+        k,
+        a_shape: (ar, ac),
+        b_shape: (br, bc),
+        ab,
+        ce,
+        wide,
+        alpha,
+        beta,
+    })
+}
+
+/// The checks, then C = α·op(A)·op(B) + β·C.
+///
+/// # Safety
+/// The pointers are device addresses of the emulator runtime; α and β host scalars.
+pub unsafe fn run(
+    call: &Call,
+    alpha: *const c_void,
+    beta: *const c_void,
+    ws: (u64, usize),
+) -> Result<()> {
+    let who = "cublasGemmEx";
+    let Checked {
+        m,
+        n,
+        k,
+        a_shape: (ar, ac),
+        b_shape: (br, bc),
+        ab,
+        ce,
+        wide,
+        alpha,
+        beta,
+    } = check(call, alpha, beta)?;
+    if m * n == 0 {
+        return Ok(());
     }
     let (lda, ldb, ldc) = (call.a.2 as usize, call.b.2 as usize, call.c.2 as usize);
     let (sa, sb) = (span(ar, ac, lda), span(br, bc, ldb));

@@ -18,6 +18,8 @@
 //!   not emulated. Any other combination: `NOT_SUPPORTED`. The fast modes compute in full f32
 //!   here (allowed: they only permit reduced precision);
 //! - α, β host scalars of the scale type (float, double for 64F) non-null (`INVALID_VALUE`);
+//! - these argument checks are made at the call, during a graph capture too (the captured
+//!   product then reads and writes memory at each replay);
 //! - A, B non-null when m·n·k > 0, C non-null when m·n > 0 (`INVALID_VALUE`);
 //! - exact extents: a stored matrix of r rows and c columns with leading dimension ld spans
 //!   (c − 1)·ld + r elements; A and B are read (`check_read`), C is read only when β ≠ 0 and
@@ -166,6 +168,8 @@ pub unsafe fn gemm_ex(
         compute,
     };
     if graph::capturing() {
+        // cuBLAS checks the arguments at the call, capturing or not.
+        gemm::check(&call, alpha, beta)?;
         // α and β are read at capture, as cuBLAS does in host pointer mode.
         let (_, _, wide) = gemm::types(&call)?;
         let bytes = if wide { 8 } else { 4 };
