@@ -37,7 +37,17 @@ impl DeviceBuffer {
         // Zero-byte allocations are errors in CUDA; a tiny one keeps every pointer valid.
         let got = match &pool {
             Some(p) => p.take(bytes.max(1)),
-            None => unsafe { cu::malloc_async(gpu.cu_stream(), bytes.max(1)) },
+            None => unsafe { cu::malloc_async(gpu.cu_stream(), bytes.max(1)) }.or_else(|e| {
+                // The device's pool keeps what it freed (module doc): hand its unused memory
+                // back once the stream has run, and try again before giving up (as PyTorch's
+                // allocator empties its cache). Not while a graph is captured: no waiting there.
+                if !e.is_out_of_memory() || crate::cuda::driver::graph::capturing() {
+                    return Err(e);
+                }
+                gpu.ctx.synchronize()?;
+                cu::pool_trim(gpu.ctx.cu_device(), 0)?;
+                unsafe { cu::malloc_async(gpu.cu_stream(), bytes.max(1)) }
+            }),
         };
         let ptr = match got {
             Ok(p) => p,

@@ -392,6 +392,21 @@ pub fn pool_get_attribute(device: CUdevice, attr: sys::CUmemPool_attribute) -> R
     )
 }
 
+/// Gives the memory `device`'s default pool holds unused back to the driver, keeping at most
+/// `keep` bytes (cuMemPoolTrimTo); the emulated pool holds none.
+pub fn pool_trim(device: CUdevice, keep: usize) -> Result<()> {
+    route!(
+        real => unsafe {
+            let pool = real(result::device::get_default_mem_pool(device))?;
+            real(result::mem_pool::trim_to(pool, keep))
+        },
+        emu => {
+            let _ = (device, keep);
+            Ok(())
+        },
+    )
+}
+
 /// Sets an attribute of `device`'s default memory pool.
 pub fn pool_set_attribute(
     device: CUdevice,
