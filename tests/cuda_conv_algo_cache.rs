@@ -58,8 +58,7 @@ fn a_cached_choice_that_fails_is_forgotten_and_searched_again() {
     entries.insert(key.replacen(&name(0), &name(1), 1), choice);
     std::fs::write(&file, cache.to_string()).unwrap();
     let first = conv_on(1);
-    let emulated = simclr::cuda::driver::mode().name() == "cuda-emu";
-    if emulated {
+    if simclr::cuda::driver::is_emulated() {
         let e = first.expect_err("the emulated cuDNN does not run FFT");
         assert!(e.to_string().contains("cudnnConvolutionForward"), "{e}");
         let left = std::fs::read_to_string(&file).unwrap();

@@ -64,7 +64,7 @@ fn three_tensors(rank: usize) -> Vec<Tensor> {
 /// Whether the ranks run on the emulated device, whose NCCL names the ranks a fault involves
 /// (real NCCL does not tell a rank which peer is missing or aborted).
 fn emulated() -> bool {
-    simclr::cuda::driver::mode().name() == "cuda-emu"
+    simclr::cuda::driver::is_emulated()
 }
 
 fn expect_err<T>(r: simclr::Result<T>, what: &str) -> String {

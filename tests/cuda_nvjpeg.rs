@@ -26,7 +26,7 @@ use simclr::Rng;
 use std::sync::Arc;
 
 fn emulated() -> bool {
-    simclr::cuda::driver::mode().name() == "cuda-emu"
+    simclr::cuda::driver::is_emulated()
 }
 
 /// The GPU and nvJPEG, or `None` (skipped) without either.

@@ -473,25 +473,17 @@ impl Nccl {
     /// longer in progress; on an asynchronous error or past the deadline, aborts the
     /// communicator and fails with [`fault_message`]. Never synchronises the stream.
     fn settle(&self, h: &mut Handle, what: impl Fn() -> String) -> Result<()> {
-        let start = Instant::now();
-        let mut pause = Duration::from_micros(20);
-        loop {
-            let failure = match unsafe { nr::comm_get_async_error(h.comm) } {
-                Ok(ns::ncclResult_t::ncclSuccess) => return Ok(()),
-                Ok(ns::ncclResult_t::ncclInProgress) => None,
-                Ok(code) => Some(nr::error_string(code)),
-                Err(e) => Some(format!(
+        self.poll(h, what, |h| {
+            match unsafe { nr::comm_get_async_error(h.comm) } {
+                Ok(ns::ncclResult_t::ncclSuccess) => Ok(true),
+                Ok(ns::ncclResult_t::ncclInProgress) => Ok(false),
+                Ok(code) => Err(nr::error_string(code)),
+                Err(e) => Err(format!(
                     "ncclCommGetAsyncError: {}",
                     nr::error_string(e.result)
                 )),
-            };
-            if failure.is_some() || start.elapsed() >= self.timeout {
-                let at = (self.rank, self.world, self.timeout);
-                return Err(Error::Cuda(trip(h, at, &what(), failure.as_deref())));
             }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(5));
-        }
+        })
     }
 
     /// Waits on the host, under the deadline, until the device has run what `stream` holds
@@ -505,23 +497,40 @@ impl Nccl {
         what: impl Fn() -> String,
     ) -> Result<()> {
         let done = ev::create().map_err(driver_err("cuEventCreate"))?;
-        let waited = (|| {
-            unsafe { ev::record(done, stream) }.map_err(driver_err("cuEventRecord"))?;
-            let start = Instant::now();
-            let mut pause = Duration::from_micros(20);
-            while !unsafe { ev::query(done) }.map_err(driver_err("cuEventQuery"))? {
-                if start.elapsed() >= self.timeout {
-                    let at = (self.rank, self.world, self.timeout);
-                    return Err(Error::Cuda(trip(h, at, &what(), None)));
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(5));
-            }
-            Ok(())
-        })();
+        let waited = match unsafe { ev::record(done, stream) } {
+            Ok(()) => self.poll(h, what, |_| {
+                unsafe { ev::query(done) }.map_err(|e| format!("cuEventQuery: {e:?}"))
+            }),
+            Err(e) => Err(driver_err("cuEventRecord")(e)),
+        };
         // The event is this call's alone; after an abort the device has let go of it.
         let _ = unsafe { ev::destroy(done) };
         waited
+    }
+
+    /// Asks `done` (with a growing pause, up to 5 ms) until it says yes; when it fails, or
+    /// the deadline passes, aborts the communicator and fails with [`fault_message`].
+    fn poll(
+        &self,
+        h: &mut Handle,
+        what: impl Fn() -> String,
+        mut done: impl FnMut(&Handle) -> std::result::Result<bool, String>,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(20);
+        loop {
+            let failure = match done(h) {
+                Ok(true) => return Ok(()),
+                Ok(false) => None,
+                Err(why) => Some(why),
+            };
+            if failure.is_some() || start.elapsed() >= self.timeout {
+                let at = (self.rank, self.world, self.timeout);
+                return Err(Error::Cuda(trip(h, at, &what(), failure.as_deref())));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
     }
 
     /// The GPU storage of `t`, which must live on this rank's GPU.

@@ -40,12 +40,7 @@ impl Slot {
     /// Waits (counted) only if the last copy out of this buffer is still running.
     fn wait_free(&self) -> Result<()> {
         // The event belongs to this slot.
-        unsafe {
-            if !event::query(self.event).call("cuEventQuery(upload)")? {
-                event::synchronize(self.event).call("cuEventSynchronize(upload)")?;
-            }
-        }
-        Ok(())
+        unsafe { event::wait_if_pending(self.event) }.call("cuEventSynchronize(upload)")
     }
 }
 

@@ -83,12 +83,7 @@ impl GpuJpeg {
     /// Waits (counted) only if the last decode has not run yet; a step behind, it usually has.
     fn wait_decoded(&self) -> Result<()> {
         // The event belongs to this decoder; before the first decode it is complete.
-        unsafe {
-            if !event::query(self.decoded).call("cuEventQuery(nvjpeg)")? {
-                event::synchronize(self.decoded).call("cuEventSynchronize(nvjpeg)")?;
-            }
-        }
-        Ok(())
+        unsafe { event::wait_if_pending(self.decoded) }.call("cuEventSynchronize(nvjpeg)")
     }
 
     /// "hardware" or "default".

@@ -71,11 +71,7 @@ impl Slot {
             return Ok(());
         }
         // The event belongs to this slot.
-        unsafe {
-            if !event::query(self.consumed).call("cuEventQuery(gpu input)")? {
-                event::synchronize(self.consumed).call("cuEventSynchronize(gpu input)")?;
-            }
-        }
+        unsafe { event::wait_if_pending(self.consumed) }.call("cuEventSynchronize(gpu input)")?;
         self.retained.clear();
         Ok(())
     }
@@ -83,12 +79,7 @@ impl Slot {
     /// Waits (counted) only if the last copy out of the pinned buffer is still running.
     fn wait_copied(&self) -> Result<()> {
         // The event belongs to this slot.
-        unsafe {
-            if !event::query(self.copied).call("cuEventQuery(gpu input)")? {
-                event::synchronize(self.copied).call("cuEventSynchronize(gpu input)")?;
-            }
-        }
-        Ok(())
+        unsafe { event::wait_if_pending(self.copied) }.call("cuEventSynchronize(gpu input)")
     }
 }
 

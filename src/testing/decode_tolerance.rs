@@ -8,7 +8,7 @@
 /// names the image; `width` (pixels per row, RGB) places a difference in messages.
 pub fn assert_decoded_like_cpu(got: &[u8], want: &[u8], width: usize, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}");
-    if crate::cuda::driver::mode().name() == "cuda-emu" {
+    if crate::cuda::driver::is_emulated() {
         if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
             panic!(
                 "{what}: byte {i} (row {}, column {}) is {} on the device, {} on the CPU",

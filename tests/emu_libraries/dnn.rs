@@ -111,6 +111,36 @@ fn zero() -> *const c_void {
     &0.0f32 as *const f32 as *const c_void
 }
 
+/// cudnnFindConvolutionForwardAlgorithmEx over the Setup's descriptors, up to `requested`
+/// results into `perf`, with workspace `ws` (pointer, bytes).
+#[allow(clippy::too_many_arguments)]
+unsafe fn find_forward(
+    s: &Setup,
+    x: &DevBuf,
+    w: &DevBuf,
+    y: &mut DevBuf,
+    requested: i32,
+    count: &mut i32,
+    perf: &mut [cudnnConvolutionFwdAlgoPerf_t],
+    ws: (*mut c_void, usize),
+) -> std::result::Result<(), DnnError> {
+    dnn::find_convolution_forward_algorithm_ex(
+        s.h,
+        s.x,
+        ptr(x),
+        s.w,
+        ptr(w),
+        s.c,
+        s.y,
+        mptr(y),
+        requested,
+        count,
+        perf.as_mut_ptr(),
+        ws.0,
+        ws.1,
+    )
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Dir {
     Fwd,
@@ -591,46 +621,14 @@ fn documented_refusals() {
     let s = Setup::new(&g, dt);
     let mut count = 0;
     let mut perf = [unsafe { std::mem::zeroed::<cudnnConvolutionFwdAlgoPerf_t>() }; 1];
+    let no_ws = (std::ptr::null_mut(), 0);
     refused(
-        unsafe {
-            dnn::find_convolution_forward_algorithm_ex(
-                s.h,
-                s.x,
-                ptr(&x),
-                s.w,
-                ptr(&w),
-                s.c,
-                s.y,
-                mptr(&mut y),
-                0,
-                &mut count,
-                perf.as_mut_ptr(),
-                std::ptr::null_mut(),
-                0,
-            )
-        },
+        unsafe { find_forward(&s, &x, &w, &mut y, 0, &mut count, &mut perf, no_ws) },
         BAD,
         "requestedAlgoCount = 0",
     );
     // Find without workspace lists only the algorithm that needs none; `returned <= requested`.
-    unsafe {
-        dnn::find_convolution_forward_algorithm_ex(
-            s.h,
-            s.x,
-            ptr(&x),
-            s.w,
-            ptr(&w),
-            s.c,
-            s.y,
-            mptr(&mut y),
-            1,
-            &mut count,
-            perf.as_mut_ptr(),
-            std::ptr::null_mut(),
-            0,
-        )
-        .unwrap()
-    };
+    unsafe { find_forward(&s, &x, &w, &mut y, 1, &mut count, &mut perf, no_ws).unwrap() };
     assert_eq!(
         (count, perf[0].algo, perf[0].memory),
         (1, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, 0)
@@ -683,24 +681,8 @@ fn a_search_reports_the_math_type_each_algorithm_ran_with() {
         let mut y = dev_nans(g.n * g.ho * g.wo * g.cout, dt);
         let mut ws = DevBuf::alloc(64 << 20);
         let (mut count, mut perf) = (0, [unsafe { std::mem::zeroed() }; 8]);
-        unsafe {
-            dnn::find_convolution_forward_algorithm_ex(
-                s.h,
-                s.x,
-                ptr(&x),
-                s.w,
-                ptr(&w),
-                s.c,
-                s.y,
-                mptr(&mut y),
-                8,
-                &mut count,
-                perf.as_mut_ptr(),
-                mptr(&mut ws),
-                ws.len(),
-            )
-            .unwrap()
-        };
+        let ws = (mptr(&mut ws), ws.len());
+        unsafe { find_forward(&s, &x, &w, &mut y, 8, &mut count, &mut perf, ws).unwrap() };
         let found: &[cudnnConvolutionFwdAlgoPerf_t] = &perf[..count as usize];
         found
             .iter()

@@ -79,6 +79,12 @@ pub fn mode() -> Mode {
     }
 }
 
+/// Whether this process runs the emulated device (where tests may ask for what only the
+/// emulation can say, or exactness a GPU's libraries do not give).
+pub fn is_emulated() -> bool {
+    mode() != Mode::Real
+}
+
 /// Chooses the mode before the first CUDA call; choosing the mode already in force is a no-op.
 pub fn select(m: Mode) -> crate::Result<()> {
     let now = MODE.get_or_init(|| Ok(m));

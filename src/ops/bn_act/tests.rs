@@ -1,6 +1,6 @@
 use super::*;
 use crate::autograd::Tape;
-use crate::ops::batch_norm::batch_norm;
+use crate::ops::batch_norm::{batch_norm, batch_norm_eval_forward, batch_norm_train_forward};
 use crate::ops::{add, relu};
 use crate::testing::{assert_close, check_gradients, fresh_seed, randn64};
 use crate::{DType, Rng};
@@ -13,42 +13,34 @@ fn train() -> BnMode<'static> {
     }
 }
 
-/// Moves `b` (then each element of `r`, when given) so that every pre-activation of the
-/// training-mode BN (+ r) over `x` [.., c] lies at least `gap` from ReLU's kink at 0: a finite
-/// difference across the kink measures neither side's slope. The probes' steps (about 6e-6)
-/// move a pre-activation by far less than `gap`.
-fn away_from_the_kink(x: &Tensor, g: &Tensor, b: &mut Tensor, r: Option<&mut Tensor>) {
+/// Moves `b` (or, when given, each element of `r`) so that every pre-activation `bn` + `r`,
+/// where `bn` is the BN output [.., c] with `b` as it is, lies at least 1e-3 from ReLU's kink
+/// at 0: a finite difference across the kink measures neither side's slope. The probes' steps
+/// (about 6e-6) move a pre-activation by far less than that.
+fn away_from_the_kink(bn: &Tensor, b: &mut Tensor, r: Option<&mut Tensor>) {
     const GAP: f64 = 1e-3;
-    let c = *x.shape().last().unwrap();
-    let xs = x.to_vec_f64().unwrap();
-    let gs = g.to_vec_f64().unwrap();
+    let pre = bn.to_vec_f64().unwrap();
     let mut bs = b.to_vec_f64().unwrap();
-    let rows = xs.len() / c;
-    let xhat: Vec<f64> = {
-        let mut out = vec![0.0; xs.len()];
-        for ch in 0..c {
-            let col: Vec<f64> = (0..rows).map(|i| xs[i * c + ch]).collect();
-            let mean = col.iter().sum::<f64>() / rows as f64;
-            let var = col.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / rows as f64;
-            for i in 0..rows {
-                out[i * c + ch] = (col[i] - mean) / (var + 1e-5).sqrt();
-            }
-        }
-        out
-    };
-    let pre = |i: usize, bs: &[f64]| gs[i % c] * xhat[i] + bs[i % c];
+    let c = bs.len();
     match r {
         None => {
-            for ch in 0..c {
-                while (0..rows).any(|i| pre(i * c + ch, &bs).abs() < GAP) {
-                    bs[ch] += 3.0 * GAP;
+            for (ch, beta) in bs.iter_mut().enumerate() {
+                let mut shift = 0.0;
+                while pre
+                    .iter()
+                    .skip(ch)
+                    .step_by(c)
+                    .any(|p| (p + shift).abs() < GAP)
+                {
+                    shift += 3.0 * GAP;
                 }
+                *beta += shift;
             }
         }
         Some(r) => {
             let mut rs = r.to_vec_f64().unwrap();
-            for (i, v) in rs.iter_mut().enumerate() {
-                if (pre(i, &bs) + *v).abs() < GAP {
+            for (v, p) in rs.iter_mut().zip(&pre) {
+                if (p + *v).abs() < GAP {
                     *v += 3.0 * GAP;
                 }
             }
@@ -67,9 +59,10 @@ fn gradients_match_finite_differences() {
         randn64(&[2, 3, 2, 5], &mut rng),
     );
     let (g, mut b) = (randn64(&[5], &mut rng), randn64(&[5], &mut rng));
+    let bn = batch_norm_train_forward(&x, &g, Some(&b), 1e-5).unwrap().0;
     let mut b_add = b.clone();
-    away_from_the_kink(&x, &g, &mut b, None);
-    away_from_the_kink(&x, &g, &mut b_add, Some(&mut r));
+    away_from_the_kink(&bn, &mut b, None);
+    away_from_the_kink(&bn, &mut b_add, Some(&mut r));
     check_gradients(
         "batch_norm_relu",
         &[x.clone(), g.clone(), b.clone()],
@@ -97,21 +90,11 @@ fn eval_mode_gradients_match_finite_differences() {
         randn64(&[4], &mut rng),
     );
     let var = Tensor::from_f64(&[0.5, 1.0, 2.0, 0.1], &[4], DType::F64).unwrap();
-    // Every pre-activation at least 1e-3 from ReLU's kink (see `away_from_the_kink`).
-    let (xs, gs, ms) = (
-        x.to_vec_f64().unwrap(),
-        g.to_vec_f64().unwrap(),
-        mean.to_vec_f64().unwrap(),
-    );
-    let (vs, mut bs) = (var.to_vec_f64().unwrap(), b.to_vec_f64().unwrap());
-    for ch in 0..4 {
-        let pre =
-            |i: usize, b: f64| gs[ch] * (xs[i * 4 + ch] - ms[ch]) / (vs[ch] + 1e-5).sqrt() + b;
-        while (0..6).any(|i| pre(i, bs[ch]).abs() < 1e-3) {
-            bs[ch] += 3e-3;
-        }
-    }
-    let b = Tensor::from_f64(&bs, &[4], DType::F64).unwrap();
+    let mut b = b;
+    let bn = batch_norm_eval_forward(&x, &g, Some(&b), &mean, &var, 1e-5)
+        .unwrap()
+        .0;
+    away_from_the_kink(&bn, &mut b, None);
     check_gradients("batch_norm_relu eval", &[x, g, b], 30, seed, |t, v| {
         let mode = BnMode::Eval {
             mean: &mean,

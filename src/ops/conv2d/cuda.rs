@@ -46,12 +46,6 @@ impl Descs {
                 ))
             }
         };
-        // f32 stays f32 (FMA math: no TF32); bf16 uses tensor cores.
-        let math = if dt == DType::F32 {
-            cudnnMathType_t::CUDNN_FMA_MATH
-        } else {
-            cudnnMathType_t::CUDNN_TENSOR_OP_MATH
-        };
         if let Some(why) = super::cuda_limits::too_large(g) {
             return Err(crate::Error::shape("conv2d", why));
         }
@@ -94,7 +88,6 @@ impl Descs {
             .call("cudnnSetConvolution2dDescriptor")?;
             dnn::set_convolution_group_count(d.conv, i(g.groups)?)
                 .call("cudnnSetConvolutionGroupCount")?;
-            dnn::set_convolution_math_type(d.conv, math).call("cudnnSetConvolutionMathType")?;
         }
         Ok(d)
     }
@@ -285,6 +278,14 @@ fn convolve<P: Pass>(
             }
             None => {
                 d.check_output_shape(g)?;
+                // The search's math type: f32 stays f32 (FMA math: no TF32); bf16 may use
+                // tensor cores (each result says which math type it ran with).
+                let search = match dt {
+                    DType::F32 => cudnnMathType_t::CUDNN_FMA_MATH,
+                    _ => cudnnMathType_t::CUDNN_TENSOR_OP_MATH,
+                };
+                dnn::set_convolution_math_type(d.conv, search)
+                    .call("cudnnSetConvolutionMathType")?;
                 let handle = dnn.handle;
                 let c = dnn.disk.choose::<P>(dt, &k.1, || {
                     let (buf, size) = find_workspace(&gpu);
