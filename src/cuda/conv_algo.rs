@@ -28,6 +28,7 @@ use super::driver::cudnn::{
     cudnnConvolutionBwdFilterAlgoPerf_t as FilterPerf,
     cudnnConvolutionBwdFilterAlgo_t as FilterAlgo, cudnnConvolutionFwdAlgoPerf_t as FwdPerf,
     cudnnConvolutionFwdAlgo_t as FwdAlgo, cudnnDeterminism_t, cudnnMathType_t, cudnnStatus_t,
+    AlgoPerf,
 };
 use crate::DType;
 
@@ -42,11 +43,25 @@ pub struct Candidate {
     pub workspace: usize,
 }
 
-/// A convolution direction: its name in cache keys, its algorithms, those excluded for f32.
+impl Candidate {
+    fn of(p: &AlgoPerf) -> Self {
+        // Negative values are unknown, as are values past the enums: u32::MAX is neither.
+        let value = |v: i32| u32::try_from(v).unwrap_or(u32::MAX);
+        Candidate {
+            algo: value(p.algo),
+            math: value(p.math_type),
+            ok: p.status == cudnnStatus_t::CUDNN_STATUS_SUCCESS as i32,
+            deterministic: p.determinism == cudnnDeterminism_t::CUDNN_DETERMINISTIC as i32,
+            workspace: p.memory,
+        }
+    }
+}
+
+/// A convolution direction (named by its cuDNN perf struct, never read as one): its name in
+/// cache keys, its algorithms, those excluded for f32.
 pub(crate) trait Direction: Copy {
     const NAME: &'static str;
     type Algo: Copy;
-    fn candidate(&self) -> Candidate;
     fn algo_from(v: u32) -> Option<Self::Algo>;
     fn excluded_for_f32(v: u32) -> bool;
 }
@@ -56,15 +71,6 @@ macro_rules! direction {
         impl Direction for $perf {
             const NAME: &'static str = $name;
             type Algo = $algo;
-            fn candidate(&self) -> Candidate {
-                Candidate {
-                    algo: self.algo as u32,
-                    math: self.mathType as u32,
-                    ok: self.status == cudnnStatus_t::CUDNN_STATUS_SUCCESS,
-                    deterministic: self.determinism == cudnnDeterminism_t::CUDNN_DETERMINISTIC,
-                    workspace: self.memory,
-                }
-            }
             fn algo_from(v: u32) -> Option<$algo> {
                 [$(<$algo>::$variant),*].into_iter().find(|a| *a as u32 == v)
             }
@@ -96,11 +102,14 @@ direction!(FilterPerf, FilterAlgo, "bwd_filter",
     excluded [CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED]);
 
-/// The choice among search results (sorted fastest first) under this file's policy.
-pub fn pick<D: Direction>(results: &[D], dtype: DType) -> Result<Choice, String> {
+/// The choice among direction `D`'s search results (sorted fastest first) under this file's
+/// policy. A result naming an algorithm or math type this build does not know (a newer cuDNN)
+/// is passed over: it could not be run by name.
+pub fn pick<D: Direction>(results: &[AlgoPerf], dtype: DType) -> Result<Choice, String> {
     let strict = dtype == DType::F32;
-    let candidates: Vec<Candidate> = results.iter().map(D::candidate).collect();
-    let allowed = |c: &&Candidate| c.ok && (!strict || !D::excluded_for_f32(c.algo));
+    let candidates: Vec<Candidate> = results.iter().map(Candidate::of).collect();
+    let known = |c: &Candidate| D::algo_from(c.algo).is_some() && math_from(c.math).is_some();
+    let allowed = |c: &&Candidate| c.ok && known(c) && (!strict || !D::excluded_for_f32(c.algo));
     // f32: a deterministic one if any; else (cuDNN may offer none for some layouts, groups
     // or dilations) the fastest allowed one rather than no convolution at all.
     candidates
@@ -118,18 +127,15 @@ pub fn pick<D: Direction>(results: &[D], dtype: DType) -> Result<Choice, String>
             workspace: c.workspace,
         })
         .ok_or_else(|| {
-            let seen: Vec<String> = results
-                .iter()
-                .map(|r| format!("{:?}", r.candidate()))
-                .collect();
+            let seen: Vec<String> = candidates.iter().map(|c| format!("{c:?}")).collect();
             format!(
                 "no {} algorithm qualifies for {} ({}); results: [{}]",
                 D::NAME,
                 dtype.name(),
                 if strict {
-                    "f32 needs a non-FFT, non-Winograd one that succeeded"
+                    "f32 needs a known non-FFT, non-Winograd one that succeeded"
                 } else {
-                    "none succeeded"
+                    "none that succeeded is known to this build"
                 },
                 seen.join(", ")
             )
@@ -208,14 +214,14 @@ impl DiskChoices {
         &mut self,
         dtype: DType,
         geometry: &[usize],
-        search: impl FnOnce() -> crate::Result<Vec<D>>,
+        search: impl FnOnce() -> crate::Result<Vec<AlgoPerf>>,
     ) -> crate::Result<Chosen<D::Algo>> {
         let key = disk_key::<D>(&self.gpu, self.cudnn, dtype, geometry);
         if let Some(c) = cached::<D>(&self.cache, &key, dtype) {
             return Ok(c);
         }
         let results = search()?;
-        let choice = pick(&results, dtype).map_err(crate::Error::Cuda)?;
+        let choice = pick::<D>(&results, dtype).map_err(crate::Error::Cuda)?;
         let run = chosen::<D>(choice, dtype).ok_or_else(|| {
             crate::Error::Cuda(format!(
                 "cuDNN returned unknown {} algorithm {} or math type {}",
@@ -246,22 +252,25 @@ impl DiskChoices {
 mod tests {
     use super::*;
 
-    fn fwd(algo: FwdAlgo, ok: bool, det: bool, mem: usize) -> FwdPerf {
-        // SAFETY: a plain C struct of enums with a zero variant, numbers and ints.
-        let mut p: FwdPerf = unsafe { std::mem::zeroed() };
-        p.algo = algo;
-        p.status = if ok {
+    fn fwd(algo: FwdAlgo, ok: bool, det: bool, mem: usize) -> AlgoPerf {
+        let status = if ok {
             cudnnStatus_t::CUDNN_STATUS_SUCCESS
         } else {
             cudnnStatus_t::CUDNN_STATUS_NOT_SUPPORTED
         };
-        p.determinism = if det {
+        let determinism = if det {
             cudnnDeterminism_t::CUDNN_DETERMINISTIC
         } else {
             cudnnDeterminism_t::CUDNN_NON_DETERMINISTIC
         };
-        p.memory = mem;
-        p
+        AlgoPerf {
+            algo: algo as i32,
+            status: status as i32,
+            memory: mem,
+            determinism: determinism as i32,
+            math_type: cudnnMathType_t::CUDNN_DEFAULT_MATH as i32,
+            ..AlgoPerf::default()
+        }
     }
 
     #[test]
@@ -279,20 +288,44 @@ mod tests {
                 40,
             ),
         ];
-        let f = pick(&results, DType::F32).unwrap();
+        let f = pick::<FwdPerf>(&results, DType::F32).unwrap();
         assert_eq!(
             f.algo,
             CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM as u32
         );
         assert_eq!(f.workspace, 40);
         assert_eq!(f.math, cudnnMathType_t::CUDNN_FMA_MATH as u32);
-        let b = pick(&results, DType::BF16).unwrap();
+        let b = pick::<FwdPerf>(&results, DType::BF16).unwrap();
         assert_eq!(b.algo, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED as u32);
         // No deterministic one allowed: the fastest allowed one.
-        let f = pick(&results[..4], DType::F32).unwrap();
+        let f = pick::<FwdPerf>(&results[..4], DType::F32).unwrap();
         assert_eq!(f.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32);
-        let none = pick(&results[..3], DType::F32).unwrap_err();
+        let none = pick::<FwdPerf>(&results[..3], DType::F32).unwrap_err();
         assert!(none.contains("non-FFT, non-Winograd"), "{none}");
+    }
+
+    #[test]
+    fn results_naming_values_this_build_does_not_know_are_passed_over() {
+        use FwdAlgo::*;
+        let known = fwd(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, true, true, 4);
+        // A newer cuDNN's algorithm (8 is ALGO_COUNT here), math type, or a status the enum
+        // does not list: none may be chosen, and none may be read as an enum.
+        let new_algo = AlgoPerf { algo: 8, ..known };
+        let new_math = AlgoPerf {
+            math_type: 7,
+            ..known
+        };
+        let negative = AlgoPerf { algo: -1, ..known };
+        let new_status = AlgoPerf {
+            status: 3999,
+            ..known
+        };
+        for dt in [DType::F32, DType::BF16] {
+            let c = pick::<FwdPerf>(&[new_algo, new_math, negative, new_status, known], dt);
+            assert_eq!(c.unwrap().workspace, 4, "{dt:?}");
+            let none = pick::<FwdPerf>(&[new_algo, new_math, negative, new_status], dt);
+            assert!(none.unwrap_err().contains("algo: 8"), "{dt:?}");
+        }
     }
 
     #[test]
@@ -304,10 +337,10 @@ mod tests {
             true,
             8,
         );
-        tc.mathType = cudnnMathType_t::CUDNN_TENSOR_OP_MATH;
+        tc.math_type = cudnnMathType_t::CUDNN_TENSOR_OP_MATH as i32;
         // Measured without tensor cores (cuDNN returns it so when the algorithm has none).
         let plain = fwd(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, true, true, 0);
-        let b = pick(&[plain, tc], DType::BF16).unwrap();
+        let b = pick::<FwdPerf>(&[plain, tc], DType::BF16).unwrap();
         assert_eq!(
             (b.algo, b.math),
             (
@@ -315,11 +348,11 @@ mod tests {
                 cudnnMathType_t::CUDNN_DEFAULT_MATH as u32
             )
         );
-        let b = pick(&[tc, plain], DType::BF16).unwrap();
+        let b = pick::<FwdPerf>(&[tc, plain], DType::BF16).unwrap();
         assert_eq!(b.math, cudnnMathType_t::CUDNN_TENSOR_OP_MATH as u32);
         // f32 runs FMA whatever the search reports (DEFAULT would allow TF32).
         for r in [[plain, tc], [tc, plain]] {
-            let f = pick(&r, DType::F32).unwrap();
+            let f = pick::<FwdPerf>(&r, DType::F32).unwrap();
             assert_eq!(f.math, cudnnMathType_t::CUDNN_FMA_MATH as u32);
         }
     }

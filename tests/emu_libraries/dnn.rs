@@ -5,7 +5,7 @@ use super::common::*;
 use simclr::cuda::driver::cudnn::*;
 use simclr::cuda::emu::cudnn as dnn;
 use simclr::ops::conv2d::{cpu, Conv2dSpec, Geometry};
-use simclr::testing::{assert_close, fresh_seed, tolerance};
+use simclr::testing::{assert_close, fresh_seed, relative_error, tolerance};
 use simclr::{DType, Rng, Tensor};
 use std::ffi::c_void;
 
@@ -68,7 +68,12 @@ impl Setup {
             )
             .unwrap();
             dnn::set_convolution_group_count(s.c, i(g.groups)).unwrap();
-            dnn::set_convolution_math_type(s.c, cudnnMathType_t::CUDNN_TENSOR_OP_MATH).unwrap();
+            // As the library sets it: FMA keeps f32 out of TF32; bf16 may use tensor cores.
+            let math = match dt {
+                DType::F32 => cudnnMathType_t::CUDNN_FMA_MATH,
+                _ => cudnnMathType_t::CUDNN_TENSOR_OP_MATH,
+            };
+            dnn::set_convolution_math_type(s.c, math).unwrap();
         }
         s
     }
@@ -148,14 +153,15 @@ enum Dir {
     Filter,
 }
 
-/// Find into an output of NaNs, then the fastest algorithm found into another; asserts Find's
+/// Find into an output of zeros, then the fastest algorithm found into one of NaNs; asserts Find's
 /// results succeeded and are sorted by time. The inputs and the output are named by their
 /// descriptors in the Setup, in cuDNN's argument order for the direction.
 macro_rules! find_then_run {
     ($s:ident, $dir:ident, $len:ident, $dt:ident; $find:ident, $run:ident, $perf:ty;
      ($da:ident, $a:ident), ($db:ident, $b:ident) => $dout:ident) => {{
         let (s, a, b) = ($s, ptr($a), ptr($b));
-        let mut found = dev_nans($len, $dt);
+        // Zeros: the search must leave them arbitrary (NaN in the emulation), not a result.
+        let mut found = DevBuf::upload(&vec![0u8; $len * $dt.size_in_bytes()]);
         let mut ws = DevBuf::alloc(64 << 20);
         let mut count = 0;
         let mut perf = [std::mem::zeroed::<$perf>(); 8];
@@ -212,7 +218,7 @@ macro_rules! find_then_run {
     }};
 }
 
-/// Runs Find then the chosen algorithm for `dir`; returns (Find's output, the call's output).
+/// Runs Find then the chosen algorithm for `dir`; returns (what Find left in its output, the call's output).
 /// `a` is x (forward, filter) or dy (data), `b` is w (forward, data) or dy (filter).
 unsafe fn run(
     s: &Setup,
@@ -289,10 +295,14 @@ fn convolutions_match_the_cpu_reference() {
             for (dir, want, a, b, k) in refs {
                 let (found, out) = unsafe { run(&s, dir, a, b, want.numel(), dt) };
                 let tol = tolerance(dt, k, 1);
-                for (what, got) in [("Find's output", found), ("output", out)] {
-                    let got = t64(&decode(&got, dt), want.shape());
-                    assert_close(&format!("{dir:?} {what} {case:?} {dt:?}"), &got, &want, tol);
-                }
+                let got = t64(&decode(&out, dt), want.shape());
+                assert_close(&format!("{dir:?} {case:?} {dt:?}"), &got, &want, tol);
+                // The search leaves arbitrary values (NaN here) where the output goes.
+                let left = decode(&found, dt);
+                assert!(
+                    left.iter().all(|v| v.is_nan()),
+                    "{dir:?} {case:?} {dt:?}: the search left a result in its output"
+                );
             }
         }
     }
@@ -701,4 +711,78 @@ fn a_search_reports_the_math_type_each_algorithm_ran_with() {
         ]
     );
     assert!(search(5, 16).iter().all(|r| r.1 == CUDNN_DEFAULT_MATH));
+}
+
+/// An f32 value rounded to TF32: 10 explicit mantissa bits, nearest-even.
+fn tf32(v: f64) -> f64 {
+    let b = (v as f32).to_bits();
+    let keep = (b >> 13) & 1;
+    f64::from(f32::from_bits((b + 0xfff + keep) & !0x1fff))
+}
+
+/// FLOAT data under any math type but CUDNN_FMA_MATH may be multiplied in TF32 by an algorithm
+/// with tensor cores (cuDNN's rule on Ampere-class GPUs and newer): a convolution whose math
+/// type was not set to the one it was chosen with loses f32 accuracy.
+#[test]
+fn f32_multiplies_in_tf32_on_tensor_cores_unless_the_math_type_is_fma() {
+    use cudnnConvolutionFwdAlgo_t::*;
+    use cudnnMathType_t::*;
+    bind(0);
+    let mut rng = Rng::new(fresh_seed("emu cudnn tf32"));
+    let g = geometry(&CASES[0]);
+    let dt = DType::F32;
+    let s = Setup::new(&g, dt);
+    let (xs, ws_) = ([g.n, g.h, g.w, g.cin], [g.cout, g.kh, g.kw, g.cin_g]);
+    let (xv, xb) = random(xs.iter().product(), dt, &mut rng);
+    let (wv, wb) = random(ws_.iter().product(), dt, &mut rng);
+    let (xb, wb) = (DevBuf::upload(&xb), DevBuf::upload(&wb));
+    let reference = |x: &[f64], w: &[f64]| cpu::forward::<f64>(&t64(x, &xs), &t64(w, &ws_), &g);
+    let exact = reference(&xv, &wv).unwrap();
+    let round = |v: &[f64]| v.iter().map(|&e| tf32(e)).collect::<Vec<_>>();
+    let in_tf32 = reference(&round(&xv), &round(&wv)).unwrap();
+    let tol = tolerance(dt, g.k(), 1);
+    let mut ws = DevBuf::alloc(64 << 20);
+    let (wsp, wsn) = (mptr(&mut ws), ws.len());
+    for math in [CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH, CUDNN_FMA_MATH] {
+        for (algo, cores) in [
+            (CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, true),
+            (CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, false),
+        ] {
+            let mut y = dev_nans(exact.numel(), dt);
+            unsafe {
+                dnn::set_convolution_math_type(s.c, math).unwrap();
+                dnn::convolution_forward(
+                    s.h,
+                    one(),
+                    s.x,
+                    ptr(&xb),
+                    s.w,
+                    ptr(&wb),
+                    s.c,
+                    algo,
+                    wsp,
+                    wsn,
+                    zero(),
+                    s.y,
+                    mptr(&mut y),
+                )
+                .unwrap();
+            }
+            let got = t64(&decode(&y.download(), dt), exact.shape());
+            let what = format!("{math:?} {algo:?}");
+            let (want, other) = if cores && math != CUDNN_FMA_MATH {
+                (&in_tf32, &exact)
+            } else {
+                (&exact, &in_tf32)
+            };
+            assert_close(&what, &got, want, tol);
+            // TF32's error is about 2^-11, far beyond f32's tolerance: the two are told apart.
+            let (g, o) = (got.to_vec_f64().unwrap(), other.to_vec_f64().unwrap());
+            let err = relative_error(&g, &o);
+            assert!(
+                err > 8.0 * tol,
+                "{what}: {err:.3e} from the other reference"
+            );
+        }
+    }
 }

@@ -14,6 +14,35 @@ pub use sys::{
     cudnnHandle_t, cudnnMathType_t, cudnnStatus_t, cudnnTensorDescriptor_t, cudnnTensorFormat_t,
 };
 
+/// One result of a measured search (cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t, which
+/// share this layout) with its enum fields read as plain integers: a newer cuDNN may write an
+/// algorithm, status or math value the bindings' enums do not list, and a Rust enum holding an
+/// unlisted value is undefined behaviour. The search writes these; `conv_algo` interprets them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AlgoPerf {
+    pub algo: c_int,
+    pub status: c_int,
+    pub time: f32,
+    pub memory: usize,
+    pub determinism: c_int,
+    pub math_type: c_int,
+    pub reserved: [c_int; 3],
+}
+
+// The three C structs are this one, field for field (cast between them in the search).
+const _: () = {
+    use std::mem::{align_of, size_of};
+    assert!(size_of::<AlgoPerf>() == size_of::<cudnnConvolutionFwdAlgoPerf_t>());
+    assert!(size_of::<AlgoPerf>() == size_of::<cudnnConvolutionBwdDataAlgoPerf_t>());
+    assert!(size_of::<AlgoPerf>() == size_of::<cudnnConvolutionBwdFilterAlgoPerf_t>());
+    assert!(align_of::<AlgoPerf>() == align_of::<cudnnConvolutionFwdAlgoPerf_t>());
+    assert!(std::mem::offset_of!(AlgoPerf, memory) == 16);
+    assert!(std::mem::offset_of!(cudnnConvolutionFwdAlgoPerf_t, memory) == 16);
+    assert!(std::mem::offset_of!(cudnnConvolutionFwdAlgoPerf_t, mathType) == 28);
+    assert!(std::mem::offset_of!(AlgoPerf, math_type) == 28);
+};
+
 /// A failed cuDNN call: its status, and what the emulated library found (empty on a GPU).
 #[derive(Clone)]
 pub struct DnnError {

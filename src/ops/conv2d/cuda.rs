@@ -292,10 +292,11 @@ fn convolve<P: Pass>(
                     let wsp = buf
                         .as_ref()
                         .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
-                    let mut perf = [std::mem::zeroed::<P>(); SEARCHED];
+                    // Read back as plain integers (AlgoPerf): cuDNN writes the C struct.
+                    let mut perf = [AlgoPerf::default(); SEARCHED];
                     let mut count = 0;
-                    P::find(handle, &d, io, &mut count, perf.as_mut_ptr(), (wsp, size))
-                        .call(P::FIND)?;
+                    let out = perf.as_mut_ptr().cast::<P>();
+                    P::find(handle, &d, io, &mut count, out, (wsp, size)).call(P::FIND)?;
                     Ok(perf[..count.clamp(0, SEARCHED as c_int) as usize].to_vec())
                 })?;
                 P::chosen(dnn).insert(k, c);

@@ -12,6 +12,7 @@ use crate::cuda::driver::cudnn::{
     cudnnConvolutionBwdDataAlgo_t as Bd, cudnnConvolutionBwdFilterAlgo_t as Bf,
     cudnnConvolutionFwdAlgo_t as Fw, cudnnMathType_t,
 };
+use crate::cuda::emu::elems::Elem;
 
 pub struct Algo<A> {
     pub algo: A,
@@ -122,6 +123,13 @@ pub fn math_of<A>(a: &Algo<A>, p: &Problem) -> cudnnMathType_t {
     } else {
         p.math
     }
+}
+
+/// Whether algorithm `a` multiplies problem `p`'s FLOAT data in TF32 (inputs rounded to 10
+/// mantissa bits) on tensor cores: cuDNN permits it under every math type but
+/// CUDNN_FMA_MATH on Ampere-class and newer GPUs, which the emulated device is.
+pub fn tf32<A>(a: &Algo<A>, p: &Problem) -> bool {
+    p.elem == Elem::F32 && a.tensor_ops && p.math != cudnnMathType_t::CUDNN_FMA_MATH
 }
 
 /// The listed algorithm `a` of `table`, if any.

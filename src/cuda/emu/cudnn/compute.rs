@@ -31,6 +31,17 @@ pub struct Scalars {
     pub beta: f64,
 }
 
+/// An f32 value rounded to TF32 (10 explicit mantissa bits, nearest-even), as tensor cores
+/// read FLOAT inputs when TF32 is permitted (`algos::tf32`).
+fn to_tf32(v: f64) -> f64 {
+    let bits = (v as f32).to_bits();
+    if !(v as f32).is_finite() {
+        return v;
+    }
+    let rounded = bits.wrapping_add(0xfff + ((bits >> 13) & 1)) & !0x1fff;
+    f64::from(f32::from_bits(rounded))
+}
+
 /// # Safety
 /// `alpha`/`beta` are null or point at host scalars of the compute type.
 pub unsafe fn scalars(p: &Problem, alpha: *const c_void, beta: *const c_void) -> Result<Scalars> {
@@ -84,7 +95,8 @@ pub fn in_bytes(dir: Dir, p: &Problem) -> [usize; 2] {
     ]
 }
 
-/// Reads both inputs and the old output (when β ≠ 0), computes, and writes the output.
+/// Reads both inputs (rounded to TF32 when `tf32`) and the old output (when β ≠ 0), computes,
+/// and writes the output.
 ///
 /// # Safety
 /// The pointers are device addresses of the emulator runtime (each range is checked first).
@@ -95,6 +107,7 @@ pub unsafe fn run(
     inputs: [(*const c_void, &str); 2],
     out: (*mut c_void, &str),
     s: &Scalars,
+    tf32: bool,
 ) -> Result<()> {
     let [ba, bb] = in_bytes(dir, p);
     let nout = out_bytes(dir, p);
@@ -108,12 +121,15 @@ pub unsafe fn run(
     } else {
         None
     };
-    let r = compute(
-        dir,
-        p,
-        &elems::decode(&a, p.elem),
-        &elems::decode(&b, p.elem),
-    );
+    let input = |bytes: &[u8]| {
+        let v = elems::decode(bytes, p.elem);
+        if tf32 {
+            v.into_iter().map(to_tf32).collect()
+        } else {
+            v
+        }
+    };
+    let r = compute(dir, p, &input(&a), &input(&b));
     let prev = old.map(|o| elems::decode(&o, p.elem));
     // The blend in the compute type: f64 for DOUBLE data, f32 otherwise.
     let vals = r.iter().enumerate().map(|(i, &v)| {

@@ -12,11 +12,14 @@
 //!   cuDNN's status for an algorithm that does not support the configuration); the workspace at
 //!   least what that algorithm needs (`BAD_PARAM`) and non-null when it needs any; the workspace
 //!   range written (`check_write`). `Find*AlgorithmEx`: requestedAlgoCount ≥ 1, `perf` and
-//!   `returnedAlgoCount` non-null (`BAD_PARAM`); it runs the convolution (writing the output, as
-//!   the real search does), fills `perf` fastest first with status SUCCESS, time, memory,
+//!   `returnedAlgoCount` non-null (`BAD_PARAM`); it runs the convolution and leaves the output
+//!   NaN (cuDNN documents it as overwritten with arbitrary values), fills `perf` fastest first with status SUCCESS, time, memory,
 //!   determinism and the math type the algorithm ran with (CUDNN_DEFAULT_MATH for one without
 //!   tensor-op availability, `algos::math_of`), and returns at most `requested` results,
 //!   considering only the algorithms whose workspace fits the one offered.
+//!
+//! FLOAT data run by an algorithm with tensor cores under any math type but CUDNN_FMA_MATH is
+//! multiplied in TF32 (`algos::tf32`), as on Ampere-class GPUs and newer.
 //!
 //! Refusals return before anything is written. A memory check failing (out of bounds, unwritten
 //! input) is `EXECUTION_FAILED`, the status of a kernel that faulted.
@@ -184,6 +187,7 @@ pub(super) fn non_null(ptrs: &[(*const c_void, &str)], who: &str) -> Result<()> 
 }
 
 /// The workspace rules of a convolution call with a chosen algorithm; marks it written.
+/// Returns the algorithm's entry.
 ///
 /// # Safety
 /// `ws` is a device address of the emulator runtime or null.
@@ -194,7 +198,7 @@ unsafe fn workspace<A: std::fmt::Debug + PartialEq + Copy>(
     p: &Problem,
     ws: *mut c_void,
     bytes: usize,
-) -> Result<()> {
+) -> Result<&'static Algo<A>> {
     let Some(a) = algos::lookup(table, algo) else {
         let listed: Vec<String> = table.iter().map(|a| format!("{:?}", a.algo)).collect();
         return Err(unsupported(format!(
@@ -218,7 +222,7 @@ unsafe fn workspace<A: std::fmt::Debug + PartialEq + Copy>(
         crate::cuda::emu::memory::check_write(ws as u64, need, &format!("{who} workSpace"))
             .map_err(exec_failed)?;
     }
-    Ok(())
+    Ok(a)
 }
 
 /// A convolution call: the checks, then the computation.
@@ -243,15 +247,18 @@ unsafe fn convolve<A: std::fmt::Debug + PartialEq + Copy>(
         who,
     )?;
     let s = compute::scalars(&p, alpha, beta)?;
-    workspace(who, table, algo, &p, ws, ws_bytes)?;
+    let a = workspace(who, table, algo, &p, ws, ws_bytes)?;
+    // The math type is the descriptor's at the call: a choice measured under another one
+    // (FMA for f32, say) but run without setting it gets that math type's numerics.
+    let tf32 = algos::tf32(a, &p);
     if crate::cuda::emu::graph::capturing() {
         // Descriptors and scalars are resolved now: the graph keeps the call as captured.
         return crate::cuda::emu::graph::run_or_record(Box::new(move || {
-            compute::run(dir, &p, who, inputs, out, &s).map_err(|e| format!("{e:?}"))
+            compute::run(dir, &p, who, inputs, out, &s, tf32).map_err(|e| format!("{e:?}"))
         }))
         .map_err(compute::exec_failed);
     }
-    compute::run(dir, &p, who, inputs, out, &s)
+    compute::run(dir, &p, who, inputs, out, &s, tf32)
 }
 
 /// # Safety
