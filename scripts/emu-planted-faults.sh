@@ -270,6 +270,11 @@ faults() {
   # descriptor checks (a GPU's cuDNN would read dy with the wrong shape).
   run conv-bwd-data-describes-dy-as-dx rust src/ops/conv2d/cuda.rs \
     '    (w, y, x)' '    (w, x, y)' lib conv2d::cuda_tests
+  # A remembered convolution run without the math type it was measured with: the fresh
+  # descriptor's CUDNN_DEFAULT_MATH lets f32 run in TF32 on a GPU, as the emulated cuDNN does.
+  run conv-runs-without-its-measured-math-type rust src/ops/conv2d/cuda.rs \
+    'dnn::set_convolution_math_type(d.conv, c.math).call("cudnnSetConvolutionMathType")?;' '' \
+    lib conv2d::cuda_tests::conv2d_parity
   # The emulation drifting from the real cuDNN: filters held to the tensors' 2^31-element
   # limit, which cuDNN 9.19 does not apply (the case table, pinned to the real library by
   # tests/real_cuda_libraries.rs, says so).
