@@ -189,7 +189,12 @@ pub unsafe fn malloc_sync(bytes: usize) -> Result<CUdeviceptr> {
 pub unsafe fn free_async(ptr: CUdeviceptr, stream: CUstream) -> Result<()> {
     route!(
         real => real(result::free_async(ptr, stream)),
-        emu => crate::cuda::emu::cu::free(ptr),
+        emu => {
+            // Captured like any stream work: a free on a captured stream (from any thread)
+            // becomes a node of the graph, as on a GPU.
+            let _op = crate::cuda::emu::order::op(stream, c"cuMemFreeAsync");
+            crate::cuda::emu::cu::free_async(ptr)
+        },
     )
 }
 

@@ -46,7 +46,9 @@ fn emu<T>(r: std::result::Result<T, String>) -> Result<T> {
     r.map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))
 }
 
-/// Starts capturing `stream` (this thread's work only).
+/// Starts capturing `stream` (the work enqueued on it, and on the streams it forks into the
+/// capture with events). This thread's host synchronisations, allocations and transfers are
+/// refused until the capture ends (CU_STREAM_CAPTURE_MODE_THREAD_LOCAL).
 ///
 /// # Safety
 /// A stream of a live context.
@@ -64,10 +66,7 @@ pub unsafe fn stream_begin_capture(stream: CUstream) -> Result<()> {
         )
         .result()
         .map_err(DriverError::from)?,
-        emu => {
-            let _ = stream;
-            emu(crate::cuda::emu::graph::begin())?
-        },
+        emu => crate::cuda::emu::graph::begin(stream)?,
     );
     CAPTURING.with(|c| c.set(true));
     Ok(())
@@ -85,10 +84,7 @@ pub unsafe fn stream_end_capture(stream: CUstream) -> Result<CUgraph> {
             sys::cuStreamEndCapture(stream, &mut g).result().map_err(DriverError::from)?;
             Ok(g)
         },
-        emu => {
-            let _ = stream;
-            emu(crate::cuda::emu::graph::end()).map(|h| h as CUgraph)
-        },
+        emu => crate::cuda::emu::graph::end(stream).map(|h| h as CUgraph),
     )
 }
 

@@ -115,6 +115,11 @@ pub fn free(ptr: CUdeviceptr) -> Result<()> {
     call(|e| unsafe { ffi::emu_free(ptr, e) })
 }
 
+/// cuMemFreeAsync: freed now, or when a graph capturing the current operation's stream runs.
+pub fn free_async(ptr: CUdeviceptr) -> Result<()> {
+    enqueue(move || free(ptr))
+}
+
 /// Alignment of emulated pinned buffers (what a DMA engine would want).
 const PINNED_ALIGN: usize = 256;
 
@@ -150,7 +155,8 @@ fn pinned_layout(bytes: usize) -> Result<std::alloc::Layout> {
         .map_err(|e| DriverError::new(sys::CUresult::CUDA_ERROR_INVALID_VALUE, e.to_string()))
 }
 
-/// Runs a piece of work now, or records it when this thread captures (see [`super::graph`]).
+/// Runs a piece of work now, or records it when the current operation's stream is captured
+/// (see [`super::graph`]).
 fn enqueue(work: impl FnMut() -> Result<()> + 'static) -> Result<()> {
     let mut work = work;
     super::graph::run_or_record(Box::new(move || work().map_err(|e| format!("{e:?}"))))

@@ -20,11 +20,12 @@ pub fn hold_events(hold: bool) {
     HOLD.with(|h| h.set(hold));
 }
 
-/// An emulated event: whether it is passed, and the clock of its stream at its last record
-/// (`super::order`).
+/// An emulated event: whether it is passed, the clock of its stream at its last record
+/// (`super::order`), and the origin of the capture it was last recorded in (`super::graph`).
 struct Event {
     passed: AtomicBool,
     clock: Mutex<Vec<u64>>,
+    captured_in: Mutex<Option<usize>>,
 }
 
 fn event(e: CUevent) -> Result<&'static Event> {
@@ -46,6 +47,7 @@ pub fn create() -> Result<CUevent> {
     let e = Event {
         passed: AtomicBool::new(true),
         clock: Mutex::new(Vec::new()),
+        captured_in: Mutex::new(None),
     };
     Ok(Box::into_raw(Box::new(e)) as CUevent)
 }
@@ -53,13 +55,32 @@ pub fn create() -> Result<CUevent> {
 pub fn record(e: CUevent, stream: CUstream) -> Result<()> {
     let ev = event(e)?;
     *clock(ev) = order::snapshot(stream);
+    *captured(ev) = super::graph::origin_of(stream);
     ev.passed.store(!HOLD.with(|h| h.get()), Ordering::SeqCst);
+    Ok(())
+}
+
+fn captured(e: &Event) -> MutexGuard<'_, Option<usize>> {
+    e.captured_in.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Refuses `call` on an event last recorded in a capture still in progress: it stands for a
+/// node of a graph, not for work the device will run (CUDA_ERROR_CAPTURED_EVENT).
+fn not_captured(ev: &Event, call: &str) -> Result<()> {
+    let origin = *captured(ev);
+    if origin.is_some() && origin == origin.and_then(|o| super::graph::origin_of(o as CUstream)) {
+        return Err(DriverError::new(
+            CUresult::CUDA_ERROR_CAPTURED_EVENT,
+            format!("{call} on an event last recorded in a stream capture still in progress"),
+        ));
+    }
     Ok(())
 }
 
 /// Whether the event is passed; when it is, the host knows the work before it is done.
 pub fn query(e: CUevent) -> Result<bool> {
     let ev = event(e)?;
+    not_captured(ev, "cuEventQuery")?;
     let done = ev.passed.load(Ordering::SeqCst);
     if done {
         order::host_waited(&clock(ev));
@@ -69,13 +90,19 @@ pub fn query(e: CUevent) -> Result<bool> {
 
 /// The host waits for the event (work ran at enqueue: it is passed unless held).
 pub fn synchronize(e: CUevent) -> Result<()> {
-    order::host_waited(&clock(event(e)?));
+    let ev = event(e)?;
+    not_captured(ev, "cuEventSynchronize")?;
+    order::host_waited(&clock(ev));
     Ok(())
 }
 
-/// Work enqueued on `stream` from now on is ordered after the event's last record.
+/// Work enqueued on `stream` from now on is ordered after the event's last record; a captured
+/// event forks `stream` into its capture (`super::graph::waits`).
 pub fn stream_wait(stream: CUstream, e: CUevent) -> Result<()> {
-    order::wait(stream, &clock(event(e)?));
+    let ev = event(e)?;
+    let recorded_in = *captured(ev);
+    super::graph::waits(stream, recorded_in)?;
+    order::wait(stream, &clock(ev));
     Ok(())
 }
 

@@ -102,6 +102,8 @@ pub fn host_waited(clock: &[u64]) {
 struct Active {
     op: StreamOp,
     _vc: Vec<u64>,
+    /// The stream's handle (a capture records the work of its streams: `super::graph`).
+    handle: usize,
 }
 
 thread_local! {
@@ -158,11 +160,26 @@ pub fn op_on(stream: CUstream, device: usize, what: &'static CStr) -> OpGuard {
             what: what.as_ptr(),
         },
         _vc: vc,
+        handle: stream as usize,
     });
     // SAFETY: the runtime keeps the pointer until the guard clears it; the box does not move.
     unsafe { ffi::emu_op_set(&active.op) };
     ACTIVE.with(|a| *a.borrow_mut() = Some(active));
     OpGuard { owner: true }
+}
+
+/// The stream of the operation running on this thread, if any.
+pub fn current_stream() -> Option<CUstream> {
+    ACTIVE.with(|a| a.borrow().as_ref().map(|b| b.handle as CUstream))
+}
+
+/// Whether `a` is ordered after every operation enqueued so far on `b`.
+pub fn covers(a: CUstream, b: CUstream) -> bool {
+    let mut g = clocks();
+    let c = g.get_or_insert_with(Clocks::default);
+    let (ia, ib) = (c.id(a), c.id(b));
+    let last = c.vc[ib].get(ib).copied().unwrap_or(0);
+    c.vc[ia].get(ib).copied().unwrap_or(0) >= last
 }
 
 /// The current operation allocated `[ptr, ptr + bytes)` in stream order (cuMemAllocAsync):
