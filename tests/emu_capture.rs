@@ -5,15 +5,14 @@
 #![cfg(feature = "cuda-emu")]
 
 use simclr::cuda::driver::cu::CUresult;
-use simclr::cuda::driver::{self, cu, event, graph, Mode};
+use simclr::cuda::driver::{self, cu, event, graph};
+
+#[path = "support/emu_launch.rs"]
+mod emu_launch;
 
 /// Two new streams of device 0 and two 256-byte buffers, each zeroed on its stream.
 fn setup() -> (cu::Context, [cu::CUstream; 2], [u64; 2]) {
-    driver::select(Mode::Emulated).unwrap();
-    let c = cu::Context::new(0).unwrap();
-    c.bind_to_thread().unwrap();
-    let streams = [(); 2].map(|_| event::stream_create().unwrap());
-    let buffers = [(); 2].map(|_| unsafe { cu::malloc_sync(256).unwrap() });
+    let (c, streams, buffers) = emu_launch::two_streams();
     for (&s, &b) in streams.iter().zip(&buffers) {
         fill(s, b, 0);
     }
@@ -51,6 +50,17 @@ fn end(s: cu::CUstream) -> driver::cu::Result<(graph::CUgraphExec, usize)> {
     Ok((e, unsafe { graph::graph_node_count(e) }.unwrap()))
 }
 
+/// `f`'s result on a new thread bound to device 0 (which does not capture).
+fn on_another_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        let c = cu::Context::new(0).unwrap();
+        c.bind_to_thread().unwrap();
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
 fn code(r: driver::cu::Result<impl std::fmt::Debug>) -> CUresult {
     r.expect_err("the call must be refused").code
 }
@@ -64,13 +74,7 @@ fn only_the_captured_streams_work_is_recorded_whichever_thread_enqueues_it() {
     fill(b, y, 2);
     // Another thread's work on the captured stream is captured.
     let (sa, sx) = (a as usize, x);
-    std::thread::spawn(move || {
-        let c = cu::Context::new(0).unwrap();
-        c.bind_to_thread().unwrap();
-        fill_n(sa as cu::CUstream, sx + 128, 3, 128);
-    })
-    .join()
-    .unwrap();
+    on_another_thread(move || fill_n(sa as cu::CUstream, sx + 128, 3, 128));
     let (exec, nodes) = end(a).unwrap();
     assert_eq!(nodes, 2, "the two fills of the captured stream");
     assert_eq!(
@@ -133,13 +137,9 @@ fn a_captured_event_cannot_be_queried_or_waited_for_by_the_host() {
     );
     // From a thread that is not capturing (this one's synchronisations are refused anyway).
     let ev = e as usize;
-    let r = std::thread::spawn(move || {
-        let c = cu::Context::new(0).unwrap();
-        c.bind_to_thread().unwrap();
+    let r = on_another_thread(move || {
         unsafe { event::synchronize(ev as event::CUevent) }.map_err(|e| e.code)
-    })
-    .join()
-    .unwrap();
+    });
     assert_eq!(r.unwrap_err(), CUresult::CUDA_ERROR_CAPTURED_EVENT);
     end(a).unwrap();
     // Recorded outside a capture, it is an ordinary event again.
@@ -172,13 +172,7 @@ fn a_free_on_a_captured_stream_happens_when_the_graph_runs() {
     unsafe { graph::stream_begin_capture(a) }.unwrap();
     // From another thread, which the capturing thread's own refusals do not cover.
     let (sa, sp) = (a as usize, p);
-    std::thread::spawn(move || {
-        let c = cu::Context::new(0).unwrap();
-        c.bind_to_thread().unwrap();
-        unsafe { cu::free_async(sp, sa as cu::CUstream) }.unwrap();
-    })
-    .join()
-    .unwrap();
+    on_another_thread(move || unsafe { cu::free_async(sp, sa as cu::CUstream) }.unwrap());
     let (exec, nodes) = end(a).unwrap();
     assert_eq!(nodes, 1);
     assert_eq!(

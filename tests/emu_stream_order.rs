@@ -3,18 +3,12 @@
 //! where the emulator's in-order execution would otherwise hide the race.
 #![cfg(feature = "cuda-emu")]
 
-use simclr::cuda::driver::{self, cu, event, Mode};
+use simclr::cuda::driver::{cu, event};
 use std::ffi::c_void;
 
-/// Two new streams of device 0, and two 256-byte buffers (cuMemAlloc: every stream's).
-fn setup() -> (cu::Context, [cu::CUstream; 2], [u64; 2]) {
-    driver::select(Mode::Emulated).unwrap();
-    let c = cu::Context::new(0).unwrap();
-    c.bind_to_thread().unwrap();
-    let streams = [(); 2].map(|_| event::stream_create().unwrap());
-    let buffers = [(); 2].map(|_| unsafe { cu::malloc_sync(256).unwrap() });
-    (c, streams, buffers)
-}
+#[path = "support/emu_launch.rs"]
+mod emu_launch;
+use emu_launch::two_streams as setup;
 
 /// An event recorded on `from` now; `to` waits for it when `wait`, the host when not.
 fn order(from: cu::CUstream, to: Option<cu::CUstream>) -> event::CUevent {

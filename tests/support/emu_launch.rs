@@ -13,6 +13,13 @@ pub fn ctx() -> cu::Context {
     c
 }
 
+/// Two new streams of device 0, and two 256-byte buffers (cuMemAlloc: every stream's).
+pub fn two_streams() -> (cu::Context, [cu::CUstream; 2], [u64; 2]) {
+    let c = ctx();
+    let streams = [(); 2].map(|_| simclr::cuda::driver::event::stream_create().unwrap());
+    (c, streams, [(); 2].map(|_| alloc(256)))
+}
+
 pub fn kernel(name: &str) -> cu::CUfunction {
     unsafe {
         let m = cu::module_load("test_faults", &[]).unwrap();
