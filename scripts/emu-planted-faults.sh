@@ -275,6 +275,11 @@ faults() {
   run conv-runs-without-its-measured-math-type rust src/ops/conv2d/cuda.rs \
     'dnn::set_convolution_math_type(d.conv, c.math).call("cudnnSetConvolutionMathType")?;' '' \
     lib conv2d::cuda_tests::conv2d_parity
+  # cuBLAS's default math mode: bf16 products may add split-K partials each rounded to bf16
+  # (the emulated cuBLAS then does), where the f32 sum rounded once is wanted.
+  run blas-allows-reduced-precision-sums rust src/cuda/blas.rs \
+    'cublasMath_t::CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION;' \
+    'cublasMath_t::CUBLAS_DEFAULT_MATH;' lib matmul::cuda_tests::bf16_products_are_rounded_once
   # The emulation drifting from the real cuDNN: filters held to the tensors' 2^31-element
   # limit, which cuDNN 9.19 does not apply (the case table, pinned to the real library by
   # tests/real_cuda_libraries.rs, says so).

@@ -244,3 +244,64 @@ fn set_stream_resets_the_workspace_and_destroy_ends_the_handle() {
         "not a live",
     );
 }
+
+/// A 16-bit C under cuBLAS's default math mode may be the sum of split-K partial sums, each
+/// rounded to C's type; CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION (the library's mode)
+/// keeps one rounding of the f32 sum. The emulation takes that worst case whenever allowed.
+#[test]
+fn a_bf16_product_rounds_once_only_when_reduced_precision_reductions_are_disallowed() {
+    let mut rng = Rng::new(fresh_seed("emu cublas split-k"));
+    bind(0);
+    let (m, n, k, dt) = (8usize, 8usize, 4 * blas::SPLIT_K, DType::BF16);
+    let (av, ab) = random(m * k, dt, &mut rng);
+    let (bv, bb) = random(k * n, dt, &mut rng);
+    let (ab, bb) = (DevBuf::upload(&ab), DevBuf::upload(&bb));
+    // One rounding of the f32 sum (the f64 sum rounded to f32 first, as the emulation does).
+    let once: Vec<f64> = (0..m * n)
+        .map(|e| {
+            let (i, j) = (e % m, e / m);
+            let s: f64 = (0..k).map(|l| av[i + l * m] * bv[l + j * k]).sum();
+            decode(&encode(&[f64::from(s as f32)], dt), dt)[0]
+        })
+        .collect();
+    let product = |mode: cublasMath_t| {
+        let h = blas::create_handle().unwrap();
+        let mut c = dev_nans(m * n, dt);
+        let (alpha, beta) = (1.0f32, 0.0f32);
+        unsafe {
+            blas::set_math_mode(h, mode).unwrap();
+            blas::gemm_ex(
+                h,
+                op(false),
+                op(false),
+                m as i32,
+                n as i32,
+                k as i32,
+                f(&alpha),
+                ptr(&ab),
+                ty(dt),
+                m as i32,
+                ptr(&bb),
+                ty(dt),
+                k as i32,
+                f(&beta),
+                mptr(&mut c),
+                ty(dt),
+                m as i32,
+                cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+            .unwrap();
+            blas::destroy_handle(h).unwrap();
+        }
+        decode(&c.download(), dt)
+    };
+    let disallowed = product(cublasMath_t::CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION);
+    assert_eq!(disallowed, once, "one rounding of the f32 sum");
+    let allowed = product(cublasMath_t::CUBLAS_DEFAULT_MATH);
+    let differ = allowed.iter().zip(&once).filter(|(a, b)| a != b).count();
+    assert!(
+        differ > 0,
+        "split-K partials rounded to bf16 changed no element"
+    );
+}

@@ -20,7 +20,16 @@ pub struct Call {
     pub b: (u64, cudaDataType, i32),
     pub c: (u64, cudaDataType, i32),
     pub compute: cublasComputeType_t,
+    /// The handle allows reduced-precision reductions (its math mode lacks
+    /// CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION): a 16-bit C may receive split-K
+    /// partial sums each rounded to its type.
+    pub reduced_reduction: bool,
 }
+
+/// Terms per split-K partial sum when reduced-precision reductions are allowed. The emulation
+/// takes the worst case the contract allows: every product longer than this is split, each
+/// partial rounded to C's type before they are added.
+pub const SPLIT_K: usize = 256;
 
 fn unsupported(detail: impl Into<String>) -> BlasError {
     BlasError::new(cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED, detail)
@@ -259,13 +268,24 @@ pub unsafe fn run(
     // with the CPU backend's GEMM): element (i, l) of op(A) and (l, j) of op(B), column-major.
     let at = |i: usize, l: usize| if call.ta { l + i * lda } else { i + l * lda };
     let bt = |l: usize, j: usize| if call.tb { j + l * ldb } else { l + j * ldb };
+    let split = call.reduced_reduction && ce.size() == 2 && !wide && k > SPLIT_K;
     let sums: Vec<f64> = if k > 0 {
         let (av, bv) = (elems::decode(&a_bytes, ab), elems::decode(&b_bytes, ab));
         (0..m * n)
             .into_par_iter()
             .map(|e| {
                 let (i, j) = (e % m, e / m);
-                (0..k).map(|l| av[at(i, l)] * bv[bt(l, j)]).sum()
+                let sum = |ls: std::ops::Range<usize>| -> f64 {
+                    ls.map(|l| av[at(i, l)] * bv[bt(l, j)]).sum()
+                };
+                if split {
+                    (0..k)
+                        .step_by(SPLIT_K)
+                        .map(|l0| elems::round(sum(l0..(l0 + SPLIT_K).min(k)), ce))
+                        .sum()
+                } else {
+                    sum(0..k)
+                }
             })
             .collect()
     } else {

@@ -27,11 +27,15 @@
 //!
 //! Numerics: f32 accumulation (f64 for 64F), 16-bit inputs widened exactly,
 //! C = α·op(A)·op(B) + β·C computed in the compute type and rounded once to Ctype (nearest-even). k = 0 gives
-//! C = β·C. A memory check failing is `EXECUTION_FAILED`.
+//! C = β·C. A memory check failing is `EXECUTION_FAILED`. Unless the handle's math mode is
+//! CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION, a 16-bit C gets the worst case cuBLAS's
+//! default allows: split-K partial sums of `gemm::SPLIT_K` terms, each rounded to Ctype.
 
 #![allow(clippy::too_many_arguments)]
 
 mod gemm;
+
+pub use gemm::SPLIT_K;
 
 use super::graph;
 use super::registry::Registry;
@@ -154,7 +158,7 @@ pub unsafe fn gemm_ex(
     compute: cublasComputeType_t,
     _algo: cublasGemmAlgo_t,
 ) -> Result<()> {
-    let (ws, stream) = with_handle(handle, |h| (h.workspace, h.stream))?;
+    let (ws, stream, math) = with_handle(handle, |h| (h.workspace, h.stream, h.math))?;
     let _op = crate::cuda::emu::order::op(stream as CUstream, c"cublasGemmEx");
     let call = gemm::Call {
         ta: gemm::transposed(transa)?,
@@ -166,6 +170,7 @@ pub unsafe fn gemm_ex(
         b: (b as u64, b_type, ldb),
         c: (c as u64, c_type, ldc),
         compute,
+        reduced_reduction: math != cublasMath_t::CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION,
     };
     if graph::capturing() {
         // cuBLAS checks the arguments at the call, capturing or not.
