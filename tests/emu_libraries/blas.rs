@@ -305,3 +305,97 @@ fn a_bf16_product_rounds_once_only_when_reduced_precision_reductions_are_disallo
         "split-K partials rounded to bf16 changed no element"
     );
 }
+
+/// f32 inputs are narrowed where the call permits it (the fast compute types, and 32F under
+/// CUBLAS_TF32_TENSOR_OP_MATH), and kept whole otherwise: a product that should be f32-exact
+/// but runs with one of those settings is told apart at f32's tolerance.
+#[test]
+fn fast_compute_types_and_tf32_math_narrow_f32_inputs() {
+    use cublasComputeType_t::*;
+    use cublasMath_t::*;
+    let mut rng = Rng::new(fresh_seed("emu cublas fast modes"));
+    bind(0);
+    let (m, n, k, dt) = (6usize, 5usize, 64usize, DType::F32);
+    let (av, ab) = random(m * k, dt, &mut rng);
+    let (bv, bb) = random(k * n, dt, &mut rng);
+    let (ab, bb) = (DevBuf::upload(&ab), DevBuf::upload(&bb));
+    let reference = |narrow: &dyn Fn(f64) -> f64| -> Vec<f64> {
+        (0..m * n)
+            .map(|e| {
+                let (i, j) = (e % m, e / m);
+                (0..k)
+                    .map(|l| narrow(av[i + l * m]) * narrow(bv[l + j * k]))
+                    .sum()
+            })
+            .collect()
+    };
+    let through = |to: DType| move |v: f64| decode(&encode(&[v], to), to)[0];
+    let tf32 = |v: f64| {
+        let b = (v as f32).to_bits();
+        f64::from(f32::from_bits((b + 0xfff + ((b >> 13) & 1)) & !0x1fff))
+    };
+    let full = reference(&|v| v);
+    let tol = tolerance(dt, k, 1);
+    let cases: [(cublasComputeType_t, cublasMath_t, Vec<f64>); 5] = [
+        (CUBLAS_COMPUTE_32F, CUBLAS_DEFAULT_MATH, full.clone()),
+        (
+            CUBLAS_COMPUTE_32F,
+            CUBLAS_TF32_TENSOR_OP_MATH,
+            reference(&tf32),
+        ),
+        (
+            CUBLAS_COMPUTE_32F_FAST_TF32,
+            CUBLAS_DEFAULT_MATH,
+            reference(&tf32),
+        ),
+        (
+            CUBLAS_COMPUTE_32F_FAST_16BF,
+            CUBLAS_DEFAULT_MATH,
+            reference(&through(DType::BF16)),
+        ),
+        (
+            CUBLAS_COMPUTE_32F_FAST_16F,
+            CUBLAS_DEFAULT_MATH,
+            reference(&through(DType::F16)),
+        ),
+    ];
+    for (compute, math, want) in cases {
+        let h = blas::create_handle().unwrap();
+        let mut c = dev_nans(m * n, dt);
+        let (alpha, beta) = (1.0f32, 0.0f32);
+        unsafe {
+            blas::set_math_mode(h, math).unwrap();
+            blas::gemm_ex(
+                h,
+                op(false),
+                op(false),
+                m as i32,
+                n as i32,
+                k as i32,
+                f(&alpha),
+                ptr(&ab),
+                ty(dt),
+                m as i32,
+                ptr(&bb),
+                ty(dt),
+                k as i32,
+                f(&beta),
+                mptr(&mut c),
+                ty(dt),
+                m as i32,
+                compute,
+                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+            .unwrap();
+            blas::destroy_handle(h).unwrap();
+        }
+        let got = decode(&c.download(), dt);
+        let what = format!("{compute:?} {math:?}");
+        let err = relative_error(&got, &want);
+        assert!(err <= tol, "{what}: {err:.3e} from its reference");
+        if want != full {
+            let apart = relative_error(&got, &full);
+            assert!(apart > 8.0 * tol, "{what}: {apart:.3e} from full f32");
+        }
+    }
+}

@@ -150,6 +150,19 @@ pub unsafe fn host_scalar_f64(p: *const std::ffi::c_void) -> Option<f64> {
 }
 
 /// Rounds an f64 to the nearest value of type `e` (nearest-even).
+/// An f32 value rounded to TF32 (10 explicit mantissa bits, nearest-even), as tensor cores
+/// read FLOAT inputs when TF32 is permitted.
+pub fn round_tf32(v: f64) -> f64 {
+    let f = v as f32;
+    if !f.is_finite() {
+        return v;
+    }
+    let bits = f.to_bits();
+    f64::from(f32::from_bits(
+        bits.wrapping_add(0xfff + ((bits >> 13) & 1)) & !0x1fff,
+    ))
+}
+
 pub fn round(v: f64, e: Elem) -> f64 {
     match e {
         Elem::F32 => v as f32 as f64,

@@ -20,6 +20,8 @@ pub struct Call {
     pub b: (u64, cudaDataType, i32),
     pub c: (u64, cudaDataType, i32),
     pub compute: cublasComputeType_t,
+    /// The handle's math mode is CUBLAS_TF32_TENSOR_OP_MATH (f32 products may use TF32).
+    pub tf32_math: bool,
     /// The handle allows reduced-precision reductions (its math mode lacks
     /// CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION): a 16-bit C may receive split-K
     /// partial sums each rounded to its type.
@@ -47,6 +49,23 @@ pub fn transposed(op: cublasOperation_t) -> Result<bool> {
         o => Err(invalid(format!(
             "cublasGemmEx: operation {o:?}; allowed CUBLAS_OP_N, CUBLAS_OP_T, CUBLAS_OP_C"
         ))),
+    }
+}
+
+/// How f32 inputs are narrowed before the products, when the call permits it: the fast
+/// compute types (32F_FAST_TF32, _16BF, _16F) and the TF32 math mode with 32F compute. The
+/// emulation takes what they permit (the real library may or may not use it).
+fn narrowed_inputs(call: &Call, ab: Elem) -> Option<fn(f64) -> f64> {
+    use cublasComputeType_t::*;
+    if ab != Elem::F32 {
+        return None;
+    }
+    match call.compute {
+        CUBLAS_COMPUTE_32F_FAST_TF32 => Some(elems::round_tf32),
+        CUBLAS_COMPUTE_32F_FAST_16BF => Some(|v| elems::round(v, Elem::Bf16)),
+        CUBLAS_COMPUTE_32F_FAST_16F => Some(|v| elems::round(v, Elem::F16)),
+        CUBLAS_COMPUTE_32F if call.tf32_math => Some(elems::round_tf32),
+        _ => None,
     }
 }
 
@@ -269,8 +288,16 @@ pub unsafe fn run(
     let at = |i: usize, l: usize| if call.ta { l + i * lda } else { i + l * lda };
     let bt = |l: usize, j: usize| if call.tb { j + l * ldb } else { l + j * ldb };
     let split = call.reduced_reduction && ce.size() == 2 && !wide && k > SPLIT_K;
+    let narrow = narrowed_inputs(call, ab);
     let sums: Vec<f64> = if k > 0 {
-        let (av, bv) = (elems::decode(&a_bytes, ab), elems::decode(&b_bytes, ab));
+        let input = |bytes: &[u8]| {
+            let v = elems::decode(bytes, ab);
+            match narrow {
+                Some(f) => v.into_iter().map(f).collect(),
+                None => v,
+            }
+        };
+        let (av, bv) = (input(&a_bytes), input(&b_bytes));
         (0..m * n)
             .into_par_iter()
             .map(|e| {

@@ -15,8 +15,9 @@
 //! - (computeType, Atype = Btype, Ctype) in the documented table for CUBLAS_COMPUTE_32F (and
 //!   _PEDANTIC): 16BF/16BF, 16BF/32F, 16F/16F, 16F/32F, 32F/32F; 32F_FAST_16F, _FAST_16BF and
 //!   _FAST_TF32 with 32F/32F; CUBLAS_COMPUTE_64F with 64F/64F. 8I inputs (also in the table) are
-//!   not emulated. Any other combination: `NOT_SUPPORTED`. The fast modes compute in full f32
-//!   here (allowed: they only permit reduced precision);
+//!   not emulated. Any other combination: `NOT_SUPPORTED`. The fast modes (and 32F compute
+//!   under CUBLAS_TF32_TENSOR_OP_MATH) round the f32 inputs to TF32, bf16 or f16 first: the
+//!   emulation takes the reduced precision they permit;
 //! - α, β host scalars of the scale type (float, double for 64F) non-null (`INVALID_VALUE`);
 //! - these argument checks are made at the call, during a graph capture too (the captured
 //!   product then reads and writes memory at each replay);
@@ -170,6 +171,7 @@ pub unsafe fn gemm_ex(
         b: (b as u64, b_type, ldb),
         c: (c as u64, c_type, ldc),
         compute,
+        tf32_math: math == cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
         reduced_reduction: math != cublasMath_t::CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION,
     };
     if graph::capturing() {

@@ -31,17 +31,6 @@ pub struct Scalars {
     pub beta: f64,
 }
 
-/// An f32 value rounded to TF32 (10 explicit mantissa bits, nearest-even), as tensor cores
-/// read FLOAT inputs when TF32 is permitted (`algos::tf32`).
-fn to_tf32(v: f64) -> f64 {
-    let bits = (v as f32).to_bits();
-    if !(v as f32).is_finite() {
-        return v;
-    }
-    let rounded = bits.wrapping_add(0xfff + ((bits >> 13) & 1)) & !0x1fff;
-    f64::from(f32::from_bits(rounded))
-}
-
 /// # Safety
 /// `alpha`/`beta` are null or point at host scalars of the compute type.
 pub unsafe fn scalars(p: &Problem, alpha: *const c_void, beta: *const c_void) -> Result<Scalars> {
@@ -124,7 +113,7 @@ pub unsafe fn run(
     let input = |bytes: &[u8]| {
         let v = elems::decode(bytes, p.elem);
         if tf32 {
-            v.into_iter().map(to_tf32).collect()
+            v.into_iter().map(elems::round_tf32).collect()
         } else {
             v
         }
