@@ -13,8 +13,9 @@
 //! - with the hardware backend, a batch holding a progressive and a CMYK JPEG (which the
 //!   hardware decoder does not take) has those two decoded on the CPU and the rest by nvJPEG,
 //!   in the same step, every image equal to the CPU decode; `GpuJpeg` asks
-//!   nvjpegDecodeBatchedSupported per image and leaves the unsupported images' destinations
-//!   untouched.
+//!   nvjpegDecodeBatchedSupported per image, leaves the unsupported images' destinations
+//!   untouched, and pre-allocates nvJPEG's buffers for the batch's size and largest image when
+//!   the batch size changes and the earlier pre-allocation does not cover it.
 //!
 //! Without a usable GPU the tests print `skipped: <reason>`; on a GPU, nvJPEG must load.
 #![cfg(feature = "cuda")]
@@ -27,7 +28,8 @@ mod mixed_folder;
 use mixed_folder::mixed_folder;
 
 use simclr::cuda::driver::cu;
-use simclr::data::gpu_decode::{Declined, GpuJpeg, JpegTarget};
+use simclr::cuda::driver::nvjpeg as nj;
+use simclr::data::gpu_decode::{Declined, GpuJpeg, JpegTarget, PreAllocated};
 use simclr::data::gpu_input::{GpuInput, JpegCounts};
 use simclr::data::stream::encoded::EncodedJpeg;
 use simclr::data::stream::synth::{jpeg_bytes, picture, write_split, SynthFolder};
@@ -375,6 +377,26 @@ fn cpu_rgb(jpeg: &[u8]) -> Vec<u8> {
     simclr::data::raw_views::host_decode(&e).unwrap()
 }
 
+/// The emulation's record of nvjpegDecodeBatchedPreAllocate for `j`'s state, as
+/// (batch, width, height, subsampling, format, calls).
+fn emulated_preallocation(j: &GpuJpeg) -> Option<(i32, i32, i32, i32, i32, u32)> {
+    #[cfg(feature = "cuda-emu")]
+    if simclr::cuda::driver::is_emulated() {
+        return simclr::cuda::emu::nvjpeg::preallocation(j.state()).map(|p| {
+            (
+                p.batch_size,
+                p.width,
+                p.height,
+                p.chroma_subsampling,
+                p.output_format,
+                p.calls,
+            )
+        });
+    }
+    let _ = j;
+    None
+}
+
 /// A decoder with the hardware backend, its GPU and a fresh generator; `None` (skipped) without
 /// a GPU or where the GPU has no JPEG engines.
 fn hardware_decoder(test: &str) -> Option<(GpuJpeg, Arc<simclr::cuda::Gpu>, Rng)> {
@@ -384,7 +406,7 @@ fn hardware_decoder(test: &str) -> Option<(GpuJpeg, Arc<simclr::cuda::Gpu>, Rng)
     nvjpeg_ready();
     let j = GpuJpeg::new(ordinal).unwrap();
     if j.backend() != "hardware" {
-        println!("skipped: the default backend is not asked per image");
+        println!("skipped: the default backend is not asked per image nor pre-allocated");
         return None;
     }
     Some((
@@ -438,4 +460,83 @@ fn the_hardware_decoder_is_asked_per_image() {
     let (declined, _) = decode_all(&mut j, &g, &[jpegs[1].clone(), jpegs[3].clone()]);
     assert_eq!(declined.len(), 2);
     assert_eq!(decode_all(&mut j, &g, &jpegs).0.len(), 2);
+}
+
+#[test]
+fn nvjpeg_buffers_are_preallocated_for_the_batch_size_and_largest_image() {
+    let Some((mut j, g, mut rng)) =
+        hardware_decoder("nvjpeg_buffers_are_preallocated_for_the_batch_size_and_largest_image")
+    else {
+        return;
+    };
+    let emulated = simclr::cuda::driver::is_emulated();
+    // Of the mixed batch, the two images nvJPEG takes: their count and the larger of each side.
+    assert_eq!(decode_all(&mut j, &g, &mixed_batch(&mut rng)).0.len(), 2);
+    let first = PreAllocated {
+        batch: 2,
+        width: 56,
+        height: 31,
+    };
+    assert_eq!(j.preallocated(), Some(first));
+    let (css, rgbi) = (nj::CSS_444, nj::OUTPUT_RGBI);
+    if emulated {
+        assert_eq!(emulated_preallocation(&j), Some((2, 56, 31, css, rgbi, 1)));
+    }
+
+    // Two smaller images: the batch size is the same, nothing is allocated again.
+    let small = vec![
+        baseline(8, 8, false, &mut rng),
+        baseline(9, 30, true, &mut rng),
+    ];
+    assert!(decode_all(&mut j, &g, &small).0.is_empty());
+    assert_eq!(j.preallocated(), Some(first));
+    // Three, one wider than any before: a new batch size, and a bound that covers both.
+    let wide = vec![
+        baseline(90, 12, false, &mut rng),
+        baseline(8, 8, false, &mut rng),
+        baseline(10, 10, true, &mut rng),
+    ];
+    let (declined, dsts) = decode_all(&mut j, &g, &wide);
+    assert!(declined.is_empty());
+    for (i, (d, jp)) in dsts.iter().zip(&wide).enumerate() {
+        assert_decoded_like_cpu(
+            &d.read().unwrap(),
+            &cpu_rgb(&jp.0),
+            jp.1,
+            &format!("wide {i}"),
+        );
+    }
+    let grown = PreAllocated {
+        batch: 3,
+        width: 90,
+        height: 31,
+    };
+    assert_eq!(j.preallocated(), Some(grown));
+    if emulated {
+        assert_eq!(emulated_preallocation(&j), Some((3, 90, 31, css, rgbi, 2)));
+    }
+    // One image taller than the bound: a new batch size, and the bound grows in height (its
+    // batch stays the largest seen).
+    let tall = vec![baseline(20, 70, false, &mut rng)];
+    let (declined, dsts) = decode_all(&mut j, &g, &tall);
+    assert!(declined.is_empty());
+    assert_decoded_like_cpu(&dsts[0].read().unwrap(), &cpu_rgb(&tall[0].0), 20, "tall");
+    let tallest = PreAllocated {
+        batch: 3,
+        width: 90,
+        height: 70,
+    };
+    assert_eq!(j.preallocated(), Some(tallest));
+    // A larger image in a batch of the same size: no new call, and nvJPEG still decodes it
+    // (the pre-allocation is a hint; it grows its buffers).
+    let huge = vec![baseline(120, 80, true, &mut rng)];
+    let (declined, dsts) = decode_all(&mut j, &g, &huge);
+    assert!(declined.is_empty());
+    assert_decoded_like_cpu(&dsts[0].read().unwrap(), &cpu_rgb(&huge[0].0), 120, "huge");
+    // Two small images again: a new batch size the bound covers: no call either.
+    assert!(decode_all(&mut j, &g, &small).0.is_empty());
+    assert_eq!(j.preallocated(), Some(tallest));
+    if emulated {
+        assert_eq!(emulated_preallocation(&j), Some((3, 90, 70, css, rgbi, 3)));
+    }
 }

@@ -10,7 +10,10 @@
 //! samples and DALI do: only the images it takes go to the batched decode; the others are
 //! handed back for the CPU. The default backend decodes every JPEG the workers leave encoded
 //! (`stream::encoded`), and NVIDIA's samples ask the question only of the hardware backend, so
-//! it is not asked there.
+//! it is not asked there. With the hardware backend, `nvjpegDecodeBatchedPreAllocate`
+//! allocates nvJPEG's buffers when the batch size changes, for the batch's largest image,
+//! rather than during the first steps (DALI and nvImageCodec call it for the hardware decoder
+//! only, and so does this).
 
 use crate::cuda::device::{gpu, Gpu};
 use crate::cuda::driver::cu::CUstream;
@@ -38,6 +41,28 @@ pub struct Declined {
     pub why: String,
 }
 
+/// The bound nvjpegDecodeBatchedPreAllocate was given: images per batch, width, height.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreAllocated {
+    pub batch: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl PreAllocated {
+    fn covers(&self, other: &PreAllocated) -> bool {
+        self.batch >= other.batch && self.width >= other.width && self.height >= other.height
+    }
+
+    fn max(&self, other: &PreAllocated) -> PreAllocated {
+        PreAllocated {
+            batch: self.batch.max(other.batch),
+            width: self.width.max(other.width),
+            height: self.height.max(other.height),
+        }
+    }
+}
+
 /// An nvJPEG handle and decode state on one GPU.
 pub struct GpuJpeg {
     gpu: Arc<Gpu>,
@@ -48,6 +73,10 @@ pub struct GpuJpeg {
     stream: Option<NvjpegJpegStream>,
     /// The batch size the state was initialised for (0: none yet).
     batch: usize,
+    /// What nvjpegDecodeBatchedPreAllocate was given (hardware backend), once it succeeded.
+    preallocated: Option<PreAllocated>,
+    /// Whether a failed pre-allocation was reported.
+    prealloc_warned: bool,
     /// Recorded after each decode: the state (its pinned staging buffers) is not handed to
     /// nvJPEG again, nor destroyed, before the decode that uses it has run, as NVIDIA's own
     /// integrations (DALI, nvImageCodec) wait.
@@ -108,6 +137,8 @@ impl GpuJpeg {
             backend,
             stream,
             batch: 0,
+            preallocated: None,
+            prealloc_warned: false,
             decoded,
         })
     }
@@ -121,6 +152,17 @@ impl GpuJpeg {
     /// "hardware" or "default".
     pub fn backend(&self) -> &'static str {
         self.backend
+    }
+
+    /// The decode state, for checks of what nvJPEG was told (the emulation records
+    /// nvjpegDecodeBatchedPreAllocate per state).
+    pub fn state(&self) -> NvjpegState {
+        self.state
+    }
+
+    /// What nvjpegDecodeBatchedPreAllocate was last given (hardware backend), if it succeeded.
+    pub fn preallocated(&self) -> Option<PreAllocated> {
+        self.preallocated
     }
 
     /// Decodes on `stream` every target nvJPEG's batched decode takes (the GPU work is
@@ -154,6 +196,7 @@ impl GpuJpeg {
             }
             .map_err(|e| failed("nvjpegDecodeBatchedInitialize", e))?;
             self.batch = taken.len();
+            self.preallocate(&taken);
         }
         let data: Vec<&[u8]> = taken.iter().map(|t| t.bytes).collect();
         let mut images: Vec<NvjpegImage> = taken
@@ -202,6 +245,53 @@ impl GpuJpeg {
             }
         }
         (taken, declined)
+    }
+
+    /// nvjpegDecodeBatchedPreAllocate (hardware backend) for `taken`'s size and largest
+    /// image, unless an earlier call covered them: nvJPEG then allocates its device and pinned
+    /// buffers here, not during the first steps. Only a hint (nvJPEG grows its buffers for
+    /// larger images), so a failure is not fatal: it is reported once and nvJPEG allocates as
+    /// it decodes, as without it.
+    fn preallocate(&mut self, taken: &[&JpegTarget]) {
+        if self.stream.is_none() {
+            return;
+        }
+        let need = PreAllocated {
+            batch: taken.len(),
+            width: taken.iter().map(|t| t.width).max().unwrap_or(0),
+            height: taken.iter().map(|t| t.height).max().unwrap_or(0),
+        };
+        let want = match self.preallocated {
+            Some(p) if p.covers(&need) => return,
+            Some(p) => p.max(&need),
+            None => need,
+        };
+        let as_int = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+        // The state and handle are live; the rest are plain values. 4:4:4 because a batch mixes
+        // subsamplings and 4:4:4 needs the most (DALI passes it too).
+        let r = unsafe {
+            nj::decode_batched_pre_allocate(
+                self.handle,
+                self.state,
+                as_int(want.batch),
+                as_int(want.width),
+                as_int(want.height),
+                nj::CSS_444,
+                nj::OUTPUT_RGBI,
+            )
+        };
+        match r {
+            Ok(()) => self.preallocated = Some(want),
+            Err(e) if !self.prealloc_warned => {
+                eprintln!(
+                    "warning: nvjpegDecodeBatchedPreAllocate({} images up to {}x{}) failed: {e}; \
+                     nvJPEG allocates its buffers while it decodes instead (said once)",
+                    want.batch, want.width, want.height
+                );
+                self.prealloc_warned = true;
+            }
+            Err(_) => {}
+        }
     }
 }
 

@@ -598,7 +598,7 @@ pub fn decode_batched_supported(h: NvjpegHandle, js: NvjpegJpegStream) -> Result
 /// nvjpegDecodeBatchedPreAllocate: a hint to allocate the state's buffers now for batches of
 /// `batch_size` images up to `width` x `height` of `chroma_subsampling`
 /// (nvjpegChromaSubsampling_t), decoded to `output_format`; nvJPEG still grows them for larger
-/// images. The HARDWARE backend's; a no-op for the others.
+/// images. The hardware decoder's (DALI and nvImageCodec call it for that backend only).
 ///
 /// # Safety
 /// A handle and a state of that handle.

@@ -25,9 +25,9 @@
 //!   `nvjpegDecodeBatched` of that handle's backend decodes;
 //! - `nvjpegDecodeBatchedPreAllocate`: batch size, width and height ≥ 1, a chroma subsampling
 //!   and an output format of nvjpeg.h (`INVALID_PARAMETER`); recorded for the state with the
-//!   HARDWARE backend ([`preallocation`]), a no-op with the others, as NVIDIA documents; it
-//!   does not need `nvjpegDecodeBatchedInitialize` first, and later batches of larger images
-//!   still decode (it is a hint);
+//!   HARDWARE backend ([`preallocation`]), a no-op with the others (DALI and nvImageCodec
+//!   call it for the hardware decoder only); it does not need `nvjpegDecodeBatchedInitialize`
+//!   first (DALI calls it before), and later batches of larger images still decode (a hint);
 //! - the destination: `channel[0]` non-null, `pitch[0] ≥ 3·width`, and the `height` rows of
 //!   `3·width` bytes at `channel[0] + row·pitch[0]` inside one live device allocation
 //!   (`INVALID_PARAMETER`, naming the image and the pointer); only the bytes of those rows are
@@ -766,7 +766,7 @@ pub unsafe fn decode_batched_pre_allocate(
         )));
     }
     if backend != BACKEND_HARDWARE {
-        // NVIDIA: the HARDWARE backend's; a no-op for the others.
+        // The hardware decoder's buffers; nothing to allocate for the other backends.
         return Ok(());
     }
     STATES
