@@ -10,6 +10,14 @@
 //! RGBI, an unknown backend, and a progressive JPEG on the HARDWARE backend (built by hand
 //! below: `image` writes baseline only).
 //!
+//! The support query (a JPEG stream's parsed header, nvjpegDecodeBatchedSupported) answers
+//! 0 for the baseline RGB and gray JPEGs and not for a progressive or a CMYK one on the
+//! HARDWARE backend, on a GPU too; on the emulated device the batched decode refuses exactly
+//! the images it calls unsupported, and the JPEG stream and pre-allocation calls refuse what
+//! nvjpeg.h does not allow (unparsed or destroyed streams, a stream of another handle, an
+//! empty or broken header, sizes below 1, subsamplings and formats outside their enums), the
+//! pre-allocation is recorded for the HARDWARE backend only and larger images still decode.
+//!
 //! Without a usable GPU (or without nvJPEG on a GPU machine) the tests print `skipped:`.
 #![cfg(feature = "cuda")]
 
@@ -21,6 +29,7 @@ use simclr::cuda::driver::cu::{self, CUdeviceptr};
 use simclr::cuda::driver::nvjpeg::{self as nj, NvjpegImage};
 use simclr::cuda::Gpu;
 use simclr::data::stream::synth::{jpeg_bytes, picture};
+use simclr::data::stream::synth_jpeg::{cmyk_jpeg, progressive_gray_jpeg};
 use simclr::testing::decode_tolerance::assert_decoded_like_cpu;
 use simclr::Rng;
 use std::sync::Arc;
@@ -433,4 +442,196 @@ fn hiding_the_emulated_nvjpeg() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The HARDWARE backend's handle, or `None` (printed) where the GPU has no JPEG engines.
+fn hardware() -> Option<nj::NvjpegHandle> {
+    match nj::create(nj::BACKEND_HARDWARE) {
+        Ok(h) => Some(h),
+        Err(e) if !emulated() => {
+            println!("skipped: no HARDWARE backend on this GPU: {e}");
+            None
+        }
+        Err(e) => panic!("the emulated H200 has the HARDWARE backend: {e}"),
+    }
+}
+
+/// `jpeg` parsed into `js` with `h`, and nvjpegDecodeBatchedSupported's answer.
+fn supported(h: nj::NvjpegHandle, js: nj::NvjpegJpegStream, jpeg: &[u8]) -> bool {
+    nj::jpeg_stream_parse_header(h, jpeg, js).unwrap();
+    nj::decode_batched_supported(h, js).unwrap()
+}
+
+#[test]
+fn the_hardware_backend_says_which_jpegs_its_batched_decode_takes() {
+    let Some(g) = setup() else { return };
+    let Some(h) = hardware() else { return };
+    let mut rng = Rng::new(75);
+    let rgb = Case::new(33, 20, false, &mut rng);
+    let gray = Case::new(12, 40, true, &mut rng);
+    let progressive = progressive_gray_jpeg(24, 16, &mut rng);
+    let cmyk = cmyk_jpeg(16, 24, &mut rng);
+    // One JPEG stream for every image, as the decoder reuses it.
+    let js = nj::jpeg_stream_create(h).unwrap();
+    let answers = [
+        ("baseline RGB", &rgb.jpeg[..], true),
+        ("progressive", &progressive[..], false),
+        ("baseline gray", &gray.jpeg[..], true),
+        ("CMYK", &cmyk[..], false),
+    ];
+    for (what, jpeg, want) in answers {
+        assert_eq!(supported(h, js, jpeg), want, "{what}");
+    }
+    if emulated() {
+        // The batched decode takes exactly those: each image alone, in a batch of one.
+        let s = nj::state_create(h).unwrap();
+        let b = Buf::new(&g, 40 * 40 * 3);
+        for (what, jpeg, want) in answers {
+            unsafe { nj::decode_batched_initialize(h, s, 1, 1, nj::OUTPUT_RGBI) }.unwrap();
+            let (_, w, _) = nj::image_info(h, jpeg).unwrap();
+            let mut dst = [NvjpegImage::interleaved(
+                b.ptr as *mut u8,
+                3 * w[0] as usize,
+            )];
+            let r = unsafe { nj::decode_batched(h, s, &[jpeg], &mut dst, g.cu_stream()) };
+            match r {
+                Ok(()) => assert!(want, "{what}: decoded, yet called unsupported"),
+                Err(e) => {
+                    assert!(!want, "{what}: called supported, yet refused: {e}");
+                    assert_eq!(e.status, nj::STATUS_JPEG_NOT_SUPPORTED, "{what}: {e}");
+                }
+            }
+        }
+        unsafe { nj::state_destroy(s) }.unwrap();
+    }
+    unsafe { nj::jpeg_stream_destroy(js) }.unwrap();
+    unsafe { nj::destroy(h) }.unwrap();
+}
+
+#[test]
+fn the_emulation_refuses_misused_jpeg_streams() {
+    let Some(_g) = setup() else { return };
+    if !emulated() {
+        println!("skipped: the refusals use destroyed and unparsed streams");
+        return;
+    }
+    let mut rng = Rng::new(76);
+    let a = Case::new(20, 10, false, &mut rng);
+    let h = nj::create(nj::BACKEND_HARDWARE).unwrap();
+    let js = nj::jpeg_stream_create(h).unwrap();
+    // Asked before any parse.
+    let e = nj::decode_batched_supported(h, js).unwrap_err();
+    assert_eq!(e.status, nj::STATUS_INVALID_PARAMETER, "{e}");
+    assert!(e.detail.contains("no parsed header"), "{e}");
+    // Parsed, then a failed parse: the stream no longer answers for the first image.
+    assert!(supported(h, js, &a.jpeg));
+    let e = nj::jpeg_stream_parse_header(h, b"GIF89a........", js).unwrap_err();
+    assert_eq!(e.status, nj::STATUS_BAD_JPEG, "{e}");
+    let e = nj::decode_batched_supported(h, js).unwrap_err();
+    assert_eq!(e.status, nj::STATUS_INVALID_PARAMETER, "{e}");
+    // Empty and truncated data.
+    let e = nj::jpeg_stream_parse_header(h, &[], js).unwrap_err();
+    assert_eq!(e.status, nj::STATUS_INVALID_PARAMETER, "{e}");
+    let e = nj::jpeg_stream_parse_header(h, &a.jpeg[..8], js).unwrap_err();
+    assert_eq!(e.status, nj::STATUS_INCOMPLETE_BITSTREAM, "{e}");
+    // A stream of another handle.
+    let other = nj::create(nj::BACKEND_HARDWARE).unwrap();
+    let e = nj::jpeg_stream_parse_header(other, &a.jpeg, js).unwrap_err();
+    assert_eq!(e.status, nj::STATUS_INVALID_PARAMETER, "{e}");
+    assert!(e.detail.contains("created with handle"), "{e}");
+    // The DEFAULT backend answers for its own decode: progressive yes, CMYK no.
+    let d = nj::create(nj::BACKEND_DEFAULT).unwrap();
+    let djs = nj::jpeg_stream_create(d).unwrap();
+    assert!(supported(d, djs, &progressive_gray_jpeg(16, 8, &mut rng)));
+    assert!(!supported(d, djs, &cmyk_jpeg(8, 8, &mut rng)));
+    unsafe { nj::jpeg_stream_destroy(djs) }.unwrap();
+    unsafe { nj::destroy(d) }.unwrap();
+    // Destroyed: every use refused, a second destroy too.
+    unsafe { nj::jpeg_stream_destroy(js) }.unwrap();
+    let e = nj::jpeg_stream_parse_header(h, &a.jpeg, js).unwrap_err();
+    assert!(e.status == 2 && e.detail.contains("not a live"), "{e}");
+    let e = nj::decode_batched_supported(h, js).unwrap_err();
+    assert_eq!(e.status, nj::STATUS_INVALID_PARAMETER, "{e}");
+    let e = unsafe { nj::jpeg_stream_destroy(js) }.unwrap_err();
+    assert_eq!(e.status, nj::STATUS_INVALID_PARAMETER, "{e}");
+    // A destroyed handle makes no streams.
+    unsafe { nj::destroy(other) }.unwrap();
+    let e = nj::jpeg_stream_create(other).unwrap_err();
+    assert!(e.status == 2 && e.detail.contains("handle"), "{e}");
+    unsafe { nj::destroy(h) }.unwrap();
+}
+
+#[cfg(feature = "cuda-emu")]
+#[test]
+fn the_emulated_preallocation_is_checked_and_recorded() {
+    use simclr::cuda::emu::nvjpeg::{preallocation, PreAllocation};
+    let Some(g) = setup() else { return };
+    if !emulated() {
+        return;
+    }
+    let h = nj::create(nj::BACKEND_HARDWARE).unwrap();
+    let s = nj::state_create(h).unwrap();
+    let pre = |b, w, hh, css, f| unsafe { nj::decode_batched_pre_allocate(h, s, b, w, hh, css, f) };
+    let rgbi = nj::OUTPUT_RGBI;
+    for (args, what) in [
+        ((0, 8, 8, nj::CSS_444, rgbi), "batch_size = 0"),
+        ((2, 0, 8, nj::CSS_444, rgbi), "width = 0"),
+        ((2, 8, -1, nj::CSS_444, rgbi), "height = -1"),
+        ((2, 8, 8, nj::CSS_UNKNOWN, rgbi), "chroma subsampling -1"),
+        ((2, 8, 8, 8, rgbi), "chroma subsampling 8"),
+        ((2, 8, 8, nj::CSS_444, 42), "output format 42"),
+    ] {
+        let (b, w, hh, css, f) = args;
+        let e = pre(b, w, hh, css, f).unwrap_err();
+        assert_eq!(e.status, nj::STATUS_INVALID_PARAMETER, "{e}");
+        assert!(e.detail.contains(what), "{e}");
+    }
+    assert_eq!(preallocation(s), None, "a refused call records nothing");
+    // Before nvjpegDecodeBatchedInitialize (nvJPEG does not ask for it first), then again.
+    pre(2, 8, 8, nj::CSS_420, rgbi).unwrap();
+    pre(2, 16, 9, nj::CSS_444, rgbi).unwrap();
+    let want = PreAllocation {
+        batch_size: 2,
+        width: 16,
+        height: 9,
+        chroma_subsampling: nj::CSS_444,
+        output_format: rgbi,
+        calls: 2,
+    };
+    assert_eq!(preallocation(s), Some(want));
+    // A hint: images larger than it still decode.
+    let mut rng = Rng::new(77);
+    let cases = [
+        Case::new(53, 37, false, &mut rng),
+        Case::new(31, 120, true, &mut rng),
+    ];
+    unsafe { nj::decode_batched_initialize(h, s, 2, 1, rgbi) }.unwrap();
+    let bufs: Vec<Buf> = cases.iter().map(|c| Buf::new(&g, c.h * c.w * 3)).collect();
+    let mut dst: Vec<NvjpegImage> = bufs
+        .iter()
+        .zip(&cases)
+        .map(|(b, c)| NvjpegImage::interleaved(b.ptr as *mut u8, 3 * c.w))
+        .collect();
+    let data: Vec<&[u8]> = cases.iter().map(|c| c.jpeg.as_slice()).collect();
+    unsafe { nj::decode_batched(h, s, &data, &mut dst, g.cu_stream()) }.unwrap();
+    for (i, (b, c)) in bufs.iter().zip(&cases).enumerate() {
+        assert_like_cpu(&rows(b, c, 3 * c.w), c, &format!("image {i}"));
+    }
+    // A state of another handle, a destroyed state.
+    let other = nj::create(nj::BACKEND_HARDWARE).unwrap();
+    let e = unsafe { nj::decode_batched_pre_allocate(other, s, 1, 8, 8, nj::CSS_444, rgbi) }
+        .unwrap_err();
+    assert_eq!(e.status, nj::STATUS_INVALID_PARAMETER, "{e}");
+    unsafe { nj::destroy(other) }.unwrap();
+    unsafe { nj::state_destroy(s) }.unwrap();
+    let e = pre(1, 8, 8, nj::CSS_444, rgbi).unwrap_err();
+    assert!(e.status == 2 && e.detail.contains("not a live"), "{e}");
+    unsafe { nj::destroy(h) }.unwrap();
+    // The DEFAULT backend: accepted, and a no-op (nothing recorded).
+    let d = nj::create(nj::BACKEND_DEFAULT).unwrap();
+    let ds = nj::state_create(d).unwrap();
+    unsafe { nj::decode_batched_pre_allocate(d, ds, 4, 64, 64, nj::CSS_444, rgbi) }.unwrap();
+    assert_eq!(preallocation(ds), None);
+    unsafe { nj::state_destroy(ds) }.unwrap();
+    unsafe { nj::destroy(d) }.unwrap();
 }

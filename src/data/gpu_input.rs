@@ -12,11 +12,14 @@
 //! One upload carries, in order: the AugView rows (88 bytes per view), the normalisation
 //! constants (none by default) and the source pixels, each part 256-byte aligned. With
 //! `--decode-on gpu` the batch's encoded JPEGs are decoded by nvJPEG (`data::gpu_decode`) on
-//! the compute stream, after the copy, into the device buffer right after those pixels; if
-//! nvJPEG refuses a batch, its JPEGs are decoded on the CPU and copied there instead (said once).
+//! the compute stream, after the copy, into the device buffer right after those pixels. The
+//! JPEGs nvJPEG's hardware decoder does not take (`GpuJpeg::decode` hands them back) are
+//! decoded on the CPU and copied there in the same step; if nvJPEG refuses the batched call
+//! itself, all of the batch's JPEGs are. Each kind of fallback is said once, and counted
+//! ([`GpuInput::jpeg_counts`]).
 
 use super::augment::cuda::{self as aug, Inputs};
-use super::gpu_decode::{GpuJpeg, JpegTarget};
+use super::gpu_decode::{Declined, GpuJpeg, JpegTarget};
 use super::raw_views::host_decode;
 use super::{AugmentConfig, RawBatch};
 use crate::cuda::alloc::DeviceBuffer;
@@ -107,8 +110,26 @@ pub struct GpuInput {
     work: Option<DeviceBuffer>,
     /// nvJPEG, once `decode_jpegs` set it up.
     jpeg: Option<GpuJpeg>,
-    /// Whether the fallback to CPU decoding was reported.
-    fell_back: bool,
+    /// Where the encoded JPEGs were decoded, and which fallbacks were reported.
+    fallback: Fallback,
+}
+
+/// How many of the encoded JPEGs each decoder decoded since the input was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JpegCounts {
+    /// By nvJPEG's batched decode.
+    pub nvjpeg: usize,
+    /// On the CPU: those nvJPEG's hardware decoder does not take, and every JPEG of a batch
+    /// whose batched call failed.
+    pub cpu: usize,
+}
+
+/// The counts and whether each kind of CPU fallback was reported (once each).
+#[derive(Default)]
+struct Fallback {
+    counts: JpegCounts,
+    said_declined: bool,
+    said_refused: bool,
 }
 
 // The raw pointers are a stream and host buffers this value owns alone.
@@ -138,7 +159,7 @@ impl GpuInput {
             next: 0,
             work: None,
             jpeg: None,
-            fell_back: false,
+            fallback: Fallback::default(),
         })
     }
 
@@ -149,6 +170,11 @@ impl GpuInput {
         let backend = j.backend();
         self.jpeg = Some(j);
         Ok(backend)
+    }
+
+    /// Where the encoded JPEGs of the batches so far were decoded.
+    pub fn jpeg_counts(&self) -> JpegCounts {
+        self.fallback.counts
     }
 
     /// Bytes one step uploads for `batch` (table, constants, pixels, with alignment).
@@ -213,7 +239,7 @@ impl GpuInput {
         if !batch.encoded.is_empty() {
             let src = base + p0 as u64;
             slot.retained = batch.encoded.iter().map(|e| e.jpeg.bytes.clone()).collect();
-            decode_encoded(&mut self.jpeg, &mut self.fell_back, batch, src, compute)?;
+            decode_encoded(&mut self.jpeg, &mut self.fallback, batch, src, compute)?;
         }
         let inp = Inputs {
             src: base + p0 as u64,
@@ -266,10 +292,11 @@ impl Drop for GpuInput {
 }
 
 /// The batch's encoded JPEGs decoded into the sources at `src` on the compute stream: by
-/// nvJPEG, or, when it refuses the batch, on the CPU and copied (reported once).
+/// nvJPEG, except those it does not take and, when it refuses the batched call, all of them,
+/// which are decoded on the CPU and copied (each kind reported once, all counted).
 fn decode_encoded(
     jpeg: &mut Option<GpuJpeg>,
-    fell_back: &mut bool,
+    fallback: &mut Fallback,
     batch: &RawBatch,
     src: u64,
     compute: cu::CUstream,
@@ -287,27 +314,52 @@ fn decode_encoded(
             bytes: &e.jpeg.bytes,
             dst: src + e.offset as u64,
             width: e.jpeg.size.1,
+            height: e.jpeg.size.0,
         })
         .collect();
+    let n = targets.len();
     // The compute stream is the GPU's; the sources were sized for every decoded image.
-    let Err(e) = (unsafe { j.decode(&targets, compute) }) else {
-        return Ok(());
+    let on_cpu: Vec<usize> = match unsafe { j.decode(&targets, compute) } {
+        Ok(declined) => {
+            if !fallback.said_declined && !declined.is_empty() {
+                say_declined(&declined, n, batch);
+                fallback.said_declined = true;
+            }
+            declined.iter().map(|d| d.index).collect()
+        }
+        Err(e) => {
+            if !fallback.said_refused {
+                eprintln!(
+                    "warning: nvJPEG refused a batch ({e}); its {n} JPEGs are decoded on the CPU \
+                     (said once)"
+                );
+                fallback.said_refused = true;
+            }
+            (0..n).collect()
+        }
     };
-    if !*fell_back {
-        eprintln!(
-            "warning: nvJPEG refused a batch ({e}); its {} JPEGs are decoded on the CPU \
-             (said once)",
-            targets.len()
-        );
-        *fell_back = true;
-    }
-    for enc in &batch.encoded {
+    fallback.counts.nvjpeg += n - on_cpu.len();
+    fallback.counts.cpu += on_cpu.len();
+    for i in on_cpu {
+        let enc = &batch.encoded[i];
         let px = host_decode(&enc.jpeg)?;
         // From pageable memory: the driver has staged `px` when the call returns.
         unsafe { cu::memcpy_htod_async(src + enc.offset as u64, &px, compute) }
             .call("cuMemcpyHtoDAsync(CPU-decoded JPEG)")?;
     }
     Ok(())
+}
+
+/// The first report of JPEGs nvJPEG's batched decode does not take.
+fn say_declined(declined: &[Declined], n: usize, batch: &RawBatch) {
+    let first = &declined[0];
+    eprintln!(
+        "warning: {} of {n} JPEGs of a batch are decoded on the CPU, the rest by nvJPEG; the \
+         first, {}: {} (said once; GpuInput::jpeg_counts counts them)",
+        declined.len(),
+        batch.encoded[first.index].jpeg.path.display(),
+        first.why
+    );
 }
 
 /// Plain old data viewed as its bytes.

@@ -5,7 +5,8 @@
 //! resolved once with `dlsym` into a function table. nvJPEG is self-contained and works in the
 //! primary context of the current device. Emulated mode (`cuda-emu`): `crate::cuda::emu::nvjpeg`
 //! checks the arguments as nvJPEG documents them and decodes with the CPU decoder into checked
-//! device memory. Every decode call (single or batched) counts as one library call.
+//! device memory. Every decode call (single or batched) counts as one library call; the
+//! header parse, the support query and the pre-allocation enqueue no work and are not counted.
 
 use super::counters::{self as c, bump};
 use super::cu::CUstream;
@@ -17,6 +18,8 @@ use std::sync::{Mutex, OnceLock};
 
 pub type NvjpegHandle = *mut c_void;
 pub type NvjpegState = *mut c_void;
+/// nvjpegJpegStream_t: a parsed bitstream's header, on the host.
+pub type NvjpegJpegStream = *mut c_void;
 
 /// nvjpegImage_t
 #[repr(C)]
@@ -50,6 +53,17 @@ pub const BACKEND_HARDWARE: i32 = 3;
 pub const OUTPUT_RGBI: i32 = 5;
 /// The largest nvjpegOutputFormat_t value (NVJPEG_OUTPUT_FORMAT_MAX).
 pub const OUTPUT_FORMAT_MAX: i32 = 9;
+
+/// nvjpegChromaSubsampling_t values (CSS_UNKNOWN is -1).
+pub const CSS_444: i32 = 0;
+pub const CSS_422: i32 = 1;
+pub const CSS_420: i32 = 2;
+pub const CSS_440: i32 = 3;
+pub const CSS_411: i32 = 4;
+pub const CSS_410: i32 = 5;
+pub const CSS_GRAY: i32 = 6;
+pub const CSS_410V: i32 = 7;
+pub const CSS_UNKNOWN: i32 = -1;
 
 /// nvjpegStatus_t values.
 pub const STATUS_SUCCESS: i32 = 0;
@@ -166,6 +180,14 @@ type DecodeBatched = unsafe extern "C" fn(
     CUstream,
 ) -> c_int;
 
+type StreamCreate = unsafe extern "C" fn(NvjpegHandle, *mut NvjpegJpegStream) -> c_int;
+type StreamDestroy = unsafe extern "C" fn(NvjpegJpegStream) -> c_int;
+type StreamParseHeader =
+    unsafe extern "C" fn(NvjpegHandle, *const u8, usize, NvjpegJpegStream) -> c_int;
+type BatchedSupported = unsafe extern "C" fn(NvjpegHandle, NvjpegJpegStream, *mut c_int) -> c_int;
+type BatchedPreAllocate =
+    unsafe extern "C" fn(NvjpegHandle, NvjpegState, c_int, c_int, c_int, c_int, c_int) -> c_int;
+
 /// The entry points we use (signatures from nvjpeg.h, CUDA 13.0).
 struct Table {
     get_property: GetProperty,
@@ -177,6 +199,11 @@ struct Table {
     decode: Decode,
     decode_batched_initialize: BatchedInitialize,
     decode_batched: DecodeBatched,
+    stream_create: StreamCreate,
+    stream_destroy: StreamDestroy,
+    stream_parse_header: StreamParseHeader,
+    decode_batched_supported: BatchedSupported,
+    decode_batched_pre_allocate: BatchedPreAllocate,
 }
 
 /// The function table of the real library, resolved once, or why it cannot be.
@@ -242,6 +269,21 @@ fn load() -> std::result::Result<Table, String> {
             decode_batched: std::mem::transmute::<*mut c_void, DecodeBatched>(sym(
                 "nvjpegDecodeBatched",
             )?),
+            stream_create: std::mem::transmute::<*mut c_void, StreamCreate>(sym(
+                "nvjpegJpegStreamCreate",
+            )?),
+            stream_destroy: std::mem::transmute::<*mut c_void, StreamDestroy>(sym(
+                "nvjpegJpegStreamDestroy",
+            )?),
+            stream_parse_header: std::mem::transmute::<*mut c_void, StreamParseHeader>(sym(
+                "nvjpegJpegStreamParseHeader",
+            )?),
+            decode_batched_supported: std::mem::transmute::<*mut c_void, BatchedSupported>(sym(
+                "nvjpegDecodeBatchedSupported",
+            )?),
+            decode_batched_pre_allocate: std::mem::transmute::<*mut c_void, BatchedPreAllocate>(
+                sym("nvjpegDecodeBatchedPreAllocate")?,
+            ),
         })
     }
 }
@@ -490,6 +532,104 @@ pub unsafe fn decode(
             stream,
         )),
         emu => crate::cuda::emu::nvjpeg::decode(h, s, data, output_format, destination, stream),
+    )
+}
+
+/// nvjpegJpegStreamCreate: a holder of one bitstream's parsed header, reused for every image.
+// nvJPEG checks its handles (NULL is INVALID_PARAMETER); the API keeps these calls safe.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
+pub fn jpeg_stream_create(h: NvjpegHandle) -> Result<NvjpegJpegStream> {
+    route!(
+        real => {
+            let t = real_table()?;
+            let mut js: NvjpegJpegStream = std::ptr::null_mut();
+            // SAFETY: nvJPEG validates the handle; `js` is a valid out pointer.
+            check(unsafe { (t.stream_create)(h, &mut js) })?;
+            Ok(js)
+        },
+        emu => crate::cuda::emu::nvjpeg::jpeg_stream_create(h),
+    )
+}
+
+/// nvjpegJpegStreamDestroy.
+///
+/// # Safety
+/// A stream from [`jpeg_stream_create`], not used afterwards.
+pub unsafe fn jpeg_stream_destroy(js: NvjpegJpegStream) -> Result<()> {
+    route!(
+        real => check((real_table()?.stream_destroy)(js)),
+        emu => crate::cuda::emu::nvjpeg::jpeg_stream_destroy(js),
+    )
+}
+
+/// nvjpegJpegStreamParseHeader: the headers of `data` into `js`, replacing what it held.
+// nvJPEG checks its handles (NULL is INVALID_PARAMETER); the API keeps these calls safe.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
+pub fn jpeg_stream_parse_header(h: NvjpegHandle, data: &[u8], js: NvjpegJpegStream) -> Result<()> {
+    route!(
+        real => {
+            let t = real_table()?;
+            // SAFETY: `data` is readable for its length during the call.
+            check(unsafe { (t.stream_parse_header)(h, data.as_ptr(), data.len(), js) })
+        },
+        emu => crate::cuda::emu::nvjpeg::jpeg_stream_parse_header(h, data, js),
+    )
+}
+
+/// nvjpegDecodeBatchedSupported: whether nvjpegDecodeBatched with `h`'s backend decodes the
+/// JPEG whose header `js` holds. nvjpeg.h's `is_supported` is 0 for yes; this returns `true`
+/// then.
+// nvJPEG checks its handles (NULL is INVALID_PARAMETER); the API keeps these calls safe.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
+pub fn decode_batched_supported(h: NvjpegHandle, js: NvjpegJpegStream) -> Result<bool> {
+    route!(
+        real => {
+            let t = real_table()?;
+            // -1 until nvJPEG answers: a call that writes nothing reads as "not supported".
+            let mut is_supported: c_int = -1;
+            // SAFETY: nvJPEG validates the handle and stream; a valid out pointer.
+            check(unsafe { (t.decode_batched_supported)(h, js, &mut is_supported) })?;
+            Ok(is_supported == 0)
+        },
+        emu => crate::cuda::emu::nvjpeg::decode_batched_supported(h, js),
+    )
+}
+
+/// nvjpegDecodeBatchedPreAllocate: a hint to allocate the state's buffers now for batches of
+/// `batch_size` images up to `width` x `height` of `chroma_subsampling`
+/// (nvjpegChromaSubsampling_t), decoded to `output_format`; nvJPEG still grows them for larger
+/// images. The hardware decoder's (DALI and nvImageCodec call it for that backend only).
+///
+/// # Safety
+/// A handle and a state of that handle.
+pub unsafe fn decode_batched_pre_allocate(
+    h: NvjpegHandle,
+    s: NvjpegState,
+    batch_size: i32,
+    width: i32,
+    height: i32,
+    chroma_subsampling: i32,
+    output_format: i32,
+) -> Result<()> {
+    route!(
+        real => check((real_table()?.decode_batched_pre_allocate)(
+            h,
+            s,
+            batch_size,
+            width,
+            height,
+            chroma_subsampling,
+            output_format,
+        )),
+        emu => crate::cuda::emu::nvjpeg::decode_batched_pre_allocate(
+            h,
+            s,
+            batch_size,
+            width,
+            height,
+            chroma_subsampling,
+            output_format,
+        ),
     )
 }
 

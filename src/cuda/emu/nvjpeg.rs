@@ -1,21 +1,33 @@
 //! Emulated nvJPEG (CUDA 13.0.4, on an emulated H200, which has hardware JPEG decoders): live
-//! handles and states, the arguments checked as nvjpeg.h documents them, each image decoded by
-//! the CPU decoder (`jpeg-decoder`, full size, EXIF ignored as nvJPEG ignores it) and written
-//! through the emulator's checked device memory.
+//! handles, states and JPEG streams, the arguments checked as nvjpeg.h documents them, each
+//! image decoded by the CPU decoder (`jpeg-decoder`, full size, EXIF ignored as nvJPEG ignores
+//! it) and written through the emulator's checked device memory.
 //!
 //! The rules:
-//! - handles and states: an unknown or destroyed one is `INVALID_PARAMETER`, naming it; a state
-//!   is used with the handle it was created from;
+//! - handles, states and JPEG streams: an unknown or destroyed one is `INVALID_PARAMETER`,
+//!   naming it; a state or stream is used with the handle it was created from;
 //! - `nvjpegCreateEx`: backends DEFAULT and HARDWARE (the emulated H200 has the decoders);
 //!   any other is `INVALID_PARAMETER` here;
 //! - `nvjpegDecodeBatchedInitialize`: batch size ≥ 1 and an output format of nvjpeg.h
 //!   (`INVALID_PARAMETER`); `nvjpegDecodeBatched` needs it first, for as many images as it is
 //!   given (`INVALID_PARAMETER`), and decodes to RGBI only (other formats:
 //!   `IMPLEMENTATION_NOT_SUPPORTED`, a limit of the emulation); so does `nvjpegDecode`;
-//! - the stream: an 8-bit JPEG of 1 (gray, replicated to R = G = B) or 3 components, Huffman
-//!   coded, baseline, extended or progressive (the HARDWARE backend: baseline only, and not
-//!   4:1:1 / 4:1:0, as nvjpeg.h says); others `JPEG_NOT_SUPPORTED` (CMYK and YCCK among them);
-//!   a malformed stream is `BAD_JPEG`, one that ends early `INCOMPLETE_BITSTREAM`;
+//! - what a backend decodes ([`unsupported`]): an 8-bit JPEG of 1 (gray, replicated to
+//!   R = G = B) or 3 components, Huffman coded, baseline, extended or progressive; the
+//!   HARDWARE backend only baseline ones in a single scan, of 4:4:4, 4:2:2, 4:2:0 or 4:4:0
+//!   chroma (nvjpeg.h: "baseline JPEG bitstream with single scan. 410 and 411 sub-samplings
+//!   are not supported"). Others are `JPEG_NOT_SUPPORTED` (CMYK and YCCK among them); a
+//!   malformed stream is `BAD_JPEG`, one that ends early `INCOMPLETE_BITSTREAM`;
+//! - `nvjpegJpegStreamParseHeader`: a non-empty stream whose headers read up to the frame
+//!   header (else the status above, and the JPEG stream holds no header until the next parse
+//!   succeeds); `nvjpegDecodeBatchedSupported` needs a parsed JPEG stream
+//!   (`INVALID_PARAMETER`) and answers 0 (supported) exactly for the images
+//!   `nvjpegDecodeBatched` of that handle's backend decodes;
+//! - `nvjpegDecodeBatchedPreAllocate`: batch size, width and height ≥ 1, a chroma subsampling
+//!   and an output format of nvjpeg.h (`INVALID_PARAMETER`); recorded for the state with the
+//!   HARDWARE backend ([`preallocation`]), a no-op with the others (DALI and nvImageCodec
+//!   call it for the hardware decoder only); it does not need `nvjpegDecodeBatchedInitialize`
+//!   first (DALI calls it before), and later batches of larger images still decode (a hint);
 //! - the destination: `channel[0]` non-null, `pitch[0] ≥ 3·width`, and the `height` rows of
 //!   `3·width` bytes at `channel[0] + row·pitch[0]` inside one live device allocation
 //!   (`INVALID_PARAMETER`, naming the image and the pointer); only the bytes of those rows are
@@ -44,10 +56,31 @@ struct State {
     handle: usize,
     /// (batch size, output format) of the last nvjpegDecodeBatchedInitialize.
     batch: Option<(i32, i32)>,
+    preallocated: Option<PreAllocation>,
+}
+
+/// What nvjpegDecodeBatchedPreAllocate was last given for a state of the HARDWARE backend,
+/// and how many times it was called for that state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreAllocation {
+    pub batch_size: i32,
+    pub width: i32,
+    pub height: i32,
+    /// nvjpegChromaSubsampling_t.
+    pub chroma_subsampling: i32,
+    pub output_format: i32,
+    pub calls: u32,
+}
+
+struct JpegStream {
+    handle: usize,
+    /// The last successful nvjpegJpegStreamParseHeader's result.
+    header: Option<Header>,
 }
 
 static HANDLES: Registry<Handle> = Registry::new();
 static STATES: Registry<State> = Registry::new();
+static STREAMS: Registry<JpegStream> = Registry::new();
 
 fn invalid(detail: impl Into<String>) -> NvjpegError {
     NvjpegError::new(STATUS_INVALID_PARAMETER, detail)
@@ -121,6 +154,7 @@ pub fn state_create(h: NvjpegHandle) -> Result<NvjpegState> {
     let s = State {
         handle: h as usize,
         batch: None,
+        preallocated: None,
     };
     Ok(STATES.insert(s).map_err(internal)? as NvjpegState)
 }
@@ -171,6 +205,10 @@ pub struct Header {
     pub height: u32,
     /// (horizontal, vertical) sampling factor of each component.
     pub sampling: Vec<(u8, u8)>,
+    /// How many components the first scan holds (all of them: one interleaved scan, as the
+    /// HARDWARE backend needs; fewer: more scans follow); `None` when no scan header follows
+    /// the frame header.
+    pub first_scan: Option<u8>,
 }
 
 impl Header {
@@ -185,7 +223,7 @@ impl Header {
         )
     }
 
-    /// The chroma subsampling name (4:1:1 and 4:1:0 are refused by the hardware backend).
+    /// The chroma subsampling name (the HARDWARE backend takes 4:4:4, 4:2:2, 4:2:0, 4:4:0).
     fn subsampling(&self) -> &'static str {
         if self.sampling.len() != 3 {
             return "other";
@@ -298,9 +336,31 @@ pub fn parse_header(data: &[u8]) -> Result<Header> {
                 height: u16::from_be_bytes([b[1], b[2]]) as u32,
                 width: u16::from_be_bytes([b[3], b[4]]) as u32,
                 sampling,
+                first_scan: first_scan(data, end),
             });
         }
         i = end;
+    }
+}
+
+/// The component count of the first scan header at or after byte `i` (the segments between
+/// the frame and the scan are walked by their lengths), or `None` if there is none to read.
+fn first_scan(data: &[u8], mut i: usize) -> Option<u8> {
+    loop {
+        while i < data.len() && data[i] == 0xFF && data.get(i + 1) == Some(&0xFF) {
+            i += 1;
+        }
+        if i + 4 > data.len() || data[i] != 0xFF {
+            return None;
+        }
+        if data[i + 1] == 0xDA {
+            return data.get(i + 4).copied();
+        }
+        let len = u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
+        if len < 2 {
+            return None;
+        }
+        i += 2 + len;
     }
 }
 
@@ -333,13 +393,10 @@ struct Decoded {
     rgb: Vec<u8>,
 }
 
-/// The checks of one stream for `backend`, then the CPU decode.
-fn decode_one(data: &[u8], backend: i32, who: &str) -> Result<Decoded> {
-    let at = |e: NvjpegError| NvjpegError::new(e.status, format!("{who}: {}", e.detail));
-    if data.is_empty() {
-        return Err(invalid(format!("{who}: length 0")));
-    }
-    let hd = parse_header(data).map_err(at)?;
+/// Why `backend`'s decode does not take a JPEG with header `hd` (what
+/// nvjpegDecodeBatchedSupported answers from the header alone), or `None` when it does.
+pub fn unsupported(hd: &Header, backend: i32) -> Option<String> {
+    let hardware = backend == BACKEND_HARDWARE;
     let kind = match hd.sof {
         0 => "baseline",
         1 => "extended sequential",
@@ -347,43 +404,52 @@ fn decode_one(data: &[u8], backend: i32, who: &str) -> Result<Decoded> {
         3 => "lossless",
         _ => "hierarchical or arithmetic-coded",
     };
-    if hd.sof > 2 {
-        return Err(not_supported(format!(
-            "{who}: a {kind} JPEG (SOF{}): nvJPEG's DEFAULT and HARDWARE backends decode \
-             Huffman-coded DCT JPEGs",
-            hd.sof
-        )));
-    }
-    if backend == BACKEND_HARDWARE && hd.sof != 0 {
-        return Err(not_supported(format!(
-            "{who}: a {kind} JPEG (SOF{}): the HARDWARE backend decodes baseline JPEGs only",
-            hd.sof
-        )));
-    }
-    if hd.precision != 8 {
-        return Err(not_supported(format!(
-            "{who}: {}-bit samples (8-bit only)",
-            hd.precision
-        )));
-    }
-    match hd.sampling.len() {
-        1 | 3 => {}
-        4 => {
-            return Err(not_supported(format!(
-                "{who}: 4 components (CMYK or YCCK): decoding to RGBI takes 1 or 3"
-            )))
-        }
-        n => {
-            return Err(not_supported(format!(
-                "{who}: {n} components: decoding to RGBI takes 1 or 3"
-            )))
-        }
-    }
+    let n = hd.sampling.len();
     let css = hd.subsampling();
-    if backend == BACKEND_HARDWARE && matches!(css, "4:1:1" | "4:1:0") {
-        return Err(not_supported(format!(
-            "{who}: chroma subsampling {css}, which the HARDWARE backend does not decode"
-        )));
+    if hd.sof > 2 {
+        Some(format!(
+            "a {kind} JPEG (SOF{}): nvJPEG's DEFAULT and HARDWARE backends decode Huffman-coded \
+             DCT JPEGs",
+            hd.sof
+        ))
+    } else if hardware && hd.sof != 0 {
+        Some(format!(
+            "a {kind} JPEG (SOF{}): the HARDWARE backend decodes baseline JPEGs only",
+            hd.sof
+        ))
+    } else if hd.precision != 8 {
+        Some(format!("{}-bit samples (8-bit only)", hd.precision))
+    } else if n == 4 {
+        Some("4 components (CMYK or YCCK): decoding to RGBI takes 1 or 3".into())
+    } else if n != 1 && n != 3 {
+        Some(format!("{n} components: decoding to RGBI takes 1 or 3"))
+    } else if hardware && hd.first_scan != Some(n as u8) {
+        Some(match hd.first_scan {
+            Some(k) => format!(
+                "the first scan holds {k} of the {n} components (more scans follow): the \
+                 HARDWARE backend decodes single-scan JPEGs"
+            ),
+            None => "no scan header after the frame header".into(),
+        })
+    } else if hardware && n == 3 && !matches!(css, "4:4:4" | "4:2:2" | "4:2:0" | "4:4:0") {
+        Some(format!(
+            "chroma subsampling {css}, which the HARDWARE backend does not decode (4:4:4, \
+             4:2:2, 4:2:0 and 4:4:0 only)"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The checks of one stream for `backend`, then the CPU decode.
+fn decode_one(data: &[u8], backend: i32, who: &str) -> Result<Decoded> {
+    let at = |e: NvjpegError| NvjpegError::new(e.status, format!("{who}: {}", e.detail));
+    if data.is_empty() {
+        return Err(invalid(format!("{who}: length 0")));
+    }
+    let hd = parse_header(data).map_err(at)?;
+    if let Some(why) = unsupported(&hd, backend) {
+        return Err(not_supported(format!("{who}: {why}")));
     }
     if hd.width == 0 || hd.height == 0 {
         return Err(NvjpegError::new(
@@ -590,6 +656,145 @@ pub unsafe fn decode(
     write_rows(destination, &d, &name)
 }
 
+/// The JPEG stream's header (if parsed) after checking it is live and of handle `h`.
+fn stream_of(h: NvjpegHandle, js: NvjpegJpegStream, who: &str) -> Result<Option<Header>> {
+    let (owner, header) = STREAMS
+        .with(js as usize, |x| (x.handle, x.header.clone()))
+        .map_err(internal)?
+        .ok_or_else(|| {
+            invalid(format!(
+                "{who}: JPEG stream {:#x} is not a live nvjpegJpegStream_t (never created, or \
+                 destroyed)",
+                js as usize
+            ))
+        })?;
+    if owner != h as usize {
+        return Err(invalid(format!(
+            "{who}: JPEG stream {:#x} was created with handle {owner:#x}, not {:#x}",
+            js as usize, h as usize
+        )));
+    }
+    Ok(header)
+}
+
+pub fn jpeg_stream_create(h: NvjpegHandle) -> Result<NvjpegJpegStream> {
+    backend_of(h, "nvjpegJpegStreamCreate")?;
+    let js = JpegStream {
+        handle: h as usize,
+        header: None,
+    };
+    Ok(STREAMS.insert(js).map_err(internal)? as NvjpegJpegStream)
+}
+
+/// # Safety
+/// None beyond the stream's (checked).
+pub unsafe fn jpeg_stream_destroy(js: NvjpegJpegStream) -> Result<()> {
+    if STREAMS.remove(js as usize).map_err(internal)? {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "nvjpegJpegStreamDestroy: JPEG stream {:#x} is not a live nvjpegJpegStream_t (never \
+             created, or destroyed)",
+            js as usize
+        )))
+    }
+}
+
+pub fn jpeg_stream_parse_header(h: NvjpegHandle, data: &[u8], js: NvjpegJpegStream) -> Result<()> {
+    let who = "nvjpegJpegStreamParseHeader";
+    backend_of(h, who)?;
+    stream_of(h, js, who)?;
+    let parsed = if data.is_empty() {
+        Err(invalid(format!("{who}: data is empty (length 0)")))
+    } else {
+        parse_header(data).map_err(|e| NvjpegError::new(e.status, format!("{who}: {}", e.detail)))
+    };
+    // A failed parse leaves no header behind: the next support query cannot answer for the
+    // image parsed before.
+    let header = parsed.as_ref().ok().cloned();
+    STREAMS
+        .with(js as usize, |x| x.header = header)
+        .map_err(internal)?;
+    parsed.map(|_| ())
+}
+
+pub fn decode_batched_supported(h: NvjpegHandle, js: NvjpegJpegStream) -> Result<bool> {
+    let who = "nvjpegDecodeBatchedSupported";
+    let backend = backend_of(h, who)?;
+    let header = stream_of(h, js, who)?.ok_or_else(|| {
+        invalid(format!(
+            "{who}: JPEG stream {:#x} holds no parsed header (nvjpegJpegStreamParseHeader did \
+             not succeed on it)",
+            js as usize
+        ))
+    })?;
+    Ok(unsupported(&header, backend).is_none())
+}
+
+/// # Safety
+/// None beyond the handle's and state's (checked).
+pub unsafe fn decode_batched_pre_allocate(
+    h: NvjpegHandle,
+    s: NvjpegState,
+    batch_size: i32,
+    width: i32,
+    height: i32,
+    chroma_subsampling: i32,
+    output_format: i32,
+) -> Result<()> {
+    let who = "nvjpegDecodeBatchedPreAllocate";
+    let (backend, _) = state_of(h, s, who)?;
+    for (name, v) in [
+        ("batch_size", batch_size),
+        ("width", width),
+        ("height", height),
+    ] {
+        if v < 1 {
+            return Err(invalid(format!("{who}: {name} = {v}")));
+        }
+    }
+    if !(CSS_444..=CSS_410V).contains(&chroma_subsampling) {
+        return Err(invalid(format!(
+            "{who}: chroma subsampling {chroma_subsampling} is not an nvjpegChromaSubsampling_t \
+             of a stream ({CSS_444}..={CSS_410V})"
+        )));
+    }
+    if !(0..=OUTPUT_FORMAT_MAX).contains(&output_format) {
+        return Err(invalid(format!(
+            "{who}: output format {output_format} is not an nvjpegOutputFormat_t \
+             (0..={OUTPUT_FORMAT_MAX})"
+        )));
+    }
+    if backend != BACKEND_HARDWARE {
+        // The hardware decoder's buffers; nothing to allocate for the other backends.
+        return Ok(());
+    }
+    STATES
+        .with(s as usize, |x| {
+            let calls = x.preallocated.map_or(0, |p| p.calls) + 1;
+            x.preallocated = Some(PreAllocation {
+                batch_size,
+                width,
+                height,
+                chroma_subsampling,
+                output_format,
+                calls,
+            });
+        })
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// What nvjpegDecodeBatchedPreAllocate recorded for state `s` (HARDWARE backend), if anything:
+/// for tests of the callers.
+pub fn preallocation(s: NvjpegState) -> Option<PreAllocation> {
+    STATES
+        .with(s as usize, |x| x.preallocated)
+        .ok()
+        .flatten()
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,6 +821,63 @@ mod tests {
         assert_eq!(hd.plane(0), (33, 17));
         let g = parse_header(&jpeg(true, 5, 9)).unwrap();
         assert_eq!((g.sampling.len(), g.plane(0)), (1, (5, 9)));
+    }
+
+    #[test]
+    fn the_hardware_backend_takes_baseline_single_scan_jpegs_of_its_subsamplings() {
+        let (hw, def) = (BACKEND_HARDWARE, BACKEND_DEFAULT);
+        let j = jpeg(false, 24, 16);
+        let hd = parse_header(&j).unwrap();
+        assert_eq!(
+            hd.first_scan,
+            Some(3),
+            "`image` writes one interleaved scan"
+        );
+        assert_eq!(parse_header(&jpeg(true, 8, 8)).unwrap().first_scan, Some(1));
+        assert_eq!(unsupported(&hd, hw), None);
+        // The first scan with one of the three components: more scans follow.
+        let sos = j.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        let mut split = j.clone();
+        split[sos + 4] = 1;
+        let multi = parse_header(&split).unwrap();
+        assert_eq!(multi.first_scan, Some(1));
+        assert!(unsupported(&multi, hw).unwrap().contains("single-scan"));
+        assert_eq!(unsupported(&multi, def), None);
+        // Extended sequential: the DEFAULT backend's, not the HARDWARE's.
+        let ext = Header {
+            sof: 1,
+            ..hd.clone()
+        };
+        assert!(unsupported(&ext, hw)
+            .unwrap()
+            .contains("baseline JPEGs only"));
+        assert_eq!(unsupported(&ext, def), None);
+        // Subsamplings: 4:4:0 yes, 4:1:1 and 4:1:0 no (HARDWARE), all on DEFAULT.
+        for (y, css, ok) in [
+            ((1, 2), "4:4:0", true),
+            ((4, 1), "4:1:1", false),
+            ((4, 2), "4:1:0", false),
+        ] {
+            let h = Header {
+                sampling: vec![y, (1, 1), (1, 1)],
+                ..hd.clone()
+            };
+            assert_eq!(h.subsampling(), css);
+            assert_eq!(unsupported(&h, hw).is_none(), ok, "{css}");
+            assert_eq!(unsupported(&h, def), None, "{css}");
+        }
+        // Four components and 12-bit samples: neither backend.
+        let cmyk = Header {
+            sampling: vec![(1, 1); 4],
+            first_scan: Some(4),
+            ..hd.clone()
+        };
+        assert!(unsupported(&cmyk, def).unwrap().contains("CMYK"));
+        let deep = Header {
+            precision: 12,
+            ..hd
+        };
+        assert!(unsupported(&deep, def).unwrap().contains("12-bit"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod listing;
 pub mod orient;
 pub mod shard;
 pub mod synth;
+pub mod synth_jpeg;
 
 use super::dataset::{Dataset, DecodeNeed, Image, Routed, Sample};
 use crate::{Error, Result};
