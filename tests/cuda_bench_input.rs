@@ -67,6 +67,14 @@ fn input_bench_trains_on_its_own_folder_end_to_end() {
     // nvJPEG (emulated, or carried by the GPU bundle): the workers only read and draw.
     assert!(out.contains("--decode-on gpu loader wall rate"), "{out}");
     assert!(out.contains("GPU decode (nvJPEG, "), "{out}");
+    // The folder's JPEGs are baseline ones: nvJPEG takes every one (none goes to the CPU).
+    let gpu_line = out
+        .lines()
+        .find(|l| l.starts_with("GPU decode (nvJPEG, "))
+        .unwrap();
+    let by_nvjpeg = number_after(gpu_line, "JPEGs:");
+    assert!(by_nvjpeg > 0.0, "{gpu_line}");
+    assert!(gpu_line.ends_with(" by nvJPEG, 0 on the CPU"), "{gpu_line}");
     let e2e = out
         .lines()
         .find(|l| l.starts_with("end to end on the folder"))
@@ -78,6 +86,7 @@ fn input_bench_trains_on_its_own_folder_end_to_end() {
     let share = number_after(e2e, "=");
     assert!(rate > 0.0 && share > 0.0, "{e2e}");
     assert!(e2e.contains("target 95%"), "{e2e}");
+    assert!(e2e.ends_with(" by nvJPEG, 0 on the CPU"), "{e2e}");
 
     // A second run (the input alone) reads the folder the first wrote.
     let again: Vec<&str> = args.into_iter().filter(|a| *a != "--with-step").collect();

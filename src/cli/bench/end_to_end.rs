@@ -103,12 +103,13 @@ pub fn run(
     println!(
         "end to end on the folder ({}, --augment-on gpu, {decoding}, graph {}): \
          {images_per_s:.1} images/s over {} steps = {:.1}% of the step on random data \
-         (target {:.0}%): {verdict}",
+         (target {:.0}%): {verdict}{}",
         crate::cuda::driver::mode().name(),
         if graph.replaying() { "replayed" } else { "off" },
         a.steps(),
         100.0 * fraction,
-        100.0 * TARGET
+        100.0 * TARGET,
+        super::input::jpeg_split(decode, &input)
     );
     Ok(())
 }

@@ -333,13 +333,27 @@ fn gpu_phase(
     secs.sort_by(f64::total_cmp);
     let median = secs[secs.len() / 2];
     println!(
-        "{what}GPU two-view augmentation on cuda:{ordinal} ({} mode, pinned upload included):          {:.1} images/s (median of {} batches of {})",
+        "{what}GPU two-view augmentation on cuda:{ordinal} ({} mode, pinned upload included):          {:.1} images/s (median of {} batches of {}){}",
         crate::cuda::driver::mode().name(),
         a.batch() as f64 / median,
         secs.len(),
-        a.batch()
+        a.batch(),
+        jpeg_split(decode, &input)
     );
     Ok(())
+}
+
+/// Where the JPEGs went, when nvJPEG decodes: those its hardware decoder does not take are
+/// decoded on the CPU (`data::gpu_input`), which a rate alone would not show.
+#[cfg(feature = "cuda")]
+pub(super) fn jpeg_split(decode: SourceDecode, input: &crate::data::gpu_input::GpuInput) -> String {
+    match decode {
+        SourceDecode::Gpu => {
+            let c = input.jpeg_counts();
+            format!("; JPEGs: {} by nvJPEG, {} on the CPU", c.nvjpeg, c.cpu)
+        }
+        SourceDecode::Host => String::new(),
+    }
 }
 
 #[cfg(not(feature = "cuda"))]
