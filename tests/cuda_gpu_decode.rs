@@ -32,7 +32,7 @@ use simclr::cuda::driver::nvjpeg as nj;
 use simclr::data::gpu_decode::{Declined, GpuJpeg, JpegTarget, PreAllocated};
 use simclr::data::gpu_input::{GpuInput, JpegCounts};
 use simclr::data::stream::encoded::EncodedJpeg;
-use simclr::data::stream::synth::{jpeg_bytes, picture, write_split, SynthFolder};
+use simclr::data::stream::synth::{jpeg_bytes, picture, SynthFolder};
 use simclr::data::stream::synth_jpeg::{cmyk_jpeg, progressive_gray_jpeg};
 use simclr::data::stream::{open_folder, BadImages};
 use simclr::data::RawBatch;
@@ -212,9 +212,7 @@ fn jpeg_folder(root: &std::path::Path, per_class: usize, rng: &mut Rng) {
         exif_every: 0,
         quality: 88,
     };
-    for split in ["train", "val"] {
-        write_split(root, split, &spec, rng).unwrap();
-    }
+    mixed_folder::write_folder(root, &spec, rng);
 }
 
 /// `jpeg` as the GPU input carries it, named `name` for messages.

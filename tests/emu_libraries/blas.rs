@@ -265,36 +265,13 @@ fn a_bf16_product_rounds_once_only_when_reduced_precision_reductions_are_disallo
         })
         .collect();
     let product = |mode: cublasMath_t| {
-        let h = blas::create_handle().unwrap();
-        let mut c = dev_nans(m * n, dt);
-        let (alpha, beta) = (1.0f32, 0.0f32);
-        unsafe {
-            blas::set_math_mode(h, mode).unwrap();
-            blas::gemm_ex(
-                h,
-                op(false),
-                op(false),
-                m as i32,
-                n as i32,
-                k as i32,
-                f(&alpha),
-                ptr(&ab),
-                ty(dt),
-                m as i32,
-                ptr(&bb),
-                ty(dt),
-                k as i32,
-                f(&beta),
-                mptr(&mut c),
-                ty(dt),
-                m as i32,
-                cublasComputeType_t::CUBLAS_COMPUTE_32F,
-                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-            )
-            .unwrap();
-            blas::destroy_handle(h).unwrap();
-        }
-        decode(&c.download(), dt)
+        plain_product(
+            mode,
+            cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            (m, n, k),
+            (&ab, &bb),
+            dt,
+        )
     };
     let disallowed = product(cublasMath_t::CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION);
     assert_eq!(disallowed, once, "one rounding of the f32 sum");
@@ -330,10 +307,6 @@ fn fast_compute_types_and_tf32_math_narrow_f32_inputs() {
             .collect()
     };
     let through = |to: DType| move |v: f64| decode(&encode(&[v], to), to)[0];
-    let tf32 = |v: f64| {
-        let b = (v as f32).to_bits();
-        f64::from(f32::from_bits((b + 0xfff + ((b >> 13) & 1)) & !0x1fff))
-    };
     let full = reference(&|v| v);
     let tol = tolerance(dt, k, 1);
     let cases: [(cublasComputeType_t, cublasMath_t, Vec<f64>); 5] = [
@@ -341,12 +314,12 @@ fn fast_compute_types_and_tf32_math_narrow_f32_inputs() {
         (
             CUBLAS_COMPUTE_32F,
             CUBLAS_TF32_TENSOR_OP_MATH,
-            reference(&tf32),
+            reference(&tf32_reference),
         ),
         (
             CUBLAS_COMPUTE_32F_FAST_TF32,
             CUBLAS_DEFAULT_MATH,
-            reference(&tf32),
+            reference(&tf32_reference),
         ),
         (
             CUBLAS_COMPUTE_32F_FAST_16BF,
@@ -360,36 +333,7 @@ fn fast_compute_types_and_tf32_math_narrow_f32_inputs() {
         ),
     ];
     for (compute, math, want) in cases {
-        let h = blas::create_handle().unwrap();
-        let mut c = dev_nans(m * n, dt);
-        let (alpha, beta) = (1.0f32, 0.0f32);
-        unsafe {
-            blas::set_math_mode(h, math).unwrap();
-            blas::gemm_ex(
-                h,
-                op(false),
-                op(false),
-                m as i32,
-                n as i32,
-                k as i32,
-                f(&alpha),
-                ptr(&ab),
-                ty(dt),
-                m as i32,
-                ptr(&bb),
-                ty(dt),
-                k as i32,
-                f(&beta),
-                mptr(&mut c),
-                ty(dt),
-                m as i32,
-                compute,
-                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
-            )
-            .unwrap();
-            blas::destroy_handle(h).unwrap();
-        }
-        let got = decode(&c.download(), dt);
+        let got = plain_product(math, compute, (m, n, k), (&ab, &bb), dt);
         let what = format!("{compute:?} {math:?}");
         let err = relative_error(&got, &want);
         assert!(err <= tol, "{what}: {err:.3e} from its reference");
@@ -398,4 +342,45 @@ fn fast_compute_types_and_tf32_math_narrow_f32_inputs() {
             assert!(apart > 8.0 * tol, "{what}: {apart:.3e} from full f32");
         }
     }
+}
+
+/// C = A·B (column-major, no transposes, leading dimensions m and k) in `dt` on a new handle
+/// with math mode `math` and compute type `compute`, as f64.
+fn plain_product(
+    math: cublasMath_t,
+    compute: cublasComputeType_t,
+    (m, n, k): (usize, usize, usize),
+    (a, b): (&DevBuf, &DevBuf),
+    dt: DType,
+) -> Vec<f64> {
+    let h = blas::create_handle().unwrap();
+    let mut c = dev_nans(m * n, dt);
+    let (alpha, beta) = (1.0f32, 0.0f32);
+    unsafe {
+        blas::set_math_mode(h, math).unwrap();
+        blas::gemm_ex(
+            h,
+            op(false),
+            op(false),
+            m as i32,
+            n as i32,
+            k as i32,
+            f(&alpha),
+            ptr(a),
+            ty(dt),
+            m as i32,
+            ptr(b),
+            ty(dt),
+            k as i32,
+            f(&beta),
+            mptr(&mut c),
+            ty(dt),
+            m as i32,
+            compute,
+            cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+        )
+        .unwrap();
+        blas::destroy_handle(h).unwrap();
+    }
+    decode(&c.download(), dt)
 }

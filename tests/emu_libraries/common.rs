@@ -140,3 +140,10 @@ pub fn mptr(b: &mut DevBuf) -> *mut c_void {
 pub fn dev_nans(n: usize, dt: DType) -> DevBuf {
     DevBuf::upload(&nans(n, dt))
 }
+
+/// An f32 value rounded to TF32 (10 explicit mantissa bits, nearest-even), written here apart
+/// from the emulator's own rounding it checks.
+pub fn tf32_reference(v: f64) -> f64 {
+    let b = (v as f32).to_bits();
+    f64::from(f32::from_bits((b + 0xfff + ((b >> 13) & 1)) & !0x1fff))
+}

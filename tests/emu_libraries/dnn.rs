@@ -713,13 +713,6 @@ fn a_search_reports_the_math_type_each_algorithm_ran_with() {
     assert!(search(5, 16).iter().all(|r| r.1 == CUDNN_DEFAULT_MATH));
 }
 
-/// An f32 value rounded to TF32: 10 explicit mantissa bits, nearest-even.
-fn tf32(v: f64) -> f64 {
-    let b = (v as f32).to_bits();
-    let keep = (b >> 13) & 1;
-    f64::from(f32::from_bits((b + 0xfff + keep) & !0x1fff))
-}
-
 /// FLOAT data under any math type but CUDNN_FMA_MATH may be multiplied in TF32 by an algorithm
 /// with tensor cores (cuDNN's rule on Ampere-class GPUs and newer): a convolution whose math
 /// type was not set to the one it was chosen with loses f32 accuracy.
@@ -738,7 +731,7 @@ fn f32_multiplies_in_tf32_on_tensor_cores_unless_the_math_type_is_fma() {
     let (xb, wb) = (DevBuf::upload(&xb), DevBuf::upload(&wb));
     let reference = |x: &[f64], w: &[f64]| cpu::forward::<f64>(&t64(x, &xs), &t64(w, &ws_), &g);
     let exact = reference(&xv, &wv).unwrap();
-    let round = |v: &[f64]| v.iter().map(|&e| tf32(e)).collect::<Vec<_>>();
+    let round = |v: &[f64]| v.iter().map(|&e| tf32_reference(e)).collect::<Vec<_>>();
     let in_tf32 = reference(&round(&xv), &round(&wv)).unwrap();
     let tol = tolerance(dt, g.k(), 1);
     let mut ws = DevBuf::alloc(64 << 20);

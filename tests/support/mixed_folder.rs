@@ -16,7 +16,12 @@ pub fn mixed_folder(root: &Path, per_class: usize, sides: (u32, u32), rng: &mut 
         exif_every: 5,
         quality: 88,
     };
+    write_folder(root, &spec, rng);
+}
+
+/// Writes `root/train` and `root/val` as `spec` says.
+pub fn write_folder(root: &Path, spec: &SynthFolder, rng: &mut Rng) {
     for split in ["train", "val"] {
-        write_split(root, split, &spec, rng).unwrap();
+        write_split(root, split, spec, rng).unwrap();
     }
 }

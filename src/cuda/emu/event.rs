@@ -68,7 +68,7 @@ fn captured(e: &Event) -> MutexGuard<'_, Option<usize>> {
 /// node of a graph, not for work the device will run (CUDA_ERROR_CAPTURED_EVENT).
 fn not_captured(ev: &Event, call: &str) -> Result<()> {
     let origin = *captured(ev);
-    if origin.is_some() && origin == origin.and_then(|o| super::graph::origin_of(o as CUstream)) {
+    if origin.is_some_and(super::graph::in_progress) {
         return Err(DriverError::new(
             CUresult::CUDA_ERROR_CAPTURED_EVENT,
             format!("{call} on an event last recorded in a stream capture still in progress"),

@@ -54,6 +54,11 @@ fn capture_of(c: &[(usize, Capture)], stream: usize) -> Option<usize> {
     c.iter().position(|(_, k)| k.streams.contains_key(&stream))
 }
 
+/// Whether a capture whose origin is `origin` is in progress.
+pub fn in_progress(origin: usize) -> bool {
+    captures().iter().any(|(o, _)| *o == origin)
+}
+
 /// The origin of the capture `stream` belongs to, if it is captured.
 pub fn origin_of(stream: CUstream) -> Option<usize> {
     let c = captures();
@@ -141,8 +146,8 @@ pub fn end(stream: CUstream) -> Result<usize, DriverError> {
         .map_err(|m| err(CUresult::CUDA_ERROR_INVALID_VALUE, m))
 }
 
-/// `stream` waits on an event last recorded on `recorded_on` (None: never, or outside any
-/// capture): a captured event forks `stream` into its capture; a captured stream waiting on an
+/// `stream` waits on an event last recorded in the capture whose origin is `recorded_in`
+/// (None: never, or outside any capture): a captured event forks `stream` into its capture; a captured stream waiting on an
 /// event from outside its capture is refused and invalidates the capture.
 pub fn waits(stream: CUstream, recorded_in: Option<usize>) -> Result<(), DriverError> {
     let mut c = captures();

@@ -84,6 +84,26 @@ pub fn in_bytes(dir: Dir, p: &Problem) -> [usize; 2] {
     ]
 }
 
+/// # Safety
+/// `ptr` is a device address of the emulator runtime (the range is checked).
+unsafe fn read(who: &str, (ptr, name): (*const c_void, &str), bytes: usize) -> Result<Vec<u8>> {
+    elems::read_bytes(ptr as u64, bytes, &format!("{who} {name}")).map_err(exec_failed)
+}
+
+/// Both inputs of a direction, read (each range checked, and its stream order).
+///
+/// # Safety
+/// The pointers are device addresses of the emulator runtime.
+pub unsafe fn read_inputs(
+    dir: Dir,
+    p: &Problem,
+    who: &str,
+    inputs: [(*const c_void, &str); 2],
+) -> Result<[Vec<u8>; 2]> {
+    let [ba, bb] = in_bytes(dir, p);
+    Ok([read(who, inputs[0], ba)?, read(who, inputs[1], bb)?])
+}
+
 /// Reads both inputs (rounded to TF32 when `tf32`) and the old output (when β ≠ 0), computes,
 /// and writes the output.
 ///
@@ -98,15 +118,10 @@ pub unsafe fn run(
     s: &Scalars,
     tf32: bool,
 ) -> Result<()> {
-    let [ba, bb] = in_bytes(dir, p);
     let nout = out_bytes(dir, p);
-    let read = |(ptr, name): (*const c_void, &str), bytes| {
-        elems::read_bytes(ptr as u64, bytes, &format!("{who} {name}")).map_err(exec_failed)
-    };
-    let a = read(inputs[0], ba)?;
-    let b = read(inputs[1], bb)?;
+    let [a, b] = read_inputs(dir, p, who, inputs)?;
     let old = if s.beta != 0.0 {
-        Some(read((out.0 as *const c_void, out.1), nout)?)
+        Some(read(who, (out.0 as *const c_void, out.1), nout)?)
     } else {
         None
     };

@@ -1,9 +1,9 @@
 //! The measured algorithm searches (`cudnnFind*AlgorithmEx`) of the emulated cuDNN:
 //! requestedAlgoCount >= 1, `perf` and `returnedAlgoCount` non-null, a null workspace only with
 //! size 0 (all `BAD_PARAM`); only algorithms whose workspace fits the one offered are
-//! considered; the convolution runs once (reading the inputs and the workspace the returned
-//! algorithms use), then the output is left NaN: cuDNN documents its content after a search as
-//! arbitrary values; `perf` is filled fastest first with status SUCCESS,
+//! considered; the inputs are read and the workspace the returned algorithms use is checked,
+//! and the output is left NaN: cuDNN documents its content after a search as arbitrary values;
+//! `perf` is filled fastest first with status SUCCESS,
 //! the modelled time, the workspace, the determinism and the math type it runs with
 //! (`algos::math_of`: CUDNN_DEFAULT_MATH for one without tensor-op availability), and
 //! `*returned <= requested`.
@@ -27,7 +27,8 @@ struct Found<A> {
     math: cudnnMathType_t,
 }
 
-/// A `Find*AlgorithmEx`: the checks, one run, the output left NaN, and the ranked algorithms.
+/// A `Find*AlgorithmEx`: the checks, the inputs read, the output left NaN, and the ranked
+/// algorithms.
 ///
 /// # Safety
 /// As the cuDNN call `who`.
@@ -70,13 +71,10 @@ unsafe fn find<A: Copy>(
         crate::cuda::emu::memory::check_write(ws as u64, used, &format!("{who} workSpace"))
             .map_err(exec_failed)?;
     }
-    let s = compute::Scalars {
-        alpha: 1.0,
-        beta: 0.0,
-    };
-    compute::run(dir, &p, who, inputs, out, &s, false)?;
-    // cuDNN documents the output as overwritten with arbitrary values by the search: all-ones
-    // bytes (NaN in every float type) so that nothing can take the search's output as a result.
+    // The search reads its inputs; its output, cuDNN documents, is overwritten with arbitrary
+    // values: all-ones bytes here (NaN in every float type), so that nothing can take it as a
+    // result. No convolution is computed for it.
+    compute::read_inputs(dir, &p, who, inputs)?;
     let poison = vec![0xff; compute::out_bytes(dir, &p)];
     crate::cuda::emu::elems::write_bytes(out.0 as u64, &poison, &format!("{who} {}", out.1))
         .map_err(exec_failed)?;
