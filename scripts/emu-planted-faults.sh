@@ -234,6 +234,11 @@ faults() {
   run gpu-decode-writes-every-jpeg-at-the-first-offset rust src/data/gpu_input.rs \
     'dst: src + e.offset as u64,' 'dst: src,' \
     cuda_gpu_decode gpu_decoded_views_match
+  # A JPEG whose markers say RGB sent to nvJPEG, which converts three components from YCbCr
+  # (the emulated one always does).
+  run gpu-decodes-rgb-coded-jpegs rust src/data/stream/encoded.rs \
+    '    if colour.hints_rgb() {' '    if false && colour.hints_rgb() {' \
+    cuda_gpu_decode gpu_decoded_views_match
   run lars-bind-takes-the-next-gradient kernel multi_tensor.cu 'p = j == k ? g[j] : p;' \
     'p = j == k + 1 ? g[j] : p;' lib optim::cuda_tests::lars_resident_table_matches_cpu_over_steps
   run augment-hue-swaps-two-sectors kernel augment.cu 'case 1: r2 = q, g2 = v, b2 = pp;' \

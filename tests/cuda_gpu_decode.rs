@@ -3,8 +3,9 @@
 //! same seed, once decoded on the workers and once with the JPEGs nvJPEG takes left encoded,
 //! which `GpuInput` decodes on the device into the augmentation's sources. So:
 //!
-//! - the two loads hold the same images, labels and drawn parameters; only baseline JPEGs
-//!   without EXIF rotation travel encoded (PNGs and rotated JPEGs are decoded on the workers);
+//! - the two loads hold the same images, labels and drawn parameters; only baseline YCbCr
+//!   JPEGs without EXIF rotation travel encoded (PNGs, rotated JPEGs and JPEGs whose markers
+//!   say RGB are decoded on the workers);
 //! - the JPEGs the GPU decoded are the CPU decoder's pixels (equal on the emulated device,
 //!   within nvJPEG's few levels on a GPU), and the views of the GPU-decoded batch equal the
 //!   CPU's augmentation of the sources the device holds, within the tolerance of
@@ -82,6 +83,7 @@ fn gpu_decoded_views_match_the_cpu_views_of_the_same_batch() {
     let mut rng = Rng::new(seed);
     let root = tempfile::tempdir().unwrap();
     mixed_folder(root.path(), 6, (40, 150), &mut rng);
+    add_rgb_coded_jpegs(&root.path().join("train"));
     let cfg = AugmentConfig {
         interpolation: Interpolation::Bilinear,
         color_p: 1.0,
@@ -184,6 +186,20 @@ fn a_jpeg_no_decoder_can_read_is_named() {
         .to_string();
     let first = batch.encoded[0].jpeg.path.display().to_string();
     assert!(e.contains(&first), "{e}");
+}
+
+/// Copies the JPEGs whose components are R, G, B (tests/fixtures/images/make_rgb_coded.py)
+/// into each class folder of `split`: the CPU decoder reads them as RGB, nvJPEG may read them
+/// as YCbCr (the emulated one does), so they must not travel encoded.
+fn add_rgb_coded_jpegs(split: &std::path::Path) {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
+    for class in std::fs::read_dir(split).unwrap() {
+        let class = class.unwrap().path();
+        for name in ["rgb_coded", "rgb_coded_ids123"] {
+            let to = class.join(format!("{name}.JPEG"));
+            std::fs::copy(fixtures.join(format!("{name}.jpg")), to).unwrap();
+        }
+    }
 }
 
 /// Every file under `dir`.

@@ -5,8 +5,10 @@
 //! the pixels, and decoding at reduced scale skips most of the work. The caller says what it
 //! needs through `want(full_h, full_w) -> (need_h, need_w)` in displayed (EXIF-oriented)
 //! pixels; we pick the largest reduction that still covers it. Grayscale and CMYK are
-//! converted to RGB; the EXIF orientation is applied. Other formats (PNG) use `image`.
+//! converted to RGB; whether three components are RGB or YCbCr follows libjpeg's rule
+//! ([`super::jpeg_colour`]); the EXIF orientation is applied. Other formats (PNG) use `image`.
 
+use super::jpeg_colour::{colour_markers, transform_for};
 use super::orient::{apply_orientation, exif_orientation, swaps_axes};
 use crate::data::dataset::Image;
 use crate::{Error, Result};
@@ -64,6 +66,10 @@ fn decode_jpeg(
     let mut d = jpeg_decoder::Decoder::new(bytes);
     d.set_max_decoding_buffer_size(MAX_DECODED_BYTES);
     d.read_info().map_err(err)?;
+    // RGB or YCbCr as libjpeg (and so Pillow) decides, not as `jpeg-decoder` guesses.
+    if let Some(t) = colour_markers(bytes).as_ref().and_then(transform_for) {
+        d.set_color_transform(t);
+    }
     let info = d
         .info()
         .ok_or_else(|| bad(path, "JPEG without a frame header".into()))?;

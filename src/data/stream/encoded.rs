@@ -2,11 +2,13 @@
 //! file and checks, from its headers alone, that nvJPEG will produce the picture the CPU path
 //! would (its pixels differ by a few levels: another IDCT and chroma upsampling): 8-bit
 //! sequential (baseline) coding, one or three components, no EXIF rotation (nvJPEG ignores
-//! EXIF), a complete stream (it ends with the end-of-image marker), within the decode size
-//! limit. Anything else (PNG, progressive, CMYK, rotated, truncated) is decoded on the CPU
+//! EXIF), YCbCr (no marker saying RGB), a complete stream (it ends with the end-of-image
+//! marker), within the decode size limit. Anything else (PNG, progressive, CMYK, RGB-coded,
+//! rotated, truncated) is decoded on the CPU
 //! as before, where an unreadable file meets `--bad-images`.
 
 use super::decode::MAX_DECODED_BYTES;
+use super::jpeg_colour::colour_markers;
 use super::orient::exif_orientation;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +47,12 @@ pub fn gpu_decodable(bytes: &[u8]) -> Result<(usize, usize), &'static str> {
     let info = d.info().ok_or("no frame header")?;
     if !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24) {
         return Err("CMYK or 16-bit samples");
+    }
+    // nvJPEG converts three components from YCbCr; whether it reads the markers that say RGB
+    // is not documented, so a file any of them marks as RGB stays with the CPU decoder.
+    let colour = colour_markers(bytes).ok_or("unreadable header")?;
+    if colour.hints_rgb() {
+        return Err("RGB samples (Adobe transform 0 or component ids 'R', 'G', 'B')");
     }
     if info.coding_process != CodingProcess::DctSequential {
         return Err("progressive or lossless coding");
@@ -99,6 +107,18 @@ mod tests {
         );
         assert_eq!(why(with_exif_orientation(&j, 6)), Some("EXIF-rotated"));
         assert_eq!(why(b"\x89PNG\r\n\x1a\n".to_vec()), Some("not a JPEG"));
+        // RGB-coded (every marking of tests/fixtures/images/make_rgb_coded.py).
+        for name in ["rgb_coded", "rgb_coded_ids123", "rgb_coded_jfif"] {
+            let path = format!(
+                "{}/tests/fixtures/images/{name}.jpg",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            assert_eq!(
+                why(std::fs::read(path).unwrap()),
+                Some("RGB samples (Adobe transform 0 or component ids 'R', 'G', 'B')"),
+                "{name}"
+            );
+        }
         // A header cut short but closed with an end-of-image marker.
         assert_eq!(why(vec![0xFF, 0xD8, 0xFF, 0xD9]), Some("unreadable header"));
     }

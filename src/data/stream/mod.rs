@@ -10,6 +10,7 @@
 
 pub mod decode;
 pub mod encoded;
+pub mod jpeg_colour;
 pub mod listing;
 pub mod orient;
 pub mod shard;

@@ -34,6 +34,25 @@ fn max_diff(a: &[u8], b: &[u8]) -> u8 {
         .unwrap_or(0)
 }
 
+/// JPEGs whose components are R, G, B decode as libjpeg decodes them (Pillow's decodes are
+/// committed beside them, `tests/fixtures/images/make_rgb_coded.py`): the Adobe marker beats
+/// the component ids, JFIF beats both. Read in the wrong colour space, a pixel moves by ~100.
+#[test]
+fn rgb_coded_jpegs_decode_as_libjpeg_decodes_them() {
+    for name in ["rgb_coded", "rgb_coded_ids123", "rgb_coded_jfif"] {
+        let got = decode_path(&fixture(&format!("{name}.jpg")), &full)
+            .unwrap()
+            .image;
+        let want = image::open(fixture(&format!("{name}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!((got.height, got.width), (32, 48), "{name}");
+        // Two IDCTs of the same coefficients.
+        let d = max_diff(&got.data, want.as_raw());
+        assert!(d <= 2, "{name}: max |ours - Pillow's| = {d}");
+    }
+}
+
 #[test]
 fn stream_decodes_gray_cmyk_and_every_exif_orientation() {
     let mut rng = Rng::new(fresh_seed(

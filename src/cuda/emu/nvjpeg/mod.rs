@@ -18,6 +18,10 @@
 //!   chroma (nvjpeg.h: "baseline JPEG bitstream with single scan. 410 and 411 sub-samplings
 //!   are not supported"). Others are `JPEG_NOT_SUPPORTED` (CMYK and YCCK among them); a
 //!   malformed stream is `BAD_JPEG`, one that ends early `INCOMPLETE_BITSTREAM`;
+//! - three components are always converted from YCbCr: nvjpeg.h says nothing of the markers
+//!   that say RGB (Adobe transform 0, component ids 'R', 'G', 'B'), so the emulation takes
+//!   the case that would hurt, where they are ignored, and our routing must keep such files
+//!   from nvJPEG (`data::stream::encoded`);
 //! - `nvjpegJpegStreamParseHeader`: a non-empty stream whose headers read up to the frame
 //!   header (else the status above, and the JPEG stream holds no header until the next parse
 //!   succeeds); `nvjpegDecodeBatchedSupported` needs a parsed JPEG stream
@@ -252,6 +256,9 @@ fn decode_one(data: &[u8], backend: i32, who: &str) -> Result<Decoded> {
         ));
     }
     let mut d = jpeg_decoder::Decoder::new(data);
+    if hd.sampling.len() == 3 {
+        d.set_color_transform(jpeg_decoder::ColorTransform::YCbCr);
+    }
     let px = d.decode().map_err(|e| {
         let status = match &e {
             jpeg_decoder::Error::Unsupported(_) => STATUS_JPEG_NOT_SUPPORTED,

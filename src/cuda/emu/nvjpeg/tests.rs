@@ -95,3 +95,33 @@ fn broken_headers_have_their_status() {
         STATUS_INCOMPLETE_BITSTREAM
     );
 }
+
+#[test]
+fn three_components_are_read_as_ycbcr_whatever_the_markers_say() {
+    let cpu = |bytes: &[u8]| {
+        let path = std::path::Path::new("test.jpg");
+        crate::data::stream::decode::decode_bytes(path, bytes, &|h, w| (h, w))
+            .unwrap()
+            .image
+            .data
+            .into_owned()
+    };
+    let plain = jpeg(false, 24, 16);
+    let d = decode_one(&plain, BACKEND_HARDWARE, "plain").unwrap();
+    assert_eq!(d.rgb, cpu(&plain), "a YCbCr JPEG decodes as on the CPU");
+    // Adobe transform 0 with ids 'R', 'G', 'B' (Pillow's keep_rgb): the CPU decoder reads RGB.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/images/rgb_coded.jpg"
+    );
+    let rgb = std::fs::read(path).unwrap();
+    let d = decode_one(&rgb, BACKEND_HARDWARE, "rgb").unwrap();
+    let most = d
+        .rgb
+        .iter()
+        .zip(cpu(&rgb))
+        .map(|(a, b)| a.abs_diff(b))
+        .max()
+        .unwrap();
+    assert!(most > 100, "read as RGB: max difference {most}");
+}
