@@ -16,7 +16,8 @@
 //!   in the same step, every image equal to the CPU decode; `GpuJpeg` asks
 //!   nvjpegDecodeBatchedSupported per image, leaves the unsupported images' destinations
 //!   untouched, and pre-allocates nvJPEG's buffers for the batch's size and largest image when
-//!   the batch size changes and the earlier pre-allocation does not cover it.
+//!   the batch size changes and the earlier pre-allocation does not cover it; a pre-allocation
+//!   the device has no memory for is reported once and the batch still decodes.
 //!
 //! Without a usable GPU the tests print `skipped: <reason>`; on a GPU, nvJPEG must load.
 #![cfg(feature = "cuda")]
@@ -186,6 +187,83 @@ fn a_jpeg_no_decoder_can_read_is_named() {
         .to_string();
     let first = batch.encoded[0].jpeg.path.display().to_string();
     assert!(e.contains(&first), "{e}");
+}
+
+/// Too little device memory for nvJPEG's buffers: the pre-allocation fails, is reported once,
+/// and the batch still decodes (nvJPEG then allocates while it decodes); a later batch size
+/// tries again. Emulated only, in a child process whose emulated device has 1 MiB
+/// (`SIMCLR_EMU_MEMORY_GIB`); a GPU's memory cannot be shrunk that way.
+#[test]
+fn a_failed_preallocation_is_reported_once_and_decoding_goes_on() {
+    if gpu().is_none() || !simclr::cuda::driver::is_emulated() {
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "preallocation_failure_child",
+            "--test-threads=1",
+            // The warning goes to standard error, which the harness would hold back.
+            "--nocapture",
+        ])
+        .env("SIMCLR_EMU_MEMORY_GIB", (1.0f64 / 1024.0).to_string())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}{stderr}"
+    );
+    let said = "warning: nvjpegDecodeBatchedPreAllocate(2 images up to 600x600) failed: \
+                NVJPEG_STATUS_ALLOCATOR_FAILURE";
+    assert_eq!(stderr.matches(said).count(), 1, "{stderr}");
+    let warnings = stderr
+        .matches("warning: nvjpegDecodeBatchedPreAllocate")
+        .count();
+    assert_eq!(warnings, 1, "{stderr}");
+}
+
+#[test]
+#[ignore = "run by a_failed_preallocation_is_reported_once_and_decoding_goes_on, in a child"]
+fn preallocation_failure_child() {
+    let (mut j, g, mut rng) = hardware_decoder("preallocation_failure_child").unwrap();
+    // Their bound, 2 then 3 images of 600x600 (2.16 MB of planes and more), does not fit
+    // 1 MiB: two failed calls, one warning.
+    let mut thin = vec![
+        baseline(8, 600, false, &mut rng),
+        baseline(600, 8, true, &mut rng),
+    ];
+    for round in 0..2 {
+        if round == 1 {
+            thin.push(baseline(100, 8, false, &mut rng));
+        }
+        let (declined, dsts) = decode_all(&mut j, &g, &thin);
+        assert!(declined.is_empty());
+        for (i, (d, jp)) in dsts.iter().zip(&thin).enumerate() {
+            let what = format!("round {round}, image {i}");
+            assert_decoded_like_cpu(&d.read().unwrap(), &cpu_rgb(&jp.0), jp.1, &what);
+        }
+        assert_eq!(j.preallocated(), None);
+        assert_eq!(emulated_preallocation(&j), None);
+    }
+    let failure = j.preallocation_failure().unwrap().to_string();
+    assert!(failure.contains("ALLOCATOR_FAILURE"), "{failure}");
+    // Another batch size: asked again, and these fit.
+    let small = vec![baseline(8, 8, false, &mut rng)];
+    assert!(decode_all(&mut j, &g, &small).0.is_empty());
+    let fits = PreAllocated {
+        batch: 1,
+        width: 8,
+        height: 8,
+    };
+    assert_eq!(j.preallocated(), Some(fits));
+    let (css, rgbi) = (nj::CSS_444, nj::OUTPUT_RGBI);
+    assert_eq!(emulated_preallocation(&j), Some((1, 8, 8, css, rgbi, 1)));
+    assert_eq!(j.preallocation_failure(), Some(failure.as_str()));
 }
 
 /// Copies the JPEGs whose components are R, G, B (tests/fixtures/images/make_rgb_coded.py)

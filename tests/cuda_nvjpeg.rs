@@ -599,6 +599,11 @@ fn the_emulated_preallocation_is_checked_and_recorded() {
         calls: 2,
     };
     assert_eq!(preallocation(s), Some(want));
+    // Buffers the device cannot hold (2·10^11 bytes): refused, and the state keeps what it had.
+    let e = pre(20, 50_000, 50_000, nj::CSS_420, rgbi).unwrap_err();
+    assert_eq!(e.status, nj::STATUS_ALLOCATOR_FAILURE, "{e}");
+    assert!(e.detail.contains("75000000000 bytes"), "{e}");
+    assert_eq!(preallocation(s), Some(want));
     // A hint: images larger than it still decode.
     let mut rng = Rng::new(77);
     let cases = [

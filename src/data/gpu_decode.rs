@@ -75,8 +75,8 @@ pub struct GpuJpeg {
     batch: usize,
     /// What nvjpegDecodeBatchedPreAllocate was given (hardware backend), once it succeeded.
     preallocated: Option<PreAllocated>,
-    /// Whether a failed pre-allocation was reported.
-    prealloc_warned: bool,
+    /// The first failed pre-allocation's message (reported once).
+    prealloc_failure: Option<String>,
     /// Recorded after each decode: the state (its pinned staging buffers) is not handed to
     /// nvJPEG again, nor destroyed, before the decode that uses it has run, as NVIDIA's own
     /// integrations (DALI, nvImageCodec) wait.
@@ -138,7 +138,7 @@ impl GpuJpeg {
             stream,
             batch: 0,
             preallocated: None,
-            prealloc_warned: false,
+            prealloc_failure: None,
             decoded,
         })
     }
@@ -163,6 +163,12 @@ impl GpuJpeg {
     /// What nvjpegDecodeBatchedPreAllocate was last given (hardware backend), if it succeeded.
     pub fn preallocated(&self) -> Option<PreAllocated> {
         self.preallocated
+    }
+
+    /// Why nvjpegDecodeBatchedPreAllocate first failed, if it ever did (then reported once on
+    /// standard error; nvJPEG allocates while it decodes instead).
+    pub fn preallocation_failure(&self) -> Option<&str> {
+        self.prealloc_failure.as_deref()
     }
 
     /// Decodes on `stream` every target nvJPEG's batched decode takes (the GPU work is
@@ -282,13 +288,16 @@ impl GpuJpeg {
         };
         match r {
             Ok(()) => self.preallocated = Some(want),
-            Err(e) if !self.prealloc_warned => {
-                eprintln!(
-                    "warning: nvjpegDecodeBatchedPreAllocate({} images up to {}x{}) failed: {e}; \
-                     nvJPEG allocates its buffers while it decodes instead (said once)",
+            Err(e) if self.prealloc_failure.is_none() => {
+                let failure = format!(
+                    "nvjpegDecodeBatchedPreAllocate({} images up to {}x{}) failed: {e}",
                     want.batch, want.width, want.height
                 );
-                self.prealloc_warned = true;
+                eprintln!(
+                    "warning: {failure}; nvJPEG allocates its buffers while it decodes instead \
+                     (said once)"
+                );
+                self.prealloc_failure = Some(failure);
             }
             Err(_) => {}
         }

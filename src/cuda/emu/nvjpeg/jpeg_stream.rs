@@ -116,7 +116,17 @@ pub unsafe fn decode_batched_pre_allocate(
         // The hardware decoder's buffers; nothing to allocate for the other backends.
         return Ok(());
     }
-    STATES
+    let bytes = planes_bytes(batch_size, width, height, chroma_subsampling);
+    let fresh = crate::cuda::emu::cu::malloc(bytes).map_err(|e| {
+        NvjpegError::new(
+            STATUS_ALLOCATOR_FAILURE,
+            format!(
+                "{who}: {bytes} bytes of device memory for {batch_size} images of \
+                 {width}x{height}: {e:?}"
+            ),
+        )
+    })?;
+    let old = STATES
         .with(s as usize, |x| {
             let calls = x.preallocated.map_or(0, |p| p.calls) + 1;
             x.preallocated = Some(PreAllocation {
@@ -127,9 +137,27 @@ pub unsafe fn decode_batched_pre_allocate(
                 output_format,
                 calls,
             });
+            x.buffers.replace(fresh)
         })
         .map_err(internal)?;
+    if let Some(p) = old.flatten() {
+        crate::cuda::emu::cu::free(p).map_err(|e| internal(format!("{e:?}")))?;
+    }
     Ok(())
+}
+
+/// Bytes of the decoded planes of `batch` images of `width` x `height` at subsampling `css`:
+/// luma plus two chroma planes, in quarters of a luma byte per pixel.
+fn planes_bytes(batch: i32, width: i32, height: i32, css: i32) -> usize {
+    let quarters: u64 = match css {
+        CSS_444 => 12,
+        CSS_422 | CSS_440 => 8,
+        CSS_420 | CSS_411 => 6,
+        CSS_GRAY => 4,
+        _ => 5, // 4:1:0 and 4:1:0V
+    };
+    let pixels = batch as u64 * width as u64 * height as u64;
+    usize::try_from((pixels * quarters).div_ceil(4)).unwrap_or(usize::MAX)
 }
 
 /// What nvjpegDecodeBatchedPreAllocate recorded for state `s` (HARDWARE backend), if anything:

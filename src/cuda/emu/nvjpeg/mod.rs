@@ -32,6 +32,10 @@
 //!   HARDWARE backend ([`preallocation`]), a no-op with the others (DALI and nvImageCodec
 //!   call it for the hardware decoder only); it does not need `nvjpegDecodeBatchedInitialize`
 //!   first (DALI calls it before), and later batches of larger images still decode (a hint);
+//!   it takes device memory for the decoded planes of `batch_size` images of that size at
+//!   that subsampling (3 bytes a pixel at 4:4:4), held by the state until the next
+//!   pre-allocation or its destruction, and is `ALLOCATOR_FAILURE` when the device cannot
+//!   hold them (the state keeps what it had);
 //! - the destination: `channel[0]` non-null, `pitch[0] ≥ 3·width`, and the `height` rows of
 //!   `3·width` bytes at `channel[0] + row·pitch[0]` inside one live device allocation
 //!   (`INVALID_PARAMETER`, naming the image and the pointer); only the bytes of those rows are
@@ -72,6 +76,8 @@ struct State {
     /// (batch size, output format) of the last nvjpegDecodeBatchedInitialize.
     batch: Option<(i32, i32)>,
     preallocated: Option<PreAllocation>,
+    /// The device memory the last nvjpegDecodeBatchedPreAllocate took, freed with the state.
+    buffers: Option<u64>,
 }
 
 /// What nvjpegDecodeBatchedPreAllocate was last given for a state of the HARDWARE backend,
@@ -170,6 +176,7 @@ pub fn state_create(h: NvjpegHandle) -> Result<NvjpegState> {
         handle: h as usize,
         batch: None,
         preallocated: None,
+        buffers: None,
     };
     Ok(STATES.insert(s).map_err(internal)? as NvjpegState)
 }
@@ -177,7 +184,13 @@ pub fn state_create(h: NvjpegHandle) -> Result<NvjpegState> {
 /// # Safety
 /// None beyond the state's (checked).
 pub unsafe fn state_destroy(s: NvjpegState) -> Result<()> {
+    let buffers = STATES
+        .with(s as usize, |x| x.buffers.take())
+        .map_err(internal)?;
     if STATES.remove(s as usize).map_err(internal)? {
+        if let Some(p) = buffers.flatten() {
+            crate::cuda::emu::cu::free(p).map_err(|e| internal(format!("{e:?}")))?;
+        }
         Ok(())
     } else {
         Err(invalid(format!(
