@@ -270,7 +270,9 @@ fn preallocation_failure_child() {
 /// into each class folder of `split`: the CPU decoder reads them as RGB, nvJPEG may read them
 /// as YCbCr (the emulated one does), so they must not travel encoded.
 fn add_rgb_coded_jpegs(split: &std::path::Path) {
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
+    // Relative to the package root, the tests' working directory under cargo and in the GPU
+    // bundle (which carries tests/fixtures), where the build's absolute path does not exist.
+    let fixtures = std::path::Path::new("tests/fixtures/images");
     for class in std::fs::read_dir(split).unwrap() {
         let class = class.unwrap().path();
         for name in ["rgb_coded", "rgb_coded_ids123"] {
