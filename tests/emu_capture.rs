@@ -1,7 +1,7 @@
 //! Stream capture on the emulated device follows streams, as on a GPU (`cuda::emu::graph`):
 //! the captured stream's work (from any thread) and that of the streams it forks with events is
 //! recorded; other streams' work runs at once; forks must be joined back before the capture
-//! ends; captured events cannot be queried; a captured stream cannot wait on an outside event.
+//! ends; captured events cannot be queried, nor waited on once the capture ended; a captured stream cannot wait on an outside event.
 #![cfg(feature = "cuda-emu")]
 
 use simclr::cuda::driver::cu::CUresult;
@@ -126,7 +126,7 @@ fn a_forked_stream_is_captured_and_must_be_joined_back() {
 
 #[test]
 fn a_captured_event_cannot_be_queried_or_waited_for_by_the_host() {
-    let (_c, [a, _], [x, _]) = setup();
+    let (_c, [a, b], [x, _]) = setup();
     unsafe { graph::stream_begin_capture(a) }.unwrap();
     fill(a, x, 1);
     let e = event::create().unwrap();
@@ -141,7 +141,21 @@ fn a_captured_event_cannot_be_queried_or_waited_for_by_the_host() {
         unsafe { event::synchronize(ev as event::CUevent) }.map_err(|e| e.code)
     });
     assert_eq!(r.unwrap_err(), CUresult::CUDA_ERROR_CAPTURED_EVENT);
-    end(a).unwrap();
+    let (exec, _) = end(a).unwrap();
+    // Still a captured event once the capture has ended, and after its graph ran: the record
+    // is a dependency inside the graph, which a replay does not record again.
+    unsafe { graph::graph_launch(exec, a) }.unwrap();
+    let query = unsafe { event::query(e) }.unwrap_err();
+    assert_eq!(query.code, CUresult::CUDA_ERROR_CAPTURED_EVENT);
+    assert!(format!("{query:?}").contains("that has ended"), "{query:?}");
+    assert_eq!(
+        code(unsafe { event::synchronize(e) }),
+        CUresult::CUDA_ERROR_CAPTURED_EVENT
+    );
+    assert_eq!(
+        code(unsafe { event::stream_wait(b, e) }),
+        CUresult::CUDA_ERROR_CAPTURED_EVENT
+    );
     // Recorded outside a capture, it is an ordinary event again.
     unsafe { event::record(e, a) }.unwrap();
     assert!(unsafe { event::query(e) }.unwrap());

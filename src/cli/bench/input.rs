@@ -333,7 +333,8 @@ fn gpu_phase(
     secs.sort_by(f64::total_cmp);
     let median = secs[secs.len() / 2];
     println!(
-        "{what}GPU two-view augmentation on cuda:{ordinal} ({} mode, pinned upload included):          {:.1} images/s (median of {} batches of {}){}",
+        "{what}GPU two-view augmentation on cuda:{ordinal} ({} mode, pinned upload included): \
+         {:.1} images/s (median of {} batches of {}){}",
         crate::cuda::driver::mode().name(),
         a.batch() as f64 / median,
         secs.len(),

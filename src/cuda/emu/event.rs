@@ -64,17 +64,25 @@ fn captured(e: &Event) -> MutexGuard<'_, Option<usize>> {
     e.captured_in.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Refuses `call` on an event last recorded in a capture still in progress: it stands for a
-/// node of a graph, not for work the device will run (CUDA_ERROR_CAPTURED_EVENT).
+/// Refuses `call` on an event last recorded in a stream capture (CUDA_ERROR_CAPTURED_EVENT):
+/// it stands for a dependency inside a graph, not for work the device will run. Also once the
+/// capture has ended: CUDA documents a captured event as not queryable without saying when that
+/// ends, and a plain record is not a node of the graph, so replaying the graph does not record
+/// the event again. The emulation takes the strict reading; an event is usable again once
+/// recorded outside a capture.
 fn not_captured(ev: &Event, call: &str) -> Result<()> {
-    let origin = *captured(ev);
-    if origin.is_some_and(super::graph::in_progress) {
-        return Err(DriverError::new(
-            CUresult::CUDA_ERROR_CAPTURED_EVENT,
-            format!("{call} on an event last recorded in a stream capture still in progress"),
-        ));
-    }
-    Ok(())
+    let Some(origin) = *captured(ev) else {
+        return Ok(());
+    };
+    let when = if super::graph::in_progress(origin) {
+        "still in progress"
+    } else {
+        "that has ended (its graph's replays do not record it again)"
+    };
+    Err(DriverError::new(
+        CUresult::CUDA_ERROR_CAPTURED_EVENT,
+        format!("{call} on an event last recorded in a stream capture {when}"),
+    ))
 }
 
 /// Whether the event is passed; when it is, the host knows the work before it is done.
@@ -101,6 +109,9 @@ pub fn synchronize(e: CUevent) -> Result<()> {
 pub fn stream_wait(stream: CUstream, e: CUevent) -> Result<()> {
     let ev = event(e)?;
     let recorded_in = *captured(ev);
+    if recorded_in.is_some_and(|o| !super::graph::in_progress(o)) {
+        not_captured(ev, "cuStreamWaitEvent")?;
+    }
     super::graph::waits(stream, recorded_in)?;
     order::wait(stream, &clock(ev));
     Ok(())

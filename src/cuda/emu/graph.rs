@@ -131,7 +131,8 @@ pub fn end(stream: CUstream) -> Result<usize, DriverError> {
         return Err(err(
             CUresult::CUDA_ERROR_STREAM_CAPTURE_UNJOINED,
             format!(
-                "cuStreamEndCapture: {} forked stream(s) ({}) did work the origin stream never                  waited for (record an event on each and make the origin wait on it)",
+                "cuStreamEndCapture: {} forked stream(s) ({}) did work the origin stream never \
+                 waited for (record an event on each and make the origin wait on it)",
                 unjoined.len(),
                 unjoined
                     .iter()
@@ -161,7 +162,8 @@ pub fn waits(stream: CUstream, recorded_in: Option<usize>) -> Result<(), DriverE
         }
         (Some(m), t) if t == Some(m) => Ok(()),
         (Some(m), _) => {
-            let why = "cuStreamWaitEvent: a captured stream waits on an event recorded outside                        its capture"
+            let why = "cuStreamWaitEvent: a captured stream waits on an event recorded outside \
+                       its capture"
                 .to_string();
             c[m].1.invalid.get_or_insert(why.clone());
             Err(err(CUresult::CUDA_ERROR_STREAM_CAPTURE_ISOLATION, why))
