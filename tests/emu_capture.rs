@@ -1,11 +1,13 @@
 //! Stream capture on the emulated device follows streams, as on a GPU (`cuda::emu::graph`):
 //! the captured stream's work (from any thread) and that of the streams it forks with events is
 //! recorded; other streams' work runs at once; forks must be joined back before the capture
-//! ends; captured events cannot be queried, nor waited on once the capture ended; a captured stream cannot wait on an outside event.
+//! ends; captured events cannot be queried, nor waited on once the capture ended; a captured
+//! stream cannot wait on an outside event; an NCCL collective on a captured stream is refused
+//! (the emulated NCCL cannot record one).
 #![cfg(feature = "cuda-emu")]
 
 use simclr::cuda::driver::cu::CUresult;
-use simclr::cuda::driver::{self, cu, event, graph};
+use simclr::cuda::driver::{self, cu, event, graph, nccl};
 
 #[path = "support/emu_launch.rs"]
 mod emu_launch;
@@ -201,4 +203,29 @@ fn a_free_on_a_captured_stream_happens_when_the_graph_runs() {
         CUresult::CUDA_ERROR_LAUNCH_FAILED,
         "a second replay frees the block twice"
     );
+}
+
+#[test]
+fn an_nccl_collective_on_a_captured_stream_is_refused() {
+    let (_c, [a, _], [x, _]) = setup();
+    let mut comm: nccl::ncclComm_t = std::ptr::null_mut();
+    unsafe { nccl::comm_init_all(&mut comm, 1, [0].as_ptr()) }.unwrap();
+    let sum = |stream| unsafe {
+        nccl::all_reduce(
+            x as *const std::ffi::c_void,
+            x as *mut std::ffi::c_void,
+            64,
+            nccl::ncclDataType_t::ncclFloat32,
+            nccl::ncclRedOp_t::ncclSum,
+            comm,
+            stream,
+        )
+    };
+    unsafe { graph::stream_begin_capture(a) }.unwrap();
+    let e = sum(a).unwrap_err();
+    assert!(format!("{e:?}").contains("on a captured stream"), "{e:?}");
+    end(a).unwrap();
+    // Outside a capture the same call runs.
+    sum(a).unwrap();
+    unsafe { nccl::comm_abort(comm) }.unwrap();
 }

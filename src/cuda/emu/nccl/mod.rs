@@ -25,7 +25,10 @@
 //!   (or aborts); a rank that "hangs" never calls: its peers see ncclInProgress.
 //!
 //! Emulated streams are synchronous; each rank's buffers are checked under its stream's
-//! operation (`super::order`), so a missing event before or after a collective is caught.
+//! operation (`super::order`), so a missing event before or after a collective is caught. A
+//! collective on a captured stream is refused (`ncclInvalidArgument`, on every rank like any
+//! refusal): real NCCL records it in the graph, which this emulation does not do, and running
+//! it at once would pass a test that a graph replay would fail.
 
 #![allow(clippy::too_many_arguments)]
 
@@ -159,6 +162,13 @@ fn collective(who: &'static str, comm: ncclComm_t, mut a: Arrival) -> Result<()>
     };
     let n = clique.nranks;
     let local = (|| {
+        if crate::cuda::emu::graph::capturing() {
+            return Err(format!(
+                "{who} on a captured stream: the emulation runs collectives as they are called \
+                 and cannot record one in a graph (real NCCL can); capture is for single-device \
+                 steps here"
+            ));
+        }
         let es = exec::size_of(a.dtype)
             .ok_or_else(|| format!("{who}: data type {:?} is not an NCCL data type", a.dtype))?;
         let bytes = a.count * es;
