@@ -22,8 +22,11 @@
 //! Without a usable GPU the tests print `skipped: <reason>`; on a GPU, nvJPEG must load.
 #![cfg(feature = "cuda")]
 
+#[path = "support/child_test.rs"]
+mod child_test;
 #[path = "cuda_common.rs"]
 mod common;
+use child_test::run_child_test;
 use common::{assert_views_match, gpu};
 #[path = "support/mixed_folder.rs"]
 mod mixed_folder;
@@ -198,25 +201,10 @@ fn a_failed_preallocation_is_reported_once_and_decoding_goes_on() {
     if gpu().is_none() || !simclr::cuda::driver::is_emulated() {
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "preallocation_failure_child",
-            "--test-threads=1",
-            // The warning goes to standard error, which the harness would hold back.
-            "--nocapture",
-        ])
-        .env("SIMCLR_EMU_MEMORY_GIB", (1.0f64 / 1024.0).to_string())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{stdout}{stderr}"
+    let one_mib = (1.0f64 / 1024.0).to_string();
+    let (_, stderr) = run_child_test(
+        "preallocation_failure_child",
+        &[("SIMCLR_EMU_MEMORY_GIB", one_mib)],
     );
     let said = "warning: nvjpegDecodeBatchedPreAllocate(2 images up to 600x600) failed: \
                 NVJPEG_STATUS_ALLOCATOR_FAILURE";

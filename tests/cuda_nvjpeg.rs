@@ -21,8 +21,11 @@
 //! Without a usable GPU (or without nvJPEG on a GPU machine) the tests print `skipped:`.
 #![cfg(feature = "cuda")]
 
+#[path = "support/child_test.rs"]
+mod child_test;
 #[path = "cuda_common.rs"]
 mod common;
+use child_test::run_child_test;
 use common::gpu;
 
 use simclr::cuda::driver::cu::{self, CUdeviceptr};
@@ -426,21 +429,9 @@ fn hiding_the_emulated_nvjpeg() {
     if setup().is_none() || !emulated() {
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "hidden_nvjpeg_child",
-            "--test-threads=1",
-        ])
-        .env("SIMCLR_EMU_NO_NVJPEG", "1")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_child_test(
+        "hidden_nvjpeg_child",
+        &[("SIMCLR_EMU_NO_NVJPEG", "1".into())],
     );
 }
 

@@ -7,12 +7,15 @@
 //! the old preloading did, would add 3N x 400 x 500 x 3 bytes (57 MiB for N = 32), so the test
 //! fails if memory follows the folder's size.
 
+#[path = "support/child_test.rs"]
+mod child_test;
+use child_test::run_child_test;
+
 use simclr::data::stream::synth::{write_split, SynthFolder};
 use simclr::data::stream::{open_folder, BadImages};
 use simclr::data::{AugmentConfig, Loader, LoaderConfig, PretrainAugment};
 use simclr::Rng;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 const DIR_ENV: &str = "SIMCLR_STREAM_MEMORY_DIR";
@@ -60,19 +63,8 @@ fn child_streams_one_epoch() {
 }
 
 fn measure(dir: &Path) -> (usize, usize) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_streams_one_epoch",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .args(["--test-threads", "1"])
-        .env(DIR_ENV, dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {text}");
+    let dir = dir.to_str().expect("a UTF-8 temporary path").to_string();
+    let (text, _) = run_child_test("child_streams_one_epoch", &[(DIR_ENV, dir)]);
     let field = |k: &str| -> usize {
         let at = text.find(k).unwrap_or_else(|| panic!("no {k} in: {text}"));
         text[at + k.len()..]
