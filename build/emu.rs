@@ -156,7 +156,11 @@ pub fn build(manifest: &Path, out: &Path, cxx: &str, kernels_dir: &Path) -> Resu
         let text = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
         // The wrapper names the source's path; its text stands in the key instead.
         let wrapper_key = body.replace(&src.display().to_string(), module);
-        let flags = INSTRUMENT.iter().map(|s| s.to_string()).collect();
+        let flags = INSTRUMENT
+            .iter()
+            .chain(contraction_flags())
+            .map(|s| s.to_string())
+            .collect();
         add(wrapper, flags, &[wrapper_key.as_bytes(), &text], planted);
     }
     let todo: Vec<&Job> = jobs.iter().filter(|j| !j.hit).collect();
@@ -258,6 +262,19 @@ struct Job {
     args: Vec<String>,
     obj: PathBuf,
     hit: bool,
+}
+
+/// The kernels' floating-point contraction, as nvcc's default `--fmad=true` does on a GPU:
+/// `a * b + c` may become one fused multiply-add, rounded once, so a kernel's results differ
+/// from the CPU reference (which never fuses) in their last bits, as they will on the GPU, and
+/// a test that wants them bit-equal fails here too. Fused instructions need the host's FMA
+/// (the build and the tests run on the same machine); without it GCC only contracts in name.
+fn contraction_flags() -> &'static [&'static str] {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        return &["-ffp-contract=fast", "-mfma"];
+    }
+    &["-ffp-contract=fast"]
 }
 
 /// Every unit's flags. The library links into executables: thread-locals (emu_cur, shared

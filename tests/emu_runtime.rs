@@ -683,3 +683,89 @@ fn a_write_after_read_race_shows_in_a_block_that_stored_first() {
         ],
     );
 }
+
+/// Distance in units in the last place between two finite floats of one sign.
+fn ulps(a: f32, b: f32) -> u32 {
+    (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn multiply_adds_are_fused_as_nvcc_fuses_them() {
+    let c = ctx();
+    // a·b exact needs 48 bits: rounded before the add it loses what the fused form keeps.
+    let n = 1000;
+    let a: Vec<f32> = (0..n).map(|i| 1.0 + i as f32 * 1.1e-4).collect();
+    let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.7e-4).collect();
+    let cc: Vec<f32> = a.iter().zip(&b).map(|(x, y)| -(x * y)).collect();
+    let (mut pa, mut pb, mut pc) = (upload(&c, &a), upload(&c, &b), upload(&c, &cc));
+    let (mut py, mut nn) = (alloc(4 * n), n as i32);
+    launch(
+        &c,
+        "multiply_add",
+        (4, 1, 1),
+        (256, 1, 1),
+        &mut params!(pa, pb, pc, py, nn),
+    )
+    .unwrap();
+    let y: Vec<f32> = download(&c, py, n).unwrap();
+    let fused: Vec<f32> = (0..n).map(|i| a[i].mul_add(b[i], cc[i])).collect();
+    if std::arch::is_x86_feature_detected!("fma") {
+        assert_eq!(y, fused, "the kernel's a·b + c is one fused multiply-add");
+        // The separately rounded form is 0 for every i here; the fused one keeps the residue.
+        assert!(y.iter().filter(|&&v| v != 0.0).count() > n / 2);
+    } else {
+        println!("this CPU has no FMA: contraction is not emulated here");
+    }
+}
+
+#[test]
+fn expf_and_logf_are_as_far_from_correctly_rounded_as_cuda_permits() {
+    let c = ctx();
+    let n = 4096;
+    let x: Vec<f32> = (0..n).map(|i| 0.001 + i as f32 * 0.01).collect();
+    let (mut px, mut py, mut nn) = (upload(&c, &x), alloc(8 * n), n as i32);
+    launch(
+        &c,
+        "exp_and_log",
+        (8, 1, 1),
+        (256, 1, 1),
+        &mut params!(px, py, nn),
+    )
+    .unwrap();
+    let y: Vec<f32> = download(&c, py, 2 * n).unwrap();
+    let (mut moved, mut worst) = ([0; 2], [0; 2]);
+    for (i, &v) in x.iter().enumerate() {
+        // Rust's exp and ln of f32 are glibc's, correctly rounded on these arguments.
+        for (k, (got, want)) in [(y[i], v.exp()), (y[n + i], v.ln())]
+            .into_iter()
+            .enumerate()
+        {
+            if !want.is_normal() {
+                continue;
+            }
+            let d = ulps(got, want);
+            moved[k] += (d > 0) as usize;
+            worst[k] = worst[k].max(d);
+        }
+    }
+    // CUDA's bounds: expf 2 ulp, logf 1 ulp; most results moved, none past its bound.
+    assert_eq!(
+        worst,
+        [2, 1],
+        "largest distance from glibc in ulp (expf, logf)"
+    );
+    assert!(moved.iter().all(|&m| m > n / 2), "{moved:?} of {n} moved");
+    // The exact cases stay exact.
+    let (mut p0, mut q0, mut one) = (upload(&c, &[0.0f32, 1.0]), alloc(16), 2i32);
+    launch(
+        &c,
+        "exp_and_log",
+        (1, 1, 1),
+        (32, 1, 1),
+        &mut params!(p0, q0, one),
+    )
+    .unwrap();
+    let e: Vec<f32> = download(&c, q0, 4).unwrap();
+    assert_eq!((e[0], e[3]), (1.0, 0.0), "expf(0), logf(1)");
+}

@@ -242,3 +242,19 @@ extern "C" __global__ void global_read_beside_store(float* y, float* z) {
   if (threadIdx.x == 0) z[b] = y[b];
   if (threadIdx.x == 1) y[b] = 2.f;
 }
+
+// ---- arithmetic as a GPU rounds it (build/emu.rs contraction flags, cuda_emu.h expf/logf) ----
+
+// y[i] = a[i]·b[i] + c[i], written as nvcc would contract it into one fused multiply-add.
+extern "C" __global__ void multiply_add(const float* a, const float* b, const float* c, float* y,
+                                        int n) {
+  GRID_LOOP(i, n) y[i] = a[i] * b[i] + c[i];
+}
+
+// y[i] = expf(x[i]), y[n + i] = logf(x[i]).
+extern "C" __global__ void exp_and_log(const float* x, float* y, int n) {
+  GRID_LOOP(i, n) {
+    y[i] = expf(x[i]);
+    y[n + i] = logf(x[i]);
+  }
+}
