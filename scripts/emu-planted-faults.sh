@@ -239,6 +239,14 @@ faults() {
   run gpu-decodes-rgb-coded-jpegs rust src/data/stream/encoded.rs \
     '    if colour.hints_rgb() {' '    if false && colour.hints_rgb() {' \
     cuda_gpu_decode gpu_decoded_views_match
+  # A pinned source buffer refilled before the copy out of it was waited for: on a GPU the
+  # copy may read the next batch's bytes (the emulated device checks pinned memory in flight).
+  run gpu-input-refills-a-pinned-buffer-in-flight rust src/data/gpu_input.rs \
+    '        slot.wait_copied()?;' '        let _ = &slot;' \
+    cuda_gpu_input gpu_views_through_the_loader
+  run pinned-uploader-refills-a-buffer-in-flight rust src/cuda/staging.rs \
+    '        slot.wait_free()?;' '        let _ = &slot;' \
+    cuda_step_counts steady_state_step_uploads_once
   run lars-bind-takes-the-next-gradient kernel multi_tensor.cu 'p = j == k ? g[j] : p;' \
     'p = j == k + 1 ? g[j] : p;' lib optim::cuda_tests::lars_resident_table_matches_cpu_over_steps
   run augment-hue-swaps-two-sectors kernel augment.cu 'case 1: r2 = q, g2 = v, b2 = pp;' \

@@ -22,4 +22,5 @@ pub mod memory;
 pub mod nccl;
 pub mod nvjpeg;
 pub mod order;
+pub mod pinned;
 pub mod registry;

@@ -94,9 +94,46 @@ pub fn wait(stream: CUstream, clock: &[u64]) {
 }
 
 /// The host waited for what `clock` covers (cuEventSynchronize, or a query that found it done).
-pub fn host_waited(clock: &[u64]) {
+/// The copies to and from pinned memory it now covers are done (`super::pinned`): an error
+/// when the host changed an upload's memory before this wait.
+pub fn host_waited(clock: &[u64]) -> Result<(), String> {
+    {
+        let mut g = clocks();
+        join(&mut g.get_or_insert_with(Clocks::default).host, clock);
+    }
+    super::pinned::settle()
+}
+
+/// One operation: its stream's id and its tick on that stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpId {
+    stream: u32,
+    tick: u64,
+}
+
+impl std::fmt::Display for OpId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "operation {} of stream {}", self.tick, self.stream)
+    }
+}
+
+/// The operation running on this thread, if any.
+pub fn current_op() -> Option<OpId> {
+    ACTIVE.with(|a| {
+        a.borrow().as_ref().map(|b| OpId {
+            stream: b.op.stream,
+            tick: b.op.clock,
+        })
+    })
+}
+
+/// Whether the host has waited for operation `op` (or a later one of its stream).
+pub fn host_waited_for(op: OpId) -> bool {
     let mut g = clocks();
-    join(&mut g.get_or_insert_with(Clocks::default).host, clock);
+    let c = g.get_or_insert_with(Clocks::default);
+    c.host
+        .get(op.stream as usize)
+        .is_some_and(|&t| t >= op.tick)
 }
 
 struct Active {
