@@ -3,11 +3,12 @@
 //! not once per process and probe size.
 //!
 //! One JSON file, `cudnn-algos.json`, in `$SIMCLR_CACHE_DIR`, else `$XDG_CACHE_HOME/simclr`,
-//! else `~/.cache/simclr`: `{"format": 2, "entries": {key: {"algo": n, "math": m, "workspace":
+//! else `~/.cache/simclr`: `{"format": 3, "entries": {key: {"algo": n, "math": m, "workspace":
 //! bytes}}}`. A key is `direction|gpu name|cudnn version|dtype|geometry` ([`key`]); `algo` is
 //! the cuDNN enum's value for that direction, `math` the cudnnMathType_t it was measured with
-//! (a search returns algorithm and math type in pairs; format 1 had no math type and is read
-//! as no cache). Writes merge with what another process wrote meanwhile and
+//! (a search returns algorithm and math type in pairs). Older formats are read as no cache:
+//! format 1 had no math type, and format 2's bf16 choices could be nondeterministic algorithms,
+//! which the choice no longer takes when a deterministic one succeeded (`conv_algo`). Writes merge with what another process wrote meanwhile and
 //! replace the file atomically (temporary file in the same folder, then rename). A file that
 //! cannot be read or parsed is ignored with one warning (and overwritten by the next write);
 //! the cache never makes a convolution fail.
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 const FILE: &str = "cudnn-algos.json";
 
 /// One cached choice: the algorithm (the cuDNN enum's value), the math type to run it with
@@ -282,7 +283,9 @@ mod tests {
         for bad in [
             "{ not json",
             r#"{"format": 99, "entries": {}}"#,
-            r#"{"format": 2, "entries": {"k": {"algo": -1}}}"#,
+            r#"{"format": 3, "entries": {"k": {"algo": -1}}}"#,
+            // Format 2's bf16 choices may be nondeterministic: not used.
+            r#"{"format": 2, "entries": {"k": {"algo": 0, "math": 0, "workspace": 0}}}"#,
             // Format 1 had no math type: its choices are not used.
             r#"{"format": 1, "entries": {"k": {"algo": 1, "workspace": 0}}}"#,
         ] {

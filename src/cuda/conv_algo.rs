@@ -6,13 +6,15 @@
 //! measured time and workspace are those of that math type. The choice keeps the pair, and the
 //! convolution sets the descriptor's math type from it before running (as PyTorch does).
 //!
-//! bf16 (training): the fastest algorithm that succeeded, with the math type it was measured
-//! with.
-//! f32 (the CPU parity tests and f32 runs): the fastest that succeeded, is
-//! `CUDNN_DETERMINISTIC` (the same bits on every run, so a failing parity test replays), and
-//! is not in the excluded families below; when no deterministic one qualifies, the fastest
-//! that is not excluded; f32 runs are about accuracy, not speed. f32 runs
-//! with CUDNN_FMA_MATH whatever the search says: CUDNN_DEFAULT_MATH lets cuDNN use TF32.
+//! Every dtype: the fastest algorithm that succeeded and is `CUDNN_DETERMINISTIC` (the same
+//! bits on every run: a graph replay equals the eager step, and a failing test replays),
+//! else, when none is, the fastest that succeeded. The
+//! nondeterministic ones (backward algorithms adding partial sums with atomics) can be the
+//! fastest for some shapes; reproducibility is worth more here than their margin.
+//! bf16 (training): with the math type it was measured with.
+//! f32 (the CPU parity tests and f32 runs): also not in the excluded families below; f32 runs
+//! are about accuracy, not speed. f32 runs with CUDNN_FMA_MATH whatever the search says:
+//! CUDNN_DEFAULT_MATH lets cuDNN use TF32.
 //! Excluded for f32, in every direction:
 //! - `FFT`, `FFT_TILING`: the convolution is a product in the frequency domain; the rounding
 //!   error of the transforms grows with the transform size and is not the `8·u·sqrt(k)` of a
@@ -110,12 +112,12 @@ pub fn pick<D: Direction>(results: &[AlgoPerf], dtype: DType) -> Result<Choice, 
     let candidates: Vec<Candidate> = results.iter().map(Candidate::of).collect();
     let known = |c: &Candidate| D::algo_from(c.algo).is_some() && math_from(c.math).is_some();
     let allowed = |c: &&Candidate| c.ok && known(c) && (!strict || !D::excluded_for_f32(c.algo));
-    // f32: a deterministic one if any; else (cuDNN may offer none for some layouts, groups
-    // or dilations) the fastest allowed one rather than no convolution at all.
+    // A deterministic one if any; else (cuDNN may offer none for some layouts, groups or
+    // dilations) the fastest allowed one rather than no convolution at all.
     candidates
         .iter()
         .filter(allowed)
-        .find(|c| !strict || c.deterministic)
+        .find(|c| c.deterministic)
         .or_else(|| candidates.iter().find(allowed))
         .map(|c| Choice {
             algo: c.algo,
@@ -274,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn f32_skips_fft_and_winograd_and_prefers_deterministic_bf16_takes_the_fastest() {
+    fn f32_skips_fft_and_winograd_and_both_prefer_deterministic() {
         use FwdAlgo::*;
         let results = [
             fwd(CUDNN_CONVOLUTION_FWD_ALGO_DIRECT, false, true, 0),
@@ -295,8 +297,17 @@ mod tests {
         );
         assert_eq!(f.workspace, 40);
         assert_eq!(f.math, cudnnMathType_t::CUDNN_FMA_MATH as u32);
+        // bf16 takes Winograd and FFT, deterministic first: the fastest deterministic one,
+        // over the faster nondeterministic GEMM when it is listed first.
         let b = pick::<FwdPerf>(&results, DType::BF16).unwrap();
         assert_eq!(b.algo, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED as u32);
+        let mut gemm_first = results.to_vec();
+        gemm_first.swap(1, 3);
+        let b = pick::<FwdPerf>(&gemm_first, DType::BF16).unwrap();
+        assert_eq!(b.algo, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING as u32);
+        // No deterministic one succeeded: the fastest that did.
+        let b = pick::<FwdPerf>(&gemm_first[..2], DType::BF16).unwrap();
+        assert_eq!(b.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32);
         // No deterministic one allowed: the fastest allowed one.
         let f = pick::<FwdPerf>(&results[..4], DType::F32).unwrap();
         assert_eq!(f.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32);

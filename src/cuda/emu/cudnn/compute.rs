@@ -13,6 +13,7 @@ use super::problem::Problem;
 use crate::cuda::driver::cudnn::{cudnnStatus_t, DnnError, Result};
 use crate::cuda::emu::elems::{self, Elem};
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dir {
@@ -104,8 +105,78 @@ pub unsafe fn read_inputs(
     Ok([read(who, inputs[0], ba)?, read(who, inputs[1], bb)?])
 }
 
+/// How the chosen algorithm computes: whether it multiplies FLOAT data in TF32, and whether
+/// it gives the same bits on every call.
+#[derive(Clone, Copy)]
+pub struct Numerics {
+    pub tf32: bool,
+    pub deterministic: bool,
+}
+
+/// The calls of nondeterministic algorithms so far: each draws its own last bits.
+static NONDETERMINISTIC_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Moves about one output in four by one unit in its last place, up or down, in a pattern
+/// drawn anew for every call: a nondeterministic algorithm's result (atomics adding partial
+/// sums in whatever order they arrive on a GPU) is not the same bits twice. Zeros and values
+/// that are not finite stay as they are.
+fn vary_last_bits(bytes: &mut [u8], e: Elem) {
+    let call = NONDETERMINISTIC_CALLS.fetch_add(1, Ordering::Relaxed);
+    let step = |i: usize| {
+        let mut h = (call ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(i as u64 * 2 + 1);
+        h ^= h >> 29;
+        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 32;
+        match h % 8 {
+            0 => -1i64,
+            1 => 1,
+            _ => 0,
+        }
+    };
+    let size = e.size();
+    for (i, c) in bytes.chunks_exact_mut(size).enumerate() {
+        let k = step(i);
+        if k == 0 {
+            continue;
+        }
+        match e {
+            Elem::F32 => {
+                let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                if v.is_finite() && v != 0.0 {
+                    let w = f32::from_bits((v.to_bits() as i64 + k) as u32);
+                    if w.is_finite() {
+                        c.copy_from_slice(&w.to_le_bytes());
+                    }
+                }
+            }
+            Elem::F64 => {
+                let v = f64::from_le_bytes(c.try_into().expect("8 bytes"));
+                if v.is_finite() && v != 0.0 {
+                    let w = f64::from_bits((v.to_bits() as i64 + k) as u64);
+                    if w.is_finite() {
+                        c.copy_from_slice(&w.to_le_bytes());
+                    }
+                }
+            }
+            Elem::Bf16 | Elem::F16 => {
+                let b = u16::from_le_bytes([c[0], c[1]]);
+                // Exponent all ones (not finite) or a zero: left alone.
+                let exp_mask: u16 = if e == Elem::Bf16 { 0x7f80 } else { 0x7c00 };
+                if b & exp_mask != exp_mask && b & 0x7fff != 0 {
+                    let w = (b as i32 + k as i32) as u16;
+                    if w & exp_mask != exp_mask {
+                        c.copy_from_slice(&w.to_le_bytes());
+                    }
+                }
+            }
+            Elem::U64 => {}
+        }
+    }
+}
+
 /// Reads both inputs (rounded to TF32 when `tf32`) and the old output (when β ≠ 0), computes,
-/// and writes the output.
+/// and writes the output; a nondeterministic algorithm's last bits vary from call to call
+/// ([`vary_last_bits`]).
 ///
 /// # Safety
 /// The pointers are device addresses of the emulator runtime (each range is checked first).
@@ -116,8 +187,12 @@ pub unsafe fn run(
     inputs: [(*const c_void, &str); 2],
     out: (*mut c_void, &str),
     s: &Scalars,
-    tf32: bool,
+    how: Numerics,
 ) -> Result<()> {
+    let Numerics {
+        tf32,
+        deterministic,
+    } = how;
     let nout = out_bytes(dir, p);
     let [a, b] = read_inputs(dir, p, who, inputs)?;
     let old = if s.beta != 0.0 {
@@ -149,5 +224,44 @@ pub unsafe fn run(
     });
     let mut bytes = Vec::with_capacity(nout);
     elems::encode(vals, p.elem, &mut bytes);
+    if !deterministic {
+        vary_last_bits(&mut bytes, p.elem);
+    }
     elems::write_bytes(out.0 as u64, &bytes, &format!("{who} {}", out.1)).map_err(exec_failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nondeterministic_results_move_by_one_unit_and_differ_from_call_to_call() {
+        let vals: Vec<f64> = (0..4000).map(|i| (i as f64 - 2000.0) * 0.37).collect();
+        for e in [Elem::F32, Elem::Bf16, Elem::F64, Elem::F16] {
+            let mut base = Vec::new();
+            elems::encode(vals.iter().copied(), e, &mut base);
+            let (mut a, mut b) = (base.clone(), base.clone());
+            vary_last_bits(&mut a, e);
+            vary_last_bits(&mut b, e);
+            assert_ne!(a, b, "{e:?}: two calls gave the same bits");
+            let (va, vb) = (elems::decode(&base, e), elems::decode(&a, e));
+            let moved = va.iter().zip(&vb).filter(|(x, y)| x != y).count();
+            // About one in four moves; zeros never do.
+            assert!((600..1400).contains(&moved), "{e:?}: {moved} of 4000 moved");
+            assert_eq!(vb[2000], 0.0, "{e:?}: zero moved");
+            for (x, y) in va.iter().zip(&vb) {
+                // One unit in the last place: the same sign, within a relative 2^-p.
+                let p = match e {
+                    Elem::F64 => 52,
+                    Elem::F32 => 23,
+                    Elem::F16 => 10,
+                    _ => 7,
+                };
+                assert!(
+                    (x - y).abs() <= x.abs() * 2f64.powi(-p) * 1.01,
+                    "{e:?}: {x} -> {y}"
+                );
+            }
+        }
+    }
 }

@@ -250,15 +250,18 @@ unsafe fn convolve<A: std::fmt::Debug + PartialEq + Copy>(
     let a = workspace(who, table, algo, &p, ws, ws_bytes)?;
     // The math type is the descriptor's at the call: a choice measured under another one
     // (FMA for f32, say) but run without setting it gets that math type's numerics.
-    let tf32 = algos::tf32(a, &p);
+    let how = compute::Numerics {
+        tf32: algos::tf32(a, &p),
+        deterministic: a.deterministic,
+    };
     if crate::cuda::emu::graph::capturing() {
         // Descriptors and scalars are resolved now: the graph keeps the call as captured.
         return crate::cuda::emu::graph::run_or_record(Box::new(move || {
-            compute::run(dir, &p, who, inputs, out, &s, tf32).map_err(|e| format!("{e:?}"))
+            compute::run(dir, &p, who, inputs, out, &s, how).map_err(|e| format!("{e:?}"))
         }))
         .map_err(compute::exec_failed);
     }
-    compute::run(dir, &p, who, inputs, out, &s, tf32)
+    compute::run(dir, &p, who, inputs, out, &s, how)
 }
 
 /// # Safety
