@@ -623,6 +623,9 @@ static bool in_pinned(uint64_t addr, uint64_t n) {
   return addr - it->first < it->second && n <= it->second - (addr - it->first);
 }
 
+// Whether [addr, addr + n) lies in one pinned allocation (src/cuda/emu/pinned.rs asks).
+extern "C" int emu_is_pinned(uint64_t addr, uint64_t n) { return in_pinned(addr, n); }
+
 // An access outside device memory, shared memory, the thread's own stack, its coordinates, the
 // kernels' image and pinned host memory: a host pointer, another thread's local variable, null
 // or a wild pointer. A GPU fails the launch (CUDA_ERROR_ILLEGAL_ADDRESS); x86 would read or

@@ -97,7 +97,6 @@ impl Context {
     /// now knows this stream's work is done (`super::order`).
     pub fn synchronize(&self) -> Result<()> {
         super::order::host_waited(&super::order::snapshot(self.stream()))
-            .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_ILLEGAL_STATE, m))
     }
 }
 
@@ -138,7 +137,6 @@ pub fn malloc_host(bytes: usize) -> Result<*mut u8> {
     }
     // SAFETY: a plain registration of an address range.
     unsafe { ffi::emu_host_pinned(p as u64, layout.size() as u64, 1) };
-    super::pinned::registered(p as u64, layout.size());
     Ok(p)
 }
 
@@ -146,8 +144,7 @@ pub fn malloc_host(bytes: usize) -> Result<*mut u8> {
 /// `p` came from [`malloc_host`] with `bytes`.
 pub unsafe fn free_host(p: *mut u8, bytes: usize) -> Result<()> {
     let layout = pinned_layout(bytes)?;
-    super::pinned::unregistering(p as u64, layout.size())
-        .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_ILLEGAL_STATE, m))?;
+    super::pinned::unregistering(p as u64, layout.size())?;
     ffi::emu_host_pinned(p as u64, 0, 0);
     std::alloc::dealloc(p, layout);
     Ok(())
@@ -205,7 +202,6 @@ pub unsafe fn copy_htod(dst: CUdeviceptr, src: *const u8, bytes: usize) -> Resul
         .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))?;
     ptr::copy_nonoverlapping(src, dst as *mut u8, bytes);
     super::pinned::uploaded(src, bytes)
-        .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_ILLEGAL_STATE, m))
 }
 
 /// Reading back bytes no kernel or copy ever wrote is an error (initcheck).
@@ -217,7 +213,6 @@ pub unsafe fn copy_dtoh(dst: *mut u8, src: CUdeviceptr, bytes: usize) -> Result<
         .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_INVALID_VALUE, m))?;
     let data = std::slice::from_raw_parts(src as *const u8, bytes);
     super::pinned::download(dst, data)
-        .map_err(|m| DriverError::new(CUresult::CUDA_ERROR_ILLEGAL_STATE, m))
 }
 
 /// Copies the data and which of its bytes were written.

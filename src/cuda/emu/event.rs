@@ -60,11 +60,6 @@ pub fn record(e: CUevent, stream: CUstream) -> Result<()> {
     Ok(())
 }
 
-/// A host wait's error (`super::pinned`): a misuse of memory, not of the event.
-fn illegal(m: String) -> DriverError {
-    DriverError::new(CUresult::CUDA_ERROR_ILLEGAL_STATE, m)
-}
-
 fn captured(e: &Event) -> MutexGuard<'_, Option<usize>> {
     e.captured_in.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -96,7 +91,7 @@ pub fn query(e: CUevent) -> Result<bool> {
     not_captured(ev, "cuEventQuery")?;
     let done = ev.passed.load(Ordering::SeqCst);
     if done {
-        order::host_waited(&clock(ev)).map_err(illegal)?;
+        order::host_waited(&clock(ev))?;
     }
     Ok(done)
 }
@@ -105,7 +100,7 @@ pub fn query(e: CUevent) -> Result<bool> {
 pub fn synchronize(e: CUevent) -> Result<()> {
     let ev = event(e)?;
     not_captured(ev, "cuEventSynchronize")?;
-    order::host_waited(&clock(ev)).map_err(illegal)
+    order::host_waited(&clock(ev))
 }
 
 /// Work enqueued on `stream` from now on is ordered after the event's last record; a captured

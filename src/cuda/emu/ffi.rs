@@ -29,6 +29,7 @@ unsafe extern "C" {
     pub fn emu_op_set(op: *const super::order::StreamOp);
     pub fn emu_op_allocated(ptr: u64, bytes: u64);
     pub fn emu_host_pinned(ptr: u64, bytes: u64, live: c_int);
+    pub fn emu_is_pinned(ptr: u64, bytes: u64) -> c_int;
 }
 
 /// The runtime's message (and frees it); empty for a null pointer.

@@ -96,7 +96,7 @@ pub fn wait(stream: CUstream, clock: &[u64]) {
 /// The host waited for what `clock` covers (cuEventSynchronize, or a query that found it done).
 /// The copies to and from pinned memory it now covers are done (`super::pinned`): an error
 /// when the host changed an upload's memory before this wait.
-pub fn host_waited(clock: &[u64]) -> Result<(), String> {
+pub fn host_waited(clock: &[u64]) -> crate::cuda::driver::cu::Result<()> {
     {
         let mut g = clocks();
         join(&mut g.get_or_insert_with(Clocks::default).host, clock);

@@ -16,8 +16,8 @@
 //! Pageable memory needs none of this: CUDA stages an upload from it before returning and
 //! finishes a download into it before returning.
 
-use super::order;
-use std::collections::BTreeMap;
+use super::{ffi, order};
+use crate::cuda::driver::cu::{CUresult, DriverError, Result};
 use std::sync::{Mutex, MutexGuard};
 
 /// A copy in flight: its host range, the operation that made it, and its bytes (an upload's
@@ -56,43 +56,32 @@ impl InFlight {
     }
 }
 
-#[derive(Default)]
-struct State {
-    /// Live pinned allocations: start -> length.
-    pinned: BTreeMap<u64, usize>,
-    in_flight: Vec<InFlight>,
+/// The copies in flight, in the order they were enqueued.
+static IN_FLIGHT: Mutex<Vec<InFlight>> = Mutex::new(Vec::new());
+
+fn in_flight() -> MutexGuard<'static, Vec<InFlight>> {
+    IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-fn state() -> MutexGuard<'static, Option<State>> {
-    STATE.lock().unwrap_or_else(|p| p.into_inner())
+/// Whether `[p, p + n)` lies in one pinned allocation (the runtime's registry, which lets
+/// kernels reach pinned memory).
+fn is_pinned(p: u64, n: usize) -> bool {
+    // SAFETY: a lookup in the runtime's registry.
+    unsafe { ffi::emu_is_pinned(p, n as u64) != 0 }
 }
 
-fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    f(state().get_or_insert_with(State::default))
-}
-
-/// `[p, p + n)` became pinned memory (cuMemHostAlloc).
-pub fn registered(p: u64, n: usize) {
-    with(|s| s.pinned.insert(p, n));
-}
-
-/// Whether `[p, p + n)` lies in one pinned allocation.
-fn is_pinned(s: &State, p: u64, n: usize) -> bool {
-    s.pinned
-        .range(..=p)
-        .next_back()
-        .is_some_and(|(&start, &len)| p - start + n as u64 <= len as u64)
+/// A misuse of pinned memory, reported at the call that shows it.
+fn illegal(m: String) -> DriverError {
+    DriverError::new(CUresult::CUDA_ERROR_ILLEGAL_STATE, m)
 }
 
 /// The copies in flight over `[p, p + n)` that the host has not waited for, refused as `why`
 /// for an upload whose memory changed or any download; the others (unchanged uploads) stay.
-fn refuse_unwaited(s: &State, p: u64, n: usize, why: &str) -> Result<(), String> {
-    for c in s.in_flight.iter().filter(|c| c.overlaps(p, n)) {
+fn refuse_unwaited(flying: &[InFlight], p: u64, n: usize, why: &str) -> Result<()> {
+    for c in flying.iter().filter(|c| c.overlaps(p, n)) {
         // SAFETY: a copy in flight is dropped before its pinned memory is unregistered.
         if !c.upload || !unsafe { c.source_unchanged() } {
-            return Err(format!(
+            return Err(illegal(format!(
                 "{why} while {} may still be running: the host has not waited for it (an \
                  event or a stream synchronisation after the copy); on a GPU the copy {}",
                 c.describe(),
@@ -100,7 +89,7 @@ fn refuse_unwaited(s: &State, p: u64, n: usize, why: &str) -> Result<(), String>
                     true => "could read the new bytes",
                     false => "could still write the memory",
                 }
-            ));
+            )));
         }
     }
     Ok(())
@@ -108,13 +97,11 @@ fn refuse_unwaited(s: &State, p: u64, n: usize, why: &str) -> Result<(), String>
 
 /// `[p, p + n)` stops being pinned memory (cuMemFreeHost): refused while a copy over it may
 /// still be running on a GPU.
-pub fn unregistering(p: u64, n: usize) -> Result<(), String> {
-    with(|s| {
-        refuse_unwaited(s, p, n, &format!("cuMemFreeHost of {p:#x}"))?;
-        s.in_flight.retain(|c| !c.overlaps(p, n));
-        s.pinned.remove(&p);
-        Ok(())
-    })
+pub fn unregistering(p: u64, n: usize) -> Result<()> {
+    let mut flying = in_flight();
+    refuse_unwaited(&flying, p, n, &format!("cuMemFreeHost of {p:#x}"))?;
+    flying.retain(|c| !c.overlaps(p, n));
+    Ok(())
 }
 
 /// An upload of `[src, src + n)` by the current operation, after its bytes were copied: kept
@@ -122,27 +109,23 @@ pub fn unregistering(p: u64, n: usize) -> Result<(), String> {
 ///
 /// # Safety
 /// `src` holds `n` readable bytes.
-pub unsafe fn uploaded(src: *const u8, n: usize) -> Result<(), String> {
+pub unsafe fn uploaded(src: *const u8, n: usize) -> Result<()> {
     let p = src as u64;
-    with(|s| {
-        if !is_pinned(s, p, n) {
-            return Ok(());
-        }
-        refuse_unwaited(
-            s,
-            p,
-            n,
-            "an upload from memory an earlier upload read, changed",
-        )?;
-        let op = order::current_op().ok_or("an upload outside a stream operation")?;
-        s.in_flight.push(InFlight {
-            host: p,
-            bytes: std::slice::from_raw_parts(src, n).to_vec(),
-            op,
-            upload: true,
-        });
-        Ok(())
-    })
+    if !is_pinned(p, n) {
+        return Ok(());
+    }
+    let mut flying = in_flight();
+    let why = "an upload from memory an earlier upload read, changed";
+    refuse_unwaited(&flying, p, n, why)?;
+    let op = order::current_op()
+        .ok_or_else(|| illegal("an upload outside a stream operation".into()))?;
+    flying.push(InFlight {
+        host: p,
+        bytes: std::slice::from_raw_parts(src, n).to_vec(),
+        op,
+        upload: true,
+    });
+    Ok(())
 }
 
 /// A download of `data` into `[dst, dst + n)` by the current operation: written now into
@@ -150,49 +133,50 @@ pub unsafe fn uploaded(src: *const u8, n: usize) -> Result<(), String> {
 ///
 /// # Safety
 /// `dst` has room for `data.len()` writable bytes.
-pub unsafe fn download(dst: *mut u8, data: &[u8]) -> Result<(), String> {
+pub unsafe fn download(dst: *mut u8, data: &[u8]) -> Result<()> {
     let (p, n) = (dst as u64, data.len());
-    with(|s| {
-        if !is_pinned(s, p, n) {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), dst, n);
-            return Ok(());
-        }
-        let op = order::current_op().ok_or("a download outside a stream operation")?;
-        std::ptr::write_bytes(dst, 0xFF, n);
-        s.in_flight.push(InFlight {
-            host: p,
-            bytes: data.to_vec(),
-            op,
-            upload: false,
-        });
-        Ok(())
-    })
+    if !is_pinned(p, n) {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), dst, n);
+        return Ok(());
+    }
+    let op = order::current_op()
+        .ok_or_else(|| illegal("a download outside a stream operation".into()))?;
+    std::ptr::write_bytes(dst, 0xFF, n);
+    in_flight().push(InFlight {
+        host: p,
+        bytes: data.to_vec(),
+        op,
+        upload: false,
+    });
+    Ok(())
 }
 
 /// The host waited (order::host_waited): the copies it now covers are done. A download's data
 /// arrives; an upload whose memory changed since it read it is an error.
-pub fn settle() -> Result<(), String> {
-    with(|s| {
-        let (done, still): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut s.in_flight)
+pub fn settle() -> Result<()> {
+    let done: Vec<InFlight> = {
+        let mut flying = in_flight();
+        let (done, still) = std::mem::take(&mut *flying)
             .into_iter()
             .partition(|c| order::host_waited_for(c.op));
-        s.in_flight = still;
-        let mut first_err = None;
-        for c in done {
-            // SAFETY: the pinned memory is live (a copy in flight keeps it from being freed).
-            unsafe {
-                if !c.upload {
-                    let dst = c.host as *mut u8;
-                    std::ptr::copy_nonoverlapping(c.bytes.as_ptr(), dst, c.bytes.len());
-                } else if !c.source_unchanged() && first_err.is_none() {
-                    first_err = Some(format!(
-                        "the host changed the pinned memory of {} before waiting for the copy: \
-                         on a GPU the copy could read the new bytes",
-                        c.describe()
-                    ));
-                }
+        *flying = still;
+        done
+    };
+    let mut first_err = None;
+    for c in done {
+        // SAFETY: the pinned memory is live (a copy in flight keeps it from being freed).
+        unsafe {
+            if !c.upload {
+                let dst = c.host as *mut u8;
+                std::ptr::copy_nonoverlapping(c.bytes.as_ptr(), dst, c.bytes.len());
+            } else if !c.source_unchanged() && first_err.is_none() {
+                first_err = Some(illegal(format!(
+                    "the host changed the pinned memory of {} before waiting for the copy: on a \
+                     GPU the copy could read the new bytes",
+                    c.describe()
+                )));
             }
         }
-        first_err.map_or(Ok(()), Err)
-    })
+    }
+    first_err.map_or(Ok(()), Err)
 }
