@@ -257,8 +257,14 @@ faults() {
   # emulated cuDNN ranks those fastest and varies their last bits): a replayed step then
   # differs from the eager one.
   run conv-takes-nondeterministic-algorithms-in-bf16 rust src/cuda/conv_algo.rs \
-    '        .find(|c| c.deterministic)' '        .find(|c| strict && c.deterministic)' \
+    'c.deterministic || algorithms' 'strict && c.deterministic || algorithms' \
     cuda_graph_step replayed_step_matches_eager
+  # --conv-algorithms fastest is read but never reaches the choice: every run stays
+  # deterministic, and the flag measures nothing.
+  run conv-fastest-keeps-to-deterministic-algorithms rust src/cuda/conv_algo.rs \
+    'c.deterministic || algorithms == ConvAlgorithms::Fastest' \
+    'c.deterministic || algorithms != algorithms' \
+    cuda_conv_algorithms fastest_may_vary
   run lars-bind-takes-the-next-gradient kernel multi_tensor.cu 'p = j == k ? g[j] : p;' \
     'p = j == k + 1 ? g[j] : p;' lib optim::cuda_tests::lars_resident_table_matches_cpu_over_steps
   run augment-hue-swaps-two-sectors kernel augment.cu 'case 1: r2 = q, g2 = v, b2 = pp;' \

@@ -10,6 +10,9 @@
 #   input      the input pipeline on a generated folder of 2,048 JPEGs at 224 px: the loader on
 #              every core, the GPU augmentation, the r50_1x_sk1 step on random data and training
 #              on the folder end to end, against 95% of the random-data step (issue 18)
+#   conv-algorithms  the r50 step of `r50` under --conv-algorithms deterministic, then fastest
+#              (the margin the nondeterministic cuDNN algorithms give, which PyTorch's
+#              cudnn.benchmark side of the comparison may use)
 set -uo pipefail
 cd "$(dirname "$0")"
 OUT="${OUT:-$PWD/out}"
@@ -20,7 +23,7 @@ mkdir -p "$OUT"
 source ./libpaths.sh
 export SIMCLR_REQUIRE_GPU=1
 simclr=bin-tools/simclr
-stage="${1:?usage: validate.sh first-contact|tests|memcheck|r50|r152|train|input}"
+stage="${1:?usage: validate.sh first-contact|tests|memcheck|r50|r152|train|input|conv-algorithms}"
 log="$OUT/$stage.log"
 {
   echo "# $(date -u +%FT%TZ) stage $stage"
@@ -48,6 +51,13 @@ log="$OUT/$stage.log"
     input) "$simclr" bench --task input --device cuda --data-dir "${INPUT_DIR:-/tmp/simclr-input}" \
              --make-folder 2048 --with-step --model r50_1x_sk1 --batch-size 256 \
              --image-size 224 --precision bf16 --warmup 2 --steps 6 ;;
+    conv-algorithms)
+      rc=0
+      for policy in deterministic fastest; do
+        "$simclr" bench --device cuda --model r50_1x_sk1 --batch-size 256 --image-size 224 \
+          --warmup 3 --steps 10 --conv-algorithms "$policy" || rc=$?
+      done
+      (exit $rc) ;;
     *) echo "unknown stage $stage"; exit 2 ;;
   esac
   echo "# exit $?"

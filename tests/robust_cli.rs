@@ -276,6 +276,42 @@ fn refusals_name_the_flag_the_value_and_what_is_allowed() {
     }
 }
 
+/// `--conv-algorithms` takes deterministic or fastest, from the flag or the key; fastest is
+/// refused on the CPU (nothing to choose there), before any output is written.
+#[test]
+fn conv_algorithms_are_named_values_and_fastest_needs_cudnn() {
+    let out = scratch("conv_algorithms");
+    let (code, _, err) = tiny("pretrain", &out, &["--conv-algorithms", "fast"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "conv_algorithms (--conv-algorithms) is \"fast\"; allowed: deterministic, fastest"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = tiny("pipeline", &out, &["--set", "conv_algorithms=fastest"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--conv-algorithms fastest") && err.contains("--device cuda"),
+        "{err}"
+    );
+    assert!(
+        !out.join("config.toml").exists(),
+        "a refused run wrote its record"
+    );
+    let (code, _, err) = simclr(&["bench", "--conv-algorithms", "fastest"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--conv-algorithms fastest"), "{err}");
+    // Deterministic is the CPU's own: accepted, and recorded.
+    let (code, _, err) = tiny("pretrain", &out, &["--conv-algorithms", "deterministic"]);
+    assert_eq!(code, 0, "{err}");
+    let record = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        record.contains("conv_algorithms = \"deterministic\""),
+        "{record}"
+    );
+}
+
 /// Intervals become a `Duration`, which panicked on 1e99 or inf seconds (exit 101) before
 /// these were range-checked.
 #[test]

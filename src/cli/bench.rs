@@ -174,6 +174,8 @@ fn random_images(rows: usize, size: usize, device: Device, seed: u64) -> Result<
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    let device = args.device.resolve()?;
+    crate::ops::conv2d::use_conv_algorithms(args.conv_algorithms, device, "--conv-algorithms")?;
     match args.task {
         BenchTask::Input => input::run(args),
         _ => run_steps(args).map(|_| ()),
@@ -295,6 +297,10 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
     );
     if let Some(why) = &graph.fallback {
         println!("cuda graph: off ({why})");
+    }
+    if let Device::Cuda(_) = device {
+        let policy = crate::ops::conv2d::conv_algorithms().name();
+        println!("cuDNN convolution algorithms: {policy} (--conv-algorithms)");
     }
     if a.profile {
         if let Some(t) = &traffic {

@@ -22,6 +22,7 @@ const RUN: &[&str] = &[
     "model",
     "resume",
     "recompute",
+    "conv-algorithms",
     "log-every",
     "progress-every",
     "dist-timeout-s",

@@ -70,6 +70,11 @@ pub struct RunArgs {
     /// Recompute BN + ReLU outputs in backward instead of keeping them (less memory).
     #[arg(long)]
     pub recompute: bool,
+    /// cuDNN convolution algorithms: deterministic (the same bits on every run, so --resume and
+    /// CUDA graph replays match exactly) or fastest (nondeterministic ones too, as PyTorch's
+    /// default) [default: deterministic].
+    #[arg(long, value_name = "deterministic|fastest")]
+    pub conv_algorithms: Option<String>,
     /// Write a metrics record (metrics.jsonl, TensorBoard) every this many steps [default: 10];
     /// pretraining's loss and accuracy there are means over the steps since the last record.
     #[arg(long, value_name = "STEPS")]
@@ -157,6 +162,7 @@ impl RunArgs {
         set!(c.progress_every, self.progress_every);
         set!(c.dist_timeout_s, self.dist_timeout_s);
         set!(c.bucket_mb, self.bucket_mb);
+        set!(c.conv_algorithms, self.conv_algorithms);
         if self.recompute {
             c.recompute = true;
         }

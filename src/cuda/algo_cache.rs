@@ -3,12 +3,13 @@
 //! not once per process and probe size.
 //!
 //! One JSON file, `cudnn-algos.json`, in `$SIMCLR_CACHE_DIR`, else `$XDG_CACHE_HOME/simclr`,
-//! else `~/.cache/simclr`: `{"format": 3, "entries": {key: {"algo": n, "math": m, "workspace":
-//! bytes}}}`. A key is `direction|gpu name|cudnn version|dtype|geometry` ([`key`]); `algo` is
-//! the cuDNN enum's value for that direction, `math` the cudnnMathType_t it was measured with
-//! (a search returns algorithm and math type in pairs). Older formats are read as no cache:
-//! format 1 had no math type, and format 2's bf16 choices could be nondeterministic algorithms,
-//! which the choice no longer takes when a deterministic one succeeded (`conv_algo`). Writes merge with what another process wrote meanwhile and
+//! else `~/.cache/simclr`: `{"format": 4, "entries": {key: {"algo": n, "math": m, "workspace":
+//! bytes}}}`. A key is `direction|gpu name|cudnn version|dtype|policy|geometry` ([`key`]; the
+//! policy is `--conv-algorithms`: deterministic or fastest); `algo` is the cuDNN enum's value
+//! for that direction, `math` the cudnnMathType_t it was measured with (a search returns
+//! algorithm and math type in pairs). Older formats are read as no cache: format 1 had no math
+//! type, format 2's bf16 choices could be nondeterministic algorithms, and format 3's keys had
+//! no policy. Writes merge with what another process wrote meanwhile and
 //! replace the file atomically (temporary file in the same folder, then rename). A file that
 //! cannot be read or parsed is ignored with one warning (and overwritten by the next write);
 //! the cache never makes a convolution fail.
@@ -18,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 const FILE: &str = "cudnn-algos.json";
 
 /// One cached choice: the algorithm (the cuDNN enum's value), the math type to run it with
@@ -43,11 +44,29 @@ pub struct AlgoCache {
     entries: BTreeMap<String, Choice>,
 }
 
-/// The key of one convolution: direction (`fwd`, `bwd_data`, `bwd_filter`), the GPU's name,
-/// cuDNN's version number, the dtype's name, and the geometry numbers.
-pub fn key(direction: &str, gpu: &str, cudnn: usize, dtype: &str, geometry: &[usize]) -> String {
+/// What a choice is for, besides the machine and the geometry.
+pub struct What<'a> {
+    /// `fwd`, `bwd_data` or `bwd_filter`.
+    pub direction: &'a str,
+    /// The dtype's name.
+    pub dtype: &'a str,
+    /// The `--conv-algorithms` policy's name.
+    pub algorithms: &'a str,
+}
+
+/// The key of one convolution: direction, the GPU's name, cuDNN's version number, the dtype,
+/// the policy and the geometry numbers.
+pub fn key(what: &What, gpu: &str, cudnn: usize, geometry: &[usize]) -> String {
     let g: Vec<String> = geometry.iter().map(|v| v.to_string()).collect();
-    format!("{direction}|{gpu}|cudnn {cudnn}|{dtype}|{}", g.join(","))
+    let What {
+        direction,
+        dtype,
+        algorithms,
+    } = what;
+    format!(
+        "{direction}|{gpu}|cudnn {cudnn}|{dtype}|{algorithms}|{}",
+        g.join(",")
+    )
 }
 
 /// The cache folder: `$SIMCLR_CACHE_DIR`, `$XDG_CACHE_HOME/simclr`, `$HOME/.cache/simclr`.
@@ -177,12 +196,31 @@ fn write_atomic(path: &Path, entries: &BTreeMap<String, Choice>) -> Result<(), S
 mod tests {
     use super::*;
 
+    /// A key of `direction`, `dtype` and `algorithms` ("d" stands for deterministic).
+    fn kk(
+        direction: &str,
+        gpu: &str,
+        cudnn: usize,
+        dtype: &str,
+        algos: &str,
+        g: &[usize],
+    ) -> String {
+        let algorithms = if algos == "d" { "deterministic" } else { algos };
+        let what = What {
+            direction,
+            dtype,
+            algorithms,
+        };
+        key(&what, gpu, cudnn, g)
+    }
+
     fn k(dtype: &str, n: usize) -> String {
-        key(
+        kk(
             "fwd",
             "NVIDIA H200",
             91000,
             dtype,
+            "d",
             &[n, 56, 56, 64, 64, 3, 3],
         )
     }
@@ -249,14 +287,15 @@ mod tests {
 
     #[test]
     fn keys_differ_in_every_part() {
-        let base = key("fwd", "GPU A", 91000, "f32", &[1, 2]);
+        let base = kk("fwd", "GPU A", 91000, "f32", "d", &[1, 2]);
         for other in [
-            key("bwd_data", "GPU A", 91000, "f32", &[1, 2]),
-            key("fwd", "GPU B", 91000, "f32", &[1, 2]),
-            key("fwd", "GPU A", 91001, "f32", &[1, 2]),
-            key("fwd", "GPU A", 91000, "bf16", &[1, 2]),
-            key("fwd", "GPU A", 91000, "f32", &[1, 3]),
-            key("fwd", "GPU A", 91000, "f32", &[12]),
+            kk("bwd_data", "GPU A", 91000, "f32", "d", &[1, 2]),
+            kk("fwd", "GPU B", 91000, "f32", "d", &[1, 2]),
+            kk("fwd", "GPU A", 91001, "f32", "d", &[1, 2]),
+            kk("fwd", "GPU A", 91000, "bf16", "d", &[1, 2]),
+            kk("fwd", "GPU A", 91000, "f32", "fastest", &[1, 2]),
+            kk("fwd", "GPU A", 91000, "f32", "d", &[1, 3]),
+            kk("fwd", "GPU A", 91000, "f32", "d", &[12]),
         ] {
             assert_ne!(base, other);
         }
@@ -272,8 +311,12 @@ mod tests {
         )
         .unwrap();
         let c = AlgoCache::open(dir.path().join(FILE));
-        assert_eq!(c.get(&key("fwd", "GPU A", 91001, "f32", &[1, 2])), None);
-        assert_eq!(c.get(&key("fwd", "GPU B", 91000, "f32", &[1, 2])), None);
+        assert_eq!(c.get(&kk("fwd", "GPU A", 91001, "f32", "d", &[1, 2])), None);
+        assert_eq!(c.get(&kk("fwd", "GPU B", 91000, "f32", "d", &[1, 2])), None);
+        assert_eq!(
+            c.get(&kk("fwd", "GPU A", 91000, "f32", "fastest", &[1, 2])),
+            None
+        );
     }
 
     #[test]
@@ -283,7 +326,9 @@ mod tests {
         for bad in [
             "{ not json",
             r#"{"format": 99, "entries": {}}"#,
-            r#"{"format": 3, "entries": {"k": {"algo": -1}}}"#,
+            r#"{"format": 4, "entries": {"k": {"algo": -1}}}"#,
+            // Format 3's keys had no policy: a choice could be a fastest one.
+            r#"{"format": 3, "entries": {"k": {"algo": 0, "math": 0, "workspace": 0}}}"#,
             // Format 2's bf16 choices may be nondeterministic: not used.
             r#"{"format": 2, "entries": {"k": {"algo": 0, "math": 0, "workspace": 0}}}"#,
             // Format 1 had no math type: its choices are not used.

@@ -6,11 +6,12 @@
 //! measured time and workspace are those of that math type. The choice keeps the pair, and the
 //! convolution sets the descriptor's math type from it before running (as PyTorch does).
 //!
-//! Every dtype: the fastest algorithm that succeeded and is `CUDNN_DETERMINISTIC` (the same
-//! bits on every run: a graph replay equals the eager step, and a failing test replays),
-//! else, when none is, the fastest that succeeded. The
-//! nondeterministic ones (backward algorithms adding partial sums with atomics) can be the
-//! fastest for some shapes; reproducibility is worth more here than their margin.
+//! Every dtype, under `--conv-algorithms deterministic` (the default): the fastest algorithm
+//! that succeeded and is `CUDNN_DETERMINISTIC` (the same bits on every run: a graph replay
+//! equals the eager step, and a failing test replays), else, when none is, the fastest that
+//! succeeded. The nondeterministic ones (backward algorithms adding partial sums with atomics)
+//! can be the fastest for some shapes; `--conv-algorithms fastest` takes them
+//! (`src/ops/conv2d/algorithms.rs`), and its choices are kept apart from the deterministic ones.
 //! bf16 (training): with the math type it was measured with.
 //! f32 (the CPU parity tests and f32 runs): also not in the excluded families below; f32 runs
 //! are about accuracy, not speed. f32 runs with CUDNN_FMA_MATH whatever the search says:
@@ -32,6 +33,7 @@ use super::driver::cudnn::{
     cudnnConvolutionFwdAlgo_t as FwdAlgo, cudnnDeterminism_t, cudnnMathType_t, cudnnStatus_t,
     AlgoPerf,
 };
+use crate::ops::conv2d::ConvAlgorithms;
 use crate::DType;
 
 /// One search result, whatever the direction.
@@ -105,19 +107,24 @@ direction!(FilterPerf, FilterAlgo, "bwd_filter",
      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED]);
 
 /// The choice among direction `D`'s search results (sorted fastest first) under this file's
-/// policy. A result naming an algorithm or math type this build does not know (a newer cuDNN)
-/// is passed over: it could not be run by name.
-pub fn pick<D: Direction>(results: &[AlgoPerf], dtype: DType) -> Result<Choice, String> {
+/// policy and `algorithms`. A result naming an algorithm or math type this build does not know
+/// (a newer cuDNN) is passed over: it could not be run by name.
+pub fn pick<D: Direction>(
+    results: &[AlgoPerf],
+    dtype: DType,
+    algorithms: ConvAlgorithms,
+) -> Result<Choice, String> {
     let strict = dtype == DType::F32;
     let candidates: Vec<Candidate> = results.iter().map(Candidate::of).collect();
     let known = |c: &Candidate| D::algo_from(c.algo).is_some() && math_from(c.math).is_some();
     let allowed = |c: &&Candidate| c.ok && known(c) && (!strict || !D::excluded_for_f32(c.algo));
+    let wanted = |c: &&Candidate| c.deterministic || algorithms == ConvAlgorithms::Fastest;
     // A deterministic one if any; else (cuDNN may offer none for some layouts, groups or
     // dilations) the fastest allowed one rather than no convolution at all.
     candidates
         .iter()
         .filter(allowed)
-        .find(|c| c.deterministic)
+        .find(wanted)
         .or_else(|| candidates.iter().find(allowed))
         .map(|c| Choice {
             algo: c.algo,
@@ -145,8 +152,19 @@ pub fn pick<D: Direction>(results: &[AlgoPerf], dtype: DType) -> Result<Choice, 
 }
 
 /// The disk cache's key for direction `D`.
-pub fn disk_key<D: Direction>(gpu: &str, cudnn: usize, dtype: DType, geometry: &[usize]) -> String {
-    algo_cache::key(D::NAME, gpu, cudnn, dtype.name(), geometry)
+pub fn disk_key<D: Direction>(
+    gpu: &str,
+    cudnn: usize,
+    dtype: DType,
+    algorithms: ConvAlgorithms,
+    geometry: &[usize],
+) -> String {
+    let what = algo_cache::What {
+        direction: D::NAME,
+        dtype: dtype.name(),
+        algorithms: algorithms.name(),
+    };
+    algo_cache::key(&what, gpu, cudnn, geometry)
 }
 
 /// A choice ready to run: the algorithm, the math type to set on the descriptor, the workspace.
@@ -215,15 +233,16 @@ impl DiskChoices {
     pub fn choose<D: Direction>(
         &mut self,
         dtype: DType,
+        algorithms: ConvAlgorithms,
         geometry: &[usize],
         search: impl FnOnce() -> crate::Result<Vec<AlgoPerf>>,
     ) -> crate::Result<Chosen<D::Algo>> {
-        let key = disk_key::<D>(&self.gpu, self.cudnn, dtype, geometry);
+        let key = disk_key::<D>(&self.gpu, self.cudnn, dtype, algorithms, geometry);
         if let Some(c) = cached::<D>(&self.cache, &key, dtype) {
             return Ok(c);
         }
         let results = search()?;
-        let choice = pick::<D>(&results, dtype).map_err(crate::Error::Cuda)?;
+        let choice = pick::<D>(&results, dtype, algorithms).map_err(crate::Error::Cuda)?;
         let run = chosen::<D>(choice, dtype).ok_or_else(|| {
             crate::Error::Cuda(format!(
                 "cuDNN returned unknown {} algorithm {} or math type {}",
@@ -242,8 +261,13 @@ impl DiskChoices {
     }
 
     /// Forgets the choice for one convolution (it failed when run), here and on disk.
-    pub fn forget<D: Direction>(&mut self, dtype: DType, geometry: &[usize]) {
-        let key = disk_key::<D>(&self.gpu, self.cudnn, dtype, geometry);
+    pub fn forget<D: Direction>(
+        &mut self,
+        dtype: DType,
+        algorithms: ConvAlgorithms,
+        geometry: &[usize],
+    ) {
+        let key = disk_key::<D>(&self.gpu, self.cudnn, dtype, algorithms, geometry);
         if let Err(e) = self.cache.remove(&key) {
             eprintln!("warning: a failed cuDNN algorithm choice stays on disk: {e}");
         }
@@ -253,6 +277,8 @@ impl DiskChoices {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DET: ConvAlgorithms = ConvAlgorithms::Deterministic;
 
     fn fwd(algo: FwdAlgo, ok: bool, det: bool, mem: usize) -> AlgoPerf {
         let status = if ok {
@@ -290,7 +316,7 @@ mod tests {
                 40,
             ),
         ];
-        let f = pick::<FwdPerf>(&results, DType::F32).unwrap();
+        let f = pick::<FwdPerf>(&results, DType::F32, DET).unwrap();
         assert_eq!(
             f.algo,
             CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM as u32
@@ -299,20 +325,54 @@ mod tests {
         assert_eq!(f.math, cudnnMathType_t::CUDNN_FMA_MATH as u32);
         // bf16 takes Winograd and FFT, deterministic first: the fastest deterministic one,
         // over the faster nondeterministic GEMM when it is listed first.
-        let b = pick::<FwdPerf>(&results, DType::BF16).unwrap();
+        let b = pick::<FwdPerf>(&results, DType::BF16, DET).unwrap();
         assert_eq!(b.algo, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED as u32);
         let mut gemm_first = results.to_vec();
         gemm_first.swap(1, 3);
-        let b = pick::<FwdPerf>(&gemm_first, DType::BF16).unwrap();
+        let b = pick::<FwdPerf>(&gemm_first, DType::BF16, DET).unwrap();
         assert_eq!(b.algo, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING as u32);
         // No deterministic one succeeded: the fastest that did.
-        let b = pick::<FwdPerf>(&gemm_first[..2], DType::BF16).unwrap();
+        let b = pick::<FwdPerf>(&gemm_first[..2], DType::BF16, DET).unwrap();
         assert_eq!(b.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32);
         // No deterministic one allowed: the fastest allowed one.
-        let f = pick::<FwdPerf>(&results[..4], DType::F32).unwrap();
+        let f = pick::<FwdPerf>(&results[..4], DType::F32, DET).unwrap();
         assert_eq!(f.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32);
-        let none = pick::<FwdPerf>(&results[..3], DType::F32).unwrap_err();
+        let none = pick::<FwdPerf>(&results[..3], DType::F32, DET).unwrap_err();
         assert!(none.contains("non-FFT, non-Winograd"), "{none}");
+    }
+
+    #[test]
+    fn fastest_takes_a_faster_nondeterministic_algorithm_and_is_cached_apart() {
+        use FwdAlgo::*;
+        let fastest = ConvAlgorithms::Fastest;
+        let results = [
+            fwd(CUDNN_CONVOLUTION_FWD_ALGO_DIRECT, false, true, 0),
+            fwd(CUDNN_CONVOLUTION_FWD_ALGO_GEMM, true, false, 30),
+            fwd(CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, true, true, 20),
+            fwd(
+                CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                true,
+                true,
+                40,
+            ),
+        ];
+        for dt in [DType::F32, DType::BF16] {
+            let f = pick::<FwdPerf>(&results, dt, fastest).unwrap();
+            assert_eq!(f.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32, "{dt:?}");
+            let d = pick::<FwdPerf>(&results, dt, DET).unwrap();
+            assert_ne!(d.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32, "{dt:?}");
+        }
+        // f32 keeps its accuracy exclusions under `fastest`: FFT stays out.
+        let mut fft_first = results.to_vec();
+        fft_first.swap(1, 2);
+        let f = pick::<FwdPerf>(&fft_first, DType::F32, fastest).unwrap();
+        assert_eq!(f.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32);
+        let g = [8, 32, 32, 16, 16, 3, 3];
+        assert_ne!(
+            disk_key::<FwdPerf>("GPU", 91000, DType::BF16, DET, &g),
+            disk_key::<FwdPerf>("GPU", 91000, DType::BF16, fastest, &g),
+            "a fastest choice would be read back as a deterministic one"
+        );
     }
 
     #[test]
@@ -332,9 +392,9 @@ mod tests {
             ..known
         };
         for dt in [DType::F32, DType::BF16] {
-            let c = pick::<FwdPerf>(&[new_algo, new_math, negative, new_status, known], dt);
+            let c = pick::<FwdPerf>(&[new_algo, new_math, negative, new_status, known], dt, DET);
             assert_eq!(c.unwrap().workspace, 4, "{dt:?}");
-            let none = pick::<FwdPerf>(&[new_algo, new_math, negative, new_status], dt);
+            let none = pick::<FwdPerf>(&[new_algo, new_math, negative, new_status], dt, DET);
             assert!(none.unwrap_err().contains("algo: 8"), "{dt:?}");
         }
     }
@@ -351,7 +411,7 @@ mod tests {
         tc.math_type = cudnnMathType_t::CUDNN_TENSOR_OP_MATH as i32;
         // Measured without tensor cores (cuDNN returns it so when the algorithm has none).
         let plain = fwd(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, true, true, 0);
-        let b = pick::<FwdPerf>(&[plain, tc], DType::BF16).unwrap();
+        let b = pick::<FwdPerf>(&[plain, tc], DType::BF16, DET).unwrap();
         assert_eq!(
             (b.algo, b.math),
             (
@@ -359,11 +419,11 @@ mod tests {
                 cudnnMathType_t::CUDNN_DEFAULT_MATH as u32
             )
         );
-        let b = pick::<FwdPerf>(&[tc, plain], DType::BF16).unwrap();
+        let b = pick::<FwdPerf>(&[tc, plain], DType::BF16, DET).unwrap();
         assert_eq!(b.math, cudnnMathType_t::CUDNN_TENSOR_OP_MATH as u32);
         // f32 runs FMA whatever the search reports (DEFAULT would allow TF32).
         for r in [[plain, tc], [tc, plain]] {
-            let f = pick::<FwdPerf>(&r, DType::F32).unwrap();
+            let f = pick::<FwdPerf>(&r, DType::F32, DET).unwrap();
             assert_eq!(f.math, cudnnMathType_t::CUDNN_FMA_MATH as u32);
         }
     }
@@ -374,8 +434,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut cache = AlgoCache::open(dir.path().join("c.json"));
         let g = [8, 32, 32, 16, 16, 3, 3];
-        let kf = disk_key::<FwdPerf>("GPU", 91000, DType::F32, &g);
-        let kb = disk_key::<FilterPerf>("GPU", 91000, DType::F32, &g);
+        let kf = disk_key::<FwdPerf>("GPU", 91000, DType::F32, DET, &g);
+        let kb = disk_key::<FilterPerf>("GPU", 91000, DType::F32, DET, &g);
         assert_ne!(kf, kb, "directions share a key");
         let choice = |algo: u32, math: cudnnMathType_t, workspace: usize| Choice {
             algo,

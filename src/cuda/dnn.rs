@@ -1,5 +1,5 @@
-//! The device's cuDNN state: the handle on the device's stream and, per convolution (dtype
-//! and geometry) and direction, the algorithm chosen by cuDNN's measured search and kept on disk
+//! The device's cuDNN state: the handle on the device's stream and, per convolution (dtype,
+//! `--conv-algorithms` policy and geometry) and direction, the algorithm chosen by cuDNN's measured search and kept on disk
 //! by conv_algo.rs. The convolutions themselves are the op's launcher
 //! (src/ops/conv2d/cuda.rs).
 
@@ -8,6 +8,7 @@ use super::conv_algo::{Chosen, DiskChoices};
 use super::device::Gpu;
 use super::driver::cudnn::{self as dnn, *};
 use super::error::{cuda_err, CudaCall};
+use crate::ops::conv2d::ConvAlgorithms;
 use crate::{DType, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,8 +16,8 @@ use std::sync::Arc;
 /// Workspace offered to the algorithm search; algorithms needing more are not considered.
 const FIND_WORKSPACE: usize = 256 << 20;
 
-/// A convolution's dtype and geometry (the op's launcher builds it).
-pub(crate) type Key = (DType, [usize; 16]);
+/// A convolution's dtype, algorithm policy and geometry (the op's launcher builds it).
+pub(crate) type Key = (DType, ConvAlgorithms, [usize; 16]);
 
 pub struct Dnn {
     pub(crate) handle: cudnnHandle_t,

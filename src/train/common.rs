@@ -46,6 +46,11 @@ impl Env {
                     .into(),
             ));
         }
+        let algorithms = crate::ops::conv2d::ConvAlgorithms::parse(
+            "conv_algorithms (--conv-algorithms)",
+            &cfg.conv_algorithms,
+        )?;
+        crate::ops::conv2d::use_conv_algorithms(algorithms, device, "--conv-algorithms")?;
         let run = match launch.is_writer() {
             true => RunDir::open(&cfg.out, resume)?,
             false => RunDir::follower(&cfg.out),

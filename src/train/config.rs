@@ -39,6 +39,9 @@ pub struct Config {
     /// Activation dtype: `f32`, `bf16` (fp32 master weights; CUDA only), or `auto` (bf16 on a
     /// GPU, f32 on the CPU).
     pub precision: String,
+    /// cuDNN convolution algorithms: `deterministic` (the same bits on every run) or
+    /// `fastest` (nondeterministic ones too, as PyTorch's default; CUDA only).
+    pub conv_algorithms: String,
     /// Plan pretraining's memory against this many GiB (default: on a GPU, its free memory; on
     /// the CPU, no check) and stop before the first step if the batch will not fit.
     pub memory_limit: Option<f64>,
@@ -171,6 +174,7 @@ impl Default for Config {
             progress_every: 10.0,
             recompute: false,
             precision: "auto".into(),
+            conv_algorithms: "deterministic".into(),
             memory_limit: None,
             dist_timeout_s: 300.0,
             bucket_mb: super::data_parallel::DEFAULT_BUCKET_MB,
@@ -282,6 +286,10 @@ impl Config {
                 self.precision
             ));
         }
+        crate::ops::conv2d::ConvAlgorithms::parse(
+            "conv_algorithms (--conv-algorithms)",
+            &self.conv_algorithms,
+        )?;
         if let Some(s) = &self.student_model {
             crate::nn::ResNetConfig::parse(s)?;
         }

@@ -63,6 +63,10 @@ pub struct BenchArgs {
     /// eager with a message), on (an error if it cannot), off.
     #[arg(long, value_enum, default_value = "auto")]
     pub cuda_graph: crate::train::graph_step::GraphMode,
+    /// cuDNN convolution algorithms: deterministic (the same bits on every run) or fastest
+    /// (nondeterministic ones too, as PyTorch's default, which its side-by-side scripts use).
+    #[arg(long, value_enum, default_value = "deterministic")]
+    pub conv_algorithms: crate::ops::conv2d::ConvAlgorithms,
     /// `--task input`: the options of that task (folder, workers, step comparison).
     #[command(flatten)]
     pub input: super::input::InputArgs,

@@ -1,9 +1,10 @@
 //! Convolutions through cuDNN: NHWC activations, KRSC filters (cuDNN's NHWC filter format),
 //! f32 or bf16 data with fp32 accumulation, any stride, padding, dilation and groups.
-//! Each (direction, dtype, geometry) gets its algorithm from cuDNN's measured search
-//! (cudnnFind*AlgorithmEx) on first use, chosen and kept on disk by src/cuda/conv_algo.rs
-//! (deterministic, direct-sum algorithms for f32), cached in the device's cuDNN state
-//! (src/cuda/dnn.rs); workspaces come from the pool allocator.
+//! Each (direction, dtype, `--conv-algorithms` policy, geometry) gets its algorithm from
+//! cuDNN's measured search (cudnnFind*AlgorithmEx) on first use, chosen and kept on disk by
+//! src/cuda/conv_algo.rs (deterministic unless the policy is `fastest`; direct-sum algorithms
+//! for f32), cached in the device's cuDNN state (src/cuda/dnn.rs); workspaces come from the
+//! pool allocator.
 
 use super::Conv2dKernels;
 use super::Geometry;
@@ -23,7 +24,7 @@ fn key(dt: DType, g: &Geometry) -> Key {
         g.n, g.h, g.w, g.cin, g.cout, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups,
         g.ho, g.wo,
     ];
-    (dt, s)
+    (dt, crate::ops::conv2d::conv_algorithms(), s)
 }
 
 /// The descriptors of one convolution, destroyed on drop.
@@ -287,7 +288,7 @@ fn convolve<P: Pass>(
                 dnn::set_convolution_math_type(d.conv, search)
                     .call("cudnnSetConvolutionMathType")?;
                 let handle = dnn.handle;
-                let c = dnn.disk.choose::<P>(dt, &k.1, || {
+                let c = dnn.disk.choose::<P>(dt, k.1, &k.2, || {
                     let (buf, size) = find_workspace(&gpu);
                     let wsp = buf
                         .as_ref()
@@ -312,7 +313,7 @@ fn convolve<P: Pass>(
             // A choice that fails (a cache from another driver, say) is not kept: the next
             // call, and the next process, search again.
             P::chosen(dnn).remove(&k);
-            dnn.disk.forget::<P>(dt, &k.1);
+            dnn.disk.forget::<P>(dt, k.1, &k.2);
         }
         ran.call(P::RUN)
     })

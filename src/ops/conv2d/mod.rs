@@ -1,6 +1,7 @@
 //! 2-D convolution, NHWC activations, KRSC weights `[cout, kh, kw, cin/groups]`, no bias
 //! (every convolution in a ResNet is followed by batch norm).
 
+pub mod algorithms;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
@@ -12,6 +13,7 @@ mod cuda_tests;
 mod tests;
 
 mod tape;
+pub use algorithms::{conv_algorithms, set_conv_algorithms, use_conv_algorithms, ConvAlgorithms};
 pub use tape::conv2d;
 
 /// Builds and frees the cuDNN descriptors a GPU convolution of `g` in `dt` uses, and checks
