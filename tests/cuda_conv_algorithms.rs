@@ -15,17 +15,8 @@ use simclr::ops::conv2d::{
     conv2d_backward_input, conv2d_backward_weight, set_conv_algorithms, ConvAlgorithms,
 };
 use simclr::ops::Conv2dSpec;
-use simclr::testing::fresh_seed;
-use simclr::{DType, Rng, Tensor};
-
-/// The bits of a device result.
-fn bits(t: &Tensor) -> Vec<u64> {
-    t.to_vec_f64()
-        .unwrap()
-        .iter()
-        .map(|v| v.to_bits())
-        .collect()
-}
+use simclr::testing::{bits, fresh_seed};
+use simclr::{DType, Rng};
 
 #[test]
 fn fastest_may_vary_from_call_to_call_and_deterministic_never_does() {

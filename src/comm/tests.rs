@@ -1,19 +1,11 @@
 use super::*;
 use crate::autograd::Tape;
 use crate::ops::moments::{combine_moments, Moments};
-use crate::testing::{assert_close, fresh_seed, relative_error, tolerance};
+use crate::testing::{assert_close, bits, fresh_seed, relative_error, tolerance};
 use crate::{DType, Rng, Tensor};
 
 fn randn(shape: &[usize], dtype: DType, rng: &mut Rng) -> Tensor {
     Tensor::randn(shape, 1.0, dtype, rng).unwrap()
-}
-
-fn bits(t: &Tensor) -> Vec<u64> {
-    t.to_vec_f64()
-        .unwrap()
-        .iter()
-        .map(|v| v.to_bits())
-        .collect()
 }
 
 /// The moments of [M, C] rows by the two-pass formulas, in f64.

@@ -37,6 +37,16 @@ pub fn tolerance(dtype: DType, k: usize, depth: usize) -> f64 {
 
 /// Largest |got − want| relative to the largest |want| (a norm-wise relative error, which is
 /// what floating-point error bounds of reductions describe).
+/// The bits of each value of `t` (as f64, which every dtype converts to exactly): for tests
+/// that want two results equal bit for bit.
+pub fn bits(t: &Tensor) -> Vec<u64> {
+    t.to_vec_f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
 pub fn relative_error(got: &[f64], want: &[f64]) -> f64 {
     assert_eq!(got.len(), want.len(), "length mismatch");
     let scale = want
