@@ -39,7 +39,7 @@ PY
 [[ -x "$DEST/bin-tools/simclr" ]] || { echo "bench-bundle: cargo built no simclr executable" >&2; exit 1; }
 strip "$DEST"/bench/* "$DEST/bin-tools/simclr"
 cp bench/table.py "$DEST/table.py"
-cp bench/pytorch/*.py "$DEST/pytorch/"
+cp bench/pytorch/*.py bench/pytorch/*.jsonl "$DEST/pytorch/"
 
 cat >"$DEST/run-bench.sh" <<'RUN'
 #!/usr/bin/env bash

@@ -120,8 +120,7 @@ if (($(box 75) < 30)); then not_run 2 "budget spent"; else
 fi
 
 # The same step for PyTorch (bench/pytorch/kernels.py reads our case records).
-case_file="$TMP/r50-step.jsonl"
-echo '{"group": "step-cuda", "param": "r50_1x_sk1 224px 256x2", "device": "cuda", "dtype": "bf16", "spec": {"kernel": "step", "model": "r50_1x_sk1", "image_size": 224, "images": 256, "views": 2, "tau": 0.1, "lr": 0.3, "proj_layers": 3, "proj_dim": 128}}' >"$case_file"
+case_file=pytorch/r50-step.jsonl
 torch_stage() { # stage, mode, box, log
   if (($(box "$3") < 20)); then not_run "$1" "budget spent"; return; fi
   boxed "$(box "$3")" "$4" "${SIMCLR_PYTHON:-python3}" pytorch/kernels.py --cases "$case_file" \

@@ -10,9 +10,10 @@
 #   input      the input pipeline on a generated folder of 2,048 JPEGs at 224 px: the loader on
 #              every core, the GPU augmentation, the r50_1x_sk1 step on random data and training
 #              on the folder end to end, against 95% of the random-data step (issue 18)
-#   conv-algorithms  the r50 step of `r50` under --conv-algorithms deterministic, then fastest
-#              (the margin the nondeterministic cuDNN algorithms give, which PyTorch's
-#              cudnn.benchmark side of the comparison may use)
+#   conv-algorithms  the r50 step of `r50`, ours and PyTorch eager's (pytorch/r50-step.jsonl),
+#              under deterministic cuDNN algorithms, then with nondeterministic ones allowed
+#              (ours: --conv-algorithms; PyTorch: cudnn.deterministic, False by default, which
+#              first-contact's comparison uses): the margin, and each side's ratio under one rule
 set -uo pipefail
 cd "$(dirname "$0")"
 OUT="${OUT:-$PWD/out}"
@@ -55,7 +56,11 @@ log="$OUT/$stage.log"
       rc=0
       for policy in deterministic fastest; do
         "$simclr" bench --device cuda --model r50_1x_sk1 --batch-size 256 --image-size 224 \
-          --warmup 3 --steps 10 --conv-algorithms "$policy" || rc=$?
+          --precision bf16 --warmup 3 --steps 10 --conv-algorithms "$policy" || rc=$?
+        torch_rule=(); [[ $policy == deterministic ]] && torch_rule=(--cudnn-deterministic)
+        "${SIMCLR_PYTHON:-python3}" pytorch/kernels.py --cases pytorch/r50-step.jsonl \
+          --modes eager --device cuda --reps 3 --warmup 3 --min-time 0.3 "${torch_rule[@]}" \
+          --out "$OUT/torch-eager-$policy.json" || rc=$?
       done
       (exit $rc) ;;
     *) echo "unknown stage $stage"; exit 2 ;;

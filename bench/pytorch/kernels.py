@@ -3,7 +3,8 @@
 step, at the same shapes, on the same device, in two modes:
 
 - eager: AMP bf16 autocast where our case is bf16, channels_last activations,
-  torch.backends.cudnn.benchmark = True;
+  torch.backends.cudnn.benchmark = True (and cudnn.deterministic = False, PyTorch's default,
+  unless --cudnn-deterministic: the counterpart of our --conv-algorithms deterministic);
 - compile: the same function through torch.compile (default mode).
 
 Cases come from the JSON lines our benches write (`simclr-cases.jsonl`, see bench/table.py),
@@ -284,9 +285,12 @@ def main():
     p.add_argument("--min-time", type=float, default=0.5, help="seconds per timed repetition")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--cudnn-deterministic", action="store_true",
+                   help="only deterministic cuDNN algorithms (ours: --conv-algorithms deterministic)")
     args = p.parse_args()
 
     torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.deterministic = args.cudnn_deterministic
     cases = smoke_cases() if args.preset else load_cases(args.cases)
     cases = [c for c in cases if (not args.device or c["device"] == args.device)
              and args.filter in f"{c['group']}/{c['param']}"]
@@ -306,7 +310,8 @@ def main():
             shown = f"{r[f'{mode}_s'] * 1e3:.3f} ms" if r[f"{mode}_s"] is not None else r[f"{mode}_error"]
             print(f"{case['group']}/{case['param']} [{mode}]: {shown} ({took:.1f} s with setup)", flush=True)
         results.append(r)
-    meta = {"torch": torch.__version__, "modes": modes, "cudnn_benchmark": True, "channels_last": True,
+    meta = {"torch": torch.__version__, "modes": modes, "cudnn_benchmark": True,
+            "cudnn_deterministic": args.cudnn_deterministic, "channels_last": True,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     with open(args.out, "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)
