@@ -2,8 +2,9 @@
 //! nondeterministic algorithm (the emulated cuDNN models its atomics-based backward algorithms
 //! as the fastest, and moves their last bits anew on every call, so there its results differ
 //! from call to call); both stay within the dtype's tolerance of the CPU reference, each
-//! policy's choices are kept apart on disk, and switching back finds the deterministic
-//! choices again. One test in its own process: the policy is the process's, and the cache
+//! policy's choices are kept apart on disk, switching back finds the deterministic choices
+//! again, and the choice summary reports what the deterministic rule passed over, by cuDNN's
+//! measured times. One test in its own process: the policy is the process's, and the cache
 //! folder is set before any device chooses.
 #![cfg(feature = "cuda")]
 
@@ -12,7 +13,8 @@ mod common;
 use common::{both, check, gpu, randn};
 
 use simclr::ops::conv2d::{
-    conv2d_backward_input, conv2d_backward_weight, set_conv_algorithms, ConvAlgorithms,
+    choice_summary, conv2d_backward_input, conv2d_backward_weight, mark_choices,
+    set_conv_algorithms, ConvAlgorithms,
 };
 use simclr::ops::Conv2dSpec;
 use simclr::testing::{bits, fresh_seed};
@@ -42,6 +44,7 @@ fn fastest_may_vary_from_call_to_call_and_deterministic_never_does() {
             check(&format!("{what} dw"), dt, &gdw, &dw, n * h * w, 1);
             (bits(&gdx), bits(&gdw))
         };
+        mark_choices(dev).unwrap();
         let first = run(ConvAlgorithms::Deterministic);
         for _ in 0..2 {
             assert!(
@@ -50,13 +53,30 @@ fn fastest_may_vary_from_call_to_call_and_deterministic_never_does() {
                 dt.name()
             );
         }
+        // cuDNN's measured times of this dtype's two backward choices (cached on disk, so
+        // the summary holds after the memo is reused).
+        let det = choice_summary(dev).unwrap().unwrap();
+        assert_eq!(
+            (det.policy, det.chosen, det.timed),
+            (ConvAlgorithms::Deterministic, 2, 2)
+        );
+        assert!(
+            det.chosen_ms >= det.fastest_ms && det.fastest_ms > 0.0,
+            "{det}"
+        );
         let fast: Vec<_> = (0..3).map(|_| run(ConvAlgorithms::Fastest)).collect();
+        let fastest = choice_summary(dev).unwrap().unwrap();
+        assert_eq!((fastest.chosen, fastest.passed_over), (2, 0), "{fastest}");
+        assert_eq!(fastest.chosen_ms, fastest.fastest_ms, "{fastest}");
         if simclr::cuda::driver::is_emulated() {
             // The emulated cuDNN's fastest backward algorithms are its nondeterministic ones.
             let (dx_moved, dw_moved) = (
                 fast.iter().any(|f| f.0 != fast[0].0),
                 fast.iter().any(|f| f.1 != fast[0].1),
             );
+            // ... and the deterministic rule passed them over, at a cost the summary shows.
+            assert_eq!(det.passed_over, 2, "{det}");
+            assert!(det.chosen_ms > det.fastest_ms, "{det}");
             assert!(
                 dx_moved && dw_moved,
                 "{}: under fastest, dx moved {dx_moved}, dw moved {dw_moved} across 3 calls: \

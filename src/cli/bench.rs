@@ -237,6 +237,8 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
         Some(need)
     };
 
+    // The summary of cuDNN's choices covers the step's convolutions, not the plan's probes.
+    crate::ops::conv2d::mark_choices(device)?;
     // The batch goes up every step into one device buffer (what a captured step reads).
     let x_host = random_images(rows, a.size(), Device::Cpu, 1)?;
     let x = x_host.to_device(device)?;
@@ -298,9 +300,8 @@ fn run_steps(args: &BenchArgs) -> Result<f64> {
     if let Some(why) = &graph.fallback {
         println!("cuda graph: off ({why})");
     }
-    if let Device::Cuda(_) = device {
-        let policy = crate::ops::conv2d::conv_algorithms().name();
-        println!("cuDNN convolution algorithms: {policy} (--conv-algorithms)");
+    if let Some(summary) = crate::ops::conv2d::choice_summary(device)? {
+        println!("{summary}");
     }
     if a.profile {
         if let Some(t) = &traffic {

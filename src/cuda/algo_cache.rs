@@ -4,7 +4,8 @@
 //!
 //! One JSON file, `cudnn-algos.json`, in `$SIMCLR_CACHE_DIR`, else `$XDG_CACHE_HOME/simclr`,
 //! else `~/.cache/simclr`: `{"format": 4, "entries": {key: {"algo": n, "math": m, "workspace":
-//! bytes}}}`. A key is `direction|gpu name|cudnn version|dtype|policy|geometry` ([`key`]; the
+//! bytes, "ms": t, "faster": {"algo": n, "ms": t}}}}` ("faster" only where the policy passed over
+//! a faster algorithm). A key is `direction|gpu name|cudnn version|dtype|policy|geometry` ([`key`]; the
 //! policy is `--conv-algorithms`: deterministic or fastest); `algo` is the cuDNN enum's value
 //! for that direction, `math` the cudnnMathType_t it was measured with (a search returns
 //! algorithm and math type in pairs). Older formats are read as no cache: format 1 had no math
@@ -23,12 +24,40 @@ const FORMAT: u32 = 4;
 const FILE: &str = "cudnn-algos.json";
 
 /// One cached choice: the algorithm (the cuDNN enum's value), the math type to run it with
-/// (cudnnMathType_t's value) and its workspace in bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// (cudnnMathType_t's value) and its workspace in bytes; with what the search measured, for
+/// the report of what the policy costs (`conv_algo_report`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
     pub algo: u32,
     pub math: u32,
     pub workspace: usize,
+    /// cuDNN's measured time of this algorithm, in milliseconds (None: not recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<f32>,
+    /// The fastest algorithm that succeeded, when the policy passed it over (a nondeterministic
+    /// one under `deterministic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faster: Option<Faster>,
+}
+
+/// An algorithm passed over, and its measured time in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Faster {
+    pub algo: u32,
+    pub ms: f32,
+}
+
+impl Choice {
+    /// A choice without measurements (tests, and entries written before they were kept).
+    pub fn plain(algo: u32, math: u32, workspace: usize) -> Self {
+        Choice {
+            algo,
+            math,
+            workspace,
+            ms: None,
+            faster: None,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -231,24 +260,12 @@ mod tests {
         let path = dir.path().join("sub").join(FILE);
         let mut a = AlgoCache::open(path.clone());
         assert!(a.is_empty());
-        let c = Choice {
-            algo: 1,
-            math: 0,
-            workspace: 4096,
-        };
+        let c = Choice::plain(1, 0, 4096);
         a.insert(k("f32", 8), c).unwrap();
         // A second "process" sees it, and its own insert keeps the first's entry.
         let mut b = AlgoCache::open(path.clone());
         assert_eq!(b.get(&k("f32", 8)), Some(c));
-        b.insert(
-            k("bf16", 8),
-            Choice {
-                algo: 0,
-                math: 0,
-                workspace: 0,
-            },
-        )
-        .unwrap();
+        b.insert(k("bf16", 8), Choice::plain(0, 0, 0)).unwrap();
         let mut a2 = AlgoCache::open(path.clone());
         assert_eq!(a2.len(), 2);
         // Merging: `a` (stale, one entry) writes again and must not drop b's entry.
@@ -267,11 +284,7 @@ mod tests {
     fn a_removed_choice_is_gone_for_the_next_process_too() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
-        let c = Choice {
-            algo: 1,
-            math: 1,
-            workspace: 64,
-        };
+        let c = Choice::plain(1, 1, 64);
         let mut a = AlgoCache::open(path.clone());
         a.insert(k("bf16", 8), c).unwrap();
         // Another process adds one meanwhile; removing ours keeps theirs.
@@ -301,15 +314,7 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let mut c = AlgoCache::open(dir.path().join(FILE));
-        c.insert(
-            base,
-            Choice {
-                algo: 2,
-                math: 0,
-                workspace: 1,
-            },
-        )
-        .unwrap();
+        c.insert(base, Choice::plain(2, 0, 1)).unwrap();
         let c = AlgoCache::open(dir.path().join(FILE));
         assert_eq!(c.get(&kk("fwd", "GPU A", 91001, "f32", "d", &[1, 2])), None);
         assert_eq!(c.get(&kk("fwd", "GPU B", 91000, "f32", "d", &[1, 2])), None);
@@ -337,15 +342,7 @@ mod tests {
             std::fs::write(&path, bad).unwrap();
             let mut c = AlgoCache::open(path.clone());
             assert!(c.is_empty(), "{bad}");
-            c.insert(
-                k("f32", 1),
-                Choice {
-                    algo: 1,
-                    math: 0,
-                    workspace: 0,
-                },
-            )
-            .unwrap();
+            c.insert(k("f32", 1), Choice::plain(1, 0, 0)).unwrap();
             let again = AlgoCache::open(path.clone());
             assert_eq!(again.len(), 1, "{bad}: not rewritten");
         }

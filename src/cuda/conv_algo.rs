@@ -25,7 +25,8 @@
 //! - `WINOGRAD` (fused F(2x2,3x3)): its error is milder, but it is still not a direct sum; kept
 //!   out so every f32 result is a GEMM-style sum the tolerance model describes.
 
-use super::algo_cache::{self, AlgoCache, Choice};
+use super::algo_cache::{self, AlgoCache, Choice, Faster};
+use super::dnn::Key;
 use super::driver::cudnn::{
     cudnnConvolutionBwdDataAlgoPerf_t as DataPerf, cudnnConvolutionBwdDataAlgo_t as DataAlgo,
     cudnnConvolutionBwdFilterAlgoPerf_t as FilterPerf,
@@ -33,7 +34,7 @@ use super::driver::cudnn::{
     cudnnConvolutionFwdAlgo_t as FwdAlgo, cudnnDeterminism_t, cudnnMathType_t, cudnnStatus_t,
     AlgoPerf,
 };
-use crate::ops::conv2d::ConvAlgorithms;
+use crate::ops::conv2d::{ChoiceSummary, ConvAlgorithms};
 use crate::DType;
 
 /// One search result, whatever the direction.
@@ -45,6 +46,8 @@ pub struct Candidate {
     pub ok: bool,
     pub deterministic: bool,
     pub workspace: usize,
+    /// cuDNN's measured time, in milliseconds.
+    pub ms: f32,
 }
 
 impl Candidate {
@@ -57,6 +60,7 @@ impl Candidate {
             ok: p.status == cudnnStatus_t::CUDNN_STATUS_SUCCESS as i32,
             deterministic: p.determinism == cudnnDeterminism_t::CUDNN_DETERMINISTIC as i32,
             workspace: p.memory,
+            ms: p.time,
         }
     }
 }
@@ -119,13 +123,14 @@ pub fn pick<D: Direction>(
     let known = |c: &Candidate| D::algo_from(c.algo).is_some() && math_from(c.math).is_some();
     let allowed = |c: &&Candidate| c.ok && known(c) && (!strict || !D::excluded_for_f32(c.algo));
     let wanted = |c: &&Candidate| c.deterministic || algorithms == ConvAlgorithms::Fastest;
+    let fastest = candidates.iter().find(allowed);
     // A deterministic one if any; else (cuDNN may offer none for some layouts, groups or
     // dilations) the fastest allowed one rather than no convolution at all.
     candidates
         .iter()
         .filter(allowed)
         .find(wanted)
-        .or_else(|| candidates.iter().find(allowed))
+        .or(fastest)
         .map(|c| Choice {
             algo: c.algo,
             math: if strict {
@@ -134,6 +139,12 @@ pub fn pick<D: Direction>(
                 c.math
             },
             workspace: c.workspace,
+            ms: Some(c.ms),
+            // What `fastest` would have taken, when this policy passed it over.
+            faster: fastest.filter(|f| *f != c).map(|f| Faster {
+                algo: f.algo,
+                ms: f.ms,
+            }),
         })
         .ok_or_else(|| {
             let seen: Vec<String> = candidates.iter().map(|c| format!("{c:?}")).collect();
@@ -226,6 +237,38 @@ impl DiskChoices {
             cudnn,
             warned: false,
         }
+    }
+
+    /// What the choices of the convolutions `ran` (direction name and memo key) cost against
+    /// the fastest algorithms, by cuDNN's measured times; only those run under `policy`.
+    pub fn summary<'a>(
+        &self,
+        policy: ConvAlgorithms,
+        ran: impl Iterator<Item = &'a (&'static str, Key)>,
+    ) -> ChoiceSummary {
+        let mut s = ChoiceSummary {
+            policy,
+            ..ChoiceSummary::default()
+        };
+        for (direction, (dtype, algorithms, geometry)) in ran.filter(|r| r.1 .1 == policy) {
+            let what = algo_cache::What {
+                direction,
+                dtype: dtype.name(),
+                algorithms: algorithms.name(),
+            };
+            let key = algo_cache::key(&what, &self.gpu, self.cudnn, geometry);
+            let Some(c) = self.cache.get(&key) else {
+                continue;
+            };
+            s.chosen += 1;
+            s.passed_over += usize::from(c.faster.is_some());
+            if let Some(ms) = c.ms {
+                s.timed += 1;
+                s.chosen_ms += f64::from(ms);
+                s.fastest_ms += f64::from(c.faster.map_or(ms, |f| f.ms));
+            }
+        }
+        s
     }
 
     /// The algorithm for one convolution: from the disk cache, else from `search` (cuDNN's
@@ -437,10 +480,8 @@ mod tests {
         let kf = disk_key::<FwdPerf>("GPU", 91000, DType::F32, DET, &g);
         let kb = disk_key::<FilterPerf>("GPU", 91000, DType::F32, DET, &g);
         assert_ne!(kf, kb, "directions share a key");
-        let choice = |algo: u32, math: cudnnMathType_t, workspace: usize| Choice {
-            algo,
-            math: math as u32,
-            workspace,
+        let choice = |algo: u32, math: cudnnMathType_t, workspace: usize| {
+            Choice::plain(algo, math as u32, workspace)
         };
         let fft = FwdAlgo::CUDNN_CONVOLUTION_FWD_ALGO_FFT as u32;
         cache
@@ -462,16 +503,7 @@ mod tests {
             cached::<FilterPerf>(&cache, &kb, DType::BF16).is_none(),
             "unknown algo used"
         );
-        cache
-            .insert(
-                kb.clone(),
-                Choice {
-                    algo: 3,
-                    math: 9,
-                    workspace: 0,
-                },
-            )
-            .unwrap();
+        cache.insert(kb.clone(), Choice::plain(3, 9, 0)).unwrap();
         assert!(
             cached::<FilterPerf>(&cache, &kb, DType::BF16).is_none(),
             "unknown math type used"

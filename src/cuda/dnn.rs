@@ -8,9 +8,9 @@ use super::conv_algo::{Chosen, DiskChoices};
 use super::device::Gpu;
 use super::driver::cudnn::{self as dnn, *};
 use super::error::{cuda_err, CudaCall};
-use crate::ops::conv2d::ConvAlgorithms;
+use crate::ops::conv2d::{ChoiceSummary, ConvAlgorithms};
 use crate::{DType, Result};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Workspace offered to the algorithm search; algorithms needing more are not considered.
@@ -25,6 +25,9 @@ pub struct Dnn {
     pub(crate) bwd_data: HashMap<Key, Chosen<cudnnConvolutionBwdDataAlgo_t>>,
     pub(crate) bwd_filter: HashMap<Key, Chosen<cudnnConvolutionBwdFilterAlgo_t>>,
     pub(crate) disk: DiskChoices,
+    /// The convolutions run since the last `mark_choices` (direction name and key), for the
+    /// summary of what their choices cost.
+    pub(crate) ran: HashSet<(&'static str, Key)>,
 }
 
 // The handle is used only under the device's mutex.
@@ -40,6 +43,7 @@ impl Dnn {
             bwd_data: HashMap::new(),
             bwd_filter: HashMap::new(),
             disk: DiskChoices::new(gpu.ctx.name().call("cuDeviceGetName")?, dnn::version()),
+            ran: HashSet::new(),
         })
     }
 }
@@ -57,6 +61,31 @@ pub(crate) fn with_dnn<R>(gpu: &Arc<Gpu>, f: impl FnOnce(&mut Dnn) -> Result<R>)
         Some(d) => f(d),
         None => Err(cuda_err("no cuDNN handle")),
     }
+}
+
+/// The summary of the choices of the convolutions `gpu` ran under `policy` since the last
+/// [`mark_choices`] (None before its first convolution).
+pub(crate) fn choice_summary(
+    gpu: &Arc<Gpu>,
+    policy: ConvAlgorithms,
+) -> Result<Option<ChoiceSummary>> {
+    let guard = gpu
+        .dnn
+        .lock()
+        .map_err(|_| cuda_err("cuDNN handle poisoned"))?;
+    Ok(guard.as_ref().map(|d| d.disk.summary(policy, d.ran.iter())))
+}
+
+/// Starts a new summary: the convolutions run so far (memory-plan probes, say) leave it.
+pub(crate) fn mark_choices(gpu: &Arc<Gpu>) -> Result<()> {
+    let mut guard = gpu
+        .dnn
+        .lock()
+        .map_err(|_| cuda_err("cuDNN handle poisoned"))?;
+    if let Some(d) = guard.as_mut() {
+        d.ran.clear();
+    }
+    Ok(())
 }
 
 /// The search's workspace: as much as FIND_WORKSPACE, or none when memory is short.

@@ -73,6 +73,76 @@ pub fn conv_algorithms() -> ConvAlgorithms {
     }
 }
 
+/// What this process's convolutions on one device chose under one policy, by cuDNN's own
+/// measurements (its search times each algorithm once per distinct convolution).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ChoiceSummary {
+    pub policy: ConvAlgorithms,
+    /// Choices made: one per distinct direction, dtype and geometry.
+    pub chosen: usize,
+    /// Of those, where the policy passed over a faster algorithm that succeeded.
+    pub passed_over: usize,
+    /// Of those, with cuDNN's measured times recorded (the sums below are over these).
+    pub timed: usize,
+    /// Milliseconds: the algorithms as chosen, and the fastest that succeeded.
+    pub chosen_ms: f64,
+    pub fastest_ms: f64,
+}
+
+impl std::fmt::Display for ChoiceSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cuDNN algorithms (--conv-algorithms {}): {} convolution directions chosen, {} \
+             passed over a faster nondeterministic algorithm",
+            self.policy.name(),
+            self.chosen,
+            self.passed_over
+        )?;
+        if self.timed > 0 {
+            write!(
+                f,
+                "; cuDNN's search times, once per distinct convolution{}: {:.3} ms as chosen, \
+                 {:.3} ms with the fastest ({:+.1}%)",
+                if self.timed < self.chosen {
+                    format!(" ({} of them timed)", self.timed)
+                } else {
+                    String::new()
+                },
+                self.chosen_ms,
+                self.fastest_ms,
+                100.0 * (self.chosen_ms / self.fastest_ms.max(f64::MIN_POSITIVE) - 1.0)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The summary of the choices of the convolutions run on `device` under the policy in force
+/// since the last [`mark_choices`] (or since its first); None on the CPU and before any.
+pub fn choice_summary(device: Device) -> Result<Option<ChoiceSummary>> {
+    match device {
+        Device::Cpu => Ok(None),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(i) => {
+            crate::cuda::dnn::choice_summary(&crate::cuda::gpu(i)?, conv_algorithms())
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => Err(Error::device("conv2d", crate::cuda_unavailable_reason())),
+    }
+}
+
+/// Starts the next [`choice_summary`] on `device` afresh (a no-op on the CPU).
+pub fn mark_choices(device: Device) -> Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(i) => crate::cuda::dnn::mark_choices(&crate::cuda::gpu(i)?),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => Err(Error::device("conv2d", crate::cuda_unavailable_reason())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +168,27 @@ mod tests {
         );
         assert_eq!(conv_algorithms(), before);
         use_conv_algorithms(ConvAlgorithms::Deterministic, Device::Cpu, "k").unwrap();
+    }
+
+    #[test]
+    fn the_summary_says_what_was_passed_over_and_how_many_were_timed() {
+        let s = ChoiceSummary {
+            policy: ConvAlgorithms::Deterministic,
+            chosen: 4,
+            passed_over: 1,
+            timed: 3,
+            chosen_ms: 1.1,
+            fastest_ms: 1.0,
+        };
+        let line = s.to_string();
+        for part in [
+            "(--conv-algorithms deterministic): 4 convolution directions chosen, 1 passed over",
+            "(3 of them timed): 1.100 ms as chosen, 1.000 ms with the fastest (+10.0%)",
+        ] {
+            assert!(line.contains(part), "{line}");
+        }
+        let untimed = ChoiceSummary { timed: 0, ..s }.to_string();
+        assert!(!untimed.contains(" ms "), "{untimed}");
+        assert_eq!(choice_summary(Device::Cpu).unwrap(), None);
     }
 }

@@ -304,6 +304,7 @@ fn convolve<P: Pass>(
                 c
             }
         };
+        dnn.ran.insert((P::NAME, k));
         // The math type the algorithm was measured with (its workspace is that variant's).
         dnn::set_convolution_math_type(d.conv, c.math).call("cudnnSetConvolutionMathType")?;
         let buf = DeviceBuffer::alloc(&gpu, c.workspace)?;

@@ -13,7 +13,10 @@ mod cuda_tests;
 mod tests;
 
 mod tape;
-pub use algorithms::{conv_algorithms, set_conv_algorithms, use_conv_algorithms, ConvAlgorithms};
+pub use algorithms::{
+    choice_summary, conv_algorithms, mark_choices, set_conv_algorithms, use_conv_algorithms,
+    ChoiceSummary, ConvAlgorithms,
+};
 pub use tape::conv2d;
 
 /// Builds and frees the cuDNN descriptors a GPU convolution of `g` in `dt` uses, and checks
