@@ -31,7 +31,8 @@ pub struct Choice {
     pub algo: u32,
     pub math: u32,
     pub workspace: usize,
-    /// cuDNN's measured time of this algorithm, in milliseconds (None: not recorded).
+    /// cuDNN's measured time of this algorithm, in milliseconds (None: not recorded, or not
+    /// finite: JSON has no NaN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ms: Option<f32>,
     /// The fastest algorithm that succeeded, when the policy passed it over (a nondeterministic
@@ -40,11 +41,12 @@ pub struct Choice {
     pub faster: Option<Faster>,
 }
 
-/// An algorithm passed over, and its measured time in milliseconds.
+/// An algorithm passed over, and its measured time in milliseconds (None: not finite).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Faster {
     pub algo: u32,
-    pub ms: f32,
+    #[serde(default)]
+    pub ms: Option<f32>,
 }
 
 impl Choice {

@@ -139,11 +139,11 @@ pub fn pick<D: Direction>(
                 c.math
             },
             workspace: c.workspace,
-            ms: Some(c.ms),
+            ms: c.ms.is_finite().then_some(c.ms),
             // What `fastest` would have taken, when this policy passed it over.
             faster: fastest.filter(|f| *f != c).map(|f| Faster {
                 algo: f.algo,
-                ms: f.ms,
+                ms: f.ms.is_finite().then_some(f.ms),
             }),
         })
         .ok_or_else(|| {
@@ -262,10 +262,15 @@ impl DiskChoices {
             };
             s.chosen += 1;
             s.passed_over += usize::from(c.faster.is_some());
-            if let Some(ms) = c.ms {
+            // Timed: the chosen algorithm's time and, where one was passed over, its time.
+            let fastest = match c.faster {
+                Some(f) => f.ms,
+                None => c.ms,
+            };
+            if let (Some(ms), Some(fastest)) = (c.ms, fastest) {
                 s.timed += 1;
                 s.chosen_ms += f64::from(ms);
-                s.fastest_ms += f64::from(c.faster.map_or(ms, |f| f.ms));
+                s.fastest_ms += f64::from(fastest);
             }
         }
         s
@@ -405,6 +410,19 @@ mod tests {
             let d = pick::<FwdPerf>(&results, dt, DET).unwrap();
             assert_ne!(d.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32, "{dt:?}");
         }
+        // The deterministic choice records its time and what it passed over (the GEMM);
+        // a time that is not finite is not recorded (JSON has no NaN).
+        let mut timed = results.to_vec();
+        timed[1].time = 1.5;
+        timed[2].time = f32::NAN;
+        let d = pick::<FwdPerf>(&timed, DType::BF16, DET).unwrap();
+        assert_eq!(d.algo, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING as u32);
+        assert_eq!(d.ms, None);
+        let passed = d.faster.unwrap();
+        assert_eq!(passed.algo, CUDNN_CONVOLUTION_FWD_ALGO_GEMM as u32);
+        assert_eq!(passed.ms, Some(1.5));
+        let f = pick::<FwdPerf>(&timed, DType::BF16, fastest).unwrap();
+        assert_eq!((f.ms, f.faster), (Some(1.5), None));
         // f32 keeps its accuracy exclusions under `fastest`: FFT stays out.
         let mut fft_first = results.to_vec();
         fft_first.swap(1, 2);
