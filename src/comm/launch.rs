@@ -74,7 +74,13 @@ impl Launch {
     /// The device this rank runs on: a GPU request without an explicit ordinal (or `auto`)
     /// takes the local rank's GPU ([`Launch::local_gpu`] among the GPUs this process sees).
     pub fn device_request(&self, requested: &str) -> Result<DeviceRequest> {
-        self.device_request_among(requested, crate::cuda_device_count())
+        // Counting GPUs opens the real driver, after which this process can no longer choose
+        // the emulated device: only `cuda` and `auto` need the count.
+        let visible = match requested {
+            "cuda" | "auto" => crate::cuda_device_count(),
+            _ => 0,
+        };
+        self.device_request_among(requested, visible)
     }
 
     /// [`Launch::device_request`] for a process that sees `visible` GPUs.

@@ -126,6 +126,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     if env.cfg.memory_limit.is_some() || matches!(env.device, crate::Device::Cuda(_)) {
         check_memory(env, &net, &mut store)?;
     }
+    // The first epoch's summary of cuDNN's choices is the step's, not the memory probes'.
+    crate::ops::conv2d::mark_choices(env.device)?;
+    let mut choices_said = !env.run.is_writer();
     let policy = env.activations();
     // Data parallelism: rank 0 is this store; replicas (copied after any resume) the others.
     // A world of one is the single-process step (micro-batched or not).
@@ -296,6 +299,11 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             pc.epochs,
             (n_batches * pc.batch_size) as f64 / t_epoch.elapsed().as_secs_f64()
         );
+        if !std::mem::replace(&mut choices_said, true) {
+            if let Some(summary) = crate::ops::conv2d::choice_summary(env.device)? {
+                println!("{STAGE}: {summary}");
+            }
+        }
         if let Some(m) = knn
             .as_ref()
             .filter(|_| (epoch + 1) % pc.knn_every == 0 || epoch + 1 == pc.epochs)
