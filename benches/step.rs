@@ -6,6 +6,9 @@
 //! r18_0.25x_sk1 at 32 px, 32 images. `SIMCLR_BENCH_STEP_BATCH=<images>` overrides the GPU
 //! batches. A batch that does not fit in GPU memory is halved until it does, and the case
 //! records the batch it ran (the PyTorch script then uses the same).
+//! `SIMCLR_CONV_ALGORITHMS=deterministic|fastest` is `--conv-algorithms` (default
+//! deterministic); the case records it (PyTorch's side runs cuDNN's default, nondeterministic
+//! algorithms allowed, unless `kernels.py --cudnn-deterministic`).
 
 mod common;
 
@@ -13,6 +16,7 @@ use common::{data, run_case, Case, Work};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use simclr::nn::ActivationPolicy;
+use simclr::ops::conv2d::{use_conv_algorithms, ConvAlgorithms};
 use simclr::optim::Lars;
 use simclr::params::ParamStore;
 use simclr::train::contrastive_step::ContrastiveStep;
@@ -103,8 +107,21 @@ fn fitting(model: &str, size: usize, images: usize, device: Device) -> Result<(u
     }
 }
 
+/// The convolution policy `SIMCLR_CONV_ALGORITHMS` asks for (a bad value stops the bench).
+fn conv_algorithms() -> ConvAlgorithms {
+    let Ok(v) = std::env::var("SIMCLR_CONV_ALGORITHMS") else {
+        return ConvAlgorithms::default();
+    };
+    ConvAlgorithms::parse("SIMCLR_CONV_ALGORITHMS", &v).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn bench(c: &mut Criterion) {
+    let algorithms = conv_algorithms();
     for device in common::devices("step") {
+        if let Err(e) = use_conv_algorithms(algorithms, device, "SIMCLR_CONV_ALGORITHMS") {
+            println!("step-{}: skipped: {e}", common::device_name(device));
+            continue;
+        }
         let group_name = format!("step-{}", common::device_name(device));
         let mut group = c.benchmark_group(&group_name);
         for (model, size, images) in cases(device) {
@@ -143,6 +160,7 @@ fn bench(c: &mut Criterion) {
                 spec: json!({"kernel": "step", "model": model, "image_size": size,
                 "images": images, "views": 2, "tau": TAU, "lr": LR, "proj_layers": 3,
                 "proj_dim": 128, "params": st.num_trainable(), "numels": numels,
+                "conv_algorithms": algorithms.name(),
                 "precision": match device {
                     Device::Cpu => "f32 weights and activations",
                     Device::Cuda(_) => "bf16 activations, fp32 master weights",
