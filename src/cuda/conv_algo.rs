@@ -170,8 +170,18 @@ pub fn disk_key<D: Direction>(
     algorithms: ConvAlgorithms,
     geometry: &[usize],
 ) -> String {
+    disk_key_of(D::NAME, gpu, cudnn, (dtype, algorithms, geometry))
+}
+
+/// The disk cache's key for the direction named `direction`.
+fn disk_key_of(
+    direction: &str,
+    gpu: &str,
+    cudnn: usize,
+    (dtype, algorithms, geometry): (DType, ConvAlgorithms, &[usize]),
+) -> String {
     let what = algo_cache::What {
-        direction: D::NAME,
+        direction,
         dtype: dtype.name(),
         algorithms: algorithms.name(),
     };
@@ -251,12 +261,12 @@ impl DiskChoices {
             ..ChoiceSummary::default()
         };
         for (direction, (dtype, algorithms, geometry)) in ran.filter(|r| r.1 .1 == policy) {
-            let what = algo_cache::What {
+            let key = disk_key_of(
                 direction,
-                dtype: dtype.name(),
-                algorithms: algorithms.name(),
-            };
-            let key = algo_cache::key(&what, &self.gpu, self.cudnn, geometry);
+                &self.gpu,
+                self.cudnn,
+                (*dtype, *algorithms, geometry),
+            );
             let Some(c) = self.cache.get(&key) else {
                 continue;
             };
