@@ -9,6 +9,7 @@ pub mod autograd;
 pub mod checkpoint;
 pub mod cli;
 pub mod comm;
+pub mod conv_policy;
 pub mod data;
 pub mod device_select;
 pub mod error;

@@ -15,6 +15,7 @@ const FLOORS: &[(&str, usize)] = &[
     ("cuda", 1),
     ("cuda_available", 1),
     ("cuda_unavailable_reason", 1),
+    ("conv_policy", 1),
     ("device_select", 1),
     ("profile", 1),
     ("ops", 2),

@@ -34,7 +34,7 @@ use super::driver::cudnn::{
     cudnnConvolutionFwdAlgo_t as FwdAlgo, cudnnDeterminism_t, cudnnMathType_t, cudnnStatus_t,
     AlgoPerf,
 };
-use crate::ops::conv2d::{ChoiceSummary, ConvAlgorithms};
+use crate::conv_policy::{ChoiceSummary, ConvAlgorithms};
 use crate::DType;
 
 /// One search result, whatever the direction.

@@ -8,7 +8,7 @@ use super::conv_algo::{Chosen, DiskChoices};
 use super::device::Gpu;
 use super::driver::cudnn::{self as dnn, *};
 use super::error::{cuda_err, CudaCall};
-use crate::ops::conv2d::{ChoiceSummary, ConvAlgorithms};
+use crate::conv_policy::{ChoiceSummary, ConvAlgorithms};
 use crate::{DType, Result};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -24,7 +24,7 @@ fn key(dt: DType, g: &Geometry) -> Key {
         g.n, g.h, g.w, g.cin, g.cout, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups,
         g.ho, g.wo,
     ];
-    (dt, crate::ops::conv2d::conv_algorithms(), s)
+    (dt, crate::conv_policy::conv_algorithms(), s)
 }
 
 /// The descriptors of one convolution, destroyed on drop.
