@@ -117,7 +117,7 @@ if (($(box 75) < 30)); then not_run 2 "budget spent"; else
   figure "ours peak memory" "$(grep '^peak memory' "$log2")"
   figure "ours convolutions" "$(grep '^convolutions:' "$log2")"
   figure "ours encoder rate" "$(grep '^encoder FLOP rate' "$log2")"
-  # What the deterministic rule passes over, by cuDNN's own search times.
+  # What the deterministic rule passes over in one step, by cuDNN's own search times.
   figure "ours cuDNN choices" "$(grep '^cuDNN algorithms' "$log2")"
 fi
 

@@ -62,7 +62,8 @@ pub fn conv_algorithms() -> ConvAlgorithms {
 }
 
 /// What this process's convolutions on one device chose under one policy, by cuDNN's own
-/// measurements (its search times each algorithm once per distinct convolution).
+/// measurements (its search times each algorithm once per distinct convolution), weighted by
+/// how often each ran: taken after one training step, the times are that step's convolutions.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ChoiceSummary {
     pub policy: ConvAlgorithms,
@@ -72,7 +73,9 @@ pub struct ChoiceSummary {
     pub passed_over: usize,
     /// Of those, with cuDNN's measured times recorded (the sums below are over these).
     pub timed: usize,
-    /// Milliseconds: the algorithms as chosen, and the fastest that succeeded.
+    /// The calls of the timed convolutions (a geometry a model repeats counts each time).
+    pub calls: u64,
+    /// Milliseconds over those calls: the algorithms as chosen, and the fastest that succeeded.
     pub chosen_ms: f64,
     pub fastest_ms: f64,
 }
@@ -90,10 +93,11 @@ impl std::fmt::Display for ChoiceSummary {
         if self.timed > 0 {
             write!(
                 f,
-                "; cuDNN's search times, once per distinct convolution{}: {:.3} ms as chosen, \
+                "; over their {} calls{}, by cuDNN's search times: {:.3} ms as chosen, \
                  {:.3} ms with the fastest ({:+.1}%)",
+                self.calls,
                 if self.timed < self.chosen {
-                    format!(" ({} of them timed)", self.timed)
+                    format!(" (of the {} directions timed)", self.timed)
                 } else {
                     String::new()
                 },
@@ -130,13 +134,15 @@ mod tests {
             chosen: 4,
             passed_over: 1,
             timed: 3,
+            calls: 7,
             chosen_ms: 1.1,
             fastest_ms: 1.0,
         };
         let line = s.to_string();
         for part in [
             "(--conv-algorithms deterministic): 4 convolution directions chosen, 1 passed over",
-            "(3 of them timed): 1.100 ms as chosen, 1.000 ms with the fastest (+10.0%)",
+            "over their 7 calls (of the 3 directions timed), by cuDNN's search times: 1.100 ms \
+             as chosen, 1.000 ms with the fastest (+10.0%)",
         ] {
             assert!(line.contains(part), "{line}");
         }

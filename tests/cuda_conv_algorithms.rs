@@ -46,6 +46,7 @@ fn fastest_may_vary_from_call_to_call_and_deterministic_never_does() {
         };
         mark_choices(dev).unwrap();
         let first = run(ConvAlgorithms::Deterministic);
+        let once = choice_summary(dev).unwrap().unwrap();
         for _ in 0..2 {
             assert!(
                 run(ConvAlgorithms::Deterministic) == first,
@@ -64,6 +65,17 @@ fn fastest_may_vary_from_call_to_call_and_deterministic_never_does() {
             det.chosen_ms >= det.fastest_ms && det.fastest_ms > 0.0,
             "{det}"
         );
+        // Each call counts: three calls of each direction weigh three times one.
+        assert_eq!((once.calls, det.calls), (2, 6), "{det}");
+        for (three, one) in [
+            (det.chosen_ms, once.chosen_ms),
+            (det.fastest_ms, once.fastest_ms),
+        ] {
+            assert!(
+                (three - 3.0 * one).abs() <= 1e-12 * three,
+                "{det} against {once}"
+            );
+        }
         let fast: Vec<_> = (0..3).map(|_| run(ConvAlgorithms::Fastest)).collect();
         let fastest = choice_summary(dev).unwrap().unwrap();
         assert_eq!((fastest.chosen, fastest.passed_over), (2, 0), "{fastest}");

@@ -249,18 +249,21 @@ impl DiskChoices {
         }
     }
 
-    /// What the choices of the convolutions `ran` (direction name and memo key) cost against
-    /// the fastest algorithms, by cuDNN's measured times; only those run under `policy`.
+    /// What the choices of the convolutions `ran` (direction name and memo key, and how often
+    /// each ran) cost against the fastest algorithms, by cuDNN's measured times; only those run
+    /// under `policy`.
     pub fn summary<'a>(
         &self,
         policy: ConvAlgorithms,
-        ran: impl Iterator<Item = &'a (&'static str, Key)>,
+        ran: impl Iterator<Item = (&'a (&'static str, Key), &'a u64)>,
     ) -> ChoiceSummary {
         let mut s = ChoiceSummary {
             policy,
             ..ChoiceSummary::default()
         };
-        for (direction, (dtype, algorithms, geometry)) in ran.filter(|r| r.1 .1 == policy) {
+        for ((direction, (dtype, algorithms, geometry)), &calls) in
+            ran.filter(|r| r.0 .1 .1 == policy)
+        {
             let key = disk_key_of(
                 direction,
                 &self.gpu,
@@ -279,8 +282,9 @@ impl DiskChoices {
             };
             if let (Some(ms), Some(fastest)) = (c.ms, fastest) {
                 s.timed += 1;
-                s.chosen_ms += f64::from(ms);
-                s.fastest_ms += f64::from(fastest);
+                s.calls += calls;
+                s.chosen_ms += calls as f64 * f64::from(ms);
+                s.fastest_ms += calls as f64 * f64::from(fastest);
             }
         }
         s

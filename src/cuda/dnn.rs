@@ -10,7 +10,7 @@ use super::driver::cudnn::{self as dnn, *};
 use super::error::{cuda_err, CudaCall};
 use crate::conv_policy::{ChoiceSummary, ConvAlgorithms};
 use crate::{DType, Result};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Workspace offered to the algorithm search; algorithms needing more are not considered.
@@ -25,9 +25,9 @@ pub struct Dnn {
     pub(crate) bwd_data: HashMap<Key, Chosen<cudnnConvolutionBwdDataAlgo_t>>,
     pub(crate) bwd_filter: HashMap<Key, Chosen<cudnnConvolutionBwdFilterAlgo_t>>,
     pub(crate) disk: DiskChoices,
-    /// The convolutions run since the last `mark_choices` (direction name and key), for the
-    /// summary of what their choices cost.
-    pub(crate) ran: HashSet<(&'static str, Key)>,
+    /// The convolutions run since the last `mark_choices` (direction name and key) and how
+    /// often each ran, for the summary of what their choices cost.
+    pub(crate) ran: HashMap<(&'static str, Key), u64>,
 }
 
 // The handle is used only under the device's mutex.
@@ -43,7 +43,7 @@ impl Dnn {
             bwd_data: HashMap::new(),
             bwd_filter: HashMap::new(),
             disk: DiskChoices::new(gpu.ctx.name().call("cuDeviceGetName")?, dnn::version()),
-            ran: HashSet::new(),
+            ran: HashMap::new(),
         })
     }
 }

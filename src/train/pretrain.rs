@@ -126,9 +126,11 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
     if env.cfg.memory_limit.is_some() || matches!(env.device, crate::Device::Cuda(_)) {
         check_memory(env, &net, &mut store)?;
     }
-    // The first epoch's summary of cuDNN's choices is the step's, not the memory probes'.
+    // The summary of cuDNN's choices is taken after the first step (one step's convolutions,
+    // not the memory probes') and printed after its epoch.
     crate::ops::conv2d::mark_choices(env.device)?;
-    let mut choices_said = !env.run.is_writer();
+    let mut choices_taken = !env.run.is_writer();
+    let mut step_choices = None;
     let policy = env.activations();
     // Data parallelism: rank 0 is this store; replicas (copied after any resume) the others.
     // A world of one is the single-process step (micro-batched or not).
@@ -254,6 +256,9 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
                 })?;
             }
             pos.step += 1;
+            if !std::mem::replace(&mut choices_taken, true) {
+                step_choices = crate::ops::conv2d::choice_summary(env.device)?;
+            }
             let n = match env.comm {
                 Some(_) => pc.batch_size,
                 None => b.images,
@@ -299,10 +304,8 @@ pub fn run(env: &mut Env) -> Result<StageResult> {
             pc.epochs,
             (n_batches * pc.batch_size) as f64 / t_epoch.elapsed().as_secs_f64()
         );
-        if !std::mem::replace(&mut choices_said, true) {
-            if let Some(summary) = crate::ops::conv2d::choice_summary(env.device)? {
-                println!("{STAGE}: {summary}");
-            }
+        if let Some(summary) = step_choices.take() {
+            println!("{STAGE}: {summary} (the first step's convolutions)");
         }
         if let Some(m) = knn
             .as_ref()

@@ -304,7 +304,7 @@ fn convolve<P: Pass>(
                 c
             }
         };
-        dnn.ran.insert((P::NAME, k));
+        *dnn.ran.entry((P::NAME, k)).or_insert(0) += 1;
         // The math type the algorithm was measured with (its workspace is that variant's).
         dnn::set_convolution_math_type(d.conv, c.math).call("cudnnSetConvolutionMathType")?;
         let buf = DeviceBuffer::alloc(&gpu, c.workspace)?;
