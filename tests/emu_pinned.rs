@@ -3,11 +3,12 @@
 //! a download's destination, only after waiting for the copy. The emulator copies at enqueue
 //! and checks that instead: an upload's memory changed before the wait is an error at the wait
 //! (or at the next upload of that memory, or its free); a download's memory holds 0xFF until
-//! the wait.
+//! the wait. Uploads the host never waits for are kept once per buffer, not once per upload.
 #![cfg(feature = "cuda-emu")]
 
 use simclr::cuda::driver::cu::{CUresult, DriverError};
 use simclr::cuda::driver::{cu, event, host};
+use simclr::cuda::emu::pinned::in_flight_over;
 
 #[path = "support/emu_launch.rs"]
 mod emu_launch;
@@ -26,6 +27,10 @@ impl Pinned {
     }
     fn bytes_mut(&mut self) -> &mut [u8] {
         unsafe { std::slice::from_raw_parts_mut(self.0, N) }
+    }
+    /// The copies in flight over this memory.
+    fn in_flight(&self) -> usize {
+        in_flight_over(self.0 as u64, N)
     }
     fn free(self) -> Result<(), DriverError> {
         unsafe { host::free_host(self.0, N) }
@@ -122,4 +127,44 @@ fn pinned_memory_is_not_freed_under_a_copy_the_host_did_not_wait_for() {
     refused(p.free(), "cuMemFreeHost");
     wait(a).unwrap();
     unsafe { host::free_host(ptr, N) }.unwrap();
+}
+
+#[test]
+fn uploads_never_waited_for_keep_one_snapshot_per_buffer_and_still_catch_a_change() {
+    let (_c, [a, b], [x, y]) = emu_launch::two_streams();
+    let mut p = Pinned::new();
+    p.bytes_mut().fill(1);
+    // One stream: each upload is ordered after the one before, which it replaces.
+    for _ in 0..1000 {
+        upload(&p, x, a).unwrap();
+    }
+    assert_eq!(p.in_flight(), 1);
+    // Another stream, not ordered after them: both are kept; waiting for one leaves the other,
+    // whose copy a change still reaches.
+    upload(&p, y, b).unwrap();
+    assert_eq!(p.in_flight(), 2);
+    wait(b).unwrap();
+    assert_eq!(p.in_flight(), 1);
+    p.bytes_mut().fill(2);
+    refused(
+        wait(a),
+        "changed the pinned memory of the cuMemcpyHtoDAsync of 64 bytes",
+    );
+    assert_eq!(p.in_flight(), 0);
+    // Ordered by an event: stream b's upload follows stream a's and replaces it.
+    upload(&p, x, a).unwrap();
+    let e = event::create().unwrap();
+    unsafe {
+        event::record(e, a).unwrap();
+        event::stream_wait(b, e).unwrap();
+        event::destroy(e).unwrap();
+    }
+    upload(&p, y, b).unwrap();
+    assert_eq!(p.in_flight(), 1);
+    // A part of the buffer does not replace the whole: the rest would go unchecked.
+    unsafe { cu::memcpy_htod_async(x, &p.bytes()[..N / 2], b) }.unwrap();
+    assert_eq!(p.in_flight(), 2);
+    p.bytes_mut()[N - 1] = 3;
+    refused(wait(b), "changed the pinned memory");
+    p.free().unwrap();
 }

@@ -127,6 +127,16 @@ pub fn current_op() -> Option<OpId> {
     })
 }
 
+/// Whether the operation running on this thread is ordered after `op` (its clock had reached
+/// `op` when it started): whatever the host waits for that covers it then covers `op` too.
+pub fn current_op_follows(op: OpId) -> bool {
+    ACTIVE.with(|a| {
+        a.borrow()
+            .as_ref()
+            .is_some_and(|b| b.vc.get(op.stream as usize).is_some_and(|&t| t >= op.tick))
+    })
+}
+
 /// Whether the host has waited for operation `op` (or a later one of its stream).
 pub fn host_waited_for(op: OpId) -> bool {
     let mut g = clocks();
@@ -138,7 +148,8 @@ pub fn host_waited_for(op: OpId) -> bool {
 
 struct Active {
     op: StreamOp,
-    _vc: Vec<u64>,
+    /// The operation's vector clock (`op.vc` points into it).
+    vc: Vec<u64>,
     /// The stream's handle (a capture records the work of its streams: `super::graph`).
     handle: usize,
 }
@@ -196,7 +207,7 @@ pub fn op_on(stream: CUstream, device: usize, what: &'static CStr) -> OpGuard {
             nvc: vc.len() as u32,
             what: what.as_ptr(),
         },
-        _vc: vc,
+        vc,
         handle: stream as usize,
     });
     // SAFETY: the runtime keeps the pointer until the guard clears it; the box does not move.

@@ -8,7 +8,9 @@
 //! - an upload from pinned memory keeps the bytes it read; when the host next waits for
 //!   something covering the copy, uploads the same memory again, or frees it, the memory must
 //!   still hold them, or the host changed it while the copy may not have run (an error naming
-//!   the copy, at that call);
+//!   the copy, at that call). An upload ordered after an earlier one of the same bytes (its
+//!   stream's, say) replaces it: a wait covering the later covers the earlier, so a loop that
+//!   uploads one buffer and never waits keeps one copy of it, not one per upload;
 //! - a download into pinned memory fills it with 0xFF bytes (NaN as floats) at enqueue, and its
 //!   data arrives when the host waits for something covering the copy: a read before sees
 //!   garbage, as it may on a GPU. Freeing the memory before that is an error.
@@ -119,6 +121,12 @@ pub unsafe fn uploaded(src: *const u8, n: usize) -> Result<()> {
     refuse_unwaited(&flying, p, n, why)?;
     let op = order::current_op()
         .ok_or_else(|| illegal("an upload outside a stream operation".into()))?;
+    // The earlier uploads of this memory are unchanged (refused above otherwise); those within
+    // it and ordered before this one are checked by this one's snapshot and wait.
+    flying.retain(|c| {
+        let within = p <= c.host && c.host + c.bytes.len() as u64 <= p + n as u64;
+        !(c.upload && within && order::current_op_follows(c.op))
+    });
     flying.push(InFlight {
         host: p,
         bytes: std::slice::from_raw_parts(src, n).to_vec(),
@@ -149,6 +157,11 @@ pub unsafe fn download(dst: *mut u8, data: &[u8]) -> Result<()> {
         upload: false,
     });
     Ok(())
+}
+
+/// The copies in flight over `[p, p + n)`, uploads and downloads (a leak shows here).
+pub fn in_flight_over(p: u64, n: usize) -> usize {
+    in_flight().iter().filter(|c| c.overlaps(p, n)).count()
 }
 
 /// The host waited (order::host_waited): the copies it now covers are done. A download's data
