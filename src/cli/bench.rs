@@ -177,14 +177,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let device = args.device.resolve()?;
     crate::ops::conv2d::use_conv_algorithms(args.conv_algorithms, device, "--conv-algorithms")?;
     match args.task {
-        BenchTask::Input => input::run(args),
-        _ => run_steps(args).map(|_| ()),
+        BenchTask::Input => input::run(args, device),
+        _ => run_steps(args, device).map(|_| ()),
     }
 }
 
-/// Times training steps on random images; returns the median images/s.
-fn run_steps(args: &BenchArgs) -> Result<f64> {
-    let device = args.device.resolve()?;
+/// Times training steps on random images on `device` (`args.device` resolved); returns the
+/// median images/s.
+fn run_steps(args: &BenchArgs, device: Device) -> Result<f64> {
     let a = &args.resolved(device);
     if a.batch() == 0 || a.steps() == 0 {
         return Err(Error::Config(

@@ -120,8 +120,9 @@ fn line(what: &str, images: usize, cpu: f64) {
     );
 }
 
-pub fn run(args: &BenchArgs) -> Result<()> {
-    let a = &args.resolved(args.device.resolve()?);
+/// The input pipeline's rates on `device` (`args.device` resolved).
+pub fn run(args: &BenchArgs, device: crate::Device) -> Result<()> {
+    let a = &args.resolved(device);
     let dir = a.input.data_dir.as_deref().ok_or_else(|| {
         Error::Config("--task input needs --data-dir (an image folder to read)".into())
     })?;
@@ -235,7 +236,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     raw_phase(SourceDecode::Host, "--augment-on gpu", "decode + draw")?;
     // With nvJPEG on a CUDA device, the workers only read files and draw parameters.
-    let device = a.device.resolve()?;
     let nvjpeg = matches!(device, crate::Device::Cuda(_))
         && crate::train::decode_on::nvjpeg_available().is_ok();
     if nvjpeg {
@@ -248,10 +248,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     if a.input.with_step {
-        let step = run_steps(&BenchArgs {
-            task: BenchTask::Pretrain,
-            ..a.clone()
-        })?;
+        let step = run_steps(
+            &BenchArgs {
+                task: BenchTask::Pretrain,
+                ..a.clone()
+            },
+            device,
+        )?;
         let per_core = images as f64 / cpu.max(1e-9);
         println!(
             "step: {step:.1} images/s, input: {input_rate:.1} images/s -> {} limits training; \
