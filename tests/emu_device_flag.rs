@@ -10,23 +10,13 @@ mod support;
 
 use std::process::Command;
 
-/// The choice summary `pretrain` prints on the emulated device, for an epoch of `steps` steps.
-fn pretrain_summary(steps: usize) -> String {
-    let out = support::scratch::scratch("emu_device_flag", &format!("pretrain-{steps}"));
+/// The line starting `prefix` that `simclr ARGS` prints on the emulated device (chosen by the
+/// flag alone), with a cache of its own: the summary of cuDNN's choices, of one step.
+fn summary_line(args: &[&str], prefix: &str) -> String {
     let cache = tempfile::tempdir().unwrap();
     let run = Command::new(support::cli::bin())
-        .args([
-            "pretrain",
-            "--device",
-            "cuda-emu",
-            "--model",
-            "r18_0.25x_sk1",
-        ])
-        .args(["--synthetic-train", &(16 * steps).to_string()])
-        .args(["--synthetic-test", "8", "--image-size", "16"])
-        .args(["--batch-size", "16", "--epochs", "1", "--knn-every", "0"])
-        .arg("--out")
-        .arg(&*out)
+        .args(args)
+        .args(["--device", "cuda-emu", "--model", "r18_0.25x_sk1"])
         .env_remove("SIMCLR_CUDA")
         .env("SIMCLR_CACHE_DIR", cache.path())
         .output()
@@ -36,16 +26,59 @@ fn pretrain_summary(steps: usize) -> String {
         String::from_utf8_lossy(&run.stderr),
     );
     assert!(run.status.success(), "stdout: {so}\nstderr: {err}");
-    let summary = so
+    let line = so
         .lines()
-        .find(|l| l.starts_with("pretrain: cuDNN algorithms (--conv-algorithms deterministic): "))
+        .find(|l| l.starts_with(prefix))
         .unwrap_or_else(|| panic!("no summary of cuDNN's choices: {so}"));
     assert!(
-        summary.contains("passed over a faster nondeterministic algorithm")
-            && summary.ends_with("(the first step's convolutions)"),
-        "{summary}"
+        line.contains("passed over a faster nondeterministic algorithm")
+            && line.ends_with("(the first step's convolutions)"),
+        "{line}"
     );
-    summary.to_string()
+    line.to_string()
+}
+
+const SUMMARY: &str = "cuDNN algorithms (--conv-algorithms deterministic): ";
+
+/// `pretrain`'s summary after an epoch of `steps` steps.
+fn pretrain_summary(steps: usize) -> String {
+    let out = support::scratch::scratch("emu_device_flag", &format!("pretrain-{steps}"));
+    let train = (16 * steps).to_string();
+    let args = [
+        "pretrain",
+        "--synthetic-train",
+        &train,
+        "--synthetic-test",
+        "8",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "1",
+        "--knn-every",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    summary_line(&args, &format!("pretrain: {SUMMARY}"))
+}
+
+/// `bench`'s summary: the same step, timed after a warm-up, as a captured graph's replays.
+fn bench_summary() -> String {
+    let args = [
+        "bench",
+        "--batch-size",
+        "8",
+        "--image-size",
+        "16",
+        "--warmup",
+        "1",
+        "--steps",
+        "2",
+        "--no-plan",
+    ];
+    summary_line(&args, SUMMARY)
 }
 
 /// The number just before `what` in `summary`.
@@ -54,43 +87,6 @@ fn number_before(summary: &str, what: &str) -> usize {
         .find(what)
         .unwrap_or_else(|| panic!("{what}: {summary}"))];
     head.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
-/// The choice summary `bench` prints on the emulated device: the same step as `pretrain`'s,
-/// timed after a warm-up, as a captured graph's replays.
-fn bench_summary() -> String {
-    let cache = tempfile::tempdir().unwrap();
-    let run = Command::new(support::cli::bin())
-        .args(["bench", "--device", "cuda-emu", "--model", "r18_0.25x_sk1"])
-        .args([
-            "--batch-size",
-            "8",
-            "--image-size",
-            "16",
-            "--warmup",
-            "1",
-            "--steps",
-            "2",
-        ])
-        .arg("--no-plan")
-        .env_remove("SIMCLR_CUDA")
-        .env("SIMCLR_CACHE_DIR", cache.path())
-        .output()
-        .unwrap();
-    let (so, err) = (
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr),
-    );
-    assert!(run.status.success(), "stdout: {so}\nstderr: {err}");
-    let bench = so
-        .lines()
-        .find(|l| l.starts_with("cuDNN algorithms (--conv-algorithms deterministic): "))
-        .unwrap_or_else(|| panic!("bench printed no summary of cuDNN's choices: {so}"));
-    assert!(
-        bench.ends_with("(the first step's convolutions)"),
-        "{bench}"
-    );
-    bench.to_string()
 }
 
 #[test]
