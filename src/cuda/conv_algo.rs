@@ -188,6 +188,9 @@ fn disk_key_of(
     algo_cache::key(&what, gpu, cudnn, geometry)
 }
 
+/// A convolution that ran: its direction's name, its memo key and how often it ran.
+pub type Ran<'a> = (&'static str, &'a Key, u64);
+
 /// A choice ready to run: the algorithm, the math type to set on the descriptor, the workspace.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Chosen<A> {
@@ -249,21 +252,18 @@ impl DiskChoices {
         }
     }
 
-    /// What the choices of the convolutions `ran` (direction name and memo key, and how often
-    /// each ran) cost against the fastest algorithms, by cuDNN's measured times; only those run
-    /// under `policy`.
+    /// What the choices of the convolutions `ran` cost against the fastest algorithms, by
+    /// cuDNN's measured times; only those run under `policy`.
     pub fn summary<'a>(
         &self,
         policy: ConvAlgorithms,
-        ran: impl Iterator<Item = (&'a (&'static str, Key), &'a u64)>,
+        ran: impl Iterator<Item = Ran<'a>>,
     ) -> ChoiceSummary {
         let mut s = ChoiceSummary {
             policy,
             ..ChoiceSummary::default()
         };
-        for ((direction, (dtype, algorithms, geometry)), &calls) in
-            ran.filter(|r| r.0 .1 .1 == policy)
-        {
+        for (direction, (dtype, algorithms, geometry), calls) in ran.filter(|r| r.1 .1 == policy) {
             let key = disk_key_of(
                 direction,
                 &self.gpu,

@@ -9,8 +9,8 @@
 use super::Conv2dKernels;
 use super::Geometry;
 use crate::cuda::alloc::DeviceBuffer;
-use crate::cuda::conv_algo::{Chosen, Direction};
-use crate::cuda::dnn::{find_workspace, with_dnn, Dnn, Key};
+use crate::cuda::conv_algo::Direction;
+use crate::cuda::dnn::{find_workspace, with_dnn, Dnn, Key, Memo};
 use crate::cuda::driver::cudnn::{self as dnn, *};
 use crate::cuda::error::{cuda_err, CudaCall};
 use crate::cuda::storage::{empty, gpu_of, storage};
@@ -162,7 +162,7 @@ struct Io {
 trait Pass: Direction {
     const FIND: &'static str;
     const RUN: &'static str;
-    fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, Chosen<Self::Algo>>;
+    fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, Memo<Self::Algo>>;
     /// # Safety
     /// Live descriptors; `io` points to device memory of the described sizes, `perf` to
     /// SEARCHED entries.
@@ -193,7 +193,7 @@ macro_rules! pass {
         impl Pass for $perf {
             const FIND: &'static str = $fname;
             const RUN: &'static str = $rname;
-            fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, Chosen<Self::Algo>> {
+            fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, Memo<Self::Algo>> {
                 &mut dnn.$memo
             }
             unsafe fn find(
@@ -268,8 +268,11 @@ fn convolve<P: Pass>(
     };
     with_dnn(&gpu, |dnn| unsafe {
         let k = key(dt, g);
-        let c = match P::chosen(dnn).get(&k) {
-            Some(&c) => c,
+        let c = match P::chosen(dnn).get_mut(&k) {
+            Some(m) => {
+                m.runs += 1;
+                m.chosen
+            }
             None if crate::cuda::driver::graph::capturing() => {
                 // A search runs every algorithm and allocates: not inside a captured step.
                 return Err(cuda_err(format!(
@@ -300,11 +303,10 @@ fn convolve<P: Pass>(
                     P::find(handle, &d, io, &mut count, out, (wsp, size)).call(P::FIND)?;
                     Ok(perf[..count.clamp(0, SEARCHED as c_int) as usize].to_vec())
                 })?;
-                P::chosen(dnn).insert(k, c);
+                P::chosen(dnn).insert(k, Memo { chosen: c, runs: 1 });
                 c
             }
         };
-        *dnn.ran.entry((P::NAME, k)).or_insert(0) += 1;
         // The math type the algorithm was measured with (its workspace is that variant's).
         dnn::set_convolution_math_type(d.conv, c.math).call("cudnnSetConvolutionMathType")?;
         let buf = DeviceBuffer::alloc(&gpu, c.workspace)?;
