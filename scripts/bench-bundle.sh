@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The bench part of the GPU bundle (called by scripts/build-gpu-bundle.sh with the bundle folder):
 # the criterion benches built with --features cuda (release profile, as the bench profile
-# inherits it; stripped) in bench/, the trainer built in the same cargo call (one build of the
+# inherits it; stripped; SIMCLR_BUNDLE_PROFILE=test builds them in the test profile instead,
+# which CI does to reuse its --features cuda build: about 20 s instead of 4.5 minutes, and the
+# bundle's scripts then refuse to report timings) in bench/, the trainer built in the same cargo call (one build of the
 # library: a call of its own resolves other dependency features and builds it again) in
 # bin-tools/, the table script and the PyTorch baselines, and run-bench.sh, which needs no Rust
 # on the GPU machine, only a python3 with torch:
@@ -15,9 +17,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DEST="${1:?usage: $0 <bundle folder>}"
 
+PROFILE="${SIMCLR_BUNDLE_PROFILE:-release}"
+case "$PROFILE" in
+  release | test) ;;
+  *) echo "bench-bundle: SIMCLR_BUNDLE_PROFILE is '$PROFILE'; allowed: release (default), test" >&2; exit 2 ;;
+esac
+
 json="$(mktemp)"
 trap 'rm -f "$json"' EXIT
-cargo build --release --features cuda --benches --bin simclr --message-format=json >"$json"
+cargo build --profile "$PROFILE" --features cuda --benches --bin simclr --message-format=json >"$json"
 mkdir -p "$DEST/bench" "$DEST/pytorch" "$DEST/bin-tools"
 python3 - "$json" "$DEST" <<'PY'
 import json, shutil, sys, os
@@ -38,6 +46,8 @@ for line in open(src):
 PY
 [[ -x "$DEST/bin-tools/simclr" ]] || { echo "bench-bundle: cargo built no simclr executable" >&2; exit 1; }
 strip "$DEST"/bench/* "$DEST/bin-tools/simclr"
+# Read by run-bench.sh, validate.sh and first-contact.sh: only a release build gives figures.
+echo "$PROFILE" >"$DEST/build-profile.txt"
 cp bench/table.py "$DEST/table.py"
 cp bench/pytorch/*.py bench/pytorch/*.jsonl "$DEST/pytorch/"
 
@@ -51,6 +61,11 @@ cd "$(dirname "$0")"
 source ./libpaths.sh
 export SIMCLR_REQUIRE_GPU=1
 export PYTHONUNBUFFERED=1
+profile="$(cat build-profile.txt 2>/dev/null || echo unknown)"
+if [[ $profile != release ]]; then
+  echo "run-bench.sh: this bundle's benches were built in the '$profile' profile (a CI build), not release: no figures from it; build the bundle with scripts/build-gpu-bundle.sh" >&2
+  exit 2
+fi
 out="${OUT:-$PWD/results}"
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >"$out/gpu.txt" 2>&1 || true

@@ -9,6 +9,8 @@
 #   bash gpu-bundle/validate.sh STAGE       # one stage of the GPU validation, logs into $OUT
 #   bash gpu-bundle/validate.sh first-contact  # every check in 8 minutes (first-contact.sh)
 # Argument: what to pack, `all` (default), `tests` or `bench` (a smaller bundle).
+# SIMCLR_BUNDLE_PROFILE=test (CI): the trainer and benches in the test profile, reusing the
+# --features cuda test build; such a bundle refuses to report timings (scripts/bench-bundle.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -141,7 +143,11 @@ cp scripts/gpu-library-names.py "$OUT/library-names.py"
 payload=()
 for d in bin bench bin-tools lib; do [[ -d "$OUT/$d" ]] && payload+=("$d"); done
 if (( ${#payload[@]} )); then
-  tar -C "$OUT" -cJf "$OUT/payload.tar.xz" "${payload[@]}"
+  # xz on every core (2 cores: 54 s instead of 96 s for 184 MB, 15% larger); a CI bundle (test
+  # profile, never carried to a GPU) at level 1: 14 s, 53 MB against 32 MB at level 6.
+  xz_level=-6
+  [[ ${SIMCLR_BUNDLE_PROFILE:-release} == test ]] && xz_level=-1
+  XZ_OPT="$xz_level -T0" tar -C "$OUT" -cJf "$OUT/payload.tar.xz" "${payload[@]}"
   (cd "$OUT" && rm -rf "${payload[@]}")
   cat >"$OUT/unpack.sh" <<'UNPACK'
 # Sourced by the bundle's scripts: unpacks the executables once.
@@ -168,7 +174,8 @@ fi
 
 size=$(du -sb "$OUT" | cut -f1)
 echo "gpu-bundle: $((size >> 20)) MiB in $OUT" >&2
-if (( size > LIMIT )); then
+# (A test-profile bundle is never carried: the limit is the release bundle's.)
+if (( size > LIMIT )) && [[ ${SIMCLR_BUNDLE_PROFILE:-release} == release ]]; then
   echo "gpu-bundle is over 64 MiB ($size bytes)" >&2
   exit 1
 fi

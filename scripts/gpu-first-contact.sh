@@ -66,6 +66,12 @@ else
   say "gpu: nvidia-smi not found"
 fi
 say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+profile="$(cat build-profile.txt 2>/dev/null || echo unknown)"
+say "bundle: bin-tools and bench built in the $profile profile"
+if [[ $profile != release ]]; then
+  say "  not release (SIMCLR_BUNDLE_PROFILE=$profile, a CI build): its timings are not figures, so this run fails"
+  failed=1
+fi
 
 # ---- stage 0: the library report and one tiny step; nothing else runs without them.
 log0="$OUT/stage0-contact.log"

@@ -25,6 +25,12 @@ source ./libpaths.sh
 export SIMCLR_REQUIRE_GPU=1
 simclr=bin-tools/simclr
 stage="${1:?usage: validate.sh first-contact|tests|memcheck|r50|r152|train|input|conv-algorithms}"
+# A bundle CI built in the test profile checks correctness (tests, memcheck), not speed.
+profile="$(cat build-profile.txt 2>/dev/null || echo unknown)"
+if [[ $profile != release && $stage != tests && $stage != memcheck ]]; then
+  echo "validate.sh $stage: bin-tools/simclr was built in the '$profile' profile (a CI build), not release: its timings are not figures; build the bundle with scripts/build-gpu-bundle.sh" >&2
+  exit 2
+fi
 log="$OUT/$stage.log"
 {
   echo "# $(date -u +%FT%TZ) stage $stage"
