@@ -53,7 +53,8 @@ impl Geometry {
 
 /// Adds `a · x` to `y` element by element. The loops below are written around it: a sum kept
 /// in one variable is a chain of dependent f64 adds (one per adder latency), while this loop's
-/// adds are independent and vectorise, about 8x faster on the emulated device's steps.
+/// adds are independent and vectorise. (`simclr bench --device cuda-emu`, r18_0.25x_sk1, batch
+/// 4, 32 px, 3 steps, under perf: the three directions took 12.4 s of CPU time, 4.4 s after.)
 fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * x;
