@@ -256,19 +256,18 @@ fn fresh(fatbin: &Path, include: &Path, src: &Path) -> bool {
                 .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("cuh")),
         );
     }
-    newer_than_all(
-        fatbin,
-        &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
-    )
+    newer_than_all(fatbin, &inputs)
 }
 
 /// Whether `out` exists and is newer than every one of `inputs` (all of which exist).
-fn newer_than_all(out: &Path, inputs: &[&Path]) -> bool {
+fn newer_than_all(out: &Path, inputs: &[impl AsRef<Path>]) -> bool {
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let Some(built) = mtime(out) else {
         return false;
     };
-    inputs.iter().all(|p| mtime(p).is_some_and(|t| t < built))
+    inputs
+        .iter()
+        .all(|p| mtime(p.as_ref()).is_some_and(|t| t < built))
 }
 
 /// The directory holding `nvtx3/nvToolsExt.h`: `include` beside nvcc's `bin` (a CUDA toolkit, or
@@ -335,7 +334,7 @@ fn host_compile(
     // source, the flags here and the compiler.
     let build_rs =
         Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default()).join("build.rs");
-    if newer_than_all(dest, &[src, &build_rs, nvcc]) {
+    if newer_than_all(dest, &[src, build_rs.as_path(), nvcc]) {
         return Ok(());
     }
     let output = Command::new(nvcc)
