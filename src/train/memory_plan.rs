@@ -188,6 +188,13 @@ pub fn measure_peak(device: Device, f: impl FnOnce() -> Result<()>) -> Result<us
 /// about 10% from 2 to 128 rows) but cost time and must themselves fit. the store is left as it was
 /// (gradients zeroed, BN running statistics restored). The optimizer's state (LARS: one
 /// momentum buffer per trainable tensor) is added to the fixed part.
+///
+/// On a GPU each size runs once unmeasured first: a convolution shape's first call runs
+/// cuDNN's algorithm search, whose workspace (up to 256 MiB, src/cuda/dnn.rs) is freed after it
+/// and never taken again, so only a second call is a steady-state step. Without that run, a
+/// probe whose shapes were chosen earlier (kept on disk) and one whose were not differed by the
+/// workspace: on the emulated device, r18_0.25x_sk1 at 32 px was planned at 64.9 MiB per image
+/// instead of 1.0 (tests/cuda_memory_plan.rs).
 pub fn probe(
     store: &mut ParamStore,
     device: Device,
@@ -201,6 +208,10 @@ pub fn probe(
     let k = (batch_size / 8).clamp(1, 4);
     for images in [k, 2 * k] {
         let rows = images * rows_per_image;
+        if matches!(device, Device::Cuda(_)) {
+            step(store, rows)?;
+            store.zero_grads();
+        }
         let peak = measure_peak(device, || step(store, rows))?;
         store.zero_grads();
         probes.push((rows, peak));
