@@ -9,7 +9,9 @@
 // can be handed out again, so a use after free is caught. Kernels' loads and stores reach
 // mem_access through GCC's kernel-address instrumentation hooks (__asan_*_noabort, below).
 // Pool counters mirror cuMemPool's: used (requested bytes rounded to 256) and its high-water
-// mark, reserved (the region's extent in use) and its high-water mark.
+// mark, reserved and its high-water mark. An allocation fails only when used would pass the
+// device's total, so the emulated pool keeps nothing back: reserved is used, and
+// cuMemGetInfo's free is the total less it, as on a GPU (free + reserved is what we may use).
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +43,7 @@ struct Device {
   std::deque<std::pair<uint64_t, uint64_t>> quarantine;  // (chunk offset, chunk length)
   uint64_t quarantined = 0;
   std::map<uint64_t, uint64_t> chunk;   // address -> chunk length (with its red zone)
-  uint64_t used = 0, used_high = 0, extent = 0, extent_high = 0;
+  uint64_t used = 0, used_high = 0, reserved_high = 0;
 };
 
 struct Arena {
@@ -458,9 +460,7 @@ extern "C" int emu_malloc(int dev, uint64_t bytes, uint64_t* out, char** err) {
   d.chunk[addr] = need;
   d.used += rounded;
   if (d.used > d.used_high) d.used_high = d.used;
-  uint64_t end = (uint64_t)off + need;
-  if (end > d.extent) d.extent = end;
-  if (d.extent > d.extent_high) d.extent_high = d.extent;
+  if (d.used > d.reserved_high) d.reserved_high = d.used;
   *out = addr;
   return EMU_OK;
 }
@@ -516,9 +516,6 @@ extern "C" int emu_free(uint64_t ptr, char** err) {
     }
     coalesce_insert(d, q.first, q.second);
   }
-  // The extent shrinks when the top of the region is free again.
-  auto last = d.free_.empty() ? d.free_.end() : std::prev(d.free_.end());
-  if (last != d.free_.end() && last->first + last->second == d.span) d.extent = last->first;
   return EMU_OK;
 }
 
@@ -591,14 +588,14 @@ extern "C" uint64_t emu_pool_counter(int dev, int which, int reset) {
   std::lock_guard<std::mutex> g(d.m);
   if (reset) {
     if (which == 1) d.used_high = d.used;
-    if (which == 3) d.extent_high = d.extent;
+    if (which == 3) d.reserved_high = d.used;
     return 0;
   }
   switch (which) {
     case 0: return d.used;
     case 1: return d.used_high;
-    case 2: return d.extent;
-    default: return d.extent_high;
+    case 2: return d.used;
+    default: return d.reserved_high;
   }
 }
 

@@ -6,6 +6,10 @@
 #[path = "support/emu_launch.rs"]
 mod emu_launch;
 
+use cudarc::driver::sys::CUmemPool_attribute::{
+    CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT as RESERVED_MEM_CURRENT,
+    CU_MEMPOOL_ATTR_USED_MEM_CURRENT as USED_MEM_CURRENT,
+};
 use emu_launch::*;
 use simclr::cuda::driver::cu;
 
@@ -386,6 +390,12 @@ fn pool_counters_and_out_of_memory() {
     let before = used_of(dev);
     let p = alloc(1000);
     assert_eq!(used_of(dev), before + 1024, "used counts 256-byte granules");
+    // The emulated pool keeps nothing back (an allocation fails only past the total), so its
+    // reserved memory is what is used, and free + reserved is the whole device, as the memory
+    // plan's budget reads them (on a GPU: all but what others hold).
+    let (free3, total3) = cu::mem_get_info().unwrap();
+    assert_eq!(pool_counter(dev, RESERVED_MEM_CURRENT), before + 1024);
+    assert_eq!(free3 as u64 + before + 1024, total3 as u64);
     let e = unsafe { cu::malloc_sync(total + 1) }.unwrap_err();
     assert!(e.is_out_of_memory(), "{e:?}");
     unsafe { cu::free_async(p, c3.stream()) }.unwrap();
@@ -393,12 +403,12 @@ fn pool_counters_and_out_of_memory() {
     assert!(cu::Context::new(4).is_err(), "there are 4 emulated devices");
 }
 
+fn pool_counter(dev: cu::CUdevice, attr: cudarc::driver::sys::CUmemPool_attribute) -> u64 {
+    cu::pool_get_attribute(dev, attr).unwrap()
+}
+
 fn used_of(dev: cu::CUdevice) -> u64 {
-    cu::pool_get_attribute(
-        dev,
-        cudarc::driver::sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT,
-    )
-    .unwrap()
+    pool_counter(dev, USED_MEM_CURRENT)
 }
 
 /// Launches `module`'s `name` with no arguments: only the checks made before the arguments
