@@ -87,15 +87,15 @@ run() {
   if [[ $kind == kernel ]]; then
     dir="$WORK/kernels-$name"
     rm -rf "$dir" && cp -r "$ROOT/kernels" "$dir"
-    plant "$dir/$file" "$old" "$new" || { RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
+    plant "$dir/$file" "$old" "$new" || { RESULTS+=("$name|0|NOT PLANTED"); ALL_CAUGHT=0; return; }
     env=(SIMCLR_EMU_KERNELS_DIR="$dir")
     [[ -n $modules ]] && env+=(SIMCLR_EMU_KERNELS_FOR="$modules")
   else
     mkdir -p "$(dirname "$ORIGINALS/$file")"
     cp "$REPO/$file" "$ORIGINALS/$file"
-    plant "$REPO/$file" "$old" "$new" || { put_back; RESULTS+=("$name|NOT PLANTED"); ALL_CAUGHT=0; return; }
+    plant "$REPO/$file" "$old" "$new" || { put_back; RESULTS+=("$name|0|NOT PLANTED"); ALL_CAUGHT=0; return; }
   fi
-  local rc attempt crate
+  local rc attempt crate began=$SECONDS
   for attempt in 1 2; do
     # A cuDNN algorithm cache of the fault's own: a choice cached by a run without the fault
     # would hide a fault in the choice.
@@ -112,17 +112,18 @@ run() {
     rm -rf "$TARGET"/debug/incremental/"${crate//-/_}"-*
   done
   put_back
+  local took=$((SECONDS - began))
   if grep -q '^error\(\[E[0-9]*\]\)\?: could not compile\|^error: failed to run custom build' "$log"; then
-    RESULTS+=("$name|BUILD FAILED (see $log)")
+    RESULTS+=("$name|$took|BUILD FAILED (see $log)")
     ALL_CAUGHT=0
   elif [[ $rc -ne 0 ]]; then
     # The first line saying what went wrong: the emulator's message, else the assertion.
     local msg
     msg=$(grep -m1 -o 'kernel [a-z_0-9]* block.*' "$log" | sed 's/")*$//' | cut -c1-200)
     [[ -z "$msg" ]] && msg=$(grep -m1 -A1 'panicked at' "$log" | tail -n1 | cut -c1-200)
-    RESULTS+=("$name|$msg")
+    RESULTS+=("$name|$took|$msg")
   else
-    RESULTS+=("$name|NOT CAUGHT (the test passed)")
+    RESULTS+=("$name|$took|NOT CAUGHT (the test passed)")
     ALL_CAUGHT=0
   fi
 }
@@ -326,10 +327,15 @@ if ((${#RESULTS[@]} == 0)); then
   echo "no planted fault's name contains \"$FILTER\"" >&2
   exit 2
 fi
-printf '\n%-36s | %s\n' "planted fault" "caught by"
-printf '%s\n' "-------------------------------------+------------------------------------------"
+# Each fault's seconds: its build (an incremental rebuild) and its test.
+printf '\n%-36s | %5s | %s\n' "planted fault" "s" "caught by"
+printf '%s\n' "-------------------------------------+-------+------------------------------------------"
+total=0
 for r in "${RESULTS[@]}"; do
-  printf '%-36s | %s\n' "${r%%|*}" "${r#*|}"
+  rest=${r#*|}
+  printf '%-36s | %5s | %s\n' "${r%%|*}" "${rest%%|*}" "${rest#*|}"
+  total=$((total + ${rest%%|*}))
 done
+echo "${#RESULTS[@]} faults in $total s"
 [[ $ALL_CAUGHT == 1 ]] && echo "every planted fault was caught" || echo "SOME FAULTS WERE NOT CAUGHT"
 [[ $ALL_CAUGHT == 1 ]]

@@ -18,7 +18,8 @@
 #             step (the convolutions' share of the bf16 rate)
 # Output: at most 8 files in $OUT (default ./first-contact-out): summary.txt (every figure and
 # PASS/FAIL per stage) and one log per stage group. Any `skipped:` in a GPU test's output is a
-# failure. Exit status 0 only when every stage passed.
+# failure. Exit status 0 only when every stage passed. FIRST_CONTACT_REHEARSAL=1 (CI, on the
+# emulated device): stages 0, 1, 2 and 6 with smaller workloads, see below.
 set -uo pipefail
 cd "$(dirname "$0")"
 source ./libpaths.sh
@@ -68,10 +69,33 @@ fi
 say "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 profile="$(cat build-profile.txt 2>/dev/null || echo unknown)"
 say "bundle: bin-tools and bench built in the $profile profile"
-if [[ $profile != release ]]; then
+
+# The workloads of stages 1, 2 and 6.
+lib_tests=cuda_tests
+r50=(--model r50_1x_sk1 --batch-size 256 --image-size 224 --warmup 2 --steps 5)
+big_model=(--model r152_3x_sk1 --image-size 224)
+# FIRST_CONTACT_REHEARSAL=1 (CI: scripts/first-contact-rehearsal.sh): every stage's commands,
+# flags and figure patterns run on the emulated device (SIMCLR_CUDA=emu, a --features cuda-emu
+# build) at sizes it runs in seconds (r18_0.25x_sk1 at 32 px for stages 2 and 6, stage 6's
+# profiled micro-batch capped at 32 rows), so that a mistake in them costs no GPU minute.
+# Stages 3-5 need the GPU machine's own PyTorch and compute-sanitizer: named, not run.
+rehearsal=0
+if [[ ${FIRST_CONTACT_REHEARSAL:-0} == 1 ]]; then
+  if [[ ${SIMCLR_CUDA:-} != emu ]]; then
+    say "FIRST_CONTACT_REHEARSAL=1 needs SIMCLR_CUDA=emu (the emulated device of a --features cuda-emu build)"
+    exit 2
+  fi
+  rehearsal=1
+  say "REHEARSAL on the emulated device (FIRST_CONTACT_REHEARSAL=1): smaller workloads, no figures"
+  lib_tests=tensor::cuda_tests
+  r50=(--model r18_0.25x_sk1 --batch-size 2 --image-size 32 --warmup 1 --steps 1)
+  big_model=(--model r18_0.25x_sk1 --image-size 32)
+elif [[ $profile != release ]]; then
   say "  not release (SIMCLR_BUNDLE_PROFILE=$profile, a CI build): its timings are not figures, so this run fails"
   failed=1
 fi
+# A stage a rehearsal cannot run (it needs the GPU machine's tools): named, and not a failure.
+not_rehearsed() { say "stage $1: not rehearsed (needs $2)"; }
 
 # ---- stage 0: the library report and one tiny step; nothing else runs without them.
 log0="$OUT/stage0-contact.log"
@@ -106,7 +130,7 @@ if (($(box 110) < 20)); then not_run 1 "budget spent"; else
   for exe in bin/simclr-lib bin/cuda_*; do
     t=$(until_ "$end" 110); ((t < 5)) && { echo "# budget spent before $exe" >>"$log1"; s=124; break; }
     args=(--test-threads=1)
-    [[ $exe == bin/simclr-lib ]] && args+=(cuda_tests)
+    [[ $exe == bin/simclr-lib ]] && args+=("$lib_tests")
     boxed "$t" "$log1" "$exe" "${args[@]}" || s=$?
   done
   verdict 1 $s "$log1"
@@ -116,8 +140,7 @@ fi
 # ---- stage 2: ours on the r50 step.
 log2="$OUT/stage2-ours-r50.log"
 if (($(box 75) < 30)); then not_run 2 "budget spent"; else
-  boxed "$(box 75)" "$log2" "$simclr" bench --device cuda --model r50_1x_sk1 --batch-size 256 \
-    --image-size 224 --precision bf16 --warmup 2 --steps 5 --profile
+  boxed "$(box 75)" "$log2" "$simclr" bench --device cuda "${r50[@]}" --precision bf16 --profile
   verdict 2 $? "$log2"
   figure "ours step" "$(grep -o 'median [0-9.]* ms/step ([0-9.]* images/s)' "$log2")"
   figure "ours peak memory" "$(grep '^peak memory' "$log2")"
@@ -130,6 +153,7 @@ fi
 # The same step for PyTorch (bench/pytorch/kernels.py reads our case records).
 case_file=pytorch/r50-step.jsonl
 torch_stage() { # stage, mode, box, log
+  ((rehearsal)) && { not_rehearsed "$1" "PyTorch on a GPU"; return; }
   if (($(box "$3") < 20)); then not_run "$1" "budget spent"; return; fi
   boxed "$(box "$3")" "$4" "${SIMCLR_PYTHON:-python3}" pytorch/kernels.py --cases "$case_file" \
     --modes "$2" --device cuda --out "$TMP/torch-$2.json" --reps 3 --warmup 3 --min-time 0.3
@@ -149,7 +173,8 @@ log4="$OUT/stage4-sanitizer.log"
 san="$(command -v compute-sanitizer || true)"
 [[ -z "$san" && -n "${CUDA_HOME:-}" && -x "$CUDA_HOME/bin/compute-sanitizer" ]] && san="$CUDA_HOME/bin/compute-sanitizer"
 [[ -z "$san" ]] && san="$(ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n1)"
-if [[ -z "$san" ]]; then not_run 4 "compute-sanitizer not found (PATH, \$CUDA_HOME/bin, /usr/local/cuda*/bin)"
+if ((rehearsal)); then not_rehearsed 4 "compute-sanitizer and a GPU"
+elif [[ -z "$san" ]]; then not_run 4 "compute-sanitizer not found (PATH, \$CUDA_HOME/bin, /usr/local/cuda*/bin)"
 elif (($(box 80) < 20)); then not_run 4 "budget spent"; else
   s=0
   end=$(($(date +%s) + $(box 80)))
@@ -173,12 +198,13 @@ torch_stage 5 compile 90 "$OUT/stage5-torch-compile.log"
 log6="$OUT/stage6-r152.log"
 if (($(box 70) < 25)); then not_run 6 "budget spent"; else
   end=$(($(date +%s) + $(box 70)))
-  big=(bench --device cuda --model r152_3x_sk1 --image-size 224 --recompute --precision bf16)
+  big=(bench --device cuda "${big_model[@]}" --recompute --precision bf16)
   # The plan for 4096 images (it stops before the first step when they do not fit at once).
   boxed "$(until_ "$end" 25)" "$log6" "$simclr" "${big[@]}" --batch-size 4096 --steps 1 --warmup 0
   # The plan names the micro-batch in images (two views, two rows, each).
   fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (images).*/\1/p' "$log6" | head -n1)"
   rows=$(( ${fits:-64} * 2 * 9 / 10 / 32 * 32 )); ((rows < 32)) && rows=32
+  ((rehearsal && rows > 32)) && rows=32
   echo "# micro-batch: the plan says ${fits:-nothing} images fit; profiling one step of $rows rows" >>"$log6"
   boxed "$(until_ "$end" 60)" "$log6" "$simclr" "${big[@]}" --batch-size $((rows / 2)) --warmup 1 --steps 1 --profile
   s=$?
@@ -189,5 +215,9 @@ if (($(box 70) < 25)); then not_run 6 "budget spent"; else
   figure "r152 convolutions" "$(grep '^convolutions:' "$log6")"
 fi
 
-say "total: $(($(date +%s) - START)) s of ${BUDGET} s; $( ((failed)) && echo "FAILED" || echo "every stage PASS")"
+if ((rehearsal)); then
+  say "rehearsal: $(($(date +%s) - START)) s of ${BUDGET} s; $( ((failed)) && echo "FAILED" || echo "every rehearsed stage PASS (0, 1, 2, 6)")"
+else
+  say "total: $(($(date +%s) - START)) s of ${BUDGET} s; $( ((failed)) && echo "FAILED" || echo "every stage PASS")"
+fi
 exit $failed

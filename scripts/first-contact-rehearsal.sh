@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# First contact rehearsed on the emulated device (CI, after the emulated suites): the bundle's
+# first-contact.sh (scripts/gpu-first-contact.sh) runs from a folder laid out as the unpacked
+# bundle, with the --features cuda-emu build's trainer and test executables, SIMCLR_CUDA=emu and
+# FIRST_CONTACT_REHEARSAL=1 (smaller workloads). Every command, flag and figure pattern of
+# stages 0, 1, 2 and 6 must work: each rehearsed stage passes and each of its figures is found
+# in its log. Stages 3-5 need the GPU machine's PyTorch and compute-sanitizer.
+# Needs nvcc as for any cuda build ($NVCC); reuses the `cargo test --features cuda-emu` build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir="$(mktemp -d)"
+trap 'rm -rf "$dir"' EXIT
+json="$dir/build.json"
+# The trainer, the library's tests and a few quick cuda_* suites (stage 1's loop over them;
+# CI runs every suite on the emulated device already).
+suites=(cuda_op_counts cuda_conv_algorithms cuda_nvjpeg cuda_gpu_input)
+cargo test --features cuda-emu --no-run --lib "${suites[@]/#/--test=}" --message-format=json >"$json"
+mkdir -p "$dir/bin" "$dir/bin-tools"
+python3 - "$json" "$dir" "${suites[@]}" <<'PY'
+import json, os, sys
+src, dst, suites = sys.argv[1], sys.argv[2], set(sys.argv[3:])
+found = set()
+for line in open(src):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") != "compiler-artifact" or not m.get("executable"):
+        continue
+    name, kind = m["target"]["name"], m["target"]["kind"][0]
+    test = m.get("profile", {}).get("test")
+    if kind == "bin" and name == "simclr" and not test:
+        to = "bin-tools/simclr"
+    elif test and kind == "lib":
+        to = "bin/simclr-lib"
+    elif test and name in suites:
+        to = f"bin/{name}"
+    else:
+        continue
+    os.symlink(m["executable"], os.path.join(dst, to))
+    found.add(to)
+want = {"bin-tools/simclr", "bin/simclr-lib"} | {f"bin/{s}" for s in suites}
+if found != want:
+    sys.exit(f"first-contact rehearsal: the build has no {sorted(want - found)}")
+PY
+cp scripts/gpu-first-contact.sh "$dir/first-contact.sh"
+cp scripts/gpu-libpaths.sh "$dir/libpaths.sh"
+echo test >"$dir/build-profile.txt"
+# The tests read their fixtures relative to the package root (their working directory there).
+mkdir -p "$dir/tests" && ln -s "$PWD/tests/fixtures" "$dir/tests/fixtures"
+
+out="$dir/out"
+status=0
+# 1 GiB of emulated device memory: stage 6's plan for 4096 images (r18_0.25x_sk1 at 32 px in a
+# rehearsal) then does not fit at once and names the micro-batch that does, as r152_3x_sk1's
+# must on an H200.
+OUT="$out" SIMCLR_CUDA=emu SIMCLR_EMU_MEMORY_GIB=1 FIRST_CONTACT_REHEARSAL=1 \
+  bash "$dir/first-contact.sh" || status=$?
+summary="$out/summary.txt"
+fail() {
+  echo "first-contact rehearsal: $*" >&2
+  for f in "$out"/*.log; do echo "--- $f" >&2; tail -n 40 "$f" >&2; done
+  exit 1
+}
+((status == 0)) || fail "first-contact.sh exited $status"
+for stage in 0 1 2 6; do
+  grep -q "^stage $stage: PASS" "$summary" || fail "stage $stage did not pass"
+done
+for stage in 3 4 5; do
+  grep -q "^stage $stage: not rehearsed" "$summary" || fail "stage $stage is not named as not rehearsed"
+done
+! grep -q "not found in the log" "$summary" || fail "a figure's pattern matched nothing in its log"
+grep -q "every rehearsed stage PASS" "$summary" || fail "no closing line"
+(($(ls "$out" | wc -l) <= 8)) || fail "more than 8 files in the output folder"
+echo "first-contact rehearsal passed (its summary is above)"
