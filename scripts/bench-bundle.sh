@@ -24,23 +24,15 @@ json="$(mktemp)"
 trap 'rm -f "$json"' EXIT
 cargo build --profile "$PROFILE" --features cuda --benches --bin simclr --message-format=json >"$json"
 mkdir -p "$DEST/bench" "$DEST/pytorch" "$DEST/bin-tools"
-python3 - "$json" "$DEST" <<'PY'
-import json, shutil, sys, os
-src, dst = sys.argv[1], sys.argv[2]
-for line in open(src):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") != "compiler-artifact" or not m.get("executable"):
-        continue
-    if m["target"]["kind"] == ["bench"]:
-        shutil.copy2(m["executable"], os.path.join(dst, "bench", m["target"]["name"]))
-        print(f"bundled bench {m['target']['name']}", file=sys.stderr)
-    elif m["target"]["kind"] == ["bin"] and m["target"]["name"] == "simclr" and not m["profile"]["test"]:
-        shutil.copy2(m["executable"], os.path.join(dst, "bin-tools", "simclr"))
-        print("bundled the trainer bin-tools/simclr", file=sys.stderr)
-PY
+while IFS=$'\t' read -r kind name test exe; do
+  if [[ $kind == bench ]]; then
+    cp -p "$exe" "$DEST/bench/$name"
+    echo "bundled bench $name" >&2
+  elif [[ $kind == bin && $name == simclr ]] && ((!test)); then
+    cp -p "$exe" "$DEST/bin-tools/simclr"
+    echo "bundled the trainer bin-tools/simclr" >&2
+  fi
+done < <(python3 scripts/cargo-executables.py "$json")
 [[ -x "$DEST/bin-tools/simclr" ]] || { echo "bench-bundle: cargo built no simclr executable" >&2; exit 1; }
 strip "$DEST"/bench/* "$DEST/bin-tools/simclr"
 # Read by run-bench.sh, validate.sh and first-contact.sh: only a release build gives figures.

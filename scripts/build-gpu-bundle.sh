@@ -66,26 +66,17 @@ fi
 if [[ "$WHAT" != bench ]]; then
 cargo test --features cuda --no-run --tests --message-format=json >"$json"
 mkdir -p "$OUT/bin"
-# Test executables: compiler artifacts built with the test harness that have an executable.
-python3 - "$json" "$OUT/bin" <<'PY'
-import json, shutil, sys, os
-src, dst = sys.argv[1], sys.argv[2]
-for line in open(src):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
-        exe = m["executable"]
-        kind = m["target"]["kind"][0]
-        name = m["target"]["name"] + ("-lib" if kind == "lib" else "")
-        # Only what touches the GPU: the library's unit tests and the cuda_* suites (every
-        # executable together is over the 64 MiB a GPU session can carry).
-        if not (kind == "lib" or name.startswith("cuda_")):
-            continue
-        shutil.copy2(exe, os.path.join(dst, name))
-        print(f"bundled {name} ({kind})", file=sys.stderr)
-PY
+# Test executables (built with the test harness). Only what touches the GPU: the library's
+# unit tests and the cuda_* suites (every executable together is over the 64 MiB a GPU session
+# can carry).
+while IFS=$'\t' read -r kind name test exe; do
+  ((test)) || continue
+  [[ $kind == lib ]] && name+=-lib
+  [[ $kind == lib || $name == cuda_* ]] || continue
+  cp -p "$exe" "$OUT/bin/$name"
+  echo "bundled $name ($kind)" >&2
+done < <(python3 scripts/cargo-executables.py "$json")
+[[ -x "$OUT/bin/simclr-lib" ]] || { echo "gpu-bundle: cargo built no library test executable" >&2; exit 1; }
 strip "$OUT"/bin/* 2>/dev/null || true
 
 # What the tests read at run time, relative to the package root (their working directory).

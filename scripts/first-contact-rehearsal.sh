@@ -16,33 +16,18 @@ json="$dir/build.json"
 suites=(cuda_op_counts cuda_conv_algorithms cuda_nvjpeg cuda_gpu_input)
 cargo test --features cuda-emu --no-run --lib "${suites[@]/#/--test=}" --message-format=json >"$json"
 mkdir -p "$dir/bin" "$dir/bin-tools"
-python3 - "$json" "$dir" "${suites[@]}" <<'PY'
-import json, os, sys
-src, dst, suites = sys.argv[1], sys.argv[2], set(sys.argv[3:])
-found = set()
-for line in open(src):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") != "compiler-artifact" or not m.get("executable"):
-        continue
-    name, kind = m["target"]["name"], m["target"]["kind"][0]
-    test = m.get("profile", {}).get("test")
-    if kind == "bin" and name == "simclr" and not test:
-        to = "bin-tools/simclr"
-    elif test and kind == "lib":
-        to = "bin/simclr-lib"
-    elif test and name in suites:
-        to = f"bin/{name}"
-    else:
-        continue
-    os.symlink(m["executable"], os.path.join(dst, to))
-    found.add(to)
-want = {"bin-tools/simclr", "bin/simclr-lib"} | {f"bin/{s}" for s in suites}
-if found != want:
-    sys.exit(f"first-contact rehearsal: the build has no {sorted(want - found)}")
-PY
+while IFS=$'\t' read -r kind name test exe; do
+  if [[ $kind == bin && $name == simclr ]] && ((!test)); then
+    ln -s "$exe" "$dir/bin-tools/simclr"
+  elif ((test)) && [[ $kind == lib ]]; then
+    ln -s "$exe" "$dir/bin/simclr-lib"
+  elif ((test)) && [[ " ${suites[*]} " == *" $name "* ]]; then
+    ln -s "$exe" "$dir/bin/$name"
+  fi
+done < <(python3 scripts/cargo-executables.py "$json")
+for f in bin-tools/simclr bin/simclr-lib "${suites[@]/#/bin/}"; do
+  [[ -e "$dir/$f" ]] || { echo "first-contact rehearsal: the build has no $f" >&2; exit 1; }
+done
 cp scripts/gpu-first-contact.sh "$dir/first-contact.sh"
 cp scripts/gpu-libpaths.sh "$dir/libpaths.sh"
 echo test >"$dir/build-profile.txt"
