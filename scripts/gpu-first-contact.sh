@@ -74,7 +74,7 @@ say "bundle: bin-tools and bench built in the $profile profile"
 lib_tests=cuda_tests
 r50=(--model r50_1x_sk1 --batch-size 256 --image-size 224 --warmup 2 --steps 5)
 big_model=(--model r152_3x_sk1 --image-size 224)
-# FIRST_CONTACT_REHEARSAL=1 (CI: scripts/first-contact-rehearsal.sh): every stage's commands,
+# FIRST_CONTACT_REHEARSAL=1 (CI: scripts/gpu-rehearsal.sh): every stage's commands,
 # flags and figure patterns run on the emulated device (SIMCLR_CUDA=emu, a --features cuda-emu
 # build) at sizes it runs in seconds (r18_0.25x_sk1 at 32 px for stages 2 and 6, stage 6's
 # profiled micro-batch capped at 32 rows), so that a mistake in them costs no GPU minute.

@@ -25,9 +25,23 @@ source ./libpaths.sh
 export SIMCLR_REQUIRE_GPU=1
 simclr=bin-tools/simclr
 stage="${1:?usage: validate.sh first-contact|tests|memcheck|r50|r152|train|input|conv-algorithms}"
+# VALIDATE_REHEARSAL=1 (CI: scripts/gpu-rehearsal.sh, SIMCLR_CUDA=emu): the `input` and `train`
+# stages' own commands on the emulated device, with the workloads below made small.
+rehearsal=0
+input_work=(--make-folder 2048 --model r50_1x_sk1 --batch-size 256 --image-size 224 --warmup 2 --steps 6)
+train_work=(--model r50_1x_sk1 --image-size 224 --synthetic-train 8192 --synthetic-test 512 --batch-size 256)
+if [[ ${VALIDATE_REHEARSAL:-0} == 1 ]]; then
+  [[ ${SIMCLR_CUDA:-} == emu && ($stage == input || $stage == train) ]] || {
+    echo "VALIDATE_REHEARSAL=1 rehearses the input and train stages with SIMCLR_CUDA=emu" >&2
+    exit 2
+  }
+  rehearsal=1
+  input_work=(--make-folder 16 --model r18_0.25x_sk1 --batch-size 4 --image-size 32 --warmup 1 --steps 2)
+  train_work=(--model r18_0.25x_sk1 --image-size 32 --synthetic-train 32 --synthetic-test 16 --batch-size 16)
+fi
 # A bundle CI built in the test profile checks correctness (tests, memcheck), not speed.
 profile="$(cat build-profile.txt 2>/dev/null || echo unknown)"
-if [[ $profile != release && $stage != tests && $stage != memcheck ]]; then
+if ((!rehearsal)) && [[ $profile != release && $stage != tests && $stage != memcheck ]]; then
   echo "validate.sh $stage: bin-tools/simclr was built in the '$profile' profile (a CI build), not release: its timings are not figures; build the bundle with scripts/build-gpu-bundle.sh" >&2
   exit 2
 fi
@@ -52,12 +66,9 @@ log="$OUT/$stage.log"
         echo "# micro-batch: plan says ${fits:-nothing} fits, using $micro"
       fi
       "$simclr" "${big[@]}" --micro-batch "$micro" --warmup 1 --steps 3 --profile ;;
-    train) "$simclr" pretrain --device cuda --model r50_1x_sk1 --image-size 224 \
-             --synthetic-train 8192 --synthetic-test 512 --batch-size 256 --epochs 1 \
-             --out "$OUT/train-run" ;;
+    train) "$simclr" pretrain --device cuda "${train_work[@]}" --epochs 1 --out "$OUT/train-run" ;;
     input) "$simclr" bench --task input --device cuda --data-dir "${INPUT_DIR:-/tmp/simclr-input}" \
-             --make-folder 2048 --with-step --model r50_1x_sk1 --batch-size 256 \
-             --image-size 224 --precision bf16 --warmup 2 --steps 6 ;;
+             --with-step --precision bf16 "${input_work[@]}" ;;
     conv-algorithms)
       rc=0
       for policy in deterministic fastest; do
@@ -73,3 +84,6 @@ log="$OUT/$stage.log"
   esac
   echo "# exit $?"
 } 2>&1 | tee "$log"
+# The stage's own status (the pipeline's is the closing echo's); none written: killed.
+rc="$(sed -n 's/^# exit \([0-9]*\)$/\1/p' "$log" | tail -n1)"
+exit "${rc:-1}"

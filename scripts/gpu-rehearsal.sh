@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# First contact rehearsed on the emulated device (CI, after the emulated suites): the bundle's
-# first-contact.sh (scripts/gpu-first-contact.sh) runs from a folder laid out as the unpacked
-# bundle, with the --features cuda-emu build's trainer and test executables, SIMCLR_CUDA=emu and
-# FIRST_CONTACT_REHEARSAL=1 (smaller workloads). Every command, flag and figure pattern of
-# stages 0, 1, 2 and 6 must work: each rehearsed stage passes and each of its figures is found
-# in its log. Stages 3-5 need the GPU machine's PyTorch and compute-sanitizer.
+# The GPU validation rehearsed on the emulated device (CI, after the emulated suites), from a
+# folder laid out as the unpacked bundle with the --features cuda-emu build's trainer and test
+# executables, SIMCLR_CUDA=emu and smaller workloads:
+# - first-contact.sh (scripts/gpu-first-contact.sh) with FIRST_CONTACT_REHEARSAL=1: stages 0, 1,
+#   2 and 6 must pass and each of their figures must be found in its log; stages 3-5 need the
+#   GPU machine's PyTorch and compute-sanitizer;
+# - validate.sh (scripts/gpu-validate.sh) with VALIDATE_REHEARSAL=1: the `input` stage (issue
+#   18's figures on a GPU) and the `train` stage must exit 0 and print the lines their figures
+#   are read from.
 # Needs nvcc as for any cuda build ($NVCC); reuses the `cargo test --features cuda-emu` build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,3 +61,27 @@ done
 grep -q "every rehearsed stage PASS" "$summary" || fail "no closing line"
 (($(ls "$out" | wc -l) <= 8)) || fail "more than 8 files in the output folder"
 echo "first-contact rehearsal passed (its summary is above)"
+
+cp scripts/gpu-validate.sh "$dir/validate.sh"
+# validate.sh STAGE, rehearsed: it must exit 0 and its log hold each of the given lines' starts.
+validate() {
+  local stage=$1 log="$dir/validate-out/$1.log" line
+  shift
+  OUT="$dir/validate-out" INPUT_DIR="$dir/input-folder" SIMCLR_CUDA=emu VALIDATE_REHEARSAL=1 \
+    bash "$dir/validate.sh" "$stage" >/dev/null 2>&1 || {
+    tail -n 40 "$log" >&2
+    echo "validate.sh $stage rehearsal: exit status not 0" >&2
+    exit 1
+  }
+  for line in "$@"; do
+    grep -q "^$line" "$log" || {
+      tail -n 40 "$log" >&2
+      echo "validate.sh $stage rehearsal: no line starting \"$line\"" >&2
+      exit 1
+    }
+  done
+  echo "validate.sh $stage rehearsal passed"
+}
+validate input "GPU two-view augmentation on cuda:0" "GPU decode (nvJPEG, " \
+  "pretrain step of r18_0.25x_sk1 at batch 4" "end to end on the folder"
+validate train "pretrain epoch 1/1: loss"
