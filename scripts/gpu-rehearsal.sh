@@ -13,6 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
+# fail MESSAGE LOG...: the end of each log, then the message; exits 1.
+fail() {
+  local f
+  for f in "${@:2}"; do echo "--- $f" >&2; tail -n 40 "$f" >&2; done
+  echo "$1" >&2
+  exit 1
+}
 json="$dir/build.json"
 # The trainer, the library's tests and a few quick cuda_* suites (stage 1's loop over them;
 # CI runs every suite on the emulated device already).
@@ -29,7 +36,7 @@ while IFS=$'\t' read -r kind name test exe; do
   fi
 done < <(python3 scripts/cargo-executables.py "$json")
 for f in bin-tools/simclr bin/simclr-lib "${suites[@]/#/bin/}"; do
-  [[ -e "$dir/$f" ]] || { echo "first-contact rehearsal: the build has no $f" >&2; exit 1; }
+  [[ -e "$dir/$f" ]] || fail "GPU rehearsal: the build has no $f"
 done
 cp scripts/gpu-first-contact.sh "$dir/first-contact.sh"
 cp scripts/gpu-libpaths.sh "$dir/libpaths.sh"
@@ -45,21 +52,17 @@ status=0
 OUT="$out" SIMCLR_CUDA=emu SIMCLR_EMU_MEMORY_GIB=1 FIRST_CONTACT_REHEARSAL=1 \
   bash "$dir/first-contact.sh" || status=$?
 summary="$out/summary.txt"
-fail() {
-  echo "first-contact rehearsal: $*" >&2
-  for f in "$out"/*.log; do echo "--- $f" >&2; tail -n 40 "$f" >&2; done
-  exit 1
-}
-((status == 0)) || fail "first-contact.sh exited $status"
+first_contact_fail() { fail "first-contact rehearsal: $1" "$out"/*.log; }
+((status == 0)) || first_contact_fail "first-contact.sh exited $status"
 for stage in 0 1 2 6; do
-  grep -q "^stage $stage: PASS" "$summary" || fail "stage $stage did not pass"
+  grep -q "^stage $stage: PASS" "$summary" || first_contact_fail "stage $stage did not pass"
 done
 for stage in 3 4 5; do
-  grep -q "^stage $stage: not rehearsed" "$summary" || fail "stage $stage is not named as not rehearsed"
+  grep -q "^stage $stage: not rehearsed" "$summary" || first_contact_fail "stage $stage is not named as not rehearsed"
 done
-! grep -q "not found in the log" "$summary" || fail "a figure's pattern matched nothing in its log"
-grep -q "every rehearsed stage PASS" "$summary" || fail "no closing line"
-(($(ls "$out" | wc -l) <= 8)) || fail "more than 8 files in the output folder"
+! grep -q "not found in the log" "$summary" || first_contact_fail "a figure's pattern matched nothing in its log"
+grep -q "every rehearsed stage PASS" "$summary" || first_contact_fail "no closing line"
+(($(ls "$out" | wc -l) <= 8)) || first_contact_fail "more than 8 files in the output folder"
 echo "first-contact rehearsal passed (its summary is above)"
 
 cp scripts/gpu-validate.sh "$dir/validate.sh"
@@ -68,17 +71,10 @@ validate() {
   local stage=$1 log="$dir/validate-out/$1.log" line
   shift
   OUT="$dir/validate-out" INPUT_DIR="$dir/input-folder" SIMCLR_CUDA=emu VALIDATE_REHEARSAL=1 \
-    bash "$dir/validate.sh" "$stage" >/dev/null 2>&1 || {
-    tail -n 40 "$log" >&2
-    echo "validate.sh $stage rehearsal: exit status not 0" >&2
-    exit 1
-  }
+    bash "$dir/validate.sh" "$stage" >/dev/null 2>&1 ||
+    fail "validate.sh $stage rehearsal: exit status not 0" "$log"
   for line in "$@"; do
-    grep -q "^$line" "$log" || {
-      tail -n 40 "$log" >&2
-      echo "validate.sh $stage rehearsal: no line starting \"$line\"" >&2
-      exit 1
-    }
+    grep -q "^$line" "$log" || fail "validate.sh $stage rehearsal: no line starting \"$line\"" "$log"
   done
   echo "validate.sh $stage rehearsal passed"
 }

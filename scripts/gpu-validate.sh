@@ -82,8 +82,8 @@ log="$OUT/$stage.log"
       (exit $rc) ;;
     *) echo "unknown stage $stage"; exit 2 ;;
   esac
-  echo "# exit $?"
+  rc=$?
+  echo "# exit $rc"
+  # The stage's status is the script's (pipefail: the pipeline's is this group's, not tee's).
+  exit $rc
 } 2>&1 | tee "$log"
-# The stage's own status (the pipeline's is the closing echo's); none written: killed.
-rc="$(sed -n 's/^# exit \([0-9]*\)$/\1/p' "$log" | tail -n1)"
-exit "${rc:-1}"

@@ -368,15 +368,15 @@ fn peak_line(device: Device, peaks: &[usize], predicted: Option<f64>) -> String 
     let predicted = predicted
         .map(|p| format!(", {:.3} GiB predicted", p / GIB))
         .unwrap_or_default();
-    let all = peaks.iter().copied().max().unwrap_or(0);
+    let max = |p: &[usize]| gib(p.iter().copied().max().unwrap_or(0));
     match peaks.split_first() {
         Some((&first, rest)) if device != Device::Cpu && !rest.is_empty() => format!(
             "peak memory: {:.3} GiB measured{predicted} (the steps after the first; the first, \
              which chose cuDNN's algorithms: {:.3} GiB)",
-            gib(rest.iter().copied().max().unwrap_or(0)),
+            max(rest),
             gib(first)
         ),
-        _ => format!("peak memory: {:.3} GiB measured{predicted}", gib(all)),
+        _ => format!("peak memory: {:.3} GiB measured{predicted}", max(peaks)),
     }
 }
 
