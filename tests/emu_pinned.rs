@@ -15,6 +15,15 @@ mod emu_launch;
 
 const N: usize = 64;
 
+/// One test at a time: a context synchronisation (`a_download_arrives_when_the_host_waits_for_it`)
+/// waits for every stream of the device, so it would meet another test's deliberate change of an
+/// upload's memory before its wait (CI saw the two tests fail each other once).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Pinned memory for N bytes, as a slice the test writes and reads.
 struct Pinned(*mut u8);
 
@@ -64,6 +73,7 @@ fn refused(r: Result<(), DriverError>, part: &str) {
 
 #[test]
 fn a_source_refilled_after_the_wait_is_fine_and_before_it_is_an_error() {
+    let _serial = one_at_a_time();
     let (_c, [a, _], [x, _]) = emu_launch::two_streams();
     let mut p = Pinned::new();
     // Waited for, then refilled: the double buffer done right.
@@ -93,6 +103,7 @@ fn a_source_refilled_after_the_wait_is_fine_and_before_it_is_an_error() {
 
 #[test]
 fn a_download_arrives_when_the_host_waits_for_it() {
+    let _serial = one_at_a_time();
     let (c, [a, b], [x, _]) = emu_launch::two_streams();
     unsafe { cu::memset_d8_async(x, 7, 256, a) }.unwrap();
     let mut p = Pinned::new();
@@ -119,6 +130,7 @@ fn a_download_arrives_when_the_host_waits_for_it() {
 
 #[test]
 fn pinned_memory_is_not_freed_under_a_copy_the_host_did_not_wait_for() {
+    let _serial = one_at_a_time();
     let (_c, [a, _], [x, _]) = emu_launch::two_streams();
     unsafe { cu::memset_d8_async(x, 5, 256, a) }.unwrap();
     let mut p = Pinned::new();
@@ -131,6 +143,7 @@ fn pinned_memory_is_not_freed_under_a_copy_the_host_did_not_wait_for() {
 
 #[test]
 fn uploads_never_waited_for_keep_one_snapshot_per_buffer_and_still_catch_a_change() {
+    let _serial = one_at_a_time();
     let (_c, [a, b], [x, y]) = emu_launch::two_streams();
     let mut p = Pinned::new();
     p.bytes_mut().fill(1);
