@@ -88,7 +88,7 @@ fn input_bench_trains_on_its_own_folder_end_to_end() {
     assert!(e2e.contains("target 95%"), "{e2e}");
     assert!(e2e.ends_with(" by nvJPEG, 0 on the CPU"), "{e2e}");
     // The step's peak against the plan's: the steps after the first, whose convolutions were
-    // chosen (the first searched, with a 256 MiB workspace: 0.292 GiB measured against 0.045
+    // chosen (the first searched, then with a fixed 256 MiB workspace: 0.292 GiB measured against 0.045
     // predicted on the emulated device, where the steps after it measure 0.048). The probes'
     // 2 and 4 rows extrapolate 2x to the step's 8 (the CPU's bench test allows 15% at 4x).
     let peak = out

@@ -1,6 +1,7 @@
 //! The memory plan's probes measure a steady-state step: measured again once every convolution
 //! shape has its algorithm, each probe's peak is the same. A shape's first call runs cuDNN's
-//! algorithm search, whose workspace (256 MiB) is freed after it; measured in a probe, it was
+//! algorithm search, whose workspace (then a fixed 256 MiB, now the largest any algorithm asks
+//! for) is freed after it; measured in a probe, it was
 //! taken for batch memory (the first-contact rehearsal planned r18_0.25x_sk1 at 32 px at 64.9
 //! MiB per image instead of 1.0). Before the fix this test failed on the emulated device: the
 //! 2-row probe peaked at 268,457,216 bytes, the same step measured again at 39,680.
@@ -39,7 +40,7 @@ fn probes_measure_a_step_whose_algorithms_are_chosen() {
     for &(rows, peak) in &plan.probes {
         let again = measure_peak(dev, || step(dev, rows)).unwrap();
         // The emulated pool counts bytes exactly, so the two agree to the byte. A GPU's pool
-        // may round differently from call to call; the transient kept out is 256 MiB.
+        // may round differently from call to call; the transient kept out is the search's workspace.
         let allowed = if cfg!(feature = "cuda-emu") {
             0
         } else {

@@ -14,5 +14,7 @@ mod common;
 mod cudnn_descriptor_cases;
 #[path = "emu_libraries/dnn.rs"]
 mod dnn;
+#[path = "emu_libraries/dnn_workspace.rs"]
+mod dnn_workspace;
 #[path = "emu_libraries/nccl.rs"]
 mod nccl;

@@ -361,7 +361,7 @@ fn run_steps(args: &BenchArgs, device: Device) -> Result<f64> {
 }
 
 /// The measured peak beside the plan's prediction. On a GPU the first step chooses cuDNN's
-/// algorithms, and a search's workspace (256 MiB) is freed after it: the steps after the first
+/// algorithms, and a search's workspace (the largest any algorithm asks for) is freed after it: the steps after the first
 /// are the steady state the plan predicts, and the first is shown apart.
 fn peak_line(device: Device, peaks: &[usize], predicted: Option<f64>) -> String {
     let gib = |b: usize| b as f64 / GIB;

@@ -69,8 +69,12 @@ impl Candidate {
 /// cache keys, its algorithms, those excluded for f32.
 pub(crate) trait Direction: Copy {
     const NAME: &'static str;
-    type Algo: Copy;
+    type Algo: Copy + 'static;
+    /// Every algorithm of the direction this build knows.
+    const ALGOS: &'static [Self::Algo];
     fn algo_from(v: u32) -> Option<Self::Algo>;
+    /// The algorithm's enum value (as the search results and the disk cache hold it).
+    fn value(a: Self::Algo) -> u32;
     fn excluded_for_f32(v: u32) -> bool;
 }
 
@@ -79,8 +83,12 @@ macro_rules! direction {
         impl Direction for $perf {
             const NAME: &'static str = $name;
             type Algo = $algo;
+            const ALGOS: &'static [$algo] = &[$(<$algo>::$variant),*];
             fn algo_from(v: u32) -> Option<$algo> {
-                [$(<$algo>::$variant),*].into_iter().find(|a| *a as u32 == v)
+                Self::ALGOS.iter().copied().find(|a| *a as u32 == v)
+            }
+            fn value(a: $algo) -> u32 {
+                a as u32
             }
             fn excluded_for_f32(v: u32) -> bool {
                 [$(<$algo>::$ex),*].iter().any(|a| *a as u32 == v)

@@ -13,9 +13,6 @@ use crate::{DType, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 
-/// Workspace offered to the algorithm search; algorithms needing more are not considered.
-const FIND_WORKSPACE: usize = 256 << 20;
-
 /// A convolution's dtype, algorithm policy and geometry (the op's launcher builds it).
 pub(crate) type Key = (DType, ConvAlgorithms, [usize; 16]);
 
@@ -107,10 +104,81 @@ pub(crate) fn mark_choices(gpu: &Arc<Gpu>) -> Result<()> {
     Ok(())
 }
 
-/// The search's workspace: as much as FIND_WORKSPACE, or none when memory is short.
-pub(crate) fn find_workspace(gpu: &Arc<Gpu>) -> (Option<DeviceBuffer>, usize) {
-    match DeviceBuffer::alloc(gpu, FIND_WORKSPACE) {
-        Ok(b) => (Some(b), FIND_WORKSPACE),
-        Err(_) => (None, 0),
+/// The search's workspace: the largest that any algorithm it may time asks for (`sizes`, from
+/// cudnnGetConvolution*WorkspaceSize), as PyTorch sizes it; when the device cannot give that,
+/// the largest of the others it can, down to none. cuDNN times only the algorithms whose
+/// workspace fits the one offered: a fixed amount (256 MiB until 2026-12) left out every
+/// algorithm needing more, and took 256 MiB for convolutions whose algorithms need a few KiB.
+pub(crate) fn search_workspace(
+    gpu: &Arc<Gpu>,
+    sizes: Vec<usize>,
+) -> Result<(Option<DeviceBuffer>, usize)> {
+    largest_that_fits(sizes, |bytes| match DeviceBuffer::alloc(gpu, bytes) {
+        Ok(b) => Ok(Some(b)),
+        Err(crate::Error::OutOfMemory(_)) => Ok(None),
+        Err(e) => Err(e),
+    })
+}
+
+/// The first of `sizes`, largest first, that `alloc` gives (None: it does not fit), and its
+/// size; (None, 0) when none does or all are 0.
+fn largest_that_fits<B>(
+    mut sizes: Vec<usize>,
+    mut alloc: impl FnMut(usize) -> Result<Option<B>>,
+) -> Result<(Option<B>, usize)> {
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    sizes.dedup();
+    for bytes in sizes.into_iter().filter(|&b| b > 0) {
+        if let Some(b) = alloc(bytes)? {
+            return Ok((Some(b), bytes));
+        }
+    }
+    Ok((None, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::largest_that_fits;
+    use crate::Error;
+
+    /// An allocator of `free` bytes that records what it was asked for.
+    fn device(
+        free: usize,
+        asked: &mut Vec<usize>,
+    ) -> impl FnMut(usize) -> crate::Result<Option<usize>> + '_ {
+        move |bytes| {
+            asked.push(bytes);
+            Ok((bytes <= free).then_some(bytes))
+        }
+    }
+
+    #[test]
+    fn the_largest_size_that_fits_is_taken() {
+        let sizes = vec![4 << 10, 0, 300 << 20, 4 << 10, 12 << 20];
+        let mut asked = Vec::new();
+        let got = largest_that_fits(sizes.clone(), device(1 << 30, &mut asked)).unwrap();
+        assert_eq!(got, (Some(300 << 20), 300 << 20));
+        assert_eq!(asked, [300 << 20]);
+        // 300 MiB does not fit in 100: the next largest does; a repeated size is asked once.
+        asked.clear();
+        let got = largest_that_fits(sizes.clone(), device(100 << 20, &mut asked)).unwrap();
+        assert_eq!(got, (Some(12 << 20), 12 << 20));
+        assert_eq!(asked, [300 << 20, 12 << 20]);
+        asked.clear();
+        let got = largest_that_fits(sizes, device(1 << 10, &mut asked)).unwrap();
+        assert_eq!(got, (None, 0), "nothing fits: the search is offered none");
+        assert_eq!(
+            asked,
+            [300 << 20, 12 << 20, 4 << 10],
+            "0 bytes is never allocated"
+        );
+        let got = largest_that_fits(vec![0, 0], device(0, &mut asked)).unwrap();
+        assert_eq!(got, (None, 0));
+    }
+
+    #[test]
+    fn an_allocation_error_other_than_memory_is_returned() {
+        let broken = |_| Err::<Option<()>, _>(Error::Cuda("context lost".into()));
+        assert!(largest_that_fits(vec![1 << 20], broken).is_err());
     }
 }

@@ -190,7 +190,7 @@ pub fn measure_peak(device: Device, f: impl FnOnce() -> Result<()>) -> Result<us
 /// momentum buffer per trainable tensor) is added to the fixed part.
 ///
 /// On a GPU each size runs once unmeasured first: a convolution shape's first call runs
-/// cuDNN's algorithm search, whose workspace (up to 256 MiB, src/cuda/dnn.rs) is freed after it
+/// cuDNN's algorithm search, whose workspace (the largest any algorithm asks for, src/cuda/dnn.rs) is freed after it
 /// and never taken again, so only a second call is a steady-state step. Without that run, a
 /// probe whose shapes were chosen earlier (kept on disk) and one whose were not differed by the
 /// workspace: on the emulated device, r18_0.25x_sk1 at 32 px was planned at 64.9 MiB per image

@@ -22,16 +22,16 @@ fn ty(dt: DType) -> cudnnDataType_t {
 }
 
 /// A handle and the descriptors of one convolution (set as `src/ops/conv2d/cuda.rs` sets them).
-struct Setup {
-    h: cudnnHandle_t,
-    x: cudnnTensorDescriptor_t,
-    y: cudnnTensorDescriptor_t,
-    w: cudnnFilterDescriptor_t,
-    c: cudnnConvolutionDescriptor_t,
+pub struct Setup {
+    pub h: cudnnHandle_t,
+    pub x: cudnnTensorDescriptor_t,
+    pub y: cudnnTensorDescriptor_t,
+    pub w: cudnnFilterDescriptor_t,
+    pub c: cudnnConvolutionDescriptor_t,
 }
 
 impl Setup {
-    fn new(g: &Geometry, dt: DType) -> Setup {
+    pub fn new(g: &Geometry, dt: DType) -> Setup {
         let s = Setup {
             h: dnn::create_handle().unwrap(),
             x: dnn::create_tensor_descriptor().unwrap(),
@@ -91,7 +91,7 @@ impl Drop for Setup {
 }
 
 /// (n, h, w, cin, cout, kernel, stride, pad, dilation, groups)
-const CASES: &[[usize; 10]] = &[
+pub const CASES: &[[usize; 10]] = &[
     [2, 7, 6, 4, 6, 3, 1, 1, 1, 1],
     [2, 9, 8, 6, 4, 3, 2, 1, 2, 2],
     [2, 8, 8, 8, 8, 3, 1, 1, 1, 8],
@@ -99,7 +99,7 @@ const CASES: &[[usize; 10]] = &[
     [1, 7, 9, 3, 5, 2, 2, 0, 1, 1],
 ];
 
-fn geometry(c: &[usize; 10]) -> Geometry {
+pub fn geometry(c: &[usize; 10]) -> Geometry {
     let [n, h, w, cin, cout, k, s, p, d, gr] = *c;
     let spec = Conv2dSpec::new(s, p).with_dilation(d).with_groups(gr);
     Geometry::new(&[n, h, w, cin], &[cout, k, k, cin / gr], &spec).unwrap()

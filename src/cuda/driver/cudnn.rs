@@ -1,5 +1,6 @@
 //! The cuDNN calls the backend makes: descriptors of NHWC tensors, KRSC filters and 2-D
-//! convolutions, the measured algorithm search, and the three convolution directions.
+//! convolutions, the workspace each algorithm needs, the measured algorithm search, and the three
+//! convolution directions.
 
 use super::counters::{self as c, bump};
 use super::route;
@@ -171,6 +172,28 @@ status_fn!(
     get_convolution_2d_forward_output_dim => cudnnGetConvolution2dForwardOutputDim(
     conv: cudnnConvolutionDescriptor_t, x_desc: cudnnTensorDescriptor_t,
     w_desc: cudnnFilterDescriptor_t, n: *mut c_int, c: *mut c_int, h: *mut c_int, w: *mut c_int,
+););
+status_fn!(
+    /// The workspace `algo` needs for this forward convolution under the descriptor's math
+    /// type; NOT_SUPPORTED when the algorithm does not support it. Host-side: launches nothing.
+    get_convolution_forward_workspace_size => cudnnGetConvolutionForwardWorkspaceSize(
+    handle: cudnnHandle_t, x_desc: cudnnTensorDescriptor_t, w_desc: cudnnFilterDescriptor_t,
+    conv: cudnnConvolutionDescriptor_t, y_desc: cudnnTensorDescriptor_t,
+    algo: cudnnConvolutionFwdAlgo_t, size: *mut usize,
+););
+status_fn!(
+    /// As [`get_convolution_forward_workspace_size`], for a backward-data algorithm.
+    get_convolution_backward_data_workspace_size => cudnnGetConvolutionBackwardDataWorkspaceSize(
+    handle: cudnnHandle_t, w_desc: cudnnFilterDescriptor_t, dy_desc: cudnnTensorDescriptor_t,
+    conv: cudnnConvolutionDescriptor_t, dx_desc: cudnnTensorDescriptor_t,
+    algo: cudnnConvolutionBwdDataAlgo_t, size: *mut usize,
+););
+status_fn!(
+    /// As [`get_convolution_forward_workspace_size`], for a backward-filter algorithm.
+    get_convolution_backward_filter_workspace_size => cudnnGetConvolutionBackwardFilterWorkspaceSize(
+    handle: cudnnHandle_t, x_desc: cudnnTensorDescriptor_t, dy_desc: cudnnTensorDescriptor_t,
+    conv: cudnnConvolutionDescriptor_t, dw_desc: cudnnFilterDescriptor_t,
+    algo: cudnnConvolutionBwdFilterAlgo_t, size: *mut usize,
 ););
 status_fn!(
     /// Runs and times the forward algorithms; results sorted by time.

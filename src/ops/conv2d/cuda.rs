@@ -10,7 +10,7 @@ use super::Conv2dKernels;
 use super::Geometry;
 use crate::cuda::alloc::DeviceBuffer;
 use crate::cuda::conv_algo::Direction;
-use crate::cuda::dnn::{find_workspace, with_dnn, Dnn, Key, Memo};
+use crate::cuda::dnn::{search_workspace, with_dnn, Dnn, Key, Memo};
 use crate::cuda::driver::cudnn::{self as dnn, *};
 use crate::cuda::error::{cuda_err, CudaCall};
 use crate::cuda::storage::{empty, gpu_of, storage};
@@ -174,6 +174,11 @@ trait Pass: Direction {
         perf: *mut Self,
         ws: (*mut c_void, usize),
     ) -> dnn::Result<()>;
+    /// The workspace `algo` needs for this convolution under the descriptor's math type.
+    ///
+    /// # Safety
+    /// Live handle and descriptors.
+    unsafe fn workspace_size(h: cudnnHandle_t, d: &Descs, algo: Self::Algo) -> dnn::Result<usize>;
     /// # Safety
     /// As `find`, with a workspace of the chosen algorithm's size.
     unsafe fn run(
@@ -188,13 +193,22 @@ trait Pass: Direction {
 /// The directions differ only in their cuDNN calls, their memo and which descriptors describe
 /// `a`, `b` and `out`.
 macro_rules! pass {
-    ($perf:ty, $memo:ident, $find:ident = $fname:literal, $run:ident = $rname:literal,
-     ($a:ident, $b:ident, $out:ident)) => {
+    ($perf:ty, $memo:ident, $size:ident, $find:ident = $fname:literal,
+     $run:ident = $rname:literal, ($a:ident, $b:ident, $out:ident)) => {
         impl Pass for $perf {
             const FIND: &'static str = $fname;
             const RUN: &'static str = $rname;
             fn chosen(dnn: &mut Dnn) -> &mut HashMap<Key, Memo<Self::Algo>> {
                 &mut dnn.$memo
+            }
+            unsafe fn workspace_size(
+                h: cudnnHandle_t,
+                d: &Descs,
+                algo: Self::Algo,
+            ) -> dnn::Result<usize> {
+                let mut bytes = 0;
+                dnn::$size(h, d.$a, d.$b, d.conv, d.$out, algo, &mut bytes)?;
+                Ok(bytes)
             }
             unsafe fn find(
                 h: cudnnHandle_t,
@@ -230,6 +244,7 @@ macro_rules! pass {
 pass!(
     cudnnConvolutionFwdAlgoPerf_t,
     fwd,
+    get_convolution_forward_workspace_size,
     find_convolution_forward_algorithm_ex = "cudnnFindConvolutionForwardAlgorithmEx",
     convolution_forward = "cudnnConvolutionForward",
     (x, w, y)
@@ -237,6 +252,7 @@ pass!(
 pass!(
     cudnnConvolutionBwdDataAlgoPerf_t,
     bwd_data,
+    get_convolution_backward_data_workspace_size,
     find_convolution_backward_data_algorithm_ex = "cudnnFindConvolutionBackwardDataAlgorithmEx",
     convolution_backward_data = "cudnnConvolutionBackwardData",
     (w, y, x)
@@ -244,10 +260,25 @@ pass!(
 pass!(
     cudnnConvolutionBwdFilterAlgoPerf_t,
     bwd_filter,
+    get_convolution_backward_filter_workspace_size,
     find_convolution_backward_filter_algorithm_ex = "cudnnFindConvolutionBackwardFilterAlgorithmEx",
     convolution_backward_filter = "cudnnConvolutionBackwardFilter",
     (x, y, w)
 );
+
+/// What each algorithm of direction `P` that may be chosen for `dt` needs for this convolution
+/// (f32 leaves out the families `conv_algo` excludes), under the descriptor's math type. An
+/// algorithm that does not support the convolution answers NOT_SUPPORTED and is left out.
+///
+/// # Safety
+/// Live handle and descriptors.
+unsafe fn workspace_sizes<P: Pass>(h: cudnnHandle_t, d: &Descs, dt: DType) -> Vec<usize> {
+    let allowed = |a: &&P::Algo| dt != DType::F32 || !P::excluded_for_f32(P::value(**a));
+    let sizes = P::ALGOS.iter().filter(allowed);
+    sizes
+        .filter_map(|&a| P::workspace_size(h, d, a).ok())
+        .collect()
+}
 
 /// Runs one direction into `out`: the algorithm comes from the device's memo, else from the
 /// choice kept on disk, else from cuDNN's timed search (then kept in both).
@@ -292,7 +323,7 @@ fn convolve<P: Pass>(
                     .call("cudnnSetConvolutionMathType")?;
                 let handle = dnn.handle;
                 let c = dnn.disk.choose::<P>(dt, k.1, &k.2, || {
-                    let (buf, size) = find_workspace(&gpu);
+                    let (buf, size) = search_workspace(&gpu, workspace_sizes::<P>(handle, &d, dt))?;
                     let wsp = buf
                         .as_ref()
                         .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);

@@ -7,6 +7,7 @@
 //! - `algos`: the algorithms listed per direction and the workspace each needs;
 //! - `compute`: the numerics (CPU reference, α/β);
 //! - `find`: the measured algorithm searches (`cudnnFind*AlgorithmEx`);
+//! - `workspace_size`: `cudnnGetConvolution*WorkspaceSize`, each listed algorithm's workspace;
 //! - this file: the entry points the driver layer calls, and the per-call rules:
 //!   pointers non-null (`BAD_PARAM`); the algorithm one the emulation lists (`NOT_SUPPORTED`,
 //!   cuDNN's status for an algorithm that does not support the configuration); the workspace at
@@ -32,6 +33,7 @@ mod direct;
 mod find;
 mod objects;
 mod problem;
+mod workspace_size;
 
 use crate::cuda::driver::cu::CUstream;
 use crate::cuda::driver::cudnn::*;
@@ -45,6 +47,10 @@ pub use find::{
     find_convolution_forward_algorithm_ex,
 };
 use std::ffi::{c_int, c_void};
+pub use workspace_size::{
+    get_convolution_backward_data_workspace_size, get_convolution_backward_filter_workspace_size,
+    get_convolution_forward_workspace_size,
+};
 
 /// The cuDNN version the emulation follows (9.10.0).
 pub const VERSION: usize = 91000;
