@@ -77,7 +77,7 @@ big_model=(--model r152_3x_sk1 --image-size 224)
 # FIRST_CONTACT_REHEARSAL=1 (CI: scripts/gpu-rehearsal.sh): every stage's commands,
 # flags and figure patterns run on the emulated device (SIMCLR_CUDA=emu, a --features cuda-emu
 # build) at sizes it runs in seconds (r18_0.25x_sk1 at 32 px for stages 2 and 6, stage 6's
-# profiled micro-batch capped at 32 rows), so that a mistake in them costs no GPU minute.
+# profiled micro-batch capped at 16 rows), so that a mistake in them costs no GPU minute.
 # Stages 3-5 need the GPU machine's own PyTorch and compute-sanitizer: named, not run.
 rehearsal=0
 if [[ ${FIRST_CONTACT_REHEARSAL:-0} == 1 ]]; then
@@ -204,7 +204,7 @@ if (($(box 70) < 25)); then not_run 6 "budget spent"; else
   # The plan names the micro-batch in images (two views, two rows, each).
   fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (images).*/\1/p' "$log6" | head -n1)"
   rows=$(( ${fits:-64} * 2 * 9 / 10 / 32 * 32 )); ((rows < 32)) && rows=32
-  ((rehearsal && rows > 32)) && rows=32
+  ((rehearsal && rows > 16)) && rows=16
   echo "# micro-batch: the plan says ${fits:-nothing} images fit; profiling one step of $rows rows" >>"$log6"
   boxed "$(until_ "$end" 60)" "$log6" "$simclr" "${big[@]}" --batch-size $((rows / 2)) --warmup 1 --steps 1 --profile
   s=$?

@@ -5,9 +5,9 @@
 # - first-contact.sh (scripts/gpu-first-contact.sh) with FIRST_CONTACT_REHEARSAL=1: stages 0, 1,
 #   2 and 6 must pass and each of their figures must be found in its log; stages 3-5 need the
 #   GPU machine's PyTorch and compute-sanitizer;
-# - validate.sh (scripts/gpu-validate.sh) with VALIDATE_REHEARSAL=1: the `input` stage (issue
-#   18's figures on a GPU) and the `train` stage must exit 0 and print the lines their figures
-#   are read from.
+# - validate.sh (scripts/gpu-validate.sh) with VALIDATE_REHEARSAL=1: every stage but memcheck
+#   (input: issue 18's figures on a GPU; train, r50, r152, conv-algorithms with PyTorch's half
+#   named, tests through run.sh) must exit 0 and print the lines their figures are read from.
 # Needs nvcc as for any cuda build ($NVCC); reuses the `cargo test --features cuda-emu` build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,21 +63,31 @@ done
 ! grep -q "not found in the log" "$summary" || first_contact_fail "a figure's pattern matched nothing in its log"
 grep -q "every rehearsed stage PASS" "$summary" || first_contact_fail "no closing line"
 (($(ls "$out" | wc -l) <= 8)) || first_contact_fail "more than 8 files in the output folder"
-echo "first-contact rehearsal passed (its summary is above)"
+echo "first-contact rehearsal passed in $SECONDS s (its summary is above)"
 
 cp scripts/gpu-validate.sh "$dir/validate.sh"
+cp scripts/gpu-run-tests.sh "$dir/run.sh"
 # validate.sh STAGE, rehearsed: it must exit 0 and its log hold each of the given lines' starts.
+# EMU_GIB: the emulated device's memory (1 GiB for r152, whose plan for 4096 images must then
+# name a micro-batch, as on an H200).
 validate() {
-  local stage=$1 log="$dir/validate-out/$1.log" line
+  local stage=$1 log="$dir/validate-out/$1.log" line start=$SECONDS
   shift
   OUT="$dir/validate-out" INPUT_DIR="$dir/input-folder" SIMCLR_CUDA=emu VALIDATE_REHEARSAL=1 \
-    bash "$dir/validate.sh" "$stage" >/dev/null 2>&1 ||
+    SIMCLR_EMU_MEMORY_GIB="${EMU_GIB:-16}" bash "$dir/validate.sh" "$stage" >/dev/null 2>&1 ||
     fail "validate.sh $stage rehearsal: exit status not 0" "$log"
   for line in "$@"; do
     grep -q "^$line" "$log" || fail "validate.sh $stage rehearsal: no line starting \"$line\"" "$log"
   done
-  echo "validate.sh $stage rehearsal passed"
+  echo "validate.sh $stage rehearsal passed ($((SECONDS - start)) s)"
 }
 validate input "GPU two-view augmentation on cuda:0" "GPU decode (nvJPEG, " \
   "pretrain step of r18_0.25x_sk1 at batch 4" "end to end on the folder"
 validate train "pretrain epoch 1/1: loss"
+step="pretrain step of r18_0.25x_sk1 at batch 2"
+validate r50 "$step" "peak memory" "convolutions:" "encoder FLOP rate" "cuDNN algorithms"
+EMU_GIB=1 validate r152 "# micro-batch: plan says" "pretrain step of r18_0.25x_sk1 at batch 8" \
+  "convolutions:"
+validate conv-algorithms "cuDNN algorithms (--conv-algorithms deterministic)" \
+  "cuDNN algorithms (--conv-algorithms fastest)" "PyTorch eager (fastest): not rehearsed"
+validate tests "=== cuda_conv_algorithms" "test result: ok"

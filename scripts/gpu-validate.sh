@@ -25,19 +25,29 @@ source ./libpaths.sh
 export SIMCLR_REQUIRE_GPU=1
 simclr=bin-tools/simclr
 stage="${1:?usage: validate.sh first-contact|tests|memcheck|r50|r152|train|input|conv-algorithms}"
-# VALIDATE_REHEARSAL=1 (CI: scripts/gpu-rehearsal.sh, SIMCLR_CUDA=emu): the `input` and `train`
-# stages' own commands on the emulated device, with the workloads below made small.
+# The stages' workloads. VALIDATE_REHEARSAL=1 (CI: scripts/gpu-rehearsal.sh, SIMCLR_CUDA=emu):
+# every stage but memcheck (compute-sanitizer) runs its own commands on the emulated device, with
+# the workloads made small below; PyTorch's half of conv-algorithms is named, not run.
 rehearsal=0
+step_work=(--model r50_1x_sk1 --batch-size 256 --image-size 224 --warmup 3 --steps 10)
+# r152: the plan for 4096 images at once, then steps of big_batch images micro-batched.
+big_model=(--model r152_3x_sk1 --image-size 224)
+big_batch=4096 big_steps=(--warmup 1 --steps 3) big_micro_cap=4096
 input_work=(--make-folder 2048 --model r50_1x_sk1 --batch-size 256 --image-size 224 --warmup 2 --steps 6)
 train_work=(--model r50_1x_sk1 --image-size 224 --synthetic-train 8192 --synthetic-test 512 --batch-size 256)
+tests_filter=()
 if [[ ${VALIDATE_REHEARSAL:-0} == 1 ]]; then
-  [[ ${SIMCLR_CUDA:-} == emu && ($stage == input || $stage == train) ]] || {
-    echo "VALIDATE_REHEARSAL=1 rehearses the input and train stages with SIMCLR_CUDA=emu" >&2
+  [[ ${SIMCLR_CUDA:-} == emu && $stage != memcheck ]] || {
+    echo "VALIDATE_REHEARSAL=1 rehearses every stage but memcheck, with SIMCLR_CUDA=emu" >&2
     exit 2
   }
   rehearsal=1
+  step_work=(--model r18_0.25x_sk1 --batch-size 2 --image-size 32 --warmup 1 --steps 1)
+  big_model=(--model r18_0.25x_sk1 --image-size 32)
+  big_batch=8 big_steps=(--warmup 0 --steps 1) big_micro_cap=4
   input_work=(--make-folder 16 --model r18_0.25x_sk1 --batch-size 4 --image-size 32 --warmup 1 --steps 2)
   train_work=(--model r18_0.25x_sk1 --image-size 32 --synthetic-train 32 --synthetic-test 16 --batch-size 16)
+  tests_filter=('' cuda_conv_algorithms)
 fi
 # A bundle CI built in the test profile checks correctness (tests, memcheck), not speed.
 profile="$(cat build-profile.txt 2>/dev/null || echo unknown)"
@@ -50,30 +60,35 @@ log="$OUT/$stage.log"
   echo "# $(date -u +%FT%TZ) stage $stage"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
   case "$stage" in
-    tests) bash run.sh ;;
+    tests) bash run.sh "${tests_filter[@]}" ;;
     memcheck) bash run.sh memcheck simclr-lib -- cuda_tests ;;
-    r50) "$simclr" bench --device cuda --model r50_1x_sk1 --batch-size 256 --image-size 224 \
-           --warmup 3 --steps 10 --profile ;;
+    r50) "$simclr" bench --device cuda "${step_work[@]}" --profile ;;
     r152)
       # Let the memory plan pick the micro-batch: ask for none, read the one it says fits, and
       # keep 10% back for what the two probes cannot see (MICRO overrides).
-      big=(bench --device cuda --model r152_3x_sk1 --batch-size 4096 --image-size 224 --recompute)
+      big=(bench --device cuda "${big_model[@]}" --recompute)
       micro="${MICRO:-}"
       if [[ -z "$micro" ]]; then
-        plan="$("$simclr" "${big[@]}" --steps 1 --warmup 0 2>&1 | tee /dev/stderr)"
-        fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (images).*/\1/p' <<<"$plan")"
-        micro=$(( ${fits:-256} * 9 / 10 / 16 * 16 ))
-        echo "# micro-batch: plan says ${fits:-nothing} fits, using $micro"
+        plan="$("$simclr" "${big[@]}" --batch-size 4096 --steps 1 --warmup 0 2>&1 | tee /dev/stderr)"
+        fits="$(sed -n 's/.*--micro-batch \([0-9]*\) (images).*/\1/p' <<<"$plan" | head -n1)"
+        [[ -n "$fits" ]] || { echo "# the plan for 4096 images named no micro-batch"; exit 1; }
+        micro=$(( fits * 9 / 10 / 16 * 16 )); ((micro < 16)) && micro=16
+        ((micro > big_micro_cap)) && micro=$big_micro_cap
+        echo "# micro-batch: plan says $fits fits, using $micro"
       fi
-      "$simclr" "${big[@]}" --micro-batch "$micro" --warmup 1 --steps 3 --profile ;;
+      "$simclr" "${big[@]}" --batch-size "$big_batch" --micro-batch "$micro" "${big_steps[@]}" --profile ;;
     train) "$simclr" pretrain --device cuda "${train_work[@]}" --epochs 1 --out "$OUT/train-run" ;;
     input) "$simclr" bench --task input --device cuda --data-dir "${INPUT_DIR:-/tmp/simclr-input}" \
              --with-step --precision bf16 "${input_work[@]}" ;;
     conv-algorithms)
       rc=0
       for policy in deterministic fastest; do
-        "$simclr" bench --device cuda --model r50_1x_sk1 --batch-size 256 --image-size 224 \
-          --precision bf16 --warmup 3 --steps 10 --conv-algorithms "$policy" || rc=$?
+        "$simclr" bench --device cuda "${step_work[@]}" --precision bf16 \
+          --conv-algorithms "$policy" || rc=$?
+        if ((rehearsal)); then
+          echo "PyTorch eager ($policy): not rehearsed (needs PyTorch on a GPU)"
+          continue
+        fi
         torch_rule=(); [[ $policy == deterministic ]] && torch_rule=(--cudnn-deterministic)
         "${SIMCLR_PYTHON:-python3}" pytorch/kernels.py --cases pytorch/r50-step.jsonl \
           --modes eager --device cuda --reps 3 --warmup 3 --min-time 0.3 "${torch_rule[@]}" \
