@@ -153,6 +153,37 @@ enum Dir {
     Filter,
 }
 
+/// Runs `$find` over the Setup's descriptors (cuDNN's argument order for the direction, the
+/// output's descriptor and pointer last) with room for 8 results and a 64 MiB workspace;
+/// returns (count, perf). In an unsafe context.
+macro_rules! search {
+    ($s:expr, $find:ident, $perf:ty; ($da:ident, $a:expr), ($db:ident, $b:expr) =>
+     ($dout:ident, $out:expr)) => {{
+        let s = $s;
+        let mut ws = DevBuf::alloc(64 << 20);
+        let (mut count, mut perf) = (0, [std::mem::zeroed::<$perf>(); 8]);
+        let (wsp, wsn) = (mptr(&mut ws), ws.len());
+        dnn::$find(
+            s.h,
+            s.$da,
+            $a,
+            s.$db,
+            $b,
+            s.c,
+            s.$dout,
+            $out,
+            8,
+            &mut count,
+            perf.as_mut_ptr(),
+            wsp,
+            wsn,
+        )
+        .unwrap();
+        (count, perf)
+    }};
+}
+pub(crate) use search;
+
 /// Find into an output of zeros, then the fastest algorithm found into one of NaNs; asserts Find's
 /// results succeeded and are sorted by time. The inputs and the output are named by their
 /// descriptors in the Setup, in cuDNN's argument order for the direction.
@@ -162,26 +193,8 @@ macro_rules! find_then_run {
         let (s, a, b) = ($s, ptr($a), ptr($b));
         // Zeros: the search must leave them arbitrary (NaN in the emulation), not a result.
         let mut found = DevBuf::upload(&vec![0u8; $len * $dt.size_in_bytes()]);
-        let mut ws = DevBuf::alloc(64 << 20);
-        let mut count = 0;
-        let mut perf = [std::mem::zeroed::<$perf>(); 8];
-        let (wsp, wsn) = (mptr(&mut ws), ws.len());
-        dnn::$find(
-            s.h,
-            s.$da,
-            a,
-            s.$db,
-            b,
-            s.c,
-            s.$dout,
-            mptr(&mut found),
-            8,
-            &mut count,
-            perf.as_mut_ptr(),
-            wsp,
-            wsn,
-        )
-        .unwrap();
+        let out = mptr(&mut found);
+        let (count, perf) = search!(s, $find, $perf; ($da, a), ($db, b) => ($dout, out));
         assert!((1..=8).contains(&count), "{:?}: returned {count}", $dir);
         let p = &perf[..count as usize];
         let ok = sorted(p.iter().map(|q| (q.time, q.status)));

@@ -4,7 +4,7 @@
 //! the arguments are checked as a convolution call checks them.
 
 use super::common::*;
-use super::dnn::{geometry, refused, Setup, CASES};
+use super::dnn::{geometry, refused, search, Setup, CASES};
 use simclr::cuda::driver::cudnn::*;
 use simclr::cuda::emu::cudnn as dnn;
 use simclr::DType;
@@ -14,30 +14,11 @@ use simclr::DType;
 macro_rules! sizes_agree {
     ($s:ident, $bufs:ident, $what:expr; $find:ident, $size:ident, $perf:ty;
      ($da:ident, $a:ident), ($db:ident, $b:ident) => $dout:ident) => {{
-        let s = &$s;
-        let mut ws = DevBuf::alloc(64 << 20);
-        let (mut count, mut perf) = (0, [unsafe { std::mem::zeroed::<$perf>() }; 8]);
-        let (wsp, wsn) = (mptr(&mut ws), ws.len());
         let (a, b) = (ptr(&$bufs.$a), ptr(&$bufs.$b));
         let out = mptr(&mut $bufs.$dout);
-        unsafe {
-            dnn::$find(
-                s.h,
-                s.$da,
-                a,
-                s.$db,
-                b,
-                s.c,
-                s.$dout,
-                out,
-                8,
-                &mut count,
-                perf.as_mut_ptr(),
-                wsp,
-                wsn,
-            )
-        }
-        .unwrap();
+        let (count, perf) =
+            unsafe { search!(&$s, $find, $perf; ($da, a), ($db, b) => ($dout, out)) };
+        let s = &$s;
         assert!(count >= 2, "{}: the search returned {count}", $what);
         for p in &perf[..count as usize] {
             let mut bytes = usize::MAX;
