@@ -11,6 +11,9 @@
 //! (`SIMCLR_EMU_MEMORY_GIB`, in a child process). Before the change the child failed: with
 //! 64 MiB the 256 MiB search workspace never fit, IMPLICIT_GEMM was chosen, and the first
 //! call's extra was the output and 256 bytes.
+//!
+//! A search short of workspace did not time every algorithm: its choice is kept for the process
+//! only (a later one, with room, searches again), and a warning says so once per process.
 #![cfg(feature = "cuda")]
 
 #[path = "support/child_test.rs"]
@@ -19,7 +22,7 @@ mod child_test;
 mod common;
 
 use simclr::cuda::memory::device_memory;
-use simclr::ops::conv2d::{conv2d_forward, Conv2dSpec};
+use simclr::ops::conv2d::{conv2d_backward_input, conv2d_forward, Conv2dSpec};
 use simclr::train::memory_plan::measure_peak;
 use simclr::{DType, Device, Rng, Tensor};
 
@@ -57,8 +60,14 @@ fn the_search_is_offered_the_largest_workspace_that_fits() {
         // Its own algorithm cache: a choice kept by another test would skip the search.
         ("SIMCLR_CACHE_DIR", cache.display().to_string()),
     ];
-    child_test::run_child_test("search_workspace_child", &env);
+    let (_, stderr) = child_test::run_child_test("search_workspace_child", &env);
     let _ = std::fs::remove_dir_all(cache);
+    // Two searches were short (forward, then backward-data): one warning, for the first.
+    let warning = "warning: cuDNN's algorithm search for a fwd convolution [1, 32, 32, 64, 64, \
+                   3, 3, 1, 1, 1, 1, 1, 1, 1, 32, 32] had 0.0 MiB of workspace, short of the \
+                   1.1 MiB its largest algorithm asks for (device memory)";
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("short of the").count(), 1, "{stderr}");
 }
 
 #[test]
@@ -73,20 +82,24 @@ fn search_workspace_child() {
     assert_eq!(extra(dev, &x, &w), out + im2col, "searched");
     assert_eq!(extra(dev, &x, &w), out + offsets, "remembered");
 
-    // Room for the output and 64 KiB: GEMM's 1.1 MiB does not fit, PRECOMP's offsets do, and
-    // PRECOMP (modelled fastest) is timed and chosen rather than IMPLICIT_GEMM alone.
+    // Room for one output (y, then dx) and 64 KiB: GEMM's 1.1 MiB does not fit, PRECOMP's
+    // offsets do, and PRECOMP (modelled fastest) is timed and chosen, not IMPLICIT_GEMM alone.
     let [(cx, x), (cw, w)] = operands(dev, 1, 32, 64);
     let out = counted(32 * 32 * 64 * 2);
+    let dy = Tensor::zeros(&[1, 32, 32, 64], DType::BF16, dev).unwrap();
     let free = |m: simclr::cuda::memory::DeviceMemory| m.total - m.pool_used;
     let fill = free(device_memory(0).unwrap()) - out - (64 << 10);
     let filler = Tensor::zeros(&[fill / 2], DType::BF16, dev).unwrap();
     let left = free(device_memory(0).unwrap());
     assert!((out + (64 << 10)..out + counted(32 * 32 * 576 * 2)).contains(&left));
     assert_eq!(extra(dev, &x, &w), out + counted(4 * 3 * 3 * 32));
+    // Backward-data's largest algorithm (im2col, 1.1 MiB) does not fit either.
+    let spec = Conv2dSpec::new(1, 1);
+    conv2d_backward_input(&dy, &w, x.shape(), &spec).unwrap();
     drop(filler);
     // And the convolution it chose computes the convolution.
-    let y = conv2d_forward(&x, &w, &Conv2dSpec::new(1, 1)).unwrap();
-    let want = conv2d_forward(&cx, &cw, &Conv2dSpec::new(1, 1)).unwrap();
+    let y = conv2d_forward(&x, &w, &spec).unwrap();
+    let want = conv2d_forward(&cx, &cw, &spec).unwrap();
     common::check(
         "forward after a short search",
         DType::BF16,
@@ -95,4 +108,9 @@ fn search_workspace_child() {
         576,
         1,
     );
+    // On disk: the first forward's choice only; the short searches' were for this process.
+    let cache = std::env::var("SIMCLR_CACHE_DIR").unwrap();
+    let kept = std::fs::read_to_string(format!("{cache}/cudnn-algos.json")).unwrap();
+    assert_eq!(kept.matches("\"fwd|").count(), 1, "{kept}");
+    assert_eq!(kept.matches("\"bwd_data|").count(), 0, "{kept}");
 }

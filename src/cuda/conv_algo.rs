@@ -1,5 +1,6 @@
 //! Which cuDNN convolution algorithm to use, from a measured search (results sorted by time),
-//! and the on-disk cache of those choices (`algo_cache.rs`).
+//! and the on-disk cache of those choices (`algo_cache.rs`; a search short of workspace is kept for
+//! its process only).
 //!
 //! A search returns (algorithm, math type) pairs: an algorithm without a tensor-core variant
 //! comes back with CUDNN_DEFAULT_MATH although the descriptor asked for tensor ops, and its
@@ -36,6 +37,7 @@ use super::driver::cudnn::{
 };
 use crate::conv_policy::{ChoiceSummary, ConvAlgorithms};
 use crate::DType;
+use std::collections::BTreeMap;
 
 /// One search result, whatever the direction.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -235,29 +237,44 @@ fn chosen<D: Direction>(c: Choice, dtype: DType) -> Option<Chosen<D::Algo>> {
     })
 }
 
-/// A cached choice for direction `D`, if the cache holds one naming a known algorithm that the
-/// policy still allows for `dtype`.
-pub fn cached<D: Direction>(cache: &AlgoCache, key: &str, dtype: DType) -> Option<Chosen<D::Algo>> {
-    chosen::<D>(cache.get(key)?, dtype)
+/// What one measured search returned: its results, fastest first, and, when the device could
+/// not give the workspace its largest algorithm asks for, (bytes offered, bytes asked for).
+pub struct Searched {
+    pub results: Vec<AlgoPerf>,
+    pub short: Option<(usize, usize)>,
 }
 
-/// One device's choices: the disk cache and what keys it (GPU name, cuDNN version).
+/// One device's choices: the disk cache and what keys it (GPU name, cuDNN version), and the
+/// choices of searches made short of memory, kept for this process only.
 #[derive(Debug)]
 pub struct DiskChoices {
     cache: AlgoCache,
+    /// A search short of workspace did not time the algorithms needing more: its choice could
+    /// be slower than one made with room, so a later process searches again.
+    this_process: BTreeMap<String, Choice>,
     gpu: String,
     cudnn: usize,
     warned: bool,
+    warned_short: bool,
 }
 
 impl DiskChoices {
     pub fn new(gpu: String, cudnn: usize) -> Self {
         DiskChoices {
             cache: AlgoCache::open_default(),
+            this_process: BTreeMap::new(),
             gpu,
             cudnn,
             warned: false,
+            warned_short: false,
         }
+    }
+
+    /// The choice under `key`: on disk, else made short of memory in this process.
+    fn get(&self, key: &str) -> Option<Choice> {
+        self.cache
+            .get(key)
+            .or_else(|| self.this_process.get(key).copied())
     }
 
     /// What the choices of the convolutions `ran` cost against the fastest algorithms, by
@@ -278,7 +295,7 @@ impl DiskChoices {
                 self.cudnn,
                 (*dtype, *algorithms, geometry),
             );
-            let Some(c) = self.cache.get(&key) else {
+            let Some(c) = self.get(&key) else {
                 continue;
             };
             s.chosen += 1;
@@ -299,19 +316,21 @@ impl DiskChoices {
     }
 
     /// The algorithm for one convolution: from the disk cache, else from `search` (cuDNN's
-    /// measured search, results fastest first) under this file's policy, then remembered.
+    /// measured search) under this file's policy, then remembered: on disk, or for this process
+    /// only when the search was short of workspace (said once per process).
     pub fn choose<D: Direction>(
         &mut self,
         dtype: DType,
         algorithms: ConvAlgorithms,
         geometry: &[usize],
-        search: impl FnOnce() -> crate::Result<Vec<AlgoPerf>>,
+        search: impl FnOnce() -> crate::Result<Searched>,
     ) -> crate::Result<Chosen<D::Algo>> {
         let key = disk_key::<D>(&self.gpu, self.cudnn, dtype, algorithms, geometry);
-        if let Some(c) = cached::<D>(&self.cache, &key, dtype) {
+        // A kept choice naming a known algorithm that the policy still allows for `dtype`.
+        if let Some(c) = self.get(&key).and_then(|c| chosen::<D>(c, dtype)) {
             return Ok(c);
         }
-        let results = search()?;
+        let Searched { results, short } = search()?;
         let choice = pick::<D>(&results, dtype, algorithms).map_err(crate::Error::Cuda)?;
         let run = chosen::<D>(choice, dtype).ok_or_else(|| {
             crate::Error::Cuda(format!(
@@ -321,7 +340,22 @@ impl DiskChoices {
                 choice.math
             ))
         })?;
-        if let Err(e) = self.cache.insert(key, choice) {
+        if let Some((offered, wanted)) = short {
+            if !self.warned_short {
+                let mib = |b: usize| b as f64 / (1u64 << 20) as f64;
+                eprintln!(
+                    "warning: cuDNN's algorithm search for a {} convolution {geometry:?} had \
+                     {:.1} MiB of workspace, short of the {:.1} MiB its largest algorithm asks \
+                     for (device memory): the algorithms needing more were not timed; choices \
+                     made short of memory are kept for this process only",
+                    D::NAME,
+                    mib(offered),
+                    mib(wanted)
+                );
+                self.warned_short = true;
+            }
+            self.this_process.insert(key, choice);
+        } else if let Err(e) = self.cache.insert(key, choice) {
             if !self.warned {
                 eprintln!("warning: cuDNN algorithm choices stay in memory only: {e}");
                 self.warned = true;
@@ -338,6 +372,7 @@ impl DiskChoices {
         geometry: &[usize],
     ) {
         let key = disk_key::<D>(&self.gpu, self.cudnn, dtype, algorithms, geometry);
+        self.this_process.remove(&key);
         if let Err(e) = self.cache.remove(&key) {
             eprintln!("warning: a failed cuDNN algorithm choice stays on disk: {e}");
         }
@@ -347,6 +382,11 @@ impl DiskChoices {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The disk cache's choice for direction `D`, as `DiskChoices::choose` takes it.
+    fn cached<D: Direction>(cache: &AlgoCache, key: &str, dtype: DType) -> Option<Chosen<D::Algo>> {
+        chosen::<D>(cache.get(key)?, dtype)
+    }
 
     const DET: ConvAlgorithms = ConvAlgorithms::Deterministic;
 

@@ -9,7 +9,7 @@
 use super::Conv2dKernels;
 use super::Geometry;
 use crate::cuda::alloc::DeviceBuffer;
-use crate::cuda::conv_algo::Direction;
+use crate::cuda::conv_algo::{Direction, Searched};
 use crate::cuda::dnn::{search_workspace, with_dnn, Dnn, Key, Memo};
 use crate::cuda::driver::cudnn::{self as dnn, *};
 use crate::cuda::error::{cuda_err, CudaCall};
@@ -323,7 +323,9 @@ fn convolve<P: Pass>(
                     .call("cudnnSetConvolutionMathType")?;
                 let handle = dnn.handle;
                 let c = dnn.disk.choose::<P>(dt, k.1, &k.2, || {
-                    let (buf, size) = search_workspace(&gpu, workspace_sizes::<P>(handle, &d, dt))?;
+                    let sizes = workspace_sizes::<P>(handle, &d, dt);
+                    let wanted = sizes.iter().copied().max().unwrap_or(0);
+                    let (buf, size) = search_workspace(&gpu, sizes)?;
                     let wsp = buf
                         .as_ref()
                         .map_or(std::ptr::null_mut(), |b| b.ptr() as *mut c_void);
@@ -332,7 +334,10 @@ fn convolve<P: Pass>(
                     let mut count = 0;
                     let out = perf.as_mut_ptr().cast::<P>();
                     P::find(handle, &d, io, &mut count, out, (wsp, size)).call(P::FIND)?;
-                    Ok(perf[..count.clamp(0, SEARCHED as c_int) as usize].to_vec())
+                    Ok(Searched {
+                        results: perf[..count.clamp(0, SEARCHED as c_int) as usize].to_vec(),
+                        short: (size < wanted).then_some((size, wanted)),
+                    })
                 })?;
                 P::chosen(dnn).insert(k, Memo { chosen: c, runs: 1 });
                 c
