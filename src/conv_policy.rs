@@ -71,6 +71,9 @@ pub struct ChoiceSummary {
     pub chosen: usize,
     /// Of those, where the policy passed over a faster algorithm that succeeded.
     pub passed_over: usize,
+    /// Of those, chosen by a search short of workspace (the device could not give what the
+    /// largest algorithm asks for; the choice is kept for this process only).
+    pub short: usize,
     /// Of those, with cuDNN's measured times recorded (the sums below are over these).
     pub timed: usize,
     /// The calls of the timed convolutions (a geometry a model repeats counts each time).
@@ -90,6 +93,14 @@ impl std::fmt::Display for ChoiceSummary {
             self.chosen,
             self.passed_over
         )?;
+        if self.short > 0 {
+            write!(
+                f,
+                ", {} searched short of workspace (device memory: algorithms needing more were \
+                 not timed)",
+                self.short
+            )?;
+        }
         if self.timed > 0 {
             write!(
                 f,
@@ -133,6 +144,7 @@ mod tests {
             policy: ConvAlgorithms::Deterministic,
             chosen: 4,
             passed_over: 1,
+            short: 0,
             timed: 3,
             calls: 7,
             chosen_ms: 1.1,
@@ -148,5 +160,10 @@ mod tests {
         }
         let untimed = ChoiceSummary { timed: 0, ..s }.to_string();
         assert!(!untimed.contains(" ms "), "{untimed}");
+        assert!(!line.contains("short of workspace"), "{line}");
+        let short = ChoiceSummary { short: 2, ..s }.to_string();
+        let said = "1 passed over a faster nondeterministic algorithm, 2 searched short of \
+                    workspace (device memory: algorithms needing more were not timed); over";
+        assert!(short.contains(said), "{short}");
     }
 }

@@ -22,7 +22,9 @@ mod child_test;
 mod common;
 
 use simclr::cuda::memory::device_memory;
-use simclr::ops::conv2d::{conv2d_backward_input, conv2d_forward, Conv2dSpec};
+use simclr::ops::conv2d::{
+    choice_summary, conv2d_backward_input, conv2d_forward, mark_choices, Conv2dSpec,
+};
 use simclr::train::memory_plan::measure_peak;
 use simclr::{DType, Device, Rng, Tensor};
 
@@ -84,6 +86,7 @@ fn search_workspace_child() {
 
     // Room for one output (y, then dx) and 64 KiB: GEMM's 1.1 MiB does not fit, PRECOMP's
     // offsets do, and PRECOMP (modelled fastest) is timed and chosen, not IMPLICIT_GEMM alone.
+    mark_choices(dev).unwrap();
     let [(cx, x), (cw, w)] = operands(dev, 1, 32, 64);
     let out = counted(32 * 32 * 64 * 2);
     let dy = Tensor::zeros(&[1, 32, 32, 64], DType::BF16, dev).unwrap();
@@ -108,6 +111,9 @@ fn search_workspace_child() {
         576,
         1,
     );
+    // What bench and pretrain print: both of this part's choices were made short.
+    let said = choice_summary(dev).unwrap().unwrap();
+    assert_eq!((said.chosen, said.short), (2, 2), "{said}");
     // On disk: the first forward's choice only; the short searches' were for this process.
     let cache = std::env::var("SIMCLR_CACHE_DIR").unwrap();
     let kept = std::fs::read_to_string(format!("{cache}/cudnn-algos.json")).unwrap();

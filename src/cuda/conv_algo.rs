@@ -299,6 +299,7 @@ impl DiskChoices {
                 continue;
             };
             s.chosen += 1;
+            s.short += usize::from(self.this_process.contains_key(&key));
             s.passed_over += usize::from(c.faster.is_some());
             // Timed: the chosen algorithm's time and, where one was passed over, its time.
             let fastest = match c.faster {
