@@ -307,6 +307,16 @@ faults() {
   run conv-runs-without-its-measured-math-type rust src/ops/conv2d/cuda.rs \
     'dnn::set_convolution_math_type(d.conv, c.math).call("cudnnSetConvolutionMathType")?;' '' \
     lib conv2d::cuda_tests::conv2d_parity
+  # The algorithm search offered a fixed 256 MiB again: an algorithm needing more is never
+  # timed, and on a device with less left only those without a workspace are.
+  run conv-search-offered-fixed-workspace rust src/cuda/dnn.rs \
+    '    largest_that_fits(sizes, |bytes|' '    largest_that_fits(vec![256 << 20], |bytes|' \
+    cuda_search_workspace the_search_is_offered_the_largest_workspace_that_fits
+  # A choice made short of workspace kept on disk, where a later run with room would reuse it.
+  run conv-keeps-a-short-search-on-disk rust src/ops/conv2d/cuda.rs \
+    'short: (size < wanted).then_some((size, wanted)),' \
+    'short: None.filter(|_: &(usize, usize)| size < wanted),' \
+    cuda_search_workspace the_search_is_offered_the_largest_workspace_that_fits
   # cuBLAS's default math mode: bf16 products may add split-K partials each rounded to bf16
   # (the emulated cuBLAS then does), where the f32 sum rounded once is wanted.
   run blas-allows-reduced-precision-sums rust src/cuda/blas.rs \
