@@ -22,9 +22,16 @@ pub fn run_child_test(name: &str, env: &[(&str, String)]) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     );
+    // Its first panic's message leads (the line after `panicked at`), then everything.
+    let both = format!("{stdout}{stderr}");
+    let first = both
+        .lines()
+        .skip_while(|l| !l.contains("panicked at"))
+        .nth(1)
+        .unwrap_or("no panic message");
     assert!(
         out.status.success() && stdout.contains("1 passed"),
-        "the child test {name} did not pass:\n{stdout}{stderr}"
+        "the child test {name} did not pass: {first}\n{both}"
     );
     (stdout, stderr)
 }
