@@ -109,26 +109,33 @@ pub(crate) fn mark_choices(gpu: &Arc<Gpu>) -> Result<()> {
 /// the largest of the others it can, down to none. cuDNN times only the algorithms whose
 /// workspace fits the one offered: a fixed amount (256 MiB until 2026-12) left out every
 /// algorithm needing more, and took 256 MiB for convolutions whose algorithms need a few KiB.
+/// A size over the device's total memory (a library may answer one for an algorithm it would
+/// never run) is not asked for: the driver could refuse it as an invalid value rather than as
+/// out of memory.
 pub(crate) fn search_workspace(
     gpu: &Arc<Gpu>,
     sizes: Vec<usize>,
 ) -> Result<(Option<DeviceBuffer>, usize)> {
-    largest_that_fits(sizes, |bytes| match DeviceBuffer::alloc(gpu, bytes) {
-        Ok(b) => Ok(Some(b)),
-        Err(crate::Error::OutOfMemory(_)) => Ok(None),
-        Err(e) => Err(e),
+    let total = gpu.ctx.total_mem().call("cuDeviceTotalMem")?;
+    largest_that_fits(sizes, total, |bytes| {
+        match DeviceBuffer::alloc(gpu, bytes) {
+            Ok(b) => Ok(Some(b)),
+            Err(crate::Error::OutOfMemory(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     })
 }
 
-/// The first of `sizes`, largest first, that `alloc` gives (None: it does not fit), and its
-/// size; (None, 0) when none does or all are 0.
+/// The first of `sizes` up to `limit`, largest first, that `alloc` gives (None: it does not
+/// fit), and its size; (None, 0) when none does or all are 0.
 fn largest_that_fits<B>(
     mut sizes: Vec<usize>,
+    limit: usize,
     mut alloc: impl FnMut(usize) -> Result<Option<B>>,
 ) -> Result<(Option<B>, usize)> {
     sizes.sort_unstable_by(|a, b| b.cmp(a));
     sizes.dedup();
-    for bytes in sizes.into_iter().filter(|&b| b > 0) {
+    for bytes in sizes.into_iter().filter(|&b| b > 0 && b <= limit) {
         if let Some(b) = alloc(bytes)? {
             return Ok((Some(b), bytes));
         }
@@ -140,6 +147,8 @@ fn largest_that_fits<B>(
 mod tests {
     use super::largest_that_fits;
     use crate::Error;
+
+    const GIB: usize = 1 << 30;
 
     /// An allocator of `free` bytes that records what it was asked for.
     fn device(
@@ -156,29 +165,35 @@ mod tests {
     fn the_largest_size_that_fits_is_taken() {
         let sizes = vec![4 << 10, 0, 300 << 20, 4 << 10, 12 << 20];
         let mut asked = Vec::new();
-        let got = largest_that_fits(sizes.clone(), device(1 << 30, &mut asked)).unwrap();
+        let got = largest_that_fits(sizes.clone(), GIB, device(GIB, &mut asked)).unwrap();
         assert_eq!(got, (Some(300 << 20), 300 << 20));
         assert_eq!(asked, [300 << 20]);
         // 300 MiB does not fit in 100: the next largest does; a repeated size is asked once.
         asked.clear();
-        let got = largest_that_fits(sizes.clone(), device(100 << 20, &mut asked)).unwrap();
+        let got = largest_that_fits(sizes.clone(), GIB, device(100 << 20, &mut asked)).unwrap();
         assert_eq!(got, (Some(12 << 20), 12 << 20));
         assert_eq!(asked, [300 << 20, 12 << 20]);
         asked.clear();
-        let got = largest_that_fits(sizes, device(1 << 10, &mut asked)).unwrap();
+        let got = largest_that_fits(sizes, GIB, device(1 << 10, &mut asked)).unwrap();
         assert_eq!(got, (None, 0), "nothing fits: the search is offered none");
         assert_eq!(
             asked,
             [300 << 20, 12 << 20, 4 << 10],
             "0 bytes is never allocated"
         );
-        let got = largest_that_fits(vec![0, 0], device(0, &mut asked)).unwrap();
+        let got = largest_that_fits(vec![0, 0], GIB, device(0, &mut asked)).unwrap();
         assert_eq!(got, (None, 0));
+        // A size over the device's memory is never asked for.
+        asked.clear();
+        let sizes = vec![usize::MAX, 2 * GIB, 12 << 20];
+        let got = largest_that_fits(sizes, GIB, device(usize::MAX, &mut asked)).unwrap();
+        assert_eq!(got, (Some(12 << 20), 12 << 20));
+        assert_eq!(asked, [12 << 20]);
     }
 
     #[test]
     fn an_allocation_error_other_than_memory_is_returned() {
         let broken = |_| Err::<Option<()>, _>(Error::Cuda("context lost".into()));
-        assert!(largest_that_fits(vec![1 << 20], broken).is_err());
+        assert!(largest_that_fits(vec![1 << 20], GIB, broken).is_err());
     }
 }
