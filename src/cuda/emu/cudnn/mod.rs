@@ -192,6 +192,22 @@ pub(super) fn non_null(ptrs: &[(*const c_void, &str)], who: &str) -> Result<()> 
     }
 }
 
+/// `table`'s entry for `algo`, else NOT_SUPPORTED naming the algorithms the emulation lists.
+pub(super) fn listed<A: std::fmt::Debug + PartialEq + Copy>(
+    who: &str,
+    table: &'static [Algo<A>],
+    algo: A,
+) -> Result<&'static Algo<A>> {
+    algos::lookup(table, algo).ok_or_else(|| {
+        let listed: Vec<String> = table.iter().map(|a| format!("{:?}", a.algo)).collect();
+        unsupported(format!(
+            "{who}: algorithm {algo:?} is not available for this configuration in the \
+             emulation (listed: {})",
+            listed.join(", ")
+        ))
+    })
+}
+
 /// The workspace rules of a convolution call with a chosen algorithm; marks it written.
 /// Returns the algorithm's entry.
 ///
@@ -205,14 +221,7 @@ unsafe fn workspace<A: std::fmt::Debug + PartialEq + Copy>(
     ws: *mut c_void,
     bytes: usize,
 ) -> Result<&'static Algo<A>> {
-    let Some(a) = algos::lookup(table, algo) else {
-        let listed: Vec<String> = table.iter().map(|a| format!("{:?}", a.algo)).collect();
-        return Err(unsupported(format!(
-            "{who}: algorithm {algo:?} is not available for this configuration in the \
-             emulation (listed: {})",
-            listed.join(", ")
-        )));
-    };
+    let a = listed(who, table, algo)?;
     let need = (a.workspace)(p);
     if bytes < need {
         return Err(bad(format!(

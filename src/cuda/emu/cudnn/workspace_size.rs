@@ -5,7 +5,7 @@
 //! convolution call demands and a search reports (`algos`). Host-side: no stream, nothing read.
 
 use super::algos::{self, Algo};
-use super::objects::{bad, unsupported};
+use super::objects::bad;
 use super::problem::{self, Problem};
 use crate::cuda::driver::cudnn::*;
 
@@ -23,12 +23,7 @@ unsafe fn answer<A: std::fmt::Debug + PartialEq + Copy>(
     if size.is_null() {
         return Err(bad(format!("{who}: sizeInBytes is null")));
     }
-    let a = algos::lookup(table, algo).ok_or_else(|| {
-        unsupported(format!(
-            "{who}: algorithm {algo:?} is not available for this configuration in the emulation"
-        ))
-    })?;
-    *size = (a.workspace)(p);
+    *size = (super::listed(who, table, algo)?.workspace)(p);
     Ok(())
 }
 
