@@ -310,7 +310,8 @@ faults() {
   # The algorithm search offered a fixed 256 MiB again: an algorithm needing more is never
   # timed, and on a device with less left only those without a workspace are.
   run conv-search-offered-fixed-workspace rust src/cuda/dnn.rs \
-    '    largest_that_fits(sizes, |bytes|' '    largest_that_fits(vec![256 << 20], |bytes|' \
+    '    largest_that_fits(sizes, total, |bytes|' \
+    '    largest_that_fits(vec![256 << 20], total, |bytes|' \
     cuda_search_workspace the_search_is_offered_the_largest_workspace_that_fits
   # A choice made short of workspace kept on disk, where a later run with room would reuse it.
   run conv-keeps-a-short-search-on-disk rust src/ops/conv2d/cuda.rs \
