@@ -17,7 +17,10 @@
 
 #[path = "support/cudnn_descriptor_cases.rs"]
 mod cudnn_descriptor_cases;
+#[path = "support/real_site.rs"]
+mod real_site;
 
+use real_site::real_cuda_site;
 use simclr::cuda::driver::{self, libraries, loaded};
 use simclr::nn::{ResNet, ResNetConfig, STEM_CHANNELS_ON_GPU};
 use simclr::ops::conv2d::{cuda_limits, cudnn_describe, Geometry};
@@ -32,17 +35,7 @@ fn pytorchs_cuda_libraries_without_a_gpu() {
         println!("skipped: the real libraries (this process runs the emulated device)");
         return;
     }
-    let Some(site) = std::env::var_os("SIMCLR_TEST_REAL_CUDA_SITE").map(PathBuf::from) else {
-        assert!(
-            std::env::var("SIMCLR_REQUIRE_REAL_LIBS").as_deref() != Ok("1"),
-            "SIMCLR_REQUIRE_REAL_LIBS=1 but SIMCLR_TEST_REAL_CUDA_SITE is not set \
-             (the folder scripts/fetch-real-cuda-libs.sh prints)"
-        );
-        println!(
-            "skipped: SIMCLR_TEST_REAL_CUDA_SITE is not set (scripts/fetch-real-cuda-libs.sh)"
-        );
-        return;
-    };
+    let Some(site) = real_cuda_site() else { return };
     let folders: Vec<PathBuf> = ["cu13", "cudnn", "nccl"]
         .iter()
         .map(|f| site.join("nvidia").join(f).join("lib"))

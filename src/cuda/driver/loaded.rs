@@ -5,6 +5,7 @@
 //! already-loaded object (nothing new loads, except NCCL, which is opened by name as cudarc
 //! would, and nvJPEG, which is tried by name when discovery did not find it).
 
+use super::abi::shape_of;
 use super::libraries::{loaded, mapped_path, open_by_name, symbol, Handle};
 use std::ffi::c_int;
 use std::path::PathBuf;
@@ -19,6 +20,24 @@ pub struct Loaded {
     pub optional: bool,
     /// Why it is not usable, when it is not (optional libraries).
     pub missing: Option<String>,
+}
+
+/// `status f(libraryPropertyType, int *)`: cublasGetProperty.
+type PropertyQuery = unsafe extern "C" fn(c_int, *mut c_int) -> c_int;
+/// `size_t f(void)`: cudnnGetVersion.
+type SizeQuery = unsafe extern "C" fn() -> usize;
+/// `status f(int *)`: cuDriverGetVersion, ncclGetVersion.
+type IntQuery = unsafe extern "C" fn(*mut c_int) -> c_int;
+
+/// Each version query's symbol and the shape of the signature we call it with (`abi::Shape`),
+/// for tests/library_headers.rs.
+pub fn declared_shapes() -> Vec<(&'static str, String)> {
+    vec![
+        ("cublasGetProperty", shape_of::<PropertyQuery>()),
+        ("cudnnGetVersion", shape_of::<SizeQuery>()),
+        ("cuDriverGetVersion", shape_of::<IntQuery>()),
+        ("ncclGetVersion", shape_of::<IntQuery>()),
+    ]
 }
 
 /// The libraries, in report order (real mode; call after the probe loaded the driver).
@@ -56,7 +75,7 @@ fn cublas() -> Loaded {
         let f = symbol(h, "cublasGetProperty")?;
         // SAFETY: cublasStatus_t cublasGetProperty(libraryPropertyType, int *); 0, 1, 2 are
         // MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL.
-        let f: unsafe extern "C" fn(c_int, *mut c_int) -> c_int = unsafe { std::mem::transmute(f) };
+        let f: PropertyQuery = unsafe { std::mem::transmute(f) };
         let mut v = [0 as c_int; 3];
         for (i, slot) in v.iter_mut().enumerate() {
             if unsafe { f(i as c_int, slot) } != 0 {
@@ -78,7 +97,7 @@ fn cudnn() -> Loaded {
     let version = loaded("libcudnn.so.9").and_then(|h| {
         let f = symbol(h, "cudnnGetVersion")?;
         // SAFETY: size_t cudnnGetVersion(void).
-        let f: unsafe extern "C" fn() -> usize = unsafe { std::mem::transmute(f) };
+        let f: SizeQuery = unsafe { std::mem::transmute(f) };
         let v = unsafe { f() };
         Some(format!(
             "{}.{}.{} ({v})",
@@ -116,7 +135,7 @@ fn nccl() -> Loaded {
 fn int_query(handle: Handle, name: &str) -> Option<i32> {
     let f = symbol(handle, name)?;
     // SAFETY: every query named here has the signature `status f(int *)`, status 0 on success.
-    let f: unsafe extern "C" fn(*mut c_int) -> c_int = unsafe { std::mem::transmute(f) };
+    let f: IntQuery = unsafe { std::mem::transmute(f) };
     let mut v: c_int = 0;
     (unsafe { f(&mut v) } == 0).then_some(v)
 }

@@ -103,7 +103,9 @@ pub unsafe fn comm_init_rank_config(
 }
 
 /// NCCL_CONFIG_INITIALIZER with `blocking`: the magic, this header's size and the library's
-/// version, every other field undefined (INT_MIN, null) so NCCL picks it.
+/// version, every other field undefined (INT_MIN, null) so NCCL picks it. cudarc's struct is
+/// NCCL 2.30's (96 bytes); an older NCCL copies only its own sizeof of it (2.28: 80 bytes), and
+/// tests/library_headers.rs checks that each of 2.28's fields is where 2.28 reads it.
 fn default_config(blocking: bool) -> sys::ncclConfig_t {
     const UNDEF: c_int = c_int::MIN;
     let mut version: c_int = 0;

@@ -8,6 +8,7 @@
 //! device memory. Every decode call (single or batched) counts as one library call; the
 //! header parse, the support query and the pre-allocation enqueue no work and are not counted.
 
+use super::abi;
 use super::counters::{self as c, bump};
 use super::cu::CUstream;
 use super::libraries;
@@ -21,12 +22,16 @@ pub type NvjpegState = *mut c_void;
 /// nvjpegJpegStream_t: a parsed bitstream's header, on the host.
 pub type NvjpegJpegStream = *mut c_void;
 
+/// NVJPEG_MAX_COMPONENT: the planes of an nvjpegImage_t, the widths and heights of
+/// nvjpegGetImageInfo.
+pub const MAX_COMPONENT: usize = 4;
+
 /// nvjpegImage_t
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct NvjpegImage {
-    pub channel: [*mut u8; 4],
-    pub pitch: [usize; 4],
+    pub channel: [*mut u8; MAX_COMPONENT],
+    pub pitch: [usize; MAX_COMPONENT],
 }
 
 impl NvjpegImage {
@@ -91,6 +96,44 @@ const STATUS_NAMES: [&str; 11] = [
     "NVJPEG_STATUS_IMPLEMENTATION_NOT_SUPPORTED",
     "NVJPEG_STATUS_INCOMPLETE_BITSTREAM",
 ];
+
+/// Our constants by their names in nvjpeg.h, for tests/library_headers.rs (the status names
+/// with their values: each one's index).
+pub fn declared_constants() -> Vec<(&'static str, i64)> {
+    let mut v: Vec<(&'static str, i64)> = vec![
+        ("NVJPEG_BACKEND_DEFAULT", BACKEND_DEFAULT.into()),
+        ("NVJPEG_BACKEND_HYBRID", BACKEND_HYBRID.into()),
+        ("NVJPEG_BACKEND_GPU_HYBRID", BACKEND_GPU_HYBRID.into()),
+        ("NVJPEG_BACKEND_HARDWARE", BACKEND_HARDWARE.into()),
+        ("NVJPEG_OUTPUT_RGBI", OUTPUT_RGBI.into()),
+        ("NVJPEG_OUTPUT_FORMAT_MAX", OUTPUT_FORMAT_MAX.into()),
+        ("NVJPEG_CSS_444", CSS_444.into()),
+        ("NVJPEG_CSS_422", CSS_422.into()),
+        ("NVJPEG_CSS_420", CSS_420.into()),
+        ("NVJPEG_CSS_440", CSS_440.into()),
+        ("NVJPEG_CSS_411", CSS_411.into()),
+        ("NVJPEG_CSS_410", CSS_410.into()),
+        ("NVJPEG_CSS_GRAY", CSS_GRAY.into()),
+        ("NVJPEG_CSS_410V", CSS_410V.into()),
+        ("NVJPEG_CSS_UNKNOWN", CSS_UNKNOWN.into()),
+        ("NVJPEG_MAX_COMPONENT", MAX_COMPONENT as i64),
+    ];
+    v.extend(STATUS_NAMES.iter().enumerate().map(|(i, n)| (*n, i as i64)));
+    v
+}
+
+/// The layout of nvjpegImage_t as we declare it: its size, then each field's offset, for
+/// tests/library_headers.rs.
+pub fn declared_layouts() -> Vec<abi::Layout> {
+    vec![(
+        "nvjpegImage_t",
+        std::mem::size_of::<NvjpegImage>(),
+        vec![
+            ("channel", std::mem::offset_of!(NvjpegImage, channel)),
+            ("pitch", std::mem::offset_of!(NvjpegImage, pitch)),
+        ],
+    )]
+}
 
 /// The name of an nvjpegStatus_t (`NVJPEG_STATUS_UNKNOWN` outside 0..=10).
 pub fn status_name(status: i32) -> &'static str {
@@ -188,22 +231,52 @@ type BatchedSupported = unsafe extern "C" fn(NvjpegHandle, NvjpegJpegStream, *mu
 type BatchedPreAllocate =
     unsafe extern "C" fn(NvjpegHandle, NvjpegState, c_int, c_int, c_int, c_int, c_int) -> c_int;
 
-/// The entry points we use (signatures from nvjpeg.h, CUDA 13.0).
-struct Table {
-    get_property: GetProperty,
-    create_ex: CreateEx,
-    destroy: Destroy,
-    state_create: StateCreate,
-    state_destroy: StateDestroy,
-    get_image_info: GetImageInfo,
-    decode: Decode,
-    decode_batched_initialize: BatchedInitialize,
-    decode_batched: DecodeBatched,
-    stream_create: StreamCreate,
-    stream_destroy: StreamDestroy,
-    stream_parse_header: StreamParseHeader,
-    decode_batched_supported: BatchedSupported,
-    decode_batched_pre_allocate: BatchedPreAllocate,
+/// The entry points we use, each once: its field, its signature (from nvjpeg.h, CUDA 13.0) and
+/// its symbol. Gives the table, its loading, and [`declared_shapes`] for the header check.
+macro_rules! entry_points {
+    ($($field:ident: $ty:ty = $sym:literal,)*) => {
+        struct Table {
+            $($field: $ty,)*
+        }
+
+        fn load() -> std::result::Result<Table, String> {
+            let (handle, from) = open()?;
+            let sym = |name: &str| {
+                libraries::symbol(handle, name).ok_or_else(|| format!("{from} has no symbol {name}"))
+            };
+            // SAFETY: each symbol is transmuted to its signature in nvjpeg.h (CUDA 13.0), which
+            // tests/library_headers.rs holds against the header; the library stays loaded for
+            // the life of the process.
+            unsafe {
+                Ok(Table {
+                    $($field: std::mem::transmute::<*mut c_void, $ty>(sym($sym)?),)*
+                })
+            }
+        }
+
+        /// Each entry point's symbol and the shape of the signature we call it with
+        /// (`abi::Shape`), for tests/library_headers.rs.
+        pub fn declared_shapes() -> Vec<(&'static str, String)> {
+            vec![$(($sym, abi::shape_of::<$ty>()),)*]
+        }
+    };
+}
+
+entry_points! {
+    get_property: GetProperty = "nvjpegGetProperty",
+    create_ex: CreateEx = "nvjpegCreateEx",
+    destroy: Destroy = "nvjpegDestroy",
+    state_create: StateCreate = "nvjpegJpegStateCreate",
+    state_destroy: StateDestroy = "nvjpegJpegStateDestroy",
+    get_image_info: GetImageInfo = "nvjpegGetImageInfo",
+    decode: Decode = "nvjpegDecode",
+    decode_batched_initialize: BatchedInitialize = "nvjpegDecodeBatchedInitialize",
+    decode_batched: DecodeBatched = "nvjpegDecodeBatched",
+    stream_create: StreamCreate = "nvjpegJpegStreamCreate",
+    stream_destroy: StreamDestroy = "nvjpegJpegStreamDestroy",
+    stream_parse_header: StreamParseHeader = "nvjpegJpegStreamParseHeader",
+    decode_batched_supported: BatchedSupported = "nvjpegDecodeBatchedSupported",
+    decode_batched_pre_allocate: BatchedPreAllocate = "nvjpegDecodeBatchedPreAllocate",
 }
 
 /// The function table of the real library, resolved once, or why it cannot be.
@@ -231,60 +304,16 @@ fn not_found(f: Option<&libraries::Found>, by_name: &str) -> String {
     )
 }
 
-fn load() -> std::result::Result<Table, String> {
+/// The loaded library and where it came from.
+fn open() -> std::result::Result<(libraries::Handle, String), String> {
     let d = libraries::preload();
     let found = d.library(libraries::NVJPEG);
-    let (handle, from) = match found.and_then(|f| f.path.clone()) {
-        Some(p) => (libraries::open_path(&p)?, p.display().to_string()),
+    match found.and_then(|f| f.path.clone()) {
+        Some(p) => Ok((libraries::open_path(&p)?, p.display().to_string())),
         None => match libraries::open_by_name(libraries::NVJPEG_FILE) {
-            Ok(h) => (h, format!("{} (system search)", libraries::NVJPEG_FILE)),
-            Err(e) => return Err(not_found(found, &e)),
+            Ok(h) => Ok((h, format!("{} (system search)", libraries::NVJPEG_FILE))),
+            Err(e) => Err(not_found(found, &e)),
         },
-    };
-    let sym = |name: &str| {
-        libraries::symbol(handle, name).ok_or_else(|| format!("{from} has no symbol {name}"))
-    };
-    // SAFETY: each symbol is transmuted to its signature in nvjpeg.h (CUDA 13.0); the library
-    // stays loaded for the life of the process.
-    unsafe {
-        Ok(Table {
-            get_property: std::mem::transmute::<*mut c_void, GetProperty>(sym(
-                "nvjpegGetProperty",
-            )?),
-            create_ex: std::mem::transmute::<*mut c_void, CreateEx>(sym("nvjpegCreateEx")?),
-            destroy: std::mem::transmute::<*mut c_void, Destroy>(sym("nvjpegDestroy")?),
-            state_create: std::mem::transmute::<*mut c_void, StateCreate>(sym(
-                "nvjpegJpegStateCreate",
-            )?),
-            state_destroy: std::mem::transmute::<*mut c_void, StateDestroy>(sym(
-                "nvjpegJpegStateDestroy",
-            )?),
-            get_image_info: std::mem::transmute::<*mut c_void, GetImageInfo>(sym(
-                "nvjpegGetImageInfo",
-            )?),
-            decode: std::mem::transmute::<*mut c_void, Decode>(sym("nvjpegDecode")?),
-            decode_batched_initialize: std::mem::transmute::<*mut c_void, BatchedInitialize>(sym(
-                "nvjpegDecodeBatchedInitialize",
-            )?),
-            decode_batched: std::mem::transmute::<*mut c_void, DecodeBatched>(sym(
-                "nvjpegDecodeBatched",
-            )?),
-            stream_create: std::mem::transmute::<*mut c_void, StreamCreate>(sym(
-                "nvjpegJpegStreamCreate",
-            )?),
-            stream_destroy: std::mem::transmute::<*mut c_void, StreamDestroy>(sym(
-                "nvjpegJpegStreamDestroy",
-            )?),
-            stream_parse_header: std::mem::transmute::<*mut c_void, StreamParseHeader>(sym(
-                "nvjpegJpegStreamParseHeader",
-            )?),
-            decode_batched_supported: std::mem::transmute::<*mut c_void, BatchedSupported>(sym(
-                "nvjpegDecodeBatchedSupported",
-            )?),
-            decode_batched_pre_allocate: std::mem::transmute::<*mut c_void, BatchedPreAllocate>(
-                sym("nvjpegDecodeBatchedPreAllocate")?,
-            ),
-        })
     }
 }
 
@@ -379,13 +408,17 @@ pub unsafe fn state_destroy(s: NvjpegState) -> Result<()> {
 /// dropped).
 // nvJPEG checks its handles (NULL is INVALID_PARAMETER); the API keeps these calls safe.
 #[allow(clippy::not_unsafe_ptr_arg_deref)]
-pub fn image_info(h: NvjpegHandle, data: &[u8]) -> Result<(i32, [i32; 4], [i32; 4])> {
+pub fn image_info(
+    h: NvjpegHandle,
+    data: &[u8],
+) -> Result<(i32, [i32; MAX_COMPONENT], [i32; MAX_COMPONENT])> {
     route!(
         real => {
             let t = real_table()?;
             let (mut n, mut css) = (0 as c_int, 0 as c_int);
-            let (mut w, mut hh) = ([0 as c_int; 4], [0 as c_int; 4]);
-            // SAFETY: `data` is readable for its length; the outputs hold 4 ints each.
+            let (mut w, mut hh) = ([0 as c_int; MAX_COMPONENT], [0 as c_int; MAX_COMPONENT]);
+            // SAFETY: `data` is readable for its length; the outputs hold NVJPEG_MAX_COMPONENT
+            // ints each.
             check(unsafe {
                 (t.get_image_info)(
                     h,

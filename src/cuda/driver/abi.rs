@@ -1,0 +1,148 @@
+//! The calling-convention shape of the library functions we call through pointers (nvJPEG's
+//! table, ours; cuDNN, cuBLAS, NCCL and the driver, cudarc's), so that tests/library_headers.rs
+//! can hold each one against the declaration in the library's own header. No GPU is needed.
+//!
+//! A shape is `ret(arg, arg, …)`, each part one of: `void`, `ptr` (any pointer, function
+//! pointers included), `int8`..`int64` (an integer or enum of that width, either sign: the two
+//! are passed alike), `f32`, `f64`, or `struct<bytes>` (a wider aggregate by value). That is
+//! what decides how a call passes its arguments on x86-64 and aarch64: a wrong count, a pointer
+//! for a value, or a 32-bit integer for a 64-bit one shows; a pointer's pointee type does not.
+
+use std::any::type_name;
+use std::mem::size_of;
+
+/// The shape class of one argument or result type.
+pub fn class_of<T: 'static>() -> String {
+    let name = type_name::<T>();
+    let size = size_of::<T>();
+    if size == 0 {
+        return "void".into();
+    }
+    // Raw pointers, references, function pointers and Option<fn> (a nullable function pointer).
+    let pointer = name.starts_with('*')
+        || name.starts_with('&')
+        || name.contains("fn(") && size == size_of::<usize>();
+    if pointer {
+        return "ptr".into();
+    }
+    match name {
+        "f32" => "f32".into(),
+        "f64" => "f64".into(),
+        _ if size <= 8 && size.is_power_of_two() => format!("int{}", size * 8),
+        _ => format!("struct{size}"),
+    }
+}
+
+/// A struct as declared: its C name, its size, and each named field with its offset.
+pub type Layout = (&'static str, usize, Vec<(&'static str, usize)>);
+
+/// A function pointer type's shape: `ret(arg, …)`.
+pub trait Shape {
+    fn shape() -> String;
+}
+
+macro_rules! shape_impls {
+    () => { shape_impls!(@one); };
+    ($first:ident $($rest:ident)*) => {
+        shape_impls!(@one $first $($rest)*);
+        shape_impls!($($rest)*);
+    };
+    (@one $($a:ident)*) => {
+        impl<R: 'static, $($a: 'static),*> Shape for unsafe extern "C" fn($($a),*) -> R {
+            fn shape() -> String {
+                let args: Vec<String> = vec![$(class_of::<$a>()),*];
+                format!("{}({})", class_of::<R>(), args.join(", "))
+            }
+        }
+        impl<R: 'static, $($a: 'static),*> Shape for unsafe fn($($a),*) -> R {
+            fn shape() -> String {
+                <unsafe extern "C" fn($($a),*) -> R as Shape>::shape()
+            }
+        }
+    };
+}
+
+// Up to 20 arguments (cublasGemmEx has 19).
+shape_impls!(A B C D E F G H I J K L M N O P Q S T U);
+
+/// The shape of a function pointer type.
+pub fn shape_of<F: Shape>() -> String {
+    F::shape()
+}
+
+/// The shape of a function (an item or pointer, of a Rust or a C signature), its argument count
+/// given: `abi_shape!(sys::cudnnGetVersion, 0)`. The count only spells the cast to a pointer
+/// whose types are inferred; a wrong one does not compile.
+#[macro_export]
+macro_rules! abi_shape {
+    (@cast $f:expr; $($u:tt),*) => {
+        $crate::cuda::driver::abi::shape_of_value($f as unsafe fn($($u),*) -> _)
+    };
+    ($f:expr, 0) => { $crate::abi_shape!(@cast $f; ) };
+    ($f:expr, 1) => { $crate::abi_shape!(@cast $f; _) };
+    ($f:expr, 2) => { $crate::abi_shape!(@cast $f; _, _) };
+    ($f:expr, 3) => { $crate::abi_shape!(@cast $f; _, _, _) };
+    ($f:expr, 4) => { $crate::abi_shape!(@cast $f; _, _, _, _) };
+    ($f:expr, 5) => { $crate::abi_shape!(@cast $f; _, _, _, _, _) };
+    ($f:expr, 6) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _) };
+    ($f:expr, 7) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _) };
+    ($f:expr, 8) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _) };
+    ($f:expr, 9) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _) };
+    ($f:expr, 10) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _, _) };
+    ($f:expr, 11) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _, _, _) };
+    ($f:expr, 12) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _, _, _, _) };
+    ($f:expr, 13) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _, _, _, _, _) };
+    ($f:expr, 14) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _, _, _, _, _, _) };
+    ($f:expr, 15) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) };
+    ($f:expr, 16) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) };
+    ($f:expr, 17) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) };
+    ($f:expr, 18) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) };
+    ($f:expr, 19) => { $crate::abi_shape!(@cast $f; _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _, _) };
+}
+
+/// The shape of a function pointer value (see [`abi_shape!`]).
+pub fn shape_of_value<F: Shape>(_: F) -> String {
+    F::shape()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::{c_int, c_uint, c_void};
+
+    #[test]
+    fn classes_follow_the_calling_convention() {
+        assert_eq!(class_of::<c_int>(), "int32");
+        assert_eq!(class_of::<c_uint>(), "int32");
+        assert_eq!(class_of::<usize>(), "int64");
+        assert_eq!(class_of::<u64>(), "int64");
+        assert_eq!(class_of::<i8>(), "int8");
+        assert_eq!(class_of::<f32>(), "f32");
+        assert_eq!(class_of::<f64>(), "f64");
+        assert_eq!(class_of::<()>(), "void");
+        assert_eq!(class_of::<*mut c_void>(), "ptr");
+        assert_eq!(class_of::<*const *const u8>(), "ptr");
+        assert_eq!(class_of::<Option<unsafe extern "C" fn(c_int)>>(), "ptr");
+        assert_eq!(class_of::<[u8; 24]>(), "struct24");
+        assert_eq!(class_of::<[u8; 3]>(), "struct3");
+    }
+
+    #[test]
+    fn a_function_pointer_type_gives_its_shape() {
+        type Decode = unsafe extern "C" fn(*mut c_void, usize, c_int, f32) -> c_int;
+        assert_eq!(shape_of::<Decode>(), "int32(ptr, int64, int32, f32)");
+        assert_eq!(shape_of::<unsafe extern "C" fn()>(), "void()");
+    }
+
+    #[test]
+    fn a_rust_function_item_gives_the_shape_of_its_signature() {
+        unsafe fn gemm(_h: *mut c_void, _m: c_int, _alpha: *const f32, _n: i64) -> u32 {
+            0
+        }
+        unsafe fn version() -> usize {
+            0
+        }
+        assert_eq!(crate::abi_shape!(gemm, 4), "int32(ptr, int32, ptr, int64)");
+        assert_eq!(crate::abi_shape!(version, 0), "int64()");
+    }
+}

@@ -1,0 +1,630 @@
+//! Our declarations of the CUDA libraries' C interfaces held against the headers of the very
+//! versions a GPU machine loads (PyTorch 2.11's wheels: cuda.h 13.0, cuBLAS 13.1, cuDNN 9.19,
+//! NCCL 2.28, nvJPEG 13.0), on a machine without a GPU:
+//!
+//! - the shape of every function we call through a pointer (`simclr::cuda::driver::abi`: the
+//!   arguments' count and each one's pointer, integer width or floating kind), ours (nvJPEG's
+//!   table, the version queries) and cudarc's (its bindings were generated from cuDNN 9.21 and
+//!   NCCL 2.30 headers, not from the libraries we load);
+//! - the value of every enumerator and constant we name;
+//! - the size and field offsets of every struct we pass or read.
+//!
+//! A C++ program, written here from those lists, includes the real headers and prints what
+//! they declare; the test compares it with what the Rust side declares. A mismatch on the GPU
+//! would be a wrong argument or a misread struct, which the emulated device (built from our own
+//! declarations) cannot see. The emulated device's and symbol checks' complement.
+//!
+//! The headers: `$SIMCLR_TEST_REAL_CUDA_SITE` (scripts/fetch-real-cuda-libs.sh), as for
+//! tests/real_cuda_libraries.rs; without it the test prints `skipped:`, and fails when
+//! `SIMCLR_REQUIRE_REAL_LIBS=1` (as CI sets). The compiler: `$CXX`, else `c++`.
+#![cfg(feature = "cuda")]
+
+#[path = "support/real_site.rs"]
+mod real_site;
+
+use cudarc::cublas::sys as cublas;
+use cudarc::cudnn::sys as cudnn;
+use cudarc::driver::sys as cu;
+use cudarc::nccl::sys as nccl;
+use real_site::real_cuda_site;
+use simclr::abi_shape;
+use simclr::cuda::driver::abi::Layout;
+use simclr::cuda::driver::{loaded, nvjpeg};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What one side declares: function shapes, constant values, struct layouts.
+#[derive(Default, Debug)]
+struct Declared {
+    shapes: BTreeMap<String, String>,
+    constants: BTreeMap<String, i64>,
+    /// struct → (size, [(field, offset)])
+    layouts: BTreeMap<String, (usize, Vec<(String, usize)>)>,
+}
+
+/// cudarc's functions that our code reaches, directly (`sys::`, cudnn.rs's `status_fn!`) or
+/// through cudarc's `result` wrappers and `CudaContext`, each with its argument count.
+macro_rules! cudarc_shapes {
+    ($($lib:ident::$f:ident / $n:tt),* $(,)?) => {
+        vec![$((stringify!($f), abi_shape!($lib::$f, $n))),*]
+    };
+}
+
+fn cudarc_functions() -> Vec<(&'static str, String)> {
+    cudarc_shapes![
+        cu::cuInit / 1,
+        cu::cuDeviceGet / 2,
+        cu::cuDeviceGetCount / 1,
+        cu::cuDeviceGetAttribute / 3,
+        cu::cuDeviceTotalMem_v2 / 2,
+        cu::cuDevicePrimaryCtxRetain / 2,
+        cu::cuDevicePrimaryCtxRelease_v2 / 1,
+        cu::cuCtxSetCurrent / 1,
+        cu::cuDeviceGetDefaultMemPool / 2,
+        cu::cuStreamCreate / 2,
+        cu::cuStreamDestroy_v2 / 1,
+        cu::cuStreamWaitEvent / 3,
+        cu::cuStreamSynchronize / 1,
+        cu::cuMemAllocAsync / 3,
+        cu::cuMemAlloc_v2 / 2,
+        cu::cuMemHostAlloc / 3,
+        cu::cuMemFreeHost / 1,
+        cu::cuMemFreeAsync / 2,
+        cu::cuMemsetD8Async / 4,
+        cu::cuMemsetD8_v2 / 3,
+        cu::cuMemsetD16Async / 4,
+        cu::cuMemsetD32Async / 4,
+        cu::cuMemcpyHtoDAsync_v2 / 4,
+        cu::cuMemcpyDtoHAsync_v2 / 4,
+        cu::cuMemcpyDtoDAsync_v2 / 4,
+        cu::cuMemGetInfo_v2 / 2,
+        cu::cuModuleLoadData / 2,
+        cu::cuModuleGetFunction / 3,
+        cu::cuEventCreate / 2,
+        cu::cuEventRecord / 2,
+        cu::cuEventSynchronize / 1,
+        cu::cuEventDestroy_v2 / 1,
+        cu::cuEventQuery / 1,
+        cu::cuLaunchKernel / 11,
+        cu::cuMemPoolTrimTo / 2,
+        cu::cuMemPoolGetAttribute / 3,
+        cu::cuMemPoolSetAttribute / 3,
+        cu::cuStreamBeginCapture_v2 / 2,
+        cu::cuStreamEndCapture / 2,
+        cu::cuGraphInstantiateWithFlags / 3,
+        cu::cuGraphLaunch / 2,
+        cu::cuGraphExecDestroy / 1,
+        cu::cuGraphDestroy / 1,
+        cublas::cublasCreate_v2 / 1,
+        cublas::cublasDestroy_v2 / 1,
+        cublas::cublasSetStream_v2 / 2,
+        cublas::cublasSetWorkspace_v2 / 3,
+        cublas::cublasSetMathMode / 2,
+        cublas::cublasGemmEx / 19,
+        cudnn::cudnnCreate / 1,
+        cudnn::cudnnDestroy / 1,
+        cudnn::cudnnSetStream / 2,
+        cudnn::cudnnCreateTensorDescriptor / 1,
+        cudnn::cudnnCreateFilterDescriptor / 1,
+        cudnn::cudnnCreateConvolutionDescriptor / 1,
+        cudnn::cudnnDestroyTensorDescriptor / 1,
+        cudnn::cudnnDestroyFilterDescriptor / 1,
+        cudnn::cudnnDestroyConvolutionDescriptor / 1,
+        cudnn::cudnnSetTensor4dDescriptor / 7,
+        cudnn::cudnnSetFilter4dDescriptor / 7,
+        cudnn::cudnnSetConvolution2dDescriptor / 9,
+        cudnn::cudnnSetConvolutionGroupCount / 2,
+        cudnn::cudnnSetConvolutionMathType / 2,
+        cudnn::cudnnGetConvolution2dForwardOutputDim / 7,
+        cudnn::cudnnGetConvolutionForwardWorkspaceSize / 7,
+        cudnn::cudnnGetConvolutionBackwardDataWorkspaceSize / 7,
+        cudnn::cudnnGetConvolutionBackwardFilterWorkspaceSize / 7,
+        cudnn::cudnnFindConvolutionForwardAlgorithmEx / 13,
+        cudnn::cudnnFindConvolutionBackwardDataAlgorithmEx / 13,
+        cudnn::cudnnFindConvolutionBackwardFilterAlgorithmEx / 13,
+        cudnn::cudnnConvolutionForward / 13,
+        cudnn::cudnnConvolutionBackwardData / 13,
+        cudnn::cudnnConvolutionBackwardFilter / 13,
+        cudnn::cudnnGetVersion / 0,
+        nccl::ncclGetVersion / 1,
+        nccl::ncclGetUniqueId / 1,
+        nccl::ncclGetErrorString / 1,
+        nccl::ncclCommInitRank / 4,
+        nccl::ncclCommInitRankConfig / 5,
+        nccl::ncclCommInitAll / 3,
+        nccl::ncclCommGetAsyncError / 2,
+        nccl::ncclCommAbort / 1,
+        nccl::ncclGroupStart / 0,
+        nccl::ncclGroupEnd / 0,
+        nccl::ncclAllReduce / 7,
+        nccl::ncclBroadcast / 7,
+        nccl::ncclAllGather / 6,
+    ]
+}
+
+/// An enumerator of cudarc's: its C name and value.
+macro_rules! enumerators {
+    ($($lib:ident::$ty:ident::$v:ident),* $(,)?) => {
+        vec![$((stringify!($v), $lib::$ty::$v as i64)),*]
+    };
+}
+
+/// Every cudarc enumerator our code names, and every algorithm cuDNN may answer (the disk
+/// cache keeps their numbers).
+fn cudarc_constants() -> Vec<(&'static str, i64)> {
+    enumerators![
+        cu::CUresult::CUDA_SUCCESS,
+        cu::CUresult::CUDA_ERROR_INVALID_VALUE,
+        cu::CUresult::CUDA_ERROR_OUT_OF_MEMORY,
+        cu::CUresult::CUDA_ERROR_NOT_READY,
+        cu::CUresult::CUDA_ERROR_LAUNCH_FAILED,
+        cu::CUresult::CUDA_ERROR_ILLEGAL_STATE,
+        cu::CUresult::CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED,
+        cu::CUevent_flags::CU_EVENT_DISABLE_TIMING,
+        cu::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT,
+        cu::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+        cu::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
+        cu::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL,
+        cu::CUstream_flags::CU_STREAM_NON_BLOCKING,
+        cublas::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+        cublas::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+        cublas::cublasMath_t::CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION,
+        cublas::cublasOperation_t::CUBLAS_OP_N,
+        cublas::cublasOperation_t::CUBLAS_OP_T,
+        cublas::cudaDataType::CUDA_R_16BF,
+        cublas::cudaDataType::CUDA_R_32F,
+        cudnn::cudnnStatus_t::CUDNN_STATUS_SUCCESS,
+        cudnn::cudnnStatus_t::CUDNN_STATUS_NOT_SUPPORTED,
+        cudnn::cudnnDataType_t::CUDNN_DATA_FLOAT,
+        cudnn::cudnnDataType_t::CUDNN_DATA_BFLOAT16,
+        cudnn::cudnnTensorFormat_t::CUDNN_TENSOR_NHWC,
+        cudnn::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
+        cudnn::cudnnMathType_t::CUDNN_DEFAULT_MATH,
+        cudnn::cudnnMathType_t::CUDNN_TENSOR_OP_MATH,
+        cudnn::cudnnMathType_t::CUDNN_FMA_MATH,
+        cudnn::cudnnDeterminism_t::CUDNN_NON_DETERMINISTIC,
+        cudnn::cudnnDeterminism_t::CUDNN_DETERMINISTIC,
+        cudnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+        cudnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+        cudnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
+        cudnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_DIRECT,
+        cudnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+        cudnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+        cudnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
+        cudnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED,
+        cudnn::cudnnConvolutionBwdDataAlgo_t::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
+        cudnn::cudnnConvolutionBwdDataAlgo_t::CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
+        cudnn::cudnnConvolutionBwdDataAlgo_t::CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
+        cudnn::cudnnConvolutionBwdDataAlgo_t::CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
+        cudnn::cudnnConvolutionBwdDataAlgo_t::CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD,
+        cudnn::cudnnConvolutionBwdDataAlgo_t::CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED,
+        cudnn::cudnnConvolutionBwdFilterAlgo_t::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
+        cudnn::cudnnConvolutionBwdFilterAlgo_t::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+        cudnn::cudnnConvolutionBwdFilterAlgo_t::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
+        cudnn::cudnnConvolutionBwdFilterAlgo_t::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3,
+        cudnn::cudnnConvolutionBwdFilterAlgo_t::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD,
+        cudnn::cudnnConvolutionBwdFilterAlgo_t::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED,
+        cudnn::cudnnConvolutionBwdFilterAlgo_t::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
+        nccl::ncclResult_t::ncclSuccess,
+        nccl::ncclResult_t::ncclInProgress,
+        nccl::ncclDataType_t::ncclFloat32,
+        nccl::ncclDataType_t::ncclBfloat16,
+        nccl::ncclDataType_t::ncclUint64,
+        nccl::ncclRedOp_t::ncclSum,
+    ]
+}
+
+/// A struct of cudarc's: its C name, size and the offsets of the fields named.
+macro_rules! layout {
+    ($lib:ident::$ty:ident { $($f:ident),* $(,)? }) => {
+        (
+            stringify!($ty),
+            std::mem::size_of::<$lib::$ty>(),
+            vec![$((stringify!($f), std::mem::offset_of!($lib::$ty, $f))),*],
+        )
+    };
+}
+
+/// A search result of cuDNN's (the three directions' structs have the same fields).
+macro_rules! perf_layout {
+    ($ty:ident) => {
+        layout!(cudnn::$ty {
+            algo,
+            status,
+            time,
+            memory,
+            determinism,
+            mathType,
+            reserved,
+        })
+    };
+}
+
+fn cudarc_layouts() -> Vec<Layout> {
+    vec![
+        layout!(nccl::ncclUniqueId { internal }),
+        layout!(nccl::ncclConfig_t {
+            size,
+            magic,
+            version,
+            blocking,
+            cgaClusterSize,
+            minCTAs,
+            maxCTAs,
+            netName,
+            splitShare,
+            trafficClass,
+            commName,
+            collnetEnable,
+            CTAPolicy,
+            shrinkShare,
+            nvlsCTAs,
+            nChannelsPerNetPeer,
+            nvlinkCentricSched,
+        }),
+        perf_layout!(cudnnConvolutionFwdAlgoPerf_t),
+        perf_layout!(cudnnConvolutionBwdDataAlgoPerf_t),
+        perf_layout!(cudnnConvolutionBwdFilterAlgoPerf_t),
+    ]
+}
+
+/// What the Rust side declares.
+fn ours() -> Declared {
+    let mut d = Declared::default();
+    for (name, shape) in nvjpeg::declared_shapes()
+        .into_iter()
+        .chain(loaded::declared_shapes())
+        .chain(cudarc_functions())
+    {
+        d.shapes.insert(name.into(), shape);
+    }
+    for (name, v) in nvjpeg::declared_constants()
+        .into_iter()
+        .chain(cudarc_constants())
+    {
+        d.constants.insert(name.into(), v);
+    }
+    for (name, size, fields) in nvjpeg::declared_layouts()
+        .into_iter()
+        .chain(cudarc_layouts())
+    {
+        let fields = fields.into_iter().map(|(f, o)| (f.into(), o)).collect();
+        d.layouts.insert(name.into(), (size, fields));
+    }
+    d
+}
+
+/// Functions C++ overloads (cublas_api.h adds an inline cublasGemmEx taking the older
+/// cudaDataType compute type): the C declaration's type, which picks it, and which must be in
+/// the header for the program to compile.
+const OVERLOADED: &[(&str, &str)] = &[(
+    "cublasGemmEx",
+    "cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, \
+     const void*, const void*, cudaDataType, int, const void*, cudaDataType, int, const void*, \
+     void*, cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t)",
+)];
+
+/// The C++ program that prints, from the headers, what `d` names.
+fn program(d: &Declared) -> String {
+    let mut s = String::from(
+        r#"#include <cuda.h>
+#include <cublas_api.h>
+#include <cudnn.h>
+#include <nccl.h>
+#include <nvjpeg.h>
+#include <cstddef>
+#include <cstdio>
+#include <string>
+#include <type_traits>
+
+// The shape class of a type, as simclr::cuda::driver::abi::class_of gives it.
+template <class T> std::string cls() {
+  if constexpr (std::is_void_v<T>) return "void";
+  else if constexpr (std::is_pointer_v<T>) return "ptr";
+  else if constexpr (std::is_floating_point_v<T>) return sizeof(T) == 4 ? "f32" : "f64";
+  else if constexpr (sizeof(T) <= 8 && (sizeof(T) & (sizeof(T) - 1)) == 0)
+    return "int" + std::to_string(sizeof(T) * 8);
+  else return "struct" + std::to_string(sizeof(T));
+}
+
+template <class R, class... A> void shape(const char* name, R (*)(A...)) {
+  std::string s = cls<R>() + "(";
+  const char* sep = "";
+  ((s += sep, s += cls<A>(), sep = ", "), ...);
+  std::printf("shape %s %s)\n", name, s.c_str());
+}
+
+int main() {
+"#,
+    );
+    // Only the types are used (decltype): nothing links against the libraries.
+    for name in d.shapes.keys() {
+        match OVERLOADED.iter().find(|(n, _)| n == name) {
+            Some((_, ty)) => writeln!(
+                s,
+                "  shape(\"{name}\", (decltype(static_cast<{ty}>(&{name})))nullptr);"
+            ),
+            None => writeln!(s, "  shape(\"{name}\", (decltype(&{name}))nullptr);"),
+        }
+        .unwrap();
+    }
+    for name in d.constants.keys() {
+        writeln!(
+            s,
+            "  std::printf(\"const {name} %lld\\n\", (long long)({name}));"
+        )
+        .unwrap();
+    }
+    for (name, (_, fields)) in &d.layouts {
+        write!(s, "  std::printf(\"layout {name} %zu").unwrap();
+        for (f, _) in fields {
+            write!(s, " {f}=%zu").unwrap();
+        }
+        write!(s, "\\n\", sizeof({name})").unwrap();
+        for (f, _) in fields {
+            write!(s, ", offsetof({name}, {f})").unwrap();
+        }
+        writeln!(s, ");").unwrap();
+    }
+    s + "  return 0;\n}\n"
+}
+
+/// Compiles and runs the program against the headers under `site`; parses what it prints.
+fn theirs(site: &Path, d: &Declared) -> Declared {
+    let dir = std::env::temp_dir().join(format!("simclr-library-headers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("headers.cpp");
+    let exe = dir.join("headers");
+    std::fs::write(&src, program(d)).unwrap();
+    let cu13 = site.join("nvidia/cu13/include");
+    let includes = [
+        cu13.clone(),
+        cu13.join("cccl"),
+        site.join("nvidia/cudnn/include"),
+        site.join("nvidia/nccl/include"),
+    ];
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    let mut cmd = Command::new(&cxx);
+    cmd.arg("-std=c++17").arg("-o").arg(&exe).arg(&src);
+    for i in &includes {
+        assert!(
+            i.is_dir(),
+            "{} is not a folder (scripts/fetch-real-cuda-libs.sh unpacks the headers there)",
+            i.display()
+        );
+        cmd.arg("-I").arg(i);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C++ compiler `{cxx}`: {e}"));
+    assert!(
+        out.status.success(),
+        "the headers did not compile with what we declare ({}):\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&exe).output().unwrap();
+    assert!(out.status.success(), "{} failed", exe.display());
+    let text = String::from_utf8(out.stdout).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    parse(&text)
+}
+
+fn parse(text: &str) -> Declared {
+    let mut d = Declared::default();
+    for line in text.lines() {
+        let (kind, rest) = line.split_once(' ').unwrap();
+        let (name, rest) = rest.split_once(' ').unwrap();
+        match kind {
+            "shape" => {
+                d.shapes.insert(name.into(), rest.into());
+            }
+            "const" => {
+                d.constants.insert(name.into(), rest.parse().unwrap());
+            }
+            "layout" => {
+                let mut parts = rest.split(' ');
+                let size = parts.next().unwrap().parse().unwrap();
+                let fields = parts
+                    .map(|p| {
+                        let (f, o) = p.split_once('=').unwrap();
+                        (f.to_string(), o.parse().unwrap())
+                    })
+                    .collect();
+                d.layouts.insert(name.into(), (size, fields));
+            }
+            _ => panic!("unexpected line {line:?}"),
+        }
+    }
+    d
+}
+
+/// Structs we may pass larger than the header's: ncclConfig_t begins with its own size, and NCCL
+/// copies min(size, its own sizeof) and ignores the rest (parseCommConfig, init.cc). cudarc's is
+/// NCCL 2.30's (96 bytes); 2.28's is 80. Every field the header has must still be where it is.
+const MAY_GROW: &[&str] = &["ncclConfig_t"];
+
+/// Every difference between what we declare and what the headers say, one line each.
+fn mismatches(ours: &Declared, theirs: &Declared) -> Vec<String> {
+    let mut m = Vec::new();
+    for (name, shape) in &ours.shapes {
+        match theirs.shapes.get(name) {
+            Some(t) if t == shape => {}
+            t => m.push(format!(
+                "{name}: we call it as {shape}, the header declares {t:?}"
+            )),
+        }
+    }
+    for (name, v) in &ours.constants {
+        match theirs.constants.get(name) {
+            Some(t) if t == v => {}
+            t => m.push(format!("{name}: we use {v}, the header says {t:?}")),
+        }
+    }
+    for (name, (size, fields)) in &ours.layouts {
+        let Some((tsize, tfields)) = theirs.layouts.get(name) else {
+            m.push(format!("{name}: not in the headers' output"));
+            continue;
+        };
+        let grows = MAY_GROW.contains(&name.as_str());
+        if size != tsize && !(grows && size > tsize) {
+            m.push(format!("{name}: {size} bytes here, {tsize} in the header"));
+        }
+        for ((f, o), (_, t)) in fields.iter().zip(tfields) {
+            if o != t {
+                m.push(format!("{name}.{f}: at offset {o} here, {t} in the header"));
+            }
+        }
+    }
+    m
+}
+
+/// The identifiers of `text` with what precedes each: (identifier, the path segment before its
+/// `::` if any, whether `(` follows).
+fn identifiers(text: &str) -> Vec<(&str, Option<&str>, bool)> {
+    let b = text.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut out: Vec<(&str, Option<&str>, bool)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !word(b[i]) || (i > 0 && word(b[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && word(b[i]) {
+            i += 1;
+        }
+        let before = (start >= 2 && &b[start - 2..start] == b"::")
+            .then(|| out.last().map(|l| l.0))
+            .flatten();
+        let call = text[i..].trim_start().starts_with('(');
+        out.push((&text[start..i], before, call));
+    }
+    out
+}
+
+/// What our sources (src/, but the emulated device's) name of cudarc's bindings: the functions
+/// they call (`sys::f(`, cudnn.rs's `status_fn!(… => f(`) and the enumerators (`T::CUDNN_…`,
+/// `T::ncclSum`, the algorithms imported bare).
+fn named_in_sources() -> (Vec<String>, Vec<String>) {
+    let mut files = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let (mut functions, mut enumerators) = (Vec::new(), Vec::new());
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            if !p.ends_with("src/cuda/emu") {
+                files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            }
+            continue;
+        }
+        if p.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let c_prefix = |v: &str| {
+            ["cu", "cudnn", "cublas", "nccl"]
+                .iter()
+                .any(|p| v.starts_with(p) && v[p.len()..].starts_with(char::is_uppercase))
+        };
+        let enumerator = |v: &str| {
+            ["CU_", "CUDA_", "CUDNN_", "CUBLAS_"]
+                .iter()
+                .any(|p| v.starts_with(p))
+                || v.starts_with("nccl") && v[4..].starts_with(char::is_uppercase)
+        };
+        let ids = identifiers(&text);
+        for (k, &(id, before, call)) in ids.iter().enumerate() {
+            let status_fn = k >= 1 && text.contains("status_fn!") && call && c_prefix(id) && {
+                // `=> cudnnX(` in a status_fn! entry.
+                let at = id.as_ptr() as usize - text.as_ptr() as usize;
+                text[..at].trim_end().ends_with("=>")
+            };
+            if (before == Some("sys") && call && c_prefix(id)) || status_fn {
+                functions.push(id.to_string());
+            } else if before.is_some_and(|t| {
+                t != "sys" && c_prefix(t) || t.starts_with("CU") || t == "cudaDataType"
+            }) && enumerator(id)
+                || before.is_none() && id.starts_with("CUDNN_CONVOLUTION_")
+            {
+                enumerators.push(id.to_string());
+            }
+        }
+    }
+    for v in [&mut functions, &mut enumerators] {
+        v.sort();
+        v.dedup();
+    }
+    (functions, enumerators)
+}
+
+/// Every cudarc function and enumerator our sources name is in the lists above: a new call or
+/// enumerator cannot go unchecked.
+#[test]
+fn every_cudarc_name_our_sources_use_is_checked() {
+    let (functions, enumerators) = named_in_sources();
+    let shapes: Vec<&str> = cudarc_functions().iter().map(|f| f.0).collect();
+    let constants: Vec<&str> = cudarc_constants().iter().map(|c| c.0).collect();
+    // The scan sees what it must: calls of each kind and the bare algorithm names.
+    for (seen, what) in [
+        ("cuGraphLaunch", &functions),
+        ("cudnnSetConvolutionMathType", &functions),
+        ("CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3", &enumerators),
+        ("ncclSum", &enumerators),
+        ("CUDA_ERROR_OUT_OF_MEMORY", &enumerators),
+    ] {
+        assert!(
+            what.iter().any(|n| n == seen),
+            "the scan missed {seen}: {what:?}"
+        );
+    }
+    let missing: Vec<&String> = functions
+        .iter()
+        .filter(|f| !shapes.contains(&f.as_str()))
+        .chain(
+            enumerators
+                .iter()
+                .filter(|e| !constants.contains(&e.as_str())),
+        )
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "named in src/ but not checked against the headers (add them to cudarc_functions or \
+         cudarc_constants): {missing:?}"
+    );
+}
+
+#[test]
+fn our_declarations_match_the_libraries_headers() {
+    let Some(site) = real_cuda_site() else { return };
+    let ours = ours();
+    let theirs = theirs(&site, &ours);
+    let m = mismatches(&ours, &theirs);
+    println!(
+        "{} functions, {} constants, {} structs checked against the headers under {}",
+        ours.shapes.len(),
+        ours.constants.len(),
+        ours.layouts.len(),
+        site.display()
+    );
+    assert!(m.is_empty(), "{} mismatches:\n{}", m.len(), m.join("\n"));
+
+    // The comparison can fail: one argument too few, an enumerator off by one, a struct one
+    // pointer short, each reported by name.
+    let mut wrong = ours;
+    wrong.shapes.insert(
+        "nvjpegDecode".into(),
+        "int32(ptr, ptr, ptr, int64, int32, ptr)".into(),
+    );
+    *wrong.constants.get_mut("NVJPEG_OUTPUT_RGBI").unwrap() += 1;
+    wrong.layouts.get_mut("nvjpegImage_t").unwrap().0 -= 8;
+    let m = mismatches(&wrong, &theirs);
+    assert_eq!(m.len(), 3, "{m:#?}");
+    for name in ["nvjpegDecode", "NVJPEG_OUTPUT_RGBI", "nvjpegImage_t"] {
+        assert!(
+            m.iter().any(|l| l.starts_with(name)),
+            "{name} not reported: {m:#?}"
+        );
+    }
+}
