@@ -45,7 +45,8 @@ struct Declared {
 }
 
 /// cudarc's functions that our code reaches, directly (`sys::`, cudnn.rs's `status_fn!`) or
-/// through cudarc's `result` wrappers and `CudaContext`, each with its argument count.
+/// through cudarc's `result` wrappers and `CudaContext`, each with its argument count. Every name
+/// the GPU bundle's executables can look up must be here (`SIMCLR_TEST_LIBRARY_NAMES`, below).
 macro_rules! cudarc_shapes {
     ($($lib:ident::$f:ident / $n:tt),* $(,)?) => {
         vec![$((stringify!($f), abi_shape!($lib::$f, $n))),*]
@@ -62,6 +63,11 @@ fn cudarc_functions() -> Vec<(&'static str, String)> {
         cu::cuDevicePrimaryCtxRetain / 2,
         cu::cuDevicePrimaryCtxRelease_v2 / 1,
         cu::cuCtxSetCurrent / 1,
+        cu::cuCtxGetCurrent / 1,
+        cu::cuCtxSynchronize / 0,
+        cu::cuCtxDestroy_v2 / 1,
+        cu::cuDeviceGetName / 3,
+        cu::cuMemcpy / 3,
         cu::cuDeviceGetDefaultMemPool / 2,
         cu::cuStreamCreate / 2,
         cu::cuStreamDestroy_v2 / 1,
@@ -595,6 +601,44 @@ fn every_cudarc_name_our_sources_use_is_checked() {
     );
 }
 
+/// `$SIMCLR_TEST_LIBRARY_NAMES`: the names the bundle's executables can look up in the CUDA
+/// libraries (gpu-bundle/library-names.txt, "library name" per line, from
+/// scripts/check-library-symbols.sh) are all among the functions checked. Required with
+/// `SIMCLR_REQUIRE_REAL_LIBS=1`.
+fn every_name_the_executables_look_up_is_checked(ours: &Declared) {
+    let Some(file) = std::env::var_os("SIMCLR_TEST_LIBRARY_NAMES") else {
+        assert!(
+            std::env::var("SIMCLR_REQUIRE_REAL_LIBS").as_deref() != Ok("1"),
+            "SIMCLR_REQUIRE_REAL_LIBS=1 but SIMCLR_TEST_LIBRARY_NAMES is not set (the GPU \
+             bundle's library-names.txt)"
+        );
+        println!(
+            "not checked: SIMCLR_TEST_LIBRARY_NAMES is not set (gpu-bundle/library-names.txt)"
+        );
+        return;
+    };
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}", PathBuf::from(&file).display()));
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert!(names.len() > 50, "only {} names in {text:?}", names.len());
+    let unchecked: Vec<&&str> = names
+        .iter()
+        .filter(|n| !ours.shapes.contains_key(**n))
+        .collect();
+    assert!(
+        unchecked.is_empty(),
+        "the executables can look up these functions, which are not checked against the \
+         headers (add them to cudarc_functions): {unchecked:?}"
+    );
+    println!(
+        "each of the {} names the executables look up is checked",
+        names.len()
+    );
+}
+
 #[test]
 fn our_declarations_match_the_libraries_headers() {
     let Some(site) = real_cuda_site() else { return };
@@ -609,6 +653,7 @@ fn our_declarations_match_the_libraries_headers() {
         site.display()
     );
     assert!(m.is_empty(), "{} mismatches:\n{}", m.len(), m.join("\n"));
+    every_name_the_executables_look_up_is_checked(&ours);
 
     // The comparison can fail: one argument too few, an enumerator off by one, a struct one
     // pointer short, each reported by name.
