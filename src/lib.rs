@@ -5,6 +5,7 @@
 //! tape), [`params`] (named parameters), [`nn`] (modules and the SK-ResNet family),
 //! [`checkpoint`] (safetensors I/O); [`comm`] holds the collectives of data-parallel training over several ranks.
 
+pub mod abi;
 pub mod autograd;
 pub mod checkpoint;
 pub mod cli;

@@ -2,15 +2,15 @@
 //! versions a GPU machine loads (PyTorch 2.11's wheels: cuda.h 13.0, cuBLAS 13.1, cuDNN 9.19,
 //! NCCL 2.28, nvJPEG 13.0), on a machine without a GPU:
 //!
-//! - the shape of every function we call through a pointer (`simclr::cuda::driver::abi`: the
+//! - the shape of every function we call through a pointer (`simclr::abi`: the
 //!   arguments' count and each one's pointer, integer width or floating kind), ours (nvJPEG's
 //!   table, the version queries) and cudarc's (its bindings were generated from cuDNN 9.21 and
 //!   NCCL 2.30 headers, not from the libraries we load);
 //! - the value of every enumerator and constant we name;
 //! - the size and field offsets of every struct we pass or read.
 //!
-//! A C++ program, written here from those lists, includes the real headers and prints what
-//! they declare; the test compares it with what the Rust side declares. A mismatch on the GPU
+//! A C++ program, written from those lists (tests/support/header_check.rs), includes the real
+//! headers and prints what they declare; the test compares it with what the Rust side declares. A mismatch on the GPU
 //! would be a wrong argument or a misread struct, which the emulated device (built from our own
 //! declarations) cannot see. The emulated device's and symbol checks' complement.
 //!
@@ -19,6 +19,8 @@
 //! `SIMCLR_REQUIRE_REAL_LIBS=1` (as CI sets). The compiler: `$CXX`, else `c++`.
 #![cfg(feature = "cuda")]
 
+#[path = "support/header_check.rs"]
+mod header_check;
 #[path = "support/real_site.rs"]
 mod real_site;
 
@@ -26,23 +28,12 @@ use cudarc::cublas::sys as cublas;
 use cudarc::cudnn::sys as cudnn;
 use cudarc::driver::sys as cu;
 use cudarc::nccl::sys as nccl;
+use header_check::{mismatches, theirs, Declared, Headers};
 use real_site::real_cuda_site;
+use simclr::abi::Layout;
 use simclr::abi_shape;
-use simclr::cuda::driver::abi::Layout;
 use simclr::cuda::driver::{loaded, nvjpeg};
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// What one side declares: function shapes, constant values, struct layouts.
-#[derive(Default, Debug)]
-struct Declared {
-    shapes: BTreeMap<String, String>,
-    constants: BTreeMap<String, i64>,
-    /// struct → (size, [(field, offset)])
-    layouts: BTreeMap<String, (usize, Vec<(String, usize)>)>,
-}
 
 /// cudarc's functions that our code reaches, directly (`sys::`, cudnn.rs's `status_fn!`) or
 /// through cudarc's `result` wrappers and `CudaContext`, each with its argument count. Every name
@@ -279,32 +270,35 @@ fn cudarc_layouts() -> Vec<Layout> {
 /// What the Rust side declares.
 fn ours() -> Declared {
     let mut d = Declared::default();
-    for (name, shape) in nvjpeg::declared_shapes()
-        .into_iter()
-        .chain(loaded::declared_shapes())
-        .chain(cudarc_functions())
-    {
-        d.shapes.insert(name.into(), shape);
-    }
-    for (name, v) in nvjpeg::declared_constants()
-        .into_iter()
-        .chain(cudarc_constants())
-    {
-        d.constants.insert(name.into(), v);
-    }
-    for (name, size, fields) in nvjpeg::declared_layouts()
-        .into_iter()
-        .chain(cudarc_layouts())
-    {
-        let fields = fields.into_iter().map(|(f, o)| (f.into(), o)).collect();
-        d.layouts.insert(name.into(), (size, fields));
-    }
+    d.shapes(nvjpeg::declared_shapes());
+    d.shapes(loaded::declared_shapes());
+    d.shapes(cudarc_functions());
+    d.constants(nvjpeg::declared_constants());
+    d.constants(cudarc_constants());
+    d.layouts(nvjpeg::declared_layouts());
+    d.layouts(cudarc_layouts());
     d
 }
 
+/// The CUDA headers as the program includes them, from the folder the script unpacks them to.
+fn headers(site: &Path) -> Headers<'static> {
+    let cu13 = site.join("nvidia/cu13/include");
+    Headers {
+        prelude: "",
+        includes: &["cuda.h", "cublas_api.h", "cudnn.h", "nccl.h", "nvjpeg.h"],
+        include_dirs: vec![
+            cu13.join("cccl"),
+            cu13,
+            site.join("nvidia/cudnn/include"),
+            site.join("nvidia/nccl/include"),
+        ],
+        link: Vec::new(),
+        overloaded: OVERLOADED,
+    }
+}
+
 /// Functions C++ overloads (cublas_api.h adds an inline cublasGemmEx taking the older
-/// cudaDataType compute type): the C declaration's type, which picks it, and which must be in
-/// the header for the program to compile.
+/// cudaDataType compute type), with the C declaration's type.
 const OVERLOADED: &[(&str, &str)] = &[(
     "cublasGemmEx",
     "cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, \
@@ -312,180 +306,10 @@ const OVERLOADED: &[(&str, &str)] = &[(
      void*, cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t)",
 )];
 
-/// The C++ program that prints, from the headers, what `d` names.
-fn program(d: &Declared) -> String {
-    let mut s = String::from(
-        r#"#include <cuda.h>
-#include <cublas_api.h>
-#include <cudnn.h>
-#include <nccl.h>
-#include <nvjpeg.h>
-#include <cstddef>
-#include <cstdio>
-#include <string>
-#include <type_traits>
-
-// The shape class of a type, as simclr::cuda::driver::abi::class_of gives it.
-template <class T> std::string cls() {
-  if constexpr (std::is_void_v<T>) return "void";
-  else if constexpr (std::is_pointer_v<T>) return "ptr";
-  else if constexpr (std::is_floating_point_v<T>) return sizeof(T) == 4 ? "f32" : "f64";
-  else if constexpr (sizeof(T) <= 8 && (sizeof(T) & (sizeof(T) - 1)) == 0)
-    return "int" + std::to_string(sizeof(T) * 8);
-  else return "struct" + std::to_string(sizeof(T));
-}
-
-template <class R, class... A> void shape(const char* name, R (*)(A...)) {
-  std::string s = cls<R>() + "(";
-  const char* sep = "";
-  ((s += sep, s += cls<A>(), sep = ", "), ...);
-  std::printf("shape %s %s)\n", name, s.c_str());
-}
-
-int main() {
-"#,
-    );
-    // Only the types are used (decltype): nothing links against the libraries.
-    for name in d.shapes.keys() {
-        match OVERLOADED.iter().find(|(n, _)| n == name) {
-            Some((_, ty)) => writeln!(
-                s,
-                "  shape(\"{name}\", (decltype(static_cast<{ty}>(&{name})))nullptr);"
-            ),
-            None => writeln!(s, "  shape(\"{name}\", (decltype(&{name}))nullptr);"),
-        }
-        .unwrap();
-    }
-    for name in d.constants.keys() {
-        writeln!(
-            s,
-            "  std::printf(\"const {name} %lld\\n\", (long long)({name}));"
-        )
-        .unwrap();
-    }
-    for (name, (_, fields)) in &d.layouts {
-        write!(s, "  std::printf(\"layout {name} %zu").unwrap();
-        for (f, _) in fields {
-            write!(s, " {f}=%zu").unwrap();
-        }
-        write!(s, "\\n\", sizeof({name})").unwrap();
-        for (f, _) in fields {
-            write!(s, ", offsetof({name}, {f})").unwrap();
-        }
-        writeln!(s, ");").unwrap();
-    }
-    s + "  return 0;\n}\n"
-}
-
-/// Compiles and runs the program against the headers under `site`; parses what it prints.
-fn theirs(site: &Path, d: &Declared) -> Declared {
-    let dir = std::env::temp_dir().join(format!("simclr-library-headers-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("headers.cpp");
-    let exe = dir.join("headers");
-    std::fs::write(&src, program(d)).unwrap();
-    let cu13 = site.join("nvidia/cu13/include");
-    let includes = [
-        cu13.clone(),
-        cu13.join("cccl"),
-        site.join("nvidia/cudnn/include"),
-        site.join("nvidia/nccl/include"),
-    ];
-    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-    let mut cmd = Command::new(&cxx);
-    cmd.arg("-std=c++17").arg("-o").arg(&exe).arg(&src);
-    for i in &includes {
-        assert!(
-            i.is_dir(),
-            "{} is not a folder (scripts/fetch-real-cuda-libs.sh unpacks the headers there)",
-            i.display()
-        );
-        cmd.arg("-I").arg(i);
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C++ compiler `{cxx}`: {e}"));
-    assert!(
-        out.status.success(),
-        "the headers did not compile with what we declare ({}):\n{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new(&exe).output().unwrap();
-    assert!(out.status.success(), "{} failed", exe.display());
-    let text = String::from_utf8(out.stdout).unwrap();
-    std::fs::remove_dir_all(&dir).ok();
-    parse(&text)
-}
-
-fn parse(text: &str) -> Declared {
-    let mut d = Declared::default();
-    for line in text.lines() {
-        let (kind, rest) = line.split_once(' ').unwrap();
-        let (name, rest) = rest.split_once(' ').unwrap();
-        match kind {
-            "shape" => {
-                d.shapes.insert(name.into(), rest.into());
-            }
-            "const" => {
-                d.constants.insert(name.into(), rest.parse().unwrap());
-            }
-            "layout" => {
-                let mut parts = rest.split(' ');
-                let size = parts.next().unwrap().parse().unwrap();
-                let fields = parts
-                    .map(|p| {
-                        let (f, o) = p.split_once('=').unwrap();
-                        (f.to_string(), o.parse().unwrap())
-                    })
-                    .collect();
-                d.layouts.insert(name.into(), (size, fields));
-            }
-            _ => panic!("unexpected line {line:?}"),
-        }
-    }
-    d
-}
-
 /// Structs we may pass larger than the header's: ncclConfig_t begins with its own size, and NCCL
 /// copies min(size, its own sizeof) and ignores the rest (parseCommConfig, init.cc). cudarc's is
-/// NCCL 2.30's (96 bytes); 2.28's is 80. Every field the header has must still be where it is.
+/// NCCL 2.30's (96 bytes); 2.28's is 80.
 const MAY_GROW: &[&str] = &["ncclConfig_t"];
-
-/// Every difference between what we declare and what the headers say, one line each.
-fn mismatches(ours: &Declared, theirs: &Declared) -> Vec<String> {
-    let mut m = Vec::new();
-    for (name, shape) in &ours.shapes {
-        match theirs.shapes.get(name) {
-            Some(t) if t == shape => {}
-            t => m.push(format!(
-                "{name}: we call it as {shape}, the header declares {t:?}"
-            )),
-        }
-    }
-    for (name, v) in &ours.constants {
-        match theirs.constants.get(name) {
-            Some(t) if t == v => {}
-            t => m.push(format!("{name}: we use {v}, the header says {t:?}")),
-        }
-    }
-    for (name, (size, fields)) in &ours.layouts {
-        let Some((tsize, tfields)) = theirs.layouts.get(name) else {
-            m.push(format!("{name}: not in the headers' output"));
-            continue;
-        };
-        let grows = MAY_GROW.contains(&name.as_str());
-        if size != tsize && !(grows && size > tsize) {
-            m.push(format!("{name}: {size} bytes here, {tsize} in the header"));
-        }
-        for ((f, o), (_, t)) in fields.iter().zip(tfields) {
-            if o != t {
-                m.push(format!("{name}.{f}: at offset {o} here, {t} in the header"));
-            }
-        }
-    }
-    m
-}
 
 /// The identifiers of `text` with what precedes each: (identifier, the path segment before its
 /// `::` if any, whether `(` follows).
@@ -643,8 +467,8 @@ fn every_name_the_executables_look_up_is_checked(ours: &Declared) {
 fn our_declarations_match_the_libraries_headers() {
     let Some(site) = real_cuda_site() else { return };
     let ours = ours();
-    let theirs = theirs(&site, &ours);
-    let m = mismatches(&ours, &theirs);
+    let theirs = theirs(&headers(&site), &ours);
+    let m = mismatches(&ours, &theirs, MAY_GROW);
     println!(
         "{} functions, {} constants, {} structs checked against the headers under {}",
         ours.shapes.len(),
@@ -664,7 +488,7 @@ fn our_declarations_match_the_libraries_headers() {
     );
     *wrong.constants.get_mut("NVJPEG_OUTPUT_RGBI").unwrap() += 1;
     wrong.layouts.get_mut("nvjpegImage_t").unwrap().0 -= 8;
-    let m = mismatches(&wrong, &theirs);
+    let m = mismatches(&wrong, &theirs, MAY_GROW);
     assert_eq!(m.len(), 3, "{m:#?}");
     for name in ["nvjpegDecode", "NVJPEG_OUTPUT_RGBI", "nvjpegImage_t"] {
         assert!(

@@ -21,6 +21,8 @@ pub type Handle = *mut c_void;
 /// `MPI_THREAD_SERIALIZED`: any thread may call, one at a time (we hold a lock).
 pub const THREAD_SERIALIZED: c_int = 2;
 const MAX_ERROR_STRING: usize = 256;
+/// `MPI_SUCCESS`.
+const SUCCESS: c_int = 0;
 
 type InitThread = unsafe extern "C" fn(*mut c_int, *mut c_void, c_int, *mut c_int) -> c_int;
 type Flag = unsafe extern "C" fn(*mut c_int) -> c_int;
@@ -62,28 +64,89 @@ type Ibarrier = unsafe extern "C" fn(Handle, *mut Handle) -> c_int;
 type Test = unsafe extern "C" fn(*mut Handle, *mut c_int, *mut c_void) -> c_int;
 type Finalize = unsafe extern "C" fn() -> c_int;
 
-/// libmpi's entry points and predefined handles.
-pub struct Lib {
-    pub init_thread: InitThread,
-    pub initialized: Flag,
-    pub comm_rank: CommInt,
-    pub comm_size: CommInt,
-    pub set_errhandler: SetErr,
-    error_string: ErrString,
-    pub iallreduce: Iallreduce,
-    pub iallgather: Iallgather,
-    pub iallgatherv: Iallgatherv,
-    pub ibcast: Ibcast,
-    pub ibarrier: Ibarrier,
-    pub test: Test,
-    pub finalize: Finalize,
-    pub comm_world: Handle,
-    pub errors_return: Handle,
-    pub float: Handle,
-    pub double: Handle,
-    pub int: Handle,
-    pub byte: Handle,
-    pub op_sum: Handle,
+/// libmpi's entry points (field: signature as mpi.h declares it = symbol) and predefined
+/// handles (field = the global whose address mpi.h's macro is, for that macro), each once. Gives
+/// [`Lib`], its binding, and what tests/mpi_header.rs holds against mpi.h.
+macro_rules! library {
+    (
+        functions { $($fvis:vis $field:ident: $ty:ty = $sym:literal,)* }
+        handles { $($handle:ident = $global:literal for $macro:literal,)* }
+    ) => {
+        /// libmpi's entry points and predefined handles.
+        pub struct Lib {
+            $($fvis $field: $ty,)*
+            $(pub $handle: Handle,)*
+        }
+
+        impl Lib {
+            fn bind(h: *mut c_void, name: &str) -> Result<Lib> {
+                let sym = |s: &str| -> Result<*mut c_void> {
+                    let c = CString::new(s).expect("symbol names have no NUL");
+                    // SAFETY: dlsym on a live handle.
+                    let p = unsafe { libc::dlsym(h, c.as_ptr()) };
+                    if p.is_null() {
+                        Err(unavailable(&format!(
+                            "{name} has no symbol {s} (only Open MPI's ABI is supported)"
+                        )))
+                    } else {
+                        Ok(p)
+                    }
+                };
+                // SAFETY: each symbol is the C function of that name, whose signature the type
+                // alias spells as mpi.h declares it (tests/mpi_header.rs checks it).
+                Ok(Lib {
+                    $($field: unsafe { std::mem::transmute::<*mut c_void, $ty>(sym($sym)?) },)*
+                    $($handle: sym($global)?,)*
+                })
+            }
+        }
+
+        /// Each entry point's symbol and the shape of the signature we call it with.
+        pub fn declared_shapes() -> Vec<(&'static str, String)> {
+            vec![$(($sym, crate::abi::shape_of::<$ty>()),)*]
+        }
+
+        /// Each predefined handle's macro in mpi.h and the global we take for it.
+        pub fn declared_handles() -> Vec<(&'static str, &'static str)> {
+            vec![$(($macro, $global),)*]
+        }
+    };
+}
+
+library! {
+    functions {
+        pub init_thread: InitThread = "MPI_Init_thread",
+        pub initialized: Flag = "MPI_Initialized",
+        pub comm_rank: CommInt = "MPI_Comm_rank",
+        pub comm_size: CommInt = "MPI_Comm_size",
+        pub set_errhandler: SetErr = "MPI_Comm_set_errhandler",
+        error_string: ErrString = "MPI_Error_string",
+        pub iallreduce: Iallreduce = "MPI_Iallreduce",
+        pub iallgather: Iallgather = "MPI_Iallgather",
+        pub iallgatherv: Iallgatherv = "MPI_Iallgatherv",
+        pub ibcast: Ibcast = "MPI_Ibcast",
+        pub ibarrier: Ibarrier = "MPI_Ibarrier",
+        pub test: Test = "MPI_Test",
+        pub finalize: Finalize = "MPI_Finalize",
+    }
+    handles {
+        comm_world = "ompi_mpi_comm_world" for "MPI_COMM_WORLD",
+        errors_return = "ompi_mpi_errors_return" for "MPI_ERRORS_RETURN",
+        float = "ompi_mpi_float" for "MPI_FLOAT",
+        double = "ompi_mpi_double" for "MPI_DOUBLE",
+        int = "ompi_mpi_int" for "MPI_INT",
+        byte = "ompi_mpi_byte" for "MPI_BYTE",
+        op_sum = "ompi_mpi_op_sum" for "MPI_SUM",
+    }
+}
+
+/// Our constants by their names in mpi.h, for tests/mpi_header.rs.
+pub fn declared_constants() -> Vec<(&'static str, i64)> {
+    vec![
+        ("MPI_THREAD_SERIALIZED", THREAD_SERIALIZED.into()),
+        ("MPI_MAX_ERROR_STRING", MAX_ERROR_STRING as i64),
+        ("MPI_SUCCESS", SUCCESS.into()),
+    ]
 }
 
 // The handles are addresses of libmpi's globals, valid for the life of the process.
@@ -121,59 +184,15 @@ impl Lib {
         Err(unavailable(&tried.join("; ")))
     }
 
-    fn bind(h: *mut c_void, name: &str) -> Result<Lib> {
-        let sym = |s: &str| -> Result<*mut c_void> {
-            let c = CString::new(s).expect("symbol names have no NUL");
-            // SAFETY: dlsym on a live handle.
-            let p = unsafe { libc::dlsym(h, c.as_ptr()) };
-            if p.is_null() {
-                Err(unavailable(&format!(
-                    "{name} has no symbol {s} (only Open MPI's ABI is supported)"
-                )))
-            } else {
-                Ok(p)
-            }
-        };
-        macro_rules! func {
-            ($s:literal, $t:ty) => {
-                // SAFETY: the symbol is the C function of that name, whose signature the type
-                // alias spells as mpi.h declares it.
-                unsafe { std::mem::transmute::<*mut c_void, $t>(sym($s)?) }
-            };
-        }
-        Ok(Lib {
-            init_thread: func!("MPI_Init_thread", InitThread),
-            initialized: func!("MPI_Initialized", Flag),
-            comm_rank: func!("MPI_Comm_rank", CommInt),
-            comm_size: func!("MPI_Comm_size", CommInt),
-            set_errhandler: func!("MPI_Comm_set_errhandler", SetErr),
-            error_string: func!("MPI_Error_string", ErrString),
-            iallreduce: func!("MPI_Iallreduce", Iallreduce),
-            iallgather: func!("MPI_Iallgather", Iallgather),
-            iallgatherv: func!("MPI_Iallgatherv", Iallgatherv),
-            ibcast: func!("MPI_Ibcast", Ibcast),
-            ibarrier: func!("MPI_Ibarrier", Ibarrier),
-            test: func!("MPI_Test", Test),
-            finalize: func!("MPI_Finalize", Finalize),
-            comm_world: sym("ompi_mpi_comm_world")?,
-            errors_return: sym("ompi_mpi_errors_return")?,
-            float: sym("ompi_mpi_float")?,
-            double: sym("ompi_mpi_double")?,
-            int: sym("ompi_mpi_int")?,
-            byte: sym("ompi_mpi_byte")?,
-            op_sum: sym("ompi_mpi_op_sum")?,
-        })
-    }
-
     /// `Ok` for MPI_SUCCESS, else an error naming the call and MPI's description.
     pub fn check(&self, call: &str, code: c_int) -> Result<()> {
-        if code == 0 {
+        if code == SUCCESS {
             return Ok(());
         }
         let mut buf = [0 as c_char; MAX_ERROR_STRING];
         let mut len: c_int = 0;
         // SAFETY: the buffer holds MPI_MAX_ERROR_STRING characters.
-        let text = if unsafe { (self.error_string)(code, buf.as_mut_ptr(), &mut len) } == 0 {
+        let text = if unsafe { (self.error_string)(code, buf.as_mut_ptr(), &mut len) } == SUCCESS {
             unsafe { CStr::from_ptr(buf.as_ptr()) }
                 .to_string_lossy()
                 .into_owned()

@@ -5,8 +5,8 @@
 //! already-loaded object (nothing new loads, except NCCL, which is opened by name as cudarc
 //! would, and nvJPEG, which is tried by name when discovery did not find it).
 
-use super::abi::shape_of;
 use super::libraries::{loaded, mapped_path, open_by_name, symbol, Handle};
+use crate::abi::shape_of;
 use std::ffi::c_int;
 use std::path::PathBuf;
 

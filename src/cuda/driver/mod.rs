@@ -10,7 +10,6 @@
 //! [`select`] (the CLI's `--device cuda-emu`), else by `SIMCLR_CUDA=emu|real` (default real).
 //! Counters of launches, copies and synchronisations are kept in both modes ([`counters`]).
 
-pub mod abi;
 pub mod counters;
 pub mod cu;
 pub mod cublas;

@@ -8,11 +8,11 @@
 //! device memory. Every decode call (single or batched) counts as one library call; the
 //! header parse, the support query and the pre-allocation enqueue no work and are not counted.
 
-use super::abi;
 use super::counters::{self as c, bump};
 use super::cu::CUstream;
 use super::libraries;
 use super::route;
+use crate::abi;
 use std::collections::HashMap;
 use std::ffi::{c_int, c_uint, c_void};
 use std::sync::{Mutex, OnceLock};

@@ -1,6 +1,7 @@
-//! The calling-convention shape of the library functions we call through pointers (nvJPEG's
-//! table, ours; cuDNN, cuBLAS, NCCL and the driver, cudarc's), so that tests/library_headers.rs
-//! can hold each one against the declaration in the library's own header. No GPU is needed.
+//! The calling-convention shape of the C library functions we call through pointers (nvJPEG's
+//! table and Open MPI's, ours; cuDNN, cuBLAS, NCCL and the driver, cudarc's), so that tests can
+//! hold each one against the declaration in the library's own header (tests/library_headers.rs,
+//! tests/mpi_header.rs). No GPU is needed.
 //!
 //! A shape is `ret(arg, arg, …)`, each part one of: `void`, `ptr` (any pointer, function
 //! pointers included), `int8`..`int64` (an integer or enum of that width, either sign: the two
@@ -76,7 +77,7 @@ pub fn shape_of<F: Shape>() -> String {
 #[macro_export]
 macro_rules! abi_shape {
     (@cast $f:expr; $($u:tt),*) => {
-        $crate::cuda::driver::abi::shape_of_value($f as unsafe fn($($u),*) -> _)
+        $crate::abi::shape_of_value($f as unsafe fn($($u),*) -> _)
     };
     ($f:expr, 0) => { $crate::abi_shape!(@cast $f; ) };
     ($f:expr, 1) => { $crate::abi_shape!(@cast $f; _) };
