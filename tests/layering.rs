@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 /// Top-level modules (and the root functions and macros that stand for one) by floor.
 const FLOORS: &[(&str, usize)] = &[
     ("tensor", 0),
+    ("abi", 0),
     ("error", 0),
     ("rng", 0),
     ("float_dispatch", 0),
