@@ -3,11 +3,17 @@
 //! hold each one against the declaration in the library's own header (tests/library_headers.rs,
 //! tests/mpi_header.rs). No GPU is needed.
 //!
-//! A shape is `ret(arg, arg, …)`, each part one of: `void`, `ptr` (any pointer, function
-//! pointers included), `int8`..`int64` (an integer or enum of that width, either sign: the two
-//! are passed alike), `f32`, `f64`, or `struct<bytes>` (a wider aggregate by value). That is
-//! what decides how a call passes its arguments on x86-64 and aarch64: a wrong count, a pointer
-//! for a value, or a 32-bit integer for a 64-bit one shows; a pointer's pointee type does not.
+//! A shape is `ret(arg, arg, …)`, each part one of: `void`, `int8`..`int64` (an integer or enum
+//! of that width, either sign: the two are passed alike), `f32`, `f64`, `struct<bytes>` (a wider
+//! aggregate by value), or a pointer: `ptr<int32>` (to such a scalar: what the callee reads or
+//! writes through it), `ptr<ptr>` (to a pointer), or `ptr` (to anything else, or a function).
+//! That is what decides how a call passes its arguments on x86-64 and aarch64, and how much
+//! the callee writes through an out-pointer: a wrong count, a pointer for a value, a 32-bit
+//! integer for a 64-bit one, or an `int *` for a `size_t *` shows.
+//!
+//! Our side names a pointee's type only when it is a Rust primitive or a pointer (cudarc's enum
+//! and struct pointees read as `ptr`); a header's `ptr<…>` meets our `ptr` (see
+//! tests/support/header_check.rs).
 
 use std::any::type_name;
 use std::mem::size_of;
@@ -24,7 +30,17 @@ pub fn class_of<T: 'static>() -> String {
         || name.starts_with('&')
         || name.contains("fn(") && size == size_of::<usize>();
     if pointer {
-        return "ptr".into();
+        let pointee = name
+            .strip_prefix("*mut ")
+            .or_else(|| name.strip_prefix("*const "));
+        return match pointee {
+            Some(p) if p.starts_with('*') => "ptr<ptr>".into(),
+            Some(p) => match primitive(p) {
+                Some(c) => format!("ptr<{c}>"),
+                None => "ptr".into(),
+            },
+            None => "ptr".into(),
+        };
     }
     match name {
         "f32" => "f32".into(),
@@ -32,6 +48,23 @@ pub fn class_of<T: 'static>() -> String {
         _ if size <= 8 && size.is_power_of_two() => format!("int{}", size * 8),
         _ => format!("struct{size}"),
     }
+}
+
+/// The class of a Rust primitive scalar type by its name (`None` for any other type).
+fn primitive(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "i8" | "u8" => "int8",
+        "i16" | "u16" => "int16",
+        "i32" | "u32" => "int32",
+        "i64" | "u64" => "int64",
+        "isize" | "usize" => match size_of::<usize>() {
+            4 => "int32",
+            _ => "int64",
+        },
+        "f32" => "f32",
+        "f64" => "f64",
+        _ => return None,
+    })
 }
 
 /// A struct as declared: its C name, its size, and each named field with its offset.
@@ -122,7 +155,11 @@ mod tests {
         assert_eq!(class_of::<f64>(), "f64");
         assert_eq!(class_of::<()>(), "void");
         assert_eq!(class_of::<*mut c_void>(), "ptr");
-        assert_eq!(class_of::<*const *const u8>(), "ptr");
+        assert_eq!(class_of::<*const *const u8>(), "ptr<ptr>");
+        assert_eq!(class_of::<*mut c_int>(), "ptr<int32>");
+        assert_eq!(class_of::<*const usize>(), "ptr<int64>");
+        assert_eq!(class_of::<*mut f32>(), "ptr<f32>");
+        assert_eq!(class_of::<*const std::ffi::c_char>(), "ptr<int8>");
         assert_eq!(class_of::<Option<unsafe extern "C" fn(c_int)>>(), "ptr");
         assert_eq!(class_of::<[u8; 24]>(), "struct24");
         assert_eq!(class_of::<[u8; 3]>(), "struct3");
@@ -130,8 +167,11 @@ mod tests {
 
     #[test]
     fn a_function_pointer_type_gives_its_shape() {
-        type Decode = unsafe extern "C" fn(*mut c_void, usize, c_int, f32) -> c_int;
-        assert_eq!(shape_of::<Decode>(), "int32(ptr, int64, int32, f32)");
+        type Decode = unsafe extern "C" fn(*mut c_void, usize, c_int, f32, *mut usize) -> c_int;
+        assert_eq!(
+            shape_of::<Decode>(),
+            "int32(ptr, int64, int32, f32, ptr<int64>)"
+        );
         assert_eq!(shape_of::<unsafe extern "C" fn()>(), "void()");
     }
 
@@ -143,7 +183,10 @@ mod tests {
         unsafe fn version() -> usize {
             0
         }
-        assert_eq!(crate::abi_shape!(gemm, 4), "int32(ptr, int32, ptr, int64)");
+        assert_eq!(
+            crate::abi_shape!(gemm, 4),
+            "int32(ptr, int32, ptr<f32>, int64)"
+        );
         assert_eq!(crate::abi_shape!(version, 0), "int64()");
     }
 }

@@ -469,8 +469,14 @@ fn our_declarations_match_the_libraries_headers() {
     let ours = ours();
     let theirs = theirs(&headers(&site), &ours);
     let m = mismatches(&ours, &theirs, MAY_GROW);
+    let typed: usize = ours
+        .shapes
+        .values()
+        .map(|s| s.matches("ptr<").count())
+        .sum();
     println!(
-        "{} functions, {} constants, {} structs checked against the headers under {}",
+        "{} functions ({typed} pointers with their pointee's class), {} constants, {} structs \
+         checked against the headers under {}",
         ours.shapes.len(),
         ours.constants.len(),
         ours.layouts.len(),
@@ -479,9 +485,12 @@ fn our_declarations_match_the_libraries_headers() {
     assert!(m.is_empty(), "{} mismatches:\n{}", m.len(), m.join("\n"));
     every_name_the_executables_look_up_is_checked(&ours);
 
-    // The comparison can fail: one argument too few, an enumerator off by one, a struct one
-    // pointer short, each reported by name.
+    // The comparison can fail: one argument too few, an `int *` for a `size_t *`, an enumerator
+    // off by one, a struct one pointer short, each reported by name.
     let mut wrong = ours;
+    let batched = wrong.shapes.get_mut("nvjpegDecodeBatched").unwrap();
+    assert_eq!(*batched, "int32(ptr, ptr, ptr<ptr>, ptr<int64>, ptr, ptr)");
+    *batched = batched.replace("ptr<int64>", "ptr<int32>");
     wrong.shapes.insert(
         "nvjpegDecode".into(),
         "int32(ptr, ptr, ptr, int64, int32, ptr)".into(),
@@ -489,8 +498,13 @@ fn our_declarations_match_the_libraries_headers() {
     *wrong.constants.get_mut("NVJPEG_OUTPUT_RGBI").unwrap() += 1;
     wrong.layouts.get_mut("nvjpegImage_t").unwrap().0 -= 8;
     let m = mismatches(&wrong, &theirs, MAY_GROW);
-    assert_eq!(m.len(), 3, "{m:#?}");
-    for name in ["nvjpegDecode", "NVJPEG_OUTPUT_RGBI", "nvjpegImage_t"] {
+    assert_eq!(m.len(), 4, "{m:#?}");
+    for name in [
+        "nvjpegDecode:",
+        "nvjpegDecodeBatched:",
+        "NVJPEG_OUTPUT_RGBI",
+        "nvjpegImage_t",
+    ] {
         assert!(
             m.iter().any(|l| l.starts_with(name)),
             "{name} not reported: {m:#?}"

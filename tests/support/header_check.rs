@@ -70,9 +70,20 @@ fn program(h: &Headers, d: &Declared) -> String {
 #include <type_traits>
 
 // The shape class of a type, as simclr::abi::class_of gives it.
+template <class T> std::string cls();
+
+// A pointer's: ptr<scalar class>, ptr<ptr>, or ptr (to void, a struct or a function).
+template <class T> std::string pointer_cls() {
+  using P = std::remove_cv_t<std::remove_pointer_t<T>>;
+  if constexpr (std::is_pointer_v<P>) return "ptr<ptr>";
+  else if constexpr (std::is_integral_v<P> || std::is_enum_v<P> || std::is_floating_point_v<P>)
+    return "ptr<" + cls<P>() + ">";
+  else return "ptr";
+}
+
 template <class T> std::string cls() {
   if constexpr (std::is_void_v<T>) return "void";
-  else if constexpr (std::is_pointer_v<T>) return "ptr";
+  else if constexpr (std::is_pointer_v<T>) return pointer_cls<T>();
   else if constexpr (std::is_floating_point_v<T>) return sizeof(T) == 4 ? "f32" : "f64";
   else if constexpr (sizeof(T) <= 8 && (sizeof(T) & (sizeof(T) - 1)) == 0)
     return "int" + std::to_string(sizeof(T) * 8);
@@ -195,6 +206,23 @@ fn parse(text: &str) -> Declared {
     d
 }
 
+/// Whether our shape `ours` is the header's `theirs`, part by part: equal, or our `ptr` (a
+/// pointee our side cannot name: cudarc's enums and structs, `c_void`) for any pointer there.
+fn same_shape(ours: &str, theirs: &str) -> bool {
+    let parts = |s: &str| -> Vec<String> {
+        s.replace('(', ", ")
+            .trim_end_matches(')')
+            .split(", ")
+            .map(String::from)
+            .collect()
+    };
+    let (o, t) = (parts(ours), parts(theirs));
+    o.len() == t.len()
+        && o.iter()
+            .zip(&t)
+            .all(|(o, t)| o == t || o == "ptr" && t.starts_with("ptr"))
+}
+
 /// Every difference between what we declare and what the headers say, one line each.
 /// `may_grow`: structs we may pass larger than the header's (a versioned struct whose library
 /// reads only its own size of it); every field the header has must still be where it is.
@@ -202,7 +230,7 @@ pub fn mismatches(ours: &Declared, theirs: &Declared, may_grow: &[&str]) -> Vec<
     let mut m = Vec::new();
     for (name, shape) in &ours.shapes {
         match theirs.shapes.get(name) {
-            Some(t) if t == shape => {}
+            Some(t) if same_shape(shape, t) => {}
             t => m.push(format!(
                 "{name}: we call it as {shape}, the header declares {t:?}"
             )),
