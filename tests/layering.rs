@@ -3,8 +3,12 @@
 //! reason it is still there. A new upward import fails this test, and so does an entry of the
 //! list that no longer occurs (the list only shrinks, as the layering step moves code down).
 
+#[path = "support/rust_files.rs"]
+mod rust_files;
+
+use rust_files::rust_files;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Top-level modules (and the root functions and macros that stand for one) by floor.
 const FLOORS: &[(&str, usize)] = &[
@@ -65,17 +69,6 @@ fn is_test_code(rel: &Path) -> bool {
         || rel
             .components()
             .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "testing")
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// The top-level names a line's `crate::` paths start with; `crate::{a, b::c}` gives a and b.

@@ -23,13 +23,16 @@
 mod header_check;
 #[path = "support/real_site.rs"]
 mod real_site;
+#[path = "support/rust_files.rs"]
+mod rust_files;
 
 use cudarc::cublas::sys as cublas;
 use cudarc::cudnn::sys as cudnn;
 use cudarc::driver::sys as cu;
 use cudarc::nccl::sys as nccl;
 use header_check::{mismatches, theirs, Declared, Headers};
-use real_site::real_cuda_site;
+use real_site::{real_cuda_site, required_env};
+use rust_files::rust_files;
 use simclr::abi::Layout;
 use simclr::abi_shape;
 use simclr::cuda::driver::{loaded, nvjpeg};
@@ -311,27 +314,42 @@ const OVERLOADED: &[(&str, &str)] = &[(
 /// NCCL 2.30's (96 bytes); 2.28's is 80.
 const MAY_GROW: &[&str] = &["ncclConfig_t"];
 
-/// The identifiers of `text` with what precedes each: (identifier, the path segment before its
-/// `::` if any, whether `(` follows).
-fn identifiers(text: &str) -> Vec<(&str, Option<&str>, bool)> {
+/// One identifier of a source text.
+struct Ident<'a> {
+    name: &'a str,
+    /// Its byte offset in the text.
+    at: usize,
+    /// The path segment before its `::`, if any.
+    path: Option<&'a str>,
+    /// Whether `(` follows.
+    call: bool,
+}
+
+/// The identifiers of `text`, in order.
+fn identifiers(text: &str) -> Vec<Ident<'_>> {
     let b = text.as_bytes();
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    let mut out: Vec<(&str, Option<&str>, bool)> = Vec::new();
+    let mut out: Vec<Ident> = Vec::new();
     let mut i = 0;
     while i < b.len() {
         if !word(b[i]) || (i > 0 && word(b[i - 1])) {
             i += 1;
             continue;
         }
-        let start = i;
+        let at = i;
         while i < b.len() && word(b[i]) {
             i += 1;
         }
-        let before = (start >= 2 && &b[start - 2..start] == b"::")
-            .then(|| out.last().map(|l| l.0))
+        let path = (at >= 2 && &b[at - 2..at] == b"::")
+            .then(|| out.last().map(|l| l.name))
             .flatten();
         let call = text[i..].trim_start().starts_with('(');
-        out.push((&text[start..i], before, call));
+        out.push(Ident {
+            name: &text[at..i],
+            at,
+            path,
+            call,
+        });
     }
     out
 }
@@ -340,45 +358,41 @@ fn identifiers(text: &str) -> Vec<(&str, Option<&str>, bool)> {
 /// they call (`sys::f(`, cudnn.rs's `status_fn!(… => f(`) and the enumerators (`T::CUDNN_…`,
 /// `T::ncclSum`, the algorithms imported bare).
 fn named_in_sources() -> (Vec<String>, Vec<String>) {
-    let mut files = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let c_prefix = |v: &str| {
+        ["cu", "cudnn", "cublas", "nccl"]
+            .iter()
+            .any(|p| v.starts_with(p) && v[p.len()..].starts_with(char::is_uppercase))
+    };
+    let enumerator = |v: &str| {
+        ["CU_", "CUDA_", "CUDNN_", "CUBLAS_"]
+            .iter()
+            .any(|p| v.starts_with(p))
+            || v.starts_with("nccl") && v[4..].starts_with(char::is_uppercase)
+    };
     let (mut functions, mut enumerators) = (Vec::new(), Vec::new());
-    while let Some(p) = files.pop() {
-        if p.is_dir() {
-            if !p.ends_with("src/cuda/emu") {
-                files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-            }
-            continue;
-        }
-        if p.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&p).unwrap();
-        let c_prefix = |v: &str| {
-            ["cu", "cudnn", "cublas", "nccl"]
-                .iter()
-                .any(|p| v.starts_with(p) && v[p.len()..].starts_with(char::is_uppercase))
-        };
-        let enumerator = |v: &str| {
-            ["CU_", "CUDA_", "CUDNN_", "CUBLAS_"]
-                .iter()
-                .any(|p| v.starts_with(p))
-                || v.starts_with("nccl") && v[4..].starts_with(char::is_uppercase)
-        };
-        let ids = identifiers(&text);
-        for (k, &(id, before, call)) in ids.iter().enumerate() {
-            let status_fn = k >= 1 && text.contains("status_fn!") && call && c_prefix(id) && {
-                // `=> cudnnX(` in a status_fn! entry.
-                let at = id.as_ptr() as usize - text.as_ptr() as usize;
-                text[..at].trim_end().ends_with("=>")
-            };
-            if (before == Some("sys") && call && c_prefix(id)) || status_fn {
-                functions.push(id.to_string());
-            } else if before.is_some_and(|t| {
+    for p in files
+        .iter()
+        .filter(|p| !p.starts_with(src.join("cuda/emu")))
+    {
+        let text = std::fs::read_to_string(p).unwrap();
+        let has_status_fns = text.contains("status_fn!");
+        for id in identifiers(&text) {
+            // `=> cudnnX(` in a status_fn! entry.
+            let status_fn = has_status_fns
+                && id.call
+                && c_prefix(id.name)
+                && text[..id.at].trim_end().ends_with("=>");
+            if (id.path == Some("sys") && id.call && c_prefix(id.name)) || status_fn {
+                functions.push(id.name.to_string());
+            } else if id.path.is_some_and(|t| {
                 t != "sys" && c_prefix(t) || t.starts_with("CU") || t == "cudaDataType"
-            }) && enumerator(id)
-                || before.is_none() && id.starts_with("CUDNN_CONVOLUTION_")
+            }) && enumerator(id.name)
+                || id.path.is_none() && id.name.starts_with("CUDNN_CONVOLUTION_")
             {
-                enumerators.push(id.to_string());
+                enumerators.push(id.name.to_string());
             }
         }
     }
@@ -430,15 +444,10 @@ fn every_cudarc_name_our_sources_use_is_checked() {
 /// scripts/check-library-symbols.sh) are all among the functions checked. Required with
 /// `SIMCLR_REQUIRE_REAL_LIBS=1`.
 fn every_name_the_executables_look_up_is_checked(ours: &Declared) {
-    let Some(file) = std::env::var_os("SIMCLR_TEST_LIBRARY_NAMES") else {
-        assert!(
-            std::env::var("SIMCLR_REQUIRE_REAL_LIBS").as_deref() != Ok("1"),
-            "SIMCLR_REQUIRE_REAL_LIBS=1 but SIMCLR_TEST_LIBRARY_NAMES is not set (the GPU \
-             bundle's library-names.txt)"
-        );
-        println!(
-            "not checked: SIMCLR_TEST_LIBRARY_NAMES is not set (gpu-bundle/library-names.txt)"
-        );
+    let Some(file) = required_env(
+        "SIMCLR_TEST_LIBRARY_NAMES",
+        "the GPU bundle's library-names.txt",
+    ) else {
         return;
     };
     let text = std::fs::read_to_string(&file)
